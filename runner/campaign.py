@@ -1,0 +1,184 @@
+"""A campaign: the loaded, schema-checked, rule-checked and compiled form of a campaign file.
+
+`load_campaign` runs the static layers (YAML, schema, API rules, template compilation) and
+raises CampaignError with every problem found; per-recipient rendering is render.py's job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+
+from runner import rules
+from runner.errors import CampaignError, Problem
+from runner.loader import Document, PathT, load_file
+from runner.recipients import RecipientSource, check_source, source_of
+from runner.schema import validate_schema
+from runner.templates import Compiled, compile_condition, compile_text
+
+# Fields of a step that are sent to the API as they are (after rendering).
+CONTENT_FIELDS = ("text", "attachments", "parts", "link_preview")
+SENDER_FIELDS = ("from_number", "use_typing_indicator", "share_contact")
+
+
+@dataclass
+class Step:
+    id: str
+    index: int
+    data: dict[str, Any]
+    kind: str  # "text" | "text_list" | "parts" | "batch" | "attachments"
+    messages: int
+    effect: str  # API spelling, "" for none
+    when: Any = None  # compiled jinja2 expression
+    when_source: str | None = None
+    reply_to_step: str | None = None
+    delay_seconds: float | None = None
+    # The body's content with every string replaced by a Compiled template.
+    content: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> PathT:
+        return ("steps", self.index)
+
+
+@dataclass
+class Campaign:
+    path: Path
+    doc: Document
+    id: str
+    revision: int
+    name: str | None
+    vars: dict[str, Any]
+    sender: dict[str, Any]
+    steps: list[Step]
+    source: RecipientSource
+    send_options: dict[str, Any]
+    suppress: list[str] = field(default_factory=list)
+    schedule: dict[str, Any] | None = None
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def step(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Load and check a campaign file; raises CampaignError listing every static problem."""
+    p = Path(path)
+    doc = load_file(p)
+    if not isinstance(doc.data, dict):
+        raise CampaignError(doc.problem((), "a campaign file must be a mapping (version, id, steps, ...)",
+                                        layer="schema"))
+    problems = validate_schema(doc)
+    if problems:
+        # Rules and templates assume the shapes the schema guarantees.
+        raise CampaignError(problems)
+    problems = rules.check_static(doc)
+    steps, template_problems = _compile_steps(doc)
+    problems += template_problems
+    source = source_of(doc, p.parent)
+    problems += check_source(doc, source)
+    errors = [pr for pr in problems if pr.severity == "error"]
+    if errors:
+        raise CampaignError(errors)
+    data = doc.data
+    return Campaign(
+        path=p, doc=doc, id=data["id"], revision=int(data.get("revision", 1)), name=data.get("name"),
+        vars=dict(data.get("vars") or {}), sender=dict(data.get("sender") or {}), steps=steps,
+        source=source, send_options=dict(data.get("send") or {}),
+        suppress=list(data.get("suppress") or []), schedule=data.get("schedule"),
+        warnings=[pr for pr in problems if pr.severity == "warning"],
+    )
+
+
+def step_kind(data: dict[str, Any]) -> tuple[str, int]:
+    """What a step sends and how many messages one request creates (see contract notes)."""
+    parts = data.get("parts")
+    if parts:
+        if any(isinstance(p, dict) and p.get("link_preview") is not None for p in parts):
+            return "batch", len(parts)
+        return "parts", 1
+    text = data.get("text")
+    if isinstance(text, list):
+        return "text_list", len(text)
+    if text is not None:
+        return "text", 1
+    return "attachments", 1
+
+
+_DELAY = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_delay(text: str) -> float | None:
+    m = _DELAY.match(str(text))
+    return int(m.group(1)) * _UNITS[m.group(2)] if m else None
+
+
+def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:
+    problems: list[Problem] = []
+    steps: list[Step] = []
+    for i, data in enumerate(doc.data.get("steps") or []):
+        kind, messages = step_kind(data)
+        from runner.contract import normalize_effect
+
+        effect = normalize_effect(str(data["effect"])) if data.get("effect") is not None else ""
+        step = Step(id=str(data["id"]), index=i, data=data, kind=kind, messages=messages,
+                    effect=effect or "")
+        rt = data.get("reply_to")
+        if isinstance(rt, dict) and "step" in rt:
+            step.reply_to_step = str(rt["step"])
+        if data.get("delay") is not None:
+            step.delay_seconds = parse_delay(data["delay"])
+        if data.get("when") is not None:
+            step.when_source = str(data["when"])
+            try:
+                step.when = compile_condition(step.when_source)
+            except TemplateSyntaxError as err:
+                problems.append(doc.problem(("steps", i, "when"), f"invalid condition: {err.message}",
+                                            "write a jinja2 expression, e.g. when: code is defined",
+                                            layer="template"))
+        content: dict[str, Any] = {}
+        for name in CONTENT_FIELDS:
+            if name in data and data[name] is not None:
+                content[name] = _compile_tree(doc, ("steps", i, name), data[name], problems)
+        rt_static = {k: v for k, v in (rt or {}).items() if k != "step"} if isinstance(rt, dict) else {}
+        if rt_static:
+            content["reply_to"] = _compile_tree(doc, ("steps", i, "reply_to"), rt_static, problems)
+        step.content = content
+        steps.append(step)
+    return steps, problems
+
+
+def _compile_tree(doc: Document, path: PathT, value: Any, problems: list[Problem]) -> Any:
+    if isinstance(value, str):
+        try:
+            return compile_text(value)
+        except TemplateSyntaxError as err:
+            problems.append(_syntax_problem(doc, path, err))
+            return Compiled("")
+    if isinstance(value, list):
+        return [_compile_tree(doc, path + (j,), v, problems) for j, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _compile_tree(doc, path + (k,), v, problems) for k, v in value.items()}
+    return value
+
+
+def _syntax_problem(doc: Document, path: PathT, err: TemplateSyntaxError) -> Problem:
+    line, col = doc.locate(path)
+    # A block scalar's template line n is n-1 lines below the value's first line.
+    if line is not None and err.lineno and err.lineno > 1:
+        line += err.lineno - 1
+        col = None
+    from runner.loader import format_path
+
+    return Problem(f"template syntax error: {err.message}", file=doc.file, line=line, column=col,
+                   path=format_path(path), layer="template",
+                   hint="check the {{ }} and {% %} pairs; jinja2 syntax: https://jinja.palletsprojects.com/")

@@ -1,0 +1,94 @@
+"""Chat ids: what a recipient's `to` may be, and its one normal form (used in requests and keys).
+
+A chat is an E.164 phone, an email, an explicit group id `grp_...`, or several phones/emails
+(a multi-recipient chat; the API reuses one group for the same participants in any order).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+EMAIL = re.compile(r"^[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[A-Za-z0-9-]{2,}$")
+GROUP = re.compile(r"^grp_[A-Za-z0-9_-]+$")
+
+TO_FORMS = "an E.164 phone ('+15551230001'), an email, a group id 'grp_...', or a list of phones/emails"
+
+
+class ChatIdError(ValueError):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _member(value: str) -> str:
+    v = value.strip()
+    if E164.match(v):
+        return v
+    if "@" in v:
+        if EMAIL.match(v):
+            return v.lower()
+        raise ChatIdError(f"'{v}' is not a valid email address", "write it as name@example.com")
+    if GROUP.match(v):
+        raise ChatIdError(f"a group id ('{v}') cannot be a member of a list",
+                          "use the group id alone, or list its members' phones/emails")
+    digits = re.sub(r"[\s().-]", "", v)
+    if E164.match(digits) or (digits.isdigit() and 8 <= len(digits) <= 15):
+        if digits.startswith("+"):
+            hint = f"write it as '{digits}' (a '+', the country code, digits only)"
+        else:
+            hint = f"add '+' and the country code, digits only (a US number: '+1{digits[-10:]}')"
+        raise ChatIdError(f"'{v}' is not in E.164 form", hint)
+    raise ChatIdError(f"'{v}' is not {TO_FORMS}")
+
+
+def normalize_chat(to: object) -> str:
+    """The normal form of a recipient's `to`, or ChatIdError saying what is wrong and how to fix it."""
+    if isinstance(to, bool) or to is None:
+        raise ChatIdError(f"'to' is missing or empty; it must be {TO_FORMS}")
+    if isinstance(to, (int, float)):
+        raise ChatIdError(
+            f"'to' was read as the number {to!r}, not a phone number",
+            "quote it: to: \"+15551230001\" (YAML reads an unquoted +1555… as a number)",
+        )
+    if isinstance(to, str):
+        text = to.strip()
+        if not text:
+            raise ChatIdError(f"'to' is empty; it must be {TO_FORMS}")
+        if "," in text:
+            return _normalize_list([p for p in text.split(",")])
+        if GROUP.match(text):
+            return text
+        return _member(text)
+    if isinstance(to, list):
+        if not to:
+            raise ChatIdError("'to' is an empty list", "list at least two phones/emails")
+        for item in to:
+            if not isinstance(item, str):
+                if isinstance(item, (int, float)) and not isinstance(item, bool):
+                    raise ChatIdError(f"a member of 'to' was read as the number {item!r}",
+                                      "quote each phone number: [\"+15551230001\", ...]")
+                raise ChatIdError(f"each member of 'to' must be a phone or email, got {item!r}")
+        return _normalize_list(to)
+    raise ChatIdError(f"'to' must be {TO_FORMS}")
+
+
+def _normalize_list(items: list[str]) -> str:
+    members = sorted({_member(i) for i in items if i.strip()})
+    if not members:
+        raise ChatIdError("'to' lists no phone or email")
+    return ",".join(members)
+
+
+def is_multi(chat: str) -> bool:
+    return "," in chat
+
+
+def members(chat: str) -> list[str]:
+    return chat.split(",") if not chat.startswith("grp_") else []
+
+
+def url_path(chat: str) -> str:
+    """`/chats/<url-encoded chat id>/messages` (+ as %2B, @ as %40, comma as %2C)."""
+    return f"/chats/{quote(chat, safe='')}/messages"

@@ -1,0 +1,11 @@
+"""Command-line interface: a thin click layer over the library.
+
+Each command lives in its own module and registers itself on ``main`` when imported.
+"""
+
+from runner.cli._base import main
+
+# Imported for their side effect of registering commands on ``main``.
+from runner.cli import validate  # noqa: E402,F401
+
+__all__ = ["main"]

@@ -1,0 +1,20 @@
+"""Deterministic Idempotency-Keys.
+
+A key depends only on the campaign id, its revision, the step id, the normalised chat id and
+the message's index within the step: never on content, a clock or randomness. So a re-run
+after a crash sends nothing twice, and fixing a typo half-way sends the fixed text only to
+those who have not had the step yet. Bump `revision` to send again on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+KEY_PREFIX = "rnr1-"  # versioned, so a future change of derivation cannot collide with this one
+
+
+def idempotency_key(campaign_id: str, revision: int, step_id: str, chat: str, index: int = 0) -> str:
+    """A printable key of 45 characters (the API sets no limit; 64 is our own bound)."""
+    # \x1f (unit separator) cannot appear in slugs or chat ids, so fields cannot run together.
+    material = f"{campaign_id}\x1f{revision}\x1f{step_id}\x1f{chat}\x1f{index}".encode()
+    return KEY_PREFIX + hashlib.sha256(material).hexdigest()[:40]

@@ -1,0 +1,267 @@
+"""Load a YAML campaign file into plain Python data, keeping the source position of every node.
+
+Safety first: only YAML's standard scalar types are constructed (no python tags), duplicate
+keys are errors, the file size and the number of nodes after alias expansion are capped (so an
+alias bomb is refused after a bounded amount of work), and every problem points at a line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.errors import CampaignError, Problem
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+# A real campaign has a few hundred nodes; an inline list of 100k recipients a few hundred
+# thousand. A billion-laughs document reaches any cap within microseconds of work per node.
+MAX_NODES = 2_000_000
+
+PathT = tuple[str | int, ...]
+
+# YAML 1.1 reads these as timestamps; campaigns want the text (ISO strings, validated later).
+_KEEP_AS_TEXT = {"tag:yaml.org,2002:timestamp"}
+
+
+def format_path(path: PathT) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class Document:
+    """Parsed YAML plus where each value (and each mapping key) stands in the source."""
+
+    data: Any
+    file: str
+    positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: PathT, *, key: bool = False) -> tuple[int | None, int | None]:
+        """Line and column (1-based) of the node at ``path``, or of its nearest ancestor."""
+        path = tuple(path)
+        if key and path in self.key_positions:
+            return self.key_positions[path]
+        while True:
+            if path in self.positions:
+                return self.positions[path]
+            if not path:
+                return (None, None)
+            path = path[:-1]
+
+    def problem(
+        self, path: PathT, message: str, hint: str | None = None, *, key: bool = False,
+        layer: str = "rules", severity: str = "error",
+    ) -> Problem:
+        line, col = self.locate(path, key=key)
+        return Problem(
+            message=message, file=self.file, line=line, column=col, path=format_path(path),
+            hint=hint, layer=layer, severity=severity,
+        )
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that composes only; construction is ours (see ``_Builder``)."""
+
+
+_TAG_HINT = "remove the tag: campaigns use plain YAML values only (no python or custom tags)"
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, loader: _Loader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.count = 0
+        self.positions: dict[PathT, tuple[int, int]] = {}
+        self.key_positions: dict[PathT, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+
+    def fail(self, node: yaml.Node, path: PathT, message: str, hint: str | None = None) -> None:
+        line, col = _mark(node)
+        self.problems.append(
+            Problem(message, file=self.file, line=line, column=col, path=format_path(path),
+                    hint=hint, layer="yaml")
+        )
+
+    def build(self, node: yaml.Node, path: PathT) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise CampaignError(Problem(
+                f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
+                file=self.file, line=_mark(node)[0], column=_mark(node)[1],
+                hint="remove the repeated anchors/aliases (&name / *name)", layer="yaml",
+            ))
+        # Positions of deep alias expansions would be the anchor's; record each path once.
+        if len(self.positions) < MAX_NODES:
+            self.positions[path] = _mark(node)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                self.fail(node, path, f"unsupported YAML tag {_short_tag(node.tag)}", _TAG_HINT)
+                return None
+            return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != "tag:yaml.org,2002:map":
+                self.fail(node, path, f"unsupported YAML tag {_short_tag(node.tag)}", _TAG_HINT)
+                return None
+            return self.mapping(node, path)
+        self.fail(node, path, "unsupported YAML node")  # pragma: no cover - yaml has 3 kinds
+        return None
+
+    def scalar(self, node: yaml.ScalarNode, path: PathT) -> Any:
+        if node.tag in _KEEP_AS_TEXT:
+            return node.value
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as err:
+            del err
+            self.fail(node, path, f"unsupported YAML tag {_short_tag(node.tag)}", _TAG_HINT)
+            return None
+
+    def mapping(self, node: yaml.MappingNode, path: PathT) -> dict:
+        result: dict = {}
+        merged: dict = {}
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                # `<<: *defaults` — merged keys are defaults, the mapping's own keys win.
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for src in sources:
+                    if not isinstance(src, yaml.MappingNode):
+                        self.fail(src, path, "a merge key (<<) must refer to a mapping")
+                        continue
+                    for k, v in self.mapping(src, path).items():
+                        merged.setdefault(k, v)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(key_node, path, "a mapping key must be a plain value, not a list or mapping")
+                continue
+            key = self.scalar(key_node, path)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                self.fail(key_node, path, f"unsupported mapping key {key!r}")
+                continue
+            if not isinstance(key, str):
+                key = str(key_node.value)
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                self.fail(key_node, path + (key,), f"duplicate key '{key}' (first defined on line {first})",
+                          "remove one of them: YAML would silently keep only the last")
+                continue
+            seen[key] = key_node
+            self.key_positions[path + (key,)] = _mark(key_node)
+            result[key] = self.build(value_node, path + (key,))
+        for k, v in merged.items():
+            result.setdefault(k, v)
+        return result
+
+
+_HUGE = 10**12
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
+    """How many values the node becomes once aliases are expanded, computed on the alias
+    graph (each distinct node once), so a billion-laughs document costs microseconds."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        return _HUGE  # a recursive alias: infinite once expanded
+    active.add(key)
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            size = min(_HUGE, size + _expanded_size(child, memo, active))
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            size = min(_HUGE, size + _expanded_size(k, memo, active) + _expanded_size(v, memo, active))
+    active.discard(key)
+    memo[key] = size
+    return size
+
+
+def load_text(text: str, file: str) -> Document:
+    """Parse ``text`` (the content of ``file``) into a Document; raises CampaignError."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise CampaignError(Problem(
+            f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB", file=file, layer="yaml",
+            hint="move recipients to a CSV or JSONL file (recipients: {file: ...})",
+        ))
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        message = err.problem or str(err)
+        if err.context:
+            message = f"{message} ({err.context})"
+        raise CampaignError(Problem(
+            f"YAML syntax error: {message}", file=file,
+            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+            hint="check indentation, colons and quotes around this line", layer="yaml",
+        )) from None
+    except yaml.YAMLError as err:
+        raise CampaignError(Problem(f"YAML error: {err}", file=file, layer="yaml")) from None
+    except RecursionError:
+        raise CampaignError(Problem("the document is nested too deeply", file=file, layer="yaml")) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise CampaignError(Problem("the file is empty", file=file, line=1, column=1, layer="yaml",
+                                    hint="a campaign needs at least version, id, recipients and steps"))
+    total = _expanded_size(root, {}, set())
+    if total > MAX_NODES:
+        raise CampaignError(Problem(
+            f"the document expands to {'more than ' if total == _HUGE else ''}{min(total, _HUGE):,} "
+            f"values through aliases, over the {MAX_NODES:,} limit (an alias bomb?)",
+            file=file, line=1, column=1, layer="yaml",
+            hint="remove the repeated anchors/aliases (&name / *name)",
+        ))
+    builder = _Builder(loader, file)
+    try:
+        data = builder.build(root, ())
+    except RecursionError:
+        raise CampaignError(Problem("the document is nested too deeply", file=file, layer="yaml")) from None
+    if builder.problems:
+        raise CampaignError(builder.problems)
+    return Document(data=data, file=file, positions=builder.positions,
+                    key_positions=builder.key_positions)
+
+
+def load_file(path: str | Path) -> Document:
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as err:
+        raise CampaignError(Problem(f"cannot read file: {err.strerror}", file=str(path),
+                                    hint="check the path")) from None
+    if size > MAX_FILE_BYTES:
+        raise CampaignError(Problem(
+            f"the file is {size / 1024 / 1024:.1f} MB, over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit",
+            file=str(path), layer="yaml",
+            hint="move recipients to a CSV or JSONL file (recipients: {file: ...})",
+        ))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CampaignError(Problem(f"the file is not UTF-8 text (byte {err.start})", file=str(path),
+                                    layer="yaml", hint="save it as UTF-8")) from None
+    except OSError as err:
+        raise CampaignError(Problem(f"cannot read file: {err.strerror}", file=str(path))) from None
+    return load_text(text, str(path))

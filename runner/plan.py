@@ -1,0 +1,295 @@
+"""The dry run: every request the campaign would send, with its key, and a summary of them.
+
+Pure and streaming: recipients are read, rendered and turned into requests one at a time, so a
+1,000,000-row campaign plans in bounded memory. The same campaign and data always give the same
+requests in the same order with the same keys (byte-identical `plan --out`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.campaign import Campaign
+from runner.chatids import url_path
+from runner.errors import CampaignError, Problem
+from runner.keys import idempotency_key
+from runner.mask import display_chat
+from runner.model import PlannedRequest
+from runner.recipients import Recipient, iter_recipients
+from runner.render import Rendered, Renderer, RenderError, render_problem
+from runner.suppress import Suppression, load_suppression
+
+PLAN_SCHEMA_VERSION = 1
+PREVIEW_COUNT = 3
+
+
+def content_hash(body: dict[str, Any]) -> str:
+    """A short hash of a body's content, to tell which recipients got older content of a step
+    (keys do not change when the text does). `reply_to` is left out: it is filled at send time."""
+    material = json.dumps({k: v for k, v in body.items() if k != "reply_to"}, sort_keys=True,
+                          ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def dump_line(req: PlannedRequest) -> str:
+    return json.dumps(req.to_json_obj(), sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+class ProblemCollector:
+    """Keeps every distinct problem, but only the first few of a problem repeated for many
+    recipients (an undefined variable in 90,000 rows is one problem, said once with a count)."""
+
+    PER_KIND = 3
+    MAX_KINDS = 200
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self._counts: dict[tuple[str, str], int] = {}
+        self._first: dict[tuple[str, str], Problem] = {}
+        self.dropped = 0
+
+    def add(self, problem: Problem) -> None:
+        kind = (problem.layer, problem.message)
+        n = self._counts.get(kind, 0)
+        self._counts[kind] = n + 1
+        if n == 0:
+            if len(self._first) >= self.MAX_KINDS:
+                self.dropped += 1
+                return
+            self._first[kind] = problem
+        if n < self.PER_KIND:
+            self.problems.append(problem)
+
+    def extend(self, problems: list[Problem]) -> None:
+        for p in problems:
+            self.add(p)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.result() if p.severity == "error"]
+
+    def result(self) -> list[Problem]:
+        out = list(self.problems)
+        for kind, n in self._counts.items():
+            if n > self.PER_KIND and kind in self._first:
+                first = self._first[kind]
+                out.append(Problem(
+                    f"the same problem for {n - self.PER_KIND:,} more recipients: {first.message}",
+                    file=first.file, line=first.line, path=first.path, hint=first.hint,
+                    severity=first.severity, layer=first.layer,
+                ))
+        if self.dropped:
+            out.append(Problem(f"{self.dropped:,} more problems not shown",
+                               hint="fix the ones above and run again"))
+        return sorted(out, key=Problem.sort_key)
+
+
+@dataclass
+class StepCounts:
+    requests: int = 0
+    messages: int = 0
+    skipped: int = 0  # by `when`, or because the step it replies to was skipped
+
+    def to_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
+
+
+@dataclass
+class PlanSummary:
+    campaign: str
+    revision: int
+    rows: int = 0
+    recipients: int = 0  # distinct chats that get a plan
+    duplicates: int = 0
+    suppressed: int = 0
+    invalid: int = 0
+    requests: int = 0
+    messages: int = 0
+    skipped: int = 0
+    emails: int = 0
+    groups: int = 0
+    steps: dict[str, StepCounts] = field(default_factory=dict)
+    from_numbers: dict[str, int] = field(default_factory=dict)
+    previews: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema_version": PLAN_SCHEMA_VERSION,
+            "campaign": self.campaign,
+            "revision": self.revision,
+            "recipients": self.recipients,
+            "requests": self.requests,
+            "messages": self.messages,
+            "skipped": self.skipped,
+            "duplicates": self.duplicates,
+            "suppressed": self.suppressed,
+            "steps": {k: v.to_dict() for k, v in self.steps.items()},
+            "warnings": list(self.warnings),
+            "previews": self.previews,
+        }
+        if self.from_numbers:
+            out["from_numbers"] = dict(sorted(self.from_numbers.items()))
+        return out
+
+
+class Planner:
+    """Walks a campaign once. Iterate `requests()`; afterwards `summary` and `problems` hold
+    the counts and everything found (call `raise_if_invalid()` before trusting the requests)."""
+
+    def __init__(self, campaign: Campaign, *, show_recipients: bool = False,
+                 previews: int = PREVIEW_COUNT, suppression: Suppression | None = None) -> None:
+        self.campaign = campaign
+        self.renderer = Renderer(campaign)
+        self.show = show_recipients
+        self.preview_count = previews
+        self.collector = ProblemCollector()
+        self.collector.extend(campaign.warnings)
+        if suppression is None:
+            suppression, problems = load_suppression(campaign.suppress, campaign.base_dir,
+                                                     campaign.doc.file, campaign.doc.locate)
+            self.collector.extend(problems)
+        self.suppression = suppression
+        self.summary = PlanSummary(campaign=campaign.id, revision=campaign.revision,
+                                   steps={s.id: StepCounts() for s in campaign.steps})
+        self._dup_lines: list[str] = []
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.collector.result()
+
+    def raise_if_invalid(self) -> None:
+        errors = self.collector.errors
+        if errors:
+            raise CampaignError(errors)
+
+    def recipients(self) -> Iterator[tuple[Recipient, list[Rendered]]]:
+        """Each recipient that gets messages, with its rendered steps (problems collected)."""
+        s = self.summary
+        for rec in iter_recipients(self.campaign.doc, self.campaign.source):
+            s.rows += 1
+            if rec.problem is not None:
+                s.invalid += 1
+                self.collector.add(rec.problem)
+                continue
+            if rec.duplicate:
+                s.duplicates += 1
+                if len(self._dup_lines) < 5:
+                    self._dup_lines.append(rec.where())
+                continue
+            chat = rec.chat or ""
+            if chat in self.suppression:
+                s.suppressed += 1
+                continue
+            try:
+                rendered = self.renderer.render(rec)
+            except RenderError as err:
+                self.collector.add(render_problem(self.campaign, rec, err))
+                continue
+            s.recipients += 1
+            if "," in chat:
+                s.groups += 1
+            elif "@" in chat:
+                s.emails += 1
+            yield rec, rendered
+
+    def requests(self) -> Iterator[PlannedRequest]:
+        c = self.campaign
+        s = self.summary
+        pooled = isinstance(c.sender.get("from_number"), list)
+        for rec, rendered in self.recipients():
+            chat = rec.chat or ""
+            path = url_path(chat)
+            reqs = []
+            for r in rendered:
+                counts = s.steps[r.step.id]
+                if r.body is None:
+                    counts.skipped += 1
+                    s.skipped += 1
+                    continue
+                req = PlannedRequest(
+                    recipient=chat, step=r.step.id,
+                    key=idempotency_key(c.id, c.revision, r.step.id, chat, 0),
+                    method="POST", path=path, body=r.body, messages=r.step.messages,
+                    reply_to_step=r.step.reply_to_step, recipient_index=rec.index,
+                    step_index=r.step.index,
+                )
+                counts.requests += 1
+                counts.messages += req.messages
+                s.requests += 1
+                s.messages += req.messages
+                reqs.append(req)
+                yield req
+            if pooled:
+                number = self.renderer.from_number(chat) or ""
+                s.from_numbers[number] = s.from_numbers.get(number, 0) + 1
+            if len(s.previews) < self.preview_count:
+                s.previews.append(self._preview(rec, rendered, reqs))
+        self._finish()
+
+    def run(self) -> PlanSummary:
+        """Plan without keeping the requests (validation, summaries)."""
+        for _ in self.requests():
+            pass
+        return self.summary
+
+    def _preview(self, rec: Recipient, rendered: list[Rendered], reqs: list[PlannedRequest]) -> dict[str, Any]:
+        by_step = {r.step: r for r in reqs}
+        steps = []
+        for r in rendered:
+            item: dict[str, Any] = {"step": r.step.id}
+            if r.body is None:
+                item["skipped"] = r.skipped
+            else:
+                req = by_step[r.step.id]
+                item.update(key=req.key, messages=req.messages, body=r.body)
+                if req.reply_to_step:
+                    item["reply_to_step"] = req.reply_to_step
+            steps.append(item)
+        return {"recipient": display_chat(rec.chat or "", self.show), "vars": sorted(rec.vars), "steps": steps}
+
+    def _finish(self) -> None:
+        s = self.summary
+        w = s.warnings
+        if s.duplicates:
+            w.append(f"{s.duplicates:,} recipient row(s) repeat a chat listed earlier (e.g. {', '.join(self._dup_lines)}); "
+                     "each chat is sent once and the first row's variables win")
+        if s.suppressed:
+            w.append(f"{s.suppressed:,} recipient(s) are suppressed (opted out or excluded): nothing is sent to them")
+        for step in self.campaign.steps:
+            if step.effect:
+                w.append(f"step '{step.id}': the effect '{step.effect}' shows on iMessage only; "
+                         "SMS/RCS recipients get the message without it")
+            if step.reply_to_step:
+                w.append(f"step '{step.id}': inline replies thread on iMessage only")
+        if s.emails:
+            w.append(f"{s.emails:,} recipient(s) are email addresses: iMessage only, there is no SMS fallback for them")
+        if s.invalid:
+            w.append(f"{s.invalid:,} recipient row(s) are invalid (see the errors)")
+
+
+def plan_campaign(campaign: Campaign, **kwargs: Any) -> tuple[list[PlannedRequest], Planner]:
+    """Small campaigns, tests: every request in a list. Raises CampaignError if invalid."""
+    planner = Planner(campaign, **kwargs)
+    reqs = list(planner.requests())
+    planner.raise_if_invalid()
+    return reqs, planner
+
+
+def iter_plan(campaign: Campaign, **kwargs: Any) -> Iterator[PlannedRequest]:
+    """Stream the requests; raises CampaignError at the end if any recipient was invalid.
+    Callers that act on requests (send) must validate first."""
+    planner = Planner(campaign, **kwargs)
+    yield from planner.requests()
+    planner.raise_if_invalid()
+
+
+def summarize(campaign: Campaign, **kwargs: Any) -> PlanSummary:
+    planner = Planner(campaign, **kwargs)
+    planner.run()
+    planner.raise_if_invalid()
+    return planner.summary

@@ -1,0 +1,209 @@
+"""Recipients: inline in the campaign, or streamed from a CSV or JSONL file, each with its line.
+
+Rows are read one at a time (a 1,000,000-row file costs the memory of one row plus a set of
+hashes for duplicate detection), normalised (see chatids.py), and yielded with the problem
+that makes them unusable, if any, so validation can report every bad row and planning can stop
+at the first.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.chatids import ChatIdError, normalize_chat
+from runner.errors import CampaignError, Problem, did_you_mean
+from runner.loader import Document
+
+FORMATS = ("csv", "jsonl")
+
+
+@dataclass(slots=True)
+class Recipient:
+    index: int  # 0-based position among the campaign's recipients (rows), duplicates included
+    chat: str | None  # normalised chat id; None when `to` is invalid
+    vars: dict[str, Any]
+    file: str
+    line: int | None
+    path: str = ""  # JSON path of an inline recipient ("recipients[3]")
+    problem: Problem | None = None
+    duplicate: bool = False  # the same chat appeared earlier: not sent again
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class RecipientSource:
+    """Where a campaign's recipients come from."""
+
+    inline: bool
+    file: str  # the campaign file (inline) or the data file
+    to_column: str = "to"
+    format: str = "inline"  # "inline" | "csv" | "jsonl"
+
+
+def source_of(doc: Document, base_dir: Path) -> RecipientSource:
+    spec = doc.data.get("recipients")
+    if isinstance(spec, list):
+        return RecipientSource(inline=True, file=doc.file)
+    file = str(spec.get("file", ""))
+    fmt = spec.get("format") or Path(file).suffix.lower().lstrip(".")
+    if fmt == "ndjson":
+        fmt = "jsonl"
+    path = base_dir / file
+    return RecipientSource(inline=False, file=str(path), to_column=str(spec.get("to", "to")), format=fmt)
+
+
+def check_source(doc: Document, source: RecipientSource) -> list[Problem]:
+    """Problems with the source itself (missing file, unknown format), before any row is read."""
+    if source.inline:
+        return []
+    if source.format not in FORMATS:
+        return [doc.problem(("recipients", "file"),
+                            f"cannot tell the format of '{Path(source.file).name}'",
+                            "use a .csv or .jsonl file, or set recipients.format: csv|jsonl")]
+    if not Path(source.file).is_file():
+        return [doc.problem(("recipients", "file"), f"recipients file not found: {source.file}",
+                            "the path is relative to the campaign file")]
+    return []
+
+
+def iter_recipients(doc: Document, source: RecipientSource) -> Iterator[Recipient]:
+    """Every recipient row in order, normalised, duplicates flagged (the first row wins)."""
+    if source.inline:
+        rows = _inline_rows(doc)
+    elif source.format == "csv":
+        rows = _csv_rows(source)
+    else:
+        rows = _jsonl_rows(source)
+    seen: set[int] = set()
+    for rec, to in rows:
+        if rec.problem is None:
+            try:
+                rec.chat = normalize_chat(to)
+            except ChatIdError as err:
+                rec.problem = Problem(str(err), file=rec.file, line=rec.line,
+                                      path=f"{rec.path}.to" if rec.path else source.to_column,
+                                      hint=err.hint, layer="recipients")
+            else:
+                # hash() of a str is stable within one process, which is all dedup needs; a set
+                # of ints keeps 1,000,000 rows well under 100 MB.
+                h = hash(rec.chat)
+                if h in seen:
+                    rec.duplicate = True
+                else:
+                    seen.add(h)
+        yield rec
+
+
+def _inline_rows(doc: Document) -> Iterator[tuple[Recipient, Any]]:
+    for i, item in enumerate(doc.data.get("recipients") or []):
+        line, _col = doc.locate(("recipients", i))
+        rec = Recipient(index=i, chat=None, vars={}, file=doc.file, line=line, path=f"recipients[{i}]")
+        if not isinstance(item, dict):
+            rec.problem = doc.problem(("recipients", i), "a recipient must be a mapping with 'to'",
+                                      "write: - to: \"+15551230001\"", layer="recipients")
+            yield rec, None
+            continue
+        v = item.get("vars") or {}
+        rec.vars = dict(v) if isinstance(v, dict) else {}
+        yield rec, item.get("to")
+
+
+def _open_text(path: str):
+    # utf-8-sig: spreadsheets often save CSV with a byte-order mark.
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
+    with _open_text(source.file) as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise CampaignError(Problem("the CSV file is empty; it needs a header row",
+                                        file=source.file, line=1, layer="recipients")) from None
+        except (csv.Error, UnicodeDecodeError) as err:
+            raise CampaignError(Problem(f"cannot read the CSV header: {err}", file=source.file,
+                                        line=1, layer="recipients")) from None
+        header = [h.strip() for h in header]
+        if source.to_column not in header:
+            guess = did_you_mean(source.to_column, header)
+            hint = (f"did you mean '{guess}'? set recipients.to: {guess}" if guess else
+                    f"the columns are: {', '.join(header)}; set recipients.to to the one holding phones/emails")
+            raise CampaignError(Problem(f"the CSV has no column '{source.to_column}'",
+                                        file=source.file, line=1, path="recipients.to", hint=hint,
+                                        layer="recipients"))
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise CampaignError(Problem(f"the CSV header repeats column(s) {', '.join(dupes)}",
+                                        file=source.file, line=1, layer="recipients",
+                                        hint="give every column a distinct name"))
+        to_i = header.index(source.to_column)
+        width = len(header)
+        index = 0
+        line = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except (csv.Error, UnicodeDecodeError) as err:
+                raise CampaignError(Problem(f"cannot read the CSV: {err}", file=source.file,
+                                            line=reader.line_num, layer="recipients")) from None
+            start, line = line, reader.line_num + 1
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=start)
+            index += 1
+            if len(row) != width:
+                rec.problem = Problem(
+                    f"this row has {len(row)} cells, the header has {width}", file=source.file,
+                    line=start, layer="recipients",
+                    hint="quote cells that contain commas; every row needs one cell per column",
+                )
+                yield rec, None
+                continue
+            rec.vars = {h: c for j, (h, c) in enumerate(zip(header, row, strict=True)) if j != to_i}
+            yield rec, row[to_i]
+
+
+def _jsonl_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
+    with _open_text(source.file) as fh:
+        index = 0
+        for lineno, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=lineno)
+            index += 1
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as err:
+                rec.problem = Problem(f"invalid JSON: {err.msg}", file=source.file, line=lineno,
+                                      column=err.colno, layer="recipients",
+                                      hint="each line must be one JSON object")
+                yield rec, None
+                continue
+            if not isinstance(obj, dict):
+                rec.problem = Problem("each line must be a JSON object", file=source.file,
+                                      line=lineno, layer="recipients",
+                                      hint='write {"to": "+15551230001", "first_name": "Ada"}')
+                yield rec, None
+                continue
+            if source.to_column not in obj:
+                guess = did_you_mean(source.to_column, [k for k in obj if isinstance(k, str)])
+                rec.problem = Problem(
+                    f"this line has no key '{source.to_column}'", file=source.file, line=lineno,
+                    path=source.to_column, layer="recipients",
+                    hint=f"did you mean '{guess}'?" if guess else "add the recipient's phone/email",
+                )
+                yield rec, None
+                continue
+            rec.vars = {k: v for k, v in obj.items() if k != source.to_column}
+            yield rec, obj[source.to_column]

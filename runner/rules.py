@@ -1,0 +1,194 @@
+"""Layer 2 of validation: the API's rules that its schema does not express.
+
+The OpenAPI schema of the send endpoint accepts `{}` and every combination its prose forbids;
+the API answers those with a 400 at send time. Each rule here turns such a 400 into an error
+at `validate` time, pointing at the line. Rules that depend on rendered values (a text that
+must be one URL, an https image) are checked again per recipient by render.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.chatids import E164
+from runner.contract import EFFECTS, is_http_url, is_single_http_url, normalize_effect
+from runner.errors import Problem, did_you_mean
+from runner.loader import Document
+from runner.templates import is_template
+
+
+# Keys of format version 1 whose behaviour this runner does not implement yet: refusing them is
+# safer than sending outside a window the user asked for.
+NOT_YET_SUPPORTED = ("schedule",)
+NOT_YET_SUPPORTED_STEP = ("delay",)
+
+
+def check_static(doc: Document) -> list[Problem]:
+    data = doc.data
+    problems: list[Problem] = []
+    steps = data.get("steps") or []
+    seen: dict[str, int] = {}
+    kinds: dict[str, str] = {}
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict):
+            continue
+        sid = str(step.get("id"))
+        if sid in seen:
+            problems.append(doc.problem(("steps", i, "id"), f"step id '{sid}' is used twice (first at steps[{seen[sid]}])",
+                                        "give every step a distinct id: it is part of each message's idempotency key"))
+        else:
+            seen[sid] = i
+        problems += _check_step(doc, i, step, seen, kinds)
+        from runner.campaign import step_kind
+
+        kinds[sid] = step_kind(step)[0]
+    problems += _check_sender(doc, data.get("sender") or {})
+    for key in NOT_YET_SUPPORTED:
+        if key in data:
+            problems.append(doc.problem((key,), f"'{key}' is not supported by this version of runner yet",
+                                        "remove it; sending would ignore it", key=True))
+    return problems
+
+
+def _check_sender(doc: Document, sender: dict[str, Any]) -> list[Problem]:
+    out = []
+    fn = sender.get("from_number")
+    numbers = fn if isinstance(fn, list) else [fn] if fn is not None else []
+    for j, n in enumerate(numbers):
+        path = ("sender", "from_number", j) if isinstance(fn, list) else ("sender", "from_number")
+        if not isinstance(n, str) or not E164.match(n.strip()):
+            hint = ("quote it: YAML read an unquoted +1555… as a number" if isinstance(n, (int, float))
+                    else "an E.164 number assigned to your API key, e.g. \"+15551234567\"")
+            out.append(doc.problem(path, f"from_number {n!r} is not an E.164 phone number", hint))
+    if isinstance(fn, list) and len({str(n).strip() for n in fn}) != len(fn):
+        out.append(doc.problem(("sender", "from_number"), "the from_number pool lists a number twice",
+                               "list each number once"))
+    return out
+
+
+def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, int],
+                kinds: dict[str, str]) -> list[Problem]:
+    out: list[Problem] = []
+    at = ("steps", i)
+    text, parts, attachments = step.get("text"), step.get("parts"), step.get("attachments")
+    if text is None and not parts and not attachments:
+        out.append(doc.problem(at, f"step '{step.get('id')}' has no content",
+                               "give it text, parts or attachments"))
+    if text is not None and parts:
+        out.append(doc.problem(at + ("parts",), "a step has either text or parts, not both",
+                               "move the text into a part ({text: ...}) or split the step in two"))
+    if isinstance(text, list) and not text:
+        out.append(doc.problem(at + ("text",), "the text list is empty", "give at least one string"))
+
+    # Effects: names, and never with parts (multipart bubbles cannot carry an effect).
+    effect = step.get("effect")
+    if effect is not None:
+        canon = normalize_effect(str(effect))
+        if canon is None:
+            guess = did_you_mean(str(effect).lower().replace(" ", "-"), EFFECTS)
+            out.append(doc.problem(at + ("effect",), f"unknown effect '{effect}'" + (f" — did you mean '{guess}'?" if guess else ""),
+                                   "one of: " + ", ".join(EFFECTS) + ", none"))
+        elif canon and parts:
+            out.append(doc.problem(at + ("effect",), "an effect is not allowed with parts (the API rejects it)",
+                                   "remove the effect, or send the content as text instead of parts"))
+
+    batch = bool(parts) and any(isinstance(p, dict) and p.get("link_preview") is not None for p in parts)
+    for j, part in enumerate(parts or []):
+        if not isinstance(part, dict):
+            continue
+        pat = at + ("parts", j)
+        has_text, has_url = part.get("text") is not None, part.get("url") is not None
+        if has_text == has_url:
+            out.append(doc.problem(pat, "a part has text or url, exactly one of them",
+                                   "split it into two parts: {text: ...} and {url: ..., name: ...}"))
+        if part.get("mention") is not None and not has_text:
+            out.append(doc.problem(pat + ("mention",), "mention is only allowed on a text part",
+                                   "add text (the whole text becomes the @mention) or remove mention"))
+        if part.get("name") is not None and not has_url:
+            out.append(doc.problem(pat + ("name",), "name is only allowed on a url part",
+                                   "remove name, or use url: for an attachment"))
+        if batch:
+            if has_url or part.get("name") is not None or part.get("mention") is not None:
+                out.append(doc.problem(pat, "in a URL-balloon batch (a part has link_preview) every part is text-only",
+                                       "remove url/name/mention, or remove every link_preview to send one multipart bubble"))
+            elif has_text and isinstance(part["text"], str) and not is_template(part["text"]) \
+                    and not is_single_http_url(part["text"].strip()):
+                out.append(doc.problem(pat + ("text",), "in a URL-balloon batch each part's text must be a single http(s) URL",
+                                       "put other text in a step of its own"))
+        if has_url:
+            out += _url_rule(doc, pat + ("url",), part["url"])
+        lp = part.get("link_preview")
+        if isinstance(lp, dict):
+            out += _link_preview_rules(doc, pat + ("link_preview",), lp)
+
+    for j, att in enumerate(attachments or []):
+        url = att.get("url") if isinstance(att, dict) else att
+        out += _url_rule(doc, at + ("attachments", j) + (("url",) if isinstance(att, dict) else ()), url)
+
+    lp = step.get("link_preview")
+    if isinstance(lp, dict):
+        out += _link_preview_rules(doc, at + ("link_preview",), lp)
+        if isinstance(text, list) or parts is not None and batch:
+            out.append(doc.problem(at + ("link_preview",), "link_preview needs a single text that is exactly one http(s) URL",
+                                   "use per-part link_preview for several links (a URL-balloon batch)"))
+        elif isinstance(text, str) and not is_template(text) and not is_single_http_url(text.strip()):
+            out.append(doc.problem(at + ("link_preview",), "link_preview only applies when the text is exactly one http(s) URL",
+                                   "make the text just the URL, or remove link_preview"))
+
+    for key in NOT_YET_SUPPORTED_STEP:
+        if key in step:
+            out.append(doc.problem(at + (key,), f"'{key}' is not supported by this version of runner yet",
+                                   "remove it; sending would ignore it", key=True))
+    rt = step.get("reply_to")
+    if rt is not None:
+        out += _reply_rules(doc, at + ("reply_to",), rt, text, batch, earlier, kinds, step)
+    return out
+
+
+def _url_rule(doc: Document, path: tuple, url: Any, *, https: bool = False) -> list[Problem]:
+    if not isinstance(url, str) or is_template(url.split("/")[0] if "//" in url else url[:8]):
+        return []
+    if not is_http_url(url, https_only=https):
+        scheme = "https" if https else "http(s)"
+        return [doc.problem(path, f"'{url}' is not an {scheme} URL", f"write a full {scheme}:// URL")]
+    return []
+
+
+def _link_preview_rules(doc: Document, path: tuple, lp: dict[str, Any]) -> list[Problem]:
+    out = []
+    if isinstance(lp.get("image_url"), str):
+        out += _url_rule(doc, path + ("image_url",), lp["image_url"], https=True)
+    return out
+
+
+def _reply_rules(doc: Document, path: tuple, rt: Any, text: Any, batch: bool,
+                 earlier: dict[str, int], kinds: dict[str, str], step: dict[str, Any]) -> list[Problem]:
+    out = []
+    if isinstance(text, list):
+        out.append(doc.problem(path, "reply_to is not allowed with a text list (the API rejects replies on fan-outs)",
+                               "send one text per step, or remove reply_to"))
+    if batch:
+        out.append(doc.problem(path, "reply_to is not allowed with a URL-balloon batch",
+                               "remove reply_to or the link_preview of the parts"))
+    if not isinstance(rt, dict):
+        return out
+    targets = [k for k in ("step", "message_id", "guid") if rt.get(k) is not None]
+    if len(targets) != 1:
+        out.append(doc.problem(path, "reply_to needs exactly one of step, message_id or guid",
+                               "e.g. reply_to: {step: hello}"))
+    if rt.get("part_index") is not None and "guid" not in targets:
+        out.append(doc.problem(path + ("part_index",), "part_index only goes with guid", "remove part_index"))
+    target = rt.get("step")
+    if target is not None:
+        target = str(target)
+        if target == str(step.get("id")):
+            out.append(doc.problem(path + ("step",), "a step cannot reply to itself", "name an earlier step"))
+        elif target not in earlier:
+            guess = did_you_mean(target, list(earlier))
+            out.append(doc.problem(path + ("step",), f"reply_to names step '{target}', which does not come earlier"
+                                   + (f" — did you mean '{guess}'?" if guess else ""),
+                                   "reply to a step defined above this one"))
+        elif kinds.get(target) in ("text_list", "batch"):
+            out.append(doc.problem(path + ("step",), f"step '{target}' sends several messages, so a reply cannot target it",
+                                   "reply to a step that sends exactly one message"))
+    return out

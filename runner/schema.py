@@ -1,0 +1,146 @@
+"""Layer 1 of validation: the campaign's JSON Schema, with errors a person can act on."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from runner.errors import Problem, did_you_mean
+from runner.loader import Document
+
+SCHEMA_NAME = "campaign.schema.json"
+
+
+def schema_path(name: str = SCHEMA_NAME) -> Path:
+    """Where the schema is: inside the wheel (runner/schemas) or, in a source checkout or an
+    editable install, at the top of the repository (schemas/)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schemas" / name, here.parent / "schemas" / name):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{name} is missing from this installation of runner")
+
+
+@lru_cache(maxsize=4)
+def load_schema(name: str = SCHEMA_NAME) -> dict[str, Any]:
+    return json.loads(schema_path(name).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=4)
+def _validator(name: str = SCHEMA_NAME) -> Draft202012Validator:
+    return Draft202012Validator(load_schema(name))
+
+
+_TYPE_NAMES = {
+    "string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+    "array": "a list", "object": "a mapping", "null": "empty",
+}
+
+
+def _type_of(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _deepest(err: ValidationError) -> ValidationError:
+    """For oneOf/anyOf, the branch error that says most about what the user meant."""
+    while err.context:
+        inner = best_match(err.context)
+        if inner is None:
+            break
+        err = inner
+    return err
+
+
+def validate_schema(doc: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    for err in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+        problems.extend(_explain(doc, err))
+    return problems
+
+
+def _explain(doc: Document, err: ValidationError) -> list[Problem]:
+    path = tuple(err.absolute_path)
+    kind = err.validator
+    if kind in ("oneOf", "anyOf") and err.context:
+        inner = _deepest(err)
+        if inner is not err and len(inner.absolute_path) >= len(err.absolute_path):
+            return _explain(doc, inner)
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    if kind == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        out = []
+        extra = [k for k in err.instance if k not in allowed] if isinstance(err.instance, dict) else []
+        for key in extra:
+            guess = did_you_mean(str(key), allowed)
+            message = f"unknown key '{key}'" + (f" — did you mean '{guess}'?" if guess else "")
+            hint = (f"rename it to '{guess}'" if guess else
+                    f"allowed here: {', '.join(allowed)}" if allowed else "remove it")
+            out.append(doc.problem(path + (key,), message, hint, key=True, layer="schema"))
+        return out
+    if kind == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return [doc.problem(path, f"missing required key '{missing}'" + _where(path),
+                            _describe(schema.get("properties", {}).get(missing, {})), layer="schema")]
+    if kind == "type":
+        want = err.validator_value
+        wants = [want] if isinstance(want, str) else list(want)
+        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wants)
+        hint = _describe(schema)
+        if "string" in wants and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
+            hint = "quote the value: YAML read it as a number"
+        return [doc.problem(path, f"expected {names}, got {_type_of(err.instance)}", hint, layer="schema")]
+    if kind in ("enum", "const"):
+        choices = err.validator_value if kind == "enum" else [err.validator_value]
+        guess = did_you_mean(str(err.instance), [str(c) for c in choices])
+        message = f"{err.instance!r} is not allowed here" + (f" — did you mean '{guess}'?" if guess else "")
+        return [doc.problem(path, message, "use one of: " + ", ".join(map(str, choices)), layer="schema")]
+    if kind == "pattern":
+        return [doc.problem(path, f"{err.instance!r} does not have the expected form",
+                            _describe(schema) or f"it must match {err.validator_value}", layer="schema")]
+    if kind in ("minItems", "minLength", "minProperties"):
+        return [doc.problem(path, "must not be empty", _describe(schema), layer="schema")]
+    if kind in ("maxLength", "maxItems"):
+        return [doc.problem(path, f"is too long (at most {err.validator_value})", _describe(schema), layer="schema")]
+    if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        return [doc.problem(path, f"{err.instance!r} is out of range ({kind} {err.validator_value})",
+                            _describe(schema), layer="schema")]
+    return [doc.problem(path, err.message, _describe(schema), layer="schema")]
+
+
+def _where(path: tuple) -> str:
+    from runner.loader import format_path
+
+    return f" in {format_path(path)}" if path else ""
+
+
+def _describe(schema: dict[str, Any]) -> str | None:
+    """A hint from the schema's own words: its description's first sentence and an example."""
+    if not isinstance(schema, dict):
+        return None
+    desc = (schema.get("description") or "").strip().split("\n")[0]
+    if ". " in desc:
+        desc = desc.split(". ")[0] + "."
+    examples = schema.get("examples")
+    if examples:
+        ex = json.dumps(examples[0], ensure_ascii=False)
+        desc = f"{desc} Example: {ex}".strip()
+    return desc or None

@@ -1,0 +1,66 @@
+"""Suppression lists: chats never to message (opt-outs, complaints, staff).
+
+A file is either one chat id a line (`#` starts a comment) or a CSV whose header has a `to`
+column. Entries are normalised like chat ids; a multi-recipient chat is suppressed when any of
+its members is. The files are read anew by every command, so an opt-out recorded between two
+runs stops the later steps.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from runner.chatids import ChatIdError, normalize_chat
+from runner.errors import Problem
+
+
+class Suppression:
+    def __init__(self, entries: set[str] | None = None) -> None:
+        self.entries: set[str] = entries or set()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, chat: str) -> bool:
+        if not self.entries:
+            return False
+        if chat in self.entries:
+            return True
+        return "," in chat and any(m in self.entries for m in chat.split(","))
+
+
+def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
+                     locate=None) -> tuple[Suppression, list[Problem]]:
+    """Read every suppression file. Problems are located in the file (bad entries) or in the
+    campaign (a missing file): a missing suppression list must stop a send, not be skipped."""
+    entries: set[str] = set()
+    problems: list[Problem] = []
+    for i, name in enumerate(files):
+        path = base_dir / name
+        if not path.is_file():
+            line = locate(("suppress", i))[0] if locate else None
+            problems.append(Problem(f"suppression file not found: {path}", file=campaign_file, line=line,
+                                    path=f"suppress[{i}]", hint="the path is relative to the campaign file; "
+                                    "create it (it may be empty) or fix the path"))
+            continue
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline()
+            fh.seek(0)
+            header = [h.strip() for h in next(csv.reader([first]))] if first.strip() else []
+            if "to" in header and len(header) > 1 or header == ["to"]:
+                rows = ((n + 2, r.get("to") or "") for n, r in enumerate(csv.DictReader(fh)))
+            else:
+                rows = ((n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(fh))
+            for lineno, raw in rows:
+                value = raw.strip()
+                if not value:
+                    continue
+                try:
+                    chat = normalize_chat(value)
+                except ChatIdError as err:
+                    problems.append(Problem(f"suppression entry: {err}", file=str(path), line=lineno,
+                                            hint=err.hint, layer="suppress"))
+                    continue
+                entries.update(chat.split(",") if "," in chat else [chat])
+    return Suppression(entries), problems
