@@ -7,7 +7,6 @@ requests in the same order with the same keys (byte-identical `plan --out`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,14 +24,6 @@ from runner.suppress import Suppression, load_suppression
 
 PLAN_SCHEMA_VERSION = 1
 PREVIEW_COUNT = 3
-
-
-def content_hash(body: dict[str, Any]) -> str:
-    """A short hash of a body's content, to tell which recipients got older content of a step
-    (keys do not change when the text does). `reply_to` is left out: it is filled at send time."""
-    material = json.dumps({k: v for k, v in body.items() if k != "reply_to"}, sort_keys=True,
-                          ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
 def dump_line(req: PlannedRequest) -> str:
@@ -198,38 +189,44 @@ class Planner:
             yield rec, rendered
 
     def requests(self) -> Iterator[PlannedRequest]:
-        c = self.campaign
         s = self.summary
-        pooled = isinstance(c.sender.get("from_number"), list)
+        pooled = isinstance(self.campaign.sender.get("from_number"), list)
         for rec, rendered in self.recipients():
-            chat = rec.chat or ""
-            path = url_path(chat)
-            reqs = []
-            for r in rendered:
-                counts = s.steps[r.step.id]
-                if r.body is None:
-                    counts.skipped += 1
-                    s.skipped += 1
-                    continue
-                req = PlannedRequest(
-                    recipient=chat, step=r.step.id,
-                    key=idempotency_key(c.id, c.revision, r.step.id, chat, 0),
-                    method="POST", path=path, body=r.body, messages=r.step.messages,
-                    reply_to_step=r.step.reply_to_step, recipient_index=rec.index,
-                    step_index=r.step.index,
-                )
-                counts.requests += 1
-                counts.messages += req.messages
-                s.requests += 1
-                s.messages += req.messages
-                reqs.append(req)
-                yield req
+            reqs = self.requests_for(rec, rendered)
+            yield from reqs
             if pooled:
-                number = self.renderer.from_number(chat) or ""
+                number = self.renderer.from_number(rec.chat or "") or ""
                 s.from_numbers[number] = s.from_numbers.get(number, 0) + 1
             if len(s.previews) < self.preview_count:
                 s.previews.append(self._preview(rec, rendered, reqs))
         self._finish()
+
+    def requests_for(self, rec: Recipient, rendered: list[Rendered]) -> list[PlannedRequest]:
+        """One recipient's requests, in step order, counted into the summary."""
+        c = self.campaign
+        s = self.summary
+        chat = rec.chat or ""
+        path = url_path(chat)
+        reqs = []
+        for r in rendered:
+            counts = s.steps[r.step.id]
+            if r.body is None:
+                counts.skipped += 1
+                s.skipped += 1
+                continue
+            req = PlannedRequest(
+                recipient=chat, step=r.step.id,
+                key=idempotency_key(c.id, c.revision, r.step.id, chat, 0),
+                method="POST", path=path, body=r.body, messages=r.step.messages,
+                reply_to_step=r.step.reply_to_step, recipient_index=rec.index,
+                step_index=r.step.index,
+            )
+            counts.requests += 1
+            counts.messages += req.messages
+            s.requests += 1
+            s.messages += req.messages
+            reqs.append(req)
+        return reqs
 
     def run(self) -> PlanSummary:
         """Plan without keeping the requests (validation, summaries)."""
@@ -293,3 +290,46 @@ def summarize(campaign: Campaign, **kwargs: Any) -> PlanSummary:
     planner.run()
     planner.raise_if_invalid()
     return planner.summary
+
+
+class JournalOverlay:
+    """Marks planned requests with what an earlier run's journal says of their keys: already
+    accepted (a re-run will not send them), and recipients who got older content of a step
+    (accepted under the same key with a different body: fixing a typo half-way)."""
+
+    CHUNK = 500
+
+    def __init__(self, journal: Any) -> None:
+        self.journal = journal
+        self.accepted = 0
+        self.older_content = 0
+        self._older_chats: set[int] = set()
+
+    def annotate(self, requests: Iterator[PlannedRequest]) -> Iterator[tuple[PlannedRequest, Any]]:
+        from runner.journal import content_hash
+
+        buf: list[PlannedRequest] = []
+
+        def flush() -> Iterator[tuple[PlannedRequest, Any]]:
+            found = self.journal.lookup([r.key for r in buf])
+            for r in buf:
+                entry = found.get(r.key)
+                if entry is not None and entry.status == "accepted":
+                    self.accepted += 1
+                    if entry.content_hash and entry.content_hash != content_hash(r.body):
+                        h = hash(r.recipient)
+                        if h not in self._older_chats:
+                            self._older_chats.add(h)
+                            self.older_content += 1
+                yield r, entry
+            buf.clear()
+
+        for req in requests:
+            buf.append(req)
+            if len(buf) >= self.CHUNK:
+                yield from flush()
+        if buf:
+            yield from flush()
+
+    def to_dict(self) -> dict[str, int]:
+        return {"accepted": self.accepted, "older_content": self.older_content}

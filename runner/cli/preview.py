@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+
+import click
+
+from runner.campaign import load_campaign
+from runner.chatids import ChatIdError, normalize_chat
+from runner.cli._base import main, user_errors
+from runner.contract import DEFAULT_BASE_URL
+from runner.errors import CampaignError, Problem
+from runner.plan import Planner
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--to", "to", required=True, help="the recipient's chat id (phone, email, grp_..., or a,b list)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--base-url", envvar="BLOOIO_BASE_URL", default=DEFAULT_BASE_URL, show_default=True)
+@user_errors()
+def preview(file: str, to: str, fmt: str, base_url: str) -> None:
+    """Show the exact requests one recipient would get (no network, no API key)."""
+    try:
+        chat = normalize_chat(to)
+    except ChatIdError as err:
+        raise CampaignError(Problem(f"--to: {err}", hint=err.hint)) from None
+    campaign = load_campaign(file)
+    planner = Planner(campaign, previews=0)
+    if chat in planner.suppression:
+        click.echo(f"{chat} is suppressed (opted out or excluded): nothing would be sent.")
+        return
+    for rec, rendered in planner.recipients():
+        if rec.chat == chat:
+            reqs = planner.requests_for(rec, rendered)
+            skipped = [r for r in rendered if r.body is None]
+            break
+    else:
+        errors = [p for p in planner.problems if p.severity == "error"]
+        if errors:
+            raise CampaignError(errors)
+        raise CampaignError(Problem(f"{chat} is not a recipient of this campaign", file=file,
+                                    hint="use the phone/email as it appears in the recipients (any spacing or case)"))
+    base = base_url.rstrip("/")
+    docs = [{
+        "step": r.step, "method": r.method, "url": base + r.path,
+        "headers": {"Authorization": "Bearer $BLOOIO_API_KEY", "Content-Type": "application/json",
+                    "Idempotency-Key": r.key},
+        "body": r.body, "messages": r.messages,
+        **({"reply_to_step": r.reply_to_step} if r.reply_to_step else {}),
+    } for r in reqs]
+    if fmt == "json":
+        click.echo(json.dumps({"recipient": chat, "requests": docs,
+                               "skipped": [{"step": r.step.id, "reason": r.skipped} for r in skipped]},
+                              indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{len(docs)} request(s) for {chat}" + (f", {len(skipped)} step(s) skipped" if skipped else ""))
+    for d in docs:
+        click.echo("")
+        click.echo(click.style(f"# step {d['step']}", bold=True) + (f" ({d['messages']} messages)" if d["messages"] > 1 else ""))
+        click.echo(f"{d['method']} {d['url']}")
+        for k, v in d["headers"].items():
+            click.echo(f"{k}: {v}")
+        click.echo("")
+        click.echo(json.dumps(d["body"], indent=2, ensure_ascii=False))
+        if d.get("reply_to_step"):
+            click.echo(f"(reply_to: the message_id of step '{d['reply_to_step']}', filled in at send time)")
+    for r in skipped:
+        click.echo(f"\n# step {r.step.id}: skipped ({r.skipped})")

@@ -1,0 +1,151 @@
+"""How a plan reads: text for a terminal, markdown for a pull-request comment, JSON for tools.
+
+Previews show each message as a person would read it (bubbles, attachments, effects), not as
+JSON; the exact bodies are in `plan --out` and `campaign preview`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runner.plan import PlanSummary
+
+
+def _bubbles(body: dict[str, Any]) -> list[str]:
+    """One line per thing the recipient sees."""
+    lines: list[str] = []
+    text = body.get("text")
+    for t in text if isinstance(text, list) else [text] if text is not None else []:
+        lines.extend(f"💬 {ln}" if i == 0 else f"   {ln}" for i, ln in enumerate(str(t).splitlines() or [""]))
+    parts = body.get("parts") or []
+    batch = any(p.get("link_preview") is not None for p in parts)
+    for p in parts:
+        if "text" in p:
+            prefix = "🔗" if batch else "💬"
+            mention = f" (@{p['mention']})" if p.get("mention") else ""
+            lines.append(f"{prefix} {p['text']}{mention}")
+            if p.get("link_preview"):
+                lines.append("   " + _preview_line(p["link_preview"]))
+        else:
+            name = f" ({p['name']})" if p.get("name") else ""
+            lines.append(f"📎 {p['url']}{name}")
+    for a in body.get("attachments") or []:
+        if isinstance(a, dict):
+            lines.append(f"📎 {a['url']}" + (f" ({a['name']})" if a.get("name") else ""))
+        else:
+            lines.append(f"📎 {a}")
+    if body.get("link_preview"):
+        lines.append("   " + _preview_line(body["link_preview"]))
+    return lines
+
+
+def _preview_line(lp: dict[str, Any]) -> str:
+    bits = []
+    if lp.get("title"):
+        bits.append(f"title “{lp['title']}”")
+    if lp.get("image_url"):
+        bits.append(f"image {lp['image_url']}")
+    return "link preview: " + ", ".join(bits) if bits else "link preview"
+
+
+def _step_notes(item: dict[str, Any]) -> str:
+    body = item.get("body") or {}
+    notes = []
+    if body.get("effect"):
+        notes.append(f"effect {body['effect']}")
+    if item.get("reply_to_step"):
+        notes.append(f"reply to '{item['reply_to_step']}'")
+    elif body.get("reply_to"):
+        notes.append("reply to " + json.dumps(body["reply_to"]))
+    if body.get("from_number"):
+        notes.append(f"from {body['from_number']}")
+    if item.get("messages", 1) > 1:
+        notes.append(f"{item['messages']} messages")
+    return f" ({', '.join(notes)})" if notes else ""
+
+
+def _counts_rows(s: PlanSummary, effects: dict[str, str]) -> list[list[str]]:
+    rows = []
+    for sid, c in s.steps.items():
+        rows.append([sid, f"{c.requests:,}", f"{c.messages:,}", f"{c.skipped:,}", effects.get(sid) or "—"])
+    return rows
+
+
+def _headline(s: PlanSummary, extra: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [("recipients", f"{s.recipients:,}"), ("requests", f"{s.requests:,}"),
+            ("messages", f"{s.messages:,}"), ("skipped (when / reply parent skipped)", f"{s.skipped:,}")]
+    if s.duplicates:
+        rows.append(("duplicate rows (sent once)", f"{s.duplicates:,}"))
+    if s.suppressed:
+        rows.append(("suppressed (never sent)", f"{s.suppressed:,}"))
+    journal = extra.get("journal")
+    if journal:
+        rows.append(("already accepted (journal)", f"{journal['accepted']:,} requests"))
+        rows.append(("to send", f"{s.requests - journal['accepted']:,} requests"))
+        if journal["older_content"]:
+            rows.append(("got older content of a step", f"{journal['older_content']:,} recipients"))
+    return rows
+
+
+def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: dict[str, Any]) -> str:
+    out = [f"Plan for {s.campaign} (revision {s.revision}) — {file}", ""]
+    head = _headline(s, extra)
+    width = max(len(k) for k, _ in head)
+    out += [f"  {k:<{width}}  {v}" for k, v in head]
+    out += ["", "  step" + " " * 16 + "requests  messages  skipped  effect"]
+    for sid, req, msg, skip, eff in _counts_rows(s, effects):
+        out.append(f"  {sid:<20}{req:>8}  {msg:>8}  {skip:>7}  {eff}")
+    if s.from_numbers:
+        out += ["", "  from-number pool (chats per number):"]
+        out += [f"    {n}  {c:,}" for n, c in s.from_numbers.items()]
+    if s.warnings:
+        out += ["", "Warnings:"] + [f"  - {w}" for w in s.warnings]
+    if s.previews:
+        out += ["", f"Preview (first {len(s.previews)} recipient{'s' if len(s.previews) != 1 else ''}):"]
+        for p in s.previews:
+            out.append(f"  → {p['recipient']}")
+            for item in p["steps"]:
+                if "skipped" in item:
+                    out.append(f"    [{item['step']}] skipped ({item['skipped']})")
+                    continue
+                out.append(f"    [{item['step']}]{_step_notes(item)}")
+                out += [f"      {ln}" for ln in _bubbles(item["body"])]
+    return "\n".join(out) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_markdown(s: PlanSummary, *, file: str, effects: dict[str, str], extra: dict[str, Any]) -> str:
+    out = [f"### Campaign plan: `{s.campaign}` (revision {s.revision})", "",
+           f"File: `{file}` · dry run, nothing was sent", "",
+           "| | |", "|---|---:|"]
+    out += [f"| {k} | {v} |" for k, v in _headline(s, extra)]
+    out += ["", "| step | requests | messages | skipped | effect |", "|---|---:|---:|---:|---|"]
+    out += [f"| `{sid}` | {r} | {m} | {k} | {e} |" for sid, r, m, k, e in _counts_rows(s, effects)]
+    if s.from_numbers:
+        out += ["", "| from number | chats |", "|---|---:|"]
+        out += [f"| {n} | {c:,} |" for n, c in s.from_numbers.items()]
+    if s.warnings:
+        out += ["", "**Warnings**", ""] + [f"- ⚠️ {_md_escape(w)}" for w in s.warnings]
+    if s.previews:
+        out += ["", f"<details><summary>Preview of the first {len(s.previews)} recipient(s)</summary>", ""]
+        for p in s.previews:
+            out += [f"**→ {_md_escape(p['recipient'])}**", ""]
+            for item in p["steps"]:
+                if "skipped" in item:
+                    out += [f"- `{item['step']}` — skipped ({item['skipped']})"]
+                    continue
+                out.append(f"- `{item['step']}`{_md_escape(_step_notes(item))}")
+                out += [f"  > {_md_escape(ln)}  " for ln in _bubbles(item["body"])]
+            out.append("")
+        out.append("</details>")
+    return "\n".join(out) + "\n"
+
+
+def render_json(s: PlanSummary, *, extra: dict[str, Any]) -> str:
+    doc = s.to_dict()
+    doc.update(extra)
+    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
