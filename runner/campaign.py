@@ -17,6 +17,7 @@ from runner import rules
 from runner.errors import CampaignError, Problem
 from runner.loader import Document, PathT, load_file
 from runner.recipients import RecipientSource, check_source, source_of
+from runner.schedule import ScheduleError, parse_schedule
 from runner.schema import validate_schema
 from runner.templates import Compiled, compile_condition, compile_text
 
@@ -59,6 +60,7 @@ class Campaign:
     send_options: dict[str, Any]
     suppress: list[str] = field(default_factory=list)
     schedule: dict[str, Any] | None = None
+    schedule_rules: Any = None  # runner.schedule.Schedule when the campaign has a schedule
     warnings: list[Problem] = field(default_factory=list)
 
     @property
@@ -85,6 +87,11 @@ def load_campaign(path: str | Path) -> Campaign:
     problems += template_problems
     source = source_of(doc, p.parent)
     problems += check_source(doc, source)
+    schedule_rules = None
+    try:
+        schedule_rules = parse_schedule(doc.data.get("schedule"))
+    except ScheduleError as err:
+        problems.append(doc.problem(("schedule",) + err.key, str(err), err.hint))
     errors = [pr for pr in problems if pr.severity == "error"]
     if errors:
         raise CampaignError(errors)
@@ -94,6 +101,7 @@ def load_campaign(path: str | Path) -> Campaign:
         vars=dict(data.get("vars") or {}), sender=dict(data.get("sender") or {}), steps=steps,
         source=source, send_options=dict(data.get("send") or {}),
         suppress=list(data.get("suppress") or []), schedule=data.get("schedule"),
+        schedule_rules=schedule_rules,
         warnings=[pr for pr in problems if pr.severity == "warning"],
     )
 

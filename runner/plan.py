@@ -19,6 +19,7 @@ from runner.keys import idempotency_key
 from runner.mask import display_chat
 from runner.model import PlannedRequest
 from runner.recipients import Recipient, iter_recipients
+from runner.schedule import ScheduleError
 from runner.render import Rendered, Renderer, RenderError, render_problem
 from runner.suppress import Suppression, load_suppression
 
@@ -181,6 +182,15 @@ class Planner:
             except RenderError as err:
                 self.collector.add(render_problem(self.campaign, rec, err))
                 continue
+            sched = self.campaign.schedule_rules
+            if sched is not None:
+                try:
+                    rec.extra["zone"] = sched.zone_for(rec.vars).key
+                except ScheduleError as err:
+                    self.collector.add(Problem(
+                        f"{sched.zone_var}: {err}", file=rec.file, line=rec.line,
+                        path=rec.path or str(sched.zone_var), hint=err.hint, layer="schedule"))
+                    continue
             s.recipients += 1
             if "," in chat:
                 s.groups += 1
@@ -219,7 +229,7 @@ class Planner:
                 key=idempotency_key(c.id, c.revision, r.step.id, chat, 0),
                 method="POST", path=path, body=r.body, messages=r.step.messages,
                 reply_to_step=r.step.reply_to_step, recipient_index=rec.index,
-                step_index=r.step.index,
+                step_index=r.step.index, extra=rec.extra,
             )
             counts.requests += 1
             counts.messages += req.messages
@@ -333,3 +343,55 @@ class JournalOverlay:
 
     def to_dict(self) -> dict[str, int]:
         return {"accepted": self.accepted, "older_content": self.older_content}
+
+
+class ScheduleCounter:
+    """Counts, for one instant, how many messages are due, waiting (for the window, by zone;
+    for a delay; for the previous step; for not_before) or expired. Requests must arrive in
+    plan order (recipient, then step), each with its journal entry (or None)."""
+
+    def __init__(self, campaign: Campaign, at: Any) -> None:
+        from runner.schedule import Schedule
+
+        self.campaign = campaign
+        self.at = at
+        self.rules = campaign.schedule_rules or Schedule(None, None, None, None, None)
+        self.counts: dict[str, int] = {}
+        self.window_by_zone: dict[str, int] = {}
+        self.next_due: Any = None
+        self._prev: tuple[str, str, float | None] | None = None  # (recipient, state, accepted_at)
+        self._delays = {s.id: s.delay_seconds for s in campaign.steps}
+
+    def observe(self, req: PlannedRequest, entry: Any) -> str:
+        from runner.schedule import DUE, EXPIRED, WAIT_PREVIOUS, WAIT_WINDOW, zone
+
+        prev = self._prev if self._prev and self._prev[0] == req.recipient else None
+        if entry is not None and entry.status == "accepted":
+            state, accepted_at = "accepted", entry.finished_at or entry.last_attempt_at
+        else:
+            accepted_at = None
+            delay = self._delays.get(req.step)
+            tz = zone(req.extra.get("zone", "UTC"))
+            if prev is not None and prev[1] not in ("accepted", DUE):
+                state, when = (EXPIRED, None) if prev[1] == EXPIRED else (WAIT_PREVIOUS, None)
+            else:
+                # A previous step due now is assumed accepted now: its delay counts from `at`.
+                prev_at = prev[2] if prev and prev[1] == "accepted" else (self.at.timestamp() if prev else None)
+                state, when = self.rules.state(self.at, tz, delay=delay, previous_accepted=prev_at,
+                                               has_previous=prev is not None)
+            if state == WAIT_WINDOW:
+                key = tz.key
+                self.window_by_zone[key] = self.window_by_zone.get(key, 0) + req.messages
+            if when is not None and (self.next_due is None or when < self.next_due):
+                self.next_due = when
+        self.counts[state] = self.counts.get(state, 0) + req.messages
+        self._prev = (req.recipient, state, accepted_at)
+        return state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "messages": dict(sorted(self.counts.items())),
+            "waiting_for_window_by_zone": dict(sorted(self.window_by_zone.items())),
+            "next_due": self.next_due.isoformat().replace("+00:00", "Z") if self.next_due else None,
+        }

@@ -12,6 +12,13 @@ from typing import Any
 from runner.plan import PlanSummary
 
 
+_STATE_NAMES = {
+    "due": "due now", "window": "waiting for the window", "delay": "waiting for a delay",
+    "previous": "waiting for the previous step", "not_before": "waiting for not_before",
+    "expired": "expired (never sent)", "accepted": "already accepted",
+}
+
+
 def _bubbles(body: dict[str, Any]) -> list[str]:
     """One line per thing the recipient sees."""
     lines: list[str] = []
@@ -96,6 +103,14 @@ def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: di
     out += ["", "  step" + " " * 16 + "requests  messages  skipped  effect"]
     for sid, req, msg, skip, eff in _counts_rows(s, effects):
         out.append(f"  {sid:<20}{req:>8}  {msg:>8}  {skip:>7}  {eff}")
+    sched = extra.get("schedule")
+    if sched:
+        out += ["", f"  schedule at {sched['at']} (messages):"]
+        out += [f"    {_STATE_NAMES.get(k, k):<28}{v:>8,}" for k, v in sched["messages"].items()]
+        for z, n in sched["waiting_for_window_by_zone"].items():
+            out.append(f"      window closed in {z}: {n:,}")
+        if sched["next_due"]:
+            out.append(f"    next due at {sched['next_due']}")
     if s.from_numbers:
         out += ["", "  from-number pool (chats per number):"]
         out += [f"    {n}  {c:,}" for n, c in s.from_numbers.items()]
@@ -125,6 +140,13 @@ def render_markdown(s: PlanSummary, *, file: str, effects: dict[str, str], extra
     out += [f"| {k} | {v} |" for k, v in _headline(s, extra)]
     out += ["", "| step | requests | messages | skipped | effect |", "|---|---:|---:|---:|---|"]
     out += [f"| `{sid}` | {r} | {m} | {k} | {e} |" for sid, r, m, k, e in _counts_rows(s, effects)]
+    sched = extra.get("schedule")
+    if sched:
+        out += ["", f"**Schedule at {sched['at']}**", "", "| messages | count |", "|---|---:|"]
+        out += [f"| {_STATE_NAMES.get(k, k)} | {v:,} |" for k, v in sched["messages"].items()]
+        out += [f"| ↳ window closed in {z} | {n:,} |" for z, n in sched["waiting_for_window_by_zone"].items()]
+        if sched["next_due"]:
+            out += ["", f"Next message due at {sched['next_due']}."]
     if s.from_numbers:
         out += ["", "| from number | chats |", "|---|---:|"]
         out += [f"| {n} | {c:,} |" for n, c in s.from_numbers.items()]

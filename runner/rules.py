@@ -19,8 +19,8 @@ from runner.templates import is_template
 
 # Keys of format version 1 whose behaviour this runner does not implement yet: refusing them is
 # safer than sending outside a window the user asked for.
-NOT_YET_SUPPORTED = ("schedule",)
-NOT_YET_SUPPORTED_STEP = ("delay",)
+NOT_YET_SUPPORTED: tuple[str, ...] = ()
+NOT_YET_SUPPORTED_STEP: tuple[str, ...] = ()
 
 
 def check_static(doc: Document) -> list[Problem]:
@@ -139,6 +139,15 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
         if key in step:
             out.append(doc.problem(at + (key,), f"'{key}' is not supported by this version of runner yet",
                                    "remove it; sending would ignore it", key=True))
+    if step.get("delay") is not None:
+        from runner.campaign import parse_delay
+
+        if parse_delay(step["delay"]) is None:
+            out.append(doc.problem(at + ("delay",), f"{step['delay']!r} is not a duration",
+                                   "write a whole number and a unit: 45s, 30m, 2h or 2d"))
+        elif i == 0:
+            out.append(doc.problem(at + ("delay",), "the first step has no previous step to count a delay from",
+                                   "use schedule.not_before to start later"))
     rt = step.get("reply_to")
     if rt is not None:
         out += _reply_rules(doc, at + ("reply_to",), rt, text, batch, earlier, kinds, step)

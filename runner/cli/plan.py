@@ -9,7 +9,9 @@ import click
 
 from runner.campaign import load_campaign
 from runner.cli._base import main, user_errors
-from runner.plan import JournalOverlay, Planner, dump_line
+from runner.errors import CampaignError, Problem
+from runner.plan import JournalOverlay, Planner, ScheduleCounter, dump_line
+from runner.schedule import ScheduleError, parse_at
 from runner.plan_view import render_json, render_markdown, render_text
 
 
@@ -32,8 +34,11 @@ def open_journal(state_dir: str, campaign_id: str):
 @click.option("--previews", default=3, show_default=True, type=click.IntRange(0, 100),
               help="how many recipients to preview")
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="with a schedule or delays: count what is due at TIME (ISO 8601 with offset, or 'now', the default)")
 @user_errors()
-def plan(file: str, fmt: str, out: str | None, state_dir: str, previews: int, show_recipients: bool) -> None:
+def plan(file: str, fmt: str, out: str | None, state_dir: str, previews: int, show_recipients: bool,
+         at: str | None) -> None:
     """Dry run: render every request (keys included) with no network and no API key."""
     campaign = load_campaign(file)
     planner = Planner(campaign, show_recipients=show_recipients, previews=previews)
@@ -41,6 +46,14 @@ def plan(file: str, fmt: str, out: str | None, state_dir: str, previews: int, sh
     overlay = JournalOverlay(journal) if journal is not None else None
     requests = planner.requests()
     stream = overlay.annotate(requests) if overlay else ((r, None) for r in requests)
+    timing = None
+    if campaign.schedule_rules is not None or any(s.delay_seconds for s in campaign.steps) or at:
+        try:
+            when = parse_at(at or "now")
+        except ScheduleError as err:
+            raise CampaignError(Problem(f"--at: {err}", hint=err.hint)) from None
+        timing = ScheduleCounter(campaign, when)
+        stream = _observe(stream, timing)
     try:
         if out:
             _write_out(Path(out), stream)
@@ -53,6 +66,8 @@ def plan(file: str, fmt: str, out: str | None, state_dir: str, previews: int, sh
     planner.raise_if_invalid()
     summary = planner.summary
     extra = {"journal": overlay.to_dict()} if overlay else {}
+    if timing is not None:
+        extra["schedule"] = timing.to_dict()
     effects = {s.id: s.effect for s in campaign.steps}
     if fmt == "json":
         click.echo(render_json(summary, extra=extra), nl=False)
@@ -64,6 +79,12 @@ def plan(file: str, fmt: str, out: str | None, state_dir: str, previews: int, sh
         click.echo(f"wrote {summary.requests:,} requests to {out}", err=True)
     # Problems that are only warnings (duplicates, etc.) are in the summary's warnings.
     sys.exit(0)
+
+
+def _observe(stream, timing):
+    for req, entry in stream:
+        timing.observe(req, entry)
+        yield req, entry
 
 
 def _write_out(path: Path, stream) -> None:

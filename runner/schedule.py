@@ -1,0 +1,204 @@
+"""When a message may be sent: a window in the recipient's local time, a campaign-wide
+[not_before, not_after) range, and per-step delays counted from the previous step's acceptance.
+
+Pure functions of (now, schedule, zone, previous acceptance): no clock is read here, so every
+rule is tested with a controlled `now`, DST changes and midnight crossings included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+DUE = "due"
+WAIT_WINDOW = "window"  # outside the recipient's local window
+WAIT_DELAY = "delay"  # the step's delay since the previous step has not passed
+WAIT_PREVIOUS = "previous"  # the previous step is not accepted yet
+WAIT_START = "not_before"  # the campaign has not started
+EXPIRED = "expired"  # not_after has passed: never sent
+
+
+class ScheduleError(ValueError):
+    def __init__(self, key: tuple, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.hint = hint
+
+
+@lru_cache(maxsize=1024)
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone, or ScheduleError (zoneinfo also accepts file paths; we do not)."""
+    text = str(name).strip()
+    if not text or text.startswith(("/", ".")) or ".." in text:
+        raise ScheduleError((), f"unknown time zone {name!r}", "use an IANA name such as America/New_York")
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError((), f"unknown time zone {name!r}",
+                            "use an IANA name such as America/New_York or Europe/Paris") from None
+
+
+def parse_hhmm(value: Any, key: tuple) -> time:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 9:30 as the sexagesimal number 570.
+        raise ScheduleError(key, f"the time was read as the number {value}", 'quote it: "09:30"')
+    text = str(value).strip()
+    try:
+        hh, mm = text.split(":")
+        if len(mm) != 2 or not hh.isdigit() or not mm.isdigit():
+            raise ValueError
+        return time(int(hh), int(mm))
+    except ValueError:
+        raise ScheduleError(key, f"{text!r} is not a time of day", 'write 24-hour "HH:MM", e.g. "09:00" or "20:30"') from None
+
+
+def parse_instant(value: Any, key: tuple) -> datetime:
+    text = str(value).strip()
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ScheduleError(key, f"{text!r} is not an ISO 8601 date-time",
+                            'write e.g. "2026-12-01T14:00:00Z" or "2026-12-01T09:00:00-05:00"') from None
+    if dt.tzinfo is None:
+        raise ScheduleError(key, f"{text!r} has no UTC offset, so it is ambiguous",
+                            'add Z or an offset: "2026-12-01T14:00:00Z"')
+    return dt.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: time
+    end: time
+    days: frozenset[int] | None  # weekday numbers (Monday 0) on which a window OPENS
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end <= self.start
+
+    def opened_on(self, local: datetime) -> datetime | None:
+        """The opening (local) of the window that contains `local`, or None if outside."""
+        t = local.time().replace(tzinfo=None)
+        if not self.crosses_midnight:
+            if not (self.start <= t < self.end):
+                return None
+            day = local.date()
+        elif t >= self.start:
+            day = local.date()
+        elif t < self.end:
+            day = local.date() - timedelta(days=1)
+        else:
+            return None
+        if self.days is not None and day.weekday() not in self.days:
+            return None
+        return datetime.combine(day, self.start, tzinfo=local.tzinfo)
+
+    def next_open(self, after: datetime, tz: ZoneInfo) -> datetime:
+        """The first instant >= `after` inside the window (UTC)."""
+        local = after.astimezone(tz)
+        if self.opened_on(local) is not None:
+            return after
+        day = local.date()
+        for i in range(0, 9):
+            d = day + timedelta(days=i)
+            if self.days is not None and d.weekday() not in self.days:
+                continue
+            candidate = datetime.combine(d, self.start, tzinfo=tz)
+            # A wall time that does not exist (spring forward) is read by zoneinfo as if the
+            # clock had not moved; converting to UTC lands on the first valid instant after it.
+            cand_utc = candidate.astimezone(timezone.utc)
+            if cand_utc >= after:
+                return cand_utc
+        raise AssertionError("a window with at least one day opens within 8 days")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Schedule:
+    default_zone: ZoneInfo | None
+    zone_var: str | None
+    window: Window | None
+    not_before: datetime | None
+    not_after: datetime | None
+
+    def zone_for(self, variables: dict[str, Any]) -> ZoneInfo:
+        """The recipient's zone: its own variable when set, else the campaign default, else UTC."""
+        if self.zone_var:
+            value = variables.get(self.zone_var)
+            if value not in (None, ""):
+                return zone(str(value))
+        return self.default_zone or ZoneInfo("UTC")
+
+    def state(self, now: datetime, tz: ZoneInfo, *, delay: float | None = None,
+              previous_accepted: float | None = None, has_previous: bool = False) -> tuple[str, datetime | None]:
+        """(state, when it becomes due) for one message at `now` (aware UTC)."""
+        if self.not_after is not None and now >= self.not_after:
+            return EXPIRED, None
+        if has_previous and delay and previous_accepted is None:
+            return WAIT_PREVIOUS, None
+        reason = DUE
+        t = now
+        # Each constraint can push `t` later; a few rounds reach the fixed point (a window
+        # opening may not move past a delay, a delay never moves past a window opening).
+        for _ in range(4):
+            before = t
+            if self.not_before is not None and t < self.not_before:
+                t, reason = self.not_before, reason if reason != DUE else WAIT_START
+            if delay and previous_accepted is not None:
+                ready = datetime.fromtimestamp(previous_accepted + delay, tz=timezone.utc)
+                if t < ready:
+                    t, reason = ready, reason if reason != DUE else WAIT_DELAY
+            if self.window is not None:
+                opened = self.window.next_open(t, tz)
+                if opened > t:
+                    t, reason = opened, reason if reason != DUE else WAIT_WINDOW
+            if t == before:
+                break
+        if self.not_after is not None and t >= self.not_after:
+            return EXPIRED if reason != DUE else DUE, None
+        return reason, (None if reason == DUE else t)
+
+
+def parse_schedule(spec: dict[str, Any] | None) -> Schedule | None:
+    """A Schedule, or ScheduleError naming the key (relative to `schedule`)."""
+    if not spec:
+        return None
+    default_zone = zone(spec["timezone"]) if spec.get("timezone") else None
+    if spec.get("timezone") and default_zone is not None:
+        pass
+    window = None
+    w = spec.get("window")
+    if w is not None:
+        start = parse_hhmm(w.get("start"), ("window", "start"))
+        end = parse_hhmm(w.get("end"), ("window", "end"))
+        if start == end:
+            raise ScheduleError(("window",), "the window starts and ends at the same time",
+                                "give different start and end times (a window may cross midnight)")
+        days = None
+        if w.get("days") is not None:
+            bad = [d for d in w["days"] if str(d).lower()[:3] not in DAYS]
+            if bad:
+                raise ScheduleError(("window", "days"), f"unknown day(s): {', '.join(map(str, bad))}",
+                                    "use mon, tue, wed, thu, fri, sat, sun")
+            days = frozenset(DAYS.index(str(d).lower()[:3]) for d in w["days"])
+            if not days:
+                raise ScheduleError(("window", "days"), "the window has no days", "list at least one day")
+        if default_zone is None and not spec.get("timezone_var"):
+            raise ScheduleError(("window",), "a window needs a time zone",
+                                "set schedule.timezone (and optionally timezone_var for per-recipient zones)")
+        window = Window(start, end, days)
+    nb = parse_instant(spec["not_before"], ("not_before",)) if spec.get("not_before") else None
+    na = parse_instant(spec["not_after"], ("not_after",)) if spec.get("not_after") else None
+    if nb and na and na <= nb:
+        raise ScheduleError(("not_after",), "not_after is not later than not_before", "swap or fix the dates")
+    return Schedule(default_zone, spec.get("timezone_var"), window, nb, na)
+
+
+def parse_at(text: str) -> datetime:
+    """`--at` for plan: an ISO 8601 instant with an offset, or 'now'."""
+    if text == "now":
+        return datetime.now(timezone.utc).replace(microsecond=0)
+    return parse_instant(text, ())
