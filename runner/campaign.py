@@ -15,7 +15,7 @@ from jinja2 import TemplateSyntaxError
 
 from runner import rules
 from runner.errors import CampaignError, Problem
-from runner.loader import Document, PathT, load_file
+from runner.loader import Document, PathT, format_path, load_file
 from runner.recipients import RecipientSource, check_source, source_of
 from runner.schedule import ScheduleError, parse_schedule
 from runner.schema import validate_schema
@@ -168,7 +168,7 @@ def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:
 def _compile_tree(doc: Document, path: PathT, value: Any, problems: list[Problem]) -> Any:
     if isinstance(value, str):
         try:
-            return compile_text(value)
+            return compile_text(value, format_path(path))
         except TemplateSyntaxError as err:
             problems.append(_syntax_problem(doc, path, err))
             return Compiled("")
@@ -185,8 +185,6 @@ def _syntax_problem(doc: Document, path: PathT, err: TemplateSyntaxError) -> Pro
     if line is not None and err.lineno and err.lineno > 1:
         line += err.lineno - 1
         col = None
-    from runner.loader import format_path
-
     return Problem(f"template syntax error: {err.message}", file=doc.file, line=line, column=col,
                    path=format_path(path), layer="template",
                    hint="check the {{ }} and {% %} pairs; jinja2 syntax: https://jinja.palletsprojects.com/")

@@ -27,8 +27,12 @@ PLAN_SCHEMA_VERSION = 1
 PREVIEW_COUNT = 3
 
 
+_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+
+
 def dump_line(req: PlannedRequest) -> str:
-    return json.dumps(req.to_json_obj(), sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    """One `plan --out` line: keys sorted, UTF-8, compact, `\\n`-terminated."""
+    return _ENCODE(req.to_json_obj()) + "\n"
 
 
 class ProblemCollector:

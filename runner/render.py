@@ -43,25 +43,37 @@ class Renderer:
     def __init__(self, campaign: Campaign) -> None:
         self.campaign = campaign
         self._base = base_context(campaign.vars)
+        self._set_recipient = "recipient" not in campaign.vars
         sender = campaign.sender
         pool = sender.get("from_number")
         self._pool: list[str] = [str(n).strip() for n in pool] if isinstance(pool, list) else []
-        self._defaults = {k: sender[k] for k in ("use_typing_indicator", "share_contact") if k in sender}
+        defaults = {k: sender[k] for k in ("use_typing_indicator", "share_contact") if k in sender}
         if isinstance(pool, str):
-            self._defaults["from_number"] = pool.strip()
+            defaults["from_number"] = pool.strip()
+        # What each step adds to every body, merged once: sender defaults < the step's own
+        # settings; the effect in the API's spelling ("none" is omitted, never sent as null).
+        self._static: dict[str, dict[str, Any]] = {}
+        for step in campaign.steps:
+            static = dict(defaults)
+            static.update({k: step.data[k] for k in ("use_typing_indicator", "share_contact", "from_number")
+                           if step.data.get(k) is not None})
+            if step.effect:
+                static["effect"] = step.effect
+            self._static[step.id] = static
+        self._paths = {step.id: format_path(step.path) for step in campaign.steps}
 
     def from_number(self, chat: str) -> str | None:
         """A pool assigns each chat one number by a stable hash: the same on every run and step
         (a reply must come from the number that sent its parent)."""
         if not self._pool:
-            return self._defaults.get("from_number")
+            return None
         digest = hashlib.sha256(chat.encode("utf-8")).digest()
         return self._pool[int.from_bytes(digest[:8], "big") % len(self._pool)]
 
     def context(self, rec: Recipient) -> dict[str, Any]:
         # Precedence: the recipient's own vars, then campaign vars, then `recipient`.
         ctx = dict(self._base)
-        if "recipient" not in self.campaign.vars:
+        if self._set_recipient:
             ctx["recipient"] = rec.chat
         ctx.update(rec.vars)
         return ctx
@@ -71,18 +83,13 @@ class Renderer:
         ctx = self.context(rec)
         out: list[Rendered] = []
         skipped: set[str] = set()
+        pooled = self.from_number(rec.chat or "") if self._pool else None
         for step in self.campaign.steps:
-            path = format_path(step.path)
             if step.when is not None:
                 try:
-                    ok = step.when(**ctx)
-                except UndefinedError as err:
-                    raise RenderError(path + ".when", f"{err.message}", _undefined_hint()) from None
-                except SecurityError as err:
-                    raise RenderError(path + ".when", f"unsafe expression refused: {err}",
-                                      "templates run in a sandbox: no attribute access to internals") from None
-                except TemplateError as err:
-                    raise RenderError(path + ".when", f"condition failed: {err}") from None
+                    ok = step.when(ctx)
+                except Exception as err:  # noqa: BLE001 - every template failure is the user's
+                    raise _render_error(f"{self._paths[step.id]}.when", err) from None
                 if not ok:
                     skipped.add(step.id)
                     out.append(Rendered(step, None, "when"))
@@ -91,32 +98,26 @@ class Renderer:
                 skipped.add(step.id)
                 out.append(Rendered(step, None, "reply_parent_skipped"))
                 continue
-            body = {k: _render_tree(v, ctx, f"{path}.{k}") for k, v in step.content.items()}
-            self._check(step, body, path)
-            if step.effect:
-                body["effect"] = step.effect
-            for k, v in self._defaults.items():
-                body.setdefault(k, v)
-            for k in ("use_typing_indicator", "share_contact"):
-                if k in step.data:
-                    body[k] = step.data[k]
-            number = step.data.get("from_number") or self.from_number(rec.chat or "")
-            if number:
-                body["from_number"] = number
+            body = {k: _render_tree(v, ctx) for k, v in step.content.items()}
+            self._check(step, body)
+            body.update(self._static[step.id])
+            if pooled is not None and "from_number" not in body:
+                body["from_number"] = pooled
             out.append(Rendered(step, body))
         return out
 
-    def _check(self, step: Step, body: dict[str, Any], path: str) -> None:
+    def _check(self, step: Step, body: dict[str, Any]) -> None:
+        path = self._paths[step.id]
         text = body.get("text")
-        texts = text if isinstance(text, list) else [text] if text is not None else []
-        for j, t in enumerate(texts):
-            where = f"{path}.text" + (f"[{j}]" if isinstance(text, list) else "")
-            if len(t) > MAX_TEXT_CHARS:
-                raise RenderError(where, f"the text renders to {len(t):,} characters, over the {MAX_TEXT_CHARS:,} limit",
-                                  "shorten it or split it into several steps")
-            if not t.strip() and not body.get("attachments"):
-                raise RenderError(where, "the text renders empty for this recipient (the API rejects a message without content)",
-                                  "guard the step with when:, or use a default: {{ name | default('there') }}")
+        if text is not None:
+            for j, t in enumerate(text if isinstance(text, list) else (text,)):
+                if len(t) > MAX_TEXT_CHARS or not t.strip() and not body.get("attachments"):
+                    where = f"{path}.text" + (f"[{j}]" if isinstance(text, list) else "")
+                    if len(t) > MAX_TEXT_CHARS:
+                        raise RenderError(where, f"the text renders to {len(t):,} characters, over the {MAX_TEXT_CHARS:,} limit",
+                                          "shorten it or split it into several steps")
+                    raise RenderError(where, "the text renders empty for this recipient (the API rejects a message without content)",
+                                      "guard the step with when:, or use a default: {{ name | default('there') }}")
         lp = body.get("link_preview")
         if lp is not None:
             joined = "".join(p.get("text", "") for p in body.get("parts") or []) if text is None else text
@@ -124,25 +125,30 @@ class Renderer:
                 raise RenderError(f"{path}.link_preview", "link_preview needs the text to be exactly one http(s) URL, "
                                   f"but it renders to {str(joined)[:60]!r}", "make the text just the URL")
             _check_preview(lp, f"{path}.link_preview")
-        for j, att in enumerate(body.get("attachments") or []):
-            url = att.get("url") if isinstance(att, dict) else att
-            if not is_http_url(str(url)):
-                raise RenderError(f"{path}.attachments[{j}]", f"attachment URL renders to {str(url)[:80]!r}, not an http(s) URL",
-                                  "attachments must be full http(s):// URLs")
-        for j, part in enumerate(body.get("parts") or []):
-            ppath = f"{path}.parts[{j}]"
-            if "url" in part and not is_http_url(part["url"]):
-                raise RenderError(ppath + ".url", f"the part's url renders to {part['url'][:80]!r}, not an http(s) URL",
-                                  "write a full http(s):// URL")
-            if step.kind == "batch":
-                if not is_single_http_url(part.get("text", "").strip()):
-                    raise RenderError(ppath + ".text", "in a URL-balloon batch each part's text must be a single http(s) URL, "
-                                      f"but it renders to {part.get('text', '')[:60]!r}", "put other text in a step of its own")
-            elif "text" in part and not part["text"].strip() and not part.get("mention"):
-                raise RenderError(ppath + ".text", "the part's text renders empty for this recipient",
-                                  "use a default, or remove the part")
-            if part.get("link_preview") is not None:
-                _check_preview(part["link_preview"], ppath + ".link_preview")
+        attachments = body.get("attachments")
+        if attachments:
+            for j, att in enumerate(attachments):
+                url = att.get("url") if isinstance(att, dict) else att
+                if not is_http_url(str(url)):
+                    raise RenderError(f"{path}.attachments[{j}]", f"attachment URL renders to {str(url)[:80]!r}, not an http(s) URL",
+                                      "attachments must be full http(s):// URLs")
+        parts = body.get("parts")
+        if parts:
+            batch = step.kind == "batch"
+            for j, part in enumerate(parts):
+                if "url" in part and not is_http_url(part["url"]):
+                    raise RenderError(f"{path}.parts[{j}].url", f"the part's url renders to {part['url'][:80]!r}, not an http(s) URL",
+                                      "write a full http(s):// URL")
+                if batch:
+                    if not is_single_http_url(part.get("text", "").strip()):
+                        raise RenderError(f"{path}.parts[{j}].text", "in a URL-balloon batch each part's text must be a single "
+                                          f"http(s) URL, but it renders to {part.get('text', '')[:60]!r}",
+                                          "put other text in a step of its own")
+                elif "text" in part and not part["text"].strip() and not part.get("mention"):
+                    raise RenderError(f"{path}.parts[{j}].text", "the part's text renders empty for this recipient",
+                                      "use a default, or remove the part")
+                if part.get("link_preview") is not None:
+                    _check_preview(part["link_preview"], f"{path}.parts[{j}].link_preview")
 
 
 def _check_preview(lp: dict[str, Any], path: str) -> None:
@@ -161,23 +167,27 @@ def _undefined_hint() -> str:
             "({{ first_name | default('there') }}), or guard the step with when:")
 
 
-def _render_tree(value: Any, ctx: dict[str, Any], path: str) -> Any:
+def _render_error(path: str, err: Exception) -> RenderError:
+    if isinstance(err, UndefinedError):
+        return RenderError(path, err.message or str(err), _undefined_hint())
+    if isinstance(err, SecurityError):
+        return RenderError(path, f"unsafe template refused: {err}",
+                           "templates run in a sandbox: no access to Python internals")
+    if isinstance(err, TemplateError):
+        return RenderError(path, f"template failed: {err}")
+    return RenderError(path, f"template failed: {err.__class__.__name__}: {err}")
+
+
+def _render_tree(value: Any, ctx: dict[str, Any]) -> Any:
     if isinstance(value, Compiled):
         try:
             return value.render(ctx)
-        except UndefinedError as err:
-            raise RenderError(path, f"{err.message}", _undefined_hint()) from None
-        except SecurityError as err:
-            raise RenderError(path, f"unsafe template refused: {err}",
-                              "templates run in a sandbox: no access to Python internals") from None
-        except TemplateError as err:
-            raise RenderError(path, f"template failed: {err}") from None
-        except (TypeError, ValueError, ArithmeticError) as err:
-            raise RenderError(path, f"template failed: {err.__class__.__name__}: {err}") from None
+        except Exception as err:  # noqa: BLE001 - a template can raise anything; all are the user's
+            raise _render_error(value.path, err) from None
     if isinstance(value, list):
-        return [_render_tree(v, ctx, f"{path}[{j}]") for j, v in enumerate(value)]
+        return [_render_tree(v, ctx) for v in value]
     if isinstance(value, dict):
-        return {k: _render_tree(v, ctx, f"{path}.{k}") for k, v in value.items()}
+        return {k: _render_tree(v, ctx) for k, v in value.items()}
     return value
 
 
