@@ -48,8 +48,9 @@ class Renderer:
         pool = sender.get("from_number")
         self._pool: list[str] = [str(n).strip() for n in pool] if isinstance(pool, list) else []
         defaults = {k: sender[k] for k in ("use_typing_indicator", "share_contact") if k in sender}
-        if isinstance(pool, str):
-            defaults["from_number"] = pool.strip()
+        self._single = pool.strip() if isinstance(pool, str) else None
+        if self._single:
+            defaults["from_number"] = self._single
         # What each step adds to every body, merged once: sender defaults < the step's own
         # settings; the effect in the API's spelling ("none" is omitted, never sent as null).
         self._static: dict[str, dict[str, Any]] = {}
@@ -66,7 +67,7 @@ class Renderer:
         """A pool assigns each chat one number by a stable hash: the same on every run and step
         (a reply must come from the number that sent its parent)."""
         if not self._pool:
-            return None
+            return self._single
         digest = hashlib.sha256(chat.encode("utf-8")).digest()
         return self._pool[int.from_bytes(digest[:8], "big") % len(self._pool)]
 

@@ -202,3 +202,25 @@ def parse_at(text: str) -> datetime:
     if text == "now":
         return datetime.now(timezone.utc).replace(microsecond=0)
     return parse_instant(text, ())
+
+
+def gate_for(campaign: Any):
+    """The executor's gate for a campaign: (request, previous step accepted at, has a previous
+    step, now) -> (state, due at epoch seconds). None when the campaign has no schedule and no
+    delays (everything is always due)."""
+    rules: Schedule | None = campaign.schedule_rules
+    delays = {s.id: s.delay_seconds for s in campaign.steps}
+    if rules is None and not any(delays.values()):
+        return None
+    rules = rules or Schedule(None, None, None, None, None)
+    utc = ZoneInfo("UTC")
+
+    def gate(req: Any, previous_accepted: float | None, has_previous: bool, now: float):
+        name = req.extra.get("zone")
+        tz = zone(name) if name else (rules.default_zone or utc)
+        state, when = rules.state(datetime.fromtimestamp(now, tz=timezone.utc), tz,
+                                  delay=delays.get(req.step), previous_accepted=previous_accepted,
+                                  has_previous=has_previous)
+        return state, (when.timestamp() if when is not None else None)
+
+    return gate

@@ -1,0 +1,41 @@
+"""`campaign report FILE`: the last run's report from the journal (no network, no key)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from runner.cli._base import main, user_errors
+from runner.errors import CampaignError
+from runner.journal import Journal, journal_path
+from runner.report import build_report, render
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True)
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=".runner", show_default=True, help="Journal directory.")
+@click.option("--show-recipients", is_flag=True, help="Do not mask phone numbers and emails.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of stdout.")
+@user_errors(None)
+def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
+           out_file: Path | None) -> None:
+    """Report the last send of a campaign: totals, per step, failures by reason, rate."""
+    from runner.campaign import load_campaign
+
+    campaign = load_campaign(file)
+    path = journal_path(state_dir, campaign.id)
+    if not path.exists():
+        raise CampaignError(f"no journal for campaign {campaign.id!r} in {state_dir}",
+                            file=str(file),
+                            hint="send it first (campaign send FILE), or pass --state DIR")
+    with Journal(path) as journal:
+        text = render(build_report(journal, show_recipients=show_recipients), fmt)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,94 @@
+"""The command-line settings of the emulator, declared once for argparse and click alike."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from runner.emulator.config import EmulatorConfig
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    field: str
+    kind: str  # "float" | "int" | "str" | "list" | "flag" | "optfloat"
+    help: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--api-key", "api_key", "str", "bearer key clients must send (default test-key)"),
+    Option("--seed", "seed", "int", "seed of every random draw (default 0)"),
+    Option("--latency-ms", "latency_ms", "float", "base latency of every API answer"),
+    Option("--jitter-ms", "jitter_ms", "float", "extra random latency, uniform 0..N ms"),
+    Option("--fault-500", "p_500", "float", "share of requests answered 500"),
+    Option("--fault-503", "p_503", "float", "share answered 503 No active number available"),
+    Option("--fault-429", "p_429", "float", "share answered a plain 429 with Retry-After"),
+    Option("--fault-slow", "p_slow", "float", "share answered only after --slow-ms"),
+    Option("--fault-drop", "p_drop", "float", "share whose connection is closed unanswered"),
+    Option("--fault-accept-then-500", "p_accept_then_500", "float",
+           "share of sends committed and then answered 500"),
+    Option("--retry-after", "retry_after_s", "optfloat",
+           "Retry-After seconds on plain 429s (fractions allowed; 'none' = no header)"),
+    Option("--slow-ms", "slow_ms", "float", "how late a slow answer comes (default 2000)"),
+    Option("--slow-commits", "slow_commits", "flag", "slow sends are committed before answering"),
+    Option("--fault-scope", "fault_scope", "str", "'all' API requests (default) or only 'send'"),
+    Option("--outbound-limit", "outbound_limit", "int", "cap on distinct contacts messaged"),
+    Option("--new-conversation-cap", "new_conversation_cap", "int",
+           "cap on new conversations started"),
+    Option("--numbers", "numbers", "list", "comma-separated from-numbers of the organisation"),
+    Option("--strict-numbers", "strict_numbers", "flag", "reject from_numbers not in --numbers"),
+    Option("--sent-after-ms", "sent_after_ms", "float", "queued -> sent delay (default 50)"),
+    Option("--delivered-after-ms", "delivered_after_ms", "float",
+           "queued -> delivered/failed delay (default 200)"),
+    Option("--delivery-jitter-ms", "delivery_jitter_ms", "float", "random extra delivery delay"),
+    Option("--p-delivery-failed", "p_delivery_failed", "float",
+           "share of accepted messages that fail to deliver"),
+    Option("--share-imessage", "share_imessage", "float", "share of phones on iMessage"),
+    Option("--share-sms", "share_sms", "float", "share of phones on SMS only"),
+    Option("--share-rcs", "share_rcs", "float", "share of phones on RCS"),
+    Option("--p-unreachable", "p_unreachable", "float", "share of contacts nobody can reach"),
+    Option("--unreachable", "unreachable", "list", "comma-separated unreachable contacts"),
+)
+
+
+METAVARS = {"float": "a number", "int": "an integer", "str": "a text",
+            "list": "a comma-separated list", "optfloat": "seconds or 'none'", "flag": ""}
+CLICK_METAVARS = {"float": "N", "int": "N", "str": "TEXT", "list": "A,B", "optfloat": "SECONDS"}
+
+
+def convert(option: Option, raw: Any) -> Any:
+    """Turn a raw command-line value into the config field's type (ValueError if it can't)."""
+    if option.kind == "flag":
+        return bool(raw)
+    if option.kind == "list":
+        return [x.strip() for x in str(raw).split(",") if x.strip()]
+    if option.kind == "optfloat":
+        return None if str(raw).lower() in ("none", "") else float(raw)
+    if option.kind == "int":
+        return int(raw)
+    if option.kind == "float":
+        return float(raw)
+    return str(raw)
+
+
+def build_config(values: dict[str, Any], port: int = 0, config_json: str | None = None
+                 ) -> EmulatorConfig:
+    """A checked config from ``{field: raw value or None}`` plus an optional JSON object."""
+    changes: dict[str, Any] = {"port": port}
+    if config_json:
+        extra = json.loads(config_json)
+        if not isinstance(extra, dict):
+            raise ValueError("--config-json must be a JSON object")
+        changes.update(extra)
+    by_field = {o.field: o for o in OPTIONS}
+    for name, raw in values.items():
+        opt = by_field[name]
+        if raw is None or (opt.kind == "flag" and not raw):
+            continue
+        try:
+            changes[name] = convert(opt, raw)
+        except ValueError:
+            raise ValueError(f"{opt.flag} expects {METAVARS[opt.kind]}, got {raw!r}") from None
+    return EmulatorConfig().updated(changes)

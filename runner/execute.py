@@ -1,0 +1,651 @@
+"""The executor: sends a plan's requests, journalling each attempt before it leaves.
+
+Shape of a run: a feeder streams the plan (it may hold 100k+ requests, so it is never
+materialised), groups consecutive requests by recipient, looks their keys up in the journal in
+bulk and hands each recipient to a pool of ``concurrency`` workers. A worker sends one
+recipient's steps in order (a step only after the previous one was accepted), so recipients
+go in parallel and each recipient's conversation stays in order. A shared token bucket caps the
+rate across workers; the transport is injected so tests and benchmarks choose it.
+
+What a response means is decided by :func:`classify` alone (pure, tested rule by rule).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from runner import __version__
+from runner.journal import (
+    ACCEPTED,
+    FAILED,
+    PENDING,
+    Entry,
+    Journal,
+    JournalWriter,
+    attempt_op,
+    content_hash,
+    mark_op,
+    outcome_op,
+)
+from runner.model import PlannedRequest
+from runner.schedule import DUE, EXPIRED
+from runner.ratelimit import RateLimiter
+
+DEFAULT_BASE_URL = "https://api.blooio.com/v2/api"
+
+CAP_CODES = ("outbound_limit_reached", "new_conversation_limit_reached")
+# Failures decided by the runner, not the API: reconsidered on every run, since the step they
+# waited on may have been accepted since.
+REPLY_PARENT_MISSING = "reply_parent_missing"
+PREVIOUS_STEP_FAILED = "previous_step_failed"
+_RECONSIDERED = (REPLY_PARENT_MISSING, PREVIOUS_STEP_FAILED)
+
+# Errors of the network layer that say nothing about the message itself: retry with the key.
+_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.TransportError,
+    httpx.StreamError,
+    OSError,
+    TimeoutError,
+    EOFError,
+    asyncio.IncompleteReadError,
+)
+_MAX_TEXT = 500  # error messages kept in the journal are truncated to this many characters
+_LOOKUP_BATCH = 512  # keys looked up in the journal per round trip
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    base_url: str = DEFAULT_BASE_URL
+    rate_per_second: float | None = None
+    concurrency: int = 8
+    timeout: float = 30.0
+    max_attempts: int = 6
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    # A Retry-After longer than this is not waited for: the request is left for a later run.
+    max_retry_after: float = 120.0
+    user_agent: str = f"blooio-runner/{__version__}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "rate_per_second": self.rate_per_second,
+            "concurrency": self.concurrency,
+            "timeout": self.timeout,
+            "max_attempts": self.max_attempts,
+        }
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What one HTTP exchange means for the message."""
+
+    kind: str  # "accepted" | "failed" | "retry" | "unauthorized" | "cap"
+    http_status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    message_id: str | None = None
+    message_ids: list[str] | None = None
+    group_id: str | None = None
+    retry_after: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+SCHEDULED = "scheduled"  # not a journal status: the request was not due and waits, unsent
+
+# (request, previous step accepted at, has a previous step, now) -> (state, due at): see
+# runner.schedule.gate_for.
+Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[str, float | None]"]
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text[:_MAX_TEXT]
+
+
+def classify(
+    status: int, raw: bytes, headers: httpx.Headers | dict[str, str], now: float
+) -> Verdict:
+    """Turn a response into a verdict, following the API reference's rules exactly."""
+    try:
+        payload = json.loads(raw) if raw else {}
+    except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    code = payload.get("code") if isinstance(payload.get("code"), str) else None
+    message = _text(payload.get("message") or payload.get("error"))
+
+    if 200 <= status < 300:
+        if payload.get("status") == "failed":
+            # Rejected before dispatch although the HTTP layer said yes: failed for good.
+            return Verdict("failed", status, code or "rejected_before_dispatch", message)
+        ids = payload.get("message_ids")
+        return Verdict(
+            "accepted",
+            status,
+            message_id=payload.get("message_id") if isinstance(payload.get("message_id"), str)
+            else None,
+            message_ids=[str(i) for i in ids] if isinstance(ids, list) else None,
+            group_id=payload.get("group_id") if isinstance(payload.get("group_id"), str) else None,
+        )
+    if status == 401:
+        return Verdict("unauthorized", status, code or "unauthorized", message)
+    if status == 429 and code in CAP_CODES:
+        keep = ("limit", "current", "cap", "mode", "plan_id", "sender_number")
+        details = {k: payload[k] for k in keep if k in payload}
+        return Verdict("cap", status, code, message, details=details)
+    if status in (408, 425, 429) or status >= 500 or status < 200 or 300 <= status < 400:
+        # Transient, or nothing a message can be blamed for (a redirect means a wrong base URL).
+        retry_after = parse_retry_after(headers.get("retry-after"), now)
+        return Verdict("retry", status, code or f"http_{status}", message, retry_after=retry_after)
+    return Verdict("failed", status, code or f"http_{status}", message)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+    return rng.uniform(0.0, min(cap, base * (2 ** (attempt - 1))))
+
+
+@dataclass
+class RunStats:
+    """Live counters of a run (read by the progress display)."""
+
+    total: int | None = None  # requests in the plan, when the caller knows it
+    accepted: int = 0  # requests accepted, including those accepted by earlier runs
+    already: int = 0  # of which accepted before this run
+    failed: int = 0  # failed for good
+    pending: int = 0  # left unconfirmed by this run (retryable later)
+    retrying: int = 0  # currently waiting to retry
+    scheduled: int = 0  # not due yet (window, delay, not_before): left for a later run
+    expired: int = 0  # past not_after: never sent
+    next_due: float | None = None  # epoch seconds when the next scheduled request falls due
+    messages_accepted: int = 0
+    http_requests: int = 0  # requests that left this run, retries included
+    started: float = field(default_factory=time.monotonic)
+    failures: Counter = field(default_factory=Counter)
+
+    @property
+    def done(self) -> int:
+        return self.accepted + self.failed + self.pending + self.scheduled + self.expired
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "accepted": self.accepted,
+            "already_accepted": self.already,
+            "failed": self.failed,
+            "pending": self.pending,
+            "retrying": self.retrying,
+            "scheduled": self.scheduled,
+            "expired": self.expired,
+            "next_due": self.next_due,
+            "messages_accepted": self.messages_accepted,
+            "http_requests": self.http_requests,
+        }
+
+
+@dataclass
+class RunResult:
+    stats: RunStats
+    stop_reason: str | None  # None | "unauthorized" | "interrupted" | a cap code | "retries_exhausted"
+    cap: dict[str, Any] | None = None
+    duration: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.stop_reason is not None or self.stats.pending:
+            return 3
+        if self.stats.failed or self.stats.expired:
+            return 1  # failed for good, or expired (past not_after): will never be sent
+        # Everything due was accepted; the rest waits on its schedule (re-run, or --wait).
+        return 4 if self.stats.scheduled else 0
+
+    def counts(self) -> dict[str, Any]:
+        out = self.stats.snapshot()
+        out.pop("retrying", None)
+        out["duration_s"] = round(self.duration, 3)
+        return out
+
+
+def group_by_recipient(plan: Iterable[PlannedRequest]) -> Iterator[list[PlannedRequest]]:
+    """Consecutive requests of one recipient, in plan order."""
+    for _, reqs in itertools.groupby(plan, key=lambda r: (r.recipient_index, r.recipient)):
+        yield list(reqs)
+
+
+def default_transport(concurrency: int) -> httpx.AsyncBaseTransport:
+    """The project's fast transport when present, else httpx's own pooled one."""
+    try:
+        from runner.transport import FastTransport  # type: ignore[attr-defined]
+    except ImportError:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        return httpx.AsyncHTTPTransport(limits=limits)
+    return FastTransport(max_connections=concurrency)
+
+
+class Executor:
+    """Sends one plan. Create, then ``await run(plan)``; ``request_stop()`` stops gracefully."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        api_key: str,
+        options: SendOptions,
+        transport: httpx.AsyncBaseTransport | None = None,
+        revision: int = 1,
+        run_id: int | None = None,
+        limiter: RateLimiter | None = None,
+        rng: random.Random | None = None,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        gate: Gate | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key is required")
+        self.journal = journal
+        self.options = options
+        self.revision = revision
+        self.run_id = run_id
+        self.stats = RunStats()
+        self._api_key = api_key
+        self._transport = transport
+        self._limiter = limiter or RateLimiter(options.rate_per_second)
+        self._rng = rng or random.Random()
+        self._wall = wall
+        self._sleep = sleep
+        self._gate = gate
+        self._base = options.base_url.rstrip("/")
+        # Built once; per request only the Idempotency-Key differs.
+        self._headers = [
+            (b"Authorization", f"Bearer {api_key}".encode("latin-1")),
+            (b"Content-Type", b"application/json"),
+            (b"Accept", b"application/json"),
+            (b"User-Agent", options.user_agent.encode("ascii")),
+        ]
+        self._timeout_ext = {
+            "timeout": {k: options.timeout for k in ("connect", "read", "write", "pool")}
+        }
+        self._stop: asyncio.Event | None = None
+        self._stop_reason: str | None = None
+        self._new_conversations_closed = False
+        self._cap: dict[str, Any] | None = None
+        self._exhausted = False
+        self._writer: JournalWriter | None = None
+
+    # -- control -------------------------------------------------------------------------
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """No new requests; those in flight finish and are journalled."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        if self._stop is not None:
+            self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_reason is not None
+
+    def redact(self, text: str | None) -> str | None:
+        """Remove the API key from any text that might be stored or shown."""
+        if text is None:
+            return None
+        return text.replace(self._api_key, "***")
+
+    # -- the run -------------------------------------------------------------------------
+    async def run(self, plan: Iterable[PlannedRequest], total: int | None = None) -> RunResult:
+        self._stop = asyncio.Event()
+        if self._stop_reason is not None:
+            self._stop.set()
+        self.stats = RunStats(total=total)
+        own_transport = self._transport is None
+        transport = self._transport or default_transport(self.options.concurrency)
+        self._active_transport = transport
+        self._writer = JournalWriter(self.journal)
+        self._writer.start()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=self.options.concurrency * 2)
+        workers = [
+            asyncio.create_task(self._worker(queue), name=f"send-worker-{i}")
+            for i in range(self.options.concurrency)
+        ]
+        try:
+            await self._feed(plan, queue)
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await self._writer.close()
+            if own_transport:
+                await transport.aclose()
+        stats = self.stats
+        if stats.total is not None and stats.total > stats.done:
+            stats.pending += stats.total - stats.done  # never handed out: the run stopped early
+        reason = self._stop_reason
+        if reason is None and self._cap is not None:
+            reason = self._cap["code"]
+        if reason is None and self._exhausted:
+            reason = "retries_exhausted"
+        return RunResult(stats, reason, self._cap, time.monotonic() - stats.started)
+
+    async def _feed(self, plan: Iterable[PlannedRequest], queue: asyncio.Queue) -> None:
+        try:
+            groups = group_by_recipient(plan)
+            while not self.stopping:
+                batch: list[list[PlannedRequest]] = []
+                size = 0
+                for group in groups:
+                    batch.append(group)
+                    size += len(group)
+                    if size >= _LOOKUP_BATCH:
+                        break
+                if not batch:
+                    break
+                known = self.journal.lookup(r.key for g in batch for r in g)
+                for group in batch:
+                    if self.stopping:
+                        break
+                    await queue.put([(r, known.get(r.key)) for r in group])
+        finally:
+            for _ in range(self.options.concurrency):
+                await queue.put(None)
+
+    async def _worker(self, queue: asyncio.Queue) -> None:
+        while True:
+            group = await queue.get()
+            if group is None:
+                return
+            if self.stopping:
+                self._leave_pending(group)
+            else:
+                await self._send_recipient(group)
+
+    def _leave_pending(self, rest: list[tuple[PlannedRequest, Entry | None]]) -> None:
+        """Count the requests a recipient will not get this run (accepted earlier or pending)."""
+        for _, entry in rest:
+            if entry is not None and entry.status == ACCEPTED:
+                self.stats.accepted += 1
+                self.stats.already += 1
+            else:
+                self.stats.pending += 1
+
+    async def _send_recipient(self, group: list[tuple[PlannedRequest, Entry | None]]) -> None:
+        stats = self.stats
+        ids: dict[str, str | None] = {}  # step -> message_id, for accepted steps
+        established = any(e is not None and e.status == ACCEPTED for _, e in group)
+        blocked_by: str | None = None  # step that failed for good; later steps wait on it
+        prev_accepted: float | None = None  # when this recipient's previous step was accepted
+        for index, (req, entry) in enumerate(group):
+            if entry is not None and entry.status == ACCEPTED:
+                stats.accepted += 1
+                stats.already += 1
+                ids[req.step] = entry.message_id
+                prev_accepted = entry.finished_at or entry.last_attempt_at
+                continue
+            if self.stopping or (self._new_conversations_closed and not established):
+                self._leave_pending(group[index:])
+                return
+            body_hash = content_hash(req.body)
+            if (
+                entry is not None
+                and entry.status == FAILED
+                and entry.error_code not in _RECONSIDERED
+                and entry.content_hash == body_hash
+            ):
+                # Failed for good earlier, and the content is unchanged: it would fail again.
+                stats.failed += 1
+                stats.failures[entry.error_code or "failed"] += 1
+                blocked_by = blocked_by or req.step
+                continue
+            if blocked_by is not None:
+                self._mark_failed(
+                    req, body_hash, PREVIOUS_STEP_FAILED,
+                    f"not sent: step {blocked_by!r} failed for this recipient",
+                )
+                continue
+            # Time first: an expired or waiting step is neither sent nor failed for its parent.
+            if self._gate is not None:
+                timing, due_at = self._gate(req, prev_accepted, index > 0, self._wall())
+                if timing == EXPIRED:
+                    self._mark(req, body_hash, EXPIRED, "expired", "not_after passed before it was due")
+                    stats.expired += 1
+                    continue
+                if timing != DUE:
+                    self._leave_scheduled(group[index:], due_at)
+                    return
+            body = req.body
+            if req.reply_to_step is not None:
+                parent_id = ids.get(req.reply_to_step)
+                if parent_id is None:
+                    self._mark_failed(
+                        req, body_hash, REPLY_PARENT_MISSING,
+                        f"step {req.reply_to_step!r} has no accepted message_id to reply to",
+                    )
+                    blocked_by = req.step
+                    continue
+                body = {**body, "reply_to": {"message_id": parent_id}}
+            state, message_id = await self._deliver(req, body, body_hash, established, prev_accepted, index > 0)
+            if state == SCHEDULED:
+                self._leave_scheduled(group[index:], None)
+                return
+            if state == ACCEPTED:
+                established = True
+                ids[req.step] = message_id
+                prev_accepted = self._wall()
+            elif state == FAILED:
+                blocked_by = req.step
+            else:
+                # Pending: it and the later steps wait for a later run.
+                self._leave_pending(group[index:])
+                return
+
+    def _mark_failed(self, req: PlannedRequest, body_hash: str, code: str, message: str) -> None:
+        self._mark(req, body_hash, FAILED, code, message)
+        self.stats.failed += 1
+        self.stats.failures[code] += 1
+
+    def _mark(self, req: PlannedRequest, body_hash: str, status: str, code: str, message: str) -> None:
+        assert self._writer is not None
+        self._writer.write(
+            mark_op(
+                req.key, req.recipient, req.step, self.revision, req.recipient_index,
+                req.step_index, req.messages, status, code, message, body_hash, self.run_id,
+                self._wall(),
+            )
+        )
+
+    def _leave_scheduled(self, rest: list[tuple[PlannedRequest, Entry | None]], due_at: float | None) -> None:
+        """The rest of a recipient's steps wait for their time (a later run, or --wait)."""
+        stats = self.stats
+        for _, entry in rest:
+            if entry is not None and entry.status == ACCEPTED:
+                stats.accepted += 1
+                stats.already += 1
+            else:
+                stats.scheduled += 1
+        if due_at is not None and (stats.next_due is None or due_at < stats.next_due):
+            stats.next_due = due_at
+
+    async def _deliver(
+        self, req: PlannedRequest, body: dict[str, Any], body_hash: str, established: bool,
+        prev_accepted: float | None = None, has_previous: bool = False,
+    ) -> tuple[str, str | None]:
+        """Send one request until it is accepted, fails for good, or must wait for a later run."""
+        assert self._writer is not None
+        opts = self.options
+        stats = self.stats
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        for attempt in range(1, opts.max_attempts + 1):
+            if self.stopping or (self._new_conversations_closed and not established):
+                return PENDING, None
+            await self._writer.attempt(
+                attempt_op(
+                    req.key, req.recipient, req.step, self.revision, req.recipient_index,
+                    req.step_index, req.messages, body_hash, self.run_id, self._wall(),
+                )
+            )
+            await self._limiter.acquire()
+            if self.stopping:
+                self._write_outcome(req.key, PENDING, Verdict("retry", code="interrupted"))
+                return PENDING, None
+            if self._gate is not None and self._gate(req, prev_accepted, has_previous, self._wall())[0] != DUE:
+                # The window closed (or not_after passed) while this request waited for the rate
+                # limiter or a retry: never send outside the schedule.
+                self._write_outcome(req.key, PENDING, Verdict("retry", code="not_due"))
+                return SCHEDULED, None
+            verdict = await self._send_once(req, content)
+            stats.http_requests += 1
+            if verdict.kind == "accepted":
+                self._write_outcome(req.key, ACCEPTED, verdict)
+                stats.accepted += 1
+                stats.messages_accepted += (
+                    len(verdict.message_ids) if verdict.message_ids else req.messages
+                )
+                return ACCEPTED, verdict.message_id
+            if verdict.kind == "failed":
+                self._write_outcome(req.key, FAILED, verdict)
+                stats.failed += 1
+                stats.failures[verdict.code or "failed"] += 1
+                return FAILED, None
+            # Everything else leaves the request unconfirmed (pending) at least for now.
+            self._write_outcome(req.key, PENDING, verdict)
+            if verdict.kind == "unauthorized":
+                self.request_stop("unauthorized")
+                return PENDING, None
+            if verdict.kind == "cap":
+                # A cap is not a blip: retrying this request now is pointless.
+                self._on_cap(verdict)
+                return PENDING, None
+            if attempt == opts.max_attempts:
+                break
+            delay = backoff_delay(attempt, opts.backoff_base, opts.backoff_cap, self._rng)
+            if verdict.retry_after is not None:
+                if verdict.retry_after > opts.max_retry_after:
+                    break
+                delay = max(delay, verdict.retry_after)
+            stats.retrying += 1
+            try:
+                await self._wait(delay)
+            finally:
+                stats.retrying -= 1
+        self._exhausted = True
+        return PENDING, None
+
+    async def _wait(self, delay: float) -> None:
+        """Sleep before a retry, cut short when the run is asked to stop."""
+        if self._sleep is not None:
+            await self._sleep(delay)
+            return
+        assert self._stop is not None
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+
+    def _on_cap(self, verdict: Verdict) -> None:
+        self._cap = {"code": verdict.code, "message": verdict.message, **verdict.details}
+        if verdict.code == "new_conversation_limit_reached":
+            # Existing conversations keep sending (the API allows it); new ones wait.
+            self._new_conversations_closed = True
+        else:
+            self.request_stop(verdict.code or "outbound_limit_reached")
+
+    def _write_outcome(self, key: str, status: str, verdict: Verdict) -> None:
+        assert self._writer is not None
+        self._writer.write(
+            outcome_op(
+                key,
+                status,
+                message_id=verdict.message_id,
+                message_ids=verdict.message_ids,
+                group_id=verdict.group_id,
+                error_code=verdict.code if status != ACCEPTED else None,
+                error_message=self.redact(verdict.message) if status != ACCEPTED else None,
+                http_status=verdict.http_status,
+                now=self._wall(),
+            )
+        )
+
+    async def _send_once(self, req: PlannedRequest, content: bytes) -> Verdict:
+        request = httpx.Request(
+            req.method,
+            self._base + req.path,
+            headers=[*self._headers, (b"Idempotency-Key", req.key.encode("utf-8"))],
+            content=content,
+            extensions=self._timeout_ext,
+        )
+        transport = self._active_transport
+        try:
+            # A deadline over the whole exchange, whatever the transport does with its own.
+            async with asyncio.timeout(self.options.timeout):
+                response = await transport.handle_async_request(request)
+                try:
+                    raw = await response.aread()
+                finally:
+                    await response.aclose()
+        except _NETWORK_ERRORS as exc:
+            # Only the class name and message: reprs of some errors carry the request headers.
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return Verdict("retry", None, "network_error", self.redact(text[:_MAX_TEXT]))
+        return classify(response.status_code, raw, response.headers, self._wall())
+
+
+def install_signal_handlers(executor: Executor) -> Callable[[], None]:
+    """Ctrl-C (and SIGTERM) stop the run gracefully; a second Ctrl-C interrupts at once.
+
+    Call inside the running loop; returns a function that restores the default handlers.
+    """
+    import signal
+
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        executor.request_stop("interrupted")
+        # The next one gets Python's default behaviour (KeyboardInterrupt): an impatient user
+        # wins, and the journal still makes the run resumable.
+        loop.remove_signal_handler(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, Windows
+            pass
+
+    def remove() -> None:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+    return remove

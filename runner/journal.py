@@ -1,0 +1,409 @@
+"""The send journal: one SQLite file per campaign recording every request's attempts and outcome.
+
+Why it is safe to crash: an attempt row is committed (status ``sending``) before its request
+leaves, and the outcome is written after. A row left at ``sending`` means "maybe sent": the next
+run resends it with the same Idempotency-Key, and the API answers a replay (200) if the first
+try got through. So the journal never causes a duplicate; it only saves re-sending what is known.
+
+Durability: WAL with ``synchronous=NORMAL``. A commit then survives the process being killed
+(SIGKILL), which is the failure we guard against; a power cut may lose the last commits, which
+only means those keys are sent again and replayed. The schema is versioned with
+``PRAGMA user_version`` so later versions can migrate it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.errors import CampaignError
+
+SCHEMA_VERSION = 1
+
+SENDING = "sending"  # attempt committed, outcome unknown: in flight, or the process died
+ACCEPTED = "accepted"
+FAILED = "failed"  # for good (4xx, 2xx with status "failed", unresolvable reply parent)
+PENDING = "pending"  # not confirmed and retryable by a later run (retries exhausted, stopped)
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    step TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 1,
+    recipient_index INTEGER NOT NULL DEFAULT 0,
+    step_index INTEGER NOT NULL DEFAULT 0,
+    messages INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    message_ids TEXT,
+    group_id TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    http_status INTEGER,
+    content_hash TEXT,
+    first_attempt_at REAL,
+    last_attempt_at REAL,
+    finished_at REAL,
+    run_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS requests_revision ON requests (revision, recipient_index, step_index);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    options TEXT NOT NULL DEFAULT '{}',
+    plan TEXT NOT NULL DEFAULT '{}',
+    counts TEXT,
+    exit_code INTEGER,
+    stop_reason TEXT
+);
+"""
+
+_COLUMNS = (
+    "key, chat, step, revision, recipient_index, step_index, messages, status, attempts, "
+    "message_id, message_ids, group_id, error_code, error_message, http_status, content_hash, "
+    "first_attempt_at, last_attempt_at, finished_at, run_id"
+)
+
+_ATTEMPT_SQL = """
+INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, status,
+    attempts, content_hash, first_attempt_at, last_attempt_at, run_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    status = 'sending', attempts = attempts + 1, content_hash = excluded.content_hash,
+    last_attempt_at = excluded.last_attempt_at, run_id = excluded.run_id,
+    chat = excluded.chat, step = excluded.step, revision = excluded.revision,
+    recipient_index = excluded.recipient_index, step_index = excluded.step_index,
+    messages = excluded.messages
+"""
+
+_OUTCOME_SQL = """
+UPDATE requests SET status = ?, message_id = ?, message_ids = ?, group_id = ?, error_code = ?,
+    error_message = ?, http_status = ?, finished_at = ?
+WHERE key = ?
+"""
+
+# A decision made without sending (e.g. the reply parent failed): no attempt is counted.
+_MARK_SQL = """
+INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, status,
+    attempts, error_code, error_message, content_hash, finished_at, run_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    status = excluded.status, error_code = excluded.error_code,
+    error_message = excluded.error_message, content_hash = excluded.content_hash,
+    finished_at = excluded.finished_at, run_id = excluded.run_id
+"""
+
+_SQL = {"attempt": _ATTEMPT_SQL, "outcome": _OUTCOME_SQL, "mark": _MARK_SQL}
+
+# Keep well below SQLite's host-parameter limit (999 on old builds).
+_LOOKUP_CHUNK = 500
+
+
+def content_hash(body: dict[str, Any]) -> str:
+    """A stable hash of a request body, so a plan can tell who received older content of a step.
+
+    The key does not change when a text is fixed; this hash does. ``plan`` can call it on a
+    planned body and compare with the journal's ``content_hash`` column.
+    """
+    # reply_to is left out: it is resolved at send time and is not content (same as plan's).
+    content = {k: v for k, v in body.items() if k != "reply_to"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def journal_path(state_dir: str | Path, campaign_id: str) -> Path:
+    """Where a campaign's journal lives: one file per campaign id under the state directory."""
+    return Path(state_dir) / f"{campaign_id}.sqlite"
+
+
+@dataclass(slots=True)
+class Entry:
+    """One request's row in the journal."""
+
+    key: str
+    chat: str
+    step: str
+    revision: int
+    recipient_index: int
+    step_index: int
+    messages: int
+    status: str
+    attempts: int
+    message_id: str | None
+    message_ids: list[str] | None
+    group_id: str | None
+    error_code: str | None
+    error_message: str | None
+    http_status: int | None
+    content_hash: str | None
+    first_attempt_at: float | None
+    last_attempt_at: float | None
+    finished_at: float | None
+    run_id: int | None
+
+    @classmethod
+    def from_row(cls, row: tuple) -> Entry:
+        values = list(row)
+        values[10] = json.loads(values[10]) if values[10] else None
+        return cls(*values)
+
+
+class Journal:
+    """Synchronous access to one journal file. Not shared across threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves to batch rows per commit.
+            self._db = sqlite3.connect(str(self.path), isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.DatabaseError as err:
+            raise CampaignError(
+                f"cannot open the journal: {err}",
+                file=str(self.path),
+                hint="is it a runner journal? move it aside to start afresh",
+            ) from None
+
+    @classmethod
+    def for_campaign(cls, state_dir: str | Path, campaign_id: str) -> Journal:
+        return cls(journal_path(state_dir, campaign_id))
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CampaignError(
+                f"the journal has schema version {version}; this runner knows {SCHEMA_VERSION}",
+                file=str(self.path),
+                hint="upgrade the runner",
+            )
+        if version < 1:
+            # One script, one transaction: a crash mid-migration leaves version 0 and no tables.
+            self._db.executescript(
+                f"BEGIN IMMEDIATE;{_SCHEMA_V1}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+            )
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------
+    def apply(self, ops: Iterable[tuple[str, tuple]]) -> None:
+        """Apply ``(kind, params)`` operations in order, in one transaction (one commit)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for kind, params in ops:
+                db.execute(_SQL[kind], params)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def start_run(
+        self, campaign: str, revision: int, options: dict[str, Any], plan: dict[str, Any]
+    ) -> int:
+        cur = self._db.execute(
+            "INSERT INTO runs (campaign, revision, started_at, options, plan) VALUES (?,?,?,?,?)",
+            (campaign, revision, time.time(), json.dumps(options), json.dumps(plan)),
+        )
+        return int(cur.lastrowid)
+
+    def finish_run(
+        self, run_id: int, counts: dict[str, Any], exit_code: int, stop_reason: str | None
+    ) -> None:
+        self._db.execute(
+            "UPDATE runs SET ended_at = ?, counts = ?, exit_code = ?, stop_reason = ? WHERE id = ?",
+            (time.time(), json.dumps(counts), exit_code, stop_reason, run_id),
+        )
+
+    # -- reading -------------------------------------------------------------------------
+    def lookup(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """The rows for these keys (absent keys are simply missing), in bulk."""
+        keys = list(keys)
+        found: dict[str, Entry] = {}
+        for i in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[i : i + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                f"SELECT {_COLUMNS} FROM requests WHERE key IN ({marks})", chunk
+            ):
+                entry = Entry.from_row(row)
+                found[entry.key] = entry
+        return found
+
+    def entries(self, revision: int | None = None) -> Iterator[Entry]:
+        """Every row (of one revision), in campaign order."""
+        sql = f"SELECT {_COLUMNS} FROM requests"
+        params: tuple = ()
+        if revision is not None:
+            sql += " WHERE revision = ?"
+            params = (revision,)
+        sql += " ORDER BY revision, recipient_index, step_index, key"
+        for row in self._db.execute(sql, params):
+            yield Entry.from_row(row)
+
+    def runs(self) -> list[dict[str, Any]]:
+        names = ("id", "campaign", "revision", "started_at", "ended_at", "options", "plan",
+                 "counts", "exit_code", "stop_reason")
+        out = []
+        for row in self._db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY id"):
+            run = dict(zip(names, row, strict=True))
+            for name in ("options", "plan", "counts"):
+                run[name] = json.loads(run[name]) if run[name] else None
+            out.append(run)
+        return out
+
+    def last_run(self) -> dict[str, Any] | None:
+        runs = self.runs()
+        return runs[-1] if runs else None
+
+
+def attempt_op(
+    key: str,
+    chat: str,
+    step: str,
+    revision: int,
+    recipient_index: int,
+    step_index: int,
+    messages: int,
+    body_hash: str,
+    run_id: int | None,
+    now: float,
+) -> tuple[str, tuple]:
+    return (
+        "attempt",
+        (key, chat, step, revision, recipient_index, step_index, messages, body_hash, now, now,
+         run_id),
+    )
+
+
+def outcome_op(
+    key: str,
+    status: str,
+    *,
+    message_id: str | None = None,
+    message_ids: list[str] | None = None,
+    group_id: str | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    http_status: int | None = None,
+    now: float,
+) -> tuple[str, tuple]:
+    ids = json.dumps(message_ids) if message_ids is not None else None
+    finished = now if status in (ACCEPTED, FAILED) else None
+    return (
+        "outcome",
+        (status, message_id, ids, group_id, error_code, error_message, http_status, finished, key),
+    )
+
+
+def mark_op(
+    key: str,
+    chat: str,
+    step: str,
+    revision: int,
+    recipient_index: int,
+    step_index: int,
+    messages: int,
+    status: str,
+    error_code: str | None,
+    error_message: str | None,
+    body_hash: str,
+    run_id: int | None,
+    now: float,
+) -> tuple[str, tuple]:
+    return (
+        "mark",
+        (key, chat, step, revision, recipient_index, step_index, messages, status, error_code,
+         error_message, body_hash, now, run_id),
+    )
+
+
+class JournalWriter:
+    """Batches journal writes from many concurrent workers into few commits.
+
+    ``attempt`` returns only once the attempt row is committed, so no request leaves before its
+    row is durable; all attempts queued while the event loop runs one round share one commit.
+    Outcomes are queued without waiting: losing one in a crash only causes a replayed resend.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._ops: list[tuple[str, tuple]] = []
+        self._waiters: list[asyncio.Future] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task | None = None
+        self.commits = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="journal-writer")
+
+    async def attempt(self, op: tuple[str, tuple]) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self._ops.append(op)
+        self._waiters.append(fut)
+        self._wake.set()
+        await fut
+
+    def write(self, op: tuple[str, tuple]) -> None:
+        self._ops.append(op)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            # One loop round: every worker that is ready to start a request queues its row now.
+            await asyncio.sleep(0)
+            ops, waiters = self._ops, self._waiters
+            self._ops, self._waiters = [], []
+            error: BaseException | None = None
+            if ops:
+                try:
+                    self.journal.apply(ops)
+                    self.commits += 1
+                except Exception as exc:  # a full disk must not strand the waiting workers
+                    error = exc
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(error) if error else fut.set_result(None)
+            if error is not None:
+                raise error
+            if self._closing and not self._ops:
+                return
+
+    async def close(self) -> None:
+        """Flush everything queued and stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        elif self._ops:
+            self.journal.apply(self._ops)
+            self._ops = []

@@ -1,0 +1,323 @@
+"""Opt-outs: find stop-word replies from the chats a campaign has messaged and record them in
+its first suppression file, so the next `send` (which re-reads the files) skips those people.
+
+Three parts, I/O at the edges: what to ask (`chats_to_check`, from the journal's rows), what a
+reply means (`stop_word`, `optouts_in`), and the two edges: reading inbound messages over HTTP
+(`collect`, bounded retries) and appending to the file (`record`, atomic, idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import random
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from runner.chatids import ChatIdError, normalize_chat
+from runner.contract import STOP_WORDS
+from runner.errors import CampaignError, StoppedEarly
+from runner.execute import backoff_delay, parse_retry_after
+from runner.ratelimit import RateLimiter
+from runner.suppress import load_suppression
+
+PAGE_LIMIT = 200  # the API's maximum page size
+MAX_PAGES = 500  # per chat: 100,000 inbound messages is far beyond any real conversation
+# The journal's times are this machine's clock, `time_sent` is the API's: a reply that arrives
+# right after the first send must not be lost to a little clock skew between the two.
+SKEW_MS = 60_000
+NOTE_COLUMNS = ("note", "notes", "comment", "reason")
+
+
+# -- what to ask ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatToCheck:
+    chat: str  # the normalised chat id of the campaign (a comma list for a multi-recipient chat)
+    api_id: str  # what goes in the URL: the group id the API answered with, else the chat id
+    since_ms: int  # replies after this are read
+
+
+def chats_to_check(entries: Iterable[Any], since_ms: int | None = None) -> list[ChatToCheck]:
+    """Every chat the journal shows a send attempt to, with the time of its first attempt.
+
+    An attempt whose outcome is unknown or pending may still have been delivered, so it counts;
+    a row only marked (never attempted) does not. `since_ms` replaces the first-send times."""
+    first: dict[str, float] = {}
+    group: dict[str, str] = {}
+    for e in entries:
+        if not e.attempts or e.first_attempt_at is None:
+            continue
+        at = float(e.first_attempt_at)
+        if e.chat not in first or at < first[e.chat]:
+            first[e.chat] = at
+        if e.group_id and "," in e.chat:
+            group.setdefault(e.chat, e.group_id)
+    out = []
+    for chat in sorted(first):
+        since = since_ms if since_ms is not None else int(first[chat] * 1000) - SKEW_MS
+        out.append(ChatToCheck(chat, group.get(chat, chat), max(since, 0)))
+    return out
+
+
+# -- what a reply means ---------------------------------------------------------------------
+
+
+def stop_word(text: Any) -> str | None:
+    """The stop word a reply is, when its whole trimmed text is one (any case), else None."""
+    if not isinstance(text, str):
+        return None
+    word = text.strip().upper()
+    return word if word in STOP_WORDS else None
+
+
+@dataclass(frozen=True)
+class OptOut:
+    chat: str  # what to suppress: the chat, or in a group the member who wrote the word
+    word: str
+    at_ms: int
+
+    @property
+    def date(self) -> str:
+        return datetime.fromtimestamp(self.at_ms / 1000, tz=UTC).date().isoformat()
+
+
+def optouts_in(check: ChatToCheck, messages: Iterable[dict[str, Any]]) -> list[OptOut]:
+    """The opt-outs among one chat's inbound messages: the first stop word of each writer.
+
+    In a group only the member who wrote the word opted out (its `sender`); when a group
+    message names no sender, the whole chat is suppressed, which errs on the safe side."""
+    seen: dict[str, OptOut] = {}
+    for msg in messages:
+        if not isinstance(msg, dict) or msg.get("direction", "inbound") != "inbound":
+            continue
+        word = stop_word(msg.get("text"))
+        if word is None:
+            continue
+        who = check.chat
+        sender = msg.get("sender")
+        if isinstance(sender, str) and sender.strip() and ("," in who or who.startswith("grp_")):
+            try:
+                who = normalize_chat(sender)
+            except ChatIdError:
+                who = check.chat
+        at = msg.get("time_sent")
+        at_ms = int(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else 0
+        if who not in seen or at_ms < seen[who].at_ms:
+            seen[who] = OptOut(who, word, at_ms)
+    return list(seen.values())
+
+
+# -- reading replies (HTTP edge) ------------------------------------------------------------
+
+
+@dataclass
+class CollectResult:
+    optouts: list[OptOut] = field(default_factory=list)
+    chats: int = 0
+    replies: int = 0  # inbound messages read
+    requests: int = 0
+    not_found: int = 0  # chats the API does not know (never created, or deleted)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (chat, reason)
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+class _GaveUp(Exception):
+    pass
+
+
+@dataclass
+class Fetcher:
+    """Reads inbound messages with a shared rate ceiling and bounded retries on 429/5xx and
+    network errors (exponential backoff with full jitter, honouring Retry-After)."""
+
+    client: httpx.AsyncClient
+    limiter: RateLimiter
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    requests: int = 0
+
+    async def get(self, url: str, params: dict[str, Any]) -> tuple[int, Any]:
+        """(status, parsed JSON) of the last attempt; raises _Unauthorized on 401."""
+        reason = ""
+        for attempt in range(1, self.max_attempts + 1):
+            await self.limiter.acquire()
+            self.requests += 1
+            retry_after = None
+            try:
+                resp = await self.client.get(url, params=params)
+            except httpx.HTTPError as exc:
+                # The class name only: some httpx errors carry the request (and its headers).
+                reason = type(exc).__name__
+            else:
+                if resp.status_code == 401:
+                    raise _Unauthorized()
+                if resp.status_code < 300 or (400 <= resp.status_code < 500
+                                              and resp.status_code not in (408, 425, 429)):
+                    try:
+                        return resp.status_code, resp.json()
+                    except ValueError:
+                        return resp.status_code, None
+                reason = f"HTTP {resp.status_code}"
+                retry_after = parse_retry_after(resp.headers.get("retry-after"), time.time())
+            if attempt < self.max_attempts:
+                delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng)
+                if retry_after is not None:
+                    delay = max(delay, min(retry_after, 30.0))
+                await self.sleep(delay)
+        raise _GaveUp(reason)
+
+
+async def inbound_messages(fetcher: Fetcher, check: ChatToCheck) -> list[dict[str, Any]] | None:
+    """Every inbound message of one chat since `check.since_ms`, oldest first; None if the API
+    does not know the chat. Raises _GaveUp when retries run out or an answer makes no sense."""
+    url = f"/chats/{quote(check.api_id, safe='')}/messages"
+    out: list[dict[str, Any]] = []
+    offset = 0
+    for _ in range(MAX_PAGES):
+        params = {"direction": "inbound", "since": check.since_ms, "sort": "asc",
+                  "limit": PAGE_LIMIT, "offset": offset}
+        status, body = await fetcher.get(url, params)
+        if status == 404:
+            return None
+        if status >= 300 or not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            message = body.get("message") if isinstance(body, dict) else None
+            raise _GaveUp(f"HTTP {status}" + (f": {str(message)[:200]}" if message else ""))
+        page = body["messages"]
+        out.extend(page)
+        total = (body.get("pagination") or {}).get("total")
+        offset += len(page)
+        if not page or not isinstance(total, int) or offset >= total:
+            return out
+    return out
+
+
+async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
+                  concurrency: int = 4, rate_per_second: float | None = 5.0,
+                  transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0,
+                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                  max_attempts: int = 5, rng: random.Random | None = None) -> CollectResult:
+    """Read every chat's inbound replies and find the opt-outs among them."""
+    result = CollectResult(chats=len(checks))
+    headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+    sem = asyncio.Semaphore(max(1, concurrency))
+    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
+                                 transport=transport, follow_redirects=False) as client:
+        fetcher = Fetcher(client, RateLimiter(rate_per_second), max_attempts=max_attempts,
+                          sleep=sleep, rng=rng or random.Random())
+
+        async def one(check: ChatToCheck) -> None:
+            async with sem:
+                try:
+                    messages = await inbound_messages(fetcher, check)
+                except _GaveUp as exc:
+                    result.failed.append((check.chat, str(exc)))
+                    return
+            if messages is None:
+                result.not_found += 1
+                return
+            result.replies += len(messages)
+            result.optouts.extend(optouts_in(check, messages))
+
+        tasks = [asyncio.create_task(one(c)) for c in checks]
+        try:
+            await asyncio.gather(*tasks)
+        except _Unauthorized:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise StoppedEarly("the API refused the key (401)",
+                               hint="check BLOOIO_API_KEY; nothing was written") from None
+        finally:
+            result.requests = fetcher.requests
+    # One line per person: the earliest stop word wins when they opted out in several chats.
+    best: dict[str, OptOut] = {}
+    for o in result.optouts:
+        if o.chat not in best or o.at_ms < best[o.chat].at_ms:
+            best[o.chat] = o
+    result.optouts = [best[k] for k in sorted(best)]
+    return result
+
+
+# -- recording (file edge) ------------------------------------------------------------------
+
+
+def not_yet_held(path: Path, optouts: list[OptOut], campaign_file: str) -> list[OptOut]:
+    """The opt-outs the file does not suppress yet, sorted (a group counts as held when any
+    member is). Entries of the file that do not parse are `validate`'s business, not ours."""
+    held = load_suppression([path.name], path.parent, campaign_file)[0] if path.is_file() else None
+    return [o for o in sorted(optouts, key=lambda o: o.chat) if held is None or o.chat not in held]
+
+
+def record(path: Path, optouts: list[OptOut], campaign_file: str) -> list[OptOut]:
+    """Append the opt-outs the file does not already hold, sorted, and return them.
+
+    A plain list gets `<id>  # opted out <date> via <WORD>` lines; a CSV with a `to` column
+    gets rows (the note goes in a note/comment/reason column when it has one). The file is
+    replaced atomically, so a `send` starting meanwhile reads either the old or the new list."""
+    if not path.is_file() and not path.parent.is_dir():
+        raise CampaignError(f"cannot create the suppression file {path}: its folder does not exist",
+                            file=campaign_file, hint="create the folder or fix the `suppress` path")
+    new = not_yet_held(path, optouts, campaign_file)
+    if not new:
+        return []
+    existing = path.read_text(encoding="utf-8-sig") if path.is_file() else ""
+    header = _csv_header(existing)
+    lines = []
+    if header is not None:
+        to_col = header.index("to")
+        note_col = next((header.index(c) for c in NOTE_COLUMNS if c in header), None)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        for o in new:
+            row = [""] * len(header)
+            row[to_col] = o.chat
+            if note_col is not None:
+                row[note_col] = f"opted out {o.date} via {o.word}"
+            writer.writerow(row)
+        lines.append(buf.getvalue())
+    else:
+        lines.extend(f"{o.chat}  # opted out {o.date} via {o.word}\n" for o in new)
+    text = existing + ("\n" if existing and not existing.endswith("\n") else "") + "".join(lines)
+    _replace(path, text)
+    return new
+
+
+def _csv_header(text: str) -> list[str] | None:
+    """The header of a CSV suppression file (as suppress.py reads it), else None."""
+    first = text.splitlines()[0] if text.strip() else ""
+    if not first.strip():
+        return None
+    header = [h.strip() for h in next(csv.reader([first]))]
+    return header if ("to" in header and len(header) > 1) or header == ["to"] else None
+
+
+def _replace(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,508 @@
+"""`campaign optouts`: stop-word replies read from the API end up, once, in the first
+suppression file. Pure parts with plain data; HTTP against the emulator or a mock transport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+import runner.cli.optouts  # noqa: F401  (registers the command until runner/cli imports it)
+from runner.cli import main
+from runner.contract import STOP_WORDS
+from runner.emulator import EmulatorConfig
+from runner.errors import CampaignError, StoppedEarly
+from runner.journal import ACCEPTED, PENDING, Journal, attempt_op, journal_path, mark_op, outcome_op
+from runner.optouts import (
+    SKEW_MS,
+    ChatToCheck,
+    OptOut,
+    chats_to_check,
+    collect,
+    optouts_in,
+    record,
+    stop_word,
+)
+from runner.suppress import load_suppression
+
+pytest_plugins = ["emulator_fixtures"]
+
+SECRET = "sk_live_DO_NOT_PRINT_7f3a9c2e1b4d"
+A, B, C, D, E = (f"+1555123000{i}" for i in range(1, 6))
+DAY_MS = 86_400_000
+
+
+# -- stop words -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["STOP", "stop", " Stop \n", "StopAll", "unsubscribe", "CANCEL",
+                                  "end", "Quit", "\tQUIT\t"])
+def test_stop_words(text):
+    assert stop_word(text) == text.strip().upper()
+
+
+@pytest.mark.parametrize("text", ["stop please", "STOP!", "don't stop", "", "   ", None, 42,
+                                  "STOPP", "s t o p", "unsubscribe me", "the end"])
+def test_not_stop_words(text):
+    assert stop_word(text) is None
+
+
+def test_the_carrier_words_are_all_there():
+    assert set(STOP_WORDS) == {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+
+
+# -- which chats, since when ----------------------------------------------------------------
+
+
+def entry(chat, first, attempts=1, group_id=None, status=ACCEPTED):
+    return SimpleNamespace(chat=chat, first_attempt_at=first, attempts=attempts, group_id=group_id,
+                           status=status)
+
+
+def test_chats_to_check_from_first_attempts():
+    group = f"{C},{D}"
+    checks = chats_to_check([
+        entry(B, 200.0), entry(A, 150.0), entry(A, 100.0, status=PENDING),
+        entry(group, 300.0, group_id="grp_abc"), entry(group, 250.0),
+        entry(E, None, attempts=0, status="failed"),  # only marked: never sent
+    ])
+    assert checks == [
+        ChatToCheck(A, A, 100_000 - SKEW_MS),
+        ChatToCheck(B, B, 200_000 - SKEW_MS),
+        ChatToCheck(f"{C},{D}", "grp_abc", 250_000 - SKEW_MS),
+    ]
+
+
+def test_since_replaces_the_first_send():
+    assert chats_to_check([entry(A, 100.0)], since_ms=5) == [ChatToCheck(A, A, 5)]
+
+
+# -- what a reply means ---------------------------------------------------------------------
+
+
+def msg(text, t, sender=None, direction="inbound"):
+    return {"text": text, "time_sent": t, "sender": sender, "direction": direction}
+
+
+def test_one_to_one_opt_out_keeps_the_first_word():
+    check = ChatToCheck(A, A, 0)
+    found = optouts_in(check, [msg("hi", 1), msg("Cancel", 5), msg("STOP", 9)])
+    assert found == [OptOut(A, "CANCEL", 5)]
+    # An outbound message is no reply, a sender in a 1:1 chat changes nothing.
+    assert optouts_in(check, [msg("STOP", 3, direction="outbound")]) == []
+    assert optouts_in(check, [msg("stop", 3, sender=B)]) == [OptOut(A, "STOP", 3)]
+
+
+def test_group_suppresses_only_the_member_who_wrote_it():
+    check = ChatToCheck(f"{C},{D},bob@example.com", "grp_x", 0)
+    found = optouts_in(check, [msg("stop", 1, sender=D), msg("ok", 2, sender=C),
+                               msg("END", 3, sender="Bob@Example.com ")])
+    assert sorted(found, key=lambda o: o.chat) == [OptOut(D, "STOP", 1), OptOut("bob@example.com", "END", 3)]
+
+
+def test_group_message_without_sender_suppresses_the_chat():
+    check = ChatToCheck(f"{C},{D}", "grp_x", 0)
+    assert optouts_in(check, [msg("stop", 1)]) == [OptOut(f"{C},{D}", "STOP", 1)]
+
+
+def test_opt_out_date_is_the_utc_day_of_the_reply():
+    assert OptOut(A, "STOP", 1_795_651_200_000 - 1).date == "2026-11-25"
+    assert OptOut(A, "STOP", 1_795_651_200_000).date == "2026-11-26"
+
+
+# -- recording ------------------------------------------------------------------------------
+
+
+def test_record_appends_sorted_with_a_comment(tmp_path):
+    path = tmp_path / "optouts.txt"
+    path.write_text("# opt-outs\n+15551230009", encoding="utf-8")  # no final newline
+    t = 1_795_651_200_000
+    added = record(path, [OptOut(B, "STOP", t), OptOut(A, "QUIT", t + DAY_MS)], "c.yaml")
+    assert [o.chat for o in added] == [A, B]
+    assert path.read_text() == ("# opt-outs\n+15551230009\n"
+                                f"{A}  # opted out 2026-11-27 via QUIT\n"
+                                f"{B}  # opted out 2026-11-26 via STOP\n")
+    s, problems = load_suppression([path.name], tmp_path, "c.yaml")
+    assert problems == [] and s.entries == {"+15551230009", A, B}
+
+
+def test_record_twice_writes_nothing_new(tmp_path):
+    path = tmp_path / "optouts.txt"
+    path.write_text(f"{A}\nada@example.com  # by phone\n", encoding="utf-8")
+    before = path.read_text()
+    assert record(path, [OptOut(A, "STOP", 0), OptOut("ada@example.com", "STOP", 0)], "c.yaml") == []
+    assert path.read_text() == before
+    added = record(path, [OptOut(B, "STOP", 0)], "c.yaml")
+    assert len(added) == 1
+    after = path.read_text()
+    assert record(path, [OptOut(B, "STOP", 0)], "c.yaml") == []
+    assert path.read_text() == after
+
+
+def test_record_group_fallback_is_held_when_a_member_is(tmp_path):
+    path = tmp_path / "optouts.txt"
+    path.write_text(f"{D}\n", encoding="utf-8")
+    assert record(path, [OptOut(f"{C},{D}", "STOP", 0)], "c.yaml") == []
+
+
+def test_record_into_a_csv_keeps_it_a_csv(tmp_path):
+    path = tmp_path / "staff.csv"
+    path.write_text("name,to,reason\nBob,+15551230009,staff\n", encoding="utf-8")
+    record(path, [OptOut(A, "STOP", 1_795_651_200_000)], "c.yaml")
+    assert path.read_text() == ("name,to,reason\nBob,+15551230009,staff\n"
+                                f",{A},opted out 2026-11-26 via STOP\n")
+    s, problems = load_suppression([path.name], tmp_path, "c.yaml")
+    assert problems == [] and s.entries == {"+15551230009", A}
+
+
+def test_record_creates_a_missing_file_but_not_a_missing_folder(tmp_path):
+    path = tmp_path / "new.txt"
+    record(path, [OptOut(A, "STOP", 0)], "c.yaml")
+    assert path.read_text() == f"{A}  # opted out 1970-01-01 via STOP\n"
+    with pytest.raises(CampaignError, match="folder does not exist"):
+        record(tmp_path / "nope" / "x.txt", [OptOut(A, "STOP", 0)], "c.yaml")
+
+
+# -- reading replies over HTTP (mock transport) ---------------------------------------------
+
+
+class FakeApi:
+    """Inbound messages per chat id, served with pagination; scripted statuses first."""
+
+    def __init__(self, chats: dict[str, list[dict]], script: list[tuple[int, dict]] | None = None):
+        self.chats = chats
+        self.script = list(script or [])
+        self.calls: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        assert request.headers["authorization"] == f"Bearer {SECRET}"
+        if self.script:
+            status, headers = self.script.pop(0)
+            return httpx.Response(status, headers=headers, json={"error": "scripted"})
+        chat = request.url.path.split("/")[-2]  # decoded by httpx
+        if chat not in self.chats:
+            return httpx.Response(404, json={"error": "Chat not found"})
+        q = request.url.params
+        assert q["direction"] == "inbound" and q["sort"] == "asc"
+        rows = [m for m in self.chats[chat] if m["time_sent"] > int(q["since"])]
+        offset, limit = int(q.get("offset", 0)), int(q["limit"])
+        return httpx.Response(200, json={"messages": rows[offset:offset + limit],
+                                         "pagination": {"limit": limit, "offset": offset,
+                                                        "total": len(rows)}})
+
+
+def run_collect(api: FakeApi, checks: list[ChatToCheck], **kw):
+    sleeps: list[float] = []
+
+    async def sleep(s: float) -> None:
+        sleeps.append(s)
+
+    result = asyncio.run(collect(checks, base_url="http://api.test/v2/api", api_key=SECRET,
+                                 transport=httpx.MockTransport(api), sleep=sleep,
+                                 rate_per_second=None, **kw))
+    return result, sleeps
+
+
+def test_collect_paginates_with_offset():
+    history = [msg(f"hello {i}", 1000 + i) for i in range(450)] + [msg("STOP", 5000)]
+    api = FakeApi({A: history, B: [msg("fine", 10)]})
+    result, _ = run_collect(api, [ChatToCheck(A, A, 0), ChatToCheck(B, B, 0)])
+    assert result.optouts == [OptOut(A, "STOP", 5000)]
+    offsets = [int(r.url.params["offset"]) for r in api.calls if A in r.url.path]
+    assert offsets == [0, 200, 400]
+    assert result.replies == 452 and result.requests == 4
+
+
+def test_collect_uses_the_since_and_the_url_encoded_chat():
+    api = FakeApi({"bob@example.com": [msg("STOP", 10), msg("stop", 30)]})
+    result, _ = run_collect(api, [ChatToCheck("bob@example.com", "bob@example.com", 20)])
+    assert result.optouts == [OptOut("bob@example.com", "STOP", 30)]
+    assert "/chats/bob%40example.com/messages" in str(api.calls[0].url)
+
+
+def test_collect_retries_429_and_5xx_honouring_retry_after():
+    api = FakeApi({A: [msg("stop", 1)]}, script=[(429, {"Retry-After": "3"}), (503, {}), (500, {})])
+    result, sleeps = run_collect(api, [ChatToCheck(A, A, 0)])
+    assert result.optouts == [OptOut(A, "STOP", 1)] and result.failed == []
+    assert len(sleeps) == 3 and sleeps[0] >= 3.0
+    assert all(s <= 8.0 for s in sleeps[1:])
+
+
+def test_collect_gives_up_after_bounded_attempts():
+    api = FakeApi({A: [msg("stop", 1)], B: [msg("stop", 2)]}, script=[(503, {})] * 5)
+    result, sleeps = run_collect(api, [ChatToCheck(A, A, 0), ChatToCheck(B, B, 0)], concurrency=1)
+    assert result.failed == [(A, "HTTP 503")]
+    assert result.optouts == [OptOut(B, "STOP", 2)]
+    assert len(sleeps) == 4  # five attempts, four waits
+
+
+def test_collect_network_errors_are_retried_and_reported_without_details():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        raise httpx.ConnectError(f"boom {request.headers['authorization']}", request=request)
+
+    result, _ = run_collect(handler, [ChatToCheck(A, A, 0)], max_attempts=3)
+    assert len(calls) == 3
+    assert result.failed == [(A, "ConnectError")]
+    assert SECRET not in repr(result)
+
+
+def test_collect_unknown_chat_is_counted_not_failed():
+    result, _ = run_collect(FakeApi({}), [ChatToCheck(A, A, 0)])
+    assert (result.not_found, result.failed, result.optouts) == (1, [], [])
+
+
+def test_collect_401_stops_everything():
+    api = FakeApi({A: []}, script=[(401, {})])
+    with pytest.raises(StoppedEarly) as info:
+        run_collect(api, [ChatToCheck(A, A, 0)])
+    assert SECRET not in str(info.value)
+
+
+def test_collect_one_line_per_person_across_chats():
+    api = FakeApi({A: [msg("quit", 50)], "grp_1": [msg("STOP", 10, sender=A)]})
+    result, _ = run_collect(api, [ChatToCheck(A, A, 0), ChatToCheck(f"{A},{B}", "grp_1", 0)])
+    assert result.optouts == [OptOut(A, "STOP", 10)]
+
+
+# -- the command against the emulator -------------------------------------------------------
+
+CAMPAIGN = """\
+version: 1
+id: optout-test
+recipients:
+  - to: "+15551230001"
+  - to: "+15551230002"
+  - to: ["+15551230003", "+15551230004"]
+  - to: "Eve@Example.com"
+suppress:
+  - lists/optouts.txt
+  - lists/other.txt
+steps:
+  - id: hello
+    text: "hi"
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "optouts.txt").write_text("# opt-outs\n+15551230009\n", encoding="utf-8")
+    (tmp_path / "lists" / "other.txt").write_text("", encoding="utf-8")
+    path = tmp_path / "c.yaml"
+    path.write_text(CAMPAIGN, encoding="utf-8")
+    return tmp_path
+
+
+def sent(state: Path, chats: list[str], *, at: float | None = None, groups: dict | None = None):
+    """A journal as `send` leaves it: one accepted request per chat."""
+    now = time.time() if at is None else at
+    ops = []
+    for i, chat in enumerate(chats):
+        key = f"k{i}"
+        ops.append(attempt_op(key, chat, "hello", 1, i, 0, 1, "h", None, now))
+        ops.append(outcome_op(key, ACCEPTED, message_id=f"m{i}", group_id=(groups or {}).get(chat),
+                              http_status=202, now=now))
+    with Journal(journal_path(state, "optout-test")) as j:
+        j.apply(ops)
+
+
+def optouts_cmd(project: Path, emu, *args: str, key: str | None = None):
+    env = {"BLOOIO_API_KEY": key if key is not None else emu.api_key, "BLOOIO_BASE_URL": emu.base_url}
+    return CliRunner().invoke(main, ["optouts", str(project / "c.yaml"), "--state",
+                                     str(project / "st"), "--rate", "200", *args], env=env)
+
+
+def lines(project: Path) -> list[str]:
+    return (project / "lists" / "optouts.txt").read_text().splitlines()
+
+
+def test_optouts_end_to_end(project, make_emulator):
+    emu = make_emulator(EmulatorConfig(api_key=SECRET))
+    group = emu.create_group([C, D])
+    sent(project / "st", [A, B, f"{C},{D}", "eve@example.com"], at=time.time() - 5,
+         groups={f"{C},{D}": group})
+    at = emu.reply(A, "  Stop ")["time_sent"]
+    emu.reply(B, "stop texting me")  # not an opt-out
+    emu.reply(group, "UNSUBSCRIBE", sender=D)
+    emu.reply(group, "haha", sender=C)
+    emu.reply("eve@example.com", "end")
+    emu.reply("+15551230007", "STOP")  # never messaged by this campaign: not read
+    result = optouts_cmd(project, emu)
+    assert result.exit_code == 0, result.output
+    today = OptOut(A, "STOP", at).date  # the day of the reply (UTC)
+    assert lines(project) == ["# opt-outs", "+15551230009",
+                              f"{A}  # opted out {today} via STOP",
+                              f"{D}  # opted out {today} via UNSUBSCRIBE",
+                              f"eve@example.com  # opted out {today} via END"]
+    assert "added 3 opt-outs" in result.output
+    assert "+1555•••0001" in result.output and "e•••@example.com" in result.output
+    assert A not in result.output and "eve@example.com" not in result.output
+    assert SECRET not in result.output
+    assert (project / "lists" / "other.txt").read_text() == ""
+    # Only GETs: nothing was sent.
+    assert emu.stats()["send_requests"] == 0
+
+
+def test_optouts_twice_adds_nothing(project, make_emulator):
+    emu = make_emulator()
+    sent(project / "st", [A, B], at=time.time() - 5)
+    emu.reply(A, "STOP")
+    assert optouts_cmd(project, emu).exit_code == 0
+    first = lines(project)
+    emu.reply(A, "STOP")  # again, later
+    at = emu.reply(B, "quit")["time_sent"]
+    result = optouts_cmd(project, emu, "--show-recipients")
+    assert result.exit_code == 0, result.output
+    assert lines(project) == first + [f"{B}  # opted out {OptOut(B, 'QUIT', at).date} via QUIT"]
+    assert "added 1 opt-out " in result.output and B in result.output
+    assert "1 already in the file" in result.output
+    assert optouts_cmd(project, emu).exit_code == 0
+    assert len(lines(project)) == len(set(lines(project))) == 4
+
+
+def test_optouts_paginates_against_the_emulator(project, make_emulator):
+    emu = make_emulator()
+    sent(project / "st", [A], at=time.time() - 5)
+    for i in range(205):
+        emu.reply(A, f"message {i}")
+    emu.reply(A, "CANCEL")
+    result = optouts_cmd(project, emu)
+    assert result.exit_code == 0, result.output
+    assert "206 replies read" in result.output and "(2 requests" in result.output
+    assert lines(project)[-1].startswith(f"{A}  # opted out ")
+
+
+def test_optouts_ignores_replies_before_the_first_send(project, make_emulator):
+    emu = make_emulator()
+    emu.reply(A, "STOP")
+    sent(project / "st", [A], at=time.time() + 3600)  # first sent an hour from now
+    result = optouts_cmd(project, emu)
+    assert result.exit_code == 0 and "added 0 opt-outs" in result.output
+    # --since reaches further back than the first send.
+    result = optouts_cmd(project, emu, "--since", "1d")
+    assert result.exit_code == 0 and "added 1 opt-out " in result.output
+
+
+def test_optouts_survives_transient_errors(project, make_emulator):
+    emu = make_emulator(EmulatorConfig(fault_script=["503", "429"], retry_after_s=0.0))
+    sent(project / "st", [A], at=time.time() - 5)
+    emu.reply(A, "STOP")
+    result = optouts_cmd(project, emu)
+    assert result.exit_code == 0, result.output
+    assert "(3 requests" in result.output and lines(project)[-1].startswith(A)
+
+
+def test_optouts_unreadable_chats_exit_3_and_keep_what_was_found(project, make_emulator):
+    emu = make_emulator(EmulatorConfig(fault_script=["500"] * 3, retry_after_s=0.0))
+    sent(project / "st", [A, B], at=time.time() - 5)
+    emu.reply(B, "STOP")
+    # One request in flight at a time: A's three attempts take the three scripted faults.
+    result = optouts_cmd(project, emu, "--concurrency", "1", "--max-attempts", "3")
+    assert result.exit_code == 3, result.output
+    assert "could not read +1555•••0001: HTTP 500" in result.output
+    assert lines(project)[-1].startswith(B)
+
+
+def test_optouts_bad_key_stops_with_exit_3(project, make_emulator):
+    emu = make_emulator(EmulatorConfig(api_key="the-right-one"))
+    sent(project / "st", [A], at=time.time() - 5)
+    emu.reply(A, "STOP")
+    before = lines(project)
+    result = optouts_cmd(project, emu, key=SECRET)
+    assert result.exit_code == 3
+    assert "401" in result.output and SECRET not in result.output
+    assert lines(project) == before
+
+
+def test_optouts_needs_the_key(project, make_emulator):
+    emu = make_emulator()
+    sent(project / "st", [A])
+    result = optouts_cmd(project, emu, key="")
+    assert result.exit_code == 1
+    assert "BLOOIO_API_KEY" in result.output and "Traceback" not in result.output
+
+
+def test_optouts_needs_a_suppress_file(project, make_emulator):
+    emu = make_emulator()
+    path = project / "c.yaml"
+    path.write_text(CAMPAIGN.replace("suppress:\n  - lists/optouts.txt\n  - lists/other.txt\n", ""))
+    result = optouts_cmd(project, emu)
+    assert result.exit_code == 1
+    assert "no `suppress` file" in result.output and "suppress:" in result.output
+
+
+def test_optouts_without_a_journal_has_nothing_to_do(project, make_emulator):
+    emu = make_emulator()
+    result = optouts_cmd(project, emu)
+    assert result.exit_code == 0
+    assert "no journal" in result.output and "added 0 opt-outs" in result.output
+    assert not (project / "st").exists()
+    assert emu.stats()["requests"] == 0
+
+
+def test_optouts_dry_run_writes_nothing(project, make_emulator):
+    emu = make_emulator()
+    sent(project / "st", [A], at=time.time() - 5)
+    emu.reply(A, "STOP")
+    before = lines(project)
+    result = optouts_cmd(project, emu, "--dry-run")
+    assert result.exit_code == 0 and "would add 1 opt-out " in result.output
+    assert lines(project) == before
+
+
+def test_optouts_marked_rows_are_not_messaged_chats(project, make_emulator):
+    emu = make_emulator()
+    with Journal(journal_path(project / "st", "optout-test")) as j:
+        j.apply([mark_op("k", A, "hello", 1, 0, 0, 1, "failed", "previous_step_failed", "x", "h",
+                         None, time.time() - 5)])
+    emu.reply(A, "STOP")
+    result = optouts_cmd(project, emu)
+    assert result.exit_code == 0 and "checked 0 chats" in result.output
+
+
+def test_optouts_after_a_real_send_then_send_skips_them(project, make_emulator):
+    """The whole loop: send, a recipient replies STOP, optouts, the next plan suppresses it."""
+    import runner.cli.send  # noqa: F401  (registers `send` until runner/cli imports it)
+
+    emu = make_emulator()
+    env = emu.env()
+    campaign = str(project / "c.yaml")
+    state = str(project / "st")
+    first = CliRunner().invoke(main, ["send", campaign, "--yes", "--state", state], env=env)
+    assert first.exit_code == 0, first.output
+    emu.reply(B, "Stop")
+    result = CliRunner().invoke(main, ["optouts", campaign, "--state", state], env=env)
+    assert result.exit_code == 0, result.output
+    assert lines(project)[-1].startswith(f"{B}  # opted out ")
+    plan = CliRunner().invoke(main, ["plan", campaign, "--format", "json", "--state", state])
+    assert json.loads(plan.stdout)["suppressed"] == 1
+
+
+def test_optouts_group_without_a_group_id_in_the_journal(project, make_emulator):
+    emu = make_emulator()
+    group = emu.create_group([D, C])
+    sent(project / "st", [f"{C},{D}"], at=time.time() - 5)  # e.g. the outcome was never stored
+    emu.reply(group, "stop", sender=C)
+    result = optouts_cmd(project, emu)
+    assert result.exit_code == 0, result.output
+    assert lines(project)[-1].startswith(f"{C}  # opted out ")
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2026-11-01T00:00:00", "2 weeks"])
+def test_optouts_bad_since_is_a_clear_error(project, make_emulator, since):
+    emu = make_emulator()
+    sent(project / "st", [A])
+    result = optouts_cmd(project, emu, "--since", since)
+    assert result.exit_code == 1
+    assert "--since" in result.output and "7d" in result.output and "Traceback" not in result.output
+    assert emu.stats()["requests"] == 0
