@@ -181,10 +181,12 @@ def _compile_tree(doc: Document, path: PathT, value: Any, problems: list[Problem
 
 def _syntax_problem(doc: Document, path: PathT, err: TemplateSyntaxError) -> Problem:
     line, col = doc.locate(path)
-    # A block scalar's template line n is n-1 lines below the value's first line.
-    if line is not None and err.lineno and err.lineno > 1:
-        line += err.lineno - 1
-        col = None
+    if line is not None:
+        # A block scalar's (| or >) template line n stands n lines below its indicator; a
+        # quoted or plain string's line 1 is the value's own line.
+        offset = (err.lineno or 1) - (0 if path in doc.block_scalars else 1)
+        if offset:
+            line, col = line + offset, None
     return Problem(f"template syntax error: {err.message}", file=doc.file, line=line, column=col,
                    path=format_path(path), layer="template",
                    hint="check the {{ }} and {% %} pairs; jinja2 syntax: https://jinja.palletsprojects.com/")

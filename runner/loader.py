@@ -24,6 +24,7 @@ PathT = tuple[str | int, ...]
 
 # YAML 1.1 reads these as timestamps; campaigns want the text (ISO strings, validated later).
 _KEEP_AS_TEXT = {"tag:yaml.org,2002:timestamp"}
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
 
 
 def format_path(path: PathT) -> str:
@@ -44,6 +45,8 @@ class Document:
     file: str
     positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)
+    # Literal/folded (| or >) strings: their text starts on the line after the indicator.
+    block_scalars: set[PathT] = field(default_factory=set)
 
     def locate(self, path: PathT, *, key: bool = False) -> tuple[int | None, int | None]:
         """Line and column (1-based) of the node at ``path``, or of its nearest ancestor."""
@@ -91,6 +94,7 @@ class _Builder:
         self.positions: dict[PathT, tuple[int, int]] = {}
         self.key_positions: dict[PathT, tuple[int, int]] = {}
         self.problems: list[Problem] = []
+        self.block_scalars: set[PathT] = set()
 
     def fail(self, node: yaml.Node, path: PathT, message: str, hint: str | None = None) -> None:
         line, col = _mark(node)
@@ -126,8 +130,13 @@ class _Builder:
         return None
 
     def scalar(self, node: yaml.ScalarNode, path: PathT) -> Any:
+        if node.style in ("|", ">"):
+            self.block_scalars.add(path)
         if node.tag in _KEEP_AS_TEXT:
             return node.value
+        if node.tag not in _PLAIN_TAGS:
+            self.fail(node, path, f"unsupported YAML tag {_short_tag(node.tag)}", _TAG_HINT)
+            return None
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as err:
@@ -196,6 +205,11 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> i
     return size
 
 
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+
+
 def load_text(text: str, file: str) -> Document:
     """Parse ``text`` (the content of ``file``) into a Document; raises CampaignError."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
@@ -203,8 +217,9 @@ def load_text(text: str, file: str) -> Document:
             f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB", file=file, layer="yaml",
             hint="move recipients to a CSV or JSONL file (recipients: {file: ...})",
         ))
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -216,12 +231,20 @@ def load_text(text: str, file: str) -> Document:
             line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
             hint="check indentation, colons and quotes around this line", layer="yaml",
         )) from None
+    except yaml.reader.ReaderError as err:
+        line, col = _line_col(text, err.position)
+        raise CampaignError(Problem(
+            f"YAML error: unacceptable character {err.character!r} ({err.reason})", file=file,
+            line=line, column=col, layer="yaml",
+            hint="remove the control character (copied from another program?)",
+        )) from None
     except yaml.YAMLError as err:
         raise CampaignError(Problem(f"YAML error: {err}", file=file, layer="yaml")) from None
     except RecursionError:
         raise CampaignError(Problem("the document is nested too deeply", file=file, layer="yaml")) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
         raise CampaignError(Problem("the file is empty", file=file, line=1, column=1, layer="yaml",
                                     hint="a campaign needs at least version, id, recipients and steps"))
@@ -241,7 +264,7 @@ def load_text(text: str, file: str) -> Document:
     if builder.problems:
         raise CampaignError(builder.problems)
     return Document(data=data, file=file, positions=builder.positions,
-                    key_positions=builder.key_positions)
+                    key_positions=builder.key_positions, block_scalars=builder.block_scalars)
 
 
 def load_file(path: str | Path) -> Document:

@@ -174,6 +174,10 @@ class Planner:
                 continue
             if rec.duplicate:
                 s.duplicates += 1
+                self.collector.add(Problem(
+                    "this chat is listed again; it is sent once and the first row's variables win",
+                    file=rec.file, line=rec.line, path=rec.path, severity="warning", layer="recipients",
+                    hint="remove the repeated row"))
                 if len(self._dup_lines) < 5:
                     self._dup_lines.append(rec.where())
                 continue

@@ -116,20 +116,33 @@ def _inline_rows(doc: Document) -> Iterator[tuple[Recipient, Any]]:
         yield rec, item.get("to")
 
 
-def _open_text(path: str):
-    # utf-8-sig: spreadsheets often save CSV with a byte-order mark.
-    return open(path, encoding="utf-8-sig", newline="")
+def text_lines(path: str, layer: str = "recipients") -> Iterator[str]:
+    """The file's lines as text, decoded one at a time so a bad byte is reported at its line
+    (a text-mode file reports only that some chunk failed). Line ends are kept for csv."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a byte-order mark: spreadsheets often save CSV with one
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise CampaignError(Problem(
+                    f"the file is not UTF-8 text (byte {raw[err.start]:#04x} at column {err.start + 1})",
+                    file=path, line=lineno, column=err.start + 1, layer=layer,
+                    hint="save it as UTF-8 (in a spreadsheet: CSV UTF-8)",
+                )) from None
 
 
 def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
-    with _open_text(source.file) as fh:
-        reader = csv.reader(fh)
+    lines = text_lines(source.file)
+    if True:  # keeps the reading loop's shape; the generator closes the file itself
+        reader = csv.reader(lines)
         try:
             header = next(reader)
         except StopIteration:
             raise CampaignError(Problem("the CSV file is empty; it needs a header row",
                                         file=source.file, line=1, layer="recipients")) from None
-        except (csv.Error, UnicodeDecodeError) as err:
+        except csv.Error as err:
             raise CampaignError(Problem(f"cannot read the CSV header: {err}", file=source.file,
                                         line=1, layer="recipients")) from None
         header = [h.strip() for h in header]
@@ -154,7 +167,7 @@ def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
                 row = next(reader)
             except StopIteration:
                 break
-            except (csv.Error, UnicodeDecodeError) as err:
+            except csv.Error as err:
                 raise CampaignError(Problem(f"cannot read the CSV: {err}", file=source.file,
                                             line=reader.line_num, layer="recipients")) from None
             start, line = line, reader.line_num + 1
@@ -175,9 +188,9 @@ def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
 
 
 def _jsonl_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
-    with _open_text(source.file) as fh:
+    if True:  # the generator closes the file itself
         index = 0
-        for lineno, text in enumerate(fh, start=1):
+        for lineno, text in enumerate(text_lines(source.file), start=1):
             if not text.strip():
                 continue
             rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=lineno)

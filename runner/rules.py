@@ -76,7 +76,7 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
                                "give it text, parts or attachments"))
     if text is not None and parts:
         out.append(doc.problem(at + ("parts",), "a step has either text or parts, not both",
-                               "move the text into a part ({text: ...}) or split the step in two"))
+                               "move the text into a part ({text: ...}) or split the step in two", key=True))
     if isinstance(text, list) and not text:
         out.append(doc.problem(at + ("text",), "the text list is empty", "give at least one string"))
 

@@ -98,22 +98,40 @@ class Window:
         return datetime.combine(day, self.start, tzinfo=local.tzinfo)
 
     def next_open(self, after: datetime, tz: ZoneInfo) -> datetime:
-        """The first instant >= `after` inside the window (UTC)."""
-        local = after.astimezone(tz)
-        if self.opened_on(local) is not None:
+        """The first instant >= `after` inside the window (UTC), DST changes included: on a
+        fall-back day an opening time happens twice (both are candidates); on a spring-forward
+        day it may not happen at all, and the window then opens when the clock jumps past it."""
+        if self.opened_on(after.astimezone(tz)) is not None:
             return after
-        day = local.date()
+        day = after.astimezone(tz).date()
         for i in range(0, 9):
             d = day + timedelta(days=i)
             if self.days is not None and d.weekday() not in self.days:
                 continue
-            candidate = datetime.combine(d, self.start, tzinfo=tz)
-            # A wall time that does not exist (spring forward) is read by zoneinfo as if the
-            # clock had not moved; converting to UTC lands on the first valid instant after it.
-            cand_utc = candidate.astimezone(timezone.utc)
-            if cand_utc >= after:
-                return cand_utc
+            naive = datetime.combine(d, self.start)
+            early, late = sorted(naive.replace(tzinfo=tz, fold=f).astimezone(timezone.utc) for f in (0, 1))
+            if early.astimezone(tz).replace(tzinfo=None) != naive:
+                # In the gap: the first instant between the two readings that is inside.
+                opened = self._first_inside(early, late, tz)
+                if opened is not None and opened >= after:
+                    return opened
+                continue
+            for candidate in (early, late):
+                if candidate >= after:
+                    return candidate
         raise AssertionError("a window with at least one day opens within 8 days")  # pragma: no cover
+
+    def _first_inside(self, lo: datetime, hi: datetime, tz: ZoneInfo) -> datetime | None:
+        if self.opened_on(hi.astimezone(tz)) is None:
+            return None
+        # Bisection to the second: local time is monotonic across a spring-forward gap.
+        while (hi - lo) > timedelta(seconds=1):
+            mid = lo + (hi - lo) / 2
+            if self.opened_on(mid.astimezone(tz)) is None:
+                lo = mid
+            else:
+                hi = mid
+        return hi.replace(microsecond=0) if self.opened_on(hi.replace(microsecond=0).astimezone(tz)) else hi
 
 
 @dataclass(frozen=True)
@@ -166,9 +184,10 @@ def parse_schedule(spec: dict[str, Any] | None) -> Schedule | None:
     """A Schedule, or ScheduleError naming the key (relative to `schedule`)."""
     if not spec:
         return None
-    default_zone = zone(spec["timezone"]) if spec.get("timezone") else None
-    if spec.get("timezone") and default_zone is not None:
-        pass
+    try:
+        default_zone = zone(spec["timezone"]) if spec.get("timezone") else None
+    except ScheduleError as err:
+        raise ScheduleError(("timezone",), str(err), err.hint) from None
     window = None
     w = spec.get("window")
     if w is not None:

@@ -12,7 +12,8 @@ import csv
 from pathlib import Path
 
 from runner.chatids import ChatIdError, normalize_chat
-from runner.errors import Problem
+from runner.errors import CampaignError, Problem
+from runner.recipients import text_lines
 
 
 class Suppression:
@@ -44,14 +45,19 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
                                     path=f"suppress[{i}]", hint="the path is relative to the campaign file; "
                                     "create it (it may be empty) or fix the path"))
             continue
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
-            fh.seek(0)
+        try:
+            lines = list(text_lines(str(path), layer="suppress"))
+        except CampaignError as err:
+            problems.extend(err.problems)
+            continue
+        if True:
+            first = lines[0] if lines else ""
             header = [h.strip() for h in next(csv.reader([first]))] if first.strip() else []
-            if "to" in header and len(header) > 1 or header == ["to"]:
-                rows = ((n + 2, r.get("to") or "") for n, r in enumerate(csv.DictReader(fh)))
+            if "to" in header:
+                reader = csv.DictReader(lines)
+                rows = ((reader.line_num, r.get("to") or "") for r in reader)
             else:
-                rows = ((n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(fh))
+                rows = ((n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(lines))
             for lineno, raw in rows:
                 value = raw.strip()
                 if not value:

@@ -30,21 +30,7 @@ FILES = sorted(CORPUS.glob("*.yaml"))
 
 # Defects the runner does not yet report right (see the session report); remove an entry when
 # the runner is fixed: strict xfail turns the fix into a failure until then.
-KNOWN_BUGS = {
-    "control-character": "bug: loader.py builds yaml's Reader outside the try, so a control character "
-    "raises ReaderError (traceback) instead of a located YAML error",
-    "csv-not-utf8": "bug: recipients.py reports a decode error anywhere in the CSV as 'cannot read the "
-    "CSV header' at line 1",
-    "jsonl-not-utf8": "bug: recipients.py does not catch UnicodeDecodeError in JSONL files (traceback)",
-    "suppression-not-utf8": "bug: suppress.py does not catch UnicodeDecodeError (traceback)",
-    "schedule-unknown-timezone": "bug: schedule.zone() raises ScheduleError with key (), so the error "
-    "points at the schedule mapping, not at schedule.timezone",
-    "template-syntax-error-block": "bug: campaign._syntax_problem counts template lines from the "
-    "block scalar's indicator line ('|'), one line too early",
-    "template-syntax-error-block-first-line": "bug: same off-by-one for line 1 of a block scalar",
-    "text-and-parts": "bug: rules.py locates 'text or parts, not both' at the parts value, not the "
-    "parts key (needs key=True)",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def cases() -> list:
@@ -230,7 +216,6 @@ def test_subprocess_python_tag_is_not_executed(tmp_path: Path):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the files of KNOWN_BUGS that crash stop the whole run")
 def test_subprocess_whole_corpus_folder_fails_file_by_file():
     proc = run_cli("tests/malformed")
     assert proc.returncode == 1

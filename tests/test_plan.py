@@ -559,8 +559,6 @@ def test_invalid_campaign_exits_1_without_a_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "quote" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="bug: plan --out writes the valid recipients' requests to "
-                   "FILE even when another recipient fails to render (exit 1)")
 def test_invalid_campaign_leaves_no_plan_file(tmp_path: Path) -> None:
     path = write(tmp_path / "c.yaml", """
         version: 1

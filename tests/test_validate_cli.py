@@ -218,9 +218,6 @@ def test_file_over_10_mb_is_rejected(tmp_path: Path):
 # --- recipients --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: validate shows no warning for a repeated chat (only plan does)"
-)
 def test_duplicate_chat_is_a_located_warning_not_an_error(tmp_path: Path):
     text = MINIMAL.replace(
         "    vars: {first_name: Ada}\n",

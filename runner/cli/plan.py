@@ -56,7 +56,7 @@ def plan(file: str, fmt: str, out: str | None, state_dir: str, previews: int, sh
         stream = _observe(stream, timing)
     try:
         if out:
-            _write_out(Path(out), stream)
+            _write_out(Path(out), stream, planner.raise_if_invalid)
         else:
             for _ in stream:
                 pass
@@ -87,7 +87,7 @@ def _observe(stream, timing):
         yield req, entry
 
 
-def _write_out(path: Path, stream) -> None:
+def _write_out(path: Path, stream, check) -> None:
     """Write atomically: an invalid campaign leaves no half-written plan behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -103,6 +103,7 @@ def _write_out(path: Path, stream) -> None:
                     import json
 
                     write(json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n")
+        check()  # an invalid campaign publishes no plan, not even a partial one
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
