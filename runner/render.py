@@ -65,11 +65,16 @@ class Renderer:
 
     def from_number(self, chat: str) -> str | None:
         """A pool assigns each chat one number by a stable hash: the same on every run and step
-        (a reply must come from the number that sent its parent)."""
+        (a reply must come from the number that sent its parent).
+
+        Rendezvous hashing (the number with the highest hash of chat + number wins) rather than
+        hash modulo pool size: reordering the pool moves no chat, adding a number moves only
+        the chats it wins, removing one moves only its own chats; so editing the pool
+        mid-campaign keeps most replies on their parent's number."""
         if not self._pool:
             return self._single
-        digest = hashlib.sha256(chat.encode("utf-8")).digest()
-        return self._pool[int.from_bytes(digest[:8], "big") % len(self._pool)]
+        key = chat.encode("utf-8") + b"\x1f"
+        return max(self._pool, key=lambda number: hashlib.sha256(key + number.encode()).digest())
 
     def context(self, rec: Recipient) -> dict[str, Any]:
         # Precedence: the recipient's own vars, then campaign vars, then `recipient`.
@@ -173,7 +178,7 @@ def _render_error(path: str, err: Exception) -> RenderError:
         return RenderError(path, err.message or str(err), _undefined_hint())
     if isinstance(err, SecurityError):
         return RenderError(path, f"unsafe template refused: {err}",
-                           "templates run in a sandbox: no access to Python internals")
+                           "templates run in a sandbox: no access to Python internals, no huge values")
     if isinstance(err, TemplateError):
         return RenderError(path, f"template failed: {err}")
     return RenderError(path, f"template failed: {err.__class__.__name__}: {err}")

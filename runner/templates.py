@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import concat
@@ -18,9 +19,33 @@ from jinja2.utils import concat
 _MARKERS = ("{{", "{%", "{#")
 
 
+# A rendered text is at most 10,000 characters; a template that builds something far larger
+# (`{{ 'x' * 10**9 }}`) is refused before it allocates it.
+MAX_REPEAT = 100_000
+MAX_POWER = 10**12
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(left, (int, float)) and isinstance(right, (int, float)) and \
+                    abs(right) > 64 and abs(left) > 1:
+                raise SecurityError(f"the power {left!r} ** {right!r} is too large")
+            result = left**right
+            if isinstance(result, int) and abs(result) > MAX_POWER:
+                raise SecurityError("the power is too large")
+            return result
+        for seq, n in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
+                raise SecurityError(f"repeating a value {n:,} times is too large")
+        return super().call_binop(context, operator, left, right)
+
+
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = _Sandbox(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
         trim_blocks=True, lstrip_blocks=True,
     )

@@ -6,6 +6,6 @@ Each command lives in its own module and registers itself on ``main`` when impor
 from runner.cli._base import main
 
 # Imported for their side effect of registering commands on ``main``.
-from runner.cli import emulator, plan, preview, report, send, validate  # noqa: E402,F401
+from runner.cli import emulator, optouts, plan, preview, report, send, validate  # noqa: E402,F401
 
 __all__ = ["main"]
