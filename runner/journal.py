@@ -8,7 +8,10 @@ try got through. So the journal never causes a duplicate; it only saves re-sendi
 Durability: WAL with ``synchronous=NORMAL``. A commit then survives the process being killed
 (SIGKILL), which is the failure we guard against; a power cut may lose the last commits, which
 only means those keys are sent again and replayed. The schema is versioned with
-``PRAGMA user_version`` so later versions can migrate it.
+``PRAGMA user_version`` and migrated in place, one version at a time, each step in one
+transaction: v1 had requests and runs; v2 adds ``deliveries`` (one row per accepted message,
+what ``campaign track`` learnt about it). A journal written by an older runner is upgraded the
+first time a newer one opens it; an older runner refuses a newer journal.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 from runner.errors import CampaignError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SENDING = "sending"  # attempt committed, outcome unknown: in flight, or the process died
 ACCEPTED = "accepted"
@@ -70,6 +73,35 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
+# One row per message the API accepted (a text list or URL batch gives several per request).
+# ``status`` is NULL until the first poll; ``final`` is set once it is delivered, failed or
+# cancelled (or the API cannot find it), so `track` only ever polls the open ones.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    message_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    part INTEGER NOT NULL DEFAULT 0,
+    chat TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 1,
+    step TEXT NOT NULL,
+    accepted_at REAL,
+    status TEXT,
+    protocol TEXT,
+    time_sent INTEGER,
+    time_delivered INTEGER,
+    error TEXT,
+    polls INTEGER NOT NULL DEFAULT 0,
+    poll_errors INTEGER NOT NULL DEFAULT 0,
+    last_polled_at REAL,
+    next_poll_at REAL,
+    final INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (revision, final, next_poll_at);
+CREATE INDEX IF NOT EXISTS deliveries_key ON deliveries (key);
+"""
+
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}  # version -> script that reaches it from the one before
+
 _COLUMNS = (
     "key, chat, step, revision, recipient_index, step_index, messages, status, attempts, "
     "message_id, message_ids, group_id, error_code, error_message, http_status, content_hash, "
@@ -105,7 +137,28 @@ ON CONFLICT (key) DO UPDATE SET
     finished_at = excluded.finished_at, run_id = excluded.run_id
 """
 
-_SQL = {"attempt": _ATTEMPT_SQL, "outcome": _OUTCOME_SQL, "mark": _MARK_SQL}
+# Known from the journal alone (an accepted request's ids); never overwrites what a poll learnt.
+_DELIVERY_SEED_SQL = """
+INSERT OR IGNORE INTO deliveries (message_id, key, part, chat, revision, step, accepted_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+
+_DELIVERY_POLL_SQL = """
+UPDATE deliveries SET status = ?, protocol = ?, time_sent = ?, time_delivered = ?, error = ?,
+    polls = polls + 1, poll_errors = 0, last_polled_at = ?, next_poll_at = ?, final = ?
+WHERE message_id = ?
+"""
+
+# A poll that got no usable answer (5xx, timeout): the message keeps its last known status.
+_DELIVERY_POLL_ERROR_SQL = """
+UPDATE deliveries SET polls = polls + 1, poll_errors = poll_errors + 1, last_polled_at = ?,
+    next_poll_at = ?
+WHERE message_id = ?
+"""
+
+_SQL = {"attempt": _ATTEMPT_SQL, "outcome": _OUTCOME_SQL, "mark": _MARK_SQL,
+        "delivery_seed": _DELIVERY_SEED_SQL, "delivery_poll": _DELIVERY_POLL_SQL,
+        "delivery_poll_error": _DELIVERY_POLL_ERROR_SQL}
 
 # Keep well below SQLite's host-parameter limit (999 on old builds).
 _LOOKUP_CHUNK = 500
@@ -160,6 +213,44 @@ class Entry:
         return cls(*values)
 
 
+FINAL_STATUSES = ("delivered", "failed", "cancelled")
+NOT_FOUND = "not_found"  # the status endpoint answered 404/400: nothing more to learn
+
+_DELIVERY_COLUMNS = (
+    "message_id, key, part, chat, revision, step, accepted_at, status, protocol, time_sent, "
+    "time_delivered, error, polls, poll_errors, last_polled_at, next_poll_at, final"
+)
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What is known about one accepted message's delivery (a ``deliveries`` row)."""
+
+    message_id: str
+    key: str
+    part: int
+    chat: str  # the chat id to poll (the group id when the API created one)
+    revision: int
+    step: str
+    accepted_at: float | None  # the runner's clock when the request was accepted
+    status: str | None  # None until polled
+    protocol: str | None
+    time_sent: int | None  # API milliseconds
+    time_delivered: int | None  # API milliseconds
+    error: str | None
+    polls: int
+    poll_errors: int
+    last_polled_at: float | None
+    next_poll_at: float | None
+    final: bool
+
+    @classmethod
+    def from_row(cls, row: tuple) -> Delivery:
+        values = list(row)
+        values[-1] = bool(values[-1])
+        return cls(*values)
+
+
 class Journal:
     """Synchronous access to one journal file. Not shared across threads."""
 
@@ -192,10 +283,11 @@ class Journal:
                 file=str(self.path),
                 hint="upgrade the runner",
             )
-        if version < 1:
-            # One script, one transaction: a crash mid-migration leaves version 0 and no tables.
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            # One script, one transaction per step: a crash mid-migration leaves the previous
+            # version intact, and the next open picks up from there.
             self._db.executescript(
-                f"BEGIN IMMEDIATE;{_SCHEMA_V1}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+                f"BEGIN IMMEDIATE;{_MIGRATIONS[target]}PRAGMA user_version = {target};COMMIT;"
             )
 
     @property
@@ -266,6 +358,41 @@ class Journal:
         sql += " ORDER BY revision, recipient_index, step_index, key"
         for row in self._db.execute(sql, params):
             yield Entry.from_row(row)
+
+    def seed_deliveries(self, revision: int) -> int:
+        """Add a ``deliveries`` row for every accepted message of ``revision`` not yet known.
+
+        Idempotent: rows that exist keep what polls learnt. Returns how many were added.
+        """
+        ops = []
+        for e in self.entries(revision):
+            if e.status != ACCEPTED:
+                continue
+            ids = e.message_ids or ([e.message_id] if e.message_id else [])
+            chat = e.group_id or e.chat
+            accepted = e.finished_at or e.last_attempt_at
+            for part, mid in enumerate(ids):
+                ops.append(("delivery_seed", (mid, e.key, part, chat, revision, e.step, accepted)))
+        before = self._db.total_changes
+        if ops:
+            self.apply(ops)
+        return self._db.total_changes - before
+
+    def deliveries(self, revision: int | None = None, *, open_only: bool = False
+                   ) -> Iterator[Delivery]:
+        """Delivery rows (of one revision; only those not final), in campaign order."""
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
+        where, params = [], []
+        if revision is not None:
+            where.append("revision = ?")
+            params.append(revision)
+        if open_only:
+            where.append("final = 0")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY rowid"
+        for row in self._db.execute(sql, params):
+            yield Delivery.from_row(row)
 
     def runs(self) -> list[dict[str, Any]]:
         names = ("id", "campaign", "revision", "started_at", "ended_at", "options", "plan",
@@ -407,3 +534,27 @@ class JournalWriter:
         elif self._ops:
             self.journal.apply(self._ops)
             self._ops = []
+
+
+def delivery_poll_op(
+    message_id: str,
+    *,
+    status: str | None,
+    protocol: str | None,
+    time_sent: int | None,
+    time_delivered: int | None,
+    error: str | None,
+    now: float,
+    next_poll_at: float | None,
+    final: bool,
+) -> tuple[str, tuple]:
+    return (
+        "delivery_poll",
+        (status, protocol, time_sent, time_delivered, error, now, next_poll_at, int(final),
+         message_id),
+    )
+
+
+def delivery_poll_error_op(message_id: str, *, now: float, next_poll_at: float | None
+                           ) -> tuple[str, tuple]:
+    return ("delivery_poll_error", (now, next_poll_at, message_id))

@@ -129,8 +129,14 @@ def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: di
     return "\n".join(out) + "\n"
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]!#|~"})
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Campaign text is data, not markup: in a PR comment it must not load images, make
+    links, @-mention people or break the table it stands in."""
+    text = text.translate(_MD_SPECIAL).replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("@", "@\u200b")
 
 
 def render_markdown(s: PlanSummary, *, file: str, effects: dict[str, str], extra: dict[str, Any]) -> str:

@@ -3,6 +3,10 @@
 Built from the journal alone (the plan's per-step totals are stored with each run), so
 ``campaign report`` needs neither the network nor a re-render of 100k recipients. Recipients
 are masked unless the caller asks to show them.
+
+Two views of the same run: *requests* (what the API accepted; schema 1) and *messages* (what
+became of each accepted message, from ``campaign track``; added in schema 2 under
+``delivery`` and as message counts per step). Schema 2 only adds fields.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.errors import CampaignError
-from runner.journal import ACCEPTED, FAILED, Journal
+from runner.journal import ACCEPTED, FAILED, NOT_FOUND, Journal
 from runner.mask import display_chat
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
+PROTOCOLS = ("imessage", "sms", "rcs", "unknown", "pending")
 EXAMPLES = 5  # recipients named per failure reason
 
 
@@ -121,6 +126,7 @@ def build_report(
     }
     if counts.get("cap"):
         run_doc["cap"] = counts["cap"]
+    delivery = build_delivery(journal, revision, steps, show_recipients)
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "generated_at": _iso(now if now is not None else datetime.now(UTC).timestamp()),
@@ -136,8 +142,126 @@ def build_report(
         ),
         "pending": [{"reason": r, "count": n}
                     for r, n in sorted(pending_reasons.items(), key=lambda x: (-x[1], x[0]))],
+        "delivery": delivery,
         "recipients_masked": not show_recipients,
     }
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of an ascending list; None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil without floats drifting
+    return sorted_values[min(int(rank), len(sorted_values)) - 1]
+
+
+def build_delivery(journal: Journal, revision: int, steps: dict[str, dict[str, Any]],
+                   show_recipients: bool) -> dict[str, Any]:
+    """What became of the accepted messages (``campaign track``), overall and per step.
+
+    Adds message counts to each ``steps`` entry in place: ``delivered``, ``failed_delivery``
+    (failed after acceptance), ``cancelled``, ``in_flight`` and ``never_accepted``.
+    """
+    per_step: dict[str, Counter] = {name: Counter() for name in steps}
+    protocols: Counter = Counter()
+    seconds: list[float] = []
+    failures: dict[str, dict[str, Any]] = {}
+    polled = 0
+    last_polled: float | None = None
+    for d in journal.deliveries(revision):
+        c = per_step.setdefault(d.step, Counter())
+        c["tracked"] += 1
+        if d.status is not None:
+            polled += 1
+        if d.last_polled_at is not None and (last_polled is None or d.last_polled_at > last_polled):
+            last_polled = d.last_polled_at
+        if d.status == NOT_FOUND:
+            c["untracked"] += 1
+            continue
+        protocols[d.protocol if d.protocol in PROTOCOLS else "pending"] += 1
+        if d.status == "delivered":
+            c["delivered"] += 1
+            if d.time_delivered is not None and d.time_sent is not None:
+                seconds.append(max(0, d.time_delivered - d.time_sent) / 1000.0)
+        elif d.status in ("failed", "cancelled"):
+            c["failed_delivery" if d.status == "failed" else "cancelled"] += 1
+            reason = d.error or ("cancelled" if d.status == "cancelled" else "no error given")
+            group = failures.setdefault(reason, {"error": reason, "count": 0,
+                                                 "protocols": Counter(), "steps": Counter(),
+                                                 "examples": []})
+            group["count"] += 1
+            group["steps"][d.step] += 1
+            group["protocols"][d.protocol or "unknown"] += 1
+            shown = display_chat(d.chat, show_recipients)
+            if len(group["examples"]) < EXAMPLES and shown not in group["examples"]:
+                group["examples"].append(shown)
+    totals: Counter = Counter()
+    for name, step in steps.items():
+        c = per_step.get(name, Counter())
+        accepted = step["messages_accepted"]
+        step["delivered"] = c["delivered"]
+        step["failed_delivery"] = c["failed_delivery"]
+        step["cancelled"] = c["cancelled"]
+        # Accepted but not final: still travelling, or never polled yet.
+        step["in_flight"] = max(0, accepted - c["delivered"] - c["failed_delivery"]
+                                - c["cancelled"] - c["untracked"])
+        step["never_accepted"] = max(0, step["messages"] - accepted)
+        step["untracked"] = c["untracked"]
+        for k in ("delivered", "failed_delivery", "cancelled", "in_flight", "never_accepted",
+                  "untracked", "messages", "messages_accepted"):
+            totals[k] += step[k]
+    seconds.sort()
+    return {
+        "tracked": polled > 0,
+        "last_polled_at": _iso(last_polled),
+        "messages": {
+            "planned": totals["messages"],
+            "accepted": totals["messages_accepted"],
+            "delivered": totals["delivered"],
+            "failed": totals["failed_delivery"],
+            "cancelled": totals["cancelled"],
+            "in_flight": totals["in_flight"],
+            "never_accepted": totals["never_accepted"],
+            "untracked": totals["untracked"],
+        },
+        "protocols": {p: protocols[p] for p in PROTOCOLS},
+        "time_to_delivery_s": {
+            "count": len(seconds),
+            "p50": percentile(seconds, 50),
+            "p95": percentile(seconds, 95),
+            "max": seconds[-1] if seconds else None,
+            "histogram": histogram(seconds),
+        },
+        "failures": sorted(
+            ({**g, "steps": dict(g["steps"]), "protocols": dict(g["protocols"])}
+             for g in failures.values()),
+            key=lambda g: (-g["count"], g["error"]),
+        ),
+    }
+
+
+_BINS = 12
+
+
+def _nice(x: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= x."""
+    import math
+
+    if x <= 0:
+        return 0.001
+    p = 10 ** math.floor(math.log10(x))
+    return next(m * p for m in (1, 2, 2.5, 5, 10) if m * p >= x - 1e-12)
+
+
+def histogram(sorted_seconds: list[float]) -> dict[str, Any]:
+    """Counts in equal bins of a round width from 0 up to the maximum (for charts)."""
+    if not sorted_seconds:
+        return {"bin_s": None, "counts": []}
+    width = _nice(sorted_seconds[-1] / _BINS)
+    counts = [0] * (int(sorted_seconds[-1] // width) + 1)
+    for v in sorted_seconds:
+        counts[min(int(v // width), len(counts) - 1)] += 1
+    return {"bin_s": width, "counts": counts}
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -190,7 +314,89 @@ def render_text(report: dict[str, Any]) -> str:
     if report["pending"]:
         lines.append("Pending by reason: " + ", ".join(
             f"{p['reason']} {p['count']:,}" for p in report["pending"]))
+    lines += _delivery_text(report)
     return "\n".join(lines) + "\n"
+
+
+PROTOCOL_NAMES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS", "unknown": "unknown",
+                  "pending": "not yet known"}
+
+
+def fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
+    if value < 3600:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"
+
+
+def _delivery_text(report: dict[str, Any]) -> list[str]:
+    d = report.get("delivery")
+    if not d:
+        return []
+    m = d["messages"]
+    if not d["tracked"]:
+        return [f"Delivery: not tracked yet ({m['accepted']:,} messages accepted); "
+                "run campaign track FILE"]
+    t = d["time_to_delivery_s"]
+    lines = [
+        f"Delivery of {m['planned']:,} messages (as of {d['last_polled_at']}): "
+        f"{m['delivered']:,} delivered, {m['failed']:,} failed after acceptance, "
+        f"{m['in_flight']:,} in flight, {m['never_accepted']:,} never accepted"
+        + (f", {m['cancelled']:,} cancelled" if m["cancelled"] else "")
+        + (f", {m['untracked']:,} unknown to the status endpoint" if m["untracked"] else ""),
+        "  protocols: " + ", ".join(f"{PROTOCOL_NAMES[p]} {n:,}"
+                                    for p, n in d["protocols"].items() if n),
+        f"  time to delivery: p50 {fmt_seconds(t['p50'])}, p95 {fmt_seconds(t['p95'])}, "
+        f"max {fmt_seconds(t['max'])} ({t['count']:,} delivered)",
+    ]
+    width = max([len(s) for s in report["steps"]] + [4])
+    for name, s in report["steps"].items():
+        lines.append(f"  {name:<{width}}  {s['delivered']:>7,} delivered  "
+                     f"{s['failed_delivery']:>5,} failed  {s['in_flight']:>5,} in flight  "
+                     f"{s['never_accepted']:>5,} never accepted")
+    if d["failures"]:
+        lines.append("Delivery failures by error:")
+        for g in d["failures"]:
+            lines.append(f"  {g['count']:>6,} × {g['error']}")
+            lines.append(f"         e.g. {', '.join(g['examples'])}")
+    return lines
+
+
+def _delivery_markdown(report: dict[str, Any]) -> list[str]:
+    d = report.get("delivery")
+    if not d:
+        return []
+    m = d["messages"]
+    if not d["tracked"]:
+        return ["", f"Delivery not tracked yet ({m['accepted']:,} messages accepted): run "
+                    "`campaign track FILE`."]
+    t = d["time_to_delivery_s"]
+    out = ["", "### Delivery", "",
+           f"{m['delivered']:,} of {m['planned']:,} messages delivered "
+           f"({_pct(m['delivered'], m['planned'])}); time to delivery p50 "
+           f"{fmt_seconds(t['p50'])}, p95 {fmt_seconds(t['p95'])}, max {fmt_seconds(t['max'])}. "
+           "Protocols: " + ", ".join(f"{PROTOCOL_NAMES[p]} {n:,}"
+                                     for p, n in d["protocols"].items() if n) + ".",
+           "", "| | messages | delivered | failed | in flight | never accepted |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for name, s in report["steps"].items():
+        out.append(f"| `{name}` | {s['messages']:,} | {s['delivered']:,} | "
+                   f"{s['failed_delivery']:,} | {s['in_flight']:,} | {s['never_accepted']:,} |")
+    out.append(f"| **total** | {m['planned']:,} | {m['delivered']:,} | {m['failed']:,} "
+               f"| {m['in_flight']:,} | {m['never_accepted']:,} |")
+    if d["failures"]:
+        out += ["", "| delivery error | count | e.g. |", "|---|---:|---|"]
+        for g in d["failures"]:
+            err = g["error"].replace("|", "\\|")
+            out.append(f"| {err} | {g['count']:,} | {', '.join(g['examples'])} |")
+    return out
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "-"
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -220,6 +426,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["pending"]:
         out += ["", "Pending: " + ", ".join(f"`{p['reason']}` {p['count']:,}"
                                            for p in report["pending"])]
+    out += _delivery_markdown(report)
     return "\n".join(out) + "\n"
 
 
@@ -228,4 +435,8 @@ def render(report: dict[str, Any], fmt: str) -> str:
         return json.dumps(report, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     if fmt == "markdown":
         return render_markdown(report)
+    if fmt == "html":
+        from runner.report_html import render_html
+
+        return render_html(report)
     return render_text(report)

@@ -54,40 +54,16 @@ BODY_FIELDS = {"text", "attachments", "use_typing_indicator", "from_number", "sh
 LINE_FIELDS = {"recipient", "step", "key", "method", "path", "body", "messages"}
 KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 SECRET = "sk_live_DO_NOT_PRINT_7f3a9c2e1b4d"
-UNSUPPORTED = "not supported by this version of runner yet"
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> Any:
-    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    return result
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return path
-
-
-def plannable(example: Path, tmp_path: Path) -> Path:
-    """The example itself, or, while `schedule`/`delay` are refused as not yet supported, a copy
-    without them: neither changes a request body or a key, so the golden is the same either way
-    and this test starts planning the real file as soon as the runner supports them."""
-    try:
-        load_campaign(example)
-        return example
-    except CampaignError as err:
-        if not all(UNSUPPORTED in p.message for p in err.problems):
-            raise
-    copy = tmp_path / "campaigns"
-    shutil.copytree(CAMPAIGNS, copy)
-    data = yaml.safe_load(example.read_text(encoding="utf-8"))
-    data.pop("schedule", None)
-    for step in data["steps"]:
-        step.pop("delay", None)
-    target = copy / example.name
-    target.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    load_campaign(target)  # anything else refused is a real failure
-    return target
 
 
 def plan_out(path: Path, out: Path, *extra: str) -> bytes:
@@ -112,7 +88,7 @@ def test_every_example_campaign_has_a_golden_and_no_golden_is_orphaned() -> None
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_plan_out_matches_golden_byte_for_byte(example: Path, tmp_path: Path) -> None:
-    got = plan_out(plannable(example, tmp_path), tmp_path / "plan.jsonl")
+    got = plan_out(example, tmp_path / "plan.jsonl")
     golden = GOLDEN / f"{example.stem}.jsonl"
     if UPDATE:
         GOLDEN.mkdir(exist_ok=True)
@@ -303,7 +279,7 @@ def test_second_out_is_byte_identical(tmp_path: Path) -> None:
 
 def test_real_subprocess_with_another_hash_seed_gives_the_same_bytes(tmp_path: Path) -> None:
     """A different process (another PYTHONHASHSEED, as on another machine) writes the same file."""
-    example = plannable(CAMPAIGNS / "vip-midnight-drop.yaml", tmp_path)
+    example = CAMPAIGNS / "vip-midnight-drop.yaml"
     in_process = plan_out(example, tmp_path / "in.jsonl")
     env = {k: v for k, v in os.environ.items() if k != "BLOOIO_API_KEY"}
     env.update(PYTHONHASHSEED="12345", BLOOIO_BASE_URL="http://127.0.0.1:9")
@@ -401,7 +377,7 @@ def test_text_summary_and_show_recipients() -> None:
 
 
 def test_from_number_pool_is_shown(tmp_path: Path) -> None:
-    example = plannable(CAMPAIGNS / "vip-midnight-drop.yaml", tmp_path)
+    example = CAMPAIGNS / "vip-midnight-drop.yaml"
     doc = json.loads(cli("plan", str(example), "--format", "json", "--state", str(tmp_path)).stdout)
     pool = doc["from_numbers"]
     assert set(pool) <= {"+15551234567", "+15551234568", "+15551234569"}
@@ -676,7 +652,7 @@ def test_preview_unknown_recipient_and_bad_chat_id() -> None:
 
 
 def test_preview_of_a_suppressed_recipient(tmp_path: Path) -> None:
-    example = plannable(CAMPAIGNS / "members-renewal.yaml", tmp_path)
+    example = CAMPAIGNS / "members-renewal.yaml"
     result = cli("preview", str(example), "--to", "Unsubscribed.Member@example.com")
     assert result.exit_code == 0 and "suppressed" in result.output
 
@@ -779,7 +755,7 @@ def _workflow_steps() -> tuple[dict[str, str], dict[str, str]]:
 
 def test_workflow_example_validates_and_writes_plans_to_the_step_summary(tmp_path: Path) -> None:
     runs, wf_env = _workflow_steps()
-    repo = _repo(tmp_path, "spring-sale.yaml", "store-opening-staff.yaml")
+    repo = _repo(tmp_path, *(p.name for p in EXAMPLES))
     summary = tmp_path / "summary.md"
     env = _env(tmp_path, **wf_env, GITHUB_STEP_SUMMARY=str(summary))
 
@@ -790,7 +766,7 @@ def test_workflow_example_validates_and_writes_plans_to_the_step_summary(tmp_pat
 
     validated = step("Validate campaigns")
     assert validated.returncode == 0, validated.stdout + validated.stderr
-    assert "2 of 2 campaign file(s) valid" in validated.stdout
+    assert f"{len(EXAMPLES)} of {len(EXAMPLES)} campaign file(s) valid" in validated.stdout
     planned = step("Plan campaigns (dry run)")
     assert planned.returncode == 0, planned.stdout + planned.stderr
     md = summary.read_text(encoding="utf-8")
@@ -798,10 +774,10 @@ def test_workflow_example_validates_and_writes_plans_to_the_step_summary(tmp_pat
     assert "### Campaign plan: `spring-sale-2026` (revision 1)" in md
     assert "### Campaign plan: `store-opening-staff-briefing` (revision 1)" in md
     assert md.index("spring-sale-2026") < md.index("store-opening-staff-briefing")
-    plans = repo / "plans"
-    assert (plans / "spring-sale.jsonl").read_bytes() == (GOLDEN / "spring-sale.jsonl").read_bytes()
-    assert (plans / "store-opening-staff.jsonl").read_bytes() == (
-        GOLDEN / "store-opening-staff.jsonl").read_bytes()
+    for example in EXAMPLES:
+        assert f"### Campaign plan: `{load_campaign(example).id}`" in md
+        plan = repo / "plans" / f"{example.stem}.jsonl"
+        assert plan.read_bytes() == (GOLDEN / f"{example.stem}.jsonl").read_bytes()
     everything = md + planned.stdout + planned.stderr + validated.stdout + validated.stderr
     assert SECRET not in everything and "+15551230001" not in md
 

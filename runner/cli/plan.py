@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -100,10 +101,11 @@ def _write_out(path: Path, stream, check) -> None:
                 else:
                     obj = req.to_json_obj()
                     obj["journal_status"] = entry.status
-                    import json
-
                     write(json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n")
         check()  # an invalid campaign publishes no plan, not even a partial one
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plan is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

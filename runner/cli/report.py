@@ -1,4 +1,8 @@
-"""`campaign report FILE`: the last run's report from the journal (no network, no key)."""
+"""`campaign report FILE`: the last run's report from the journal (no network, no key).
+
+``--format html`` writes one self-contained page (inline SVG charts, no scripts, nothing
+fetched) that can travel as an e-mail attachment.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from runner.report import build_report, render
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
               default="text", show_default=True)
 @click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
               default=".runner", show_default=True, help="Journal directory.")
@@ -24,7 +28,7 @@ from runner.report import build_report, render
 @user_errors(None)
 def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
            out_file: Path | None) -> None:
-    """Report the last send of a campaign: totals, per step, failures by reason, rate."""
+    """Report the last send of a campaign: totals, per step, failures, delivery (after track)."""
     from runner.campaign import load_campaign
 
     campaign = load_campaign(file)

@@ -192,6 +192,11 @@ def _run_loop(coro: Any) -> Any:
               help="Attempts per request in this run before leaving it pending.")
 @click.option("--show-recipients", is_flag=True, help="Do not mask recipients in the report.")
 @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+@click.option("--track", "track", is_flag=True,
+              help="After sending, poll delivery status until every accepted message is final "
+                   "(as campaign track; see --track-timeout).")
+@click.option("--track-timeout", type=click.FloatRange(0, 86400), default=300.0,
+              show_default=True, help="With --track: stop tracking after this many seconds.")
 @click.option("--wait", "wait", is_flag=True,
               help="With a schedule or delays: keep running, sleeping until the next message is due, "
                    "until everything is sent or expired.")
@@ -214,6 +219,8 @@ def send(
     backoff_base: float,
     backoff_cap: float,
     wait: bool,
+    track: bool,
+    track_timeout: float,
 ) -> None:
     """Send a campaign (asks first unless --yes). Re-running resumes: nothing is sent twice."""
     from runner.campaign import load_campaign
@@ -259,6 +266,10 @@ def send(
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due)) if due else "later"
             click.echo(f"{result.stats.scheduled:,} request(s) wait for their schedule; the next is due "
                        f"at {when}. Run the same command again then (or use --wait).", err=True)
+        exit_code = result.exit_code
+        if track and exit_code in (0, 1, 4):
+            exit_code = _track_after_send(journal, campaign.revision, options, api_key,
+                                          track_timeout, progress, exit_code)
         report = build_report(journal, show_recipients=show_recipients)
         click.echo(render(report, "text"), nl=False)
         if report_file is not None:
@@ -266,4 +277,22 @@ def send(
             report_file.write_text(render(report, "json"), encoding="utf-8")
     finally:
         journal.close()
-    sys.exit(result.exit_code)
+    sys.exit(exit_code)
+
+
+def _track_after_send(journal: Journal, revision: int, options: SendOptions, api_key: str,
+                      timeout: float, progress: bool, send_exit: int) -> int:
+    """`send --track`: the send's exit code, unless it was 0 and tracking left some in flight
+    (3); a refused key while tracking is always 3."""
+    from runner.cli.track import run_tracking, summary_text
+    from runner.track import TrackOptions
+
+    topts = TrackOptions(base_url=options.base_url, rate_per_second=options.rate_per_second,
+                         concurrency=options.concurrency, request_timeout=options.timeout,
+                         timeout=timeout, max_attempts=options.max_attempts,
+                         backoff_base=options.backoff_base, backoff_cap=options.backoff_cap)
+    result = run_tracking(journal, revision, topts, api_key, progress)
+    click.echo(summary_text(result), err=True)
+    if result.stop_reason == "unauthorized":
+        return 3
+    return send_exit if send_exit else result.exit_code

@@ -1,0 +1,339 @@
+"""The run report as one self-contained HTML page: our own inline SVG charts, no scripts.
+
+It is made to be opened from an e-mail attachment or a CI artifact, so it fetches nothing (no
+CDN, no web fonts, no images), runs nothing, and reads well printed. Every value shown comes
+from the report document (``runner.report.build_report``), so the page and ``--format json``
+never disagree; recipients appear exactly as the document has them (masked by default).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+from runner.report import PROTOCOL_NAMES, fmt_seconds
+
+# One palette for every chart: a status keeps its colour from funnel to table.
+COLOURS = {
+    "delivered": "#1f9d55",
+    "failed": "#d64545",
+    "in_flight": "#e8a317",
+    "never_accepted": "#9aa5b1",
+    "accepted": "#3b82f6",
+    "planned": "#64748b",
+    "final": "#6366f1",
+    "imessage": "#0a84ff",
+    "sms": "#30b94d",
+    "rcs": "#8e5cf7",
+    "unknown": "#8d99a6",
+    "pending": "#d5dbe1",
+}
+LABELS = {"delivered": "Delivered", "failed": "Failed after acceptance",
+          "in_flight": "In flight", "never_accepted": "Never accepted"}
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "-"
+
+
+# -- charts ---------------------------------------------------------------------------------
+def funnel_svg(m: dict[str, int]) -> str:
+    """Planned → accepted → final → delivered, as centred bars narrowing like a funnel."""
+    final = m["delivered"] + m["failed"] + m["cancelled"]
+    stages = [("Planned", m["planned"], "planned"), ("Accepted by the API", m["accepted"], "accepted"),
+              ("Reached a final state", final, "final"), ("Delivered", m["delivered"], "delivered")]
+    width, bar_h, gap, label_w = 560, 34, 12, 170
+    top = max(m["planned"], 1)
+    span = width - label_w - 90
+    rows = []
+    for i, (label, value, key) in enumerate(stages):
+        y = i * (bar_h + gap)
+        w = max(2.0, span * value / top) if value else 0.0
+        x = label_w + (span - w) / 2
+        rows.append(
+            f'<text x="{label_w - 10}" y="{y + bar_h / 2 + 5}" text-anchor="end" '
+            f'class="lbl">{_e(label)}</text>'
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="4" '
+            f'fill="{COLOURS[key]}"><title>{_e(label)}: {value:,}</title></rect>'
+            f'<text x="{label_w + span + 8}" y="{y + bar_h / 2 + 5}" class="val">{value:,}'
+            f'<tspan class="muted"> {_pct(value, m["planned"])}</tspan></text>')
+    height = len(stages) * (bar_h + gap) - gap
+    return (f'<svg class="chart" role="img" aria-label="Delivery funnel" viewBox="0 0 {width} '
+            f'{height}" width="{width}" height="{height}">{"".join(rows)}</svg>')
+
+
+def donut_svg(protocols: dict[str, int]) -> str:
+    """The protocol split as a donut with the delivered-over-iMessage share in the middle."""
+    total = sum(protocols.values())
+    size, r, stroke = 200, 70, 30
+    c = size / 2
+    parts = []
+    if total == 0:
+        parts.append(f'<circle cx="{c}" cy="{c}" r="{r}" fill="none" stroke="{COLOURS["pending"]}" '
+                     f'stroke-width="{stroke}"/>')
+    else:
+        start = -math.pi / 2
+        for key, value in protocols.items():
+            if not value:
+                continue
+            angle = 2 * math.pi * value / total
+            if value == total:
+                parts.append(f'<circle cx="{c}" cy="{c}" r="{r}" fill="none" '
+                             f'stroke="{COLOURS[key]}" stroke-width="{stroke}"><title>'
+                             f'{_e(PROTOCOL_NAMES[key])}: {value:,}</title></circle>')
+                break
+            end = start + angle
+            x1, y1 = c + r * math.cos(start), c + r * math.sin(start)
+            x2, y2 = c + r * math.cos(end), c + r * math.sin(end)
+            large = 1 if angle > math.pi else 0
+            parts.append(f'<path d="M {x1:.2f} {y1:.2f} A {r} {r} 0 {large} 1 {x2:.2f} {y2:.2f}" '
+                         f'fill="none" stroke="{COLOURS[key]}" stroke-width="{stroke}"><title>'
+                         f'{_e(PROTOCOL_NAMES[key])}: {value:,} ({_pct(value, total)})</title>'
+                         f'</path>')
+            start = end
+    share = _pct(protocols.get("imessage", 0), total)
+    parts.append(f'<text x="{c}" y="{c - 2}" text-anchor="middle" class="big">{share}</text>'
+                 f'<text x="{c}" y="{c + 18}" text-anchor="middle" class="muted">iMessage</text>')
+    legend = "".join(
+        f'<li><span class="sw" style="background:{COLOURS[k]}"></span>{_e(PROTOCOL_NAMES[k])}'
+        f'<b>{v:,}</b><span class="muted">{_pct(v, total)}</span></li>'
+        for k, v in protocols.items() if v)
+    return (f'<div class="donut"><svg class="chart" role="img" aria-label="Protocol split" '
+            f'viewBox="0 0 {size} {size}" width="{size}" height="{size}">{"".join(parts)}</svg>'
+            f'<ul class="legend">{legend or "<li>nothing tracked yet</li>"}</ul></div>')
+
+
+def steps_svg(steps: dict[str, dict[str, Any]]) -> str:
+    """One stacked bar per step: delivered, failed, in flight, never accepted (messages)."""
+    keys = ("delivered", "failed_delivery", "in_flight", "never_accepted")
+    colour = {"delivered": COLOURS["delivered"], "failed_delivery": COLOURS["failed"],
+              "in_flight": COLOURS["in_flight"], "never_accepted": COLOURS["never_accepted"]}
+    names = {"failed_delivery": "failed"}
+    width, bar_h, gap, label_w = 560, 26, 14, 120
+    span = width - label_w - 70
+    top = max([s["messages"] for s in steps.values()] + [1])
+    rows = []
+    for i, (name, s) in enumerate(steps.items()):
+        y = i * (bar_h + gap)
+        x = float(label_w)
+        rows.append(f'<text x="{label_w - 10}" y="{y + bar_h / 2 + 5}" text-anchor="end" '
+                    f'class="lbl">{_e(_short(name))}<title>{_e(name)}</title></text>')
+        for k in keys:
+            value = s.get(k, 0)
+            if not value:
+                continue
+            w = span * value / top
+            rows.append(f'<rect x="{x:.1f}" y="{y}" width="{max(w, 1.5):.1f}" height="{bar_h}" '
+                        f'fill="{colour[k]}"><title>{_e(name)}: {value:,} '
+                        f'{names.get(k, k.replace("_", " "))}</title></rect>')
+            x += w
+        rows.append(f'<text x="{x + 8:.1f}" y="{y + bar_h / 2 + 5}" class="val">'
+                    f'{_pct(s.get("delivered", 0), s["messages"])}</text>')
+    height = max(1, len(steps)) * (bar_h + gap) - gap
+    return (f'<svg class="chart" role="img" aria-label="Messages per step" viewBox="0 0 {width} '
+            f'{height}" width="{width}" height="{height}">{"".join(rows)}</svg>')
+
+
+def histogram_svg(t: dict[str, Any]) -> str:
+    """Time from acceptance to delivery: columns per bin, p50 and p95 marked."""
+    hist = t["histogram"]
+    counts: list[int] = hist["counts"]
+    width, height, left, bottom, top_pad = 560, 220, 44, 34, 30
+    if not counts:
+        return ('<svg class="chart" role="img" aria-label="Delivery times" viewBox="0 0 560 60" '
+                'width="560" height="60"><text x="10" y="35" class="muted">No delivered message '
+                'yet.</text></svg>')
+    bin_s = hist["bin_s"]
+    plot_w, plot_h = width - left - 30, height - bottom - top_pad
+    peak = max(counts)
+    col_w = plot_w / len(counts)
+    parts = [f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" '
+             f'class="axis"/>',
+             f'<text x="{left - 6}" y="{top_pad + 5}" text-anchor="end" class="tick">{peak:,}</text>',
+             f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" class="tick">0</text>']
+    for i, value in enumerate(counts):
+        h = plot_h * value / peak if peak else 0
+        x = left + i * col_w
+        parts.append(f'<rect x="{x + 1:.1f}" y="{top_pad + plot_h - h:.1f}" width="{col_w - 2:.1f}" '
+                     f'height="{h:.1f}" rx="2" fill="{COLOURS["accepted"]}"><title>'
+                     f'{fmt_seconds(i * bin_s)}–{fmt_seconds((i + 1) * bin_s)}: {value:,}</title>'
+                     f'</rect>')
+    step = max(1, len(counts) // 6)
+    for i in range(0, len(counts) + 1, step):
+        x = left + i * col_w
+        parts.append(f'<text x="{x:.1f}" y="{top_pad + plot_h + 16}" text-anchor="middle" '
+                     f'class="tick">{fmt_seconds(i * bin_s)}</text>')
+    span_s = bin_s * len(counts)
+    for row, (name, colour) in enumerate((("p50", "#111827"), ("p95", COLOURS["failed"]))):
+        value = t.get(name)
+        if value is None:
+            continue
+        x = left + plot_w * min(value / span_s, 1.0)
+        # Labels sit above the plot, on two rows, so close percentiles never overlap the bars.
+        anchor = "end" if x > left + plot_w * 0.75 else "start"
+        dx = -4 if anchor == "end" else 4
+        parts.append(f'<line x1="{x:.1f}" y1="{top_pad - 16 + row * 12}" x2="{x:.1f}" '
+                     f'y2="{top_pad + plot_h}" stroke="{colour}" stroke-width="1.5" '
+                     f'stroke-dasharray="4 3"/><text x="{x + dx:.1f}" y="{top_pad - 18 + row * 12}" '
+                     f'text-anchor="{anchor}" class="tick" style="fill:{colour}">'
+                     f'{name} {fmt_seconds(value)}</text>')
+    return (f'<svg class="chart" role="img" aria-label="Delivery times" viewBox="0 0 {width} '
+            f'{height}" width="{width}" height="{height}">{"".join(parts)}</svg>')
+
+
+def _short(name: str, limit: int = 16) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+# -- the page -------------------------------------------------------------------------------
+_CSS = """
+*{box-sizing:border-box}
+body{margin:0;background:#f3f5f8;color:#1f2933;font:14px/1.45 -apple-system,BlinkMacSystemFont,
+"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans",sans-serif}
+main{max-width:1160px;margin:0 auto;padding:28px 24px 40px}
+header h1{margin:0;font-size:24px}
+header h1 code{font-size:22px;background:#e4e7eb;padding:1px 8px;border-radius:6px}
+header p{margin:4px 0 0;color:#52606d}
+.pill{display:inline-block;padding:2px 10px;border-radius:999px;font-size:12px;font-weight:600;
+margin-left:8px;vertical-align:middle}
+.ok{background:#e3f7ea;color:#1f7a43}.warn{background:#fff4d6;color:#8a5a00}
+.bad{background:#fde8e8;color:#a61b1b}
+.kpis{display:grid;grid-template-columns:repeat(5,1fr);gap:12px;margin:22px 0}
+.kpi{background:#fff;border-radius:10px;padding:14px 16px;border-top:4px solid #cbd2d9;
+box-shadow:0 1px 2px rgba(0,0,0,.06)}
+.kpi .v{font-size:26px;font-weight:700}.kpi .k{color:#52606d;font-size:12px;text-transform:uppercase;
+letter-spacing:.04em}.kpi .s{color:#7b8794;font-size:12px}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:16px;align-items:start}
+.card{background:#fff;border-radius:10px;padding:16px 18px;box-shadow:0 1px 2px rgba(0,0,0,.06);
+margin-bottom:16px;overflow:hidden}
+.card h2{font-size:15px;margin:0 0 12px}
+.chart{max-width:100%;height:auto;display:block}
+.chart .lbl{font-size:13px;fill:#334e68}.chart .val{font-size:13px;font-weight:600;fill:#1f2933}
+.chart .muted,.muted{fill:#7b8794;color:#7b8794;font-weight:400}
+.chart .big{font-size:26px;font-weight:700;fill:#1f2933}.chart .tick{font-size:11px;fill:#52606d}
+.chart .axis{stroke:#cbd2d9}
+.donut{display:flex;align-items:center;gap:24px}
+.legend{list-style:none;padding:0;margin:0}
+.legend li{display:flex;align-items:center;gap:8px;margin:6px 0}
+.legend b{margin-left:auto;padding-left:16px}.legend .muted{width:54px;text-align:right}
+.sw{width:12px;height:12px;border-radius:3px;display:inline-block}
+.keys{display:flex;gap:16px;flex-wrap:wrap;margin:10px 0 0;font-size:12px;color:#52606d}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{text-align:right;padding:6px 8px;border-bottom:1px solid #e4e7eb}
+th:first-child,td:first-child{text-align:left}
+th{color:#52606d;font-weight:600;font-size:12px}
+td.t{text-align:left;max-width:420px}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+footer{color:#7b8794;font-size:12px;margin-top:8px}
+@media (max-width:800px){.grid{grid-template-columns:1fr}.kpis{grid-template-columns:repeat(2,1fr)}}
+@media print{body{background:#fff}.card,.kpi{box-shadow:none;border:1px solid #e4e7eb}}
+"""
+
+
+def _status(report: dict[str, Any]) -> tuple[str, str]:
+    d = report["delivery"]["messages"]
+    run = report["run"]
+    if not run["finished"] or run["stop_reason"] is not None:
+        return "warn", "send stopped early"
+    if d["in_flight"]:
+        return "warn", f"{d['in_flight']:,} in flight"
+    if d["failed"] or d["never_accepted"]:
+        return "bad", "finished with failures"
+    return "ok", "all delivered"
+
+
+def _kpi(label: str, value: str, sub: str, colour: str) -> str:
+    return (f'<div class="kpi" style="border-top-color:{colour}"><div class="k">{_e(label)}</div>'
+            f'<div class="v">{value}</div><div class="s">{sub}</div></div>')
+
+
+def _keys() -> str:
+    return '<div class="keys">' + "".join(
+        f'<span><span class="sw" style="background:{COLOURS[k]}"></span> {_e(v)}</span>'
+        for k, v in LABELS.items()) + "</div>"
+
+
+def _steps_table(report: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td><code>{_e(name)}</code></td><td>{s['requests']:,}</td><td>{s['accepted']:,}</td>"
+        f"<td>{s['messages']:,}</td><td>{s['delivered']:,}</td><td>{s['failed_delivery']:,}</td>"
+        f"<td>{s['in_flight']:,}</td><td>{s['never_accepted']:,}</td></tr>"
+        for name, s in report["steps"].items())
+    return ("<table><tr><th>step</th><th>requests</th><th>accepted</th><th>messages</th>"
+            "<th>delivered</th><th>failed</th><th>in flight</th><th>never accepted</th></tr>"
+            f"{rows}</table>")
+
+
+def _failures_table(report: dict[str, Any]) -> str:
+    rows = []
+    for g in report["delivery"]["failures"]:
+        rows.append(f"<tr><td class='t'>{_e(g['error'])}</td><td>{g['count']:,}</td>"
+                    f"<td class='t'>{_e(', '.join(g['steps']))}</td>"
+                    f"<td class='t'>{_e(', '.join(g['examples']))}</td></tr>")
+    for g in report["failures"]:
+        status = f" (HTTP {g['http_status']})" if g["http_status"] else ""
+        rows.append(f"<tr><td class='t'>not accepted: <code>{_e(g['reason'])}</code>{_e(status)}"
+                    f"{' — ' + _e(g['message']) if g['message'] else ''}</td>"
+                    f"<td>{g['count']:,} req.</td><td class='t'>{_e(', '.join(g['steps']))}</td>"
+                    f"<td class='t'>{_e(', '.join(g['examples']))}</td></tr>")
+    if not rows:
+        return "<p class='muted'>No failures.</p>"
+    return ("<table><tr><th>error</th><th>count</th><th>steps</th><th>e.g.</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The whole page as one string (UTF-8, no external resources)."""
+    d = report["delivery"]
+    m = d["messages"]
+    t = d["time_to_delivery_s"]
+    run = report["run"]
+    cls, status = _status(report)
+    title = f"Campaign {report['campaign']} — delivery report"
+    tracked = (f"delivery as of {_e(d['last_polled_at'])}" if d["tracked"]
+               else "delivery not tracked yet: run <code>campaign track FILE</code>")
+    kpis = "".join([
+        _kpi("Messages planned", _n(m["planned"]), f"{report['totals']['requests']:,} requests",
+             COLOURS["planned"]),
+        _kpi("Delivered", _n(m["delivered"]), _pct(m["delivered"], m["planned"]),
+             COLOURS["delivered"]),
+        _kpi("Failed after acceptance", _n(m["failed"]), _pct(m["failed"], m["planned"]),
+             COLOURS["failed"]),
+        _kpi("In flight / never accepted", f"{m['in_flight']:,} / {m['never_accepted']:,}",
+             "still travelling / refused or unsent", COLOURS["in_flight"]),
+        _kpi("Time to delivery", fmt_seconds(t["p50"]),
+             f"p50 · p95 {fmt_seconds(t['p95'])} · max {fmt_seconds(t['max'])}",
+             COLOURS["accepted"]),
+    ])
+    masked = ("Phone numbers and e-mail addresses are masked." if report["recipients_masked"]
+              else "Recipients are shown unmasked.")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>{_e(title)}</title><style>{_CSS}</style></head>
+<body><main>
+<header><h1>Campaign <code>{_e(report['campaign'])}</code><span class="pill {cls}">{_e(status)}</span></h1>
+<p>Revision {report['revision']} · run #{run['id']} started {_e(run['started_at'])} · {tracked}</p></header>
+<section class="kpis">{kpis}</section>
+<section class="grid">
+<div class="card"><h2>Delivery funnel</h2>{funnel_svg(m)}</div>
+<div class="card"><h2>Protocols</h2>{donut_svg(d['protocols'])}</div>
+<div class="card"><h2>Messages per step</h2>{steps_svg(report['steps'])}{_keys()}</div>
+<div class="card"><h2>Time from acceptance to delivery</h2>{histogram_svg(t)}</div>
+</section>
+<section class="card"><h2>Steps</h2>{_steps_table(report)}</section>
+<section class="card"><h2>Failures</h2>{_failures_table(report)}</section>
+<footer>Generated {_e(report['generated_at'])} by blooio-runner (report schema
+{report['schema_version']}). {masked}</footer>
+</main></body></html>
+"""

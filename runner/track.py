@@ -1,0 +1,413 @@
+"""Delivery tracking: poll the status of every accepted message until it is final.
+
+A 202 only says the API took a message; ``GET /chats/{chat}/messages/{id}/status`` says whether
+it was delivered, over iMessage, SMS or RCS, and why it failed. The tracker polls each open
+message (``deliveries`` rows not yet ``delivered``/``failed``/``cancelled``) on its own
+schedule: first a little after acceptance, then further and further apart (a message still
+queued after 4 s gains nothing from being asked every 100 ms), never faster than the run's
+rate ceiling and never more than ``concurrency`` requests at a time.
+
+Everything learnt is written to the journal in small batches, and the next poll time with it,
+so killing the process loses at most the last fraction of a second of answers: the next run
+asks those again. Polling is read-only, so asking twice is harmless.
+
+What an answer means is decided by :func:`classify_poll` alone (pure, tested rule by rule).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from runner import __version__
+from runner.execute import (
+    _NETWORK_ERRORS,
+    DEFAULT_BASE_URL,
+    backoff_delay,
+    default_transport,
+    parse_retry_after,
+)
+from runner.journal import (
+    FINAL_STATUSES,
+    NOT_FOUND,
+    Delivery,
+    Journal,
+    delivery_poll_error_op,
+    delivery_poll_op,
+)
+from runner.ratelimit import RateLimiter
+
+_MAX_TEXT = 500
+_FLUSH_EVERY_S = 0.2  # answers are committed at least this often (what a SIGKILL can lose)
+_FLUSH_OPS = 512  # ... or as soon as this many are waiting
+
+
+@dataclass(frozen=True, slots=True)
+class TrackOptions:
+    base_url: str = DEFAULT_BASE_URL
+    rate_per_second: float | None = None
+    concurrency: int = 8
+    request_timeout: float = 30.0
+    timeout: float | None = 300.0  # the whole run; None = until everything is final
+    # Consecutive failed polls of one message (5xx, timeouts) before this run gives up on it.
+    max_attempts: int = 6
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    max_retry_after: float = 120.0
+    # Per-message polling: the first poll this long after acceptance, then each interval
+    # ``poll_factor`` times the last (with jitter), at most ``poll_cap``.
+    first_poll: float = 1.0
+    poll_factor: float = 2.0
+    poll_cap: float = 60.0
+    user_agent: str = f"blooio-runner/{__version__}"
+
+
+@dataclass(slots=True)
+class PollVerdict:
+    """What one status request means for the message."""
+
+    kind: str  # "status" | "gone" | "retry" | "unauthorized"
+    http_status: int | None = None
+    status: str | None = None
+    protocol: str | None = None
+    time_sent: int | None = None
+    time_delivered: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.kind == "gone" or (self.kind == "status" and self.status in FINAL_STATUSES)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return (value if isinstance(value, str) else json.dumps(value))[:_MAX_TEXT]
+
+
+def classify_poll(
+    status: int, raw: bytes, headers: httpx.Headers | dict[str, str], now: float
+) -> PollVerdict:
+    """Turn a status-endpoint response into a verdict (MessageStatus, API reference §3)."""
+    try:
+        payload = json.loads(raw) if raw else {}
+    except ValueError:
+        payload = None
+    if 200 <= status < 300:
+        if not isinstance(payload, dict):
+            # A 2xx we cannot read says nothing about the message: ask again later.
+            return PollVerdict("retry", status, error="unreadable status response")
+        value = payload.get("status")
+        return PollVerdict(
+            "status", status,
+            status=value if isinstance(value, str) else "pending",  # nullable in the spec
+            protocol=_str(payload.get("protocol")) or "pending",
+            time_sent=_int(payload.get("time_sent")),
+            time_delivered=_int(payload.get("time_delivered")),
+            error=_str(payload.get("error")),
+        )
+    message = None
+    if isinstance(payload, dict):
+        message = _str(payload.get("message") or payload.get("error"))
+    if status == 401:
+        return PollVerdict("unauthorized", status, error=message)
+    if status in (400, 404, 410):
+        # The API does not know this message in this chat: asking again will not change that.
+        return PollVerdict("gone", status, status=NOT_FOUND, error=message or f"HTTP {status}")
+    retry_after = parse_retry_after(headers.get("retry-after"), now)
+    return PollVerdict("retry", status, error=message or f"HTTP {status}",
+                       retry_after=retry_after)
+
+
+def poll_interval(polls: int, options: TrackOptions, rng: random.Random) -> float:
+    """Seconds until the next poll of a message already polled ``polls`` times (>= 1).
+
+    Grows geometrically up to ``poll_cap``; "equal jitter" (half fixed, half random) keeps
+    thousands of messages accepted together from being polled in lock step.
+    """
+    ceiling = min(options.poll_cap, options.first_poll * options.poll_factor ** max(polls, 0))
+    return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
+
+
+def status_path(chat: str, message_id: str) -> str:
+    return f"/chats/{quote(chat, safe='')}/messages/{quote(message_id, safe='')}/status"
+
+
+@dataclass
+class TrackStats:
+    """Live counters of a tracking run (read by the progress line)."""
+
+    total: int = 0  # messages with a deliveries row
+    open: int = 0  # not final yet
+    given_up: int = 0  # left open by this run after max_attempts failed polls in a row
+    polls: int = 0  # HTTP requests this run
+    poll_errors: int = 0  # of which got no usable answer
+    became_final: int = 0
+    statuses: Counter = field(default_factory=Counter)  # final statuses reached this run
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class TrackResult:
+    stats: TrackStats
+    stop_reason: str | None  # None | "unauthorized" | "interrupted" | "timeout" | "retries_exhausted"
+    duration: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.stats.open == 0 and self.stop_reason is None else 3
+
+
+class Tracker:
+    """Polls one journal's open deliveries. ``await run()``; ``request_stop()`` stops it."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        api_key: str,
+        options: TrackOptions,
+        revision: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key is required")
+        self.journal = journal
+        self.options = options
+        self.revision = revision
+        self.stats = TrackStats()
+        self._api_key = api_key
+        self._transport = transport
+        self._limiter = limiter or RateLimiter(options.rate_per_second)
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._base = options.base_url.rstrip("/")
+        self._headers = [
+            (b"Authorization", f"Bearer {api_key}".encode("latin-1")),
+            (b"Accept", b"application/json"),
+            (b"User-Agent", options.user_agent.encode("ascii")),
+        ]
+        self._timeout_ext = {
+            "timeout": {k: options.request_timeout for k in ("connect", "read", "write", "pool")}
+        }
+        self._stop_reason: str | None = None
+        self._wake: asyncio.Event | None = None
+        self._ops: list[tuple[str, tuple]] = []
+        self._heap: list[tuple[float, int, Delivery]] = []
+        self._seq = 0
+
+    # -- control -------------------------------------------------------------------------
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """No new polls; those in flight finish and are journalled."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        if self._wake is not None:
+            self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_reason is not None
+
+    def redact(self, text: str | None) -> str | None:
+        return None if text is None else text.replace(self._api_key, "***")
+
+    # -- the run -------------------------------------------------------------------------
+    def load(self) -> int:
+        """Add rows for newly accepted messages and queue every open one; returns the count."""
+        self.journal.seed_deliveries(self.revision)
+        now = self._clock()
+        total = opened = 0
+        for d in self.journal.deliveries(self.revision):
+            total += 1
+            if d.final:
+                continue
+            opened += 1
+            if d.next_poll_at is not None:
+                due = d.next_poll_at
+            else:
+                due = (d.accepted_at or now) + self.options.first_poll
+            self._push(max(due, now), d)
+        self.stats.total = total
+        self.stats.open = opened
+        return opened
+
+    def _push(self, due: float, d: Delivery) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, d))
+
+    async def run(self) -> TrackResult:
+        self._wake = asyncio.Event()
+        if not self._heap and not self.stats.total:
+            self.load()
+        opts = self.options
+        started = time.monotonic()
+        deadline = started + opts.timeout if opts.timeout is not None else None
+        own_transport = self._transport is None
+        transport = self._transport or default_transport(opts.concurrency)
+        slots = asyncio.Semaphore(opts.concurrency)
+        tasks: set[asyncio.Task] = set()
+        flusher = asyncio.create_task(self._flush_loop(), name="track-flush")
+        timed_out = False
+
+        def done(task: asyncio.Task) -> None:
+            tasks.discard(task)
+            slots.release()
+            assert self._wake is not None
+            self._wake.set()
+
+        try:
+            while not self.stopping:
+                if deadline is not None and time.monotonic() >= deadline:
+                    timed_out = bool(self._heap)
+                    break
+                if not self._heap:
+                    if not tasks:
+                        break
+                    await self._idle(None, deadline)
+                    continue
+                wait = self._heap[0][0] - self._clock()
+                if wait > 0:
+                    await self._idle(wait, deadline)
+                    continue
+                await slots.acquire()
+                if self.stopping or not self._heap:
+                    slots.release()
+                    continue
+                _, _, delivery = heapq.heappop(self._heap)
+                await self._limiter.acquire()
+                task = asyncio.create_task(self._poll(transport, delivery))
+                tasks.add(task)
+                task.add_done_callback(done)
+            if tasks:
+                await asyncio.gather(*list(tasks), return_exceptions=True)
+        finally:
+            for task in list(tasks):
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*list(tasks), return_exceptions=True)
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            self.flush()
+            if own_transport:
+                await transport.aclose()
+        reason = self._stop_reason
+        if reason is None and timed_out:
+            reason = "timeout"
+        if reason is None and self.stats.given_up:
+            reason = "retries_exhausted"
+        return TrackResult(self.stats, reason, time.monotonic() - started)
+
+    async def _idle(self, seconds: float | None, deadline: float | None) -> None:
+        """Wait until the next message is due, a poll finishes, a stop, or the deadline."""
+        assert self._wake is not None
+        if deadline is not None:
+            left = max(0.0, deadline - time.monotonic())
+            seconds = left if seconds is None else min(seconds, left)
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    # -- one poll ------------------------------------------------------------------------
+    async def _poll(self, transport: httpx.AsyncBaseTransport, d: Delivery) -> None:
+        opts = self.options
+        stats = self.stats
+        verdict = await self._request(transport, d)
+        stats.polls += 1
+        now = self._clock()
+        if verdict.kind == "unauthorized":
+            stats.poll_errors += 1
+            self.request_stop("unauthorized")
+            return
+        if verdict.kind == "retry":
+            stats.poll_errors += 1
+            d.poll_errors += 1
+            d.polls += 1
+            if d.poll_errors >= opts.max_attempts:
+                # Left open for a later run; it will be asked first thing then.
+                stats.given_up += 1
+                self._ops.append(delivery_poll_error_op(d.message_id, now=now, next_poll_at=now))
+                return
+            delay = backoff_delay(d.poll_errors, opts.backoff_base, opts.backoff_cap, self._rng)
+            if verdict.retry_after is not None:
+                if verdict.retry_after > opts.max_retry_after:
+                    stats.given_up += 1
+                    self._ops.append(
+                        delivery_poll_error_op(d.message_id, now=now, next_poll_at=now))
+                    return
+                delay = max(delay, verdict.retry_after)
+            self._ops.append(
+                delivery_poll_error_op(d.message_id, now=now, next_poll_at=now + delay))
+            self._push(now + delay, d)
+            self._maybe_flush()
+            return
+        d.polls += 1
+        d.poll_errors = 0
+        final = verdict.final
+        next_at = None if final else now + poll_interval(d.polls, opts, self._rng)
+        self._ops.append(delivery_poll_op(
+            d.message_id, status=verdict.status, protocol=verdict.protocol,
+            time_sent=verdict.time_sent, time_delivered=verdict.time_delivered,
+            error=self.redact(verdict.error), now=now, next_poll_at=next_at, final=final,
+        ))
+        if final:
+            stats.open -= 1
+            stats.became_final += 1
+            stats.statuses[verdict.status or "unknown"] += 1
+        else:
+            assert next_at is not None
+            self._push(next_at, d)
+        self._maybe_flush()
+
+    async def _request(self, transport: httpx.AsyncBaseTransport, d: Delivery) -> PollVerdict:
+        request = httpx.Request(
+            "GET", self._base + status_path(d.chat, d.message_id),
+            headers=self._headers, extensions=self._timeout_ext,
+        )
+        try:
+            async with asyncio.timeout(self.options.request_timeout):
+                response = await transport.handle_async_request(request)
+                try:
+                    raw = await response.aread()
+                finally:
+                    await response.aclose()
+        except _NETWORK_ERRORS as exc:
+            # Class name and message only: reprs of some errors carry the request headers.
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return PollVerdict("retry", None, error=self.redact(text[:_MAX_TEXT]))
+        return classify_poll(response.status_code, raw, response.headers, self._clock())
+
+    # -- journal -------------------------------------------------------------------------
+    def _maybe_flush(self) -> None:
+        if len(self._ops) >= _FLUSH_OPS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit every answer received so far (one transaction)."""
+        if self._ops:
+            ops, self._ops = self._ops, []
+            self.journal.apply(ops)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_EVERY_S)
+            self.flush()
