@@ -104,7 +104,7 @@ class Verdict:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-SCHEDULED = "scheduled"  # not a journal status: the request was not due and waits, unsent
+SCHEDULED = "scheduled"  # journal status: not due yet (window, delay, not_before); unsent
 
 # (request, previous step accepted at, has a previous step, now) -> (state, due at): see
 # runner.schedule.gate_for.
@@ -442,7 +442,7 @@ class Executor:
                     stats.expired += 1
                     continue
                 if timing != DUE:
-                    self._leave_scheduled(group[index:], due_at)
+                    self._leave_scheduled(group[index:], due_at, timing)
                     return
             body = req.body
             if req.reply_to_step is not None:
@@ -457,7 +457,7 @@ class Executor:
                 body = {**body, "reply_to": {"message_id": parent_id}}
             state, message_id = await self._deliver(req, body, body_hash, established, prev_accepted, index > 0)
             if state == SCHEDULED:
-                self._leave_scheduled(group[index:], None)
+                self._leave_scheduled(group[index:], None, "window_closed_while_queued")
                 return
             if state == ACCEPTED:
                 established = True
@@ -485,15 +485,21 @@ class Executor:
             )
         )
 
-    def _leave_scheduled(self, rest: list[tuple[PlannedRequest, Entry | None]], due_at: float | None) -> None:
-        """The rest of a recipient's steps wait for their time (a later run, or --wait)."""
+    def _leave_scheduled(self, rest: list[tuple[PlannedRequest, Entry | None]], due_at: float | None,
+                         reason: str = "not_due") -> None:
+        """The rest of a recipient's steps wait for their time (a later run, or --wait); the
+        journal says so (status "scheduled", why, and when the first of them falls due)."""
         stats = self.stats
-        for _, entry in rest:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(due_at)) if due_at else None
+        for i, (req, entry) in enumerate(rest):
             if entry is not None and entry.status == ACCEPTED:
                 stats.accepted += 1
                 stats.already += 1
-            else:
-                stats.scheduled += 1
+                continue
+            stats.scheduled += 1
+            code = reason if i == 0 else "previous"
+            note = f"due at {when}" if when and i == 0 else "waits for the previous step"
+            self._mark(req, content_hash(req.body), SCHEDULED, code, note)
         if due_at is not None and (stats.next_due is None or due_at < stats.next_due):
             stats.next_due = due_at
 
