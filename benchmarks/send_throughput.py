@@ -341,7 +341,7 @@ def main() -> None:
         row("naive sequential httpx.Client.post loop", None, sequential)
 
         executor_note = None
-        for c in (32, 128):
+        for c in (8, 32, 128):
             measured = executor_measured(url, c, secs)
             if isinstance(measured, str):
                 executor_note = measured
