@@ -9,7 +9,7 @@ The CLI turns it into text, JSON or GitHub annotations and exits non-zero, never
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ from runner.journal import (
     outcome_op,
 )
 from runner.model import PlannedRequest
-from runner.schedule import DUE, EXPIRED
 from runner.ratelimit import RateLimiter
+from runner.schedule import DUE, EXPIRED
 from runner.transport import FastTransport, RequestBuilder
 from runner.transport import send as fast_send
 

@@ -19,8 +19,8 @@ from runner.keys import idempotency_key
 from runner.mask import display_chat
 from runner.model import PlannedRequest
 from runner.recipients import Recipient, iter_recipients
-from runner.schedule import ScheduleError
 from runner.render import Rendered, Renderer, RenderError, render_problem
+from runner.schedule import ScheduleError
 from runner.suppress import Suppression, load_suppression
 
 PLAN_SCHEMA_VERSION = 1

@@ -11,7 +11,6 @@ from typing import Any
 
 from runner.plan import PlanSummary
 
-
 _STATE_NAMES = {
     "due": "due now", "window": "waiting for the window", "delay": "waiting for a delay",
     "previous": "waiting for the previous step", "not_before": "waiting for not_before",

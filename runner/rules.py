@@ -16,7 +16,6 @@ from runner.errors import Problem, did_you_mean
 from runner.loader import Document
 from runner.templates import is_template
 
-
 # Keys of format version 1 whose behaviour this runner does not implement yet: refusing them is
 # safer than sending outside a window the user asked for.
 NOT_YET_SUPPORTED: tuple[str, ...] = ()

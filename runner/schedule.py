@@ -8,7 +8,7 @@ rule is tested with a controlled `now`, DST changes and midnight crossings inclu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,7 +67,7 @@ def parse_instant(value: Any, key: tuple) -> datetime:
     if dt.tzinfo is None:
         raise ScheduleError(key, f"{text!r} has no UTC offset, so it is ambiguous",
                             'add Z or an offset: "2026-12-01T14:00:00Z"')
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class Window:
             if self.days is not None and d.weekday() not in self.days:
                 continue
             naive = datetime.combine(d, self.start)
-            early, late = sorted(naive.replace(tzinfo=tz, fold=f).astimezone(timezone.utc) for f in (0, 1))
+            early, late = sorted(naive.replace(tzinfo=tz, fold=f).astimezone(UTC) for f in (0, 1))
             if early.astimezone(tz).replace(tzinfo=None) != naive:
                 # In the gap: the first instant between the two readings that is inside.
                 opened = self._first_inside(early, late, tz)
@@ -166,7 +166,7 @@ class Schedule:
             if self.not_before is not None and t < self.not_before:
                 t, reason = self.not_before, reason if reason != DUE else WAIT_START
             if delay and previous_accepted is not None:
-                ready = datetime.fromtimestamp(previous_accepted + delay, tz=timezone.utc)
+                ready = datetime.fromtimestamp(previous_accepted + delay, tz=UTC)
                 if t < ready:
                     t, reason = ready, reason if reason != DUE else WAIT_DELAY
             if self.window is not None:
@@ -219,7 +219,7 @@ def parse_schedule(spec: dict[str, Any] | None) -> Schedule | None:
 def parse_at(text: str) -> datetime:
     """`--at` for plan: an ISO 8601 instant with an offset, or 'now'."""
     if text == "now":
-        return datetime.now(timezone.utc).replace(microsecond=0)
+        return datetime.now(UTC).replace(microsecond=0)
     return parse_instant(text, ())
 
 
@@ -237,7 +237,7 @@ def gate_for(campaign: Any):
     def gate(req: Any, previous_accepted: float | None, has_previous: bool, now: float):
         name = req.extra.get("zone")
         tz = zone(name) if name else (rules.default_zone or utc)
-        state, when = rules.state(datetime.fromtimestamp(now, tz=timezone.utc), tz,
+        state, when = rules.state(datetime.fromtimestamp(now, tz=UTC), tz,
                                   delay=delays.get(req.step), previous_accepted=previous_accepted,
                                   has_previous=has_previous)
         return state, (when.timestamp() if when is not None else None)

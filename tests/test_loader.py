@@ -12,7 +12,6 @@ from runner.errors import CampaignError
 from runner.loader import format_path, load_file, load_text
 
 
-
 def problems_of(text: str) -> list[tuple[int | None, int | None, str]]:
     with pytest.raises(CampaignError) as info:
         load_text(text, "c.yaml")

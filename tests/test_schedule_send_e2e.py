@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -113,7 +113,7 @@ ZONES = {"+15552000001": "UTC", "+15552000002": "Asia/Dhaka", "+15552000003": "A
 
 
 def test_nothing_is_sent_outside_a_recipients_local_window(emulator, tmp_path: Path):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = (now - timedelta(hours=1)).strftime("%H:%M")
     end = (now + timedelta(hours=1)).strftime("%H:%M")
     recipients = "\n".join(f'  - to: "{p}"\n    vars: {{tz: {z}}}' for p, z in ZONES.items())

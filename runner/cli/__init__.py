@@ -3,9 +3,8 @@
 Each command lives in its own module and registers itself on ``main`` when imported.
 """
 
-from runner.cli._base import main
-
 # Imported for their side effect of registering commands on ``main``.
 from runner.cli import emulator, optouts, plan, preview, report, send, validate  # noqa: E402,F401
+from runner.cli._base import main
 
 __all__ = ["main"]

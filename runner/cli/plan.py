@@ -12,8 +12,8 @@ from runner.campaign import load_campaign
 from runner.cli._base import main, user_errors
 from runner.errors import CampaignError, Problem
 from runner.plan import JournalOverlay, Planner, ScheduleCounter, dump_line
-from runner.schedule import ScheduleError, parse_at
 from runner.plan_view import render_json, render_markdown, render_text
+from runner.schedule import ScheduleError, parse_at
 
 
 def open_journal(state_dir: str, campaign_id: str):
