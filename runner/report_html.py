@@ -171,7 +171,7 @@ def histogram_svg(t: dict[str, Any]) -> str:
     for i in range(0, len(counts) + 1, step):
         x = left + i * col_w
         parts.append(f'<text x="{x:.1f}" y="{top_pad + plot_h + 16}" text-anchor="middle" '
-                     f'class="tick">{fmt_seconds(i * bin_s)}</text>')
+                     f'class="tick">{_tick(i * bin_s)}</text>')
     span_s = bin_s * len(counts)
     for row, (name, colour) in enumerate((("p50", "#111827"), ("p95", COLOURS["failed"]))):
         value = t.get(name)
@@ -188,6 +188,13 @@ def histogram_svg(t: dict[str, Any]) -> str:
                      f'{name} {fmt_seconds(value)}</text>')
     return (f'<svg class="chart" role="img" aria-label="Delivery times" viewBox="0 0 {width} '
             f'{height}" width="{width}" height="{height}">{"".join(parts)}</svg>')
+
+
+def _tick(seconds: float) -> str:
+    """Axis labels: as few digits as the value needs (5 s, 2.5 s, 0.25 s, 2 min)."""
+    if seconds >= 120:
+        return f"{seconds / 60:g} min"
+    return f"{round(seconds, 3):g} s"
 
 
 def _short(name: str, limit: int = 16) -> str:

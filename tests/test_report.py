@@ -7,9 +7,19 @@ import json
 import pytest
 
 from runner.errors import CampaignError
-from runner.journal import ACCEPTED, FAILED, PENDING, Journal, attempt_op, mark_op, outcome_op
+from runner.journal import (
+    ACCEPTED,
+    FAILED,
+    NOT_FOUND,
+    PENDING,
+    Journal,
+    attempt_op,
+    delivery_poll_op,
+    mark_op,
+    outcome_op,
+)
 from runner.mask import mask_chat
-from runner.report import REPORT_SCHEMA_VERSION, build_report, render
+from runner.report import REPORT_SCHEMA_VERSION, build_report, histogram, percentile, render
 
 
 @pytest.mark.parametrize("chat,masked", [
@@ -65,8 +75,11 @@ def test_report_totals_steps_and_failures(tmp_path):
     assert rep["generated_at"] == "1970-01-01T00:00:00Z"
     assert rep["totals"] == {"requests": 14, "messages": 16, "accepted": 7, "failed": 3,
                              "pending": 4, "messages_accepted": 10}
-    assert rep["steps"]["hello"] == {"requests": 6, "messages": 6, "accepted": 4, "failed": 1,
-                                     "pending": 1, "messages_accepted": 4}
+    hello = rep["steps"]["hello"]
+    assert {k: hello[k] for k in ("requests", "messages", "accepted", "failed", "pending",
+                                  "messages_accepted")} == {
+        "requests": 6, "messages": 6, "accepted": 4, "failed": 1, "pending": 1,
+        "messages_accepted": 4}
     assert rep["steps"]["extra"]["pending"] == 2  # planned, never tried
     reasons = {g["reason"]: g for g in rep["failures"]}
     assert set(reasons) == {"inbound_only_no_prior_inbound", "http_400", "previous_step_failed"}
@@ -99,3 +112,93 @@ def test_report_formats_mask_by_default(tmp_path):
 def test_report_without_a_run_is_a_user_error(tmp_path):
     with Journal(tmp_path / "c.sqlite") as j, pytest.raises(CampaignError, match="no run"):
         build_report(j)
+
+
+# -- schema 2: delivery -----------------------------------------------------------------------
+def poll(mid, status, protocol, sent=None, delivered=None, error=None):
+    final = status in ("delivered", "failed", "cancelled", NOT_FOUND)
+    return delivery_poll_op(mid, status=status, protocol=protocol, time_sent=sent,
+                            time_delivered=delivered, error=error, now=5.0,
+                            next_poll_at=None if final else 6.0, final=final)
+
+
+def tracked(tmp_path):
+    j = populated(tmp_path)
+    # Accepted: hello m0..m3 (4 messages), picks 3 requests x ["a","b"]: ids are shared in the
+    # fixture, so give them distinct ids first.
+    j._db.execute("UPDATE requests SET message_ids = json_array('p' || recipient_index || 'a', "
+                  "'p' || recipient_index || 'b') WHERE step = 'picks' AND status = 'accepted'")
+    assert j.seed_deliveries(1) == 10
+    j.apply([
+        poll("m0", "delivered", "imessage", 1000, 1400),
+        poll("m1", "delivered", "sms", 1000, 3000),
+        poll("m2", "failed", "unknown", 1000, error="Recipient is not reachable"),
+        poll("m3", "queued", "pending", 1000),
+        poll("p0a", "delivered", "imessage", 1000, 1200),
+        poll("p0b", "delivered", "rcs", 1000, 11000),
+        poll("p1a", "failed", "sms", 1000, error="Message could not be delivered"),
+        poll("p1b", "failed", "sms", 1000, error="Message could not be delivered"),
+        poll("p2a", NOT_FOUND, None, error="HTTP 404"),
+        # p2b never polled
+    ])
+    return j
+
+
+def test_delivery_counts_protocols_times_and_errors(tmp_path):
+    with tracked(tmp_path) as j:
+        rep = build_report(j, now=0.0)
+    d = rep["delivery"]
+    assert d["tracked"] is True
+    assert d["messages"] == {"planned": 16, "accepted": 10, "delivered": 4, "failed": 3,
+                             "cancelled": 0, "in_flight": 2, "never_accepted": 6,
+                             "untracked": 1}
+    assert d["protocols"] == {"imessage": 2, "sms": 3, "rcs": 1, "unknown": 1, "pending": 2}
+    t = d["time_to_delivery_s"]
+    assert (t["count"], t["p50"], t["p95"], t["max"]) == (4, 0.4, 10.0, 10.0)
+    assert sum(t["histogram"]["counts"]) == 4
+    assert [(g["error"], g["count"]) for g in d["failures"]] == [
+        ("Message could not be delivered", 2), ("Recipient is not reachable", 1)]
+    assert d["failures"][0]["examples"] == ["+1555•••0001"]
+    picks = rep["steps"]["picks"]
+    assert (picks["delivered"], picks["failed_delivery"], picks["in_flight"],
+            picks["never_accepted"], picks["untracked"]) == (2, 2, 1, 2, 1)
+    assert rep["steps"]["extra"]["never_accepted"] == 2
+
+
+def test_delivery_in_every_format(tmp_path):
+    with tracked(tmp_path) as j:
+        rep = build_report(j)
+    text = render(rep, "text")
+    assert "4 delivered, 3 failed after acceptance, 2 in flight, 6 never accepted" in text
+    assert "protocols: iMessage 2, SMS 3, RCS 1, unknown 1, not yet known 2" in text
+    assert "p50 0.40 s, p95 10.0 s" in text
+    md = render(rep, "markdown")
+    assert "| `picks` | 8 | 2 | 2 | 1 | 2 |" in md
+    assert "| Message could not be delivered | 2 | +1555•••0001 |" in md
+    doc = json.loads(render(rep, "json"))
+    assert doc["schema_version"] == 2 and doc["delivery"]["messages"]["delivered"] == 4
+    for fmt in ("text", "markdown", "json"):
+        assert "+15551230001" not in render(rep, fmt)
+
+
+def test_untracked_report_says_so(tmp_path):
+    with populated(tmp_path) as j:
+        rep = build_report(j)
+    assert rep["delivery"]["tracked"] is False
+    assert rep["delivery"]["messages"]["in_flight"] == rep["totals"]["messages_accepted"]
+    assert "not tracked yet" in render(rep, "text")
+    assert "campaign track FILE" in render(rep, "markdown")
+
+
+@pytest.mark.parametrize("values,q,expected", [
+    ([], 50, None), ([1.0], 95, 1.0), ([1.0, 2.0], 50, 1.0), ([1.0, 2.0, 3.0, 4.0], 50, 2.0),
+    ([float(i) for i in range(1, 101)], 95, 95.0), ([float(i) for i in range(1, 21)], 95, 19.0),
+])
+def test_nearest_rank_percentile(values, q, expected):
+    assert percentile(values, q) == expected
+
+
+def test_histogram_bins_are_round_and_hold_every_value():
+    h = histogram([0.1, 0.2, 0.25, 1.1, 2.3])
+    assert h["bin_s"] == 0.2 and sum(h["counts"]) == 5 and len(h["counts"]) == 12
+    assert histogram([]) == {"bin_s": None, "counts": []}

@@ -4,7 +4,17 @@ Each command lives in its own module and registers itself on ``main`` when impor
 """
 
 # Imported for their side effect of registering commands on ``main``.
-from runner.cli import emulator, optouts, plan, preview, report, send, validate  # noqa: E402,F401
+from runner.cli import (  # noqa: F401
+    emulator,
+    optouts,
+    plan,
+    preview,
+    reach,
+    report,
+    send,
+    track,
+    validate,
+)
 from runner.cli._base import main
 
 __all__ = ["main"]
