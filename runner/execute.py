@@ -28,8 +28,10 @@ import httpx
 from runner import __version__
 from runner.journal import (
     ACCEPTED,
+    EXPIRED,
     FAILED,
     PENDING,
+    SCHEDULED,
     Entry,
     Journal,
     JournalWriter,
@@ -40,7 +42,8 @@ from runner.journal import (
 )
 from runner.model import PlannedRequest
 from runner.ratelimit import RateLimiter
-from runner.schedule import DUE, EXPIRED
+from runner.schedule import DUE
+from runner.schedule import EXPIRED as PAST_NOT_AFTER
 from runner.transport import FastTransport, RequestBuilder
 from runner.transport import send as fast_send
 
@@ -103,8 +106,6 @@ class Verdict:
     retry_after: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
-
-SCHEDULED = "scheduled"  # journal status: not due yet (window, delay, not_before); unsent
 
 # (request, previous step accepted at, has a previous step, now) -> (state, due at): see
 # runner.schedule.gate_for.
@@ -437,7 +438,7 @@ class Executor:
             # Time first: an expired or waiting step is neither sent nor failed for its parent.
             if self._gate is not None:
                 timing, due_at = self._gate(req, prev_accepted, index > 0, self._wall())
-                if timing == EXPIRED:
+                if timing == PAST_NOT_AFTER:
                     self._mark(req, body_hash, EXPIRED, "expired", "not_after passed before it was due")
                     stats.expired += 1
                     continue

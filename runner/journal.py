@@ -34,6 +34,8 @@ SENDING = "sending"  # attempt committed, outcome unknown: in flight, or the pro
 ACCEPTED = "accepted"
 FAILED = "failed"  # for good (4xx, 2xx with status "failed", unresolvable reply parent)
 PENDING = "pending"  # not confirmed and retryable by a later run (retries exhausted, stopped)
+SCHEDULED = "scheduled"  # not due yet (window, delay, not_before): unsent, sent by a later run
+EXPIRED = "expired"  # not_after passed before it was due: never sent
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS requests (

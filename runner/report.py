@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.errors import CampaignError
-from runner.journal import ACCEPTED, FAILED, NOT_FOUND, Journal
+from runner.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
 from runner.mask import display_chat
 
 REPORT_SCHEMA_VERSION = 2
@@ -57,7 +57,8 @@ def build_report(
 
     steps: dict[str, dict[str, int]] = {
         name: {"requests": c.get("requests", 0), "messages": c.get("messages", 0),
-               "accepted": 0, "failed": 0, "pending": 0, "messages_accepted": 0}
+               "accepted": 0, "failed": 0, "pending": 0, "scheduled": 0, "expired": 0,
+               "messages_accepted": 0}
         for name, c in planned_steps.items()
     }
     failures: dict[str, dict[str, Any]] = {}
@@ -66,7 +67,7 @@ def build_report(
     for e in journal.entries(revision):
         step = steps.setdefault(
             e.step, {"requests": 0, "messages": 0, "accepted": 0, "failed": 0, "pending": 0,
-                     "messages_accepted": 0},
+                     "scheduled": 0, "expired": 0, "messages_accepted": 0},
         )
         seen[e.step] += 1
         if e.status == ACCEPTED:
@@ -84,6 +85,9 @@ def build_report(
             shown = display_chat(e.chat, show_recipients)
             if len(group["examples"]) < EXAMPLES and shown not in group["examples"]:
                 group["examples"].append(shown)
+        elif e.status in (SCHEDULED, EXPIRED):
+            # Not due yet (window, delay, not_before), or past not_after: never sent.
+            step[e.status] += 1
         else:
             # Tried and unconfirmed: its last error says why (none = the process stopped).
             pending_reasons[_reason(e.error_code, e.http_status) if e.error_code or e.http_status
@@ -92,7 +96,8 @@ def build_report(
     for name, step in steps.items():
         # Requests of the plan with no row yet were never tried: pending too.
         step["requests"] = max(step["requests"], seen[name])
-        step["pending"] = step["requests"] - step["accepted"] - step["failed"]
+        step["pending"] = (step["requests"] - step["accepted"] - step["failed"]
+                           - step["scheduled"] - step["expired"])
         not_tried += step["requests"] - seen[name]
     if not_tried:
         pending_reasons["not_attempted"] += not_tried
@@ -103,6 +108,9 @@ def build_report(
         "accepted": sum(s["accepted"] for s in steps.values()),
         "failed": sum(s["failed"] for s in steps.values()),
         "pending": sum(s["pending"] for s in steps.values()),
+        "scheduled": sum(s["scheduled"] for s in steps.values()),
+        "expired": sum(s["expired"] for s in steps.values()),
+        "suppressed_recipients": plan.get("suppressed", 0),
         "messages_accepted": sum(s["messages_accepted"] for s in steps.values()),
     }
     counts = run.get("counts") or {}
@@ -126,6 +134,8 @@ def build_report(
     }
     if counts.get("cap"):
         run_doc["cap"] = counts["cap"]
+    if counts.get("next_due"):
+        run_doc["next_due"] = _iso(counts["next_due"])
     delivery = build_delivery(journal, revision, steps, show_recipients)
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -291,6 +301,12 @@ def render_text(report: dict[str, Any]) -> str:
         f"{t['pending']:,} pending; messages accepted {t['messages_accepted']:,} "
         f"of {t['messages']:,}",
     ]
+    waiting = [f"{t[k]:,} {k}" for k in ("scheduled", "expired") if t.get(k)]
+    if t.get("suppressed_recipients"):
+        waiting.append(f"{t['suppressed_recipients']:,} recipients suppressed (never sent)")
+    if waiting:
+        due = f"; next due {r['next_due']}" if r.get("next_due") and t.get("scheduled") else ""
+        lines.append("  " + ", ".join(waiting) + due)
     if r["duration_s"] is not None:
         rate = f", {r['achieved_rate']:,} requests/s" if r["achieved_rate"] else ""
         lines.append(f"  this run: {r['http_requests'] or 0:,} HTTP requests in "
@@ -426,6 +442,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["pending"]:
         out += ["", "Pending: " + ", ".join(f"`{p['reason']}` {p['count']:,}"
                                            for p in report["pending"])]
+    waiting = [f"{t[k]:,} {k}" for k in ("scheduled", "expired") if t.get(k)]
+    if t.get("suppressed_recipients"):
+        waiting.append(f"{t['suppressed_recipients']:,} recipients suppressed (never sent)")
+    if waiting:
+        due = f" Next due {r['next_due']}." if r.get("next_due") and t.get("scheduled") else ""
+        out += ["", "Schedule and suppression: " + ", ".join(waiting) + "." + due]
     out += _delivery_markdown(report)
     return "\n".join(out) + "\n"
 

@@ -74,7 +74,8 @@ def test_report_totals_steps_and_failures(tmp_path):
     assert rep["schema_version"] == REPORT_SCHEMA_VERSION
     assert rep["generated_at"] == "1970-01-01T00:00:00Z"
     assert rep["totals"] == {"requests": 14, "messages": 16, "accepted": 7, "failed": 3,
-                             "pending": 4, "messages_accepted": 10}
+                             "pending": 4, "scheduled": 0, "expired": 0,
+                             "suppressed_recipients": 0, "messages_accepted": 10}
     hello = rep["steps"]["hello"]
     assert {k: hello[k] for k in ("requests", "messages", "accepted", "failed", "pending",
                                   "messages_accepted")} == {
@@ -202,3 +203,25 @@ def test_histogram_bins_are_round_and_hold_every_value():
     h = histogram([0.1, 0.2, 0.25, 1.1, 2.3])
     assert h["bin_s"] == 0.2 and sum(h["counts"]) == 5 and len(h["counts"]) == 12
     assert histogram([]) == {"bin_s": None, "counts": []}
+
+
+def test_report_counts_scheduled_expired_and_suppressed(tmp_path):
+    from runner.journal import EXPIRED, SCHEDULED, mark_op
+
+    with Journal.for_campaign(tmp_path, "sched") as j:
+        run = j.start_run("sched", 1, {}, {"requests": 4, "messages": 4, "suppressed": 2,
+                                           "steps": {"a": {"requests": 2, "messages": 2},
+                                                     "b": {"requests": 2, "messages": 2}}})
+        j.apply([
+            mark_op("k1", "+15551230001", "a", 1, 0, 0, 1, SCHEDULED, "window", "due at X", "h", run, 1.0),
+            mark_op("k2", "+15551230001", "b", 1, 0, 1, 1, SCHEDULED, "previous", "waits", "h", run, 1.0),
+            mark_op("k3", "+15551230002", "a", 1, 1, 0, 1, EXPIRED, "expired", "late", "h", run, 1.0),
+        ])
+        j.finish_run(run, {"next_due": 86400.0}, 4, None)
+        rep = build_report(j, now=0.0)
+    t = rep["totals"]
+    assert (t["scheduled"], t["expired"], t["pending"], t["suppressed_recipients"]) == (2, 1, 1, 2)
+    assert rep["steps"]["a"]["scheduled"] == 1 and rep["steps"]["a"]["expired"] == 1
+    assert rep["run"]["next_due"] == "1970-01-02T00:00:00Z"
+    text = render(rep, "text")
+    assert "2 scheduled, 1 expired, 2 recipients suppressed (never sent); next due 1970-01-02T00:00:00Z" in text

@@ -249,7 +249,8 @@ def send(
                 click.echo("nothing sent", err=True)
                 sys.exit(1)
         plan_doc = {"requests": summary.requests, "messages": summary.messages,
-                    "recipients": summary.recipients,
+                    "recipients": summary.recipients, "suppressed": summary.suppressed,
+                    "duplicates": summary.duplicates,
                     "steps": {k: {"requests": c.requests, "messages": c.messages}
                               for k, c in summary.steps.items()}}
         while True:
