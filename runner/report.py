@@ -292,6 +292,18 @@ def _stop_text(run: dict[str, Any]) -> str:
     return _STOP_WORDS.get(run["stop_reason"], f"stopped: {run['stop_reason']}")
 
 
+def _waiting(report: dict[str, Any]) -> str | None:
+    """What the schedule holds back and suppression leaves out, in one line."""
+    t, r = report["totals"], report["run"]
+    parts = [f"{t[k]:,} {k}" for k in ("scheduled", "expired") if t.get(k)]
+    if t.get("suppressed_recipients"):
+        parts.append(f"{t['suppressed_recipients']:,} recipients suppressed (never sent)")
+    if not parts:
+        return None
+    due = f"; next due {r['next_due']}" if r.get("next_due") and t.get("scheduled") else ""
+    return ", ".join(parts) + due
+
+
 def render_text(report: dict[str, Any]) -> str:
     r, t = report["run"], report["totals"]
     lines = [
@@ -301,12 +313,9 @@ def render_text(report: dict[str, Any]) -> str:
         f"{t['pending']:,} pending; messages accepted {t['messages_accepted']:,} "
         f"of {t['messages']:,}",
     ]
-    waiting = [f"{t[k]:,} {k}" for k in ("scheduled", "expired") if t.get(k)]
-    if t.get("suppressed_recipients"):
-        waiting.append(f"{t['suppressed_recipients']:,} recipients suppressed (never sent)")
+    waiting = _waiting(report)
     if waiting:
-        due = f"; next due {r['next_due']}" if r.get("next_due") and t.get("scheduled") else ""
-        lines.append("  " + ", ".join(waiting) + due)
+        lines.append("  " + waiting)
     if r["duration_s"] is not None:
         rate = f", {r['achieved_rate']:,} requests/s" if r["achieved_rate"] else ""
         lines.append(f"  this run: {r['http_requests'] or 0:,} HTTP requests in "
@@ -442,12 +451,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["pending"]:
         out += ["", "Pending: " + ", ".join(f"`{p['reason']}` {p['count']:,}"
                                            for p in report["pending"])]
-    waiting = [f"{t[k]:,} {k}" for k in ("scheduled", "expired") if t.get(k)]
-    if t.get("suppressed_recipients"):
-        waiting.append(f"{t['suppressed_recipients']:,} recipients suppressed (never sent)")
+    waiting = _waiting(report)
     if waiting:
-        due = f" Next due {r['next_due']}." if r.get("next_due") and t.get("scheduled") else ""
-        out += ["", "Schedule and suppression: " + ", ".join(waiting) + "." + due]
+        out += ["", "Schedule and suppression: " + waiting]
     out += _delivery_markdown(report)
     return "\n".join(out) + "\n"
 
