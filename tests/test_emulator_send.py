@@ -186,3 +186,15 @@ def test_strict_numbers_and_inbound_only_numbers(make_emulator):
         numbers = client.get("/me/numbers").json()["numbers"]
     assert [(n["phone_number"], n["plan_kind"]) for n in numbers] == [
         ("+15551234567", "dedicated"), ("+15557654321", "inbound")]
+
+
+@pytest.mark.parametrize("groups,status", [([], 404), (["grp_named1"], 202), (["*"], 202)])
+def test_named_groups_are_known_only_when_configured(make_emulator, groups, status):
+    emu = make_emulator(groups=groups)
+    with emu.client() as c:
+        r = c.post("/chats/grp_named1/messages", json={"text": "hi"})
+        assert r.status_code == status
+        if status == 404:
+            assert "code" not in r.json()  # a chat that does not exist has no code
+        other = c.post("/chats/grp_other/messages", json={"text": "hi"})
+        assert other.status_code == (202 if groups == ["*"] else 404)

@@ -46,6 +46,9 @@ class EmulatorConfig:
     # Numbers of the organisation. A from_number outside the list is accepted and added
     # unless strict_numbers is set (rehearsals use whatever number the campaign names).
     numbers: list[str] = field(default_factory=lambda: ["+15551234567"])
+    # Named group chats (grp_...) the account already has; "*" = any grp_ id. Groups made for
+    # participant lists are always known.
+    groups: list[str] = field(default_factory=list)
     strict_numbers: bool = False
     inbound_only_numbers: list[str] = field(default_factory=list)
     share_contact_allowed: bool = True

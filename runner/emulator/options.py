@@ -39,6 +39,8 @@ OPTIONS: tuple[Option, ...] = (
            "cap on new conversations started"),
     Option("--numbers", "numbers", "list", "comma-separated from-numbers of the organisation"),
     Option("--strict-numbers", "strict_numbers", "flag", "reject from_numbers not in --numbers"),
+    Option("--groups", "groups", "list",
+           "named group chats (grp_...) the account has, comma-separated; * = any"),
     Option("--sent-after-ms", "sent_after_ms", "float", "queued -> sent delay (default 50)"),
     Option("--delivered-after-ms", "delivered_after_ms", "float",
            "queued -> delivered/failed delay (default 200)"),

@@ -151,6 +151,11 @@ class State:
 
     # -- chats -------------------------------------------------------------------------
 
+    def knows_group(self, group_id: str) -> bool:
+        """Groups made for participant lists, and the named ones the account is set up with."""
+        named = self.config.groups
+        return group_id in self.groups or group_id in named or "*" in named
+
     def members(self, chat_id: str) -> tuple[str, ...]:
         return self.groups.get(chat_id) or (chat_id,)
 
@@ -177,7 +182,7 @@ class State:
         if ref.kind == "contact":
             return ref.value, ref, False
         if ref.kind == "group":
-            if ref.value not in self.groups:
+            if not self.knows_group(ref.value):
                 raise ApiError(404, f"Chat not found: {ref.value}")
             return ref.value, ref, False
         gid, created = self._group_for(ref.participants, create)
@@ -195,7 +200,7 @@ class State:
         cfg = self.config
         ref = parse_chat_id(raw_chat)
         shape = check_send_body(body)
-        if ref.kind == "group" and ref.value not in self.groups:
+        if ref.kind == "group" and not self.knows_group(ref.value):
             raise ApiError(404, f"Chat not found: {ref.value}")
         members = ref.participants if ref.kind == "participants" else None
         known_group = self.group_by_members.get(members) if members else None
