@@ -20,12 +20,18 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from runner import __version__
+from runner.api import (
+    MAX_ERROR_TEXT,
+    USER_AGENT,
+    ApiClient,
+    backoff_delay,
+    parse_retry_after,
+)
+from runner.contract import DEFAULT_BASE_URL
 from runner.journal import (
     ACCEPTED,
     EXPIRED,
@@ -44,10 +50,6 @@ from runner.model import PlannedRequest
 from runner.ratelimit import RateLimiter
 from runner.schedule import DUE
 from runner.schedule import EXPIRED as PAST_NOT_AFTER
-from runner.transport import FastTransport, RequestBuilder
-from runner.transport import send as fast_send
-
-DEFAULT_BASE_URL = "https://api.blooio.com/v2/api"
 
 CAP_CODES = ("outbound_limit_reached", "new_conversation_limit_reached")
 # Failures decided by the runner, not the API: reconsidered on every run, since the step they
@@ -56,16 +58,6 @@ REPLY_PARENT_MISSING = "reply_parent_missing"
 PREVIOUS_STEP_FAILED = "previous_step_failed"
 _RECONSIDERED = (REPLY_PARENT_MISSING, PREVIOUS_STEP_FAILED)
 
-# Errors of the network layer that say nothing about the message itself: retry with the key.
-_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.TransportError,
-    httpx.StreamError,
-    OSError,
-    TimeoutError,
-    EOFError,
-    asyncio.IncompleteReadError,
-)
-_MAX_TEXT = 500  # error messages kept in the journal are truncated to this many characters
 _LOOKUP_BATCH = 512  # keys looked up in the journal per round trip
 
 
@@ -80,7 +72,7 @@ class SendOptions:
     backoff_cap: float = 30.0
     # A Retry-After longer than this is not waited for: the request is left for a later run.
     max_retry_after: float = 120.0
-    user_agent: str = f"blooio-runner/{__version__}"
+    user_agent: str = USER_AGENT
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,29 +104,11 @@ class Verdict:
 Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[str, float | None]"]
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else json.dumps(value)
-    return text[:_MAX_TEXT]
+    return text[:MAX_ERROR_TEXT]
 
 
 def classify(
@@ -174,11 +148,6 @@ def classify(
         retry_after = parse_retry_after(headers.get("retry-after"), now)
         return Verdict("retry", status, code or f"http_{status}", message, retry_after=retry_after)
     return Verdict("failed", status, code or f"http_{status}", message)
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
-    return rng.uniform(0.0, min(cap, base * (2 ** (attempt - 1))))
 
 
 @dataclass
@@ -248,13 +217,6 @@ def group_by_recipient(plan: Iterable[PlannedRequest]) -> Iterator[list[PlannedR
         yield list(reqs)
 
 
-def default_transport(concurrency: int) -> httpx.AsyncBaseTransport:
-    """httpx stays the API (requests, responses, errors), but its default connection pool
-    collapses at high concurrency (5% of ideal at 128 in flight): the runner's own transport
-    keeps one keep-alive pool of `concurrency` connections (see runner/transport.py)."""
-    return FastTransport(max_connections=concurrency)
-
-
 class Executor:
     """Sends one plan. Create, then ``await run(plan)``; ``request_stop()`` stops gracefully."""
 
@@ -287,18 +249,7 @@ class Executor:
         self._wall = wall
         self._sleep = sleep
         self._gate = gate
-        self._base = options.base_url.rstrip("/")
-        # Built once; per request only the Idempotency-Key differs.
-        self._headers = [
-            (b"Authorization", f"Bearer {api_key}".encode("latin-1")),
-            (b"Content-Type", b"application/json"),
-            (b"Accept", b"application/json"),
-            (b"User-Agent", options.user_agent.encode("ascii")),
-        ]
-        self._build = RequestBuilder(self._base, self._headers)
-        self._timeout_ext = {
-            "timeout": {k: options.timeout for k in ("connect", "read", "write", "pool")}
-        }
+        self._api: ApiClient | None = None
         self._stop: asyncio.Event | None = None
         self._stop_reason: str | None = None
         self._new_conversations_closed = False
@@ -330,9 +281,10 @@ class Executor:
         if self._stop_reason is not None:
             self._stop.set()
         self.stats = RunStats(total=total)
-        own_transport = self._transport is None
-        transport = self._transport or default_transport(self.options.concurrency)
-        self._active_transport = transport
+        opts = self.options
+        self._api = ApiClient(opts.base_url, self._api_key, timeout=opts.timeout,
+                              concurrency=opts.concurrency, transport=self._transport,
+                              user_agent=opts.user_agent)
         self._writer = JournalWriter(self.journal)
         self._writer.start()
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.options.concurrency * 2)
@@ -348,8 +300,7 @@ class Executor:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             await self._writer.close()
-            if own_transport:
-                await transport.aclose()
+            await self._api.aclose()
         stats = self.stats
         if stats.total is not None and stats.total > stats.done:
             stats.pending += stats.total - stats.done  # never handed out: the run stopped early
@@ -605,29 +556,12 @@ class Executor:
         )
 
     async def _send_once(self, req: PlannedRequest, content: bytes) -> Verdict:
-        request = self._build(req.method, req.path, content,
-                              ((b"Idempotency-Key", req.key.encode("utf-8")),))
-        request.extensions = self._timeout_ext
-        transport = self._active_transport
-        try:
-            # A deadline over the whole exchange, whatever the transport does with its own.
-            async with asyncio.timeout(self.options.timeout):
-                if isinstance(transport, FastTransport):
-                    # The direct path: no client layer, the body already read (about a third
-                    # of the CPU per message of httpx.AsyncClient; see benchmarks/).
-                    response = await fast_send(transport, request)
-                    raw = response.content
-                else:
-                    response = await transport.handle_async_request(request)
-                    try:
-                        raw = await response.aread()
-                    finally:
-                        await response.aclose()
-        except _NETWORK_ERRORS as exc:
-            # Only the class name and message: reprs of some errors carry the request headers.
-            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return Verdict("retry", None, "network_error", self.redact(text[:_MAX_TEXT]))
-        return classify(response.status_code, raw, response.headers, self._wall())
+        assert self._api is not None
+        ex = await self._api.request(req.method, req.path, content, (
+            (b"Content-Type", b"application/json"), (b"Idempotency-Key", req.key.encode("utf-8"))))
+        if ex.status is None:
+            return Verdict("retry", None, "network_error", ex.error)
+        return classify(ex.status, ex.body, ex.headers, self._wall())
 
 
 def install_signal_handlers(executor: Executor) -> Callable[[], None]:

@@ -24,10 +24,10 @@ from urllib.parse import quote
 
 import httpx
 
+from runner.api import backoff_delay, parse_retry_after
 from runner.chatids import ChatIdError, normalize_chat
 from runner.contract import STOP_WORDS
 from runner.errors import CampaignError, StoppedEarly
-from runner.execute import backoff_delay, parse_retry_after
 from runner.ratelimit import RateLimiter
 from runner.suppress import load_suppression
 

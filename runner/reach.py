@@ -25,9 +25,8 @@ from urllib.parse import quote
 
 import httpx
 
-from runner import __version__
+from runner.api import MAX_ERROR_TEXT, USER_AGENT, ApiClient, backoff_delay, parse_retry_after
 from runner.errors import CampaignError
-from runner.execute import _NETWORK_ERRORS, backoff_delay, default_transport, parse_retry_after
 from runner.mask import display_chat
 from runner.ratelimit import RateLimiter
 
@@ -74,7 +73,7 @@ def classify_capabilities(status: int, raw: bytes, headers: httpx.Headers | dict
     message = None
     if isinstance(payload, dict):
         text = payload.get("message") or payload.get("error")
-        message = str(text)[:_MAX_TEXT] if text else None
+        message = str(text)[:MAX_ERROR_TEXT] if text else None
     if status == 401:
         return CapVerdict("unauthorized", error=message)
     if status in (400, 404, 422):
@@ -140,7 +139,7 @@ class ReachOptions:
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     max_retry_after: float = 120.0
-    user_agent: str = f"blooio-runner/{__version__}"
+    user_agent: str = USER_AGENT
 
 
 @dataclass
@@ -164,11 +163,6 @@ class CapabilityChecker:
         self._limiter = limiter or RateLimiter(options.rate_per_second)
         self._rng = rng or random.Random()
         self._clock = clock
-        self._headers = [(b"Authorization", f"Bearer {api_key}".encode("latin-1")),
-                         (b"Accept", b"application/json"),
-                         (b"User-Agent", options.user_agent.encode("ascii"))]
-        self._timeout_ext = {"timeout": {k: options.request_timeout
-                                         for k in ("connect", "read", "write", "pool")}}
         self._stop_reason: str | None = None
 
     def request_stop(self, reason: str = "interrupted") -> None:
@@ -177,34 +171,36 @@ class CapabilityChecker:
 
     async def check(self, contacts: list[str]) -> CheckResult:
         result = CheckResult({}, {})
-        own = self._transport is None
-        transport = self._transport or default_transport(self.options.concurrency)
+        opts = self.options
+        api = ApiClient(opts.base_url, self._api_key, timeout=opts.request_timeout,
+                        concurrency=opts.concurrency, transport=self._transport,
+                        user_agent=opts.user_agent)
         queue = iter(contacts)  # shared by the workers: each takes the next contact
 
         async def worker() -> None:
             for contact in queue:
                 if self._stop_reason is not None:
                     return
-                await self._one(transport, contact, result)
+                await self._one(api, contact, result)
 
         try:
             await asyncio.gather(*(worker() for _ in range(self.options.concurrency)))
         finally:
-            if own:
-                await transport.aclose()
+            await api.aclose()
         result.stop_reason = self._stop_reason
         return result
 
-    async def _one(self, transport: httpx.AsyncBaseTransport, contact: str,
-                   result: CheckResult) -> None:
+    async def _one(self, api: ApiClient, contact: str, result: CheckResult) -> None:
         opts = self.options
-        url = f"{opts.base_url.rstrip('/')}/contacts/{quote(contact, safe='')}/capabilities"
+        path = f"/contacts/{quote(contact, safe='')}/capabilities"
         why = "no answer"
         for attempt in range(1, opts.max_attempts + 1):
             if self._stop_reason is not None:
                 return
             await self._limiter.acquire()
-            verdict = await self._request(transport, url)
+            ex = await api.request("GET", path)
+            verdict = (CapVerdict("retry", error=ex.error) if ex.status is None
+                       else classify_capabilities(ex.status, ex.body, ex.headers, self._clock()))
             result.requests += 1
             if verdict.kind == "ok":
                 result.caps[contact] = Capability(contact, verdict.imessage, verdict.sms,
@@ -227,21 +223,6 @@ class CapabilityChecker:
                 delay = max(delay, verdict.retry_after)
             await asyncio.sleep(delay)
         result.failed[contact] = why
-
-    async def _request(self, transport: httpx.AsyncBaseTransport, url: str) -> CapVerdict:
-        request = httpx.Request("GET", url, headers=self._headers, extensions=self._timeout_ext)
-        try:
-            async with asyncio.timeout(self.options.request_timeout):
-                response = await transport.handle_async_request(request)
-                try:
-                    raw = await response.aread()
-                finally:
-                    await response.aclose()
-        except _NETWORK_ERRORS as exc:
-            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return CapVerdict("retry", error=text.replace(self._api_key, "***")[:_MAX_TEXT])
-        return classify_capabilities(response.status_code, raw, response.headers, self._clock())
-
 
 # -- the analysis (pure) --------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)

@@ -29,14 +29,8 @@ from urllib.parse import quote
 
 import httpx
 
-from runner import __version__
-from runner.execute import (
-    _NETWORK_ERRORS,
-    DEFAULT_BASE_URL,
-    backoff_delay,
-    default_transport,
-    parse_retry_after,
-)
+from runner.api import MAX_ERROR_TEXT, USER_AGENT, ApiClient, backoff_delay, parse_retry_after
+from runner.contract import DEFAULT_BASE_URL
 from runner.journal import (
     FINAL_STATUSES,
     NOT_FOUND,
@@ -47,7 +41,6 @@ from runner.journal import (
 )
 from runner.ratelimit import RateLimiter
 
-_MAX_TEXT = 500
 _FLUSH_EVERY_S = 0.2  # answers are committed at least this often (what a SIGKILL can lose)
 _FLUSH_OPS = 512  # ... or as soon as this many are waiting
 
@@ -69,7 +62,7 @@ class TrackOptions:
     first_poll: float = 1.0
     poll_factor: float = 2.0
     poll_cap: float = 60.0
-    user_agent: str = f"blooio-runner/{__version__}"
+    user_agent: str = USER_AGENT
 
 
 @dataclass(slots=True)
@@ -97,7 +90,7 @@ def _int(value: Any) -> int | None:
 def _str(value: Any) -> str | None:
     if value is None:
         return None
-    return (value if isinstance(value, str) else json.dumps(value))[:_MAX_TEXT]
+    return (value if isinstance(value, str) else json.dumps(value))[:MAX_ERROR_TEXT]
 
 
 def classify_poll(
@@ -199,15 +192,6 @@ class Tracker:
         self._limiter = limiter or RateLimiter(options.rate_per_second)
         self._rng = rng or random.Random()
         self._clock = clock
-        self._base = options.base_url.rstrip("/")
-        self._headers = [
-            (b"Authorization", f"Bearer {api_key}".encode("latin-1")),
-            (b"Accept", b"application/json"),
-            (b"User-Agent", options.user_agent.encode("ascii")),
-        ]
-        self._timeout_ext = {
-            "timeout": {k: options.request_timeout for k in ("connect", "read", "write", "pool")}
-        }
         self._stop_reason: str | None = None
         self._wake: asyncio.Event | None = None
         self._ops: list[tuple[str, tuple]] = []
@@ -260,8 +244,9 @@ class Tracker:
         opts = self.options
         started = time.monotonic()
         deadline = started + opts.timeout if opts.timeout is not None else None
-        own_transport = self._transport is None
-        transport = self._transport or default_transport(opts.concurrency)
+        api = ApiClient(opts.base_url, self._api_key, timeout=opts.request_timeout,
+                        concurrency=opts.concurrency, transport=self._transport,
+                        user_agent=opts.user_agent)
         slots = asyncio.Semaphore(opts.concurrency)
         tasks: set[asyncio.Task] = set()
         flusher = asyncio.create_task(self._flush_loop(), name="track-flush")
@@ -293,7 +278,7 @@ class Tracker:
                     continue
                 _, _, delivery = heapq.heappop(self._heap)
                 await self._limiter.acquire()
-                task = asyncio.create_task(self._poll(transport, delivery))
+                task = asyncio.create_task(self._poll(api, delivery))
                 tasks.add(task)
                 task.add_done_callback(done)
             if tasks:
@@ -306,8 +291,7 @@ class Tracker:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
             self.flush()
-            if own_transport:
-                await transport.aclose()
+            await api.aclose()
         reason = self._stop_reason
         if reason is None and timed_out:
             reason = "timeout"
@@ -328,10 +312,12 @@ class Tracker:
             pass
 
     # -- one poll ------------------------------------------------------------------------
-    async def _poll(self, transport: httpx.AsyncBaseTransport, d: Delivery) -> None:
+    async def _poll(self, api: ApiClient, d: Delivery) -> None:
         opts = self.options
         stats = self.stats
-        verdict = await self._request(transport, d)
+        ex = await api.request("GET", status_path(d.chat, d.message_id))
+        verdict = (PollVerdict("retry", None, error=ex.error) if ex.status is None
+                   else classify_poll(ex.status, ex.body, ex.headers, self._clock()))
         stats.polls += 1
         now = self._clock()
         if verdict.kind == "unauthorized":
@@ -377,24 +363,6 @@ class Tracker:
             assert next_at is not None
             self._push(next_at, d)
         self._maybe_flush()
-
-    async def _request(self, transport: httpx.AsyncBaseTransport, d: Delivery) -> PollVerdict:
-        request = httpx.Request(
-            "GET", self._base + status_path(d.chat, d.message_id),
-            headers=self._headers, extensions=self._timeout_ext,
-        )
-        try:
-            async with asyncio.timeout(self.options.request_timeout):
-                response = await transport.handle_async_request(request)
-                try:
-                    raw = await response.aread()
-                finally:
-                    await response.aclose()
-        except _NETWORK_ERRORS as exc:
-            # Class name and message only: reprs of some errors carry the request headers.
-            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return PollVerdict("retry", None, error=self.redact(text[:_MAX_TEXT]))
-        return classify_poll(response.status_code, raw, response.headers, self._clock())
 
     # -- journal -------------------------------------------------------------------------
     def _maybe_flush(self) -> None:

@@ -14,13 +14,12 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from runner.api import backoff_delay, parse_retry_after
 from runner.execute import (
     Executor,
     SendOptions,
-    backoff_delay,
     classify,
     install_signal_handlers,
-    parse_retry_after,
 )
 from runner.journal import ACCEPTED, FAILED, PENDING, SENDING, Journal, attempt_op
 from runner.model import PlannedRequest

@@ -67,7 +67,7 @@ def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, 
     api_key = os.environ.get("BLOOIO_API_KEY", "").strip()
     if not api_key:
         raise CampaignError("BLOOIO_API_KEY is not set", hint="export the API key in BLOOIO_API_KEY")
-    from runner.execute import DEFAULT_BASE_URL
+    from runner.contract import DEFAULT_BASE_URL
 
     base = base_url or os.environ.get("BLOOIO_BASE_URL") or DEFAULT_BASE_URL
     if not base.startswith(("http://", "https://")):

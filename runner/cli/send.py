@@ -18,9 +18,9 @@ from typing import Any
 import click
 
 from runner.cli._base import main, user_errors
+from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, StoppedEarly
 from runner.execute import (
-    DEFAULT_BASE_URL,
     Executor,
     RunResult,
     RunStats,

@@ -1,0 +1,135 @@
+"""One way to talk HTTP to the Blooio API, shared by `send`, `track` and `reach`.
+
+Headers (the bearer key among them) are built once; requests go straight through the
+runner's fast transport (no client layer: see runner/transport.py); every exchange has an
+overall deadline; a network failure comes back as data with its text redacted, because the
+reprs of some httpx errors carry request headers. Retry pacing lives here too, so the three
+commands back off the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from runner import __version__
+from runner.transport import FastTransport, RequestBuilder
+from runner.transport import send as fast_send
+
+USER_AGENT = f"blooio-runner/{__version__}"
+MAX_ERROR_TEXT = 500  # error texts kept in journals and reports are cut to this length
+
+# Errors of the network layer that say nothing about the request itself: retry with the key.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.TransportError,
+    httpx.StreamError,
+    OSError,
+    TimeoutError,
+    EOFError,
+    asyncio.IncompleteReadError,
+)
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What came back: an HTTP answer, or (status None) the network error's redacted text."""
+
+    status: int | None
+    body: bytes = b""
+    headers: httpx.Headers | None = None
+    error: str | None = None
+
+
+def default_transport(concurrency: int) -> httpx.AsyncBaseTransport:
+    """httpx stays the API (requests, responses, errors), but its default connection pool
+    collapses at high concurrency (5% of ideal with 128 in flight): the runner's own transport
+    keeps one keep-alive pool of `concurrency` connections."""
+    return FastTransport(max_connections=concurrency)
+
+
+class ApiClient:
+    """Requests to one API base URL with one key. Use as an async context manager; a
+    transport passed in (tests: the emulator, httpx.MockTransport) is not closed here."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float, concurrency: int,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 user_agent: str = USER_AGENT) -> None:
+        if not api_key:
+            raise ValueError("api_key is required")
+        self._api_key = api_key
+        self._timeout = timeout
+        self._own = transport is None
+        self.transport = transport or default_transport(concurrency)
+        self._build = RequestBuilder(base_url.rstrip("/"), [
+            (b"Authorization", f"Bearer {api_key}".encode("latin-1")),
+            (b"Accept", b"application/json"),
+            (b"User-Agent", user_agent.encode("ascii")),
+        ])
+        self._extensions = {"timeout": {k: timeout for k in ("connect", "read", "write", "pool")}}
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._own:
+            await self.transport.aclose()
+
+    def redact(self, text: str | None) -> str | None:
+        """Remove the API key from any text that might be stored or shown."""
+        return None if text is None else text.replace(self._api_key, "***")
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: Sequence[tuple[bytes, bytes]] = ()) -> Exchange:
+        """``path`` is relative to the base URL and already URL-encoded."""
+        request = self._build(method, path, body, headers)
+        request.extensions = self._extensions
+        transport = self.transport
+        try:
+            # A deadline over the whole exchange, whatever the transport does with its own.
+            async with asyncio.timeout(self._timeout):
+                if isinstance(transport, FastTransport):
+                    # The direct path: no client layer, the body already read (about a third
+                    # of the CPU per message of httpx.AsyncClient; see benchmarks/).
+                    response = await fast_send(transport, request)
+                    raw = response.content
+                else:
+                    response = await transport.handle_async_request(request)
+                    try:
+                        raw = await response.aread()
+                    finally:
+                        await response.aclose()
+        except NETWORK_ERRORS as exc:
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return Exchange(None, error=self.redact(text)[:MAX_ERROR_TEXT])
+        return Exchange(response.status_code, raw, response.headers)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+    return rng.uniform(0.0, min(cap, base * (2 ** (attempt - 1))))
