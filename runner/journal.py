@@ -277,6 +277,16 @@ class Journal:
     def for_campaign(cls, state_dir: str | Path, campaign_id: str) -> Journal:
         return cls(journal_path(state_dir, campaign_id))
 
+    @classmethod
+    def existing(cls, state_dir: str | Path, campaign_id: str, campaign_file: str | Path) -> Journal:
+        """The journal an earlier send left, or a user error saying how to get one."""
+        path = journal_path(state_dir, campaign_id)
+        if not path.exists():
+            raise CampaignError(f"no journal for campaign {campaign_id!r} in {state_dir}",
+                                file=str(campaign_file),
+                                hint="send it first (campaign send FILE), or pass --state DIR")
+        return cls(path)
+
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:

@@ -11,8 +11,7 @@ from pathlib import Path
 import click
 
 from runner.cli._base import main, user_errors
-from runner.errors import CampaignError
-from runner.journal import Journal, journal_path
+from runner.journal import Journal
 from runner.report import build_report, render
 
 
@@ -32,12 +31,7 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
     from runner.campaign import load_campaign
 
     campaign = load_campaign(file)
-    path = journal_path(state_dir, campaign.id)
-    if not path.exists():
-        raise CampaignError(f"no journal for campaign {campaign.id!r} in {state_dir}",
-                            file=str(file),
-                            hint="send it first (campaign send FILE), or pass --state DIR")
-    with Journal(path) as journal:
+    with Journal.existing(state_dir, campaign.id, file) as journal:
         text = render(build_report(journal, show_recipients=show_recipients), fmt)
     if out_file is not None:
         out_file.write_text(text, encoding="utf-8")

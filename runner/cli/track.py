@@ -19,7 +19,7 @@ import click
 
 from runner.cli._base import main, user_errors
 from runner.errors import CampaignError, StoppedEarly
-from runner.journal import Journal, journal_path
+from runner.journal import Journal
 from runner.track import Tracker, TrackOptions, TrackResult, TrackStats
 
 _STOP_TEXT = {
@@ -137,12 +137,7 @@ def track(file: Path, base_url: str | None, rate: float | None, concurrency: int
                             poll_cap=poll_cap, backoff_base=backoff_base,
                             backoff_cap=backoff_cap)
     api_key = api_key_from_env()
-    path = journal_path(state_dir, campaign.id)
-    if not path.exists():
-        raise CampaignError(f"no journal for campaign {campaign.id!r} in {state_dir}",
-                            file=str(file),
-                            hint="send it first (campaign send FILE), or pass --state DIR")
-    with Journal(path) as journal:
+    with Journal.existing(state_dir, campaign.id, file) as journal:
         result = run_tracking(journal, campaign.revision, options, api_key, progress)
     click.echo(summary_text(result))
     sys.exit(result.exit_code)
