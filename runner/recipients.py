@@ -135,88 +135,86 @@ def text_lines(path: str, layer: str = "recipients") -> Iterator[str]:
 
 def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
     lines = text_lines(source.file)
-    if True:  # keeps the reading loop's shape; the generator closes the file itself
-        reader = csv.reader(lines)
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CampaignError(Problem("the CSV file is empty; it needs a header row",
+                                    file=source.file, line=1, layer="recipients")) from None
+    except csv.Error as err:
+        raise CampaignError(Problem(f"cannot read the CSV header: {err}", file=source.file,
+                                    line=1, layer="recipients")) from None
+    header = [h.strip() for h in header]
+    if source.to_column not in header:
+        guess = did_you_mean(source.to_column, header)
+        hint = (f"did you mean '{guess}'? set recipients.to: {guess}" if guess else
+                f"the columns are: {', '.join(header)}; set recipients.to to the one holding phones/emails")
+        raise CampaignError(Problem(f"the CSV has no column '{source.to_column}'",
+                                    file=source.file, line=1, path="recipients.to", hint=hint,
+                                    layer="recipients"))
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise CampaignError(Problem(f"the CSV header repeats column(s) {', '.join(dupes)}",
+                                    file=source.file, line=1, layer="recipients",
+                                    hint="give every column a distinct name"))
+    to_i = header.index(source.to_column)
+    width = len(header)
+    index = 0
+    line = reader.line_num + 1
+    while True:
         try:
-            header = next(reader)
+            row = next(reader)
         except StopIteration:
-            raise CampaignError(Problem("the CSV file is empty; it needs a header row",
-                                        file=source.file, line=1, layer="recipients")) from None
+            break
         except csv.Error as err:
-            raise CampaignError(Problem(f"cannot read the CSV header: {err}", file=source.file,
-                                        line=1, layer="recipients")) from None
-        header = [h.strip() for h in header]
-        if source.to_column not in header:
-            guess = did_you_mean(source.to_column, header)
-            hint = (f"did you mean '{guess}'? set recipients.to: {guess}" if guess else
-                    f"the columns are: {', '.join(header)}; set recipients.to to the one holding phones/emails")
-            raise CampaignError(Problem(f"the CSV has no column '{source.to_column}'",
-                                        file=source.file, line=1, path="recipients.to", hint=hint,
-                                        layer="recipients"))
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        if dupes:
-            raise CampaignError(Problem(f"the CSV header repeats column(s) {', '.join(dupes)}",
-                                        file=source.file, line=1, layer="recipients",
-                                        hint="give every column a distinct name"))
-        to_i = header.index(source.to_column)
-        width = len(header)
-        index = 0
-        line = reader.line_num + 1
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as err:
-                raise CampaignError(Problem(f"cannot read the CSV: {err}", file=source.file,
-                                            line=reader.line_num, layer="recipients")) from None
-            start, line = line, reader.line_num + 1
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
-            rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=start)
-            index += 1
-            if len(row) != width:
-                rec.problem = Problem(
-                    f"this row has {len(row)} cells, the header has {width}", file=source.file,
-                    line=start, layer="recipients",
-                    hint="quote cells that contain commas; every row needs one cell per column",
-                )
-                yield rec, None
-                continue
-            rec.vars = {h: c for j, (h, c) in enumerate(zip(header, row, strict=True)) if j != to_i}
-            yield rec, row[to_i]
+            raise CampaignError(Problem(f"cannot read the CSV: {err}", file=source.file,
+                                        line=reader.line_num, layer="recipients")) from None
+        start, line = line, reader.line_num + 1
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=start)
+        index += 1
+        if len(row) != width:
+            rec.problem = Problem(
+                f"this row has {len(row)} cells, the header has {width}", file=source.file,
+                line=start, layer="recipients",
+                hint="quote cells that contain commas; every row needs one cell per column",
+            )
+            yield rec, None
+            continue
+        rec.vars = {h: c for j, (h, c) in enumerate(zip(header, row, strict=True)) if j != to_i}
+        yield rec, row[to_i]
 
 
 def _jsonl_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
-    if True:  # the generator closes the file itself
-        index = 0
-        for lineno, text in enumerate(text_lines(source.file), start=1):
-            if not text.strip():
-                continue
-            rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=lineno)
-            index += 1
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as err:
-                rec.problem = Problem(f"invalid JSON: {err.msg}", file=source.file, line=lineno,
-                                      column=err.colno, layer="recipients",
-                                      hint="each line must be one JSON object")
-                yield rec, None
-                continue
-            if not isinstance(obj, dict):
-                rec.problem = Problem("each line must be a JSON object", file=source.file,
-                                      line=lineno, layer="recipients",
-                                      hint='write {"to": "+15551230001", "first_name": "Ada"}')
-                yield rec, None
-                continue
-            if source.to_column not in obj:
-                guess = did_you_mean(source.to_column, [k for k in obj if isinstance(k, str)])
-                rec.problem = Problem(
-                    f"this line has no key '{source.to_column}'", file=source.file, line=lineno,
-                    path=source.to_column, layer="recipients",
-                    hint=f"did you mean '{guess}'?" if guess else "add the recipient's phone/email",
-                )
-                yield rec, None
-                continue
-            rec.vars = {k: v for k, v in obj.items() if k != source.to_column}
-            yield rec, obj[source.to_column]
+    index = 0
+    for lineno, text in enumerate(text_lines(source.file), start=1):
+        if not text.strip():
+            continue
+        rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=lineno)
+        index += 1
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as err:
+            rec.problem = Problem(f"invalid JSON: {err.msg}", file=source.file, line=lineno,
+                                  column=err.colno, layer="recipients",
+                                  hint="each line must be one JSON object")
+            yield rec, None
+            continue
+        if not isinstance(obj, dict):
+            rec.problem = Problem("each line must be a JSON object", file=source.file,
+                                  line=lineno, layer="recipients",
+                                  hint='write {"to": "+15551230001", "first_name": "Ada"}')
+            yield rec, None
+            continue
+        if source.to_column not in obj:
+            guess = did_you_mean(source.to_column, [k for k in obj if isinstance(k, str)])
+            rec.problem = Problem(
+                f"this line has no key '{source.to_column}'", file=source.file, line=lineno,
+                path=source.to_column, layer="recipients",
+                hint=f"did you mean '{guess}'?" if guess else "add the recipient's phone/email",
+            )
+            yield rec, None
+            continue
+        rec.vars = {k: v for k, v in obj.items() if k != source.to_column}
+        yield rec, obj[source.to_column]

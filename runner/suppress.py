@@ -50,23 +50,22 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
         except CampaignError as err:
             problems.extend(err.problems)
             continue
-        if True:
-            first = lines[0] if lines else ""
-            header = [h.strip() for h in next(csv.reader([first]))] if first.strip() else []
-            if "to" in header:
-                reader = csv.DictReader(lines)
-                rows = ((reader.line_num, r.get("to") or "") for r in reader)
-            else:
-                rows = ((n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(lines))
-            for lineno, raw in rows:
-                value = raw.strip()
-                if not value:
-                    continue
-                try:
-                    chat = normalize_chat(value)
-                except ChatIdError as err:
-                    problems.append(Problem(f"suppression entry: {err}", file=str(path), line=lineno,
-                                            hint=err.hint, layer="suppress"))
-                    continue
-                entries.update(chat.split(",") if "," in chat else [chat])
+        first = lines[0] if lines else ""
+        header = [h.strip() for h in next(csv.reader([first]))] if first.strip() else []
+        if "to" in header:
+            reader = csv.DictReader(lines)
+            rows = ((reader.line_num, r.get("to") or "") for r in reader)
+        else:
+            rows = ((n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(lines))
+        for lineno, raw in rows:
+            value = raw.strip()
+            if not value:
+                continue
+            try:
+                chat = normalize_chat(value)
+            except ChatIdError as err:
+                problems.append(Problem(f"suppression entry: {err}", file=str(path), line=lineno,
+                                        hint=err.hint, layer="suppress"))
+                continue
+            entries.update(chat.split(",") if "," in chat else [chat])
     return Suppression(entries), problems
