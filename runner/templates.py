@@ -14,19 +14,55 @@ from jinja2 import StrictUndefined, TemplateSyntaxError
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import concat
 
 _MARKERS = ("{{", "{%", "{#")
 
 
-# A rendered text is at most 10,000 characters; a template that builds something far larger
-# (`{{ 'x' * 10**9 }}`) is refused before it allocates it.
+# A rendered text is at most 10,000 characters. A campaign from a pull request could still ask
+# a CI runner for gigabytes (`{{ 'x' * 10**9 }}`, `{{ 'x'.ljust(10**9) }}`, a loop of large
+# pieces): each of these is refused before it allocates, and a template's whole output is
+# bounded while it is produced.
 MAX_REPEAT = 100_000
 MAX_POWER = 10**12
+MAX_NUMBER_ARGUMENT = 100_000  # widths, lengths and counts passed to methods and filters
+MAX_OUTPUT = 1_000_000  # characters one template may produce
+_WIDTH_FILTERS = ("center", "indent", "wordwrap", "truncate", "format", "batch", "slice")
+
+
+def _check_arguments(name: str, args: tuple, kwargs: dict) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER_ARGUMENT:
+            raise SecurityError(f"{name}() with the argument {value:,} is too large")
+
+
+def _capped(name: str, fn: Any) -> Any:
+    def capped(*args: Any, **kwargs: Any) -> Any:
+        _check_arguments(name, args[1:], kwargs)  # args[0] is the filtered value (or context)
+        return fn(*args, **kwargs)
+
+    for attr in ("jinja_pass_arg",):  # keep jinja2's pass_context/pass_environment marker
+        if hasattr(fn, attr):
+            setattr(capped, attr, getattr(fn, attr))
+    return capped
+
+
+def bounded_concat(pieces: Any) -> str:
+    out: list[str] = []
+    size = 0
+    for piece in pieces:
+        size += len(piece)
+        if size > MAX_OUTPUT:
+            raise SecurityError(f"the template renders more than {MAX_OUTPUT:,} characters")
+        out.append(piece)
+    return "".join(out)
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**"])
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _check_arguments(getattr(__obj, "__name__", "a function"), args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -49,6 +85,8 @@ def environment() -> ImmutableSandboxedEnvironment:
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
         trim_blocks=True, lstrip_blocks=True,
     )
+    for name in _WIDTH_FILTERS:
+        env.filters[name] = _capped(name, env.filters[name])
     return env
 
 
@@ -79,7 +117,7 @@ class Compiled:
     def render(self, ctx: dict[str, Any]) -> str:
         if self._render is None:
             return self.source
-        return concat(self._render(fast_context(ctx, self._name, self._blocks)))
+        return bounded_concat(self._render(fast_context(ctx, self._name, self._blocks)))
 
 
 def fast_context(ctx: dict[str, Any], name: str | None = None, blocks: dict | None = None) -> Context:
@@ -124,7 +162,7 @@ class Condition:
         self._render = tmpl.root_render_func
 
     def __call__(self, ctx: dict[str, Any]) -> bool:
-        return concat(self._render(fast_context(ctx))) == "1"
+        return bounded_concat(self._render(fast_context(ctx))) == "1"
 
 
 def compile_condition(source: str) -> Condition:

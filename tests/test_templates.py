@@ -1,0 +1,57 @@
+"""The sandbox refuses what a hostile campaign in a pull request could use to exhaust a CI
+runner, and still renders what real campaigns write."""
+
+from __future__ import annotations
+
+import pytest
+from jinja2.exceptions import SecurityError
+
+from runner.templates import MAX_OUTPUT, compile_condition, compile_text, environment
+
+CTX = {**environment().globals, "name": "Ada", "code": ""}
+
+
+@pytest.mark.parametrize("source", [
+    "{{ 'x' * 10**9 }}",
+    "{{ ['x'] * 10**8 }}",
+    "{{ 10 ** 10 ** 10 }}",
+    "{{ 'x'.ljust(10**9) }}",
+    "{{ 'x' | center(1000000000) }}",
+    "{{ '%*s' | format(1000000000, 'x') }}",
+    "{{ 'x y' | wordwrap(1000000000) }}",
+    "{% for i in range(99999) %}{{ 'x' * 99999 }}{% endfor %}",
+    "{{ ''.__class__.__mro__ }}",
+    "{{ cycler.__init__.__globals__ }}",
+])
+def test_hostile_templates_are_refused_before_they_allocate(source):
+    with pytest.raises(SecurityError):
+        compile_text(source).render(dict(CTX))
+
+
+@pytest.mark.parametrize("source,expected", [
+    ("Hi {{ name }}", "Hi Ada"),
+    ("{{ 'ab' * 3 }}", "ababab"),
+    ("{{ 2 ** 10 }}", "1024"),
+    ("{{ name | center(7) }}", "  Ada  "),
+    ("{{ 'hello world foo' | truncate(9) }}", "hello..."),
+    ("{{ '%05d' | format(42) }}", "00042"),
+    ("{% for i in range(3) %}{{ i }}{% endfor %}", "012"),
+    ("{{ code or 'none' }}", "none"),
+])
+def test_ordinary_templates_render(source, expected):
+    assert compile_text(source).render(dict(CTX)) == expected
+
+
+def test_output_just_under_the_bound_renders():
+    n = MAX_OUTPUT // 100_000
+    source = "{% for i in range(N) %}{{ 'x' * 100000 }}{% endfor %}".replace("N", str(n))
+    out = compile_text(source).render(dict(CTX))
+    assert len(out) == MAX_OUTPUT
+
+
+@pytest.mark.parametrize("source,expected", [
+    ("code is defined", True), ("{{ code is defined }}", True), ("missing is defined", False),
+    ("code != ''", False), ("name == 'Ada'", True),
+])
+def test_conditions_bare_or_braced(source, expected):
+    assert compile_condition(source)(dict(CTX)) is expected
