@@ -14,7 +14,7 @@ def format_text(p: Problem, *, color: bool = False) -> str:
     sev = p.severity
     if color:
         sev = (_RED if sev == "error" else _YELLOW) + sev + _RESET
-    head = f"{p.location()}: {sev}: {p.message}"
+    head = f"{p.location()}: {sev}: {p.message}" if p.file else f"{sev}: {p.message}"
     if p.path and p.path not in p.message:
         head += f" [{p.path}]"
     if color:
