@@ -22,8 +22,8 @@ from runner.schema import validate_schema
 from runner.templates import Compiled, compile_condition, compile_text
 
 # Fields of a step that are sent to the API as they are (after rendering).
-CONTENT_FIELDS = ("text", "attachments", "parts", "link_preview")
-SENDER_FIELDS = ("from_number", "use_typing_indicator", "share_contact")
+# Fields of a step rendered per recipient (a step's own from_number may be a template too).
+CONTENT_FIELDS = ("text", "attachments", "parts", "link_preview", "from_number")
 
 
 @dataclass
@@ -125,9 +125,16 @@ _DELAY = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+MAX_DELAY_SECONDS = 365 * 86400
+
+
 def parse_delay(text: str) -> float | None:
+    """Seconds of a `45s` / `30m` / `2h` / `2d` delay; None when malformed or over a year."""
     m = _DELAY.match(str(text))
-    return int(m.group(1)) * _UNITS[m.group(2)] if m else None
+    if not m:
+        return None
+    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    return seconds if seconds <= MAX_DELAY_SECONDS else None
 
 
 def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:

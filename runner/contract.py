@@ -48,8 +48,9 @@ def normalize_effect(name: str) -> str | None:
 
 
 def is_single_http_url(text: str) -> bool:
-    """True when ``text`` is exactly one http(s) URL (what link previews and batches need)."""
-    return bool(_SINGLE_URL.match(text)) and "://" not in text[text.index("://") + 3:]
+    """True when ``text`` is exactly one http(s) URL (what link previews and batches need).
+    A URL in its query (`?to=https://...`, common in tracking links) is still one URL."""
+    return bool(_SINGLE_URL.match(text))
 
 
 def is_http_url(text: str, *, https_only: bool = False) -> bool:

@@ -139,9 +139,11 @@ class _Builder:
             return None
         try:
             return self.loader.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as err:
-            del err
+        except yaml.constructor.ConstructorError:
             self.fail(node, path, f"unsupported YAML tag {_short_tag(node.tag)}", _TAG_HINT)
+            return None
+        except ValueError as err:  # e.g. an integer of more than 4,300 digits
+            self.fail(node, path, f"cannot read this value: {err}", "use a shorter value")
             return None
 
     def mapping(self, node: yaml.MappingNode, path: PathT) -> dict:

@@ -68,10 +68,17 @@ def check_source(doc: Document, source: RecipientSource) -> list[Problem]:
         return [doc.problem(("recipients", "file"),
                             f"cannot tell the format of '{Path(source.file).name}'",
                             "use a .csv or .jsonl file, or set recipients.format: csv|jsonl")]
-    if not Path(source.file).is_file():
+    if not _is_file(source.file):
         return [doc.problem(("recipients", "file"), f"recipients file not found: {source.file}",
                             "the path is relative to the campaign file")]
     return []
+
+
+def _is_file(path: str | Path) -> bool:
+    try:
+        return Path(path).is_file()
+    except OSError:  # a name too long for the file system, and the like
+        return False
 
 
 def iter_recipients(doc: Document, source: RecipientSource) -> Iterator[Recipient]:
@@ -199,6 +206,12 @@ def _jsonl_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
             rec.problem = Problem(f"invalid JSON: {err.msg}", file=source.file, line=lineno,
                                   column=err.colno, layer="recipients",
                                   hint="each line must be one JSON object")
+            yield rec, None
+            continue
+        except (ValueError, RecursionError) as err:  # a 5,000-digit number, deep nesting
+            rec.problem = Problem(f"cannot read this JSON line: {err.__class__.__name__}: {str(err)[:80]}",
+                                  file=source.file, line=lineno, layer="recipients",
+                                  hint="keep values to ordinary sizes and nesting")
             yield rec, None
             continue
         if not isinstance(obj, dict):

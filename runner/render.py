@@ -15,6 +15,7 @@ from jinja2 import TemplateError
 from jinja2.exceptions import SecurityError, UndefinedError
 
 from runner.campaign import Campaign, Step
+from runner.chatids import E164
 from runner.contract import MAX_LINK_PREVIEW_TITLE, MAX_TEXT_CHARS, is_http_url, is_single_http_url
 from runner.errors import Problem
 from runner.loader import format_path
@@ -56,8 +57,10 @@ class Renderer:
         self._static: dict[str, dict[str, Any]] = {}
         for step in campaign.steps:
             static = dict(defaults)
-            static.update({k: step.data[k] for k in ("use_typing_indicator", "share_contact", "from_number")
+            static.update({k: step.data[k] for k in ("use_typing_indicator", "share_contact")
                            if step.data.get(k) is not None})
+            if step.data.get("from_number") is not None:
+                static.pop("from_number", None)  # the step's own (rendered) number wins
             if step.effect:
                 static["effect"] = step.effect
             self._static[step.id] = static
@@ -106,7 +109,8 @@ class Renderer:
                 continue
             body = {k: _render_tree(v, ctx) for k, v in step.content.items()}
             self._check(step, body)
-            body.update(self._static[step.id])
+            for k, v in self._static[step.id].items():
+                body.setdefault(k, v)
             if pooled is not None and "from_number" not in body:
                 body["from_number"] = pooled
             out.append(Rendered(step, body))
@@ -114,6 +118,15 @@ class Renderer:
 
     def _check(self, step: Step, body: dict[str, Any]) -> None:
         path = self._paths[step.id]
+        number = body.get("from_number")
+        if number is not None and not E164.match(number):
+            raise RenderError(f"{path}.from_number", f"from_number renders to {number[:40]!r}, not an E.164 phone number",
+                              "a number assigned to your API key, e.g. \"+15551234567\"")
+        rt = body.get("reply_to")
+        if rt is not None and not any(isinstance(v, str) and v.strip() for k, v in rt.items()
+                                      if k in ("message_id", "guid")):
+            raise RenderError(f"{path}.reply_to", "reply_to renders to an empty message_id/guid "
+                              "(the API answers reply_target_invalid)", "give the variable a value, or guard the step with when:")
         text = body.get("text")
         if text is not None:
             for j, t in enumerate(text if isinstance(text, list) else (text,)):
@@ -126,8 +139,10 @@ class Renderer:
                                       "guard the step with when:, or use a default: {{ name | default('there') }}")
         lp = body.get("link_preview")
         if lp is not None:
+            if isinstance(text, str):
+                body["text"] = text = text.strip()  # sent trimmed, as checked
             joined = "".join(p.get("text", "") for p in body.get("parts") or []) if text is None else text
-            if not isinstance(joined, str) or not is_single_http_url(joined.strip()):
+            if not isinstance(joined, str) or not is_single_http_url(joined):
                 raise RenderError(f"{path}.link_preview", "link_preview needs the text to be exactly one http(s) URL, "
                                   f"but it renders to {str(joined)[:60]!r}", "make the text just the URL")
             _check_preview(lp, f"{path}.link_preview")
@@ -146,13 +161,19 @@ class Renderer:
                     raise RenderError(f"{path}.parts[{j}].url", f"the part's url renders to {part['url'][:80]!r}, not an http(s) URL",
                                       "write a full http(s):// URL")
                 if batch:
-                    if not is_single_http_url(part.get("text", "").strip()):
+                    # A URL-only text is sent trimmed: a trailing newline from a block scalar
+                    # must not turn a valid batch into a 400.
+                    part["text"] = part.get("text", "").strip()
+                    if not is_single_http_url(part["text"]):
                         raise RenderError(f"{path}.parts[{j}].text", "in a URL-balloon batch each part's text must be a single "
                                           f"http(s) URL, but it renders to {part.get('text', '')[:60]!r}",
                                           "put other text in a step of its own")
                 elif "text" in part and not part["text"].strip() and not part.get("mention"):
                     raise RenderError(f"{path}.parts[{j}].text", "the part's text renders empty for this recipient",
                                       "use a default, or remove the part")
+                if len(part.get("text", "")) > MAX_TEXT_CHARS:
+                    raise RenderError(f"{path}.parts[{j}].text", f"the part's text renders to {len(part['text']):,} "
+                                      f"characters, over the {MAX_TEXT_CHARS:,} limit", "shorten it")
                 if part.get("link_preview") is not None:
                     _check_preview(part["link_preview"], f"{path}.parts[{j}].link_preview")
 

@@ -8,6 +8,7 @@ must be one URL, an https image) are checked again per recipient by render.py.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from runner.chatids import E164
@@ -28,6 +29,7 @@ def check_static(doc: Document) -> list[Problem]:
     steps = data.get("steps") or []
     seen: dict[str, int] = {}
     kinds: dict[str, str] = {}
+    numbers: dict[str, Any] = {}  # each step's own from_number (None: the sender's)
     for i, step in enumerate(steps):
         if not isinstance(step, dict):
             continue
@@ -37,11 +39,16 @@ def check_static(doc: Document) -> list[Problem]:
                                         "give every step a distinct id: it is part of each message's idempotency key"))
         else:
             seen[sid] = i
-        problems += _check_step(doc, i, step, seen, kinds)
+        problems += _check_step(doc, i, step, seen, kinds, numbers)
         from runner.campaign import step_kind
 
         kinds[sid] = step_kind(step)[0]
+        numbers[sid] = step.get("from_number")
     problems += _check_sender(doc, data.get("sender") or {})
+    rate = (data.get("send") or {}).get("rate_per_second")
+    if isinstance(rate, float) and not math.isfinite(rate):
+        problems.append(doc.problem(("send", "rate_per_second"), f"{rate} is not a rate",
+                                    "a positive number of requests per second, e.g. 5"))
     for key in NOT_YET_SUPPORTED:
         if key in data:
             problems.append(doc.problem((key,), f"'{key}' is not supported by this version of runner yet",
@@ -66,7 +73,7 @@ def _check_sender(doc: Document, sender: dict[str, Any]) -> list[Problem]:
 
 
 def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, int],
-                kinds: dict[str, str]) -> list[Problem]:
+                kinds: dict[str, str], numbers: dict[str, Any]) -> list[Problem]:
     out: list[Problem] = []
     at = ("steps", i)
     text, parts, attachments = step.get("text"), step.get("parts"), step.get("attachments")
@@ -134,6 +141,11 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
             out.append(doc.problem(at + ("link_preview",), "link_preview only applies when the text is exactly one http(s) URL",
                                    "make the text just the URL, or remove link_preview"))
 
+    number = step.get("from_number")
+    if number is not None and not (isinstance(number, str) and (is_template(number) or E164.match(number.strip()))):
+        out.append(doc.problem(at + ("from_number",), f"from_number {number!r} is not an E.164 phone number",
+                               "quote it: YAML read an unquoted +1555… as a number" if isinstance(number, (int, float))
+                               else "a number assigned to your API key, e.g. \"+15551234567\""))
     for key in NOT_YET_SUPPORTED_STEP:
         if key in step:
             out.append(doc.problem(at + (key,), f"'{key}' is not supported by this version of runner yet",
@@ -142,14 +154,14 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
         from runner.campaign import parse_delay
 
         if parse_delay(step["delay"]) is None:
-            out.append(doc.problem(at + ("delay",), f"{step['delay']!r} is not a duration",
+            out.append(doc.problem(at + ("delay",), f"{step['delay']!r} is not a duration of at most a year",
                                    "write a whole number and a unit: 45s, 30m, 2h or 2d"))
         elif i == 0:
             out.append(doc.problem(at + ("delay",), "the first step has no previous step to count a delay from",
                                    "use schedule.not_before to start later"))
     rt = step.get("reply_to")
     if rt is not None:
-        out += _reply_rules(doc, at + ("reply_to",), rt, text, batch, earlier, kinds, step)
+        out += _reply_rules(doc, at + ("reply_to",), rt, text, batch, earlier, kinds, step, numbers)
     return out
 
 
@@ -170,7 +182,8 @@ def _link_preview_rules(doc: Document, path: tuple, lp: dict[str, Any]) -> list[
 
 
 def _reply_rules(doc: Document, path: tuple, rt: Any, text: Any, batch: bool,
-                 earlier: dict[str, int], kinds: dict[str, str], step: dict[str, Any]) -> list[Problem]:
+                 earlier: dict[str, int], kinds: dict[str, str], step: dict[str, Any],
+                 numbers: dict[str, Any]) -> list[Problem]:
     out = []
     if isinstance(text, list):
         out.append(doc.problem(path, "reply_to is not allowed with a text list (the API rejects replies on fan-outs)",
@@ -180,7 +193,7 @@ def _reply_rules(doc: Document, path: tuple, rt: Any, text: Any, batch: bool,
                                "remove reply_to or the link_preview of the parts"))
     if not isinstance(rt, dict):
         return out
-    targets = [k for k in ("step", "message_id", "guid") if rt.get(k) is not None]
+    targets = [k for k in ("step", "message_id", "guid") if rt.get(k) not in (None, "")]
     if len(targets) != 1:
         out.append(doc.problem(path, "reply_to needs exactly one of step, message_id or guid",
                                "e.g. reply_to: {step: hello}"))
@@ -199,4 +212,8 @@ def _reply_rules(doc: Document, path: tuple, rt: Any, text: Any, batch: bool,
         elif kinds.get(target) in ("text_list", "batch"):
             out.append(doc.problem(path + ("step",), f"step '{target}' sends several messages, so a reply cannot target it",
                                    "reply to a step that sends exactly one message"))
+        elif numbers.get(target) != step.get("from_number"):
+            out.append(doc.problem(path + ("step",), f"this step sends from a different number than step '{target}', "
+                                   "so the API would refuse the reply (reply_target_device_mismatch)",
+                                   "give both steps the same from_number, or neither"))
     return out

@@ -38,7 +38,7 @@ def zone(name: str) -> ZoneInfo:
         raise ScheduleError((), f"unknown time zone {name!r}", "use an IANA name such as America/New_York")
     try:
         return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a too-long name
         raise ScheduleError((), f"unknown time zone {name!r}",
                             "use an IANA name such as America/New_York or Europe/Paris") from None
 
@@ -67,6 +67,9 @@ def parse_instant(value: Any, key: tuple) -> datetime:
     if dt.tzinfo is None:
         raise ScheduleError(key, f"{text!r} has no UTC offset, so it is ambiguous",
                             'add Z or an offset: "2026-12-01T14:00:00Z"')
+    if not 2000 <= dt.year <= 2999:
+        raise ScheduleError(key, f"{text!r} is not a date this runner can schedule (years 2000-2999)",
+                            "check the year")
     return dt.astimezone(UTC)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from runner.chatids import ChatIdError, normalize_chat
 from runner.errors import CampaignError, Problem
-from runner.recipients import text_lines
+from runner.recipients import _is_file, text_lines
 
 
 class Suppression:
@@ -39,7 +39,7 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
     problems: list[Problem] = []
     for i, name in enumerate(files):
         path = base_dir / name
-        if not path.is_file():
+        if not _is_file(path):
             line = locate(("suppress", i))[0] if locate else None
             problems.append(Problem(f"suppression file not found: {path}", file=campaign_file, line=line,
                                     path=f"suppress[{i}]", hint="the path is relative to the campaign file; "
@@ -57,6 +57,12 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
             rows = ((reader.line_num, r.get("to") or "") for r in reader)
         else:
             rows = ((n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(lines))
+        try:
+            rows = list(rows)
+        except csv.Error as err:
+            problems.append(Problem(f"cannot read the suppression CSV: {err}", file=str(path),
+                                    layer="suppress", hint="check its quoting"))
+            continue
         for lineno, raw in rows:
             value = raw.strip()
             if not value:
