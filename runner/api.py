@@ -18,6 +18,8 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from runner import __version__
+from runner.contract import DEFAULT_BASE_URL
+from runner.errors import CampaignError
 from runner.transport import FastTransport, RequestBuilder
 from runner.transport import send as fast_send
 
@@ -43,6 +45,40 @@ class Exchange:
     body: bytes = b""
     headers: httpx.Headers | None = None
     error: str | None = None
+
+
+def api_key_from_env(command: str) -> str:
+    """BLOOIO_API_KEY, checked without ever echoing it (a pasted smart quote or space would
+    otherwise surface as an encoding traceback deep in the HTTP layer)."""
+    import os
+
+    key = os.environ.get("BLOOIO_API_KEY", "").strip()
+    if not key:
+        raise CampaignError(f"BLOOIO_API_KEY is not set: {command} needs your Blooio API key",
+                            hint="export BLOOIO_API_KEY=... (plan and preview need no key)")
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        raise CampaignError("BLOOIO_API_KEY contains characters an API key cannot have "
+                            "(non-ASCII, spaces or control characters)",
+                            hint="copy the key again from the Blooio dashboard (watch for smart quotes)")
+    return key
+
+
+def base_url_from(option: str | None) -> str:
+    """--base-url, else BLOOIO_BASE_URL, else the live API; checked before anything is sent."""
+    import os
+
+    base = (option or os.environ.get("BLOOIO_BASE_URL") or DEFAULT_BASE_URL).strip()
+    hint = "set --base-url or BLOOIO_BASE_URL, e.g. http://127.0.0.1:8765/v2/api"
+    if not base.startswith(("http://", "https://")):
+        raise CampaignError(f"the base URL must start with http:// or https:// (got {base!r})", hint=hint)
+    try:
+        url = httpx.URL(base)
+        url.port  # noqa: B018 - parsing the port is what fails on "http://[::1"
+    except (httpx.InvalidURL, ValueError) as err:
+        raise CampaignError(f"the base URL {base!r} is not a valid URL: {err}", hint=hint) from None
+    if not url.host or url.query or url.fragment:
+        raise CampaignError(f"the base URL {base!r} needs a host and no query or fragment", hint=hint)
+    return base
 
 
 def default_transport(concurrency: int) -> httpx.AsyncBaseTransport:

@@ -57,6 +57,7 @@ CAP_CODES = ("outbound_limit_reached", "new_conversation_limit_reached")
 REPLY_PARENT_MISSING = "reply_parent_missing"
 PREVIOUS_STEP_FAILED = "previous_step_failed"
 _RECONSIDERED = (REPLY_PARENT_MISSING, PREVIOUS_STEP_FAILED)
+UNCONFIRMED_PAST_NOT_AFTER = "unconfirmed_past_not_after"
 
 _LOOKUP_BATCH = 512  # keys looked up in the journal per round trip
 
@@ -292,13 +293,19 @@ class Executor:
             asyncio.create_task(self._worker(queue), name=f"send-worker-{i}")
             for i in range(self.options.concurrency)
         ]
+        feeder = asyncio.create_task(self._feed(plan, queue), name="send-feeder")
+        tasks = [feeder, *workers]
         try:
-            await self._feed(plan, queue)
-            await asyncio.gather(*workers)
+            # If any task fails (the journal cannot be written, the plan raises), the others
+            # must not wait forever on the queue for it: stop them all and report the error.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
         finally:
-            for task in workers:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self._writer.close()
             await self._api.aclose()
         stats = self.stats
@@ -312,26 +319,27 @@ class Executor:
         return RunResult(stats, reason, self._cap, time.monotonic() - stats.started)
 
     async def _feed(self, plan: Iterable[PlannedRequest], queue: asyncio.Queue) -> None:
-        try:
-            groups = group_by_recipient(plan)
-            while not self.stopping:
-                batch: list[list[PlannedRequest]] = []
-                size = 0
-                for group in groups:
-                    batch.append(group)
-                    size += len(group)
-                    if size >= _LOOKUP_BATCH:
-                        break
-                if not batch:
+        groups = group_by_recipient(plan)
+        # On failure or cancellation this simply ends: run() cancels the workers, so no
+        # sentinel is owed (a blocking put on a full queue nobody drains would hang).
+        while not self.stopping:
+            batch: list[list[PlannedRequest]] = []
+            size = 0
+            for group in groups:
+                batch.append(group)
+                size += len(group)
+                if size >= _LOOKUP_BATCH:
                     break
-                known = self.journal.lookup(r.key for g in batch for r in g)
-                for group in batch:
-                    if self.stopping:
-                        break
-                    await queue.put([(r, known.get(r.key)) for r in group])
-        finally:
-            for _ in range(self.options.concurrency):
-                await queue.put(None)
+            if not batch:
+                break
+            known = self.journal.lookup(r.key for g in batch for r in g)
+            for group in batch:
+                if self.stopping:
+                    break
+                await queue.put([(r, known.get(r.key)) for r in group])
+        # Normal end (or a graceful stop): one sentinel per worker, after the work queued.
+        for _ in range(self.options.concurrency):
+            await queue.put(None)
 
     async def _worker(self, queue: asyncio.Queue) -> None:
         while True:
@@ -390,6 +398,14 @@ class Executor:
             if self._gate is not None:
                 timing, due_at = self._gate(req, prev_accepted, index > 0, self._wall())
                 if timing == PAST_NOT_AFTER:
+                    if entry is not None and entry.attempts and entry.status != EXPIRED:
+                        # Tried before and never confirmed: it may have gone out. Resending
+                        # could send past not_after, and "expired" would claim it never went.
+                        self._mark_failed(req, body_hash, UNCONFIRMED_PAST_NOT_AFTER,
+                                          "may have been sent before an earlier run stopped; "
+                                          "not retried past not_after")
+                        blocked_by = blocked_by or req.step
+                        continue
                     self._mark(req, body_hash, EXPIRED, "expired", "not_after passed before it was due")
                     stats.expired += 1
                     continue

@@ -483,3 +483,82 @@ def test_send_options_campaign_defaults_and_cli_overrides(monkeypatch):
     with pytest.raises(CampaignError):
         resolve_options({}, base_url="ftp://x", rate=None, concurrency=None, timeout=30,
                         max_attempts=6)
+
+
+def test_past_not_after_an_unconfirmed_attempt_is_not_called_expired(journal):
+    """A request tried before a crash may have gone out: past not_after it is neither resent
+    nor reported as 'expired, never sent'; one never tried is expired."""
+    from runner.journal import EXPIRED
+    from runner.schedule import EXPIRED as PAST
+
+    plan = make_plan(2, steps=(("hello", None),))
+    tried = plan[0]
+    journal.apply([attempt_op(tried.key, tried.recipient, tried.step, 1, 0, 0, 1, "h", None, 1.0)])
+    api = FakeApi()
+    options = SendOptions(base_url=BASE, concurrency=2)
+    ex = Executor(journal, api_key=KEY, options=options, transport=httpx.MockTransport(api),
+                  gate=lambda req, prev, has_prev, now: (PAST, None))
+    result = asyncio.run(ex.run(plan, total=len(plan)))
+    assert api.calls == []  # nothing is sent past not_after
+    rows = {e.key: (e.status, e.error_code) for e in journal.entries()}
+    assert rows[tried.key] == (FAILED, "unconfirmed_past_not_after")
+    assert rows[plan[1].key] == (EXPIRED, "expired")
+    assert (result.stats.failed, result.stats.expired, result.exit_code) == (1, 1, 1)
+
+
+def test_a_journal_that_cannot_be_written_stops_the_run_instead_of_hanging(tmp_path):
+    import sqlite3
+
+    class FullDisk(Journal):
+        calls = 0
+
+        def apply(self, ops):
+            FullDisk.calls += 1
+            if FullDisk.calls >= 3:
+                raise sqlite3.OperationalError("database or disk is full")
+            return super().apply(ops)
+
+    j = FullDisk(tmp_path / "full.sqlite")
+    try:
+        options = SendOptions(base_url=BASE, concurrency=2)
+        ex = Executor(j, api_key=KEY, options=options, transport=httpx.MockTransport(FakeApi()))
+        plan = make_plan(200)
+
+        async def bounded():
+            return await asyncio.wait_for(ex.run(plan, total=len(plan)), timeout=20)
+
+        with pytest.raises(sqlite3.OperationalError):
+            asyncio.run(bounded())
+    finally:
+        j.close()
+
+
+@pytest.mark.parametrize("value,ok", [("bl_live_abc123", True), ("", False), ("bl live", False),
+                                      ("bl_live_abc’", False), ("bl\x01x", False)])
+def test_api_key_from_env_is_checked_without_echoing_it(monkeypatch, value, ok):
+    from runner.api import api_key_from_env
+    from runner.errors import CampaignError
+
+    monkeypatch.setenv("BLOOIO_API_KEY", value)
+    if ok:
+        assert api_key_from_env("send") == value
+    else:
+        with pytest.raises(CampaignError) as err:
+            api_key_from_env("send")
+        assert value.strip() == "" or value not in str(err.value)
+
+
+@pytest.mark.parametrize("value,ok", [("http://127.0.0.1:8765/v2/api", True),
+                                      ("https://api.blooio.com/v2/api", True),
+                                      ("ftp://x", False), ("http://[::1", False), ("http://", False),
+                                      ("http://h/v2?x=1", False)])
+def test_base_url_is_checked_before_anything_is_sent(monkeypatch, value, ok):
+    from runner.api import base_url_from
+    from runner.errors import CampaignError
+
+    monkeypatch.delenv("BLOOIO_BASE_URL", raising=False)
+    if ok:
+        assert base_url_from(value) == value
+    else:
+        with pytest.raises(CampaignError):
+            base_url_from(value)

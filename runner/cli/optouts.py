@@ -7,7 +7,6 @@ read (what was found is recorded; run it again: it never writes a line twice).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 
@@ -64,15 +63,10 @@ def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, 
                                                  "add e.g.  suppress: [suppression/optouts.txt]  (the file "
                                                  "may start empty; it is relative to the campaign file)"))
     target = campaign.base_dir / campaign.suppress[0]
-    api_key = os.environ.get("BLOOIO_API_KEY", "").strip()
-    if not api_key:
-        raise CampaignError("BLOOIO_API_KEY is not set", hint="export the API key in BLOOIO_API_KEY")
-    from runner.contract import DEFAULT_BASE_URL
+    from runner.api import api_key_from_env, base_url_from
 
-    base = base_url or os.environ.get("BLOOIO_BASE_URL") or DEFAULT_BASE_URL
-    if not base.startswith(("http://", "https://")):
-        raise CampaignError(f"the base URL must start with http:// or https:// (got {base!r})",
-                            hint="set --base-url or BLOOIO_BASE_URL")
+    api_key = api_key_from_env("optouts")
+    base = base_url_from(base_url)
     lower = since_ms(since, time.time())
 
     path = journal_path(state_dir, campaign.id)

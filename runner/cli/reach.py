@@ -47,9 +47,9 @@ def reach(file: Path, fmt: str, base_url: str | None, rate: float | None,
           concurrency: int | None, state_dir: Path, max_age: str, show_recipients: bool,
           request_timeout: float, backoff_base: float) -> None:
     """Check each phone and email's capabilities (iMessage, SMS) before a send; cached."""
+    from runner.api import api_key_from_env
     from runner.campaign import load_campaign
     from runner.cli.send import _run_loop, resolve_options
-    from runner.cli.track import api_key_from_env
     from runner.execute import install_signal_handlers
     from runner.plan import Planner
     from runner.reach import (
@@ -90,7 +90,7 @@ def reach(file: Path, fmt: str, base_url: str | None, rate: float | None,
         failed: dict[str, str] = {}
         if missing:
             checker = CapabilityChecker(
-                api_key=api_key_from_env(),
+                api_key=api_key_from_env("reach"),
                 options=ReachOptions(base_url=send.base_url, rate_per_second=send.rate_per_second,
                                      concurrency=send.concurrency,
                                      request_timeout=request_timeout, backoff_base=backoff_base))

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from runner.cli._base import main, user_errors
+from runner.errors import CampaignError
 from runner.journal import Journal
 from runner.report import build_report, render
 
@@ -34,6 +35,11 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
     with Journal.existing(state_dir, campaign.id, file) as journal:
         text = render(build_report(journal, show_recipients=show_recipients), fmt)
     if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
+        try:
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+            out_file.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise CampaignError(f"cannot write the report to {out_file}: {err.strerror}",
+                                hint="choose a path in a folder you can write") from None
     else:
         click.echo(text, nl=False)

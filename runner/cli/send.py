@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import sqlite3
 import sys
 import time
@@ -17,8 +16,8 @@ from typing import Any
 
 import click
 
+from runner.api import api_key_from_env, base_url_from
 from runner.cli._base import main, user_errors
-from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, StoppedEarly
 from runner.execute import (
     Executor,
@@ -33,6 +32,16 @@ from runner.report import build_report, render
 DEFAULT_STATE_DIR = ".runner"
 
 
+def open_journal(state_dir: Path, campaign_id: str) -> Journal:
+    """The campaign's journal, created if needed; a state folder that cannot be made or written
+    is a user error, not a traceback."""
+    try:
+        return Journal.for_campaign(state_dir, campaign_id)
+    except (OSError, sqlite3.Error) as err:
+        raise CampaignError(f"cannot open the journal in {state_dir}: {err}",
+                            hint="pass --state DIR with a folder you can write") from None
+
+
 def resolve_options(
     campaign_send: dict[str, Any],
     *,
@@ -43,10 +52,7 @@ def resolve_options(
     max_attempts: int,
 ) -> SendOptions:
     """Campaign ``send:`` settings give the defaults; CLI flags override them."""
-    base = base_url or os.environ.get("BLOOIO_BASE_URL") or DEFAULT_BASE_URL
-    if not base.startswith(("http://", "https://")):
-        raise CampaignError(f"the base URL must start with http:// or https:// (got {base!r})",
-                            hint="set --base-url or BLOOIO_BASE_URL")
+    base = base_url_from(base_url)
     if rate is None:
         rate = campaign_send.get("rate_per_second")
     if concurrency is None:
@@ -233,11 +239,8 @@ def send(
                               concurrency=concurrency, timeout=timeout,
                               max_attempts=max_attempts)
     options = dataclasses.replace(options, backoff_base=backoff_base, backoff_cap=backoff_cap)
-    api_key = os.environ.get("BLOOIO_API_KEY", "").strip()
-    if not api_key:
-        raise CampaignError("BLOOIO_API_KEY is not set: send needs your Blooio API key",
-                            hint="export BLOOIO_API_KEY=... (plan and preview need no key)")
-    journal = Journal.for_campaign(state_dir, campaign.id)
+    api_key = api_key_from_env("send")
+    journal = open_journal(state_dir, campaign.id)
     try:
         already = _already_accepted(journal, campaign.revision)
         click.echo(_summary_lines(summary, options, journal, already), err=True)

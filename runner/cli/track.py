@@ -8,7 +8,6 @@ later; it resumes where it stopped and never loses what it learnt.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import sys
 import time
@@ -17,8 +16,9 @@ from typing import Any
 
 import click
 
+from runner.api import api_key_from_env
 from runner.cli._base import main, user_errors
-from runner.errors import CampaignError, StoppedEarly
+from runner.errors import StoppedEarly
 from runner.journal import Journal
 from runner.track import Tracker, TrackOptions, TrackResult, TrackStats
 
@@ -40,14 +40,6 @@ def track_options(campaign_send: dict[str, Any], *, base_url: str | None, rate: 
                            timeout=rest.get("request_timeout", 30.0), max_attempts=6)
     return TrackOptions(base_url=send.base_url, rate_per_second=send.rate_per_second,
                         concurrency=send.concurrency, **rest)
-
-
-def api_key_from_env() -> str:
-    key = os.environ.get("BLOOIO_API_KEY", "").strip()
-    if not key:
-        raise CampaignError("BLOOIO_API_KEY is not set: track needs your Blooio API key",
-                            hint="export BLOOIO_API_KEY=...")
-    return key
 
 
 def summary_text(result: TrackResult) -> str:
@@ -136,7 +128,7 @@ def track(file: Path, base_url: str | None, rate: float | None, concurrency: int
                             timeout=timeout, max_attempts=max_attempts, first_poll=first_poll,
                             poll_cap=poll_cap, backoff_base=backoff_base,
                             backoff_cap=backoff_cap)
-    api_key = api_key_from_env()
+    api_key = api_key_from_env("track")
     with Journal.existing(state_dir, campaign.id, file) as journal:
         result = run_tracking(journal, campaign.revision, options, api_key, progress)
     click.echo(summary_text(result))
