@@ -20,7 +20,7 @@ from runner.contract import MAX_LINK_PREVIEW_TITLE, MAX_TEXT_CHARS, is_http_url,
 from runner.errors import Problem
 from runner.loader import format_path
 from runner.recipients import Recipient
-from runner.templates import Compiled, base_context
+from runner.templates import Compiled, TimeBudget, base_context
 
 
 @dataclass(slots=True)
@@ -89,6 +89,14 @@ class Renderer:
 
     def render(self, rec: Recipient) -> list[Rendered]:
         """Every step for this recipient; raises RenderError on the first problem."""
+        try:
+            with _budget():
+                return self._render(rec)
+        except SecurityError as err:  # the time budget ran out outside a template's own frame
+            raise RenderError("steps", f"unsafe template refused: {err}",
+                              "templates run in a sandbox: no endless loops or huge values") from None
+
+    def _render(self, rec: Recipient) -> list[Rendered]:
         ctx = self.context(rec)
         out: list[Rendered] = []
         skipped: set[str] = set()
@@ -194,8 +202,21 @@ def _undefined_hint() -> str:
             "({{ first_name | default('there') }}), or guard the step with when:")
 
 
+_BUDGET: TimeBudget | None = None
+
+
+def _budget() -> TimeBudget:
+    global _BUDGET
+    if _BUDGET is None:
+        _BUDGET = TimeBudget()
+    return _BUDGET
+
+
 def _render_error(path: str, err: Exception) -> RenderError:
     if isinstance(err, UndefinedError):
+        if (err.message or "").startswith("a variable is null"):
+            return RenderError(path, err.message, "fill it in the data, or write "
+                               "{{ first_name or 'there' }} (default() alone keeps a null)")
         return RenderError(path, err.message or str(err), _undefined_hint())
     if isinstance(err, SecurityError):
         return RenderError(path, f"unsafe template refused: {err}",

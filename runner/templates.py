@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -46,6 +46,13 @@ def _capped(name: str, fn: Any) -> Any:
     return capped
 
 
+def _no_none(value: Any) -> Any:
+    """A null from the data (JSONL null, YAML ~) must not reach a customer as the word None."""
+    if value is None:
+        raise UndefinedError("a variable is null (empty in the data), so the text would say 'None'")
+    return value
+
+
 def bounded_concat(pieces: Any) -> str:
     out: list[str] = []
     size = 0
@@ -57,8 +64,13 @@ def bounded_concat(pieces: Any) -> str:
     return "".join(out)
 
 
+def _bounded_str_join(seq: Any) -> str:
+    """The `~` operator, bounded like a template's output."""
+    return bounded_concat(map(str, seq))
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
+    intercepted_binops = frozenset(["*", "**", "+"])
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         _check_arguments(getattr(__obj, "__name__", "a function"), args, kwargs)
@@ -73,6 +85,11 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             if isinstance(result, int) and abs(result) > MAX_POWER:
                 raise SecurityError("the power is too large")
             return result
+        if operator == "+":
+            if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)) and \
+                    len(left) + len(right) > MAX_OUTPUT:
+                raise SecurityError(f"joining values longer than {MAX_OUTPUT:,} is refused")
+            return left + right
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
                 raise SecurityError(f"repeating a value {n:,} times is too large")
@@ -83,11 +100,62 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 def environment() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
-        trim_blocks=True, lstrip_blocks=True,
+        trim_blocks=True, lstrip_blocks=True, finalize=_no_none,
     )
     for name in _WIDTH_FILTERS:
         env.filters[name] = _capped(name, env.filters[name])
     return env
+
+
+def _compile(source: str) -> Any:
+    tmpl = environment().from_string(source)
+    # `~` compiles to a call of the module's `str_join`; bound it like the output.
+    namespace = tmpl.root_render_func.__globals__
+    if "str_join" in namespace:
+        namespace["str_join"] = _bounded_str_join
+    return tmpl
+
+
+# A render of one recipient takes microseconds; a template that loops for seconds is an
+# attack on the machine running validate (CI), not a campaign.
+RENDER_BUDGET_SECONDS = 2.0
+
+
+class TimeBudget:
+    """Interrupts a render that runs past its budget (SIGALRM: main thread, POSIX only; a no-op
+    elsewhere). The handler raises only while a render is in progress."""
+
+    def __init__(self, seconds: float = RENDER_BUDGET_SECONDS) -> None:
+        import signal
+        import threading
+
+        self.seconds = seconds
+        self.active = False
+        self.enabled = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+        if self.enabled:
+            self._signal = signal
+            self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
+
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        if self.active:
+            self.active = False
+            raise SecurityError(f"rendering took longer than {self.seconds:g} s")
+
+    def __enter__(self) -> TimeBudget:
+        if self.enabled:
+            self.active = True
+            self._signal.setitimer(self._signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.active = False
+            self._signal.setitimer(self._signal.ITIMER_REAL, 0)
+
+    def close(self) -> None:
+        if self.enabled:
+            self._signal.setitimer(self._signal.ITIMER_REAL, 0)
+            self._signal.signal(self._signal.SIGALRM, self._previous)
 
 
 def is_template(text: str) -> bool:
@@ -107,7 +175,7 @@ class Compiled:
         self.source = source
         self.path = path
         if is_template(source):
-            tmpl = environment().from_string(source)
+            tmpl = _compile(source)
             self._render = tmpl.root_render_func
             self._blocks = tmpl.blocks
             self._name = tmpl.name
@@ -158,7 +226,7 @@ class Condition:
         # otherwise), so the text cannot close the if-block below; the block form is what we
         # evaluate because it avoids compile_expression's per-call copy of the variables.
         env.compile_expression(text)
-        tmpl = env.from_string("{% if " + text + " %}1{% endif %}")
+        tmpl = _compile("{% if " + text + " %}1{% endif %}")
         self._render = tmpl.root_render_func
 
     def __call__(self, ctx: dict[str, Any]) -> bool:

@@ -55,3 +55,34 @@ def test_output_just_under_the_bound_renders():
 ])
 def test_conditions_bare_or_braced(source, expected):
     assert compile_condition(source)(dict(CTX)) is expected
+
+
+def test_a_null_value_is_an_error_not_the_word_none():
+    from jinja2.exceptions import UndefinedError
+
+    with pytest.raises(UndefinedError, match="null"):
+        compile_text("Hi {{ name }}").render({**CTX, "name": None})
+    assert compile_text("Hi {{ name or 'there' }}").render({**CTX, "name": None}) == "Hi there"
+
+
+def test_a_template_that_loops_for_ever_is_stopped_by_the_time_budget(tmp_path):
+    from click.testing import CliRunner
+
+    from runner.cli import main
+
+    (tmp_path / "c.yaml").write_text(
+        'version: 1\nid: loop\nrecipients: [{to: "+15551230001"}]\nsteps:\n  - id: a\n'
+        '    text: "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}'
+        '{% endfor %}x"\n')
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "c.yaml")])
+    assert result.exit_code == 1
+    assert "rendering took longer than" in result.output and "Traceback" not in result.output
+
+
+def test_tilde_and_plus_joins_are_bounded():
+    big = "x" * 600_000
+    with pytest.raises(SecurityError):
+        compile_text("{{ big ~ big }}").render({**CTX, "big": big})
+    with pytest.raises(SecurityError):
+        compile_text("{{ big + big }}").render({**CTX, "big": big})
+    assert compile_text("{{ name ~ '!' }} {{ name + '?' }} {{ 1 + 2 }}").render(dict(CTX)) == "Ada! Ada? 3"
