@@ -8,6 +8,7 @@ refused, not evaluated. Strict because an undefined variable must be an error fo
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError
@@ -53,14 +54,23 @@ def _no_none(value: Any) -> Any:
     return value
 
 
+_FIRST_PIECES = 32  # read at C speed; each piece is already bounded (MAX_REPEAT, the caps)
+
+
 def bounded_concat(pieces: Any) -> str:
-    out: list[str] = []
-    size = 0
-    for piece in pieces:
-        size += len(piece)
-        if size > MAX_OUTPUT:
-            raise SecurityError(f"the template renders more than {MAX_OUTPUT:,} characters")
-        out.append(piece)
+    """Join a template's output pieces, refusing more than MAX_OUTPUT characters in all."""
+    pieces = iter(pieces)
+    out = list(islice(pieces, _FIRST_PIECES))
+    size = sum(map(len, out))
+    if size > MAX_OUTPUT:
+        raise SecurityError(f"the template renders more than {MAX_OUTPUT:,} characters")
+    if len(out) == _FIRST_PIECES:  # a loop: keep counting as it goes
+        append = out.append
+        for piece in pieces:
+            size += len(piece)
+            if size > MAX_OUTPUT:
+                raise SecurityError(f"the template renders more than {MAX_OUTPUT:,} characters")
+            append(piece)
     return "".join(out)
 
 
@@ -123,39 +133,51 @@ RENDER_BUDGET_SECONDS = 2.0
 
 class TimeBudget:
     """Interrupts a render that runs past its budget (SIGALRM: main thread, POSIX only; a no-op
-    elsewhere). The handler raises only while a render is in progress."""
+    elsewhere). A periodic timer checks the render in progress, so entering and leaving a
+    render costs two attribute writes, not two system calls; it disarms itself when renders
+    stop coming."""
+
+    TICK = 0.25
 
     def __init__(self, seconds: float = RENDER_BUDGET_SECONDS) -> None:
         import signal
         import threading
+        import time
 
         self.seconds = seconds
         self.active = False
+        self.started = 0.0
+        self._armed = False
+        self._idle_ticks = 0
+        self._now = time.monotonic
         self.enabled = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
         if self.enabled:
             self._signal = signal
-            self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
+            signal.signal(signal.SIGALRM, self._on_alarm)
 
     def _on_alarm(self, signum: int, frame: Any) -> None:
-        if self.active:
+        if not self.active:
+            self._idle_ticks += 1
+            if self._idle_ticks * self.TICK >= 2 * self.seconds:
+                self._signal.setitimer(self._signal.ITIMER_REAL, 0)
+                self._armed = False
+            return
+        self._idle_ticks = 0
+        if self._now() - self.started > self.seconds:
             self.active = False
             raise SecurityError(f"rendering took longer than {self.seconds:g} s")
 
     def __enter__(self) -> TimeBudget:
         if self.enabled:
+            self.started = self._now()
             self.active = True
-            self._signal.setitimer(self._signal.ITIMER_REAL, self.seconds)
+            if not self._armed:
+                self._armed = True
+                self._signal.setitimer(self._signal.ITIMER_REAL, self.TICK, self.TICK)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.active = False
-            self._signal.setitimer(self._signal.ITIMER_REAL, 0)
-
-    def close(self) -> None:
-        if self.enabled:
-            self._signal.setitimer(self._signal.ITIMER_REAL, 0)
-            self._signal.signal(self._signal.SIGALRM, self._previous)
+        self.active = False
 
 
 def is_template(text: str) -> bool:
