@@ -7,6 +7,8 @@ alias bomb is refused after a bounded amount of work), and every problem points 
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +88,26 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+# YAML counts NEL, LS, PS and a lone CR as line breaks; editors, grep and GitHub count "\n".
+_OTHER_BREAKS = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+
+
+class _Lines:
+    """Line and column of a character offset, counted on "\n" only."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def __call__(self, node: yaml.Node) -> tuple[int, int]:
+        index = node.start_mark.index
+        line = bisect.bisect_right(self.starts, index)
+        return line, index - self.starts[line - 1] + 1
+
+
 class _Builder:
-    def __init__(self, loader: _Loader, file: str) -> None:
+    def __init__(self, loader: _Loader, file: str, text: str = "") -> None:
         self.loader = loader
+        self.mark = _Lines(text) if _OTHER_BREAKS.search(text) else _mark
         self.file = file
         self.count = 0
         self.positions: dict[PathT, tuple[int, int]] = {}
@@ -97,7 +116,7 @@ class _Builder:
         self.block_scalars: set[PathT] = set()
 
     def fail(self, node: yaml.Node, path: PathT, message: str, hint: str | None = None) -> None:
-        line, col = _mark(node)
+        line, col = self.mark(node)
         self.problems.append(
             Problem(message, file=self.file, line=line, column=col, path=format_path(path),
                     hint=hint, layer="yaml")
@@ -108,12 +127,12 @@ class _Builder:
         if self.count > MAX_NODES:
             raise CampaignError(Problem(
                 f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
-                file=self.file, line=_mark(node)[0], column=_mark(node)[1],
+                file=self.file, line=self.mark(node)[0], column=self.mark(node)[1],
                 hint="remove the repeated anchors/aliases (&name / *name)", layer="yaml",
             ))
         # Positions of deep alias expansions would be the anchor's; record each path once.
         if len(self.positions) < MAX_NODES:
-            self.positions[path] = _mark(node)
+            self.positions[path] = self.mark(node)
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -150,8 +169,13 @@ class _Builder:
         result: dict = {}
         merged: dict = {}
         seen: dict[Any, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+        # Merged keys first, wherever `<<` stands: the mapping's own keys (and their
+        # positions) must win over the anchor's.
+        is_merge = "tag:yaml.org,2002:merge"
+        ordered = [kv for kv in node.value if kv[0].tag == is_merge] + \
+                  [kv for kv in node.value if kv[0].tag != is_merge]
+        for key_node, value_node in ordered:
+            if key_node.tag == is_merge:
                 # `<<: *defaults` — merged keys are defaults, the mapping's own keys win.
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 for src in sources:
@@ -171,12 +195,12 @@ class _Builder:
             if not isinstance(key, str):
                 key = str(key_node.value)
             if key in seen:
-                first = seen[key].start_mark.line + 1
+                first = self.mark(seen[key])[0]
                 self.fail(key_node, path + (key,), f"duplicate key '{key}' (first defined on line {first})",
                           "remove one of them: YAML would silently keep only the last")
                 continue
             seen[key] = key_node
-            self.key_positions[path + (key,)] = _mark(key_node)
+            self.key_positions[path + (key,)] = self.mark(key_node)
             result[key] = self.build(value_node, path + (key,))
         for k, v in merged.items():
             result.setdefault(k, v)
@@ -228,9 +252,9 @@ def load_text(text: str, file: str) -> Document:
         message = err.problem or str(err)
         if err.context:
             message = f"{message} ({err.context})"
+        line, col = (_line_col(text, mark.index) if mark is not None else (None, None))
         raise CampaignError(Problem(
-            f"YAML syntax error: {message}", file=file,
-            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+            f"YAML syntax error: {message}", file=file, line=line, column=col,
             hint="check indentation, colons and quotes around this line", layer="yaml",
         )) from None
     except yaml.reader.ReaderError as err:
@@ -258,7 +282,7 @@ def load_text(text: str, file: str) -> Document:
             file=file, line=1, column=1, layer="yaml",
             hint="remove the repeated anchors/aliases (&name / *name)",
         ))
-    builder = _Builder(loader, file)
+    builder = _Builder(loader, file, text)
     try:
         data = builder.build(root, ())
     except RecursionError:

@@ -261,7 +261,8 @@ class Planner:
                 item["skipped"] = r.skipped
             else:
                 req = by_step[r.step.id]
-                item.update(key=req.key, messages=req.messages, body=r.body)
+                body = r.body if self.show else _masked(r.body, rec.chat or "")
+                item.update(key=req.key, messages=req.messages, body=body)
                 if req.reply_to_step:
                     item["reply_to_step"] = req.reply_to_step
             steps.append(item)
@@ -285,6 +286,24 @@ class Planner:
             w.append(f"{s.emails:,} recipient(s) are email addresses: iMessage only, there is no SMS fallback for them")
         if s.invalid:
             w.append(f"{s.invalid:,} recipient row(s) are invalid (see the errors)")
+
+
+def _masked(value: Any, chat: str) -> Any:
+    """A preview body with the recipient's own phones/emails masked where a template printed
+    them ({{ recipient }}): previews end up in pull-request comments and CI logs."""
+    from runner.mask import mask_one
+
+    people = [m for m in chat.split(",") if m and not m.startswith("grp_")]
+    if isinstance(value, str):
+        for person in people:
+            if person in value:
+                value = value.replace(person, mask_one(person))
+        return value
+    if isinstance(value, list):
+        return [_masked(v, chat) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, chat) for k, v in value.items()}
+    return value
 
 
 def plan_campaign(campaign: Campaign, **kwargs: Any) -> tuple[list[PlannedRequest], Planner]:

@@ -57,7 +57,11 @@ def plan(file: str, fmt: str, out: str | None, state_dir: str, previews: int, sh
         stream = _observe(stream, timing)
     try:
         if out:
-            _write_out(Path(out), stream, planner.raise_if_invalid)
+            try:
+                _write_out(Path(out), stream, planner.raise_if_invalid)
+            except OSError as err:
+                raise CampaignError(Problem(f"cannot write the plan to {out}: {err.strerror}",
+                                            hint="choose a path in a folder you can write")) from None
         else:
             for _ in stream:
                 pass
@@ -82,6 +86,14 @@ def plan(file: str, fmt: str, out: str | None, state_dir: str, previews: int, sh
     sys.exit(0)
 
 
+def _line(req, entry) -> str:
+    if entry is None:
+        return dump_line(req)
+    obj = req.to_json_obj()
+    obj["journal_status"] = entry.status  # what an earlier run's journal says of this key
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
 def _observe(stream, timing):
     for req, entry in stream:
         timing.observe(req, entry)
@@ -89,19 +101,23 @@ def _observe(stream, timing):
 
 
 def _write_out(path: Path, stream, check) -> None:
-    """Write atomically: an invalid campaign leaves no half-written plan behind."""
+    """Write atomically: an invalid campaign leaves no half-written plan behind. A symlink is
+    followed (its target is replaced); a pipe or device (/dev/stdout) is written directly."""
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            for req, entry in stream:
+                fh.write(_line(req, entry))
+        check()
+        return
+    if path.is_symlink():
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             write = fh.write
             for req, entry in stream:
-                if entry is None:
-                    write(dump_line(req))
-                else:
-                    obj = req.to_json_obj()
-                    obj["journal_status"] = entry.status
-                    write(json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n")
+                write(_line(req, entry))
         check()  # an invalid campaign publishes no plan, not even a partial one
         umask = os.umask(0)
         os.umask(umask)
