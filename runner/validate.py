@@ -66,6 +66,11 @@ def validate_file(path: str | Path) -> FileResult:
     except CampaignError as err:  # e.g. an unreadable recipients file
         result.problems = planner.problems + err.problems
         return result
+    except Exception as err:  # noqa: BLE001 - a bug of ours must not stop a folder's other files
+        result.problems = planner.problems + [Problem(
+            f"internal error while validating: {type(err).__name__}: {str(err)[:200]}",
+            file=str(path), hint="please report it with this file; the other files were checked")]
+        return result
     result.problems = planner.problems
     result.summary = {
         "campaign": campaign.id, "recipients": summary.recipients, "steps": len(campaign.steps),
