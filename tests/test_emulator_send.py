@@ -198,3 +198,15 @@ def test_named_groups_are_known_only_when_configured(make_emulator, groups, stat
             assert "code" not in r.json()  # a chat that does not exist has no code
         other = c.post("/chats/grp_other/messages", json={"text": "hi"})
         assert other.status_code == (202 if groups == ["*"] else 404)
+
+
+def test_history_gives_replies_an_earlier_message_to_target(make_emulator):
+    emu = make_emulator(history=[{"message_id": "msg_old1", "chat": "+15551230001",
+                                  "from_number": "+15551234567"}])
+    with emu.client() as c:
+        ok = post(c, PHONE, {"text": "re", "reply_to": {"message_id": "msg_old1"}})
+        assert ok.status_code == 202
+        other = post(c, OTHER, {"text": "re", "reply_to": {"message_id": "msg_old1"}})
+        assert other.status_code == 400 and other.json()["code"] == "reply_target_chat_mismatch"
+        unknown = post(c, PHONE, {"text": "re", "reply_to": {"message_id": "msg_nope"}})
+        assert unknown.status_code == 404 and unknown.json()["code"] == "reply_target_not_found"

@@ -107,29 +107,35 @@ def test_example_campaigns_send_completely(emulator, tmp_path, path):
     from runner.campaign import load_campaign
     from runner.plan import plan_campaign
 
-    # The account has the examples' named group chats (grp_...).
-    emulator.configure(groups=["*"])
     path = sendable_copy(path, tmp_path / "campaigns")
     plan, _ = plan_campaign(load_campaign(path))
-    # A reply to a fixed message_id names a message of the real account, which the emulator
-    # has never seen: the API answers 404 reply_target_not_found, and that recipient's later
-    # steps are not sent. Everything else must be accepted, exactly once.
-    first_doomed: dict[str, int] = {}
-    for r in plan:
-        if "message_id" in (r.body.get("reply_to") or {}):
-            first_doomed.setdefault(r.recipient, r.step_index)
-    failing = {r.key for r in plan if r.step_index >= first_doomed.get(r.recipient, 1 << 30)}
+    # The account the examples were written for has their named group chats (grp_...) and
+    # the earlier messages their replies target (reply_to: {message_id: ...}).
+    history = [{"message_id": r.body["reply_to"]["message_id"], "chat": r.recipient,
+                "from_number": r.body.get("from_number")}
+               for r in plan if "message_id" in (r.body.get("reply_to") or {})]
+    emulator.configure(groups=["*"], history=history)
     result = send(emulator, path, tmp_path / "state", "--report", str(tmp_path / "r.json"),
                   "--rate", "500")
+    assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
-    committed = set(keys_committed(emulator))
-    assert committed == {r.key for r in plan} - failing
+    assert set(keys_committed(emulator)) == {r.key for r in plan}
     assert emulator.stats()["duplicates"] == 0
-    assert report["totals"]["accepted"] == len(plan) - len(failing)
-    assert report["totals"]["failed"] == len(failing)
-    reasons = {g["reason"] for g in report["failures"]}
-    assert reasons <= {"reply_target_not_found", "previous_step_failed"}
-    assert result.returncode == (1 if failing else 0), result.stderr
+    assert report["totals"]["accepted"] == len(plan) and report["totals"]["failed"] == 0
+    assert report["totals"]["messages_accepted"] == sum(r.messages for r in plan)
+
+
+def test_a_reply_to_a_message_the_account_never_sent_fails_for_that_recipient_only(emulator, tmp_path):
+    path = sendable_copy(REPO / "campaigns" / "store-opening-staff.yaml", tmp_path / "campaigns")
+    emulator.configure(groups=["*"])  # groups, but no earlier messages to reply to
+    result = send(emulator, path, tmp_path / "state", "--report", str(tmp_path / "r.json"),
+                  "--rate", "500")
+    assert result.returncode == 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    reasons = {g["reason"]: g["count"] for g in report["failures"]}
+    # Each group's kickoff reply is refused (404), and its later steps are not sent.
+    assert reasons == {"reply_target_not_found": 3, "previous_step_failed": 6}
+    assert report["totals"]["accepted"] == 3  # the briefing of each group
 
 
 @pytest.mark.parametrize("name", ["vip-midnight-drop", "members-renewal"])

@@ -49,6 +49,10 @@ class EmulatorConfig:
     # Named group chats (grp_...) the account already has; "*" = any grp_ id. Groups made for
     # participant lists are always known.
     groups: list[str] = field(default_factory=list)
+    # Messages the account sent before the emulator started (reply_to: {message_id: ...}
+    # targets): [{"message_id": "msg_...", "chat": "+1555...", "from_number": optional,
+    # "guid": optional, "text": optional}].
+    history: list[dict] = field(default_factory=list)
     strict_numbers: bool = False
     inbound_only_numbers: list[str] = field(default_factory=list)
     share_contact_allowed: bool = True

@@ -123,6 +123,23 @@ class State:
         self.extra_numbers: list[str] = []
         self._reach: dict[str, Reach] = {}
         self._counter = 0
+        for past in self.config.history:
+            self._remember(past)
+
+    def _remember(self, past: dict[str, Any]) -> None:
+        """A message sent before the emulator started, so replies can target it."""
+        mid = str(past["message_id"])
+        chat = str(past["chat"])
+        numbers = self.config.numbers
+        msg = Message(
+            message_id=mid, guid=str(past.get("guid") or f"p:0/{mid}"), chat_id=chat,
+            direction="outbound", text=past.get("text"),
+            from_number=str(past.get("from_number") or (numbers[0] if numbers else "+15551234567")),
+            sender=None, t0=self.now(), fate=None,
+        )
+        self.messages[mid] = msg
+        self.guids[msg.guid] = mid
+        self.chats.setdefault(chat, []).append(msg)
 
     def now(self) -> float:
         return self._clock() + self.offset
@@ -148,6 +165,9 @@ class State:
     def configure(self, config: EmulatorConfig) -> None:
         self.config = config
         self._reach.clear()  # shares or unreachable lists may have changed
+        for past in config.history:
+            if str(past["message_id"]) not in self.messages:
+                self._remember(past)
 
     # -- chats -------------------------------------------------------------------------
 
