@@ -37,6 +37,21 @@ NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ApiOptions:
+    """What send, track and reach share: where, how fast, and how to retry."""
+
+    base_url: str = DEFAULT_BASE_URL
+    rate_per_second: float | None = None  # client-side ceiling across the run
+    concurrency: int = 8  # requests in flight
+    max_attempts: int = 6  # tries of one request in one run before it waits for the next run
+    backoff_base: float = 0.5  # full-jitter exponential backoff between tries
+    backoff_cap: float = 30.0
+    # A Retry-After longer than this is not waited for: the request is left for a later run.
+    max_retry_after: float = 120.0
+    user_agent: str = USER_AGENT
+
+
 @dataclass(slots=True)
 class Exchange:
     """What came back: an HTTP answer, or (status None) the network error's redacted text."""

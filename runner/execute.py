@@ -26,12 +26,11 @@ import httpx
 
 from runner.api import (
     MAX_ERROR_TEXT,
-    USER_AGENT,
     ApiClient,
+    ApiOptions,
     backoff_delay,
     parse_retry_after,
 )
-from runner.contract import DEFAULT_BASE_URL
 from runner.journal import (
     ACCEPTED,
     EXPIRED,
@@ -63,17 +62,8 @@ _LOOKUP_BATCH = 512  # keys looked up in the journal per round trip
 
 
 @dataclass(frozen=True, slots=True)
-class SendOptions:
-    base_url: str = DEFAULT_BASE_URL
-    rate_per_second: float | None = None
-    concurrency: int = 8
-    timeout: float = 30.0
-    max_attempts: int = 6
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    # A Retry-After longer than this is not waited for: the request is left for a later run.
-    max_retry_after: float = 120.0
-    user_agent: str = USER_AGENT
+class SendOptions(ApiOptions):
+    timeout: float = 30.0  # seconds per HTTP request
 
     def to_dict(self) -> dict[str, Any]:
         return {

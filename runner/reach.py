@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from runner.api import MAX_ERROR_TEXT, USER_AGENT, ApiClient, backoff_delay, parse_retry_after
+from runner.api import MAX_ERROR_TEXT, ApiClient, ApiOptions, backoff_delay, parse_retry_after
 from runner.errors import CampaignError
 from runner.mask import display_chat
 from runner.ratelimit import RateLimiter
@@ -130,16 +130,9 @@ class CapabilityCache:
 
 # -- the checker ----------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class ReachOptions:
-    base_url: str
-    rate_per_second: float | None = None
-    concurrency: int = 8
+class ReachOptions(ApiOptions):
+    max_attempts: int = 4  # a capability check is cheap to redo on the next run
     request_timeout: float = 30.0
-    max_attempts: int = 4
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    max_retry_after: float = 120.0
-    user_agent: str = USER_AGENT
 
 
 @dataclass

@@ -29,8 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from runner.api import MAX_ERROR_TEXT, USER_AGENT, ApiClient, backoff_delay, parse_retry_after
-from runner.contract import DEFAULT_BASE_URL
+from runner.api import MAX_ERROR_TEXT, ApiClient, ApiOptions, backoff_delay, parse_retry_after
 from runner.journal import (
     FINAL_STATUSES,
     NOT_FOUND,
@@ -46,23 +45,15 @@ _FLUSH_OPS = 512  # ... or as soon as this many are waiting
 
 
 @dataclass(frozen=True, slots=True)
-class TrackOptions:
-    base_url: str = DEFAULT_BASE_URL
-    rate_per_second: float | None = None
-    concurrency: int = 8
+class TrackOptions(ApiOptions):
+    # max_attempts counts consecutive failed polls of one message (5xx, timeouts).
     request_timeout: float = 30.0
     timeout: float | None = 300.0  # the whole run; None = until everything is final
-    # Consecutive failed polls of one message (5xx, timeouts) before this run gives up on it.
-    max_attempts: int = 6
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    max_retry_after: float = 120.0
     # Per-message polling: the first poll this long after acceptance, then each interval
     # ``poll_factor`` times the last (with jitter), at most ``poll_cap``.
     first_poll: float = 1.0
     poll_factor: float = 2.0
     poll_cap: float = 60.0
-    user_agent: str = USER_AGENT
 
 
 @dataclass(slots=True)
