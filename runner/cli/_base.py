@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,6 +18,27 @@ from runner.errors import CampaignError
 @click.version_option(__version__, prog_name="campaign")
 def main() -> None:
     """Declarative YAML campaigns for the Blooio messaging API."""
+
+
+DEFAULT_STATE_DIR = ".runner"
+
+
+def api_options(state_help: str = "Journal directory.") -> Callable:
+    """--base-url, --rate, --concurrency and --state, the same for every command that talks
+    to the API (campaign `send:` settings give rate and concurrency defaults)."""
+
+    def decorate(fn: Callable) -> Callable:
+        for option in reversed((
+            click.option("--base-url", help="API base URL [env BLOOIO_BASE_URL; default the live API]"),
+            click.option("--rate", type=float, help="Client-side ceiling, requests per second."),
+            click.option("--concurrency", type=click.IntRange(1, 1024), help="Requests in flight."),
+            click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+                         default=DEFAULT_STATE_DIR, show_default=True, help=state_help),
+        )):
+            fn = option(fn)
+        return fn
+
+    return decorate
 
 
 def user_errors(fmt_option: str | None = "fmt") -> Callable:

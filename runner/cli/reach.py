@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from runner.cli._base import main, user_errors
+from runner.cli._base import api_options, main, user_errors
 from runner.errors import CampaignError, Problem
 
 
@@ -31,11 +31,7 @@ def _max_age(text: str) -> float:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-@click.option("--base-url", help="API base URL [env BLOOIO_BASE_URL; default the live API]")
-@click.option("--rate", type=float, help="Client-side ceiling, requests per second.")
-@click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=".runner", show_default=True, help="Where the answers are cached.")
+@api_options("Where the answers are cached.")
 @click.option("--max-age", default="7d", show_default=True,
               help="Reuse cached answers younger than this (45s, 30m, 2h, 7d).")
 @click.option("--show-recipients", is_flag=True, help="Do not mask phone numbers and emails.")

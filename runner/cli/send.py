@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from runner.api import api_key_from_env, base_url_from
-from runner.cli._base import main, user_errors
+from runner.cli._base import api_options, main, user_errors
 from runner.errors import CampaignError, StoppedEarly
 from runner.execute import (
     Executor,
@@ -184,11 +184,7 @@ def _run_loop(coro: Any) -> Any:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--base-url", help="API base URL [env BLOOIO_BASE_URL; default the live API]")
-@click.option("--rate", type=float, help="Client-side ceiling, requests per second.")
-@click.option("--concurrency", type=click.IntRange(1, 1024), help="Requests in flight.")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=DEFAULT_STATE_DIR, show_default=True, help="Journal directory.")
+@api_options()
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the run's JSON report to this file.")
 @click.option("--yes", "-y", is_flag=True, help="Send without asking for confirmation.")

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from runner.api import api_key_from_env
-from runner.cli._base import main, user_errors
+from runner.cli._base import api_options, main, user_errors
 from runner.errors import StoppedEarly
 from runner.journal import Journal
 from runner.track import Tracker, TrackOptions, TrackResult, TrackStats
@@ -97,11 +97,7 @@ def run_tracking(journal: Journal, revision: int, options: TrackOptions, api_key
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--base-url", help="API base URL [env BLOOIO_BASE_URL; default the live API]")
-@click.option("--rate", type=float, help="Client-side ceiling, requests per second.")
-@click.option("--concurrency", type=click.IntRange(1, 1024), help="Requests in flight.")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=".runner", show_default=True, help="Journal directory.")
+@api_options()
 @click.option("--timeout", type=click.FloatRange(0, 86400), default=300.0, show_default=True,
               help="Stop after this many seconds (exit 3 if messages are still in flight).")
 @click.option("--request-timeout", type=click.FloatRange(0.1, 600), default=30.0,
