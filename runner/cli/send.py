@@ -29,8 +29,6 @@ from runner.execute import (
 from runner.journal import ACCEPTED, Journal
 from runner.report import build_report, render
 
-DEFAULT_STATE_DIR = ".runner"
-
 
 def open_journal(state_dir: Path, campaign_id: str) -> Journal:
     """The campaign's journal, created if needed; a state folder that cannot be made or written
