@@ -133,51 +133,36 @@ RENDER_BUDGET_SECONDS = 2.0
 
 class TimeBudget:
     """Interrupts a render that runs past its budget (SIGALRM: main thread, POSIX only; a no-op
-    elsewhere). A periodic timer checks the render in progress, so entering and leaving a
-    render costs two attribute writes, not two system calls; it disarms itself when renders
-    stop coming."""
-
-    TICK = 0.25
+    elsewhere). A one-shot timer is armed for each render and disarmed after it: a timer left
+    running would outlive the renders, and a SIGALRM arriving after Python restored the default
+    handler at exit would kill the process ("Alarm clock")."""
 
     def __init__(self, seconds: float = RENDER_BUDGET_SECONDS) -> None:
         import signal
         import threading
-        import time
 
         self.seconds = seconds
         self.active = False
-        self.started = 0.0
-        self._armed = False
-        self._idle_ticks = 0
-        self._now = time.monotonic
         self.enabled = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
         if self.enabled:
             self._signal = signal
             signal.signal(signal.SIGALRM, self._on_alarm)
 
     def _on_alarm(self, signum: int, frame: Any) -> None:
-        if not self.active:
-            self._idle_ticks += 1
-            if self._idle_ticks * self.TICK >= 2 * self.seconds:
-                self._signal.setitimer(self._signal.ITIMER_REAL, 0)
-                self._armed = False
-            return
-        self._idle_ticks = 0
-        if self._now() - self.started > self.seconds:
+        if self.active:  # a late signal after the render finished is ignored
             self.active = False
             raise SecurityError(f"rendering took longer than {self.seconds:g} s")
 
     def __enter__(self) -> TimeBudget:
         if self.enabled:
-            self.started = self._now()
             self.active = True
-            if not self._armed:
-                self._armed = True
-                self._signal.setitimer(self._signal.ITIMER_REAL, self.TICK, self.TICK)
+            self._signal.setitimer(self._signal.ITIMER_REAL, self.seconds)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.active = False
+        if self.enabled:
+            self.active = False
+            self._signal.setitimer(self._signal.ITIMER_REAL, 0)
 
 
 def is_template(text: str) -> bool:

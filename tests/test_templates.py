@@ -86,3 +86,19 @@ def test_tilde_and_plus_joins_are_bounded():
     with pytest.raises(SecurityError):
         compile_text("{{ big + big }}").render({**CTX, "big": big})
     assert compile_text("{{ name ~ '!' }} {{ name + '?' }} {{ 1 + 2 }}").render(dict(CTX)) == "Ada! Ada? 3"
+
+
+def test_no_timer_outlives_the_renders():
+    """A budget timer left armed would deliver SIGALRM later (killing the process once Python
+    restores the default handler at exit: CI once failed with 'Alarm clock')."""
+    import subprocess
+    import sys
+
+    code = ("import time\n"
+            "from runner.render import _budget\n"
+            "from runner.templates import compile_text, environment\n"
+            "with _budget():\n"
+            "    compile_text('{{ 1 + 1 }}').render(dict(environment().globals))\n"
+            "time.sleep(2.5)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
