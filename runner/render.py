@@ -20,7 +20,7 @@ from runner.contract import MAX_LINK_PREVIEW_TITLE, MAX_TEXT_CHARS, is_http_url,
 from runner.errors import Problem
 from runner.loader import format_path
 from runner.recipients import Recipient
-from runner.templates import Compiled, TimeBudget, base_context
+from runner.templates import Compiled, TimeBudget, base_context, fast_context
 
 
 @dataclass(slots=True)
@@ -98,13 +98,14 @@ class Renderer:
 
     def _render(self, rec: Recipient) -> list[Rendered]:
         ctx = self.context(rec)
+        shared = fast_context(ctx)
         out: list[Rendered] = []
         skipped: set[str] = set()
         pooled = self.from_number(rec.chat or "") if self._pool else None
         for step in self.campaign.steps:
             if step.when is not None:
                 try:
-                    ok = step.when(ctx)
+                    ok = step.when(ctx, shared)
                 except Exception as err:  # noqa: BLE001 - every template failure is the user's
                     raise _render_error(f"{self._paths[step.id]}.when", err) from None
                 if not ok:
@@ -115,7 +116,7 @@ class Renderer:
                 skipped.add(step.id)
                 out.append(Rendered(step, None, "reply_parent_skipped"))
                 continue
-            body = {k: _render_tree(v, ctx) for k, v in step.content.items()}
+            body = {k: _render_tree(v, ctx, shared) for k, v in step.content.items()}
             self._check(step, body)
             for k, v in self._static[step.id].items():
                 body.setdefault(k, v)
@@ -226,16 +227,16 @@ def _render_error(path: str, err: Exception) -> RenderError:
     return RenderError(path, f"template failed: {err.__class__.__name__}: {err}")
 
 
-def _render_tree(value: Any, ctx: dict[str, Any]) -> Any:
+def _render_tree(value: Any, ctx: dict[str, Any], shared: Any = None) -> Any:
     if isinstance(value, Compiled):
         try:
-            return value.render(ctx)
+            return value.render(ctx, shared)
         except Exception as err:  # noqa: BLE001 - a template can raise anything; all are the user's
             raise _render_error(value.path, err) from None
     if isinstance(value, list):
-        return [_render_tree(v, ctx) for v in value]
+        return [_render_tree(v, ctx, shared) for v in value]
     if isinstance(value, dict):
-        return {k: _render_tree(v, ctx) for k, v in value.items()}
+        return {k: _render_tree(v, ctx, shared) for k, v in value.items()}
     return value
 
 

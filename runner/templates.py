@@ -11,7 +11,7 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -176,23 +176,41 @@ class Compiled:
     error can say so without the hot path building path strings for every recipient.
     """
 
-    __slots__ = ("source", "path", "_render", "_blocks", "_name")
+    __slots__ = ("source", "path", "shareable", "_render", "_blocks", "_name")
 
     def __init__(self, source: str, path: str = "") -> None:
         self.source = source
         self.path = path
+        self.shareable = True
         if is_template(source):
             tmpl = _compile(source)
             self._render = tmpl.root_render_func
             self._blocks = tmpl.blocks
             self._name = tmpl.name
+            self.shareable = _reads_only(source)
         else:
             self._render = None
 
-    def render(self, ctx: dict[str, Any]) -> str:
+    def render(self, ctx: dict[str, Any], shared: Context | None = None) -> str:
+        """``shared``: one recipient's context, reused by the templates that only read it."""
         if self._render is None:
             return self.source
-        return bounded_concat(self._render(fast_context(ctx, self._name, self._blocks)))
+        if shared is None or not self.shareable:
+            shared = fast_context(ctx, self._name, self._blocks)
+        return bounded_concat(self._render(shared))
+
+
+# Template constructs that write to the render context; a template without them only reads it,
+# so one Context per recipient can serve all its templates (creating a Context is a large part
+# of rendering a short template).
+_WRITERS = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes.Block,
+            nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport, nodes.With,
+            nodes.Scope, nodes.OverlayScope, nodes.EvalContextModifier)
+
+
+def _reads_only(source: str) -> bool:
+    tree = environment().parse(source)
+    return next(iter(tree.find_all(_WRITERS)), None) is None
 
 
 def fast_context(ctx: dict[str, Any], name: str | None = None, blocks: dict | None = None) -> Context:
@@ -236,8 +254,9 @@ class Condition:
         tmpl = _compile("{% if " + text + " %}1{% endif %}")
         self._render = tmpl.root_render_func
 
-    def __call__(self, ctx: dict[str, Any]) -> bool:
-        return bounded_concat(self._render(fast_context(ctx))) == "1"
+    def __call__(self, ctx: dict[str, Any], shared: Context | None = None) -> bool:
+        # An expression cannot assign, so a recipient's shared context is always safe here.
+        return bounded_concat(self._render(shared or fast_context(ctx))) == "1"
 
 
 def compile_condition(source: str) -> Condition:

@@ -102,3 +102,15 @@ def test_no_timer_outlives_the_renders():
             "time.sleep(2.5)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, (proc.returncode, proc.stderr)
+
+
+def test_a_template_that_assigns_never_shares_its_context():
+    from runner.templates import fast_context
+
+    ctx = dict(CTX)
+    shared = fast_context(ctx)
+    setter = compile_text("{% set x = 'leak' %}{{ x }}")
+    reader = compile_text("{{ x is defined }}")
+    assert not setter.shareable and reader.shareable
+    assert setter.render(ctx, shared) == "leak"
+    assert reader.render(ctx, shared) == "False"
