@@ -184,3 +184,16 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
     return rng.uniform(0.0, min(cap, base * (2 ** (attempt - 1))))
+
+
+def retry_delay(attempt: int, retry_after: float | None, options: ApiOptions,
+                rng: random.Random) -> float | None:
+    """How long to wait before try ``attempt + 1``: full-jitter backoff, at least the server's
+    Retry-After. None when the server asks for longer than ``max_retry_after``: the request
+    then waits for a later run instead of holding a worker."""
+    delay = backoff_delay(attempt, options.backoff_base, options.backoff_cap, rng)
+    if retry_after is not None:
+        if retry_after > options.max_retry_after:
+            return None
+        delay = max(delay, retry_after)
+    return delay

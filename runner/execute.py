@@ -28,8 +28,8 @@ from runner.api import (
     MAX_ERROR_TEXT,
     ApiClient,
     ApiOptions,
-    backoff_delay,
     parse_retry_after,
+    retry_delay,
 )
 from runner.journal import (
     ACCEPTED,
@@ -513,11 +513,9 @@ class Executor:
                 return PENDING, None
             if attempt == opts.max_attempts:
                 break
-            delay = backoff_delay(attempt, opts.backoff_base, opts.backoff_cap, self._rng)
-            if verdict.retry_after is not None:
-                if verdict.retry_after > opts.max_retry_after:
-                    break
-                delay = max(delay, verdict.retry_after)
+            delay = retry_delay(attempt, verdict.retry_after, opts, self._rng)
+            if delay is None:
+                break
             stats.retrying += 1
             try:
                 await self._wait(delay)

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from runner.api import MAX_ERROR_TEXT, ApiClient, ApiOptions, backoff_delay, parse_retry_after
+from runner.api import MAX_ERROR_TEXT, ApiClient, ApiOptions, parse_retry_after, retry_delay
 from runner.errors import CampaignError
 from runner.mask import display_chat
 from runner.ratelimit import RateLimiter
@@ -209,11 +209,9 @@ class CapabilityChecker:
             why = verdict.error or "no answer"
             if attempt == opts.max_attempts:
                 break
-            delay = backoff_delay(attempt, opts.backoff_base, opts.backoff_cap, self._rng)
-            if verdict.retry_after is not None:
-                if verdict.retry_after > opts.max_retry_after:
-                    break
-                delay = max(delay, verdict.retry_after)
+            delay = retry_delay(attempt, verdict.retry_after, opts, self._rng)
+            if delay is None:
+                break
             await asyncio.sleep(delay)
         result.failed[contact] = why
 

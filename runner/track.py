@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from runner.api import MAX_ERROR_TEXT, ApiClient, ApiOptions, backoff_delay, parse_retry_after
+from runner.api import MAX_ERROR_TEXT, ApiClient, ApiOptions, parse_retry_after, retry_delay
 from runner.journal import (
     FINAL_STATUSES,
     NOT_FOUND,
@@ -324,14 +324,11 @@ class Tracker:
                 stats.given_up += 1
                 self._ops.append(delivery_poll_error_op(d.message_id, now=now, next_poll_at=now))
                 return
-            delay = backoff_delay(d.poll_errors, opts.backoff_base, opts.backoff_cap, self._rng)
-            if verdict.retry_after is not None:
-                if verdict.retry_after > opts.max_retry_after:
-                    stats.given_up += 1
-                    self._ops.append(
-                        delivery_poll_error_op(d.message_id, now=now, next_poll_at=now))
-                    return
-                delay = max(delay, verdict.retry_after)
+            delay = retry_delay(d.poll_errors, verdict.retry_after, opts, self._rng)
+            if delay is None:
+                stats.given_up += 1
+                self._ops.append(delivery_poll_error_op(d.message_id, now=now, next_poll_at=now))
+                return
             self._ops.append(
                 delivery_poll_error_op(d.message_id, now=now, next_poll_at=now + delay))
             self._push(now + delay, d)

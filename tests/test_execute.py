@@ -562,3 +562,16 @@ def test_base_url_is_checked_before_anything_is_sent(monkeypatch, value, ok):
     else:
         with pytest.raises(CampaignError):
             base_url_from(value)
+
+
+def test_retry_delay_honours_retry_after_and_gives_up_past_the_limit():
+    import random
+
+    from runner.api import ApiOptions, retry_delay
+
+    opts = ApiOptions(backoff_base=0.5, backoff_cap=30.0, max_retry_after=120.0)
+    rng = random.Random(1)
+    for attempt in range(1, 8):
+        assert 0 <= retry_delay(attempt, None, opts, rng) <= min(30.0, 0.5 * 2 ** (attempt - 1))
+    assert retry_delay(1, 7.5, opts, rng) >= 7.5
+    assert retry_delay(1, 121.0, opts, rng) is None
