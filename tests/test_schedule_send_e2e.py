@@ -151,5 +151,8 @@ def test_nothing_is_sent_outside_a_recipients_local_window(emulator, tmp_path: P
         local = datetime.fromtimestamp(m["accepted_at"], ZoneInfo(ZONES[m["chat"]])).time()
         inside = lo <= local < hi if lo < hi else (local >= lo or local < hi)
         assert inside, (m["chat"], local, start, end)
-    rows = json.loads(run(emulator, "report", "w.yaml", "--format", "json", cwd=tmp_path).stdout)
-    assert rows["schema_version"] >= 1
+    report = json.loads(run(emulator, "report", "w.yaml", "--format", "json", cwd=tmp_path).stdout)
+    totals = report["totals"]
+    # Three recipients wait for their window: each step 1 (window) and step 2 (previous step).
+    assert (totals["accepted"], totals["scheduled"], totals["pending"]) == (4, 6, 0)
+    assert report["run"]["next_due"] is not None
