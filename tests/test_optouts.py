@@ -13,7 +13,6 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-import runner.cli.optouts  # noqa: F401  (registers the command until runner/cli imports it)
 from runner.cli import main
 from runner.contract import STOP_WORDS
 from runner.emulator import EmulatorConfig

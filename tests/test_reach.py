@@ -31,17 +31,7 @@ from runner.reach import (
 KEY = "bl_reach_SECRET_1357"
 
 
-def _cli() -> list[str]:
-    probe = subprocess.run(
-        [sys.executable, "-c", "from runner.cli import main; print('reach' in main.commands)"],
-        capture_output=True, text=True, timeout=60)
-    if probe.stdout.strip() == "True":
-        return [sys.executable, "-m", "runner"]
-    return [sys.executable, "-c", "import runner.cli.track, runner.cli.reach, runner.cli.report;"
-            "from runner.cli import main; main()"]
-
-
-CLI = _cli()
+CLI = [sys.executable, "-m", "runner"]
 
 
 @pytest.mark.parametrize("status,body,kind", [

@@ -25,14 +25,7 @@ KEY = "bl_html_SECRET_4242"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _cli() -> list[str]:
-    probe = subprocess.run(
-        [sys.executable, "-c", "from runner.cli import main; print('track' in main.commands)"],
-        capture_output=True, text=True, timeout=60)
-    if probe.stdout.strip() == "True":
-        return [sys.executable, "-m", "runner"]
-    return [sys.executable, "-c", "import runner.cli.track, runner.cli.reach, runner.cli.report;"
-            "from runner.cli import main; main()"]
+CLI = [sys.executable, "-m", "runner"]
 
 
 def _campaign(folder: Path) -> Path:
@@ -72,7 +65,7 @@ def html_report(tmp_path_factory) -> str:
     state = tmp / "state"
     with run_in_thread(config) as emu:
         env = {**os.environ, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
-        cli = _cli()
+        cli = CLI
         sent = subprocess.run([*cli, "send", str(campaign), "--yes", "--state", str(state),
                                "--no-progress"], env=env, capture_output=True, text=True,
                               timeout=60)

@@ -22,19 +22,7 @@ from runner.emulator import EmulatorConfig, run_in_thread
 KEY = "bl_track_e2e_SECRET_77aa"
 
 
-def _cli() -> list[str]:
-    """`python -m runner`; until the commands are registered in runner/cli/__init__.py, the same
-    entry point with them imported first."""
-    probe = subprocess.run(
-        [sys.executable, "-c", "from runner.cli import main; print('track' in main.commands)"],
-        capture_output=True, text=True, timeout=60)
-    if probe.stdout.strip() == "True":
-        return [sys.executable, "-m", "runner"]
-    return [sys.executable, "-c", "import runner.cli.track, runner.cli.reach, runner.cli.report;"
-            "from runner.cli import main; main()"]
-
-
-CLI = _cli()
+CLI = [sys.executable, "-m", "runner"]
 FAST = ["--first-poll", "0.05", "--poll-cap", "0.4", "--backoff-base", "0.02",
         "--backoff-cap", "0.2", "--no-progress"]
 
