@@ -127,7 +127,7 @@ _CHILD = """
 import resource, sys
 sys.path.insert(0, {root!r})
 from runner.cli import main
-from runner.campaign import load_campaign
+from runner.campaign.load import load_campaign
 load_campaign({campaign!r})
 if {plan!r}:
     try:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 
 from _rate_check import rate_stats  # noqa: E402
 
-from runner.transport import FastTransport, RequestBuilder, send  # noqa: E402
+from runner.http.transport import FastTransport, RequestBuilder, send  # noqa: E402
 
 DELAY = 0.05
 JITTER = 0.01  # seconds of arrival-time jitter the --rate check forgives
@@ -45,7 +45,7 @@ BODY = json.dumps({"text": "Hello {{ first_name }}, your order shipped."}).encod
 # loopback server; return messages per second. Until it exists the table says "not measured".
 # ============================================================================================
 def _executor_plan(n: int) -> list:
-    from runner.model import PlannedRequest
+    from runner.planning.request import PlannedRequest
 
     body = json.loads(BODY)
     return [
@@ -60,9 +60,9 @@ def _run_executor(base_url: str, concurrency: int, rate: float | None, n: int) -
     """Send ``n`` one-step recipients through the real executor, journal on; seconds taken."""
     import tempfile
 
-    from runner.execute import Executor, SendOptions
-    from runner.journal import Journal
-    from runner.transport import run
+    from runner.http.transport import run
+    from runner.run.send import Executor, SendOptions
+    from runner.store.journal import Journal
 
     plan = _executor_plan(n)
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,8 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
 from runner.emulator import EmulatorConfig, run_in_process  # noqa: E402
-from runner.journal import Journal  # noqa: E402
-from runner.track import Tracker, TrackOptions  # noqa: E402
+from runner.run.track import Tracker, TrackOptions  # noqa: E402
+from runner.store.journal import Journal  # noqa: E402
 
 KEY = "sk_bench_not_a_real_key"
 LATENCY = 0.05
@@ -66,7 +66,7 @@ send: {{concurrency: 64}}
 
 
 def track(emu, state: Path, concurrency: int, first_poll: float) -> tuple[object, float]:
-    from runner.transport import run
+    from runner.http.transport import run
 
     journal = Journal(state / "bench.sqlite")
     options = TrackOptions(base_url=emu.base_url, concurrency=concurrency, timeout=600,

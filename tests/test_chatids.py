@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.chatids import ChatIdError, is_multi, members, normalize_chat, url_path
+from runner.audience.chatids import ChatIdError, is_multi, members, normalize_chat, url_path
 
 
 @pytest.mark.parametrize(

@@ -14,16 +14,16 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from runner.api import backoff_delay, parse_retry_after
-from runner.execute import (
+from runner.http.client import backoff_delay, parse_retry_after
+from runner.http.ratelimit import RateLimiter
+from runner.planning.request import PlannedRequest
+from runner.run.send import (
     Executor,
     SendOptions,
     classify,
     install_signal_handlers,
 )
-from runner.journal import ACCEPTED, FAILED, PENDING, SENDING, Journal, attempt_op
-from runner.model import PlannedRequest
-from runner.ratelimit import RateLimiter
+from runner.store.journal import ACCEPTED, FAILED, PENDING, SENDING, Journal, attempt_op
 
 KEY = "bl_test_SECRET_key_123"
 BASE = "http://api.test/v2/api"
@@ -488,8 +488,8 @@ def test_send_options_campaign_defaults_and_cli_overrides(monkeypatch):
 def test_past_not_after_an_unconfirmed_attempt_is_not_called_expired(journal):
     """A request tried before a crash may have gone out: past not_after it is neither resent
     nor reported as 'expired, never sent'; one never tried is expired."""
-    from runner.journal import EXPIRED
-    from runner.schedule import EXPIRED as PAST
+    from runner.campaign.schedule import EXPIRED as PAST
+    from runner.store.journal import EXPIRED
 
     plan = make_plan(2, steps=(("hello", None),))
     tried = plan[0]
@@ -536,8 +536,8 @@ def test_a_journal_that_cannot_be_written_stops_the_run_instead_of_hanging(tmp_p
 @pytest.mark.parametrize("value,ok", [("bl_live_abc123", True), ("", False), ("bl live", False),
                                       ("bl_live_abc’", False), ("bl\x01x", False)])
 def test_api_key_from_env_is_checked_without_echoing_it(monkeypatch, value, ok):
-    from runner.api import api_key_from_env
     from runner.errors import CampaignError
+    from runner.http.client import api_key_from_env
 
     monkeypatch.setenv("BLOOIO_API_KEY", value)
     if ok:
@@ -553,8 +553,8 @@ def test_api_key_from_env_is_checked_without_echoing_it(monkeypatch, value, ok):
                                       ("ftp://x", False), ("http://[::1", False), ("http://", False),
                                       ("http://h/v2?x=1", False)])
 def test_base_url_is_checked_before_anything_is_sent(monkeypatch, value, ok):
-    from runner.api import base_url_from
     from runner.errors import CampaignError
+    from runner.http.client import base_url_from
 
     monkeypatch.delenv("BLOOIO_BASE_URL", raising=False)
     if ok:
@@ -567,7 +567,7 @@ def test_base_url_is_checked_before_anything_is_sent(monkeypatch, value, ok):
 def test_retry_delay_honours_retry_after_and_gives_up_past_the_limit():
     import random
 
-    from runner.api import ApiOptions, retry_delay
+    from runner.http.client import ApiOptions, retry_delay
 
     opts = ApiOptions(backoff_base=0.5, backoff_cap=30.0, max_retry_after=120.0)
     rng = random.Random(1)

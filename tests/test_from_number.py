@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runner.campaign import load_campaign
+from runner.campaign.load import load_campaign
 from runner.cli import main
-from runner.render import Renderer
+from runner.planning.render import Renderer
 
 POOL = ["+15551234567", "+15551234568", "+15551234569"]
 

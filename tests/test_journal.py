@@ -11,7 +11,7 @@ import time
 import pytest
 
 from runner.errors import CampaignError
-from runner.journal import (
+from runner.store.journal import (
     ACCEPTED,
     SCHEMA_VERSION,
     SENDING,
@@ -129,7 +129,7 @@ def test_writer_commits_before_attempt_returns_and_batches(tmp_path):
 
 _CRASH_WRITER = """
 import sys, time
-from runner.journal import Journal, attempt_op
+from runner.store.journal import Journal, attempt_op
 j = Journal(sys.argv[1])
 i = 0
 while True:

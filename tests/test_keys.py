@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import main
-from runner.keys import idempotency_key
+from runner.planning.keys import idempotency_key
 
 PRINTABLE_64 = r"^[\x21-\x7e]{1,64}$"
 
@@ -38,7 +38,7 @@ def test_known_keys(args: tuple, key: str) -> None:
 
 
 def test_keys_are_the_same_in_another_process_with_another_hash_seed() -> None:
-    code = ("import json, sys; from runner.keys import idempotency_key as k; "
+    code = ("import json, sys; from runner.planning.keys import idempotency_key as k; "
             "print(json.dumps([k(*a) for a in json.loads(sys.argv[1])]))")
     args = json.dumps([list(a) for a, _ in PINNED])
     for seed in ("0", "4242"):

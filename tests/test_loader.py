@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import loader
+from runner.campaign import loader
+from runner.campaign.loader import format_path, load_file, load_text
 from runner.errors import CampaignError
-from runner.loader import format_path, load_file, load_text
 
 
 def problems_of(text: str) -> list[tuple[int | None, int | None, str]]:

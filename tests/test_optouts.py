@@ -13,12 +13,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from runner.audience.suppress import load_suppression
 from runner.cli import main
 from runner.contract import STOP_WORDS
 from runner.emulator import EmulatorConfig
 from runner.errors import CampaignError, StoppedEarly
-from runner.journal import ACCEPTED, PENDING, Journal, attempt_op, journal_path, mark_op, outcome_op
-from runner.optouts import (
+from runner.run.optouts import (
     SKEW_MS,
     ChatToCheck,
     OptOut,
@@ -28,7 +28,15 @@ from runner.optouts import (
     record,
     stop_word,
 )
-from runner.suppress import load_suppression
+from runner.store.journal import (
+    ACCEPTED,
+    PENDING,
+    Journal,
+    attempt_op,
+    journal_path,
+    mark_op,
+    outcome_op,
+)
 
 pytest_plugins = ["emulator_fixtures"]
 

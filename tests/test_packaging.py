@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_editable_or_source_install_finds_the_schema():
-    from runner.schema import load_schema, schema_path
+    from runner.campaign.schema import load_schema, schema_path
 
     path = schema_path()
     assert path.name == "campaign.schema.json" and path.is_file()
@@ -56,7 +56,7 @@ def test_wheel_install_validates_the_examples(wheel: Path, tmp_path: Path):
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                            str(target), str(wheel)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import runner.schema as s; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import runner.campaign.schema as s; "
             "print(s.schema_path()); from runner.cli import main; "
             "main(['validate', sys.argv[2]], prog_name='campaign')")
     proc = subprocess.run([str(py), "-c", code, str(target), str(ROOT / "campaigns")],

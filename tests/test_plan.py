@@ -26,10 +26,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from runner.campaign import load_campaign
+from runner.campaign.load import load_campaign
 from runner.cli import main
 from runner.errors import CampaignError
-from runner.journal import (
+from runner.planning.planner import Planner, iter_plan
+from runner.store.journal import (
     ACCEPTED,
     FAILED,
     Journal,
@@ -38,7 +39,6 @@ from runner.journal import (
     journal_path,
     outcome_op,
 )
-from runner.plan import Planner, iter_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGNS = ROOT / "campaigns"
@@ -593,7 +593,7 @@ def test_plan_memory_does_not_grow_with_the_recipient_count(tmp_path: Path) -> N
         tracemalloc.start()
         try:
             with open(d / "o.jsonl", "w", encoding="utf-8") as fh:
-                from runner.plan import dump_line
+                from runner.planning.planner import dump_line
 
                 for req in iter_plan(campaign, previews=0):
                     fh.write(dump_line(req))

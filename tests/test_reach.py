@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner.emulator import EmulatorConfig, run_in_thread
-from runner.reach import (
+from runner.run.reach import (
     IMESSAGE,
     PARTIAL,
     SMS_ONLY,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from runner.audience.recipients import Recipient, check_source, iter_recipients, source_of
+from runner.campaign.loader import load_text
 from runner.errors import CampaignError
-from runner.loader import load_text
-from runner.recipients import Recipient, check_source, iter_recipients, source_of
 
 
 def read(tmp_path: Path, name: str, content: bytes, spec: str = "") -> list[Recipient]:

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from runner.audience.mask import mask_chat
 from runner.errors import CampaignError
-from runner.journal import (
+from runner.report.data import REPORT_SCHEMA_VERSION, build_report, histogram, percentile, render
+from runner.store.journal import (
     ACCEPTED,
     FAILED,
     NOT_FOUND,
@@ -18,8 +20,6 @@ from runner.journal import (
     mark_op,
     outcome_op,
 )
-from runner.mask import mask_chat
-from runner.report import REPORT_SCHEMA_VERSION, build_report, histogram, percentile, render
 
 
 @pytest.mark.parametrize("chat,masked", [
@@ -206,7 +206,7 @@ def test_histogram_bins_are_round_and_hold_every_value():
 
 
 def test_report_counts_scheduled_expired_and_suppressed(tmp_path):
-    from runner.journal import EXPIRED, SCHEDULED, mark_op
+    from runner.store.journal import EXPIRED, SCHEDULED, mark_op
 
     with Journal.for_campaign(tmp_path, "sched") as j:
         run = j.start_run("sched", 1, {}, {"requests": 4, "messages": 4, "suppressed": 2,

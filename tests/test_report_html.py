@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from runner.emulator import EmulatorConfig, ManualClock, run_in_thread
-from runner.report_html import donut_svg, funnel_svg, histogram_svg, render_html
+from runner.report.html import donut_svg, funnel_svg, histogram_svg, render_html
 
 KEY = "bl_html_SECRET_4242"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -116,7 +116,7 @@ def test_charts_are_drawn_from_the_numbers():
 
 
 def test_text_is_escaped():
-    from runner.report import build_report  # noqa: F401  (the document shape is build_report's)
+    from runner.report.data import build_report  # noqa: F401  (the document shape is build_report's)
 
     doc = {
         "schema_version": 2, "generated_at": "x", "campaign": "<b>c</b>", "revision": 1,

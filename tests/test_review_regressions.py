@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from runner.campaign.loader import load_text
 from runner.cli import main
-from runner.loader import load_text
 
 
 def validate(tmp_path: Path, text: str, **files: str) -> tuple[int, list[dict]]:

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runner.cli import main
-from runner.schedule import (
+from runner.campaign.schedule import (
     DUE,
     EXPIRED,
     WAIT_DELAY,
@@ -28,6 +27,7 @@ from runner.schedule import (
     parse_schedule,
     zone,
 )
+from runner.cli import main
 
 NY = zone("America/New_York")
 

@@ -104,8 +104,8 @@ def sendable_copy(path: Path, folder: Path) -> Path:
 
 @pytest.mark.parametrize("path", CAMPAIGNS, ids=[p.stem for p in CAMPAIGNS])
 def test_example_campaigns_send_completely(emulator, tmp_path, path):
-    from runner.campaign import load_campaign
-    from runner.plan import plan_campaign
+    from runner.campaign.load import load_campaign
+    from runner.planning.planner import plan_campaign
 
     path = sendable_copy(path, tmp_path / "campaigns")
     plan, _ = plan_campaign(load_campaign(path))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runner.campaign import load_campaign
+from runner.audience.suppress import Suppression, load_suppression
+from runner.campaign.load import load_campaign
 from runner.cli import main
-from runner.plan import Planner
-from runner.suppress import Suppression, load_suppression
+from runner.planning.planner import Planner
 
 CAMPAIGN = """\
 version: 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from jinja2.exceptions import SecurityError
 
-from runner.templates import MAX_OUTPUT, compile_condition, compile_text, environment
+from runner.campaign.templates import MAX_OUTPUT, compile_condition, compile_text, environment
 
 CTX = {**environment().globals, "name": "Ada", "code": ""}
 
@@ -95,8 +95,8 @@ def test_no_timer_outlives_the_renders():
     import sys
 
     code = ("import time\n"
-            "from runner.render import _budget\n"
-            "from runner.templates import compile_text, environment\n"
+            "from runner.planning.render import _budget\n"
+            "from runner.campaign.templates import compile_text, environment\n"
             "with _budget():\n"
             "    compile_text('{{ 1 + 1 }}').render(dict(environment().globals))\n"
             "time.sleep(2.5)\n")
@@ -105,7 +105,7 @@ def test_no_timer_outlives_the_renders():
 
 
 def test_a_template_that_assigns_never_shares_its_context():
-    from runner.templates import fast_context
+    from runner.campaign.templates import fast_context
 
     ctx = dict(CTX)
     shared = fast_context(ctx)

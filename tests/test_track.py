@@ -10,7 +10,9 @@ import sqlite3
 import pytest
 
 from runner.emulator import EmulatorConfig, ManualClock
-from runner.journal import (
+from runner.http.ratelimit import RateLimiter
+from runner.run.track import Tracker, TrackOptions, classify_poll, poll_interval, status_path
+from runner.store.journal import (
     ACCEPTED,
     NOT_FOUND,
     SCHEMA_VERSION,
@@ -18,8 +20,6 @@ from runner.journal import (
     attempt_op,
     outcome_op,
 )
-from runner.ratelimit import RateLimiter
-from runner.track import Tracker, TrackOptions, classify_poll, poll_interval, status_path
 
 pytest_plugins = ["emulator_fixtures"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from runner.transport import FastTransport, RequestBuilder, send
+from runner.http.transport import FastTransport, RequestBuilder, send
 
 TOKEN = "sk_live_SECRET_TOKEN_123"
 HEADERS = [

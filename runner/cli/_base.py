@@ -54,7 +54,7 @@ def user_errors(fmt_option: str | None = "fmt") -> Callable:
             try:
                 return fn(*args, **kwargs)
             except CampaignError as err:
-                from runner.diagnostics import render_problems
+                from runner.report.diagnostics import render_problems
 
                 fmt = kwargs.get(fmt_option, "text") if fmt_option else "text"
                 if fmt not in ("text", "json", "github"):

@@ -12,17 +12,17 @@ import time
 
 import click
 
+from runner.audience.mask import display_chat
 from runner.cli._base import main, user_errors
 from runner.errors import CampaignError, Problem, StoppedEarly
-from runner.mask import display_chat
 
 
 def since_ms(text: str | None, now: float) -> int | None:
     """`--since`: an ISO 8601 instant with an offset, or a duration back from now (`7d`)."""
     if text is None:
         return None
-    from runner.campaign import parse_delay
-    from runner.schedule import ScheduleError, parse_instant
+    from runner.campaign.load import parse_delay
+    from runner.campaign.schedule import ScheduleError, parse_instant
 
     seconds = parse_delay(text)
     if seconds is not None:
@@ -53,9 +53,9 @@ def since_ms(text: str | None, now: float) -> int | None:
 def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, rate: float,
             concurrency: int, max_attempts: int, dry_run: bool, show_recipients: bool) -> None:
     """Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the first `suppress` file."""
-    from runner.campaign import load_campaign
-    from runner.journal import Journal, journal_path
-    from runner.optouts import chats_to_check, collect, not_yet_held, record
+    from runner.campaign.load import load_campaign
+    from runner.run.optouts import chats_to_check, collect, not_yet_held, record
+    from runner.store.journal import Journal, journal_path
 
     campaign = load_campaign(file)
     if not campaign.suppress:
@@ -63,7 +63,7 @@ def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, 
                                                  "add e.g.  suppress: [suppression/optouts.txt]  (the file "
                                                  "may start empty; it is relative to the campaign file)"))
     target = campaign.base_dir / campaign.suppress[0]
-    from runner.api import api_key_from_env, base_url_from
+    from runner.http.client import api_key_from_env, base_url_from
 
     api_key = api_key_from_env("optouts")
     base = base_url_from(base_url)

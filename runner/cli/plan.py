@@ -8,17 +8,17 @@ from pathlib import Path
 
 import click
 
-from runner.campaign import load_campaign
+from runner.campaign.load import load_campaign
+from runner.campaign.schedule import ScheduleError, parse_at
 from runner.cli._base import main, user_errors
 from runner.errors import CampaignError, Problem
-from runner.plan import JournalOverlay, Planner, ScheduleCounter, dump_line
-from runner.plan_view import render_json, render_markdown, render_text
-from runner.schedule import ScheduleError, parse_at
+from runner.planning.planner import JournalOverlay, Planner, ScheduleCounter, dump_line
+from runner.report.plan import render_json, render_markdown, render_text
 
 
 def open_journal(state_dir: str, campaign_id: str):
     """The campaign's journal if an earlier run left one, else None (a dry run creates nothing)."""
-    from runner.journal import Journal, journal_path
+    from runner.store.journal import Journal, journal_path
 
     path = journal_path(state_dir, campaign_id)
     return Journal(path) if path.is_file() else None

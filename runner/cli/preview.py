@@ -4,12 +4,12 @@ import json
 
 import click
 
-from runner.campaign import load_campaign
-from runner.chatids import ChatIdError, normalize_chat
+from runner.audience.chatids import ChatIdError, normalize_chat
+from runner.campaign.load import load_campaign
 from runner.cli._base import main, user_errors
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, Problem
-from runner.plan import Planner
+from runner.planning.planner import Planner
 
 
 @main.command()

@@ -18,7 +18,7 @@ from runner.errors import CampaignError, Problem
 
 
 def _max_age(text: str) -> float:
-    from runner.campaign import parse_delay
+    from runner.campaign.load import parse_delay
 
     seconds = parse_delay(text)
     if seconds is None:
@@ -43,12 +43,11 @@ def reach(file: Path, fmt: str, base_url: str | None, rate: float | None,
           concurrency: int | None, state_dir: Path, max_age: str, show_recipients: bool,
           request_timeout: float, backoff_base: float) -> None:
     """Check each phone and email's capabilities (iMessage, SMS) before a send; cached."""
-    from runner.api import api_key_from_env
-    from runner.campaign import load_campaign
+    from runner.campaign.load import load_campaign
     from runner.cli.send import _run_loop, resolve_options
-    from runner.execute import install_signal_handlers
-    from runner.plan import Planner
-    from runner.reach import (
+    from runner.http.client import api_key_from_env
+    from runner.planning.planner import Planner
+    from runner.run.reach import (
         Audience,
         CapabilityCache,
         CapabilityChecker,
@@ -58,6 +57,7 @@ def reach(file: Path, fmt: str, base_url: str | None, rate: float | None,
         render_text,
         step_features,
     )
+    from runner.run.send import install_signal_handlers
 
     age = _max_age(max_age)
     campaign = load_campaign(file)

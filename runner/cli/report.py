@@ -12,8 +12,8 @@ import click
 
 from runner.cli._base import main, user_errors
 from runner.errors import CampaignError
-from runner.journal import Journal
-from runner.report import build_report, render
+from runner.report.data import build_report, render
+from runner.store.journal import Journal
 
 
 @main.command()
@@ -29,7 +29,7 @@ from runner.report import build_report, render
 def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
            out_file: Path | None) -> None:
     """Report the last send of a campaign: totals, per step, failures, delivery (after track)."""
-    from runner.campaign import load_campaign
+    from runner.campaign.load import load_campaign
 
     campaign = load_campaign(file)
     with Journal.existing(state_dir, campaign.id, file) as journal:

@@ -16,18 +16,18 @@ from typing import Any
 
 import click
 
-from runner.api import api_key_from_env, base_url_from
 from runner.cli._base import api_options, main, user_errors
 from runner.errors import CampaignError, StoppedEarly
-from runner.execute import (
+from runner.http.client import api_key_from_env, base_url_from
+from runner.report.data import build_report, render
+from runner.run.send import (
     Executor,
     RunResult,
     RunStats,
     SendOptions,
     install_signal_handlers,
 )
-from runner.journal import ACCEPTED, Journal
-from runner.report import build_report, render
+from runner.store.journal import ACCEPTED, Journal
 
 
 def open_journal(state_dir: Path, campaign_id: str) -> Journal:
@@ -127,7 +127,7 @@ def _already_accepted(journal: Journal, revision: int) -> int:
 
 
 async def _send(executor: Executor, campaign: Any, total: int, progress: bool) -> RunResult:
-    from runner.plan import iter_plan
+    from runner.planning.planner import iter_plan
 
     remove = install_signal_handlers(executor)
     ticker = Progress(lambda: executor.stats, total, tty=sys.stderr.isatty())
@@ -143,7 +143,7 @@ async def _send(executor: Executor, campaign: Any, total: int, progress: bool) -
 
 def _one_run(journal: Journal, campaign: Any, options: SendOptions, api_key: str,
              plan_doc: dict[str, Any], total: int, progress: bool) -> RunResult:
-    from runner.schedule import gate_for
+    from runner.campaign.schedule import gate_for
 
     run_id = journal.start_run(campaign.id, campaign.revision, options.to_dict(), plan_doc)
     executor = Executor(journal, api_key=api_key, options=options, revision=campaign.revision,
@@ -174,7 +174,7 @@ def _sleep_until(due: float | None) -> bool:
 
 def _run_loop(coro: Any) -> Any:
     try:
-        from runner.transport import run
+        from runner.http.transport import run
     except ImportError:
         return asyncio.run(coro)
     return run(coro)
@@ -223,8 +223,8 @@ def send(
     track_timeout: float,
 ) -> None:
     """Send a campaign (asks first unless --yes). Re-running resumes: nothing is sent twice."""
-    from runner.campaign import load_campaign
-    from runner.plan import summarize
+    from runner.campaign.load import load_campaign
+    from runner.planning.planner import summarize
 
     campaign = load_campaign(file)
     # A full plan first: an invalid recipient anywhere stops the run before anything is sent.
@@ -283,7 +283,7 @@ def _track_after_send(journal: Journal, revision: int, options: SendOptions, api
     """`send --track`: the send's exit code, unless it was 0 and tracking left some in flight
     (3); a refused key while tracking is always 3."""
     from runner.cli.track import run_tracking, summary_text
-    from runner.track import TrackOptions
+    from runner.run.track import TrackOptions
 
     topts = TrackOptions(base_url=options.base_url, rate_per_second=options.rate_per_second,
                          concurrency=options.concurrency, request_timeout=options.timeout,

@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 
-from runner.api import api_key_from_env
 from runner.cli._base import api_options, main, user_errors
 from runner.errors import StoppedEarly
-from runner.journal import Journal
-from runner.track import Tracker, TrackOptions, TrackResult, TrackStats
+from runner.http.client import api_key_from_env
+from runner.run.track import Tracker, TrackOptions, TrackResult, TrackStats
+from runner.store.journal import Journal
 
 _STOP_TEXT = {
     None: "",
@@ -59,7 +59,7 @@ def _progress_line(s: TrackStats) -> str:
 
 
 async def _track(tracker: Tracker, progress: bool) -> TrackResult:
-    from runner.execute import install_signal_handlers
+    from runner.run.send import install_signal_handlers
 
     remove = install_signal_handlers(tracker)  # type: ignore[arg-type]
     tty = sys.stderr.isatty()
@@ -116,7 +116,7 @@ def track(file: Path, base_url: str | None, rate: float | None, concurrency: int
           progress: bool, first_poll: float, poll_cap: float, backoff_base: float,
           backoff_cap: float) -> None:
     """Poll delivery status of accepted messages into the journal until all are final."""
-    from runner.campaign import load_campaign
+    from runner.campaign.load import load_campaign
 
     campaign = load_campaign(file)
     options = track_options(campaign.send_options, base_url=base_url, rate=rate,

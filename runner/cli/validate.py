@@ -6,8 +6,8 @@ import sys
 import click
 
 from runner.cli._base import main, user_errors
-from runner.diagnostics import format_github, format_text
-from runner.validate import validate_paths
+from runner.planning.validate import validate_paths
+from runner.report.diagnostics import format_github, format_text
 
 
 @main.command()

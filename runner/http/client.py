@@ -20,8 +20,8 @@ import httpx
 from runner import __version__
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError
-from runner.transport import FastTransport, RequestBuilder
-from runner.transport import send as fast_send
+from runner.http.transport import FastTransport, RequestBuilder
+from runner.http.transport import send as fast_send
 
 USER_AGENT = f"blooio-runner/{__version__}"
 MAX_ERROR_TEXT = 500  # error texts kept in journals and reports are cut to this length

@@ -24,14 +24,18 @@ from typing import Any
 
 import httpx
 
-from runner.api import (
+from runner.campaign.schedule import DUE
+from runner.campaign.schedule import EXPIRED as PAST_NOT_AFTER
+from runner.http.client import (
     MAX_ERROR_TEXT,
     ApiClient,
     ApiOptions,
     parse_retry_after,
     retry_delay,
 )
-from runner.journal import (
+from runner.http.ratelimit import RateLimiter
+from runner.planning.request import PlannedRequest
+from runner.store.journal import (
     ACCEPTED,
     EXPIRED,
     FAILED,
@@ -45,10 +49,6 @@ from runner.journal import (
     mark_op,
     outcome_op,
 )
-from runner.model import PlannedRequest
-from runner.ratelimit import RateLimiter
-from runner.schedule import DUE
-from runner.schedule import EXPIRED as PAST_NOT_AFTER
 
 CAP_CODES = ("outbound_limit_reached", "new_conversation_limit_reached")
 # Failures decided by the runner, not the API: reconsidered on every run, since the step they
@@ -91,7 +91,7 @@ class Verdict:
 
 
 # (request, previous step accepted at, has a previous step, now) -> (state, due at): see
-# runner.schedule.gate_for.
+# runner.campaign.schedule.gate_for.
 Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[str, float | None]"]
 
 

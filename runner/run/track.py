@@ -29,8 +29,9 @@ from urllib.parse import quote
 
 import httpx
 
-from runner.api import MAX_ERROR_TEXT, ApiClient, ApiOptions, parse_retry_after, retry_delay
-from runner.journal import (
+from runner.http.client import MAX_ERROR_TEXT, ApiClient, ApiOptions, parse_retry_after, retry_delay
+from runner.http.ratelimit import RateLimiter
+from runner.store.journal import (
     FINAL_STATUSES,
     NOT_FOUND,
     Delivery,
@@ -38,7 +39,6 @@ from runner.journal import (
     delivery_poll_error_op,
     delivery_poll_op,
 )
-from runner.ratelimit import RateLimiter
 
 _FLUSH_EVERY_S = 0.2  # answers are committed at least this often (what a SIGKILL can lose)
 _FLUSH_OPS = 512  # ... or as soon as this many are waiting

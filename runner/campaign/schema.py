@@ -10,8 +10,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from runner.campaign.loader import Document
 from runner.errors import Problem, did_you_mean
-from runner.loader import Document
 
 SCHEMA_NAME = "campaign.schema.json"
 
@@ -19,7 +19,7 @@ SCHEMA_NAME = "campaign.schema.json"
 def schema_path(name: str = SCHEMA_NAME) -> Path:
     """Where the schema is: inside the wheel (runner/schemas) or, in a source checkout or an
     editable install, at the top of the repository (schemas/)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # runner/
     for candidate in (here / "schemas" / name, here.parent / "schemas" / name):
         if candidate.is_file():
             return candidate
@@ -127,7 +127,7 @@ def _explain(doc: Document, err: ValidationError) -> list[Problem]:
 
 
 def _where(path: tuple) -> str:
-    from runner.loader import format_path
+    from runner.campaign.loader import format_path
 
     return f" in {format_path(path)}" if path else ""
 

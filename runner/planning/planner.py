@@ -12,16 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.campaign import Campaign
-from runner.chatids import url_path
+from runner.audience.chatids import url_path
+from runner.audience.mask import display_chat
+from runner.audience.recipients import Recipient, iter_recipients
+from runner.audience.suppress import Suppression, load_suppression
+from runner.campaign.load import Campaign
+from runner.campaign.schedule import ScheduleError
 from runner.errors import CampaignError, Problem
-from runner.keys import idempotency_key
-from runner.mask import display_chat
-from runner.model import PlannedRequest
-from runner.recipients import Recipient, iter_recipients
-from runner.render import Rendered, Renderer, RenderError, render_problem
-from runner.schedule import ScheduleError
-from runner.suppress import Suppression, load_suppression
+from runner.planning.keys import idempotency_key
+from runner.planning.render import Rendered, Renderer, RenderError, render_problem
+from runner.planning.request import PlannedRequest
 
 PLAN_SCHEMA_VERSION = 1
 PREVIEW_COUNT = 3
@@ -291,7 +291,7 @@ class Planner:
 def _masked(value: Any, chat: str) -> Any:
     """A preview body with the recipient's own phones/emails masked where a template printed
     them ({{ recipient }}): previews end up in pull-request comments and CI logs."""
-    from runner.mask import mask_one
+    from runner.audience.mask import mask_one
 
     people = [m for m in chat.split(",") if m and not m.startswith("grp_")]
     if isinstance(value, str):
@@ -343,7 +343,7 @@ class JournalOverlay:
         self._older_chats: set[int] = set()
 
     def annotate(self, requests: Iterator[PlannedRequest]) -> Iterator[tuple[PlannedRequest, Any]]:
-        from runner.journal import content_hash
+        from runner.store.journal import content_hash
 
         buf: list[PlannedRequest] = []
 
@@ -378,7 +378,7 @@ class ScheduleCounter:
     plan order (recipient, then step), each with its journal entry (or None)."""
 
     def __init__(self, campaign: Campaign, at: Any) -> None:
-        from runner.schedule import Schedule
+        from runner.campaign.schedule import Schedule
 
         self.campaign = campaign
         self.at = at
@@ -390,7 +390,7 @@ class ScheduleCounter:
         self._delays = {s.id: s.delay_seconds for s in campaign.steps}
 
     def observe(self, req: PlannedRequest, entry: Any) -> str:
-        from runner.schedule import DUE, EXPIRED, WAIT_PREVIOUS, WAIT_WINDOW, zone
+        from runner.campaign.schedule import DUE, EXPIRED, WAIT_PREVIOUS, WAIT_WINDOW, zone
 
         prev = self._prev if self._prev and self._prev[0] == req.recipient else None
         if entry is not None and entry.status == "accepted":

@@ -2,7 +2,7 @@
 
 It is made to be opened from an e-mail attachment or a CI artifact, so it fetches nothing (no
 CDN, no web fonts, no images), runs nothing, and reads well printed. Every value shown comes
-from the report document (``runner.report.build_report``), so the page and ``--format json``
+from the report document (``runner.report.data.build_report``), so the page and ``--format json``
 never disagree; recipients appear exactly as the document has them (masked by default).
 """
 
@@ -12,7 +12,7 @@ import html
 import math
 from typing import Any
 
-from runner.report import PROTOCOL_NAMES, fmt_seconds
+from runner.report.data import PROTOCOL_NAMES, fmt_seconds
 
 # One palette for every chart: a status keeps its colour from funnel to table.
 COLOURS = {

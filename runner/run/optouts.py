@@ -24,12 +24,12 @@ from urllib.parse import quote
 
 import httpx
 
-from runner.api import backoff_delay, parse_retry_after
-from runner.chatids import ChatIdError, normalize_chat
+from runner.audience.chatids import ChatIdError, normalize_chat
+from runner.audience.suppress import load_suppression
 from runner.contract import STOP_WORDS
 from runner.errors import CampaignError, StoppedEarly
-from runner.ratelimit import RateLimiter
-from runner.suppress import load_suppression
+from runner.http.client import backoff_delay, parse_retry_after
+from runner.http.ratelimit import RateLimiter
 
 PAGE_LIMIT = 200  # the API's maximum page size
 MAX_PAGES = 500  # per chat: 100,000 inbound messages is far beyond any real conversation

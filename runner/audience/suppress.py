@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from runner.chatids import ChatIdError, normalize_chat
+from runner.audience.chatids import ChatIdError, normalize_chat
+from runner.audience.recipients import _is_file, text_lines
 from runner.errors import CampaignError, Problem
-from runner.recipients import _is_file, text_lines
 
 
 class Suppression:

@@ -13,13 +13,13 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError
 
-from runner import rules
+from runner.audience.recipients import RecipientSource, check_source, source_of
+from runner.campaign import rules
+from runner.campaign.loader import Document, PathT, format_path, load_file
+from runner.campaign.schedule import ScheduleError, parse_schedule
+from runner.campaign.schema import validate_schema
+from runner.campaign.templates import Compiled, compile_condition, compile_text
 from runner.errors import CampaignError, Problem
-from runner.loader import Document, PathT, format_path, load_file
-from runner.recipients import RecipientSource, check_source, source_of
-from runner.schedule import ScheduleError, parse_schedule
-from runner.schema import validate_schema
-from runner.templates import Compiled, compile_condition, compile_text
 
 # Fields of a step that are sent to the API as they are (after rendering).
 # Fields of a step rendered per recipient (a step's own from_number may be a template too).
@@ -60,7 +60,7 @@ class Campaign:
     send_options: dict[str, Any]
     suppress: list[str] = field(default_factory=list)
     schedule: dict[str, Any] | None = None
-    schedule_rules: Any = None  # runner.schedule.Schedule when the campaign has a schedule
+    schedule_rules: Any = None  # runner.campaign.schedule.Schedule when the campaign has a schedule
     warnings: list[Problem] = field(default_factory=list)
 
     @property

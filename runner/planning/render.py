@@ -14,13 +14,13 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from runner.campaign import Campaign, Step
-from runner.chatids import E164
+from runner.audience.chatids import E164
+from runner.audience.recipients import Recipient
+from runner.campaign.load import Campaign, Step
+from runner.campaign.loader import format_path
+from runner.campaign.templates import Compiled, TimeBudget, base_context, fast_context
 from runner.contract import MAX_LINK_PREVIEW_TITLE, MAX_TEXT_CHARS, is_http_url, is_single_http_url
 from runner.errors import Problem
-from runner.loader import format_path
-from runner.recipients import Recipient
-from runner.templates import Compiled, TimeBudget, base_context, fast_context
 
 
 @dataclass(slots=True)

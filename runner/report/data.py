@@ -16,9 +16,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.audience.mask import display_chat
 from runner.errors import CampaignError
-from runner.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
-from runner.mask import display_chat
+from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
 
 REPORT_SCHEMA_VERSION = 2
 PROTOCOLS = ("imessage", "sms", "rcs", "unknown", "pending")
@@ -464,7 +464,7 @@ def render(report: dict[str, Any], fmt: str) -> str:
     if fmt == "markdown":
         return render_markdown(report)
     if fmt == "html":
-        from runner.report_html import render_html
+        from runner.report.html import render_html
 
         return render_html(report)
     return render_text(report)

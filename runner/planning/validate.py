@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.campaign import load_campaign
+from runner.campaign.load import load_campaign
 from runner.errors import CampaignError, Problem
-from runner.plan import Planner
+from runner.planning.planner import Planner
 
 CAMPAIGN_SUFFIXES = (".yaml", ".yml")
 

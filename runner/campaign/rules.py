@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from runner.chatids import E164
+from runner.audience.chatids import E164
+from runner.campaign.loader import Document
+from runner.campaign.templates import is_template
 from runner.contract import EFFECTS, is_http_url, is_single_http_url, normalize_effect
 from runner.errors import Problem, did_you_mean
-from runner.loader import Document
-from runner.templates import is_template
 
 # Keys of format version 1 whose behaviour this runner does not implement yet: refusing them is
 # safer than sending outside a window the user asked for.
@@ -40,7 +40,7 @@ def check_static(doc: Document) -> list[Problem]:
         else:
             seen[sid] = i
         problems += _check_step(doc, i, step, seen, kinds, numbers)
-        from runner.campaign import step_kind
+        from runner.campaign.load import step_kind
 
         kinds[sid] = step_kind(step)[0]
         numbers[sid] = step.get("from_number")
@@ -151,7 +151,7 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
             out.append(doc.problem(at + (key,), f"'{key}' is not supported by this version of runner yet",
                                    "remove it; sending would ignore it", key=True))
     if step.get("delay") is not None:
-        from runner.campaign import parse_delay
+        from runner.campaign.load import parse_delay
 
         if parse_delay(step["delay"]) is None:
             out.append(doc.problem(at + ("delay",), f"{step['delay']!r} is not a duration of at most a year",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runner.plan import PlanSummary
+from runner.planning.planner import PlanSummary
 
 _STATE_NAMES = {
     "due": "due now", "window": "waiting for the window", "delay": "waiting for a delay",

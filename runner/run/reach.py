@@ -25,10 +25,10 @@ from urllib.parse import quote
 
 import httpx
 
-from runner.api import MAX_ERROR_TEXT, ApiClient, ApiOptions, parse_retry_after, retry_delay
+from runner.audience.mask import display_chat
 from runner.errors import CampaignError
-from runner.mask import display_chat
-from runner.ratelimit import RateLimiter
+from runner.http.client import MAX_ERROR_TEXT, ApiClient, ApiOptions, parse_retry_after, retry_delay
+from runner.http.ratelimit import RateLimiter
 
 IMESSAGE, SMS_ONLY, UNREACHABLE, PARTIAL, UNKNOWN = (
     "imessage", "sms_only", "unreachable", "partial", "unknown")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.chatids import ChatIdError, normalize_chat
+from runner.audience.chatids import ChatIdError, normalize_chat
+from runner.campaign.loader import Document
 from runner.errors import CampaignError, Problem, did_you_mean
-from runner.loader import Document
 
 FORMATS = ("csv", "jsonl")
 

@@ -1,0 +1,1 @@
+"""Who a campaign reaches: chat ids, recipient files, suppression, masking."""

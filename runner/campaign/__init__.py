@@ -1,0 +1,1 @@
+"""The campaign file: YAML with positions, schema, API rules, templates, schedule."""

@@ -1,0 +1,1 @@
+"""Talking to the API: our transport, the client, the retry loop, the rate limiter."""

@@ -1,0 +1,1 @@
+"""From campaign and audience to exact requests: render, keys, planner, validation."""

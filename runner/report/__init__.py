@@ -1,0 +1,1 @@
+"""Views: run reports (text, markdown, json, html), plans and diagnostics."""

@@ -1,0 +1,1 @@
+"""Runs against the API: send, track, reach, opt-outs."""
