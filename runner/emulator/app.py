@@ -12,6 +12,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from runner.emulator import control
 from runner.emulator.config import EmulatorConfig
 from runner.emulator.faults import Faults
 from runner.emulator.state import State
@@ -25,6 +26,20 @@ MAX_KEY_WAITS = 1000  # same-key attempts one request may wait behind before giv
 
 def error(status: int, message: str, code: str | None = None) -> Response:
     return status, ApiError(status, message, code).body(), None
+
+
+def _wrong_method(method: str, name: str) -> Response:
+    """404 for an unknown endpoint; 405 naming the method and body a known one expects."""
+    expected = control.allowed(name)
+    if not expected:
+        return error(404, f"no control endpoint {name}; the endpoints are "
+                          + ", ".join(control.PREFIX + n for n in control.NAMES))
+    how = " or ".join(
+        f"{e.method}" + (f" with a JSON body like {json.dumps(e.body)}" if e.method == "POST" else "")
+        for e in expected)
+    status, body, _ = error(405, f"{method} {control.PREFIX}{name} is not allowed: use {how}")
+    body["expected"] = [e.expected() for e in expected]
+    return status, body, [("Allow", ", ".join(e.method for e in expected))]
 
 
 def _retry_after(seconds: float) -> str:
@@ -190,6 +205,8 @@ class App:
     # -- control endpoints -------------------------------------------------------------
 
     def _control(self, method: str, name: str, query: str, body: bytes) -> Response:
+        if control.find(method, name) is None:
+            return _wrong_method(method, name)
         state = self.state
         data: Any = {}
         if method == "POST" and body:
@@ -205,8 +222,6 @@ class App:
             return 200, {"messages": state.messages_dump()}, None
         if method == "GET" and name == "config":
             return 200, self.config.to_dict(), None
-        if method != "POST":
-            return error(404 if name not in _CONTROL else 405, f"no control endpoint {name}")
         if name == "reply":
             for field in ("chat", "text"):
                 if not isinstance(data.get(field), str):
@@ -229,7 +244,7 @@ class App:
             if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
                 raise ValueError("participants must be a list of phones/emails")
             return 200, state.create_group(members), None
-        return error(404, f"no control endpoint {name}")
+        return error(404, f"no control endpoint {name}")  # in the table but not routed here
 
     def configure(self, changes: dict[str, Any]) -> None:
         new = self.config.updated(changes)
@@ -242,5 +257,3 @@ class App:
         self.state.reset()
         self.faults.configure(self.config, reseed=True)
 
-
-_CONTROL = ("stats", "messages", "config", "reply", "reset", "advance", "groups")

@@ -16,18 +16,15 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from runner.emulator import control
 from runner.emulator.app import App
 from runner.emulator.config import EmulatorConfig
 from runner.emulator.server import HOST, Server
 
 START_TIMEOUT_S = 15.0
-# Loopback never goes through a proxy, whatever HTTP(S)_PROXY says.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class EmulatorHandle:
@@ -40,17 +37,7 @@ class EmulatorHandle:
         self.base_url = self.root_url + "/v2/api"
 
     def _control(self, method: str, name: str, data: dict[str, Any] | None = None) -> Any:
-        body = json.dumps(data).encode() if data is not None else None
-        req = urllib.request.Request(
-            f"{self.root_url}/__emulator/{name}", data=body, method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with _OPENER.open(req, timeout=10) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as err:
-            detail = json.loads(err.read() or b"{}").get("message", "")
-            raise ValueError(f"emulator control {name}: {err.code} {detail}") from None
+        return control.call(self.root_url, method, name, data)
 
     def stats(self) -> dict[str, Any]:
         return self._control("GET", "stats")
@@ -230,13 +217,7 @@ async def _serve(config: EmulatorConfig, port_file: str | None,
             fh.write(str(port))
         os.replace(tmp, port_file)  # readers never see a half-written port
     if announce:
-        base = f"http://{HOST}:{port}/v2/api"
-        announce(
-            f"Blooio emulator listening on {base}\n"
-            f"  export BLOOIO_BASE_URL={base}\n"
-            f"  export BLOOIO_API_KEY={config.api_key}\n"
-            f"Control endpoints: http://{HOST}:{port}/__emulator/stats (Ctrl-C stops)"
-        )
+        announce(control.banner(port, config.api_key, os.getpid(), HOST))
     try:
         await stop.wait()
     finally:

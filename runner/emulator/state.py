@@ -366,7 +366,7 @@ class State:
         else:
             sender = None
             protocol = self.reach(chat_id).protocol or "sms"
-        number = to_number or (self.config.numbers[0] if self.config.numbers else "+15551234567")
+        number = to_number or self._last_sender(chat_id)
         now = self.now()
         mid, guid = self._new_id("msg_")
         msg = Message(mid, guid, chat_id, "inbound", text, number, sender, now, None,
@@ -374,7 +374,14 @@ class State:
         self.messages[mid] = msg
         self.guids[guid] = mid
         self.chats.setdefault(chat_id, []).append(msg)
-        return {"message_id": mid, "chat_id": chat_id, "time_sent": _ms(now)}
+        return {"message_id": mid, "chat_id": chat_id, "time_sent": _ms(now), "internal_id": number}
+
+    def _last_sender(self, chat_id: str) -> str:
+        """The number a reply goes to: the one the campaign last wrote to this chat from."""
+        for msg in reversed(self.chats.get(chat_id, ())):
+            if msg.direction == "outbound":
+                return msg.from_number
+        return self.config.numbers[0] if self.config.numbers else "+15551234567"
 
     # -- reading -----------------------------------------------------------------------
 
