@@ -54,7 +54,7 @@ class Endpoint:
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "stats", None, "",
              "counters: requests, accepted, duplicates, errors, peak in-flight and 1-s rate"),
-    Endpoint("GET", "messages", None, "", "every message held, outbound and inbound"),
+    Endpoint("GET", "messages", None, "", "every accepted send: chat, body, ids, from_number, statuses"),
     Endpoint("GET", "config", None, "", "the settings in force"),
     Endpoint("POST", "config", {"p_500": 0.1, "latency_ms": 50},
              "any --config-json field",
