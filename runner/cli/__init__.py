@@ -6,6 +6,7 @@ Each command lives in its own module and registers itself on ``main`` when impor
 # Imported for their side effect of registering commands on ``main``.
 from runner.cli import (  # noqa: F401
     emulator,
+    init,
     optouts,
     plan,
     preview,

@@ -1,0 +1,28 @@
+"""``campaign init [DIR]``: a starter campaign to validate, plan and rehearse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from runner.cli._base import main, user_errors
+
+
+@main.command(epilog="""\b
+Writes campaign.yaml, recipients.csv (two rows), suppression.txt and
+.schema/campaign.schema.json (for editor completion), then prints the next commands.
+
+\b
+Exit codes: 0 written; 1 a file is in the way (nothing is written, nothing overwritten).
+""")
+@click.argument("directory", default=".", metavar="[DIR]",
+                type=click.Path(path_type=Path))
+@user_errors(None)
+def init(directory: Path) -> None:
+    """Write a commented starter campaign into DIR (default: here; created if missing)."""
+    from runner.campaign.starter import next_steps, write_starter
+
+    for path in write_starter(directory):
+        click.echo(f"wrote {path}")
+    click.echo(next_steps(str(directory)))
