@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from runner.campaign.loader import Document
+from runner.campaign.loader import Document, format_path
 from runner.errors import Problem, did_you_mean
 
 SCHEMA_NAME = "campaign.schema.json"
@@ -127,8 +127,6 @@ def _explain(doc: Document, err: ValidationError) -> list[Problem]:
 
 
 def _where(path: tuple) -> str:
-    from runner.campaign.loader import format_path
-
     return f" in {format_path(path)}" if path else ""
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from runner.audience.chatids import E164
+from runner.audience.chatids import e164_hint
 from runner.audience.recipients import Recipient
 from runner.campaign.load import Campaign, Step
 from runner.campaign.loader import format_path
@@ -128,9 +128,10 @@ class Renderer:
     def _check(self, step: Step, body: dict[str, Any]) -> None:
         path = self._paths[step.id]
         number = body.get("from_number")
-        if number is not None and not E164.match(number):
+        hint = e164_hint(number) if number is not None else None
+        if hint is not None:
             raise RenderError(f"{path}.from_number", f"from_number renders to {number[:40]!r}, not an E.164 phone number",
-                              "a number assigned to your API key, e.g. \"+15551234567\"")
+                              hint)
         rt = body.get("reply_to")
         if rt is not None and not any(isinstance(v, str) and v.strip() for k, v in rt.items()
                                       if k in ("message_id", "guid")):
