@@ -106,14 +106,6 @@ def _normalize_list(items: list[str]) -> str:
     return ",".join(members)
 
 
-def is_multi(chat: str) -> bool:
-    return "," in chat
-
-
-def members(chat: str) -> list[str]:
-    return chat.split(",") if not chat.startswith("grp_") else []
-
-
 def url_path(chat: str) -> str:
     """`/chats/<url-encoded chat id>/messages` (+ as %2B, @ as %40, comma as %2C)."""
     return f"/chats/{quote(chat, safe='')}/messages"

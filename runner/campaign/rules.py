@@ -18,11 +18,6 @@ from runner.campaign.templates import is_template
 from runner.contract import EFFECTS, is_http_url, is_single_http_url, normalize_effect
 from runner.errors import Problem, did_you_mean
 
-# Keys of format version 1 whose behaviour this runner does not implement yet: refusing them is
-# safer than sending outside a window the user asked for.
-NOT_YET_SUPPORTED: tuple[str, ...] = ()
-NOT_YET_SUPPORTED_STEP: tuple[str, ...] = ()
-
 
 def check_static(doc: Document) -> list[Problem]:
     data = doc.data
@@ -48,10 +43,6 @@ def check_static(doc: Document) -> list[Problem]:
     if isinstance(rate, float) and not math.isfinite(rate):
         problems.append(doc.problem(("send", "rate_per_second"), f"{rate} is not a rate",
                                     "a positive number of requests per second, e.g. 5"))
-    for key in NOT_YET_SUPPORTED:
-        if key in data:
-            problems.append(doc.problem((key,), f"'{key}' is not supported by this version of runner yet",
-                                        "remove it; sending would ignore it", key=True))
     return problems
 
 
@@ -144,10 +135,6 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
         hint = e164_hint(number.strip() if isinstance(number, str) else number)
         if hint is not None:
             out.append(doc.problem(at + ("from_number",), f"from_number {number!r} is not an E.164 phone number", hint))
-    for key in NOT_YET_SUPPORTED_STEP:
-        if key in step:
-            out.append(doc.problem(at + (key,), f"'{key}' is not supported by this version of runner yet",
-                                   "remove it; sending would ignore it", key=True))
     if step.get("delay") is not None:
         if parse_delay(step["delay"]) is None:
             out.append(doc.problem(at + ("delay",), f"{step['delay']!r} is not a duration of at most a year",
