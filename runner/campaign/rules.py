@@ -87,7 +87,7 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
             out.append(doc.problem(at + ("effect",), "an effect is not allowed with parts (the API rejects it)",
                                    "remove the effect, or send the content as text instead of parts"))
 
-    batch = bool(parts) and any(isinstance(p, dict) and p.get("link_preview") is not None for p in parts)
+    batch = bool(parts) and any(isinstance(p, dict) and p.get("link_preview") is not None for p in parts or ())
     for j, part in enumerate(parts or []):
         if not isinstance(part, dict):
             continue

@@ -104,10 +104,10 @@ def _explain(doc: Document, err: ValidationError) -> list[Problem]:
         want = err.validator_value
         wants = [want] if isinstance(want, str) else list(want)
         names = " or ".join(_TYPE_NAMES.get(w, w) for w in wants)
-        hint = _describe(schema)
+        type_hint = _describe(schema)
         if "string" in wants and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
-            hint = "quote the value: YAML read it as a number"
-        return [doc.problem(path, f"expected {names}, got {_type_of(err.instance)}", hint, layer="schema")]
+            type_hint = "quote the value: YAML read it as a number"
+        return [doc.problem(path, f"expected {names}, got {_type_of(err.instance)}", type_hint, layer="schema")]
     if kind in ("enum", "const"):
         choices = err.validator_value if kind == "enum" else [err.validator_value]
         guess = did_you_mean(str(err.instance), [str(c) for c in choices])

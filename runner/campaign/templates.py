@@ -41,7 +41,7 @@ def _check_arguments(name: str, args: tuple, kwargs: dict) -> None:
             raise SecurityError(f"{name}() with the argument {value:,} is too large")
 
 
-def _capped(name: str, fn: Any) -> Any:
+def _capped(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def capped(*args: Any, **kwargs: Any) -> Any:
         _check_arguments(name, args[1:], kwargs)  # args[0] is the filtered value (or context)
         return fn(*args, **kwargs)
@@ -62,7 +62,7 @@ def _no_none(value: Any) -> Any:
 _FIRST_PIECES = 32  # read at C speed; each piece is already bounded (MAX_REPEAT, the caps)
 
 
-def bounded_concat(pieces: Any) -> str:
+def bounded_concat(pieces: Iterable[str]) -> str:
     """Join a template's output pieces, refusing more than MAX_OUTPUT characters in all."""
     pieces = iter(pieces)
     out = list(islice(pieces, _FIRST_PIECES))
@@ -79,7 +79,7 @@ def bounded_concat(pieces: Any) -> str:
     return "".join(out)
 
 
-def _bounded_str_join(seq: Any) -> str:
+def _bounded_str_join(seq: Iterable[object]) -> str:
     """The `~` operator, bounded like a template's output."""
     return bounded_concat(map(str, seq))
 
@@ -87,12 +87,12 @@ def _bounded_str_join(seq: Any) -> str:
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**", "+"])
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         _check_budget()
         _check_arguments(getattr(__obj, "__name__", "a function"), args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
             if isinstance(left, (int, float)) and isinstance(right, (int, float)) and \
                     abs(right) > 64 and abs(left) > 1:
@@ -210,6 +210,7 @@ class Compiled:
     """
 
     __slots__ = ("source", "path", "shareable", "_render", "_blocks", "_name")
+    _render: Callable[[Context], Iterator[str]] | None
 
     def __init__(self, source: str, path: str = "") -> None:
         self.source = source

@@ -51,7 +51,7 @@ class Renderer:
         sender = campaign.sender
         pool = sender.get("from_number")
         self._pool: list[str] = [str(n).strip() for n in pool] if isinstance(pool, list) else []
-        defaults = {k: sender[k] for k in ("use_typing_indicator", "share_contact") if k in sender}
+        defaults: dict[str, Any] = {k: sender[k] for k in ("use_typing_indicator", "share_contact") if k in sender}
         self._single = pool.strip() if isinstance(pool, str) else None
         if self._single:
             defaults["from_number"] = self._single
@@ -129,7 +129,7 @@ class Renderer:
         number = body.get("from_number")
         hint = e164_hint(number) if number is not None else None
         if hint is not None:
-            raise RenderError(f"{path}.from_number", f"from_number renders to {number[:40]!r}, not an E.164 phone number",
+            raise RenderError(f"{path}.from_number", f"from_number renders to {str(number)[:40]!r}, not an E.164 phone number",
                               hint)
         rt = body.get("reply_to")
         if rt is not None and not any(isinstance(v, str) and v.strip() for k, v in rt.items()
@@ -206,7 +206,7 @@ def _undefined_hint() -> str:
 def _render_error(path: str, err: Exception) -> RenderError:
     if isinstance(err, UndefinedError):
         if (err.message or "").startswith("a variable is null"):
-            return RenderError(path, err.message, "fill it in the data, or write "
+            return RenderError(path, str(err.message), "fill it in the data, or write "
                                "{{ first_name or 'there' }} (default() alone keeps a null)")
         return RenderError(path, err.message or str(err), _undefined_hint())
     if isinstance(err, SecurityError):
