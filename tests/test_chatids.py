@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.audience.chatids import ChatIdError, is_multi, members, normalize_chat, url_path
+from runner.audience.chatids import ChatIdError, normalize_chat, url_path
 
 
 @pytest.mark.parametrize(
@@ -86,10 +86,3 @@ def test_url_path_encodes_plus_at_and_comma():
         == "/chats/%2B15551230001%2Cbob%40example.com/messages"
     )
     assert url_path("grp_7f3a9c2e1b4d") == "/chats/grp_7f3a9c2e1b4d/messages"
-
-
-def test_members_and_multi():
-    chat = normalize_chat(["bob@example.com", "+15551230001"])
-    assert is_multi(chat) and members(chat) == ["+15551230001", "bob@example.com"]
-    assert not is_multi("+15551230001") and members("+15551230001") == ["+15551230001"]
-    assert members("grp_7f3a9c2e1b4d") == []

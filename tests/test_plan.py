@@ -29,13 +29,13 @@ from click.testing import CliRunner
 from runner.campaign.load import load_campaign
 from runner.cli import main
 from runner.errors import CampaignError
+from runner.planning.keys import content_hash
 from runner.planning.planner import Planner, iter_plan
 from runner.store.journal import (
     ACCEPTED,
     FAILED,
     Journal,
     attempt_op,
-    content_hash,
     journal_path,
     outcome_op,
 )

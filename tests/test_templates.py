@@ -88,20 +88,60 @@ def test_tilde_and_plus_joins_are_bounded():
     assert compile_text("{{ name ~ '!' }} {{ name + '?' }} {{ 1 + 2 }}").render(dict(CTX)) == "Ada! Ada? 3"
 
 
-def test_no_timer_outlives_the_renders():
-    """A budget timer left armed would deliver SIGALRM later (killing the process once Python
-    restores the default handler at exit: CI once failed with 'Alarm clock')."""
-    import subprocess
-    import sys
+class _Ticks:
+    """A clock that advances one second each time it is read: the budget's checks are counted,
+    not timed."""
 
-    code = ("import time\n"
-            "from runner.planning.render import _budget\n"
-            "from runner.campaign.templates import compile_text, environment\n"
-            "with _budget():\n"
-            "    compile_text('{{ 1 + 1 }}').render(dict(environment().globals))\n"
-            "time.sleep(2.5)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.mark.parametrize("source", [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x",
+    # The same range object iterated again: no call per outer iteration to check in.
+    "{% set r = range(100000) %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}x",
+    # A string, not a range: the loop guard covers every iterable.
+    "{% for a in big %}{% for b in big %}{% endfor %}{% endfor %}x",
+    "{% for a in big if a %}{{ loop.index if false }}{% for b in big %}{% endfor %}{% endfor %}x",
+])
+def test_an_endless_loop_stops_at_the_budget(source):
+    from runner.campaign.templates import TimeBudget
+
+    clock = _Ticks()
+    with pytest.raises(SecurityError, match="rendering took longer than 50 s"):
+        with TimeBudget(50, clock=clock):
+            compile_text(source).render({**CTX, "big": "x" * 100_000})
+    assert 50 < clock.now < 60  # stopped at the first check past the deadline
+
+
+def test_the_budget_installs_no_signal_and_leaves_nothing_behind():
+    """The budget once used SIGALRM, a process-wide handler and timer (a timer left armed
+    killed a CI run with 'Alarm clock'); it now only reads a clock while a render runs."""
+    import signal
+
+    from runner.campaign.templates import TimeBudget, loop_guard
+
+    handler = signal.getsignal(signal.SIGALRM)
+    with TimeBudget(0.5):
+        assert compile_text("{% for i in range(3) %}{{ i }}{% endfor %}").render(dict(CTX)) == "012"
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    items = [1, 2]
+    assert loop_guard(items) is items  # no budget active: loops run unguarded
+
+
+def test_a_recipient_variable_cannot_switch_the_loop_guard_off():
+    from runner.campaign.templates import TimeBudget
+
+    clock = _Ticks()
+    with pytest.raises(SecurityError, match="rendering took longer"):
+        with TimeBudget(5, clock=clock):
+            compile_text("{% for i in range(100000) %}{% endfor %}").render(
+                {**CTX, "loop_guard": list, "t_1": list})
 
 
 def test_a_template_that_assigns_never_shares_its_context():

@@ -22,6 +22,35 @@ class ChatIdError(ValueError):
         self.hint = hint
 
 
+# The one hint for a phone number that is not E.164 (from_number, a recipient's `to`).
+E164_HINT = "an E.164 number: '+', the country code, then digits only, e.g. \"+15551234567\""
+_QUOTE_HINT = "quote it: YAML read an unquoted +1555… as a number"
+
+
+def _near_e164(value: str) -> str | None:
+    """How to write a phone number given in another common form, or None if it is not one."""
+    digits = re.sub(r"[\s().-]", "", value)
+    if E164.match(digits) or (digits.isdigit() and 8 <= len(digits) <= 15):
+        if digits.startswith("+"):
+            return f"write it as '{digits}' (a '+', the country code, digits only)"
+        return f"add '+' and the country code, digits only (a US number: '+1{digits[-10:]}')"
+    return None
+
+
+def e164_hint(value: object) -> str | None:
+    """None when ``value`` is an E.164 phone number; otherwise how to fix it.
+
+    The one E.164 check: campaign rules, rendered from_numbers and recipients all use it.
+    """
+    if isinstance(value, str):
+        if E164.match(value):
+            return None
+        return _near_e164(value) or E164_HINT
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _QUOTE_HINT
+    return E164_HINT
+
+
 def _member(value: str) -> str:
     v = value.strip()
     if E164.match(v):
@@ -33,12 +62,8 @@ def _member(value: str) -> str:
     if GROUP.match(v):
         raise ChatIdError(f"a group id ('{v}') cannot be a member of a list",
                           "use the group id alone, or list its members' phones/emails")
-    digits = re.sub(r"[\s().-]", "", v)
-    if E164.match(digits) or (digits.isdigit() and 8 <= len(digits) <= 15):
-        if digits.startswith("+"):
-            hint = f"write it as '{digits}' (a '+', the country code, digits only)"
-        else:
-            hint = f"add '+' and the country code, digits only (a US number: '+1{digits[-10:]}')"
+    hint = _near_e164(v)
+    if hint is not None:
         raise ChatIdError(f"'{v}' is not in E.164 form", hint)
     raise ChatIdError(f"'{v}' is not {TO_FORMS}")
 
@@ -79,14 +104,6 @@ def _normalize_list(items: list[str]) -> str:
     if not members:
         raise ChatIdError("'to' lists no phone or email")
     return ",".join(members)
-
-
-def is_multi(chat: str) -> bool:
-    return "," in chat
-
-
-def members(chat: str) -> list[str]:
-    return chat.split(",") if not chat.startswith("grp_") else []
 
 
 def url_path(chat: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ class Recipient:
     path: str = ""  # JSON path of an inline recipient ("recipients[3]")
     problem: Problem | None = None
     duplicate: bool = False  # the same chat appeared earlier: not sent again
-    extra: dict[str, Any] = field(default_factory=dict)
+    zone: str | None = None  # its IANA time zone, set by the planner when the campaign has a schedule
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file

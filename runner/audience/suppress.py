@@ -54,11 +54,11 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
         header = [h.strip() for h in next(csv.reader([first]))] if first.strip() else []
         if "to" in header:
             reader = csv.DictReader(lines)
-            rows = ((reader.line_num, r.get("to") or "") for r in reader)
+            pending = ((reader.line_num, r.get("to") or "") for r in reader)
         else:
-            rows = ((n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(lines))
+            pending = ((n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(lines))
         try:
-            rows = list(rows)
+            rows = list(pending)
         except csv.Error as err:
             problems.append(Problem(f"cannot read the suppression CSV: {err}", file=str(path),
                                     layer="suppress", hint="check its quoting"))

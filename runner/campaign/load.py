@@ -6,7 +6,6 @@ raises CampaignError with every problem found; per-recipient rendering is render
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,13 @@ from jinja2 import TemplateSyntaxError
 from runner.audience.recipients import RecipientSource, check_source, source_of
 from runner.campaign import rules
 from runner.campaign.loader import Document, PathT, format_path, load_file
-from runner.campaign.schedule import ScheduleError, parse_schedule
+from runner.campaign.schedule import Schedule, ScheduleError, parse_schedule
 from runner.campaign.schema import validate_schema
-from runner.campaign.templates import Compiled, compile_condition, compile_text
+from runner.campaign.steps import parse_delay, step_kind
+from runner.campaign.templates import Compiled, Condition, compile_condition, compile_text
+from runner.contract import normalize_effect
 from runner.errors import CampaignError, Problem
 
-# Fields of a step that are sent to the API as they are (after rendering).
 # Fields of a step rendered per recipient (a step's own from_number may be a template too).
 CONTENT_FIELDS = ("text", "attachments", "parts", "link_preview", "from_number")
 
@@ -34,7 +34,7 @@ class Step:
     kind: str  # "text" | "text_list" | "parts" | "batch" | "attachments"
     messages: int
     effect: str  # API spelling, "" for none
-    when: Any = None  # compiled jinja2 expression
+    when: Condition | None = None
     when_source: str | None = None
     reply_to_step: str | None = None
     delay_seconds: float | None = None
@@ -60,7 +60,7 @@ class Campaign:
     send_options: dict[str, Any]
     suppress: list[str] = field(default_factory=list)
     schedule: dict[str, Any] | None = None
-    schedule_rules: Any = None  # runner.campaign.schedule.Schedule when the campaign has a schedule
+    schedule_rules: Schedule | None = None
     warnings: list[Problem] = field(default_factory=list)
 
     @property
@@ -106,44 +106,11 @@ def load_campaign(path: str | Path) -> Campaign:
     )
 
 
-def step_kind(data: dict[str, Any]) -> tuple[str, int]:
-    """What a step sends and how many messages one request creates (see contract notes)."""
-    parts = data.get("parts")
-    if parts:
-        if any(isinstance(p, dict) and p.get("link_preview") is not None for p in parts):
-            return "batch", len(parts)
-        return "parts", 1
-    text = data.get("text")
-    if isinstance(text, list):
-        return "text_list", len(text)
-    if text is not None:
-        return "text", 1
-    return "attachments", 1
-
-
-_DELAY = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-MAX_DELAY_SECONDS = 365 * 86400
-
-
-def parse_delay(text: str) -> float | None:
-    """Seconds of a `45s` / `30m` / `2h` / `2d` delay; None when malformed or over a year."""
-    m = _DELAY.match(str(text))
-    if not m:
-        return None
-    seconds = int(m.group(1)) * _UNITS[m.group(2)]
-    return seconds if seconds <= MAX_DELAY_SECONDS else None
-
-
 def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:
     problems: list[Problem] = []
     steps: list[Step] = []
     for i, data in enumerate(doc.data.get("steps") or []):
         kind, messages = step_kind(data)
-        from runner.contract import normalize_effect
-
         effect = normalize_effect(str(data["effect"])) if data.get("effect") is not None else ""
         step = Step(id=str(data["id"]), index=i, data=data, kind=kind, messages=messages,
                     effect=effect or "")

@@ -11,16 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from runner.audience.chatids import E164
+from runner.audience.chatids import e164_hint
 from runner.campaign.loader import Document
+from runner.campaign.steps import parse_delay, step_kind
 from runner.campaign.templates import is_template
 from runner.contract import EFFECTS, is_http_url, is_single_http_url, normalize_effect
 from runner.errors import Problem, did_you_mean
-
-# Keys of format version 1 whose behaviour this runner does not implement yet: refusing them is
-# safer than sending outside a window the user asked for.
-NOT_YET_SUPPORTED: tuple[str, ...] = ()
-NOT_YET_SUPPORTED_STEP: tuple[str, ...] = ()
 
 
 def check_static(doc: Document) -> list[Problem]:
@@ -40,8 +36,6 @@ def check_static(doc: Document) -> list[Problem]:
         else:
             seen[sid] = i
         problems += _check_step(doc, i, step, seen, kinds, numbers)
-        from runner.campaign.load import step_kind
-
         kinds[sid] = step_kind(step)[0]
         numbers[sid] = step.get("from_number")
     problems += _check_sender(doc, data.get("sender") or {})
@@ -49,10 +43,6 @@ def check_static(doc: Document) -> list[Problem]:
     if isinstance(rate, float) and not math.isfinite(rate):
         problems.append(doc.problem(("send", "rate_per_second"), f"{rate} is not a rate",
                                     "a positive number of requests per second, e.g. 5"))
-    for key in NOT_YET_SUPPORTED:
-        if key in data:
-            problems.append(doc.problem((key,), f"'{key}' is not supported by this version of runner yet",
-                                        "remove it; sending would ignore it", key=True))
     return problems
 
 
@@ -62,9 +52,8 @@ def _check_sender(doc: Document, sender: dict[str, Any]) -> list[Problem]:
     numbers = fn if isinstance(fn, list) else [fn] if fn is not None else []
     for j, n in enumerate(numbers):
         path = ("sender", "from_number", j) if isinstance(fn, list) else ("sender", "from_number")
-        if not isinstance(n, str) or not E164.match(n.strip()):
-            hint = ("quote it: YAML read an unquoted +1555… as a number" if isinstance(n, (int, float))
-                    else "an E.164 number assigned to your API key, e.g. \"+15551234567\"")
+        hint = e164_hint(n.strip() if isinstance(n, str) else n)
+        if hint is not None:
             out.append(doc.problem(path, f"from_number {n!r} is not an E.164 phone number", hint))
     if isinstance(fn, list) and len({str(n).strip() for n in fn}) != len(fn):
         out.append(doc.problem(("sender", "from_number"), "the from_number pool lists a number twice",
@@ -98,7 +87,7 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
             out.append(doc.problem(at + ("effect",), "an effect is not allowed with parts (the API rejects it)",
                                    "remove the effect, or send the content as text instead of parts"))
 
-    batch = bool(parts) and any(isinstance(p, dict) and p.get("link_preview") is not None for p in parts)
+    batch = bool(parts) and any(isinstance(p, dict) and p.get("link_preview") is not None for p in parts or ())
     for j, part in enumerate(parts or []):
         if not isinstance(part, dict):
             continue
@@ -142,17 +131,11 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
                                    "make the text just the URL, or remove link_preview"))
 
     number = step.get("from_number")
-    if number is not None and not (isinstance(number, str) and (is_template(number) or E164.match(number.strip()))):
-        out.append(doc.problem(at + ("from_number",), f"from_number {number!r} is not an E.164 phone number",
-                               "quote it: YAML read an unquoted +1555… as a number" if isinstance(number, (int, float))
-                               else "a number assigned to your API key, e.g. \"+15551234567\""))
-    for key in NOT_YET_SUPPORTED_STEP:
-        if key in step:
-            out.append(doc.problem(at + (key,), f"'{key}' is not supported by this version of runner yet",
-                                   "remove it; sending would ignore it", key=True))
+    if number is not None and not (isinstance(number, str) and is_template(number)):
+        hint = e164_hint(number.strip() if isinstance(number, str) else number)
+        if hint is not None:
+            out.append(doc.problem(at + ("from_number",), f"from_number {number!r} is not an E.164 phone number", hint))
     if step.get("delay") is not None:
-        from runner.campaign.load import parse_delay
-
         if parse_delay(step["delay"]) is None:
             out.append(doc.problem(at + ("delay",), f"{step['delay']!r} is not a duration of at most a year",
                                    "write a whole number and a unit: 45s, 30m, 2h or 2d"))

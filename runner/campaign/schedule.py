@@ -7,10 +7,11 @@ rule is tested with a controlled `now`, DST changes and midnight crossings inclu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -226,23 +227,52 @@ def parse_at(text: str) -> datetime:
     return parse_instant(text, ())
 
 
-def gate_for(campaign: Any):
-    """The executor's gate for a campaign: (request, previous step accepted at, has a previous
-    step, now) -> (state, due at epoch seconds). None when the campaign has no schedule and no
+class TimedStep(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def delay_seconds(self) -> float | None: ...
+
+
+class ScheduledCampaign(Protocol):
+    """What the gate reads of a campaign (runner.campaign.load.Campaign)."""
+
+    @property
+    def schedule_rules(self) -> Schedule | None: ...
+    @property
+    def steps(self) -> Sequence[TimedStep]: ...
+
+
+class ScheduledRequest(Protocol):
+    """What the gate reads of a request (runner.planning.request.PlannedRequest)."""
+
+    @property
+    def step(self) -> str: ...
+    @property
+    def zone(self) -> str | None: ...
+
+
+# (request, previous step accepted at, has a previous step, now) -> (state, due at epoch seconds)
+Gate = Callable[[ScheduledRequest, float | None, bool, float], tuple[str, float | None]]
+
+
+def gate_for(campaign: ScheduledCampaign) -> Gate | None:
+    """The executor's gate for a campaign. None when the campaign has no schedule and no
     delays (everything is always due)."""
-    rules: Schedule | None = campaign.schedule_rules
+    rules = campaign.schedule_rules
     delays = {s.id: s.delay_seconds for s in campaign.steps}
     if rules is None and not any(delays.values()):
         return None
-    rules = rules or Schedule(None, None, None, None, None)
+    timing = rules or Schedule(None, None, None, None, None)
     utc = ZoneInfo("UTC")
 
-    def gate(req: Any, previous_accepted: float | None, has_previous: bool, now: float):
-        name = req.extra.get("zone")
-        tz = zone(name) if name else (rules.default_zone or utc)
-        state, when = rules.state(datetime.fromtimestamp(now, tz=UTC), tz,
-                                  delay=delays.get(req.step), previous_accepted=previous_accepted,
-                                  has_previous=has_previous)
+    def gate(req: ScheduledRequest, previous_accepted: float | None, has_previous: bool,
+             now: float) -> tuple[str, float | None]:
+        name = req.zone
+        tz = zone(name) if name else (timing.default_zone or utc)
+        state, when = timing.state(datetime.fromtimestamp(now, tz=UTC), tz,
+                                   delay=delays.get(req.step), previous_accepted=previous_accepted,
+                                   has_previous=has_previous)
         return state, (when.timestamp() if when is not None else None)
 
     return gate

@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from runner.campaign.loader import Document
+from runner.campaign.loader import Document, format_path
 from runner.errors import Problem, did_you_mean
 
 SCHEMA_NAME = "campaign.schema.json"
@@ -104,10 +104,10 @@ def _explain(doc: Document, err: ValidationError) -> list[Problem]:
         want = err.validator_value
         wants = [want] if isinstance(want, str) else list(want)
         names = " or ".join(_TYPE_NAMES.get(w, w) for w in wants)
-        hint = _describe(schema)
+        type_hint = _describe(schema)
         if "string" in wants and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
-            hint = "quote the value: YAML read it as a number"
-        return [doc.problem(path, f"expected {names}, got {_type_of(err.instance)}", hint, layer="schema")]
+            type_hint = "quote the value: YAML read it as a number"
+        return [doc.problem(path, f"expected {names}, got {_type_of(err.instance)}", type_hint, layer="schema")]
     if kind in ("enum", "const"):
         choices = err.validator_value if kind == "enum" else [err.validator_value]
         guess = did_you_mean(str(err.instance), [str(c) for c in choices])
@@ -127,8 +127,6 @@ def _explain(doc: Document, err: ValidationError) -> list[Problem]:
 
 
 def _where(path: tuple) -> str:
-    from runner.campaign.loader import format_path
-
     return f" in {format_path(path)}" if path else ""
 
 

@@ -7,16 +7,21 @@ refused, not evaluated. Strict because an undefined variable must be an error fo
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar, Token
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _MARKERS = ("{{", "{%", "{#")
+T = TypeVar("T")
 
 
 # A rendered text is at most 10,000 characters. A campaign from a pull request could still ask
@@ -36,7 +41,7 @@ def _check_arguments(name: str, args: tuple, kwargs: dict) -> None:
             raise SecurityError(f"{name}() with the argument {value:,} is too large")
 
 
-def _capped(name: str, fn: Any) -> Any:
+def _capped(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def capped(*args: Any, **kwargs: Any) -> Any:
         _check_arguments(name, args[1:], kwargs)  # args[0] is the filtered value (or context)
         return fn(*args, **kwargs)
@@ -57,7 +62,7 @@ def _no_none(value: Any) -> Any:
 _FIRST_PIECES = 32  # read at C speed; each piece is already bounded (MAX_REPEAT, the caps)
 
 
-def bounded_concat(pieces: Any) -> str:
+def bounded_concat(pieces: Iterable[str]) -> str:
     """Join a template's output pieces, refusing more than MAX_OUTPUT characters in all."""
     pieces = iter(pieces)
     out = list(islice(pieces, _FIRST_PIECES))
@@ -74,7 +79,7 @@ def bounded_concat(pieces: Any) -> str:
     return "".join(out)
 
 
-def _bounded_str_join(seq: Any) -> str:
+def _bounded_str_join(seq: Iterable[object]) -> str:
     """The `~` operator, bounded like a template's output."""
     return bounded_concat(map(str, seq))
 
@@ -82,11 +87,12 @@ def _bounded_str_join(seq: Any) -> str:
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**", "+"])
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _check_budget()
         _check_arguments(getattr(__obj, "__name__", "a function"), args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
             if isinstance(left, (int, float)) and isinstance(right, (int, float)) and \
                     abs(right) > 64 and abs(left) > 1:
@@ -117,8 +123,15 @@ def environment() -> ImmutableSandboxedEnvironment:
     return env
 
 
-def _compile(source: str) -> Any:
-    tmpl = environment().from_string(source)
+def _compile(source: str) -> Template:
+    env = environment()
+    tree = env.parse(source)
+    # Each loop's iterable goes through loop_guard, imported by the compiled module itself
+    # (not looked up in the context, where a recipient's variable could shadow it).
+    for loop in tree.find_all(nodes.For):
+        loop.iter = nodes.Call(nodes.ImportedName(_LOOP_GUARD), [loop.iter], [], None, None,
+                               lineno=loop.iter.lineno)
+    tmpl = env.template_class.from_code(env, env.compile(tree), env.make_globals(None), None)
     # `~` compiles to a call of the module's `str_join`; bound it like the output.
     namespace = tmpl.root_render_func.__globals__
     if "str_join" in namespace:
@@ -130,39 +143,59 @@ def _compile(source: str) -> Any:
 # attack on the machine running validate (CI), not a campaign.
 RENDER_BUDGET_SECONDS = 2.0
 
+_ACTIVE: ContextVar[TimeBudget | None] = ContextVar("runner_render_budget", default=None)
+
 
 class TimeBudget:
-    """Interrupts a render that runs past its budget (SIGALRM: main thread, POSIX only; a no-op
-    elsewhere). A one-shot timer is armed for each render and disarmed after it: a timer left
-    running would outlive the renders, and a SIGALRM arriving after Python restored the default
-    handler at exit would kill the process ("Alarm clock")."""
+    """Stops a render that runs past its budget, cooperatively: no signal, no thread.
 
-    def __init__(self, seconds: float = RENDER_BUDGET_SECONDS) -> None:
-        import signal
-        import threading
+    While a budget is active (``with budget:``), every step of every template loop and every
+    call a template makes looks at the clock; past the deadline they raise SecurityError. A
+    template can only run long by looping (jinja2 has no while, and recursion ends at Python's
+    limit), and each loop iteration or call checks, so an endless template stops within the
+    budget plus one step. Works in any thread and leaves no state behind once exited.
+    """
 
+    def __init__(self, seconds: float = RENDER_BUDGET_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
-        self.active = False
-        self.enabled = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-        if self.enabled:
-            self._signal = signal
-            signal.signal(signal.SIGALRM, self._on_alarm)
-
-    def _on_alarm(self, signum: int, frame: Any) -> None:
-        if self.active:  # a late signal after the render finished is ignored
-            self.active = False
-            raise SecurityError(f"rendering took longer than {self.seconds:g} s")
+        self.clock = clock
+        self.deadline = math.inf
+        self._tokens: list[Token[TimeBudget | None]] = []
 
     def __enter__(self) -> TimeBudget:
-        if self.enabled:
-            self.active = True
-            self._signal.setitimer(self._signal.ITIMER_REAL, self.seconds)
+        self.deadline = self.clock() + self.seconds
+        self._tokens.append(_ACTIVE.set(self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.active = False
-            self._signal.setitimer(self._signal.ITIMER_REAL, 0)
+        _ACTIVE.reset(self._tokens.pop())
+
+    def check(self) -> None:
+        if self.clock() > self.deadline:
+            raise SecurityError(f"rendering took longer than {self.seconds:g} s")
+
+    def guarded(self, iterable: Iterable[T]) -> Iterator[T]:
+        check = self.check
+        for item in iterable:
+            check()
+            yield item
+
+
+def _check_budget() -> None:
+    budget = _ACTIVE.get()
+    if budget is not None:
+        budget.check()
+
+
+def loop_guard(iterable: Iterable[T]) -> Iterable[T]:
+    """Every template `for` loop iterates through this (see _compile): under an active budget
+    each iteration checks the clock."""
+    budget = _ACTIVE.get()
+    return iterable if budget is None else budget.guarded(iterable)
+
+
+_LOOP_GUARD = f"{__name__}.loop_guard"
 
 
 def is_template(text: str) -> bool:
@@ -177,6 +210,7 @@ class Compiled:
     """
 
     __slots__ = ("source", "path", "shareable", "_render", "_blocks", "_name")
+    _render: Callable[[Context], Iterator[str]] | None
 
     def __init__(self, source: str, path: str = "") -> None:
         self.source = source

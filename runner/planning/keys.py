@@ -1,4 +1,4 @@
-"""Deterministic Idempotency-Keys.
+"""Deterministic Idempotency-Keys, and the content hash that tells a fixed text from the one sent.
 
 A key depends only on the campaign id, its revision, the step id, the normalised chat id and
 the message's index within the step: never on content, a clock or randomness. So a re-run
@@ -9,6 +9,8 @@ those who have not had the step yet. Bump `revision` to send again on purpose.
 from __future__ import annotations
 
 import hashlib
+import json
+from typing import Any
 
 KEY_PREFIX = "rnr1-"  # versioned, so a future change of derivation cannot collide with this one
 
@@ -18,3 +20,15 @@ def idempotency_key(campaign_id: str, revision: int, step_id: str, chat: str, in
     # \x1f (unit separator) cannot appear in slugs or chat ids, so fields cannot run together.
     material = f"{campaign_id}\x1f{revision}\x1f{step_id}\x1f{chat}\x1f{index}".encode()
     return KEY_PREFIX + hashlib.sha256(material).hexdigest()[:40]
+
+
+def content_hash(body: dict[str, Any]) -> str:
+    """A stable hash of a request body, so a plan can tell who received older content of a step.
+
+    The key does not change when a text is fixed; this hash does. The journal stores it for
+    each attempt, and ``plan`` compares it with the hash of the planned body.
+    """
+    # reply_to is left out: it is resolved at send time and is not content.
+    content = {k: v for k, v in body.items() if k != "reply_to"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -8,18 +8,27 @@ requests in the same order with the same keys (byte-identical `plan --out`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from runner.audience.chatids import url_path
-from runner.audience.mask import display_chat
+from runner.audience.mask import display_chat, mask_one
 from runner.audience.recipients import Recipient, iter_recipients
 from runner.audience.suppress import Suppression, load_suppression
 from runner.campaign.load import Campaign
-from runner.campaign.schedule import ScheduleError
+from runner.campaign.schedule import (
+    DUE,
+    EXPIRED,
+    WAIT_PREVIOUS,
+    WAIT_WINDOW,
+    Schedule,
+    ScheduleError,
+    zone,
+)
 from runner.errors import CampaignError, Problem
-from runner.planning.keys import idempotency_key
+from runner.planning.keys import content_hash, idempotency_key
 from runner.planning.render import Rendered, Renderer, RenderError, render_problem
 from runner.planning.request import PlannedRequest
 
@@ -193,7 +202,7 @@ class Planner:
             sched = self.campaign.schedule_rules
             if sched is not None:
                 try:
-                    rec.extra["zone"] = sched.zone_for(rec.vars).key
+                    rec.zone = sched.zone_for(rec.vars).key
                 except ScheduleError as err:
                     self.collector.add(Problem(
                         f"{sched.zone_var}: {err}", file=rec.file, line=rec.line,
@@ -237,7 +246,7 @@ class Planner:
                 key=idempotency_key(c.id, c.revision, r.step.id, chat, 0),
                 method="POST", path=path, body=r.body, messages=r.step.messages,
                 reply_to_step=r.step.reply_to_step, recipient_index=rec.index,
-                step_index=r.step.index, extra=rec.extra,
+                step_index=r.step.index, zone=rec.zone,
             )
             counts.requests += 1
             counts.messages += req.messages
@@ -291,8 +300,6 @@ class Planner:
 def _masked(value: Any, chat: str) -> Any:
     """A preview body with the recipient's own phones/emails masked where a template printed
     them ({{ recipient }}): previews end up in pull-request comments and CI logs."""
-    from runner.audience.mask import mask_one
-
     people = [m for m in chat.split(",") if m and not m.startswith("grp_")]
     if isinstance(value, str):
         for person in people:
@@ -329,6 +336,26 @@ def summarize(campaign: Campaign, **kwargs: Any) -> PlanSummary:
     return planner.summary
 
 
+class JournalEntry(Protocol):
+    """What planning reads of an earlier run's journal row (runner.store.journal.Entry)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def content_hash(self) -> str | None: ...
+    @property
+    def finished_at(self) -> float | None: ...
+    @property
+    def last_attempt_at(self) -> float | None: ...
+
+
+class JournalReader(Protocol):
+    """What planning reads of a journal (runner.store.journal.Journal), so that planning stays
+    free of sqlite3."""
+
+    def lookup(self, keys: Iterable[str]) -> Mapping[str, JournalEntry]: ...
+
+
 class JournalOverlay:
     """Marks planned requests with what an earlier run's journal says of their keys: already
     accepted (a re-run will not send them), and recipients who got older content of a step
@@ -336,18 +363,16 @@ class JournalOverlay:
 
     CHUNK = 500
 
-    def __init__(self, journal: Any) -> None:
+    def __init__(self, journal: JournalReader) -> None:
         self.journal = journal
         self.accepted = 0
         self.older_content = 0
         self._older_chats: set[int] = set()
 
-    def annotate(self, requests: Iterator[PlannedRequest]) -> Iterator[tuple[PlannedRequest, Any]]:
-        from runner.store.journal import content_hash
-
+    def annotate(self, requests: Iterator[PlannedRequest]) -> Iterator[tuple[PlannedRequest, JournalEntry | None]]:
         buf: list[PlannedRequest] = []
 
-        def flush() -> Iterator[tuple[PlannedRequest, Any]]:
+        def flush() -> Iterator[tuple[PlannedRequest, JournalEntry | None]]:
             found = self.journal.lookup([r.key for r in buf])
             for r in buf:
                 entry = found.get(r.key)
@@ -377,28 +402,24 @@ class ScheduleCounter:
     for a delay; for the previous step; for not_before) or expired. Requests must arrive in
     plan order (recipient, then step), each with its journal entry (or None)."""
 
-    def __init__(self, campaign: Campaign, at: Any) -> None:
-        from runner.campaign.schedule import Schedule
-
+    def __init__(self, campaign: Campaign, at: datetime) -> None:
         self.campaign = campaign
         self.at = at
         self.rules = campaign.schedule_rules or Schedule(None, None, None, None, None)
         self.counts: dict[str, int] = {}
         self.window_by_zone: dict[str, int] = {}
-        self.next_due: Any = None
+        self.next_due: datetime | None = None
         self._prev: tuple[str, str, float | None] | None = None  # (recipient, state, accepted_at)
         self._delays = {s.id: s.delay_seconds for s in campaign.steps}
 
-    def observe(self, req: PlannedRequest, entry: Any) -> str:
-        from runner.campaign.schedule import DUE, EXPIRED, WAIT_PREVIOUS, WAIT_WINDOW, zone
-
+    def observe(self, req: PlannedRequest, entry: JournalEntry | None) -> str:
         prev = self._prev if self._prev and self._prev[0] == req.recipient else None
         if entry is not None and entry.status == "accepted":
             state, accepted_at = "accepted", entry.finished_at or entry.last_attempt_at
         else:
             accepted_at = None
             delay = self._delays.get(req.step)
-            tz = zone(req.extra.get("zone", "UTC"))
+            tz = zone(req.zone or "UTC")
             if prev is not None and prev[1] not in ("accepted", DUE):
                 state, when = (EXPIRED, None) if prev[1] == EXPIRED else (WAIT_PREVIOUS, None)
             else:

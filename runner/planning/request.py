@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -26,7 +26,7 @@ class PlannedRequest:
     reply_to_step: str | None = None
     recipient_index: int = 0  # position of the recipient in the campaign (0-based)
     step_index: int = 0  # position of the step in the campaign (0-based)
-    extra: dict[str, Any] = field(default_factory=dict)
+    zone: str | None = None  # the recipient's IANA time zone when the campaign has a schedule
 
     def to_json_obj(self) -> dict[str, Any]:
         """The stable `plan --out` line shape of the design page."""

@@ -17,7 +17,6 @@ first time a newer one opens it; an older runner refuses a newer journal.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sqlite3
 import time
@@ -27,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import CampaignError
+from runner.planning.keys import (
+    content_hash as content_hash,  # the column's meaning; callers import it here
+)
 
 SCHEMA_VERSION = 2
 
@@ -164,18 +166,6 @@ _SQL = {"attempt": _ATTEMPT_SQL, "outcome": _OUTCOME_SQL, "mark": _MARK_SQL,
 
 # Keep well below SQLite's host-parameter limit (999 on old builds).
 _LOOKUP_CHUNK = 500
-
-
-def content_hash(body: dict[str, Any]) -> str:
-    """A stable hash of a request body, so a plan can tell who received older content of a step.
-
-    The key does not change when a text is fixed; this hash does. ``plan`` can call it on a
-    planned body and compare with the journal's ``content_hash`` column.
-    """
-    # reply_to is left out: it is resolved at send time and is not content (same as plan's).
-    content = {k: v for k, v in body.items() if k != "reply_to"}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 def journal_path(state_dir: str | Path, campaign_id: str) -> Path:
