@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from runner.cli._base import main, user_errors
+from runner.cli._base import user_errors
 from runner.emulator.options import CLICK_METAVARS, OPTIONS, build_config
 from runner.errors import CampaignError
 
@@ -21,7 +21,7 @@ def _add_options(fn: Any) -> Any:
     return fn
 
 
-@main.command()
+@click.command()
 @click.option("--port", type=int, default=8765, show_default=True, help="0 = pick a free port")
 @click.option("--port-file", type=click.Path(dir_okay=False), default=None,
               help="write the chosen port to this file once listening")

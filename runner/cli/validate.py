@@ -5,12 +5,12 @@ import sys
 
 import click
 
-from runner.cli._base import main, user_errors
+from runner.cli._base import user_errors
 from runner.planning.validate import validate_paths
 from runner.report.diagnostics import format_github, format_text
 
 
-@main.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="text for people, json for tools, github for workflow annotations")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import CampaignError
+from runner.store.paths import journal_path
 
 SCHEMA_VERSION = 2
 
@@ -176,11 +177,6 @@ def content_hash(body: dict[str, Any]) -> str:
     content = {k: v for k, v in body.items() if k != "reply_to"}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-
-
-def journal_path(state_dir: str | Path, campaign_id: str) -> Path:
-    """Where a campaign's journal lives: one file per campaign id under the state directory."""
-    return Path(state_dir) / f"{campaign_id}.sqlite"
 
 
 @dataclass(slots=True)
