@@ -23,18 +23,26 @@ from runner.report.diagnostics import render_problems
 from runner.store.paths import DEFAULT_STATE_DIR
 
 # name -> (module under runner.cli defining a click command of the same name, short help).
-# The short help is what `campaign --help` lists without importing anything; a test checks
-# that it matches each command's own docstring.
+# The short help (each command's first sentence) is what `campaign --help` lists without
+# importing anything; tests/test_cli_startup.py checks it against each command's docstring.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("runner.cli.validate", "Check campaign files (or folders of them): schema,..."),
-    "plan": ("runner.cli.plan", "Dry run: render every request (keys included) with no..."),
-    "preview": ("runner.cli.preview", "Show the exact requests one recipient would get (no..."),
-    "reach": ("runner.cli.reach", "Check each phone and email's capabilities (iMessage,..."),
+    "validate": ("runner.cli.validate", "Check campaign files (or folders of them): schema, API "
+                 "rules, and every recipient rendered."),
+    "plan": ("runner.cli.plan", "Dry run: render every request (keys included) with no network "
+             "and no API key."),
+    "preview": ("runner.cli.preview", "Show the exact requests one recipient would get (no "
+                "network, no API key)."),
+    "reach": ("runner.cli.reach", "Check each phone and email's capabilities (iMessage, SMS) "
+              "before a send; cached."),
     "send": ("runner.cli.send", "Send a campaign (asks first unless --yes)."),
-    "track": ("runner.cli.track", "Poll delivery status of accepted messages into the..."),
-    "report": ("runner.cli.report", "Report the last send of a campaign: totals, per step,..."),
-    "optouts": ("runner.cli.optouts", "Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the..."),
-    "emulator": ("runner.cli.emulator", "Run a local Blooio v2 API emulator on 127.0.0.1..."),
+    "track": ("runner.cli.track", "Poll delivery status of accepted messages into the journal "
+              "until all are final."),
+    "report": ("runner.cli.report", "Report the last send of a campaign: totals, per step, "
+               "failures, delivery (after track)."),
+    "optouts": ("runner.cli.optouts", "Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the "
+                "first `suppress` file."),
+    "emulator": ("runner.cli.emulator", "Run a local Blooio v2 API emulator on 127.0.0.1 "
+                 "(faults, caps, delivery) until Ctrl-C."),
 }
 
 
@@ -54,8 +62,11 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # The table's short help, so `campaign --help` imports no command module.
-        rows = [(name, short) for name, (_, short) in sorted(COMMANDS.items())]
+        # The table's short help, cut as click cuts a command's own (click.Group.format_commands),
+        # so `campaign --help` reads the same and imports no command module.
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, click.Command(name, help=short).get_short_help_str(limit))
+                for name, (_, short) in sorted(COMMANDS.items())]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -150,7 +150,8 @@ class SendOutcome:
 
     result: RunResult
     tracked: TrackResult | None
-    exit_code: int
+    exit_code: int  # runner.exitcodes
+    journal: Path  # where the run is recorded (``runner.report.data.build_report`` reads it)
 
 
 class SendSession:
@@ -271,7 +272,7 @@ def send(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, wait: b
         if track and exit_code in (exitcodes.OK, exitcodes.FAILED, exitcodes.WAITING):
             tracked = session.track(timeout=track_timeout)
             exit_code = exit_after_track(exit_code, tracked)
-    return SendOutcome(result, tracked, exit_code)
+    return SendOutcome(result, tracked, exit_code, session.journal.path)
 
 
 def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
