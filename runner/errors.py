@@ -8,6 +8,7 @@ The CLI turns it into text, JSON or GitHub annotations and exits non-zero, never
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -59,7 +60,5 @@ class StoppedEarly(CampaignError):
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    import difflib
-
     best = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return best[0] if best else None

@@ -8,6 +8,7 @@ import click
 
 from runner.cli._base import user_errors
 from runner.emulator.options import CLICK_METAVARS, OPTIONS, build_config
+from runner.emulator.runtime import serve
 from runner.errors import CampaignError
 
 
@@ -30,8 +31,6 @@ def _add_options(fn: Any) -> Any:
 @user_errors(None)
 def emulator(port: int, port_file: str | None, config_json: str | None, **values: Any) -> None:
     """Run a local Blooio v2 API emulator on 127.0.0.1 (faults, caps, delivery) until Ctrl-C."""
-    from runner.emulator.runtime import serve
-
     try:
         config = build_config(values, port, config_json)
     except (ValueError, TypeError) as exc:

@@ -12,6 +12,7 @@ became of each accepted message, from ``campaign track``; added in schema 2 unde
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -257,8 +258,6 @@ _BINS = 12
 
 def _nice(x: float) -> float:
     """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= x."""
-    import math
-
     if x <= 0:
         return 0.001
     p = 10 ** math.floor(math.log10(x))
