@@ -1,3 +1,5 @@
+"""`campaign preview FILE --to ID`: the exact requests one recipient would get (no network)."""
+
 from __future__ import annotations
 
 import json

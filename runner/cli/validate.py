@@ -1,3 +1,5 @@
+"""`campaign validate PATH...`: every layer of every campaign file, in text, JSON or GitHub annotations."""
+
 from __future__ import annotations
 
 import json
