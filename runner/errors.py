@@ -12,6 +12,8 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from runner import exitcodes
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -42,7 +44,7 @@ class Problem:
 class CampaignError(Exception):
     """Root of every error a user can cause. Exit code 1 unless a subclass says otherwise."""
 
-    exit_code = 1
+    exit_code = exitcodes.FAILED
 
     def __init__(self, problems: Problem | str | Iterable[Problem], **where: object) -> None:
         if isinstance(problems, str):
@@ -56,7 +58,7 @@ class CampaignError(Exception):
 class StoppedEarly(CampaignError):
     """A run stopped before it finished but can be resumed (bad key, caps, Ctrl-C)."""
 
-    exit_code = 3
+    exit_code = exitcodes.STOPPED
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -25,7 +25,7 @@ def test_import_runner_loads_no_http_client_and_no_sqlite():
     code = ("import json, sys, runner; print(json.dumps(sorted(m for m in sys.modules if m in "
             "('httpx', 'sqlite3', 'jinja2', 'jsonschema') or m.startswith('runner.'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout) == ["runner.errors"]
+    assert json.loads(done.stdout) == ["runner.errors", "runner.exitcodes"]
 
 
 def test_every_public_name_is_listed_and_resolves_to_its_module():

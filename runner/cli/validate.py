@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from runner import exitcodes
 from runner.cli._base import user_errors
 from runner.planning.validate import validate_paths
 from runner.report.diagnostics import format_github, format_text
@@ -46,4 +47,4 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
                 n = len(r.errors)
                 mark = click.style("✗", fg="red") if color else "FAIL"
                 click.echo(f"{mark} {r.file}: {n} error{'s' if n != 1 else ''}")
-    sys.exit(0 if ok else 1)
+    sys.exit(exitcodes.OK if ok else exitcodes.FAILED)
