@@ -8,8 +8,11 @@ The CLI turns it into text, JSON or GitHub annotations and exits non-zero, never
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+
+from runner import exitcodes
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Problem:
 class CampaignError(Exception):
     """Root of every error a user can cause. Exit code 1 unless a subclass says otherwise."""
 
-    exit_code = 1
+    exit_code = exitcodes.FAILED
 
     def __init__(self, problems: Problem | str | Iterable[Problem], **where: object) -> None:
         if isinstance(problems, str):
@@ -55,11 +58,9 @@ class CampaignError(Exception):
 class StoppedEarly(CampaignError):
     """A run stopped before it finished but can be resumed (bad key, caps, Ctrl-C)."""
 
-    exit_code = 3
+    exit_code = exitcodes.STOPPED
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    import difflib
-
     best = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return best[0] if best else None

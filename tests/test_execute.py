@@ -465,8 +465,8 @@ def test_executor_respects_the_rate(journal):
 
 
 def test_send_options_campaign_defaults_and_cli_overrides(monkeypatch):
-    from runner.cli.send import resolve_options
     from runner.errors import CampaignError
+    from runner.run.session import resolve_options
 
     monkeypatch.setenv("BLOOIO_BASE_URL", "http://127.0.0.1:9/v2/api")
     camp = {"rate_per_second": 5, "concurrency": 3}

@@ -479,8 +479,6 @@ def test_optouts_marked_rows_are_not_messaged_chats(project, make_emulator):
 
 def test_optouts_after_a_real_send_then_send_skips_them(project, make_emulator):
     """The whole loop: send, a recipient replies STOP, optouts, the next plan suppresses it."""
-    import runner.cli.send  # noqa: F401  (registers `send` until runner/cli imports it)
-
     emu = make_emulator()
     env = emu.env()
     campaign = str(project / "c.yaml")

@@ -225,3 +225,14 @@ def test_report_counts_scheduled_expired_and_suppressed(tmp_path):
     assert rep["run"]["next_due"] == "1970-01-02T00:00:00Z"
     text = render(rep, "text")
     assert "2 scheduled, 1 expired, 2 recipients suppressed (never sent); next due 1970-01-02T00:00:00Z" in text
+
+
+def test_every_stop_reason_has_its_words_in_the_one_table():
+    from runner.contract import CAP_CODES
+    from runner.report.words import STOP_TEXT, stop_text
+
+    send_reasons = {None, "interrupted", "unauthorized", "retries_exhausted", "unfinished", *CAP_CODES}
+    track_reasons = {None, "interrupted", "unauthorized", "retries_exhausted", "timeout"}
+    assert {r for c, r in STOP_TEXT if c == "send"} == send_reasons
+    assert {r for c, r in STOP_TEXT if c == "track"} == track_reasons
+    assert stop_text("send", "martians") == "stopped: martians"  # a new reason still reads

@@ -1,8 +1,15 @@
-"""The click group and the one place where user errors become messages and exit codes."""
+"""The click group and the one place where user errors become messages and exit codes.
+
+Commands are loaded lazily (click's documented "LazyGroup" pattern): ``campaign validate``
+must not pay for the HTTP client, SQLite or the emulator that other commands need, so each
+command's module is imported only when that command runs (or its own ``--help`` is shown).
+This is the one deliberate lazy import in runner; everything else imports at the top.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,17 +17,73 @@ from typing import Any
 
 import click
 
-from runner import __version__
-from runner.errors import CampaignError
+from runner import exitcodes
+from runner.errors import CampaignError, Problem
+from runner.report.diagnostics import render_problems
+from runner.store.paths import DEFAULT_STATE_DIR
+from runner.version import __version__
+
+# name -> (module under runner.cli defining a click command of the same name, short help).
+# The short help (each command's first sentence) is what `campaign --help` lists without
+# importing anything; tests/test_cli_startup.py checks it against each command's docstring.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("runner.cli.validate", "Check campaign files (or folders of them): schema, API "
+                 "rules, and every recipient rendered."),
+    "plan": ("runner.cli.plan", "Dry run: render every request (keys included) with no network "
+             "and no API key."),
+    "preview": ("runner.cli.preview", "Show the exact requests one recipient would get (no "
+                "network, no API key)."),
+    "reach": ("runner.cli.reach", "Check each phone and email's capabilities (iMessage, SMS) "
+              "before a send; cached."),
+    "send": ("runner.cli.send", "Send a campaign (asks first unless --yes)."),
+    "track": ("runner.cli.track", "Poll delivery status of accepted messages into the journal "
+              "until all are final."),
+    "report": ("runner.cli.report", "Report the last send of a campaign: totals, per step, "
+               "failures, delivery (after track)."),
+    "optouts": ("runner.cli.optouts", "Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the "
+                "first `suppress` file."),
+    "init": ("runner.cli.init", "Write a commented starter campaign into DIR (default: here; "
+             "created if missing)."),
+    "emulator": ("runner.cli.emulator", "Run a local Blooio v2 API emulator on 127.0.0.1 "
+                 "(faults, caps, delivery) until Ctrl-C."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose commands are imported from ``COMMANDS`` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[cmd_name][0])
+        command = getattr(module, cmd_name)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{COMMANDS[cmd_name][0]}.{cmd_name} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The table's short help, cut as click cuts a command's own (click.Group.format_commands),
+        # so `campaign --help` reads the same and imports no command module.
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, click.Command(name, help=short).get_short_help_str(limit))
+                for name, (_, short) in sorted(COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="campaign")
 def main() -> None:
     """Declarative YAML campaigns for the Blooio messaging API."""
 
 
-DEFAULT_STATE_DIR = ".runner"
+def state_option(help: str = "Journal directory.") -> Callable:
+    """--state DIR, defaulting to the one state directory every command shares."""
+    return click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=DEFAULT_STATE_DIR, show_default=True, help=help)
 
 
 def api_options(state_help: str = "Journal directory.") -> Callable:
@@ -32,8 +95,7 @@ def api_options(state_help: str = "Journal directory.") -> Callable:
             click.option("--base-url", help="API base URL [env BLOOIO_BASE_URL; default the live API]"),
             click.option("--rate", type=float, help="Client-side ceiling, requests per second."),
             click.option("--concurrency", type=click.IntRange(1, 1024), help="Requests in flight."),
-            click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-                         default=DEFAULT_STATE_DIR, show_default=True, help=state_help),
+            state_option(state_help),
         )):
             fn = option(fn)
         return fn
@@ -41,8 +103,19 @@ def api_options(state_help: str = "Journal directory.") -> Callable:
     return decorate
 
 
+def os_problem(err: OSError) -> Problem:
+    """An OSError the user caused (a folder where a file goes, a read-only or full disk) as one
+    line with the path and the system's reason, never a traceback."""
+    reason = err.strerror or str(err)
+    if err.filename2 is not None:
+        reason = f"{reason} (and {err.filename2})"
+    path = None if err.filename is None else str(err.filename)
+    return Problem(reason, file=path, layer="io")
+
+
 def user_errors(fmt_option: str | None = "fmt") -> Callable:
-    """Decorate a command so that a CampaignError prints its problems and exits non-zero.
+    """Decorate a command so that a CampaignError (or an OSError on a user's path) prints its
+    problems and exits non-zero.
 
     ``fmt_option`` names the command's ``--format`` parameter, so problems come out in the
     format the user asked for (text, json, github); no traceback ever reaches a user.
@@ -54,14 +127,15 @@ def user_errors(fmt_option: str | None = "fmt") -> Callable:
             try:
                 return fn(*args, **kwargs)
             except CampaignError as err:
-                from runner.report.diagnostics import render_problems
-
-                fmt = kwargs.get(fmt_option, "text") if fmt_option else "text"
-                if fmt not in ("text", "json", "github"):
-                    fmt = "text"
-                out = render_problems(err.problems, fmt, color=sys.stderr.isatty())
-                click.echo(out, err=fmt == "text", nl=not out.endswith("\n"))
-                sys.exit(err.exit_code)
+                problems, code = err.problems, err.exit_code
+            except OSError as err:
+                problems, code = [os_problem(err)], exitcodes.FAILED
+            fmt = kwargs.get(fmt_option, "text") if fmt_option else "text"
+            if fmt not in ("text", "json", "github"):
+                fmt = "text"
+            out = render_problems(problems, fmt, color=sys.stderr.isatty())
+            click.echo(out, err=fmt == "text", nl=not out.endswith("\n"))
+            sys.exit(code)
 
         return wrapper
 

@@ -13,9 +13,10 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from runner.cli._base import main, user_errors
+from runner.cli._base import user_errors
 from runner.emulator.control import DEFAULT_PORT, help_text
 from runner.emulator.options import CLICK_METAVARS, OPTIONS, build_config
+from runner.emulator.runtime import serve
 from runner.errors import CampaignError
 
 _SERVER_PARAMS = ("port", "port_file", "config_json", *(opt.field for opt in OPTIONS))
@@ -40,7 +41,7 @@ def _add_options(fn: Any) -> Any:
     return fn
 
 
-@main.group(invoke_without_command=True, epilog=_EPILOG,
+@click.group(invoke_without_command=True, epilog=_EPILOG,
             subcommand_metavar="[reply ...]")
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True,
               help="0 = pick a free port")
@@ -67,8 +68,6 @@ def emulator(ctx: click.Context, port: int, port_file: str | None, config_json: 
                                 hint="start the server with `campaign emulator [OPTIONS]`; "
                                      "give the subcommand its own options after its name")
         return
-    from runner.emulator.runtime import serve
-
     try:
         config = build_config(values, port, config_json)
     except (ValueError, TypeError) as exc:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from runner.cli._base import main, user_errors
+from runner.campaign.starter import next_steps, write_starter
+from runner.cli._base import user_errors
 
 
-@main.command(epilog="""\b
+@click.command(epilog="""\b
 Writes campaign.yaml, recipients.csv (two rows), suppression.txt and
 .schema/campaign.schema.json (for editor completion), then prints the next commands.
 
@@ -21,8 +22,6 @@ Exit codes: 0 written; 1 a file is in the way (nothing is written, nothing overw
 @user_errors(None)
 def init(directory: Path) -> None:
     """Write a commented starter campaign into DIR (default: here; created if missing)."""
-    from runner.campaign.starter import next_steps, write_starter
-
     for path in write_starter(directory):
         click.echo(f"wrote {path}")
     click.echo(next_steps(str(directory)))

@@ -1,41 +1,26 @@
 """`campaign optouts FILE`: record stop-word replies into the campaign's first suppression file.
 
-Exit codes: 0 done (also when nothing was sent yet), 1 user error, 3 some chats could not be
+Exit codes (runner.exitcodes): 0 done (also when nothing was sent yet), 1 user error, 3 some chats could not be
 read (what was found is recorded; run it again: it never writes a line twice).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 
 import click
 
+from runner import exitcodes
 from runner.audience.mask import display_chat
-from runner.cli._base import main, user_errors
-from runner.errors import CampaignError, Problem, StoppedEarly
+from runner.cli._base import user_errors
+from runner.errors import StoppedEarly
+from runner.run.optouts_session import collect_optouts
+from runner.store.paths import DEFAULT_STATE_DIR
 
 
-def since_ms(text: str | None, now: float) -> int | None:
-    """`--since`: an ISO 8601 instant with an offset, or a duration back from now (`7d`)."""
-    if text is None:
-        return None
-    from runner.campaign.load import parse_delay
-    from runner.campaign.schedule import ScheduleError, parse_instant
-
-    seconds = parse_delay(text)
-    if seconds is not None:
-        return int((now - seconds) * 1000)
-    try:
-        return int(parse_instant(text, ()).timestamp() * 1000)
-    except ScheduleError as err:
-        raise CampaignError(Problem(f"--since: {err}", hint=f"{err.hint}, or a duration such as 7d")) from None
-
-
-@main.command()
+@click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--state", "state_dir", default=".runner", show_default=True,
+@click.option("--state", "state_dir", default=DEFAULT_STATE_DIR, show_default=True,
               help="where the campaign's journal is")
 @click.option("--base-url", default=None, help="API base URL (default: $BLOOIO_BASE_URL or the live API)")
 @click.option("--since", "since", default=None, metavar="TIME",
@@ -53,45 +38,21 @@ def since_ms(text: str | None, now: float) -> int | None:
 def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, rate: float,
             concurrency: int, max_attempts: int, dry_run: bool, show_recipients: bool) -> None:
     """Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the first `suppress` file."""
-    from runner.campaign.load import load_campaign
-    from runner.run.optouts import chats_to_check, collect, not_yet_held, record
-    from runner.store.journal import Journal, journal_path
-
-    campaign = load_campaign(file)
-    if not campaign.suppress:
-        raise CampaignError(campaign.doc.problem((), "the campaign has no `suppress` file to record opt-outs in",
-                                                 "add e.g.  suppress: [suppression/optouts.txt]  (the file "
-                                                 "may start empty; it is relative to the campaign file)"))
-    target = campaign.base_dir / campaign.suppress[0]
-    from runner.http.client import api_key_from_env, base_url_from
-
-    api_key = api_key_from_env("optouts")
-    base = base_url_from(base_url)
-    lower = since_ms(since, time.time())
-
-    path = journal_path(state_dir, campaign.id)
-    if not path.is_file():
-        click.echo(f"nothing sent yet for {campaign.id}: no journal at {path} (is --state right?)", err=True)
+    outcome = collect_optouts(file, state_dir=state_dir, base_url=base_url, since=since, rate=rate,
+                              concurrency=concurrency, max_attempts=max_attempts, dry_run=dry_run)
+    if not outcome.sent_yet:
+        click.echo(f"nothing sent yet for {outcome.journal.stem}: no journal at {outcome.journal} "
+                   "(is --state right?)", err=True)
         click.echo("added 0 opt-outs")
-        sys.exit(0)
-    with Journal(path) as journal:
-        checks = chats_to_check(journal.entries(), lower)
-
-    result = asyncio.run(collect(checks, base_url=base, api_key=api_key, concurrency=concurrency,
-                                 rate_per_second=rate, max_attempts=max_attempts))
-    if dry_run:
-        added = not_yet_held(target, result.optouts, str(campaign.path))
-    else:
-        added = record(target, result.optouts, str(campaign.path))
-
+        sys.exit(exitcodes.OK)
+    result, added, target = outcome.result, outcome.added, outcome.target
     click.echo(f"checked {result.chats:,} chats ({result.requests:,} requests, {result.replies:,} replies read)")
     verb = "would add" if dry_run else "added"
     click.echo(f"{verb} {len(added):,} opt-out{'s' if len(added) != 1 else ''} to {target}")
     for o in added:
         click.echo(f"  {display_chat(o.chat, show_recipients)}  {o.word}  {o.date}")
-    already = len(result.optouts) - len(added)
-    if already:
-        click.echo(f"{already:,} already in the file")
+    if outcome.already_held:
+        click.echo(f"{outcome.already_held:,} already in the file")
     if result.not_found:
         click.echo(f"{result.not_found:,} chats unknown to the API (no replies to read)", err=True)
     if result.failed:
@@ -99,4 +60,4 @@ def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, 
             click.echo(f"could not read {display_chat(chat, show_recipients)}: {reason}", err=True)
         raise StoppedEarly(f"{len(result.failed):,} chats could not be read",
                            hint="run the same command again later; nothing is written twice")
-    sys.exit(0)
+    sys.exit(outcome.exit_code)

@@ -1,3 +1,5 @@
+"""`campaign preview FILE --to ID`: the exact requests one recipient would get (no network)."""
+
 from __future__ import annotations
 
 import json
@@ -6,13 +8,13 @@ import click
 
 from runner.audience.chatids import ChatIdError, normalize_chat
 from runner.campaign.load import load_campaign
-from runner.cli._base import main, user_errors
+from runner.cli._base import user_errors
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, Problem
 from runner.planning.planner import Planner
 
 
-@main.command()
+@click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--to", "to", required=True, help="the recipient's chat id (phone, email, grp_..., or a,b list)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

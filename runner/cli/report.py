@@ -10,18 +10,18 @@ from pathlib import Path
 
 import click
 
-from runner.cli._base import main, user_errors
+from runner.campaign.load import load_campaign
+from runner.cli._base import state_option, user_errors
 from runner.errors import CampaignError
 from runner.report.data import build_report, render
 from runner.store.journal import Journal
 
 
-@main.command()
+@click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
               default="text", show_default=True)
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=".runner", show_default=True, help="Journal directory.")
+@state_option("Journal directory.")
 @click.option("--show-recipients", is_flag=True, help="Do not mask phone numbers and emails.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of stdout.")
@@ -29,8 +29,6 @@ from runner.store.journal import Journal
 def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
            out_file: Path | None) -> None:
     """Report the last send of a campaign: totals, per step, failures, delivery (after track)."""
-    from runner.campaign.load import load_campaign
-
     campaign = load_campaign(file)
     with Journal.existing(state_dir, campaign.id, file) as journal:
         text = render(build_report(journal, show_recipients=show_recipients), fmt)

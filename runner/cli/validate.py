@@ -1,3 +1,5 @@
+"""`campaign validate PATH...`: every layer of every campaign file, in text, JSON or GitHub annotations."""
+
 from __future__ import annotations
 
 import json
@@ -5,12 +7,13 @@ import sys
 
 import click
 
-from runner.cli._base import main, user_errors
+from runner import exitcodes
+from runner.cli._base import user_errors
 from runner.planning.validate import validate_paths
 from runner.report.diagnostics import format_github, format_text
 
 
-@main.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="text for people, json for tools, github for workflow annotations")
@@ -44,4 +47,4 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
                 n = len(r.errors)
                 mark = click.style("✗", fg="red") if color else "FAIL"
                 click.echo(f"{mark} {r.file}: {n} error{'s' if n != 1 else ''}")
-    sys.exit(0 if ok else 1)
+    sys.exit(exitcodes.OK if ok else exitcodes.FAILED)

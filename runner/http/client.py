@@ -17,11 +17,11 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from runner import __version__
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError
 from runner.http.transport import FastTransport, RequestBuilder
 from runner.http.transport import send as fast_send
+from runner.version import __version__
 
 USER_AGENT = f"blooio-runner/{__version__}"
 MAX_ERROR_TEXT = 500  # error texts kept in journals and reports are cut to this length

@@ -12,12 +12,15 @@ became of each accepted message, from ``campaign track``; added in schema 2 unde
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from runner.audience.mask import display_chat
 from runner.errors import CampaignError
+from runner.report.html import render_html
+from runner.report.words import PROTOCOL_NAMES, fmt_seconds, stop_text
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
 
 REPORT_SCHEMA_VERSION = 2
@@ -255,8 +258,6 @@ _BINS = 12
 
 def _nice(x: float) -> float:
     """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= x."""
-    import math
-
     if x <= 0:
         return 0.001
     p = 10 ** math.floor(math.log10(x))
@@ -275,21 +276,10 @@ def histogram(sorted_seconds: list[float]) -> dict[str, Any]:
 
 
 # -- rendering -----------------------------------------------------------------------------
-_STOP_WORDS = {
-    None: "finished",
-    "interrupted": "stopped by Ctrl-C (resumable: run send again)",
-    "unauthorized": "stopped: the API key was refused (401); nothing was marked failed",
-    "outbound_limit_reached": "stopped: the account's outbound limit was reached (resumable)",
-    "new_conversation_limit_reached":
-        "new conversations stopped at the plan's cap; existing ones continued (resumable)",
-    "retries_exhausted": "some requests are still unconfirmed after retries (resumable)",
-}
-
-
 def _stop_text(run: dict[str, Any]) -> str:
     if not run["finished"]:
-        return "did not finish (the process stopped); run send again to resume"
-    return _STOP_WORDS.get(run["stop_reason"], f"stopped: {run['stop_reason']}")
+        return stop_text("send", "unfinished")
+    return stop_text("send", run["stop_reason"])
 
 
 def _waiting(report: dict[str, Any]) -> str | None:
@@ -341,20 +331,6 @@ def render_text(report: dict[str, Any]) -> str:
             f"{p['reason']} {p['count']:,}" for p in report["pending"]))
     lines += _delivery_text(report)
     return "\n".join(lines) + "\n"
-
-
-PROTOCOL_NAMES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS", "unknown": "unknown",
-                  "pending": "not yet known"}
-
-
-def fmt_seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 60:
-        return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
-    if value < 3600:
-        return f"{value / 60:.1f} min"
-    return f"{value / 3600:.1f} h"
 
 
 def _delivery_text(report: dict[str, Any]) -> list[str]:
@@ -464,7 +440,5 @@ def render(report: dict[str, Any], fmt: str) -> str:
     if fmt == "markdown":
         return render_markdown(report)
     if fmt == "html":
-        from runner.report.html import render_html
-
         return render_html(report)
     return render_text(report)

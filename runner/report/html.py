@@ -12,7 +12,7 @@ import html
 import math
 from typing import Any
 
-from runner.report.data import PROTOCOL_NAMES, fmt_seconds
+from runner.report.words import PROTOCOL_NAMES, fmt_seconds
 
 # One palette for every chart: a status keeps its colour from funnel to table.
 COLOURS = {

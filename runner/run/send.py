@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from runner import exitcodes
 from runner.campaign.schedule import DUE
 from runner.campaign.schedule import EXPIRED as PAST_NOT_AFTER
 from runner.http.client import (
@@ -189,11 +190,11 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         if self.stop_reason is not None or self.stats.pending:
-            return 3
+            return exitcodes.STOPPED
         if self.stats.failed or self.stats.expired:
-            return 1  # failed for good, or expired (past not_after): will never be sent
+            return exitcodes.FAILED  # failed for good, or expired (past not_after): will never be sent
         # Everything due was accepted; the rest waits on its schedule (re-run, or --wait).
-        return 4 if self.stats.scheduled else 0
+        return exitcodes.WAITING if self.stats.scheduled else exitcodes.OK
 
     def counts(self) -> dict[str, Any]:
         out = self.stats.snapshot()

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
+from runner import exitcodes
 from runner.http.client import MAX_ERROR_TEXT, ApiClient, ApiOptions, parse_retry_after, retry_delay
 from runner.http.ratelimit import RateLimiter
 from runner.store.journal import (
@@ -154,7 +155,7 @@ class TrackResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.stats.open == 0 and self.stop_reason is None else 3
+        return exitcodes.OK if self.stats.open == 0 and self.stop_reason is None else exitcodes.STOPPED
 
 
 class Tracker:

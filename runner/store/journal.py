@@ -29,6 +29,7 @@ from runner.errors import CampaignError
 from runner.planning.keys import (
     content_hash as content_hash,  # the column's meaning; callers import it here
 )
+from runner.store.paths import journal_path
 
 SCHEMA_VERSION = 2
 
@@ -168,9 +169,6 @@ _SQL = {"attempt": _ATTEMPT_SQL, "outcome": _OUTCOME_SQL, "mark": _MARK_SQL,
 _LOOKUP_CHUNK = 500
 
 
-def journal_path(state_dir: str | Path, campaign_id: str) -> Path:
-    """Where a campaign's journal lives: one file per campaign id under the state directory."""
-    return Path(state_dir) / f"{campaign_id}.sqlite"
 
 
 @dataclass(slots=True)

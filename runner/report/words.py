@@ -1,0 +1,42 @@
+"""Words shared by every report view (text, markdown, HTML) and the CLI's summaries: the one
+table of stop-reason wording, protocol names and how a duration reads."""
+
+from __future__ import annotations
+
+# (command, stop reason) -> what a person reads. Reasons come from RunResult / TrackResult
+# (None = finished); a reason missing here reads "stopped: <reason>".
+STOP_TEXT: dict[tuple[str, str | None], str] = {
+    ("send", None): "finished",
+    ("send", "interrupted"): "stopped by Ctrl-C (resumable: run send again)",
+    ("send", "unauthorized"): "stopped: the API key was refused (401); nothing was marked failed",
+    ("send", "outbound_limit_reached"):
+        "stopped: the account's outbound limit was reached (resumable)",
+    ("send", "new_conversation_limit_reached"):
+        "new conversations stopped at the plan's cap; existing ones continued (resumable)",
+    ("send", "retries_exhausted"): "some requests are still unconfirmed after retries (resumable)",
+    ("send", "unfinished"): "did not finish (the process stopped); run send again to resume",
+    ("track", None): "",
+    ("track", "timeout"): "the --timeout passed; run track again later",
+    ("track", "interrupted"): "stopped by Ctrl-C; run track again to resume",
+    ("track", "unauthorized"): "stopped: the API key was refused (401)",
+    ("track", "retries_exhausted"): "some status requests kept failing; run track again later",
+}
+
+
+def stop_text(command: str, reason: str | None) -> str:
+    """How a run of ``command`` ("send" or "track") that stopped for ``reason`` is described."""
+    return STOP_TEXT.get((command, reason), f"stopped: {reason}")
+
+
+PROTOCOL_NAMES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS", "unknown": "unknown",
+                  "pending": "not yet known"}
+
+
+def fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
+    if value < 3600:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"

@@ -1,0 +1,110 @@
+"""`plan` as one library call: every request rendered (keys included) with no network and no
+API key, annotated with an earlier run's journal when one is given, counted against the
+schedule, and optionally written one JSON object a line. Nothing prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.campaign.load import Campaign, load_campaign
+from runner.campaign.schedule import ScheduleError, parse_at
+from runner.errors import CampaignError, Problem
+from runner.planning.planner import JournalOverlay, Planner, PlanSummary, ScheduleCounter, dump_line
+from runner.planning.request import PlannedRequest
+
+if TYPE_CHECKING:  # the caller opens it: a plan without a journal must not load SQLite
+    from runner.store.journal import Entry, Journal
+
+Annotated = Iterable[tuple[PlannedRequest, "Entry | None"]]
+
+
+@dataclass
+class PlanOutcome:
+    campaign: Campaign
+    summary: PlanSummary
+    extra: dict[str, Any]  # "journal" (what an earlier run did) and "schedule" (what is due)
+
+    @property
+    def effects(self) -> dict[str, str]:
+        return {s.id: s.effect for s in self.campaign.steps}
+
+
+def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: str | Path | None = None,
+         show_recipients: bool = False, previews: int = 3, at: str | None = None) -> PlanOutcome:
+    """Plan a campaign (a file, or one already loaded). ``journal``: an earlier run's (see ``runner.store.journal.Journal``),
+    to say per request what it did; ``out``: write every request there, atomically."""
+    campaign = source if isinstance(source, Campaign) else load_campaign(source)
+    planner = Planner(campaign, show_recipients=show_recipients, previews=previews)
+    overlay = JournalOverlay(journal) if journal is not None else None
+    requests = planner.requests()
+    stream: Annotated = overlay.annotate(requests) if overlay else ((r, None) for r in requests)
+    timing = None
+    if campaign.schedule_rules is not None or any(s.delay_seconds for s in campaign.steps) or at:
+        try:
+            when = parse_at(at or "now")
+        except ScheduleError as err:
+            raise CampaignError(Problem(f"--at: {err}", hint=err.hint)) from None
+        timing = ScheduleCounter(campaign, when)
+        stream = _observe(stream, timing)
+    if out:
+        try:
+            _write_out(Path(out), stream, planner.raise_if_invalid)
+        except OSError as err:
+            raise CampaignError(Problem(f"cannot write the plan to {out}: {err.strerror}",
+                                        hint="choose a path in a folder you can write")) from None
+    else:
+        for _ in stream:
+            pass
+    planner.raise_if_invalid()
+    extra: dict[str, Any] = {"journal": overlay.to_dict()} if overlay else {}
+    if timing is not None:
+        extra["schedule"] = timing.to_dict()
+    return PlanOutcome(campaign, planner.summary, extra)
+
+
+def _line(req: PlannedRequest, entry: Entry | None) -> str:
+    if entry is None:
+        return dump_line(req)
+    obj = req.to_json_obj()
+    obj["journal_status"] = entry.status  # what an earlier run's journal says of this key
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _observe(stream: Annotated, timing: ScheduleCounter) -> Iterator[tuple[PlannedRequest, Entry | None]]:
+    for req, entry in stream:
+        timing.observe(req, entry)
+        yield req, entry
+
+
+def _write_out(path: Path, stream: Annotated, check: Callable[[], None]) -> None:
+    """Write atomically: an invalid campaign leaves no half-written plan behind. A symlink is
+    followed (its target is replaced); a pipe or device (/dev/stdout) is written directly."""
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            for req, entry in stream:
+                fh.write(_line(req, entry))
+        check()
+        return
+    if path.is_symlink():
+        path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            write = fh.write
+            for req, entry in stream:
+                write(_line(req, entry))
+        check()  # an invalid campaign publishes no plan, not even a partial one
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plan is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

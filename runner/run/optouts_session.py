@@ -1,0 +1,82 @@
+"""`optouts` as one library call: the chats a campaign's journal sent to, their STOP replies
+read from the API, and the new ones appended to the campaign's first suppression file (or
+only listed, for a dry run). Nothing prints."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner import exitcodes
+from runner.campaign.load import load_campaign, parse_delay
+from runner.campaign.schedule import ScheduleError, parse_instant
+from runner.errors import CampaignError, Problem
+from runner.http.client import api_key_from_env, base_url_from
+from runner.run.optouts import CollectResult, OptOut, chats_to_check, collect, not_yet_held, record
+from runner.store.journal import Journal
+from runner.store.paths import DEFAULT_STATE_DIR, journal_path
+
+
+def since_ms(text: str | None, now: float) -> int | None:
+    """`--since`: an ISO 8601 instant with an offset, or a duration back from now (`7d`)."""
+    if text is None:
+        return None
+    seconds = parse_delay(text)
+    if seconds is not None:
+        return int((now - seconds) * 1000)
+    try:
+        return int(parse_instant(text, ()).timestamp() * 1000)
+    except ScheduleError as err:
+        raise CampaignError(Problem(f"--since: {err}", hint=f"{err.hint}, or a duration such as 7d")) from None
+
+
+@dataclass
+class OptoutsOutcome:
+    """What was read and what was (or, for a dry run, would be) added to ``target``."""
+
+    target: Path
+    journal: Path
+    sent_yet: bool  # False: no journal, nothing was sent, nothing was asked
+    result: CollectResult = field(default_factory=CollectResult)
+    added: list[OptOut] = field(default_factory=list)
+
+    @property
+    def already_held(self) -> int:
+        return len(self.result.optouts) - len(self.added)
+
+    @property
+    def exit_code(self) -> int:
+        # Chats that could not be read: what was found is recorded; a re-run reads them again.
+        return exitcodes.STOPPED if self.result.failed else exitcodes.OK
+
+
+def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
+                    base_url: str | None = None, since: str | None = None, rate: float = 5.0,
+                    concurrency: int = 4, max_attempts: int = 5, dry_run: bool = False,
+                    api_key: str | None = None) -> OptoutsOutcome:
+    """Record stop-word replies to a sent campaign into its first `suppress` file."""
+    campaign = load_campaign(file)
+    if not campaign.suppress:
+        raise CampaignError(campaign.doc.problem((), "the campaign has no `suppress` file to record opt-outs in",
+                                                 "add e.g.  suppress: [suppression/optouts.txt]  (the file "
+                                                 "may start empty; it is relative to the campaign file)"))
+    target = campaign.base_dir / campaign.suppress[0]
+    key = api_key if api_key is not None else api_key_from_env("optouts")
+    base = base_url_from(base_url)
+    lower = since_ms(since, time.time())
+
+    path = journal_path(state_dir, campaign.id)
+    if not path.is_file():
+        return OptoutsOutcome(target, path, sent_yet=False)
+    with Journal(path) as journal:
+        checks = chats_to_check(journal.entries(), lower)
+
+    result = asyncio.run(collect(checks, base_url=base, api_key=key, concurrency=concurrency,
+                                 rate_per_second=rate, max_attempts=max_attempts))
+    if dry_run:
+        added = not_yet_held(target, result.optouts, str(campaign.path))
+    else:
+        added = record(target, result.optouts, str(campaign.path))
+    return OptoutsOutcome(target, path, True, result, added)
