@@ -28,24 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "malformed"
 FILES = sorted(CORPUS.glob("*.yaml"))
 
-# Defects the runner does not yet report right (see the session report); remove an entry when
-# the runner is fixed: strict xfail turns the fix into a failure until then.
-KNOWN_BUGS: dict[str, str] = {}
-
-
-def cases() -> list:
-    return [
-        pytest.param(
-            p,
-            id=p.stem,
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[p.stem])]
-            if p.stem in KNOWN_BUGS
-            else [],
-        )
-        for p in FILES
-    ]
-
-
 HEADER = re.compile(r"^# expect-(line|message|hint|file): (.*)$")
 
 
@@ -98,7 +80,7 @@ def cli() -> CliRunner:
     return CliRunner()
 
 
-@pytest.mark.parametrize("path", cases())
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_malformed_campaign_is_rejected_at_the_right_line(cli: CliRunner, path: Path):
     exp = expectation(path)
     result = cli.invoke(main, ["validate", "--format", "json", str(path)])
@@ -126,7 +108,7 @@ def test_malformed_campaign_is_rejected_at_the_right_line(cli: CliRunner, path: 
 TEXT_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::\d+)?: error: (?P<message>.*)$")
 
 
-@pytest.mark.parametrize("path", cases())
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_malformed_campaign_text_output_names_file_and_line(cli: CliRunner, path: Path):
     exp = expectation(path)
     result = cli.invoke(main, ["validate", str(path)])

@@ -451,26 +451,14 @@ def test_examples_together_show_every_feature() -> None:
     assert [name for name, shown in features.items() if not shown] == []
 
 
-def _validate_command() -> Any:
-    try:
-        from runner.cli import main
-    except ImportError:
-        return None
-    return main if "validate" in getattr(main, "commands", {}) else None
-
-
-@pytest.mark.skipif(_validate_command() is None, reason="`campaign validate` not available yet")
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_runner_validates_the_example(path: Path) -> None:
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(_validate_command(), ["validate", "--format", "json", str(path)])
+    from runner.cli import main
+
+    result = CliRunner().invoke(main, ["validate", "--format", "json", str(path)])
     report = json.loads(result.output)
     errors = [e for f in report["files"] for e in f["errors"]]
-    # The examples show the whole format; keys the runner declares it does not implement yet
-    # are an expected gap (not a broken example) until it does. Any other error fails.
-    if errors and all("not supported by this version of runner yet" in e["message"]
-                      for e in errors):
-        pytest.xfail("; ".join(sorted({e["path"].split(".")[0] for e in errors})))
     assert result.exit_code == 0, errors
     assert report["valid"] is True
