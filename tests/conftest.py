@@ -22,7 +22,7 @@ from runner.cli import main
 CampaignCLI = Callable[..., subprocess.CompletedProcess]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def campaign_cli() -> CampaignCLI:
     """``campaign_cli(*args, env={...}, cwd=path)`` runs ``campaign *args`` in-process and returns
     what a subprocess would: returncode, stdout, stderr. An exception escaping the command (a
