@@ -100,10 +100,9 @@ def test_process_emulator_serves_and_stops():
 
 def _start_cli(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, int]:
     port_file = tmp_path / "port"
-    code = "import runner.cli.emulator; from runner.cli._base import main; main()"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "emulator", "--port", "0", "--port-file", str(port_file),
-         *args],
+        [sys.executable, "-m", "runner", "emulator", "--port", "0", "--port-file",
+         str(port_file), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

@@ -11,6 +11,7 @@ Each must be rejected with exit code 1, at that line, with that message, and no 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -124,28 +125,34 @@ def test_malformed_campaign_text_output_names_file_and_line(cli: CliRunner, path
     assert f"FAIL {path}: " in result.output
 
 
-# --- through a real process, as CI runs it ---------------------------------------------------
+# --- the command line, as CI runs it (the whole corpus through a real process) -----------------
 
 SECRET = "sk-live-THIS-KEY-MUST-NEVER-BE-PRINTED"
 
 
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "BLOOIO_API_KEY": SECRET, "NO_COLOR": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "runner", "validate", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def run_cli(*args: str, cwd: Path = ROOT, process: bool = False) -> subprocess.CompletedProcess:
+    env = {"BLOOIO_API_KEY": SECRET, "NO_COLOR": "1"}
+    if process:
+        proc = subprocess.run(
+            [sys.executable, "-m", "runner", "validate", *args],
+            cwd=cwd,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    else:
+        with contextlib.chdir(cwd):
+            result = CliRunner().invoke(main, ["validate", *args], env=env)
+        assert not isinstance(result.exception, Exception), result.exc_info
+        proc = subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
     for stream in (proc.stdout, proc.stderr):
         assert "Traceback" not in stream
         assert SECRET not in stream
     return proc
 
 
-def test_subprocess_github_annotations():
+def test_cli_github_annotations():
     rel = "tests/malformed/unknown-key-efect.yaml"
     proc = run_cli("--format", "github", rel)
     assert proc.returncode == 1
@@ -156,14 +163,14 @@ def test_subprocess_github_annotations():
     assert "0 of 1 campaign file(s) valid" in proc.stdout
 
 
-def test_subprocess_github_annotation_points_into_the_data_file():
+def test_cli_github_annotation_points_into_the_data_file():
     proc = run_cli("--format", "github", "tests/malformed/csv-undefined-for-one-row.yaml")
     assert proc.returncode == 1
     [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith("::error ")]
     assert line.startswith("::error file=tests/malformed/data/forty.csv,line=38")
 
 
-def test_subprocess_json_format():
+def test_cli_json_format():
     proc = run_cli(
         "--format",
         "json",
@@ -180,13 +187,13 @@ def test_subprocess_json_format():
     assert sandbox["line"] == 6 and "unsafe" in sandbox["message"]
 
 
-def test_subprocess_alias_bomb_is_refused():
+def test_cli_alias_bomb_is_refused():
     proc = run_cli("tests/malformed/alias-bomb.yaml")
     assert proc.returncode == 1
     assert "alias bomb" in proc.stdout + proc.stderr
 
 
-def test_subprocess_python_tag_is_not_executed(tmp_path: Path):
+def test_cli_python_tag_is_not_executed(tmp_path: Path):
     marker = tmp_path / "pwned"
     source = (CORPUS / "tag-python-object-apply.yaml").read_text(encoding="utf-8")
     assert "/tmp/pwned-by-campaign" in source
@@ -199,7 +206,7 @@ def test_subprocess_python_tag_is_not_executed(tmp_path: Path):
 
 
 def test_subprocess_whole_corpus_folder_fails_file_by_file():
-    proc = run_cli("tests/malformed")
+    proc = run_cli("tests/malformed", process=True)
     assert proc.returncode == 1
     failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL ")]
     assert len(failed) == len(FILES)

@@ -7,8 +7,10 @@ venv borrows this environment's packages).
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -28,7 +30,9 @@ def test_editable_or_source_install_finds_the_schema():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    pytest.importorskip("hatchling")
+    # The build backend comes with the test extra; without it this is a set-up error to
+    # report, not a reason to skip the check.
+    assert importlib.util.find_spec("hatchling"), "install the test extra: pip install -e '.[test]'"
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
@@ -46,21 +50,51 @@ def test_wheel_carries_the_schemas(wheel: Path):
     assert "runner/cli/validate.py" in names
 
 
+def _dependency_paths() -> list[str]:
+    """Where this interpreter finds the runner's dependencies, offline: its own path, less the
+    checkout (ROOT and its folders such as tests/), so only the wheel can answer for `runner`.
+
+    Whether the project is installed in a venv, in the user site or beside a system Python,
+    these are the folders that hold httpx, click and the rest. Added by a .pth file they are
+    plain folders: their own .pth files (this checkout's editable install) are not run.
+    """
+    out: list[str] = []
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        if path.is_dir() and path != ROOT and path.parent != ROOT and str(path) not in out:
+            out.append(str(path))
+    return out
+
+
 def test_wheel_install_validates_the_examples(wheel: Path, tmp_path: Path):
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=False, system_site_packages=True).create(env_dir)
-    py = env_dir / "bin" / "python"
     target = tmp_path / "site"
-    # Installed into its own folder, first on the path, so the repo's editable install
-    # cannot be what answers.
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                           str(target), str(wheel)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+         "--target", str(target), str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import runner.campaign.schema as s; "
+    # A fresh venv of the same Python (no system site packages: the base interpreter need not
+    # have the dependencies) that sees the installed wheel first, then this environment's
+    # dependencies.
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    purelib = Path(sysconfig.get_path("purelib", scheme="venv",
+                                      vars={"base": str(env_dir), "platbase": str(env_dir)}))
+    (purelib / "00-wheel.pth").write_text(f"{target}\n", encoding="utf-8")
+    (purelib / "50-deps.pth").write_text("\n".join(_dependency_paths()) + "\n", encoding="utf-8")
+    py = env_dir / "bin" / "python"
+    code = ("import sys, runner, runner.campaign.schema as s; print(runner.__file__); "
             "print(s.schema_path()); from runner.cli import main; "
-            "main(['validate', sys.argv[2]], prog_name='campaign')")
-    proc = subprocess.run([str(py), "-c", code, str(target), str(ROOT / "campaigns")],
+            "main(['validate', sys.argv[1]], prog_name='campaign')")
+    # -I: no PYTHONPATH, no user site, no current folder; the checkout is reachable only
+    # through the wheel.
+    proc = subprocess.run([str(py), "-I", "-c", code, str(ROOT / "campaigns")],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    first = proc.stdout.splitlines()[0]
-    assert first.startswith(str(target)) and first.endswith("runner/schemas/campaign.schema.json")
+    package, schema = proc.stdout.splitlines()[:2]
+    assert Path(package) == target / "runner" / "__init__.py"
+    assert Path(schema) == target / "runner" / "schemas" / "campaign.schema.json"
+    checked = [line for line in proc.stdout.splitlines()[2:] if line.startswith("ok ")]
+    assert sorted(Path(line.split()[1].rstrip(":")).name for line in checked) == sorted(
+        p.name for p in (ROOT / "campaigns").glob("*.yaml"))

@@ -12,7 +12,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -23,9 +22,6 @@ from runner.report.html import donut_svg, funnel_svg, histogram_svg, render_html
 
 KEY = "bl_html_SECRET_4242"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-CLI = [sys.executable, "-m", "runner"]
 
 
 def _campaign(folder: Path) -> Path:
@@ -52,7 +48,7 @@ send: {concurrency: 16}
 
 
 @pytest.fixture(scope="module")
-def html_report(tmp_path_factory) -> str:
+def html_report(tmp_path_factory, campaign_cli) -> str:
     """A report of a real send + track through the CLI; the emulator's clock is moved so that
     deliveries spread over simulated minutes and a few are still in flight."""
     tmp = tmp_path_factory.mktemp("html")
@@ -64,21 +60,17 @@ def html_report(tmp_path_factory) -> str:
     campaign = _campaign(tmp / "c")
     state = tmp / "state"
     with run_in_thread(config) as emu:
-        env = {**os.environ, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
-        cli = CLI
-        sent = subprocess.run([*cli, "send", str(campaign), "--yes", "--state", str(state),
-                               "--no-progress"], env=env, capture_output=True, text=True,
-                              timeout=60)
+        env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
+        sent = campaign_cli("send", str(campaign), "--yes", "--state", str(state),
+                            "--no-progress", env=env)
         assert sent.returncode == 1, sent.stderr  # the two unknown groups fail with 404
         clock.advance(38)
-        tracked = subprocess.run([*cli, "track", str(campaign), "--state", str(state),
-                                  "--first-poll", "0", "--timeout", "2", "--no-progress"],
-                                 env=env, capture_output=True, text=True, timeout=60)
+        tracked = campaign_cli("track", str(campaign), "--state", str(state),
+                               "--first-poll", "0", "--timeout", "2", "--no-progress", env=env)
         assert tracked.returncode == 3, tracked.stderr  # a few still in flight: on purpose
         out = tmp / "report.html"
-        r = subprocess.run([*cli, "report", str(campaign), "--state", str(state), "--format",
-                            "html", "--out", str(out)], env=env, capture_output=True,
-                           text=True, timeout=60)
+        r = campaign_cli("report", str(campaign), "--state", str(state), "--format", "html",
+                         "--out", str(out), env=env)
         assert r.returncode == 0, r.stderr
     return out.read_text(encoding="utf-8")
 

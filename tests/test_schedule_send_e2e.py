@@ -1,16 +1,14 @@
-"""Audience safety end to end: the real CLI in a subprocess against the local emulator.
+"""Audience safety end to end: the CLI (in-process) against the local emulator.
 
 The emulator records when it accepted each message; these tests check every one of them
 against the recipient's local window and the step delays, and read opt-outs and counts from
-the emulator's own ground truth.
+the emulator's own ground truth. The delays are real seconds: the executor reads the wall clock.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,7 +20,6 @@ import pytest
 from runner.emulator import EmulatorConfig, run_in_thread
 
 KEY = "bl_sched_SECRET_1a2b3c"
-CLI = [sys.executable, "-m", "runner"]
 
 
 @pytest.fixture
@@ -31,13 +28,17 @@ def emulator():
         yield emu
 
 
-def run(emu, *args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {**os.environ, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
-    proc = subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert KEY not in proc.stdout + proc.stderr
-    return proc
+@pytest.fixture
+def run(campaign_cli):
+    """``run(emu, *args, cwd=folder)``: `campaign *args` in ``folder``, against ``emu``."""
+
+    def invoke(emu, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+        proc = campaign_cli(*args, env={"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY},
+                            cwd=cwd)
+        assert KEY not in proc.stdout + proc.stderr
+        return proc
+
+    return invoke
 
 
 def by_chat(emu) -> dict[str, list[dict]]:
@@ -50,7 +51,7 @@ def by_chat(emu) -> dict[str, list[dict]]:
 PEOPLE = ["+15551230001", "+15551230002", "+15551230003", "+15551230004"]
 
 
-def test_drip_with_delays_and_a_stop_reply_between_steps(emulator, tmp_path: Path):
+def test_drip_with_delays_and_a_stop_reply_between_steps(emulator, run, tmp_path: Path):
     (tmp_path / "optouts.txt").write_text("# opt-outs\n")
     recipients = "\n".join(f'  - to: "{p}"\n    vars: {{name: P{i}}}' for i, p in enumerate(PEOPLE))
     (tmp_path / "drip.yaml").write_text(textwrap.dedent("""\
@@ -112,7 +113,7 @@ ZONES = {"+15552000001": "UTC", "+15552000002": "Asia/Dhaka", "+15552000003": "A
          "+15552000004": "America/Panama", "+15552000005": "UTC"}
 
 
-def test_nothing_is_sent_outside_a_recipients_local_window(emulator, tmp_path: Path):
+def test_nothing_is_sent_outside_a_recipients_local_window(emulator, run, tmp_path: Path):
     now = datetime.now(UTC)
     start = (now - timedelta(hours=1)).strftime("%H:%M")
     end = (now + timedelta(hours=1)).strftime("%H:%M")

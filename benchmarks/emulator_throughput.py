@@ -1,4 +1,4 @@
-"""How many requests/s the emulator serves: ``python -m runner.emulator.bench``.
+"""How many requests/s the emulator serves: ``python benchmarks/emulator_throughput.py``.
 
 A raw asyncio client (keep-alive connections, hand-written HTTP) sends unique-key sends to an
 emulator in a child process, so the figure is the server's, not an HTTP library's. Prints
@@ -11,10 +11,14 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
-from runner.emulator.config import EmulatorConfig
-from runner.emulator.runtime import run_in_process
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+from runner.emulator.config import EmulatorConfig  # noqa: E402
+from runner.emulator.runtime import run_in_process  # noqa: E402
 
 
 async def _worker(port: int, key: str, prefix: str, count: int, codes: dict[int, int]) -> None:

@@ -1,5 +1,6 @@
-"""Regressions found in review: each input once crashed, mislocated its error, or passed
-validation although the API would refuse what it sends."""
+"""`campaign validate` on inputs that once crashed it, mislocated their error, or passed
+although the API would refuse what they send: each is a located error (or, for the one valid
+input, no error)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runner.campaign.loader import load_text
 from runner.cli import main
 
 
@@ -20,23 +20,13 @@ def validate(tmp_path: Path, text: str, **files: str) -> tuple[int, list[dict]]:
     path = tmp_path / "c.yaml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", str(path), "--format", "json"])
-    assert "Traceback" not in result.output
+    # CliRunner catches what escapes the command (it never prints a traceback): check that.
+    assert not isinstance(result.exception, Exception), result.exc_info
     doc = json.loads(result.output)
     return result.exit_code, doc["files"][0]["errors"]
 
 
 HEAD = 'version: 1\nid: r\nrecipients: [{to: "+15551230001", vars: {v: x}}]\n'
-
-
-def test_lines_count_newlines_only_even_with_unicode_line_separators():
-    d = load_text('name: "a\u2028b"\nother: 1\n', "f.yaml")
-    assert d.locate(("other",)) == (2, 8)
-
-
-def test_merged_keys_do_not_take_the_position_of_the_mappings_own_keys():
-    d = load_text("base: &b\n  x: 1\n  y: 2\nm:\n  y: 3\n  <<: *b\n", "f.yaml")
-    assert d.data["m"] == {"y": 3, "x": 1}
-    assert d.locate(("m", "y")) == (5, 6)
 
 
 @pytest.mark.parametrize("body,message", [
@@ -66,17 +56,6 @@ def test_a_tracking_url_with_a_url_in_its_query_is_one_url(tmp_path):
     assert code == 0, errors
 
 
-def test_a_url_only_text_is_sent_trimmed(tmp_path):
-    (tmp_path / "c.yaml").write_text(HEAD + (
-        "steps:\n  - id: a\n    parts:\n      - text: \"https://shop.example.com/a \"\n"
-        "        link_preview: {title: A}\n      - text: \"https://shop.example.com/b\\n\"\n"))
-    out = tmp_path / "p.jsonl"
-    result = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    parts = json.loads(out.read_text())["body"]["parts"]
-    assert [p["text"] for p in parts] == ["https://shop.example.com/a", "https://shop.example.com/b"]
-
-
 def test_jsonl_with_a_huge_number_or_deep_nesting_is_a_located_error(tmp_path):
     code, errors = validate(
         tmp_path, 'version: 1\nid: r\nrecipients: {file: r.jsonl}\nsteps:\n  - id: a\n    text: hi\n',
@@ -84,22 +63,3 @@ def test_jsonl_with_a_huge_number_or_deep_nesting_is_a_located_error(tmp_path):
            + '{"to": "+15551230003", "n": ' + "[" * 100000 + "]" * 100000 + "}\n"})
     assert code == 1
     assert sorted(e["line"] for e in errors) == [2, 3]
-
-
-def test_previews_mask_a_recipient_printed_by_a_template(tmp_path):
-    (tmp_path / "c.yaml").write_text(HEAD + "steps:\n  - id: a\n    text: \"Your number {{ recipient }}\"\n")
-    masked = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--format", "markdown"])
-    assert "+15551230001" not in masked.output and "+1555•••0001" in masked.output
-    shown = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--show-recipients"])
-    assert "Your number +15551230001" in shown.output
-
-
-def test_plan_out_follows_a_symlink_instead_of_replacing_it(tmp_path):
-    (tmp_path / "c.yaml").write_text(HEAD + "steps:\n  - id: a\n    text: hi\n")
-    target = tmp_path / "real.jsonl"
-    target.write_text("old\n")
-    link = tmp_path / "link.jsonl"
-    link.symlink_to(target)
-    result = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--out", str(link)])
-    assert result.exit_code == 0
-    assert link.is_symlink() and json.loads(target.read_text())["step"] == "a"

@@ -1,0 +1,41 @@
+"""Shared fixtures: the `campaign` CLI run in this process.
+
+A subprocess pays the interpreter's and the runner's start-up (a third of a second, more on a
+loaded machine) and adds nothing when the test is about what a command does. The end-to-end
+files keep a few true subprocess tests for what only a process shows: SIGKILL, SIGINT, and what
+reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from runner.cli import main
+
+CampaignCLI = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture(scope="session")
+def campaign_cli() -> CampaignCLI:
+    """``campaign_cli(*args, env={...}, cwd=path)`` runs ``campaign *args`` in-process and returns
+    what a subprocess would: returncode, stdout, stderr. An exception escaping the command (a
+    traceback for a user) fails the test with that exception."""
+
+    def run(*args: str, env: Mapping[str, str | None] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+        with contextlib.chdir(cwd or os.getcwd()):
+            result = CliRunner().invoke(main, list(args), env=dict(env or {}),
+                                        prog_name="campaign")
+        if isinstance(result.exception, Exception):
+            raise result.exception
+        return subprocess.CompletedProcess(["campaign", *args], result.exit_code, result.stdout,
+                                           result.stderr)
+
+    return run

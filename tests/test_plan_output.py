@@ -1,0 +1,42 @@
+"""What `campaign plan` writes: a URL-only text trimmed as it will be sent, recipients masked
+in previews unless asked, and `--out` writing through a symlink instead of replacing it."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from runner.cli import main
+
+HEAD = 'version: 1\nid: r\nrecipients: [{to: "+15551230001", vars: {v: x}}]\n'
+
+
+def test_a_url_only_text_is_sent_trimmed(tmp_path):
+    (tmp_path / "c.yaml").write_text(HEAD + (
+        "steps:\n  - id: a\n    parts:\n      - text: \"https://shop.example.com/a \"\n"
+        "        link_preview: {title: A}\n      - text: \"https://shop.example.com/b\\n\"\n"))
+    out = tmp_path / "p.jsonl"
+    result = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    parts = json.loads(out.read_text())["body"]["parts"]
+    assert [p["text"] for p in parts] == ["https://shop.example.com/a", "https://shop.example.com/b"]
+
+
+def test_previews_mask_a_recipient_printed_by_a_template(tmp_path):
+    (tmp_path / "c.yaml").write_text(HEAD + "steps:\n  - id: a\n    text: \"Your number {{ recipient }}\"\n")
+    masked = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--format", "markdown"])
+    assert "+15551230001" not in masked.output and "+1555•••0001" in masked.output
+    shown = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--show-recipients"])
+    assert "Your number +15551230001" in shown.output
+
+
+def test_plan_out_follows_a_symlink_instead_of_replacing_it(tmp_path):
+    (tmp_path / "c.yaml").write_text(HEAD + "steps:\n  - id: a\n    text: hi\n")
+    target = tmp_path / "real.jsonl"
+    target.write_text("old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    result = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--out", str(link)])
+    assert result.exit_code == 0
+    assert link.is_symlink() and json.loads(target.read_text())["step"] == "a"
