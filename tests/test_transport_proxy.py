@@ -9,8 +9,8 @@ import ssl
 
 import httpx
 import pytest
-
 from net_fixtures import Proxy, RawServer
+
 from runner.http.neterror import NetworkFailure
 from runner.http.proxy import ProxyConfigError, ProxyRules
 from runner.http.transport import FastTransport, RequestBuilder, send

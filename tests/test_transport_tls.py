@@ -9,8 +9,8 @@ import time
 
 import httpx
 import pytest
-
 from net_fixtures import RawServer, Relay
+
 from runner.http.neterror import ConnectFailed, NetworkFailure
 from runner.http.transport import FastTransport, send
 

@@ -17,6 +17,8 @@ and OS/SSL wording: never from request headers or the proxy URL's user:password.
 
 from __future__ import annotations
 
+import os
+import socket
 import ssl
 
 import httpx
@@ -107,6 +109,10 @@ def reason_of(exc: BaseException) -> str:
         if exc.reason:
             return str(exc.reason).replace("_", " ").lower()
         return str(exc.args[1] if len(exc.args) > 1 else exc) or "TLS error"
+    errno = getattr(exc, "errno", None)
+    if errno and not isinstance(exc, socket.gaierror):
+        # asyncio's sock_connect words it "Connect call failed (addr)": the OS says why.
+        return os.strerror(errno)
     strerror = getattr(exc, "strerror", None)
     if strerror:
         return str(strerror)
