@@ -22,13 +22,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from runner.errors import CampaignError
+
 __all__ = ["Proxy", "ProxyConfigError", "ProxyRules"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class ProxyConfigError(ValueError):
-    """A proxy setting that cannot be used (unknown scheme, no host): says which variable."""
+class ProxyConfigError(CampaignError, ValueError):
+    """A proxy setting that cannot be used (unknown scheme, no host): says which variable.
+    A CampaignError, so the CLI prints it (with the hint) instead of a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint="proxy URLs look like http://user:password@host:3128; "
+                         "NO_PROXY lists hosts to reach directly", layer="network")
 
 
 @dataclass(frozen=True)
