@@ -10,6 +10,7 @@ processes on Linux): ``GET /__timestamps`` returns them as JSON and clears the l
 parent that dies never leaves it behind.
 
     python benchmarks/_loopback_server.py --delay 0.05
+    python benchmarks/_loopback_server.py --cert cert.pem --key key.pem   # TLS
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import time
 
@@ -86,11 +88,13 @@ class LoopbackProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(delay: float, host: str = "127.0.0.1", port: int = 0) -> None:
+async def serve(
+    delay: float, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> None:
     loop = asyncio.get_running_loop()
     arrivals: list[float] = []
     server = await loop.create_server(
-        lambda: LoopbackProtocol(delay, arrivals), host, port, backlog=1024
+        lambda: LoopbackProtocol(delay, arrivals), host, port, backlog=1024, ssl=tls
     )
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     stdin_closed = loop.create_future()
@@ -112,14 +116,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert", help="PEM certificate chain: serve TLS")
+    parser.add_argument("--key", help="PEM private key for --cert")
     args = parser.parse_args()
+    tls = None
+    if args.cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.cert, args.key)
     try:
         import uvloop  # type: ignore[import-not-found]
 
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(serve(args.delay, port=args.port))
+    asyncio.run(serve(args.delay, port=args.port, tls=tls))
 
 
 if __name__ == "__main__":

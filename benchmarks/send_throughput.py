@@ -8,16 +8,22 @@ comparable within one run (the server and client share this machine's cores).
     python benchmarks/send_throughput.py              # the whole table, ~1 minute
     python benchmarks/send_throughput.py --seconds 2  # quicker
     python benchmarks/send_throughput.py --rate 50    # also check a paced executor run
+    python benchmarks/send_throughput.py --tls-only   # only the TLS rows (needs trustme)
+
+The TLS rows use a private CA made by trustme (a test dependency) for a loopback server that
+speaks TLS, trusted through SSL_CERT_FILE as a user with a private CA would.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -100,12 +106,15 @@ def run_executor_paced(base_url: str, rate: float, n: int) -> None:
 class LoopbackServer:
     """The benchmark server in a child process; stdin is its lifeline."""
 
-    def __init__(self, delay: float = DELAY) -> None:
+    def __init__(self, delay: float = DELAY, tls: tuple[str, str] | None = None) -> None:
         self.delay = delay
+        self.tls = tls  # (certificate chain, key) files: serve https
 
     def __enter__(self) -> LoopbackServer:
+        extra = ["--cert", self.tls[0], "--key", self.tls[1]] if self.tls else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "_loopback_server.py"), "--delay", str(self.delay)],
+            [sys.executable, str(HERE / "_loopback_server.py"), "--delay", str(self.delay),
+             *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -114,7 +123,9 @@ class LoopbackServer:
         if not line.startswith("PORT "):
             self.proc.kill()
             raise RuntimeError(f"loopback server did not start: {line!r}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://localhost:{int(line.split()[1])}" if self.tls else (
+            f"http://127.0.0.1:{int(line.split()[1])}")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -127,6 +138,23 @@ class LoopbackServer:
 
     def arrivals(self) -> list[float]:
         return httpx.get(self.url + "/__timestamps").json()
+
+
+@contextlib.contextmanager
+def private_ca_files():
+    """A trustme CA in a temporary directory: (CA bundle, server chain, server key) paths."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle, chain, key = (os.path.join(tmp, n) for n in ("ca.pem", "chain.pem", "key.pem"))
+        ca.cert_pem.write_to_path(bundle)
+        cert.private_key_pem.write_to_path(key)
+        with open(chain, "wb") as out:
+            for blob in cert.cert_chain_pems:
+                out.write(blob.bytes())
+        yield bundle, chain, key
 
 
 # -- clients -----------------------------------------------------------------------------------
@@ -297,6 +325,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="time per row")
     parser.add_argument("--rate", type=float, default=None, help="also check a paced executor")
+    parser.add_argument("--tls-only", action="store_true", help="only the TLS rows")
     args = parser.parse_args()
     secs = args.seconds
     short = min(secs, 3.0)
@@ -307,6 +336,35 @@ def main() -> None:
     )
     print(_HEAD)
     print(f"|{'-' * 48}|{'-' * 6}|{'-' * 12}|{'-' * 7}|{'-' * 10}|")
+    if not args.tls_only:
+        _http_rows(args, secs, short)
+    tls_rows(secs)
+
+
+def tls_rows(secs: float) -> None:
+    """The same server over TLS with a private CA (trusted via SSL_CERT_FILE)."""
+    import importlib.util
+
+    if importlib.util.find_spec("trustme") is None:
+        print("TLS rows: not measured (pip install trustme)")
+        return
+    saved = os.environ.get("SSL_CERT_FILE")
+    with private_ca_files() as (bundle, chain, key):
+        os.environ["SSL_CERT_FILE"] = bundle
+        try:
+            with LoopbackServer(tls=(chain, key)) as server:
+                for c in (32, 128):
+                    m = asyncio.run(fast_direct(server.url, c, secs, builder=True))
+                    print(_row("FastTransport over TLS, send() + builder", c, m),
+                          flush=True)
+        finally:
+            if saved is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = saved
+
+
+def _http_rows(args: argparse.Namespace, secs: float, short: float) -> None:
     results: dict[tuple[str, int | None], Measured] = {}
     with LoopbackServer() as server:
         url = server.url
