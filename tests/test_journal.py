@@ -63,7 +63,7 @@ def test_attempts_count_and_outcomes(tmp_path):
         assert (e.status, e.attempts, e.first_attempt_at, e.last_attempt_at) == (
             SENDING, 2, 1.0, 2.0)
         j.apply([Outcome("k1", ACCEPTED, message_ids=["m1", "m2"], group_id="grp_1",
-                            http_status=202, now=3.0)])
+                         http_status=202, now=3.0)])
         e = j.lookup(["k1"])["k1"]
         assert (e.status, e.message_ids, e.group_id, e.finished_at) == (
             ACCEPTED, ["m1", "m2"], "grp_1", 3.0)

@@ -318,7 +318,7 @@ def sent(state: Path, chats: list[str], *, at: float | None = None, groups: dict
         key = f"k{i}"
         ops.append(Attempt(key, chat, "hello", 1, i, 0, 1, "h", None, now))
         ops.append(Outcome(key, ACCEPTED, message_id=f"m{i}", group_id=(groups or {}).get(chat),
-                              http_status=202, now=now))
+                           http_status=202, now=now))
     with Journal(journal_path(state, "optout-test")) as j:
         j.apply(ops)
 
@@ -471,7 +471,7 @@ def test_optouts_marked_rows_are_not_messaged_chats(project, make_emulator):
     emu = make_emulator()
     with Journal(journal_path(project / "st", "optout-test")) as j:
         j.apply([Mark("k", A, "hello", 1, 0, 0, 1, "failed", "previous_step_failed", "x", "h",
-                         None, time.time() - 5)])
+                      None, time.time() - 5)])
     emu.reply(A, "STOP")
     result = optouts_cmd(project, emu)
     assert result.exit_code == 0 and "checked 0 chats" in result.output

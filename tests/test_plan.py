@@ -667,7 +667,7 @@ def _seed_journal(state: Path, campaign_id: str, rows: list[tuple[dict[str, Any]
         ops = []
         for line, status, body in rows:
             ops.append(Attempt(line["key"], line["recipient"], line["step"], 1, 0, 0,
-                                  line["messages"], content_hash(body), None, now))
+                               line["messages"], content_hash(body), None, now))
             ops.append(Outcome(line["key"], status, message_id="msg_x", now=now))
         j.apply(ops)
 

@@ -49,16 +49,16 @@ def populated(tmp_path):
         ops.append(Attempt(f"k:picks:{i}", chat, "picks", 1, i, 1, 2, "h", run_id, 1.0))
     for i in range(4):
         ops.append(Outcome(f"k:hello:{i}", ACCEPTED, message_id=f"m{i}", http_status=202,
-                              now=2.0))
+                           now=2.0))
     ops.append(Outcome("k:hello:4", FAILED, error_code="inbound_only_no_prior_inbound",
-                          error_message="inbound only", http_status=403, now=2.0))
+                       error_message="inbound only", http_status=403, now=2.0))
     ops.append(Outcome("k:hello:5", PENDING, error_code="http_503", http_status=503,
-                          now=2.0))
+                       now=2.0))
     for i in range(3):
         ops.append(Outcome(f"k:picks:{i}", ACCEPTED, message_ids=["a", "b"], now=2.0))
     ops.append(Outcome("k:picks:3", FAILED, http_status=400, error_message="bad", now=2.0))
     ops.append(Mark("k:picks:4", CHATS[4], "picks", 1, 4, 1, 2, FAILED,
-                       "previous_step_failed", "not sent", "h", run_id, 2.0))
+                    "previous_step_failed", "not sent", "h", run_id, 2.0))
     # k:picks:5 stays "sending": the process died before its outcome.
     # A row of an older revision must not count.
     ops.append(Attempt("old", CHATS[0], "hello", 0, 0, 0, 1, "h", None, 0.5))
@@ -119,16 +119,16 @@ def test_report_without_a_run_is_a_user_error(tmp_path):
 def poll(mid, status, protocol, sent=None, delivered=None, error=None):
     final = status in ("delivered", "failed", "cancelled", NOT_FOUND)
     return DeliveryPoll(mid, status=status, protocol=protocol, time_sent=sent,
-                            time_delivered=delivered, error=error, now=5.0,
-                            next_poll_at=None if final else 6.0, final=final)
+                        time_delivered=delivered, error=error, now=5.0,
+                        next_poll_at=None if final else 6.0, final=final)
 
 
 def tracked(tmp_path):
     j = populated(tmp_path)
     # Accepted: hello m0..m3 (4 messages), picks 3 requests x ["a","b"]: ids are shared in the
     # fixture, so give them distinct ids first.
-    j._db.execute("UPDATE requests SET message_ids = json_array('p' || recipient_index || 'a', "
-                  "'p' || recipient_index || 'b') WHERE step = 'picks' AND status = 'accepted'")
+    j.apply([Outcome(f"k:picks:{i}", ACCEPTED, message_ids=[f"p{i}a", f"p{i}b"], now=2.0)
+             for i in range(3)])
     assert j.seed_deliveries(1) == 10
     j.apply([
         poll("m0", "delivered", "imessage", 1000, 1400),

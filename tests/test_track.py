@@ -145,8 +145,8 @@ def accepted_journal(emu, path, n: int, texts: int = 1) -> Journal:
                                headers={"Idempotency-Key": f"k{i}"}).json()
             ops.append(Attempt(f"k{i}", chat, "hello", 1, i, 0, texts, "h", run_id, 1.0))
             ops.append(Outcome(f"k{i}", ACCEPTED, message_id=resp.get("message_id"),
-                                  message_ids=resp.get("message_ids"), http_status=202,
-                                  now=__import__("time").time()))
+                               message_ids=resp.get("message_ids"), http_status=202,
+                               now=__import__("time").time()))
     j.apply(ops)
     return j
 

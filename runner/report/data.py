@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.audience.mask import display_chat
+from runner.contract import CapCode
 from runner.errors import CampaignError
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
 
@@ -279,8 +280,8 @@ _STOP_WORDS = {
     None: "finished",
     "interrupted": "stopped by Ctrl-C (resumable: run send again)",
     "unauthorized": "stopped: the API key was refused (401); nothing was marked failed",
-    "outbound_limit_reached": "stopped: the account's outbound limit was reached (resumable)",
-    "new_conversation_limit_reached":
+    CapCode.OUTBOUND_LIMIT: "stopped: the account's outbound limit was reached (resumable)",
+    CapCode.NEW_CONVERSATION_LIMIT:
         "new conversations stopped at the plan's cap; existing ones continued (resumable)",
     "retries_exhausted": "some requests are still unconfirmed after retries (resumable)",
 }

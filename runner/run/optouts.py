@@ -32,6 +32,7 @@ from runner.http.classify import Disposition, Reading, read_exchange
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import retrying
+from runner.store.journal import Entry
 
 PAGE_LIMIT = 200  # the API's maximum page size
 MAX_PAGES = 500  # per chat: 100,000 inbound messages is far beyond any real conversation
@@ -51,7 +52,7 @@ class ChatToCheck:
     since_ms: int  # replies after this are read
 
 
-def chats_to_check(entries: Iterable[Any], since_ms: int | None = None) -> list[ChatToCheck]:
+def chats_to_check(entries: Iterable[Entry], since_ms: int | None = None) -> list[ChatToCheck]:
     """Every chat the journal shows a send attempt to, with the time of its first attempt.
 
     An attempt whose outcome is unknown or pending may still have been delivered, so it counts;

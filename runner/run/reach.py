@@ -346,7 +346,7 @@ def render_text(doc: dict[str, Any]) -> str:
         if doc["unreachable_listed"] < c[UNREACHABLE] + c[PARTIAL] + c[UNKNOWN]:
             lines.append("  ... (list truncated; --format json has the same first entries)")
     if doc.get("stop_reason"):
-        why = {"unauthorized": "the API key was refused (401)",
-               "interrupted": "interrupted"}.get(doc["stop_reason"], doc["stop_reason"])
+        why = {StopReason.UNAUTHORIZED: "the API key was refused (401)",
+               StopReason.INTERRUPTED: "interrupted"}.get(doc["stop_reason"], doc["stop_reason"])
         lines.append(f"Stopped early: {why}; the counts above are incomplete")
     return "\n".join(lines) + "\n"
