@@ -84,6 +84,7 @@ _CHECK_KINDS = {Disposition.UNAUTHORIZED: CheckKind.UNAUTHORIZED, Disposition.GO
 
 
 def capability_verdict(reading: Reading) -> CapVerdict:
+    """What a classified answer of the capabilities endpoint says about the contact."""
     if reading.disposition is Disposition.OK:
         caps = (reading.payload or {}).get("capabilities")
         if not isinstance(caps, dict):

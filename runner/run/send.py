@@ -7,7 +7,9 @@ recipient's steps in order (a step only after the previous one was accepted), so
 go in parallel and each recipient's conversation stays in order. A shared token bucket caps the
 rate across workers; the transport is injected so tests and benchmarks choose it.
 
-What a response means is decided by :func:`classify` alone (pure, tested rule by rule).
+What a response means is decided by :func:`verdict_of` alone (pure, tested rule by rule), on
+top of the classifier every command shares (runner.http.classify); retries go through the one
+loop of runner.http.retry.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def classify(
 
 
 def verdict_of(reading: Reading) -> Verdict:
+    """What a classified answer of the send endpoint means for the message."""
     status, code, message = reading.http_status, reading.code, reading.message
     payload = reading.payload or {}
     match reading.disposition:

@@ -11,7 +11,8 @@ Everything learnt is written to the journal in small batches, and the next poll 
 so killing the process loses at most the last fraction of a second of answers: the next run
 asks those again. Polling is read-only, so asking twice is harmless.
 
-What an answer means is decided by :func:`classify_poll` alone (pure, tested rule by rule).
+What an answer means is decided by :func:`poll_verdict` alone (pure, tested rule by rule), on
+top of the classifier every command shares (runner.http.classify).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ _POLL_KINDS = {Disposition.UNAUTHORIZED: PollKind.UNAUTHORIZED, Disposition.GONE
 
 
 def poll_verdict(reading: Reading) -> PollVerdict:
+    """What a classified answer of the status endpoint means for the message."""
     status, payload = reading.http_status, reading.payload
     if reading.disposition is Disposition.OK:
         if payload is None:

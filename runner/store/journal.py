@@ -44,7 +44,12 @@ class RequestStatus(StrEnum):
     EXPIRED = "expired"  # not_after passed before it was due: never sent
 
 
-SENDING, ACCEPTED, FAILED, PENDING, SCHEDULED, EXPIRED = RequestStatus
+SENDING = RequestStatus.SENDING
+ACCEPTED = RequestStatus.ACCEPTED
+FAILED = RequestStatus.FAILED
+PENDING = RequestStatus.PENDING
+SCHEDULED = RequestStatus.SCHEDULED
+EXPIRED = RequestStatus.EXPIRED
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS requests (
