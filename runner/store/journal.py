@@ -445,10 +445,9 @@ class Journal:
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
-    """A request is about to leave: committed (status ``sending``) before it does."""
+class _RequestRow:
+    """Which request a row is, and where it stands in the campaign."""
 
-    SQL: ClassVar[str] = _ATTEMPT_SQL
     key: str
     chat: str
     step: str
@@ -456,13 +455,23 @@ class Attempt:
     recipient_index: int
     step_index: int
     messages: int
+
+    def _where(self) -> tuple:
+        return (self.key, self.chat, self.step, self.revision, self.recipient_index,
+                self.step_index, self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt(_RequestRow):
+    """A request is about to leave: committed (status ``sending``) before it does."""
+
+    SQL: ClassVar[str] = _ATTEMPT_SQL
     content_hash: str
     run_id: int | None
     now: float
 
     def params(self) -> tuple:
-        return (self.key, self.chat, self.step, self.revision, self.recipient_index,
-                self.step_index, self.messages, self.content_hash, self.now, self.now, self.run_id)
+        return (*self._where(), self.content_hash, self.now, self.now, self.run_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,17 +501,10 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Mark:
+class Mark(_RequestRow):
     """A decision made without sending (e.g. the reply parent failed): no attempt is counted."""
 
     SQL: ClassVar[str] = _MARK_SQL
-    key: str
-    chat: str
-    step: str
-    revision: int
-    recipient_index: int
-    step_index: int
-    messages: int
     status: RequestStatus
     error_code: str | None
     error_message: str | None
@@ -514,9 +516,8 @@ class Mark:
         object.__setattr__(self, "status", RequestStatus(self.status))
 
     def params(self) -> tuple:
-        return (self.key, self.chat, self.step, self.revision, self.recipient_index,
-                self.step_index, self.messages, self.status.value, self.error_code,
-                self.error_message, self.content_hash, self.now, self.run_id)
+        return (*self._where(), self.status.value, self.error_code, self.error_message,
+                self.content_hash, self.now, self.run_id)
 
 
 @dataclass(frozen=True, slots=True)
