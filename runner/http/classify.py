@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from runner.contract import CAP_CODES, TRANSIENT_STATUSES, UNAUTHORIZED_STATUS, Endpoint
 from runner.http.client import MAX_ERROR_TEXT, Exchange
@@ -49,6 +49,22 @@ class Reading:
         if self.message or self.http_status is None:
             return self.message
         return f"HTTP {self.http_status}"
+
+
+K = TypeVar("K", bound=StrEnum)
+
+
+@dataclass(slots=True)
+class EndpointVerdict(Generic[K]):
+    """What an answer means to one command: its own kinds of outcome, and the HTTP status
+    (None: no answer). Each command adds what it reads from the body."""
+
+    kind: K
+    http_status: int | None = None
+
+    @property
+    def retry(self) -> bool:
+        return self.kind == Disposition.RETRY  # every command's kinds spell "retry" alike
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

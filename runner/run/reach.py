@@ -29,7 +29,7 @@ from runner.audience.mask import display_chat
 from runner.contract import CAPABILITIES
 from runner.errors import CampaignError
 from runner.http.caller import ApiCaller
-from runner.http.classify import Disposition, Reading, read_exchange, read_response
+from runner.http.classify import Disposition, EndpointVerdict, Reading, read_exchange, read_response
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retrying
@@ -62,16 +62,13 @@ class CheckKind(StrEnum):
 
 
 @dataclass(slots=True)
-class CapVerdict:
-    kind: CheckKind
+class CapVerdict(EndpointVerdict[CheckKind]):
+    """What one capabilities request says about the contact."""
+
     imessage: bool = False
     sms: bool = False
     error: str | None = None
     retry_after: float | None = None
-
-    @property
-    def retry(self) -> bool:
-        return self.kind is CheckKind.RETRY
 
 
 def classify_capabilities(status: int, raw: bytes, headers: httpx.Headers | dict[str, str],

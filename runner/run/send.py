@@ -31,7 +31,7 @@ from runner.campaign.schedule import DUE
 from runner.campaign.schedule import EXPIRED as PAST_NOT_AFTER
 from runner.contract import CAP_DETAILS, SEND_MESSAGE, CapCode
 from runner.http.caller import ApiCaller
-from runner.http.classify import Disposition, Reading, read_exchange, read_response
+from runner.http.classify import Disposition, EndpointVerdict, Reading, read_exchange, read_response
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retrying
@@ -89,22 +89,18 @@ class Kind(StrEnum):
 
 
 @dataclass(slots=True)
-class Verdict:
+class Verdict(EndpointVerdict[Kind]):
     """What one HTTP exchange means for the message."""
 
-    kind: Kind
-    http_status: int | None = None
+    # Why it was not accepted: the API's code and message, a cap's figures, when to ask again.
     code: str | None = None
     message: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    retry_after: float | None = None
+    # What an accepted request became.
     message_id: str | None = None
     message_ids: list[str] | None = None
     group_id: str | None = None
-    retry_after: float | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def retry(self) -> bool:
-        return self.kind is Kind.RETRY
 
 
 # (request, previous step accepted at, has a previous step, now) -> (state, due at): see

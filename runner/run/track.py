@@ -32,7 +32,14 @@ import httpx
 
 from runner.contract import FINAL_DELIVERY_STATUSES, MESSAGE_STATUS
 from runner.http.caller import ApiCaller
-from runner.http.classify import Disposition, Reading, error_text, read_exchange, read_response
+from runner.http.classify import (
+    Disposition,
+    EndpointVerdict,
+    Reading,
+    error_text,
+    read_exchange,
+    read_response,
+)
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retry_delay
@@ -69,11 +76,9 @@ class PollKind(StrEnum):
 
 
 @dataclass(slots=True)
-class PollVerdict:
+class PollVerdict(EndpointVerdict[PollKind]):
     """What one status request means for the message."""
 
-    kind: PollKind
-    http_status: int | None = None
     status: str | None = None
     protocol: str | None = None
     time_sent: int | None = None
