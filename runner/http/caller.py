@@ -4,6 +4,7 @@ rate ceiling shared by its workers, the jitter source of its retries, and why it
 from __future__ import annotations
 
 import random
+from typing import Generic, TypeVar
 
 import httpx
 
@@ -11,16 +12,18 @@ from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason
 
+Opts = TypeVar("Opts", bound=ApiOptions)
 
-class ApiCaller:
+
+class ApiCaller(Generic[Opts]):
     """Base of send's executor, track's tracker and reach's checker."""
 
-    def __init__(self, *, api_key: str, options: ApiOptions,
+    def __init__(self, *, api_key: str, options: Opts,
                  transport: httpx.AsyncBaseTransport | None = None,
                  limiter: RateLimiter | None = None, rng: random.Random | None = None) -> None:
         if not api_key:
             raise ValueError("api_key is required")
-        self.options = options
+        self.options: Opts = options
         self.transport = transport  # None: the runner's own (tests pass a mock or the emulator)
         self._api_key = api_key
         self._limiter = limiter or RateLimiter(options.rate_per_second)

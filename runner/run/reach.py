@@ -153,7 +153,7 @@ class CheckResult:
     stop_reason: StopReason | None = None  # UNAUTHORIZED or INTERRUPTED
 
 
-class CapabilityChecker(ApiCaller):
+class CapabilityChecker(ApiCaller[ReachOptions]):
     def __init__(self, *, api_key: str, options: ReachOptions,
                  transport: httpx.AsyncBaseTransport | None = None,
                  limiter: RateLimiter | None = None, rng: random.Random | None = None,
@@ -161,7 +161,6 @@ class CapabilityChecker(ApiCaller):
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
                          rng=rng)
-        self.options: ReachOptions = options
         self._clock = clock
         self._sleep = sleep
 

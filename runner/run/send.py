@@ -60,6 +60,7 @@ _RECONSIDERED = (REPLY_PARENT_MISSING, PREVIOUS_STEP_FAILED)
 UNCONFIRMED_PAST_NOT_AFTER = "unconfirmed_past_not_after"
 
 _LOOKUP_BATCH = 512  # keys looked up in the journal per round trip
+_RECORDED_OPTIONS = ("base_url", "rate_per_second", "concurrency", "timeout", "max_attempts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +68,8 @@ class SendOptions(ApiOptions):
     timeout: float = 30.0  # seconds per HTTP request
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "base_url": self.base_url,
-            "rate_per_second": self.rate_per_second,
-            "concurrency": self.concurrency,
-            "timeout": self.timeout,
-            "max_attempts": self.max_attempts,
-        }
+        """What the journal's run row records of the options."""
+        return {name: getattr(self, name) for name in _RECORDED_OPTIONS}
 
 
 class Kind(StrEnum):
@@ -214,7 +210,7 @@ def group_by_recipient(plan: Iterable[PlannedRequest]) -> Iterator[list[PlannedR
         yield list(reqs)
 
 
-class Executor(ApiCaller):
+class Executor(ApiCaller[SendOptions]):
     """Sends one plan. Create, then ``await run(plan)``; ``request_stop()`` stops gracefully."""
 
     def __init__(
@@ -234,7 +230,6 @@ class Executor(ApiCaller):
     ) -> None:
         super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
                          rng=rng)
-        self.options: SendOptions = options
         self.journal = journal
         self.revision = revision
         self.run_id = run_id

@@ -167,7 +167,7 @@ class TrackResult:
         return 0 if self.stats.open == 0 and self.stop_reason is None else 3
 
 
-class Tracker(ApiCaller):
+class Tracker(ApiCaller[TrackOptions]):
     """Polls one journal's open deliveries. ``await run()``; ``request_stop()`` stops it."""
 
     def __init__(
@@ -184,7 +184,6 @@ class Tracker(ApiCaller):
     ) -> None:
         super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
                          rng=rng)
-        self.options: TrackOptions = options
         self.journal = journal
         self.revision = revision
         self.stats = TrackStats()
