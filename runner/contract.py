@@ -7,6 +7,8 @@ its constants from here, so a change of the API is a change of one file.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from enum import StrEnum
 
 DEFAULT_BASE_URL = "https://api.blooio.com/v2/api"
 
@@ -22,15 +24,43 @@ NO_EFFECT = "none"
 MAX_TEXT_CHARS = 10_000
 MAX_LINK_PREVIEW_TITLE = 200
 
+# A message's delivery status (GET .../status) once it will not change any more.
 FINAL_DELIVERY_STATUSES = ("delivered", "failed", "cancelled")
 
-# 4xx `code` values of the send endpoint.
-REPLY_TARGET_CODES = (
-    "reply_target_invalid", "reply_target_chat_mismatch", "reply_target_device_mismatch",
-    "reply_target_expired", "reply_target_not_supported", "reply_target_not_found",
-)
-CAP_CODES = ("outbound_limit_reached", "new_conversation_limit_reached")
-INBOUND_ONLY_CODE = "inbound_only_no_prior_inbound"
+
+class CapCode(StrEnum):
+    """429 `code` values that are an account cap, not a blip: retrying soon is pointless."""
+
+    OUTBOUND_LIMIT = "outbound_limit_reached"  # the whole account stops
+    NEW_CONVERSATION_LIMIT = "new_conversation_limit_reached"  # existing chats may continue
+
+
+CAP_CODES = frozenset(CapCode)
+# Fields of a cap answer worth keeping (the journal's run row and the report show them).
+CAP_DETAILS = ("limit", "current", "cap", "mode", "plan_id", "sender_number")
+
+UNAUTHORIZED_STATUS = 401
+# Transient whatever the endpoint (with every 5xx, and 1xx/3xx: nothing a request can be
+# blamed for; a redirect means a wrong base URL, which a retry will not follow either).
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """How one endpoint's error statuses read."""
+
+    # The API does not know the thing asked about: asking again will not change that.
+    gone: frozenset[int] = frozenset()
+    # Whether a 4xx outside ``gone``/401/transient is worth asking again (a read-only status
+    # question) or fails the request for good (a send, a listing).
+    retry_other_4xx: bool = False
+    caps: bool = False  # a 429 may carry a CapCode (only sending counts against the caps)
+
+
+SEND_MESSAGE = Endpoint(caps=True)  # POST /chats/{chat}/messages
+MESSAGE_STATUS = Endpoint(gone=frozenset({400, 404, 410}), retry_other_4xx=True)
+CAPABILITIES = Endpoint(gone=frozenset({400, 404, 422}), retry_other_4xx=True)
+INBOUND_MESSAGES = Endpoint(gone=frozenset({404}))  # GET /chats/{chat}/messages
 
 # Carriers' standard opt-out words (whole trimmed reply, case-insensitive).
 STOP_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")

@@ -14,8 +14,9 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from runner.http.client import backoff_delay, parse_retry_after
+from runner.http.classify import parse_retry_after
 from runner.http.ratelimit import RateLimiter
+from runner.http.retry import backoff_delay
 from runner.planning.request import PlannedRequest
 from runner.run.send import (
     Executor,
@@ -23,7 +24,7 @@ from runner.run.send import (
     classify,
     install_signal_handlers,
 )
-from runner.store.journal import ACCEPTED, FAILED, PENDING, SENDING, Journal, attempt_op
+from runner.store.journal import ACCEPTED, FAILED, PENDING, SENDING, Attempt, Journal, Outcome
 
 KEY = "bl_test_SECRET_key_123"
 BASE = "http://api.test/v2/api"
@@ -97,7 +98,7 @@ def run(journal, plan, api, *, total=None, stop_after=None, **opts):
                 ex.request_stop()
             return inner(request)
 
-        ex._transport = httpx.MockTransport(stopping)
+        ex.transport = httpx.MockTransport(stopping)
     return asyncio.run(ex.run(plan, total=len(plan) if total is None else total))
 
 
@@ -343,10 +344,9 @@ def test_retry_after_is_honoured(journal):
 def test_resume_after_crash_resends_only_unconfirmed(journal):
     plan = make_plan(3, steps=(("hello", None),))
     # Simulate a crash: one accepted, one attempt written without outcome, one never started.
-    journal.apply([attempt_op(plan[0].key, plan[0].recipient, "hello", 1, 0, 0, 1, "h", 1, 1.0),
-                   ("outcome", (ACCEPTED, "msg_a", None, None, None, None, 202, 2.0,
-                                plan[0].key)),
-                   attempt_op(plan[1].key, plan[1].recipient, "hello", 1, 1, 0, 1, "h", 1, 1.0)])
+    journal.apply([Attempt(plan[0].key, plan[0].recipient, "hello", 1, 0, 0, 1, "h", 1, 1.0),
+                   Outcome(plan[0].key, ACCEPTED, message_id="msg_a", http_status=202, now=2.0),
+                   Attempt(plan[1].key, plan[1].recipient, "hello", 1, 1, 0, 1, "h", 1, 1.0)])
     assert rows(journal)[plan[1].key].status == SENDING
     api = FakeApi()
     result = run(journal, plan, api)
@@ -493,7 +493,7 @@ def test_past_not_after_an_unconfirmed_attempt_is_not_called_expired(journal):
 
     plan = make_plan(2, steps=(("hello", None),))
     tried = plan[0]
-    journal.apply([attempt_op(tried.key, tried.recipient, tried.step, 1, 0, 0, 1, "h", None, 1.0)])
+    journal.apply([Attempt(tried.key, tried.recipient, tried.step, 1, 0, 0, 1, "h", None, 1.0)])
     api = FakeApi()
     options = SendOptions(base_url=BASE, concurrency=2)
     ex = Executor(journal, api_key=KEY, options=options, transport=httpx.MockTransport(api),
@@ -567,11 +567,13 @@ def test_base_url_is_checked_before_anything_is_sent(monkeypatch, value, ok):
 def test_retry_delay_honours_retry_after_and_gives_up_past_the_limit():
     import random
 
-    from runner.http.client import ApiOptions, retry_delay
+    from runner.http.client import ApiOptions
+    from runner.http.retry import retry_delay
 
-    opts = ApiOptions(backoff_base=0.5, backoff_cap=30.0, max_retry_after=120.0)
+    opts = ApiOptions(backoff_base=0.5, backoff_cap=30.0, max_retry_after=120.0, max_attempts=8)
     rng = random.Random(1)
     for attempt in range(1, 8):
         assert 0 <= retry_delay(attempt, None, opts, rng) <= min(30.0, 0.5 * 2 ** (attempt - 1))
     assert retry_delay(1, 7.5, opts, rng) >= 7.5
     assert retry_delay(1, 121.0, opts, rng) is None
+    assert retry_delay(8, None, opts, rng) is None  # the last try: nothing follows it

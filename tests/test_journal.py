@@ -15,23 +15,23 @@ from runner.store.journal import (
     ACCEPTED,
     SCHEMA_VERSION,
     SENDING,
+    Attempt,
     Journal,
     JournalWriter,
-    attempt_op,
+    Outcome,
     content_hash,
     journal_path,
-    outcome_op,
 )
 
 
 def att(key, now=1.0, run_id=1):
-    return attempt_op(key, "+15551230001", "hello", 1, 0, 0, 1, "hash", run_id, now)
+    return Attempt(key, "+15551230001", "hello", 1, 0, 0, 1, "hash", run_id, now)
 
 
 def test_schema_version_and_wal(tmp_path):
     with Journal(tmp_path / "a.sqlite") as j:
         assert j.schema_version == SCHEMA_VERSION == 2
-        mode = j._db.execute("PRAGMA journal_mode").fetchone()[0]
+        mode = j.pragma("journal_mode")
         assert mode == "wal"
     # Reopening an existing journal does not migrate it again or lose rows.
     with Journal(tmp_path / "a.sqlite") as j:
@@ -62,8 +62,8 @@ def test_attempts_count_and_outcomes(tmp_path):
         e = j.lookup(["k1"])["k1"]
         assert (e.status, e.attempts, e.first_attempt_at, e.last_attempt_at) == (
             SENDING, 2, 1.0, 2.0)
-        j.apply([outcome_op("k1", ACCEPTED, message_ids=["m1", "m2"], group_id="grp_1",
-                            http_status=202, now=3.0)])
+        j.apply([Outcome("k1", ACCEPTED, message_ids=["m1", "m2"], group_id="grp_1",
+                         http_status=202, now=3.0)])
         e = j.lookup(["k1"])["k1"]
         assert (e.status, e.message_ids, e.group_id, e.finished_at) == (
             ACCEPTED, ["m1", "m2"], "grp_1", 3.0)
@@ -107,7 +107,7 @@ def test_writer_commits_before_attempt_returns_and_batches(tmp_path):
         await writer.attempt(att(f"k{i}"))
         visible = other.execute("SELECT count(*) FROM requests WHERE key = ?",
                                 (f"k{i}",)).fetchone()[0]
-        writer.write(outcome_op(f"k{i}", ACCEPTED, message_id=f"m{i}", now=2.0))
+        writer.write(Outcome(f"k{i}", ACCEPTED, message_id=f"m{i}", now=2.0))
         return visible
 
     async def main():
@@ -129,11 +129,11 @@ def test_writer_commits_before_attempt_returns_and_batches(tmp_path):
 
 _CRASH_WRITER = """
 import sys, time
-from runner.store.journal import Journal, attempt_op
+from runner.store.journal import Journal, Attempt
 j = Journal(sys.argv[1])
 i = 0
 while True:
-    j.apply([attempt_op(f"k{i}-{n}", "+1", "s", 1, i, 0, 1, "h", 1, time.time())
+    j.apply([Attempt(f"k{i}-{n}", "+1", "s", 1, i, 0, 1, "h", 1, time.time())
              for n in range(50)])
     i += 1
     print(i, flush=True)
@@ -155,7 +155,7 @@ def test_sigkill_mid_write_leaves_a_consistent_journal(tmp_path):
         proc.stdout.close()
     assert committed >= 20
     with Journal(path) as j:
-        assert j._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert j.pragma("integrity_check") == "ok"
         n = sum(1 for _ in j.entries())
     # Every batch it reported committed survived, and no batch is half-written.
     assert n >= committed * 50 and n % 50 == 0

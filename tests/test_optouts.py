@@ -31,11 +31,11 @@ from runner.run.optouts import (
 from runner.store.journal import (
     ACCEPTED,
     PENDING,
+    Attempt,
     Journal,
-    attempt_op,
+    Mark,
+    Outcome,
     journal_path,
-    mark_op,
-    outcome_op,
 )
 
 pytest_plugins = ["emulator_fixtures"]
@@ -316,9 +316,9 @@ def sent(state: Path, chats: list[str], *, at: float | None = None, groups: dict
     ops = []
     for i, chat in enumerate(chats):
         key = f"k{i}"
-        ops.append(attempt_op(key, chat, "hello", 1, i, 0, 1, "h", None, now))
-        ops.append(outcome_op(key, ACCEPTED, message_id=f"m{i}", group_id=(groups or {}).get(chat),
-                              http_status=202, now=now))
+        ops.append(Attempt(key, chat, "hello", 1, i, 0, 1, "h", None, now))
+        ops.append(Outcome(key, ACCEPTED, message_id=f"m{i}", group_id=(groups or {}).get(chat),
+                           http_status=202, now=now))
     with Journal(journal_path(state, "optout-test")) as j:
         j.apply(ops)
 
@@ -470,8 +470,8 @@ def test_optouts_dry_run_writes_nothing(project, make_emulator):
 def test_optouts_marked_rows_are_not_messaged_chats(project, make_emulator):
     emu = make_emulator()
     with Journal(journal_path(project / "st", "optout-test")) as j:
-        j.apply([mark_op("k", A, "hello", 1, 0, 0, 1, "failed", "previous_step_failed", "x", "h",
-                         None, time.time() - 5)])
+        j.apply([Mark("k", A, "hello", 1, 0, 0, 1, "failed", "previous_step_failed", "x", "h",
+                      None, time.time() - 5)])
     emu.reply(A, "STOP")
     result = optouts_cmd(project, emu)
     assert result.exit_code == 0 and "checked 0 chats" in result.output

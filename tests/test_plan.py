@@ -34,10 +34,10 @@ from runner.planning.planner import Planner, iter_plan
 from runner.store.journal import (
     ACCEPTED,
     FAILED,
+    Attempt,
     Journal,
-    attempt_op,
+    Outcome,
     journal_path,
-    outcome_op,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -666,9 +666,9 @@ def _seed_journal(state: Path, campaign_id: str, rows: list[tuple[dict[str, Any]
     with Journal(journal_path(state, campaign_id)) as j:
         ops = []
         for line, status, body in rows:
-            ops.append(attempt_op(line["key"], line["recipient"], line["step"], 1, 0, 0,
-                                  line["messages"], content_hash(body), None, now))
-            ops.append(outcome_op(line["key"], status, message_id="msg_x", now=now))
+            ops.append(Attempt(line["key"], line["recipient"], line["step"], 1, 0, 0,
+                               line["messages"], content_hash(body), None, now))
+            ops.append(Outcome(line["key"], status, message_id="msg_x", now=now))
         j.apply(ops)
 
 

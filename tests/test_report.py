@@ -14,11 +14,11 @@ from runner.store.journal import (
     FAILED,
     NOT_FOUND,
     PENDING,
+    Attempt,
+    DeliveryPoll,
     Journal,
-    attempt_op,
-    delivery_poll_op,
-    mark_op,
-    outcome_op,
+    Mark,
+    Outcome,
 )
 
 
@@ -45,23 +45,23 @@ def populated(tmp_path):
                                     "extra": {"requests": 2, "messages": 2}}})
     ops = []
     for i, chat in enumerate(CHATS):
-        ops.append(attempt_op(f"k:hello:{i}", chat, "hello", 1, i, 0, 1, "h", run_id, 1.0))
-        ops.append(attempt_op(f"k:picks:{i}", chat, "picks", 1, i, 1, 2, "h", run_id, 1.0))
+        ops.append(Attempt(f"k:hello:{i}", chat, "hello", 1, i, 0, 1, "h", run_id, 1.0))
+        ops.append(Attempt(f"k:picks:{i}", chat, "picks", 1, i, 1, 2, "h", run_id, 1.0))
     for i in range(4):
-        ops.append(outcome_op(f"k:hello:{i}", ACCEPTED, message_id=f"m{i}", http_status=202,
-                              now=2.0))
-    ops.append(outcome_op("k:hello:4", FAILED, error_code="inbound_only_no_prior_inbound",
-                          error_message="inbound only", http_status=403, now=2.0))
-    ops.append(outcome_op("k:hello:5", PENDING, error_code="http_503", http_status=503,
-                          now=2.0))
+        ops.append(Outcome(f"k:hello:{i}", ACCEPTED, message_id=f"m{i}", http_status=202,
+                           now=2.0))
+    ops.append(Outcome("k:hello:4", FAILED, error_code="inbound_only_no_prior_inbound",
+                       error_message="inbound only", http_status=403, now=2.0))
+    ops.append(Outcome("k:hello:5", PENDING, error_code="http_503", http_status=503,
+                       now=2.0))
     for i in range(3):
-        ops.append(outcome_op(f"k:picks:{i}", ACCEPTED, message_ids=["a", "b"], now=2.0))
-    ops.append(outcome_op("k:picks:3", FAILED, http_status=400, error_message="bad", now=2.0))
-    ops.append(mark_op("k:picks:4", CHATS[4], "picks", 1, 4, 1, 2, FAILED,
-                       "previous_step_failed", "not sent", "h", run_id, 2.0))
+        ops.append(Outcome(f"k:picks:{i}", ACCEPTED, message_ids=["a", "b"], now=2.0))
+    ops.append(Outcome("k:picks:3", FAILED, http_status=400, error_message="bad", now=2.0))
+    ops.append(Mark("k:picks:4", CHATS[4], "picks", 1, 4, 1, 2, FAILED,
+                    "previous_step_failed", "not sent", "h", run_id, 2.0))
     # k:picks:5 stays "sending": the process died before its outcome.
     # A row of an older revision must not count.
-    ops.append(attempt_op("old", CHATS[0], "hello", 0, 0, 0, 1, "h", None, 0.5))
+    ops.append(Attempt("old", CHATS[0], "hello", 0, 0, 0, 1, "h", None, 0.5))
     j.apply(ops)
     j.finish_run(run_id, {"http_requests": 20, "duration_s": 4.0, "accepted": 7,
                           "already_accepted": 1}, 3, "retries_exhausted")
@@ -118,17 +118,17 @@ def test_report_without_a_run_is_a_user_error(tmp_path):
 # -- schema 2: delivery -----------------------------------------------------------------------
 def poll(mid, status, protocol, sent=None, delivered=None, error=None):
     final = status in ("delivered", "failed", "cancelled", NOT_FOUND)
-    return delivery_poll_op(mid, status=status, protocol=protocol, time_sent=sent,
-                            time_delivered=delivered, error=error, now=5.0,
-                            next_poll_at=None if final else 6.0, final=final)
+    return DeliveryPoll(mid, status=status, protocol=protocol, time_sent=sent,
+                        time_delivered=delivered, error=error, now=5.0,
+                        next_poll_at=None if final else 6.0, final=final)
 
 
 def tracked(tmp_path):
     j = populated(tmp_path)
     # Accepted: hello m0..m3 (4 messages), picks 3 requests x ["a","b"]: ids are shared in the
     # fixture, so give them distinct ids first.
-    j._db.execute("UPDATE requests SET message_ids = json_array('p' || recipient_index || 'a', "
-                  "'p' || recipient_index || 'b') WHERE step = 'picks' AND status = 'accepted'")
+    j.apply([Outcome(f"k:picks:{i}", ACCEPTED, message_ids=[f"p{i}a", f"p{i}b"], now=2.0)
+             for i in range(3)])
     assert j.seed_deliveries(1) == 10
     j.apply([
         poll("m0", "delivered", "imessage", 1000, 1400),
@@ -206,16 +206,16 @@ def test_histogram_bins_are_round_and_hold_every_value():
 
 
 def test_report_counts_scheduled_expired_and_suppressed(tmp_path):
-    from runner.store.journal import EXPIRED, SCHEDULED, mark_op
+    from runner.store.journal import EXPIRED, SCHEDULED, Mark
 
     with Journal.for_campaign(tmp_path, "sched") as j:
         run = j.start_run("sched", 1, {}, {"requests": 4, "messages": 4, "suppressed": 2,
                                            "steps": {"a": {"requests": 2, "messages": 2},
                                                      "b": {"requests": 2, "messages": 2}}})
         j.apply([
-            mark_op("k1", "+15551230001", "a", 1, 0, 0, 1, SCHEDULED, "window", "due at X", "h", run, 1.0),
-            mark_op("k2", "+15551230001", "b", 1, 0, 1, 1, SCHEDULED, "previous", "waits", "h", run, 1.0),
-            mark_op("k3", "+15551230002", "a", 1, 1, 0, 1, EXPIRED, "expired", "late", "h", run, 1.0),
+            Mark("k1", "+15551230001", "a", 1, 0, 0, 1, SCHEDULED, "window", "due at X", "h", run, 1.0),
+            Mark("k2", "+15551230001", "b", 1, 0, 1, 1, SCHEDULED, "previous", "waits", "h", run, 1.0),
+            Mark("k3", "+15551230002", "a", 1, 1, 0, 1, EXPIRED, "expired", "late", "h", run, 1.0),
         ])
         j.finish_run(run, {"next_due": 86400.0}, 4, None)
         rep = build_report(j, now=0.0)

@@ -16,9 +16,9 @@ from runner.store.journal import (
     ACCEPTED,
     NOT_FOUND,
     SCHEMA_VERSION,
+    Attempt,
     Journal,
-    attempt_op,
-    outcome_op,
+    Outcome,
 )
 
 pytest_plugins = ["emulator_fixtures"]
@@ -127,7 +127,7 @@ def test_a_v1_journal_is_migrated_in_place_and_keeps_its_rows(tmp_path):
 
 def test_a_fresh_journal_gets_every_table(tmp_path):
     with Journal(tmp_path / "new.sqlite") as j:
-        names = {r[0] for r in j._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        names = j.tables()
         assert {"requests", "runs", "deliveries"} <= names
 
 
@@ -143,10 +143,10 @@ def accepted_journal(emu, path, n: int, texts: int = 1) -> Journal:
             body = {"text": "hi"} if texts == 1 else {"text": ["a"] * texts}
             resp = client.post(f"/chats/%2B{chat[1:]}/messages", json=body,
                                headers={"Idempotency-Key": f"k{i}"}).json()
-            ops.append(attempt_op(f"k{i}", chat, "hello", 1, i, 0, texts, "h", run_id, 1.0))
-            ops.append(outcome_op(f"k{i}", ACCEPTED, message_id=resp.get("message_id"),
-                                  message_ids=resp.get("message_ids"), http_status=202,
-                                  now=__import__("time").time()))
+            ops.append(Attempt(f"k{i}", chat, "hello", 1, i, 0, texts, "h", run_id, 1.0))
+            ops.append(Outcome(f"k{i}", ACCEPTED, message_id=resp.get("message_id"),
+                               message_ids=resp.get("message_ids"), http_status=202,
+                               now=__import__("time").time()))
     j.apply(ops)
     return j
 
@@ -233,8 +233,8 @@ def test_an_unknown_message_is_final_as_not_found(make_emulator, tmp_path):
     emu = make_emulator(api_key=KEY)
     with Journal(tmp_path / "c.sqlite") as j:
         j.start_run("c", 1, {}, {})
-        j.apply([attempt_op("k", "+15553000000", "hello", 1, 0, 0, 1, "h", 1, 1.0),
-                 outcome_op("k", ACCEPTED, message_id="msg_nope", now=1.0)])
+        j.apply([Attempt("k", "+15553000000", "hello", 1, 0, 0, 1, "h", 1, 1.0),
+                 Outcome("k", ACCEPTED, message_id="msg_nope", now=1.0)])
         _, result = track(j, fast(emu))
         assert result.exit_code == 0
         [d] = list(j.deliveries(1))

@@ -1,1 +1,3 @@
-"""Talking to the API: our transport, the client, the retry loop, the rate limiter."""
+"""Talking to the API: our transport (transport), the client (client), what an answer means
+(classify), the one retry loop (retry), the rate limiter (ratelimit), and what every command
+that calls the API holds (caller)."""

@@ -1,25 +1,23 @@
-"""One way to talk HTTP to the Blooio API, shared by `send`, `track` and `reach`.
+"""One way to talk HTTP to the Blooio API, shared by `send`, `track`, `reach` and `optouts`.
 
 Headers (the bearer key among them) are built once; requests go straight through the
-runner's fast transport (no client layer: see runner/transport.py); every exchange has an
+runner's fast transport (no client layer: see runner/http/transport.py); every exchange has an
 overall deadline; a network failure comes back as data with its text redacted, because the
-reprs of some httpx errors carry request headers. Retry pacing lives here too, so the three
-commands back off the same way.
+reprs of some httpx errors carry request headers. What an answer means is read by
+runner.http.classify, and retries are paced by runner.http.retry, the same for every command.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import httpx
 
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError
-from runner.http.transport import FastTransport, RequestBuilder
+from runner.http.transport import RETRYABLE_ERRORS, FastTransport, RequestBuilder
 from runner.http.transport import send as fast_send
 from runner.version import __version__
 
@@ -27,8 +25,9 @@ USER_AGENT = f"blooio-runner/{__version__}"
 MAX_ERROR_TEXT = 500  # error texts kept in journals and reports are cut to this length
 
 # Errors of the network layer that say nothing about the request itself: retry with the key.
+# A body that does not match its Content-Encoding is one of them too (RETRYABLE_ERRORS).
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.TransportError,
+    *RETRYABLE_ERRORS,
     httpx.StreamError,
     OSError,
     TimeoutError,
@@ -39,7 +38,7 @@ NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class ApiOptions:
-    """What send, track and reach share: where, how fast, and how to retry."""
+    """What send, track, reach and optouts share: where, how fast, and how to retry."""
 
     base_url: str = DEFAULT_BASE_URL
     rate_per_second: float | None = None  # client-side ceiling across the run
@@ -60,6 +59,7 @@ class Exchange:
     body: bytes = b""
     headers: httpx.Headers | None = None
     error: str | None = None
+    error_kind: str | None = None  # the network error's class name (a text with no detail)
 
 
 def api_key_from_env(command: str) -> str:
@@ -159,41 +159,6 @@ class ApiClient:
                         await response.aclose()
         except NETWORK_ERRORS as exc:
             text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return Exchange(None, error=self.redact(text)[:MAX_ERROR_TEXT])
+            return Exchange(None, error=self.redact(text)[:MAX_ERROR_TEXT],
+                            error_kind=type(exc).__name__)
         return Exchange(response.status_code, raw, response.headers)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
-    return rng.uniform(0.0, min(cap, base * (2 ** (attempt - 1))))
-
-
-def retry_delay(attempt: int, retry_after: float | None, options: ApiOptions,
-                rng: random.Random) -> float | None:
-    """How long to wait before try ``attempt + 1``: full-jitter backoff, at least the server's
-    Retry-After. None when the server asks for longer than ``max_retry_after``: the request
-    then waits for a later run instead of holding a worker."""
-    delay = backoff_delay(attempt, options.backoff_base, options.backoff_cap, rng)
-    if retry_after is not None:
-        if retry_after > options.max_retry_after:
-            return None
-        delay = max(delay, retry_after)
-    return delay

@@ -3,7 +3,7 @@ its first suppression file, so the next `send` (which re-reads the files) skips 
 
 Three parts, I/O at the edges: what to ask (`chats_to_check`, from the journal's rows), what a
 reply means (`stop_word`, `optouts_in`), and the two edges: reading inbound messages over HTTP
-(`collect`, bounded retries) and appending to the file (`record`, atomic, idempotent).
+(`collect`, through the shared client and retry loop) and appending to the file (`record`, atomic, idempotent).
 """
 
 from __future__ import annotations
@@ -20,16 +20,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
 from runner.audience.chatids import ChatIdError, normalize_chat
 from runner.audience.suppress import load_suppression
-from runner.contract import STOP_WORDS
+from runner.contract import INBOUND_MESSAGES, STOP_WORDS
 from runner.errors import CampaignError, StoppedEarly
-from runner.http.client import backoff_delay, parse_retry_after
+from runner.http.classify import Disposition, Reading, read_exchange
+from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
+from runner.http.retry import retrying
+from runner.store.journal import Entry
 
 PAGE_LIMIT = 200  # the API's maximum page size
 MAX_PAGES = 500  # per chat: 100,000 inbound messages is far beyond any real conversation
@@ -49,7 +52,7 @@ class ChatToCheck:
     since_ms: int  # replies after this are read
 
 
-def chats_to_check(entries: Iterable[Any], since_ms: int | None = None) -> list[ChatToCheck]:
+def chats_to_check(entries: Iterable[Entry], since_ms: int | None = None) -> list[ChatToCheck]:
     """Every chat the journal shows a send attempt to, with the time of its first attempt.
 
     An attempt whose outcome is unknown or pending may still have been delivered, so it counts;
@@ -142,64 +145,53 @@ class _GaveUp(Exception):
 
 @dataclass
 class Fetcher:
-    """Reads inbound messages with a shared rate ceiling and bounded retries on 429/5xx and
-    network errors (exponential backoff with full jitter, honouring Retry-After)."""
+    """Reads inbound messages through the shared client, rate ceiling and retry loop."""
 
-    client: httpx.AsyncClient
+    api: ApiClient
     limiter: RateLimiter
-    max_attempts: int = 5
-    backoff_base: float = 0.5
-    backoff_cap: float = 8.0
+    options: ApiOptions
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.time
     requests: int = 0
 
-    async def get(self, url: str, params: dict[str, Any]) -> tuple[int, Any]:
-        """(status, parsed JSON) of the last attempt; raises _Unauthorized on 401."""
-        reason = ""
-        for attempt in range(1, self.max_attempts + 1):
+    async def get(self, path: str, params: dict[str, Any]) -> Reading:
+        """The answer that ended the retries; raises _Unauthorized on 401, _GaveUp when
+        retries run out."""
+        target = f"{path}?{urlencode(params)}"
+
+        async def try_once(attempt: int) -> Reading:
             await self.limiter.acquire()
             self.requests += 1
-            retry_after = None
-            try:
-                resp = await self.client.get(url, params=params)
-            except httpx.HTTPError as exc:
-                # The class name only: some httpx errors carry the request (and its headers).
-                reason = type(exc).__name__
-            else:
-                if resp.status_code == 401:
-                    raise _Unauthorized()
-                if resp.status_code < 300 or (400 <= resp.status_code < 500
-                                              and resp.status_code not in (408, 425, 429)):
-                    try:
-                        return resp.status_code, resp.json()
-                    except ValueError:
-                        return resp.status_code, None
-                reason = f"HTTP {resp.status_code}"
-                retry_after = parse_retry_after(resp.headers.get("retry-after"), time.time())
-            if attempt < self.max_attempts:
-                delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng)
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, 30.0))
-                await self.sleep(delay)
-        raise _GaveUp(reason)
+            ex = await self.api.request("GET", target)
+            return read_exchange(ex, INBOUND_MESSAGES, self.clock())
+
+        reading, gave_up = await retrying(try_once, self.options, self.rng, self.sleep)
+        if reading.disposition is Disposition.UNAUTHORIZED:
+            raise _Unauthorized()
+        if gave_up:
+            # The class name only for a network error: it says enough, and nothing more.
+            raise _GaveUp(reading.error_kind or f"HTTP {reading.http_status}")
+        return reading
 
 
 async def inbound_messages(fetcher: Fetcher, check: ChatToCheck) -> list[dict[str, Any]] | None:
     """Every inbound message of one chat since `check.since_ms`, oldest first; None if the API
     does not know the chat. Raises _GaveUp when retries run out or an answer makes no sense."""
-    url = f"/chats/{quote(check.api_id, safe='')}/messages"
+    path = f"/chats/{quote(check.api_id, safe='')}/messages"
     out: list[dict[str, Any]] = []
     offset = 0
     for _ in range(MAX_PAGES):
         params = {"direction": "inbound", "since": check.since_ms, "sort": "asc",
                   "limit": PAGE_LIMIT, "offset": offset}
-        status, body = await fetcher.get(url, params)
-        if status == 404:
+        reading = await fetcher.get(path, params)
+        if reading.disposition is Disposition.GONE:
             return None
-        if status >= 300 or not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            message = body.get("message") if isinstance(body, dict) else None
-            raise _GaveUp(f"HTTP {status}" + (f": {str(message)[:200]}" if message else ""))
+        body = reading.payload
+        if reading.disposition is not Disposition.OK or body is None \
+                or not isinstance(body.get("messages"), list):
+            message = reading.message
+            raise _GaveUp(f"HTTP {reading.http_status}" + (f": {message[:200]}" if message else ""))
         page = body["messages"]
         out.extend(page)
         total = (body.get("pagination") or {}).get("total")
@@ -216,12 +208,14 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
                   max_attempts: int = 5, rng: random.Random | None = None) -> CollectResult:
     """Read every chat's inbound replies and find the opt-outs among them."""
     result = CollectResult(chats=len(checks))
-    headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-    sem = asyncio.Semaphore(max(1, concurrency))
-    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                                 transport=transport, follow_redirects=False) as client:
-        fetcher = Fetcher(client, RateLimiter(rate_per_second), max_attempts=max_attempts,
-                          sleep=sleep, rng=rng or random.Random())
+    concurrency = max(1, concurrency)
+    options = ApiOptions(base_url=base_url, rate_per_second=rate_per_second,
+                         concurrency=concurrency, max_attempts=max_attempts)
+    sem = asyncio.Semaphore(concurrency)
+    async with ApiClient(base_url, api_key, timeout=timeout, concurrency=concurrency,
+                         transport=transport) as api:
+        fetcher = Fetcher(api, RateLimiter(rate_per_second), options, sleep=sleep,
+                          rng=rng or random.Random())
 
         async def one(check: ChatToCheck) -> None:
             async with sem:

@@ -13,12 +13,12 @@ preview, the typing indicator or an inline reply; an email without iMessage gets
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,9 +26,13 @@ from urllib.parse import quote
 import httpx
 
 from runner.audience.mask import display_chat
+from runner.contract import CAPABILITIES
 from runner.errors import CampaignError
-from runner.http.client import MAX_ERROR_TEXT, ApiClient, ApiOptions, parse_retry_after, retry_delay
+from runner.http.caller import ApiCaller
+from runner.http.classify import Disposition, EndpointVerdict, Reading, read_exchange, read_response
+from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
+from runner.http.retry import StopReason, retrying
 
 IMESSAGE, SMS_ONLY, UNREACHABLE, PARTIAL, UNKNOWN = (
     "imessage", "sms_only", "unreachable", "partial", "unknown")
@@ -49,9 +53,18 @@ class Capability:
 
 
 # -- the request ----------------------------------------------------------------------------
+class CheckKind(StrEnum):
+    OK = "ok"
+    INVALID = "invalid"  # the API refused the contact: final, and cached as unreachable
+    RETRY = "retry"
+    UNAUTHORIZED = "unauthorized"
+    STOPPED = "stopped"  # not asked: the check is stopping
+
+
 @dataclass(slots=True)
-class CapVerdict:
-    kind: str  # "ok" | "invalid" | "retry" | "unauthorized"
+class CapVerdict(EndpointVerdict[CheckKind]):
+    """What one capabilities request says about the contact."""
+
     imessage: bool = False
     sms: bool = False
     error: str | None = None
@@ -61,25 +74,22 @@ class CapVerdict:
 def classify_capabilities(status: int, raw: bytes, headers: httpx.Headers | dict[str, str],
                           now: float) -> CapVerdict:
     """What a capabilities response says (API reference §5: 200, 400, 401, 503)."""
-    try:
-        payload = json.loads(raw) if raw else {}
-    except ValueError:
-        payload = None
-    if 200 <= status < 300:
-        caps = payload.get("capabilities") if isinstance(payload, dict) else None
+    return capability_verdict(read_response(status, raw, headers, now, CAPABILITIES))
+
+
+_CHECK_KINDS = {Disposition.UNAUTHORIZED: CheckKind.UNAUTHORIZED, Disposition.GONE: CheckKind.INVALID}
+
+
+def capability_verdict(reading: Reading) -> CapVerdict:
+    """What a classified answer of the capabilities endpoint says about the contact."""
+    if reading.disposition is Disposition.OK:
+        caps = (reading.payload or {}).get("capabilities")
         if not isinstance(caps, dict):
-            return CapVerdict("retry", error="unreadable capabilities response")
-        return CapVerdict("ok", imessage=caps.get("imessage") is True, sms=caps.get("sms") is True)
-    message = None
-    if isinstance(payload, dict):
-        text = payload.get("message") or payload.get("error")
-        message = str(text)[:MAX_ERROR_TEXT] if text else None
-    if status == 401:
-        return CapVerdict("unauthorized", error=message)
-    if status in (400, 404, 422):
-        return CapVerdict("invalid", error=message or f"HTTP {status}")
-    return CapVerdict("retry", error=message or f"HTTP {status}",
-                      retry_after=parse_retry_after(headers.get("retry-after"), now))
+            return CapVerdict(CheckKind.RETRY, error="unreadable capabilities response")
+        return CapVerdict(CheckKind.OK, imessage=caps.get("imessage") is True,
+                          sms=caps.get("sms") is True)
+    kind = _CHECK_KINDS.get(reading.disposition, CheckKind.RETRY)
+    return CapVerdict(kind, error=reading.why, retry_after=reading.retry_after)
 
 
 # -- the cache ------------------------------------------------------------------------------
@@ -140,39 +150,28 @@ class CheckResult:
     caps: dict[str, Capability]
     failed: dict[str, str]  # contact -> why no answer came (retries exhausted)
     requests: int = 0
-    stop_reason: str | None = None  # "unauthorized" | "interrupted"
+    stop_reason: StopReason | None = None  # UNAUTHORIZED or INTERRUPTED
 
 
-class CapabilityChecker:
+class CapabilityChecker(ApiCaller[ReachOptions]):
     def __init__(self, *, api_key: str, options: ReachOptions,
                  transport: httpx.AsyncBaseTransport | None = None,
                  limiter: RateLimiter | None = None, rng: random.Random | None = None,
-                 clock: Any = time.time) -> None:
-        if not api_key:
-            raise ValueError("api_key is required")
-        self.options = options
-        self._api_key = api_key
-        self._transport = transport
-        self._limiter = limiter or RateLimiter(options.rate_per_second)
-        self._rng = rng or random.Random()
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
+                         rng=rng)
         self._clock = clock
-        self._stop_reason: str | None = None
-
-    def request_stop(self, reason: str = "interrupted") -> None:
-        if self._stop_reason is None:
-            self._stop_reason = reason
+        self._sleep = sleep
 
     async def check(self, contacts: list[str]) -> CheckResult:
         result = CheckResult({}, {})
-        opts = self.options
-        api = ApiClient(opts.base_url, self._api_key, timeout=opts.request_timeout,
-                        concurrency=opts.concurrency, transport=self._transport,
-                        user_agent=opts.user_agent)
+        api = self.client(self.options.request_timeout)
         queue = iter(contacts)  # shared by the workers: each takes the next contact
 
         async def worker() -> None:
             for contact in queue:
-                if self._stop_reason is not None:
+                if self.stopping:
                     return
                 await self._one(api, contact, result)
 
@@ -184,36 +183,28 @@ class CapabilityChecker:
         return result
 
     async def _one(self, api: ApiClient, contact: str, result: CheckResult) -> None:
-        opts = self.options
         path = f"/contacts/{quote(contact, safe='')}/capabilities"
-        why = "no answer"
-        for attempt in range(1, opts.max_attempts + 1):
-            if self._stop_reason is not None:
-                return
+
+        async def try_once(attempt: int) -> CapVerdict:
+            if self.stopping:
+                return CapVerdict(CheckKind.STOPPED)
             await self._limiter.acquire()
             ex = await api.request("GET", path)
-            verdict = (CapVerdict("retry", error=ex.error) if ex.status is None
-                       else classify_capabilities(ex.status, ex.body, ex.headers, self._clock()))
             result.requests += 1
-            if verdict.kind == "ok":
-                result.caps[contact] = Capability(contact, verdict.imessage, verdict.sms,
-                                                  self._clock())
-                return
-            if verdict.kind == "invalid":
-                result.caps[contact] = Capability(contact, False, False, self._clock(),
-                                                  verdict.error or "invalid contact")
-                return
-            if verdict.kind == "unauthorized":
-                self.request_stop("unauthorized")
-                return
-            why = verdict.error or "no answer"
-            if attempt == opts.max_attempts:
-                break
-            delay = retry_delay(attempt, verdict.retry_after, opts, self._rng)
-            if delay is None:
-                break
-            await asyncio.sleep(delay)
-        result.failed[contact] = why
+            return capability_verdict(read_exchange(ex, CAPABILITIES, self._clock()))
+
+        verdict, _ = await retrying(try_once, self.options, self._rng, self._sleep)
+        if verdict.kind is CheckKind.OK:
+            result.caps[contact] = Capability(contact, verdict.imessage, verdict.sms,
+                                              self._clock())
+        elif verdict.kind is CheckKind.INVALID:
+            result.caps[contact] = Capability(contact, False, False, self._clock(),
+                                              verdict.error or "invalid contact")
+        elif verdict.kind is CheckKind.UNAUTHORIZED:
+            self.request_stop(StopReason.UNAUTHORIZED)
+        elif verdict.kind is CheckKind.RETRY:
+            result.failed[contact] = verdict.error or "no answer"
+
 
 # -- the analysis (pure) --------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -352,7 +343,7 @@ def render_text(doc: dict[str, Any]) -> str:
         if doc["unreachable_listed"] < c[UNREACHABLE] + c[PARTIAL] + c[UNKNOWN]:
             lines.append("  ... (list truncated; --format json has the same first entries)")
     if doc.get("stop_reason"):
-        why = {"unauthorized": "the API key was refused (401)",
-               "interrupted": "interrupted"}.get(doc["stop_reason"], doc["stop_reason"])
+        why = {StopReason.UNAUTHORIZED: "the API key was refused (401)",
+               StopReason.INTERRUPTED: "interrupted"}.get(doc["stop_reason"], doc["stop_reason"])
         lines.append(f"Stopped early: {why}; the counts above are incomplete")
     return "\n".join(lines) + "\n"

@@ -7,7 +7,9 @@ recipient's steps in order (a step only after the previous one was accepted), so
 go in parallel and each recipient's conversation stays in order. A shared token bucket caps the
 rate across workers; the transport is injected so tests and benchmarks choose it.
 
-What a response means is decided by :func:`classify` alone (pure, tested rule by rule).
+What a response means is decided by :func:`verdict_of` alone (pure, tested rule by rule), on
+top of the classifier every command shares (runner.http.classify); retries go through the one
+loop of runner.http.retry.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -27,14 +30,12 @@ import httpx
 from runner import exitcodes
 from runner.campaign.schedule import DUE
 from runner.campaign.schedule import EXPIRED as PAST_NOT_AFTER
-from runner.http.client import (
-    MAX_ERROR_TEXT,
-    ApiClient,
-    ApiOptions,
-    parse_retry_after,
-    retry_delay,
-)
+from runner.contract import CAP_DETAILS, SEND_MESSAGE, CapCode
+from runner.http.caller import ApiCaller
+from runner.http.classify import Disposition, EndpointVerdict, Reading, read_exchange, read_response
+from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
+from runner.http.retry import StopReason, retrying
 from runner.planning.request import PlannedRequest
 from runner.store.journal import (
     ACCEPTED,
@@ -42,16 +43,16 @@ from runner.store.journal import (
     FAILED,
     PENDING,
     SCHEDULED,
+    Attempt,
     Entry,
     Journal,
     JournalWriter,
-    attempt_op,
+    Mark,
+    Outcome,
+    RequestStatus,
     content_hash,
-    mark_op,
-    outcome_op,
 )
 
-CAP_CODES = ("outbound_limit_reached", "new_conversation_limit_reached")
 # Failures decided by the runner, not the API: reconsidered on every run, since the step they
 # waited on may have been accepted since.
 REPLY_PARENT_MISSING = "reply_parent_missing"
@@ -60,6 +61,7 @@ _RECONSIDERED = (REPLY_PARENT_MISSING, PREVIOUS_STEP_FAILED)
 UNCONFIRMED_PAST_NOT_AFTER = "unconfirmed_past_not_after"
 
 _LOOKUP_BATCH = 512  # keys looked up in the journal per round trip
+_RECORDED_OPTIONS = ("base_url", "rate_per_second", "concurrency", "timeout", "max_attempts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,28 +69,35 @@ class SendOptions(ApiOptions):
     timeout: float = 30.0  # seconds per HTTP request
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "base_url": self.base_url,
-            "rate_per_second": self.rate_per_second,
-            "concurrency": self.concurrency,
-            "timeout": self.timeout,
-            "max_attempts": self.max_attempts,
-        }
+        """What the journal's run row records of the options."""
+        return {name: getattr(self, name) for name in _RECORDED_OPTIONS}
+
+
+class Kind(StrEnum):
+    """What one try of a request came to."""
+
+    ACCEPTED = "accepted"
+    FAILED = "failed"  # for good
+    RETRY = "retry"
+    UNAUTHORIZED = "unauthorized"
+    CAP = "cap"
+    STOPPED = "stopped"  # not sent: the run is stopping (or new conversations are closed)
+    NOT_DUE = "not_due"  # not sent: its window closed while it waited for its turn
 
 
 @dataclass(slots=True)
-class Verdict:
+class Verdict(EndpointVerdict[Kind]):
     """What one HTTP exchange means for the message."""
 
-    kind: str  # "accepted" | "failed" | "retry" | "unauthorized" | "cap"
-    http_status: int | None = None
+    # Why it was not accepted: the API's code and message, a cap's figures, when to ask again.
     code: str | None = None
     message: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    retry_after: float | None = None
+    # What an accepted request became.
     message_id: str | None = None
     message_ids: list[str] | None = None
     group_id: str | None = None
-    retry_after: float | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 # (request, previous step accepted at, has a previous step, now) -> (state, due at): see
@@ -96,50 +105,43 @@ class Verdict:
 Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[str, float | None]"]
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text[:MAX_ERROR_TEXT]
-
-
 def classify(
     status: int, raw: bytes, headers: httpx.Headers | dict[str, str], now: float
 ) -> Verdict:
     """Turn a response into a verdict, following the API reference's rules exactly."""
-    try:
-        payload = json.loads(raw) if raw else {}
-    except ValueError:
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
-    code = payload.get("code") if isinstance(payload.get("code"), str) else None
-    message = _text(payload.get("message") or payload.get("error"))
+    return verdict_of(read_response(status, raw, headers, now, SEND_MESSAGE))
 
-    if 200 <= status < 300:
-        if payload.get("status") == "failed":
+
+def verdict_of(reading: Reading) -> Verdict:
+    """What a classified answer of the send endpoint means for the message."""
+    status, code, message = reading.http_status, reading.code, reading.message
+    payload = reading.payload or {}
+    match reading.disposition:
+        case Disposition.OK if payload.get("status") == "failed":
             # Rejected before dispatch although the HTTP layer said yes: failed for good.
-            return Verdict("failed", status, code or "rejected_before_dispatch", message)
-        ids = payload.get("message_ids")
-        return Verdict(
-            "accepted",
-            status,
-            message_id=payload.get("message_id") if isinstance(payload.get("message_id"), str)
-            else None,
-            message_ids=[str(i) for i in ids] if isinstance(ids, list) else None,
-            group_id=payload.get("group_id") if isinstance(payload.get("group_id"), str) else None,
-        )
-    if status == 401:
-        return Verdict("unauthorized", status, code or "unauthorized", message)
-    if status == 429 and code in CAP_CODES:
-        keep = ("limit", "current", "cap", "mode", "plan_id", "sender_number")
-        details = {k: payload[k] for k in keep if k in payload}
-        return Verdict("cap", status, code, message, details=details)
-    if status in (408, 425, 429) or status >= 500 or status < 200 or 300 <= status < 400:
-        # Transient, or nothing a message can be blamed for (a redirect means a wrong base URL).
-        retry_after = parse_retry_after(headers.get("retry-after"), now)
-        return Verdict("retry", status, code or f"http_{status}", message, retry_after=retry_after)
-    return Verdict("failed", status, code or f"http_{status}", message)
+            return Verdict(Kind.FAILED, status, code or "rejected_before_dispatch", message)
+        case Disposition.OK:
+            ids = payload.get("message_ids")
+            return Verdict(
+                Kind.ACCEPTED,
+                status,
+                message_id=payload.get("message_id")
+                if isinstance(payload.get("message_id"), str) else None,
+                message_ids=[str(i) for i in ids] if isinstance(ids, list) else None,
+                group_id=payload.get("group_id") if isinstance(payload.get("group_id"), str)
+                else None,
+            )
+        case Disposition.UNAUTHORIZED:
+            return Verdict(Kind.UNAUTHORIZED, status, code or "unauthorized", message)
+        case Disposition.CAP:
+            details = {k: payload[k] for k in CAP_DETAILS if k in payload}
+            return Verdict(Kind.CAP, status, code, message, details=details)
+        case Disposition.RETRY if status is None:
+            return Verdict(Kind.RETRY, None, "network_error", message)
+        case Disposition.RETRY:
+            return Verdict(Kind.RETRY, status, code or f"http_{status}", message,
+                           retry_after=reading.retry_after)
+    return Verdict(Kind.FAILED, status, code or f"http_{status}", message)
 
 
 @dataclass
@@ -183,7 +185,7 @@ class RunStats:
 @dataclass
 class RunResult:
     stats: RunStats
-    stop_reason: str | None  # None | "unauthorized" | "interrupted" | a cap code | "retries_exhausted"
+    stop_reason: StopReason | None
     cap: dict[str, Any] | None = None
     duration: float = 0.0
 
@@ -209,7 +211,7 @@ def group_by_recipient(plan: Iterable[PlannedRequest]) -> Iterator[list[PlannedR
         yield list(reqs)
 
 
-class Executor:
+class Executor(ApiCaller[SendOptions]):
     """Sends one plan. Create, then ``await run(plan)``; ``request_stop()`` stops gracefully."""
 
     def __init__(
@@ -227,45 +229,26 @@ class Executor:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         gate: Gate | None = None,
     ) -> None:
-        if not api_key:
-            raise ValueError("api_key is required")
+        super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
+                         rng=rng)
         self.journal = journal
-        self.options = options
         self.revision = revision
         self.run_id = run_id
         self.stats = RunStats()
-        self._api_key = api_key
-        self._transport = transport
-        self._limiter = limiter or RateLimiter(options.rate_per_second)
-        self._rng = rng or random.Random()
         self._wall = wall
         self._sleep = sleep
         self._gate = gate
         self._api: ApiClient | None = None
         self._stop: asyncio.Event | None = None
-        self._stop_reason: str | None = None
         self._new_conversations_closed = False
         self._cap: dict[str, Any] | None = None
         self._exhausted = False
         self._writer: JournalWriter | None = None
 
     # -- control -------------------------------------------------------------------------
-    def request_stop(self, reason: str = "interrupted") -> None:
-        """No new requests; those in flight finish and are journalled."""
-        if self._stop_reason is None:
-            self._stop_reason = reason
+    def _wake_on_stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop_reason is not None
-
-    def redact(self, text: str | None) -> str | None:
-        """Remove the API key from any text that might be stored or shown."""
-        if text is None:
-            return None
-        return text.replace(self._api_key, "***")
 
     # -- the run -------------------------------------------------------------------------
     async def run(self, plan: Iterable[PlannedRequest], total: int | None = None) -> RunResult:
@@ -273,10 +256,7 @@ class Executor:
         if self._stop_reason is not None:
             self._stop.set()
         self.stats = RunStats(total=total)
-        opts = self.options
-        self._api = ApiClient(opts.base_url, self._api_key, timeout=opts.timeout,
-                              concurrency=opts.concurrency, transport=self._transport,
-                              user_agent=opts.user_agent)
+        self._api = self.client(self.options.timeout)
         self._writer = JournalWriter(self.journal)
         self._writer.start()
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.options.concurrency * 2)
@@ -304,9 +284,9 @@ class Executor:
             stats.pending += stats.total - stats.done  # never handed out: the run stopped early
         reason = self._stop_reason
         if reason is None and self._cap is not None:
-            reason = self._cap["code"]
+            reason = StopReason(self._cap["code"])
         if reason is None and self._exhausted:
-            reason = "retries_exhausted"
+            reason = StopReason.RETRIES_EXHAUSTED
         return RunResult(stats, reason, self._cap, time.monotonic() - stats.started)
 
     async def _feed(self, plan: Iterable[PlannedRequest], queue: asyncio.Queue) -> None:
@@ -434,10 +414,11 @@ class Executor:
         self.stats.failed += 1
         self.stats.failures[code] += 1
 
-    def _mark(self, req: PlannedRequest, body_hash: str, status: str, code: str, message: str) -> None:
+    def _mark(self, req: PlannedRequest, body_hash: str, status: RequestStatus, code: str,
+              message: str) -> None:
         assert self._writer is not None
         self._writer.write(
-            mark_op(
+            Mark(
                 req.key, req.recipient, req.step, self.revision, req.recipient_index,
                 req.step_index, req.messages, status, code, message, body_hash, self.run_id,
                 self._wall(),
@@ -467,63 +448,76 @@ class Executor:
         prev_accepted: float | None = None, has_previous: bool = False,
     ) -> tuple[str, str | None]:
         """Send one request until it is accepted, fails for good, or must wait for a later run."""
-        assert self._writer is not None
-        opts = self.options
-        stats = self.stats
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        for attempt in range(1, opts.max_attempts + 1):
-            if self.stopping or (self._new_conversations_closed and not established):
-                return PENDING, None
-            await self._writer.attempt(
-                attempt_op(
-                    req.key, req.recipient, req.step, self.revision, req.recipient_index,
-                    req.step_index, req.messages, body_hash, self.run_id, self._wall(),
-                )
-            )
-            await self._limiter.acquire()
-            if self.stopping:
-                self._write_outcome(req.key, PENDING, Verdict("retry", code="interrupted"))
-                return PENDING, None
-            if self._gate is not None and self._gate(req, prev_accepted, has_previous, self._wall())[0] != DUE:
-                # The window closed (or not_after passed) while this request waited for the rate
-                # limiter or a retry: never send outside the schedule.
-                self._write_outcome(req.key, PENDING, Verdict("retry", code="not_due"))
-                return SCHEDULED, None
-            verdict = await self._send_once(req, content)
-            stats.http_requests += 1
-            if verdict.kind == "accepted":
-                self._write_outcome(req.key, ACCEPTED, verdict)
-                stats.accepted += 1
-                stats.messages_accepted += (
-                    len(verdict.message_ids) if verdict.message_ids else req.messages
-                )
-                return ACCEPTED, verdict.message_id
-            if verdict.kind == "failed":
-                self._write_outcome(req.key, FAILED, verdict)
-                stats.failed += 1
-                stats.failures[verdict.code or "failed"] += 1
-                return FAILED, None
-            # Everything else leaves the request unconfirmed (pending) at least for now.
-            self._write_outcome(req.key, PENDING, verdict)
-            if verdict.kind == "unauthorized":
-                self.request_stop("unauthorized")
-                return PENDING, None
-            if verdict.kind == "cap":
-                # A cap is not a blip: retrying this request now is pointless.
-                self._on_cap(verdict)
-                return PENDING, None
-            if attempt == opts.max_attempts:
-                break
-            delay = retry_delay(attempt, verdict.retry_after, opts, self._rng)
-            if delay is None:
-                break
-            stats.retrying += 1
-            try:
-                await self._wait(delay)
-            finally:
-                stats.retrying -= 1
-        self._exhausted = True
+
+        async def try_once(attempt: int) -> Verdict:
+            return await self._try(req, content, body_hash, established, prev_accepted,
+                                   has_previous)
+
+        verdict, gave_up = await retrying(try_once, self.options, self._rng, self._wait_retry)
+        if gave_up:
+            self._exhausted = True
+        if verdict.kind is Kind.ACCEPTED:
+            return ACCEPTED, verdict.message_id
+        if verdict.kind is Kind.FAILED:
+            return FAILED, None
+        if verdict.kind is Kind.NOT_DUE:
+            return SCHEDULED, None
+        # Everything else leaves the request unconfirmed (pending) for a later run.
         return PENDING, None
+
+    async def _try(self, req: PlannedRequest, content: bytes, body_hash: str, established: bool,
+                   prev_accepted: float | None, has_previous: bool) -> Verdict:
+        """One try: journalled before it leaves, its outcome journalled after."""
+        assert self._writer is not None
+        stats = self.stats
+        if self.stopping or (self._new_conversations_closed and not established):
+            return Verdict(Kind.STOPPED)
+        await self._writer.attempt(
+            Attempt(
+                req.key, req.recipient, req.step, self.revision, req.recipient_index,
+                req.step_index, req.messages, body_hash, self.run_id, self._wall(),
+            )
+        )
+        await self._limiter.acquire()
+        if self.stopping:
+            verdict = Verdict(Kind.STOPPED, code="interrupted")
+            self._write_outcome(req.key, PENDING, verdict)
+            return verdict
+        if self._gate is not None and self._gate(req, prev_accepted, has_previous, self._wall())[0] != DUE:
+            # The window closed (or not_after passed) while this request waited for the rate
+            # limiter or a retry: never send outside the schedule.
+            verdict = Verdict(Kind.NOT_DUE, code="not_due")
+            self._write_outcome(req.key, PENDING, verdict)
+            return verdict
+        verdict = await self._send_once(req, content)
+        stats.http_requests += 1
+        if verdict.kind is Kind.ACCEPTED:
+            self._write_outcome(req.key, ACCEPTED, verdict)
+            stats.accepted += 1
+            stats.messages_accepted += (
+                len(verdict.message_ids) if verdict.message_ids else req.messages
+            )
+            return verdict
+        if verdict.kind is Kind.FAILED:
+            self._write_outcome(req.key, FAILED, verdict)
+            stats.failed += 1
+            stats.failures[verdict.code or "failed"] += 1
+            return verdict
+        self._write_outcome(req.key, PENDING, verdict)
+        if verdict.kind is Kind.UNAUTHORIZED:
+            self.request_stop(StopReason.UNAUTHORIZED)
+        elif verdict.kind is Kind.CAP:
+            # A cap is not a blip: retrying this request now is pointless.
+            self._on_cap(verdict)
+        return verdict
+
+    async def _wait_retry(self, delay: float) -> None:
+        self.stats.retrying += 1
+        try:
+            await self._wait(delay)
+        finally:
+            self.stats.retrying -= 1
 
     async def _wait(self, delay: float) -> None:
         """Sleep before a retry, cut short when the run is asked to stop."""
@@ -538,23 +532,23 @@ class Executor:
 
     def _on_cap(self, verdict: Verdict) -> None:
         self._cap = {"code": verdict.code, "message": verdict.message, **verdict.details}
-        if verdict.code == "new_conversation_limit_reached":
+        if verdict.code == CapCode.NEW_CONVERSATION_LIMIT:
             # Existing conversations keep sending (the API allows it); new ones wait.
             self._new_conversations_closed = True
         else:
-            self.request_stop(verdict.code or "outbound_limit_reached")
+            self.request_stop(StopReason(verdict.code or CapCode.OUTBOUND_LIMIT))
 
-    def _write_outcome(self, key: str, status: str, verdict: Verdict) -> None:
-        assert self._writer is not None
+    def _write_outcome(self, key: str, status: RequestStatus, verdict: Verdict) -> None:
+        assert self._writer is not None and self._api is not None
         self._writer.write(
-            outcome_op(
+            Outcome(
                 key,
                 status,
                 message_id=verdict.message_id,
                 message_ids=verdict.message_ids,
                 group_id=verdict.group_id,
                 error_code=verdict.code if status != ACCEPTED else None,
-                error_message=self.redact(verdict.message) if status != ACCEPTED else None,
+                error_message=self._api.redact(verdict.message) if status != ACCEPTED else None,
                 http_status=verdict.http_status,
                 now=self._wall(),
             )
@@ -564,9 +558,7 @@ class Executor:
         assert self._api is not None
         ex = await self._api.request(req.method, req.path, content, (
             (b"Content-Type", b"application/json"), (b"Idempotency-Key", req.key.encode("utf-8"))))
-        if ex.status is None:
-            return Verdict("retry", None, "network_error", ex.error)
-        return classify(ex.status, ex.body, ex.headers, self._wall())
+        return verdict_of(read_exchange(ex, SEND_MESSAGE, self._wall()))
 
 
 def install_signal_handlers(executor: Executor) -> Callable[[], None]:
@@ -580,7 +572,7 @@ def install_signal_handlers(executor: Executor) -> Callable[[], None]:
     installed: list[int] = []
 
     def on_signal(signum: int) -> None:
-        executor.request_stop("interrupted")
+        executor.request_stop(StopReason.INTERRUPTED)
         # The next one gets Python's default behaviour (KeyboardInterrupt): an impatient user
         # wins, and the journal still makes the run resumable.
         loop.remove_signal_handler(signum)

@@ -11,34 +11,46 @@ Everything learnt is written to the journal in small batches, and the next poll 
 so killing the process loses at most the last fraction of a second of answers: the next run
 asks those again. Polling is read-only, so asking twice is harmless.
 
-What an answer means is decided by :func:`classify_poll` alone (pure, tested rule by rule).
+What an answer means is decided by :func:`poll_verdict` alone (pure, tested rule by rule), on
+top of the classifier every command shares (runner.http.classify).
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from runner import exitcodes
-from runner.http.client import MAX_ERROR_TEXT, ApiClient, ApiOptions, parse_retry_after, retry_delay
+from runner.contract import FINAL_DELIVERY_STATUSES, MESSAGE_STATUS
+from runner.http.caller import ApiCaller
+from runner.http.classify import (
+    Disposition,
+    EndpointVerdict,
+    Reading,
+    error_text,
+    read_exchange,
+    read_response,
+)
+from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
+from runner.http.retry import StopReason, retry_delay
 from runner.store.journal import (
-    FINAL_STATUSES,
     NOT_FOUND,
     Delivery,
+    DeliveryPoll,
+    DeliveryPollError,
     Journal,
-    delivery_poll_error_op,
-    delivery_poll_op,
+    JournalOp,
 )
 
 _FLUSH_EVERY_S = 0.2  # answers are committed at least this often (what a SIGKILL can lose)
@@ -57,12 +69,17 @@ class TrackOptions(ApiOptions):
     poll_cap: float = 60.0
 
 
+class PollKind(StrEnum):
+    STATUS = "status"  # the API said where the message is
+    GONE = "gone"  # the API does not know the message: final as NOT_FOUND
+    RETRY = "retry"  # no usable answer: ask again
+    UNAUTHORIZED = "unauthorized"
+
+
 @dataclass(slots=True)
-class PollVerdict:
+class PollVerdict(EndpointVerdict[PollKind]):
     """What one status request means for the message."""
 
-    kind: str  # "status" | "gone" | "retry" | "unauthorized"
-    http_status: int | None = None
     status: str | None = None
     protocol: str | None = None
     time_sent: int | None = None
@@ -72,51 +89,44 @@ class PollVerdict:
 
     @property
     def final(self) -> bool:
-        return self.kind == "gone" or (self.kind == "status" and self.status in FINAL_STATUSES)
+        return self.kind is PollKind.GONE or (
+            self.kind is PollKind.STATUS and self.status in FINAL_DELIVERY_STATUSES)
 
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _str(value: Any) -> str | None:
-    if value is None:
-        return None
-    return (value if isinstance(value, str) else json.dumps(value))[:MAX_ERROR_TEXT]
-
-
 def classify_poll(
     status: int, raw: bytes, headers: httpx.Headers | dict[str, str], now: float
 ) -> PollVerdict:
     """Turn a status-endpoint response into a verdict (MessageStatus, API reference §3)."""
-    try:
-        payload = json.loads(raw) if raw else {}
-    except ValueError:
-        payload = None
-    if 200 <= status < 300:
-        if not isinstance(payload, dict):
+    return poll_verdict(read_response(status, raw, headers, now, MESSAGE_STATUS))
+
+
+_POLL_KINDS = {Disposition.UNAUTHORIZED: PollKind.UNAUTHORIZED, Disposition.GONE: PollKind.GONE}
+
+
+def poll_verdict(reading: Reading) -> PollVerdict:
+    """What a classified answer of the status endpoint means for the message."""
+    status, payload = reading.http_status, reading.payload
+    if reading.disposition is Disposition.OK:
+        if payload is None:
             # A 2xx we cannot read says nothing about the message: ask again later.
-            return PollVerdict("retry", status, error="unreadable status response")
+            return PollVerdict(PollKind.RETRY, status, error="unreadable status response")
         value = payload.get("status")
         return PollVerdict(
-            "status", status,
+            PollKind.STATUS, status,
             status=value if isinstance(value, str) else "pending",  # nullable in the spec
-            protocol=_str(payload.get("protocol")) or "pending",
+            protocol=error_text(payload.get("protocol")) or "pending",
             time_sent=_int(payload.get("time_sent")),
             time_delivered=_int(payload.get("time_delivered")),
-            error=_str(payload.get("error")),
+            error=error_text(payload.get("error")),
         )
-    message = None
-    if isinstance(payload, dict):
-        message = _str(payload.get("message") or payload.get("error"))
-    if status == 401:
-        return PollVerdict("unauthorized", status, error=message)
-    if status in (400, 404, 410):
-        # The API does not know this message in this chat: asking again will not change that.
-        return PollVerdict("gone", status, status=NOT_FOUND, error=message or f"HTTP {status}")
-    retry_after = parse_retry_after(headers.get("retry-after"), now)
-    return PollVerdict("retry", status, error=message or f"HTTP {status}",
-                       retry_after=retry_after)
+    kind = _POLL_KINDS.get(reading.disposition, PollKind.RETRY)
+    # GONE: the API does not know this message in this chat; asking again will not change that.
+    return PollVerdict(kind, status, status=NOT_FOUND if kind is PollKind.GONE else None,
+                       error=reading.why, retry_after=reading.retry_after)
 
 
 def poll_interval(polls: int, options: TrackOptions, rng: random.Random) -> float:
@@ -150,7 +160,7 @@ class TrackStats:
 @dataclass
 class TrackResult:
     stats: TrackStats
-    stop_reason: str | None  # None | "unauthorized" | "interrupted" | "timeout" | "retries_exhausted"
+    stop_reason: StopReason | None
     duration: float = 0.0
 
     @property
@@ -158,7 +168,7 @@ class TrackResult:
         return exitcodes.OK if self.stats.open == 0 and self.stop_reason is None else exitcodes.STOPPED
 
 
-class Tracker:
+class Tracker(ApiCaller[TrackOptions]):
     """Polls one journal's open deliveries. ``await run()``; ``request_stop()`` stops it."""
 
     def __init__(
@@ -173,37 +183,21 @@ class Tracker:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not api_key:
-            raise ValueError("api_key is required")
+        super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
+                         rng=rng)
         self.journal = journal
-        self.options = options
         self.revision = revision
         self.stats = TrackStats()
-        self._api_key = api_key
-        self._transport = transport
-        self._limiter = limiter or RateLimiter(options.rate_per_second)
-        self._rng = rng or random.Random()
         self._clock = clock
-        self._stop_reason: str | None = None
         self._wake: asyncio.Event | None = None
-        self._ops: list[tuple[str, tuple]] = []
+        self._ops: list[JournalOp] = []
         self._heap: list[tuple[float, int, Delivery]] = []
         self._seq = 0
 
     # -- control -------------------------------------------------------------------------
-    def request_stop(self, reason: str = "interrupted") -> None:
-        """No new polls; those in flight finish and are journalled."""
-        if self._stop_reason is None:
-            self._stop_reason = reason
+    def _wake_on_stop(self) -> None:
         if self._wake is not None:
             self._wake.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop_reason is not None
-
-    def redact(self, text: str | None) -> str | None:
-        return None if text is None else text.replace(self._api_key, "***")
 
     # -- the run -------------------------------------------------------------------------
     def load(self) -> int:
@@ -236,9 +230,7 @@ class Tracker:
         opts = self.options
         started = time.monotonic()
         deadline = started + opts.timeout if opts.timeout is not None else None
-        api = ApiClient(opts.base_url, self._api_key, timeout=opts.request_timeout,
-                        concurrency=opts.concurrency, transport=self._transport,
-                        user_agent=opts.user_agent)
+        api = self.client(opts.request_timeout)
         slots = asyncio.Semaphore(opts.concurrency)
         tasks: set[asyncio.Task] = set()
         flusher = asyncio.create_task(self._flush_loop(), name="track-flush")
@@ -286,9 +278,9 @@ class Tracker:
             await api.aclose()
         reason = self._stop_reason
         if reason is None and timed_out:
-            reason = "timeout"
+            reason = StopReason.TIMEOUT
         if reason is None and self.stats.given_up:
-            reason = "retries_exhausted"
+            reason = StopReason.RETRIES_EXHAUSTED
         return TrackResult(self.stats, reason, time.monotonic() - started)
 
     async def _idle(self, seconds: float | None, deadline: float | None) -> None:
@@ -308,30 +300,24 @@ class Tracker:
         opts = self.options
         stats = self.stats
         ex = await api.request("GET", status_path(d.chat, d.message_id))
-        verdict = (PollVerdict("retry", None, error=ex.error) if ex.status is None
-                   else classify_poll(ex.status, ex.body, ex.headers, self._clock()))
+        verdict = poll_verdict(read_exchange(ex, MESSAGE_STATUS, self._clock()))
         stats.polls += 1
         now = self._clock()
-        if verdict.kind == "unauthorized":
+        if verdict.kind is PollKind.UNAUTHORIZED:
             stats.poll_errors += 1
-            self.request_stop("unauthorized")
+            self.request_stop(StopReason.UNAUTHORIZED)
             return
-        if verdict.kind == "retry":
+        if verdict.kind is PollKind.RETRY:
             stats.poll_errors += 1
             d.poll_errors += 1
             d.polls += 1
-            if d.poll_errors >= opts.max_attempts:
-                # Left open for a later run; it will be asked first thing then.
-                stats.given_up += 1
-                self._ops.append(delivery_poll_error_op(d.message_id, now=now, next_poll_at=now))
-                return
             delay = retry_delay(d.poll_errors, verdict.retry_after, opts, self._rng)
             if delay is None:
+                # Left open for a later run; it will be asked first thing then.
                 stats.given_up += 1
-                self._ops.append(delivery_poll_error_op(d.message_id, now=now, next_poll_at=now))
+                self._ops.append(DeliveryPollError(d.message_id, now=now, next_poll_at=now))
                 return
-            self._ops.append(
-                delivery_poll_error_op(d.message_id, now=now, next_poll_at=now + delay))
+            self._ops.append(DeliveryPollError(d.message_id, now=now, next_poll_at=now + delay))
             self._push(now + delay, d)
             self._maybe_flush()
             return
@@ -339,10 +325,10 @@ class Tracker:
         d.poll_errors = 0
         final = verdict.final
         next_at = None if final else now + poll_interval(d.polls, opts, self._rng)
-        self._ops.append(delivery_poll_op(
+        self._ops.append(DeliveryPoll(
             d.message_id, status=verdict.status, protocol=verdict.protocol,
             time_sent=verdict.time_sent, time_delivered=verdict.time_delivered,
-            error=self.redact(verdict.error), now=now, next_poll_at=next_at, final=final,
+            error=api.redact(verdict.error), now=now, next_poll_at=next_at, final=final,
         ))
         if final:
             stats.open -= 1

@@ -21,9 +21,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from runner.errors import CampaignError
 from runner.planning.keys import (
@@ -33,12 +34,25 @@ from runner.store.paths import journal_path
 
 SCHEMA_VERSION = 2
 
-SENDING = "sending"  # attempt committed, outcome unknown: in flight, or the process died
-ACCEPTED = "accepted"
-FAILED = "failed"  # for good (4xx, 2xx with status "failed", unresolvable reply parent)
-PENDING = "pending"  # not confirmed and retryable by a later run (retries exhausted, stopped)
-SCHEDULED = "scheduled"  # not due yet (window, delay, not_before): unsent, sent by a later run
-EXPIRED = "expired"  # not_after passed before it was due: never sent
+
+
+class RequestStatus(StrEnum):
+    """A request row's status, stored as these exact strings."""
+
+    SENDING = "sending"  # attempt committed, outcome unknown: in flight, or the process died
+    ACCEPTED = "accepted"
+    FAILED = "failed"  # for good (4xx, 2xx with status "failed", unresolvable reply parent)
+    PENDING = "pending"  # not confirmed and retryable by a later run (retries exhausted, stopped)
+    SCHEDULED = "scheduled"  # not due yet (window, delay, not_before): sent by a later run
+    EXPIRED = "expired"  # not_after passed before it was due: never sent
+
+
+SENDING = RequestStatus.SENDING
+ACCEPTED = RequestStatus.ACCEPTED
+FAILED = RequestStatus.FAILED
+PENDING = RequestStatus.PENDING
+SCHEDULED = RequestStatus.SCHEDULED
+EXPIRED = RequestStatus.EXPIRED
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -161,10 +175,6 @@ UPDATE deliveries SET polls = polls + 1, poll_errors = poll_errors + 1, last_pol
 WHERE message_id = ?
 """
 
-_SQL = {"attempt": _ATTEMPT_SQL, "outcome": _OUTCOME_SQL, "mark": _MARK_SQL,
-        "delivery_seed": _DELIVERY_SEED_SQL, "delivery_poll": _DELIVERY_POLL_SQL,
-        "delivery_poll_error": _DELIVERY_POLL_ERROR_SQL}
-
 # Keep well below SQLite's host-parameter limit (999 on old builds).
 _LOOKUP_CHUNK = 500
 
@@ -182,7 +192,7 @@ class Entry:
     recipient_index: int
     step_index: int
     messages: int
-    status: str
+    status: RequestStatus
     attempts: int
     message_id: str | None
     message_ids: list[str] | None
@@ -199,11 +209,11 @@ class Entry:
     @classmethod
     def from_row(cls, row: tuple) -> Entry:
         values = list(row)
+        values[7] = RequestStatus(values[7])
         values[10] = json.loads(values[10]) if values[10] else None
         return cls(*values)
 
 
-FINAL_STATUSES = ("delivered", "failed", "cancelled")
 NOT_FOUND = "not_found"  # the status endpoint answered 404/400: nothing more to learn
 
 _DELIVERY_COLUMNS = (
@@ -292,7 +302,16 @@ class Journal:
 
     @property
     def schema_version(self) -> int:
-        return self._db.execute("PRAGMA user_version").fetchone()[0]
+        return self.pragma("user_version")
+
+    def pragma(self, name: str) -> Any:
+        """The value of a read-only SQLite pragma (``journal_mode``, ``integrity_check``...)."""
+        if not name.isidentifier():
+            raise ValueError(f"not a pragma name: {name!r}")
+        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+
+    def tables(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
     def close(self) -> None:
         self._db.close()
@@ -304,13 +323,13 @@ class Journal:
         self.close()
 
     # -- writing -------------------------------------------------------------------------
-    def apply(self, ops: Iterable[tuple[str, tuple]]) -> None:
-        """Apply ``(kind, params)`` operations in order, in one transaction (one commit)."""
+    def apply(self, ops: Iterable[JournalOp]) -> None:
+        """Apply operations in order, in one transaction (one commit)."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for kind, params in ops:
-                db.execute(_SQL[kind], params)
+            for op in ops:
+                db.execute(op.SQL, op.params())
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -364,7 +383,7 @@ class Journal:
 
         Idempotent: rows that exist keep what polls learnt. Returns how many were added.
         """
-        ops = []
+        ops: list[JournalOp] = []
         for e in self.entries(revision):
             if e.status != ACCEPTED:
                 continue
@@ -372,7 +391,7 @@ class Journal:
             chat = e.group_id or e.chat
             accepted = e.finished_at or e.last_attempt_at
             for part, mid in enumerate(ids):
-                ops.append(("delivery_seed", (mid, e.key, part, chat, revision, e.step, accepted)))
+                ops.append(DeliverySeed(mid, e.key, part, chat, revision, e.step, accepted))
         before = self._db.total_changes
         if ops:
             self.apply(ops)
@@ -410,65 +429,139 @@ class Journal:
         return runs[-1] if runs else None
 
 
-def attempt_op(
-    key: str,
-    chat: str,
-    step: str,
-    revision: int,
-    recipient_index: int,
-    step_index: int,
-    messages: int,
-    body_hash: str,
-    run_id: int | None,
-    now: float,
-) -> tuple[str, tuple]:
-    return (
-        "attempt",
-        (key, chat, step, revision, recipient_index, step_index, messages, body_hash, now, now,
-         run_id),
-    )
+# -- operations: typed records that Journal.apply turns into SQL -----------------------------
 
 
-def outcome_op(
-    key: str,
-    status: str,
-    *,
-    message_id: str | None = None,
-    message_ids: list[str] | None = None,
-    group_id: str | None = None,
-    error_code: str | None = None,
-    error_message: str | None = None,
-    http_status: int | None = None,
-    now: float,
-) -> tuple[str, tuple]:
-    ids = json.dumps(message_ids) if message_ids is not None else None
-    finished = now if status in (ACCEPTED, FAILED) else None
-    return (
-        "outcome",
-        (status, message_id, ids, group_id, error_code, error_message, http_status, finished, key),
-    )
+@dataclass(frozen=True, slots=True)
+class _RequestRow:
+    """Which request a row is, and where it stands in the campaign."""
+
+    key: str
+    chat: str
+    step: str
+    revision: int
+    recipient_index: int
+    step_index: int
+    messages: int
+
+    def _where(self) -> tuple:
+        return (self.key, self.chat, self.step, self.revision, self.recipient_index,
+                self.step_index, self.messages)
 
 
-def mark_op(
-    key: str,
-    chat: str,
-    step: str,
-    revision: int,
-    recipient_index: int,
-    step_index: int,
-    messages: int,
-    status: str,
-    error_code: str | None,
-    error_message: str | None,
-    body_hash: str,
-    run_id: int | None,
-    now: float,
-) -> tuple[str, tuple]:
-    return (
-        "mark",
-        (key, chat, step, revision, recipient_index, step_index, messages, status, error_code,
-         error_message, body_hash, now, run_id),
-    )
+@dataclass(frozen=True, slots=True)
+class Attempt(_RequestRow):
+    """A request is about to leave: committed (status ``sending``) before it does."""
+
+    SQL: ClassVar[str] = _ATTEMPT_SQL
+    content_hash: str
+    run_id: int | None
+    now: float
+
+    def params(self) -> tuple:
+        return (*self._where(), self.content_hash, self.now, self.now, self.run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What came of a request's latest attempt."""
+
+    SQL: ClassVar[str] = _OUTCOME_SQL
+    key: str
+    status: RequestStatus
+    _: KW_ONLY
+    message_id: str | None = None
+    message_ids: list[str] | None = None
+    group_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    http_status: int | None = None
+    now: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RequestStatus(self.status))
+
+    def params(self) -> tuple:
+        ids = json.dumps(self.message_ids) if self.message_ids is not None else None
+        finished = self.now if self.status in (ACCEPTED, FAILED) else None
+        return (self.status.value, self.message_id, ids, self.group_id, self.error_code,
+                self.error_message, self.http_status, finished, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark(_RequestRow):
+    """A decision made without sending (e.g. the reply parent failed): no attempt is counted."""
+
+    SQL: ClassVar[str] = _MARK_SQL
+    status: RequestStatus
+    error_code: str | None
+    error_message: str | None
+    content_hash: str
+    run_id: int | None
+    now: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RequestStatus(self.status))
+
+    def params(self) -> tuple:
+        return (*self._where(), self.status.value, self.error_code, self.error_message,
+                self.content_hash, self.now, self.run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySeed:
+    """A message an accepted request produced, known from the journal alone."""
+
+    SQL: ClassVar[str] = _DELIVERY_SEED_SQL
+    message_id: str
+    key: str
+    part: int
+    chat: str
+    revision: int
+    step: str
+    accepted_at: float | None
+
+    def params(self) -> tuple:
+        return (self.message_id, self.key, self.part, self.chat, self.revision, self.step,
+                self.accepted_at)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPoll:
+    """What a status poll learnt about one message."""
+
+    SQL: ClassVar[str] = _DELIVERY_POLL_SQL
+    message_id: str
+    _: KW_ONLY
+    status: str | None
+    protocol: str | None
+    time_sent: int | None
+    time_delivered: int | None
+    error: str | None
+    now: float
+    next_poll_at: float | None
+    final: bool
+
+    def params(self) -> tuple:
+        return (self.status, self.protocol, self.time_sent, self.time_delivered, self.error,
+                self.now, self.next_poll_at, int(self.final), self.message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPollError:
+    """A poll that got no usable answer (5xx, timeout): the message keeps its last status."""
+
+    SQL: ClassVar[str] = _DELIVERY_POLL_ERROR_SQL
+    message_id: str
+    _: KW_ONLY
+    now: float
+    next_poll_at: float | None
+
+    def params(self) -> tuple:
+        return (self.now, self.next_poll_at, self.message_id)
+
+
+JournalOp = Attempt | Outcome | Mark | DeliverySeed | DeliveryPoll | DeliveryPollError
 
 
 class JournalWriter:
@@ -481,7 +574,7 @@ class JournalWriter:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._ops: list[tuple[str, tuple]] = []
+        self._ops: list[JournalOp] = []
         self._waiters: list[asyncio.Future] = []
         self._wake = asyncio.Event()
         self._closing = False
@@ -491,14 +584,14 @@ class JournalWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="journal-writer")
 
-    async def attempt(self, op: tuple[str, tuple]) -> None:
+    async def attempt(self, op: Attempt) -> None:
         fut = asyncio.get_running_loop().create_future()
         self._ops.append(op)
         self._waiters.append(fut)
         self._wake.set()
         await fut
 
-    def write(self, op: tuple[str, tuple]) -> None:
+    def write(self, op: JournalOp) -> None:
         self._ops.append(op)
         self._wake.set()
 
@@ -534,27 +627,3 @@ class JournalWriter:
         elif self._ops:
             self.journal.apply(self._ops)
             self._ops = []
-
-
-def delivery_poll_op(
-    message_id: str,
-    *,
-    status: str | None,
-    protocol: str | None,
-    time_sent: int | None,
-    time_delivered: int | None,
-    error: str | None,
-    now: float,
-    next_poll_at: float | None,
-    final: bool,
-) -> tuple[str, tuple]:
-    return (
-        "delivery_poll",
-        (status, protocol, time_sent, time_delivered, error, now, next_poll_at, int(final),
-         message_id),
-    )
-
-
-def delivery_poll_error_op(message_id: str, *, now: float, next_poll_at: float | None
-                           ) -> tuple[str, tuple]:
-    return ("delivery_poll_error", (now, next_poll_at, message_id))
