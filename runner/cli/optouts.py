@@ -53,6 +53,7 @@ def since_ms(text: str | None, now: float) -> int | None:
 def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, rate: float,
             concurrency: int, max_attempts: int, dry_run: bool, show_recipients: bool) -> None:
     """Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the first `suppress` file."""
+    from runner.audience.suppress import suppression_target
     from runner.campaign.load import load_campaign
     from runner.run.optouts import chats_to_check, collect, not_yet_held, record
     from runner.store.journal import Journal, journal_path
@@ -62,7 +63,7 @@ def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, 
         raise CampaignError(campaign.doc.problem((), "the campaign has no `suppress` file to record opt-outs in",
                                                  "add e.g.  suppress: [suppression/optouts.txt]  (the file "
                                                  "may start empty; it is relative to the campaign file)"))
-    target = campaign.base_dir / campaign.suppress[0]
+    target = suppression_target(campaign.doc, campaign.base_dir, campaign.suppress)
     from runner.http.client import api_key_from_env, base_url_from
 
     api_key = api_key_from_env("optouts")
