@@ -130,12 +130,12 @@ def test_record_appends_sorted_with_a_comment(tmp_path):
     path = tmp_path / "optouts.txt"
     path.write_text("# opt-outs\n+15551230009", encoding="utf-8")  # no final newline
     t = 1_795_651_200_000
-    added = record(path, [OptOut(B, "STOP", t), OptOut(A, "QUIT", t + DAY_MS)], "c.yaml")
+    added = record(path, [OptOut(B, "STOP", t), OptOut(A, "QUIT", t + DAY_MS)], str(tmp_path / "c.yaml"))
     assert [o.chat for o in added] == [A, B]
     assert path.read_text() == ("# opt-outs\n+15551230009\n"
                                 f"{A}  # opted out 2026-11-27 via QUIT\n"
                                 f"{B}  # opted out 2026-11-26 via STOP\n")
-    s, problems = load_suppression([path.name], tmp_path, "c.yaml")
+    s, problems = load_suppression([path.name], tmp_path, str(tmp_path / "c.yaml"))
     assert problems == [] and s.entries == {"+15551230009", A, B}
 
 
@@ -143,37 +143,37 @@ def test_record_twice_writes_nothing_new(tmp_path):
     path = tmp_path / "optouts.txt"
     path.write_text(f"{A}\nada@example.com  # by phone\n", encoding="utf-8")
     before = path.read_text()
-    assert record(path, [OptOut(A, "STOP", 0), OptOut("ada@example.com", "STOP", 0)], "c.yaml") == []
+    assert record(path, [OptOut(A, "STOP", 0), OptOut("ada@example.com", "STOP", 0)], str(tmp_path / "c.yaml")) == []
     assert path.read_text() == before
-    added = record(path, [OptOut(B, "STOP", 0)], "c.yaml")
+    added = record(path, [OptOut(B, "STOP", 0)], str(tmp_path / "c.yaml"))
     assert len(added) == 1
     after = path.read_text()
-    assert record(path, [OptOut(B, "STOP", 0)], "c.yaml") == []
+    assert record(path, [OptOut(B, "STOP", 0)], str(tmp_path / "c.yaml")) == []
     assert path.read_text() == after
 
 
 def test_record_group_fallback_is_held_when_a_member_is(tmp_path):
     path = tmp_path / "optouts.txt"
     path.write_text(f"{D}\n", encoding="utf-8")
-    assert record(path, [OptOut(f"{C},{D}", "STOP", 0)], "c.yaml") == []
+    assert record(path, [OptOut(f"{C},{D}", "STOP", 0)], str(tmp_path / "c.yaml")) == []
 
 
 def test_record_into_a_csv_keeps_it_a_csv(tmp_path):
     path = tmp_path / "staff.csv"
     path.write_text("name,to,reason\nBob,+15551230009,staff\n", encoding="utf-8")
-    record(path, [OptOut(A, "STOP", 1_795_651_200_000)], "c.yaml")
+    record(path, [OptOut(A, "STOP", 1_795_651_200_000)], str(tmp_path / "c.yaml"))
     assert path.read_text() == ("name,to,reason\nBob,+15551230009,staff\n"
                                 f",{A},opted out 2026-11-26 via STOP\n")
-    s, problems = load_suppression([path.name], tmp_path, "c.yaml")
+    s, problems = load_suppression([path.name], tmp_path, str(tmp_path / "c.yaml"))
     assert problems == [] and s.entries == {"+15551230009", A}
 
 
 def test_record_creates_a_missing_file_but_not_a_missing_folder(tmp_path):
     path = tmp_path / "new.txt"
-    record(path, [OptOut(A, "STOP", 0)], "c.yaml")
+    record(path, [OptOut(A, "STOP", 0)], str(tmp_path / "c.yaml"))
     assert path.read_text() == f"{A}  # opted out 1970-01-01 via STOP\n"
     with pytest.raises(CampaignError, match="folder does not exist"):
-        record(tmp_path / "nope" / "x.txt", [OptOut(A, "STOP", 0)], "c.yaml")
+        record(tmp_path / "nope" / "x.txt", [OptOut(A, "STOP", 0)], str(tmp_path / "c.yaml"))
 
 
 # -- reading replies over HTTP (mock transport) ---------------------------------------------

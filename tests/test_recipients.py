@@ -168,7 +168,7 @@ def test_ndjson_extension_is_jsonl(tmp_path: Path):
         (b'{"to": "+15551230002",}', "invalid JSON"),
         (b'["+15551230002"]', "each line must be a JSON object"),
         (b'"+15551230002"', "each line must be a JSON object"),
-        (b'{"to": 15551230002}', "'to' was read as the number 15551230002"),
+        (b'{"to": 15551230002}', "'to' was read as the number •••0002"),  # data values are masked
         (b'{"To": "+15551230002"}', "this line has no key 'to'"),
     ],
 )

@@ -7,6 +7,8 @@ Group ids (``grp_…``) are account-internal handles, not personal data, so they
 
 from __future__ import annotations
 
+import re
+
 DOT = "•••"
 
 
@@ -35,3 +37,39 @@ def mask_chat(chat_id: str) -> str:
 def display_chat(chat_id: str, show: bool) -> str:
     """What a report prints for a recipient: masked unless the user asked to see them."""
     return chat_id if show else mask_chat(chat_id)
+
+
+# Inside free text (a data line quoted in an error): anything shaped like an email, and runs of
+# seven or more digits (with the separators people type) that could be a phone number.
+_EMAIL_IN_TEXT = re.compile(r"[^\s'\"<>()\[\],;:]+@[^\s'\"<>()\[\],;:]+")
+_DIGITS_IN_TEXT = re.compile(r"\+?\d(?:[\d() .-]*\d){6,}")
+EXCERPT_CHARS = 40
+
+
+def _mask_digits(run: str) -> str:
+    digits = "".join(c for c in run if c.isdigit())
+    if run.startswith("+"):
+        return mask_one("+" + digits)
+    return f"{DOT}{digits[-4:]}"
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every email-like and phone-like part masked."""
+    text = _EMAIL_IN_TEXT.sub(lambda m: mask_one(m.group()), text)
+    return _DIGITS_IN_TEXT.sub(lambda m: _mask_digits(m.group()), text)
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """What an error may quote of a data line: masked, control characters shown as '?', and at
+    most ``limit`` characters (a line of a file is not the place to print a secret from)."""
+    shown = "".join(c if c.isprintable() else "?" for c in mask_text(text))
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def safe_message(message: str, value: str) -> str:
+    """An error ``message`` about the data ``value`` with each quoted part of the value (the
+    whole, or a member of a comma-separated list) replaced by its excerpt."""
+    parts = {value.strip(), *(p.strip() for p in value.split(","))} - {""}
+    for part in sorted(parts, key=len, reverse=True):
+        message = message.replace(f"'{part}'", f"'{excerpt(part)}'")
+    return message

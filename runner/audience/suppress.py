@@ -9,10 +9,14 @@ runs stops the later steps.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.audience.chatids import ChatIdError, normalize_chat
-from runner.audience.recipients import _is_file, text_lines
+from runner.audience.mask import safe_message
+from runner.audience.recipients import text_lines
+from runner.campaign.loader import Document, PathT
+from runner.campaign.paths import PathError, confine
 from runner.errors import CampaignError, Problem
 
 
@@ -32,35 +36,34 @@ class Suppression:
 
 
 def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
-                     locate=None) -> tuple[Suppression, list[Problem]]:
+                     locate: Callable[[PathT], tuple[int | None, int | None]] | None = None,
+                     ) -> tuple[Suppression, list[Problem]]:
     """Read every suppression file. Problems are located in the file (bad entries) or in the
-    campaign (a missing file): a missing suppression list must stop a send, not be skipped."""
+    campaign (a missing file, one outside the campaign): a missing suppression list must stop a
+    send, not be skipped."""
     entries: set[str] = set()
     problems: list[Problem] = []
     for i, name in enumerate(files):
-        path = base_dir / name
-        if not _is_file(path):
-            line = locate(("suppress", i))[0] if locate else None
-            problems.append(Problem(f"suppression file not found: {path}", file=campaign_file, line=line,
-                                    path=f"suppress[{i}]", hint="the path is relative to the campaign file; "
-                                    "create it (it may be empty) or fix the path"))
-            continue
         try:
-            lines = list(text_lines(str(path), layer="suppress"))
+            path = confine(name, base_dir, campaign_file, "suppression file")
+        except PathError as err:
+            line = locate(("suppress", i))[0] if locate else None
+            hint = err.hint
+            if err.message.startswith("suppression file not found"):
+                hint = "the path is relative to the campaign file; create it (it may be empty) or fix the path"
+            problems.append(Problem(err.message, file=campaign_file, line=line, path=f"suppress[{i}]",
+                                    hint=hint, layer="suppress"))
+            continue
+        shown = str(Path(base_dir) / name)  # as written, where errors in the file point
+        try:
+            lines = list(text_lines(str(path), layer="suppress", shown=shown))
         except CampaignError as err:
             problems.extend(err.problems)
             continue
-        first = lines[0] if lines else ""
-        header = [h.strip() for h in next(csv.reader([first]))] if first.strip() else []
-        if "to" in header:
-            reader = csv.DictReader(lines)
-            pending = ((reader.line_num, r.get("to") or "") for r in reader)
-        else:
-            pending = ((n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(lines))
         try:
-            rows = list(pending)
+            rows = _entries(lines, shown, problems)
         except csv.Error as err:
-            problems.append(Problem(f"cannot read the suppression CSV: {err}", file=str(path),
+            problems.append(Problem(f"cannot read the suppression CSV: {err}", file=shown,
                                     layer="suppress", hint="check its quoting"))
             continue
         for lineno, raw in rows:
@@ -70,8 +73,57 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
             try:
                 chat = normalize_chat(value)
             except ChatIdError as err:
-                problems.append(Problem(f"suppression entry: {err}", file=str(path), line=lineno,
-                                        hint=err.hint, layer="suppress"))
+                problems.append(Problem(f"suppression entry: {safe_message(str(err), value)}", file=shown,
+                                        line=lineno, hint=err.hint, layer="suppress"))
                 continue
             entries.update(chat.split(",") if "," in chat else [chat])
     return Suppression(entries), problems
+
+
+def csv_header(first_line: str) -> list[str] | None:
+    """The column names when ``first_line`` is the header of a CSV suppression file (it has a
+    `to` column), else None (the file is a plain list). Names are stripped: `reason, to`."""
+    if not first_line.strip():
+        return None
+    header = [h.strip() for h in next(csv.reader([first_line]))]
+    return header if "to" in header else None
+
+
+def _entries(lines: list[str], shown: str, problems: list[Problem]) -> list[tuple[int, str]]:
+    """(line, raw entry) of a plain list or of a CSV's `to` column; csv.Error on bad quoting."""
+    header = csv_header(lines[0]) if lines else None
+    if header is None:
+        return [(n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(lines)]
+    to_i = header.index("to")
+    reader = csv.reader(lines)
+    next(reader)
+    out: list[tuple[int, str]] = []
+    content_rows = 0
+    start = reader.line_num + 1
+    for row in reader:
+        line, start = start, reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue
+        content_rows += 1
+        if len(row) <= to_i:
+            problems.append(Problem(f"this row has {len(row)} cells; the 'to' column is number {to_i + 1}",
+                                    file=shown, line=line, layer="suppress",
+                                    hint="quote cells that contain commas; every row needs its 'to' cell"))
+            continue
+        out.append((line, row[to_i]))
+    if content_rows and not any(raw.strip() for _line, raw in out):
+        # Rows with content but never a chat: the list would silently suppress nobody.
+        problems.append(Problem(f"the 'to' column is empty in all {content_rows:,} rows", file=shown,
+                                line=1, layer="suppress",
+                                hint="put each phone/email in the 'to' column (check the header's commas)"))
+    return out
+
+
+def suppression_target(doc: Document, base_dir: Path, names: list[str]) -> Path:
+    """Where `campaign optouts` records opt-outs: the first `suppress` file, which must be in the
+    campaign like every file it names (it may not exist yet). Raises a located CampaignError."""
+    try:
+        confine(names[0], base_dir, doc.file, "suppression file", must_exist=False)
+    except PathError as err:
+        raise CampaignError(doc.problem(("suppress", 0), err.message, err.hint, layer="suppress")) from None
+    return Path(base_dir) / names[0]

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from runner.campaign.paths import PathError, read_capped
 from runner.errors import CampaignError, Problem
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -294,23 +295,26 @@ def load_text(text: str, file: str) -> Document:
 
 
 def load_file(path: str | Path) -> Document:
-    p = Path(path)
+    """Read and parse a campaign file. Only a regular file is read, and at most
+    MAX_FILE_BYTES + 1 bytes of it: `stat` sizes lie (/proc) and a device never ends."""
     try:
-        size = p.stat().st_size
-    except OSError as err:
-        raise CampaignError(Problem(f"cannot read file: {err.strerror}", file=str(path),
-                                    hint="check the path")) from None
-    if size > MAX_FILE_BYTES:
+        raw = read_capped(path, MAX_FILE_BYTES)
+    except PathError as err:
+        raise CampaignError(Problem(f"cannot read file: {err.message}", file=str(path),
+                                    hint=err.hint, layer="yaml")) from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
+        raise CampaignError(Problem(f"cannot read file: {getattr(err, 'strerror', None) or err}",
+                                    file=str(path), hint="check the path")) from None
+    if raw is None:
         raise CampaignError(Problem(
-            f"the file is {size / 1024 / 1024:.1f} MB, over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit",
-            file=str(path), layer="yaml",
-            hint="move recipients to a CSV or JSONL file (recipients: {file: ...})",
+            f"the file is over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit", file=str(path),
+            layer="yaml", hint="move recipients to a CSV or JSONL file (recipients: {file: ...})",
         ))
     try:
-        text = p.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise CampaignError(Problem(f"the file is not UTF-8 text (byte {err.start})", file=str(path),
                                     layer="yaml", hint="save it as UTF-8")) from None
-    except OSError as err:
-        raise CampaignError(Problem(f"cannot read file: {err.strerror}", file=str(path))) from None
+    # Path.read_text's universal newlines, which positions and block scalars were counted with.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     return load_text(text, str(path))

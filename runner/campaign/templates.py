@@ -8,17 +8,25 @@ refused, not evaluated. Strict because an undefined variable must be an error fo
 from __future__ import annotations
 
 import math
+import re
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
-from functools import lru_cache
+from functools import lru_cache, update_wrapper
 from itertools import islice
 from typing import Any, TypeVar
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEscapeFormatter,
+    SandboxedFormatter,
+)
+from markupsafe import Markup
 
 _MARKERS = ("{{", "{%", "{#")
 T = TypeVar("T")
@@ -50,6 +58,63 @@ def _capped(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         if hasattr(fn, attr):
             setattr(capped, attr, getattr(fn, attr))
     return capped
+
+
+# A width or precision in a format spec (`{:>N}`, `%Nd`, `%.Nf`) allocates N characters before
+# anything can count them; each is bounded like a method's width argument.
+_PERCENT_SPEC = re.compile(r"%%|%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _too_wide(digits: str) -> bool:
+    significant = digits.lstrip("0")
+    # Compare lengths first: int() of a 5,000-digit run is itself refused (and slow).
+    return len(significant) > len(str(MAX_NUMBER_ARGUMENT)) or int(significant or 0) > MAX_NUMBER_ARGUMENT
+
+
+def check_format_spec(spec: str) -> None:
+    """Refuse a str.format spec (`>999999999`, `.999999999f`) whose width or precision is
+    over MAX_NUMBER_ARGUMENT. Every digit run counts (a digit fill character is a run of one)."""
+    for run in _DIGIT_RUN.findall(spec):
+        if _too_wide(run):
+            raise SecurityError(f"a format width or precision over {MAX_NUMBER_ARGUMENT:,} is refused")
+
+
+def check_percent_format(fmt: str, values: Any) -> None:
+    """Refuse `%` formatting (the operator, the `format` filter) whose width or precision,
+    written or taken from the values by `*`, is over MAX_NUMBER_ARGUMENT."""
+    star = False
+    for match in _PERCENT_SPEC.finditer(fmt):
+        for group in match.groups():
+            if group == "*":
+                star = True
+            elif group and _too_wide(group):
+                raise SecurityError(f"a format width or precision over {MAX_NUMBER_ARGUMENT:,} is refused")
+    if star:
+        for value in values if isinstance(values, tuple) else (values,):
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER_ARGUMENT:
+                raise SecurityError(f"a format width or precision of {value:,} (by *) is too large")
+
+
+class _BoundedFormatter(SandboxedFormatter):
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        # Called with the spec after nested fields (`{:{w}}`) are filled in.
+        check_format_spec(format_spec)
+        return super().format_field(value, format_spec)
+
+
+class _BoundedEscapeFormatter(_BoundedFormatter, SandboxedEscapeFormatter):
+    pass
+
+
+def _bounded_format_filter(fn: Callable[..., str]) -> Callable[..., str]:
+    """jinja2's `format` filter (`value % args`) with its widths bounded."""
+    def format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
+        _check_arguments("format", args, kwargs)
+        check_percent_format(str(value), args)
+        return fn(value, *args, **kwargs)
+
+    return format_filter
 
 
 def _no_none(value: Any) -> Any:
@@ -84,8 +149,52 @@ def _bounded_str_join(seq: Iterable[object]) -> str:
     return bounded_concat(map(str, seq))
 
 
+class _NoFoldingCodeGenerator(CodeGenerator):
+    """jinja2 evaluates constant output expressions while compiling (`{{ "%9999999d" % 1 }}`,
+    `{{ "x"|center(...) }}`), outside any render budget and before a sandbox check can count
+    their cost. Only literal text and literals are written as constants here; every other
+    expression is evaluated when rendering, under the sandbox's limits. (The optimizer, which
+    folds constants elsewhere, is off: see environment().)"""
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        if not isinstance(node, (nodes.TemplateData, nodes.Const)):
+            raise nodes.Impossible()
+        return super()._output_child_to_const(node, frame, finalize)
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**", "+"])
+    # Intercepted operators are also never folded at compile time (jinja2's BinExpr.as_const).
+    intercepted_binops = frozenset(["*", "**", "+", "%"])
+    code_generator_class = _NoFoldingCodeGenerator
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """jinja2's sandboxed str.format/format_map, with widths and precisions bounded."""
+        if not isinstance(value, (types.MethodType, types.BuiltinMethodType)) or \
+                value.__name__ not in ("format", "format_map"):
+            return None
+        f_self: Any = value.__self__
+        if not isinstance(f_self, str):
+            return None
+        str_type: type[str] = type(f_self)
+        is_format_map = value.__name__ == "format_map"
+        formatter: SandboxedFormatter
+        if isinstance(f_self, Markup):
+            formatter = _BoundedEscapeFormatter(self, escape=f_self.escape)
+        else:
+            formatter = _BoundedFormatter(self)
+        vformat = formatter.vformat
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            if is_format_map:
+                if kwargs:
+                    raise TypeError("format_map() takes no keyword arguments")
+                if len(args) != 1:
+                    raise TypeError(f"format_map() takes exactly one argument ({len(args)} given)")
+                kwargs = args[0]
+                args = ()
+            return str_type(vformat(f_self, args, kwargs))
+
+        return update_wrapper(wrapper, value)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         _check_budget()
@@ -106,6 +215,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                     len(left) + len(right) > MAX_OUTPUT:
                 raise SecurityError(f"joining values longer than {MAX_OUTPUT:,} is refused")
             return left + right
+        if operator == "%":
+            if isinstance(left, str):
+                check_percent_format(left, right)
+            return left % right
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
                 raise SecurityError(f"repeating a value {n:,} times is too large")
@@ -117,9 +230,13 @@ def environment() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
         trim_blocks=True, lstrip_blocks=True, finalize=_no_none,
+        # No constant folding at compile time: what a template computes, it computes while
+        # rendering, under the render budget and the sandbox's limits.
+        optimized=False,
     )
     for name in _WIDTH_FILTERS:
         env.filters[name] = _capped(name, env.filters[name])
+    env.filters["format"] = _bounded_format_filter(env.filters["format"])
     return env
 
 

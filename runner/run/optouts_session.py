@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner import exitcodes
+from runner.audience.suppress import suppression_target
 from runner.campaign.load import load_campaign, parse_delay
 from runner.campaign.schedule import ScheduleError, parse_instant
 from runner.errors import CampaignError, Problem
@@ -62,7 +63,7 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
         raise CampaignError(campaign.doc.problem((), "the campaign has no `suppress` file to record opt-outs in",
                                                  "add e.g.  suppress: [suppression/optouts.txt]  (the file "
                                                  "may start empty; it is relative to the campaign file)"))
-    target = campaign.base_dir / campaign.suppress[0]
+    target = suppression_target(campaign.doc, campaign.base_dir, campaign.suppress)
     key = api_key if api_key is not None else api_key_from_env("optouts")
     base = base_url_from(base_url)
     lower = since_ms(since, time.time())
