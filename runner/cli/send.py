@@ -72,6 +72,7 @@ def send(
     base_url: str | None,
     rate: float | None,
     concurrency: int | None,
+    http_stack: str | None,
     state_dir: Path,
     report_file: Path | None,
     yes: bool,
@@ -89,7 +90,7 @@ def send(
     session = SendSession.open(file, state_dir=state_dir, base_url=base_url, rate=rate,
                                concurrency=concurrency, timeout=timeout,
                                max_attempts=max_attempts, backoff_base=backoff_base,
-                               backoff_cap=backoff_cap)
+                               backoff_cap=backoff_cap, http_stack=http_stack)
     with session:
         already = session.already_accepted()
         click.echo(_summary_lines(session, already), err=True)

@@ -70,7 +70,8 @@ class ReachOutcome:
 def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_age: str = "7d",
           show_recipients: bool = False, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, request_timeout: float = 30.0,
-          backoff_base: float = 0.5, api_key: str | None = None) -> ReachOutcome:
+          backoff_base: float = 0.5, api_key: str | None = None,
+          http_stack: str | None = None) -> ReachOutcome:
     """Who gets iMessage, only SMS, or nothing; answers are cached under ``state_dir``.
 
     The API key is needed (and read from BLOOIO_API_KEY when not given) only when some
@@ -79,7 +80,8 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
     age = parse_max_age(max_age)
     campaign = load_campaign(file)
     send = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
-                           concurrency=concurrency, timeout=request_timeout, max_attempts=4)
+                           concurrency=concurrency, timeout=request_timeout, max_attempts=4,
+                           http_stack=http_stack)
     audience, skipped_groups = audience_of(campaign)
     contacts = sorted({c for a in audience for c in contacts_of(a.chat)})
 
@@ -94,7 +96,8 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
                 api_key=api_key if api_key is not None else api_key_from_env("reach"),
                 options=ReachOptions(base_url=send.base_url, rate_per_second=send.rate_per_second,
                                      concurrency=send.concurrency,
-                                     request_timeout=request_timeout, backoff_base=backoff_base))
+                                     request_timeout=request_timeout, backoff_base=backoff_base,
+                                     http_stack=send.http_stack))
 
             async def go() -> CheckResult:
                 remove = install_signal_handlers(checker)  # type: ignore[arg-type]
