@@ -4,6 +4,7 @@ only about contacts the cache holds no fresh answer for, and the analysis. Nothi
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,5 +117,7 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
     doc["cache_note"] = (f"{len(contacts) - len(missing):,} from the cache (younger than "
                          f"{max_age}), {len(missing):,} asked now")
     doc["no_answer"] = len(failed)
+    # The commonest reason, as the client words a network failure (host, phase, reason).
+    doc["no_answer_reason"] = Counter(failed.values()).most_common(1)[0][0] if failed else None
     doc["stop_reason"] = stop_reason
     return ReachOutcome(doc, stop_reason)
