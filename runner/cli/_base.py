@@ -86,15 +86,25 @@ def state_option(help: str = "Journal directory.") -> Callable:
                         default=DEFAULT_STATE_DIR, show_default=True, help=help)
 
 
+def http_stack_option() -> Callable:
+    """--http-stack fast|httpx [env RUNNER_HTTP_STACK]: the escape hatch (runner/http/stacks.py).
+    The names are spelled here so that a command's --help imports no HTTP code."""
+    return click.option("--http-stack", "http_stack", type=click.Choice(["fast", "httpx"]),
+                        envvar="RUNNER_HTTP_STACK", show_envvar=True,
+                        help="HTTP stack: the runner's fast one (default), or stock httpx for a "
+                             "network the fast one cannot handle.")
+
+
 def api_options(state_help: str = "Journal directory.") -> Callable:
-    """--base-url, --rate, --concurrency and --state, the same for every command that talks
-    to the API (campaign `send:` settings give rate and concurrency defaults)."""
+    """--base-url, --rate, --concurrency, --http-stack and --state, the same for every command
+    that talks to the API (campaign `send:` settings give rate and concurrency defaults)."""
 
     def decorate(fn: Callable) -> Callable:
         for option in reversed((
             click.option("--base-url", help="API base URL [env BLOOIO_BASE_URL; default the live API]"),
             click.option("--rate", type=float, help="Client-side ceiling, requests per second."),
             click.option("--concurrency", type=click.IntRange(1, 1024), help="Requests in flight."),
+            http_stack_option(),
             state_option(state_help),
         )):
             fn = option(fn)

@@ -12,7 +12,7 @@ import click
 
 from runner import exitcodes
 from runner.audience.mask import display_chat
-from runner.cli._base import user_errors
+from runner.cli._base import http_stack_option, user_errors
 from runner.errors import StoppedEarly
 from runner.run.optouts_session import collect_optouts
 from runner.store.paths import DEFAULT_STATE_DIR
@@ -32,14 +32,17 @@ from runner.store.paths import DEFAULT_STATE_DIR
               help="requests in flight")
 @click.option("--max-attempts", default=5, show_default=True, type=click.IntRange(1, 10),
               help="tries per request on 429, 5xx and network errors (with backoff)")
+@http_stack_option()
 @click.option("--dry-run", is_flag=True, help="print what would be added; write nothing")
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
 @user_errors(None)
 def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, rate: float,
-            concurrency: int, max_attempts: int, dry_run: bool, show_recipients: bool) -> None:
+            concurrency: int, max_attempts: int, http_stack: str | None, dry_run: bool,
+            show_recipients: bool) -> None:
     """Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the first `suppress` file."""
     outcome = collect_optouts(file, state_dir=state_dir, base_url=base_url, since=since, rate=rate,
-                              concurrency=concurrency, max_attempts=max_attempts, dry_run=dry_run)
+                              concurrency=concurrency, max_attempts=max_attempts, dry_run=dry_run,
+                              http_stack=http_stack)
     if not outcome.sent_yet:
         click.echo(f"nothing sent yet for {outcome.journal.stem}: no journal at {outcome.journal} "
                    "(is --state right?)", err=True)

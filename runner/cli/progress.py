@@ -7,6 +7,7 @@ rewritten line on a terminal, a plain line now and then in logs (CI, files).
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import click
 
@@ -65,12 +66,22 @@ class TrackProgress:
             click.echo("\r\x1b[2K", err=True, nl=False)
 
 
+def network_summary(errors: Counter, unit: str = "tries") -> str | None:
+    """``network_error N tries (most: TEXT)``: requests that got no answer, and the commonest
+    reason as the client words it (host, phase, reason; already redacted). None if none."""
+    if not errors:
+        return None
+    text, _ = errors.most_common(1)[0]
+    return f"network_error {sum(errors.values()):,} {unit} (most: {text})"
+
+
 def track_summary(result: TrackResult) -> str:
     s = result.stats
     final = s.total - s.open
     by = ", ".join(f"{k} {v:,}" for k, v in sorted(s.statuses.items()))
     why = stop_text("track", result.stop_reason)
+    network = network_summary(s.network_errors, "polls")
     return (f"tracked {s.total:,} messages: {final:,} final, {s.open:,} in flight; this run "
             f"{s.polls:,} status requests, {s.became_final:,} became final"
             + (f" ({by})" if by else "") + f" in {result.duration:,.1f} s"
-            + (f" ({why})" if why else ""))
+            + (f" ({why})" if why else "") + (f"; {network}" if network else ""))

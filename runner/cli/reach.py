@@ -30,13 +30,13 @@ from runner.run.reach_session import reach as check_reach
 @click.option("--backoff-base", type=click.FloatRange(0, 60), default=0.5, hidden=True)
 @user_errors(None)
 def reach(file: Path, fmt: str, base_url: str | None, rate: float | None,
-          concurrency: int | None, state_dir: Path, max_age: str, show_recipients: bool,
+          concurrency: int | None, http_stack: str | None, state_dir: Path, max_age: str, show_recipients: bool,
           request_timeout: float, backoff_base: float) -> None:
     """Check each phone and email's capabilities (iMessage, SMS) before a send; cached."""
     outcome = check_reach(file, state_dir=state_dir, max_age=max_age,
                           show_recipients=show_recipients, base_url=base_url, rate=rate,
                           concurrency=concurrency, request_timeout=request_timeout,
-                          backoff_base=backoff_base)
+                          backoff_base=backoff_base, http_stack=http_stack)
     if fmt == "json":
         click.echo(json.dumps(outcome.doc, indent=2, ensure_ascii=False))
     else:

@@ -15,8 +15,9 @@ import click
 
 from runner import exitcodes
 from runner.cli._base import api_options, user_errors
-from runner.cli.progress import SendProgress, TrackProgress, track_summary
+from runner.cli.progress import SendProgress, TrackProgress, network_summary, track_summary
 from runner.errors import CampaignError
+from runner.http.stacks import proxy_for
 from runner.report.data import build_report, render
 from runner.run.session import SendSession, exit_after_track
 
@@ -25,11 +26,14 @@ def _summary_lines(session: SendSession, already: int) -> str:
     summary, options = session.summary, session.options
     steps = ", ".join(f"{name} {c.requests:,}" for name, c in summary.steps.items())
     rate = f"{options.rate_per_second:g}/s" if options.rate_per_second else "unlimited"
+    # Proxies apply to every base URL NO_PROXY does not cover, the emulator's too (as httpx).
+    proxy = proxy_for(options.base_url)
+    via = f"  via proxy {proxy.display}" if proxy is not None else ""
     lines = [
         f"campaign {summary.campaign} (revision {summary.revision}): {summary.recipients:,} "
         f"recipients, {summary.requests:,} requests, {summary.messages:,} messages",
         f"  steps: {steps}",
-        f"  to {options.base_url}  rate {rate}  concurrency {options.concurrency}",
+        f"  to {options.base_url}{via}  rate {rate}  concurrency {options.concurrency}",
         f"  journal {session.journal.path}",
     ]
     if summary.suppressed:
@@ -72,6 +76,7 @@ def send(
     base_url: str | None,
     rate: float | None,
     concurrency: int | None,
+    http_stack: str | None,
     state_dir: Path,
     report_file: Path | None,
     yes: bool,
@@ -89,7 +94,7 @@ def send(
     session = SendSession.open(file, state_dir=state_dir, base_url=base_url, rate=rate,
                                concurrency=concurrency, timeout=timeout,
                                max_attempts=max_attempts, backoff_base=backoff_base,
-                               backoff_cap=backoff_cap)
+                               backoff_cap=backoff_cap, http_stack=http_stack)
     with session:
         already = session.already_accepted()
         click.echo(_summary_lines(session, already), err=True)
@@ -105,6 +110,9 @@ def send(
                              tick_every=ticker.every_s, on_wait=_waiting_notice)
         if progress:
             ticker.finish(result.stats)
+        network = network_summary(result.stats.network_errors)
+        if network:
+            click.echo(f"this run: {network}", err=True)
         if result.exit_code == exitcodes.WAITING:
             due = result.stats.next_due
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due)) if due else "later"

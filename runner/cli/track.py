@@ -34,13 +34,13 @@ from runner.run import session
 @click.option("--backoff-cap", type=click.FloatRange(0, 600), default=30.0, hidden=True)
 @user_errors(None)
 def track(file: Path, base_url: str | None, rate: float | None, concurrency: int | None,
-          state_dir: Path, timeout: float, request_timeout: float, max_attempts: int,
+          http_stack: str | None, state_dir: Path, timeout: float, request_timeout: float, max_attempts: int,
           progress: bool, first_poll: float, poll_cap: float, backoff_base: float,
           backoff_cap: float) -> None:
     """Poll delivery status of accepted messages into the journal until all are final."""
     ticker = TrackProgress(tty=sys.stderr.isatty())
     result = session.track(file, state_dir=state_dir, base_url=base_url, rate=rate,
-                           concurrency=concurrency, on_tick=ticker.tick if progress else None,
+                           concurrency=concurrency, http_stack=http_stack, on_tick=ticker.tick if progress else None,
                            tick_every=ticker.every_s, request_timeout=request_timeout,
                            timeout=timeout, max_attempts=max_attempts, first_poll=first_poll,
                            poll_cap=poll_cap, backoff_base=backoff_base, backoff_cap=backoff_cap)

@@ -35,7 +35,7 @@ class ApiCaller(Generic[Opts]):
         opts = self.options
         return ApiClient(opts.base_url, self._api_key, timeout=timeout,
                          concurrency=opts.concurrency, transport=self.transport,
-                         user_agent=opts.user_agent)
+                         user_agent=opts.user_agent, stack=opts.http_stack)
 
     def request_stop(self, reason: StopReason = StopReason.INTERRUPTED) -> None:
         """No new requests; those in flight finish (and are journalled where there is one)."""

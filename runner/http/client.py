@@ -1,7 +1,8 @@
 """One way to talk HTTP to the Blooio API, shared by `send`, `track`, `reach` and `optouts`.
 
 Headers (the bearer key among them) are built once; requests go straight through the
-runner's fast transport (no client layer: see runner/http/transport.py); every exchange has an
+runner's fast transport (no client layer: see runner/http/transport.py), or through stock httpx
+when the escape hatch asks for it (runner/http/stacks.py); every exchange has an
 overall deadline; a network failure comes back as data with its text redacted, because the
 reprs of some httpx errors carry request headers. What an answer means is read by
 runner.http.classify, and retries are paced by runner.http.retry, the same for every command.
@@ -17,6 +18,9 @@ import httpx
 
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError
+from runner.http.connect import host_port
+from runner.http.neterror import NetworkFailure
+from runner.http.stacks import FAST, make_transport
 from runner.http.transport import RETRYABLE_ERRORS, FastTransport, RequestBuilder
 from runner.http.transport import send as fast_send
 from runner.version import __version__
@@ -49,6 +53,7 @@ class ApiOptions:
     # A Retry-After longer than this is not waited for: the request is left for a later run.
     max_retry_after: float = 120.0
     user_agent: str = USER_AGENT
+    http_stack: str = FAST  # runner.http.stacks: "fast" (ours) or "httpx" (the escape hatch)
 
 
 @dataclass(slots=True)
@@ -96,11 +101,22 @@ def base_url_from(option: str | None) -> str:
     return base
 
 
-def default_transport(concurrency: int) -> httpx.AsyncBaseTransport:
-    """httpx stays the API (requests, responses, errors), but its default connection pool
-    collapses at high concurrency (5% of ideal with 128 in flight): the runner's own transport
-    keeps one keep-alive pool of `concurrency` connections."""
-    return FastTransport(max_connections=concurrency)
+def default_transport(concurrency: int, stack: str = FAST) -> httpx.AsyncBaseTransport:
+    """The transport of ``stack`` (runner.http.stacks), keeping ``concurrency`` connections."""
+    return make_transport(stack, concurrency)
+
+
+def error_text(exc: BaseException, request: httpx.Request, timeout: float) -> str:
+    """What a network failure reads as in journals and summaries: host, phase and reason when
+    the transport says them (runner.http.neterror), else the error's class and text."""
+    if isinstance(exc, NetworkFailure):
+        return str(exc)
+    if isinstance(exc, TimeoutError) and not str(exc):
+        # The client's own deadline over the whole exchange: no phase is known, the host is.
+        url = request.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        return f"no answer from {host_port(url.host, port)} within {timeout:g} s"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class ApiClient:
@@ -109,13 +125,13 @@ class ApiClient:
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float, concurrency: int,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 user_agent: str = USER_AGENT) -> None:
+                 user_agent: str = USER_AGENT, stack: str = FAST) -> None:
         if not api_key:
             raise ValueError("api_key is required")
         self._api_key = api_key
         self._timeout = timeout
         self._own = transport is None
-        self.transport = transport or default_transport(concurrency)
+        self.transport = transport or default_transport(concurrency, stack)
         self._build = RequestBuilder(base_url.rstrip("/"), [
             (b"Authorization", f"Bearer {api_key}".encode("latin-1")),
             (b"Accept", b"application/json"),
@@ -158,7 +174,7 @@ class ApiClient:
                     finally:
                         await response.aclose()
         except NETWORK_ERRORS as exc:
-            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            text = error_text(exc, request, self._timeout)
             return Exchange(None, error=self.redact(text)[:MAX_ERROR_TEXT],
                             error_kind=type(exc).__name__)
         return Exchange(response.status_code, raw, response.headers)

@@ -24,6 +24,7 @@ from runner.report.words import PROTOCOL_NAMES, fmt_seconds, stop_text
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
 
 REPORT_SCHEMA_VERSION = 2
+NETWORK_ERROR = "network_error"  # the error code of a request that got no answer (run.send)
 PROTOCOLS = ("imessage", "sms", "rcs", "unknown", "pending")
 EXAMPLES = 5  # recipients named per failure reason
 
@@ -66,6 +67,7 @@ def build_report(
     }
     failures: dict[str, dict[str, Any]] = {}
     pending_reasons: Counter = Counter()
+    network_texts: Counter = Counter()
     seen: Counter = Counter()
     for e in journal.entries(revision):
         step = steps.setdefault(
@@ -95,6 +97,8 @@ def build_report(
             # Tried and unconfirmed: its last error says why (none = the process stopped).
             pending_reasons[_reason(e.error_code, e.http_status) if e.error_code or e.http_status
                             else "unconfirmed"] += 1
+            if e.error_code == NETWORK_ERROR and e.error_message:
+                network_texts[e.error_message] += 1  # the client's words: host, phase, reason
     not_tried = 0
     for name, step in steps.items():
         # Requests of the plan with no row yet were never tried: pending too.
@@ -153,7 +157,9 @@ def build_report(
             ({**g, "steps": dict(g["steps"])} for g in failures.values()),
             key=lambda g: (-g["count"], g["reason"]),
         ),
-        "pending": [{"reason": r, "count": n}
+        "pending": [{"reason": r, "count": n,
+                     **({"most": network_texts.most_common(1)[0][0]}
+                        if r == NETWORK_ERROR and network_texts else {})}
                     for r, n in sorted(pending_reasons.items(), key=lambda x: (-x[1], x[0]))],
         "delivery": delivery,
         "recipients_masked": not show_recipients,
@@ -328,7 +334,8 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"         e.g. {', '.join(g['examples'])}")
     if report["pending"]:
         lines.append("Pending by reason: " + ", ".join(
-            f"{p['reason']} {p['count']:,}" for p in report["pending"]))
+            f"{p['reason']} {p['count']:,}" + (f" (most: {p['most']})" if p.get("most") else "")
+            for p in report["pending"]))
     lines += _delivery_text(report)
     return "\n".join(lines) + "\n"
 

@@ -32,6 +32,7 @@ from runner.http.classify import Disposition, Reading, read_exchange
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import retrying
+from runner.http.stacks import FAST
 from runner.store.journal import Entry
 
 PAGE_LIMIT = 200  # the API's maximum page size
@@ -170,8 +171,9 @@ class Fetcher:
         if reading.disposition is Disposition.UNAUTHORIZED:
             raise _Unauthorized()
         if gave_up:
-            # The class name only for a network error: it says enough, and nothing more.
-            raise _GaveUp(reading.error_kind or f"HTTP {reading.http_status}")
+            # A network error as the client words it (host, phase, reason; redacted).
+            raise _GaveUp((reading.message or reading.error_kind or "network error")
+                          if reading.http_status is None else f"HTTP {reading.http_status}")
         return reading
 
 
@@ -205,15 +207,17 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
                   concurrency: int = 4, rate_per_second: float | None = 5.0,
                   transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0,
                   sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                  max_attempts: int = 5, rng: random.Random | None = None) -> CollectResult:
+                  max_attempts: int = 5, rng: random.Random | None = None,
+                  http_stack: str = FAST) -> CollectResult:
     """Read every chat's inbound replies and find the opt-outs among them."""
     result = CollectResult(chats=len(checks))
     concurrency = max(1, concurrency)
     options = ApiOptions(base_url=base_url, rate_per_second=rate_per_second,
-                         concurrency=concurrency, max_attempts=max_attempts)
+                         concurrency=concurrency, max_attempts=max_attempts,
+                         http_stack=http_stack)
     sem = asyncio.Semaphore(concurrency)
     async with ApiClient(base_url, api_key, timeout=timeout, concurrency=concurrency,
-                         transport=transport) as api:
+                         transport=transport, stack=http_stack) as api:
         fetcher = Fetcher(api, RateLimiter(rate_per_second), options, sleep=sleep,
                           rng=rng or random.Random())
 

@@ -15,6 +15,7 @@ from runner.campaign.load import load_campaign, parse_delay
 from runner.campaign.schedule import ScheduleError, parse_instant
 from runner.errors import CampaignError, Problem
 from runner.http.client import api_key_from_env, base_url_from
+from runner.http.stacks import stack_from
 from runner.run.optouts import CollectResult, OptOut, chats_to_check, collect, not_yet_held, record
 from runner.store.journal import Journal
 from runner.store.paths import DEFAULT_STATE_DIR, journal_path
@@ -56,7 +57,7 @@ class OptoutsOutcome:
 def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
                     base_url: str | None = None, since: str | None = None, rate: float = 5.0,
                     concurrency: int = 4, max_attempts: int = 5, dry_run: bool = False,
-                    api_key: str | None = None) -> OptoutsOutcome:
+                    api_key: str | None = None, http_stack: str | None = None) -> OptoutsOutcome:
     """Record stop-word replies to a sent campaign into its first `suppress` file."""
     campaign = load_campaign(file)
     if not campaign.suppress:
@@ -66,6 +67,7 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
     target = suppression_target(campaign.doc, campaign.base_dir, campaign.suppress)
     key = api_key if api_key is not None else api_key_from_env("optouts")
     base = base_url_from(base_url)
+    stack = stack_from(http_stack)
     lower = since_ms(since, time.time())
 
     path = journal_path(state_dir, campaign.id)
@@ -75,7 +77,8 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
         checks = chats_to_check(journal.entries(), lower)
 
     result = asyncio.run(collect(checks, base_url=base, api_key=key, concurrency=concurrency,
-                                 rate_per_second=rate, max_attempts=max_attempts))
+                                 rate_per_second=rate, max_attempts=max_attempts,
+                                 http_stack=stack))
     if dry_run:
         added = not_yet_held(target, result.optouts, str(campaign.path))
     else:

@@ -321,6 +321,8 @@ def render_text(doc: dict[str, Any]) -> str:
              f"({pct(c[SMS_ONLY])}), nothing {c[UNREACHABLE]:,} ({pct(c[UNREACHABLE])})"
              + (f", group chats with members left out {c[PARTIAL]:,}" if c[PARTIAL] else "")
              + (f", not checked (no answer) {c[UNKNOWN]:,}" if c[UNKNOWN] else "")]
+    if doc.get("no_answer_reason"):
+        lines.append(f"  no answer for {doc['no_answer']:,} contacts (most: {doc['no_answer_reason']})")
     if doc["emails_without_imessage"]:
         lines.append(f"  of which emails without iMessage (they get nothing): "
                      f"{doc['emails_without_imessage']:,}")

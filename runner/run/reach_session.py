@@ -4,6 +4,7 @@ only about contacts the cache holds no fresh answer for, and the analysis. Nothi
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,8 @@ class ReachOutcome:
 def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_age: str = "7d",
           show_recipients: bool = False, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, request_timeout: float = 30.0,
-          backoff_base: float = 0.5, api_key: str | None = None) -> ReachOutcome:
+          backoff_base: float = 0.5, api_key: str | None = None,
+          http_stack: str | None = None) -> ReachOutcome:
     """Who gets iMessage, only SMS, or nothing; answers are cached under ``state_dir``.
 
     The API key is needed (and read from BLOOIO_API_KEY when not given) only when some
@@ -79,7 +81,8 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
     age = parse_max_age(max_age)
     campaign = load_campaign(file)
     send = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
-                           concurrency=concurrency, timeout=request_timeout, max_attempts=4)
+                           concurrency=concurrency, timeout=request_timeout, max_attempts=4,
+                           http_stack=http_stack)
     audience, skipped_groups = audience_of(campaign)
     contacts = sorted({c for a in audience for c in contacts_of(a.chat)})
 
@@ -94,7 +97,8 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
                 api_key=api_key if api_key is not None else api_key_from_env("reach"),
                 options=ReachOptions(base_url=send.base_url, rate_per_second=send.rate_per_second,
                                      concurrency=send.concurrency,
-                                     request_timeout=request_timeout, backoff_base=backoff_base))
+                                     request_timeout=request_timeout, backoff_base=backoff_base,
+                                     http_stack=send.http_stack))
 
             async def go() -> CheckResult:
                 remove = install_signal_handlers(checker)  # type: ignore[arg-type]
@@ -113,5 +117,7 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
     doc["cache_note"] = (f"{len(contacts) - len(missing):,} from the cache (younger than "
                          f"{max_age}), {len(missing):,} asked now")
     doc["no_answer"] = len(failed)
+    # The commonest reason, as the client words a network failure (host, phase, reason).
+    doc["no_answer_reason"] = Counter(failed.values()).most_common(1)[0][0] if failed else None
     doc["stop_reason"] = stop_reason
     return ReachOutcome(doc, stop_reason)

@@ -161,6 +161,8 @@ class RunStats:
     http_requests: int = 0  # requests that left this run, retries included
     started: float = field(default_factory=time.monotonic)
     failures: Counter = field(default_factory=Counter)
+    # Tries that got no answer, by the client's text (host, phase, reason), retried or not.
+    network_errors: Counter = field(default_factory=Counter)
 
     @property
     def done(self) -> int:
@@ -505,6 +507,8 @@ class Executor(ApiCaller[SendOptions]):
             stats.failures[verdict.code or "failed"] += 1
             return verdict
         self._write_outcome(req.key, PENDING, verdict)
+        if verdict.http_status is None and verdict.kind is Kind.RETRY:
+            stats.network_errors[self._api.redact(verdict.message) or "network error"] += 1
         if verdict.kind is Kind.UNAUTHORIZED:
             self.request_stop(StopReason.UNAUTHORIZED)
         elif verdict.kind is Kind.CAP:

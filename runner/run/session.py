@@ -21,6 +21,7 @@ from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.schedule import gate_for
 from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import api_key_from_env, base_url_from
+from runner.http.stacks import stack_from
 from runner.http.transport import run as run_on_loop
 from runner.planning.planner import PlanSummary, iter_plan, summarize
 from runner.run.send import Executor, RunResult, RunStats, SendOptions, install_signal_handlers
@@ -42,6 +43,7 @@ def resolve_options(
     max_attempts: int = 6,
     backoff_base: float = 0.5,
     backoff_cap: float = 30.0,
+    http_stack: str | None = None,
 ) -> SendOptions:
     """Campaign ``send:`` settings give the defaults; explicit arguments (CLI flags) override."""
     base = base_url_from(base_url)
@@ -60,13 +62,14 @@ def resolve_options(
         max_attempts=max_attempts,
         backoff_base=backoff_base,
         backoff_cap=backoff_cap,
+        http_stack=stack_from(http_stack),
     )
 
 
 def track_options(send: SendOptions, **rest: Any) -> TrackOptions:
     """Tracking goes to the same API at the same pace as the send; ``rest`` sets the polling."""
     return TrackOptions(base_url=send.base_url, rate_per_second=send.rate_per_second,
-                        concurrency=send.concurrency, **rest)
+                        concurrency=send.concurrency, http_stack=send.http_stack, **rest)
 
 
 def open_journal(state_dir: str | Path, campaign_id: str) -> Journal:
@@ -174,13 +177,14 @@ class SendSession:
     def open(cls, file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
              api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
-             backoff_base: float = 0.5, backoff_cap: float = 30.0) -> SendSession:
+             backoff_base: float = 0.5, backoff_cap: float = 30.0,
+             http_stack: str | None = None) -> SendSession:
         campaign = load_campaign(file)
         summary = summarize(campaign)
         options = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
                                   concurrency=concurrency, timeout=timeout,
                                   max_attempts=max_attempts, backoff_base=backoff_base,
-                                  backoff_cap=backoff_cap)
+                                  backoff_cap=backoff_cap, http_stack=http_stack)
         key = api_key if api_key is not None else api_key_from_env("send")
         return cls(file, campaign, summary, options, key, open_journal(state_dir, campaign.id))
 
@@ -278,14 +282,14 @@ def send(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, wait: b
 def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
           api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
-          tick_every: float = 1.0, **polling: Any) -> TrackResult:
+          tick_every: float = 1.0, http_stack: str | None = None, **polling: Any) -> TrackResult:
     """Poll the delivery status of a sent campaign's accepted messages into its journal.
 
     ``polling`` are ``TrackOptions`` fields (timeout, request_timeout, max_attempts, ...).
     """
     campaign = load_campaign(file)
     send_opts = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
-                                concurrency=concurrency)
+                                concurrency=concurrency, http_stack=http_stack)
     options = track_options(send_opts, **polling)
     key = api_key if api_key is not None else api_key_from_env("track")
     with Journal.existing(state_dir, campaign.id, file) as journal:

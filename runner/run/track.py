@@ -152,6 +152,8 @@ class TrackStats:
     given_up: int = 0  # left open by this run after max_attempts failed polls in a row
     polls: int = 0  # HTTP requests this run
     poll_errors: int = 0  # of which got no usable answer
+    # Polls that got no answer at all, by the client's text (host, phase, reason).
+    network_errors: Counter = field(default_factory=Counter)
     became_final: int = 0
     statuses: Counter = field(default_factory=Counter)  # final statuses reached this run
     started: float = field(default_factory=time.monotonic)
@@ -309,6 +311,8 @@ class Tracker(ApiCaller[TrackOptions]):
             return
         if verdict.kind is PollKind.RETRY:
             stats.poll_errors += 1
+            if verdict.http_status is None:
+                stats.network_errors[api.redact(verdict.error) or "network error"] += 1
             d.poll_errors += 1
             d.polls += 1
             delay = retry_delay(d.poll_errors, verdict.retry_after, opts, self._rng)
