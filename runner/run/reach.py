@@ -189,6 +189,8 @@ class CapabilityChecker(ApiCaller[ReachOptions]):
             if self.stopping:
                 return CapVerdict(CheckKind.STOPPED)
             await self._limiter.acquire()
+            if self.stopping:  # released by a stop, not by its turn
+                return CapVerdict(CheckKind.STOPPED)
             ex = await api.request("GET", path)
             result.requests += 1
             return capability_verdict(read_exchange(ex, CAPABILITIES, self._clock()))

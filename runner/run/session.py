@@ -9,6 +9,7 @@ gracefully and stays resumable; Ctrl-C while waiting for the schedule ends the w
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -23,7 +24,14 @@ from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import api_key_from_env, base_url_from
 from runner.http.transport import run as run_on_loop
 from runner.planning.planner import PlanSummary, iter_plan, summarize
-from runner.run.send import Executor, RunResult, RunStats, SendOptions, install_signal_handlers
+from runner.run.send import (
+    Executor,
+    RunResult,
+    RunStats,
+    SendOptions,
+    install_signal_handlers,
+    interrupted_twice,
+)
 from runner.run.track import Tracker, TrackOptions, TrackResult, TrackStats
 from runner.store.journal import ACCEPTED, Journal
 from runner.store.paths import DEFAULT_STATE_DIR
@@ -49,7 +57,7 @@ def resolve_options(
         rate = campaign_send.get("rate_per_second")
     if concurrency is None:
         concurrency = campaign_send.get("concurrency")
-    if rate is not None and float(rate) <= 0:
+    if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
         raise CampaignError("the rate must be a positive number of requests per second",
                             hint="e.g. --rate 5")
     return SendOptions(
@@ -134,6 +142,8 @@ def track_journal(journal: Journal, revision: int, options: TrackOptions, api_ke
         return run_coroutine(go())
     except sqlite3.Error as err:
         raise journal_failed(err, journal, "track") from None
+    except KeyboardInterrupt:
+        raise interrupted_twice("track") from None
 
 
 def exit_after_track(send_exit: int, tracked: TrackResult) -> int:
@@ -218,6 +228,8 @@ class SendSession:
             result = run_coroutine(go())
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
+        except KeyboardInterrupt:
+            raise interrupted_twice("send") from None
         counts = result.counts()
         if result.cap:
             counts["cap"] = {k: v for k, v in result.cap.items() if k != "message"}
