@@ -5,6 +5,7 @@ only listed, for a dry run). Nothing prints."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from runner.errors import CampaignError, Problem
 from runner.http.client import api_key_from_env, base_url_from
 from runner.run.optouts import CollectResult, OptOut, chats_to_check, collect, not_yet_held, record
 from runner.store.journal import Journal
+from runner.store.lock import JournalLock
 from runner.store.paths import DEFAULT_STATE_DIR, journal_path
 
 
@@ -70,13 +72,16 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
     path = journal_path(state_dir, campaign.id)
     if not path.is_file():
         return OptoutsOutcome(target, path, sent_yet=False)
-    with Journal(path) as journal:
-        checks = chats_to_check(journal.entries(), lower)
+    # Held to the end: a `send` must not start between reading the replies and recording them,
+    # and two `optouts` must not write the file at once. A dry run writes nothing: no lock.
+    with contextlib.nullcontext() if dry_run else JournalLock(path, "optouts"):
+        with Journal(path) as journal, journal.snapshot("optouts"):
+            checks = chats_to_check(journal.entries(), lower)
 
-    result = asyncio.run(collect(checks, base_url=base, api_key=key, concurrency=concurrency,
-                                 rate_per_second=rate, max_attempts=max_attempts))
-    if dry_run:
-        added = not_yet_held(target, result.optouts, str(campaign.path))
-    else:
-        added = record(target, result.optouts, str(campaign.path))
+        result = asyncio.run(collect(checks, base_url=base, api_key=key, concurrency=concurrency,
+                                     rate_per_second=rate, max_attempts=max_attempts))
+        if dry_run:
+            added = not_yet_held(target, result.optouts, str(campaign.path))
+        else:
+            added = record(target, result.optouts, str(campaign.path))
     return OptoutsOutcome(target, path, True, result, added)
