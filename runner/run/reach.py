@@ -97,7 +97,7 @@ class CapabilityCache:
     """Answers per (API base URL, contact), so a rehearsal never feeds a live run."""
 
     def __init__(self, state_dir: str | Path, base_url: str) -> None:
-        path = Path(state_dir) / CACHE_FILE
+        self.path = path = Path(state_dir) / CACHE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         self.base = base_url.rstrip("/")
         try:

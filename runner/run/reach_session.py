@@ -3,6 +3,7 @@ only about contacts the cache holds no fresh answer for, and the analysis. Nothi
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,11 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
             caps.update(result.caps)
             stop_reason, failed = result.stop_reason, result.failed
             answered = len(result.caps)
+    except sqlite3.Error as err:  # a read-only or full state folder: no traceback
+        raise CampaignError(f"cannot use the capability cache in {state_dir}: {err}",
+                            file=str(cache.path),
+                            hint="pass --state DIR with a folder you can write (answers are "
+                                 "cached there)") from None
     finally:
         cache.close()
     doc = analyse(audience, caps, skipped_groups, show_recipients)

@@ -257,8 +257,9 @@ def journal_error(err: sqlite3.Error, path: str | Path, command: str = "the comm
     """A journal that cannot be read or written, as one line with its path and what to do."""
     text = str(err)
     if any(w in text for w in ("malformed", "not a database", "corrupt")):
-        hint = (f"the journal is damaged: move it aside (mv {path} {path}.damaged) and run "
-                f"{command} again; the API's idempotency keys make a re-run safe")
+        # A new journal re-sends what the old one knew; the API replays what it had accepted.
+        hint = (f"the journal is damaged: move it aside (mv {path} {path}.damaged) and send "
+                "again; the API's idempotency keys make a re-run safe (nothing is sent twice)")
     elif "readonly" in text or "read-only" in text or "unable to open" in text:
         hint = "the journal's folder must be writable (even to read it, SQLite writes beside it): " \
                "copy the state folder somewhere writable and pass --state DIR"
