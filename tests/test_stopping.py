@@ -77,7 +77,14 @@ def test_a_stop_does_not_wait_out_the_rate_limiter(tmp_path):
 
 
 @pytest.mark.parametrize("rate", ["nan", "inf", "-inf", "0", "-1"])
-def test_the_rate_must_be_finite_and_positive(rate):
+def test_the_rate_must_be_finite_and_positive(rate, campaign_cli, tmp_path):
+    with pytest.raises(ValueError, match="finite and positive"):
+        RateLimiter(float(rate))
+    out = campaign_cli("optouts", str(tmp_path / "c.yaml"), "--rate", rate,
+                       env={"BLOOIO_API_KEY": KEY})
+    assert out.returncode in (1, 2) and "Traceback" not in out.stderr  # 2: click's own range
+    if rate == "nan":  # click's range lets nan through: refused by the runner itself
+        assert out.returncode == 1 and "positive number" in out.stderr
     with pytest.raises(CampaignError, match="positive"):
         resolve_options({}, base_url="http://127.0.0.1:9/v2/api", rate=float(rate), concurrency=1)
     with pytest.raises(CampaignError, match="positive"):

@@ -11,6 +11,7 @@ far ahead (64 workers at 2/s hold slots up to 32 s away; at 1e-300/s, forever).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -29,8 +30,8 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if rate_per_second is not None and rate_per_second <= 0:
-            raise ValueError("rate_per_second must be positive")
+        if rate_per_second is not None and not (math.isfinite(rate_per_second) and rate_per_second > 0):
+            raise ValueError("rate_per_second must be finite and positive")
         self.rate = rate_per_second
         self._interval = (1.0 + GUARD_SECONDS) / rate_per_second if rate_per_second else 0.0
         self._clock = clock

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,9 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
                     concurrency: int = 4, max_attempts: int = 5, dry_run: bool = False,
                     api_key: str | None = None) -> OptoutsOutcome:
     """Record stop-word replies to a sent campaign into its first `suppress` file."""
+    if not (math.isfinite(rate) and rate > 0):  # click's FloatRange lets nan through
+        raise CampaignError(Problem("--rate must be a positive number of requests per second",
+                                    hint="e.g. --rate 5"))
     campaign = load_campaign(file)
     if not campaign.suppress:
         raise CampaignError(campaign.doc.problem((), "the campaign has no `suppress` file to record opt-outs in",
