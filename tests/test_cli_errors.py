@@ -87,7 +87,7 @@ def test_send_report_under_a_file_is_one_line_after_the_send(project: Path, emul
     result = CliRunner().invoke(
         main, ["send", str(project / "c.yaml"), "--yes", "--no-progress",
                "--state", str(project / "st"), "--report", str(report)], env=emulator.env())
-    assert result.exit_code == 1
+    assert result.exit_code == 0  # the send's own exit code: the report's failure is only told
     line = one_error_line(result.output)
     assert str(project / "a-file") in line
     assert emulator.stats()["messages_accepted"] == 2  # the send itself went through

@@ -54,14 +54,16 @@ def test_stop_words(text):
     assert stop_word(text) == text.strip().upper()
 
 
-@pytest.mark.parametrize("text", ["stop please", "STOP!", "don't stop", "", "   ", None, 42,
-                                  "STOPP", "s t o p", "unsubscribe me", "the end"])
+@pytest.mark.parametrize("text", ["don't stop", "", "   ", None, 42, "STOPP", "s t o p",
+                                  "the end", "...", "stopping by later"])
 def test_not_stop_words(text):
     assert stop_word(text) is None
 
 
 def test_the_carrier_words_are_all_there():
-    assert set(STOP_WORDS) == {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+    # The FCC's seven (47 CFR 64.1200(a)(10)), STOPALL, and the one-word OPTOUT.
+    assert set(STOP_WORDS) == {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
+                               "REVOKE", "OPT OUT", "OPTOUT"}
 
 
 # -- which chats, since when ----------------------------------------------------------------
@@ -340,7 +342,7 @@ def test_optouts_end_to_end(project, make_emulator):
     sent(project / "st", [A, B, f"{C},{D}", "eve@example.com"], at=time.time() - 5,
          groups={f"{C},{D}": group})
     at = emu.reply(A, "  Stop ")["time_sent"]
-    emu.reply(B, "stop texting me")  # not an opt-out
+    emu.reply(B, "please stop texting me")  # not recorded: listed for review
     emu.reply(group, "UNSUBSCRIBE", sender=D)
     emu.reply(group, "haha", sender=C)
     emu.reply("eve@example.com", "end")

@@ -59,6 +59,7 @@ class Campaign:
     source: RecipientSource
     send_options: dict[str, Any]
     suppress: list[str] = field(default_factory=list)
+    optout_words: list[str] = field(default_factory=list)  # on top of contract.STOP_WORDS
     schedule: dict[str, Any] | None = None
     schedule_rules: Schedule | None = None
     warnings: list[Problem] = field(default_factory=list)
@@ -101,6 +102,7 @@ def load_campaign(path: str | Path) -> Campaign:
         vars=dict(data.get("vars") or {}), sender=dict(data.get("sender") or {}), steps=steps,
         source=source, send_options=dict(data.get("send") or {}),
         suppress=list(data.get("suppress") or []), schedule=data.get("schedule"),
+        optout_words=list(data.get("optout_words") or []),
         schedule_rules=schedule_rules,
         warnings=[pr for pr in problems if pr.severity == "warning"],
     )

@@ -1,11 +1,13 @@
 """`campaign optouts FILE`: record stop-word replies into the campaign's first suppression file.
 
 Exit codes (runner.exitcodes): 0 done (also when nothing was sent yet), 1 user error, 3 some chats could not be
-read (what was found is recorded; run it again: it never writes a line twice).
+read (what was found is recorded; run it again: it never writes a line twice), or another run
+holds the campaign's journal.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -14,8 +16,27 @@ from runner import exitcodes
 from runner.audience.mask import display_chat
 from runner.cli._base import http_stack_option, user_errors
 from runner.errors import StoppedEarly
-from runner.run.optouts_session import collect_optouts
+from runner.run.optouts import mask_text
+from runner.run.optouts_session import OptoutsOutcome, collect_optouts
 from runner.store.paths import DEFAULT_STATE_DIR
+
+
+def _print_text(outcome: OptoutsOutcome, dry_run: bool, show: bool) -> None:
+    result, added, target = outcome.result, outcome.added, outcome.target
+    click.echo(f"checked {result.chats:,} chats ({result.requests:,} requests, {result.replies:,} replies read)")
+    verb = "would add" if dry_run else "added"
+    click.echo(f"{verb} {len(added):,} opt-out{'s' if len(added) != 1 else ''} to {target}")
+    for o in added:
+        click.echo(f"  {display_chat(o.chat, show)}  {o.word}  {o.date}")
+    if outcome.already_held:
+        click.echo(f"{outcome.already_held:,} already in the file")
+    if result.reviews:
+        click.echo(f"{len(result.reviews):,} repl{'ies' if len(result.reviews) != 1 else 'y'} to review "
+                   "(a stop word, not at the start; not recorded: add the chat to the file if it "
+                   "is an opt-out):")
+        for r in result.reviews:
+            text = r.text if show else mask_text(r.text)
+            click.echo(f"  {display_chat(r.chat, show)}  {r.word}  {r.date}  {json.dumps(text, ensure_ascii=False)}")
 
 
 @click.command()
@@ -26,7 +47,7 @@ from runner.store.paths import DEFAULT_STATE_DIR
 @click.option("--since", "since", default=None, metavar="TIME",
               help="read replies after TIME instead of each chat's first send: ISO 8601 with an "
                    "offset, or a duration back from now such as 7d")
-@click.option("--rate", default=5.0, show_default=True, type=click.FloatRange(min=0.01),
+@click.option("--rate", default=5.0, show_default=True, type=click.FloatRange(min=0.01, max=1e6),
               help="requests per second at most")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
               help="requests in flight")
@@ -34,10 +55,12 @@ from runner.store.paths import DEFAULT_STATE_DIR
               help="tries per request on 429, 5xx and network errors (with backoff)")
 @http_stack_option()
 @click.option("--dry-run", is_flag=True, help="print what would be added; write nothing")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
-@user_errors(None)
+@user_errors()
 def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, rate: float,
-            concurrency: int, max_attempts: int, http_stack: str | None, dry_run: bool,
+            concurrency: int, max_attempts: int, http_stack: str | None, dry_run: bool, fmt: str,
             show_recipients: bool) -> None:
     """Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the first `suppress` file."""
     outcome = collect_optouts(file, state_dir=state_dir, base_url=base_url, since=since, rate=rate,
@@ -46,16 +69,13 @@ def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, 
     if not outcome.sent_yet:
         click.echo(f"nothing sent yet for {outcome.journal.stem}: no journal at {outcome.journal} "
                    "(is --state right?)", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))
+    elif not outcome.sent_yet:
         click.echo("added 0 opt-outs")
-        sys.exit(exitcodes.OK)
-    result, added, target = outcome.result, outcome.added, outcome.target
-    click.echo(f"checked {result.chats:,} chats ({result.requests:,} requests, {result.replies:,} replies read)")
-    verb = "would add" if dry_run else "added"
-    click.echo(f"{verb} {len(added):,} opt-out{'s' if len(added) != 1 else ''} to {target}")
-    for o in added:
-        click.echo(f"  {display_chat(o.chat, show_recipients)}  {o.word}  {o.date}")
-    if outcome.already_held:
-        click.echo(f"{outcome.already_held:,} already in the file")
+    else:
+        _print_text(outcome, dry_run, show_recipients)
+    result = outcome.result
     if result.not_found:
         click.echo(f"{result.not_found:,} chats unknown to the API (no replies to read)", err=True)
     if result.failed:
@@ -63,4 +83,4 @@ def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, 
             click.echo(f"could not read {display_chat(chat, show_recipients)}: {reason}", err=True)
         raise StoppedEarly(f"{len(result.failed):,} chats could not be read",
                            hint="run the same command again later; nothing is written twice")
-    sys.exit(outcome.exit_code)
+    sys.exit(outcome.exit_code if outcome.sent_yet else exitcodes.OK)

@@ -27,7 +27,7 @@ def _plan_with_journal(file: str, state_dir: str, **kwargs: Any) -> PlanOutcome:
         return dry_run(campaign, **kwargs)
     from runner.store.journal import Journal
 
-    with Journal(path) as journal:
+    with Journal(path) as journal, journal.snapshot("plan"):
         return dry_run(campaign, journal=journal, **kwargs)
 
 

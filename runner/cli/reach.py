@@ -1,7 +1,8 @@
 """`campaign reach FILE`: pre-flight check of who gets iMessage, only SMS, or nothing.
 
 Exit codes (runner.exitcodes): 0 checked (unreachable recipients are a finding, not an error),
-1 user error, 3 stopped early (the API key was refused, Ctrl-C): the answers so far are cached.
+1 user error, 3 stopped early (the API key was refused, Ctrl-C) or no check got an answer: the
+answers so far are cached.
 """
 
 from __future__ import annotations
@@ -41,4 +42,7 @@ def reach(file: Path, fmt: str, base_url: str | None, rate: float | None,
         click.echo(json.dumps(outcome.doc, indent=2, ensure_ascii=False))
     else:
         click.echo(render_text(outcome.doc), nl=False)
+    if outcome.asked and not outcome.answered and not outcome.stop_reason:
+        click.echo(f"no check got an answer ({outcome.asked:,} asked): is the API reachable at "
+                   "--base-url / BLOOIO_BASE_URL? Run the same command again later.", err=True)
     sys.exit(outcome.exit_code)

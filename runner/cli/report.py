@@ -30,7 +30,7 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
            out_file: Path | None) -> None:
     """Report the last send of a campaign: totals, per step, failures, delivery (after track)."""
     campaign = load_campaign(file)
-    with Journal.existing(state_dir, campaign.id, file) as journal:
+    with Journal.existing(state_dir, campaign.id, file) as journal, journal.snapshot("report"):
         text = render(build_report(journal, show_recipients=show_recipients), fmt)
     if out_file is not None:
         try:

@@ -16,9 +16,10 @@ import click
 from runner import exitcodes
 from runner.cli._base import api_options, user_errors
 from runner.cli.progress import SendProgress, TrackProgress, network_summary, track_summary
-from runner.errors import CampaignError
+from runner.errors import CampaignError, Problem
 from runner.http.stacks import proxy_for
 from runner.report.data import build_report, render
+from runner.report.diagnostics import render_problems
 from runner.run.session import SendSession, exit_after_track
 
 
@@ -128,9 +129,20 @@ def send(
                 tticker.finish()
             click.echo(track_summary(tracked), err=True)
             exit_code = exit_after_track(exit_code, tracked)
-        report = build_report(session.journal, show_recipients=show_recipients)
-        click.echo(render(report, "text"), nl=False)
-        if report_file is not None:
-            report_file.parent.mkdir(parents=True, exist_ok=True)
-            report_file.write_text(render(report, "json"), encoding="utf-8")
+        try:
+            with session.journal.snapshot("report"):
+                report = build_report(session.journal, show_recipients=show_recipients)
+            click.echo(render(report, "text"), nl=False)
+            if report_file is not None:
+                report_file.parent.mkdir(parents=True, exist_ok=True)
+                report_file.write_text(render(report, "json"), encoding="utf-8")
+        except (CampaignError, OSError) as err:
+            # What was sent stays sent: the report's failure is told, the send's exit code stands.
+            problems = err.problems if isinstance(err, CampaignError) else [
+                Problem(f"cannot write the report to {report_file}: {err.strerror or err}",
+                        file=str(report_file), hint="choose a path in a folder you can write")]
+            out = render_problems(problems, "text", color=False)
+            click.echo(out, err=True, nl=not out.endswith("\n"))
+            click.echo("the send itself is done and journalled: `campaign report FILE` shows it again",
+                       err=True)
     sys.exit(exit_code)

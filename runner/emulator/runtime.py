@@ -194,6 +194,14 @@ def run_in_process(config: EmulatorConfig | None = None, **changes: Any) -> Proc
     return ProcessEmulator(config)
 
 
+def shown_key(config: EmulatorConfig) -> str:
+    # A key the user chose may be a real one (reused in a shell history, a CI log): only the
+    # emulator's own default is printed.
+    if config.api_key == EmulatorConfig().api_key:
+        return config.api_key
+    return "'<the key given with --api-key>'"
+
+
 def serve(config: EmulatorConfig, port_file: str | None = None,
           announce: Callable[[str], None] | None = print) -> None:
     """Run in the foreground until SIGINT/SIGTERM (Ctrl-C)."""
@@ -217,7 +225,7 @@ async def _serve(config: EmulatorConfig, port_file: str | None,
             fh.write(str(port))
         os.replace(tmp, port_file)  # readers never see a half-written port
     if announce:
-        announce(control.banner(port, config.api_key, os.getpid(), HOST))
+        announce(control.banner(port, shown_key(config), os.getpid(), HOST))
     try:
         await stop.wait()
     finally:

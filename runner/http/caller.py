@@ -41,6 +41,7 @@ class ApiCaller(Generic[Opts]):
         """No new requests; those in flight finish (and are journalled where there is one)."""
         if self._stop_reason is None:
             self._stop_reason = reason
+        self._limiter.interrupt()  # workers waiting for a rate slot check `stopping` now
         self._wake_on_stop()
 
     def _wake_on_stop(self) -> None:

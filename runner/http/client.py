@@ -11,6 +11,7 @@ runner.http.classify, and retries are paced by runner.http.retry, the same for e
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ from runner.version import __version__
 
 USER_AGENT = f"blooio-runner/{__version__}"
 MAX_ERROR_TEXT = 500  # error texts kept in journals and reports are cut to this length
+# Any bearer token, not only ours: a proxy or server echoing an Authorization header.
+_BEARER = re.compile(rb"(bearer)(\s+)[^\s\"',;}\]]+", re.IGNORECASE)
 
 # Errors of the network layer that say nothing about the request itself: retry with the key.
 # A body that does not match its Content-Encoding is one of them too (RETRYABLE_ERRORS).
@@ -96,6 +99,11 @@ def base_url_from(option: str | None) -> str:
         url.port  # noqa: B018 - parsing the port is what fails on "http://[::1"
     except (httpx.InvalidURL, ValueError) as err:
         raise CampaignError(f"the base URL {base!r} is not a valid URL: {err}", hint=hint) from None
+    if url.userinfo:
+        # Never echo it: it holds a password. It would be shown, journalled and reported.
+        raise CampaignError("the base URL must not hold a user name or password (user:pass@)",
+                            hint="remove them from --base-url / BLOOIO_BASE_URL; the API key "
+                                 "goes in BLOOIO_API_KEY")
     if not url.host or url.query or url.fragment:
         raise CampaignError(f"the base URL {base!r} needs a host and no query or fragment", hint=hint)
     return base
@@ -129,6 +137,7 @@ class ApiClient:
         if not api_key:
             raise ValueError("api_key is required")
         self._api_key = api_key
+        self._key_bytes = api_key.encode("utf-8", "surrogatepass")
         self._timeout = timeout
         self._own = transport is None
         self.transport = transport or default_transport(concurrency, stack)
@@ -150,8 +159,20 @@ class ApiClient:
             await self.transport.aclose()
 
     def redact(self, text: str | None) -> str | None:
-        """Remove the API key from any text that might be stored or shown."""
-        return None if text is None else text.replace(self._api_key, "***")
+        """Remove the API key (and any bearer token) from any text that might be stored or shown."""
+        if text is None:
+            return None
+        return self.scrub(text.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
+
+    def scrub(self, raw: bytes) -> bytes:
+        """A response body without the key or bearer tokens, before anything reads, cuts or
+        stores its error `code` and message (a server may echo the Authorization header)."""
+        key = self._key_bytes
+        if key in raw:
+            raw = raw.replace(key, b"***")
+        if b"earer" in raw or b"EARER" in raw:
+            raw = _BEARER.sub(rb"\1\2***", raw)
+        return raw
 
     async def request(self, method: str, path: str, body: bytes = b"",
                       headers: Sequence[tuple[bytes, bytes]] = ()) -> Exchange:
@@ -177,4 +198,4 @@ class ApiClient:
             text = error_text(exc, request, self._timeout)
             return Exchange(None, error=self.redact(text)[:MAX_ERROR_TEXT],
                             error_kind=type(exc).__name__)
-        return Exchange(response.status_code, raw, response.headers)
+        return Exchange(response.status_code, self.scrub(raw), response.headers)

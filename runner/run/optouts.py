@@ -2,7 +2,8 @@
 its first suppression file, so the next `send` (which re-reads the files) skips those people.
 
 Three parts, I/O at the edges: what to ask (`chats_to_check`, from the journal's rows), what a
-reply means (`stop_word`, `optouts_in`), and the two edges: reading inbound messages over HTTP
+reply means (`read_reply`: an opt-out, a reply for a person to review, or nothing;
+`read_chat`), and the two edges: reading inbound messages over HTTP
 (`collect`, through the shared client and retry loop) and appending to the file (`record`, atomic, idempotent).
 """
 
@@ -13,8 +14,10 @@ import csv
 import io
 import os
 import random
+import re
 import tempfile
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +28,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from runner.audience.chatids import ChatIdError, normalize_chat
+from runner.audience.mask import mask_one
 from runner.audience.suppress import load_suppression
 from runner.contract import INBOUND_MESSAGES, STOP_WORDS
 from runner.errors import CampaignError, StoppedEarly
@@ -78,12 +82,61 @@ def chats_to_check(entries: Iterable[Entry], since_ms: int | None = None) -> lis
 # -- what a reply means ---------------------------------------------------------------------
 
 
-def stop_word(text: Any) -> str | None:
-    """The stop word a reply is, when its whole trimmed text is one (any case), else None."""
+OPTOUT = "optout"  # the reply revokes consent: recorded
+REVIEW = "review"  # a stop word elsewhere in the reply ("please stop texting me"): for a person
+REVIEW_EXCERPT = 160  # characters of a reply shown for review
+_EMAIL = re.compile(r"[^\s@,;:<>()\[\]\"']+@[^\s@,;:<>()\[\]\"']+\.[^\s@,;:<>()\[\]\"']+")
+_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+
+
+def normalize_reply(text: str) -> str:
+    """Trimmed, case-folded, punctuation (and symbols) gone, spaces collapsed: "Opt-Out!" is
+    "opt out". NFKC first: full-width or styled letters from a phone keyboard read as plain."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join("".join(c if c.isalnum() else " " for c in folded).split())
+
+
+def stop_words(extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The standard stop words and a campaign's own, normalised, longest first (so a phrase
+    wins over its first word), without repeats or empties."""
+    words = {normalize_reply(w) for w in (*STOP_WORDS, *extra)}
+    words.discard("")
+    return tuple(sorted(words, key=lambda w: (-len(w), w)))
+
+
+DEFAULT_WORDS = stop_words()
+
+
+def read_reply(text: Any, words: tuple[str, ...] = DEFAULT_WORDS) -> tuple[str, str] | None:
+    """``(OPTOUT, WORD)`` when the reply is a stop word or starts with one, ``(REVIEW, WORD)``
+    when one appears later in it, else None. ``words`` come from ``stop_words``."""
     if not isinstance(text, str):
         return None
-    word = text.strip().upper()
-    return word if word in STOP_WORDS else None
+    reply = normalize_reply(text)
+    if not reply:
+        return None
+    for word in words:
+        if reply == word or reply.startswith(word + " "):
+            return OPTOUT, word.upper()
+    padded = f" {reply} "
+    for word in words:
+        if f" {word} " in padded:
+            return REVIEW, word.upper()
+    return None
+
+
+def stop_word(text: Any, words: tuple[str, ...] = DEFAULT_WORDS) -> str | None:
+    """The stop word a reply opts out with (see ``read_reply``), else None."""
+    meaning = read_reply(text, words)
+    return meaning[1] if meaning is not None and meaning[0] == OPTOUT else None
+
+
+def mask_text(text: str) -> str:
+    """A reply cut to an excerpt, with the phone numbers and emails in it masked."""
+    cut = " ".join(text.split())
+    cut = cut if len(cut) <= REVIEW_EXCERPT else cut[:REVIEW_EXCERPT - 1] + "…"
+    cut = _EMAIL.sub(lambda m: mask_one(m.group()), cut)
+    return _PHONE.sub(lambda m: mask_one("+" + re.sub(r"\D", "", m.group())), cut)
 
 
 @dataclass(frozen=True)
@@ -97,18 +150,41 @@ class OptOut:
         return datetime.fromtimestamp(self.at_ms / 1000, tz=UTC).date().isoformat()
 
 
-def optouts_in(check: ChatToCheck, messages: Iterable[dict[str, Any]]) -> list[OptOut]:
-    """The opt-outs among one chat's inbound messages: the first stop word of each writer.
+@dataclass(frozen=True)
+class Review:
+    """A reply with a stop word not at its start: perhaps an opt-out; a person decides."""
+
+    chat: str
+    word: str
+    at_ms: int
+    text: str  # the reply as written (shown masked unless asked otherwise)
+
+    @property
+    def date(self) -> str:
+        return datetime.fromtimestamp(self.at_ms / 1000, tz=UTC).date().isoformat()
+
+
+def optouts_in(check: ChatToCheck, messages: Iterable[dict[str, Any]],
+               words: tuple[str, ...] = DEFAULT_WORDS) -> list[OptOut]:
+    """The opt-outs among one chat's inbound messages: the first stop word of each writer."""
+    return read_chat(check, messages, words)[0]
+
+
+def read_chat(check: ChatToCheck, messages: Iterable[dict[str, Any]],
+              words: tuple[str, ...] = DEFAULT_WORDS) -> tuple[list[OptOut], list[Review]]:
+    """The opt-outs (the first of each writer) and the replies to review of one chat.
 
     In a group only the member who wrote the word opted out (its `sender`); when a group
     message names no sender, the whole chat is suppressed, which errs on the safe side."""
     seen: dict[str, OptOut] = {}
+    reviews: list[Review] = []
     for msg in messages:
         if not isinstance(msg, dict) or msg.get("direction", "inbound") != "inbound":
             continue
-        word = stop_word(msg.get("text"))
-        if word is None:
+        meaning = read_reply(msg.get("text"), words)
+        if meaning is None:
             continue
+        kind, word = meaning
         who = check.chat
         sender = msg.get("sender")
         if isinstance(sender, str) and sender.strip() and ("," in who or who.startswith("grp_")):
@@ -118,9 +194,12 @@ def optouts_in(check: ChatToCheck, messages: Iterable[dict[str, Any]]) -> list[O
                 who = check.chat
         at = msg.get("time_sent")
         at_ms = int(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else 0
-        if who not in seen or at_ms < seen[who].at_ms:
+        if kind == REVIEW:
+            reviews.append(Review(who, word, at_ms, msg["text"]))
+        elif who not in seen or at_ms < seen[who].at_ms:
             seen[who] = OptOut(who, word, at_ms)
-    return list(seen.values())
+    # Someone who opted out needs no second look.
+    return list(seen.values()), [r for r in reviews if r.chat not in seen]
 
 
 # -- reading replies (HTTP edge) ------------------------------------------------------------
@@ -129,6 +208,7 @@ def optouts_in(check: ChatToCheck, messages: Iterable[dict[str, Any]]) -> list[O
 @dataclass
 class CollectResult:
     optouts: list[OptOut] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)  # not recorded: for a person to judge
     chats: int = 0
     replies: int = 0  # inbound messages read
     requests: int = 0
@@ -208,8 +288,9 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
                   transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0,
                   sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                   max_attempts: int = 5, rng: random.Random | None = None,
-                  http_stack: str = FAST) -> CollectResult:
-    """Read every chat's inbound replies and find the opt-outs among them."""
+                  http_stack: str = FAST, words: tuple[str, ...] = DEFAULT_WORDS) -> CollectResult:
+    """Read every chat's inbound replies and find the opt-outs (and replies to review) among
+    them; ``words`` from ``stop_words`` (a campaign's `optout_words` added)."""
     result = CollectResult(chats=len(checks))
     concurrency = max(1, concurrency)
     options = ApiOptions(base_url=base_url, rate_per_second=rate_per_second,
@@ -232,7 +313,9 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
                 result.not_found += 1
                 return
             result.replies += len(messages)
-            result.optouts.extend(optouts_in(check, messages))
+            found, reviews = read_chat(check, messages, words)
+            result.optouts.extend(found)
+            result.reviews.extend(reviews)
 
         tasks = [asyncio.create_task(one(c)) for c in checks]
         try:
@@ -251,6 +334,8 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
         if o.chat not in best or o.at_ms < best[o.chat].at_ms:
             best[o.chat] = o
     result.optouts = [best[k] for k in sorted(best)]
+    result.reviews = sorted((r for r in result.reviews if r.chat not in best),
+                            key=lambda r: (r.chat, r.at_ms))
     return result
 
 
@@ -273,7 +358,11 @@ def record(path: Path, optouts: list[OptOut], campaign_file: str) -> list[OptOut
     if not path.is_file() and not path.parent.is_dir():
         raise CampaignError(f"cannot create the suppression file {path}: its folder does not exist",
                             file=campaign_file, hint="create the folder or fix the `suppress` path")
-    new = not_yet_held(path, optouts, campaign_file)
+    first: dict[str, OptOut] = {}  # one line per chat: its earliest opt-out
+    for o in not_yet_held(path, optouts, campaign_file):
+        if o.chat not in first or o.at_ms < first[o.chat].at_ms:
+            first[o.chat] = o
+    new = [first[chat] for chat in sorted(first)]
     if not new:
         return []
     existing = path.read_text(encoding="utf-8-sig") if path.is_file() else ""
@@ -294,7 +383,9 @@ def record(path: Path, optouts: list[OptOut], campaign_file: str) -> list[OptOut
     else:
         lines.extend(f"{o.chat}  # opted out {o.date} via {o.word}\n" for o in new)
     text = existing + ("\n" if existing and not existing.endswith("\n") else "") + "".join(lines)
-    _replace(path, text)
+    # Through a symlink to its target: replacing the link itself would fork a shared list
+    # (the link's target never learns the opt-out).
+    _replace(Path(os.path.realpath(path)), text)
     return new
 
 

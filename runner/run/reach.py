@@ -97,7 +97,7 @@ class CapabilityCache:
     """Answers per (API base URL, contact), so a rehearsal never feeds a live run."""
 
     def __init__(self, state_dir: str | Path, base_url: str) -> None:
-        path = Path(state_dir) / CACHE_FILE
+        self.path = path = Path(state_dir) / CACHE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         self.base = base_url.rstrip("/")
         try:
@@ -189,6 +189,8 @@ class CapabilityChecker(ApiCaller[ReachOptions]):
             if self.stopping:
                 return CapVerdict(CheckKind.STOPPED)
             await self._limiter.acquire()
+            if self.stopping:  # released by a stop, not by its turn
+                return CapVerdict(CheckKind.STOPPED)
             ex = await api.request("GET", path)
             result.requests += 1
             return capability_verdict(read_exchange(ex, CAPABILITIES, self._clock()))

@@ -3,6 +3,7 @@ only about contacts the cache holds no fresh answer for, and the analysis. Nothi
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from runner.run.reach import (
     contacts_of,
     step_features,
 )
-from runner.run.send import install_signal_handlers
+from runner.run.send import install_signal_handlers, interrupted_twice
 from runner.run.session import resolve_options, run_coroutine
 from runner.store.paths import DEFAULT_STATE_DIR
 
@@ -62,10 +63,16 @@ class ReachOutcome:
 
     doc: dict[str, Any]
     stop_reason: str | None
+    asked: int = 0  # contacts asked of the API this time
+    answered: int = 0  # of them, those the API answered (a capability, or "invalid")
 
     @property
     def exit_code(self) -> int:
-        return exitcodes.STOPPED if self.stop_reason else exitcodes.OK
+        # Nothing answered (the API unreachable, every check out of retries) is not a finding:
+        # the document would read as if nobody were reachable.
+        if self.stop_reason or (self.asked and not self.answered):
+            return exitcodes.STOPPED
+        return exitcodes.OK
 
 
 def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_age: str = "7d",
@@ -92,6 +99,7 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
         missing = [c for c in contacts if c not in caps]
         stop_reason = None
         failed: dict[str, str] = {}
+        answered = 0
         if missing:
             checker = CapabilityChecker(
                 api_key=api_key if api_key is not None else api_key_from_env("reach"),
@@ -107,10 +115,19 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
                 finally:
                     remove()
 
-            result = run_coroutine(go())
+            try:
+                result = run_coroutine(go())
+            except KeyboardInterrupt:
+                raise interrupted_twice("reach") from None
             cache.put(result.caps.values())
             caps.update(result.caps)
             stop_reason, failed = result.stop_reason, result.failed
+            answered = len(result.caps)
+    except sqlite3.Error as err:  # a read-only or full state folder: no traceback
+        raise CampaignError(f"cannot use the capability cache in {state_dir}: {err}",
+                            file=str(cache.path),
+                            hint="pass --state DIR with a folder you can write (answers are "
+                                 "cached there)") from None
     finally:
         cache.close()
     doc = analyse(audience, caps, skipped_groups, show_recipients)
@@ -120,4 +137,4 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
     # The commonest reason, as the client words a network failure (host, phase, reason).
     doc["no_answer_reason"] = Counter(failed.values()).most_common(1)[0][0] if failed else None
     doc["stop_reason"] = stop_reason
-    return ReachOutcome(doc, stop_reason)
+    return ReachOutcome(doc, stop_reason, len(missing), answered)

@@ -31,6 +31,7 @@ from runner import exitcodes
 from runner.campaign.schedule import DUE
 from runner.campaign.schedule import EXPIRED as PAST_NOT_AFTER
 from runner.contract import CAP_DETAILS, SEND_MESSAGE, CapCode
+from runner.errors import StoppedEarly
 from runner.http.caller import ApiCaller
 from runner.http.classify import Disposition, EndpointVerdict, Reading, read_exchange, read_response
 from runner.http.client import ApiClient, ApiOptions
@@ -565,8 +566,16 @@ class Executor(ApiCaller[SendOptions]):
         return verdict_of(read_exchange(ex, SEND_MESSAGE, self._wall()))
 
 
+def interrupted_twice(command: str) -> StoppedEarly:
+    """What a second Ctrl-C (a KeyboardInterrupt out of the run) means: stopped at once, and
+    resumable like any stop (every request left has its journal row; the keys make a resend safe)."""
+    return StoppedEarly("stopped at once (Ctrl-C twice)",
+                        hint=f"run the same {command} command again to carry on; nothing is sent twice")
+
+
 def install_signal_handlers(executor: Executor) -> Callable[[], None]:
-    """Ctrl-C (and SIGTERM) stop the run gracefully; a second Ctrl-C interrupts at once.
+    """Ctrl-C (and SIGTERM) stop the run gracefully; a second Ctrl-C interrupts at once
+    (a KeyboardInterrupt the caller turns into ``interrupted_twice``: exit 3, not 1).
 
     Call inside the running loop; returns a function that restores the default handlers.
     """

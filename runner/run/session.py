@@ -9,6 +9,7 @@ gracefully and stays resumable; Ctrl-C while waiting for the schedule ends the w
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,9 +25,16 @@ from runner.http.client import api_key_from_env, base_url_from
 from runner.http.stacks import stack_from
 from runner.http.transport import run as run_on_loop
 from runner.planning.planner import PlanSummary, iter_plan, summarize
-from runner.run.send import Executor, RunResult, RunStats, SendOptions, install_signal_handlers
+from runner.run.send import (
+    Executor,
+    RunResult,
+    RunStats,
+    SendOptions,
+    install_signal_handlers,
+    interrupted_twice,
+)
 from runner.run.track import Tracker, TrackOptions, TrackResult, TrackStats
-from runner.store.journal import ACCEPTED, Journal
+from runner.store.journal import ACCEPTED, Journal, journal_error
 from runner.store.paths import DEFAULT_STATE_DIR
 
 T = TypeVar("T")
@@ -51,7 +59,7 @@ def resolve_options(
         rate = campaign_send.get("rate_per_second")
     if concurrency is None:
         concurrency = campaign_send.get("concurrency")
-    if rate is not None and float(rate) <= 0:
+    if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
         raise CampaignError("the rate must be a positive number of requests per second",
                             hint="e.g. --rate 5")
     return SendOptions(
@@ -76,7 +84,7 @@ def open_journal(state_dir: str | Path, campaign_id: str) -> Journal:
     """The campaign's journal, created if needed; a state folder that cannot be made or written
     is a user error, not a traceback."""
     try:
-        return Journal.for_campaign(state_dir, campaign_id)
+        return Journal.for_campaign(state_dir, campaign_id, lock="send")
     except (OSError, sqlite3.Error) as err:
         raise CampaignError(f"cannot open the journal in {state_dir}: {err}",
                             hint="pass --state DIR with a folder you can write") from None
@@ -106,8 +114,9 @@ async def _with_ticks(work: Awaitable[T], stats_of: Callable[[], S],
 
 def journal_failed(err: sqlite3.Error, journal: Journal, command: str) -> StoppedEarly:
     # Nothing is sent without its journal row, so stopping here loses nothing.
+    hint = journal_error(err, journal.path, command).problems[0].hint
     return StoppedEarly(f"the journal could not be written: {err}", file=str(journal.path),
-                        hint=f"check the disk and permissions, then run {command} again")
+                        hint=hint)
 
 
 def plan_doc(summary: PlanSummary) -> dict[str, Any]:
@@ -137,6 +146,8 @@ def track_journal(journal: Journal, revision: int, options: TrackOptions, api_ke
         return run_coroutine(go())
     except sqlite3.Error as err:
         raise journal_failed(err, journal, "track") from None
+    except KeyboardInterrupt:
+        raise interrupted_twice("track") from None
 
 
 def exit_after_track(send_exit: int, tracked: TrackResult) -> int:
@@ -199,14 +210,18 @@ class SendSession:
 
     def already_accepted(self) -> int:
         """Requests of this revision an earlier run already got accepted (resuming skips them)."""
-        return sum(1 for e in self.journal.entries(self.campaign.revision) if e.status == ACCEPTED)
+        with self.journal.snapshot("send"):
+            return sum(1 for e in self.journal.entries(self.campaign.revision) if e.status == ACCEPTED)
 
     def run_once(self, *, on_tick: Callable[[RunStats], None] | None = None,
                  tick_every: float = 1.0) -> RunResult:
         """Send every due request not yet accepted; one run in the journal."""
         campaign, options = self.campaign, self.options
-        run_id = self.journal.start_run(campaign.id, campaign.revision, options.to_dict(),
-                                        plan_doc(self.summary))
+        try:
+            run_id = self.journal.start_run(campaign.id, campaign.revision, options.to_dict(),
+                                            plan_doc(self.summary))
+        except sqlite3.Error as err:
+            raise journal_failed(err, self.journal, "send") from None
         executor = Executor(self.journal, api_key=self._api_key, options=options,
                             revision=campaign.revision, run_id=run_id, gate=gate_for(campaign))
 
@@ -222,10 +237,15 @@ class SendSession:
             result = run_coroutine(go())
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
+        except KeyboardInterrupt:
+            raise interrupted_twice("send") from None
         counts = result.counts()
         if result.cap:
             counts["cap"] = {k: v for k, v in result.cap.items() if k != "message"}
-        self.journal.finish_run(run_id, counts, result.exit_code, result.stop_reason)
+        try:
+            self.journal.finish_run(run_id, counts, result.exit_code, result.stop_reason)
+        except sqlite3.Error as err:
+            raise journal_failed(err, self.journal, "send") from None
         return result
 
     def run(self, *, wait: bool = False, on_tick: Callable[[RunStats], None] | None = None,
@@ -292,6 +312,6 @@ def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
                                 concurrency=concurrency, http_stack=http_stack)
     options = track_options(send_opts, **polling)
     key = api_key if api_key is not None else api_key_from_env("track")
-    with Journal.existing(state_dir, campaign.id, file) as journal:
+    with Journal.existing(state_dir, campaign.id, file, lock="track") as journal:
         return track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
                              tick_every=tick_every)

@@ -264,6 +264,9 @@ class Tracker(ApiCaller[TrackOptions]):
                     continue
                 _, _, delivery = heapq.heappop(self._heap)
                 await self._limiter.acquire()
+                if self.stopping:  # released by a stop: its delivery stays open in the journal
+                    slots.release()
+                    break
                 task = asyncio.create_task(self._poll(api, delivery))
                 tasks.add(task)
                 task.add_done_callback(done)

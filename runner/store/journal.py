@@ -17,6 +17,7 @@ first time a newer one opens it; an older runner refuses a newer journal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -30,6 +31,7 @@ from runner.errors import CampaignError
 from runner.planning.keys import (
     content_hash as content_hash,  # the column's meaning; callers import it here
 )
+from runner.store.lock import JournalLock
 from runner.store.paths import journal_path
 
 SCHEMA_VERSION = 2
@@ -251,12 +253,31 @@ class Delivery:
         return cls(*values)
 
 
-class Journal:
-    """Synchronous access to one journal file. Not shared across threads."""
+def journal_error(err: sqlite3.Error, path: str | Path, command: str = "the command") -> CampaignError:
+    """A journal that cannot be read or written, as one line with its path and what to do."""
+    text = str(err)
+    if any(w in text for w in ("malformed", "not a database", "corrupt")):
+        # A new journal re-sends what the old one knew; the API replays what it had accepted.
+        hint = (f"the journal is damaged: move it aside (mv {path} {path}.damaged) and send "
+                "again; the API's idempotency keys make a re-run safe (nothing is sent twice)")
+    elif "readonly" in text or "read-only" in text or "unable to open" in text:
+        hint = "the journal's folder must be writable (even to read it, SQLite writes beside it): " \
+               "copy the state folder somewhere writable and pass --state DIR"
+    else:
+        hint = f"check the disk and permissions, then run {command} again"
+    return CampaignError(f"the journal cannot be used: {text}", file=str(path), hint=hint)
 
-    def __init__(self, path: str | Path) -> None:
+
+class Journal:
+    """Synchronous access to one journal file. Not shared across threads.
+
+    ``lock``: the command that writes it (send, track, optouts) holds the journal's exclusive
+    lock (runner.store.lock) until ``close``; readers pass none."""
+
+    def __init__(self, path: str | Path, *, lock: str | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = JournalLock(self.path, lock).acquire() if lock else None
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves to batch rows per commit.
             self._db = sqlite3.connect(str(self.path), isolation_level=None)
@@ -265,25 +286,50 @@ class Journal:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
         except sqlite3.DatabaseError as err:
-            raise CampaignError(
-                f"cannot open the journal: {err}",
-                file=str(self.path),
-                hint="is it a runner journal? move it aside to start afresh",
-            ) from None
+            self._unlock()
+            if "file is not a database" in str(err):
+                raise CampaignError(f"cannot open the journal: {err}", file=str(self.path),
+                                    hint="is it a runner journal? move it aside to start afresh",
+                                    ) from None
+            raise journal_error(err, self.path, lock or "the command") from None
+        except BaseException:
+            self._unlock()
+            raise
 
     @classmethod
-    def for_campaign(cls, state_dir: str | Path, campaign_id: str) -> Journal:
-        return cls(journal_path(state_dir, campaign_id))
+    def for_campaign(cls, state_dir: str | Path, campaign_id: str, *,
+                     lock: str | None = None) -> Journal:
+        return cls(journal_path(state_dir, campaign_id), lock=lock)
 
     @classmethod
-    def existing(cls, state_dir: str | Path, campaign_id: str, campaign_file: str | Path) -> Journal:
+    def existing(cls, state_dir: str | Path, campaign_id: str, campaign_file: str | Path, *,
+                 lock: str | None = None) -> Journal:
         """The journal an earlier send left, or a user error saying how to get one."""
         path = journal_path(state_dir, campaign_id)
         if not path.exists():
             raise CampaignError(f"no journal for campaign {campaign_id!r} in {state_dir}",
                                 file=str(campaign_file),
                                 hint="send it first (campaign send FILE), or pass --state DIR")
-        return cls(path)
+        return cls(path, lock=lock)
+
+    @contextlib.contextmanager
+    def snapshot(self, command: str = "the command") -> Iterator[Journal]:
+        """Read in one transaction: every query inside sees the same state of the journal
+        (WAL readers never block the writer, nor see half of its commits). A damaged or
+        unreadable journal comes out as a user error (``journal_error``), never a traceback."""
+        try:
+            self._db.execute("BEGIN")
+            try:
+                yield self
+            finally:
+                if self._db.in_transaction:
+                    self._db.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise journal_error(err, self.path, command) from None
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -314,7 +360,10 @@ class Journal:
         return {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._db.close()
+        finally:
+            self._unlock()
 
     def __enter__(self) -> Journal:
         return self
