@@ -105,13 +105,14 @@ def test_record_writes_through_a_symlink_and_never_twice(tmp_path):
     (tmp_path / "camp").mkdir()
     link = tmp_path / "camp" / "optouts.txt"
     link.symlink_to(shared)
+    camp = str(tmp_path / "camp" / "c.yaml")
     t = 1_700_000_000_000
     added = record(link, [OptOut(A, "QUIT", t + 5), OptOut(A, "STOP", t), OptOut(E, "STOP", t)],
-                   "c.yaml")
+                   camp)
     assert [(o.chat, o.word) for o in added] == [(A, "STOP")]
     assert link.is_symlink() and link.resolve() == shared
     assert shared.read_text().splitlines() == [E, f"{A}  # opted out 2023-11-14 via STOP"]
-    assert record(link, [OptOut(A, "END", t + 9)], "c.yaml") == []
+    assert record(link, [OptOut(A, "END", t + 9)], camp) == []
     assert shared.read_text().count(A) == 1
 
 

@@ -345,8 +345,15 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
 def not_yet_held(path: Path, optouts: list[OptOut], campaign_file: str) -> list[OptOut]:
     """The opt-outs the file does not suppress yet, sorted (a group counts as held when any
     member is). Entries of the file that do not parse are `validate`'s business, not ours."""
-    held = load_suppression([path.name], path.parent, campaign_file)[0] if path.is_file() else None
-    return [o for o in sorted(optouts, key=lambda o: o.chat) if held is None or o.chat not in held]
+    if not path.is_file():
+        return sorted(optouts, key=lambda o: o.chat)
+    held, problems = load_suppression([path.name], path.parent, campaign_file)
+    # A list that cannot be read at all (outside the campaign, not a file) would have every
+    # opt-out appended again: stop instead. Bad entries inside it are validate's business.
+    unusable = [p for p in problems if p.path.startswith("suppress[")]
+    if unusable:
+        raise CampaignError(unusable)
+    return [o for o in sorted(optouts, key=lambda o: o.chat) if o.chat not in held]
 
 
 def record(path: Path, optouts: list[OptOut], campaign_file: str) -> list[OptOut]:
