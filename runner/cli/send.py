@@ -17,7 +17,9 @@ from runner import exitcodes
 from runner.cli._base import api_options, user_errors
 from runner.cli.progress import SendProgress, TrackProgress, track_summary
 from runner.errors import CampaignError
+from runner.report.current import current_plan
 from runner.report.data import build_report, render
+from runner.report.words import confirm_question
 from runner.run.session import SendSession, exit_after_track
 
 
@@ -91,13 +93,18 @@ def send(
                                max_attempts=max_attempts, backoff_base=backoff_base,
                                backoff_cap=backoff_cap)
     with session:
-        already = session.already_accepted()
+        overlay = session.journal_overlay()
+        already = overlay.accepted
         click.echo(_summary_lines(session, already), err=True)
+        for warning in overlay.warnings():
+            click.echo(f"  warning: {warning}", err=True)
         if not yes:
             if not sys.stdin.isatty():
                 raise CampaignError("not on a terminal: confirm the send with --yes",
                                     hint="campaign send FILE --yes")
-            if not click.confirm(f"Send {session.summary.requests - already:,} requests?", err=True):
+            if not click.confirm(confirm_question(
+                    session.summary.requests, already, overlay.earlier_revision,
+                    overlay.same_content_other_step), err=True):
                 click.echo("nothing sent", err=True)
                 sys.exit(exitcodes.FAILED)
         ticker = SendProgress(session.summary.requests, tty=sys.stderr.isatty())
@@ -120,8 +127,9 @@ def send(
                 tticker.finish()
             click.echo(track_summary(tracked), err=True)
             exit_code = exit_after_track(exit_code, tracked)
-        report = build_report(session.journal, show_recipients=show_recipients)
-        click.echo(render(report, "text"), nl=False)
+        report = build_report(session.journal, show_recipients=show_recipients,
+                              current=current_plan(session.campaign))
+        click.echo(render(report, "text", file=str(file)), nl=False)
         if report_file is not None:
             report_file.parent.mkdir(parents=True, exist_ok=True)
             report_file.write_text(render(report, "json"), encoding="utf-8")
