@@ -67,6 +67,8 @@ def test_the_state_is_told_in_json_and_html(tmp_path, statuses, stop, finished, 
     assert shown is not None and shown.group(2).startswith(pill)
     # A drip with nothing failed is never painted as a failure.
     assert (shown.group(1) == "bad") == (state == "failed")
+    if state == "waiting":
+        assert "everything due was sent; the rest waits on its schedule" in render(rep, "text")
     line = re.search(r'<p class="state">([^<]*)</p>', page).group(1)
     for word in ("scheduled", "expired", "recipients suppressed"):
         assert word in line

@@ -23,7 +23,7 @@ from runner.audience.mask import display_chat
 from runner.errors import CampaignError
 from runner.report.current import CurrentPlan
 from runner.report.html import render_html
-from runner.report.words import PROTOCOL_NAMES, fmt_seconds, stop_text
+from runner.report.words import PROTOCOL_NAMES, WAITING_TEXT, fmt_seconds, stop_text
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
 
 REPORT_SCHEMA_VERSION = 3
@@ -365,7 +365,9 @@ def histogram(sorted_seconds: list[float]) -> dict[str, Any]:
 
 
 # -- rendering -----------------------------------------------------------------------------
-def _stop_text(run: dict[str, Any]) -> str:
+def _stop_text(run: dict[str, Any], state: dict[str, Any] | None = None) -> str:
+    if state and state.get("name") == "waiting":
+        return WAITING_TEXT
     if not run["finished"]:
         return stop_text("send", "unfinished")
     return stop_text("send", run["stop_reason"])
@@ -415,7 +417,7 @@ def render_text(report: dict[str, Any], file: str | None = None) -> str:
     r, t = report["run"], report["totals"]
     lines = [
         f"Campaign {report['campaign']} (revision {report['revision']}), run #{r['id']} "
-        f"started {r['started_at']}: {_stop_text(r)}",
+        f"started {r['started_at']}: {_stop_text(r, report.get('state'))}",
         f"  requests {t['requests']:,}: {t['accepted']:,} accepted, {t['failed']:,} failed, "
         f"{t['pending']:,} pending; messages accepted {t['messages_accepted']:,} "
         f"of {t['messages']:,}",
@@ -524,7 +526,8 @@ def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
     out = [
         f"## Campaign `{report['campaign']}` — revision {report['revision']}, run #{r['id']}",
         "",
-        f"{_stop_text(r)[:1].upper()}{_stop_text(r)[1:]}. Started {r['started_at']}"
+        f"{_stop_text(r, report.get('state'))[:1].upper()}"
+        f"{_stop_text(r, report.get('state'))[1:]}. Started {r['started_at']}"
         + (f", {r['duration_s']} s{_rate(r)}." if r["achieved_rate"] else "."),
         "",
         "| | requests | accepted | failed | pending |",

@@ -23,6 +23,10 @@ STOP_TEXT: dict[tuple[str, str | None], str] = {
 }
 
 
+# A finished send whose report state (runner.report.data.run_state) says more than "finished".
+WAITING_TEXT = "everything due was sent; the rest waits on its schedule (send again, or --wait)"
+
+
 def stop_text(command: str, reason: str | None) -> str:
     """How a run of ``command`` ("send" or "track") that stopped for ``reason`` is described."""
     return STOP_TEXT.get((command, reason), f"stopped: {reason}")
