@@ -107,8 +107,7 @@ def build_report(
     for e in journal.entries(revision):
         accepted_messages = len(e.message_ids) if e.message_ids else e.messages
         if current is not None and outside is not None:
-            planned = current.keys.get(e.key)
-            if planned is None:
+            if not current.has(e.key):
                 # Not in today's plan: sent before the change, or never to be sent now.
                 outside["requests"] += 1
                 if e.status == ACCEPTED:
@@ -122,7 +121,7 @@ def build_report(
             step = steps.setdefault(e.step, _blank_step())
             if e.status == ACCEPTED:
                 # The plan's messages, as sent: an accepted request counts what was accepted.
-                step["messages"] += accepted_messages - planned[1]
+                step["messages"] += accepted_messages - current.step_messages.get(e.step, 0)
         else:
             step = steps.setdefault(e.step, _blank_step())
         seen[e.step] += 1
@@ -196,7 +195,7 @@ def build_report(
         run_doc["cap"] = counts["cap"]
     if counts.get("next_due"):
         run_doc["next_due"] = _iso(counts["next_due"])
-    keep = (lambda key: key in current.keys) if current is not None else None
+    keep = current.has if current is not None else None
     delivery = build_delivery(journal, revision, steps, show_recipients, keep=keep)
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,

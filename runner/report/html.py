@@ -350,7 +350,7 @@ def render_html(report: dict[str, Any], file: str | None = None) -> str:
         _kpi("Failed after acceptance", _n(m["failed"]), _pct(m["failed"], m["planned"]),
              COLOURS["failed"]),
         _kpi("In flight / never accepted", f"{m['in_flight']:,} / {m['never_accepted']:,}",
-             "still travelling / refused or unsent", COLOURS["in_flight"]),
+             "still travelling / refused, unsent or scheduled", COLOURS["in_flight"]),
         _kpi("Time to delivery", fmt_seconds(t["p50"]),
              f"p50 · p95 {fmt_seconds(t['p95'])} · max {fmt_seconds(t['max'])}",
              COLOURS["accepted"]),
