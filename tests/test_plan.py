@@ -689,7 +689,8 @@ def test_journal_overlay_marks_accepted_and_counts_older_content(tmp_path: Path)
     result = cli("plan", str(src), "--format", "json", "--state", str(state))
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["journal"] == {"accepted": 3, "older_content": 2}
+    assert doc["journal"] == {"accepted": 3, "older_content": 2, "earlier_revision": 0,
+                              "same_content_other_step": 0}
     md = cli("plan", str(src), "--format", "markdown", "--state", str(state)).stdout
     assert "| already accepted (journal) | 3 requests |" in md
     assert "| to send | 16 requests |" in md

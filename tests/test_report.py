@@ -89,7 +89,8 @@ def test_report_totals_steps_and_failures(tmp_path):
     assert reasons["http_400"]["steps"] == {"picks": 1}
     assert {p["reason"]: p["count"] for p in rep["pending"]} == {
         "http_503": 1, "unconfirmed": 1, "not_attempted": 2}
-    assert rep["run"]["achieved_rate"] == 5.0
+    # 20 requests span 19 intervals: a run limited to 5/s never reads above 5/s.
+    assert rep["run"]["achieved_rate"] == 4.75
     assert rep["run"]["stop_reason"] == "retries_exhausted"
     assert rep["run"]["accepted_this_run"] == 6
 
@@ -107,7 +108,7 @@ def test_report_formats_mask_by_default(tmp_path):
     assert "| `hello` | 6 | 4 | 1 | 1 |" in render(rep, "markdown")
     text = render(rep, "text")
     assert "inbound_only_no_prior_inbound (HTTP 403): inbound only" in text
-    assert "5.0 requests/s" in text
+    assert "4.75 requests/s (limited to 5/s)" in text
 
 
 def test_report_without_a_run_is_a_user_error(tmp_path):
@@ -152,7 +153,7 @@ def test_delivery_counts_protocols_times_and_errors(tmp_path):
     assert d["tracked"] is True
     assert d["messages"] == {"planned": 16, "accepted": 10, "delivered": 4, "failed": 3,
                              "cancelled": 0, "in_flight": 2, "never_accepted": 6,
-                             "untracked": 1}
+                             "untracked": 1, "outside_plan": 0}
     assert d["protocols"] == {"imessage": 2, "sms": 3, "rcs": 1, "unknown": 1, "pending": 2}
     t = d["time_to_delivery_s"]
     assert (t["count"], t["p50"], t["p95"], t["max"]) == (4, 0.4, 10.0, 10.0)
@@ -177,7 +178,7 @@ def test_delivery_in_every_format(tmp_path):
     assert "| `picks` | 8 | 2 | 2 | 1 | 2 |" in md
     assert "| Message could not be delivered | 2 | +1555•••0001 |" in md
     doc = json.loads(render(rep, "json"))
-    assert doc["schema_version"] == 2 and doc["delivery"]["messages"]["delivered"] == 4
+    assert doc["schema_version"] == 3 and doc["delivery"]["messages"]["delivered"] == 4
     for fmt in ("text", "markdown", "json"):
         assert "+15551230001" not in render(rep, fmt)
 

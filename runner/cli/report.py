@@ -13,6 +13,7 @@ import click
 from runner.campaign.load import load_campaign
 from runner.cli._base import state_option, user_errors
 from runner.errors import CampaignError
+from runner.report.current import current_plan
 from runner.report.data import build_report, render
 from runner.store.journal import Journal
 
@@ -31,7 +32,9 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
     """Report the last send of a campaign: totals, per step, failures, delivery (after track)."""
     campaign = load_campaign(file)
     with Journal.existing(state_dir, campaign.id, file) as journal, journal.snapshot("report"):
-        text = render(build_report(journal, show_recipients=show_recipients), fmt)
+        doc = build_report(journal, show_recipients=show_recipients,
+                           current=current_plan(campaign))
+        text = render(doc, fmt, file=str(file))
     if out_file is not None:
         try:
             out_file.parent.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,10 @@ from runner.cli._base import api_options, user_errors
 from runner.cli.progress import SendProgress, TrackProgress, network_summary, track_summary
 from runner.errors import CampaignError, Problem
 from runner.http.stacks import proxy_for
+from runner.report.current import current_plan
 from runner.report.data import build_report, render
 from runner.report.diagnostics import render_problems
+from runner.report.words import confirm_question
 from runner.run.session import SendSession, exit_after_track
 
 
@@ -97,13 +99,18 @@ def send(
                                max_attempts=max_attempts, backoff_base=backoff_base,
                                backoff_cap=backoff_cap, http_stack=http_stack)
     with session:
-        already = session.already_accepted()
+        overlay = session.journal_overlay()
+        already = overlay.accepted
         click.echo(_summary_lines(session, already), err=True)
+        for warning in overlay.warnings():
+            click.echo(f"  warning: {warning}", err=True)
         if not yes:
             if not sys.stdin.isatty():
                 raise CampaignError("not on a terminal: confirm the send with --yes",
                                     hint="campaign send FILE --yes")
-            if not click.confirm(f"Send {session.summary.requests - already:,} requests?", err=True):
+            if not click.confirm(confirm_question(
+                    session.summary.requests, already, overlay.earlier_revision,
+                    overlay.same_content_other_step), err=True):
                 click.echo("nothing sent", err=True)
                 sys.exit(exitcodes.FAILED)
         ticker = SendProgress(session.summary.requests, tty=sys.stderr.isatty())
@@ -131,8 +138,9 @@ def send(
             exit_code = exit_after_track(exit_code, tracked)
         try:
             with session.journal.snapshot("report"):
-                report = build_report(session.journal, show_recipients=show_recipients)
-            click.echo(render(report, "text"), nl=False)
+                report = build_report(session.journal, show_recipients=show_recipients,
+                                      current=current_plan(session.campaign))
+            click.echo(render(report, "text", file=str(file)), nl=False)
             if report_file is not None:
                 report_file.parent.mkdir(parents=True, exist_ok=True)
                 report_file.write_text(render(report, "json"), encoding="utf-8")

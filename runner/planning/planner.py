@@ -340,6 +340,12 @@ class JournalEntry(Protocol):
     """What planning reads of an earlier run's journal row (runner.store.journal.Entry)."""
 
     @property
+    def chat(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def revision(self) -> int: ...
+    @property
     def status(self) -> str: ...
     @property
     def content_hash(self) -> str | None: ...
@@ -355,19 +361,77 @@ class JournalReader(Protocol):
 
     def lookup(self, keys: Iterable[str]) -> Mapping[str, JournalEntry]: ...
 
+    def entries(self, revision: int | None = None) -> Iterable[JournalEntry]: ...
+
 
 class JournalOverlay:
-    """Marks planned requests with what an earlier run's journal says of their keys: already
-    accepted (a re-run will not send them), and recipients who got older content of a step
-    (accepted under the same key with a different body: fixing a typo half-way)."""
+    """Marks planned requests with what an earlier run's journal says of their keys, and counts
+    what a send would repeat:
+
+    - ``accepted``: requests of the plan already accepted (a re-run will not send them);
+    - ``older_content``: recipients accepted under the same key with a different body (a text
+      fixed half-way: those who had the step keep the old text);
+    - ``earlier_revision``: recipients the plan would send to who already got messages of an
+      earlier ``revision`` (bumping it sends everything again, on purpose or not);
+    - ``same_content_other_step``: recipients the plan would send a body they already got,
+      accepted under another step id (a renamed step is a new key: it is sent again).
+
+    Recipients are counted once per line. With ``revision`` None the earlier-revision and
+    renamed-step checks are skipped (the journal is not read beyond the plan's keys).
+    """
 
     CHUNK = 500
 
-    def __init__(self, journal: JournalReader) -> None:
+    def __init__(self, journal: JournalReader, revision: int | None = None) -> None:
         self.journal = journal
+        self.revision = revision
         self.accepted = 0
         self.older_content = 0
+        self.earlier_revision = 0
+        self.same_content_other_step = 0
         self._older_chats: set[int] = set()
+        self._earlier_chats: set[int] = set()
+        self._same_chats: set[int] = set()
+        # From every accepted row: chats that got an earlier revision, and per (chat, content)
+        # the step ids it was accepted under. Read once, on the first chunk.
+        self._history: tuple[set[int], dict[int, set[str]]] | None = None
+
+    def _load_history(self) -> tuple[set[int], dict[int, set[str]]]:
+        if self._history is None:
+            earlier: set[int] = set()
+            sent: dict[int, set[str]] = {}
+            if self.revision is not None:
+                for e in self.journal.entries():
+                    if e.status != "accepted":
+                        continue
+                    if e.revision < self.revision:
+                        earlier.add(hash(e.chat))
+                    if e.content_hash:
+                        sent.setdefault(hash((e.chat, e.content_hash)), set()).add(e.step)
+            self._history = (earlier, sent)
+        return self._history
+
+    def _count(self, seen: set[int], chat: str) -> bool:
+        h = hash(chat)
+        if h in seen:
+            return False
+        seen.add(h)
+        return True
+
+    def _observe(self, r: PlannedRequest, entry: JournalEntry | None) -> None:
+        if entry is not None and entry.status == "accepted":
+            self.accepted += 1
+            if entry.content_hash and entry.content_hash != content_hash(r.body):
+                self.older_content += self._count(self._older_chats, r.recipient)
+            return
+        if self.revision is None:
+            return
+        earlier, sent = self._load_history()
+        if hash(r.recipient) in earlier:
+            self.earlier_revision += self._count(self._earlier_chats, r.recipient)
+        steps = sent.get(hash((r.recipient, content_hash(r.body))))
+        if steps and (len(steps) > 1 or r.step not in steps):
+            self.same_content_other_step += self._count(self._same_chats, r.recipient)
 
     def annotate(self, requests: Iterator[PlannedRequest]) -> Iterator[tuple[PlannedRequest, JournalEntry | None]]:
         buf: list[PlannedRequest] = []
@@ -376,13 +440,7 @@ class JournalOverlay:
             found = self.journal.lookup([r.key for r in buf])
             for r in buf:
                 entry = found.get(r.key)
-                if entry is not None and entry.status == "accepted":
-                    self.accepted += 1
-                    if entry.content_hash and entry.content_hash != content_hash(r.body):
-                        h = hash(r.recipient)
-                        if h not in self._older_chats:
-                            self._older_chats.add(h)
-                            self.older_content += 1
+                self._observe(r, entry)
                 yield r, entry
             buf.clear()
 
@@ -393,8 +451,35 @@ class JournalOverlay:
         if buf:
             yield from flush()
 
+    def run(self, requests: Iterator[PlannedRequest]) -> JournalOverlay:
+        """Annotate every request, keeping only the counts."""
+        for _ in self.annotate(requests):
+            pass
+        return self
+
+    @property
+    def resends(self) -> bool:
+        """Whether sending the plan would repeat something recipients already got."""
+        return bool(self.earlier_revision or self.same_content_other_step)
+
+    def warnings(self) -> list[str]:
+        """What a send would repeat, in words (empty when nothing)."""
+        out = []
+        if self.earlier_revision:
+            out.append(f"{self.earlier_revision:,} recipient(s) already got messages of an earlier "
+                       "revision: this revision sends them its messages again")
+        if self.same_content_other_step:
+            out.append(f"{self.same_content_other_step:,} recipient(s) already got the same content "
+                       "under another step id (a renamed step is sent again)")
+        if self.older_content:
+            out.append(f"{self.older_content:,} recipient(s) got older content of a step; they are "
+                       "not sent the new content")
+        return out
+
     def to_dict(self) -> dict[str, int]:
-        return {"accepted": self.accepted, "older_content": self.older_content}
+        return {"accepted": self.accepted, "older_content": self.older_content,
+                "earlier_revision": self.earlier_revision,
+                "same_content_other_step": self.same_content_other_step}
 
 
 class ScheduleCounter:

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from runner.audience.mask import display_chat
 from runner.errors import CampaignError
+from runner.report.current import CurrentPlan
 from runner.report.html import render_html
-from runner.report.words import PROTOCOL_NAMES, fmt_seconds, stop_text
+from runner.report.words import PROTOCOL_NAMES, WAITING_TEXT, fmt_seconds, stop_text
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
 
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
 NETWORK_ERROR = "network_error"  # the error code of a request that got no answer (run.send)
 PROTOCOLS = ("imessage", "sms", "rcs", "unknown", "pending")
 EXAMPLES = 5  # recipients named per failure reason
@@ -41,13 +44,45 @@ def _reason(code: str | None, http_status: int | None) -> str:
     return f"http_{http_status}" if http_status else "unknown"
 
 
+def _blank_step(requests: int = 0, messages: int = 0) -> dict[str, int]:
+    return {"requests": requests, "messages": messages, "accepted": 0, "failed": 0,
+            "pending": 0, "scheduled": 0, "expired": 0, "messages_accepted": 0}
+
+
+def _outside_line() -> dict[str, int]:
+    return {"requests": 0, "accepted": 0, "messages_accepted": 0, "suppressed": 0, "removed": 0}
+
+
+def run_rate(sent: int | None, duration: float | None) -> float | None:
+    """Requests per second over a run, when the run is long enough for a rate to mean something.
+
+    The first request leaves at t=0, so ``n`` requests span ``n - 1`` intervals: counted so, a
+    run limited to 5/s never reads above 5/s. Shorter runs (under a second, under 20 requests)
+    give no rate: "285.71 requests/s" for two requests says nothing.
+    """
+    if not sent or not duration or sent < MIN_RATE_REQUESTS or duration < MIN_RATE_SECONDS:
+        return None
+    return round((sent - 1) / duration, 2)
+
+
+MIN_RATE_REQUESTS = 20
+MIN_RATE_SECONDS = 1.0
+
+
 def build_report(
     journal: Journal,
     *,
     show_recipients: bool = False,
     now: float | None = None,
+    current: CurrentPlan | None = None,
 ) -> dict[str, Any]:
-    """The report document for the journal's last run (its revision's requests)."""
+    """The report document for the journal's last run (its revision's requests).
+
+    With ``current`` (the campaign file's plan today, ``runner.report.current.current_plan``)
+    the totals count exactly the current plan's keys, and journal rows the plan no longer holds
+    (a removed step or recipient, a chat suppressed after it was sent to) are counted under
+    ``outside_plan``. Without it, the plan's totals stored with the run are used.
+    """
     run = journal.last_run()
     if run is None:
         raise CampaignError(
@@ -57,27 +92,44 @@ def build_report(
         )
     revision = run["revision"]
     plan = run.get("plan") or {}
-    planned_steps: dict[str, dict[str, int]] = plan.get("steps") or {}
+    if current is not None and current.revision != revision:
+        current = None  # the file moved on to a new revision: its keys say nothing of this run
+    planned_steps: dict[str, dict[str, int]] = (current.steps if current is not None
+                                                else plan.get("steps") or {})
 
     steps: dict[str, dict[str, int]] = {
-        name: {"requests": c.get("requests", 0), "messages": c.get("messages", 0),
-               "accepted": 0, "failed": 0, "pending": 0, "scheduled": 0, "expired": 0,
-               "messages_accepted": 0}
+        name: _blank_step(c.get("requests", 0), c.get("messages", 0))
         for name, c in planned_steps.items()
     }
+    outside = _outside_line() if current is not None else None
     failures: dict[str, dict[str, Any]] = {}
     pending_reasons: Counter = Counter()
     network_texts: Counter = Counter()
     seen: Counter = Counter()
     for e in journal.entries(revision):
-        step = steps.setdefault(
-            e.step, {"requests": 0, "messages": 0, "accepted": 0, "failed": 0, "pending": 0,
-                     "scheduled": 0, "expired": 0, "messages_accepted": 0},
-        )
+        accepted_messages = len(e.message_ids) if e.message_ids else e.messages
+        if current is not None and outside is not None:
+            if not current.has(e.key):
+                # Not in today's plan: sent before the change, or never to be sent now.
+                outside["requests"] += 1
+                if e.status == ACCEPTED:
+                    outside["accepted"] += 1
+                    outside["messages_accepted"] += accepted_messages
+                elif current.is_suppressed(e.chat):
+                    outside["suppressed"] += 1
+                else:
+                    outside["removed"] += 1
+                continue
+            step = steps.setdefault(e.step, _blank_step())
+            if e.status == ACCEPTED:
+                # The plan's messages, as sent: an accepted request counts what was accepted.
+                step["messages"] += accepted_messages - current.step_messages.get(e.step, 0)
+        else:
+            step = steps.setdefault(e.step, _blank_step())
         seen[e.step] += 1
         if e.status == ACCEPTED:
             step["accepted"] += 1
-            step["messages_accepted"] += len(e.message_ids) if e.message_ids else e.messages
+            step["messages_accepted"] += accepted_messages
         elif e.status == FAILED:
             step["failed"] += 1
             reason = _reason(e.error_code, e.http_status)
@@ -103,6 +155,7 @@ def build_report(
     for name, step in steps.items():
         # Requests of the plan with no row yet were never tried: pending too.
         step["requests"] = max(step["requests"], seen[name])
+        step["messages"] = max(step["messages"], step["messages_accepted"])
         step["pending"] = (step["requests"] - step["accepted"] - step["failed"]
                            - step["scheduled"] - step["expired"])
         not_tried += step["requests"] - seen[name]
@@ -117,7 +170,8 @@ def build_report(
         "pending": sum(s["pending"] for s in steps.values()),
         "scheduled": sum(s["scheduled"] for s in steps.values()),
         "expired": sum(s["expired"] for s in steps.values()),
-        "suppressed_recipients": plan.get("suppressed", 0),
+        "suppressed_recipients": (current.suppressed if current is not None
+                                  else plan.get("suppressed", 0)),
         "messages_accepted": sum(s["messages_accepted"] for s in steps.values()),
     }
     counts = run.get("counts") or {}
@@ -125,6 +179,7 @@ def build_report(
     if duration is None and run.get("ended_at"):
         duration = run["ended_at"] - run["started_at"]
     sent = counts.get("http_requests")
+    options = run.get("options") or {}
     run_doc = {
         "id": run["id"],
         "started_at": _iso(run["started_at"]),
@@ -133,18 +188,20 @@ def build_report(
         "duration_s": round(duration, 3) if duration is not None else None,
         "exit_code": run.get("exit_code"),
         "stop_reason": run.get("stop_reason"),
-        "options": run.get("options") or {},
+        "options": options,
         "http_requests": sent,
         "accepted_this_run": (counts.get("accepted", 0) - counts.get("already_accepted", 0))
         if counts else None,
-        "achieved_rate": round(sent / duration, 2) if sent and duration else None,
+        "achieved_rate": run_rate(sent, duration),
+        "rate_limit": options.get("rate_per_second"),
     }
     if counts.get("cap"):
         run_doc["cap"] = counts["cap"]
     if counts.get("next_due"):
         run_doc["next_due"] = _iso(counts["next_due"])
-    delivery = build_delivery(journal, revision, steps, show_recipients)
-    return {
+    keep = current.has if current is not None else None
+    delivery = build_delivery(journal, revision, steps, show_recipients, keep=keep)
+    report = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "generated_at": _iso(now if now is not None else datetime.now(UTC).timestamp()),
         "campaign": run["campaign"],
@@ -152,6 +209,7 @@ def build_report(
         "runs": len(journal.runs()),
         "run": run_doc,
         "totals": totals,
+        "outside_plan": outside,
         "steps": steps,
         "failures": sorted(
             ({**g, "steps": dict(g["steps"])} for g in failures.values()),
@@ -164,6 +222,30 @@ def build_report(
         "delivery": delivery,
         "recipients_masked": not show_recipients,
     }
+    report["state"] = run_state(report)
+    return report
+
+
+def run_state(report: dict[str, Any]) -> dict[str, Any]:
+    """Where the campaign stands, in one word a person (or a dashboard) can act on:
+
+    ``stopped`` (the last run stopped early or did not finish: send again resumes it),
+    ``waiting`` (everything due was sent; the rest waits on its schedule, until ``next_due``),
+    ``failed`` (finished, but some requests failed for good or expired), ``finished``.
+    """
+    run, t = report["run"], report["totals"]
+    if not run["finished"] or run["stop_reason"] is not None or t["pending"]:
+        state = "stopped"
+    elif t["scheduled"]:
+        state = "waiting"
+    elif t["failed"] or t["expired"]:
+        state = "failed"
+    else:
+        state = "finished"
+    return {"name": state, "next_due": run.get("next_due") if state == "waiting" else None,
+            "scheduled": t["scheduled"], "expired": t["expired"],
+            "suppressed_recipients": t["suppressed_recipients"],
+            "suppressed_after_sending": (report["outside_plan"] or {}).get("suppressed", 0)}
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -175,7 +257,8 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 
 
 def build_delivery(journal: Journal, revision: int, steps: dict[str, dict[str, Any]],
-                   show_recipients: bool) -> dict[str, Any]:
+                   show_recipients: bool,
+                   keep: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """What became of the accepted messages (``campaign track``), overall and per step.
 
     Adds message counts to each ``steps`` entry in place: ``delivered``, ``failed_delivery``
@@ -187,7 +270,11 @@ def build_delivery(journal: Journal, revision: int, steps: dict[str, dict[str, A
     failures: dict[str, dict[str, Any]] = {}
     polled = 0
     last_polled: float | None = None
+    outside = 0
     for d in journal.deliveries(revision):
+        if keep is not None and not keep(d.key):
+            outside += 1  # a message of a request the current plan no longer holds
+            continue
         c = per_step.setdefault(d.step, Counter())
         c["tracked"] += 1
         if d.status is not None:
@@ -242,6 +329,7 @@ def build_delivery(journal: Journal, revision: int, steps: dict[str, dict[str, A
             "in_flight": totals["in_flight"],
             "never_accepted": totals["never_accepted"],
             "untracked": totals["untracked"],
+            "outside_plan": outside,
         },
         "protocols": {p: protocols[p] for p in PROTOCOLS},
         "time_to_delivery_s": {
@@ -282,7 +370,9 @@ def histogram(sorted_seconds: list[float]) -> dict[str, Any]:
 
 
 # -- rendering -----------------------------------------------------------------------------
-def _stop_text(run: dict[str, Any]) -> str:
+def _stop_text(run: dict[str, Any], state: dict[str, Any] | None = None) -> str:
+    if state and state.get("name") == "waiting":
+        return WAITING_TEXT
     if not run["finished"]:
         return stop_text("send", "unfinished")
     return stop_text("send", run["stop_reason"])
@@ -300,11 +390,39 @@ def _waiting(report: dict[str, Any]) -> str | None:
     return ", ".join(parts) + due
 
 
-def render_text(report: dict[str, Any]) -> str:
+def _outside(report: dict[str, Any]) -> str | None:
+    """Journal rows the current plan no longer holds, in one line (None when there are none)."""
+    o = report.get("outside_plan")
+    if not o or not o["requests"]:
+        return None
+    parts = []
+    if o["accepted"]:
+        parts.append(f"{o['accepted']:,} accepted earlier ({o['messages_accepted']:,} messages)")
+    if o["suppressed"]:
+        parts.append(f"{o['suppressed']:,} not sent: the chat is suppressed now")
+    if o["removed"]:
+        parts.append(f"{o['removed']:,} not sent: step or recipient removed")
+    return (f"{o['requests']:,} journal requests are no longer in the plan: "
+            + ", ".join(parts))
+
+
+def _rate(run: dict[str, Any]) -> str:
+    """The achieved rate, only when meaningful, with the limit the run was held to."""
+    if not run.get("achieved_rate"):
+        return ""
+    limit = f" (limited to {run['rate_limit']:g}/s)" if run.get("rate_limit") else ""
+    return f", {run['achieved_rate']:,} requests/s{limit}"
+
+
+def _track_command(file: str | None) -> str:
+    return f"campaign track {shlex.quote(file)}" if file else "campaign track FILE"
+
+
+def render_text(report: dict[str, Any], file: str | None = None) -> str:
     r, t = report["run"], report["totals"]
     lines = [
         f"Campaign {report['campaign']} (revision {report['revision']}), run #{r['id']} "
-        f"started {r['started_at']}: {_stop_text(r)}",
+        f"started {r['started_at']}: {_stop_text(r, report.get('state'))}",
         f"  requests {t['requests']:,}: {t['accepted']:,} accepted, {t['failed']:,} failed, "
         f"{t['pending']:,} pending; messages accepted {t['messages_accepted']:,} "
         f"of {t['messages']:,}",
@@ -312,10 +430,12 @@ def render_text(report: dict[str, Any]) -> str:
     waiting = _waiting(report)
     if waiting:
         lines.append("  " + waiting)
+    outside = _outside(report)
+    if outside:
+        lines.append("  " + outside)
     if r["duration_s"] is not None:
-        rate = f", {r['achieved_rate']:,} requests/s" if r["achieved_rate"] else ""
         lines.append(f"  this run: {r['http_requests'] or 0:,} HTTP requests in "
-                     f"{r['duration_s']:,} s{rate}")
+                     f"{r['duration_s']:,} s{_rate(r)}")
     if r.get("cap"):
         cap = r["cap"]
         extra = ", ".join(f"{k} {cap[k]}" for k in ("limit", "cap", "current") if k in cap)
@@ -336,18 +456,18 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append("Pending by reason: " + ", ".join(
             f"{p['reason']} {p['count']:,}" + (f" (most: {p['most']})" if p.get("most") else "")
             for p in report["pending"]))
-    lines += _delivery_text(report)
+    lines += _delivery_text(report, file)
     return "\n".join(lines) + "\n"
 
 
-def _delivery_text(report: dict[str, Any]) -> list[str]:
+def _delivery_text(report: dict[str, Any], file: str | None) -> list[str]:
     d = report.get("delivery")
     if not d:
         return []
     m = d["messages"]
     if not d["tracked"]:
         return [f"Delivery: not tracked yet ({m['accepted']:,} messages accepted); "
-                "run campaign track FILE"]
+                f"run {_track_command(file)}"]
     t = d["time_to_delivery_s"]
     lines = [
         f"Delivery of {m['planned']:,} messages (as of {d['last_polled_at']}): "
@@ -373,14 +493,14 @@ def _delivery_text(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _delivery_markdown(report: dict[str, Any]) -> list[str]:
+def _delivery_markdown(report: dict[str, Any], file: str | None) -> list[str]:
     d = report.get("delivery")
     if not d:
         return []
     m = d["messages"]
     if not d["tracked"]:
         return ["", f"Delivery not tracked yet ({m['accepted']:,} messages accepted): run "
-                    "`campaign track FILE`."]
+                    f"`{_track_command(file)}`."]
     t = d["time_to_delivery_s"]
     out = ["", "### Delivery", "",
            f"{m['delivered']:,} of {m['planned']:,} messages delivered "
@@ -407,14 +527,14 @@ def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "-"
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
     r, t = report["run"], report["totals"]
     out = [
         f"## Campaign `{report['campaign']}` — revision {report['revision']}, run #{r['id']}",
         "",
-        f"{_stop_text(r)[:1].upper()}{_stop_text(r)[1:]}. Started {r['started_at']}"
-        + (f", {r['duration_s']} s, {r['achieved_rate']} requests/s." if r["achieved_rate"]
-           else "."),
+        f"{_stop_text(r, report.get('state'))[:1].upper()}"
+        f"{_stop_text(r, report.get('state'))[1:]}. Started {r['started_at']}"
+        + (f", {r['duration_s']} s{_rate(r)}." if r["achieved_rate"] else "."),
         "",
         "| | requests | accepted | failed | pending |",
         "|---|---:|---:|---:|---:|",
@@ -437,15 +557,19 @@ def render_markdown(report: dict[str, Any]) -> str:
     waiting = _waiting(report)
     if waiting:
         out += ["", "Schedule and suppression: " + waiting]
-    out += _delivery_markdown(report)
+    outside = _outside(report)
+    if outside:
+        out += ["", outside[:1].upper() + outside[1:] + "."]
+    out += _delivery_markdown(report, file)
     return "\n".join(out) + "\n"
 
 
-def render(report: dict[str, Any], fmt: str) -> str:
+def render(report: dict[str, Any], fmt: str, file: str | None = None) -> str:
+    """The report in ``fmt``; ``file`` (the campaign's path) makes the hints runnable as shown."""
     if fmt == "json":
         return json.dumps(report, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     if fmt == "markdown":
-        return render_markdown(report)
+        return render_markdown(report, file)
     if fmt == "html":
-        return render_html(report)
-    return render_text(report)
+        return render_html(report, file)
+    return render_text(report, file)

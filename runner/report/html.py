@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import shlex
 from typing import Any
 
 from runner.report.words import PROTOCOL_NAMES, fmt_seconds
@@ -100,9 +101,12 @@ def donut_svg(protocols: dict[str, int]) -> str:
                          f'{_e(PROTOCOL_NAMES[key])}: {value:,} ({_pct(value, total)})</title>'
                          f'</path>')
             start = end
-    share = _pct(protocols.get("imessage", 0), total)
-    parts.append(f'<text x="{c}" y="{c - 2}" text-anchor="middle" class="big">{share}</text>'
-                 f'<text x="{c}" y="{c + 18}" text-anchor="middle" class="muted">iMessage</text>')
+    if total:
+        share = _pct(protocols.get("imessage", 0), total)
+        parts.append(f'<text x="{c}" y="{c - 2}" text-anchor="middle" class="big">{share}</text>'
+                     f'<text x="{c}" y="{c + 18}" text-anchor="middle" class="muted">iMessage</text>')
+    else:
+        parts.append(f'<text x="{c}" y="{c + 5}" text-anchor="middle" class="muted">no data yet</text>')
     legend = "".join(
         f'<li><span class="sw" style="background:{COLOURS[k]}"></span>{_e(PROTOCOL_NAMES[k])}'
         f'<b>{v:,}</b><span class="muted">{_pct(v, total)}</span></li>'
@@ -173,19 +177,22 @@ def histogram_svg(t: dict[str, Any]) -> str:
         parts.append(f'<text x="{x:.1f}" y="{top_pad + plot_h + 16}" text-anchor="middle" '
                      f'class="tick">{_tick(i * bin_s)}</text>')
     span_s = bin_s * len(counts)
-    for row, (name, colour) in enumerate((("p50", "#111827"), ("p95", COLOURS["failed"]))):
+    key_x = left + 4
+    for name, colour in (("p50", "#111827"), ("p95", COLOURS["failed"])):
         value = t.get(name)
         if value is None:
             continue
         x = left + plot_w * min(value / span_s, 1.0)
-        # Labels sit above the plot, on two rows, so close percentiles never overlap the bars.
-        anchor = "end" if x > left + plot_w * 0.75 else "start"
-        dx = -4 if anchor == "end" else 4
-        parts.append(f'<line x1="{x:.1f}" y1="{top_pad - 16 + row * 12}" x2="{x:.1f}" '
-                     f'y2="{top_pad + plot_h}" stroke="{colour}" stroke-width="1.5" '
-                     f'stroke-dasharray="4 3"/><text x="{x + dx:.1f}" y="{top_pad - 18 + row * 12}" '
-                     f'text-anchor="{anchor}" class="tick" style="fill:{colour}">'
-                     f'{name} {fmt_seconds(value)}</text>')
+        # The values are named in a key above the plot, not beside their lines: close
+        # percentiles would put their labels on top of each other.
+        parts.append(f'<line x1="{x:.1f}" y1="{top_pad}" x2="{x:.1f}" y2="{top_pad + plot_h}" '
+                     f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3">'
+                     f'<title>{name} {fmt_seconds(value)}</title></line>'
+                     f'<line x1="{key_x}" y1="{top_pad - 16}" x2="{key_x + 18}" y2="{top_pad - 16}" '
+                     f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3"/>'
+                     f'<text x="{key_x + 23}" y="{top_pad - 12}" class="tick" '
+                     f'style="fill:{colour}">{name} {fmt_seconds(value)}</text>')
+        key_x += 110
     return (f'<svg class="chart" role="img" aria-label="Delivery times" viewBox="0 0 {width} '
             f'{height}" width="{width}" height="{height}">{"".join(parts)}</svg>')
 
@@ -213,7 +220,7 @@ header p{margin:4px 0 0;color:#52606d}
 .pill{display:inline-block;padding:2px 10px;border-radius:999px;font-size:12px;font-weight:600;
 margin-left:8px;vertical-align:middle}
 .ok{background:#e3f7ea;color:#1f7a43}.warn{background:#fff4d6;color:#8a5a00}
-.bad{background:#fde8e8;color:#a61b1b}
+.bad{background:#fde8e8;color:#a61b1b}.info{background:#e0ecff;color:#1d4ed8}
 .kpis{display:grid;grid-template-columns:repeat(5,1fr);gap:12px;margin:22px 0}
 .kpi{background:#fff;border-radius:10px;padding:14px 16px;border-top:4px solid #cbd2d9;
 box-shadow:0 1px 2px rgba(0,0,0,.06)}
@@ -236,7 +243,7 @@ margin-bottom:16px;overflow:hidden}
 .keys{display:flex;gap:16px;flex-wrap:wrap;margin:10px 0 0;font-size:12px;color:#52606d}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:right;padding:6px 8px;border-bottom:1px solid #e4e7eb}
-th:first-child,td:first-child{text-align:left}
+th:first-child,td:first-child,th.t,td.t{text-align:left}
 th{color:#52606d;font-weight:600;font-size:12px}
 td.t{text-align:left;max-width:420px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
@@ -247,15 +254,39 @@ footer{color:#7b8794;font-size:12px;margin-top:8px}
 
 
 def _status(report: dict[str, Any]) -> tuple[str, str]:
+    """The pill: the run's state first (``runner.report.data.run_state``), then delivery."""
+    state = report.get("state") or {"name": "finished"}
     d = report["delivery"]["messages"]
-    run = report["run"]
-    if not run["finished"] or run["stop_reason"] is not None:
-        return "warn", "send stopped early"
-    if d["in_flight"]:
-        return "warn", f"{d['in_flight']:,} in flight"
-    if d["failed"] or d["never_accepted"]:
+    name = state["name"]
+    if name == "stopped":
+        return "warn", "stopped early (send again to resume)"
+    if name == "waiting":
+        due = f"; next due {state['next_due']}" if state.get("next_due") else ""
+        return "info", f"waiting on its schedule{due}"
+    if name == "failed":
         return "bad", "finished with failures"
-    return "ok", "all delivered"
+    if d["failed"]:
+        return "bad", f"finished; {d['failed']:,} failed after acceptance"
+    if d["in_flight"] and report["delivery"]["tracked"]:
+        return "warn", f"finished; {d['in_flight']:,} in flight"
+    return "ok", "finished, all delivered" if report["delivery"]["tracked"] else "finished"
+
+
+def _state_line(report: dict[str, Any]) -> str:
+    """Requests by state, scheduled, expired and suppressed included, in one line."""
+    t = {k: report["totals"].get(k, 0) for k in (
+        "requests", "accepted", "failed", "pending", "scheduled", "expired",
+        "suppressed_recipients")}  # an older document may lack some
+    bits = [f"{t['requests']:,} requests: {t['accepted']:,} accepted",
+            f"{t['failed']:,} failed", f"{t['pending']:,} pending",
+            f"{t['scheduled']:,} scheduled", f"{t['expired']:,} expired",
+            f"{t['suppressed_recipients']:,} recipients suppressed"]
+    outside = report.get("outside_plan") or {}
+    if outside.get("requests"):
+        bits.append(f"{outside['requests']:,} journal requests no longer in the plan "
+                    f"({outside['accepted']:,} accepted earlier, {outside['suppressed']:,} "
+                    f"suppressed after sending began, {outside['removed']:,} removed)")
+    return " · ".join(_e(b) for b in bits)
 
 
 def _kpi(label: str, value: str, sub: str, colour: str) -> str:
@@ -294,12 +325,14 @@ def _failures_table(report: dict[str, Any]) -> str:
                     f"<td class='t'>{_e(', '.join(g['examples']))}</td></tr>")
     if not rows:
         return "<p class='muted'>No failures.</p>"
-    return ("<table><tr><th>error</th><th>count</th><th>steps</th><th>e.g.</th></tr>"
+    return ("<table><tr><th>error</th><th>count</th><th class='t'>steps</th>"
+            "<th class='t'>e.g.</th></tr>"
             + "".join(rows) + "</table>")
 
 
-def render_html(report: dict[str, Any]) -> str:
-    """The whole page as one string (UTF-8, no external resources)."""
+def render_html(report: dict[str, Any], file: str | None = None) -> str:
+    """The whole page as one string (UTF-8, no external resources). ``file``, the campaign's
+    path, makes the "track" hint a command that runs as shown."""
     d = report["delivery"]
     m = d["messages"]
     t = d["time_to_delivery_s"]
@@ -307,7 +340,8 @@ def render_html(report: dict[str, Any]) -> str:
     cls, status = _status(report)
     title = f"Campaign {report['campaign']} — delivery report"
     tracked = (f"delivery as of {_e(d['last_polled_at'])}" if d["tracked"]
-               else "delivery not tracked yet: run <code>campaign track FILE</code>")
+               else "delivery not tracked yet: run <code>campaign track "
+               f"{_e(shlex.quote(file) if file else 'FILE')}</code>")
     kpis = "".join([
         _kpi("Messages planned", _n(m["planned"]), f"{report['totals']['requests']:,} requests",
              COLOURS["planned"]),
@@ -316,7 +350,7 @@ def render_html(report: dict[str, Any]) -> str:
         _kpi("Failed after acceptance", _n(m["failed"]), _pct(m["failed"], m["planned"]),
              COLOURS["failed"]),
         _kpi("In flight / never accepted", f"{m['in_flight']:,} / {m['never_accepted']:,}",
-             "still travelling / refused or unsent", COLOURS["in_flight"]),
+             "still travelling / refused, unsent or scheduled", COLOURS["in_flight"]),
         _kpi("Time to delivery", fmt_seconds(t["p50"]),
              f"p50 · p95 {fmt_seconds(t['p95'])} · max {fmt_seconds(t['max'])}",
              COLOURS["accepted"]),
@@ -330,7 +364,8 @@ def render_html(report: dict[str, Any]) -> str:
 <title>{_e(title)}</title><style>{_CSS}</style></head>
 <body><main>
 <header><h1>Campaign <code>{_e(report['campaign'])}</code><span class="pill {cls}">{_e(status)}</span></h1>
-<p>Revision {report['revision']} · run #{run['id']} started {_e(run['started_at'])} · {tracked}</p></header>
+<p>Revision {report['revision']} · run #{run['id']} started {_e(run['started_at'])} · {tracked}</p>
+<p class="state">{_state_line(report)}</p></header>
 <section class="kpis">{kpis}</section>
 <section class="grid">
 <div class="card"><h2>Delivery funnel</h2>{funnel_svg(m)}</div>

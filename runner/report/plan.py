@@ -91,6 +91,12 @@ def _headline(s: PlanSummary, extra: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("to send", f"{s.requests - journal['accepted']:,} requests"))
         if journal["older_content"]:
             rows.append(("got older content of a step", f"{journal['older_content']:,} recipients"))
+        if journal.get("earlier_revision"):
+            rows.append(("got an earlier revision (sent again)",
+                         f"{journal['earlier_revision']:,} recipients"))
+        if journal.get("same_content_other_step"):
+            rows.append(("got this content under another step id (sent again)",
+                         f"{journal['same_content_other_step']:,} recipients"))
     return rows
 
 

@@ -23,6 +23,10 @@ STOP_TEXT: dict[tuple[str, str | None], str] = {
 }
 
 
+# A finished send whose report state (runner.report.data.run_state) says more than "finished".
+WAITING_TEXT = "everything due was sent; the rest waits on its schedule (send again, or --wait)"
+
+
 def stop_text(command: str, reason: str | None) -> str:
     """How a run of ``command`` ("send" or "track") that stopped for ``reason`` is described."""
     return STOP_TEXT.get((command, reason), f"stopped: {reason}")
@@ -40,3 +44,17 @@ def fmt_seconds(value: float | None) -> str:
     if value < 3600:
         return f"{value / 60:.1f} min"
     return f"{value / 3600:.1f} h"
+
+
+def confirm_question(planned: int, already: int, earlier_revision: int = 0,
+                     same_content_other_step: int = 0) -> str:
+    """`send`'s question: how many requests leave, and how many recipients get again what they
+    already got (an earlier revision; the same content under a renamed step)."""
+    again = []
+    if earlier_revision:
+        again.append(f"{earlier_revision:,} recipient(s) already got an earlier revision")
+    if same_content_other_step:
+        again.append(f"{same_content_other_step:,} already got the same content under another "
+                     "step id")
+    tail = f" ({'; '.join(again)})" if again else ""
+    return f"Send {max(0, planned - already):,} requests{tail}?"

@@ -41,7 +41,7 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
     to say per request what it did; ``out``: write every request there, atomically."""
     campaign = source if isinstance(source, Campaign) else load_campaign(source)
     planner = Planner(campaign, show_recipients=show_recipients, previews=previews)
-    overlay = JournalOverlay(journal) if journal is not None else None
+    overlay = JournalOverlay(journal, campaign.revision) if journal is not None else None
     requests = planner.requests()
     stream: Annotated = overlay.annotate(requests) if overlay else ((r, None) for r in requests)
     timing = None

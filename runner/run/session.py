@@ -24,7 +24,7 @@ from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import api_key_from_env, base_url_from
 from runner.http.stacks import stack_from
 from runner.http.transport import run as run_on_loop
-from runner.planning.planner import PlanSummary, iter_plan, summarize
+from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan, summarize
 from runner.run.send import (
     Executor,
     RunResult,
@@ -34,7 +34,7 @@ from runner.run.send import (
     interrupted_twice,
 )
 from runner.run.track import Tracker, TrackOptions, TrackResult, TrackStats
-from runner.store.journal import ACCEPTED, Journal, journal_error
+from runner.store.journal import Journal, journal_error
 from runner.store.paths import DEFAULT_STATE_DIR
 
 T = TypeVar("T")
@@ -208,10 +208,17 @@ class SendSession:
     def close(self) -> None:
         self.journal.close()
 
-    def already_accepted(self) -> int:
-        """Requests of this revision an earlier run already got accepted (resuming skips them)."""
+    def journal_overlay(self) -> JournalOverlay:
+        """What the journal says of the current plan: requests already accepted, and what a
+        send would repeat (an earlier revision, a renamed step, older content). Read in one
+        snapshot: a damaged journal is a user error here, before anything is sent."""
         with self.journal.snapshot("send"):
-            return sum(1 for e in self.journal.entries(self.campaign.revision) if e.status == ACCEPTED)
+            return JournalOverlay(self.journal, self.campaign.revision).run(iter_plan(self.campaign))
+
+    def already_accepted(self) -> int:
+        """Requests of the current plan an earlier run already got accepted (resuming skips
+        them); rows the plan no longer holds do not count."""
+        return self.journal_overlay().accepted
 
     def run_once(self, *, on_tick: Callable[[RunStats], None] | None = None,
                  tick_every: float = 1.0) -> RunResult:

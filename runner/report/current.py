@@ -1,0 +1,58 @@
+"""The campaign's current plan, as the run report needs it: which keys it holds.
+
+The journal keeps every row ever sent or scheduled; the campaign file may have changed since
+(a step removed, rows removed, a chat suppressed after it opted out). The report counts the
+current plan's keys and puts the journal's other rows on a line of their own, so its totals
+always add up. Planning is pure, so this re-plans the campaign (no network, no key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runner.campaign.load import Campaign
+from runner.planning.planner import Planner
+
+
+@dataclass
+class CurrentPlan:
+    """What the campaign file plans today: each key's step and message count, per-step totals,
+    and a test for "this chat is suppressed now"."""
+
+    revision: int
+    # hash() of each key: a million keys fit in tens of MB, not hundreds (a collision, about
+    # 1 in 10^7 for a million keys, would count one removed row as current).
+    keys: set[int] = field(default_factory=set)
+    steps: dict[str, dict[str, int]] = field(default_factory=dict)  # step -> requests, messages
+    step_messages: dict[str, int] = field(default_factory=dict)  # messages of one request
+    suppressed: int = 0  # recipients the suppression lists leave out
+    is_suppressed: Callable[[str], bool] = lambda chat: False
+
+    @property
+    def requests(self) -> int:
+        return len(self.keys)
+
+    def has(self, key: str) -> bool:
+        """Whether the current plan holds this Idempotency-Key."""
+        return hash(key) in self.keys
+
+
+def current_plan(campaign: Campaign) -> CurrentPlan:
+    """Re-plan ``campaign`` and keep only what the report needs (one entry per request).
+
+    Invalid recipients are left out (they are not in any plan that could be sent); the report
+    never fails because of them: ``validate`` says what is wrong.
+    """
+    planner = Planner(campaign, previews=0)
+    keys = {hash(req.key) for req in planner.requests()}
+    s = planner.summary
+    suppression = planner.suppression
+    return CurrentPlan(
+        revision=campaign.revision,
+        keys=keys,
+        steps={k: {"requests": c.requests, "messages": c.messages} for k, c in s.steps.items()},
+        step_messages={step.id: step.messages for step in campaign.steps},
+        suppressed=s.suppressed,
+        is_suppressed=lambda chat: chat in suppression,
+    )
