@@ -190,7 +190,7 @@ WRONG = [
     ("recipients is a bare file name", ("recipients",), "vip.csv", ["recipients"], "type"),
     ("typo in recipients file", ("recipients",), {"file": "vip.csv", "too": "phone"},
      ["recipients"], "additionalProperties"),
-    ("unknown recipients file format", ("recipients",), {"file": "x.txt", "format": "xlsx"},
+    ("unknown recipients file format", ("recipients",), {"file": "x.txt", "format": "xls"},
      ["recipients", "format"], "enum"),
     ("typo in an attachment", ("steps", 0, "attachments"),
      [{"url": "https://cdn.example.com/a.pdf", "nme": "a.pdf"}], ["steps", 0, "attachments", 0],

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.audience import xlsx
 from runner.audience.chatids import ChatIdError, normalize_chat
+from runner.audience.columns import ColumnClash, Columns, read_header
+from runner.audience.phones import region_problem
 from runner.campaign.loader import Document
 from runner.errors import CampaignError, Problem, did_you_mean
 
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "jsonl", "xlsx")
 
 
 @dataclass(slots=True)
@@ -33,6 +36,9 @@ class Recipient:
     problem: Problem | None = None
     duplicate: bool = False  # the same chat appeared earlier: not sent again
     zone: str | None = None  # its IANA time zone, set by the planner when the campaign has a schedule
+    warnings: list[Problem] | None = None  # usable, but worth a look (a phone outside the numbering plan)
+    # Variable name -> the header it comes from ("first_name" -> "First Name"), shared by all rows.
+    columns: dict[str, str] | None = None
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
@@ -45,29 +51,69 @@ class RecipientSource:
     inline: bool
     file: str  # the campaign file (inline) or the data file
     to_column: str = "to"
-    format: str = "inline"  # "inline" | "csv" | "jsonl"
+    format: str = "inline"  # "inline" | "csv" | "jsonl" | "xlsx"
+    region: str | None = None  # recipients.default_region: national phone numbers' country
+    sheet: str | None = None  # the workbook's sheet (xlsx); None: the first
+
+
+@dataclass
+class ReadStats:
+    """What reading the rows skipped without a problem: rows whose cells are all empty."""
+
+    empty_rows: int = 0
+    first_empty: list[str] | None = None
+
+    def skipped(self, where: str) -> None:
+        self.empty_rows += 1
+        if self.first_empty is None:
+            self.first_empty = []
+        if len(self.first_empty) < 3:
+            self.first_empty.append(where)
+
+    def warning(self) -> str | None:
+        if not self.empty_rows:
+            return None
+        return (f"{self.empty_rows:,} row(s) with every cell empty were skipped "
+                f"(e.g. {', '.join(self.first_empty or [])})")
 
 
 def source_of(doc: Document, base_dir: Path) -> RecipientSource:
     spec = doc.data.get("recipients")
     if isinstance(spec, list):
         return RecipientSource(inline=True, file=doc.file)
+    region = _region(spec)
     file = str(spec.get("file", ""))
     fmt = spec.get("format") or Path(file).suffix.lower().lstrip(".")
     if fmt == "ndjson":
         fmt = "jsonl"
     path = base_dir / file
-    return RecipientSource(inline=False, file=str(path), to_column=str(spec.get("to", "to")), format=fmt)
+    sheet = spec.get("sheet")
+    return RecipientSource(inline=False, file=str(path), to_column=str(spec.get("to", "to")), format=fmt,
+                           region=region, sheet=str(sheet) if sheet is not None else None)
+
+
+def _region(spec: object) -> str | None:
+    region = spec.get("default_region") if isinstance(spec, dict) else None
+    return region.upper() if isinstance(region, str) and region_problem(region) is None else None
 
 
 def check_source(doc: Document, source: RecipientSource) -> list[Problem]:
     """Problems with the source itself (missing file, unknown format), before any row is read."""
+    spec = doc.data.get("recipients")
+    if isinstance(spec, dict) and spec.get("default_region") is not None:
+        message = region_problem(spec["default_region"])
+        if message is not None:
+            return [doc.problem(("recipients", "default_region"), message,
+                                "use the two-letter country code of the numbers written without +, e.g. US, GB, DE")]
     if source.inline:
         return []
     if source.format not in FORMATS:
         return [doc.problem(("recipients", "file"),
                             f"cannot tell the format of '{Path(source.file).name}'",
-                            "use a .csv or .jsonl file, or set recipients.format: csv|jsonl")]
+                            "use a .csv, .jsonl or .xlsx file, or set recipients.format: csv|jsonl|xlsx")]
+    if source.sheet is not None and source.format != "xlsx":
+        return [doc.problem(("recipients", "sheet"), "'sheet' applies to .xlsx workbooks only",
+                            "remove it, or point recipients.file at the workbook")]
     if not _is_file(source.file):
         return [doc.problem(("recipients", "file"), f"recipients file not found: {source.file}",
                             "the path is relative to the campaign file")]
@@ -81,24 +127,38 @@ def _is_file(path: str | Path) -> bool:
         return False
 
 
-def iter_recipients(doc: Document, source: RecipientSource) -> Iterator[Recipient]:
-    """Every recipient row in order, normalised, duplicates flagged (the first row wins)."""
+def iter_recipients(doc: Document, source: RecipientSource,
+                    stats: ReadStats | None = None) -> Iterator[Recipient]:
+    """Every recipient row in order, normalised, duplicates flagged (the first row wins).
+
+    ``stats`` counts the rows skipped silently (every cell empty)."""
+    stats = stats if stats is not None else ReadStats()
     if source.inline:
         rows = _inline_rows(doc)
     elif source.format == "csv":
-        rows = _csv_rows(source)
+        rows = _csv_rows(source, stats)
+    elif source.format == "xlsx":
+        rows = _xlsx_rows(source, stats)
     else:
         rows = _jsonl_rows(source)
     seen: set[int] = set()
+    notes: list[str] = []
     for rec, to in rows:
         if rec.problem is None:
             try:
-                rec.chat = normalize_chat(to)
+                rec.chat = normalize_chat(to, source.region, notes)
             except ChatIdError as err:
                 rec.problem = Problem(str(err), file=rec.file, line=rec.line,
                                       path=f"{rec.path}.to" if rec.path else source.to_column,
                                       hint=err.hint, layer="recipients")
             else:
+                if notes:
+                    rec.warnings = [Problem(n, file=rec.file, line=rec.line, severity="warning",
+                                            path=f"{rec.path}.to" if rec.path else source.to_column,
+                                            layer="recipients",
+                                            hint="check the number; a real customer's number is assigned")
+                                    for n in notes]
+                    notes.clear()
                 # hash() of a str is stable within one process, which is all dedup needs; a set
                 # of ints keeps 1,000,000 rows well under 100 MB.
                 h = hash(rec.chat)
@@ -140,7 +200,24 @@ def text_lines(path: str, layer: str = "recipients") -> Iterator[str]:
                 )) from None
 
 
-def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
+def _columns(source: RecipientSource, header: list[str], file: str) -> tuple[Columns, int]:
+    """The header's columns and the index of the chat id column; CampaignError if unusable."""
+    try:
+        columns = read_header(header)
+    except ColumnClash as err:
+        raise CampaignError(Problem(str(err), file=file, line=1, layer="recipients", hint=err.hint)) from None
+    to_i = columns.index(source.to_column)
+    if to_i is None:
+        guess = did_you_mean(source.to_column, list(columns.header))
+        hint = (f"did you mean '{guess}'? set recipients.to: {guess}" if guess else
+                f"the columns are: {', '.join(columns.header)}; set recipients.to to the one holding phones/emails")
+        raise CampaignError(Problem(f"the {source.format.upper()} has no column '{source.to_column}'",
+                                    file=file, line=1, path="recipients.to", hint=hint,
+                                    layer="recipients"))
+    return columns, to_i
+
+
+def _csv_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Recipient, Any]]:
     lines = text_lines(source.file)
     reader = csv.reader(lines)
     try:
@@ -152,19 +229,13 @@ def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
         raise CampaignError(Problem(f"cannot read the CSV header: {err}", file=source.file,
                                     line=1, layer="recipients")) from None
     header = [h.strip() for h in header]
-    if source.to_column not in header:
-        guess = did_you_mean(source.to_column, header)
-        hint = (f"did you mean '{guess}'? set recipients.to: {guess}" if guess else
-                f"the columns are: {', '.join(header)}; set recipients.to to the one holding phones/emails")
-        raise CampaignError(Problem(f"the CSV has no column '{source.to_column}'",
-                                    file=source.file, line=1, path="recipients.to", hint=hint,
-                                    layer="recipients"))
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise CampaignError(Problem(f"the CSV header repeats column(s) {', '.join(dupes)}",
                                     file=source.file, line=1, layer="recipients",
                                     hint="give every column a distinct name"))
-    to_i = header.index(source.to_column)
+    columns, to_i = _columns(source, header, source.file)
+    spellings = dict(columns.spellings)
     width = len(header)
     index = 0
     line = reader.line_num + 1
@@ -179,7 +250,11 @@ def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
         start, line = line, reader.line_num + 1
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
-        rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=start)
+        if not any(c.strip() for c in row):
+            stats.skipped(f"{source.file}:{start}")  # ",,,," from a spreadsheet's empty row
+            continue
+        rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=start,
+                        columns=spellings)
         index += 1
         if len(row) != width:
             rec.problem = Problem(
@@ -189,8 +264,46 @@ def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
             )
             yield rec, None
             continue
-        rec.vars = {h: c for j, (h, c) in enumerate(zip(header, row, strict=True)) if j != to_i}
+        rec.vars = columns.variables(row, skip=to_i)
         yield rec, row[to_i]
+
+
+def _xlsx_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Recipient, Any]]:
+    sheet, rows = xlsx.read_rows(source.file, source.sheet)
+    label = xlsx.sheet_label(source.file, sheet)
+    header: list[str] | None = None
+    for number, cells in rows:
+        if header is None:
+            if not any(cells):
+                continue  # rows above the header
+            while cells and not cells[-1]:
+                cells.pop()
+            header = cells
+            columns, to_i = _columns(source, header, label)
+            spellings = dict(columns.spellings)
+            width = len(header)
+            index = 0
+            continue
+        if not any(c.strip() for c in cells):
+            stats.skipped(f"{label}:{number}")
+            continue
+        if len(cells) > width and any(cells[width:]):
+            extra = next(j for j in range(width, len(cells)) if cells[j])
+            rec = Recipient(index=index, chat=None, vars={}, file=label, line=number)
+            index += 1
+            rec.problem = Problem(f"this row has a value in column {extra + 1}, which has no header",
+                                  file=label, line=number, layer="recipients",
+                                  hint="give the column a header, or clear the cell")
+            yield rec, None
+            continue
+        cells = (cells + [""] * width)[:width]
+        rec = Recipient(index=index, chat=None, vars=columns.variables(cells, skip=to_i),
+                        file=label, line=number, columns=spellings)
+        index += 1
+        yield rec, cells[to_i]
+    if header is None:
+        raise CampaignError(Problem("the sheet is empty; it needs a header row", file=label,
+                                    line=1, layer="recipients"))
 
 
 def _jsonl_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
