@@ -200,19 +200,19 @@ def text_lines(path: str, layer: str = "recipients") -> Iterator[str]:
                 )) from None
 
 
-def _columns(source: RecipientSource, header: list[str], file: str) -> tuple[Columns, int]:
+def _columns(source: RecipientSource, header: list[str], file: str, line: int = 1) -> tuple[Columns, int]:
     """The header's columns and the index of the chat id column; CampaignError if unusable."""
     try:
         columns = read_header(header)
     except ColumnClash as err:
-        raise CampaignError(Problem(str(err), file=file, line=1, layer="recipients", hint=err.hint)) from None
+        raise CampaignError(Problem(str(err), file=file, line=line, layer="recipients", hint=err.hint)) from None
     to_i = columns.index(source.to_column)
     if to_i is None:
         guess = did_you_mean(source.to_column, list(columns.header))
         hint = (f"did you mean '{guess}'? set recipients.to: {guess}" if guess else
                 f"the columns are: {', '.join(columns.header)}; set recipients.to to the one holding phones/emails")
         raise CampaignError(Problem(f"the {source.format.upper()} has no column '{source.to_column}'",
-                                    file=file, line=1, path="recipients.to", hint=hint,
+                                    file=file, line=line, path="recipients.to", hint=hint,
                                     layer="recipients"))
     return columns, to_i
 
@@ -279,7 +279,7 @@ def _xlsx_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Reci
             while cells and not cells[-1]:
                 cells.pop()
             header = cells
-            columns, to_i = _columns(source, header, label)
+            columns, to_i = _columns(source, header, label, number)
             spellings = dict(columns.spellings)
             width = len(header)
             index = 0
