@@ -10,7 +10,7 @@ import pytest
 
 from runner.audience.chatids import ChatIdError, normalize_chat
 from runner.audience.phones import normalize_phone, region_problem
-from runner.audience.recipients import check_source, iter_recipients, source_of
+from runner.audience.recipients import ReadStats, check_source, iter_recipients, source_of
 from runner.campaign.load import load_campaign
 from runner.campaign.loader import load_text
 from runner.planning.planner import Planner, plan_campaign
@@ -64,6 +64,7 @@ def test_possible_but_unassigned_number_is_accepted_with_a_warning():
     notes: list[str] = []
     assert normalize_chat("(555) 123-4567", "US", notes) == "+15551234567"
     assert len(notes) == 1 and "not assigned" in notes[0]
+    assert "555" not in notes[0]  # repeated warnings are grouped by their text
     assert normalize_phone("(212) 555-0101", "us").warning is None
 
 
@@ -78,20 +79,27 @@ def test_region_codes_are_checked():
 def test_csv_rows_are_normalised_and_located(tmp_path: Path):
     path = campaign(tmp_path, CSV)
     c = load_campaign(path)
-    recs = list(iter_recipients(c.doc, c.source))
+    stats = ReadStats()
+    recs = list(iter_recipients(c.doc, c.source, stats))
     assert [r.chat for r in recs] == ["+12125550101", "+13125550102", "+14155550103", None, "+15551234567"]
     bad = recs[3].problem
     assert bad is not None and bad.line == 5 and "too short" in bad.message
-    assert recs[4].warnings and recs[4].warnings[0].severity == "warning" and recs[4].warnings[0].line == 6
+    [w] = stats.problems(c.source)
+    assert (w.severity, w.line, w.path) == ("warning", 6, "Mobile Phone") and w.message.startswith("1 phone number(s)")
 
 
-def test_validate_reports_the_impossible_row_as_an_error_and_the_555_row_as_a_warning(tmp_path: Path):
+def test_validate_reports_the_impossible_row_as_an_error_and_the_555_rows_as_one_warning(tmp_path: Path):
     planner = Planner(load_campaign(campaign(tmp_path, CSV)))
     planner.run()
     errors = [p for p in planner.problems if p.severity == "error"]
     warnings = [p for p in planner.problems if p.severity == "warning"]
     assert [(p.line, "too short" in p.message) for p in errors] == [(5, True)]
     assert [p.line for p in warnings] == [6]
+    many = CSV + b"".join(b"X,(555) 123-%04d\r\n" % i for i in range(20))
+    planner = Planner(load_campaign(campaign(tmp_path, many)))
+    planner.run()
+    [w] = [p for p in planner.problems if p.severity == "warning"]
+    assert w.message.startswith("21 phone number(s) are possible but not assigned") and "people.csv:6" in w.message
 
 
 def test_without_region_a_formatted_csv_number_is_an_error_suggesting_default_region(tmp_path: Path):

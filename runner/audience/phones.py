@@ -77,8 +77,8 @@ def normalize_phone(text: str, region: str) -> Phone:
     if phonenumbers.is_valid_number(number):
         return Phone(e164)
     # The message must not quote the number: repeated warnings are grouped by their text.
-    return Phone(e164, "the phone number is possible but not assigned in its country's numbering plan "
-                       "(a fictional or unused range); it is still sent")
+    return Phone(e164, "possible but not assigned in its country's numbering plan "
+                       "(a fictional or unused range)")
 
 
 def _parse_reason(err: NumberParseException) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class Recipient:
     problem: Problem | None = None
     duplicate: bool = False  # the same chat appeared earlier: not sent again
     zone: str | None = None  # its IANA time zone, set by the planner when the campaign has a schedule
-    warnings: list[Problem] | None = None  # usable, but worth a look (a phone outside the numbering plan)
     # Variable name -> the header it comes from ("first_name" -> "First Name"), shared by all rows.
     columns: dict[str, str] | None = None
 
@@ -58,10 +57,32 @@ class RecipientSource:
 
 @dataclass
 class ReadStats:
-    """What reading the rows skipped without a problem: rows whose cells are all empty."""
+    """What reading the rows noted without a problem: rows whose cells are all empty (skipped),
+    phones accepted though their country does not assign them (the fictional 555 range)."""
 
     empty_rows: int = 0
     first_empty: list[str] | None = None
+    unassigned: int = 0
+    first_unassigned: list[Recipient] = field(default_factory=list)
+    unassigned_note: str = ""
+
+    def note_unassigned(self, rec: Recipient, note: str) -> None:
+        self.unassigned += 1
+        self.unassigned_note = note
+        if len(self.first_unassigned) < 3:
+            self.first_unassigned.append(rec)
+
+    def problems(self, source: RecipientSource) -> list[Problem]:
+        """One warning for all the unassigned phones, at the first row, with the count."""
+        if not self.unassigned:
+            return []
+        first = self.first_unassigned[0]
+        return [Problem(
+            f"{self.unassigned:,} phone number(s) are {self.unassigned_note}; they are still sent "
+            f"(e.g. {', '.join(r.where() for r in self.first_unassigned)})",
+            file=first.file, line=first.line,
+            path=f"{first.path}.to" if first.path else source.to_column, severity="warning",
+            layer="recipients", hint="check the numbers; a real customer's number is assigned")]
 
     def skipped(self, where: str) -> None:
         self.empty_rows += 1
@@ -153,11 +174,7 @@ def iter_recipients(doc: Document, source: RecipientSource,
                                       hint=err.hint, layer="recipients")
             else:
                 if notes:
-                    rec.warnings = [Problem(n, file=rec.file, line=rec.line, severity="warning",
-                                            path=f"{rec.path}.to" if rec.path else source.to_column,
-                                            layer="recipients",
-                                            hint="check the number; a real customer's number is assigned")
-                                    for n in notes]
+                    stats.note_unassigned(rec, notes[0])
                     notes.clear()
                 # hash() of a str is stable within one process, which is all dedup needs; a set
                 # of ints keeps 1,000,000 rows well under 100 MB.

@@ -183,8 +183,6 @@ class Planner:
         s = self.summary
         for rec in iter_recipients(self.campaign.doc, self.campaign.source, self.read_stats):
             s.rows += 1
-            if rec.warnings:
-                self.collector.extend(rec.warnings)
             if rec.problem is not None:
                 s.invalid += 1
                 self.collector.add(rec.problem)
@@ -296,6 +294,7 @@ class Planner:
         s = self.summary
         w = s.warnings
         self.collector.extend(self.renderer.empty_value_problems())
+        self.collector.extend(self.read_stats.problems(self.campaign.source))
         s.empty_rows = self.read_stats.empty_rows
         empty = self.read_stats.warning()
         if empty:
