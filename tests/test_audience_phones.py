@@ -136,3 +136,14 @@ def test_the_same_person_written_twice_differently_is_a_duplicate(tmp_path: Path
     path = campaign(tmp_path, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n212.555.0101,Ada again\n")
     reqs, planner = plan_campaign(load_campaign(path))
     assert len(reqs) == 1 and planner.summary.duplicates == 1
+
+
+def test_preview_reads_to_with_the_campaigns_region():
+    from click.testing import CliRunner
+
+    from runner.cli import main
+
+    root = Path(__file__).resolve().parent.parent / "campaigns" / "crm-export-welcome.yaml"
+    result = CliRunner().invoke(main, ["preview", str(root), "--to", "(555) 201-0103"])
+    assert result.exit_code == 0, result.output
+    assert "request(s) for +15552010103" in result.output and "Hi there," in result.output

@@ -38,6 +38,8 @@ class FileResult:
         }
         if self.summary is not None:
             out["summary"] = self.summary
+        if self.hidden:
+            out["problems_not_shown"] = self.hidden
         return out
 
 
