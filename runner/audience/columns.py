@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 _NON_WORD = re.compile(r"\W+")
@@ -37,16 +37,23 @@ class Columns:
         key = normalize_column(wanted)
         return self.names.index(key) if key in self.names else None
 
-    def variables(self, row: Iterable[str], skip: int | None = None) -> dict[str, str]:
+    def variables(self, row: Sequence[str], skip: int | None = None) -> dict[str, str]:
         """The template variables of one row (``skip``: the chat id column)."""
-        out: dict[str, str] = {}
-        for j, (name, head, cell) in enumerate(zip(self.names, self.header, row, strict=False)):
-            if j == skip:
-                continue
-            out[name] = cell
-            if head != name and _IDENTIFIER.match(head):
-                out[head] = cell
-        return out
+        return {name: row[j] for j, name in self._targets() if j != skip and j < len(row)}
+
+    def _targets(self) -> tuple[tuple[int, str], ...]:
+        # (column index, variable name) pairs, an identifier header under both its spellings;
+        # computed once per file, not per row.
+        cached = self.__dict__.get("_pairs")
+        if cached is None:
+            pairs = []
+            for j, (name, head) in enumerate(zip(self.names, self.header, strict=True)):
+                pairs.append((j, name))
+                if head != name and _IDENTIFIER.match(head):
+                    pairs.append((j, head))
+            cached = tuple(pairs)
+            object.__setattr__(self, "_pairs", cached)
+        return cached
 
 
 class ColumnClash(ValueError):

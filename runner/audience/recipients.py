@@ -267,7 +267,7 @@ def _csv_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Recip
         start, line = line, reader.line_num + 1
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
-        if not any(c.strip() for c in row):
+        if not "".join(row).strip():
             stats.skipped(f"{source.file}:{start}")  # ",,,," from a spreadsheet's empty row
             continue
         rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=start,

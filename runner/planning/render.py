@@ -86,6 +86,9 @@ def _referenced(source: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"))
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 @dataclass
 class EmptyValues:
     """A step's template printed an empty value: how often, and the first rows."""
@@ -157,6 +160,8 @@ class Renderer:
                 except TemplateError:
                     pass
         self.empty_values: dict[tuple[str, str], EmptyValues] = {}
+        self._all_printed = tuple(dict.fromkeys(n for printed in self._printed.values()
+                                                for _, names in printed for n in names))
 
     def from_number(self, chat: str) -> str | None:
         """A pool assigns each chat one number by a stable hash: the same on every run and step
@@ -209,11 +214,17 @@ class Renderer:
                 err.hint = (f"fill '{name}' in the data, or write {{{{ {name} or '...' }}}} "
                             "(default() alone keeps a null)")
 
-    def _note_empty(self, step: Step, ctx: dict[str, Any], rec: Recipient) -> None:
+    def _empty_printed(self, ctx: dict[str, Any]) -> frozenset[str]:
+        """The printed variables that are empty (or blank) for this recipient; usually none,
+        checked once per recipient so the steps need not look."""
+        get = ctx.get
+        empty = [n for n in self._all_printed if isinstance(v := get(n), str) and not v.strip()]
+        return frozenset(empty) if empty else _NONE
+
+    def _note_empty(self, step: Step, empty: frozenset[str], rec: Recipient) -> None:
         for path, names in self._printed[step.id]:
             for name in names:
-                value = ctx.get(name)
-                if isinstance(value, str) and not value.strip():
+                if name in empty:
                     seen = self.empty_values.get((path, name))
                     if seen is None:
                         seen = self.empty_values[(path, name)] = EmptyValues(path, name)
@@ -241,6 +252,7 @@ class Renderer:
         out: list[Rendered] = []
         skipped: set[str] = set()
         pooled = self.from_number(rec.chat or "") if self._pool else None
+        empty = self._empty_printed(ctx) if self._all_printed else _NONE
         for step in self.campaign.steps:
             if step.when is not None:
                 try:
@@ -257,8 +269,8 @@ class Renderer:
                 continue
             body = {k: _render_tree(v, ctx, shared) for k, v in step.content.items()}
             self._check(step, body)
-            if self._printed[step.id]:
-                self._note_empty(step, ctx, rec)
+            if empty:
+                self._note_empty(step, empty, rec)
             for k, v in self._static[step.id].items():
                 body.setdefault(k, v)
             if pooled is not None and "from_number" not in body:
