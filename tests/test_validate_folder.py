@@ -100,3 +100,21 @@ def test_a_recipient_with_an_invalid_chat_id_still_has_its_templates_checked(tmp
     assert code == 1
     assert any("E.164" in e["message"] for e in errors)
     assert any("'firstname' is undefined" in e["message"] for e in errors)
+
+
+def test_github_format_puts_the_count_and_the_summary_last(tmp_path: Path):
+    path = bad_rows(tmp_path, 6)
+    code, out = validate("--format", "github", "--max-problems", "2", str(path))
+    lines = out.splitlines()
+    assert code == 1 and [ln.split(" ")[0] for ln in lines[:2]] == ["::error", "::error"]
+    assert lines[2].startswith("::notice::") and "more problems not shown" in lines[2]
+    assert lines[-1] == "0 of 1 campaign file(s) valid"
+
+
+def test_the_summary_counts_empty_rows(tmp_path: Path):
+    (tmp_path / "people.csv").write_text("to,first_name\n+12125550101,Ada\n,\n", encoding="utf-8")
+    path = tmp_path / "c.yaml"
+    path.write_text("version: 1\nid: e\nrecipients: {file: people.csv}\nsteps:\n  - id: a\n    text: Hi\n",
+                    encoding="utf-8")
+    code, out = validate(str(path))
+    assert code == 0 and out.splitlines()[-1].endswith("1 recipients, 1 steps, 1 requests, 1 messages (1 empty row skipped)")

@@ -190,7 +190,8 @@ def summary_line(r: FileResult) -> str:
         line = (f"{r.file}: {s['recipients']:,} recipients, {s['steps']} steps, "
                 f"{s['requests']:,} requests, {s['messages']:,} messages")
         if s.get("empty_rows_skipped"):
-            line += f" ({s['empty_rows_skipped']:,} empty rows skipped)"
+            n = s["empty_rows_skipped"]
+            line += f" ({n:,} empty row{'s' if n != 1 else ''} skipped)"
         return line
     n = len(r.errors)
     return f"{r.file}: {n} error{'s' if n != 1 else ''}"
