@@ -46,8 +46,7 @@ def test_a_number_written_any_usual_way_becomes_the_same_e164(written: str):
 def test_without_a_region_the_strict_rule_stays_and_its_hint_names_default_region():
     with pytest.raises(ChatIdError) as info:
         normalize_chat("(212) 555-0101")
-    assert "not in E.164 form" in str(info.value)
-    assert "recipients.default_region" in (info.value.hint or "")
+    assert "not in E.164 form" in str(info.value) and info.value.phone_like
     assert normalize_chat("+12125550101") == "+12125550101"
 
 
@@ -108,6 +107,12 @@ def test_without_region_a_formatted_csv_number_is_an_error_suggesting_default_re
     planner.run()
     [p] = planner.problems
     assert p.severity == "error" and "default_region" in (p.hint or "")
+
+
+def test_inline_recipients_are_not_told_about_default_region():
+    doc = load_text("recipients:\n  - to: '(212) 555-0101'\n", "c.yaml")
+    [rec] = iter_recipients(doc, source_of(doc, Path(".")))
+    assert rec.problem is not None and "default_region" not in (rec.problem.hint or "")
 
 
 def test_suppression_entries_are_read_with_the_same_region(tmp_path: Path):

@@ -19,9 +19,10 @@ TO_FORMS = "an E.164 phone ('+15551230001'), an email, a group id 'grp_...', or 
 
 
 class ChatIdError(ValueError):
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, phone_like: bool = False) -> None:
         super().__init__(message)
         self.hint = hint
+        self.phone_like = phone_like  # a phone in another form: default_region would read it
 
 
 # The one hint for a phone number that is not E.164 (from_number, a recipient's `to`).
@@ -39,9 +40,9 @@ def _near_e164(value: str) -> str | None:
     return None
 
 
-# A recipient's phone in another form can be read as people write it when the campaign says
-# which country national numbers belong to.
-_REGION_HINT = "; or set recipients.default_region (e.g. US) to read numbers as people write them"
+# A recipients file's phone in another form can be read as people write it when the campaign
+# says which country national numbers belong to.
+REGION_HINT = "; or set recipients.default_region (e.g. US) to read numbers as people write them"
 
 
 def e164_hint(value: object) -> str | None:
@@ -79,7 +80,7 @@ def _member(value: str, region: str | None = None, notes: list[str] | None = Non
                           "use the group id alone, or list its members' phones/emails")
     hint = _near_e164(v)
     if hint is not None:
-        raise ChatIdError(f"'{v}' is not in E.164 form", hint + (_REGION_HINT if region is None else ""))
+        raise ChatIdError(f"'{v}' is not in E.164 form", hint, phone_like=region is None)
     raise ChatIdError(f"'{v}' is not {TO_FORMS}")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.audience import xlsx
-from runner.audience.chatids import ChatIdError, normalize_chat
+from runner.audience.chatids import REGION_HINT, ChatIdError, normalize_chat
 from runner.audience.columns import ColumnClash, Columns, read_header
 from runner.audience.phones import region_problem
 from runner.campaign.loader import Document
@@ -169,9 +169,12 @@ def iter_recipients(doc: Document, source: RecipientSource,
             try:
                 rec.chat = normalize_chat(to, source.region, notes)
             except ChatIdError as err:
+                hint = err.hint
+                if err.phone_like and not source.inline:
+                    hint = f"{hint}{REGION_HINT}"
                 rec.problem = Problem(str(err), file=rec.file, line=rec.line,
                                       path=f"{rec.path}.to" if rec.path else source.to_column,
-                                      hint=err.hint, layer="recipients")
+                                      hint=hint, layer="recipients")
             else:
                 if notes:
                     stats.note_unassigned(rec, notes[0])
