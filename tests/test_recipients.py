@@ -201,9 +201,9 @@ def test_missing_file_and_unknown_format_are_located_in_the_campaign(tmp_path: P
     doc = load_text("version: 1\nrecipients:\n  file: nobody.csv\n", "c.yaml")
     [p] = check_source(doc, source_of(doc, tmp_path))
     assert "recipients file not found" in p.message and p.line == 3 and p.file == "c.yaml"
-    doc = load_text("recipients:\n  file: people.xlsx\n", "c.yaml")
+    doc = load_text("recipients:\n  file: people.numbers\n", "c.yaml")
     [p] = check_source(doc, source_of(doc, tmp_path))
-    assert "cannot tell the format of 'people.xlsx'" in p.message and p.line == 2
+    assert "cannot tell the format of 'people.numbers'" in p.message and p.line == 2
 
 
 def test_rows_stream_one_at_a_time(tmp_path: Path):

@@ -190,7 +190,7 @@ WRONG = [
     ("recipients is a bare file name", ("recipients",), "vip.csv", ["recipients"], "type"),
     ("typo in recipients file", ("recipients",), {"file": "vip.csv", "too": "phone"},
      ["recipients"], "additionalProperties"),
-    ("unknown recipients file format", ("recipients",), {"file": "x.txt", "format": "xlsx"},
+    ("unknown recipients file format", ("recipients",), {"file": "x.txt", "format": "xls"},
      ["recipients", "format"], "enum"),
     ("typo in an attachment", ("steps", 0, "attachments"),
      [{"url": "https://cdn.example.com/a.pdf", "nme": "a.pdf"}], ["steps", 0, "attachments", 0],
@@ -273,8 +273,14 @@ def _recipients(doc: dict[str, Any], base: Path) -> list[dict[str, Any]]:
     column = spec.get("to", "to")
     fmt = spec.get("format") or file.suffix.lstrip(".")
     if fmt == "csv":
-        with file.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+        # A spreadsheet's export: a byte-order mark, rows of empty cells (skipped), headers
+        # written as people write them ("First Name" is the variable first_name).
+        with file.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [row for row in csv.DictReader(fh) if any((v or "").strip() for v in row.values())]
+        name = {h: re.sub(r"\W+", "_", h.strip().lower()).strip("_") for h in rows[0]} if rows else {}
+        if column not in name:
+            column = next(h for h, n in name.items() if n == re.sub(r"\W+", "_", column.lower()).strip("_"))
+        rows = [{(k if k == column else name[k]): v for k, v in row.items()} for row in rows]
     else:
         rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines()
                 if line.strip()]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+from runner.audience.phones import PhoneError, looks_like_phone, normalize_phone
+
 E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 EMAIL = re.compile(r"^[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[A-Za-z0-9-]{2,}$")
 GROUP = re.compile(r"^grp_[A-Za-z0-9_-]+$")
@@ -17,9 +19,10 @@ TO_FORMS = "an E.164 phone ('+15551230001'), an email, a group id 'grp_...', or 
 
 
 class ChatIdError(ValueError):
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, phone_like: bool = False) -> None:
         super().__init__(message)
         self.hint = hint
+        self.phone_like = phone_like  # a phone in another form: default_region would read it
 
 
 # The one hint for a phone number that is not E.164 (from_number, a recipient's `to`).
@@ -37,6 +40,11 @@ def _near_e164(value: str) -> str | None:
     return None
 
 
+# A recipients file's phone in another form can be read as people write it when the campaign
+# says which country national numbers belong to.
+REGION_HINT = "; or set recipients.default_region (e.g. US) to read numbers as people write them"
+
+
 def e164_hint(value: object) -> str | None:
     """None when ``value`` is an E.164 phone number; otherwise how to fix it.
 
@@ -51,8 +59,16 @@ def e164_hint(value: object) -> str | None:
     return E164_HINT
 
 
-def _member(value: str) -> str:
+def _member(value: str, region: str | None = None, notes: list[str] | None = None) -> str:
     v = value.strip()
+    if region is not None and "@" not in v and not GROUP.match(v) and looks_like_phone(v):
+        try:
+            phone = normalize_phone(v, region)
+        except PhoneError as err:
+            raise ChatIdError(str(err), err.hint) from None
+        if phone.warning is not None and notes is not None:
+            notes.append(phone.warning)
+        return phone.e164
     if E164.match(v):
         return v
     if "@" in v:
@@ -64,12 +80,15 @@ def _member(value: str) -> str:
                           "use the group id alone, or list its members' phones/emails")
     hint = _near_e164(v)
     if hint is not None:
-        raise ChatIdError(f"'{v}' is not in E.164 form", hint)
+        raise ChatIdError(f"'{v}' is not in E.164 form", hint, phone_like=region is None)
     raise ChatIdError(f"'{v}' is not {TO_FORMS}")
 
 
-def normalize_chat(to: object) -> str:
-    """The normal form of a recipient's `to`, or ChatIdError saying what is wrong and how to fix it."""
+def normalize_chat(to: object, region: str | None = None, notes: list[str] | None = None) -> str:
+    """The normal form of a recipient's `to`, or ChatIdError saying what is wrong and how to fix it.
+
+    ``region`` (ISO 3166 alpha-2): phones in national or formatted form are read as numbers of
+    that country (phones.py); ``notes`` collects warnings about numbers accepted that way."""
     if isinstance(to, bool) or to is None:
         raise ChatIdError(f"'to' is missing or empty; it must be {TO_FORMS}")
     if isinstance(to, (int, float)):
@@ -82,10 +101,10 @@ def normalize_chat(to: object) -> str:
         if not text:
             raise ChatIdError(f"'to' is empty; it must be {TO_FORMS}")
         if "," in text:
-            return _normalize_list([p for p in text.split(",")])
+            return _normalize_list([p for p in text.split(",")], region, notes)
         if GROUP.match(text):
             return text
-        return _member(text)
+        return _member(text, region, notes)
     if isinstance(to, list):
         if not to:
             raise ChatIdError("'to' is an empty list", "list at least two phones/emails")
@@ -95,12 +114,12 @@ def normalize_chat(to: object) -> str:
                     raise ChatIdError(f"a member of 'to' was read as the number {item!r}",
                                       "quote each phone number: [\"+15551230001\", ...]")
                 raise ChatIdError(f"each member of 'to' must be a phone or email, got {item!r}")
-        return _normalize_list(to)
+        return _normalize_list(to, region, notes)
     raise ChatIdError(f"'to' must be {TO_FORMS}")
 
 
-def _normalize_list(items: list[str]) -> str:
-    members = sorted({_member(i) for i in items if i.strip()})
+def _normalize_list(items: list[str], region: str | None = None, notes: list[str] | None = None) -> str:
+    members = sorted({_member(i, region, notes) for i in items if i.strip()})
     if not members:
         raise ChatIdError("'to' lists no phone or email")
     return ",".join(members)

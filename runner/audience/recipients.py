@@ -12,17 +12,20 @@ import csv
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.audience.chatids import ChatIdError, normalize_chat
+from runner.audience import xlsx
+from runner.audience.chatids import REGION_HINT, ChatIdError, normalize_chat
+from runner.audience.columns import ColumnClash, Columns, read_header
 from runner.audience.mask import excerpt, mask_text, safe_message
+from runner.audience.phones import region_problem
 from runner.campaign.loader import Document
 from runner.campaign.paths import PathError, confine, open_regular
 from runner.errors import CampaignError, Problem, did_you_mean
 
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "jsonl", "xlsx")
 _LISTED_COLUMNS = 20  # column names an error lists; a header can have 200,000
 
 
@@ -37,6 +40,8 @@ class Recipient:
     problem: Problem | None = None
     duplicate: bool = False  # the same chat appeared earlier: not sent again
     zone: str | None = None  # its IANA time zone, set by the planner when the campaign has a schedule
+    # Variable name -> the header it comes from ("first_name" -> "First Name"), shared by all rows.
+    columns: dict[str, str] | None = None
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
@@ -49,29 +54,91 @@ class RecipientSource:
     inline: bool
     file: str  # the campaign file (inline) or the data file
     to_column: str = "to"
-    format: str = "inline"  # "inline" | "csv" | "jsonl"
+    format: str = "inline"  # "inline" | "csv" | "jsonl" | "xlsx"
+    region: str | None = None  # recipients.default_region: national phone numbers' country
+    sheet: str | None = None  # the workbook's sheet (xlsx); None: the first
+
+
+@dataclass
+class ReadStats:
+    """What reading the rows noted without a problem: rows whose cells are all empty (skipped),
+    phones accepted though their country does not assign them (the fictional 555 range)."""
+
+    empty_rows: int = 0
+    first_empty: list[str] | None = None
+    unassigned: int = 0
+    first_unassigned: list[Recipient] = field(default_factory=list)
+    unassigned_note: str = ""
+
+    def note_unassigned(self, rec: Recipient, note: str) -> None:
+        self.unassigned += 1
+        self.unassigned_note = note
+        if len(self.first_unassigned) < 3:
+            self.first_unassigned.append(rec)
+
+    def problems(self, source: RecipientSource) -> list[Problem]:
+        """One warning for all the unassigned phones, at the first row, with the count."""
+        if not self.unassigned:
+            return []
+        first = self.first_unassigned[0]
+        return [Problem(
+            f"{self.unassigned:,} phone number(s) are {self.unassigned_note}; they are still sent "
+            f"(e.g. {', '.join(r.where() for r in self.first_unassigned)})",
+            file=first.file, line=first.line,
+            path=f"{first.path}.to" if first.path else source.to_column, severity="warning",
+            layer="recipients", hint="check the numbers; a real customer's number is assigned")]
+
+    def skipped(self, where: str) -> None:
+        self.empty_rows += 1
+        if self.first_empty is None:
+            self.first_empty = []
+        if len(self.first_empty) < 3:
+            self.first_empty.append(where)
+
+    def warning(self) -> str | None:
+        if not self.empty_rows:
+            return None
+        return (f"{self.empty_rows:,} row(s) with every cell empty were skipped "
+                f"(e.g. {', '.join(self.first_empty or [])})")
 
 
 def source_of(doc: Document, base_dir: Path) -> RecipientSource:
     spec = doc.data.get("recipients")
     if isinstance(spec, list):
         return RecipientSource(inline=True, file=doc.file)
+    region = _region(spec)
     file = str(spec.get("file", ""))
     fmt = spec.get("format") or Path(file).suffix.lower().lstrip(".")
     if fmt == "ndjson":
         fmt = "jsonl"
     path = base_dir / file
-    return RecipientSource(inline=False, file=str(path), to_column=str(spec.get("to", "to")), format=fmt)
+    sheet = spec.get("sheet")
+    return RecipientSource(inline=False, file=str(path), to_column=str(spec.get("to", "to")), format=fmt,
+                           region=region, sheet=str(sheet) if sheet is not None else None)
+
+
+def _region(spec: object) -> str | None:
+    region = spec.get("default_region") if isinstance(spec, dict) else None
+    return region.upper() if isinstance(region, str) and region_problem(region) is None else None
 
 
 def check_source(doc: Document, source: RecipientSource) -> list[Problem]:
     """Problems with the source itself (missing file, unknown format), before any row is read."""
+    spec = doc.data.get("recipients")
+    if isinstance(spec, dict) and spec.get("default_region") is not None:
+        message = region_problem(spec["default_region"])
+        if message is not None:
+            return [doc.problem(("recipients", "default_region"), message,
+                                "use the two-letter country code of the numbers written without +, e.g. US, GB, DE")]
     if source.inline:
         return []
     if source.format not in FORMATS:
         return [doc.problem(("recipients", "file"),
                             f"cannot tell the format of '{Path(source.file).name}'",
-                            "use a .csv or .jsonl file, or set recipients.format: csv|jsonl")]
+                            "use a .csv, .jsonl or .xlsx file, or set recipients.format: csv|jsonl|xlsx")]
+    if source.sheet is not None and source.format != "xlsx":
+        return [doc.problem(("recipients", "sheet"), "'sheet' applies to .xlsx workbooks only",
+                            "remove it, or point recipients.file at the workbook")]
     name = str(doc.data["recipients"].get("file", ""))
     try:
         confine(name, Path(doc.file).parent, doc.file, "recipients file")
@@ -80,36 +147,42 @@ def check_source(doc: Document, source: RecipientSource) -> list[Problem]:
     return []
 
 
-def _is_file(path: str | Path) -> bool:
-    try:
-        return Path(path).is_file()
-    except OSError:  # a name too long for the file system, and the like
-        return False
+def iter_recipients(doc: Document, source: RecipientSource,
+                    stats: ReadStats | None = None) -> Iterator[Recipient]:
+    """Every recipient row in order, normalised, duplicates flagged (the first row wins).
 
-
-def iter_recipients(doc: Document, source: RecipientSource) -> Iterator[Recipient]:
-    """Every recipient row in order, normalised, duplicates flagged (the first row wins)."""
+    ``stats`` counts the rows skipped silently (every cell empty)."""
+    stats = stats if stats is not None else ReadStats()
     if source.inline:
         rows = _inline_rows(doc)
     elif source.format == "csv":
-        rows = _csv_rows(source)
+        rows = _csv_rows(source, stats)
+    elif source.format == "xlsx":
+        rows = _xlsx_rows(source, stats)
     else:
         rows = _jsonl_rows(source)
     seen: set[int] = set()
+    notes: list[str] = []
     for rec, to in rows:
         if rec.problem is None:
             try:
-                rec.chat = normalize_chat(to)
+                rec.chat = normalize_chat(to, source.region, notes)
             except ChatIdError as err:
                 message = str(err)
                 if not rec.path:
                     # A data file's cell (maybe not even meant as a phone): quote an excerpt,
                     # masked; an inline recipient's value is the campaign's own text.
                     message = safe_message(message, to) if isinstance(to, str) else mask_text(message)
+                hint = err.hint
+                if err.phone_like and not source.inline:
+                    hint = f"{hint}{REGION_HINT}"
                 rec.problem = Problem(message, file=rec.file, line=rec.line,
                                       path=f"{rec.path}.to" if rec.path else source.to_column,
-                                      hint=err.hint, layer="recipients")
+                                      hint=hint, layer="recipients")
             else:
+                if notes:
+                    stats.note_unassigned(rec, notes[0])
+                    notes.clear()
                 # hash() of a str is stable within one process, which is all dedup needs; a set
                 # of ints keeps 1,000,000 rows well under 100 MB.
                 h = hash(rec.chat)
@@ -160,7 +233,27 @@ def text_lines(path: str, layer: str = "recipients", shown: str | None = None) -
                 )) from None
 
 
-def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
+def _columns(source: RecipientSource, header: list[str], file: str, line: int = 1) -> tuple[Columns, int]:
+    """The header's columns and the index of the chat id column; CampaignError if unusable."""
+    try:
+        columns = read_header(header)
+    except ColumnClash as err:
+        raise CampaignError(Problem(str(err), file=file, line=line, layer="recipients", hint=err.hint)) from None
+    to_i = columns.index(source.to_column)
+    if to_i is None:
+        guess = did_you_mean(source.to_column, list(columns.header))
+        listed = ", ".join(excerpt(h) for h in columns.header[:_LISTED_COLUMNS])
+        more = (f" and {len(columns.header) - _LISTED_COLUMNS:,} more"
+                if len(columns.header) > _LISTED_COLUMNS else "")
+        hint = (f"did you mean '{guess}'? set recipients.to: {guess}" if guess else
+                f"the columns are: {listed}{more}; set recipients.to to the one holding phones/emails")
+        raise CampaignError(Problem(f"the {source.format.upper()} has no column '{source.to_column}'",
+                                    file=file, line=line, path="recipients.to", hint=hint,
+                                    layer="recipients"))
+    return columns, to_i
+
+
+def _csv_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Recipient, Any]]:
     lines = text_lines(source.file)
     reader = csv.reader(lines)
     try:
@@ -172,15 +265,6 @@ def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
         raise CampaignError(Problem(f"cannot read the CSV header: {err}", file=source.file,
                                     line=1, layer="recipients")) from None
     header = [h.strip() for h in header]
-    if source.to_column not in header:
-        guess = did_you_mean(source.to_column, header)
-        listed = ", ".join(excerpt(h) for h in header[:_LISTED_COLUMNS])
-        more = f" and {len(header) - _LISTED_COLUMNS:,} more" if len(header) > _LISTED_COLUMNS else ""
-        hint = (f"did you mean '{guess}'? set recipients.to: {guess}" if guess else
-                f"the columns are: {listed}{more}; set recipients.to to the one holding phones/emails")
-        raise CampaignError(Problem(f"the CSV has no column '{source.to_column}'",
-                                    file=source.file, line=1, path="recipients.to", hint=hint,
-                                    layer="recipients"))
     # Counted once (header.count per name was quadratic: 600 s for 200,000 columns).
     dupes = sorted(h for h, n in Counter(header).items() if n > 1)
     if dupes:
@@ -189,7 +273,8 @@ def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
         raise CampaignError(Problem(f"the CSV header repeats column(s) {named}{more}",
                                     file=source.file, line=1, layer="recipients",
                                     hint="give every column a distinct name"))
-    to_i = header.index(source.to_column)
+    columns, to_i = _columns(source, header, source.file)
+    spellings = dict(columns.spellings)
     width = len(header)
     index = 0
     line = reader.line_num + 1
@@ -204,7 +289,11 @@ def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
         start, line = line, reader.line_num + 1
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
-        rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=start)
+        if not "".join(row).strip():
+            stats.skipped(f"{source.file}:{start}")  # ",,,," from a spreadsheet's empty row
+            continue
+        rec = Recipient(index=index, chat=None, vars={}, file=source.file, line=start,
+                        columns=spellings)
         index += 1
         if len(row) != width:
             rec.problem = Problem(
@@ -214,8 +303,46 @@ def _csv_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:
             )
             yield rec, None
             continue
-        rec.vars = {h: c for j, (h, c) in enumerate(zip(header, row, strict=True)) if j != to_i}
+        rec.vars = columns.variables(row, skip=to_i)
         yield rec, row[to_i]
+
+
+def _xlsx_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Recipient, Any]]:
+    sheet, rows = xlsx.read_rows(source.file, source.sheet)
+    label = xlsx.sheet_label(source.file, sheet)
+    header: list[str] | None = None
+    for number, cells in rows:
+        if header is None:
+            if not any(cells):
+                continue  # rows above the header
+            while cells and not cells[-1]:
+                cells.pop()
+            header = cells
+            columns, to_i = _columns(source, header, label, number)
+            spellings = dict(columns.spellings)
+            width = len(header)
+            index = 0
+            continue
+        if not any(c.strip() for c in cells):
+            stats.skipped(f"{label}:{number}")
+            continue
+        if len(cells) > width and any(cells[width:]):
+            extra = next(j for j in range(width, len(cells)) if cells[j])
+            rec = Recipient(index=index, chat=None, vars={}, file=label, line=number)
+            index += 1
+            rec.problem = Problem(f"this row has a value in column {extra + 1}, which has no header",
+                                  file=label, line=number, layer="recipients",
+                                  hint="give the column a header, or clear the cell")
+            yield rec, None
+            continue
+        cells = (cells + [""] * width)[:width]
+        rec = Recipient(index=index, chat=None, vars=columns.variables(cells, skip=to_i),
+                        file=label, line=number, columns=spellings)
+        index += 1
+        yield rec, cells[to_i]
+    if header is None:
+        raise CampaignError(Problem("the sheet is empty; it needs a header row", file=label,
+                                    line=1, layer="recipients"))
 
 
 def _jsonl_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Any]]:

@@ -37,10 +37,13 @@ class Suppression:
 
 def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
                      locate: Callable[[PathT], tuple[int | None, int | None]] | None = None,
-                     ) -> tuple[Suppression, list[Problem]]:
+                     region: str | None = None) -> tuple[Suppression, list[Problem]]:
     """Read every suppression file. Problems are located in the file (bad entries) or in the
     campaign (a missing file, one outside the campaign): a missing suppression list must stop a
-    send, not be skipped."""
+    send, not be skipped.
+
+    ``region``: the campaign's recipients.default_region, so `(555) 123-4567` in an opt-out
+    list suppresses the recipient `+15551234567` read with the same region."""
     entries: set[str] = set()
     problems: list[Problem] = []
     for i, name in enumerate(files):
@@ -71,7 +74,7 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
             if not value:
                 continue
             try:
-                chat = normalize_chat(value)
+                chat = normalize_chat(value, region)
             except ChatIdError as err:
                 problems.append(Problem(f"suppression entry: {safe_message(str(err), value)}", file=shown,
                                         line=lineno, hint=err.hint, layer="suppress"))

@@ -16,7 +16,7 @@ from runner.audience.recipients import RecipientSource, check_source, source_of
 from runner.campaign import rules
 from runner.campaign.loader import Document, PathT, format_path, load_file
 from runner.campaign.schedule import Schedule, ScheduleError, parse_schedule
-from runner.campaign.schema import validate_schema
+from runner.campaign.schema import validate_schema, yaml_value_warnings
 from runner.campaign.steps import parse_delay, step_kind
 from runner.campaign.templates import Compiled, Condition, compile_condition, compile_text
 from runner.contract import normalize_effect
@@ -83,7 +83,7 @@ def load_campaign(path: str | Path) -> Campaign:
     if problems:
         # Rules and templates assume the shapes the schema guarantees.
         raise CampaignError(problems)
-    problems = rules.check_static(doc)
+    problems = rules.check_static(doc) + yaml_value_warnings(doc)
     steps, template_problems = _compile_steps(doc)
     problems += template_problems
     source = source_of(doc, p.parent)

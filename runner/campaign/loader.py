@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ class Document:
     key_positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)
     # Literal/folded (| or >) strings: their text starts on the line after the indicator.
     block_scalars: set[PathT] = field(default_factory=set)
+    # Plain scalars YAML 1.1 read as something else than the text written (02134 -> 1116):
+    # path -> (the text as written, why).
+    surprises: dict[PathT, tuple[str, str]] = field(default_factory=dict)
 
     def locate(self, path: PathT, *, key: bool = False) -> tuple[int | None, int | None]:
         """Line and column (1-based) of the node at ``path``, or of its nearest ancestor."""
@@ -79,6 +83,51 @@ class _Loader(yaml.SafeLoader):
 
 
 _TAG_HINT = "remove the tag: campaigns use plain YAML values only (no python or custom tags)"
+
+
+_MAX_SURPRISES = 10_000
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+_EXPONENT = re.compile(r"[eE][-+]?[0-9]+$")
+_HEX = re.compile(r"^[-+]?0x[0-9a-fA-F_]+$")
+
+
+def _surprise(node: yaml.ScalarNode, value: Any) -> str | None:
+    """Why YAML 1.1 read this plain scalar as a value its writer likely meant as text, or None."""
+    text = node.value
+    if isinstance(value, bool):
+        if text.lower() not in ("true", "false"):
+            return f"YAML 1.1 reads {text} as {'true' if value else 'false'}"
+        return None
+    if isinstance(value, int):
+        if _SEXAGESIMAL.match(text):
+            return f"YAML 1.1 reads {text} as base-60, the number {value}"
+        if _LEADING_ZERO.match(text):
+            return f"YAML 1.1 reads a leading 0 as octal: {text} becomes the number {value}"
+        if _HEX.match(text):
+            return f"YAML reads {text} as hexadecimal, the number {value}"
+        return None
+    if isinstance(value, float):
+        if _SEXAGESIMAL.match(text):
+            return f"YAML 1.1 reads {text} as base-60, the number {value:g}"
+        if _EXPONENT.search(text):
+            return f"YAML reads {text} as a number in exponent form ({value:g})"
+    return None
+
+
+def value_warnings(doc: Document, roots: Callable[[PathT], bool]) -> list[Problem]:
+    """A located warning for each value YAML changed (02134, yes, 1:30, 1e5) under the paths
+    ``roots`` accepts: where a person meant text (variables, message content)."""
+    out = []
+    for path, (text, why) in doc.surprises.items():
+        if not roots(path):
+            continue
+        key = path[-1]
+        quoted = f'{key}: "{text}"' if isinstance(key, str) else f'"{text}"'
+        out.append(doc.problem(path, f"{format_path(path)}: {why}, not the text '{text}'",
+                               f"quote it to keep the text: {quoted}", layer="yaml",
+                               severity="warning"))
+    return out
 
 
 def _short_tag(tag: str) -> str:
@@ -115,6 +164,7 @@ class _Builder:
         self.key_positions: dict[PathT, tuple[int, int]] = {}
         self.problems: list[Problem] = []
         self.block_scalars: set[PathT] = set()
+        self.surprises: dict[PathT, tuple[str, str]] = {}
 
     def fail(self, node: yaml.Node, path: PathT, message: str, hint: str | None = None) -> None:
         line, col = self.mark(node)
@@ -135,7 +185,12 @@ class _Builder:
         if len(self.positions) < MAX_NODES:
             self.positions[path] = self.mark(node)
         if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node, path)
+            value = self.scalar(node, path)
+            if node.style is None and len(self.surprises) < _MAX_SURPRISES:
+                why = _surprise(node, value)
+                if why is not None:
+                    self.surprises[path] = (node.value, why)
+            return value
         if isinstance(node, yaml.SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
                 self.fail(node, path, f"unsupported YAML tag {_short_tag(node.tag)}", _TAG_HINT)
@@ -237,6 +292,74 @@ def _line_col(text: str, position: int) -> tuple[int, int]:
     return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
 
+_KEY = re.compile(r"^(\s*)(?:-\s+)?([^\s#:][^:#]*?)\s*:(?:\s|$)")
+_OPENS_QUOTE = re.compile(r"""^\s*(?:-\s+)?(?:[^\s#:'"][^:#]*?\s*:\s+)?(["'])""")
+
+
+def _key_at(line_text: str) -> tuple[int, str] | None:
+    m = _KEY.match(line_text)
+    return (m.start(2), m.group(2).strip()) if m else None
+
+
+def _unclosed_quote(lines: list[str], upto: int) -> tuple[int, int] | None:
+    """The first line (0-based) before ``upto`` whose value opens a quote it does not close,
+    with the quote's column: YAML then reads on, lines further, to the next quote."""
+    for n in range(min(upto + 1, len(lines))):
+        m = _OPENS_QUOTE.match(lines[n])
+        if not m:
+            continue
+        quote, rest = m.group(1), lines[n][m.end():]
+        closed = (re.search(r'(?<!\\)"', rest) if quote == '"' else re.search(r"'", rest.replace("''", "")))
+        if not closed:
+            return n, m.end()
+    return None
+
+
+def explain_syntax_error(err: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    """A YAML syntax error in plain words, located where the problem starts (the line a quote
+    opens, the key out of line), with the parser's own text kept after the sentence."""
+    mark = err.problem_mark or err.context_mark
+    parser = err.problem or str(err)
+    if err.context:
+        parser = f"{parser} ({err.context})"
+    line, col = (_line_col(text, mark.index) if mark is not None else (None, None))
+    lines = text.split("\n")
+    plain, hint = "", "check indentation, colons and quotes around this line"
+    problem, context = err.problem or "", err.context or ""
+    if "\t" in problem or "'\\t'" in problem:
+        plain = "tabs cannot indent YAML"
+        hint = "indent with spaces only (set your editor to insert spaces for Tab)"
+    elif "quoted scalar" in context and err.context_mark is not None:
+        line, col = _line_col(text, err.context_mark.index)
+        plain = "this quote is never closed"
+        hint = "close the quote at the end of the value; inside \"...\" write a quote as \\\" (or use '...')"
+    elif line is not None:
+        quote = _unclosed_quote(lines, line - 1)
+        if quote is not None and quote[0] < line - 1:
+            line, col = quote[0] + 1, quote[1]
+            plain = "this quote is not closed on its line, so YAML reads on to the next quote"
+            hint = "close the quote at the end of the value; inside \"...\" write a quote as \\\" (or use '...')"
+        else:
+            here = _key_at(lines[line - 1]) if line - 1 < len(lines) else None
+            above = next((_key_at(lines[n]) for n in range(line - 2, -1, -1)
+                          if lines[n].strip() and not lines[n].lstrip().startswith("#")
+                          and _key_at(lines[n])), None)
+            if here is not None and above is not None and here[0] != above[0] and (
+                    "mapping values are not allowed" in problem or "expected <block end>" in problem):
+                more = "more" if here[0] > above[0] else "less"
+                plain = (f"the key '{here[1]}' is out of line: indented {here[0]} space(s), "
+                         f"{more} than the key '{above[1]}' above it ({above[0]})")
+                hint = (f"indent '{here[1]}' like the other keys of its mapping; a key belongs to the "
+                        f"mapping whose keys it lines up with")
+                col = here[0] + 1
+            elif "mapping values are not allowed" in problem:
+                plain = "a ': ' inside a plain value"
+                hint = "quote the value when it contains ': ' (text: \"Note: ...\")"
+    message = f"YAML syntax error: {plain} (the parser says: {parser})" if plain else f"YAML syntax error: {parser}"
+    return Problem(message, file=file, line=line, column=col, hint=hint,
+                   layer="yaml")
+
+
 def load_text(text: str, file: str) -> Document:
     """Parse ``text`` (the content of ``file``) into a Document; raises CampaignError."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
@@ -249,15 +372,7 @@ def load_text(text: str, file: str) -> Document:
         loader = _Loader(text)
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        message = err.problem or str(err)
-        if err.context:
-            message = f"{message} ({err.context})"
-        line, col = (_line_col(text, mark.index) if mark is not None else (None, None))
-        raise CampaignError(Problem(
-            f"YAML syntax error: {message}", file=file, line=line, column=col,
-            hint="check indentation, colons and quotes around this line", layer="yaml",
-        )) from None
+        raise CampaignError(explain_syntax_error(err, text, file)) from None
     except yaml.reader.ReaderError as err:
         line, col = _line_col(text, err.position)
         raise CampaignError(Problem(
@@ -291,7 +406,8 @@ def load_text(text: str, file: str) -> Document:
     if builder.problems:
         raise CampaignError(builder.problems)
     return Document(data=data, file=file, positions=builder.positions,
-                    key_positions=builder.key_positions, block_scalars=builder.block_scalars)
+                    key_positions=builder.key_positions, block_scalars=builder.block_scalars,
+                    surprises=builder.surprises)
 
 
 def load_file(path: str | Path) -> Document:

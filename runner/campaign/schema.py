@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from runner.campaign.loader import Document, format_path
+from runner.campaign.loader import Document, PathT, format_path, value_warnings
 from runner.errors import Problem, did_you_mean
 
 SCHEMA_NAME = "campaign.schema.json"
@@ -68,6 +68,24 @@ def _deepest(err: ValidationError) -> ValidationError:
             break
         err = inner
     return err
+
+
+# Where a value is meant as text a template prints or the API receives: campaign vars, a
+# recipient's vars, a step's content.
+_TEXT_FIELDS = frozenset({"text", "attachments", "parts", "link_preview", "from_number", "reply_to"})
+
+
+def meant_as_text(path: PathT) -> bool:
+    if len(path) >= 2 and path[0] == "vars":
+        return True
+    if len(path) >= 4 and path[0] == "recipients" and path[2] == "vars":
+        return True
+    return len(path) >= 3 and path[0] == "steps" and path[2] in _TEXT_FIELDS
+
+
+def yaml_value_warnings(doc: Document) -> list[Problem]:
+    """Values YAML 1.1 changed (vars: {zip: 02134} is 1116) where a person meant text."""
+    return value_warnings(doc, meant_as_text)
 
 
 def validate_schema(doc: Document) -> list[Problem]:

@@ -22,11 +22,11 @@ from runner.planning.planner import Planner
 @user_errors()
 def preview(file: str, to: str, fmt: str, base_url: str) -> None:
     """Show the exact requests one recipient would get (no network, no API key)."""
+    campaign = load_campaign(file)
     try:
-        chat = normalize_chat(to)
+        chat = normalize_chat(to, campaign.source.region)  # --to as the recipients file writes it
     except ChatIdError as err:
         raise CampaignError(Problem(f"--to: {err}", hint=err.hint)) from None
-    campaign = load_campaign(file)
     planner = Planner(campaign, previews=0)
     if chat in planner.suppression:
         click.echo(f"{chat} is suppressed (opted out or excluded): nothing would be sent.")

@@ -9,42 +9,49 @@ import click
 
 from runner import exitcodes
 from runner.cli._base import user_errors
-from runner.planning.validate import validate_paths
-from runner.report.diagnostics import format_github, format_text
+from runner.planning.validate import listing, summary_line, validate_run
+from runner.report.diagnostics import format_github, format_text, more_problems
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="text for people, json for tools, github for workflow annotations")
+@click.option("--max-problems", type=click.IntRange(min=0), default=0, show_default=True,
+              help="show at most N problems (text, github); the rest are counted; 0: all")
+@click.option("--strict", is_flag=True,
+              help="values YAML changed (02134 read as 1116, yes as true) are errors, not warnings")
 @user_errors()
-def validate(paths: tuple[str, ...], fmt: str) -> None:
+def validate(paths: tuple[str, ...], fmt: str, max_problems: int, strict: bool) -> None:
     """Check campaign files (or folders of them): schema, API rules, and every recipient rendered.
 
+    In a folder, only YAML files that are campaigns are checked (the others are listed as
+    skipped); a file named on the command line is always checked.
     Exit code 0 when every file is valid (warnings allowed), 1 otherwise.
     """
-    results = validate_paths(paths)
-    ok = all(r.valid for r in results)
+    run = validate_run(paths, strict=strict)
+    results = run.results
+    ok = run.valid
     if fmt == "json":
-        click.echo(json.dumps({"schema_version": 1, "valid": ok, "files": [r.to_dict() for r in results]},
+        click.echo(json.dumps({"schema_version": 1, "valid": ok, "files": [r.to_dict() for r in results],
+                               "skipped": [str(p) for p in run.skipped]},
                               indent=2, ensure_ascii=False))
-    elif fmt == "github":
-        for r in results:
-            for p in r.problems:
-                click.echo(format_github(p))
+        sys.exit(0 if ok else 1)
+    shown = listing(run, max_problems)
+    color = fmt == "text" and sys.stdout.isatty()
+    for _r, p in shown.shown:
+        click.echo(format_github(p) if fmt == "github" else format_text(p, color=color))
+    if shown.hidden:
+        click.echo(more_problems(shown.hidden, github=fmt == "github"))
+    if fmt == "github":
         click.echo(f"{sum(r.valid for r in results)} of {len(results)} campaign file(s) valid")
     else:
-        color = sys.stdout.isatty()
         for r in results:
-            for p in r.problems:
-                click.echo(format_text(p, color=color))
-            if r.valid and r.summary:
-                s = r.summary
+            if r.valid:
                 mark = click.style("✓", fg="green") if color else "ok"
-                click.echo(f"{mark} {r.file}: {s['recipients']:,} recipients, {s['steps']} steps, "
-                           f"{s['requests']:,} requests, {s['messages']:,} messages")
-            elif not r.valid:
-                n = len(r.errors)
+            else:
                 mark = click.style("✗", fg="red") if color else "FAIL"
-                click.echo(f"{mark} {r.file}: {n} error{'s' if n != 1 else ''}")
+            click.echo(f"{mark} {summary_line(r)}")
+    for path in shown.skipped:
+        click.echo(f"skipped {path}: not a campaign (no two of version, id, recipients, steps)")
     sys.exit(exitcodes.OK if ok else exitcodes.FAILED)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from runner.audience.chatids import url_path
 from runner.audience.mask import display_chat, mask_one
-from runner.audience.recipients import Recipient, iter_recipients
+from runner.audience.recipients import ReadStats, Recipient, iter_recipients
 from runner.audience.suppress import Suppression, load_suppression
 from runner.campaign.load import Campaign
 from runner.campaign.schedule import (
@@ -77,7 +77,9 @@ class ProblemCollector:
     def errors(self) -> list[Problem]:
         return [p for p in self.result() if p.severity == "error"]
 
-    def result(self) -> list[Problem]:
+    def result(self, *, with_dropped: bool = True) -> list[Problem]:
+        """Every problem kept, sorted by place; the count of those dropped comes last (it has
+        no place) unless ``with_dropped`` is False (validate says it after the problems)."""
         out = list(self.problems)
         for kind, n in self._counts.items():
             if n > self.PER_KIND and kind in self._first:
@@ -87,10 +89,11 @@ class ProblemCollector:
                     file=first.file, line=first.line, path=first.path, hint=first.hint,
                     severity=first.severity, layer=first.layer,
                 ))
-        if self.dropped:
+        out.sort(key=Problem.sort_key)
+        if self.dropped and with_dropped:
             out.append(Problem(f"{self.dropped:,} more problems not shown",
                                hint="fix the ones above and run again"))
-        return sorted(out, key=Problem.sort_key)
+        return out
 
 
 @dataclass
@@ -112,6 +115,7 @@ class PlanSummary:
     duplicates: int = 0
     suppressed: int = 0
     invalid: int = 0
+    empty_rows: int = 0  # rows whose cells are all empty (",,,," from a spreadsheet): skipped
     requests: int = 0
     messages: int = 0
     skipped: int = 0
@@ -156,12 +160,14 @@ class Planner:
         self.collector.extend(campaign.warnings)
         if suppression is None:
             suppression, problems = load_suppression(campaign.suppress, campaign.base_dir,
-                                                     campaign.doc.file, campaign.doc.locate)
+                                                     campaign.doc.file, campaign.doc.locate,
+                                                     campaign.source.region)
             self.collector.extend(problems)
         self.suppression = suppression
         self.summary = PlanSummary(campaign=campaign.id, revision=campaign.revision,
                                    steps={s.id: StepCounts() for s in campaign.steps})
         self._dup_lines: list[str] = []
+        self.read_stats = ReadStats()
 
     @property
     def problems(self) -> list[Problem]:
@@ -175,11 +181,18 @@ class Planner:
     def recipients(self) -> Iterator[tuple[Recipient, list[Rendered]]]:
         """Each recipient that gets messages, with its rendered steps (problems collected)."""
         s = self.summary
-        for rec in iter_recipients(self.campaign.doc, self.campaign.source):
+        for rec in iter_recipients(self.campaign.doc, self.campaign.source, self.read_stats):
             s.rows += 1
             if rec.problem is not None:
                 s.invalid += 1
                 self.collector.add(rec.problem)
+                if rec.vars:
+                    # Its templates are checked too, so fixing the chat ids does not reveal a
+                    # second wave of errors.
+                    try:
+                        self.renderer.render(rec)
+                    except RenderError as err:
+                        self.collector.add(render_problem(self.campaign, rec, err))
                 continue
             if rec.duplicate:
                 s.duplicates += 1
@@ -280,6 +293,12 @@ class Planner:
     def _finish(self) -> None:
         s = self.summary
         w = s.warnings
+        self.collector.extend(self.renderer.empty_value_problems())
+        self.collector.extend(self.read_stats.problems(self.campaign.source))
+        s.empty_rows = self.read_stats.empty_rows
+        empty = self.read_stats.warning()
+        if empty:
+            w.append(empty)
         if s.duplicates:
             w.append(f"{s.duplicates:,} recipient row(s) repeat a chat listed earlier (e.g. {', '.join(self._dup_lines)}); "
                      "each chat is sent once and the first row's variables win")

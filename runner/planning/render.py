@@ -7,19 +7,21 @@ with this, so a problem of recipient 37,412 is found by `validate`, not at send 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import TemplateError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 
 from runner.audience.chatids import e164_hint
+from runner.audience.columns import closest
 from runner.audience.recipients import Recipient
 from runner.campaign.load import Campaign, Step
 from runner.campaign.loader import format_path
-from runner.campaign.templates import Compiled, TimeBudget, base_context, fast_context
+from runner.campaign.templates import Compiled, TimeBudget, base_context, environment, fast_context
 from runner.contract import MAX_LINK_PREVIEW_TITLE, MAX_TEXT_CHARS, is_http_url, is_single_http_url
 from runner.errors import Problem
 
@@ -34,11 +36,78 @@ class Rendered:
 
 
 class RenderError(Exception):
-    def __init__(self, path: str, message: str, hint: str | None = None) -> None:
+    def __init__(self, path: str, message: str, hint: str | None = None,
+                 undefined: str | None = None, null: bool = False) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
         self.hint = hint
+        self.undefined = undefined  # the variable jinja2 found undefined, when it says which
+        self.null = null  # a variable printed is null (JSONL null, YAML ~)
+
+
+# Filters that print an empty text for an empty value: `{{ first_name | title }}` says "Hey !"
+# as surely as `{{ first_name }}`; so does `default('there')` without its second argument.
+_KEEPS_EMPTY = frozenset({"title", "upper", "lower", "capitalize", "trim", "string", "e", "escape",
+                          "striptags", "default", "d"})
+
+
+def _printed_name(node: nodes.Node) -> str | None:
+    """The variable an output expression prints as it is (through filters that keep an empty
+    text empty), or None."""
+    while isinstance(node, nodes.Filter):
+        if node.name not in _KEEPS_EMPTY:
+            return None
+        if node.name in ("default", "d"):
+            flag = node.args[1] if len(node.args) > 1 else next(
+                (kw.value for kw in node.kwargs if kw.key == "boolean"), None)
+            if isinstance(flag, nodes.Const) and flag.value:
+                return None
+        node = node.node
+    return node.name if isinstance(node, nodes.Name) else None
+
+
+def printed_variables(source: str) -> tuple[str, ...]:
+    """Variables a template prints unconditionally (outside {% if %} and loops): the ones
+    whose empty value leaves a gap in the text ("Hey !")."""
+    tree = environment().parse(source)
+    names: list[str] = []
+    for stmt in tree.body:
+        if isinstance(stmt, nodes.Output):
+            for expr in stmt.nodes:
+                name = _printed_name(expr)
+                if name is not None and name not in names:
+                    names.append(name)
+    return tuple(names)
+
+
+def _referenced(source: str) -> tuple[str, ...]:
+    tree = environment().parse(source)
+    return tuple(dict.fromkeys(n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"))
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+@dataclass
+class EmptyValues:
+    """A step's template printed an empty value: how often, and the first rows."""
+
+    path: str  # "steps[0].text"
+    variable: str
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+
+
+def _compiled(value: Any) -> Iterator[Compiled]:
+    if isinstance(value, Compiled):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from _compiled(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _compiled(v)
 
 
 class Renderer:
@@ -68,6 +137,31 @@ class Renderer:
                 static["effect"] = step.effect
             self._static[step.id] = static
         self._paths = {step.id: format_path(step.path) for step in campaign.steps}
+        # Per step, the templates' unconditionally printed variables; per template path, every
+        # variable it reads (to name the null one).
+        self._printed: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self._reads: dict[str, tuple[str, ...]] = {}
+        for step in campaign.steps:
+            printed = []
+            for tmpl in _compiled(step.content):
+                if tmpl.source and tmpl.path:
+                    try:
+                        self._reads[tmpl.path] = _referenced(tmpl.source)
+                        names = printed_variables(tmpl.source)
+                    except TemplateError:
+                        continue
+                    if names:
+                        printed.append((tmpl.path, names))
+            self._printed[step.id] = printed
+            if step.when_source:
+                try:
+                    self._reads[f"{self._paths[step.id]}.when"] = _referenced(
+                        "{{ " + step.when_source.strip().removeprefix("{{").removesuffix("}}") + " }}")
+                except TemplateError:
+                    pass
+        self.empty_values: dict[tuple[str, str], EmptyValues] = {}
+        self._all_printed = tuple(dict.fromkeys(n for printed in self._printed.values()
+                                                for _, names in printed for n in names))
 
     def from_number(self, chat: str) -> str | None:
         """A pool assigns each chat one number by a stable hash: the same on every run and step
@@ -93,7 +187,64 @@ class Renderer:
     def render(self, rec: Recipient) -> list[Rendered]:
         """Every step for this recipient; raises RenderError on the first problem."""
         with self.budget:
-            return self._render(rec)
+            try:
+                return self._render(rec)
+            except RenderError as err:
+                self._explain(err, rec)
+                raise
+
+    def _explain(self, err: RenderError, rec: Recipient) -> None:
+        """Name the variable: the closest column for an undefined one, the null one."""
+        if err.undefined is not None:
+            name = err.undefined
+            guess = closest(name, [k for k in rec.vars if k != name], rec.columns)
+            if guess is None:
+                guess = closest(name, [k for k in self.campaign.vars if k != name])
+            if guess is not None:
+                err.message += f"; did you mean {guess}?"
+            err.hint = (f"add a column/variable '{name}' for this recipient, give a default "
+                        f"({{{{ {name} | default('...', true) }}}}), or guard the step with "
+                        f"when: {name} is defined")
+        elif err.null:
+            ctx = self.context(rec)
+            nulls = [n for n in self._reads.get(err.path, ()) if n in ctx and ctx[n] is None]
+            if nulls:
+                name = nulls[0]
+                err.message = f"the variable '{name}' is null (empty in the data), so the text would say 'None'"
+                err.hint = (f"fill '{name}' in the data, or write {{{{ {name} or '...' }}}} "
+                            "(default() alone keeps a null)")
+
+    def _empty_printed(self, ctx: dict[str, Any]) -> frozenset[str]:
+        """The printed variables that are empty (or blank) for this recipient; usually none,
+        checked once per recipient so the steps need not look."""
+        get = ctx.get
+        empty = [n for n in self._all_printed if isinstance(v := get(n), str) and not v.strip()]
+        return frozenset(empty) if empty else _NONE
+
+    def _note_empty(self, step: Step, empty: frozenset[str], rec: Recipient) -> None:
+        for path, names in self._printed[step.id]:
+            for name in names:
+                if name in empty:
+                    seen = self.empty_values.get((path, name))
+                    if seen is None:
+                        seen = self.empty_values[(path, name)] = EmptyValues(path, name)
+                    seen.count += 1
+                    if len(seen.first) < 3:
+                        seen.first.append(rec.where())
+
+    def empty_value_problems(self) -> list[Problem]:
+        """One warning per step template that printed an empty value, with a count."""
+        out = []
+        for ev in self.empty_values.values():
+            line, _ = self.campaign.doc.locate(tuple(_parse_path(ev.path)))
+            out.append(Problem(
+                f"{ev.path} prints '{ev.variable}', which is empty for {ev.count:,} recipient(s) "
+                f"(e.g. {', '.join(ev.first)}): they get a gap in the text (\"Hey !\")",
+                file=self.campaign.doc.file, line=line, path=ev.path, severity="warning",
+                layer="template",
+                hint=f"{{{{ {ev.variable} | default('there', true) }}}} replaces an empty value too "
+                     f"(default('there') alone keeps it), or guard the step with when: {ev.variable}"))
+        return out
 
     def _render(self, rec: Recipient) -> list[Rendered]:
         ctx = self.context(rec)
@@ -101,6 +252,7 @@ class Renderer:
         out: list[Rendered] = []
         skipped: set[str] = set()
         pooled = self.from_number(rec.chat or "") if self._pool else None
+        empty = self._empty_printed(ctx) if self._all_printed else _NONE
         for step in self.campaign.steps:
             if step.when is not None:
                 try:
@@ -117,6 +269,8 @@ class Renderer:
                 continue
             body = {k: _render_tree(v, ctx, shared) for k, v in step.content.items()}
             self._check(step, body)
+            if empty:
+                self._note_empty(step, empty, rec)
             for k, v in self._static[step.id].items():
                 body.setdefault(k, v)
             if pooled is not None and "from_number" not in body:
@@ -145,7 +299,7 @@ class Renderer:
                         raise RenderError(where, f"the text renders to {len(t):,} characters, over the {MAX_TEXT_CHARS:,} limit",
                                           "shorten it or split it into several steps")
                     raise RenderError(where, "the text renders empty for this recipient (the API rejects a message without content)",
-                                      "guard the step with when:, or use a default: {{ name | default('there') }}")
+                                      "guard the step with when:, or use a default that also replaces an empty value: {{ name | default('there', true) }}")
         lp = body.get("link_preview")
         if lp is not None:
             if isinstance(text, str):
@@ -200,15 +354,20 @@ def _check_preview(lp: dict[str, Any], path: str) -> None:
 
 def _undefined_hint() -> str:
     return ("add the column/variable for this recipient, give a default "
-            "({{ first_name | default('there') }}), or guard the step with when:")
+            "({{ name | default('...', true) }}), or guard the step with when:")
+
+
+_UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
 
 
 def _render_error(path: str, err: Exception) -> RenderError:
     if isinstance(err, UndefinedError):
         if (err.message or "").startswith("a variable is null"):
             return RenderError(path, str(err.message), "fill it in the data, or write "
-                               "{{ first_name or 'there' }} (default() alone keeps a null)")
-        return RenderError(path, err.message or str(err), _undefined_hint())
+                               "{{ name or '...' }} (default() alone keeps a null)", null=True)
+        m = _UNDEFINED.match(err.message or "")
+        return RenderError(path, err.message or str(err), _undefined_hint(),
+                           undefined=m.group(1) if m else None)
     if isinstance(err, SecurityError):
         return RenderError(path, f"unsafe template refused: {err}",
                            "templates run in a sandbox: no access to Python internals, no huge values")

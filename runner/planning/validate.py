@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ class FileResult:
     file: str
     problems: list[Problem] = field(default_factory=list)
     summary: dict[str, Any] | None = None
+    hidden: int = 0  # problems the collector dropped (too many kinds), said after the rest
 
     @property
     def errors(self) -> list[Problem]:
@@ -36,11 +38,14 @@ class FileResult:
         }
         if self.summary is not None:
             out["summary"] = self.summary
+        if self.hidden:
+            out["problems_not_shown"] = self.hidden
         return out
 
 
-def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Files as given; folders walked for *.yaml / *.yml (hidden folders skipped), sorted."""
+def expand_paths(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> Iterator[Path]:
+    """Files as given (always checked); folders walked for *.yaml / *.yml (hidden folders
+    skipped), sorted, keeping the campaigns; other YAML files go to ``skipped``."""
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
@@ -48,12 +53,51 @@ def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
                 rel = f.relative_to(p)
                 if f.suffix in CAMPAIGN_SUFFIXES and f.is_file() and not any(
                         part.startswith(".") for part in rel.parts):
-                    yield f
+                    if is_campaign_file(f):
+                        yield f
+                    elif skipped is not None:
+                        skipped.append(f)
         else:
             yield p
 
 
-def validate_file(path: str | Path) -> FileResult:
+_CAMPAIGN_KEYS = ("version", "id", "recipients", "steps")
+_TOP_KEY = re.compile(r"^(version|id|recipients|steps)\s*:", re.MULTILINE)
+_SCHEMA_COMMENT = re.compile(r"^#.*\$schema=\S*campaign\.schema\.json", re.MULTILINE)
+_SNIFF_BYTES = 1024 * 1024
+
+
+def is_campaign_file(path: str | Path) -> bool:
+    """Whether a YAML file found in a folder is a campaign: it carries the campaign `$schema`
+    comment, or its top level has at least two of version, id, recipients, steps (so a
+    campaign that lost its `steps` is still checked, and a docker-compose.yml is not).
+
+    Read as text, not parsed: a campaign with a syntax error must still count as one."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read(_SNIFF_BYTES)
+    except OSError:
+        return True  # let validate_file say why it cannot be read
+    return looks_like_campaign(text)
+
+
+def looks_like_campaign(text: str) -> bool:
+    if _SCHEMA_COMMENT.search(text):
+        return True
+    return len(set(_TOP_KEY.findall(text))) >= 2
+
+
+def validate_file(path: str | Path, *, strict: bool = False) -> FileResult:
+    """Every problem of one campaign file. ``strict``: values YAML changed (02134 read as
+    1116) are errors, not warnings."""
+    result = _validate(path)
+    if strict:
+        result.problems = [replace(p, severity="error") if p.layer == "yaml" and p.severity == "warning"
+                           else p for p in result.problems]
+    return result
+
+
+def _validate(path: str | Path) -> FileResult:
     result = FileResult(file=str(path))
     try:
         campaign = load_campaign(path)
@@ -64,23 +108,90 @@ def validate_file(path: str | Path) -> FileResult:
     try:
         summary = planner.run()
     except CampaignError as err:  # e.g. an unreadable recipients file
-        result.problems = planner.problems + err.problems
+        result.problems = _kept(planner) + err.problems
+        result.hidden = planner.collector.dropped
         return result
     except Exception as err:  # noqa: BLE001 - a bug of ours must not stop a folder's other files
-        result.problems = planner.problems + [Problem(
+        result.problems = _kept(planner) + [Problem(
             f"internal error while validating: {type(err).__name__}: {str(err)[:200]}",
             file=str(path), hint="please report it with this file; the other files were checked")]
         return result
-    result.problems = planner.problems
+    result.problems = _kept(planner)
+    result.hidden = planner.collector.dropped
     result.summary = {
         "campaign": campaign.id, "recipients": summary.recipients, "steps": len(campaign.steps),
         "requests": summary.requests, "messages": summary.messages,
     }
+    if summary.empty_rows:
+        result.summary["empty_rows_skipped"] = summary.empty_rows
     return result
 
 
-def validate_paths(paths: Iterable[str | Path]) -> list[FileResult]:
-    files = list(expand_paths(paths))
+def _kept(planner: Planner) -> list[Problem]:
+    return planner.collector.result(with_dropped=False)
+
+
+@dataclass
+class ValidationRun:
+    results: list[FileResult]
+    skipped: list[Path] = field(default_factory=list)  # YAML files in folders that are not campaigns
+
+    @property
+    def valid(self) -> bool:
+        return all(r.valid for r in self.results)
+
+
+def validate_run(paths: Iterable[str | Path], *, strict: bool = False) -> ValidationRun:
+    skipped: list[Path] = []
+    files = list(expand_paths(paths, skipped))
     if not files:
-        raise CampaignError(Problem("no campaign files found", hint="pass .yaml files or folders that contain them"))
-    return [validate_file(f) for f in files]
+        hint = "pass .yaml files or folders that contain them"
+        if skipped:
+            hint = (f"{len(skipped)} YAML file(s) were skipped as not campaigns (e.g. {skipped[0]}); "
+                    "name a file to check it anyway")
+        raise CampaignError(Problem("no campaign files found", hint=hint))
+    return ValidationRun([validate_file(f, strict=strict) for f in files], skipped)
+
+
+def validate_paths(paths: Iterable[str | Path], *, strict: bool = False) -> list[FileResult]:
+    return validate_run(paths, strict=strict).results
+
+
+@dataclass
+class Listing:
+    """What validate prints, in reading order: the problems to show (each with its file's
+    result), how many more are not shown, then the files' summaries."""
+
+    shown: list[tuple[FileResult, Problem]]
+    hidden: int
+    results: list[FileResult]
+    skipped: list[Path]
+
+
+def listing(run: ValidationRun, max_problems: int | None = None) -> Listing:
+    """Problems file by file, sorted by place, at most ``max_problems`` of them (None or 0: all);
+    the rest, with those the collector dropped, counted in ``hidden``."""
+    shown: list[tuple[FileResult, Problem]] = []
+    hidden = 0
+    for r in run.results:
+        hidden += r.hidden
+        for p in r.problems:
+            if max_problems and len(shown) >= max_problems:
+                hidden += 1
+            else:
+                shown.append((r, p))
+    return Listing(shown, hidden, run.results, run.skipped)
+
+
+def summary_line(r: FileResult) -> str:
+    """A file's closing line, without its mark (ok/✓, FAIL/✗)."""
+    if r.valid and r.summary:
+        s = r.summary
+        line = (f"{r.file}: {s['recipients']:,} recipients, {s['steps']} steps, "
+                f"{s['requests']:,} requests, {s['messages']:,} messages")
+        if s.get("empty_rows_skipped"):
+            n = s["empty_rows_skipped"]
+            line += f" ({n:,} empty row{'s' if n != 1 else ''} skipped)"
+        return line
+    n = len(r.errors)
+    return f"{r.file}: {n} error{'s' if n != 1 else ''}"

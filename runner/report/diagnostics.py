@@ -56,3 +56,12 @@ def render_problems(problems: Iterable[Problem], fmt: str = "text", *, color: bo
     if fmt == "github":
         return "\n".join(format_github(p) for p in problems)
     return "\n".join(format_text(p, color=color) for p in problems)
+
+
+def more_problems(count: int, *, github: bool = False) -> str:
+    """The line after the problems shown: how many were left out, and how to see them."""
+    text = f"{count:,} more problem{'s' if count != 1 else ''} not shown"
+    hint = "fix the ones above and run again, or raise --max-problems"
+    if github:
+        return f"::notice::{_gh_escape(f'{text} ({hint})')}"
+    return f"{text}\n    hint: {hint}"
