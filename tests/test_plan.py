@@ -73,7 +73,10 @@ def plan_out(path: Path, out: Path, *extra: str) -> bytes:
 
 
 def lines_of(data: bytes) -> list[dict[str, Any]]:
-    return [json.loads(ln) for ln in data.decode("utf-8").splitlines()]
+    """The request lines of a plan file (the first line is its header, see test_planfile.py)."""
+    head, *lines = [json.loads(ln) for ln in data.decode("utf-8").splitlines()]
+    assert head["plan_format"] == 1
+    return lines
 
 
 # --- golden files: every example campaign, byte for byte ------------------------------------
@@ -126,7 +129,9 @@ def test_golden_obeys_the_api_contract(golden: Path) -> None:
     assert raw.endswith(b"\n") and b"\r" not in raw
     keys: set[str] = set()
     sent: dict[str, list[str]] = {}
-    for line in raw.decode("utf-8").splitlines(keepends=True):
+    head, *lines = raw.decode("utf-8").splitlines(keepends=True)
+    assert json.loads(head)["requests"] == len(lines)
+    for line in lines:
         obj = json.loads(line)
         # Canonical form: keys sorted, compact, UTF-8, one object a line.
         assert line == json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -445,7 +450,8 @@ def test_bare_and_braced_when_mean_the_same(tmp_path: Path) -> None:
     braced = write(tmp_path / "braced" / "c.yaml", template.format(cond='"{{ n is defined and n > 2 }}"'))
     a = plan_out(bare, tmp_path / "bare" / "o.jsonl")
     b = plan_out(braced, tmp_path / "braced" / "o.jsonl")
-    assert a == b and [o["recipient"] for o in lines_of(a)] == ["+15551230002"]
+    # The requests are the same; the headers differ only in the campaign file's digest.
+    assert lines_of(a) == lines_of(b) and [o["recipient"] for o in lines_of(a)] == ["+15551230002"]
 
 
 def test_duplicates_are_warned_and_sent_once_first_row_wins(tmp_path: Path) -> None:
