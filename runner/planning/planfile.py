@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from runner.campaign.load import Campaign
 from runner.errors import CampaignError, Problem
+from runner.planning.planner import Planner, PlanSummary
 from runner.planning.request import PlannedRequest
 from runner.version import __version__
 
@@ -261,3 +262,47 @@ def write_plan(out: IO[str], head: dict[str, Any], body: IO[str]) -> None:
     body.seek(0)
     while chunk := body.read(1 << 20):
         out.write(chunk)
+
+
+def find_campaign(plan: PlanFile, cwd: Path | None = None) -> Path:
+    """The planned campaign file when `send --plan` is given no FILE: the header's name, in the
+    plan's folder or the current one, whichever holds the very file that was planned."""
+    name = plan.campaign_name()
+    want = next(i.sha256 for i in plan.inputs if i.role == CAMPAIGN)
+    candidates = [folder / name for folder in (plan.path.parent, cwd or Path.cwd())]
+    for candidate in candidates:
+        if file_sha256(candidate) == want:
+            return candidate
+    for candidate in candidates:  # changed since: the digest check then names the change
+        if candidate.is_file():
+            return candidate
+    raise CampaignError(f"the planned campaign file {name} is neither next to the plan nor here",
+                        file=str(plan.path), line=1, hint="give it: campaign send FILE --plan PLAN")
+
+
+def planned_requests(campaign: Campaign, plan: PlanFile) -> Iterator[PlannedRequest]:
+    """The requests of ``plan``, rendered from ``campaign`` and checked line by line against
+    the plan (see PlanMatcher); raises CampaignError at the end if the campaign is invalid."""
+    planner = Planner(campaign)
+    m = PlanMatcher(plan, planner.suppression.__contains__)
+    yield from m.filter(planner.requests())
+    planner.raise_if_invalid()
+
+
+def summarize_plan(campaign: Campaign, plan: PlanFile) -> tuple[PlanSummary, PlanMatcher]:
+    """The check pass before a send from a plan: every request matched, nothing sent."""
+    planner = Planner(campaign)
+    m = PlanMatcher(plan, planner.suppression.__contains__)
+    for _ in m.filter(planner.requests()):
+        pass
+    planner.raise_if_invalid()
+    return planner.summary, m
+
+
+def check_inputs(campaign: Campaign, plan: PlanFile) -> list[str]:
+    """Refuse (CampaignError naming each change) if an input changed since the plan; returns
+    the suppression files that changed (re-read at send time)."""
+    problems, reread = plan.changes(campaign)
+    if problems:
+        raise CampaignError(problems)
+    return reread

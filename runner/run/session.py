@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +22,15 @@ from runner.campaign.schedule import gate_for
 from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import api_key_from_env, base_url_from
 from runner.http.transport import run as run_on_loop
+from runner.planning.planfile import (
+    PlanFile,
+    check_inputs,
+    find_campaign,
+    planned_requests,
+    summarize_plan,
+)
 from runner.planning.planner import PlanSummary, iter_plan, summarize
+from runner.planning.request import PlannedRequest
 from runner.run.send import Executor, RunResult, RunStats, SendOptions, install_signal_handlers
 from runner.run.track import Tracker, TrackOptions, TrackResult, TrackStats
 from runner.store.journal import ACCEPTED, Journal
@@ -169,20 +177,37 @@ class SendSession:
         self.options = options
         self.journal = journal
         self._api_key = api_key
+        self.plan: PlanFile | None = None  # `send --plan`: send exactly this reviewed plan
+        self.plan_skipped = 0  # planned requests skipped: their recipient opted out since
+        self.plan_reread: list[str] = []  # suppression files changed since the plan (re-read)
 
     @classmethod
-    def open(cls, file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
+    def open(cls, file: str | Path | None, *, state_dir: str | Path = DEFAULT_STATE_DIR,
              api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
-             backoff_base: float = 0.5, backoff_cap: float = 30.0) -> SendSession:
+             backoff_base: float = 0.5, backoff_cap: float = 30.0,
+             plan: str | Path | None = None) -> SendSession:
+        """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
+        ``file`` may then be None (the planned campaign is looked up next to the plan)."""
+        planned = PlanFile.read(plan) if plan is not None else None
+        if file is None and planned is not None:
+            file = find_campaign(planned)
         campaign = load_campaign(file)
-        summary = summarize(campaign)
+        reread: list[str] = []
+        if planned is not None:
+            reread = check_inputs(campaign, planned)
+            summary, matcher = summarize_plan(campaign, planned)
+        else:
+            summary = summarize(campaign)
         options = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
                                   concurrency=concurrency, timeout=timeout,
                                   max_attempts=max_attempts, backoff_base=backoff_base,
                                   backoff_cap=backoff_cap)
         key = api_key if api_key is not None else api_key_from_env("send")
-        return cls(file, campaign, summary, options, key, open_journal(state_dir, campaign.id))
+        session = cls(file, campaign, summary, options, key, open_journal(state_dir, campaign.id))
+        if planned is not None:
+            session.plan, session.plan_skipped, session.plan_reread = planned, matcher.suppressed_since, reread
+        return session
 
     def __enter__(self) -> SendSession:
         return self
@@ -209,7 +234,7 @@ class SendSession:
         async def go() -> RunResult:
             remove = install_signal_handlers(executor)
             try:
-                return await _with_ticks(executor.run(iter_plan(campaign), total=self.summary.requests),
+                return await _with_ticks(executor.run(self._requests(), total=self.summary.requests),
                                          lambda: executor.stats, on_tick, tick_every)
             finally:
                 remove()
@@ -223,6 +248,11 @@ class SendSession:
             counts["cap"] = {k: v for k, v in result.cap.items() if k != "message"}
         self.journal.finish_run(run_id, counts, result.exit_code, result.stop_reason)
         return result
+
+    def _requests(self) -> Iterator[PlannedRequest]:
+        if self.plan is None:
+            return iter_plan(self.campaign)
+        return planned_requests(self.campaign, self.plan)
 
     def run(self, *, wait: bool = False, on_tick: Callable[[RunStats], None] | None = None,
             tick_every: float = 1.0, on_wait: Callable[[float], None] | None = None,
@@ -244,7 +274,12 @@ class SendSession:
                 return result  # interrupted while waiting: what was sent is journalled
             # Re-read the campaign: suppression files may have grown (opt-outs) meanwhile.
             self.campaign = load_campaign(self.file)
-            self.summary = summarize(self.campaign)
+            if self.plan is None:
+                self.summary = summarize(self.campaign)
+            else:
+                check_inputs(self.campaign, self.plan)
+                self.summary, matcher = summarize_plan(self.campaign, self.plan)
+                self.plan_skipped = matcher.suppressed_since
 
     def track(self, *, timeout: float = 300.0,
               on_tick: Callable[[TrackStats], None] | None = None,
