@@ -56,6 +56,8 @@ def _waiting_notice(delay: float) -> None:
               help="Send exactly this reviewed `plan --out` file; refused if any input changed since.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the run's JSON report to this file.")
+@click.option("--require-clean", "clean", is_flag=True,
+              help="Refuse uncommitted changes (git) to the campaign or its data files.")
 @click.option("--yes", "-y", is_flag=True, help="Send without asking for confirmation.")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
               help="Seconds per HTTP request.")
@@ -83,6 +85,7 @@ def send(
     concurrency: int | None,
     state_dir: Path,
     report_file: Path | None,
+    clean: bool,
     yes: bool,
     timeout: float,
     max_attempts: int,
@@ -97,7 +100,7 @@ def send(
     """Send a campaign (asks first unless --yes). Re-running resumes: nothing is sent twice."""
     if file is None and plan_file is None:
         raise CampaignError("which campaign? give FILE, or --plan PLAN", hint="campaign send FILE")
-    session = SendSession.open(file, plan=plan_file, state_dir=state_dir, base_url=base_url, rate=rate,
+    session = SendSession.open(file, plan=plan_file, clean=clean, state_dir=state_dir, base_url=base_url, rate=rate,
                                concurrency=concurrency, timeout=timeout,
                                max_attempts=max_attempts, backoff_base=backoff_base,
                                backoff_cap=backoff_cap)

@@ -77,6 +77,11 @@ def inputs_of(campaign: Campaign) -> list[Input]:
     return out
 
 
+def input_paths(campaign: Campaign) -> list[Path]:
+    """The files behind ``inputs_of``: the campaign file first."""
+    return [campaign.path] + [campaign.base_dir / name for _, name in named_files(campaign.doc.data)]
+
+
 def digest(inputs: list[Input]) -> str:
     """One digest of all inputs (role, path and content): equal digests, equal requests."""
     h = hashlib.sha256()

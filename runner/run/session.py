@@ -25,7 +25,10 @@ from runner.http.transport import run as run_on_loop
 from runner.planning.planfile import (
     PlanFile,
     check_inputs,
+    digest,
     find_campaign,
+    input_paths,
+    inputs_of,
     planned_requests,
     summarize_plan,
 )
@@ -33,6 +36,7 @@ from runner.planning.planner import PlanSummary, iter_plan, summarize
 from runner.planning.request import PlannedRequest
 from runner.run.send import Executor, RunResult, RunStats, SendOptions, install_signal_handlers
 from runner.run.track import Tracker, TrackOptions, TrackResult, TrackStats
+from runner.store.audit import Audit, audit, require_clean
 from runner.store.journal import ACCEPTED, Journal
 from runner.store.paths import DEFAULT_STATE_DIR
 
@@ -180,19 +184,25 @@ class SendSession:
         self.plan: PlanFile | None = None  # `send --plan`: send exactly this reviewed plan
         self.plan_skipped = 0  # planned requests skipped: their recipient opted out since
         self.plan_reread: list[str] = []  # suppression files changed since the plan (re-read)
+        self.audit: Audit | None = None  # git commit, dirty files, plan digest, OS user
 
     @classmethod
     def open(cls, file: str | Path | None, *, state_dir: str | Path = DEFAULT_STATE_DIR,
              api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
-             plan: str | Path | None = None) -> SendSession:
+             plan: str | Path | None = None, clean: bool = False) -> SendSession:
         """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
-        ``file`` may then be None (the planned campaign is looked up next to the plan)."""
+        ``file`` may then be None (the planned campaign is looked up next to the plan).
+        ``clean``: refuse uncommitted changes to the campaign or its files (git)."""
         planned = PlanFile.read(plan) if plan is not None else None
         if file is None and planned is not None:
             file = find_campaign(planned)
         campaign = load_campaign(file)
+        files = input_paths(campaign)
+        found = audit(files, planned.digest if planned is not None else digest(inputs_of(campaign)))
+        if clean:
+            require_clean(files, found)
         reread: list[str] = []
         if planned is not None:
             reread = check_inputs(campaign, planned)
@@ -205,6 +215,7 @@ class SendSession:
                                   backoff_cap=backoff_cap)
         key = api_key if api_key is not None else api_key_from_env("send")
         session = cls(file, campaign, summary, options, key, open_journal(state_dir, campaign.id))
+        session.audit = found
         if planned is not None:
             session.plan, session.plan_skipped, session.plan_reread = planned, matcher.suppressed_since, reread
         return session
@@ -227,7 +238,8 @@ class SendSession:
         """Send every due request not yet accepted; one run in the journal."""
         campaign, options = self.campaign, self.options
         run_id = self.journal.start_run(campaign.id, campaign.revision, options.to_dict(),
-                                        plan_doc(self.summary))
+                                        plan_doc(self.summary),
+                                        self.audit.to_dict() if self.audit else None)
         executor = Executor(self.journal, api_key=self._api_key, options=options,
                             revision=campaign.revision, run_id=run_id, gate=gate_for(campaign))
 
