@@ -18,15 +18,21 @@ from typing import Any
 from runner.errors import CampaignError, Problem
 
 
-def _git(cwd: Path, *args: str) -> str | None:
+def git_bytes(cwd: Path, *args: str) -> bytes | None:
+    """``git ARGS`` run in ``cwd``: its stdout, or None when git is missing or it fails."""
     if shutil.which("git") is None:
         return None
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                              timeout=30, check=False)
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60,
+                              check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout if proc.returncode == 0 else None
+
+
+def _git(cwd: Path, *args: str) -> str | None:
+    out = git_bytes(cwd, *args)
+    return None if out is None else out.decode("utf-8", "replace")
 
 
 def os_user() -> str | None:
