@@ -20,7 +20,6 @@ from typing import IO, Any
 
 from runner.campaign.load import Campaign
 from runner.errors import CampaignError, Problem
-from runner.planning.planner import Planner, PlanSummary
 from runner.planning.request import PlannedRequest
 from runner.version import __version__
 
@@ -283,25 +282,6 @@ def find_campaign(plan: PlanFile, cwd: Path | None = None) -> Path:
             return candidate
     raise CampaignError(f"the planned campaign file {name} is neither next to the plan nor here",
                         file=str(plan.path), line=1, hint="give it: campaign send FILE --plan PLAN")
-
-
-def planned_requests(campaign: Campaign, plan: PlanFile) -> Iterator[PlannedRequest]:
-    """The requests of ``plan``, rendered from ``campaign`` and checked line by line against
-    the plan (see PlanMatcher); raises CampaignError at the end if the campaign is invalid."""
-    planner = Planner(campaign)
-    m = PlanMatcher(plan, planner.suppression.__contains__)
-    yield from m.filter(planner.requests())
-    planner.raise_if_invalid()
-
-
-def summarize_plan(campaign: Campaign, plan: PlanFile) -> tuple[PlanSummary, PlanMatcher]:
-    """The check pass before a send from a plan: every request matched, nothing sent."""
-    planner = Planner(campaign)
-    m = PlanMatcher(plan, planner.suppression.__contains__)
-    for _ in m.filter(planner.requests()):
-        pass
-    planner.raise_if_invalid()
-    return planner.summary, m
 
 
 def check_inputs(campaign: Campaign, plan: PlanFile) -> list[str]:

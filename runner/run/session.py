@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,12 +29,10 @@ from runner.planning.planfile import (
     find_campaign,
     input_paths,
     inputs_of,
-    planned_requests,
-    summarize_plan,
 )
-from runner.planning.planner import PlanSummary, iter_plan, summarize
-from runner.planning.request import PlannedRequest
+from runner.planning.planner import PlanSummary
 from runner.run.send import Executor, RunResult, RunStats, SendOptions, install_signal_handlers
+from runner.run.spool import PlanSpool, spool_plan
 from runner.run.track import Tracker, TrackOptions, TrackResult, TrackStats
 from runner.store.audit import Audit, audit, require_clean
 from runner.store.journal import ACCEPTED, Journal
@@ -185,6 +183,8 @@ class SendSession:
         self.plan_skipped = 0  # planned requests skipped: their recipient opted out since
         self.plan_reread: list[str] = []  # suppression files changed since the plan (re-read)
         self.audit: Audit | None = None  # git commit, dirty files, plan digest, OS user
+        self.state_dir = Path(journal.path).parent
+        self._spool: PlanSpool | None = None  # the validated requests, rendered once
 
     @classmethod
     def open(cls, file: str | Path | None, *, state_dir: str | Path = DEFAULT_STATE_DIR,
@@ -203,21 +203,21 @@ class SendSession:
         found = audit(files, planned.digest if planned is not None else digest(inputs_of(campaign)))
         if clean:
             require_clean(files, found)
-        reread: list[str] = []
-        if planned is not None:
-            reread = check_inputs(campaign, planned)
-            summary, matcher = summarize_plan(campaign, planned)
-        else:
-            summary = summarize(campaign)
+        reread = check_inputs(campaign, planned) if planned is not None else []
+        # Validated and planned in one pass; the spool is what run_once sends.
+        summary, spool, skipped = spool_plan(campaign, state_dir, planned)
         options = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
                                   concurrency=concurrency, timeout=timeout,
                                   max_attempts=max_attempts, backoff_base=backoff_base,
                                   backoff_cap=backoff_cap)
-        key = api_key if api_key is not None else api_key_from_env("send")
-        session = cls(file, campaign, summary, options, key, open_journal(state_dir, campaign.id))
-        session.audit = found
-        if planned is not None:
-            session.plan, session.plan_skipped, session.plan_reread = planned, matcher.suppressed_since, reread
+        try:
+            key = api_key if api_key is not None else api_key_from_env("send")
+            session = cls(file, campaign, summary, options, key, open_journal(state_dir, campaign.id))
+        except BaseException:
+            spool.close()
+            raise
+        session.audit, session._spool = found, spool
+        session.plan, session.plan_skipped, session.plan_reread = planned, skipped, reread
         return session
 
     def __enter__(self) -> SendSession:
@@ -227,6 +227,8 @@ class SendSession:
         self.close()
 
     def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
         self.journal.close()
 
     def already_accepted(self) -> int:
@@ -246,7 +248,7 @@ class SendSession:
         async def go() -> RunResult:
             remove = install_signal_handlers(executor)
             try:
-                return await _with_ticks(executor.run(self._requests(), total=self.summary.requests),
+                return await _with_ticks(executor.run(self._spool or (), total=self.summary.requests),
                                          lambda: executor.stats, on_tick, tick_every)
             finally:
                 remove()
@@ -260,11 +262,6 @@ class SendSession:
             counts["cap"] = {k: v for k, v in result.cap.items() if k != "message"}
         self.journal.finish_run(run_id, counts, result.exit_code, result.stop_reason)
         return result
-
-    def _requests(self) -> Iterator[PlannedRequest]:
-        if self.plan is None:
-            return iter_plan(self.campaign)
-        return planned_requests(self.campaign, self.plan)
 
     def run(self, *, wait: bool = False, on_tick: Callable[[RunStats], None] | None = None,
             tick_every: float = 1.0, on_wait: Callable[[float], None] | None = None,
@@ -286,12 +283,13 @@ class SendSession:
                 return result  # interrupted while waiting: what was sent is journalled
             # Re-read the campaign: suppression files may have grown (opt-outs) meanwhile.
             self.campaign = load_campaign(self.file)
-            if self.plan is None:
-                self.summary = summarize(self.campaign)
-            else:
+            if self.plan is not None:
                 check_inputs(self.campaign, self.plan)
-                self.summary, matcher = summarize_plan(self.campaign, self.plan)
-                self.plan_skipped = matcher.suppressed_since
+            if self._spool is not None:
+                self._spool.close()
+                self._spool = None
+            self.summary, self._spool, self.plan_skipped = spool_plan(
+                self.campaign, self.state_dir, self.plan)
 
     def track(self, *, timeout: float = 300.0,
               on_tick: Callable[[TrackStats], None] | None = None,
