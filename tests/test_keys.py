@@ -115,7 +115,7 @@ def _keys(path: Path) -> dict[tuple[str, str], str]:
     result = CliRunner().invoke(main, ["plan", str(path), "--out", str(out),
                                        "--state", str(path.parent / "state")])
     assert result.exit_code == 0, result.output
-    lines = [json.loads(ln) for ln in out.read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(ln) for ln in out.read_text(encoding="utf-8").splitlines()[1:]]
     return {(o["recipient"], o["step"]): o["key"] for o in lines}
 
 

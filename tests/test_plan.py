@@ -73,7 +73,10 @@ def plan_out(path: Path, out: Path, *extra: str) -> bytes:
 
 
 def lines_of(data: bytes) -> list[dict[str, Any]]:
-    return [json.loads(ln) for ln in data.decode("utf-8").splitlines()]
+    """The request lines of a plan file (the first line is its header, see test_planfile.py)."""
+    head, *lines = [json.loads(ln) for ln in data.decode("utf-8").splitlines()]
+    assert head["plan_format"] == 1
+    return lines
 
 
 # --- golden files: every example campaign, byte for byte ------------------------------------
@@ -126,7 +129,9 @@ def test_golden_obeys_the_api_contract(golden: Path) -> None:
     assert raw.endswith(b"\n") and b"\r" not in raw
     keys: set[str] = set()
     sent: dict[str, list[str]] = {}
-    for line in raw.decode("utf-8").splitlines(keepends=True):
+    head, *lines = raw.decode("utf-8").splitlines(keepends=True)
+    assert json.loads(head)["requests"] == len(lines)
+    for line in lines:
         obj = json.loads(line)
         # Canonical form: keys sorted, compact, UTF-8, one object a line.
         assert line == json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -445,7 +450,8 @@ def test_bare_and_braced_when_mean_the_same(tmp_path: Path) -> None:
     braced = write(tmp_path / "braced" / "c.yaml", template.format(cond='"{{ n is defined and n > 2 }}"'))
     a = plan_out(bare, tmp_path / "bare" / "o.jsonl")
     b = plan_out(braced, tmp_path / "braced" / "o.jsonl")
-    assert a == b and [o["recipient"] for o in lines_of(a)] == ["+15551230002"]
+    # The requests are the same; the headers differ only in the campaign file's digest.
+    assert lines_of(a) == lines_of(b) and [o["recipient"] for o in lines_of(a)] == ["+15551230002"]
 
 
 def test_duplicates_are_warned_and_sent_once_first_row_wins(tmp_path: Path) -> None:
@@ -746,40 +752,33 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _workflow_steps() -> tuple[dict[str, str], dict[str, str]]:
+def test_review_action_validates_and_writes_plans_to_the_step_summary(tmp_path: Path) -> None:
+    """The example workflow's review step (action.yml runs action/campaign-review.sh)."""
     wf = yaml.safe_load((ROOT / "examples" / "github-workflow.yml").read_text(encoding="utf-8"))
     assert not (ROOT / ".github" / "workflows" / "campaigns-example.yml").exists()
-    steps = wf["jobs"]["check"]["steps"]
-    assert all("BLOOIO_API_KEY" not in json.dumps(s) for s in steps), "a dry run needs no key"
-    return {s["name"]: s["run"] for s in steps if "run" in s}, wf["env"]
-
-
-def test_workflow_example_validates_and_writes_plans_to_the_step_summary(tmp_path: Path) -> None:
-    runs, wf_env = _workflow_steps()
+    assert all("BLOOIO_API_KEY" not in json.dumps(s) for s in wf["jobs"]["review"]["steps"]), \
+        "a dry run needs no key"
     repo = _repo(tmp_path, *(p.name for p in EXAMPLES))
     summary = tmp_path / "summary.md"
-    env = _env(tmp_path, **wf_env, GITHUB_STEP_SUMMARY=str(summary))
+    env = _env(tmp_path, GITHUB_STEP_SUMMARY=str(summary), CAMPAIGNS="campaigns",
+               PLANS_DIR="plans", RUNNER_STATE=".runner", REVIEW_DIR=str(tmp_path / "review"))
 
-    def step(name: str) -> subprocess.CompletedProcess[str]:
-        # GitHub runs `run:` scripts with bash -e -o pipefail.
-        return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", runs[name]],
+    def review() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "--noprofile", "--norc", str(ROOT / "action" / "campaign-review.sh")],
                               cwd=repo, env=env, capture_output=True, text=True, timeout=120)
 
-    validated = step("Validate campaigns")
-    assert validated.returncode == 0, validated.stdout + validated.stderr
-    assert f"{len(EXAMPLES)} of {len(EXAMPLES)} campaign file(s) valid" in validated.stdout
-    planned = step("Plan campaigns (dry run)")
-    assert planned.returncode == 0, planned.stdout + planned.stderr
+    reviewed = review()
+    assert reviewed.returncode == 0, reviewed.stdout + reviewed.stderr
+    assert f"{len(EXAMPLES)} of {len(EXAMPLES)} campaign file(s) valid" in reviewed.stdout
     md = summary.read_text(encoding="utf-8")
-    assert md.startswith("## Campaign plans")
     assert "### Campaign plan: `spring-sale-2026` (revision 1)" in md
     assert "### Campaign plan: `store-opening-staff-briefing` (revision 1)" in md
     assert md.index("spring-sale-2026") < md.index("store-opening-staff-briefing")
     for example in EXAMPLES:
         assert f"### Campaign plan: `{load_campaign(example).id}`" in md
-        plan = repo / "plans" / f"{example.stem}.jsonl"
+        plan = repo / "plans" / f"campaigns__{example.stem}.jsonl"
         assert plan.read_bytes() == (GOLDEN / f"{example.stem}.jsonl").read_bytes()
-    everything = md + planned.stdout + planned.stderr + validated.stdout + validated.stderr
+    everything = md + reviewed.stdout + reviewed.stderr
     assert SECRET not in everything and "+15551230001" not in md
 
     # A broken campaign: validation annotates the file and line, and the job fails.
@@ -795,7 +794,7 @@ def test_workflow_example_validates_and_writes_plans_to_the_step_summary(tmp_pat
             parts:
               - text: "a"
         """)
-    failed = step("Validate campaigns")
+    failed = review()
     assert failed.returncode == 1
     assert re.search(r"^::error file=campaigns/broken\.yaml,line=\d+", failed.stdout, re.M), failed.stdout
 

@@ -19,7 +19,7 @@ def test_a_url_only_text_is_sent_trimmed(tmp_path):
     out = tmp_path / "p.jsonl"
     result = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    parts = json.loads(out.read_text())["body"]["parts"]
+    parts = json.loads(out.read_text().splitlines()[1])["body"]["parts"]
     assert [p["text"] for p in parts] == ["https://shop.example.com/a", "https://shop.example.com/b"]
 
 
@@ -39,4 +39,4 @@ def test_plan_out_follows_a_symlink_instead_of_replacing_it(tmp_path):
     link.symlink_to(target)
     result = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--out", str(link)])
     assert result.exit_code == 0
-    assert link.is_symlink() and json.loads(target.read_text())["step"] == "a"
+    assert link.is_symlink() and json.loads(target.read_text().splitlines()[1])["step"] == "a"

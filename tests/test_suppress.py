@@ -181,7 +181,7 @@ def test_plan_out_has_no_line_for_a_suppressed_chat(tmp_path):
     out = tmp_path / "plan.jsonl"
     result = cli("plan", str(path), "--out", str(out), "--format", "json")
     assert result.exit_code == 0, result.output
-    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    lines = [json.loads(x) for x in out.read_text().splitlines()[1:]]  # after the header
     assert [x["recipient"] for x in lines] == ["+15551230005"]
     summary = json.loads(result.stdout)
     assert summary["suppressed"] == 3 and summary["recipients"] == 1

@@ -111,7 +111,7 @@ def test_a_v1_journal_is_migrated_in_place_and_keeps_its_rows(tmp_path):
     path = tmp_path / "c.sqlite"
     make_v1_journal(path)
     with Journal(path) as j:
-        assert j.schema_version == SCHEMA_VERSION == 2
+        assert j.schema_version == SCHEMA_VERSION == 3
         assert [(e.key, e.status, e.message_ids) for e in j.entries()] == [
             ("k1", ACCEPTED, None), ("k2", ACCEPTED, ["msg_b", "msg_c"])]
         assert j.last_run()["plan"]["steps"]["hello"]["messages"] == 3
@@ -122,7 +122,7 @@ def test_a_v1_journal_is_migrated_in_place_and_keeps_its_rows(tmp_path):
     assert rows == [("msg_a", "+15551230001", 0, None, False), ("msg_b", "grp_x", 0, None, False),
                     ("msg_c", "grp_x", 1, None, False)]
     with Journal(path) as j:  # opening again migrates nothing and loses nothing
-        assert j.schema_version == 2 and len(list(j.deliveries())) == 3
+        assert j.schema_version == SCHEMA_VERSION and len(list(j.deliveries())) == 3
 
 
 def test_a_fresh_journal_gets_every_table(tmp_path):

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "rules, and every recipient rendered."),
     "plan": ("runner.cli.plan", "Dry run: render every request (keys included) with no network "
              "and no API key."),
+    "diff": ("runner.cli.diff", "Compare a campaign with its version at a git ref: who gets "
+             "what, what is sent again (no network, no API key)."),
     "preview": ("runner.cli.preview", "Show the exact requests one recipient would get (no "
                 "network, no API key)."),
     "reach": ("runner.cli.reach", "Check each phone and email's capabilities (iMessage, SMS) "

@@ -39,6 +39,12 @@ def _summary_lines(session: SendSession, already: int) -> str:
         f"  to {options.base_url}{via}  rate {rate}  concurrency {options.concurrency}",
         f"  journal {session.journal.path}",
     ]
+    if session.plan is not None:
+        lines.append(f"  plan {session.plan.path}  {session.plan.digest}: inputs unchanged")
+        for name in session.plan_reread:
+            lines.append(f"  re-read {name}: changed since the plan (suppression wins)")
+        if session.plan_skipped:
+            lines.append(f"  skipped: {session.plan_skipped:,} planned requests (opted out since the plan)")
     if summary.suppressed:
         lines.append(f"  suppressed: {summary.suppressed:,} recipients are not sent anything")
     if already:
@@ -51,10 +57,14 @@ def _waiting_notice(delay: float) -> None:
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @api_options()
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Send exactly this reviewed `plan --out` file; refused if any input changed since.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the run's JSON report to this file.")
+@click.option("--require-clean", "clean", is_flag=True,
+              help="Refuse uncommitted changes (git) to the campaign or its data files.")
 @click.option("--yes", "-y", is_flag=True, help="Send without asking for confirmation.")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
               help="Seconds per HTTP request.")
@@ -75,13 +85,15 @@ def _waiting_notice(delay: float) -> None:
 @click.option("--backoff-cap", type=click.FloatRange(0, 600), default=30.0, hidden=True)
 @user_errors(None)
 def send(
-    file: Path,
+    file: Path | None,
+    plan_file: Path | None,
     base_url: str | None,
     rate: float | None,
     concurrency: int | None,
     http_stack: str | None,
     state_dir: Path,
     report_file: Path | None,
+    clean: bool,
     yes: bool,
     timeout: float,
     max_attempts: int,
@@ -94,7 +106,9 @@ def send(
     track_timeout: float,
 ) -> None:
     """Send a campaign (asks first unless --yes). Re-running resumes: nothing is sent twice."""
-    session = SendSession.open(file, state_dir=state_dir, base_url=base_url, rate=rate,
+    if file is None and plan_file is None:
+        raise CampaignError("which campaign? give FILE, or --plan PLAN", hint="campaign send FILE")
+    session = SendSession.open(file, plan=plan_file, clean=clean, state_dir=state_dir, base_url=base_url, rate=rate,
                                concurrency=concurrency, timeout=timeout,
                                max_attempts=max_attempts, backoff_base=backoff_base,
                                backoff_cap=backoff_cap, http_stack=http_stack)

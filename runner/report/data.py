@@ -195,6 +195,9 @@ def build_report(
         "achieved_rate": run_rate(sent, duration),
         "rate_limit": options.get("rate_per_second"),
     }
+    # Who sent it from which commit (runner.store.audit); None for runs of older runners.
+    run_doc["audit"] = {"git_commit": run.get("git_commit"), "dirty": run.get("dirty"),
+                        "plan_digest": run.get("plan_digest"), "user": run.get("os_user")}
     if counts.get("cap"):
         run_doc["cap"] = counts["cap"]
     if counts.get("next_due"):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.schedule import ScheduleError, parse_at
 from runner.errors import CampaignError, Problem
+from runner.planning.planfile import header, inputs_of, write_plan
 from runner.planning.planner import JournalOverlay, Planner, PlanSummary, ScheduleCounter, dump_line
 from runner.planning.request import PlannedRequest
 
@@ -53,8 +54,14 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
         timing = ScheduleCounter(campaign, when)
         stream = _observe(stream, timing)
     if out:
+        inputs = inputs_of(campaign)  # hashed before planning: the digest is of what was read
+
+        def head() -> dict[str, Any]:
+            s = planner.summary
+            return header(campaign, inputs, requests=s.requests, messages=s.messages, at=at)
+
         try:
-            _write_out(Path(out), stream, planner.raise_if_invalid)
+            _write_out(Path(out), stream, planner.raise_if_invalid, head)
         except OSError as err:
             raise CampaignError(Problem(f"cannot write the plan to {out}: {err.strerror}",
                                         hint="choose a path in a folder you can write")) from None
@@ -82,29 +89,31 @@ def _observe(stream: Annotated, timing: ScheduleCounter) -> Iterator[tuple[Plann
         yield req, entry
 
 
-def _write_out(path: Path, stream: Annotated, check: Callable[[], None]) -> None:
-    """Write atomically: an invalid campaign leaves no half-written plan behind. A symlink is
-    followed (its target is replaced); a pipe or device (/dev/stdout) is written directly."""
-    if path.exists() and not path.is_file():
-        with open(path, "w", encoding="utf-8", newline="\n") as fh:
-            for req, entry in stream:
-                fh.write(_line(req, entry))
-        check()
-        return
-    if path.is_symlink():
-        path = path.resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            write = fh.write
-            for req, entry in stream:
-                write(_line(req, entry))
+def _write_out(path: Path, stream: Annotated, check: Callable[[], None],
+               head: Callable[[], dict[str, Any]]) -> None:
+    """Write atomically: an invalid campaign leaves no half-written plan behind. The header
+    (first line) holds the counts, so the requests are spooled first. A symlink is followed
+    (its target is replaced); a pipe or device (/dev/stdout) is written directly."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n") as spool:
+        write = spool.write
+        for req, entry in stream:
+            write(_line(req, entry))
         check()  # an invalid campaign publishes no plan, not even a partial one
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plan is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        if path.exists() and not path.is_file():
+            with open(path, "w", encoding="utf-8", newline="\n") as fh:
+                write_plan(fh, head(), spool)
+            return
+        if path.is_symlink():
+            path = path.resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                write_plan(fh, head(), spool)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plan is an ordinary file
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise

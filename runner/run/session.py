@@ -24,7 +24,15 @@ from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import api_key_from_env, base_url_from
 from runner.http.stacks import stack_from
 from runner.http.transport import run as run_on_loop
-from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan, summarize
+from runner.planning.planfile import (
+    PlanFile,
+    check_inputs,
+    digest,
+    find_campaign,
+    input_paths,
+    inputs_of,
+)
+from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
 from runner.run.send import (
     Executor,
     RunResult,
@@ -33,7 +41,9 @@ from runner.run.send import (
     install_signal_handlers,
     interrupted_twice,
 )
+from runner.run.spool import PlanSpool, spool_plan
 from runner.run.track import Tracker, TrackOptions, TrackResult, TrackStats
+from runner.store.audit import Audit, audit, require_clean
 from runner.store.journal import Journal, journal_error
 from runner.store.paths import DEFAULT_STATE_DIR
 
@@ -183,21 +193,48 @@ class SendSession:
         self.options = options
         self.journal = journal
         self._api_key = api_key
+        self.plan: PlanFile | None = None  # `send --plan`: send exactly this reviewed plan
+        self.plan_skipped = 0  # planned requests skipped: their recipient opted out since
+        self.plan_reread: list[str] = []  # suppression files changed since the plan (re-read)
+        self.audit: Audit | None = None  # git commit, dirty files, plan digest, OS user
+        self.state_dir = Path(journal.path).parent
+        self._spool: PlanSpool | None = None  # the validated requests, rendered once
 
     @classmethod
-    def open(cls, file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
+    def open(cls, file: str | Path | None, *, state_dir: str | Path = DEFAULT_STATE_DIR,
              api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
-             http_stack: str | None = None) -> SendSession:
+             http_stack: str | None = None, plan: str | Path | None = None,
+             clean: bool = False) -> SendSession:
+        """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
+        ``file`` may then be None (the planned campaign is looked up next to the plan).
+        ``clean``: refuse uncommitted changes to the campaign or its files (git)."""
+        planned = PlanFile.read(plan) if plan is not None else None
+        if file is None and planned is not None:
+            file = find_campaign(planned)
         campaign = load_campaign(file)
-        summary = summarize(campaign)
+        files = input_paths(campaign)
+        found = audit(files, planned.digest if planned is not None else digest(inputs_of(campaign)))
+        if clean:
+            require_clean(files, found)
+        reread = check_inputs(campaign, planned) if planned is not None else []
+        # Options first: a bad base URL or rate is refused before anything is written.
         options = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
                                   concurrency=concurrency, timeout=timeout,
                                   max_attempts=max_attempts, backoff_base=backoff_base,
                                   backoff_cap=backoff_cap, http_stack=http_stack)
-        key = api_key if api_key is not None else api_key_from_env("send")
-        return cls(file, campaign, summary, options, key, open_journal(state_dir, campaign.id))
+        # Validated and planned in one pass; the spool is what run_once sends.
+        summary, spool, skipped = spool_plan(campaign, state_dir, planned)
+        try:
+            key = api_key if api_key is not None else api_key_from_env("send")
+            session = cls(file, campaign, summary, options, key, open_journal(state_dir, campaign.id))
+        except BaseException:
+            spool.close()
+            raise
+        session.audit, session._spool = found, spool
+        session.plan, session.plan_skipped, session.plan_reread = planned, skipped, reread
+        return session
 
     def __enter__(self) -> SendSession:
         return self
@@ -206,6 +243,8 @@ class SendSession:
         self.close()
 
     def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
         self.journal.close()
 
     def journal_overlay(self) -> JournalOverlay:
@@ -213,7 +252,9 @@ class SendSession:
         send would repeat (an earlier revision, a renamed step, older content). Read in one
         snapshot: a damaged journal is a user error here, before anything is sent."""
         with self.journal.snapshot("send"):
-            return JournalOverlay(self.journal, self.campaign.revision).run(iter_plan(self.campaign))
+            # The spooled requests (rendered once, or the reviewed plan's): what run_once sends.
+            planned = iter(self._spool) if self._spool is not None else iter_plan(self.campaign)
+            return JournalOverlay(self.journal, self.campaign.revision).run(planned)
 
     def already_accepted(self) -> int:
         """Requests of the current plan an earlier run already got accepted (resuming skips
@@ -226,7 +267,8 @@ class SendSession:
         campaign, options = self.campaign, self.options
         try:
             run_id = self.journal.start_run(campaign.id, campaign.revision, options.to_dict(),
-                                            plan_doc(self.summary))
+                                            plan_doc(self.summary),
+                                            self.audit.to_dict() if self.audit else None)
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
         executor = Executor(self.journal, api_key=self._api_key, options=options,
@@ -235,7 +277,7 @@ class SendSession:
         async def go() -> RunResult:
             remove = install_signal_handlers(executor)
             try:
-                return await _with_ticks(executor.run(iter_plan(campaign), total=self.summary.requests),
+                return await _with_ticks(executor.run(self._spool or (), total=self.summary.requests),
                                          lambda: executor.stats, on_tick, tick_every)
             finally:
                 remove()
@@ -275,7 +317,13 @@ class SendSession:
                 return result  # interrupted while waiting: what was sent is journalled
             # Re-read the campaign: suppression files may have grown (opt-outs) meanwhile.
             self.campaign = load_campaign(self.file)
-            self.summary = summarize(self.campaign)
+            if self.plan is not None:
+                check_inputs(self.campaign, self.plan)
+            if self._spool is not None:
+                self._spool.close()
+                self._spool = None
+            self.summary, self._spool, self.plan_skipped = spool_plan(
+                self.campaign, self.state_dir, self.plan)
 
     def track(self, *, timeout: float = 300.0,
               on_tick: Callable[[TrackStats], None] | None = None,

@@ -34,7 +34,7 @@ from runner.planning.keys import (
 from runner.store.lock import JournalLock
 from runner.store.paths import journal_path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 
@@ -121,7 +121,15 @@ CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (revision, final, next_
 CREATE INDEX IF NOT EXISTS deliveries_key ON deliveries (key);
 """
 
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}  # version -> script that reaches it from the one before
+# Each run's audit trail (runner.store.audit): older runs keep NULLs.
+_SCHEMA_V3 = """
+ALTER TABLE runs ADD COLUMN git_commit TEXT;
+ALTER TABLE runs ADD COLUMN dirty TEXT;
+ALTER TABLE runs ADD COLUMN plan_digest TEXT;
+ALTER TABLE runs ADD COLUMN os_user TEXT;
+"""
+
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}  # version -> script that reaches it from the one before
 
 _COLUMNS = (
     "key, chat, step, revision, recipient_index, step_index, messages, status, attempts, "
@@ -385,11 +393,18 @@ class Journal:
         db.execute("COMMIT")
 
     def start_run(
-        self, campaign: str, revision: int, options: dict[str, Any], plan: dict[str, Any]
+        self, campaign: str, revision: int, options: dict[str, Any], plan: dict[str, Any],
+        audit: dict[str, Any] | None = None,
     ) -> int:
+        """``audit``: runner.store.audit.Audit.to_dict() (git commit, dirty, digest, user)."""
+        a = audit or {}
+        dirty = None if a.get("dirty_files") is None else json.dumps(
+            {"tree": a.get("tree_dirty"), "files": a["dirty_files"]})
         cur = self._db.execute(
-            "INSERT INTO runs (campaign, revision, started_at, options, plan) VALUES (?,?,?,?,?)",
-            (campaign, revision, time.time(), json.dumps(options), json.dumps(plan)),
+            "INSERT INTO runs (campaign, revision, started_at, options, plan, git_commit, dirty, "
+            "plan_digest, os_user) VALUES (?,?,?,?,?,?,?,?,?)",
+            (campaign, revision, time.time(), json.dumps(options), json.dumps(plan),
+             a.get("git_commit"), dirty, a.get("plan_digest"), a.get("user")),
         )
         return int(cur.lastrowid)
 
@@ -464,11 +479,12 @@ class Journal:
 
     def runs(self) -> list[dict[str, Any]]:
         names = ("id", "campaign", "revision", "started_at", "ended_at", "options", "plan",
-                 "counts", "exit_code", "stop_reason")
+                 "counts", "exit_code", "stop_reason", "git_commit", "dirty", "plan_digest",
+                 "os_user")
         out = []
         for row in self._db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY id"):
             run = dict(zip(names, row, strict=True))
-            for name in ("options", "plan", "counts"):
+            for name in ("options", "plan", "counts", "dirty"):
                 run[name] = json.loads(run[name]) if run[name] else None
             out.append(run)
         return out

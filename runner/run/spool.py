@@ -1,0 +1,85 @@
+"""Render once: a send validates and plans in one pass, spooling the requests to a temporary
+file in its state directory, then sends from that file.
+
+Before, a send rendered every recipient twice (a validation pass, then the sending pass). Now
+the validation pass keeps what it rendered: an invalid campaign still sends nothing (the spool
+is discarded when validation fails), and memory stays bounded (the spool is on disk). The file
+is anonymous (``tempfile.TemporaryFile``): it disappears when closed or when the process dies.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from runner.campaign.load import Campaign
+from runner.planning.planfile import PlanFile, PlanMatcher
+from runner.planning.planner import Planner, PlanSummary
+from runner.planning.request import PlannedRequest
+
+_CHUNK = 2048
+
+
+class PlanSpool:
+    """Planned requests written once and read back any number of times, in order."""
+
+    def __init__(self, folder: str | Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self._fh = tempfile.TemporaryFile(dir=folder, prefix=".send-plan-")
+        self.count = 0
+
+    def write(self, requests: Iterable[PlannedRequest]) -> None:
+        # Tuples in PlannedRequest's field order, pickled a chunk at a time: the cheapest
+        # round trip (the file is ours and anonymous, never read by anyone else).
+        buf: list[tuple] = []
+        dump, fh = pickle.dump, self._fh
+        for r in requests:
+            buf.append((r.recipient, r.step, r.key, r.method, r.path, r.body, r.messages,
+                        r.reply_to_step, r.recipient_index, r.step_index, r.zone))
+            if len(buf) >= _CHUNK:
+                dump(buf, fh, pickle.HIGHEST_PROTOCOL)
+                self.count += len(buf)
+                buf = []
+        if buf:
+            dump(buf, fh, pickle.HIGHEST_PROTOCOL)
+            self.count += len(buf)
+        fh.flush()
+
+    def __iter__(self) -> Iterator[PlannedRequest]:
+        fh = self._fh
+        fh.seek(0)
+        load = pickle.load
+        while True:
+            try:
+                chunk = load(fh)
+            except EOFError:
+                return
+            for t in chunk:
+                yield PlannedRequest(*t)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def spool_plan(campaign: Campaign, folder: str | Path,
+               plan: PlanFile | None = None) -> tuple[PlanSummary, PlanSpool, int]:
+    """Validate and plan ``campaign`` in one pass into a spool under ``folder``; with ``plan``,
+    every request is checked against that plan file (see PlanMatcher). Returns the summary,
+    the spool and how many planned requests were skipped (opted out since the plan). Raises
+    CampaignError (and keeps nothing) if the campaign is invalid or differs from the plan."""
+    planner = Planner(campaign)
+    requests: Iterable[PlannedRequest] = planner.requests()
+    matcher = None
+    if plan is not None:
+        matcher = PlanMatcher(plan, planner.suppression.__contains__)
+        requests = matcher.filter(planner.requests())
+    spool = PlanSpool(folder)
+    try:
+        spool.write(requests)
+        planner.raise_if_invalid()
+    except BaseException:
+        spool.close()
+        raise
+    return planner.summary, spool, matcher.suppressed_since if matcher else 0
