@@ -7,22 +7,28 @@ read (what was found is recorded; run it again: it never writes a line twice).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from runner import exitcodes
 from runner.audience.mask import display_chat
-from runner.cli._base import user_errors
+from runner.cli._base import state_option, user_errors
 from runner.errors import StoppedEarly
 from runner.run.optouts_session import collect_optouts
-from runner.store.paths import DEFAULT_STATE_DIR
 
 
-@click.command()
+@click.command(epilog="""\b
+Exit codes:
+  0  done (also when nothing was sent yet)
+  1  a user error (invalid campaign, no key)
+  3  stopped early (the key was refused) or some chats could not be read: what was found is
+     recorded; run it again (it never writes a line twice)
+""")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--state", "state_dir", default=DEFAULT_STATE_DIR, show_default=True,
-              help="where the campaign's journal is")
-@click.option("--base-url", default=None, help="API base URL (default: $BLOOIO_BASE_URL or the live API)")
+@state_option("Where the campaign's journal is.")
+@click.option("--base-url", default=None, metavar="URL",
+              help="API base URL [default: BLOOIO_BASE_URL if set, else the live API]")
 @click.option("--since", "since", default=None, metavar="TIME",
               help="read replies after TIME instead of each chat's first send: ISO 8601 with an "
                    "offset, or a duration back from now such as 7d")
@@ -35,7 +41,7 @@ from runner.store.paths import DEFAULT_STATE_DIR
 @click.option("--dry-run", is_flag=True, help="print what would be added; write nothing")
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
 @user_errors(None)
-def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, rate: float,
+def optouts(file: str, state_dir: Path, base_url: str | None, since: str | None, rate: float,
             concurrency: int, max_attempts: int, dry_run: bool, show_recipients: bool) -> None:
     """Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the first `suppress` file."""
     outcome = collect_optouts(file, state_dir=state_dir, base_url=base_url, since=since, rate=rate,

@@ -15,16 +15,28 @@ import click
 
 from runner import exitcodes
 from runner.cli._base import api_options, user_errors
-from runner.cli.progress import SendProgress, TrackProgress, track_summary
+from runner.cli.progress import SendProgress, TrackProgress, terminal_console, track_summary
 from runner.errors import CampaignError
 from runner.report.data import build_report, render
+from runner.report.words import unauthorized_hint
 from runner.run.session import SendSession, exit_after_track
 
+_EPILOG = """\b
+Exit codes:
+  0  every request accepted
+  1  some failed for good (or expired), or the campaign is invalid, or a user error
+  3  stopped early and resumable (refused key, a cap, Ctrl-C, retries exhausted):
+     run the same command again to resume; nothing is sent twice
+  4  everything due was sent; the rest waits on its schedule (run again later, or --wait)
+"""
 
-def _summary_lines(session: SendSession, already: int) -> str:
+
+def _summary_lines(session: SendSession, already: int, default_rate: bool) -> str:
     summary, options = session.summary, session.options
     steps = ", ".join(f"{name} {c.requests:,}" for name, c in summary.steps.items())
     rate = f"{options.rate_per_second:g}/s" if options.rate_per_second else "unlimited"
+    if default_rate:
+        rate += " (default; set send.rate_per_second or --rate)"
     lines = [
         f"campaign {summary.campaign} (revision {summary.revision}): {summary.recipients:,} "
         f"recipients, {summary.requests:,} requests, {summary.messages:,} messages",
@@ -39,11 +51,7 @@ def _summary_lines(session: SendSession, already: int) -> str:
     return "\n".join(lines)
 
 
-def _waiting_notice(delay: float) -> None:
-    click.echo(f"waiting {delay:,.0f} s for the next message to fall due (Ctrl-C to stop)", err=True)
-
-
-@click.command()
+@click.command(epilog=_EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @api_options()
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -54,7 +62,9 @@ def _waiting_notice(delay: float) -> None:
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
               help="Attempts per request in this run before leaving it pending.")
 @click.option("--show-recipients", is_flag=True, help="Do not mask recipients in the report.")
-@click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+@click.option("--progress/--no-progress", default=True,
+              help="Show progress on stderr: a bar on a terminal, a plain line now and then "
+                   "otherwise.")
 @click.option("--track", "track", is_flag=True,
               help="After sending, poll delivery status until every accepted message is final "
                    "(as campaign track; see --track-timeout).")
@@ -92,7 +102,8 @@ def send(
                                backoff_cap=backoff_cap)
     with session:
         already = session.already_accepted()
-        click.echo(_summary_lines(session, already), err=True)
+        default_rate = rate is None and "rate_per_second" not in session.campaign.send_options
+        click.echo(_summary_lines(session, already, default_rate), err=True)
         if not yes:
             if not sys.stdin.isatty():
                 raise CampaignError("not on a terminal: confirm the send with --yes",
@@ -100,9 +111,10 @@ def send(
             if not click.confirm(f"Send {session.summary.requests - already:,} requests?", err=True):
                 click.echo("nothing sent", err=True)
                 sys.exit(exitcodes.FAILED)
-        ticker = SendProgress(session.summary.requests, tty=sys.stderr.isatty())
+        console = terminal_console() if progress else None
+        ticker = SendProgress(session.summary.requests, console=console)
         result = session.run(wait=wait, on_tick=ticker.tick if progress else None,
-                             tick_every=ticker.every_s, on_wait=_waiting_notice)
+                             tick_every=ticker.every_s, on_wait=ticker.waiting)
         if progress:
             ticker.finish(result.stats)
         if result.exit_code == exitcodes.WAITING:
@@ -111,8 +123,9 @@ def send(
             click.echo(f"{result.stats.scheduled:,} request(s) wait for their schedule; the next is due "
                        f"at {when}. Run the same command again then (or use --wait).", err=True)
         exit_code = result.exit_code
+        unauthorized = result.stop_reason == "unauthorized"
         if track and exit_code in (exitcodes.OK, exitcodes.FAILED, exitcodes.WAITING):
-            tticker = TrackProgress(tty=sys.stderr.isatty())
+            tticker = TrackProgress(console=console)
             tracked = session.track(timeout=track_timeout,
                                     on_tick=tticker.tick if progress else None,
                                     tick_every=tticker.every_s)
@@ -120,9 +133,12 @@ def send(
                 tticker.finish()
             click.echo(track_summary(tracked), err=True)
             exit_code = exit_after_track(exit_code, tracked)
+            unauthorized = unauthorized or tracked.stop_reason == "unauthorized"
         report = build_report(session.journal, show_recipients=show_recipients)
         click.echo(render(report, "text"), nl=False)
         if report_file is not None:
             report_file.parent.mkdir(parents=True, exist_ok=True)
             report_file.write_text(render(report, "json"), encoding="utf-8")
+        if unauthorized:
+            click.echo(unauthorized_hint(session.options.base_url), err=True)
     sys.exit(exit_code)

@@ -8,12 +8,17 @@ import sys
 import click
 
 from runner import exitcodes
+from runner.cli import console
 from runner.cli._base import user_errors
 from runner.planning.validate import validate_paths
 from runner.report.diagnostics import format_github, format_text
 
 
-@click.command()
+@click.command(epilog="""\b
+Exit codes:
+  0  every file is valid (warnings allowed)
+  1  some file is invalid, or a path cannot be read
+""")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="text for people, json for tools, github for workflow annotations")
@@ -34,7 +39,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
                 click.echo(format_github(p))
         click.echo(f"{sum(r.valid for r in results)} of {len(results)} campaign file(s) valid")
     else:
-        color = sys.stdout.isatty()
+        color = console.use_color(sys.stdout)
         for r in results:
             for p in r.problems:
                 click.echo(format_text(p, color=color))
