@@ -7,6 +7,7 @@ with this, so a problem of recipient 37,412 is found by `validate`, not at send 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -198,9 +199,15 @@ def _check_preview(lp: dict[str, Any], path: str) -> None:
                           "the API downloads preview images over https only")
 
 
-def _undefined_hint() -> str:
-    return ("add the column/variable for this recipient, give a default "
-            "({{ first_name | default('there') }}), or guard the step with when:")
+def _undefined_hint(message: str) -> str:
+    # jinja2 words it "'code' is undefined" or "'dict object' has no attribute 'code'".
+    found = re.findall(r"'([^']+)'", message)
+    name = found[-1] if found and found[-1].isidentifier() else "first_name"
+    if "has no attribute" in message:
+        return (f"add '{name}' to this recipient's data, give a default (… .{name} | "
+                "default('there')), or guard the step with when:")
+    return (f"add the column/variable '{name}' for this recipient, give a default "
+            f"({{{{ {name} | default('there') }}}}), or guard the step with when:")
 
 
 def _render_error(path: str, err: Exception) -> RenderError:
@@ -208,7 +215,7 @@ def _render_error(path: str, err: Exception) -> RenderError:
         if (err.message or "").startswith("a variable is null"):
             return RenderError(path, str(err.message), "fill it in the data, or write "
                                "{{ first_name or 'there' }} (default() alone keeps a null)")
-        return RenderError(path, err.message or str(err), _undefined_hint())
+        return RenderError(path, err.message or str(err), _undefined_hint(err.message or str(err)))
     if isinstance(err, SecurityError):
         return RenderError(path, f"unsafe template refused: {err}",
                            "templates run in a sandbox: no access to Python internals, no huge values")
