@@ -31,7 +31,7 @@ def resolve(flag: bool | None) -> bool | None:
 def use_color(stream: IO[str]) -> bool:
     """Whether to colour what goes to ``stream`` in the command now running."""
     ctx = click.get_current_context(silent=True)
-    decided = ctx.color if ctx is not None else resolve(None)
+    decided = ctx.color if ctx is not None and ctx.color is not None else resolve(None)
     if decided is not None:
         return decided
     isatty = getattr(stream, "isatty", None)

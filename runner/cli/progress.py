@@ -37,7 +37,7 @@ def terminal_console(stream: IO[str] | None = None) -> Console | None:
 def _bar(console: Console) -> Progress:
     # Redrawn when the runner ticks (auto_refresh off): no extra thread, and a terminal gets
     # at most four frames a second.
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[text]}"),
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[text]}"),
                     console=console, auto_refresh=False, transient=False)
 
 
@@ -67,17 +67,24 @@ class SendProgress:
         self._bar: Progress | None = None
         self._task: TaskID | None = None
 
-    def counts(self, stats: RunStats) -> str:
-        """Everything but the bar: done/total, the counters, this run's rate and the ETA."""
+    def counts(self, stats: RunStats, *, final: bool = False, markup: bool = False) -> str:
+        """Everything but the bar: done/total, the counters, this run's rate and the ETA (none
+        once ``final``). ``markup`` colours the counters for rich."""
         if self._run != id(stats):  # a new run (send --wait): its own rate and ETA
             self._run, self._started = id(stats), self._clock()
         elapsed = max(self._clock() - self._started, 1e-9)
         rate = (stats.done - stats.already) / elapsed
-        eta = _eta(max(self.total - stats.done, 0), rate)
-        return (f"{stats.done:,}/{self.total:,}  accepted {stats.accepted:,}  failed "
-                f"{stats.failed:,}  retrying {stats.retrying:,}  {rate:,.1f}/s  ETA {eta}")
+        accepted, failed = f"accepted {stats.accepted:,}", f"failed {stats.failed:,}"
+        if markup:
+            accepted = f"[green]{accepted}[/]"
+            failed = f"[red]{failed}[/]" if stats.failed else failed
+        text = (f"{stats.done:,}/{self.total:,}  {accepted}  {failed}  retrying "
+                f"{stats.retrying:,}  {rate:,.1f}/s")
+        if not final:
+            text += f"  ETA {_eta(max(self.total - stats.done, 0), rate)}"
+        return text
 
-    def _draw(self, stats: RunStats | None, description: str) -> None:
+    def _draw(self, stats: RunStats | None, description: str, *, final: bool = False) -> None:
         if self._bar is None:
             self._bar = _bar(self.console)  # type: ignore[arg-type]
             self._task = self._bar.add_task(description, total=max(self.total, 1), text="")
@@ -87,7 +94,7 @@ class SendProgress:
             self._bar.update(self._task, description=description)
         else:
             self._bar.update(self._task, description=description, completed=stats.done,
-                             text=self.counts(stats))
+                             text=self.counts(stats, final=final, markup=True))
         self._bar.refresh()
 
     def tick(self, stats: RunStats) -> None:
@@ -102,8 +109,8 @@ class SendProgress:
         bar on a terminal, in at most one line a minute in logs."""
         due = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + delay))
         text = f"waiting {delay:,.0f} s (until {due}) for the next message to fall due"
-        if self.console is not None:
-            self._draw(None, text + " (Ctrl-C to stop)")
+        if self.console is not None:  # the bar's label says it; the counts stay in view
+            self._draw(None, f"waiting {delay:,.0f} s (until {due}; Ctrl-C stops)")
             return
         now = self._clock()
         if self._last_wait_line is None or now - self._last_wait_line >= WAIT_LINE_EVERY_S:
@@ -112,7 +119,7 @@ class SendProgress:
 
     def finish(self, stats: RunStats) -> None:
         if self.console is not None:
-            self._draw(stats, "sent")
+            self._draw(stats, "sent", final=True)
             assert self._bar is not None
             self._bar.stop()
             self._bar = None
