@@ -52,8 +52,9 @@ def test_on_a_terminal_send_draws_a_rich_bar_with_every_counter():
     console, out = terminal()
     clock = Clock()
     progress = SendProgress(200, console=console, clock=clock)
-    stats = RunStats(accepted=0)
-    progress.tick(stats)  # the first tick starts this run's clock
+    stats = RunStats(started=clock.now)
+    progress.tick(stats)
+    assert "0/200" in out.getvalue() and "-/s" in out.getvalue()  # no rate from 0 s of run
     clock.now += 2
     stats.accepted, stats.failed, stats.retrying = 48, 2, 3
     progress.tick(stats)
@@ -237,3 +238,19 @@ def test_send_wait_says_it_waits_once_a_minute_in_logs(emulator, tmp_path):
     assert time.monotonic() - started >= 2  # it did wait twice, about a second each time
     assert len([ln for ln in r.stderr.splitlines() if ln.startswith("waiting ")]) == 1
     assert emulator.stats()["messages_accepted"] == 6
+
+
+def test_track_reach_and_optouts_name_the_variable_and_the_url_on_a_refused_key(emulator,
+                                                                                 tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "optouts.txt").write_text("", encoding="utf-8")
+    campaign = _campaign(tmp_path / "a", send="suppress: [optouts.txt]\n")
+    assert _send(emulator, campaign).returncode == 0
+    env = {"BLOOIO_BASE_URL": emulator.base_url, "BLOOIO_API_KEY": "bl_wrong_key"}
+    state = ["--state", str(campaign.parent / "st")]
+    for args in (["track", str(campaign), *state], ["reach", str(campaign), *state],
+                 ["optouts", str(campaign), *state]):
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 3, (args, result.output)
+        assert "BLOOIO_API_KEY" in result.stderr and emulator.base_url in result.stderr, args
+        assert "bl_wrong_key" not in result.output

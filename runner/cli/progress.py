@@ -34,11 +34,12 @@ def terminal_console(stream: IO[str] | None = None) -> Console | None:
     return Console(file=stream, no_color=not colour.use_color(stream), highlight=False)
 
 
-def _bar(console: Console) -> Progress:
+def _bar(console: Console, *, transient: bool = False) -> Progress:
     # Redrawn when the runner ticks (auto_refresh off): no extra thread, and a terminal gets
     # at most four frames a second.
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[text]}"),
-                    console=console, auto_refresh=False, transient=False)
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                    TextColumn("{task.fields[text]}"), console=console, auto_refresh=False,
+                    transient=transient)
 
 
 def _eta(remaining: int, rate: float) -> str:
@@ -55,14 +56,13 @@ class SendProgress:
 
     def __init__(self, total: int, *, console: Console | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        # ``clock`` must be the one RunStats.started comes from (time.monotonic).
         self.total = total
         self.console = console
         self.every_s = 0.25 if console is not None else 1.0
         self.every = max(100, total // 20)
         self._clock = clock
         self._last_bucket = 0
-        self._started = clock()
-        self._run: int | None = None
         self._last_wait_line: float | None = None
         self._bar: Progress | None = None
         self._task: TaskID | None = None
@@ -70,18 +70,17 @@ class SendProgress:
     def counts(self, stats: RunStats, *, final: bool = False, markup: bool = False) -> str:
         """Everything but the bar: done/total, the counters, this run's rate and the ETA (none
         once ``final``). ``markup`` colours the counters for rich."""
-        if self._run != id(stats):  # a new run (send --wait): its own rate and ETA
-            self._run, self._started = id(stats), self._clock()
-        elapsed = max(self._clock() - self._started, 1e-9)
-        rate = (stats.done - stats.already) / elapsed
+        elapsed = self._clock() - stats.started  # this run's own start (send --wait runs again)
+        # A rate over a fraction of a second is noise (a burst of replays reads as millions/s).
+        rate = (stats.done - stats.already) / elapsed if elapsed >= 0.5 else None
         accepted, failed = f"accepted {stats.accepted:,}", f"failed {stats.failed:,}"
         if markup:
             accepted = f"[green]{accepted}[/]"
             failed = f"[red]{failed}[/]" if stats.failed else failed
         text = (f"{stats.done:,}/{self.total:,}  {accepted}  {failed}  retrying "
-                f"{stats.retrying:,}  {rate:,.1f}/s")
+                f"{stats.retrying:,}  " + (f"{rate:,.1f}/s" if rate is not None else "-/s"))
         if not final:
-            text += f"  ETA {_eta(max(self.total - stats.done, 0), rate)}"
+            text += f"  ETA {_eta(max(self.total - stats.done, 0), rate or 0.0)}"
         return text
 
     def _draw(self, stats: RunStats | None, description: str, *, final: bool = False) -> None:
@@ -126,7 +125,8 @@ class SendProgress:
 
 
 class TrackProgress:
-    """Final / in-flight counts while tracking: a bar on a terminal, a line every 2 s in logs."""
+    """Final / in-flight counts while tracking: a bar on a terminal (gone when tracking ends:
+    the summary line says the same), a line every 2 s in logs."""
 
     def __init__(self, *, console: Console | None = None) -> None:
         self.console = console
@@ -145,7 +145,7 @@ class TrackProgress:
             click.echo(self.counts(s), err=True)
             return
         if self._bar is None:
-            self._bar = _bar(self.console)
+            self._bar = _bar(self.console, transient=True)  # the summary line replaces it
             self._task = self._bar.add_task("tracking", total=max(s.total, 1), text="")
             self._bar.start()
         assert self._task is not None
@@ -154,7 +154,6 @@ class TrackProgress:
         self._bar.refresh()
 
     def finish(self) -> None:
-        # The bar keeps its last frame; the summary line follows it.
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
