@@ -254,3 +254,13 @@ def test_track_reach_and_optouts_name_the_variable_and_the_url_on_a_refused_key(
         assert result.exit_code == 3, (args, result.output)
         assert "BLOOIO_API_KEY" in result.stderr and emulator.base_url in result.stderr, args
         assert "bl_wrong_key" not in result.output
+
+
+def test_closing_a_bar_midway_shows_the_cursor_again():
+    console, out = terminal()
+    progress = SendProgress(10, console=console)
+    progress.tick(RunStats(accepted=3))
+    assert "\x1b[?25l" in out.getvalue() and "\x1b[?25h" not in out.getvalue()  # hidden
+    progress.close()
+    progress.close()  # idempotent
+    assert out.getvalue().endswith("\x1b[?25h")

@@ -119,7 +119,12 @@ class SendProgress:
     def finish(self, stats: RunStats) -> None:
         if self.console is not None:
             self._draw(stats, "sent", final=True)
-            assert self._bar is not None
+            self.close()
+
+    def close(self) -> None:
+        """Stop drawing (idempotent): a bar left running when an error escapes would leave
+        the terminal's cursor hidden."""
+        if self._bar is not None:
             self._bar.stop()
             self._bar = None
 
@@ -154,6 +159,7 @@ class TrackProgress:
         self._bar.refresh()
 
     def finish(self) -> None:
+        """Stop drawing (idempotent; also when an error escapes tracking)."""
         if self._bar is not None:
             self._bar.stop()
             self._bar = None

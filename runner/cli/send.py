@@ -113,8 +113,12 @@ def send(
                 sys.exit(exitcodes.FAILED)
         console = terminal_console() if progress else None
         ticker = SendProgress(session.summary.requests, console=console)
-        result = session.run(wait=wait, on_tick=ticker.tick if progress else None,
-                             tick_every=ticker.every_s, on_wait=ticker.waiting)
+        try:
+            result = session.run(wait=wait, on_tick=ticker.tick if progress else None,
+                                 tick_every=ticker.every_s, on_wait=ticker.waiting)
+        except BaseException:
+            ticker.close()  # an escaping error must not leave the cursor hidden
+            raise
         if progress:
             ticker.finish(result.stats)
         if result.exit_code == exitcodes.WAITING:
@@ -126,10 +130,11 @@ def send(
         unauthorized = result.stop_reason == "unauthorized"
         if track and exit_code in (exitcodes.OK, exitcodes.FAILED, exitcodes.WAITING):
             tticker = TrackProgress(console=console)
-            tracked = session.track(timeout=track_timeout,
-                                    on_tick=tticker.tick if progress else None,
-                                    tick_every=tticker.every_s)
-            if progress:
+            try:
+                tracked = session.track(timeout=track_timeout,
+                                        on_tick=tticker.tick if progress else None,
+                                        tick_every=tticker.every_s)
+            finally:
                 tticker.finish()
             click.echo(track_summary(tracked), err=True)
             exit_code = exit_after_track(exit_code, tracked)

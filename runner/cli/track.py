@@ -51,12 +51,14 @@ def track(file: Path, base_url: str | None, rate: float | None, concurrency: int
           backoff_cap: float) -> None:
     """Poll delivery status of accepted messages into the journal until all are final."""
     ticker = TrackProgress(console=terminal_console() if progress else None)
-    result = session.track(file, state_dir=state_dir, base_url=base_url, rate=rate,
-                           concurrency=concurrency, on_tick=ticker.tick if progress else None,
-                           tick_every=ticker.every_s, request_timeout=request_timeout,
-                           timeout=timeout, max_attempts=max_attempts, first_poll=first_poll,
-                           poll_cap=poll_cap, backoff_base=backoff_base, backoff_cap=backoff_cap)
-    if progress:
+    try:
+        result = session.track(file, state_dir=state_dir, base_url=base_url, rate=rate,
+                               concurrency=concurrency, on_tick=ticker.tick if progress else None,
+                               tick_every=ticker.every_s, request_timeout=request_timeout,
+                               timeout=timeout, max_attempts=max_attempts, first_poll=first_poll,
+                               poll_cap=poll_cap, backoff_base=backoff_base,
+                               backoff_cap=backoff_cap)
+    finally:
         ticker.finish()
     click.echo(track_summary(result))
     if result.stop_reason == "unauthorized":
