@@ -42,7 +42,7 @@ steps:
 
 
 def send(campaign_cli, emu, repo: Path, *args: str):
-    return campaign_cli("send", str(repo / "c.yaml"), "--yes", "--no-progress", "--state",
+    return campaign_cli("send", str(repo / "c.yaml"), "--yes", "--no-progress", "--rate", "unlimited", "--state",
                         str(repo.parent / "state"), *args, env=emu.env())
 
 

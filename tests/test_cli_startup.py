@@ -17,7 +17,9 @@ from runner.cli._base import COMMANDS
 
 REPO = Path(__file__).resolve().parent.parent
 CAMPAIGN = str(REPO / "campaigns" / "spring-sale.yaml")
-HEAVY = ("httpx", "sqlite3", "_sqlite3", "runner.http", "runner.emulator", "runner.store.journal")
+# rich draws the progress bars of send and track only: the offline commands never load it.
+HEAVY = ("httpx", "sqlite3", "_sqlite3", "runner.http", "runner.emulator", "runner.store.journal",
+         "rich")
 
 # Runs the CLI in a fresh interpreter and prints, as JSON, the heavy modules it loaded.
 PROBE = """

@@ -68,7 +68,7 @@ class Scenario:
         chat = CHATS[pick % len(CHATS)]
         api = {"base_url": self.emu.base_url, "api_key": self.emu.api_key}
         if op == "send":
-            runner.send(self.file, state_dir=self.state, backoff_base=0, backoff_cap=0, **api)
+            runner.send(self.file, state_dir=self.state, rate="unlimited", backoff_base=0, backoff_cap=0, **api)
         elif op == "track" and (self.state / f"{self.id}.sqlite").is_file():
             runner.track(self.file, state_dir=self.state, timeout=2.0, first_poll=0.0, **api)
         elif op == "optout":

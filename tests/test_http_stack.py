@@ -116,7 +116,7 @@ def test_httpx_stack_sends_the_same_as_the_fast_one(campaign_cli, make_emulator,
         before = len(used)
         result = campaign_cli(
             "send", str(campaign), "--yes", "--state", str(tmp_path / how / "state"),
-            "--no-progress", "--backoff-base", "0.01", "--backoff-cap", "0.05", *args,
+            "--no-progress", "--rate", "unlimited", "--backoff-base", "0.01", "--backoff-cap", "0.05", *args,
             env={**NO_PROXIES, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY, **env})
         assert result.returncode == 0, result.stdout + result.stderr
         keys = sorted(m["key"] for m in emu.messages())

@@ -113,7 +113,7 @@ def test_reach_on_a_state_path_that_is_a_file(campaign_cli, project):
 def test_a_report_to_a_full_device_keeps_the_send_exit_code(campaign_cli, project, emulator):
     env = {"BLOOIO_API_KEY": emulator.api_key, "BLOOIO_BASE_URL": emulator.base_url}
     out = campaign_cli("send", str(project / "c.yaml"), "--state", str(project / "st"), "--yes",
-                       "--no-progress", "--report", "/dev/full", env=env)
+                       "--no-progress", "--rate", "unlimited", "--report", "/dev/full", env=env)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "/dev/full" in out.stderr
     assert "requests" in out.stdout  # the text report still came out

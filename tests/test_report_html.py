@@ -62,11 +62,12 @@ def html_report(tmp_path_factory, campaign_cli) -> str:
     with run_in_thread(config) as emu:
         env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
         sent = campaign_cli("send", str(campaign), "--yes", "--state", str(state),
-                            "--no-progress", env=env)
+                            "--no-progress", "--rate", "unlimited", env=env)
         assert sent.returncode == 1, sent.stderr  # the two unknown groups fail with 404
         clock.advance(38)
         tracked = campaign_cli("track", str(campaign), "--state", str(state),
-                               "--first-poll", "0", "--timeout", "2", "--no-progress", env=env)
+                               "--first-poll", "0", "--timeout", "2", "--no-progress",
+                               "--rate", "unlimited", env=env)
         assert tracked.returncode == 3, tracked.stderr  # a few still in flight: on purpose
         out = tmp / "report.html"
         r = campaign_cli("report", str(campaign), "--state", str(state), "--format", "html",

@@ -54,7 +54,7 @@ def send_answering(file: Path, emulator, answer: str, monkeypatch) -> tuple[int,
 
 def first_send(file: Path, emulator) -> None:
     out = runner.send(file, state_dir=file.parent / "st", base_url=emulator.base_url,
-                      api_key=emulator.api_key)
+                      api_key=emulator.api_key, rate="unlimited")
     assert out.result.stats.accepted == len(CHATS)
 
 

@@ -59,8 +59,9 @@ send: {{concurrency: 16}}
 
 
 def send_args(campaign: Path, state: Path, *args: str) -> list[str]:
+    # --rate unlimited: the default pace (10/s) is for real accounts, not the local emulator.
     return ["send", str(campaign), "--yes", "--state", str(state), "--no-progress",
-            "--backoff-base", "0.02", "--backoff-cap", "0.2", *args]
+            "--rate", "unlimited", "--backoff-base", "0.02", "--backoff-cap", "0.2", *args]
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def planned(tmp_path: Path, campaign_cli) -> tuple[Path, Path]:
 
 
 def send(campaign_cli, emu, state: Path, *args: str):
-    return campaign_cli("send", *args, "--yes", "--no-progress", "--state", str(state),
+    return campaign_cli("send", *args, "--yes", "--no-progress", "--rate", "unlimited", "--state", str(state),
                         env=emu.env())
 
 

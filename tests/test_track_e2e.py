@@ -26,8 +26,9 @@ KEY = "bl_track_e2e_SECRET_77aa"
 
 
 CLI = [sys.executable, "-m", "runner"]
+# --rate unlimited: the default pace (10/s) is for real accounts, not the local emulator.
 FAST = ["--first-poll", "0.05", "--poll-cap", "0.4", "--backoff-base", "0.02",
-        "--backoff-cap", "0.2", "--no-progress"]
+        "--backoff-cap", "0.2", "--no-progress", "--rate", "unlimited"]
 CONFIG = EmulatorConfig(api_key=KEY, seed=4, p_delivery_failed=0.15, p_unreachable=0.05,
                         share_imessage=0.6, share_sms=0.3, share_rcs=0.1,
                         delivered_after_ms=150, delivery_jitter_ms=300)
@@ -76,7 +77,8 @@ def run(campaign_cli):
 
 
 def send_args(campaign: Path, state: Path, *extra: str) -> list[str]:
-    return ["send", str(campaign), "--yes", "--state", str(state), "--no-progress", *extra]
+    return ["send", str(campaign), "--yes", "--state", str(state), "--no-progress",
+            "--rate", "unlimited", *extra]
 
 
 def report_json(run, emu, campaign: Path, state: Path) -> dict:

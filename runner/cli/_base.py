@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from runner import exitcodes
+from runner.cli import console
 from runner.errors import CampaignError, Problem
 from runner.report.diagnostics import render_problems
 from runner.store.paths import DEFAULT_STATE_DIR
@@ -76,14 +77,45 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Colour: on when the output is a terminal, off when NO_COLOR is set; "
+                    "--color/--no-color decide for every command. `campaign COMMAND --help` "
+                    "lists each command's options and exit codes.")
 @click.version_option(__version__, prog_name="campaign")
-def main() -> None:
+@click.option("--color/--no-color", "color", default=None,
+              help="Colour the output (and progress) or not [default: on a terminal, unless "
+                   "NO_COLOR is set].")
+@click.pass_context
+def main(ctx: click.Context, color: bool | None) -> None:
     """Declarative YAML campaigns for the Blooio messaging API."""
+    # Subcommand contexts inherit ``color``; click.echo then strips styles when it is False.
+    ctx.color = console.resolve(color)
+
+
+class RateType(click.ParamType):
+    """Requests per second: a number, or ``unlimited`` (passed on as the word: no ceiling).
+    Whether the number is finite and positive is the library's rule (resolve_options)."""
+
+    name = "N|unlimited"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> float | str:
+        if isinstance(value, float | int):
+            return float(value)
+        if str(value).strip().lower() == "unlimited":
+            return "unlimited"
+        try:
+            return float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of requests per second (or 'unlimited')",
+                      param, ctx)
+
+
+RATE = RateType()
 
 
 def state_option(help: str = "Journal directory.") -> Callable:
-    """--state DIR, defaulting to the one state directory every command shares."""
+    """--state DIRECTORY, defaulting to the one state directory every command shares."""
     return click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
                         default=DEFAULT_STATE_DIR, show_default=True, help=help)
 
@@ -103,9 +135,14 @@ def api_options(state_help: str = "Journal directory.") -> Callable:
 
     def decorate(fn: Callable) -> Callable:
         for option in reversed((
-            click.option("--base-url", help="API base URL [env BLOOIO_BASE_URL; default the live API]"),
-            click.option("--rate", type=float, help="Client-side ceiling, requests per second."),
-            click.option("--concurrency", type=click.IntRange(1, 1024), help="Requests in flight."),
+            click.option("--base-url", metavar="URL",
+                         help="API base URL [default: BLOOIO_BASE_URL if set, else the live API]."),
+            click.option("--rate", type=RATE, metavar="N|unlimited",
+                         help="Client-side ceiling, requests per second, or 'unlimited' "
+                              "[default: the campaign's send.rate_per_second, else 10]."),
+            click.option("--concurrency", type=click.IntRange(1, 1024),
+                         help="Requests in flight [default: the campaign's send.concurrency, "
+                              "else 8]."),
             http_stack_option(),
             state_option(state_help),
         )):
@@ -145,7 +182,7 @@ def user_errors(fmt_option: str | None = "fmt") -> Callable:
             fmt = kwargs.get(fmt_option, "text") if fmt_option else "text"
             if fmt not in ("text", "json", "github"):
                 fmt = "text"
-            out = render_problems(problems, fmt, color=sys.stderr.isatty())
+            out = render_problems(problems, fmt, color=console.use_color(sys.stderr))
             click.echo(out, err=fmt == "text", nl=not out.endswith("\n"))
             sys.exit(code)
 

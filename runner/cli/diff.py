@@ -12,7 +12,11 @@ from runner.report.diff import render_json, render_markdown, render_text
 from runner.run.diff_session import campaign_diff
 
 
-@click.command()
+@click.command(epilog="""\b
+Exit codes:
+  0  the diff was printed (whatever it says)
+  1  a user error: an invalid campaign on either side, not a git repository, an unknown ref
+""")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--base", "base", metavar="REF",
               help="git ref to compare with [default: the merge base with the upstream branch, else HEAD]")

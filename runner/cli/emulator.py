@@ -21,6 +21,10 @@ from runner.errors import CampaignError
 
 _SERVER_PARAMS = ("port", "port_file", "config_json", *(opt.field for opt in OPTIONS))
 _EPILOG = f"""\b
+Shares (--fault-*, --share-*, --p-*) are fractions between 0 and 1, not percents:
+--fault-500 0.1 answers 10% of requests with a 500.
+
+\b
 Exit codes: 0 stopped by Ctrl-C or SIGTERM; 1 bad settings or the port is taken.
 
 \b

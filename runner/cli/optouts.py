@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
 from runner import exitcodes
 from runner.audience.mask import display_chat
-from runner.cli._base import http_stack_option, user_errors
+from runner.cli._base import http_stack_option, state_option, user_errors
 from runner.errors import StoppedEarly
 from runner.run.optouts import mask_text
 from runner.run.optouts_session import OptoutsOutcome, collect_optouts
-from runner.store.paths import DEFAULT_STATE_DIR
 
 
 def _print_text(outcome: OptoutsOutcome, dry_run: bool, show: bool) -> None:
@@ -39,11 +39,18 @@ def _print_text(outcome: OptoutsOutcome, dry_run: bool, show: bool) -> None:
             click.echo(f"  {display_chat(r.chat, show)}  {r.word}  {r.date}  {json.dumps(text, ensure_ascii=False)}")
 
 
-@click.command()
+@click.command(epilog="""\b
+Exit codes:
+  0  done (also when nothing was sent yet)
+  1  a user error (invalid campaign, no key)
+  3  stopped early (the key was refused) or some chats could not be read: what was found is
+     recorded; run it again (it never writes a line twice); or another run holds the
+     campaign's journal
+""")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--state", "state_dir", default=DEFAULT_STATE_DIR, show_default=True,
-              help="where the campaign's journal is")
-@click.option("--base-url", default=None, help="API base URL (default: $BLOOIO_BASE_URL or the live API)")
+@state_option("Where the campaign's journal is.")
+@click.option("--base-url", default=None, metavar="URL",
+              help="API base URL [default: BLOOIO_BASE_URL if set, else the live API]")
 @click.option("--since", "since", default=None, metavar="TIME",
               help="read replies after TIME instead of each chat's first send: ISO 8601 with an "
                    "offset, or a duration back from now such as 7d")
@@ -59,7 +66,7 @@ def _print_text(outcome: OptoutsOutcome, dry_run: bool, show: bool) -> None:
               show_default=True)
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
 @user_errors()
-def optouts(file: str, state_dir: str, base_url: str | None, since: str | None, rate: float,
+def optouts(file: str, state_dir: Path, base_url: str | None, since: str | None, rate: float,
             concurrency: int, max_attempts: int, http_stack: str | None, dry_run: bool, fmt: str,
             show_recipients: bool) -> None:
     """Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the first `suppress` file."""

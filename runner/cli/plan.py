@@ -4,20 +4,27 @@ it is invalid."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from runner import exitcodes
 from runner.campaign.load import load_campaign
-from runner.cli._base import user_errors
+from runner.cli._base import state_option, user_errors
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
-from runner.store.paths import DEFAULT_STATE_DIR, journal_path
+from runner.store.paths import journal_path
+
+_EPILOG = """\b
+Exit codes:
+  0  the campaign plans (warnings allowed)
+  1  it is invalid (every problem is listed), or a path cannot be read or written
+"""
 
 
-def _plan_with_journal(file: str, state_dir: str, **kwargs: Any) -> PlanOutcome:
+def _plan_with_journal(file: str, state_dir: str | Path, **kwargs: Any) -> PlanOutcome:
     """Plan against an earlier run's journal when one exists. The journal (SQLite) is imported
     only then: a plan without one must start without loading SQLite (issue 11), so this is a
     deliberate lazy import in the command layer, not in the library."""
@@ -31,21 +38,20 @@ def _plan_with_journal(file: str, state_dir: str, **kwargs: Any) -> PlanOutcome:
         return dry_run(campaign, journal=journal, **kwargs)
 
 
-@click.command()
+@click.command(epilog=_EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="markdown fits a pull-request comment or a CI step summary")
 @click.option("--out", "out", type=click.Path(dir_okay=False),
               help="write every request, one JSON object a line (byte-identical on re-run)")
-@click.option("--state", "state_dir", default=DEFAULT_STATE_DIR, show_default=True,
-              help="where an earlier run's journal is looked for")
+@state_option("Where an earlier run's journal is looked for (its accepted requests are marked).")
 @click.option("--previews", default=3, show_default=True, type=click.IntRange(0, 100),
               help="how many recipients to preview")
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
 @click.option("--at", "at", default=None, metavar="TIME",
               help="with a schedule or delays: count what is due at TIME (ISO 8601 with offset, or 'now', the default)")
 @user_errors()
-def plan(file: str, fmt: str, out: str | None, state_dir: str, previews: int, show_recipients: bool,
+def plan(file: str, fmt: str, out: str | None, state_dir: Path, previews: int, show_recipients: bool,
          at: str | None) -> None:
     """Dry run: render every request (keys included) with no network and no API key."""
     outcome = _plan_with_journal(file, state_dir, out=out, show_recipients=show_recipients,

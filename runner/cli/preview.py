@@ -14,11 +14,18 @@ from runner.errors import CampaignError, Problem
 from runner.planning.planner import Planner
 
 
-@click.command()
+@click.command(epilog="""\b
+Exit codes:
+  0  shown (also when the recipient is suppressed: nothing would be sent)
+  1  invalid campaign, or --to is not a recipient of it
+""")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--to", "to", required=True, help="the recipient's chat id (phone, email, grp_..., or a,b list)")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--base-url", envvar="BLOOIO_BASE_URL", default=DEFAULT_BASE_URL, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--base-url", envvar="BLOOIO_BASE_URL", default=DEFAULT_BASE_URL, metavar="URL",
+              help="the API base URL shown in the requests [default: BLOOIO_BASE_URL if set, "
+                   f"else {DEFAULT_BASE_URL}]")
 @user_errors()
 def preview(file: str, to: str, fmt: str, base_url: str) -> None:
     """Show the exact requests one recipient would get (no network, no API key)."""

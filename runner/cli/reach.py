@@ -14,11 +14,20 @@ from pathlib import Path
 import click
 
 from runner.cli._base import api_options, user_errors
+from runner.http.client import base_url_from
+from runner.report.words import unauthorized_hint
 from runner.run.reach import render_text
 from runner.run.reach_session import reach as check_reach
 
+_EPILOG = """\b
+Exit codes:
+  0  checked (unreachable recipients are a finding, not an error)
+  1  a user error (invalid campaign, no key when something must be asked)
+  3  stopped early (the key was refused, Ctrl-C): the answers so far are cached
+"""
 
-@click.command()
+
+@click.command(epilog=_EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
@@ -45,4 +54,6 @@ def reach(file: Path, fmt: str, base_url: str | None, rate: float | None,
     if outcome.asked and not outcome.answered and not outcome.stop_reason:
         click.echo(f"no check got an answer ({outcome.asked:,} asked): is the API reachable at "
                    "--base-url / BLOOIO_BASE_URL? Run the same command again later.", err=True)
+    if outcome.stop_reason == "unauthorized":
+        click.echo(unauthorized_hint(base_url_from(base_url)), err=True)
     sys.exit(outcome.exit_code)

@@ -18,7 +18,12 @@ from runner.report.data import build_report, render
 from runner.store.journal import Journal
 
 
-@click.command()
+@click.command(epilog="""\b
+Exit codes:
+  0  written
+  1  no journal for this campaign (nothing sent yet? is --state right?), an invalid campaign,
+     or the --out file cannot be written
+""")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
               default="text", show_default=True)

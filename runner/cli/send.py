@@ -15,23 +15,40 @@ import click
 
 from runner import exitcodes
 from runner.cli._base import api_options, user_errors
-from runner.cli.progress import SendProgress, TrackProgress, network_summary, track_summary
+from runner.cli.progress import (
+    SendProgress,
+    TrackProgress,
+    network_summary,
+    terminal_console,
+    track_summary,
+)
 from runner.errors import CampaignError, Problem
 from runner.http.stacks import proxy_for
 from runner.report.current import current_plan
 from runner.report.data import build_report, render
 from runner.report.diagnostics import render_problems
-from runner.report.words import confirm_question
+from runner.report.words import confirm_question, unauthorized_hint
 from runner.run.session import SendSession, exit_after_track
 
+_EPILOG = """\b
+Exit codes:
+  0  every request accepted
+  1  some failed for good (or expired), or the campaign is invalid, or a user error
+  3  stopped early and resumable (refused key, a cap, Ctrl-C, retries exhausted):
+     run the same command again to resume; nothing is sent twice
+  4  everything due was sent; the rest waits on its schedule (run again later, or --wait)
+"""
 
-def _summary_lines(session: SendSession, already: int) -> str:
+
+def _summary_lines(session: SendSession, already: int, default_rate: bool) -> str:
     summary, options = session.summary, session.options
     steps = ", ".join(f"{name} {c.requests:,}" for name, c in summary.steps.items())
     rate = f"{options.rate_per_second:g}/s" if options.rate_per_second else "unlimited"
     # Proxies apply to every base URL NO_PROXY does not cover, the emulator's too (as httpx).
     proxy = proxy_for(options.base_url)
     via = f"  via proxy {proxy.display}" if proxy is not None else ""
+    if default_rate:
+        rate += " (default; set send.rate_per_second or --rate)"
     lines = [
         f"campaign {summary.campaign} (revision {summary.revision}): {summary.recipients:,} "
         f"recipients, {summary.requests:,} requests, {summary.messages:,} messages",
@@ -52,11 +69,7 @@ def _summary_lines(session: SendSession, already: int) -> str:
     return "\n".join(lines)
 
 
-def _waiting_notice(delay: float) -> None:
-    click.echo(f"waiting {delay:,.0f} s for the next message to fall due (Ctrl-C to stop)", err=True)
-
-
-@click.command()
+@click.command(epilog=_EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @api_options()
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -71,7 +84,9 @@ def _waiting_notice(delay: float) -> None:
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
               help="Attempts per request in this run before leaving it pending.")
 @click.option("--show-recipients", is_flag=True, help="Do not mask recipients in the report.")
-@click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+@click.option("--progress/--no-progress", default=True,
+              help="Show progress on stderr: a bar on a terminal, a plain line now and then "
+                   "otherwise.")
 @click.option("--track", "track", is_flag=True,
               help="After sending, poll delivery status until every accepted message is final "
                    "(as campaign track; see --track-timeout).")
@@ -115,7 +130,8 @@ def send(
     with session:
         overlay = session.journal_overlay()
         already = overlay.accepted
-        click.echo(_summary_lines(session, already), err=True)
+        default_rate = rate is None and "rate_per_second" not in session.campaign.send_options
+        click.echo(_summary_lines(session, already, default_rate), err=True)
         for warning in overlay.warnings():
             click.echo(f"  warning: {warning}", err=True)
         if not yes:
@@ -127,9 +143,14 @@ def send(
                     overlay.same_content_other_step), err=True):
                 click.echo("nothing sent", err=True)
                 sys.exit(exitcodes.FAILED)
-        ticker = SendProgress(session.summary.requests, tty=sys.stderr.isatty())
-        result = session.run(wait=wait, on_tick=ticker.tick if progress else None,
-                             tick_every=ticker.every_s, on_wait=_waiting_notice)
+        console = terminal_console() if progress else None
+        ticker = SendProgress(session.summary.requests, console=console)
+        try:
+            result = session.run(wait=wait, on_tick=ticker.tick if progress else None,
+                                 tick_every=ticker.every_s, on_wait=ticker.waiting)
+        except BaseException:
+            ticker.close()  # an escaping error must not leave the cursor hidden
+            raise
         if progress:
             ticker.finish(result.stats)
         network = network_summary(result.stats.network_errors)
@@ -141,20 +162,23 @@ def send(
             click.echo(f"{result.stats.scheduled:,} request(s) wait for their schedule; the next is due "
                        f"at {when}. Run the same command again then (or use --wait).", err=True)
         exit_code = result.exit_code
+        unauthorized = result.stop_reason == "unauthorized"
         if track and exit_code in (exitcodes.OK, exitcodes.FAILED, exitcodes.WAITING):
-            tticker = TrackProgress(tty=sys.stderr.isatty())
-            tracked = session.track(timeout=track_timeout,
-                                    on_tick=tticker.tick if progress else None,
-                                    tick_every=tticker.every_s)
-            if progress:
+            tticker = TrackProgress(console=console)
+            try:
+                tracked = session.track(timeout=track_timeout,
+                                        on_tick=tticker.tick if progress else None,
+                                        tick_every=tticker.every_s)
+            finally:
                 tticker.finish()
             click.echo(track_summary(tracked), err=True)
             exit_code = exit_after_track(exit_code, tracked)
+            unauthorized = unauthorized or tracked.stop_reason == "unauthorized"
         try:
             with session.journal.snapshot("report"):
                 report = build_report(session.journal, show_recipients=show_recipients,
                                       current=current_plan(session.campaign))
-            click.echo(render(report, "text", file=str(file)), nl=False)
+            click.echo(render(report, "text", file=str(session.file)), nl=False)
             if report_file is not None:
                 report_file.parent.mkdir(parents=True, exist_ok=True)
                 report_file.write_text(render(report, "json"), encoding="utf-8")
@@ -167,4 +191,6 @@ def send(
             click.echo(out, err=True, nl=not out.endswith("\n"))
             click.echo("the send itself is done and journalled: `campaign report FILE` shows it again",
                        err=True)
+        if unauthorized:
+            click.echo(unauthorized_hint(session.options.base_url), err=True)
     sys.exit(exit_code)

@@ -13,11 +13,21 @@ from pathlib import Path
 import click
 
 from runner.cli._base import api_options, user_errors
-from runner.cli.progress import TrackProgress, track_summary
+from runner.cli.progress import TrackProgress, terminal_console, track_summary
+from runner.http.client import base_url_from
+from runner.report.words import unauthorized_hint
 from runner.run import session
 
+_EPILOG = """\b
+Exit codes:
+  0  every accepted message is final (delivered, failed or cancelled)
+  1  a user error (no journal, no key, invalid campaign)
+  3  some are still in flight (the --timeout passed, Ctrl-C, retries exhausted) or the key
+     was refused: run it again later; it resumes where it stopped
+"""
 
-@click.command()
+
+@click.command(epilog=_EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @api_options()
 @click.option("--timeout", type=click.FloatRange(0, 86400), default=300.0, show_default=True,
@@ -26,7 +36,9 @@ from runner.run import session
               show_default=True, help="Seconds per HTTP request.")
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
               help="Failed status requests in a row before a message is left for a later run.")
-@click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+@click.option("--progress/--no-progress", default=True,
+              help="Show progress on stderr: a bar on a terminal, a plain line now and then "
+                   "otherwise.")
 # Polling pace: hidden because the defaults suit the API; tests and rehearsals shorten them.
 @click.option("--first-poll", type=click.FloatRange(0, 3600), default=1.0, hidden=True)
 @click.option("--poll-cap", type=click.FloatRange(0.001, 3600), default=60.0, hidden=True)
@@ -38,13 +50,18 @@ def track(file: Path, base_url: str | None, rate: float | None, concurrency: int
           progress: bool, first_poll: float, poll_cap: float, backoff_base: float,
           backoff_cap: float) -> None:
     """Poll delivery status of accepted messages into the journal until all are final."""
-    ticker = TrackProgress(tty=sys.stderr.isatty())
-    result = session.track(file, state_dir=state_dir, base_url=base_url, rate=rate,
-                           concurrency=concurrency, http_stack=http_stack, on_tick=ticker.tick if progress else None,
-                           tick_every=ticker.every_s, request_timeout=request_timeout,
-                           timeout=timeout, max_attempts=max_attempts, first_poll=first_poll,
-                           poll_cap=poll_cap, backoff_base=backoff_base, backoff_cap=backoff_cap)
-    if progress:
+    ticker = TrackProgress(console=terminal_console() if progress else None)
+    try:
+        result = session.track(file, state_dir=state_dir, base_url=base_url, rate=rate,
+                               concurrency=concurrency, http_stack=http_stack,
+                               on_tick=ticker.tick if progress else None,
+                               tick_every=ticker.every_s, request_timeout=request_timeout,
+                               timeout=timeout, max_attempts=max_attempts, first_poll=first_poll,
+                               poll_cap=poll_cap, backoff_base=backoff_base,
+                               backoff_cap=backoff_cap)
+    finally:
         ticker.finish()
     click.echo(track_summary(result))
+    if result.stop_reason == "unauthorized":
+        click.echo(unauthorized_hint(base_url_from(base_url)), err=True)
     sys.exit(result.exit_code)

@@ -8,12 +8,17 @@ import sys
 import click
 
 from runner import exitcodes
+from runner.cli import console
 from runner.cli._base import user_errors
 from runner.planning.validate import listing, summary_line, validate_run
 from runner.report.diagnostics import format_github, format_text, more_problems
 
 
-@click.command()
+@click.command(epilog="""\b
+Exit codes:
+  0  every file is valid (warnings allowed)
+  1  some file is invalid, or a path cannot be read
+""")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="text for people, json for tools, github for workflow annotations")
@@ -46,6 +51,7 @@ def validate(paths: tuple[str, ...], fmt: str, max_problems: int, strict: bool) 
     if fmt == "github":
         click.echo(f"{sum(r.valid for r in results)} of {len(results)} campaign file(s) valid")
     else:
+        color = console.use_color(sys.stdout)
         for r in results:
             if r.valid:
                 mark = click.style("✓", fg="green") if color else "ok"

@@ -13,7 +13,7 @@ from runner.emulator.config import EmulatorConfig
 class Option:
     flag: str
     field: str
-    kind: str  # "float" | "int" | "str" | "list" | "flag" | "optfloat"
+    kind: str  # "float" | "fraction" (0..1) | "int" | "str" | "list" | "flag" | "optfloat"
     help: str
 
 
@@ -22,12 +22,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("--seed", "seed", "int", "seed of every random draw (default 0)"),
     Option("--latency-ms", "latency_ms", "float", "base latency of every API answer"),
     Option("--jitter-ms", "jitter_ms", "float", "extra random latency, uniform 0..N ms"),
-    Option("--fault-500", "p_500", "float", "share of requests answered 500"),
-    Option("--fault-503", "p_503", "float", "share answered 503 No active number available"),
-    Option("--fault-429", "p_429", "float", "share answered a plain 429 with Retry-After"),
-    Option("--fault-slow", "p_slow", "float", "share answered only after --slow-ms"),
-    Option("--fault-drop", "p_drop", "float", "share whose connection is closed unanswered"),
-    Option("--fault-accept-then-500", "p_accept_then_500", "float",
+    Option("--fault-500", "p_500", "fraction",
+           "share of requests answered 500, a fraction (0.1 = 10%)"),
+    Option("--fault-503", "p_503", "fraction", "share answered 503 No active number available"),
+    Option("--fault-429", "p_429", "fraction", "share answered a plain 429 with Retry-After"),
+    Option("--fault-slow", "p_slow", "fraction", "share answered only after --slow-ms"),
+    Option("--fault-drop", "p_drop", "fraction", "share whose connection is closed unanswered"),
+    Option("--fault-accept-then-500", "p_accept_then_500", "fraction",
            "share of sends committed and then answered 500"),
     Option("--retry-after", "retry_after_s", "optfloat",
            "Retry-After seconds on plain 429s (fractions allowed; 'none' = no header)"),
@@ -45,19 +46,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("--delivered-after-ms", "delivered_after_ms", "float",
            "queued -> delivered/failed delay (default 200)"),
     Option("--delivery-jitter-ms", "delivery_jitter_ms", "float", "random extra delivery delay"),
-    Option("--p-delivery-failed", "p_delivery_failed", "float",
+    Option("--p-delivery-failed", "p_delivery_failed", "fraction",
            "share of accepted messages that fail to deliver"),
-    Option("--share-imessage", "share_imessage", "float", "share of phones on iMessage"),
-    Option("--share-sms", "share_sms", "float", "share of phones on SMS only"),
-    Option("--share-rcs", "share_rcs", "float", "share of phones on RCS"),
-    Option("--p-unreachable", "p_unreachable", "float", "share of contacts nobody can reach"),
+    Option("--share-imessage", "share_imessage", "fraction", "share of phones on iMessage"),
+    Option("--share-sms", "share_sms", "fraction", "share of phones on SMS only"),
+    Option("--share-rcs", "share_rcs", "fraction", "share of phones on RCS"),
+    Option("--p-unreachable", "p_unreachable", "fraction", "share of contacts nobody can reach"),
     Option("--unreachable", "unreachable", "list", "comma-separated unreachable contacts"),
 )
 
 
-METAVARS = {"float": "a number", "int": "an integer", "str": "a text",
+METAVARS = {"float": "a number", "fraction": "a fraction between 0 and 1 (0.1 = 10%)",
+            "int": "an integer", "str": "a text",
             "list": "a comma-separated list", "optfloat": "seconds or 'none'", "flag": ""}
-CLICK_METAVARS = {"float": "N", "int": "N", "str": "TEXT", "list": "A,B", "optfloat": "SECONDS"}
+CLICK_METAVARS = {"float": "N", "fraction": "0..1", "int": "N", "str": "TEXT", "list": "A,B",
+                  "optfloat": "SECONDS"}
 
 
 def convert(option: Option, raw: Any) -> Any:
@@ -70,7 +73,7 @@ def convert(option: Option, raw: Any) -> Any:
         return None if str(raw).lower() in ("none", "") else float(raw)
     if option.kind == "int":
         return int(raw)
-    if option.kind == "float":
+    if option.kind in ("float", "fraction"):
         return float(raw)
     return str(raw)
 

@@ -32,6 +32,12 @@ def stop_text(command: str, reason: str | None) -> str:
     return STOP_TEXT.get((command, reason), f"stopped: {reason}")
 
 
+def unauthorized_hint(base_url: str) -> str:
+    """What to check when the API refused the key (401), printed under the stop line."""
+    return (f"hint: check BLOOIO_API_KEY: the API at {base_url} refused it (a key of another "
+            "account or environment? --base-url or BLOOIO_BASE_URL chooses the API)")
+
+
 PROTOCOL_NAMES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS", "unknown": "unknown",
                   "pending": "not yet known"}
 

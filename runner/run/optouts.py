@@ -325,7 +325,9 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise StoppedEarly("the API refused the key (401)",
-                               hint="check BLOOIO_API_KEY; nothing was written") from None
+                               hint=f"check BLOOIO_API_KEY (refused by {options.base_url}; "
+                                    "--base-url or BLOOIO_BASE_URL chooses the API); nothing "
+                                    "was written") from None
         finally:
             result.requests = fetcher.requests
     # One line per person: the earliest stop word wins when they opted out in several chats.

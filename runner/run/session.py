@@ -50,12 +50,19 @@ from runner.store.paths import DEFAULT_STATE_DIR
 T = TypeVar("T")
 S = TypeVar("S")
 
+# The pace when neither the campaign (send.rate_per_second) nor the caller sets one. The API
+# documents no request-rate limit (no Retry-After or X-RateLimit-* headers; its 429s are daily
+# caps), so a new account's tolerance is unknown: 10 requests/s is a cautious guess that still
+# sends 36,000 requests an hour. rate="unlimited" asks for no ceiling at all.
+DEFAULT_RATE = 10.0
+UNLIMITED = "unlimited"
+
 
 def resolve_options(
     campaign_send: dict[str, Any],
     *,
     base_url: str | None,
-    rate: float | None,
+    rate: float | str | None,
     concurrency: int | None,
     timeout: float = 30.0,
     max_attempts: int = 6,
@@ -63,18 +70,23 @@ def resolve_options(
     backoff_cap: float = 30.0,
     http_stack: str | None = None,
 ) -> SendOptions:
-    """Campaign ``send:`` settings give the defaults; explicit arguments (CLI flags) override."""
+    """Campaign ``send:`` settings give the defaults; explicit arguments (CLI flags) override;
+    with neither, ``DEFAULT_RATE``. ``rate="unlimited"`` removes the ceiling."""
     base = base_url_from(base_url)
     if rate is None:
         rate = campaign_send.get("rate_per_second")
+    if rate is None:
+        rate = DEFAULT_RATE
     if concurrency is None:
         concurrency = campaign_send.get("concurrency")
-    if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
+    if isinstance(rate, str) and rate.strip().lower() == UNLIMITED:
+        rate = math.inf  # the one way to ask for no ceiling: said in words, never by overflow
+    elif not (math.isfinite(float(rate)) and float(rate) > 0):  # NaN, inf, 0, negatives
         raise CampaignError("the rate must be a positive number of requests per second",
-                            hint="e.g. --rate 5")
+                            hint="e.g. --rate 5, or --rate unlimited for no ceiling")
     return SendOptions(
         base_url=base,
-        rate_per_second=float(rate) if rate is not None else None,
+        rate_per_second=None if math.isinf(float(rate)) else float(rate),
         concurrency=int(concurrency) if concurrency else 8,
         timeout=timeout,
         max_attempts=max_attempts,
