@@ -36,7 +36,8 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
     campaign = load_campaign(file)
     planner = Planner(campaign, previews=0)
     if chat in planner.suppression:
-        _emit(f"{chat} is suppressed (opted out or excluded): nothing would be sent.\n", out_file)
+        # Said, not written to --out: there is no conversation to draw.
+        click.echo(f"{chat} is suppressed (opted out or excluded): nothing would be sent.")
         return
     for rec, rendered in planner.recipients():
         if rec.chat == chat:
