@@ -187,6 +187,13 @@ def test_variants_of_a_step_are_labelled():
             column.index("variant code") < column.index("Your code: X")
 
 
+def test_a_mention_part_is_drawn_as_the_mention():
+    steps = [PreviewStep("hi", [Bubble({"parts": [{"text": "Ada", "mention": "+15551230001"},
+                                                  {"text": " look!"}]})])]
+    imessage, _ = _columns(render_preview_html("c", "+15551230001,+15551230002", steps))
+    assert '<span class="at" title="mentions +15551230001">Ada</span>' in imessage
+
+
 def test_sms_rules():
     items, lost = sms_items({"text": ["one", "two"], "effect": "slam"})
     assert len(items) == 2 and lost == ["the Slam effect"]

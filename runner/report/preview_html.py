@@ -143,8 +143,9 @@ def imessage_items(body: dict[str, Any]) -> list[str]:
                 if "url" in p:
                     inner.append(_tile(p))
                 elif p.get("mention"):
-                    inner.append(f'<div class="b txt"><span class="at">@{_e(p["mention"])}</span>'
-                                 f' {_e(p.get("text", ""))}</div>')
+                    # The API renders the whole text of a mention part as the mention.
+                    inner.append(f'<div class="b txt"><span class="at" title="mentions '
+                                 f'{_e(p["mention"])}">{_e(p.get("text", ""))}</span></div>')
                 else:
                     inner.append(_text(str(p.get("text", ""))))
             items.append('<div class="group">' + "".join(inner) + "</div>")
@@ -263,7 +264,7 @@ def _column(steps: Sequence[PreviewStep], sms: bool, windowed: bool) -> str:
                               not sms and bool(body.get("use_typing_indicator"))))
             if sms:
                 items, lost = sms_items(body)
-                if _quote(step, body, parents):
+                if step.reply_to_step is not None or isinstance(body.get("reply_to"), dict):
                     lost.append("the inline reply: an ordinary message")
                 out += items
                 if lost:
