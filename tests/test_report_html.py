@@ -10,18 +10,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import struct
-import subprocess
-import zlib
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM, SKIP_REASON, png_pixels, screenshot
 
 from runner.emulator import EmulatorConfig, ManualClock, run_in_thread
 from runner.report.html import donut_svg, funnel_svg, histogram_svg, render_html
 
 KEY = "bl_html_SECRET_4242"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _campaign(folder: Path) -> Path:
@@ -134,58 +131,13 @@ def test_text_is_escaped():
 
 
 # -- a real browser -------------------------------------------------------------------------
-def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
-    """Width, height and unfiltered rows of an 8-bit RGB/RGBA PNG (enough for a screenshot)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width = 8, b"", 0
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, colour = struct.unpack(">IIBB", chunk[:10])
-            assert depth == 8 and colour in (2, 6)
-            bpp = 3 if colour == 2 else 4
-        elif kind == b"IDAT":
-            idat += chunk
-        pos += 12 + length
-    raw = zlib.decompress(idat)
-    stride = width * bpp
-    rows, prev = [], bytearray(stride)
-    for y in range(height):
-        f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - bpp] if i >= bpp else 0
-            b = prev[i]
-            c = prev[i - bpp] if i >= bpp else 0
-            if f == 1:
-                line[i] = (line[i] + a) & 255
-            elif f == 2:
-                line[i] = (line[i] + b) & 255
-            elif f == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(bytes(line))
-        prev = line
-    return width, height, [bytes(r[i:i + 3]) for r in rows[::7] for i in range(0, stride, bpp * 7)]
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="no headless browser installed (Debian: apt-get "
-                                              "install chromium); the page is checked without")
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_a_real_browser_renders_the_report(html_report, tmp_path):
     page = tmp_path / "report.html"
     page.write_text(html_report, encoding="utf-8")
     shot = tmp_path / "shot.png"
     profile = tmp_path / "profile"
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={profile}", f"--screenshot={shot}",
-         "--window-size=1200,1600", page.as_uri()],
-        capture_output=True, text=True, timeout=90)
+    proc = screenshot(page, shot, (1200, 1600), profile)
     assert shot.exists(), proc.stderr[-2000:]
     width, height, sample = png_pixels(shot.read_bytes())
     assert (width, height) == (1200, 1600)

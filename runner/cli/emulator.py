@@ -39,6 +39,9 @@ def _add_options(fn: Any) -> Any:
     for opt in reversed(OPTIONS):
         if opt.kind == "flag":
             fn = click.option(opt.flag, opt.field, is_flag=True, default=False, help=opt.help)(fn)
+        elif opt.kind == "rules":
+            fn = click.option(opt.flag, opt.field, multiple=True, help=opt.help,
+                              metavar=CLICK_METAVARS[opt.kind])(fn)
         else:
             fn = click.option(opt.flag, opt.field, default=None, help=opt.help,
                               metavar=CLICK_METAVARS[opt.kind])(fn)

@@ -1,8 +1,10 @@
-"""`campaign preview FILE --to ID`: the exact requests one recipient would get (no network)."""
+"""`campaign preview FILE --to ID`: the exact requests one recipient would get (no network);
+`--format html` draws them as the recipient's phone shows them."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -12,6 +14,7 @@ from runner.cli._base import user_errors
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, Problem
 from runner.planning.planner import Planner
+from runner.report.preview_html import preview_steps, render_preview_html
 
 
 @click.command(epilog="""\b
@@ -21,13 +24,16 @@ Exit codes:
 """)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--to", "to", required=True, help="the recipient's chat id (phone, email, grp_..., or a,b list)")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
+              show_default=True, help="html: the conversation as the phone shows it, iMessage "
+                                      "and SMS-only side by side (one self-contained page)")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the preview to this file instead of stdout.")
 @click.option("--base-url", envvar="BLOOIO_BASE_URL", default=DEFAULT_BASE_URL, metavar="URL",
               help="the API base URL shown in the requests [default: BLOOIO_BASE_URL if set, "
                    f"else {DEFAULT_BASE_URL}]")
 @user_errors()
-def preview(file: str, to: str, fmt: str, base_url: str) -> None:
+def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) -> None:
     """Show the exact requests one recipient would get (no network, no API key)."""
     campaign = load_campaign(file)
     try:
@@ -36,6 +42,7 @@ def preview(file: str, to: str, fmt: str, base_url: str) -> None:
         raise CampaignError(Problem(f"--to: {err}", hint=err.hint)) from None
     planner = Planner(campaign, previews=0)
     if chat in planner.suppression:
+        # Said, not written to --out: there is no conversation to draw.
         click.echo(f"{chat} is suppressed (opted out or excluded): nothing would be sent.")
         return
     for rec, rendered in planner.recipients():
@@ -49,6 +56,10 @@ def preview(file: str, to: str, fmt: str, base_url: str) -> None:
             raise CampaignError(errors)
         raise CampaignError(Problem(f"{chat} is not a recipient of this campaign", file=file,
                                     hint="use the phone/email as it appears in the recipients (any spacing or case)"))
+    if fmt == "html":
+        steps = preview_steps(campaign.steps, reqs, {r.step.id: r.skipped or "" for r in skipped})
+        _emit(render_preview_html(campaign.id, chat, steps, schedule=campaign.schedule), out_file)
+        return
     base = base_url.rstrip("/")
     docs = [{
         "step": r.step, "method": r.method, "url": base + r.path,
@@ -58,20 +69,35 @@ def preview(file: str, to: str, fmt: str, base_url: str) -> None:
         **({"reply_to_step": r.reply_to_step} if r.reply_to_step else {}),
     } for r in reqs]
     if fmt == "json":
-        click.echo(json.dumps({"recipient": chat, "requests": docs,
-                               "skipped": [{"step": r.step.id, "reason": r.skipped} for r in skipped]},
-                              indent=2, ensure_ascii=False))
+        _emit(json.dumps({"recipient": chat, "requests": docs,
+                          "skipped": [{"step": r.step.id, "reason": r.skipped} for r in skipped]},
+                         indent=2, ensure_ascii=False) + "\n", out_file)
         return
-    click.echo(f"{len(docs)} request(s) for {chat}" + (f", {len(skipped)} step(s) skipped" if skipped else ""))
+    styled = out_file is None
+    lines = [f"{len(docs)} request(s) for {chat}" + (f", {len(skipped)} step(s) skipped" if skipped else "")]
     for d in docs:
-        click.echo("")
-        click.echo(click.style(f"# step {d['step']}", bold=True) + (f" ({d['messages']} messages)" if d["messages"] > 1 else ""))
-        click.echo(f"{d['method']} {d['url']}")
-        for k, v in d["headers"].items():
-            click.echo(f"{k}: {v}")
-        click.echo("")
-        click.echo(json.dumps(d["body"], indent=2, ensure_ascii=False))
+        lines.append("")
+        head = f"# step {d['step']}"
+        lines.append((click.style(head, bold=True) if styled else head)
+                     + (f" ({d['messages']} messages)" if d["messages"] > 1 else ""))
+        lines.append(f"{d['method']} {d['url']}")
+        lines += [f"{k}: {v}" for k, v in d["headers"].items()]
+        lines.append("")
+        lines.append(json.dumps(d["body"], indent=2, ensure_ascii=False))
         if d.get("reply_to_step"):
-            click.echo(f"(reply_to: the message_id of step '{d['reply_to_step']}', filled in at send time)")
+            lines.append(f"(reply_to: the message_id of step '{d['reply_to_step']}', filled in at send time)")
     for r in skipped:
-        click.echo(f"\n# step {r.step.id}: skipped ({r.skipped})")
+        lines.append(f"\n# step {r.step.id}: skipped ({r.skipped})")
+    _emit("\n".join(lines) + "\n", out_file)
+
+
+def _emit(text: str, out_file: Path | None) -> None:
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise CampaignError(f"cannot write the preview to {out_file}: {err.strerror}",
+                            hint="choose a path in a folder you can write") from None

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     for opt in OPTIONS:
         if opt.kind == "flag":
             parser.add_argument(opt.flag, dest=opt.field, action="store_true", help=opt.help)
+        elif opt.kind == "rules":
+            parser.add_argument(opt.flag, dest=opt.field, action="append", help=opt.help)
         else:
             parser.add_argument(opt.flag, dest=opt.field, help=opt.help)
     args = parser.parse_args(argv)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.emulator.replies import DEFAULT_REPLY_TEXT, check_rule, parse_rule
+
 FAULT_NAMES = ("500", "503", "429", "slow", "drop", "accept_then_500")
 
 
@@ -71,6 +73,15 @@ class EmulatorConfig:
     p_unreachable: float = 0.0
     unreachable: list[str] = field(default_factory=list)
 
+    # Automatic replies (replies.py): a share of accepted messages is answered, drawn from the
+    # seed; each reply arrives reply_after_s after its message was delivered (emulator clock).
+    reply_rate: float = 0.0
+    reply_text: str = DEFAULT_REPLY_TEXT
+    reply_after_s: float = 60.0
+    # [{"pattern": REGEX, "rate": 0..1, "text": ...}] (or "REGEX=RATE:TEXT"): the first rule
+    # whose pattern is found in a message's text sets its rate and reply instead.
+    reply_rules: list[Any] = field(default_factory=list)
+
     max_body_bytes: int = 2_000_000
     # Emulator time in epoch seconds; None = wall clock. Not settable over HTTP.
     clock: Callable[[], float] | None = field(default=None, repr=False, compare=False)
@@ -84,6 +95,9 @@ class EmulatorConfig:
         for name in changes:
             if name not in known:
                 raise ValueError(f"unknown setting {name!r}")
+        if isinstance(changes.get("reply_rules"), list):
+            changes = {**changes, "reply_rules": [parse_rule(r) if isinstance(r, str) else r
+                                                  for r in changes["reply_rules"]]}
         new = dataclasses.replace(self, **changes)
         new.check()
         return new
@@ -91,7 +105,7 @@ class EmulatorConfig:
     def check(self) -> None:
         for name in ("p_500", "p_503", "p_429", "p_slow", "p_drop", "p_accept_then_500",
                      "p_delivery_failed", "p_unreachable", "share_imessage", "share_sms",
-                     "share_rcs"):
+                     "share_rcs", "reply_rate"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number between 0 and 1")
@@ -101,7 +115,7 @@ class EmulatorConfig:
         if self.share_imessage + self.share_sms + self.share_rcs <= 0:
             raise ValueError("the protocol shares must not all be 0")
         for name in ("latency_ms", "jitter_ms", "slow_ms", "sent_after_ms",
-                     "delivered_after_ms", "delivery_jitter_ms"):
+                     "delivered_after_ms", "delivery_jitter_ms", "reply_after_s"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0")
@@ -128,5 +142,11 @@ class EmulatorConfig:
             value = getattr(self, name)
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{name} must be a list of strings")
+        if not isinstance(self.reply_text, str):
+            raise ValueError("reply_text must be a string")
+        if not isinstance(self.reply_rules, list):
+            raise ValueError("reply_rules must be a list")
+        for rule in self.reply_rules:
+            check_rule(rule)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError("seed must be an integer")

@@ -54,17 +54,19 @@ class Endpoint:
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "stats", None, "",
              "counters: requests, accepted, duplicates, errors, peak in-flight and 1-s rate"),
-    Endpoint("GET", "messages", None, "", "every accepted send: chat, body, ids, from_number, statuses"),
+    Endpoint("GET", "messages", None, "",
+             "every accepted send: chat, body, ids, from_number, statuses, automatic replies"),
     Endpoint("GET", "config", None, "", "the settings in force"),
     Endpoint("POST", "config", {"p_500": 0.1, "latency_ms": 50},
-             "any --config-json field",
+             "any --config-json field, e.g. reply_rate, reply_text, reply_after_s, reply_rules "
+             "[{pattern, rate, text}]",
              "change settings while running; answers the new settings"),
     Endpoint("POST", "reply", {"chat": EXAMPLE_CHAT, "text": "STOP"},
              "optional: sender, the member writing in a group; to_number, default the number "
              "that last wrote to the chat",
              "a recipient answers (rehearse opt-outs: STOP)"),
     Endpoint("POST", "advance", {"seconds": 3600}, "",
-             "move the emulator's clock forward (delivery, reply windows)"),
+             "move the emulator's clock forward (delivery, automatic replies, reply windows)"),
     Endpoint("POST", "groups", {"participants": [EXAMPLE_CHAT, "+15551230002"]},
              "phones and emails", "create a named group chat; answers its group_id"),
     Endpoint("POST", "reset", {}, "", "forget every message, group and counter"),

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.emulator.config import EmulatorConfig
+from runner.emulator.replies import parse_rule
 
 
 @dataclass(frozen=True)
 class Option:
     flag: str
     field: str
-    kind: str  # "float" | "fraction" (0..1) | "int" | "str" | "list" | "flag" | "optfloat"
+    kind: str  # "float" | "fraction" (0..1) | "int" | "str" | "list" | "flag" | "optfloat" | "rules" (repeatable)
     help: str
 
 
@@ -53,20 +54,32 @@ OPTIONS: tuple[Option, ...] = (
     Option("--share-rcs", "share_rcs", "fraction", "share of phones on RCS"),
     Option("--p-unreachable", "p_unreachable", "fraction", "share of contacts nobody can reach"),
     Option("--unreachable", "unreachable", "list", "comma-separated unreachable contacts"),
+    Option("--reply-rate", "reply_rate", "float",
+           "share of accepted messages the recipient answers (drawn from the seed; default 0)"),
+    Option("--reply-text", "reply_text", "str", "what they answer (default 'Yes please')"),
+    Option("--reply-after", "reply_after_s", "float",
+           "seconds after delivery the answer arrives, emulator clock (default 60)"),
+    Option("--reply-rule", "reply_rules", "rules",
+           "REGEX=RATE:TEXT, repeatable: messages whose text matches REGEX (e.g. a variant's "
+           "wording) are answered TEXT at RATE instead; the first matching rule wins"),
 )
 
 
 METAVARS = {"float": "a number", "fraction": "a fraction between 0 and 1 (0.1 = 10%)",
             "int": "an integer", "str": "a text",
-            "list": "a comma-separated list", "optfloat": "seconds or 'none'", "flag": ""}
+            "list": "a comma-separated list", "optfloat": "seconds or 'none'", "flag": "",
+            "rules": "REGEX=RATE:TEXT"}
 CLICK_METAVARS = {"float": "N", "fraction": "0..1", "int": "N", "str": "TEXT", "list": "A,B",
-                  "optfloat": "SECONDS"}
+                  "optfloat": "SECONDS",
+                  "rules": "REGEX=RATE:TEXT"}
 
 
 def convert(option: Option, raw: Any) -> Any:
     """Turn a raw command-line value into the config field's type (ValueError if it can't)."""
     if option.kind == "flag":
         return bool(raw)
+    if option.kind == "rules":
+        return [parse_rule(str(r)) for r in ([raw] if isinstance(raw, str) else raw)]
     if option.kind == "list":
         return [x.strip() for x in str(raw).split(",") if x.strip()]
     if option.kind == "optfloat":
@@ -90,10 +103,12 @@ def build_config(values: dict[str, Any], port: int = 0, config_json: str | None 
     by_field = {o.field: o for o in OPTIONS}
     for name, raw in values.items():
         opt = by_field[name]
-        if raw is None or (opt.kind == "flag" and not raw):
+        if raw is None or (opt.kind in ("flag", "rules") and not raw):
             continue
         try:
             changes[name] = convert(opt, raw)
-        except ValueError:
+        except ValueError as err:
+            if opt.kind == "rules":
+                raise ValueError(f"{opt.flag}: {err}") from None
             raise ValueError(f"{opt.flag} expects {METAVARS[opt.kind]}, got {raw!r}") from None
     return EmulatorConfig().updated(changes)

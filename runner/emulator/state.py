@@ -8,6 +8,7 @@ tests can advance, so the delivery lifecycle can be walked through without sleep
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import time
 from collections import deque
@@ -17,6 +18,7 @@ from typing import Any
 
 from runner.emulator.config import EmulatorConfig
 from runner.emulator.lifecycle import Fate, Reach, contact_reach, message_fate
+from runner.emulator.replies import ReplyPlan
 from runner.emulator.validation import (
     ApiError,
     ChatRef,
@@ -68,6 +70,8 @@ class Commit:
     accepted_at: float
     from_number: str
     response: dict[str, Any]
+    # Automatic replies this request's messages will get: {"index", "text", "due_ms"}.
+    replies: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -103,6 +107,7 @@ class State:
     def __init__(self, config: EmulatorConfig, clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self._clock = clock or config.clock or time.time
+        self._replies = _reply_plan(config)
         self.reset()
 
     # -- time and identity -------------------------------------------------------------
@@ -123,6 +128,8 @@ class State:
         self.extra_numbers: list[str] = []
         self._reach: dict[str, Reach] = {}
         self._counter = 0
+        # Automatic replies not arrived yet: (due, order, chat, text, to_number), earliest first.
+        self._due: list[tuple[float, int, str, str, str]] = []
         for past in self.config.history:
             self._remember(past)
 
@@ -164,6 +171,7 @@ class State:
 
     def configure(self, config: EmulatorConfig) -> None:
         self.config = config
+        self._replies = _reply_plan(config)
         self._reach.clear()  # shares or unreachable lists may have changed
         for past in config.history:
             if str(past["message_id"]) not in self.messages:
@@ -217,6 +225,7 @@ class State:
 
     def send(self, raw_chat: str, body: Any, key: str | None) -> dict[str, Any]:
         """Accept a send or raise ApiError; returns the 202 body (already recorded)."""
+        self.settle()
         cfg = self.config
         ref = parse_chat_id(raw_chat)
         shape = check_send_body(body)
@@ -258,12 +267,18 @@ class State:
         protocol = self._protocol(chat_id, contacts)
         rejected = protocol is None and all(contact_kind(c) == "email" for c in contacts)
         ids = []
+        replies: list[dict[str, Any]] = []
         chat = self.chats.setdefault(chat_id, [])
-        for text in shape.texts:
+        for index, text in enumerate(shape.texts):
             mid, guid = self._new_id("msg_")
             fate = message_fate(cfg, mid, now, protocol)
             if rejected:  # an email nobody can reach over iMessage: refused before dispatch
                 fate = Fate(now, now, "failed", "unknown", fate.error)
+            answer = self._replies.reply_to(chat_id, key, index, text) if self._replies else None
+            if answer is not None and fate.outcome == "delivered":  # nobody answers the unseen
+                due = fate.done_at + cfg.reply_after_s
+                heapq.heappush(self._due, (due, self._counter, chat_id, answer, from_number))
+                replies.append({"index": index, "text": answer, "due_ms": _ms(due)})
             msg = Message(mid, guid, chat_id, "outbound", text, from_number, None, now, fate,
                           reply_info)
             self.messages[mid] = msg
@@ -291,7 +306,7 @@ class State:
             st.duplicates += 1
         else:
             self.fingerprints.add(fp)
-        commit = Commit(key, chat_id, body, ids, now, from_number, resp)
+        commit = Commit(key, chat_id, body, ids, now, from_number, resp, replies)
         self.commits.append(commit)
         if key is not None:
             self.by_key[key] = commit
@@ -356,6 +371,20 @@ class State:
         """A recipient writes to the organisation (control endpoint for opt-out tests)."""
         if not isinstance(text, str):
             raise bad("text must be a string")
+        self.settle()
+        return self._inbound(raw_chat, text, sender, to_number, self.now())
+
+    def settle(self) -> None:
+        """Let the automatic replies due by now arrive, in the order they are due, exactly as
+        if POST /__emulator/reply had been called at their time (every read settles first)."""
+        due = self._due
+        now = self.now()
+        while due and due[0][0] <= now:
+            at, _, chat_id, text, number = heapq.heappop(due)
+            self._inbound(chat_id, text, None, number, at)
+
+    def _inbound(self, raw_chat: str, text: str, sender: str | None, to_number: str | None,
+                 now: float) -> dict[str, Any]:
         chat_id, ref, _ = self.resolve(raw_chat, create=True)
         members = self.members(chat_id)
         if chat_id in self.groups:
@@ -367,7 +396,6 @@ class State:
             sender = None
             protocol = self.reach(chat_id).protocol or "sms"
         number = to_number or self._last_sender(chat_id)
-        now = self.now()
         mid, guid = self._new_id("msg_")
         msg = Message(mid, guid, chat_id, "inbound", text, number, sender, now, None,
                       protocol=protocol)
@@ -386,6 +414,7 @@ class State:
     # -- reading -----------------------------------------------------------------------
 
     def _message_in(self, raw_chat: str, message_id: str) -> Message:
+        self.settle()
         chat_id, _, _ = self.resolve(raw_chat)
         msg = self.messages.get(message_id)
         if msg is None or msg.chat_id != chat_id:
@@ -433,6 +462,7 @@ class State:
         return out
 
     def list_messages(self, raw_chat: str, query: dict[str, str]) -> dict[str, Any]:
+        self.settle()
         chat_id, _, _ = self.resolve(raw_chat)
         direction = query.get("direction")
         if direction is not None and direction not in DIRECTIONS:
@@ -487,6 +517,7 @@ class State:
     # -- ground truth for tests --------------------------------------------------------
 
     def stats_dict(self) -> dict[str, Any]:
+        self.settle()
         st = self.stats
         now = self.now()
         by_status: dict[str, int] = {}
@@ -515,11 +546,13 @@ class State:
             "by_status": by_status,
             "by_protocol": by_protocol,
             "inbound": sum(1 for m in self.messages.values() if m.fate is None),
+            "replies_due": len(self._due),
             "groups": len(self.groups),
             "now_ms": _ms(now),
         }
 
     def messages_dump(self) -> list[dict[str, Any]]:
+        self.settle()
         now = self.now()
         out = []
         for c in self.commits:
@@ -535,8 +568,14 @@ class State:
                 "protocol": views[0][1],
                 "statuses": [v[0] for v in views],
                 "response": c.response,
+                "replies": c.replies,
             })
         return out
+
+
+def _reply_plan(config: EmulatorConfig) -> ReplyPlan | None:
+    plan = ReplyPlan(config.seed, config.reply_rate, config.reply_text, config.reply_rules)
+    return plan if plan.active else None
 
 
 def _int_param(query: dict[str, str], name: str, default: int | None, low: int | None,
