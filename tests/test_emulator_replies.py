@@ -166,16 +166,18 @@ steps:
                                        reply_after_s=120, reply_rules=["20% off=0.25:STOP"]))
     env = emu.env()
     sent = campaign_cli("send", str(campaign), "--yes", "--state", str(tmp_path / "st"),
-                        "--no-progress", env=env)
+                        "--no-progress", "--rate", "unlimited", env=env)
     assert sent.returncode == 0, sent.stderr
     stopped = {m["chat"] for m in emu.messages() if any(r["text"] == "STOP" for r in m["replies"])}
     assert 8 <= len(stopped) <= 32  # about a quarter of 80; the rule beat the base rate
     assert all(r["text"] == "STOP" for m in emu.messages() for r in m["replies"])
-    early = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), env=env)
+    # The emulator is local: no pace (the defaults are for the real API).
+    fast = ("--rate", "1000", "--concurrency", "16")
+    early = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), *fast, env=env)
     assert early.returncode == 0, early.stderr
     assert (tmp_path / "optouts.txt").read_text().strip() == ""  # not arrived yet
     emu.advance(125)
-    r = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), env=env)
+    r = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), *fast, env=env)
     assert r.returncode == 0, r.stderr
     recorded = {line.split()[0] for line in (tmp_path / "optouts.txt").read_text().splitlines()
                 if line.strip() and not line.startswith("#")}
