@@ -11,6 +11,7 @@ runner.http.classify, and retries are paced by runner.http.retry, the same for e
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,8 +74,6 @@ class Exchange:
 def api_key_from_env(command: str) -> str:
     """BLOOIO_API_KEY, checked without ever echoing it (a pasted smart quote or space would
     otherwise surface as an encoding traceback deep in the HTTP layer)."""
-    import os
-
     key = os.environ.get("BLOOIO_API_KEY", "").strip()
     if not key:
         raise CampaignError(f"BLOOIO_API_KEY is not set: {command} needs your Blooio API key",
@@ -88,8 +87,6 @@ def api_key_from_env(command: str) -> str:
 
 def base_url_from(option: str | None) -> str:
     """--base-url, else BLOOIO_BASE_URL, else the live API; checked before anything is sent."""
-    import os
-
     base = (option or os.environ.get("BLOOIO_BASE_URL") or DEFAULT_BASE_URL).strip()
     hint = "set --base-url or BLOOIO_BASE_URL, e.g. http://127.0.0.1:8765/v2/api"
     if not base.startswith(("http://", "https://")):

@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import json
 import random
+import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -579,8 +580,6 @@ def install_signal_handlers(executor: Executor) -> Callable[[], None]:
 
     Call inside the running loop; returns a function that restores the default handlers.
     """
-    import signal
-
     loop = asyncio.get_running_loop()
     installed: list[int] = []
 
