@@ -261,3 +261,49 @@ steps:
     assert report["replies"]["steps"]["hello"]["comparisons"] == []
     page = render(report, "html")
     assert "Replies to <code>hello</code>" in page and "Variants of" not in page
+
+
+def test_track_cli_keeps_reply_text_only_when_asked_and_can_skip_replies(
+        make_emulator, tmp_path, campaign_cli):
+    (tmp_path / "people.csv").write_text("phone\n+15554100001\n+15554100002\n")
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text("version: 1\nid: cli-replies\nrecipients: {file: people.csv, to: phone}\n"
+                        "steps:\n  - id: hello\n    text: Hi there\n")
+    emu = make_emulator(EmulatorConfig(api_key=KEY, reply_rate=1.0, reply_text="Sure, thanks",
+                                       reply_after_s=10))
+    env = emu.env()
+    state = str(tmp_path / "st")
+    fast = ("--state", state, "--rate", "unlimited", "--no-progress")
+    assert campaign_cli("send", str(campaign), "--yes", *fast, env=env).returncode == 0
+    emu.advance(60)
+    before = emu.stats()["requests"]
+    skipped = campaign_cli("track", str(campaign), *fast, "--no-replies", env=env)
+    assert skipped.returncode == 0 and "replies:" not in skipped.stdout
+    assert emu.stats()["requests"] - before == 2  # the two status polls, no reply reading
+    kept = campaign_cli("track", str(campaign), *fast, "--keep-reply-text", env=env)
+    assert kept.returncode == 0, kept.stderr
+    assert "replies: 2 new (0 stop words) from 2 chats, 2 requests" in kept.stdout
+    with Journal(tmp_path / "st" / "cli-replies.sqlite") as j:
+        assert [r.text for r in j.replies()] == ["Sure, thanks"] * 2
+
+
+def test_a_chat_whose_replies_cannot_be_read_is_said_and_read_next_pass(make_emulator, tmp_path):
+    emu = make_emulator(EmulatorConfig(api_key=KEY, seed=3, reply_rate=1.0, reply_after_s=5))
+    with _variant_journal(emu, tmp_path / "ab.sqlite", 4) as j:
+        emu.advance(30)
+        options = dict(base_url=emu.base_url, concurrency=1, first_poll=0.0, timeout=20.0,
+                       max_attempts=1, replies=ReplyOptions())
+        first = asyncio.run(Tracker(j, api_key=KEY, options=TrackOptions(**options),
+                                    revision=1).run())
+        assert first.exit_code == 0 and first.stats.replies_new == 4
+        emu.reply("+15553000000", "one more")
+        # The first reply page of this pass fails: the first chat's (one at a time, in order).
+        emu.configure(fault_script=["503"])
+        second = asyncio.run(Tracker(j, api_key=KEY, options=TrackOptions(**options),
+                                     revision=1).run())
+        assert second.stats.reply_failed == 1 and second.stop_reason == "retries_exhausted"
+        assert second.exit_code == 3 and second.stats.replies_new == 0
+        third = asyncio.run(Tracker(j, api_key=KEY, options=TrackOptions(**options),
+                                    revision=1).run())
+        assert third.exit_code == 0 and third.stats.replies_new == 1
+        assert len(list(j.replies())) == 5
