@@ -15,15 +15,16 @@ import click
 from runner.cli._base import api_options, user_errors
 from runner.cli.progress import TrackProgress, terminal_console, track_summary
 from runner.http.client import base_url_from
-from runner.report.words import unauthorized_hint
+from runner.report.words import replies_line, unauthorized_hint
 from runner.run import session
 
 _EPILOG = """\b
 Exit codes:
   0  every accepted message is final (delivered, failed or cancelled)
   1  a user error (no journal, no key, invalid campaign)
-  3  some are still in flight (the --timeout passed, Ctrl-C, retries exhausted) or the key
-     was refused: run it again later; it resumes where it stopped
+  3  some are still in flight (the --timeout passed, Ctrl-C, retries exhausted), some chats'
+     replies could not be read, or the key was refused: run it again later; it resumes
+     where it stopped
 """
 
 
@@ -36,6 +37,12 @@ Exit codes:
               show_default=True, help="Seconds per HTTP request.")
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
               help="Failed status requests in a row before a message is left for a later run.")
+@click.option("--replies/--no-replies", default=True, show_default=True,
+              help="Then read the inbound replies of every messaged chat (one request per chat) "
+                   "into the journal, for the report's reply and opt-out rates.")
+@click.option("--keep-reply-text", is_flag=True,
+              help="Store each reply's text in the journal (by default only its length and "
+                   "whether it is a stop word).")
 @click.option("--progress/--no-progress", default=True,
               help="Show progress on stderr: a bar on a terminal, a plain line now and then "
                    "otherwise.")
@@ -47,7 +54,7 @@ Exit codes:
 @user_errors(None)
 def track(file: Path, base_url: str | None, rate: float | None, concurrency: int | None,
           http_stack: str | None, state_dir: Path, timeout: float, request_timeout: float, max_attempts: int,
-          progress: bool, first_poll: float, poll_cap: float, backoff_base: float,
+          replies: bool, keep_reply_text: bool, progress: bool, first_poll: float, poll_cap: float, backoff_base: float,
           backoff_cap: float) -> None:
     """Poll delivery status of accepted messages into the journal until all are final."""
     ticker = TrackProgress(console=terminal_console() if progress else None)
@@ -58,10 +65,14 @@ def track(file: Path, base_url: str | None, rate: float | None, concurrency: int
                                tick_every=ticker.every_s, request_timeout=request_timeout,
                                timeout=timeout, max_attempts=max_attempts, first_poll=first_poll,
                                poll_cap=poll_cap, backoff_base=backoff_base,
-                               backoff_cap=backoff_cap)
+                               backoff_cap=backoff_cap, replies=replies,
+                               keep_reply_text=keep_reply_text)
     finally:
         ticker.finish()
     click.echo(track_summary(result))
+    line = replies_line(result.stats)
+    if line:
+        click.echo(line)
     if result.stop_reason == "unauthorized":
         click.echo(unauthorized_hint(base_url_from(base_url)), err=True)
     sys.exit(result.exit_code)

@@ -6,7 +6,9 @@ are masked unless the caller asks to show them.
 
 Two views of the same run: *requests* (what the API accepted; schema 1) and *messages* (what
 became of each accepted message, from ``campaign track``; added in schema 2 under
-``delivery`` and as message counts per step). Schema 2 only adds fields.
+``delivery`` and as message counts per step). Schema 2 only adds fields, as do 3 (run state,
+outside the plan) and 4 (``replies``: replies and opt-outs per step and variant, with
+intervals; runner.report.engagement).
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from typing import Any
 from runner.audience.mask import display_chat
 from runner.errors import CampaignError
 from runner.report.current import CurrentPlan
+from runner.report.engagement import build_engagement, comparison_line, pct
 from runner.report.html import render_html
 from runner.report.words import PROTOCOL_NAMES, WAITING_TEXT, fmt_seconds, stop_text
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
 
-REPORT_SCHEMA_VERSION = 3
+REPORT_SCHEMA_VERSION = 4
 NETWORK_ERROR = "network_error"  # the error code of a request that got no answer (run.send)
 PROTOCOLS = ("imessage", "sms", "rcs", "unknown", "pending")
 EXAMPLES = 5  # recipients named per failure reason
@@ -223,6 +226,7 @@ def build_report(
                         if r == NETWORK_ERROR and network_texts else {})}
                     for r, n in sorted(pending_reasons.items(), key=lambda x: (-x[1], x[0]))],
         "delivery": delivery,
+        "replies": build_engagement(journal, revision, keep),
         "recipients_masked": not show_recipients,
     }
     report["state"] = run_state(report)
@@ -460,7 +464,54 @@ def render_text(report: dict[str, Any], file: str | None = None) -> str:
             f"{p['reason']} {p['count']:,}" + (f" (most: {p['most']})" if p.get("most") else "")
             for p in report["pending"]))
     lines += _delivery_text(report, file)
+    lines += _replies_text(report)
     return "\n".join(lines) + "\n"
+
+
+def _variant_name(v: str | None) -> str:
+    return "(no variant)" if v is None else v
+
+
+def _replies_text(report: dict[str, Any]) -> list[str]:
+    rep = report.get("replies")
+    if not rep or not rep["steps"]:
+        return []
+    lines = [f"Replies ({rep['replies_stored']:,} stored by campaign track; rates over "
+             "delivered):"]
+    for step, s in rep["steps"].items():
+        for v in s["variants"]:
+            label = step if v["variant"] is None else f"{step} / {v['variant']}"
+            wait = fmt_seconds(v["median_time_to_reply_s"])
+            lines.append(f"  {label}: {v['delivered']:,} delivered, {v['replied']:,} replied "
+                         f"({pct(v['reply_rate'])}), {v['opted_out']:,} opted out "
+                         f"({pct(v['opt_out_rate'])}), median time to first reply {wait}")
+        for c in s["comparisons"]:
+            lines.append(f"    {step}: {comparison_line(c, rep['min_delivered_to_compare'])}")
+    return lines
+
+
+def _replies_markdown(report: dict[str, Any]) -> list[str]:
+    rep = report.get("replies")
+    if not rep or not rep["steps"]:
+        return []
+    out = ["", "### Replies and opt-outs", "",
+           f"{rep['replies_stored']:,} replies stored by `campaign track`; rates are over the "
+           "chats the step was delivered to.", "",
+           "| step | variant | delivered | replied | reply rate (95% CI) | opted out "
+           "| median time to reply |", "|---|---|---:|---:|---:|---:|---:|"]
+    for step, s in rep["steps"].items():
+        for v in s["variants"]:
+            ci = v["reply_rate_ci95"]
+            interval = f" ({pct(ci[0])}–{pct(ci[1])})" if ci else ""
+            out.append(f"| `{step}` | {_variant_name(v['variant'])} | {v['delivered']:,} "
+                       f"| {v['replied']:,} | {pct(v['reply_rate'])}{interval} "
+                       f"| {v['opted_out']:,} | {fmt_seconds(v['median_time_to_reply_s'])} |")
+    comparisons = [(step, c) for step, s in rep["steps"].items() for c in s["comparisons"]]
+    if comparisons:
+        out.append("")
+        out += [f"- `{step}`: {comparison_line(c, rep['min_delivered_to_compare'])}"
+                for step, c in comparisons]
+    return out
 
 
 def _delivery_text(report: dict[str, Any], file: str | None) -> list[str]:
@@ -564,6 +615,7 @@ def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
     if outside:
         out += ["", outside[:1].upper() + outside[1:] + "."]
     out += _delivery_markdown(report, file)
+    out += _replies_markdown(report)
     return "\n".join(out) + "\n"
 
 

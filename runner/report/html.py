@@ -13,6 +13,7 @@ import math
 import shlex
 from typing import Any
 
+from runner.report.engagement import comparison_line, pct
 from runner.report.words import PROTOCOL_NAMES, fmt_seconds
 
 # One palette for every chart: a status keeps its colour from funnel to table.
@@ -330,6 +331,72 @@ def _failures_table(report: dict[str, Any]) -> str:
             + "".join(rows) + "</table>")
 
 
+def rates_svg(rows: list[dict[str, Any]]) -> str:
+    """Each variant's reply rate as a bar with its 95% interval as a whisker (0–100%)."""
+    width, bar_h, gap, label_w = 560, 22, 12, 130
+    span = width - label_w - 110
+    parts = []
+    for i, v in enumerate(rows):
+        y = i * (bar_h + gap)
+        name = v["variant"] if v["variant"] is not None else "(no variant)"
+        rate = v["reply_rate"] or 0.0
+        parts.append(f'<text x="{label_w - 10}" y="{y + bar_h / 2 + 5}" text-anchor="end" '
+                     f'class="lbl">{_e(_short(name))}<title>{_e(name)}</title></text>'
+                     f'<rect x="{label_w}" y="{y}" width="{max(span * rate, 1.5):.1f}" '
+                     f'height="{bar_h}" rx="3" fill="{COLOURS["accepted"]}"><title>{_e(name)}: '
+                     f'{v["replied"]:,} of {v["delivered"]:,} replied</title></rect>')
+        if v["reply_rate_ci95"]:
+            low, high = v["reply_rate_ci95"]
+            x1, x2, mid = label_w + span * low, label_w + span * high, y + bar_h / 2
+            parts.append(f'<line x1="{x1:.1f}" y1="{mid}" x2="{x2:.1f}" y2="{mid}" '
+                         f'stroke="#111827" stroke-width="1.5"><title>95% interval '
+                         f'{pct(low)}–{pct(high)}</title></line>'
+                         f'<line x1="{x1:.1f}" y1="{mid - 6}" x2="{x1:.1f}" y2="{mid + 6}" '
+                         f'stroke="#111827" stroke-width="1.5"/>'
+                         f'<line x1="{x2:.1f}" y1="{mid - 6}" x2="{x2:.1f}" y2="{mid + 6}" '
+                         f'stroke="#111827" stroke-width="1.5"/>')
+        parts.append(f'<text x="{label_w + span + 8}" y="{y + bar_h / 2 + 5}" class="val">'
+                     f'{pct(v["reply_rate"])}<tspan class="muted"> of {v["delivered"]:,}'
+                     f'</tspan></text>')
+    height = max(1, len(rows)) * (bar_h + gap) - gap
+    return (f'<svg class="chart" role="img" aria-label="Reply rate per variant" viewBox="0 0 '
+            f'{width} {height}" width="{width}" height="{height}">{"".join(parts)}</svg>')
+
+
+def _replies_panels(report: dict[str, Any]) -> str:
+    """A variants panel per step with two or more variants; without variants, one replies
+    panel per step. An older document (schema < 4) has no replies: nothing."""
+    rep = report.get("replies")
+    if not rep or not rep.get("steps"):
+        return ""
+    n = rep.get("min_delivered_to_compare", 30)
+    cards = []
+    for step, s in rep["steps"].items():
+        rows = s["variants"]
+        named = [v for v in rows if v["variant"] is not None]
+        title = (f"Variants of <code>{_e(step)}</code>" if len(named) >= 2
+                 else f"Replies to <code>{_e(step)}</code>")
+        table = "".join(
+            f"<tr><td class='t'>{_e(v['variant'] if v['variant'] is not None else '(no variant)')}"
+            f"</td><td>{v['delivered']:,}</td><td>{v['replied']:,}</td>"
+            f"<td>{pct(v['reply_rate'])}</td><td>{v['opted_out']:,}</td>"
+            f"<td>{pct(v['opt_out_rate'])}</td><td>{fmt_seconds(v['median_time_to_reply_s'])}"
+            "</td></tr>" for v in rows)
+        verdicts = "".join(f"<li>{_e(comparison_line(c, n))}</li>" for c in s["comparisons"])
+        cards.append(
+            f'<div class="card replies"><h2>{title}</h2>{rates_svg(rows)}'
+            "<table><tr><th class='t'>variant</th><th>delivered</th><th>replied</th>"
+            "<th>reply rate</th><th>opted out</th><th>opt-out rate</th>"
+            f"<th>median time to reply</th></tr>{table}</table>"
+            + (f"<ul class='verdicts'>{verdicts}</ul>" if verdicts else "") + "</div>")
+    note = (f"<p class='muted'>{rep['replies_stored']:,} replies stored by "
+            "<code>campaign track</code>. A chat replied to a step when it answered after the "
+            "step and before the next; rates are over delivered chats, with 95% intervals "
+            f"(Wilson; differences: Newcombe). Under {n} delivered per variant a comparison is "
+            "too small to tell.</p>")
+    return f'<section class="grid">{"".join(cards)}</section>{note}'
+
+
 def render_html(report: dict[str, Any], file: str | None = None) -> str:
     """The whole page as one string (UTF-8, no external resources). ``file``, the campaign's
     path, makes the "track" hint a command that runs as shown."""
@@ -373,6 +440,7 @@ def render_html(report: dict[str, Any], file: str | None = None) -> str:
 <div class="card"><h2>Messages per step</h2>{steps_svg(report['steps'])}{_keys()}</div>
 <div class="card"><h2>Time from acceptance to delivery</h2>{histogram_svg(t)}</div>
 </section>
+{_replies_panels(report)}
 <section class="card"><h2>Steps</h2>{_steps_table(report)}</section>
 <section class="card"><h2>Failures</h2>{_failures_table(report)}</section>
 <footer>Generated {_e(report['generated_at'])} by blooio-runner (report schema

@@ -3,6 +3,8 @@ table of stop-reason wording, protocol names and how a duration reads."""
 
 from __future__ import annotations
 
+from typing import Any
+
 # (command, stop reason) -> what a person reads. Reasons come from RunResult / TrackResult
 # (None = finished); a reason missing here reads "stopped: <reason>".
 STOP_TEXT: dict[tuple[str, str | None], str] = {
@@ -19,7 +21,8 @@ STOP_TEXT: dict[tuple[str, str | None], str] = {
     ("track", "timeout"): "the --timeout passed; run track again later",
     ("track", "interrupted"): "stopped by Ctrl-C; run track again to resume",
     ("track", "unauthorized"): "stopped: the API key was refused (401)",
-    ("track", "retries_exhausted"): "some status requests kept failing; run track again later",
+    ("track", "retries_exhausted"):
+        "some status or reply requests kept failing; run track again later",
 }
 
 
@@ -36,6 +39,16 @@ def unauthorized_hint(base_url: str) -> str:
     """What to check when the API refused the key (401), printed under the stop line."""
     return (f"hint: check BLOOIO_API_KEY: the API at {base_url} refused it (a key of another "
             "account or environment? --base-url or BLOOIO_BASE_URL chooses the API)")
+
+
+def replies_line(stats: Any) -> str | None:
+    """What `track`'s reply pass did, in one line (None when it did not run). ``stats`` is a
+    runner.run.track.TrackStats."""
+    if stats.reply_chats is None:
+        return None
+    failed = f"; {stats.reply_failed:,} chat(s) could not be read" if stats.reply_failed else ""
+    return (f"replies: {stats.replies_new:,} new ({stats.reply_stops:,} stop words) from "
+            f"{stats.reply_chats:,} chats, {stats.reply_requests:,} requests{failed}")
 
 
 PROTOCOL_NAMES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS", "unknown": "unknown",

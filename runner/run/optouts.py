@@ -1,10 +1,10 @@
 """Opt-outs: find stop-word replies from the chats a campaign has messaged and record them in
 its first suppression file, so the next `send` (which re-reads the files) skips those people.
 
-Three parts, I/O at the edges: what to ask (`chats_to_check`, from the journal's rows), what a
-reply means (`read_reply`: an opt-out, a reply for a person to review, or nothing;
-`read_chat`), and the two edges: reading inbound messages over HTTP
-(`collect`, through the shared client and retry loop) and appending to the file (`record`, atomic, idempotent).
+What a reply means (`read_reply`: an opt-out, a reply for a person to review, or nothing;
+`read_chat`), and the two edges: reading inbound messages over HTTP (`collect`, through
+runner.run.replies, the path `track` reads replies by too) and appending to the file
+(`record`, atomic, idempotent).
 """
 
 from __future__ import annotations
@@ -16,67 +16,33 @@ import os
 import random
 import re
 import tempfile
-import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import httpx
 
 from runner.audience.chatids import ChatIdError, normalize_chat
 from runner.audience.mask import mask_one
 from runner.audience.suppress import load_suppression
-from runner.contract import INBOUND_MESSAGES, STOP_WORDS
+from runner.contract import STOP_WORDS
 from runner.errors import CampaignError, StoppedEarly
-from runner.http.classify import Disposition, Reading, read_exchange
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
-from runner.http.retry import retrying
 from runner.http.stacks import FAST
-from runner.store.journal import Entry
+from runner.run.replies import SKEW_MS as SKEW_MS  # re-exported: callers met it here first
+from runner.run.replies import ChatToCheck as ChatToCheck
+from runner.run.replies import (
+    Fetcher,
+    ReadUnauthorized,
+    read_replies,
+)
+from runner.run.replies import chats_to_check as chats_to_check
 
-PAGE_LIMIT = 200  # the API's maximum page size
-MAX_PAGES = 500  # per chat: 100,000 inbound messages is far beyond any real conversation
-# The journal's times are this machine's clock, `time_sent` is the API's: a reply that arrives
-# right after the first send must not be lost to a little clock skew between the two.
-SKEW_MS = 60_000
 NOTE_COLUMNS = ("note", "notes", "comment", "reason")
-
-
-# -- what to ask ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChatToCheck:
-    chat: str  # the normalised chat id of the campaign (a comma list for a multi-recipient chat)
-    api_id: str  # what goes in the URL: the group id the API answered with, else the chat id
-    since_ms: int  # replies after this are read
-
-
-def chats_to_check(entries: Iterable[Entry], since_ms: int | None = None) -> list[ChatToCheck]:
-    """Every chat the journal shows a send attempt to, with the time of its first attempt.
-
-    An attempt whose outcome is unknown or pending may still have been delivered, so it counts;
-    a row only marked (never attempted) does not. `since_ms` replaces the first-send times."""
-    first: dict[str, float] = {}
-    group: dict[str, str] = {}
-    for e in entries:
-        if not e.attempts or e.first_attempt_at is None:
-            continue
-        at = float(e.first_attempt_at)
-        if e.chat not in first or at < first[e.chat]:
-            first[e.chat] = at
-        if e.group_id and "," in e.chat:
-            group.setdefault(e.chat, e.group_id)
-    out = []
-    for chat in sorted(first):
-        since = since_ms if since_ms is not None else int(first[chat] * 1000) - SKEW_MS
-        out.append(ChatToCheck(chat, group.get(chat, chat), max(since, 0)))
-    return out
 
 
 # -- what a reply means ---------------------------------------------------------------------
@@ -216,120 +182,39 @@ class CollectResult:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (chat, reason)
 
 
-class _Unauthorized(Exception):
-    pass
-
-
-class _GaveUp(Exception):
-    pass
-
-
-@dataclass
-class Fetcher:
-    """Reads inbound messages through the shared client, rate ceiling and retry loop."""
-
-    api: ApiClient
-    limiter: RateLimiter
-    options: ApiOptions
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    rng: random.Random = field(default_factory=random.Random)
-    clock: Callable[[], float] = time.time
-    requests: int = 0
-
-    async def get(self, path: str, params: dict[str, Any]) -> Reading:
-        """The answer that ended the retries; raises _Unauthorized on 401, _GaveUp when
-        retries run out."""
-        target = f"{path}?{urlencode(params)}"
-
-        async def try_once(attempt: int) -> Reading:
-            await self.limiter.acquire()
-            self.requests += 1
-            ex = await self.api.request("GET", target)
-            return read_exchange(ex, INBOUND_MESSAGES, self.clock())
-
-        reading, gave_up = await retrying(try_once, self.options, self.rng, self.sleep)
-        if reading.disposition is Disposition.UNAUTHORIZED:
-            raise _Unauthorized()
-        if gave_up:
-            # A network error as the client words it (host, phase, reason; redacted).
-            raise _GaveUp((reading.message or reading.error_kind or "network error")
-                          if reading.http_status is None else f"HTTP {reading.http_status}")
-        return reading
-
-
-async def inbound_messages(fetcher: Fetcher, check: ChatToCheck) -> list[dict[str, Any]] | None:
-    """Every inbound message of one chat since `check.since_ms`, oldest first; None if the API
-    does not know the chat. Raises _GaveUp when retries run out or an answer makes no sense."""
-    path = f"/chats/{quote(check.api_id, safe='')}/messages"
-    out: list[dict[str, Any]] = []
-    offset = 0
-    for _ in range(MAX_PAGES):
-        params = {"direction": "inbound", "since": check.since_ms, "sort": "asc",
-                  "limit": PAGE_LIMIT, "offset": offset}
-        reading = await fetcher.get(path, params)
-        if reading.disposition is Disposition.GONE:
-            return None
-        body = reading.payload
-        if reading.disposition is not Disposition.OK or body is None \
-                or not isinstance(body.get("messages"), list):
-            message = reading.message
-            raise _GaveUp(f"HTTP {reading.http_status}" + (f": {message[:200]}" if message else ""))
-        page = body["messages"]
-        out.extend(page)
-        total = (body.get("pagination") or {}).get("total")
-        offset += len(page)
-        if not page or not isinstance(total, int) or offset >= total:
-            return out
-    return out
-
-
 async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
                   concurrency: int = 4, rate_per_second: float | None = 5.0,
                   transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0,
                   sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                   max_attempts: int = 5, rng: random.Random | None = None,
                   http_stack: str = FAST, words: tuple[str, ...] = DEFAULT_WORDS) -> CollectResult:
-    """Read every chat's inbound replies and find the opt-outs (and replies to review) among
-    them; ``words`` from ``stop_words`` (a campaign's `optout_words` added)."""
+    """Read every chat's inbound replies (runner.run.replies) and find the opt-outs (and replies
+    to review) among them; ``words`` from ``stop_words`` (a campaign's `optout_words` added)."""
     result = CollectResult(chats=len(checks))
     concurrency = max(1, concurrency)
     options = ApiOptions(base_url=base_url, rate_per_second=rate_per_second,
                          concurrency=concurrency, max_attempts=max_attempts,
                          http_stack=http_stack)
-    sem = asyncio.Semaphore(concurrency)
     async with ApiClient(base_url, api_key, timeout=timeout, concurrency=concurrency,
                          transport=transport, stack=http_stack) as api:
         fetcher = Fetcher(api, RateLimiter(rate_per_second), options, sleep=sleep,
                           rng=rng or random.Random())
-
-        async def one(check: ChatToCheck) -> None:
-            async with sem:
-                try:
-                    messages = await inbound_messages(fetcher, check)
-                except _GaveUp as exc:
-                    result.failed.append((check.chat, str(exc)))
-                    return
-            if messages is None:
-                result.not_found += 1
-                return
-            result.replies += len(messages)
-            found, reviews = read_chat(check, messages, words)
-            result.optouts.extend(found)
-            result.reviews.extend(reviews)
-
-        tasks = [asyncio.create_task(one(c)) for c in checks]
         try:
-            await asyncio.gather(*tasks)
-        except _Unauthorized:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            read = await read_replies(checks, fetcher, concurrency=concurrency)
+        except ReadUnauthorized:
             raise StoppedEarly("the API refused the key (401)",
                                hint=f"check BLOOIO_API_KEY (refused by {options.base_url}; "
                                     "--base-url or BLOOIO_BASE_URL chooses the API); nothing "
                                     "was written") from None
         finally:
             result.requests = fetcher.requests
+    result.not_found = read.not_found
+    result.failed = read.failed
+    for chat in read.chats:
+        result.replies += len(chat.messages)
+        found, reviews = read_chat(chat.check, chat.messages, words)
+        result.optouts.extend(found)
+        result.reviews.extend(reviews)
     # One line per person: the earliest stop word wins when they opted out in several chats.
     best: dict[str, OptOut] = {}
     for o in result.optouts:

@@ -33,6 +33,7 @@ from runner.planning.planfile import (
     inputs_of,
 )
 from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
+from runner.run.optouts import stop_words
 from runner.run.send import (
     Executor,
     RunResult,
@@ -42,7 +43,7 @@ from runner.run.send import (
     interrupted_twice,
 )
 from runner.run.spool import PlanSpool, spool_plan
-from runner.run.track import Tracker, TrackOptions, TrackResult, TrackStats
+from runner.run.track import ReplyOptions, Tracker, TrackOptions, TrackResult, TrackStats
 from runner.store.audit import Audit, audit, require_clean
 from runner.store.journal import Journal, journal_error
 from runner.store.paths import DEFAULT_STATE_DIR
@@ -369,15 +370,18 @@ def send(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, wait: b
 def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
           api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
-          tick_every: float = 1.0, http_stack: str | None = None, **polling: Any) -> TrackResult:
-    """Poll the delivery status of a sent campaign's accepted messages into its journal.
+          tick_every: float = 1.0, http_stack: str | None = None, replies: bool = True,
+          keep_reply_text: bool = False, **polling: Any) -> TrackResult:
+    """Poll the delivery status of a sent campaign's accepted messages into its journal, then
+    (``replies``) read the inbound replies of every messaged chat once.
 
     ``polling`` are ``TrackOptions`` fields (timeout, request_timeout, max_attempts, ...).
     """
     campaign = load_campaign(file)
     send_opts = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
                                 concurrency=concurrency, http_stack=http_stack)
-    options = track_options(send_opts, **polling)
+    reading = ReplyOptions(stop_words(campaign.optout_words), keep_reply_text) if replies else None
+    options = track_options(send_opts, replies=reading, **polling)
     key = api_key if api_key is not None else api_key_from_env("track")
     with Journal.existing(state_dir, campaign.id, file, lock="track") as journal:
         return track_journal(journal, campaign.revision, options, key, on_tick=on_tick,

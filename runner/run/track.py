@@ -13,6 +13,13 @@ asks those again. Polling is read-only, so asking twice is harmless.
 
 What an answer means is decided by :func:`poll_verdict` alone (pure, tested rule by rule), on
 top of the classifier every command shares (runner.http.classify).
+
+With ``TrackOptions.replies`` the run ends with one pass over the inbound replies of every
+messaged chat (runner.run.replies, the path `optouts` reads by): one page per chat, from
+where the last pass stopped, stored in the journal's ``replies`` (length and whether it is a
+stop word; the text only when asked). So a pass costs at most one request per chat (a failed
+request is retried like any other); a chat with more than a page of new replies goes on at
+the next pass.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ from runner.http.classify import (
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retry_delay
+from runner.run.optouts import DEFAULT_WORDS, stop_word
+from runner.run.replies import Fetcher, ReadUnauthorized, chats_to_check, read_replies
 from runner.store.journal import (
     NOT_FOUND,
     Delivery,
@@ -51,10 +60,20 @@ from runner.store.journal import (
     DeliveryPollError,
     Journal,
     JournalOp,
+    Reply,
 )
 
 _FLUSH_EVERY_S = 0.2  # answers are committed at least this often (what a SIGKILL can lose)
 _FLUSH_OPS = 512  # ... or as soon as this many are waiting
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOptions:
+    """How `track` reads replies: the stop words (``runner.run.optouts.stop_words``, a
+    campaign's `optout_words` added) and whether each reply's text is kept."""
+
+    words: tuple[str, ...] = DEFAULT_WORDS
+    keep_text: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +86,7 @@ class TrackOptions(ApiOptions):
     first_poll: float = 1.0
     poll_factor: float = 2.0
     poll_cap: float = 60.0
+    replies: ReplyOptions | None = None  # None: delivery only, no reply pass
 
 
 class PollKind(StrEnum):
@@ -157,6 +177,13 @@ class TrackStats:
     became_final: int = 0
     statuses: Counter = field(default_factory=Counter)  # final statuses reached this run
     started: float = field(default_factory=time.monotonic)
+    # The reply pass (None: not run): chats asked, requests, new replies stored, of which
+    # stop words, chats that could not be read.
+    reply_chats: int | None = None
+    reply_requests: int = 0
+    replies_new: int = 0
+    reply_stops: int = 0
+    reply_failed: int = 0
 
 
 @dataclass
@@ -272,6 +299,9 @@ class Tracker(ApiCaller[TrackOptions]):
                 task.add_done_callback(done)
             if tasks:
                 await asyncio.gather(*list(tasks), return_exceptions=True)
+            if opts.replies is not None and not self.stopping:
+                self.flush()
+                await self._read_replies(api, opts.replies)
         finally:
             for task in list(tasks):
                 task.cancel()
@@ -284,7 +314,7 @@ class Tracker(ApiCaller[TrackOptions]):
         reason = self._stop_reason
         if reason is None and timed_out:
             reason = StopReason.TIMEOUT
-        if reason is None and self.stats.given_up:
+        if reason is None and (self.stats.given_up or self.stats.reply_failed):
             reason = StopReason.RETRIES_EXHAUSTED
         return TrackResult(self.stats, reason, time.monotonic() - started)
 
@@ -346,6 +376,38 @@ class Tracker(ApiCaller[TrackOptions]):
             self._push(next_at, d)
         self._maybe_flush()
 
+    # -- replies -------------------------------------------------------------------------
+    async def _read_replies(self, api: ApiClient, how: ReplyOptions) -> None:
+        """One page of new inbound replies per messaged chat, stored in the journal."""
+        with self.journal.snapshot("track"):
+            checks = chats_to_check(self.journal.entries(), cursors=self.journal.reply_cursors())
+        stats = self.stats
+        stats.reply_chats = len(checks)
+        fetcher = Fetcher(api, self._limiter, self.options, rng=self._rng, clock=self._clock)
+        try:
+            read = await read_replies(checks, fetcher, concurrency=self.options.concurrency,
+                                      max_pages=1, stopping=lambda: self.stopping)
+        except ReadUnauthorized:
+            stats.reply_requests = fetcher.requests
+            self.request_stop(StopReason.UNAUTHORIZED)
+            return
+        stats.reply_requests = read.requests
+        stats.reply_failed = len(read.failed)
+        now = self._clock()
+        known = {r.message_id for r in self.journal.replies(c.check.chat for c in read.chats)}
+        ops: list[JournalOp] = []
+        for chat in read.chats:
+            for msg in chat.messages:
+                reply = reply_row(chat.check.chat, msg, how, now)
+                if reply is None or reply.message_id in known:
+                    continue
+                known.add(reply.message_id)
+                ops.append(reply)
+                stats.replies_new += 1
+                stats.reply_stops += reply.is_stop
+        if ops:
+            self.journal.apply(ops)
+
     # -- journal -------------------------------------------------------------------------
     def _maybe_flush(self) -> None:
         if len(self._ops) >= _FLUSH_OPS:
@@ -361,3 +423,18 @@ class Tracker(ApiCaller[TrackOptions]):
         while True:
             await asyncio.sleep(_FLUSH_EVERY_S)
             self.flush()
+
+
+def reply_row(chat: str, msg: Any, how: ReplyOptions, now: float) -> Reply | None:
+    """The journal row of one inbound message (None when it is not one or has no id)."""
+    if not isinstance(msg, dict) or msg.get("direction", "inbound") != "inbound":
+        return None
+    mid = msg.get("message_id")
+    if not isinstance(mid, str) or not mid:
+        return None
+    text = msg.get("text") if isinstance(msg.get("text"), str) else ""
+    at = _int(msg.get("time_sent"))
+    sender = msg.get("sender") if isinstance(msg.get("sender"), str) else None
+    return Reply(mid, chat, at if at is not None else int(now * 1000), len(text),
+                 stop_word(text, how.words) is not None, sender=sender,
+                 text=text if how.keep_text else None, now=now)

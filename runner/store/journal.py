@@ -10,7 +10,8 @@ Durability: WAL with ``synchronous=NORMAL``. A commit then survives the process 
 only means those keys are sent again and replayed. The schema is versioned with
 ``PRAGMA user_version`` and migrated in place, one version at a time, each step in one
 transaction: v1 had requests and runs; v2 adds ``deliveries`` (one row per accepted message,
-what ``campaign track`` learnt about it). A journal written by an older runner is upgraded the
+what ``campaign track`` learnt about it); v3 the runs' audit trail; v4 each request's
+``variant`` and the ``replies`` `track` reads. A journal written by an older runner is upgraded the
 first time a newer one opens it; an older runner refuses a newer journal.
 """
 
@@ -34,7 +35,7 @@ from runner.planning.keys import (
 from runner.store.lock import JournalLock
 from runner.store.paths import journal_path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 
@@ -129,24 +130,43 @@ ALTER TABLE runs ADD COLUMN plan_digest TEXT;
 ALTER TABLE runs ADD COLUMN os_user TEXT;
 """
 
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}  # version -> script that reaches it from the one before
+# Each request's A/B variant (NULL: the step has none), and the inbound replies `track` reads:
+# one row per inbound message of a messaged chat. ``received_at`` is the API's ``time_sent``
+# (ms); ``text`` is kept only when asked (`track --keep-reply-text`), else only its length and
+# whether it is a stop word.
+_SCHEMA_V4 = """
+ALTER TABLE requests ADD COLUMN variant TEXT;
+CREATE TABLE IF NOT EXISTS replies (
+    message_id TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    sender TEXT,
+    received_at INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    is_stop INTEGER NOT NULL,
+    text TEXT,
+    read_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replies_chat ON replies (chat, received_at);
+"""
+
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}  # version -> script that reaches it from the one before
 
 _COLUMNS = (
     "key, chat, step, revision, recipient_index, step_index, messages, status, attempts, "
     "message_id, message_ids, group_id, error_code, error_message, http_status, content_hash, "
-    "first_attempt_at, last_attempt_at, finished_at, run_id"
+    "first_attempt_at, last_attempt_at, finished_at, run_id, variant"
 )
 
 _ATTEMPT_SQL = """
-INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, status,
-    attempts, content_hash, first_attempt_at, last_attempt_at, run_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
+INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, variant,
+    status, attempts, content_hash, first_attempt_at, last_attempt_at, run_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     status = 'sending', attempts = attempts + 1, content_hash = excluded.content_hash,
     last_attempt_at = excluded.last_attempt_at, run_id = excluded.run_id,
     chat = excluded.chat, step = excluded.step, revision = excluded.revision,
     recipient_index = excluded.recipient_index, step_index = excluded.step_index,
-    messages = excluded.messages
+    messages = excluded.messages, variant = excluded.variant
 """
 
 _OUTCOME_SQL = """
@@ -157,9 +177,9 @@ WHERE key = ?
 
 # A decision made without sending (e.g. the reply parent failed): no attempt is counted.
 _MARK_SQL = """
-INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, status,
-    attempts, error_code, error_message, content_hash, finished_at, run_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
+INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, variant,
+    status, attempts, error_code, error_message, content_hash, finished_at, run_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     status = excluded.status, error_code = excluded.error_code,
     error_message = excluded.error_message, content_hash = excluded.content_hash,
@@ -183,6 +203,13 @@ _DELIVERY_POLL_ERROR_SQL = """
 UPDATE deliveries SET polls = polls + 1, poll_errors = poll_errors + 1, last_polled_at = ?,
     next_poll_at = ?
 WHERE message_id = ?
+"""
+
+# A reply read again (the next pass starts just before the last one) changes nothing.
+_REPLY_SQL = """
+INSERT OR IGNORE INTO replies (message_id, chat, sender, received_at, length, is_stop, text,
+    read_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # Keep well below SQLite's host-parameter limit (999 on old builds).
@@ -215,6 +242,7 @@ class Entry:
     last_attempt_at: float | None
     finished_at: float | None
     run_id: int | None
+    variant: str | None = None  # the step's A/B variant sent; None when the step has none
 
     @classmethod
     def from_row(cls, row: tuple) -> Entry:
@@ -477,6 +505,23 @@ class Journal:
         for row in self._db.execute(sql, params):
             yield Delivery.from_row(row)
 
+    def replies(self, chats: Iterable[str] | None = None) -> Iterator[Reply]:
+        """Stored replies (of these chats), oldest first per chat."""
+        sql = ("SELECT message_id, chat, received_at, length, is_stop, sender, text, read_at "
+               "FROM replies")
+        wanted = set(chats) if chats is not None else None
+        for row in self._db.execute(sql + " ORDER BY chat, received_at, rowid"):
+            if wanted is not None and row[1] not in wanted:
+                continue
+            yield Reply(row[0], row[1], row[2], row[3], bool(row[4]), sender=row[5],
+                        text=row[6], now=row[7])
+
+    def reply_cursors(self) -> dict[str, int]:
+        """Per chat, the API time (ms) of its latest stored reply: where the next reading
+        starts (one millisecond earlier, so replies sharing that millisecond are not lost)."""
+        return {chat: int(at) - 1 for chat, at in
+                self._db.execute("SELECT chat, MAX(received_at) FROM replies GROUP BY chat")}
+
     def runs(self) -> list[dict[str, Any]]:
         names = ("id", "campaign", "revision", "started_at", "ended_at", "options", "plan",
                  "counts", "exit_code", "stop_reason", "git_commit", "dirty", "plan_digest",
@@ -509,9 +554,12 @@ class _RequestRow:
     step_index: int
     messages: int
 
+    _: KW_ONLY
+    variant: str | None = None  # the step's A/B variant; None when the step has none
+
     def _where(self) -> tuple:
         return (self.key, self.chat, self.step, self.revision, self.recipient_index,
-                self.step_index, self.messages)
+                self.step_index, self.messages, self.variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,7 +674,27 @@ class DeliveryPollError:
         return (self.now, self.next_poll_at, self.message_id)
 
 
-JournalOp = Attempt | Outcome | Mark | DeliverySeed | DeliveryPoll | DeliveryPollError
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One inbound message of a messaged chat, as `track` read it."""
+
+    SQL: ClassVar[str] = _REPLY_SQL
+    message_id: str
+    chat: str  # the campaign's chat id (as in ``requests.chat``)
+    received_at: int  # API milliseconds
+    length: int  # characters
+    is_stop: bool  # a stop word by the opt-out rule (runner.run.optouts.stop_word)
+    _: KW_ONLY
+    sender: str | None = None  # the member who wrote it, in a group chat
+    text: str | None = None  # only with --keep-reply-text
+    now: float
+
+    def params(self) -> tuple:
+        return (self.message_id, self.chat, self.sender, self.received_at, self.length,
+                int(self.is_stop), self.text, self.now)
+
+
+JournalOp = Attempt | Outcome | Mark | DeliverySeed | DeliveryPoll | DeliveryPollError | Reply
 
 
 class JournalWriter:
