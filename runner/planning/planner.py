@@ -259,7 +259,7 @@ class Planner:
                 key=idempotency_key(c.id, c.revision, r.step.id, chat, 0),
                 method="POST", path=path, body=r.body, messages=r.step.messages,
                 reply_to_step=r.step.reply_to_step, recipient_index=rec.index,
-                step_index=r.step.index, zone=rec.zone,
+                step_index=r.step.index, zone=rec.zone, variant=r.step.variant,
             )
             counts.requests += 1
             counts.messages += req.messages
