@@ -101,9 +101,13 @@ class StepCounts:
     requests: int = 0
     messages: int = 0
     skipped: int = 0  # by `when`, or because the step it replies to was skipped
+    variants: dict[str, int] | None = None  # a step with variants: requests per variant id
 
-    def to_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
+        if self.variants is not None:
+            out["variants"] = dict(self.variants)
+        return out
 
 
 @dataclass
@@ -165,7 +169,11 @@ class Planner:
             self.collector.extend(problems)
         self.suppression = suppression
         self.summary = PlanSummary(campaign=campaign.id, revision=campaign.revision,
-                                   steps={s.id: StepCounts() for s in campaign.steps})
+                                   steps={s.id: StepCounts(variants={v.variant or "": 0 for v in s.variants}
+                                                           if s.variants else None)
+                                          for s in campaign.steps})
+        # (step id, variant id) pairs not previewed yet: `plan` previews one recipient of each.
+        self._unseen_variants = {(s.id, v.variant) for s in campaign.steps for v in s.variants}
         self._dup_lines: list[str] = []
         self.read_stats = ReadStats()
 
@@ -239,6 +247,11 @@ class Planner:
                 s.from_numbers[number] = s.from_numbers.get(number, 0) + 1
             if len(s.previews) < self.preview_count:
                 s.previews.append(self._preview(rec, rendered, reqs))
+                self._unseen_variants.difference_update((r.step, r.variant) for r in reqs)
+            elif self._unseen_variants and self.preview_count and any(
+                    (r.step, r.variant) in self._unseen_variants for r in reqs):
+                s.previews.append(self._preview(rec, rendered, reqs))
+                self._unseen_variants.difference_update((r.step, r.variant) for r in reqs)
         self._finish()
 
     def requests_for(self, rec: Recipient, rendered: list[Rendered]) -> list[PlannedRequest]:
@@ -263,6 +276,8 @@ class Planner:
             )
             counts.requests += 1
             counts.messages += req.messages
+            if counts.variants is not None:
+                counts.variants[req.variant or ""] += 1
             s.requests += 1
             s.messages += req.messages
             reqs.append(req)
@@ -287,6 +302,8 @@ class Planner:
                 item.update(key=req.key, messages=req.messages, body=body)
                 if req.reply_to_step:
                     item["reply_to_step"] = req.reply_to_step
+                if req.variant is not None:
+                    item["variant"] = req.variant
             steps.append(item)
         return {"recipient": display_chat(rec.chat or "", self.show), "vars": sorted(rec.vars), "steps": steps}
 
@@ -305,9 +322,11 @@ class Planner:
         if s.suppressed:
             w.append(f"{s.suppressed:,} recipient(s) are suppressed (opted out or excluded): nothing is sent to them")
         for step in self.campaign.steps:
-            if step.effect:
-                w.append(f"step '{step.id}': the effect '{step.effect}' shows on iMessage only; "
-                         "SMS/RCS recipients get the message without it")
+            for view in step.variants or [step]:
+                if view.effect:
+                    named = f"step '{step.id}'" + (f" (variant '{view.variant}')" if view.variant else "")
+                    w.append(f"{named}: the effect '{view.effect}' shows on iMessage only; "
+                             "SMS/RCS recipients get the message without it")
             if step.reply_to_step:
                 w.append(f"step '{step.id}': inline replies thread on iMessage only")
         if s.emails:
