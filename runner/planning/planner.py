@@ -391,6 +391,8 @@ class JournalEntry(Protocol):
     def finished_at(self) -> float | None: ...
     @property
     def last_attempt_at(self) -> float | None: ...
+    @property
+    def variant(self) -> str | None: ...
 
 
 class JournalReader(Protocol):
@@ -409,6 +411,9 @@ class JournalOverlay:
     - ``accepted``: requests of the plan already accepted (a re-run will not send them);
     - ``older_content``: recipients accepted under the same key with a different body (a text
       fixed half-way: those who had the step keep the old text);
+    - ``other_variant``: recipients accepted under the same key with another variant than the
+      one the plan now assigns (variants or weights edited): the key has no variant, so they
+      are not sent again, and this is said apart from older content;
     - ``earlier_revision``: recipients the plan would send to who already got messages of an
       earlier ``revision`` (bumping it sends everything again, on purpose or not);
     - ``same_content_other_step``: recipients the plan would send a body they already got,
@@ -425,9 +430,11 @@ class JournalOverlay:
         self.revision = revision
         self.accepted = 0
         self.older_content = 0
+        self.other_variant = 0
         self.earlier_revision = 0
         self.same_content_other_step = 0
         self._older_chats: set[int] = set()
+        self._variant_chats: set[int] = set()
         self._earlier_chats: set[int] = set()
         self._same_chats: set[int] = set()
         # From every accepted row: chats that got an earlier revision, and per (chat, content)
@@ -459,7 +466,9 @@ class JournalOverlay:
     def _observe(self, r: PlannedRequest, entry: JournalEntry | None) -> None:
         if entry is not None and entry.status == "accepted":
             self.accepted += 1
-            if entry.content_hash and entry.content_hash != content_hash(r.body):
+            if r.variant is not None and entry.variant is not None and entry.variant != r.variant:
+                self.other_variant += self._count(self._variant_chats, r.recipient)
+            elif entry.content_hash and entry.content_hash != content_hash(r.body):
                 self.older_content += self._count(self._older_chats, r.recipient)
             return
         if self.revision is None:
@@ -512,12 +521,18 @@ class JournalOverlay:
         if self.older_content:
             out.append(f"{self.older_content:,} recipient(s) got older content of a step; they are "
                        "not sent the new content")
+        if self.other_variant:
+            out.append(f"{self.other_variant:,} recipient(s) got another variant of a step than the "
+                       "one now assigned (variants or weights changed); they are not sent it again")
         return out
 
     def to_dict(self) -> dict[str, int]:
-        return {"accepted": self.accepted, "older_content": self.older_content,
-                "earlier_revision": self.earlier_revision,
-                "same_content_other_step": self.same_content_other_step}
+        out = {"accepted": self.accepted, "older_content": self.older_content,
+               "earlier_revision": self.earlier_revision,
+               "same_content_other_step": self.same_content_other_step}
+        if self.other_variant:
+            out["other_variant"] = self.other_variant
+        return out
 
 
 class ScheduleCounter:

@@ -111,6 +111,9 @@ def _headline(s: PlanSummary, extra: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("to send", f"{s.requests - journal['accepted']:,} requests"))
         if journal["older_content"]:
             rows.append(("got older content of a step", f"{journal['older_content']:,} recipients"))
+        if journal.get("other_variant"):
+            rows.append(("got another variant than now assigned (not sent again)",
+                         f"{journal['other_variant']:,} recipients"))
         if journal.get("earlier_revision"):
             rows.append(("got an earlier revision (sent again)",
                          f"{journal['earlier_revision']:,} recipients"))

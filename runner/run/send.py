@@ -424,7 +424,7 @@ class Executor(ApiCaller[SendOptions]):
             Mark(
                 req.key, req.recipient, req.step, self.revision, req.recipient_index,
                 req.step_index, req.messages, status, code, message, body_hash, self.run_id,
-                self._wall(),
+                self._wall(), req.variant,
             )
         )
 
@@ -479,7 +479,7 @@ class Executor(ApiCaller[SendOptions]):
         await self._writer.attempt(
             Attempt(
                 req.key, req.recipient, req.step, self.revision, req.recipient_index,
-                req.step_index, req.messages, body_hash, self.run_id, self._wall(),
+                req.step_index, req.messages, body_hash, self.run_id, self._wall(), req.variant,
             )
         )
         await self._limiter.acquire()

@@ -34,7 +34,7 @@ from runner.planning.keys import (
 from runner.store.lock import JournalLock
 from runner.store.paths import journal_path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 
@@ -129,20 +129,27 @@ ALTER TABLE runs ADD COLUMN plan_digest TEXT;
 ALTER TABLE runs ADD COLUMN os_user TEXT;
 """
 
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}  # version -> script that reaches it from the one before
+# The variant of a step with variants each request was sent (issue 15); NULL for other steps
+# and older rows.
+_SCHEMA_V4 = """
+ALTER TABLE requests ADD COLUMN variant TEXT;
+"""
+
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}  # version -> script that reaches it from the one before
 
 _COLUMNS = (
     "key, chat, step, revision, recipient_index, step_index, messages, status, attempts, "
     "message_id, message_ids, group_id, error_code, error_message, http_status, content_hash, "
-    "first_attempt_at, last_attempt_at, finished_at, run_id"
+    "first_attempt_at, last_attempt_at, finished_at, run_id, variant"
 )
 
 _ATTEMPT_SQL = """
 INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, status,
-    attempts, content_hash, first_attempt_at, last_attempt_at, run_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
+    attempts, content_hash, first_attempt_at, last_attempt_at, run_id, variant)
+VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     status = 'sending', attempts = attempts + 1, content_hash = excluded.content_hash,
+    variant = excluded.variant,
     last_attempt_at = excluded.last_attempt_at, run_id = excluded.run_id,
     chat = excluded.chat, step = excluded.step, revision = excluded.revision,
     recipient_index = excluded.recipient_index, step_index = excluded.step_index,
@@ -158,10 +165,10 @@ WHERE key = ?
 # A decision made without sending (e.g. the reply parent failed): no attempt is counted.
 _MARK_SQL = """
 INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, status,
-    attempts, error_code, error_message, content_hash, finished_at, run_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
+    attempts, error_code, error_message, content_hash, finished_at, run_id, variant)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
-    status = excluded.status, error_code = excluded.error_code,
+    status = excluded.status, error_code = excluded.error_code, variant = excluded.variant,
     error_message = excluded.error_message, content_hash = excluded.content_hash,
     finished_at = excluded.finished_at, run_id = excluded.run_id
 """
@@ -215,6 +222,7 @@ class Entry:
     last_attempt_at: float | None
     finished_at: float | None
     run_id: int | None
+    variant: str | None = None  # the variant sent, for a step with variants
 
     @classmethod
     def from_row(cls, row: tuple) -> Entry:
@@ -522,9 +530,10 @@ class Attempt(_RequestRow):
     content_hash: str
     run_id: int | None
     now: float
+    variant: str | None = None  # a step with variants: the one this recipient gets
 
     def params(self) -> tuple:
-        return (*self._where(), self.content_hash, self.now, self.now, self.run_id)
+        return (*self._where(), self.content_hash, self.now, self.now, self.run_id, self.variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,13 +573,14 @@ class Mark(_RequestRow):
     content_hash: str
     run_id: int | None
     now: float
+    variant: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RequestStatus(self.status))
 
     def params(self) -> tuple:
         return (*self._where(), self.status.value, self.error_code, self.error_message,
-                self.content_hash, self.now, self.run_id)
+                self.content_hash, self.now, self.run_id, self.variant)
 
 
 @dataclass(frozen=True, slots=True)
