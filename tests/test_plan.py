@@ -135,7 +135,8 @@ def test_golden_obeys_the_api_contract(golden: Path) -> None:
         obj = json.loads(line)
         # Canonical form: keys sorted, compact, UTF-8, one object a line.
         assert line == json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-        assert LINE_FIELDS <= set(obj) <= LINE_FIELDS | {"reply_to_step"}
+        assert LINE_FIELDS <= set(obj) <= LINE_FIELDS | {"reply_to_step", "variant"}
+        assert "variant" not in obj or isinstance(obj["variant"], str) and obj["variant"]
         body, chat = obj["body"], obj["recipient"]
         assert obj["method"] == "POST"
         assert set(body) <= BODY_FIELDS, set(body) - BODY_FIELDS

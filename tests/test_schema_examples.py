@@ -379,9 +379,14 @@ def test_example_renders_for_every_recipient_and_obeys_the_api_rules(path: Path)
         for step in doc["steps"]:
             if "when" in step and not _when(step["when"], ctx):
                 continue
-            rendered = _render(step, ctx)
-            assert _check_rules(rendered, earlier) == [], (path.name, r["to"], step["id"])
-            earlier[step["id"]] = rendered
+            # A step with variants: every variant, as the step it sends, obeys the rules.
+            shared = {k: v for k, v in step.items() if k != "variants"}
+            versions = [{**shared, **{k: v for k, v in variant.items() if k not in ("id", "weight")}}
+                        for variant in step.get("variants") or [shared]]
+            for version in versions:
+                rendered = _render(version, ctx)
+                assert _check_rules(rendered, earlier) == [], (path.name, r["to"], step["id"])
+            earlier[step["id"]] = _render(versions[0], ctx)
             sent += 1
     assert sent > len(recipients)
 

@@ -40,9 +40,18 @@ class Step:
     delay_seconds: float | None = None
     # The body's content with every string replaced by a Compiled template.
     content: dict[str, Any] = field(default_factory=dict)
+    # A step with variants: one view per variant, a Step of the same id, index and settings
+    # whose content, kind, messages and effect are the variant's (the step's own content is
+    # empty; its kind, messages and effect are the first variant's).
+    variants: list[Step] = field(default_factory=list)
+    variant: str | None = None  # on a variant's view: the variant's id
+    variant_index: int = 0
+    weight: float = 0.0
 
     @property
     def path(self) -> PathT:
+        if self.variant is not None:
+            return ("steps", self.index, "variants", self.variant_index)
         return ("steps", self.index)
 
 
@@ -137,8 +146,31 @@ def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:
         if rt_static:
             content["reply_to"] = _compile_tree(doc, ("steps", i, "reply_to"), rt_static, problems)
         step.content = content
+        for k, vdata in enumerate(data.get("variants") or []):
+            step.variants.append(_variant_view(doc, step, k, vdata, problems))
+        if step.variants:
+            first = step.variants[0]
+            step.kind, step.messages, step.effect = first.kind, first.messages, first.effect
         steps.append(step)
     return steps, problems
+
+
+def _variant_view(doc: Document, step: Step, k: int, vdata: dict[str, Any], problems: list[Problem]) -> Step:
+    """A variant as the Step it sends: the step's settings (when, delay, reply_to,
+    from_number, ...) with the variant's content."""
+    kind, messages = step_kind(vdata)
+    effect = normalize_effect(str(vdata["effect"])) if vdata.get("effect") is not None else ""
+    merged = {key: v for key, v in step.data.items() if key != "variants"}
+    merged.update({key: v for key, v in vdata.items() if key not in ("id", "weight")})
+    at = ("steps", step.index, "variants", k)
+    content = {name: c for name, c in step.content.items() if name in ("from_number", "reply_to")}
+    for name in CONTENT_FIELDS:
+        if name != "from_number" and vdata.get(name) is not None:
+            content[name] = _compile_tree(doc, at + (name,), vdata[name], problems)
+    return Step(id=step.id, index=step.index, data=merged, kind=kind, messages=messages,
+                effect=effect or "", when=step.when, when_source=step.when_source,
+                reply_to_step=step.reply_to_step, delay_seconds=step.delay_seconds, content=content,
+                variant=str(vdata["id"]), variant_index=k, weight=float(vdata["weight"]))
 
 
 def _compile_tree(doc: Document, path: PathT, value: Any, problems: list[Problem]) -> Any:

@@ -36,7 +36,7 @@ def check_static(doc: Document) -> list[Problem]:
         else:
             seen[sid] = i
         problems += _check_step(doc, i, step, seen, kinds, numbers)
-        kinds[sid] = step_kind(step)[0]
+        kinds[sid] = step_kind_of(step)
         numbers[sid] = step.get("from_number")
     problems += _check_sender(doc, data.get("sender") or {})
     rate = (data.get("send") or {}).get("rate_per_second")
@@ -61,13 +61,70 @@ def _check_sender(doc: Document, sender: dict[str, Any]) -> list[Problem]:
     return out
 
 
+def step_kind_of(step: dict[str, Any]) -> str:
+    """A step's kind for the rules of steps that reply to it: a step with variants counts as
+    sending several messages when any of its variants does."""
+    variants = step.get("variants")
+    if isinstance(variants, list) and variants:
+        kinds = [step_kind(v)[0] for v in variants if isinstance(v, dict)]
+        return next((k for k in kinds if k in ("text_list", "batch")), kinds[0] if kinds else "text")
+    return step_kind(step)[0]
+
+
 def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, int],
                 kinds: dict[str, str], numbers: dict[str, Any]) -> list[Problem]:
-    out: list[Problem] = []
     at = ("steps", i)
+    variants = step.get("variants")
+    if variants is None:
+        out, text, batch = _check_content(doc, at, step, f"step '{step.get('id')}'")
+        contents = [(at, text, batch)]
+    else:
+        out, contents = _check_variants(doc, at, step)
+    out += _check_step_settings(doc, i, at, step)
+    rt = step.get("reply_to")
+    if rt is not None:
+        for where, text, batch in contents:
+            out += _reply_content_rules(doc, at + ("reply_to",), where, text, batch)
+        out += _reply_rules(doc, at + ("reply_to",), rt, earlier, kinds, step, numbers)
+    return out
+
+
+def _check_variants(doc: Document, at: tuple, step: dict[str, Any]) -> tuple[list[Problem], list[tuple]]:
+    """A step with variants: no content of its own, distinct variant ids, and each variant
+    checked as a step's content is (the schema holds the count and positive weights)."""
+    out: list[Problem] = []
+    for name in _CONTENT:
+        if step.get(name) is not None:
+            out.append(doc.problem(at + (name,), f"a step with variants has no {name} of its own",
+                                   "move it into each variant (every variant carries its own content)", key=True))
+    seen: dict[str, int] = {}
+    contents = []
+    for k, variant in enumerate(step.get("variants") or []):
+        if not isinstance(variant, dict):
+            continue
+        vat = at + ("variants", k)
+        vid = str(variant.get("id"))
+        if vid in seen:
+            out.append(doc.problem(vat + ("id",), f"variant id '{vid}' is used twice in this step "
+                                   f"(first at variants[{seen[vid]}])", "give every variant of a step a distinct id"))
+        else:
+            seen[vid] = k
+        problems, text, batch = _check_content(doc, vat, variant, f"variant '{vid}' of step '{step.get('id')}'")
+        out += problems
+        contents.append((vat, text, batch))
+    return out, contents
+
+
+_CONTENT = ("text", "parts", "attachments", "effect", "link_preview")
+
+
+def _check_content(doc: Document, at: tuple, step: dict[str, Any], name: str) -> tuple[list[Problem], Any, bool]:
+    """The rules of a step's content (or a variant's): returns the problems, the text and
+    whether the content is a URL-balloon batch (for the reply rules)."""
+    out: list[Problem] = []
     text, parts, attachments = step.get("text"), step.get("parts"), step.get("attachments")
     if text is None and not parts and not attachments:
-        out.append(doc.problem(at, f"step '{step.get('id')}' has no content",
+        out.append(doc.problem(at, f"{name} has no content",
                                "give it text, parts or attachments"))
     if text is not None and parts:
         out.append(doc.problem(at + ("parts",), "a step has either text or parts, not both",
@@ -129,7 +186,11 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
         elif isinstance(text, str) and not is_template(text) and not is_single_http_url(text.strip()):
             out.append(doc.problem(at + ("link_preview",), "link_preview only applies when the text is exactly one http(s) URL",
                                    "make the text just the URL, or remove link_preview"))
+    return out, text, batch
 
+
+def _check_step_settings(doc: Document, i: int, at: tuple, step: dict[str, Any]) -> list[Problem]:
+    out: list[Problem] = []
     number = step.get("from_number")
     if number is not None and not (isinstance(number, str) and is_template(number)):
         hint = e164_hint(number.strip() if isinstance(number, str) else number)
@@ -142,9 +203,6 @@ def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, 
         elif i == 0:
             out.append(doc.problem(at + ("delay",), "the first step has no previous step to count a delay from",
                                    "use schedule.not_before to start later"))
-    rt = step.get("reply_to")
-    if rt is not None:
-        out += _reply_rules(doc, at + ("reply_to",), rt, text, batch, earlier, kinds, step, numbers)
     return out
 
 
@@ -164,16 +222,25 @@ def _link_preview_rules(doc: Document, path: tuple, lp: dict[str, Any]) -> list[
     return out
 
 
-def _reply_rules(doc: Document, path: tuple, rt: Any, text: Any, batch: bool,
-                 earlier: dict[str, int], kinds: dict[str, str], step: dict[str, Any],
-                 numbers: dict[str, Any]) -> list[Problem]:
+def _reply_content_rules(doc: Document, path: tuple, where: tuple, text: Any, batch: bool) -> list[Problem]:
+    """reply_to with content that cannot carry it; with variants, located at the variant."""
     out = []
+    variant = where != path[:-1]
     if isinstance(text, list):
-        out.append(doc.problem(path, "reply_to is not allowed with a text list (the API rejects replies on fan-outs)",
+        out.append(doc.problem(where + ("text",) if variant else path,
+                               "reply_to is not allowed with a text list (the API rejects replies on fan-outs)",
                                "send one text per step, or remove reply_to"))
     if batch:
-        out.append(doc.problem(path, "reply_to is not allowed with a URL-balloon batch",
+        out.append(doc.problem(where + ("parts",) if variant else path,
+                               "reply_to is not allowed with a URL-balloon batch",
                                "remove reply_to or the link_preview of the parts"))
+    return out
+
+
+def _reply_rules(doc: Document, path: tuple, rt: Any,
+                 earlier: dict[str, int], kinds: dict[str, str], step: dict[str, Any],
+                 numbers: dict[str, Any]) -> list[Problem]:
+    out: list[Problem] = []
     if not isinstance(rt, dict):
         return out
     targets = [k for k in ("step", "message_id", "guid") if rt.get(k) not in (None, "")]

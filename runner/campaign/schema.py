@@ -134,6 +134,9 @@ def _explain(doc: Document, err: ValidationError) -> list[Problem]:
     if kind == "pattern":
         return [doc.problem(path, f"{err.instance!r} does not have the expected form",
                             _describe(schema) or f"it must match {err.validator_value}", layer="schema")]
+    if kind == "minItems" and isinstance(err.validator_value, int) and err.validator_value > 1:
+        return [doc.problem(path, f"needs at least {err.validator_value} items", _describe(schema),
+                            layer="schema")]
     if kind in ("minItems", "minLength", "minProperties"):
         return [doc.problem(path, "must not be empty", _describe(schema), layer="schema")]
     if kind in ("maxLength", "maxItems"):

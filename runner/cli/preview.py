@@ -67,6 +67,7 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
                     "Idempotency-Key": r.key},
         "body": r.body, "messages": r.messages,
         **({"reply_to_step": r.reply_to_step} if r.reply_to_step else {}),
+        **({"variant": r.variant} if r.variant is not None else {}),
     } for r in reqs]
     if fmt == "json":
         _emit(json.dumps({"recipient": chat, "requests": docs,
@@ -77,7 +78,7 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
     lines = [f"{len(docs)} request(s) for {chat}" + (f", {len(skipped)} step(s) skipped" if skipped else "")]
     for d in docs:
         lines.append("")
-        head = f"# step {d['step']}"
+        head = f"# step {d['step']}" + (f" (variant {d['variant']})" if "variant" in d else "")
         lines.append((click.style(head, bold=True) if styled else head)
                      + (f" ({d['messages']} messages)" if d["messages"] > 1 else ""))
         lines.append(f"{d['method']} {d['url']}")

@@ -26,7 +26,7 @@ from runner.version import __version__
 PLAN_FORMAT = 1
 CAMPAIGN, RECIPIENTS, SUPPRESS = "campaign", "recipients", "suppress"
 # Fields of a request line that must match what the campaign renders now, byte for byte.
-_COMPARED = ("recipient", "step", "key", "method", "path", "body", "messages", "reply_to_step")
+_COMPARED = ("recipient", "step", "key", "method", "path", "body", "messages", "reply_to_step", "variant")
 
 
 @dataclass(frozen=True)

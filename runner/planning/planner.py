@@ -101,9 +101,13 @@ class StepCounts:
     requests: int = 0
     messages: int = 0
     skipped: int = 0  # by `when`, or because the step it replies to was skipped
+    variants: dict[str, int] | None = None  # a step with variants: requests per variant id
 
-    def to_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
+        if self.variants is not None:
+            out["variants"] = dict(self.variants)
+        return out
 
 
 @dataclass
@@ -165,7 +169,11 @@ class Planner:
             self.collector.extend(problems)
         self.suppression = suppression
         self.summary = PlanSummary(campaign=campaign.id, revision=campaign.revision,
-                                   steps={s.id: StepCounts() for s in campaign.steps})
+                                   steps={s.id: StepCounts(variants={v.variant or "": 0 for v in s.variants}
+                                                           if s.variants else None)
+                                          for s in campaign.steps})
+        # (step id, variant id) pairs not previewed yet: `plan` previews one recipient of each.
+        self._unseen_variants = {(s.id, v.variant) for s in campaign.steps for v in s.variants}
         self._dup_lines: list[str] = []
         self.read_stats = ReadStats()
 
@@ -239,6 +247,11 @@ class Planner:
                 s.from_numbers[number] = s.from_numbers.get(number, 0) + 1
             if len(s.previews) < self.preview_count:
                 s.previews.append(self._preview(rec, rendered, reqs))
+                self._unseen_variants.difference_update((r.step, r.variant) for r in reqs)
+            elif self._unseen_variants and self.preview_count and any(
+                    (r.step, r.variant) in self._unseen_variants for r in reqs):
+                s.previews.append(self._preview(rec, rendered, reqs))
+                self._unseen_variants.difference_update((r.step, r.variant) for r in reqs)
         self._finish()
 
     def requests_for(self, rec: Recipient, rendered: list[Rendered]) -> list[PlannedRequest]:
@@ -259,10 +272,12 @@ class Planner:
                 key=idempotency_key(c.id, c.revision, r.step.id, chat, 0),
                 method="POST", path=path, body=r.body, messages=r.step.messages,
                 reply_to_step=r.step.reply_to_step, recipient_index=rec.index,
-                step_index=r.step.index, zone=rec.zone,
+                step_index=r.step.index, zone=rec.zone, variant=r.step.variant,
             )
             counts.requests += 1
             counts.messages += req.messages
+            if counts.variants is not None:
+                counts.variants[req.variant or ""] += 1
             s.requests += 1
             s.messages += req.messages
             reqs.append(req)
@@ -287,6 +302,8 @@ class Planner:
                 item.update(key=req.key, messages=req.messages, body=body)
                 if req.reply_to_step:
                     item["reply_to_step"] = req.reply_to_step
+                if req.variant is not None:
+                    item["variant"] = req.variant
             steps.append(item)
         return {"recipient": display_chat(rec.chat or "", self.show), "vars": sorted(rec.vars), "steps": steps}
 
@@ -305,9 +322,11 @@ class Planner:
         if s.suppressed:
             w.append(f"{s.suppressed:,} recipient(s) are suppressed (opted out or excluded): nothing is sent to them")
         for step in self.campaign.steps:
-            if step.effect:
-                w.append(f"step '{step.id}': the effect '{step.effect}' shows on iMessage only; "
-                         "SMS/RCS recipients get the message without it")
+            for view in step.variants or [step]:
+                if view.effect:
+                    named = f"step '{step.id}'" + (f" (variant '{view.variant}')" if view.variant else "")
+                    w.append(f"{named}: the effect '{view.effect}' shows on iMessage only; "
+                             "SMS/RCS recipients get the message without it")
             if step.reply_to_step:
                 w.append(f"step '{step.id}': inline replies thread on iMessage only")
         if s.emails:
@@ -372,6 +391,8 @@ class JournalEntry(Protocol):
     def finished_at(self) -> float | None: ...
     @property
     def last_attempt_at(self) -> float | None: ...
+    @property
+    def variant(self) -> str | None: ...
 
 
 class JournalReader(Protocol):
@@ -390,6 +411,9 @@ class JournalOverlay:
     - ``accepted``: requests of the plan already accepted (a re-run will not send them);
     - ``older_content``: recipients accepted under the same key with a different body (a text
       fixed half-way: those who had the step keep the old text);
+    - ``other_variant``: recipients accepted under the same key with another variant than the
+      one the plan now assigns (variants or weights edited): the key has no variant, so they
+      are not sent again, and this is said apart from older content;
     - ``earlier_revision``: recipients the plan would send to who already got messages of an
       earlier ``revision`` (bumping it sends everything again, on purpose or not);
     - ``same_content_other_step``: recipients the plan would send a body they already got,
@@ -406,9 +430,11 @@ class JournalOverlay:
         self.revision = revision
         self.accepted = 0
         self.older_content = 0
+        self.other_variant = 0
         self.earlier_revision = 0
         self.same_content_other_step = 0
         self._older_chats: set[int] = set()
+        self._variant_chats: set[int] = set()
         self._earlier_chats: set[int] = set()
         self._same_chats: set[int] = set()
         # From every accepted row: chats that got an earlier revision, and per (chat, content)
@@ -440,7 +466,9 @@ class JournalOverlay:
     def _observe(self, r: PlannedRequest, entry: JournalEntry | None) -> None:
         if entry is not None and entry.status == "accepted":
             self.accepted += 1
-            if entry.content_hash and entry.content_hash != content_hash(r.body):
+            if r.variant is not None and entry.variant is not None and entry.variant != r.variant:
+                self.other_variant += self._count(self._variant_chats, r.recipient)
+            elif entry.content_hash and entry.content_hash != content_hash(r.body):
                 self.older_content += self._count(self._older_chats, r.recipient)
             return
         if self.revision is None:
@@ -493,12 +521,18 @@ class JournalOverlay:
         if self.older_content:
             out.append(f"{self.older_content:,} recipient(s) got older content of a step; they are "
                        "not sent the new content")
+        if self.other_variant:
+            out.append(f"{self.other_variant:,} recipient(s) got another variant of a step than the "
+                       "one now assigned (variants or weights changed); they are not sent it again")
         return out
 
     def to_dict(self) -> dict[str, int]:
-        return {"accepted": self.accepted, "older_content": self.older_content,
-                "earlier_revision": self.earlier_revision,
-                "same_content_other_step": self.same_content_other_step}
+        out = {"accepted": self.accepted, "older_content": self.older_content,
+               "earlier_revision": self.earlier_revision,
+               "same_content_other_step": self.same_content_other_step}
+        if self.other_variant:
+            out["other_variant"] = self.other_variant
+        return out
 
 
 class ScheduleCounter:

@@ -24,6 +24,7 @@ from runner.campaign.loader import format_path
 from runner.campaign.templates import Compiled, TimeBudget, base_context, environment, fast_context
 from runner.contract import MAX_LINK_PREVIEW_TITLE, MAX_TEXT_CHARS, is_http_url, is_single_http_url
 from runner.errors import Problem
+from runner.planning.variants import Assigner
 
 
 @dataclass(slots=True)
@@ -126,8 +127,14 @@ class Renderer:
             defaults["from_number"] = self._single
         # What each step adds to every body, merged once: sender defaults < the step's own
         # settings; the effect in the API's spelling ("none" is omitted, never sent as null).
-        self._static: dict[str, dict[str, Any]] = {}
-        for step in campaign.steps:
+        # Keyed by id() of the Step a body is rendered from: the step, or the view of one of its
+        # variants (an int key costs less per request than a (step, variant) tuple).
+        self._views = [view for step in campaign.steps for view in (step.variants or [step])]
+        self._assigners = {step.id: Assigner(campaign.id, step.id,
+                                             [(v.variant or "", v.weight) for v in step.variants])
+                           for step in campaign.steps if step.variants}
+        self._static: dict[int, dict[str, Any]] = {}
+        for step in self._views:
             static = dict(defaults)
             static.update({k: step.data[k] for k in ("use_typing_indicator", "share_contact")
                            if step.data.get(k) is not None})
@@ -135,13 +142,14 @@ class Renderer:
                 static.pop("from_number", None)  # the step's own (rendered) number wins
             if step.effect:
                 static["effect"] = step.effect
-            self._static[step.id] = static
-        self._paths = {step.id: format_path(step.path) for step in campaign.steps}
+            self._static[id(step)] = static
+        self._paths = {id(step): format_path(step.path) for step in self._views}
+        self._when_paths = {step.id: format_path(step.path) + ".when" for step in campaign.steps}
         # Per step, the templates' unconditionally printed variables; per template path, every
         # variable it reads (to name the null one).
-        self._printed: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self._printed: dict[int, list[tuple[str, tuple[str, ...]]]] = {}
         self._reads: dict[str, tuple[str, ...]] = {}
-        for step in campaign.steps:
+        for step in self._views:
             printed = []
             for tmpl in _compiled(step.content):
                 if tmpl.source and tmpl.path:
@@ -152,10 +160,10 @@ class Renderer:
                         continue
                     if names:
                         printed.append((tmpl.path, names))
-            self._printed[step.id] = printed
+            self._printed[id(step)] = printed
             if step.when_source:
                 try:
-                    self._reads[f"{self._paths[step.id]}.when"] = _referenced(
+                    self._reads[self._when_paths[step.id]] = _referenced(
                         "{{ " + step.when_source.strip().removeprefix("{{").removesuffix("}}") + " }}")
                 except TemplateError:
                     pass
@@ -222,7 +230,7 @@ class Renderer:
         return frozenset(empty) if empty else _NONE
 
     def _note_empty(self, step: Step, empty: frozenset[str], rec: Recipient) -> None:
-        for path, names in self._printed[step.id]:
+        for path, names in self._printed[id(step)]:
             for name in names:
                 if name in empty:
                     seen = self.empty_values.get((path, name))
@@ -258,7 +266,7 @@ class Renderer:
                 try:
                     ok = step.when(ctx, shared)
                 except Exception as err:  # noqa: BLE001 - every template failure is the user's
-                    raise _render_error(f"{self._paths[step.id]}.when", err) from None
+                    raise _render_error(self._when_paths[step.id], err) from None
                 if not ok:
                     skipped.add(step.id)
                     out.append(Rendered(step, None, "when"))
@@ -267,11 +275,13 @@ class Renderer:
                 skipped.add(step.id)
                 out.append(Rendered(step, None, "reply_parent_skipped"))
                 continue
+            if step.variants:
+                step = step.variants[self._assigners[step.id].choose(rec.chat or "")]
             body = {k: _render_tree(v, ctx, shared) for k, v in step.content.items()}
             self._check(step, body)
             if empty:
                 self._note_empty(step, empty, rec)
-            for k, v in self._static[step.id].items():
+            for k, v in self._static[id(step)].items():
                 body.setdefault(k, v)
             if pooled is not None and "from_number" not in body:
                 body["from_number"] = pooled
@@ -279,7 +289,7 @@ class Renderer:
         return out
 
     def _check(self, step: Step, body: dict[str, Any]) -> None:
-        path = self._paths[step.id]
+        path = self._paths[id(step)]
         number = body.get("from_number")
         hint = e164_hint(number) if number is not None else None
         if hint is not None:

@@ -27,6 +27,7 @@ class PlannedRequest:
     recipient_index: int = 0  # position of the recipient in the campaign (0-based)
     step_index: int = 0  # position of the step in the campaign (0-based)
     zone: str | None = None  # the recipient's IANA time zone when the campaign has a schedule
+    variant: str | None = None  # the variant's id, for a step with variants (never in the key)
 
     def to_json_obj(self) -> dict[str, Any]:
         """The stable `plan --out` line shape of the design page."""
@@ -41,4 +42,6 @@ class PlannedRequest:
         }
         if self.reply_to_step is not None:
             obj["reply_to_step"] = self.reply_to_step
+        if self.variant is not None:
+            obj["variant"] = self.variant
         return obj

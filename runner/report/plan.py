@@ -58,6 +58,8 @@ def _preview_line(lp: dict[str, Any]) -> str:
 def _step_notes(item: dict[str, Any]) -> str:
     body = item.get("body") or {}
     notes = []
+    if item.get("variant") is not None:
+        notes.append(f"variant {item['variant']}")
     if body.get("effect"):
         notes.append(f"effect {body['effect']}")
     if item.get("reply_to_step"):
@@ -74,8 +76,26 @@ def _step_notes(item: dict[str, Any]) -> str:
 def _counts_rows(s: PlanSummary, effects: dict[str, str]) -> list[list[str]]:
     rows = []
     for sid, c in s.steps.items():
-        rows.append([sid, f"{c.requests:,}", f"{c.messages:,}", f"{c.skipped:,}", effects.get(sid) or "—"])
+        rows.append([sid, f"{c.requests:,}", f"{c.messages:,}", f"{c.skipped:,}",
+                     "by variant" if c.variants is not None else effects.get(sid) or "—"])
     return rows
+
+
+def _variant_rows(s: PlanSummary) -> list[tuple[str, str, int, str]]:
+    """(step, variant, requests, share of the step's requests) of every step with variants."""
+    rows = []
+    for sid, c in s.steps.items():
+        for vid, n in (c.variants or {}).items():
+            share = f"{100 * n / c.requests:.1f}%" if c.requests else "—"
+            rows.append((sid, vid, n, share))
+    return rows
+
+
+def _previews_title(s: PlanSummary) -> str:
+    n = len(s.previews)
+    if any(c.variants is not None for c in s.steps.values()):
+        return f"{n} recipient{'s' if n != 1 else ''}: the first, and one of each variant"
+    return f"first {n} recipient{'s' if n != 1 else ''}"
 
 
 def _headline(s: PlanSummary, extra: dict[str, Any]) -> list[tuple[str, str]]:
@@ -91,6 +111,9 @@ def _headline(s: PlanSummary, extra: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("to send", f"{s.requests - journal['accepted']:,} requests"))
         if journal["older_content"]:
             rows.append(("got older content of a step", f"{journal['older_content']:,} recipients"))
+        if journal.get("other_variant"):
+            rows.append(("got another variant than now assigned (not sent again)",
+                         f"{journal['other_variant']:,} recipients"))
         if journal.get("earlier_revision"):
             rows.append(("got an earlier revision (sent again)",
                          f"{journal['earlier_revision']:,} recipients"))
@@ -108,6 +131,10 @@ def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: di
     out += ["", "  step" + " " * 16 + "requests  messages  skipped  effect"]
     for sid, req, msg, skip, eff in _counts_rows(s, effects):
         out.append(f"  {sid:<20}{req:>8}  {msg:>8}  {skip:>7}  {eff}")
+    variants = _variant_rows(s)
+    if variants:
+        out += ["", "  variants (requests, share of the step):"]
+        out += [f"    {sid} / {vid:<20}{n:>8,}  {share:>6}" for sid, vid, n, share in variants]
     sched = extra.get("schedule")
     if sched:
         out += ["", f"  schedule at {sched['at']} (messages):"]
@@ -122,7 +149,7 @@ def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: di
     if s.warnings:
         out += ["", "Warnings:"] + [f"  - {w}" for w in s.warnings]
     if s.previews:
-        out += ["", f"Preview (first {len(s.previews)} recipient{'s' if len(s.previews) != 1 else ''}):"]
+        out += ["", f"Preview ({_previews_title(s)}):"]
         for p in s.previews:
             out.append(f"  → {p['recipient']}")
             for item in p["steps"]:
@@ -151,6 +178,10 @@ def render_markdown(s: PlanSummary, *, file: str, effects: dict[str, str], extra
     out += [f"| {k} | {v} |" for k, v in _headline(s, extra)]
     out += ["", "| step | requests | messages | skipped | effect |", "|---|---:|---:|---:|---|"]
     out += [f"| `{sid}` | {r} | {m} | {k} | {e} |" for sid, r, m, k, e in _counts_rows(s, effects)]
+    variants = _variant_rows(s)
+    if variants:
+        out += ["", "| step | variant | requests | share |", "|---|---|---:|---:|"]
+        out += [f"| `{sid}` | `{vid}` | {n:,} | {share} |" for sid, vid, n, share in variants]
     sched = extra.get("schedule")
     if sched:
         out += ["", f"**Schedule at {sched['at']}**", "", "| messages | count |", "|---|---:|"]
@@ -164,7 +195,9 @@ def render_markdown(s: PlanSummary, *, file: str, effects: dict[str, str], extra
     if s.warnings:
         out += ["", "**Warnings**", ""] + [f"- ⚠️ {_md_escape(w)}" for w in s.warnings]
     if s.previews:
-        out += ["", f"<details><summary>Preview of the first {len(s.previews)} recipient(s)</summary>", ""]
+        title = (f"the first {len(s.previews)} recipient(s)" if not variants
+                 else _previews_title(s))
+        out += ["", f"<details><summary>Preview of {title}</summary>", ""]
         for p in s.previews:
             out += [f"**→ {_md_escape(p['recipient'])}**", ""]
             for item in p["steps"]:

@@ -8,8 +8,8 @@ every value escaped; link previews are cards naming the image URL as text, attac
 named tiles, so no URL of the campaign is ever loaded by opening the page.
 
 Pure: the recipient's rendered steps in, a string out. A step is a list of bubbles, each with
-an optional variant label, so a step with variants shows each variant's version one below the
-other (labelled) without changing this module's shape.
+an optional variant label: a step with variants shows the variant this recipient gets, named
+on its label.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def preview_steps(steps: Iterable[Step], requests: Iterable[PlannedRequest],
     `requests_for`) or why it is skipped (step id → reason)."""
     by_step: dict[str, list[Bubble]] = {}
     for req in requests:
-        by_step.setdefault(req.step, []).append(Bubble(req.body))
+        by_step.setdefault(req.step, []).append(Bubble(req.body, req.variant))
     return [PreviewStep(step.id, by_step.get(step.id, []), skipped.get(step.id),
                         step.delay_seconds, step.reply_to_step) for step in steps]
 
@@ -232,9 +232,9 @@ def _quote(step: PreviewStep, body: dict[str, Any], parents: dict[str, dict[str,
     return ""
 
 
-def _label(step: PreviewStep, bubble: Bubble, many: bool, typing: bool) -> str:
+def _label(step: PreviewStep, bubble: Bubble, typing: bool) -> str:
     chip = (f' <span class="chip">variant {_e(bubble.variant)}</span>'
-            if bubble.variant is not None and many else "")
+            if bubble.variant is not None else "")
     # The typing indicator shows before the message and is gone once it arrives: said, not drawn.
     dots = ' <span class="typing">· typing…</span>' if typing else ""
     return f'<div class="step">{_e(step.id)}{chip}{dots}</div>'
@@ -257,11 +257,9 @@ def _column(steps: Sequence[PreviewStep], sms: bool, windowed: bool) -> str:
                 step.skipped or "", step.skipped or "")
             out.append(f'<div class="skip">{_e(step.id)}: not sent ({_e(why)})</div>')
             continue
-        many = len(step.bubbles) > 1
         for bubble in step.bubbles:
             body = bubble.body
-            out.append(_label(step, bubble, many,
-                              not sms and bool(body.get("use_typing_indicator"))))
+            out.append(_label(step, bubble, not sms and bool(body.get("use_typing_indicator"))))
             if sms:
                 items, lost = sms_items(body)
                 if step.reply_to_step is not None or isinstance(body.get("reply_to"), dict):

@@ -425,7 +425,7 @@ class Executor(ApiCaller[SendOptions]):
             Mark(
                 req.key, req.recipient, req.step, self.revision, req.recipient_index,
                 req.step_index, req.messages, status, code, message, body_hash, self.run_id,
-                self._wall(),
+                self._wall(), variant=req.variant,
             )
         )
 
@@ -481,6 +481,7 @@ class Executor(ApiCaller[SendOptions]):
             Attempt(
                 req.key, req.recipient, req.step, self.revision, req.recipient_index,
                 req.step_index, req.messages, body_hash, self.run_id, self._wall(),
+                variant=req.variant,
             )
         )
         await self._limiter.acquire()

@@ -37,7 +37,7 @@ class PlanSpool:
         dump, fh = pickle.dump, self._fh
         for r in requests:
             buf.append((r.recipient, r.step, r.key, r.method, r.path, r.body, r.messages,
-                        r.reply_to_step, r.recipient_index, r.step_index, r.zone))
+                        r.reply_to_step, r.recipient_index, r.step_index, r.zone, r.variant))
             if len(buf) >= _CHUNK:
                 dump(buf, fh, pickle.HIGHEST_PROTOCOL)
                 self.count += len(buf)

@@ -163,6 +163,7 @@ INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, me
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     status = 'sending', attempts = attempts + 1, content_hash = excluded.content_hash,
+    variant = excluded.variant,
     last_attempt_at = excluded.last_attempt_at, run_id = excluded.run_id,
     chat = excluded.chat, step = excluded.step, revision = excluded.revision,
     recipient_index = excluded.recipient_index, step_index = excluded.step_index,
@@ -181,7 +182,7 @@ INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, me
     status, attempts, error_code, error_message, content_hash, finished_at, run_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
-    status = excluded.status, error_code = excluded.error_code,
+    status = excluded.status, error_code = excluded.error_code, variant = excluded.variant,
     error_message = excluded.error_message, content_hash = excluded.content_hash,
     finished_at = excluded.finished_at, run_id = excluded.run_id
 """
