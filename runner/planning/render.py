@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +137,7 @@ class Renderer:
                 static["effect"] = step.effect
             self._static[step.id] = static
         self._paths = {step.id: format_path(step.path) for step in campaign.steps}
+        self._builders = {step.id: step_builder(step.content) for step in campaign.steps}
         # Per step, the templates' unconditionally printed variables; per template path, every
         # variable it reads (to name the null one).
         self._printed: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
@@ -267,7 +268,7 @@ class Renderer:
                 skipped.add(step.id)
                 out.append(Rendered(step, None, "reply_parent_skipped"))
                 continue
-            body = {k: _render_tree(v, ctx, shared) for k, v in step.content.items()}
+            body = self._builders[step.id](ctx, shared)
             self._check(step, body)
             if empty:
                 self._note_empty(step, empty, rec)
@@ -376,17 +377,47 @@ def _render_error(path: str, err: Exception) -> RenderError:
     return RenderError(path, f"template failed: {err.__class__.__name__}: {err}")
 
 
-def _render_tree(value: Any, ctx: dict[str, Any], shared: Context | None = None) -> Any:
-    if isinstance(value, Compiled):
-        try:
-            return value.render(ctx, shared)
-        except Exception as err:  # noqa: BLE001 - a template can raise anything; all are the user's
-            raise _render_error(value.path, err) from None
-    if isinstance(value, list):
-        return [_render_tree(v, ctx, shared) for v in value]
-    if isinstance(value, dict):
-        return {k: _render_tree(v, ctx, shared) for k, v in value.items()}
-    return value
+def step_builder(content: dict[str, Any]) -> Callable[[dict[str, Any], Context | None], dict[str, Any]]:
+    """One function that renders a step's content tree (templates in tree order, the first
+    failure raised as a RenderError naming its path).
+
+    Walking the tree for every recipient (a call and type checks per node) cost more than the
+    templates themselves; the tree's shape is fixed per campaign, so it is turned once into a
+    single function whose body is the tree as nested literals: a template is a call, a constant
+    is the very object, and every list and dict is built anew, so the checks may rewrite a
+    body without touching the campaign."""
+    consts: dict[str, Any] = {"_render_error": _render_error}
+    lines: list[str] = []
+
+    def expr(value: Any) -> str:
+        if isinstance(value, Compiled):
+            if value.constant:
+                name = f"k{len(consts)}"
+                consts[name] = value.source
+                return name
+            n = len(consts)
+            consts[f"r{n}"], consts[f"p{n}"] = value.render, value.path
+            lines.append(f"    try:\n        v{n} = r{n}(ctx, shared)\n"
+                         f"    except Exception as err:\n"
+                         f"        raise _render_error(p{n}, err) from None")
+            return f"v{n}"
+        if isinstance(value, list):
+            return "[" + "".join(expr(v) + ", " for v in value) + "]"
+        if isinstance(value, dict):
+            items = []
+            for k, v in value.items():
+                name = f"k{len(consts)}"
+                consts[name] = k
+                items.append(f"{name}: {expr(v)}")
+            return "{" + ", ".join(items) + "}"
+        name = f"k{len(consts)}"
+        consts[name] = value
+        return name
+
+    result = expr(dict(content))
+    source = "def build(ctx, shared):\n" + "\n".join(lines) + f"\n    return {result}\n"
+    exec(compile(source, "<step body>", "exec"), consts)  # noqa: S102 - our own code, names only
+    return consts["build"]
 
 
 def render_problem(campaign: Campaign, rec: Recipient, err: RenderError) -> Problem:
