@@ -137,7 +137,11 @@ class Renderer:
                 static["effect"] = step.effect
             self._static[step.id] = static
         self._paths = {step.id: format_path(step.path) for step in campaign.steps}
-        self._builders = {step.id: step_builder(step.content) for step in campaign.steps}
+        # Per step, once: the function building its body, and the static settings its content
+        # does not set (added after the checks, in the order setdefault would add them).
+        self._steps = [(step, step_builder(step.content),
+                        {k: v for k, v in self._static[step.id].items() if k not in step.content})
+                       for step in campaign.steps]
         # Per step, the templates' unconditionally printed variables; per template path, every
         # variable it reads (to name the null one).
         self._printed: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
@@ -254,7 +258,7 @@ class Renderer:
         skipped: set[str] = set()
         pooled = self.from_number(rec.chat or "") if self._pool else None
         empty = self._empty_printed(ctx) if self._all_printed else _NONE
-        for step in self.campaign.steps:
+        for step, build, extra in self._steps:
             if step.when is not None:
                 try:
                     ok = step.when(ctx, shared)
@@ -268,12 +272,12 @@ class Renderer:
                 skipped.add(step.id)
                 out.append(Rendered(step, None, "reply_parent_skipped"))
                 continue
-            body = self._builders[step.id](ctx, shared)
+            body = build(ctx, shared)  # exactly the content's keys, which the checks keep
             self._check(step, body)
             if empty:
                 self._note_empty(step, empty, rec)
-            for k, v in self._static[step.id].items():
-                body.setdefault(k, v)
+            if extra:
+                body.update(extra)
             if pooled is not None and "from_number" not in body:
                 body["from_number"] = pooled
             out.append(Rendered(step, body))
@@ -292,7 +296,9 @@ class Renderer:
             raise RenderError(f"{path}.reply_to", "reply_to renders to an empty message_id/guid "
                               "(the API answers reply_target_invalid)", "give the variable a value, or guard the step with when:")
         text = body.get("text")
-        if text is not None:
+        if type(text) is str and len(text) <= MAX_TEXT_CHARS and text.strip():
+            pass  # the usual case, settled without the loop below
+        elif text is not None:
             for j, t in enumerate(text if isinstance(text, list) else (text,)):
                 if len(t) > MAX_TEXT_CHARS or not t.strip() and not body.get("attachments"):
                     where = f"{path}.text" + (f"[{j}]" if isinstance(text, list) else "")
