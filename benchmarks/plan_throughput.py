@@ -6,7 +6,7 @@ Generates a CSV campaign (3 steps, five small templates) in a temp dir, then mea
   keys + JSON lines written), in recipients/s;
 - floor: plain `jinja2.Environment` rendering of the same templates for the same rows
   (`Template.render(**row)`, rows already in memory, nothing else), in recipients/s;
-- the ratio plan / floor (target >= 50%, 70% to beat);
+- the ratio plan / floor (issue 13's goal: >= 85%), of the medians of --repeat runs;
 - peak RSS (`resource.getrusage` high-water mark) of a fresh subprocess per measurement: one
   that only imports the runner and loads the campaign (baseline), one that plans
   `--rows-memory` rows to --out (target < 200 MB for 1,000,000 rows).
@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
@@ -179,7 +180,7 @@ def main_() -> None:
     ap.add_argument("--rows", type=int, default=100_000, help="recipients for the timed runs")
     ap.add_argument("--rows-memory", type=int, default=1_000_000,
                     help="recipients for the peak-memory run (0: skip it)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs of each side; best is kept")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs of each side; the median is kept")
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of the plan path")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = ap.parse_args()
@@ -209,10 +210,11 @@ def main_() -> None:
             floor_s.append(time_floor(campaign))
         with open(out, encoding="utf-8") as fh:
             requests = sum(1 for _ in fh)
-        plan_rate = args.rows / min(c for c, _ in plan_s)
-        floor_rate = args.rows / min(c for c, _ in floor_s)
-        plan_wall = args.rows / min(w for _, w in plan_s)
-        floor_wall = args.rows / min(w for _, w in floor_s)
+        # Medians: on a shared machine the best run flatters whichever side got lucky.
+        plan_rate = args.rows / median(c for c, _ in plan_s)
+        floor_rate = args.rows / median(c for c, _ in floor_s)
+        plan_wall = args.rows / median(w for _, w in plan_s)
+        floor_wall = args.rows / median(w for _, w in floor_s)
         ratio = plan_rate / floor_rate
         figures.update({
             "rows": args.rows, "requests": requests,
@@ -226,12 +228,12 @@ def main_() -> None:
             def runs(xs: list[tuple[float, float]]) -> str:
                 return ", ".join(f"{c:.2f}s cpu/{w:.2f}s wall" for c, w in xs)
 
-            print(f"rows {args.rows:,}  ({requests:,} requests written); best of {len(plan_s)} runs each")
+            print(f"rows {args.rows:,}  ({requests:,} requests written); median of {len(plan_s)} runs each")
             print(f"plan --out (in-process, end to end): {plan_rate:>9,.0f} recipients/s   "
                   f"(wall {plan_wall:,.0f}/s)   runs {runs(plan_s)}")
             print(f"floor (plain jinja2 render only):    {floor_rate:>9,.0f} recipients/s   "
                   f"(wall {floor_wall:,.0f}/s)   runs {runs(floor_s)}")
-            verdict = "beats 70%" if ratio >= 0.7 else "meets 50%" if ratio >= 0.5 else "BELOW the 50% target"
+            verdict = "meets the 85% goal" if ratio >= 0.85 else f"{0.85 - ratio:.0%} short of the 85% goal"
             print(f"ratio plan / floor: {ratio:.0%} by CPU time ({verdict}); "
                   f"{plan_wall / floor_wall:.0%} by wall time")
 

@@ -3,16 +3,22 @@ the loopback server that answers 202 after 50 ms: its share of the ideal rate.
 
 With C requests in flight the ideal is C / 0.05 s messages per second, so N messages take at
 best N * 0.05 / C seconds; the share is that over the process's wall time (start-up included).
-Figures are only comparable within one run.
+Blooio's official SDK (`pip install -e '.[bench]'`: `AsyncBlooio` + `asyncio.gather` under a
+semaphore, benchmarks/_sdk_send.py) sends the same messages as a whole process too, side by
+side, and the runner's rate over the SDK's is printed (skipped, and said, without the extra).
+Figures are only comparable within one run; each row is the median of --repeat runs.
 
     python benchmarks/send_process.py                    # 5,000 at 32 and 20,000 at 128
     python benchmarks/send_process.py --runs 5000:32     # one row
+    python benchmarks/send_process.py --no-sdk           # the runner only
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,15 +43,19 @@ def write_campaign(folder: Path, n: int) -> Path:
     return path
 
 
-def run_once(url: str, n: int, concurrency: int) -> float:
+def run_once(url: str, n: int, concurrency: int, sdk: bool = False) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         camp = write_campaign(Path(tmp), n)
         env = {**os.environ, "BLOOIO_BASE_URL": url, "BLOOIO_API_KEY": KEY}
+        if sdk:
+            cmd = [sys.executable, str(HERE / "_sdk_send.py"), url, str(Path(tmp) / "people.csv"),
+                   str(concurrency)]
+        else:
+            cmd = [sys.executable, "-m", "runner", "send", str(camp), "--yes", "--no-progress",
+                   "--concurrency", str(concurrency), "--rate", "unlimited",
+                   "--state", str(Path(tmp) / "state")]
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "runner", "send", str(camp), "--yes",
-                               "--no-progress", "--concurrency", str(concurrency), "--state",
-                               str(Path(tmp) / "state")], env=env, capture_output=True,
-                              text=True, cwd=HERE.parent)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=HERE.parent)
         elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"send exited {proc.returncode}: {proc.stderr[-500:]}")
@@ -55,15 +65,33 @@ def run_once(url: str, n: int, concurrency: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", nargs="*", default=["5000:32", "20000:128"], metavar="N:C")
-    ap.add_argument("--repeat", type=int, default=2, help="runs of each row; best is kept")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each row; the median is kept")
+    ap.add_argument("--no-sdk", action="store_true", help="do not run Blooio's SDK alongside")
     args = ap.parse_args()
+    sdk = not args.no_sdk and importlib.util.find_spec("blooio") is not None
+    if not args.no_sdk and not sdk:
+        print("Blooio's SDK is not installed (pip install -e '.[bench]'): runner rows only")
     with LoopbackServer() as server:
         for spec in args.runs:
             n, c = (int(x) for x in spec.split(":"))
-            best = min(run_once(server.url, n, c) for _ in range(args.repeat))
             ideal = n * DELAY / c
-            print(f"send {n:>6,} messages at concurrency {c:>3}: {best:6.2f} s wall, "
-                  f"{n / best:8,.0f} msg/s, {ideal / best:5.0%} of ideal ({ideal:.2f} s)")
+            runner_s: list[float] = []
+            sdk_s: list[float] = []
+            for _ in range(args.repeat):  # alternate, so drift on the machine hits both alike
+                runner_s.append(run_once(server.url, n, c))
+                if sdk:
+                    sdk_s.append(run_once(server.url, n, c, sdk=True))
+            mid = statistics.median(runner_s)
+            runs = ", ".join(f"{x:.2f}" for x in runner_s)
+            print(f"runner send {n:>6,} messages at concurrency {c:>3}: {mid:6.2f} s wall, "
+                  f"{n / mid:8,.0f} msg/s, {ideal / mid:5.0%} of ideal ({ideal:.2f} s)  [runs {runs}]")
+            if sdk:
+                smid = statistics.median(sdk_s)
+                runs = ", ".join(f"{x:.2f}" for x in sdk_s)
+                print(f"Blooio SDK  {n:>6,} messages at concurrency {c:>3}: {smid:6.2f} s wall, "
+                      f"{n / smid:8,.0f} msg/s, {ideal / smid:5.0%} of ideal  [runs {runs}]")
+                print(f"  runner / SDK at concurrency {c}: {smid / mid:.1f}x "
+                      f"(at most {1 / (ideal / smid):.1f}x: the ideal rate over the SDK's)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import main
-from runner.planning.keys import idempotency_key
+from runner.planning.keys import idempotency_key, step_keys
 
 PRINTABLE_64 = r"^[\x21-\x7e]{1,64}$"
 
@@ -35,6 +35,8 @@ PINNED = [
 @pytest.mark.parametrize(("args", "key"), PINNED)
 def test_known_keys(args: tuple, key: str) -> None:
     assert idempotency_key(*args) == key
+    campaign, revision, step, chat, index = args
+    assert step_keys(campaign, revision, step)(chat, index) == key  # the planner's shortcut
 
 
 def test_keys_are_the_same_in_another_process_with_another_hash_seed() -> None:

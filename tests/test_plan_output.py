@@ -40,3 +40,23 @@ def test_plan_out_follows_a_symlink_instead_of_replacing_it(tmp_path):
     result = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--out", str(link)])
     assert result.exit_code == 0
     assert link.is_symlink() and json.loads(target.read_text().splitlines()[1])["step"] == "a"
+
+
+def test_a_plan_line_is_the_request_encoded_with_sorted_keys():
+    # dump_line writes the fields in sorted order by hand (the planner's hot loop); it must stay
+    # byte-identical to encoding to_json_obj() with sort_keys, for every shape of request.
+    from runner.planning.planner import dump_line
+    from runner.planning.request import PlannedRequest
+
+    bodies = [{"text": "Hi \"Zoë\" \\ \u2028 \x01 😀", "from_number": "+15551234567", "effect": "confetti"},
+              {"parts": [{"url": "https://x.example/a b", "text": "é"}], "use_typing_indicator": True,
+               "link_preview": None, "n": 1.5}]
+    for body in bodies:
+        for rts in (None, "hello", "é\"step"):
+            for chat in ("+15551230001", "zoë@example.com", "+15551230001,+15551230002"):
+                for variant in (None, "short", "é\"v"):
+                    req = PlannedRequest(chat, "step-\u00e9", "rnr1-abc", "POST", "/chats/x/messages",
+                                         body, 3, rts, 7, 2, "Europe/Paris", variant)
+                    expected = json.dumps(req.to_json_obj(), sort_keys=True, ensure_ascii=False,
+                                          separators=(",", ":")) + "\n"
+                    assert dump_line(req) == expected

@@ -152,3 +152,29 @@ def test_the_send_spool_round_trips_requests_and_leaves_nothing(tmp_path: Path) 
     with pytest.raises(CampaignError):
         spool_plan(load_campaign(camp), state)
     assert list(state.iterdir()) == []
+
+
+def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes(tmp_path: Path) -> None:
+    # After a send the report needs the campaign's current plan; the spool is that plan (no
+    # second rendering) while every input file is as planned, and an edit means planning again.
+    from runner.campaign.load import load_campaign
+    from runner.report.current import CurrentPlan, current_plan
+    from runner.run.spool import current_plan_of, spool_plan
+
+    def same(a: CurrentPlan, b: CurrentPlan) -> bool:
+        return (a.revision, a.keys, a.steps, a.step_messages, a.suppressed) == \
+            (b.revision, b.keys, b.steps, b.step_messages, b.suppressed)
+
+    camp = make_campaign(tmp_path / "c")
+    campaign = load_campaign(camp)
+    _, spool, _ = spool_plan(campaign, tmp_path / "state")
+    try:
+        from_spool = current_plan_of(campaign, spool)
+        assert same(from_spool, current_plan(campaign)) and from_spool.requests == 6
+        assert not from_spool.is_suppressed("+15553000001")
+        (camp.parent / "optouts.txt").write_text("+15553000001\n")  # an opt-out during the run
+        replanned = current_plan_of(campaign, spool)
+        assert same(replanned, current_plan(campaign)) and replanned.requests == 4
+        assert replanned.suppressed == 1 and replanned.is_suppressed("+15553000001")
+    finally:
+        spool.close()

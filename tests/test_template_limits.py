@@ -148,3 +148,23 @@ def test_a_200k_column_header_without_to_lists_a_few_columns(tmp_path: Path):
     [problem] = info.value.problems
     assert "no column 'to'" in problem.message
     assert f"and {COLUMNS - 20:,} more" in (problem.hint or "") and len(problem.hint or "") < 1000
+
+
+@pytest.mark.parametrize("pieces", [1, 3, 32, 33, 200])
+def test_a_template_output_over_the_cap_is_refused_however_it_is_joined(pieces: int):
+    # Up to 32 output pieces without a loop are joined at once and measured; more pieces, or a
+    # loop, are counted as they come: the same refusal either way, and the same text under it.
+    from runner.campaign.templates import MAX_OUTPUT, base_context
+
+    each = MAX_OUTPUT // pieces + 1
+    source = "".join("{{ big }}" for _ in range(pieces))
+    ctx = {**base_context({}), "big": "x" * each}
+    with pytest.raises(SecurityError, match="renders more than"):
+        compile_text(source).render(ctx)
+    ctx["big"] = "x" * (MAX_OUTPUT // pieces)
+    assert compile_text(source).render(ctx) == ctx["big"] * pieces
+    looped = compile_text("{% for i in range(" + str(pieces) + ") %}{{ big }}{% endfor %}")
+    assert looped.render(ctx) == ctx["big"] * pieces
+    ctx["big"] = "x" * each
+    with pytest.raises(SecurityError, match="renders more than"):
+        looped.render(ctx)

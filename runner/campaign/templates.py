@@ -326,7 +326,7 @@ class Compiled:
     error can say so without the hot path building path strings for every recipient.
     """
 
-    __slots__ = ("source", "path", "shareable", "_render", "_blocks", "_name")
+    __slots__ = ("source", "path", "shareable", "constant", "_looped", "_render", "_blocks", "_name")
     _render: Callable[[Context], Iterator[str]] | None
 
     def __init__(self, source: str, path: str = "") -> None:
@@ -338,9 +338,17 @@ class Compiled:
             self._render = tmpl.root_render_func
             self._blocks = tmpl.blocks
             self._name = tmpl.name
-            self.shareable = _reads_only(source)
+            tree = environment().parse(source)
+            self.shareable = _reads_only(tree)
+            # Without a loop a template yields at most one piece per output node, each bounded
+            # by the sandbox's caps; with at most _FIRST_PIECES of them bounded_concat would
+            # take them all in one read anyway, so they are joined at C speed and measured
+            # once. Anything else is counted while it grows.
+            self._looped = next(iter(tree.find_all(nodes.For)), None) is not None or \
+                sum(len(o.nodes) for o in tree.find_all(nodes.Output)) > _FIRST_PIECES
         else:
             self._render = None
+        self.constant = self._render is None  # renders to ``source`` itself, for everyone
 
     def render(self, ctx: dict[str, Any], shared: Context | None = None) -> str:
         """``shared``: one recipient's context, reused by the templates that only read it."""
@@ -348,7 +356,12 @@ class Compiled:
             return self.source
         if shared is None or not self.shareable:
             shared = fast_context(ctx, self._name, self._blocks)
-        return bounded_concat(self._render(shared))
+        if self._looped:
+            return bounded_concat(self._render(shared))
+        out = "".join(self._render(shared))
+        if len(out) > MAX_OUTPUT:
+            raise SecurityError(f"the template renders more than {MAX_OUTPUT:,} characters")
+        return out
 
 
 # Template constructs that write to the render context; a template without them only reads it,
@@ -359,8 +372,7 @@ _WRITERS = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes
             nodes.Scope, nodes.OverlayScope, nodes.EvalContextModifier)
 
 
-def _reads_only(source: str) -> bool:
-    tree = environment().parse(source)
+def _reads_only(tree: nodes.Template) -> bool:
     return next(iter(tree.find_all(_WRITERS)), None) is None
 
 

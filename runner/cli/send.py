@@ -24,7 +24,6 @@ from runner.cli.progress import (
 )
 from runner.errors import CampaignError, Problem
 from runner.http.stacks import proxy_for
-from runner.report.current import current_plan
 from runner.report.data import build_report, render
 from runner.report.diagnostics import render_problems
 from runner.report.words import confirm_question, unauthorized_hint
@@ -177,7 +176,7 @@ def send(
         try:
             with session.journal.snapshot("report"):
                 report = build_report(session.journal, show_recipients=show_recipients,
-                                      current=current_plan(session.campaign))
+                                      current=session.current_plan())
             click.echo(render(report, "text", file=str(session.file)), nl=False)
             if report_file is not None:
                 report_file.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 KEY_PREFIX = "rnr1-"  # versioned, so a future change of derivation cannot collide with this one
@@ -20,6 +21,20 @@ def idempotency_key(campaign_id: str, revision: int, step_id: str, chat: str, in
     # \x1f (unit separator) cannot appear in slugs or chat ids, so fields cannot run together.
     material = f"{campaign_id}\x1f{revision}\x1f{step_id}\x1f{chat}\x1f{index}".encode()
     return KEY_PREFIX + hashlib.sha256(material).hexdigest()[:40]
+
+
+def step_keys(campaign_id: str, revision: int, step_id: str) -> Callable[[str, int], str]:
+    """``idempotency_key`` for one step, as a function of (chat, index): the same keys, with
+    the hash of the fields every recipient shares computed once (the planner's hot loop)."""
+    shared = hashlib.sha256(f"{campaign_id}\x1f{revision}\x1f{step_id}\x1f".encode())
+    copy = shared.copy
+
+    def key(chat: str, index: int = 0) -> str:
+        h = copy()
+        h.update(f"{chat}\x1f{index}".encode())
+        return KEY_PREFIX + h.hexdigest()[:40]
+
+    return key
 
 
 def content_hash(body: dict[str, Any]) -> str:

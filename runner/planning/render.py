@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +145,13 @@ class Renderer:
             self._static[id(step)] = static
         self._paths = {id(step): format_path(step.path) for step in self._views}
         self._when_paths = {step.id: format_path(step.path) + ".when" for step in campaign.steps}
+        # Per step (or variant view), once: the function building its body, and the static
+        # settings its content does not set (added after the checks, in the order setdefault
+        # would add them).
+        self._builds = {id(view): (step_builder(view.content),
+                                   {k: v for k, v in self._static[id(view)].items()
+                                    if k not in view.content})
+                        for view in self._views}
         # Per step, the templates' unconditionally printed variables; per template path, every
         # variable it reads (to name the null one).
         self._printed: dict[int, list[tuple[str, tuple[str, ...]]]] = {}
@@ -277,12 +284,13 @@ class Renderer:
                 continue
             if step.variants:
                 step = step.variants[self._assigners[step.id].choose(rec.chat or "")]
-            body = {k: _render_tree(v, ctx, shared) for k, v in step.content.items()}
+            build, extra = self._builds[id(step)]
+            body = build(ctx, shared)  # exactly the content's keys, which the checks keep
             self._check(step, body)
             if empty:
                 self._note_empty(step, empty, rec)
-            for k, v in self._static[id(step)].items():
-                body.setdefault(k, v)
+            if extra:
+                body.update(extra)
             if pooled is not None and "from_number" not in body:
                 body["from_number"] = pooled
             out.append(Rendered(step, body))
@@ -301,7 +309,9 @@ class Renderer:
             raise RenderError(f"{path}.reply_to", "reply_to renders to an empty message_id/guid "
                               "(the API answers reply_target_invalid)", "give the variable a value, or guard the step with when:")
         text = body.get("text")
-        if text is not None:
+        if type(text) is str and len(text) <= MAX_TEXT_CHARS and text.strip():
+            pass  # the usual case, settled without the loop below
+        elif text is not None:
             for j, t in enumerate(text if isinstance(text, list) else (text,)):
                 if len(t) > MAX_TEXT_CHARS or not t.strip() and not body.get("attachments"):
                     where = f"{path}.text" + (f"[{j}]" if isinstance(text, list) else "")
@@ -386,17 +396,47 @@ def _render_error(path: str, err: Exception) -> RenderError:
     return RenderError(path, f"template failed: {err.__class__.__name__}: {err}")
 
 
-def _render_tree(value: Any, ctx: dict[str, Any], shared: Context | None = None) -> Any:
-    if isinstance(value, Compiled):
-        try:
-            return value.render(ctx, shared)
-        except Exception as err:  # noqa: BLE001 - a template can raise anything; all are the user's
-            raise _render_error(value.path, err) from None
-    if isinstance(value, list):
-        return [_render_tree(v, ctx, shared) for v in value]
-    if isinstance(value, dict):
-        return {k: _render_tree(v, ctx, shared) for k, v in value.items()}
-    return value
+def step_builder(content: dict[str, Any]) -> Callable[[dict[str, Any], Context | None], dict[str, Any]]:
+    """One function that renders a step's content tree (templates in tree order, the first
+    failure raised as a RenderError naming its path).
+
+    Walking the tree for every recipient (a call and type checks per node) cost more than the
+    templates themselves; the tree's shape is fixed per campaign, so it is turned once into a
+    single function whose body is the tree as nested literals: a template is a call, a constant
+    is the very object, and every list and dict is built anew, so the checks may rewrite a
+    body without touching the campaign."""
+    consts: dict[str, Any] = {"_render_error": _render_error}
+    lines: list[str] = []
+
+    def expr(value: Any) -> str:
+        if isinstance(value, Compiled):
+            if value.constant:
+                name = f"k{len(consts)}"
+                consts[name] = value.source
+                return name
+            n = len(consts)
+            consts[f"r{n}"], consts[f"p{n}"] = value.render, value.path
+            lines.append(f"    try:\n        v{n} = r{n}(ctx, shared)\n"
+                         f"    except Exception as err:\n"
+                         f"        raise _render_error(p{n}, err) from None")
+            return f"v{n}"
+        if isinstance(value, list):
+            return "[" + "".join(expr(v) + ", " for v in value) + "]"
+        if isinstance(value, dict):
+            items = []
+            for k, v in value.items():
+                name = f"k{len(consts)}"
+                consts[name] = k
+                items.append(f"{name}: {expr(v)}")
+            return "{" + ", ".join(items) + "}"
+        name = f"k{len(consts)}"
+        consts[name] = value
+        return name
+
+    result = expr(dict(content))
+    source = "def build(ctx, shared):\n" + "\n".join(lines) + f"\n    return {result}\n"
+    exec(compile(source, "<step body>", "exec"), consts)  # noqa: S102 - our own code, names only
+    return consts["build"]
 
 
 def render_problem(campaign: Campaign, rec: Recipient, err: RenderError) -> Problem:

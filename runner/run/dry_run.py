@@ -4,18 +4,21 @@ schedule, and optionally written one JSON object a line. Nothing prints."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.schedule import ScheduleError, parse_at
 from runner.errors import CampaignError, Problem
-from runner.planning.planfile import header, inputs_of, write_plan
+from runner.planning.planfile import dump_header, header, inputs_of
 from runner.planning.planner import JournalOverlay, Planner, PlanSummary, ScheduleCounter, dump_line
 from runner.planning.request import PlannedRequest
 
@@ -60,8 +63,11 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
             s = planner.summary
             return header(campaign, inputs, requests=s.requests, messages=s.messages, at=at)
 
+        # Without a journal or a schedule to observe, the requests go straight to their lines.
+        lines: Iterable[str] = (map(dump_line, requests) if overlay is None and timing is None
+                                else (_line(req, entry) for req, entry in stream))
         try:
-            _write_out(Path(out), stream, planner.raise_if_invalid, head)
+            _write_out(Path(out), lines, planner.raise_if_invalid, head)
         except OSError as err:
             raise CampaignError(Problem(f"cannot write the plan to {out}: {err.strerror}",
                                         hint="choose a path in a folder you can write")) from None
@@ -89,27 +95,33 @@ def _observe(stream: Annotated, timing: ScheduleCounter) -> Iterator[tuple[Plann
         yield req, entry
 
 
-def _write_out(path: Path, stream: Annotated, check: Callable[[], None],
+def _write_out(path: Path, lines: Iterable[str], check: Callable[[], None],
                head: Callable[[], dict[str, Any]]) -> None:
     """Write atomically: an invalid campaign leaves no half-written plan behind. The header
     (first line) holds the counts, so the requests are spooled first. A symlink is followed
     (its target is replaced); a pipe or device (/dev/stdout) is written directly."""
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n") as spool:
+    # The spool is encoded once as it is written and copied back as bytes (no decoding and
+    # encoding again); lines are written a batch at a time.
+    with tempfile.TemporaryFile("w+b") as raw:
+        spool = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
         write = spool.write
-        for req, entry in stream:
-            write(_line(req, entry))
+        batch = list(islice(lines, _BATCH))
+        while batch:
+            write("".join(batch))
+            batch = list(islice(lines, _BATCH))
+        spool.detach()  # flushed into raw, which stays open (and closes alone)
         check()  # an invalid campaign publishes no plan, not even a partial one
         if path.exists() and not path.is_file():
-            with open(path, "w", encoding="utf-8", newline="\n") as fh:
-                write_plan(fh, head(), spool)
+            with open(path, "wb") as fh:
+                _publish(fh, head(), raw)
             return
         if path.is_symlink():
             path = path.resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                write_plan(fh, head(), spool)
+            with os.fdopen(fd, "wb") as fh:
+                _publish(fh, head(), raw)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plan is an ordinary file
@@ -117,3 +129,13 @@ def _write_out(path: Path, stream: Annotated, check: Callable[[], None],
         except BaseException:
             os.unlink(tmp)
             raise
+
+
+_BATCH = 512
+
+
+def _publish(out: BinaryIO, head: dict[str, Any], spool: BinaryIO) -> None:
+    """The header, then the spooled request lines (from the spool's start), as bytes."""
+    out.write(dump_header(head).encode("utf-8"))
+    spool.seek(0)
+    shutil.copyfileobj(spool, out, 1 << 20)

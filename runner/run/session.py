@@ -33,6 +33,7 @@ from runner.planning.planfile import (
     inputs_of,
 )
 from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
+from runner.report.current import CurrentPlan
 from runner.run.optouts import stop_words
 from runner.run.send import (
     Executor,
@@ -42,7 +43,7 @@ from runner.run.send import (
     install_signal_handlers,
     interrupted_twice,
 )
-from runner.run.spool import PlanSpool, spool_plan
+from runner.run.spool import PlanSpool, current_plan_of, spool_plan
 from runner.run.track import ReplyOptions, Tracker, TrackOptions, TrackResult, TrackStats
 from runner.store.audit import Audit, audit, require_clean
 from runner.store.journal import Journal, journal_error
@@ -268,6 +269,10 @@ class SendSession:
             # The spooled requests (rendered once, or the reviewed plan's): what run_once sends.
             planned = iter(self._spool) if self._spool is not None else iter_plan(self.campaign)
             return JournalOverlay(self.journal, self.campaign.revision).run(planned)
+
+    def current_plan(self) -> CurrentPlan:
+        """The campaign's plan now, for the report (from the spool while no input changed)."""
+        return current_plan_of(self.campaign, self._spool)
 
     def already_accepted(self) -> int:
         """Requests of the current plan an earlier run already got accepted (resuming skips

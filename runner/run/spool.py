@@ -14,10 +14,12 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from runner.audience.suppress import Suppression
 from runner.campaign.load import Campaign
-from runner.planning.planfile import PlanFile, PlanMatcher
+from runner.planning.planfile import Input, PlanFile, PlanMatcher, inputs_of
 from runner.planning.planner import Planner, PlanSummary
 from runner.planning.request import PlannedRequest
+from runner.report.current import CurrentPlan, current_plan
 
 _CHUNK = 2048
 
@@ -29,6 +31,11 @@ class PlanSpool:
         Path(folder).mkdir(parents=True, exist_ok=True)
         self._fh = tempfile.TemporaryFile(dir=folder, prefix=".send-plan-")
         self.count = 0
+        # What the plan was made from (see current_plan_of): the inputs as hashed before
+        # planning, the planner's summary and its suppression.
+        self.inputs: list[Input] | None = None
+        self.summary: PlanSummary | None = None
+        self.suppression: Suppression | None = None
 
     def write(self, requests: Iterable[PlannedRequest]) -> None:
         # Tuples in PlannedRequest's field order, pickled a chunk at a time: the cheapest
@@ -59,6 +66,18 @@ class PlanSpool:
             for t in chunk:
                 yield PlannedRequest(*t)
 
+    def keys(self) -> Iterator[str]:
+        """Each spooled request's key, in order (no PlannedRequest built)."""
+        fh = self._fh
+        fh.seek(0)
+        while True:
+            try:
+                chunk = pickle.load(fh)
+            except EOFError:
+                return
+            for t in chunk:
+                yield t[2]
+
     def close(self) -> None:
         self._fh.close()
 
@@ -69,6 +88,7 @@ def spool_plan(campaign: Campaign, folder: str | Path,
     every request is checked against that plan file (see PlanMatcher). Returns the summary,
     the spool and how many planned requests were skipped (opted out since the plan). Raises
     CampaignError (and keeps nothing) if the campaign is invalid or differs from the plan."""
+    inputs = inputs_of(campaign)  # before reading them: what the spool is a plan of
     planner = Planner(campaign)
     requests: Iterable[PlannedRequest] = planner.requests()
     matcher = None
@@ -82,4 +102,24 @@ def spool_plan(campaign: Campaign, folder: str | Path,
     except BaseException:
         spool.close()
         raise
+    spool.inputs, spool.summary, spool.suppression = inputs, planner.summary, planner.suppression
     return planner.summary, spool, matcher.suppressed_since if matcher else 0
+
+
+def current_plan_of(campaign: Campaign, spool: PlanSpool | None) -> CurrentPlan:
+    """``current_plan(campaign)`` for the report after a send, without rendering every
+    recipient a second time: planning is pure, so while no input file changed since the spool
+    was planned, the spool holds exactly the current plan. Any change (a suppression list
+    edited during a long --track, say), and the campaign is planned again, as before."""
+    if spool is None or spool.summary is None or spool.suppression is None or \
+            spool.inputs is None or spool.inputs != inputs_of(campaign):
+        return current_plan(campaign)
+    s, suppression = spool.summary, spool.suppression
+    return CurrentPlan(
+        revision=campaign.revision,
+        keys={hash(k) for k in spool.keys()},
+        steps={k: {"requests": c.requests, "messages": c.messages} for k, c in s.steps.items()},
+        step_messages={step.id: step.messages for step in campaign.steps},
+        suppressed=s.suppressed,
+        is_suppressed=suppression.__contains__,
+    )

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
+from itertools import groupby
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -414,8 +415,10 @@ class Journal:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for op in ops:
-                db.execute(op.SQL, op.params())
+            # Consecutive operations of one kind in one executemany: the same rows in the same
+            # order, without a statement lookup and a call per row.
+            for sql, run in groupby(ops, key=lambda op: op.SQL):
+                db.executemany(sql, [op.params() for op in run])
         except BaseException:
             db.execute("ROLLBACK")
             raise
