@@ -189,3 +189,17 @@ def user_errors(fmt_option: str | None = "fmt") -> Callable:
         return wrapper
 
     return decorate
+
+
+def emit(text: str, out_file: Path | None, what: str) -> None:
+    """``text`` to ``--out`` FILE (its folder made), or to stdout; a file that cannot be
+    written is a user error naming it (``what``: "the report", "the preview")."""
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise CampaignError(f"cannot write {what} to {out_file}: {err.strerror}",
+                            hint="choose a path in a folder you can write") from None

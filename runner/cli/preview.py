@@ -10,7 +10,7 @@ import click
 
 from runner.audience.chatids import ChatIdError, normalize_chat
 from runner.campaign.load import load_campaign
-from runner.cli._base import user_errors
+from runner.cli._base import emit, user_errors
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, Problem
 from runner.planning.planner import Planner
@@ -58,7 +58,7 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
                                     hint="use the phone/email as it appears in the recipients (any spacing or case)"))
     if fmt == "html":
         steps = preview_steps(campaign.steps, reqs, {r.step.id: r.skipped or "" for r in skipped})
-        _emit(render_preview_html(campaign.id, chat, steps, schedule=campaign.schedule), out_file)
+        emit(render_preview_html(campaign.id, chat, steps, schedule=campaign.schedule), out_file, "the preview")
         return
     base = base_url.rstrip("/")
     docs = [{
@@ -70,9 +70,9 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
         **({"variant": r.variant} if r.variant is not None else {}),
     } for r in reqs]
     if fmt == "json":
-        _emit(json.dumps({"recipient": chat, "requests": docs,
+        emit(json.dumps({"recipient": chat, "requests": docs,
                           "skipped": [{"step": r.step.id, "reason": r.skipped} for r in skipped]},
-                         indent=2, ensure_ascii=False) + "\n", out_file)
+                         indent=2, ensure_ascii=False) + "\n", out_file, "the preview")
         return
     styled = out_file is None
     lines = [f"{len(docs)} request(s) for {chat}" + (f", {len(skipped)} step(s) skipped" if skipped else "")]
@@ -89,16 +89,4 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
             lines.append(f"(reply_to: the message_id of step '{d['reply_to_step']}', filled in at send time)")
     for r in skipped:
         lines.append(f"\n# step {r.step.id}: skipped ({r.skipped})")
-    _emit("\n".join(lines) + "\n", out_file)
-
-
-def _emit(text: str, out_file: Path | None) -> None:
-    if out_file is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise CampaignError(f"cannot write the preview to {out_file}: {err.strerror}",
-                            hint="choose a path in a folder you can write") from None
+    emit("\n".join(lines) + "\n", out_file, "the preview")

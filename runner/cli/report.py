@@ -11,8 +11,7 @@ from pathlib import Path
 import click
 
 from runner.campaign.load import load_campaign
-from runner.cli._base import state_option, user_errors
-from runner.errors import CampaignError
+from runner.cli._base import emit, state_option, user_errors
 from runner.report.current import current_plan
 from runner.report.data import build_report, render
 from runner.store.journal import Journal
@@ -40,12 +39,4 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
         doc = build_report(journal, show_recipients=show_recipients,
                            current=current_plan(campaign))
         text = render(doc, fmt, file=str(file))
-    if out_file is not None:
-        try:
-            out_file.parent.mkdir(parents=True, exist_ok=True)
-            out_file.write_text(text, encoding="utf-8")
-        except OSError as err:
-            raise CampaignError(f"cannot write the report to {out_file}: {err.strerror}",
-                                hint="choose a path in a folder you can write") from None
-    else:
-        click.echo(text, nl=False)
+    emit(text, out_file, "the report")
