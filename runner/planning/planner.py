@@ -8,7 +8,7 @@ requests in the same order with the same keys (byte-identical `plan --out`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ from runner.campaign.schedule import (
     zone,
 )
 from runner.errors import CampaignError, Problem
+from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
 from runner.planning.render import Rendered, Renderer, RenderError, render_problem
 from runner.planning.request import PlannedRequest
@@ -36,34 +37,8 @@ PLAN_SCHEMA_VERSION = 1
 PREVIEW_COUNT = 3
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_ENCODE = encode_sorted
 _STR = json.encoder.encode_basestring  # a JSON string, as _ENCODE writes one (UTF-8 kept)
-_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-
-
-def _make_encode() -> Callable[[Any], str]:
-    """``_ENCODER.encode``, with its C encoder made once: ``JSONEncoder.encode`` builds a new
-    one (and a closure) on every call, which was about a third of the cost of a small body.
-    The same arguments ``iterencode`` passes it, so the same bytes; its circular-reference
-    markers are cleared after a failure, as a fresh encoder would start empty."""
-    if _C_MAKE_ENCODER is None:
-        return _ENCODER.encode
-    markers: dict[int, Any] = {}
-    c_encode = _C_MAKE_ENCODER(markers, _ENCODER.default, _STR, None, _ENCODER.key_separator,
-                               _ENCODER.item_separator, True, False, True)
-    join = "".join
-
-    def encode(obj: Any) -> str:
-        try:
-            return join(c_encode(obj, 0))
-        except BaseException:
-            markers.clear()
-            raise
-
-    return encode
-
-
-_ENCODE = _make_encode()
 
 
 def dump_line(req: PlannedRequest) -> str:
