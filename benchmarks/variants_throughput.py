@@ -4,7 +4,7 @@ side by side in one run (issue 15: under 5% of plan throughput).
 Both campaigns are plan_throughput.py's (3 steps, five small templates, a CSV of --rows rows);
 in the second, the first step declares two variants whose texts are the same template as the
 first campaign's text, so both sides render the same work and the difference is what variants
-add: a weighted rendezvous hash per recipient (SHA-256 per variant), the per-variant counts
+add: a weighted rendezvous hash per recipient (BLAKE2b-64 per variant, the chat hashed once), the per-variant counts
 and the `"variant"` field of each --out line. Runs alternate, best CPU time of each is kept.
 
     python benchmarks/variants_throughput.py                 # 100,000 rows, 3 runs each

@@ -12,16 +12,18 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from runner.cli import console as colour
 from runner.report.words import stop_text
 from runner.run.send import RunStats
 from runner.run.track import TrackResult, TrackStats
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 WAIT_LINE_EVERY_S = 60.0  # in logs, at most one "waiting" line a minute
 
@@ -32,12 +34,17 @@ def terminal_console(stream: IO[str] | None = None) -> Console | None:
     stream = sys.stderr if stream is None else stream
     if not (hasattr(stream, "isatty") and stream.isatty()):
         return None
+    # rich (~35 ms of imports) only when a bar is drawn: in logs and CI a send starts sooner.
+    from rich.console import Console
+
     return Console(file=stream, no_color=not colour.use_color(stream), highlight=False)
 
 
 def _bar(console: Console, *, transient: bool = False) -> Progress:
     # Redrawn when the runner ticks (auto_refresh off): no extra thread, and a terminal gets
     # at most four frames a second.
+    from rich.progress import BarColumn, Progress, TextColumn
+
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                     TextColumn("{task.fields[text]}"), console=console, auto_refresh=False,
                     transient=transient)

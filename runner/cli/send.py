@@ -13,7 +13,13 @@ from pathlib import Path
 
 import click
 
-from runner import exitcodes
+# httpx's package imports its own command-line tool (httpx._main: rich, pygments, ~45 ms)
+# whenever those are installed, and rich is; send never uses it, and httpx falls back to a
+# stub when that import fails. Blocked before the send path first imports httpx.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
+
+from runner import exitcodes  # noqa: E402  (after the block above)
 from runner.cli._base import api_options, user_errors
 from runner.cli.progress import (
     SendProgress,

@@ -9,9 +9,10 @@ those who have not had the step yet. Bump `revision` to send again on purpose.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
+
+from runner.planning.jsonenc import encode_sorted
 
 KEY_PREFIX = "rnr1-"  # versioned, so a future change of derivation cannot collide with this one
 
@@ -45,5 +46,5 @@ def content_hash(body: dict[str, Any]) -> str:
     """
     # reply_to is left out: it is resolved at send time and is not content.
     content = {k: v for k, v in body.items() if k != "reply_to"}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = encode_sorted(content)  # json.dumps(sort_keys, compact, UTF-8), cheaper
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

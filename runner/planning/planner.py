@@ -28,6 +28,7 @@ from runner.campaign.schedule import (
     zone,
 )
 from runner.errors import CampaignError, Problem
+from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
 from runner.planning.render import Rendered, Renderer, RenderError, render_problem
 from runner.planning.request import PlannedRequest
@@ -36,7 +37,7 @@ PLAN_SCHEMA_VERSION = 1
 PREVIEW_COUNT = 3
 
 
-_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+_ENCODE = encode_sorted
 _STR = json.encoder.encode_basestring  # a JSON string, as _ENCODE writes one (UTF-8 kept)
 
 

@@ -148,9 +148,12 @@ class Renderer:
         # Per step (or variant view), once: the function building its body, and the static
         # settings its content does not set (added after the checks, in the order setdefault
         # would add them).
+        # The third item: the content is a text and nothing else ``_check`` looks at, so a
+        # usual text (a string, not blank, within the limit) is settled inline, without the call.
         self._builds = {id(view): (step_builder(view.content),
                                    {k: v for k, v in self._static[id(view)].items()
-                                    if k not in view.content})
+                                    if k not in view.content},
+                                   "text" in view.content and not (_CHECKED_KEYS & view.content.keys()))
                         for view in self._views}
         # Per step, the templates' unconditionally printed variables; per template path, every
         # variable it reads (to name the null one).
@@ -284,9 +287,11 @@ class Renderer:
                 continue
             if step.variants:
                 step = step.variants[self._assigners[step.id].choose(rec.chat or "")]
-            build, extra = self._builds[id(step)]
+            build, extra, text_only = self._builds[id(step)]
             body = build(ctx, shared)  # exactly the content's keys, which the checks keep
-            self._check(step, body)
+            if not (text_only and type(text := body["text"]) is str and len(text) <= MAX_TEXT_CHARS
+                    and text.strip()):
+                self._check(step, body)
             if empty:
                 self._note_empty(step, empty, rec)
             if extra:
@@ -359,6 +364,10 @@ class Renderer:
                                       f"characters, over the {MAX_TEXT_CHARS:,} limit", "shorten it")
                 if part.get("link_preview") is not None:
                     _check_preview(part["link_preview"], f"{path}.parts[{j}].link_preview")
+
+
+# The body keys ``Renderer._check`` reads besides "text" (keep in step with it).
+_CHECKED_KEYS = frozenset({"from_number", "reply_to", "link_preview", "attachments", "parts"})
 
 
 def _check_preview(lp: dict[str, Any], path: str) -> None:

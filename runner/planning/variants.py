@@ -28,36 +28,46 @@ _SCALE = 2.0 ** -53
 
 
 class Assigner:
-    """One step's variants, ready to assign chats: the (campaign id, step id) prefix is encoded
-    once, so a chat costs one small hash per variant."""
+    """One step's variants, ready to assign chats: the BLAKE2b state after the (campaign id,
+    step id) prefix is kept and copied per chat, and the chat's own state copied per variant,
+    so each byte is hashed once (the same digests as hashing the whole string each time)."""
 
     __slots__ = ("_prefix", "_variants")
 
     def __init__(self, campaign_id: str, step_id: str, variants: Sequence[tuple[str, float]]) -> None:
-        self._prefix = f"{campaign_id}\x1f{step_id}\x1f".encode()
+        self._prefix = hashlib.blake2b(f"{campaign_id}\x1f{step_id}\x1f".encode(), digest_size=8)
         self._variants = [(vid.encode(), float(weight)) for vid, weight in variants]
+
+    def _chat_state(self, chat: str) -> hashlib.blake2b:
+        h = self._prefix.copy()
+        h.update(chat.encode() + b"\x1f")
+        return h
 
     def scores(self, chat: str) -> list[float]:
         """Each variant's score for one chat (the highest wins)."""
-        base = self._prefix + chat.encode() + b"\x1f"
+        base = self._chat_state(chat)
         out = []
-        log, from_bytes, blake2b = math.log, int.from_bytes, hashlib.blake2b
+        log, from_bytes = math.log, int.from_bytes
         for vid, weight in self._variants:
+            h = base.copy()
+            h.update(vid)
             # 53 bits (a double's precision, so exact), offset by half a step: u is strictly
             # inside (0, 1), so ln(u) < 0.
-            u = ((from_bytes(blake2b(base + vid, digest_size=8).digest(), "big") >> 11) + 0.5) * _SCALE
+            u = ((from_bytes(h.digest(), "big") >> 11) + 0.5) * _SCALE
             out.append(-weight / log(u))
         return out
 
     def choose(self, chat: str) -> int:
         """The index of the variant this chat gets (ties: the first listed); ``scores`` in one
         pass, as plan calls it once per recipient and step."""
-        base = self._prefix + chat.encode() + b"\x1f"
-        log, from_bytes, blake2b = math.log, int.from_bytes, hashlib.blake2b
+        base = self._prefix.copy()
+        base.update(chat.encode() + b"\x1f")
+        log, from_bytes, copy = math.log, int.from_bytes, base.copy
         best, best_score, i = 0, -1.0, 0
         for vid, weight in self._variants:
-            score = -weight / log(((from_bytes(blake2b(base + vid, digest_size=8).digest(), "big") >> 11)
-                                   + 0.5) * _SCALE)
+            h = copy()
+            h.update(vid)
+            score = -weight / log(((from_bytes(h.digest(), "big") >> 11) + 0.5) * _SCALE)
             if score > best_score:
                 best, best_score = i, score
             i += 1

@@ -266,9 +266,12 @@ class SendSession:
         send would repeat (an earlier revision, a renamed step, older content). Read in one
         snapshot: a damaged journal is a user error here, before anything is sent."""
         with self.journal.snapshot("send"):
+            overlay = JournalOverlay(self.journal, self.campaign.revision)
+            if self.journal.is_empty():
+                return overlay  # a first send: every count is 0 without reading the plan again
             # The spooled requests (rendered once, or the reviewed plan's): what run_once sends.
             planned = iter(self._spool) if self._spool is not None else iter_plan(self.campaign)
-            return JournalOverlay(self.journal, self.campaign.revision).run(planned)
+            return overlay.run(planned)
 
     def current_plan(self) -> CurrentPlan:
         """The campaign's plan now, for the report (from the spool while no input changed)."""

@@ -449,6 +449,10 @@ class Journal:
         )
 
     # -- reading -------------------------------------------------------------------------
+    def is_empty(self) -> bool:
+        """No request was ever recorded (a first send): nothing to look up."""
+        return self._db.execute("SELECT 1 FROM requests LIMIT 1").fetchone() is None
+
     def lookup(self, keys: Iterable[str]) -> dict[str, Entry]:
         """The rows for these keys (absent keys are simply missing), in bulk."""
         keys = list(keys)
