@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+import trustme
 from click.testing import CliRunner
 
 from runner.cli import main
@@ -39,3 +41,17 @@ def campaign_cli() -> CampaignCLI:
                                            result.stderr)
 
     return run
+
+
+@pytest.fixture
+def ca() -> trustme.CA:
+    """A private CA made for the test (what a corporate TLS-inspecting proxy would use)."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def server_ctx(ca: trustme.CA) -> ssl.SSLContext:
+    """A loopback server's TLS context, its certificate issued by ``ca``."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
+    return ctx

@@ -5,7 +5,6 @@ handling from the environment; its failures worded like the fast stack's."""
 from __future__ import annotations
 
 import asyncio
-import ssl
 from pathlib import Path
 
 import httpx
@@ -126,19 +125,6 @@ def test_httpx_stack_sends_the_same_as_the_fast_one(campaign_cli, make_emulator,
     assert runs["fast"][:3] == runs["flag"][:3] == runs["env"][:3]
     assert runs["fast"][:2] == (0, 24)  # every key committed once, none lost
     assert [r[3] for r in runs.values()] == [False, True, True]  # which stack carried them
-
-
-@pytest.fixture
-def ca():
-    trustme = pytest.importorskip("trustme")
-    return trustme.CA()
-
-
-@pytest.fixture
-def server_ctx(ca):
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
-    return ctx
 
 
 async def _ok(head: bytes, body: bytes) -> bytes:

@@ -9,13 +9,12 @@ import ssl
 
 import httpx
 import pytest
+import trustme
 from net_fixtures import Proxy, RawServer
 
 from runner.http.neterror import NetworkFailure
 from runner.http.proxy import ProxyConfigError, ProxyRules
 from runner.http.transport import FastTransport, RequestBuilder, send
-
-trustme = pytest.importorskip("trustme")
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
 PASSWORD = "s3cr3t-proxy-pw"

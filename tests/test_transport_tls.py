@@ -14,21 +14,7 @@ from net_fixtures import RawServer, Relay
 from runner.http.neterror import ConnectFailed, NetworkFailure
 from runner.http.transport import FastTransport, send
 
-trustme = pytest.importorskip("trustme")
-
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
-
-
-@pytest.fixture
-def ca():
-    return trustme.CA()
-
-
-@pytest.fixture
-def server_ctx(ca):
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
-    return ctx
 
 
 @pytest.fixture(autouse=True)
