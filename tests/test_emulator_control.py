@@ -204,7 +204,7 @@ def test_reply_command_without_an_emulator_fails_in_one_line():
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0
     assert f"no emulator answers at {url}" in result.output
-    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception)
 
 
 @pytest.mark.parametrize("url", ["https://api.blooio.com/v2/api", "http://10.0.0.5:8765",
@@ -213,7 +213,7 @@ def test_reply_command_refuses_urls_off_this_machine(url):
     result = CliRunner().invoke(main, ["emulator", "reply", "--to", CHAT, "--text", "STOP",
                                        "--url", url])
     assert result.exit_code == 1
-    assert url in result.output and "Traceback" not in result.output
+    assert url in result.output and not isinstance(result.exception, Exception)
 
 
 def test_reply_command_refuses_a_live_blooio_base_url():

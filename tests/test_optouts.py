@@ -439,7 +439,7 @@ def test_optouts_needs_the_key(project, make_emulator):
     sent(project / "st", [A])
     result = optouts_cmd(project, emu, key="")
     assert result.exit_code == 1
-    assert "BLOOIO_API_KEY" in result.output and "Traceback" not in result.output
+    assert "BLOOIO_API_KEY" in result.output and not isinstance(result.exception, Exception)
 
 
 def test_optouts_needs_a_suppress_file(project, make_emulator):
@@ -512,5 +512,5 @@ def test_optouts_bad_since_is_a_clear_error(project, make_emulator, since):
     sent(project / "st", [A])
     result = optouts_cmd(project, emu, "--since", since)
     assert result.exit_code == 1
-    assert "--since" in result.output and "7d" in result.output and "Traceback" not in result.output
+    assert "--since" in result.output and "7d" in result.output and not isinstance(result.exception, Exception)
     assert emu.stats()["requests"] == 0

@@ -124,7 +124,7 @@ def test_bad_entry_fails_validate_and_plan(tmp_path):
         result = cli(*cmd)
         assert result.exit_code == 1
         assert f"{tmp_path / 'lists' / 'optouts.txt'}:5" in result.output
-        assert "Traceback" not in result.output
+        assert not isinstance(result.exception, Exception)
 
 
 def test_missing_suppression_file_is_a_located_error(tmp_path):
@@ -216,5 +216,5 @@ def test_suppression_is_read_anew_by_every_planner(tmp_path):
 def test_preview_of_a_suppressed_recipient_says_so(tmp_path):
     path = setup(tmp_path)
     result = cli("preview", str(path), "--to", "+15551230001")
-    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception)
     assert "suppress" in result.output.lower()

@@ -76,7 +76,7 @@ def test_a_template_that_loops_for_ever_is_stopped_by_the_time_budget(tmp_path):
         '{% endfor %}x"\n')
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "c.yaml")])
     assert result.exit_code == 1
-    assert "rendering took longer than" in result.output and "Traceback" not in result.output
+    assert "rendering took longer than" in result.output and not isinstance(result.exception, Exception)
 
 
 def test_tilde_and_plus_joins_are_bounded():
