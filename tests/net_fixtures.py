@@ -62,8 +62,24 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await reader.readexactly(length)
 
 
+class _Listener:
+    """Serves ``_serve`` on 127.0.0.1 (a free port, in ``port``) while ``running()`` is
+    entered; its connection tasks are stopped on the way out."""
+
+    ssl_context: ssl.SSLContext | None = None  # a dataclass field in servers that speak TLS
+
+    @contextlib.asynccontextmanager
+    async def running(self):
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
+        self.port = server.sockets[0].getsockname()[1]
+        try:
+            yield self
+        finally:
+            await self._tasks.stop(server)
+
+
 @dataclass
-class RawServer:
+class RawServer(_Listener):
     """Answers each request with whatever ``answer`` returns (None: close without answering)."""
 
     answer: Answer
@@ -94,18 +110,9 @@ class RawServer:
             writer.close()
             self._tasks.done()
 
-    @contextlib.asynccontextmanager
-    async def running(self):
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
-        self.port = server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            await self._tasks.stop(server)
-
 
 @dataclass
-class Proxy:
+class Proxy(_Listener):
     """An HTTP proxy: CONNECT tunnels (counted) to 127.0.0.1 targets, and absolute-form
     requests answered by the proxy itself (recorded), checking Proxy-Authorization."""
 
@@ -159,18 +166,9 @@ class Proxy:
             writer.close()
             self._tasks.done()
 
-    @contextlib.asynccontextmanager
-    async def running(self):
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
-        self.port = server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            await self._tasks.stop(server)
-
 
 @dataclass
-class Relay:
+class Relay(_Listener):
     """A TCP relay to 127.0.0.1:``target``; after ``freeze()`` it stops passing the client's
     bytes on (so a TLS close_notify never reaches the server and is never answered)."""
 
@@ -193,15 +191,6 @@ class Relay:
         finally:
             writer.close()
             self._tasks.done()
-
-    @contextlib.asynccontextmanager
-    async def running(self):
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            await self._tasks.stop(server)
 
 
 @contextlib.contextmanager
