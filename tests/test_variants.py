@@ -22,7 +22,7 @@ from runner.cli import main
 from runner.errors import CampaignError
 from runner.planning.planner import JournalOverlay, plan_campaign
 from runner.planning.request import PlannedRequest
-from runner.planning.variants import choose
+from runner.planning.variants import SLOTS, Assigner, choose
 from runner.store.journal import _MIGRATIONS, Attempt, Journal, Mark
 
 pytest_plugins = ["emulator_fixtures"]
@@ -57,7 +57,7 @@ def test_assignment_is_the_same_in_other_processes_and_hash_seeds():
                               capture_output=True, text=True, env=env, check=True)
         assert json.loads(done.stdout) == here
     # Pinned values: a change of the derivation would move live recipients between variants.
-    assert here[:12] == [2, 1, 2, 2, 1, 1, 2, 2, 2, 2, 2, 1]
+    assert here[:12] == [2, 1, 0, 0, 1, 2, 0, 2, 1, 1, 1, 2]
     # The split follows the weights.
     shares = Counter(here)
     assert abs(shares[2] / len(here) - 3.5 / 6.5) < 0.04
@@ -75,6 +75,33 @@ def test_assignment_is_a_function_of_its_inputs_and_ignores_order(campaign, step
     # Reordering the variants moves no chat.
     reordered = list(reversed(variants))
     assert reordered[choose(campaign, step, chat, reordered)][0] == picked
+
+
+def test_a_chat_slot_is_crc16_xmodem_of_campaign_step_and_chat():
+    import binascii
+
+    assert binascii.crc_hqx(b"123456789", 0) == 0x31C3  # CRC-16/XMODEM's check value
+    assigner = Assigner("camp", "hello", [("a", 1.0), ("b", 2.0)])
+    assert [assigner.slot(c) for c in CHATS[:6]] == [2710, 2743, 2772, 2805, 2578, 2611]
+    assert assigner.slot(CHATS[0]) == binascii.crc_hqx(b"camp\x1fhello\x1f" + CHATS[0].encode(), 0) % SLOTS
+    # Chats of one slot get one variant; the variant is the slot's highest score.
+    same = [c for c in CHATS if assigner.slot(c) == assigner.slot(CHATS[0])]
+    assert len(same) > 1
+    scores = assigner.scores(assigner.slot(CHATS[0]))
+    assert {assigner.choose(c) for c in same} == {scores.index(max(scores))}
+
+
+def test_shares_follow_the_weights_within_the_slots_granularity():
+    chats = [f"+4479{i:08d}" for i in range(0, 10**8, 1_000)]  # 100,000 numbers
+    variants = [("a", 60.0), ("b", 30.0), ("c", 10.0)]
+    assigner = Assigner("spring", "hello", variants)
+    shares = Counter(assigner.choose(c) for c in chats)
+    # One standard deviation over 4,096 slots is at most 0.8 points; allow four.
+    for i, (_, weight) in enumerate(variants):
+        assert abs(shares[i] / len(chats) - weight / 100) < 0.032
+    # Slots are filled evenly: no slot holds more than twice its share of chats.
+    per_slot = Counter(assigner.slot(c) for c in chats)
+    assert len(per_slot) == SLOTS and max(per_slot.values()) < 2 * len(chats) / SLOTS
 
 
 def test_reweighting_moves_only_the_share_it_must():
@@ -271,3 +298,21 @@ def test_send_records_variants_and_reweighting_sends_nothing_again(emulator, tmp
     again = runner.send(file, state_dir=state, base_url=emulator.base_url,
                         api_key=emulator.api_key, rate="unlimited")
     assert again.result.stats.http_requests == 0
+
+
+def test_report_counts_each_variants_own_messages(emulator, tmp_path):
+    # One variant sends a single text, the other a text list of two: the step's planned and
+    # accepted messages are each recipient's own variant's, not the first variant's.
+    file = write(tmp_path / "c", '      - {id: one, weight: 50, text: "Hi {{ first_name }}"}\n'
+                                 '      - {id: two, weight: 50, text: ["Hi {{ first_name }}", "Code {{ code }}"]}\n',
+                 rows=30)
+    state = tmp_path / "st"
+    out = runner.send(file, state_dir=state, base_url=emulator.base_url,
+                      api_key=emulator.api_key, rate="unlimited")
+    reqs, _ = plan_campaign(load_campaign(file))
+    expected = sum(r.messages for r in reqs)
+    assert {r.messages for r in reqs} == {1, 2} and out.result.stats.accepted == 30
+    result = CliRunner().invoke(main, ["report", str(file), "--format", "json", "--state", str(state)])
+    assert result.exit_code == 0, result.output
+    step = json.loads(result.stdout)["steps"]["hello"]
+    assert step["messages"] == step["messages_accepted"] == expected

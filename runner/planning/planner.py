@@ -39,6 +39,12 @@ PREVIEW_COUNT = 3
 
 _ENCODE = encode_sorted
 _STR = json.encoder.encode_basestring  # a JSON string, as _ENCODE writes one (UTF-8 kept)
+_VARIANT_FIELDS: dict[str, str] = {}  # variant id -> its `,"variant":...` field, made once
+
+
+def _variant_field(variant: str) -> str:
+    field = _VARIANT_FIELDS[variant] = ',"variant":' + _STR(variant)
+    return field
 
 
 def dump_line(req: PlannedRequest) -> str:
@@ -52,7 +58,7 @@ def dump_line(req: PlannedRequest) -> str:
         '{"body":', _ENCODE(req.body), ',"key":', _STR(req.key), ',"messages":', int.__repr__(req.messages),
         ',"method":', _STR(req.method), ',"path":', _STR(req.path), ',"recipient":', _STR(req.recipient),
         "" if rts is None else ',"reply_to_step":' + _STR(rts), ',"step":', _STR(req.step),
-        "" if variant is None else ',"variant":' + _STR(variant), "}\n"))
+        "" if variant is None else _VARIANT_FIELDS.get(variant) or _variant_field(variant), "}\n"))
 
 
 class ProblemCollector:
@@ -291,7 +297,7 @@ class Planner:
             counts.requests += 1
             counts.messages += req.messages
             if counts.variants is not None:
-                counts.variants[req.variant or ""] += 1
+                counts.variants[step.variant or ""] += 1
             s.requests += 1
             s.messages += req.messages
             reqs.append(req)

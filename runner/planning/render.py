@@ -24,7 +24,7 @@ from runner.campaign.loader import format_path
 from runner.campaign.templates import Compiled, TimeBudget, base_context, environment, fast_context
 from runner.contract import MAX_LINK_PREVIEW_TITLE, MAX_TEXT_CHARS, is_http_url, is_single_http_url
 from runner.errors import Problem
-from runner.planning.variants import Assigner
+from runner.planning.variants import step_assigner
 
 
 @dataclass(slots=True)
@@ -130,9 +130,9 @@ class Renderer:
         # Keyed by id() of the Step a body is rendered from: the step, or the view of one of its
         # variants (an int key costs less per request than a (step, variant) tuple).
         self._views = [view for step in campaign.steps for view in (step.variants or [step])]
-        self._assigners = {step.id: Assigner(campaign.id, step.id,
-                                             [(v.variant or "", v.weight) for v in step.variants])
-                           for step in campaign.steps if step.variants}
+        # Each step with its variants' chooser (None without variants), in step order.
+        self._steps = [(step, (step_assigner(campaign.id, step).choose, step.variants)
+                        if step.variants else None) for step in campaign.steps]
         self._static: dict[int, dict[str, Any]] = {}
         for step in self._views:
             static = dict(defaults)
@@ -271,7 +271,7 @@ class Renderer:
         skipped: set[str] = set()
         pooled = self.from_number(rec.chat or "") if self._pool else None
         empty = self._empty_printed(ctx) if self._all_printed else _NONE
-        for step in self.campaign.steps:
+        for step, pick in self._steps:
             if step.when is not None:
                 try:
                     ok = step.when(ctx, shared)
@@ -285,8 +285,8 @@ class Renderer:
                 skipped.add(step.id)
                 out.append(Rendered(step, None, "reply_parent_skipped"))
                 continue
-            if step.variants:
-                step = step.variants[self._assigners[step.id].choose(rec.chat or "")]
+            if pick is not None:
+                step = pick[1][pick[0](rec.chat or "")]
             build, extra, text_only = self._builds[id(step)]
             body = build(ctx, shared)  # exactly the content's keys, which the checks keep
             if not (text_only and type(text := body["text"]) is str and len(text) <= MAX_TEXT_CHARS

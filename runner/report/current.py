@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from runner.campaign.load import Campaign
 from runner.planning.planner import Planner
+from runner.planning.variants import Assigner, step_assigner
 
 
 @dataclass
@@ -26,8 +27,19 @@ class CurrentPlan:
     keys: set[int] = field(default_factory=set)
     steps: dict[str, dict[str, int]] = field(default_factory=dict)  # step -> requests, messages
     step_messages: dict[str, int] = field(default_factory=dict)  # messages of one request
+    # Steps whose variants differ in messages per request (a text list against one text): the
+    # assignment and each variant's count, so a chat's planned count is its own variant's.
+    variant_messages: dict[str, tuple[Assigner, list[int]]] = field(default_factory=dict)
     suppressed: int = 0  # recipients the suppression lists leave out
     is_suppressed: Callable[[str], bool] = lambda chat: False
+
+    def planned_messages(self, step: str, chat: str) -> int:
+        """The messages of the current plan's request of ``step`` to ``chat``."""
+        by_variant = self.variant_messages.get(step)
+        if by_variant is not None:
+            assigner, counts = by_variant
+            return counts[assigner.choose(chat)]
+        return self.step_messages.get(step, 0)
 
     @property
     def requests(self) -> int:
@@ -36,6 +48,18 @@ class CurrentPlan:
     def has(self, key: str) -> bool:
         """Whether the current plan holds this Idempotency-Key."""
         return hash(key) in self.keys
+
+
+MessagesPerRequest = tuple[dict[str, int], dict[str, tuple[Assigner, list[int]]]]
+
+
+def messages_per_request(campaign: Campaign) -> MessagesPerRequest:
+    """``CurrentPlan``'s ``step_messages`` and ``variant_messages`` for ``campaign``."""
+    variant_messages = {
+        step.id: (step_assigner(campaign.id, step),
+                  [v.messages for v in step.variants])
+        for step in campaign.steps if len({v.messages for v in step.variants}) > 1}
+    return {step.id: step.messages for step in campaign.steps}, variant_messages
 
 
 def current_plan(campaign: Campaign) -> CurrentPlan:
@@ -48,11 +72,13 @@ def current_plan(campaign: Campaign) -> CurrentPlan:
     keys = {hash(req.key) for req in planner.requests()}
     s = planner.summary
     suppression = planner.suppression
+    step_messages, variant_messages = messages_per_request(campaign)
     return CurrentPlan(
         revision=campaign.revision,
         keys=keys,
         steps={k: {"requests": c.requests, "messages": c.messages} for k, c in s.steps.items()},
-        step_messages={step.id: step.messages for step in campaign.steps},
         suppressed=s.suppressed,
         is_suppressed=lambda chat: chat in suppression,
+        step_messages=step_messages,
+        variant_messages=variant_messages,
     )

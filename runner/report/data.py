@@ -126,7 +126,7 @@ def build_report(
             step = steps.setdefault(e.step, _blank_step())
             if e.status == ACCEPTED:
                 # The plan's messages, as sent: an accepted request counts what was accepted.
-                step["messages"] += accepted_messages - current.step_messages.get(e.step, 0)
+                step["messages"] += accepted_messages - current.planned_messages(e.step, e.chat)
         else:
             step = steps.setdefault(e.step, _blank_step())
         seen[e.step] += 1

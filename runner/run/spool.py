@@ -19,7 +19,7 @@ from runner.campaign.load import Campaign
 from runner.planning.planfile import Input, PlanFile, PlanMatcher, inputs_of
 from runner.planning.planner import Planner, PlanSummary
 from runner.planning.request import PlannedRequest
-from runner.report.current import CurrentPlan, current_plan
+from runner.report.current import CurrentPlan, current_plan, messages_per_request
 
 _CHUNK = 2048
 
@@ -115,11 +115,13 @@ def current_plan_of(campaign: Campaign, spool: PlanSpool | None) -> CurrentPlan:
             spool.inputs is None or spool.inputs != inputs_of(campaign):
         return current_plan(campaign)
     s, suppression = spool.summary, spool.suppression
+    step_messages, variant_messages = messages_per_request(campaign)
     return CurrentPlan(
         revision=campaign.revision,
         keys={hash(k) for k in spool.keys()},
         steps={k: {"requests": c.requests, "messages": c.messages} for k, c in s.steps.items()},
-        step_messages={step.id: step.messages for step in campaign.steps},
         suppressed=s.suppressed,
         is_suppressed=suppression.__contains__,
+        step_messages=step_messages,
+        variant_messages=variant_messages,
     )
