@@ -296,8 +296,9 @@ class Planner:
                                  step.variant)
             counts.requests += 1
             counts.messages += req.messages
-            if counts.variants is not None:
-                counts.variants[step.variant or ""] += 1
+            by_variant = counts.variants
+            if by_variant is not None:
+                by_variant[step.variant or ""] += 1
             s.requests += 1
             s.messages += req.messages
             reqs.append(req)
