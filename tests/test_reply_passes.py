@@ -170,8 +170,8 @@ def test_a_pass_where_some_chats_could_not_be_read_is_reported_partial(
     [row] = rep["steps"]["hello"]["variants"]
     assert row["replied"] == 2  # what was read counts; the failed chat waits for the next pass
     text = cli.report(campaign, "text")
-    assert ("partial: 2 of 3 chats read, 1 could not be read; run campaign track "
-            f"{campaign} again to read the rest") in text
+    assert ("partial: 2 of 3 chats read, 1 could not be read; the counts may miss some "
+            f"replies: run campaign track {campaign} again to read the rest") in text
     page = cli.report(campaign, "html")
     assert "partial: 2 of 3 chats read" in page and "pill warn'>replies" in page
 
@@ -225,8 +225,8 @@ def test_a_pass_stopped_by_ctrl_c_is_recorded_and_reported_as_stopped(
     assert rep["read"] is True and rep["last_pass"]["chats_not_read"] == 2
     assert rep["last_pass"]["stop_reason"] == "interrupted"
     text = cli.report(campaign, "text")
-    assert ("stopped by Ctrl-C: 1 of 3 chats read; run campaign track "
-            f"{campaign} again to read the rest") in text
+    assert ("stopped by Ctrl-C: 1 of 3 chats read; the counts may miss some replies: run "
+            f"campaign track {campaign} again to read the rest") in text
 
 
 def _as_schema_4(path: Path) -> None:

@@ -239,7 +239,8 @@ def reading_text(rep: dict[str, Any], track: str) -> str | None:
     if p is None:
         return (f"last read {rep['last_read_at']}, by an older runner that did not record how "
                 "complete the reading was")
-    again = "" if p["complete"] else f"; run {track} again to read the rest"
+    again = ("" if p["complete"] else
+             f"; the counts may miss some replies: run {track} again to read the rest")
     if p["number"] == rep["last_read_pass"]:
         return f"last read {rep['last_read_at']}, {pass_text(p)}{again}"
     return (f"last read {rep['last_read_at']}; the latest reading, started {p['started_at']}, "
