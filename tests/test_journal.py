@@ -30,7 +30,7 @@ def att(key, now=1.0, run_id=1):
 
 def test_schema_version_and_wal(tmp_path):
     with Journal(tmp_path / "a.sqlite") as j:
-        assert j.schema_version == SCHEMA_VERSION == 4
+        assert j.schema_version == SCHEMA_VERSION == 5
         mode = j.pragma("journal_mode")
         assert mode == "wal"
     # Reopening an existing journal does not migrate it again or lose rows.

@@ -47,7 +47,7 @@ def test_a_schema_3_journal_gains_variant_and_replies(tmp_path):
                "'hello', 'accepted')")
     db.close()
     with Journal(path) as j:
-        assert j.schema_version == 4 and "replies" in j.tables()
+        assert j.schema_version == 5 and "replies" in j.tables()
         [e] = list(j.entries())
         assert e.variant is None  # rows of older runners have none
         j.apply([Attempt("k2", "+15550000002", "hello", 1, 1, 0, 1, "h", None, 1.0,
@@ -214,7 +214,7 @@ def test_variants_loop_track_reads_one_page_per_chat_and_the_report_compares(
     [c] = report["replies"]["steps"]["hello"]["comparisons"]
     assert c["verdict"] == "b_higher" and c["ci95"][1] < 0  # code − short: clearly lower
 
-    assert report["schema_version"] == 4
+    assert report["schema_version"] == 5
     text = render(report, "text")
     assert "hello / short: 60 delivered" in text and "short replies more" in text
     md = render(report, "markdown")

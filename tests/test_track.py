@@ -111,7 +111,7 @@ def test_a_v1_journal_is_migrated_in_place_and_keeps_its_rows(tmp_path):
     path = tmp_path / "c.sqlite"
     make_v1_journal(path)
     with Journal(path) as j:
-        assert j.schema_version == SCHEMA_VERSION == 4
+        assert j.schema_version == SCHEMA_VERSION == 5
         assert [(e.key, e.status, e.message_ids) for e in j.entries()] == [
             ("k1", ACCEPTED, None), ("k2", ACCEPTED, ["msg_b", "msg_c"])]
         assert j.last_run()["plan"]["steps"]["hello"]["messages"] == 3

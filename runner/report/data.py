@@ -8,7 +8,9 @@ Two views of the same run: *requests* (what the API accepted; schema 1) and *mes
 became of each accepted message, from ``campaign track``; added in schema 2 under
 ``delivery`` and as message counts per step). Schema 2 only adds fields, as do 3 (run state,
 outside the plan) and 4 (``replies``: replies and opt-outs per step and variant, with
-intervals; runner.report.engagement).
+intervals; runner.report.engagement). Schema 5 says whether and when replies were read
+(``replies.read``, ``last_read_at``, ``last_pass``) and changes one meaning: when they were
+never read, reply counts and rates are ``null``, not 0 (schema 4 wrote 0: a real-looking zero).
 """
 
 from __future__ import annotations
@@ -24,12 +26,18 @@ from typing import Any
 from runner.audience.mask import display_chat
 from runner.errors import CampaignError
 from runner.report.current import CurrentPlan
-from runner.report.engagement import build_engagement, comparison_line, pct
+from runner.report.engagement import (
+    build_engagement,
+    comparison_line,
+    pct,
+    reading_text,
+    unread_since_text,
+)
 from runner.report.html import render_html
 from runner.report.words import PROTOCOL_NAMES, WAITING_TEXT, fmt_seconds, stop_text
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
 
-REPORT_SCHEMA_VERSION = 4
+REPORT_SCHEMA_VERSION = 5
 NETWORK_ERROR = "network_error"  # the error code of a request that got no answer (run.send)
 PROTOCOLS = ("imessage", "sms", "rcs", "unknown", "pending")
 EXAMPLES = 5  # recipients named per failure reason
@@ -226,7 +234,7 @@ def build_report(
                         if r == NETWORK_ERROR and network_texts else {})}
                     for r, n in sorted(pending_reasons.items(), key=lambda x: (-x[1], x[0]))],
         "delivery": delivery,
-        "replies": build_engagement(journal, revision, keep),
+        "replies": build_engagement(journal, revision, keep, iso=_iso),
         "recipients_masked": not show_recipients,
     }
     report["state"] = run_state(report)
@@ -464,7 +472,7 @@ def render_text(report: dict[str, Any], file: str | None = None) -> str:
             f"{p['reason']} {p['count']:,}" + (f" (most: {p['most']})" if p.get("most") else "")
             for p in report["pending"]))
     lines += _delivery_text(report, file)
-    lines += _replies_text(report)
+    lines += _replies_text(report, file)
     return "\n".join(lines) + "\n"
 
 
@@ -472,31 +480,50 @@ def _variant_name(v: str | None) -> str:
     return "(no variant)" if v is None else v
 
 
-def _replies_text(report: dict[str, Any]) -> list[str]:
+def _replies_text(report: dict[str, Any], file: str | None = None) -> list[str]:
     rep = report.get("replies")
     if not rep or not rep["steps"]:
         return []
+    reading = reading_text(rep, _track_command(file))
+    if reading is not None and not rep["read"]:
+        lines = [f"Replies: {reading}"]
+        for step, s in rep["steps"].items():
+            for v in s["variants"]:
+                label = step if v["variant"] is None else f"{step} / {v['variant']}"
+                lines.append(f"  {label}: {v['delivered']:,} delivered, replies not read")
+        return lines
     lines = [f"Replies ({rep['replies_stored']:,} stored by campaign track; rates over "
              "delivered):"]
+    if reading is not None:
+        lines.append(f"  {reading}")
     for step, s in rep["steps"].items():
         for v in s["variants"]:
             label = step if v["variant"] is None else f"{step} / {v['variant']}"
             wait = fmt_seconds(v["median_time_to_reply_s"])
             lines.append(f"  {label}: {v['delivered']:,} delivered, {v['replied']:,} replied "
                          f"({pct(v['reply_rate'])}), {v['opted_out']:,} opted out "
-                         f"({pct(v['opt_out_rate'])}), median time to first reply {wait}")
+                         f"({pct(v['opt_out_rate'])}), median time to first reply {wait}"
+                         + unread_since_text(v))
         for c in s["comparisons"]:
             lines.append(f"    {step}: {comparison_line(c, rep['min_delivered_to_compare'])}")
     return lines
 
 
-def _replies_markdown(report: dict[str, Any]) -> list[str]:
+def _replies_markdown(report: dict[str, Any], file: str | None = None) -> list[str]:
     rep = report.get("replies")
     if not rep or not rep["steps"]:
         return []
+    reading = reading_text(rep, f"`{_track_command(file)}`")
+    if reading is not None and not rep["read"]:
+        out = ["", "### Replies and opt-outs", "", f"Replies {reading}.", "",
+               "| step | variant | delivered | replied |", "|---|---|---:|---|"]
+        out += [f"| `{step}` | {_variant_name(v['variant'])} | {v['delivered']:,} | not read |"
+                for step, s in rep["steps"].items() for v in s["variants"]]
+        return out
     out = ["", "### Replies and opt-outs", "",
            f"{rep['replies_stored']:,} replies stored by `campaign track`; rates are over the "
-           "chats the step was delivered to.", "",
+           "chats the step was delivered to."
+           + (f" Replies {reading}." if reading is not None else ""), "",
            "| step | variant | delivered | replied | reply rate (95% CI) | opted out "
            "| median time to reply |", "|---|---|---:|---:|---:|---:|---:|"]
     for step, s in rep["steps"].items():
@@ -506,6 +533,12 @@ def _replies_markdown(report: dict[str, Any]) -> list[str]:
             out.append(f"| `{step}` | {_variant_name(v['variant'])} | {v['delivered']:,} "
                        f"| {v['replied']:,} | {pct(v['reply_rate'])}{interval} "
                        f"| {v['opted_out']:,} | {fmt_seconds(v['median_time_to_reply_s'])} |")
+    late = [(step, v) for step, s in rep["steps"].items() for v in s["variants"]
+            if v.get("sent_after_last_read")]
+    if late:
+        out.append("")
+        out += [f"- `{step}` {_variant_name(v['variant'])}: {v['sent_after_last_read']:,} "
+                "delivered after the last reading (replies not read yet)" for step, v in late]
     comparisons = [(step, c) for step, s in rep["steps"].items() for c in s["comparisons"]]
     if comparisons:
         out.append("")
@@ -615,7 +648,7 @@ def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
     if outside:
         out += ["", outside[:1].upper() + outside[1:] + "."]
     out += _delivery_markdown(report, file)
-    out += _replies_markdown(report)
+    out += _replies_markdown(report, file)
     return "\n".join(out) + "\n"
 
 

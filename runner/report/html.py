@@ -13,7 +13,7 @@ import math
 import shlex
 from typing import Any
 
-from runner.report.engagement import comparison_line, pct
+from runner.report.engagement import comparison_line, pct, reading_text, unread_since_text
 from runner.report.words import PROTOCOL_NAMES, fmt_seconds
 
 # One palette for every chart: a status keeps its colour from funnel to table.
@@ -249,6 +249,7 @@ th{color:#52606d;font-weight:600;font-size:12px}
 td.t{text-align:left;max-width:420px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 footer{color:#7b8794;font-size:12px;margin-top:8px}
+.reading{margin:0 0 12px}.reading .pill{margin:0 8px 0 0}
 @media (max-width:800px){.grid{grid-template-columns:1fr}.kpis{grid-template-columns:repeat(2,1fr)}}
 @media print{body{background:#fff}.card,.kpi{box-shadow:none;border:1px solid #e4e7eb}}
 """
@@ -363,12 +364,36 @@ def rates_svg(rows: list[dict[str, Any]]) -> str:
             f'{width} {height}" width="{width}" height="{height}">{"".join(parts)}</svg>')
 
 
-def _replies_panels(report: dict[str, Any]) -> str:
+def _reading_note(rep: dict[str, Any], file: str | None) -> str:
+    """The line that says whether, when and how completely replies were read, as a pill-like
+    note (warn when never read or the last pass was partial); empty for a schema-4 document."""
+    track = f"campaign track {shlex.quote(file) if file else 'FILE'}"
+    text = reading_text(rep, track)
+    if text is None:
+        return ""
+    p = rep.get("last_pass")
+    cls = "ok" if rep["read"] and (p is None or p["complete"]) else "warn"
+    return (f"<p class='reading'><span class='pill {cls}'>replies</span> Replies "
+            f"{_e(text)}.</p>")
+
+
+def _replies_panels(report: dict[str, Any], file: str | None = None) -> str:
     """A variants panel per step with two or more variants; without variants, one replies
-    panel per step. An older document (schema < 4) has no replies: nothing."""
+    panel per step. An older document (schema < 4) has no replies: nothing. Replies never
+    read: one card saying so, with what was delivered, and no rates drawn."""
     rep = report.get("replies")
     if not rep or not rep.get("steps"):
         return ""
+    note = _reading_note(rep, file)
+    if note and not rep["read"]:
+        rows = "".join(
+            f"<tr><td class='t'><code>{_e(step)}</code></td><td class='t'>"
+            f"{_e(v['variant'] if v['variant'] is not None else '(no variant)')}</td>"
+            f"<td>{v['delivered']:,}</td><td class='t'>not read</td></tr>"
+            for step, s in rep["steps"].items() for v in s["variants"])
+        return (f'<section class="card replies unread"><h2>Replies and opt-outs</h2>{note}'
+                "<table><tr><th class='t'>step</th><th class='t'>variant</th>"
+                f"<th>delivered</th><th class='t'>replied</th></tr>{rows}</table></section>")
     n = rep.get("min_delivered_to_compare", 30)
     cards = []
     for step, s in rep["steps"].items():
@@ -382,19 +407,22 @@ def _replies_panels(report: dict[str, Any]) -> str:
             f"<td>{pct(v['reply_rate'])}</td><td>{v['opted_out']:,}</td>"
             f"<td>{pct(v['opt_out_rate'])}</td><td>{fmt_seconds(v['median_time_to_reply_s'])}"
             "</td></tr>" for v in rows)
+        late = "".join(f"<li>{_e(v['variant'] or step)}{_e(unread_since_text(v))}</li>"
+                       for v in rows if v.get("sent_after_last_read"))
         verdicts = "".join(f"<li>{_e(comparison_line(c, n))}</li>" for c in s["comparisons"])
         cards.append(
             f'<div class="card replies"><h2>{title}</h2>{rates_svg(rows)}'
             "<table><tr><th class='t'>variant</th><th>delivered</th><th>replied</th>"
             "<th>reply rate</th><th>opted out</th><th>opt-out rate</th>"
             f"<th>median time to reply</th></tr>{table}</table>"
+            + (f"<ul class='late'>{late}</ul>" if late else "")
             + (f"<ul class='verdicts'>{verdicts}</ul>" if verdicts else "") + "</div>")
-    note = (f"<p class='muted'>{rep['replies_stored']:,} replies stored by "
-            "<code>campaign track</code>. A chat replied to a step when it answered after the "
-            "step and before the next; rates are over delivered chats, with 95% intervals "
-            f"(Wilson; differences: Newcombe). Under {n} delivered per variant a comparison is "
-            "too small to tell.</p>")
-    return f'<section class="grid">{"".join(cards)}</section>{note}'
+    explained = (f"<p class='muted'>{rep['replies_stored']:,} replies stored by "
+                 "<code>campaign track</code>. A chat replied to a step when it answered after "
+                 "the step and before the next; rates are over delivered chats, with 95% "
+                 f"intervals (Wilson; differences: Newcombe). Under {n} delivered per variant a "
+                 "comparison is too small to tell.</p>")
+    return f'{note}<section class="grid">{"".join(cards)}</section>{explained}'
 
 
 def render_html(report: dict[str, Any], file: str | None = None) -> str:
@@ -440,7 +468,7 @@ def render_html(report: dict[str, Any], file: str | None = None) -> str:
 <div class="card"><h2>Messages per step</h2>{steps_svg(report['steps'])}{_keys()}</div>
 <div class="card"><h2>Time from acceptance to delivery</h2>{histogram_svg(t)}</div>
 </section>
-{_replies_panels(report)}
+{_replies_panels(report, file)}
 <section class="card"><h2>Steps</h2>{_steps_table(report)}</section>
 <section class="card"><h2>Failures</h2>{_failures_table(report)}</section>
 <footer>Generated {_e(report['generated_at'])} by blooio-runner (report schema

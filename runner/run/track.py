@@ -17,7 +17,8 @@ top of the classifier every command shares (runner.http.classify).
 With ``TrackOptions.replies`` the run ends with one pass over the inbound replies of every
 messaged chat (runner.run.replies, the path `optouts` reads by): one page per chat, from
 where the last pass stopped, stored in the journal's ``replies`` (length and whether it is a
-stop word; the text only when asked). So a pass costs at most one request per chat (a failed
+stop word; the text only when asked). Each pass leaves its own record (``reply_passes``: when,
+chats read and failed, finished or stopped), so a report can tell unread replies from none. So a pass costs at most one request per chat (a failed
 request is retried like any other); a chat with more than a page of new replies goes on at
 the next pass.
 """
@@ -25,8 +26,10 @@ the next pass.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import random
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -52,7 +55,13 @@ from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retry_delay
 from runner.run.optouts import DEFAULT_WORDS, stop_word
-from runner.run.replies import Fetcher, ReadUnauthorized, chats_to_check, read_replies
+from runner.run.replies import (
+    Fetcher,
+    ReadResult,
+    ReadUnauthorized,
+    chats_to_check,
+    read_replies,
+)
 from runner.store.journal import (
     NOT_FOUND,
     Delivery,
@@ -61,6 +70,7 @@ from runner.store.journal import (
     Journal,
     JournalOp,
     Reply,
+    ReplyPassEnd,
 )
 
 _FLUSH_EVERY_S = 0.2  # answers are committed at least this often (what a SIGKILL can lose)
@@ -378,19 +388,32 @@ class Tracker(ApiCaller[TrackOptions]):
 
     # -- replies -------------------------------------------------------------------------
     async def _read_replies(self, api: ApiClient, how: ReplyOptions) -> None:
-        """One page of new inbound replies per messaged chat, stored in the journal."""
+        """One page of new inbound replies per messaged chat, stored in the journal with the
+        pass's own record (``reply_passes``): when it ran, how many chats it read, how many
+        failed, and whether it finished or was stopped."""
         with self.journal.snapshot("track"):
             checks = chats_to_check(self.journal.entries(), cursors=self.journal.reply_cursors())
         stats = self.stats
         stats.reply_chats = len(checks)
+        pass_id = self.journal.start_reply_pass(len(checks), self._clock())
         fetcher = Fetcher(api, self._limiter, self.options, rng=self._rng, clock=self._clock)
         try:
             read = await read_replies(checks, fetcher, concurrency=self.options.concurrency,
                                       max_pages=1, stopping=lambda: self.stopping)
         except ReadUnauthorized:
+            # What the other chats returned is dropped with the pass: none of it is stored.
             stats.reply_requests = fetcher.requests
             self.request_stop(StopReason.UNAUTHORIZED)
+            self.journal.apply([self._pass_end(pass_id, len(checks),
+                                               ReadResult(requests=fetcher.requests))])
             return
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # A second Ctrl-C: say the pass was stopped if the journal still takes a write.
+            with contextlib.suppress(sqlite3.Error):
+                self.journal.apply([self._pass_end(
+                    pass_id, len(checks), ReadResult(requests=fetcher.requests),
+                    reason=self._stop_reason or StopReason.INTERRUPTED)])
+            raise
         stats.reply_requests = read.requests
         stats.reply_failed = len(read.failed)
         now = self._clock()
@@ -405,8 +428,19 @@ class Tracker(ApiCaller[TrackOptions]):
                 ops.append(reply)
                 stats.replies_new += 1
                 stats.reply_stops += reply.is_stop
-        if ops:
-            self.journal.apply(ops)
+        ops.append(self._pass_end(pass_id, len(checks), read, stats.replies_new))
+        self.journal.apply(ops)
+
+    def _pass_end(self, pass_id: int, chats: int, read: ReadResult, new: int = 0,
+                  reason: StopReason | None = None) -> ReplyPassEnd:
+        """The pass's closing record. A stop (Ctrl-C, 401) that left chats unread is named; one
+        that came after every chat was read changed nothing, so the pass counts as finished."""
+        done = len(read.chats) + read.not_found
+        if reason is None and done + len(read.failed) < chats:
+            reason = self._stop_reason
+        return ReplyPassEnd(pass_id, chats_read=done, chats_failed=len(read.failed),
+                            requests=read.requests, replies_new=new, stop_reason=reason,
+                            now=self._clock())
 
     # -- journal -------------------------------------------------------------------------
     def _maybe_flush(self) -> None:

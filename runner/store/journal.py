@@ -11,7 +11,8 @@ only means those keys are sent again and replayed. The schema is versioned with
 ``PRAGMA user_version`` and migrated in place, one version at a time, each step in one
 transaction: v1 had requests and runs; v2 adds ``deliveries`` (one row per accepted message,
 what ``campaign track`` learnt about it); v3 the runs' audit trail; v4 each request's
-``variant`` and the ``replies`` `track` reads. A journal written by an older runner is upgraded the
+``variant`` and the ``replies`` `track` reads; v5 the ``reply_passes``, one row per reading of
+the replies (so "nobody answered" and "nobody asked" differ). A journal written by an older runner is upgraded the
 first time a newer one opens it; an older runner refuses a newer journal.
 """
 
@@ -36,8 +37,7 @@ from runner.planning.keys import (
 from runner.store.lock import JournalLock
 from runner.store.paths import journal_path
 
-SCHEMA_VERSION = 4
-
+SCHEMA_VERSION = 5
 
 
 class RequestStatus(StrEnum):
@@ -150,7 +150,28 @@ CREATE TABLE IF NOT EXISTS replies (
 CREATE INDEX IF NOT EXISTS replies_chat ON replies (chat, received_at);
 """
 
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}  # version -> script that reaches it from the one before
+# One row per reply pass of `track`, written when it starts (``ended_at`` NULL: it is running,
+# or the process died) and completed when it ends, in the transaction that stores its replies.
+# Without a row, a report cannot tell "no chat answered" from "no one read the answers".
+# ``chats``: chats the pass set out to read; ``chats_read``: read to the end of their page (or
+# unknown to the API); ``chats_failed``: retries ran out; the rest were not started (stopped).
+# ``stop_reason``: NULL when it finished, else a StopReason (runner.http.retry) value.
+_SCHEMA_V5 = """
+CREATE TABLE IF NOT EXISTS reply_passes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    chats INTEGER NOT NULL,
+    chats_read INTEGER NOT NULL DEFAULT 0,
+    chats_failed INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    replies_new INTEGER NOT NULL DEFAULT 0,
+    stop_reason TEXT
+);
+"""
+
+# version -> the script that reaches it from the one before
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
 
 _COLUMNS = (
     "key, chat, step, revision, recipient_index, step_index, messages, status, attempts, "
@@ -214,10 +235,14 @@ INSERT OR IGNORE INTO replies (message_id, chat, sender, received_at, length, is
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
+_REPLY_PASS_END_SQL = """
+UPDATE reply_passes SET ended_at = ?, chats_read = ?, chats_failed = ?, requests = ?,
+    replies_new = ?, stop_reason = ?
+WHERE id = ?
+"""
+
 # Keep well below SQLite's host-parameter limit (999 on old builds).
 _LOOKUP_CHUNK = 500
-
-
 
 
 @dataclass(slots=True)
@@ -289,6 +314,34 @@ class Delivery:
         values = list(row)
         values[-1] = bool(values[-1])
         return cls(*values)
+
+
+_PASS_COLUMNS = ("id, started_at, ended_at, chats, chats_read, chats_failed, requests, "
+                 "replies_new, stop_reason")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPass:
+    """One reading of the messaged chats' replies by `track` (a ``reply_passes`` row)."""
+
+    id: int
+    started_at: float  # the runner's clock
+    ended_at: float | None  # None: still running, or the process died before it ended
+    chats: int  # chats the pass set out to read
+    chats_read: int
+    chats_failed: int  # retries ran out: their replies wait for the next pass
+    requests: int
+    replies_new: int  # replies stored that were not known before
+    stop_reason: str | None  # None: it finished (runner.http.retry.StopReason otherwise)
+
+    @property
+    def finished(self) -> bool:
+        return self.ended_at is not None and self.stop_reason is None
+
+    @property
+    def complete(self) -> bool:
+        """Every chat it set out to read was read."""
+        return self.finished and self.chats_failed == 0 and self.chats_read >= self.chats
 
 
 def journal_error(err: sqlite3.Error, path: str | Path, command: str = "the command") -> CampaignError:
@@ -448,6 +501,13 @@ class Journal:
             (time.time(), json.dumps(counts), exit_code, stop_reason, run_id),
         )
 
+    def start_reply_pass(self, chats: int, now: float) -> int:
+        """Record that a reply pass over ``chats`` chats begins; ``ReplyPassEnd`` completes it.
+        Committed at once, so a pass the process never finished still shows (no ``ended_at``)."""
+        cur = self._db.execute("INSERT INTO reply_passes (started_at, chats) VALUES (?, ?)",
+                               (now, chats))
+        return int(cur.lastrowid)
+
     # -- reading -------------------------------------------------------------------------
     def is_empty(self) -> bool:
         """No request was ever recorded (a first send): nothing to look up."""
@@ -529,6 +589,11 @@ class Journal:
         starts (one millisecond earlier, so replies sharing that millisecond are not lost)."""
         return {chat: int(at) - 1 for chat, at in
                 self._db.execute("SELECT chat, MAX(received_at) FROM replies GROUP BY chat")}
+
+    def reply_passes(self) -> list[ReplyPass]:
+        """Every reply pass recorded, oldest first."""
+        return [ReplyPass(*row) for row in self._db.execute(
+            f"SELECT {_PASS_COLUMNS} FROM reply_passes ORDER BY id")]
 
     def runs(self) -> list[dict[str, Any]]:
         names = ("id", "campaign", "revision", "started_at", "ended_at", "options", "plan",
@@ -702,7 +767,28 @@ class Reply:
                 int(self.is_stop), self.text, self.now)
 
 
-JournalOp = Attempt | Outcome | Mark | DeliverySeed | DeliveryPoll | DeliveryPollError | Reply
+@dataclass(frozen=True, slots=True)
+class ReplyPassEnd:
+    """How a reply pass (``Journal.start_reply_pass``) ended; applied with the replies it
+    stored, so the counts and the rows commit together."""
+
+    SQL: ClassVar[str] = _REPLY_PASS_END_SQL
+    pass_id: int
+    _: KW_ONLY
+    chats_read: int
+    chats_failed: int
+    requests: int
+    replies_new: int
+    stop_reason: str | None  # None: it finished
+    now: float
+
+    def params(self) -> tuple:
+        return (self.now, self.chats_read, self.chats_failed, self.requests, self.replies_new,
+                None if self.stop_reason is None else str(self.stop_reason), self.pass_id)
+
+
+JournalOp = (Attempt | Outcome | Mark | DeliverySeed | DeliveryPoll | DeliveryPollError | Reply
+             | ReplyPassEnd)
 
 
 class JournalWriter:
