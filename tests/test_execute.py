@@ -246,7 +246,13 @@ def test_401_stops_at_once_nobody_failed(journal):
     assert result.exit_code == 3 and result.stop_reason == "unauthorized"
     assert len(api.calls) == 1
     assert result.stats.failed == 0 and result.stats.pending == 40
-    assert [e.status for e in journal.entries()] == [PENDING]
+    rows = list(journal.entries())
+    assert {e.status for e in rows} == {PENDING}
+    # One request left; the workers that stood ready (their attempt committed, waiting for the
+    # one slot) never sent theirs and say so.
+    sent = [e for e in rows if e.http_status == 401]
+    assert len(sent) == 1
+    assert all(e.error_code == "interrupted" and e.http_status is None for e in rows if e not in sent)
 
 
 def test_outbound_cap_stops_and_later_run_resumes(journal):

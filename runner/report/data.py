@@ -35,7 +35,7 @@ from runner.report.engagement import (
 )
 from runner.report.html import render_html
 from runner.report.words import PROTOCOL_NAMES, WAITING_TEXT, fmt_seconds, stop_text
-from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Journal
+from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Entry, Journal
 
 REPORT_SCHEMA_VERSION = 5
 NETWORK_ERROR = "network_error"  # the error code of a request that got no answer (run.send)
@@ -117,6 +117,7 @@ def build_report(
     pending_reasons: Counter = Counter()
     network_texts: Counter = Counter()
     seen: Counter = Counter()
+    accepted_rows: list[Entry] = []  # read once: the replies section needs them too
     for e in journal.entries(revision):
         accepted_messages = len(e.message_ids) if e.message_ids else e.messages
         if current is not None and outside is not None:
@@ -139,6 +140,7 @@ def build_report(
             step = steps.setdefault(e.step, _blank_step())
         seen[e.step] += 1
         if e.status == ACCEPTED:
+            accepted_rows.append(e)
             step["accepted"] += 1
             step["messages_accepted"] += accepted_messages
         elif e.status == FAILED:
@@ -234,7 +236,7 @@ def build_report(
                         if r == NETWORK_ERROR and network_texts else {})}
                     for r, n in sorted(pending_reasons.items(), key=lambda x: (-x[1], x[0]))],
         "delivery": delivery,
-        "replies": build_engagement(journal, revision, keep, iso=_iso),
+        "replies": build_engagement(journal, revision, keep, iso=_iso, accepted=accepted_rows),
         "recipients_masked": not show_recipients,
     }
     report["state"] = run_state(report)

@@ -54,6 +54,16 @@ def engagement(entries: Iterable[Entry], deliveries: Iterable[Delivery],
     by_chat: dict[str, list[tuple[int, Entry]]] = defaultdict(list)
     order: dict[str, list[str | None]] = {}
     unread: set[str] = set()  # keys accepted after the last reading began
+    replies = list(replies)
+    if not delivered and not replies:
+        # Nothing delivered and nothing heard (a send not tracked yet): every count is 0, and
+        # only which steps and variants were sent shapes the rows.
+        for e in entries:
+            if e.status == ACCEPTED and (keep is None or keep(e.key)):
+                seen = order.setdefault(e.step, [])
+                if e.variant not in seen:
+                    seen.append(e.variant)
+        entries = ()
     for e in entries:
         if e.status != ACCEPTED or (keep is not None and not keep(e.key)):
             continue
@@ -171,15 +181,22 @@ def reading(passes: list[ReplyPass], legacy_read_at: float | None,
 
 def build_engagement(journal: Journal, revision: int,
                      keep: Callable[[str], bool] | None = None, *,
-                     iso: Callable[[float | None], str | None]) -> dict[str, Any]:
+                     iso: Callable[[float | None], str | None],
+                     accepted: Iterable[Entry] | None = None) -> dict[str, Any]:
     """The ``replies`` section over one revision of the journal: how the replies were read,
-    then ``engagement`` (or, never read, ``unread``). ``iso`` writes the times."""
+    then ``engagement`` (or, never read, ``unread``). ``iso`` writes the times. ``accepted``:
+    the revision's accepted rows that ``keep`` keeps, when the caller has read them already
+    (the report reads the journal's rows once)."""
     passes = journal.reply_passes()
     stored = list(journal.replies())
     legacy = max((r.now for r in stored), default=None)
     last = last_reading(passes)
     head = reading(passes, legacy, iso)
-    doc = engagement(journal.entries(revision), journal.deliveries(revision), stored, keep=keep,
+    if accepted is not None:
+        entries, keep = accepted, None
+    else:
+        entries = journal.entries(revision)
+    doc = engagement(entries, journal.deliveries(revision), stored, keep=keep,
                      last_read=last.started_at if last is not None else legacy)
     return {**head, **(doc if head["read"] else unread(doc))}
 

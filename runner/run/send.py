@@ -248,6 +248,8 @@ class Executor(ApiCaller[SendOptions]):
         self._cap: dict[str, Any] | None = None
         self._exhausted = False
         self._writer: JournalWriter | None = None
+        self._in_flight = asyncio.Semaphore(1)  # set per run: `concurrency` slots
+        self._workers = 1
 
     # -- control -------------------------------------------------------------------------
     def _wake_on_stop(self) -> None:
@@ -263,10 +265,16 @@ class Executor(ApiCaller[SendOptions]):
         self._api = self.client(self.options.timeout)
         self._writer = JournalWriter(self.journal)
         self._writer.start()
-        queue: asyncio.Queue = asyncio.Queue(maxsize=self.options.concurrency * 2)
+        concurrency = self.options.concurrency
+        # At most `concurrency` requests in flight, whatever the transport. A few more workers
+        # than that have their next attempt committed to the journal while they wait for a
+        # slot, so a freed slot carries the next request at once instead of after a commit.
+        self._in_flight = asyncio.Semaphore(concurrency)
+        self._workers = concurrency + max(2, concurrency // 4)
+        queue: asyncio.Queue = asyncio.Queue(maxsize=self._workers * 2)
         workers = [
             asyncio.create_task(self._worker(queue), name=f"send-worker-{i}")
-            for i in range(self.options.concurrency)
+            for i in range(self._workers)
         ]
         feeder = asyncio.create_task(self._feed(plan, queue), name="send-feeder")
         tasks = [feeder, *workers]
@@ -313,7 +321,7 @@ class Executor(ApiCaller[SendOptions]):
                     break
                 await queue.put([(r, known.get(r.key)) for r in group])
         # Normal end (or a graceful stop): one sentinel per worker, after the work queued.
-        for _ in range(self.options.concurrency):
+        for _ in range(self._workers):
             await queue.put(None)
 
     async def _worker(self, queue: asyncio.Queue) -> None:
@@ -484,18 +492,24 @@ class Executor(ApiCaller[SendOptions]):
                 variant=req.variant,
             )
         )
-        await self._limiter.acquire()
-        if self.stopping:
-            verdict = Verdict(Kind.STOPPED, code="interrupted")
-            self._write_outcome(req.key, PENDING, verdict)
-            return verdict
-        if self._gate is not None and self._gate(req, prev_accepted, has_previous, self._wall())[0] != DUE:
-            # The window closed (or not_after passed) while this request waited for the rate
-            # limiter or a retry: never send outside the schedule.
-            verdict = Verdict(Kind.NOT_DUE, code="not_due")
-            self._write_outcome(req.key, PENDING, verdict)
-            return verdict
-        verdict = await self._send_once(req, content)
+        # A slot first, then the rate limiter's token: a token is spent only by a request that
+        # leaves at once, so requests waiting for slots cannot bunch up above the rate.
+        async with self._in_flight:
+            await self._limiter.acquire()
+            # Asked again: a stop, or a cap on new conversations, may have come while this
+            # request waited.
+            if self.stopping or (self._new_conversations_closed and not established):
+                verdict = Verdict(Kind.STOPPED, code="interrupted" if self.stopping
+                                  else CapCode.NEW_CONVERSATION_LIMIT)
+                self._write_outcome(req.key, PENDING, verdict)
+                return verdict
+            if self._gate is not None and self._gate(req, prev_accepted, has_previous, self._wall())[0] != DUE:
+                # The window closed (or not_after passed) while this request waited for the
+                # rate limiter or a retry: never send outside the schedule.
+                verdict = Verdict(Kind.NOT_DUE, code="not_due")
+                self._write_outcome(req.key, PENDING, verdict)
+                return verdict
+            verdict = await self._send_once(req, content)
         stats.http_requests += 1
         if verdict.kind is Kind.ACCEPTED:
             self._write_outcome(req.key, ACCEPTED, verdict)

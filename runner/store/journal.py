@@ -830,6 +830,13 @@ class JournalWriter:
             await asyncio.sleep(0)
             ops, waiters = self._ops, self._waiters
             self._ops, self._waiters = [], []
+            if waiters and len(waiters) < len(ops):
+                # Attempts last, so each kind is one executemany (a batch mixes them row by
+                # row). Safe because an attempt is the last write of its key in any batch: its
+                # outcome can only be queued after this commit, and a retry's attempt comes
+                # after the outcome of the try before it.
+                ops = [op for op in ops if type(op) is not Attempt] + [
+                    op for op in ops if type(op) is Attempt]
             error: BaseException | None = None
             if ops:
                 try:
