@@ -690,7 +690,9 @@ async def _read_head(reader: asyncio.StreamReader) -> list[bytes]:
         await reader._wait_for_data("readuntil")
     buffered = reader._buffer
     end = buffered.find(b"\r\n\r\n")
-    if end >= 0 and buffered.find(b"\n") == buffered.find(b"\r\n") + 1:
+    # The fast path only for a head whose every line ends in CRLF up to that blank line: a
+    # bare-LF head may be followed by a body holding CRLF CRLF, which is not its end.
+    if end >= 0 and buffered.count(b"\n", 0, end) == buffered.count(b"\r\n", 0, end):
         head = await reader.readuntil(b"\r\n\r\n")  # at once: the bytes are there
         pairs = head.count(b"\r\n")
         if head.count(b"\r") != pairs or head.count(b"\n") != pairs or _has_control(head):
