@@ -67,6 +67,17 @@ def _iso_seconds(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def _sent(make_emulator, tmp_path: Path, campaign_cli, campaign_id: str) -> tuple:
+    """An emulator, a campaign of three chats sent to it, the CLI on both; a minute later
+    (emulator clock), so every message is delivered and answered."""
+    emu = _emulator(make_emulator)
+    campaign = _campaign(tmp_path, campaign_id)
+    cli = Cli(campaign_cli, emu, tmp_path)
+    assert cli("send", str(campaign), "--yes", *FAST).returncode == 0
+    emu.advance(60)
+    return emu, campaign, cli
+
+
 def test_send_track_without_reading_replies_reports_them_never_read(
         make_emulator, tmp_path, campaign_cli):
     emu = _emulator(make_emulator)
@@ -112,11 +123,7 @@ def test_send_track_without_reading_replies_reports_them_never_read(
 
 def test_after_track_the_report_says_when_replies_were_last_read(
         make_emulator, tmp_path, campaign_cli):
-    emu = _emulator(make_emulator)
-    campaign = _campaign(tmp_path, "read-once")
-    cli = Cli(campaign_cli, emu, tmp_path)
-    assert cli("send", str(campaign), "--yes", *FAST).returncode == 0
-    emu.advance(60)
+    emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "read-once")
     before = time.time()
     tracked = cli("track", str(campaign), *TRACK)
     after = time.time()
@@ -151,11 +158,7 @@ def test_after_track_the_report_says_when_replies_were_last_read(
 
 def test_a_pass_where_some_chats_could_not_be_read_is_reported_partial(
         make_emulator, tmp_path, campaign_cli):
-    emu = _emulator(make_emulator)
-    campaign = _campaign(tmp_path, "partial")
-    cli = Cli(campaign_cli, emu, tmp_path)
-    assert cli("send", str(campaign), "--yes", *FAST).returncode == 0
-    emu.advance(60)
+    emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "partial")
     # Delivery first (no reply pass), so the next request the emulator answers is a reply read.
     assert cli("track", str(campaign), *TRACK, "--no-replies").returncode == 0
     emu.configure(fault_script=["503"])
@@ -202,11 +205,7 @@ class _CtrlCOnFirstRead(httpx.AsyncBaseTransport):
 
 def test_a_pass_stopped_by_ctrl_c_is_recorded_and_reported_as_stopped(
         make_emulator, tmp_path, campaign_cli):
-    emu = _emulator(make_emulator)
-    campaign = _campaign(tmp_path, "stopped")
-    cli = Cli(campaign_cli, emu, tmp_path)
-    assert cli("send", str(campaign), "--yes", *FAST).returncode == 0
-    emu.advance(60)
+    emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "stopped")
     transport = _CtrlCOnFirstRead()
     with Journal(Path(cli.state) / "stopped.sqlite", lock="track") as j:
         tracker = Tracker(j, api_key=KEY, revision=1, transport=transport,
@@ -238,11 +237,7 @@ def _as_schema_4(path: Path) -> None:
 
 def test_a_schema_4_journal_is_upgraded_in_place_and_its_replies_still_count(
         make_emulator, tmp_path, campaign_cli):
-    emu = _emulator(make_emulator)
-    campaign = _campaign(tmp_path, "upgraded")
-    cli = Cli(campaign_cli, emu, tmp_path)
-    assert cli("send", str(campaign), "--yes", *FAST).returncode == 0
-    emu.advance(60)
+    emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "upgraded")
     assert cli("track", str(campaign), *TRACK).returncode == 0
     path = Path(cli.state) / "upgraded.sqlite"
     _as_schema_4(path)
@@ -293,11 +288,7 @@ def test_migration_5_from_the_scripts_alone(tmp_path):
 
 def test_messages_sent_after_the_last_reading_are_said_unread(
         make_emulator, tmp_path, campaign_cli):
-    emu = _emulator(make_emulator)
-    campaign = _campaign(tmp_path, "later")
-    cli = Cli(campaign_cli, emu, tmp_path)
-    assert cli("send", str(campaign), "--yes", *FAST).returncode == 0
-    emu.advance(60)
+    emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "later")
     assert cli("track", str(campaign), *TRACK).returncode == 0
     # A second step sent after the reading: its replies are not read yet.
     campaign.write_text(campaign.read_text() + "  - id: again\n    text: Last day today\n")
