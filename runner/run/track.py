@@ -18,9 +18,9 @@ With ``TrackOptions.replies`` the run ends with one pass over the inbound replie
 messaged chat (runner.run.replies, the path `optouts` reads by): one page per chat, from
 where the last pass stopped, stored in the journal's ``replies`` (length and whether it is a
 stop word; the text only when asked). Each pass leaves its own record (``reply_passes``: when,
-chats read and failed, finished or stopped), so a report can tell unread replies from none. So a pass costs at most one request per chat (a failed
-request is retried like any other); a chat with more than a page of new replies goes on at
-the next pass.
+chats read and failed, finished or stopped), so a report can tell unread replies from none.
+A pass costs at most one request per chat (a failed request is retried like any other); a
+chat with more than a page of new replies goes on at the next pass.
 """
 
 from __future__ import annotations

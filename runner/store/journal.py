@@ -12,8 +12,9 @@ only means those keys are sent again and replayed. The schema is versioned with
 transaction: v1 had requests and runs; v2 adds ``deliveries`` (one row per accepted message,
 what ``campaign track`` learnt about it); v3 the runs' audit trail; v4 each request's
 ``variant`` and the ``replies`` `track` reads; v5 the ``reply_passes``, one row per reading of
-the replies (so "nobody answered" and "nobody asked" differ). A journal written by an older runner is upgraded the
-first time a newer one opens it; an older runner refuses a newer journal.
+the replies (so "nobody answered" and "nobody asked" differ). A journal written by an older
+runner is upgraded the first time a newer one opens it; an older runner refuses a newer
+journal.
 """
 
 from __future__ import annotations
