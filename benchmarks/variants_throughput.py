@@ -4,9 +4,9 @@ side by side in one run (issue 15: under 5% of plan throughput).
 Both campaigns are plan_throughput.py's (3 steps, five small templates, a CSV of --rows rows);
 in the second, the first step declares two variants whose texts are the same template as the
 first campaign's text, so both sides render the same work and the difference is what variants
-add: a chat's slot per recipient (CRC-16), a weighted rendezvous draw per slot met (BLAKE2b-64
-per variant, 4,096 slots at most), the per-variant counts and the `"variant"` field of each
---out line.
+add: every slot's winner settled once per step (one SHAKE-256 stream of 16,384 numbers per
+variant), a chat's slot per recipient (CRC-16) and a look-up, the per-variant counts and the
+`"variant"` field of each --out line.
 
 The figure is measured interleaved: both campaigns' whole pipelines (load, validate, render,
 keys, lines written) run in one process in alternating turns of 2,048 lines, and each side's
