@@ -4,8 +4,13 @@
   still a cycle);
 - no function-level import of a runner module outside runner/cli, whose lazy command loading
   is the one deliberate exception (it keeps `campaign --version` and `validate` fast);
-- the pure core (campaign, audience, planning) reaches no HTTP client, no SQLite and no
-  emulator, directly or through the runner modules it imports.
+- the pure core (source, campaign, audience, planning) reaches no HTTP client, no SQLite and
+  no emulator, directly or through the runner modules it imports;
+- no import cycle among the packages either, and none of the edges that once ran backwards
+  (``FORBIDDEN_EDGES``) comes back;
+- a name is imported from the module that defines it (package ``__init__`` facades aside): one
+  home per name, no re-exports for callers to find it under a second address;
+- `campaign send` leaves the send -> track -> exit-code sequence to the session.
 """
 
 from __future__ import annotations
@@ -18,9 +23,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "runner"
-CORE = ("runner.campaign", "runner.audience", "runner.planning")
+CORE = ("runner.source", "runner.campaign", "runner.audience", "runner.planning")
 FORBIDDEN_IN_CORE = ("httpx", "sqlite3", "runner.http", "runner.run", "runner.store", "runner.emulator")
 LAZY_ALLOWED = ("runner.cli",)
+# (importer, imported) packages, and why the edge must not exist.
+FORBIDDEN_EDGES = {
+    ("runner.run", "runner.report"): "a run writes what the report reads; the plan the report "
+                                      "counts (CurrentPlan) is planning's",
+    ("runner.store", "runner.planning"): "the journal stores rows; content_hash's home is "
+                                          "runner.planning.keys",
+    ("runner.audience", "runner.campaign"): "a campaign names its audience, not the other way "
+                                             "round; Document and paths live in runner.source",
+    ("runner.source", "runner.campaign"): "runner.source is what campaign and audience share",
+    ("runner.source", "runner.audience"): "runner.source is what campaign and audience share",
+}
+# Modules still re-exporting names (the opt-out module is being rewritten).
+REEXPORT_ALLOWED = ("runner.run.optouts",)
 
 
 @dataclass
@@ -187,3 +205,83 @@ def test_the_pure_core_reaches_no_http_sqlite_store_or_emulator(graph):
                     seen.add(target)
                     todo.append((target, (*via, target)))
     assert bad == []
+
+
+def package_of(module: str) -> str:
+    """``runner.run.send`` -> ``runner.run``; a top-level module (``runner.errors``) is its own."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_edges(graph: dict[str, Imports]) -> dict[str, dict[str, str]]:
+    """Importing package -> imported package -> the first module-level edge that makes it."""
+    out: dict[str, dict[str, str]] = {}
+    for module, found in sorted(graph.items()):
+        for target, line in sorted(found.runner.items()):
+            a, b = package_of(module), package_of(target)
+            if a != b:
+                out.setdefault(a, {}).setdefault(b, f"{module}:{line} imports {target}")
+    return out
+
+
+def test_no_import_cycles_among_runner_packages(graph):
+    edges = package_edges(graph)
+    cycles = find_cycles({a: set(b) for a, b in edges.items()})
+    why = ["; ".join(edges[a][b] for a in c for b in c if b in edges.get(a, {})) for c in cycles]
+    assert cycles == [], "package cycles: " + " | ".join(why)
+
+
+def test_the_package_cycle_check_sees_a_cycle_through_modules(tmp_path):
+    pkg = tmp_path / "runner"
+    for sub in ("a", "b"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a" / "x.py").write_text("from runner.b import y\n")
+    (pkg / "b" / "y.py").write_text("")
+    (pkg / "b" / "z.py").write_text("from runner.a.x import thing\n")
+    edges = package_edges(import_graph(pkg))
+    assert find_cycles({a: set(b) for a, b in edges.items()}) == [["runner.a", "runner.b"]]
+
+
+@pytest.mark.parametrize(("importer", "imported"), sorted(FORBIDDEN_EDGES))
+def test_no_backward_edge(graph, importer, imported):
+    edge = package_edges(graph).get(importer, {}).get(imported)
+    assert edge is None, f"{edge}: {FORBIDDEN_EDGES[importer, imported]}"
+
+
+def _defined_names(path: Path) -> set[str]:
+    """Names a module binds at its top level (also under if/try), imports excluded."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
+def test_names_are_imported_from_their_home():
+    modules = module_files()
+    defined = {m: _defined_names(p) for m, p in modules.items() if p.name != "__init__.py"}
+    sources = [*PACKAGE.rglob("*.py"), *(ROOT / "tests").glob("*.py"),
+               *(ROOT / "benchmarks").glob("*.py")]
+    bad = []
+    for path in sorted(sources):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0
+                    and node.module in defined and node.module not in REEXPORT_ALLOWED):
+                continue
+            bad += [f"{path.relative_to(ROOT)}:{node.lineno} imports {a.name} from {node.module}, "
+                    f"which does not define it" for a in node.names
+                    if a.name not in defined[node.module] and f"{node.module}.{a.name}" not in modules]
+    assert bad == []
+
+
+def test_the_send_command_leaves_orchestration_to_the_session():
+    tree = ast.parse((PACKAGE / "cli" / "send.py").read_text(encoding="utf-8"))
+    called = {node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+              for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    # SendSession.send runs, tracks and merges the exit codes; the CLI only draws and prints.
+    assert called.isdisjoint({"run", "run_once", "track", "exit_after_track"})
+    assert "send" in called

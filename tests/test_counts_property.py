@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 import runner
 from runner.campaign.load import load_campaign
 from runner.emulator import run_in_thread
+from runner.planning.current import current_plan
 from runner.planning.planner import JournalOverlay, iter_plan, summarize
-from runner.report.current import current_plan
 from runner.report.data import build_report
 from runner.store.journal import Journal
 

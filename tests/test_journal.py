@@ -11,6 +11,7 @@ import time
 import pytest
 
 from runner.errors import CampaignError
+from runner.planning.keys import content_hash
 from runner.store.journal import (
     ACCEPTED,
     SCHEMA_VERSION,
@@ -19,9 +20,8 @@ from runner.store.journal import (
     Journal,
     JournalWriter,
     Outcome,
-    content_hash,
-    journal_path,
 )
+from runner.store.paths import journal_path
 
 
 def att(key, now=1.0, run_id=1):

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from runner.campaign import loader
-from runner.campaign.loader import format_path, load_file, load_text
+from runner.campaign.loader import load_file, load_text
 from runner.errors import CampaignError
+from runner.source.document import format_path
 
 
 def problems_of(text: str) -> list[tuple[int | None, int | None, str]]:

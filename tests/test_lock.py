@@ -11,8 +11,9 @@ import textwrap
 
 import pytest
 
-from runner.store.journal import ACCEPTED, Attempt, Journal, Outcome, journal_path
+from runner.store.journal import ACCEPTED, Attempt, Journal, Outcome
 from runner.store.lock import JournalBusy, JournalLock, lock_path
+from runner.store.paths import journal_path
 
 CAMPAIGN = """\
 version: 1

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from runner.run.reach import CapabilityCache
-from runner.store.journal import ACCEPTED, Attempt, Journal, Outcome, journal_path
+from runner.store.journal import ACCEPTED, Attempt, Journal, Outcome
+from runner.store.paths import journal_path
 
 pytest_plugins = ["emulator_fixtures"]
 

@@ -24,7 +24,8 @@ from runner.run.optouts import (
     stop_word,
     stop_words,
 )
-from runner.store.journal import ACCEPTED, Attempt, Journal, Outcome, journal_path
+from runner.store.journal import ACCEPTED, Attempt, Journal, Outcome
+from runner.store.paths import journal_path
 
 pytest_plugins = ["emulator_fixtures"]
 

@@ -35,8 +35,8 @@ from runner.store.journal import (
     Journal,
     Mark,
     Outcome,
-    journal_path,
 )
+from runner.store.paths import journal_path
 
 pytest_plugins = ["emulator_fixtures"]
 

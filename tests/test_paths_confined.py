@@ -15,9 +15,9 @@ from runner.audience.suppress import load_suppression
 from runner.campaign import loader
 from runner.campaign.load import load_campaign
 from runner.campaign.loader import load_file
-from runner.campaign.paths import allowed_roots, repository_root
 from runner.cli import main
 from runner.errors import CampaignError
+from runner.source.paths import allowed_roots, repository_root
 
 SECRET = "BLOOIO_API_KEY=sk_live_SECRET123"
 

@@ -37,8 +37,8 @@ from runner.store.journal import (
     Attempt,
     Journal,
     Outcome,
-    journal_path,
 )
+from runner.store.paths import journal_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGNS = ROOT / "campaigns"

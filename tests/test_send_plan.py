@@ -158,7 +158,7 @@ def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes
     # After a send the report needs the campaign's current plan; the spool is that plan (no
     # second rendering) while every input file is as planned, and an edit means planning again.
     from runner.campaign.load import load_campaign
-    from runner.report.current import CurrentPlan, current_plan
+    from runner.planning.current import CurrentPlan, current_plan
     from runner.run.spool import current_plan_of, spool_plan
 
     def same(a: CurrentPlan, b: CurrentPlan) -> bool:

@@ -21,9 +21,9 @@ from runner.audience.chatids import REGION_HINT, ChatIdError, normalize_chat
 from runner.audience.columns import ColumnClash, Columns, read_header
 from runner.audience.mask import excerpt, mask_text, safe_message
 from runner.audience.phones import region_problem
-from runner.campaign.loader import Document
-from runner.campaign.paths import PathError, confine, open_regular
 from runner.errors import CampaignError, Problem, did_you_mean
+from runner.source.document import Document
+from runner.source.paths import PathError, confine, open_regular
 
 FORMATS = ("csv", "jsonl", "xlsx")
 _LISTED_COLUMNS = 20  # column names an error lists; a header can have 200,000

@@ -15,9 +15,9 @@ from pathlib import Path
 from runner.audience.chatids import ChatIdError, normalize_chat
 from runner.audience.mask import safe_message
 from runner.audience.recipients import text_lines
-from runner.campaign.loader import Document, PathT
-from runner.campaign.paths import PathError, confine
 from runner.errors import CampaignError, Problem
+from runner.source.document import Document, PathT
+from runner.source.paths import PathError, confine
 
 
 class Suppression:

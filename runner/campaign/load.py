@@ -14,13 +14,14 @@ from jinja2 import TemplateSyntaxError
 
 from runner.audience.recipients import RecipientSource, check_source, source_of
 from runner.campaign import rules
-from runner.campaign.loader import Document, PathT, format_path, load_file
+from runner.campaign.loader import load_file
 from runner.campaign.schedule import Schedule, ScheduleError, parse_schedule
 from runner.campaign.schema import validate_schema, yaml_value_warnings
 from runner.campaign.steps import parse_delay, step_kind
 from runner.campaign.templates import Compiled, Condition, compile_condition, compile_text
 from runner.contract import normalize_effect
 from runner.errors import CampaignError, Problem
+from runner.source.document import Document, PathT, format_path
 
 # Fields of a step rendered per recipient (a step's own from_number may be a template too).
 CONTENT_FIELDS = ("text", "attachments", "parts", "link_preview", "from_number")

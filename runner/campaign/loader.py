@@ -10,72 +10,23 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from runner.campaign.paths import PathError, read_capped
 from runner.errors import CampaignError, Problem
+from runner.source.document import Document, PathT, format_path
+from runner.source.paths import PathError, read_capped
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 # A real campaign has a few hundred nodes; an inline list of 100k recipients a few hundred
 # thousand. A billion-laughs document reaches any cap within microseconds of work per node.
 MAX_NODES = 2_000_000
 
-PathT = tuple[str | int, ...]
-
 # YAML 1.1 reads these as timestamps; campaigns want the text (ISO strings, validated later).
 _KEEP_AS_TEXT = {"tag:yaml.org,2002:timestamp"}
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
-
-
-def format_path(path: PathT) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-@dataclass
-class Document:
-    """Parsed YAML plus where each value (and each mapping key) stands in the source."""
-
-    data: Any
-    file: str
-    positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)
-    key_positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)
-    # Literal/folded (| or >) strings: their text starts on the line after the indicator.
-    block_scalars: set[PathT] = field(default_factory=set)
-    # Plain scalars YAML 1.1 read as something else than the text written (02134 -> 1116):
-    # path -> (the text as written, why).
-    surprises: dict[PathT, tuple[str, str]] = field(default_factory=dict)
-
-    def locate(self, path: PathT, *, key: bool = False) -> tuple[int | None, int | None]:
-        """Line and column (1-based) of the node at ``path``, or of its nearest ancestor."""
-        path = tuple(path)
-        if key and path in self.key_positions:
-            return self.key_positions[path]
-        while True:
-            if path in self.positions:
-                return self.positions[path]
-            if not path:
-                return (None, None)
-            path = path[:-1]
-
-    def problem(
-        self, path: PathT, message: str, hint: str | None = None, *, key: bool = False,
-        layer: str = "rules", severity: str = "error",
-    ) -> Problem:
-        line, col = self.locate(path, key=key)
-        return Problem(
-            message=message, file=self.file, line=line, column=col, path=format_path(path),
-            hint=hint, layer=layer, severity=severity,
-        )
 
 
 class _Loader(yaml.SafeLoader):

@@ -12,11 +12,11 @@ import math
 from typing import Any
 
 from runner.audience.chatids import e164_hint
-from runner.campaign.loader import Document
 from runner.campaign.steps import parse_delay, step_kind
 from runner.campaign.templates import is_template
 from runner.contract import EFFECTS, is_http_url, is_single_http_url, normalize_effect
 from runner.errors import Problem, did_you_mean
+from runner.source.document import Document
 
 
 def check_static(doc: Document) -> list[Problem]:

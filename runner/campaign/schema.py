@@ -10,8 +10,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from runner.campaign.loader import Document, PathT, format_path, value_warnings
+from runner.campaign.loader import value_warnings
 from runner.errors import Problem, did_you_mean
+from runner.source.document import Document, PathT, format_path
 
 SCHEMA_NAME = "campaign.schema.json"
 

@@ -12,7 +12,7 @@ import click
 
 from runner.campaign.load import load_campaign
 from runner.cli._base import emit, state_option, user_errors
-from runner.report.current import current_plan
+from runner.planning.current import current_plan
 from runner.report.data import build_report, render
 from runner.store.journal import Journal
 

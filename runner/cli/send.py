@@ -33,7 +33,8 @@ from runner.http.stacks import proxy_for
 from runner.report.data import build_report, render
 from runner.report.diagnostics import render_problems
 from runner.report.words import confirm_question, unauthorized_hint
-from runner.run.session import SendSession, exit_after_track
+from runner.run.send import RunResult
+from runner.run.session import SendSession
 
 _EPILOG = """\b
 Exit codes:
@@ -150,35 +151,32 @@ def send(
                 sys.exit(exitcodes.FAILED)
         console = terminal_console() if progress else None
         ticker = SendProgress(session.summary.requests, console=console)
+        tticker = TrackProgress(console=console)
+
+        def sent(result: RunResult) -> None:
+            if progress:
+                ticker.finish(result.stats)
+            network = network_summary(result.stats.network_errors)
+            if network:
+                click.echo(f"this run: {network}", err=True)
+            if result.exit_code == exitcodes.WAITING:
+                due = result.stats.next_due
+                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due)) if due else "later"
+                click.echo(f"{result.stats.scheduled:,} request(s) wait for their schedule; the next "
+                           f"is due at {when}. Run the same command again then (or use --wait).",
+                           err=True)
+
         try:
-            result = session.run(wait=wait, on_tick=ticker.tick if progress else None,
-                                 tick_every=ticker.every_s, on_wait=ticker.waiting)
-        except BaseException:
+            outcome = session.send(wait=wait, track=track, track_timeout=track_timeout,
+                                   on_tick=ticker.tick if progress else None,
+                                   tick_every=ticker.every_s, on_wait=ticker.waiting, on_sent=sent,
+                                   on_track_tick=tticker.tick if progress else None,
+                                   track_tick_every=tticker.every_s)
+        finally:
             ticker.close()  # an escaping error must not leave the cursor hidden
-            raise
-        if progress:
-            ticker.finish(result.stats)
-        network = network_summary(result.stats.network_errors)
-        if network:
-            click.echo(f"this run: {network}", err=True)
-        if result.exit_code == exitcodes.WAITING:
-            due = result.stats.next_due
-            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due)) if due else "later"
-            click.echo(f"{result.stats.scheduled:,} request(s) wait for their schedule; the next is due "
-                       f"at {when}. Run the same command again then (or use --wait).", err=True)
-        exit_code = result.exit_code
-        unauthorized = result.stop_reason == "unauthorized"
-        if track and exit_code in (exitcodes.OK, exitcodes.FAILED, exitcodes.WAITING):
-            tticker = TrackProgress(console=console)
-            try:
-                tracked = session.track(timeout=track_timeout,
-                                        on_tick=tticker.tick if progress else None,
-                                        tick_every=tticker.every_s)
-            finally:
-                tticker.finish()
-            click.echo(track_summary(tracked), err=True)
-            exit_code = exit_after_track(exit_code, tracked)
-            unauthorized = unauthorized or tracked.stop_reason == "unauthorized"
+            tticker.finish()
+        if outcome.tracked is not None:
+            click.echo(track_summary(outcome.tracked), err=True)
         try:
             with session.journal.snapshot("report"):
                 report = build_report(session.journal, show_recipients=show_recipients,
@@ -196,6 +194,6 @@ def send(
             click.echo(out, err=True, nl=not out.endswith("\n"))
             click.echo("the send itself is done and journalled: `campaign report FILE` shows it again",
                        err=True)
-        if unauthorized:
+        if outcome.unauthorized:
             click.echo(unauthorized_hint(session.options.base_url), err=True)
-    sys.exit(exit_code)
+    sys.exit(outcome.exit_code)

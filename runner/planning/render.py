@@ -20,11 +20,11 @@ from runner.audience.chatids import e164_hint
 from runner.audience.columns import closest
 from runner.audience.recipients import Recipient
 from runner.campaign.load import Campaign, Step
-from runner.campaign.loader import format_path
 from runner.campaign.templates import Compiled, TimeBudget, base_context, environment, fast_context
 from runner.contract import MAX_LINK_PREVIEW_TITLE, MAX_TEXT_CHARS, is_http_url, is_single_http_url
 from runner.errors import Problem
 from runner.planning.variants import step_assigner
+from runner.source.document import format_path
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 from runner.audience.mask import display_chat
 from runner.errors import CampaignError
-from runner.report.current import CurrentPlan
+from runner.planning.current import CurrentPlan
 from runner.report.engagement import (
     build_engagement,
     comparison_line,
@@ -89,7 +89,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The report document for the journal's last run (its revision's requests).
 
-    With ``current`` (the campaign file's plan today, ``runner.report.current.current_plan``)
+    With ``current`` (the campaign file's plan today, ``runner.planning.current.current_plan``)
     the totals count exactly the current plan's keys, and journal rows the plan no longer holds
     (a removed step or recipient, a chat suppressed after it was sent to) are counted under
     ``outside_plan``. Without it, the plan's totals stored with the run are used.

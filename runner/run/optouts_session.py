@@ -15,8 +15,9 @@ from typing import Any
 from runner import exitcodes
 from runner.audience.mask import display_chat
 from runner.audience.suppress import suppression_target
-from runner.campaign.load import load_campaign, parse_delay
+from runner.campaign.load import load_campaign
 from runner.campaign.schedule import ScheduleError, parse_instant
+from runner.campaign.steps import parse_delay
 from runner.errors import CampaignError, Problem
 from runner.http.client import api_key_from_env, base_url_from
 from runner.http.stacks import stack_from

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from runner import exitcodes
-from runner.campaign.load import Campaign, load_campaign, parse_delay
+from runner.campaign.load import Campaign, load_campaign
+from runner.campaign.steps import parse_delay
 from runner.errors import CampaignError, Problem
 from runner.http.client import api_key_from_env
 from runner.planning.planner import Planner

@@ -38,6 +38,7 @@ from runner.http.classify import Disposition, EndpointVerdict, Reading, read_exc
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retrying
+from runner.planning.keys import content_hash
 from runner.planning.request import PlannedRequest
 from runner.store.journal import (
     ACCEPTED,
@@ -52,7 +53,6 @@ from runner.store.journal import (
     Mark,
     Outcome,
     RequestStatus,
-    content_hash,
 )
 
 # Failures decided by the runner, not the API: reconsidered on every run, since the step they

@@ -22,8 +22,10 @@ from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.schedule import gate_for
 from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import api_key_from_env, base_url_from
+from runner.http.retry import StopReason
 from runner.http.stacks import stack_from
 from runner.http.transport import run as run_on_loop
+from runner.planning.current import CurrentPlan
 from runner.planning.planfile import (
     PlanFile,
     check_inputs,
@@ -33,7 +35,6 @@ from runner.planning.planfile import (
     inputs_of,
 )
 from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
-from runner.report.current import CurrentPlan
 from runner.run.optouts import stop_words
 from runner.run.send import (
     Executor,
@@ -177,9 +178,13 @@ def track_journal(journal: Journal, revision: int, options: TrackOptions, api_ke
 def exit_after_track(send_exit: int, tracked: TrackResult) -> int:
     """`send --track`: the send's exit code, unless it was OK and tracking left some in flight
     (STOPPED); a refused key while tracking is always STOPPED."""
-    if tracked.stop_reason == "unauthorized":
+    if tracked.stop_reason is StopReason.UNAUTHORIZED:
         return exitcodes.STOPPED
     return send_exit if send_exit != exitcodes.OK else tracked.exit_code
+
+
+# A send that stopped early (a refused key, a cap, Ctrl-C) is not tracked: it resumes first.
+_TRACKED_AFTER = (exitcodes.OK, exitcodes.FAILED, exitcodes.WAITING)
 
 
 @dataclass
@@ -190,6 +195,13 @@ class SendOutcome:
     tracked: TrackResult | None
     exit_code: int  # runner.exitcodes
     journal: Path  # where the run is recorded (``runner.report.data.build_report`` reads it)
+
+    @property
+    def unauthorized(self) -> bool:
+        """Whether the API refused the key, while sending or while tracking."""
+        return (self.result.stop_reason is StopReason.UNAUTHORIZED
+                or (self.tracked is not None
+                    and self.tracked.stop_reason is StopReason.UNAUTHORIZED))
 
 
 class SendSession:
@@ -346,6 +358,25 @@ class SendSession:
             self.summary, self._spool, self.plan_skipped = spool_plan(
                 self.campaign, self.state_dir, self.plan)
 
+    def send(self, *, wait: bool = False, track: bool = False, track_timeout: float = 300.0,
+             on_tick: Callable[[RunStats], None] | None = None, tick_every: float = 1.0,
+             on_wait: Callable[[float], None] | None = None,
+             on_sent: Callable[[RunResult], None] | None = None,
+             on_track_tick: Callable[[TrackStats], None] | None = None,
+             track_tick_every: float = 1.0) -> SendOutcome:
+        """Send (``run``), then with ``track`` poll delivery unless the send stopped early;
+        the exit code merges both. ``on_sent`` is called between the two (the CLI closes its
+        progress bar and says what waits)."""
+        result = self.run(wait=wait, on_tick=on_tick, tick_every=tick_every, on_wait=on_wait)
+        if on_sent is not None:
+            on_sent(result)
+        exit_code, tracked = result.exit_code, None
+        if track and exit_code in _TRACKED_AFTER:
+            tracked = self.track(timeout=track_timeout, on_tick=on_track_tick,
+                                 tick_every=track_tick_every)
+            exit_code = exit_after_track(exit_code, tracked)
+        return SendOutcome(result, tracked, exit_code, self.journal.path)
+
     def track(self, *, timeout: float = 300.0,
               on_tick: Callable[[TrackStats], None] | None = None,
               tick_every: float = 1.0) -> TrackResult:
@@ -366,13 +397,7 @@ def send(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, wait: b
     ``options`` are those of ``SendSession.open`` (base_url, rate, concurrency, timeout, ...).
     """
     with SendSession.open(file, state_dir=state_dir, api_key=api_key, **options) as session:
-        result = session.run(wait=wait)
-        exit_code = result.exit_code
-        tracked = None
-        if track and exit_code in (exitcodes.OK, exitcodes.FAILED, exitcodes.WAITING):
-            tracked = session.track(timeout=track_timeout)
-            exit_code = exit_after_track(exit_code, tracked)
-    return SendOutcome(result, tracked, exit_code, session.journal.path)
+        return session.send(wait=wait, track=track, track_timeout=track_timeout)
 
 
 def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from runner.audience.suppress import Suppression
 from runner.campaign.load import Campaign
+from runner.planning.current import CurrentPlan, current_plan, messages_per_request
 from runner.planning.planfile import Input, PlanFile, PlanMatcher, inputs_of
 from runner.planning.planner import Planner, PlanSummary
 from runner.planning.request import PlannedRequest
-from runner.report.current import CurrentPlan, current_plan, messages_per_request
 
 _CHUNK = 2048
 

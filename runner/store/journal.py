@@ -32,9 +32,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from runner.errors import CampaignError
-from runner.planning.keys import (
-    content_hash as content_hash,  # the column's meaning; callers import it here
-)
 from runner.store.lock import JournalLock
 from runner.store.paths import journal_path
 
