@@ -24,8 +24,21 @@ NO_EFFECT = "none"
 MAX_TEXT_CHARS = 10_000
 MAX_LINK_PREVIEW_TITLE = 200
 
-# A message's delivery status (GET .../status) once it will not change any more.
-FINAL_DELIVERY_STATUSES = ("delivered", "failed", "cancelled")
+class DeliveryStatus(StrEnum):
+    """A message's delivery status as GET .../status says it (stored as read: a status the
+    API adds later is kept as its text)."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLATION_REQUESTED = "cancellation_requested"
+    CANCELLED = "cancelled"
+
+
+# Once a message has one of these statuses it will not change any more.
+FINAL_DELIVERY_STATUSES = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
 
 
 class CapCode(StrEnum):

@@ -473,8 +473,9 @@ def test_optouts_dry_run_writes_nothing(project, make_emulator):
 def test_optouts_marked_rows_are_not_messaged_chats(project, make_emulator):
     emu = make_emulator()
     with Journal(journal_path(project / "st", "optout-test")) as j:
-        j.apply([Mark("k", A, "hello", 1, 0, 0, 1, "failed", "previous_step_failed", "x", "h",
-                      None, time.time() - 5)])
+        j.apply([Mark("k", A, "hello", 1, 0, 0, 1, status="failed",
+                      error_code="previous_step_failed", error_message="x", content_hash="h",
+                      run_id=None, now=time.time() - 5)])
     emu.reply(A, "STOP")
     result = optouts_cmd(project, emu)
     assert result.exit_code == 0 and "checked 0 chats" in result.output

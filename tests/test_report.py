@@ -57,8 +57,9 @@ def populated(tmp_path):
     for i in range(3):
         ops.append(Outcome(f"k:picks:{i}", ACCEPTED, message_ids=["a", "b"], now=2.0))
     ops.append(Outcome("k:picks:3", FAILED, http_status=400, error_message="bad", now=2.0))
-    ops.append(Mark("k:picks:4", CHATS[4], "picks", 1, 4, 1, 2, FAILED,
-                    "previous_step_failed", "not sent", "h", run_id, 2.0))
+    ops.append(Mark("k:picks:4", CHATS[4], "picks", 1, 4, 1, 2, status=FAILED,
+                    error_code="previous_step_failed", error_message="not sent",
+                    content_hash="h", run_id=run_id, now=2.0))
     # k:picks:5 stays "sending": the process died before its outcome.
     # A row of an older revision must not count.
     ops.append(Attempt("old", CHATS[0], "hello", 0, 0, 0, 1, "h", None, 0.5))
@@ -214,9 +215,12 @@ def test_report_counts_scheduled_expired_and_suppressed(tmp_path):
                                            "steps": {"a": {"requests": 2, "messages": 2},
                                                      "b": {"requests": 2, "messages": 2}}})
         j.apply([
-            Mark("k1", "+15551230001", "a", 1, 0, 0, 1, SCHEDULED, "window", "due at X", "h", run, 1.0),
-            Mark("k2", "+15551230001", "b", 1, 0, 1, 1, SCHEDULED, "previous", "waits", "h", run, 1.0),
-            Mark("k3", "+15551230002", "a", 1, 1, 0, 1, EXPIRED, "expired", "late", "h", run, 1.0),
+            Mark("k1", "+15551230001", "a", 1, 0, 0, 1, status=SCHEDULED, error_code="window",
+                 error_message="due at X", content_hash="h", run_id=run, now=1.0),
+            Mark("k2", "+15551230001", "b", 1, 0, 1, 1, status=SCHEDULED, error_code="previous",
+                 error_message="waits", content_hash="h", run_id=run, now=1.0),
+            Mark("k3", "+15551230002", "a", 1, 1, 0, 1, status=EXPIRED, error_code="expired",
+                 error_message="late", content_hash="h", run_id=run, now=1.0),
         ])
         j.finish_run(run, {"next_due": 86400.0}, 4, None)
         rep = build_report(j, now=0.0)

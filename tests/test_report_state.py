@@ -36,8 +36,9 @@ def journal_with(tmp_path: Path, statuses: list[str], *, stop: str | None = None
     ops = []
     for i, status in enumerate(statuses):
         if status in (SCHEDULED, EXPIRED):
-            ops.append(Mark(f"k{i}", CHATS[i], "hello", 1, i, 0, 1, status, None, None, "h",
-                            run_id, 1.0))
+            ops.append(Mark(f"k{i}", CHATS[i], "hello", 1, i, 0, 1, status=status,
+                            error_code=None, error_message=None, content_hash="h",
+                            run_id=run_id, now=1.0))
             continue
         ops.append(Attempt(f"k{i}", CHATS[i], "hello", 1, i, 0, 1, "h", run_id, 1.0))
         ops.append(Outcome(f"k{i}", status, message_id=f"m{i}" if status == ACCEPTED else None,

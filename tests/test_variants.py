@@ -268,8 +268,9 @@ def test_journal_records_the_variant(tmp_path):
     with Journal(tmp_path / "j.sqlite") as j:
         j.apply([Attempt("k1", "+15551230001", "hello", 1, 0, 0, 1, "h", 1, 1.0, variant="short"),
                  Attempt("k2", "+15551230001", "bye", 1, 0, 1, 1, "h", 1, 1.0),
-                 Mark("k3", "+15551230002", "hello", 1, 1, 0, 1, "scheduled", "not_due", "",
-                      "h", 1, 1.0, variant="code")])
+                 Mark("k3", "+15551230002", "hello", 1, 1, 0, 1, status="scheduled",
+                      error_code="not_due", error_message="", content_hash="h", run_id=1,
+                      now=1.0, variant="code")])
         found = j.lookup(["k1", "k2", "k3"])
         assert (found["k1"].variant, found["k2"].variant, found["k3"].variant) == ("short", None, "code")
 

@@ -10,18 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-DUE = "due"
-WAIT_WINDOW = "window"  # outside the recipient's local window
-WAIT_DELAY = "delay"  # the step's delay since the previous step has not passed
-WAIT_PREVIOUS = "previous"  # the previous step is not accepted yet
-WAIT_START = "not_before"  # the campaign has not started
-EXPIRED = "expired"  # not_after has passed: never sent
+
+
+class Timing(StrEnum):
+    """Where one message stands against the schedule at an instant. The values are what the
+    journal records as a scheduled row's reason and the plan's schedule counts are keyed by;
+    ``PAST_NOT_AFTER`` is a timing, the journal's ``RequestStatus.EXPIRED`` the row it leads to."""
+
+    DUE = "due"
+    WAIT_WINDOW = "window"  # outside the recipient's local window
+    WAIT_DELAY = "delay"  # the step's delay since the previous step has not passed
+    WAIT_PREVIOUS = "previous"  # the previous step is not accepted yet
+    WAIT_START = "not_before"  # the campaign has not started
+    PAST_NOT_AFTER = "expired"  # not_after has passed: never sent
 
 
 class ScheduleError(ValueError):
@@ -155,33 +163,33 @@ class Schedule:
         return self.default_zone or ZoneInfo("UTC")
 
     def state(self, now: datetime, tz: ZoneInfo, *, delay: float | None = None,
-              previous_accepted: float | None = None, has_previous: bool = False) -> tuple[str, datetime | None]:
+              previous_accepted: float | None = None, has_previous: bool = False) -> tuple[Timing, datetime | None]:
         """(state, when it becomes due) for one message at `now` (aware UTC)."""
         if self.not_after is not None and now >= self.not_after:
-            return EXPIRED, None
+            return Timing.PAST_NOT_AFTER, None
         if has_previous and delay and previous_accepted is None:
-            return WAIT_PREVIOUS, None
-        reason = DUE
+            return Timing.WAIT_PREVIOUS, None
+        reason = Timing.DUE
         t = now
         # Each constraint can push `t` later; a few rounds reach the fixed point (a window
         # opening may not move past a delay, a delay never moves past a window opening).
         for _ in range(4):
             before = t
             if self.not_before is not None and t < self.not_before:
-                t, reason = self.not_before, reason if reason != DUE else WAIT_START
+                t, reason = self.not_before, reason if reason != Timing.DUE else Timing.WAIT_START
             if delay and previous_accepted is not None:
                 ready = datetime.fromtimestamp(previous_accepted + delay, tz=UTC)
                 if t < ready:
-                    t, reason = ready, reason if reason != DUE else WAIT_DELAY
+                    t, reason = ready, reason if reason != Timing.DUE else Timing.WAIT_DELAY
             if self.window is not None:
                 opened = self.window.next_open(t, tz)
                 if opened > t:
-                    t, reason = opened, reason if reason != DUE else WAIT_WINDOW
+                    t, reason = opened, reason if reason != Timing.DUE else Timing.WAIT_WINDOW
             if t == before:
                 break
         if self.not_after is not None and t >= self.not_after:
-            return EXPIRED if reason != DUE else DUE, None
-        return reason, (None if reason == DUE else t)
+            return Timing.PAST_NOT_AFTER if reason != Timing.DUE else Timing.DUE, None
+        return reason, (None if reason == Timing.DUE else t)
 
 
 def parse_schedule(spec: dict[str, Any] | None) -> Schedule | None:

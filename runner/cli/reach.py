@@ -15,6 +15,7 @@ import click
 
 from runner.cli._base import api_options, user_errors
 from runner.http.client import base_url_from
+from runner.http.retry import StopReason
 from runner.report.words import unauthorized_hint
 from runner.run.reach import render_text
 from runner.run.reach_session import reach as check_reach
@@ -54,6 +55,6 @@ def reach(file: Path, fmt: str, base_url: str | None, rate: float | None,
     if outcome.asked and not outcome.answered and not outcome.stop_reason:
         click.echo(f"no check got an answer ({outcome.asked:,} asked): is the API reachable at "
                    "--base-url / BLOOIO_BASE_URL? Run the same command again later.", err=True)
-    if outcome.stop_reason == "unauthorized":
+    if outcome.stop_reason == StopReason.UNAUTHORIZED:
         click.echo(unauthorized_hint(base_url_from(base_url)), err=True)
     sys.exit(outcome.exit_code)

@@ -15,6 +15,7 @@ import click
 from runner.cli._base import api_options, user_errors
 from runner.cli.progress import TrackProgress, terminal_console, track_summary
 from runner.http.client import base_url_from
+from runner.http.retry import StopReason
 from runner.report.words import replies_line, unauthorized_hint
 from runner.run import session
 
@@ -73,6 +74,6 @@ def track(file: Path, base_url: str | None, rate: float | None, concurrency: int
     line = replies_line(result.stats)
     if line:
         click.echo(line)
-    if result.stop_reason == "unauthorized":
+    if result.stop_reason is StopReason.UNAUTHORIZED:
         click.echo(unauthorized_hint(base_url_from(base_url)), err=True)
     sys.exit(result.exit_code)

@@ -50,6 +50,7 @@ import contextlib
 import re
 import ssl
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -335,9 +336,7 @@ class FastTransport(httpx.AsyncBaseTransport):
                         request, origin, proxy, timeouts.get("connect"), deadline
                     )
                 try:
-                    status, reason, headers, body, keep, encoded = await self._exchange(
-                        conn, request, payload, timeouts, deadline, proxy
-                    )
+                    answer = await self._exchange(conn, request, payload, timeouts, deadline, proxy)
                 except _Stale:
                     self._discard(conn)
                     if reused and attempt == 0:
@@ -351,7 +350,7 @@ class FastTransport(httpx.AsyncBaseTransport):
                     # Includes cancellation: the connection is mid-exchange, so unusable.
                     self._discard(conn)
                     raise
-                if keep:
+                if answer.keep_alive:
                     self._put_idle(conn)
                 else:
                     self._discard(conn)
@@ -359,15 +358,16 @@ class FastTransport(httpx.AsyncBaseTransport):
         finally:
             slots.release()
 
+        body = answer.body
         response = httpx.Response(
-            status,
-            headers=headers,
+            answer.status,
+            headers=answer.headers,
             stream=httpx.ByteStream(body),
             request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
         )
         if read:
-            if encoded:
+            if answer.encoded:
                 try:
                     response.read()  # lets httpx undo gzip/deflate/...
                 except httpx.DecodingError as exc:
@@ -393,7 +393,7 @@ class FastTransport(httpx.AsyncBaseTransport):
         timeouts: dict,
         deadline: float | None,
         proxy: Proxy | None,
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool, bool]:
+    ) -> _Answer:
         writer = conn.writer
         try:
             writer.write(payload)
@@ -429,7 +429,7 @@ class FastTransport(httpx.AsyncBaseTransport):
 
     async def _read_response(
         self, reader: asyncio.StreamReader, request: httpx.Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool, bool]:
+    ) -> _Answer:
         for _ in range(_MAX_INFORMATIONAL + 1):
             try:
                 lines = await _read_head(reader)
@@ -442,19 +442,20 @@ class FastTransport(httpx.AsyncBaseTransport):
             except OSError:
                 # A reset before we saw anything: same as EOF for a stale connection.
                 raise _Stale from None
-            status, reason, headers, length, chunked, close, encoded = _parse_head(lines)
-            if status >= 200 or status == 101:
+            head = _parse_head(lines)
+            if head.status >= 200 or head.status == 101:
                 break
         else:
             raise _Framing("too many informational responses")
-        if status == 101:
+        if head.status == 101:
             raise _Framing("protocol upgrades are not supported")
 
-        if request.method == "HEAD" or status in (204, 304):
+        close = head.close
+        if request.method == "HEAD" or head.status in (204, 304):
             body = b""
         else:
             try:
-                body, close_delimited = await self._read_body(reader, length, chunked)
+                body, close_delimited = await self._read_body(reader, head.length, head.chunked)
             except asyncio.IncompleteReadError:
                 raise _Framing("server closed the connection mid-response") from None
             except asyncio.LimitOverrunError:
@@ -462,7 +463,7 @@ class FastTransport(httpx.AsyncBaseTransport):
             except OSError as exc:
                 raise _Lost(f"connection lost mid-response: {reason_of(exc)}") from None
             close = close or close_delimited
-        return status, reason, headers, body, not close, encoded
+        return _Answer(head.status, head.reason, head.headers, body, not close, head.encoded)
 
     async def _read_body(
         self,
@@ -719,9 +720,32 @@ async def _read_head(reader: asyncio.StreamReader) -> list[bytes]:
     return out
 
 
-def _parse_head(
-    lines: list[bytes],
-) -> tuple[int, bytes, list[tuple[bytes, bytes]], int | None, bool, bool, bool]:
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A response head, parsed: how to read the body and whether the connection stays open."""
+
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    length: int | None  # Content-Length, if given
+    chunked: bool
+    close: bool  # the server closes the connection after this response
+    encoded: bool  # a Content-Encoding httpx must undo
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A whole response as read off the connection."""
+
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes  # as sent (still encoded when ``encoded``)
+    keep_alive: bool  # the connection may carry the next request
+    encoded: bool
+
+
+def _parse_head(lines: list[bytes]) -> _Head:
     parts = lines[0].split(b" ", 2)
     try:
         version = parts[0]
@@ -774,4 +798,4 @@ def _parse_head(
     if chunked and length is not None:
         # A smuggling vector: a proxy and we might frame it differently (RFC 9112 6.3).
         raise _Framing("both Transfer-Encoding and Content-Length in the response")
-    return status, reason, headers, length, chunked, close, encoded
+    return _Head(status, reason, headers, length, chunked, close, encoded)

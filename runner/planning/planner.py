@@ -18,20 +18,13 @@ from runner.audience.mask import display_chat, mask_one
 from runner.audience.recipients import ReadStats, Recipient, iter_recipients
 from runner.audience.suppress import Suppression, load_suppression
 from runner.campaign.load import Campaign
-from runner.campaign.schedule import (
-    DUE,
-    EXPIRED,
-    WAIT_PREVIOUS,
-    WAIT_WINDOW,
-    Schedule,
-    ScheduleError,
-    zone,
-)
+from runner.campaign.schedule import Schedule, ScheduleError, Timing, zone
 from runner.errors import CampaignError, Problem
 from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
 from runner.planning.render import Rendered, Renderer, RenderError, render_problem
 from runner.planning.request import PlannedRequest
+from runner.states import RequestStatus
 
 PLAN_SCHEMA_VERSION = 1
 PREVIEW_COUNT = 3
@@ -405,7 +398,7 @@ class JournalEntry(Protocol):
     @property
     def revision(self) -> int: ...
     @property
-    def status(self) -> str: ...
+    def status(self) -> RequestStatus: ...
     @property
     def content_hash(self) -> str | None: ...
     @property
@@ -468,7 +461,7 @@ class JournalOverlay:
             sent: dict[int, set[str]] = {}
             if self.revision is not None:
                 for e in self.journal.entries():
-                    if e.status != "accepted":
+                    if e.status != RequestStatus.ACCEPTED:
                         continue
                     if e.revision < self.revision:
                         earlier.add(hash(e.chat))
@@ -485,7 +478,7 @@ class JournalOverlay:
         return True
 
     def _observe(self, r: PlannedRequest, entry: JournalEntry | None) -> None:
-        if entry is not None and entry.status == "accepted":
+        if entry is not None and entry.status == RequestStatus.ACCEPTED:
             self.accepted += 1
             if r.variant is not None and entry.variant is not None and entry.variant != r.variant:
                 self.other_variant += self._count(self._variant_chats, r.recipient)
@@ -573,20 +566,24 @@ class ScheduleCounter:
 
     def observe(self, req: PlannedRequest, entry: JournalEntry | None) -> str:
         prev = self._prev if self._prev and self._prev[0] == req.recipient else None
-        if entry is not None and entry.status == "accepted":
-            state, accepted_at = "accepted", entry.finished_at or entry.last_attempt_at
+        state: str  # a Timing, or ACCEPTED: the schedule counts are keyed by both
+        if entry is not None and entry.status == RequestStatus.ACCEPTED:
+            state, accepted_at = RequestStatus.ACCEPTED, entry.finished_at or entry.last_attempt_at
         else:
             accepted_at = None
             delay = self._delays.get(req.step)
             tz = zone(req.zone or "UTC")
-            if prev is not None and prev[1] not in ("accepted", DUE):
-                state, when = (EXPIRED, None) if prev[1] == EXPIRED else (WAIT_PREVIOUS, None)
+            if prev is not None and prev[1] not in (RequestStatus.ACCEPTED, Timing.DUE):
+                state = (Timing.PAST_NOT_AFTER if prev[1] == Timing.PAST_NOT_AFTER
+                         else Timing.WAIT_PREVIOUS)
+                when = None
             else:
                 # A previous step due now is assumed accepted now: its delay counts from `at`.
-                prev_at = prev[2] if prev and prev[1] == "accepted" else (self.at.timestamp() if prev else None)
+                prev_at = (prev[2] if prev and prev[1] == RequestStatus.ACCEPTED
+                           else (self.at.timestamp() if prev else None))
                 state, when = self.rules.state(self.at, tz, delay=delay, previous_accepted=prev_at,
                                                has_previous=prev is not None)
-            if state == WAIT_WINDOW:
+            if state == Timing.WAIT_WINDOW:
                 key = tz.key
                 self.window_by_zone[key] = self.window_by_zone.get(key, 0) + req.messages
             if when is not None and (self.next_due is None or when < self.next_due):

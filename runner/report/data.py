@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.audience.mask import display_chat
+from runner.contract import DeliveryStatus
 from runner.errors import CampaignError
 from runner.planning.current import CurrentPlan
 from runner.report.engagement import (
@@ -302,13 +303,14 @@ def build_delivery(journal: Journal, revision: int, steps: dict[str, dict[str, A
             c["untracked"] += 1
             continue
         protocols[d.protocol if d.protocol in PROTOCOLS else "pending"] += 1
-        if d.status == "delivered":
+        if d.status == DeliveryStatus.DELIVERED:
             c["delivered"] += 1
             if d.time_delivered is not None and d.time_sent is not None:
                 seconds.append(max(0, d.time_delivered - d.time_sent) / 1000.0)
-        elif d.status in ("failed", "cancelled"):
-            c["failed_delivery" if d.status == "failed" else "cancelled"] += 1
-            reason = d.error or ("cancelled" if d.status == "cancelled" else "no error given")
+        elif d.status in (DeliveryStatus.FAILED, DeliveryStatus.CANCELLED):
+            cancelled = d.status == DeliveryStatus.CANCELLED
+            c["cancelled" if cancelled else "failed_delivery"] += 1
+            reason = d.error or ("cancelled" if cancelled else "no error given")
             group = failures.setdefault(reason, {"error": reason, "count": 0,
                                                  "protocols": Counter(), "steps": Counter(),
                                                  "examples": []})

@@ -29,8 +29,7 @@ from typing import Any
 import httpx
 
 from runner import exitcodes
-from runner.campaign.schedule import DUE
-from runner.campaign.schedule import EXPIRED as PAST_NOT_AFTER
+from runner.campaign.schedule import Timing
 from runner.contract import CAP_DETAILS, SEND_MESSAGE, CapCode
 from runner.errors import StoppedEarly
 from runner.http.caller import ApiCaller
@@ -40,6 +39,7 @@ from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retrying
 from runner.planning.keys import content_hash
 from runner.planning.request import PlannedRequest
+from runner.states import RequestStatus
 from runner.store.journal import (
     ACCEPTED,
     EXPIRED,
@@ -52,7 +52,6 @@ from runner.store.journal import (
     JournalWriter,
     Mark,
     Outcome,
-    RequestStatus,
 )
 
 # Failures decided by the runner, not the API: reconsidered on every run, since the step they
@@ -85,6 +84,14 @@ class Kind(StrEnum):
     CAP = "cap"
     STOPPED = "stopped"  # not sent: the run is stopping (or new conversations are closed)
     NOT_DUE = "not_due"  # not sent: its window closed while it waited for its turn
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """Where one request stands after its tries this run (``Executor._deliver``)."""
+
+    status: RequestStatus  # ACCEPTED, FAILED, SCHEDULED (its window closed) or PENDING
+    message_id: str | None = None  # the API's id, when accepted
 
 
 @dataclass(slots=True)
@@ -380,7 +387,7 @@ class Executor(ApiCaller[SendOptions]):
             # Time first: an expired or waiting step is neither sent nor failed for its parent.
             if self._gate is not None:
                 timing, due_at = self._gate(req, prev_accepted, index > 0, self._wall())
-                if timing == PAST_NOT_AFTER:
+                if timing == Timing.PAST_NOT_AFTER:
                     if entry is not None and entry.attempts and entry.status != EXPIRED:
                         # Tried before and never confirmed: it may have gone out. Resending
                         # could send past not_after, and "expired" would claim it never went.
@@ -392,7 +399,7 @@ class Executor(ApiCaller[SendOptions]):
                     self._mark(req, body_hash, EXPIRED, "expired", "not_after passed before it was due")
                     stats.expired += 1
                     continue
-                if timing != DUE:
+                if timing != Timing.DUE:
                     self._leave_scheduled(group[index:], due_at, timing)
                     return
             body = req.body
@@ -406,13 +413,15 @@ class Executor(ApiCaller[SendOptions]):
                     blocked_by = req.step
                     continue
                 body = {**body, "reply_to": {"message_id": parent_id}}
-            state, message_id = await self._deliver(req, body, body_hash, established, prev_accepted, index > 0)
+            delivered = await self._deliver(req, body, body_hash, established, prev_accepted,
+                                            index > 0)
+            state = delivered.status
             if state == SCHEDULED:
                 self._leave_scheduled(group[index:], None, "window_closed_while_queued")
                 return
             if state == ACCEPTED:
                 established = True
-                ids[req.step] = message_id
+                ids[req.step] = delivered.message_id
                 prev_accepted = self._wall()
             elif state == FAILED:
                 blocked_by = req.step
@@ -432,8 +441,9 @@ class Executor(ApiCaller[SendOptions]):
         self._writer.write(
             Mark(
                 req.key, req.recipient, req.step, self.revision, req.recipient_index,
-                req.step_index, req.messages, status, code, message, body_hash, self.run_id,
-                self._wall(), variant=req.variant,
+                req.step_index, req.messages, status=status, error_code=code,
+                error_message=message, content_hash=body_hash, run_id=self.run_id,
+                now=self._wall(), variant=req.variant,
             )
         )
 
@@ -458,7 +468,7 @@ class Executor(ApiCaller[SendOptions]):
     async def _deliver(
         self, req: PlannedRequest, body: dict[str, Any], body_hash: str, established: bool,
         prev_accepted: float | None = None, has_previous: bool = False,
-    ) -> tuple[str, str | None]:
+    ) -> Delivered:
         """Send one request until it is accepted, fails for good, or must wait for a later run."""
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -470,13 +480,13 @@ class Executor(ApiCaller[SendOptions]):
         if gave_up:
             self._exhausted = True
         if verdict.kind is Kind.ACCEPTED:
-            return ACCEPTED, verdict.message_id
+            return Delivered(ACCEPTED, verdict.message_id)
         if verdict.kind is Kind.FAILED:
-            return FAILED, None
+            return Delivered(FAILED)
         if verdict.kind is Kind.NOT_DUE:
-            return SCHEDULED, None
+            return Delivered(SCHEDULED)
         # Everything else leaves the request unconfirmed (pending) for a later run.
-        return PENDING, None
+        return Delivered(PENDING)
 
     async def _try(self, req: PlannedRequest, content: bytes, body_hash: str, established: bool,
                    prev_accepted: float | None, has_previous: bool) -> Verdict:
@@ -503,7 +513,8 @@ class Executor(ApiCaller[SendOptions]):
                                   else CapCode.NEW_CONVERSATION_LIMIT)
                 self._write_outcome(req.key, PENDING, verdict)
                 return verdict
-            if self._gate is not None and self._gate(req, prev_accepted, has_previous, self._wall())[0] != DUE:
+            if self._gate is not None and self._gate(req, prev_accepted, has_previous,
+                                                        self._wall())[0] != Timing.DUE:
                 # The window closed (or not_after passed) while this request waited for the
                 # rate limiter or a retry: never send outside the schedule.
                 verdict = Verdict(Kind.NOT_DUE, code="not_due")

@@ -25,28 +25,17 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import KW_ONLY, dataclass
-from enum import StrEnum
+from dataclasses import KW_ONLY, dataclass, fields
 from itertools import groupby
 from pathlib import Path
 from typing import Any, ClassVar
 
 from runner.errors import CampaignError
+from runner.states import RequestStatus
 from runner.store.lock import JournalLock
 from runner.store.paths import journal_path
 
 SCHEMA_VERSION = 5
-
-
-class RequestStatus(StrEnum):
-    """A request row's status, stored as these exact strings."""
-
-    SENDING = "sending"  # attempt committed, outcome unknown: in flight, or the process died
-    ACCEPTED = "accepted"
-    FAILED = "failed"  # for good (4xx, 2xx with status "failed", unresolvable reply parent)
-    PENDING = "pending"  # not confirmed and retryable by a later run (retries exhausted, stopped)
-    SCHEDULED = "scheduled"  # not due yet (window, delay, not_before): sent by a later run
-    EXPIRED = "expired"  # not_after passed before it was due: never sent
 
 
 SENDING = RequestStatus.SENDING
@@ -171,11 +160,6 @@ CREATE TABLE IF NOT EXISTS reply_passes (
 # version -> the script that reaches it from the one before
 _MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
 
-_COLUMNS = (
-    "key, chat, step, revision, recipient_index, step_index, messages, status, attempts, "
-    "message_id, message_ids, group_id, error_code, error_message, http_status, content_hash, "
-    "first_attempt_at, last_attempt_at, finished_at, run_id, variant"
-)
 
 _ATTEMPT_SQL = """
 INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, variant,
@@ -271,18 +255,23 @@ class Entry:
 
     @classmethod
     def from_row(cls, row: tuple) -> Entry:
+        """An ``Entry`` from a row selected as ``_COLUMNS`` (this class's fields, by name)."""
         values = list(row)
-        values[7] = RequestStatus(values[7])
-        values[10] = json.loads(values[10]) if values[10] else None
+        # Positions looked up by name once; keyword construction would cost 4x per row.
+        values[_STATUS_AT] = RequestStatus(values[_STATUS_AT])
+        ids = values[_IDS_AT]
+        values[_IDS_AT] = json.loads(ids) if ids else None
         return cls(*values)
+
+
+# The SELECT names Entry's own fields, so a row lines up with its constructor by construction.
+_COLUMNS = ", ".join(f.name for f in fields(Entry))
+_STATUS_AT = [f.name for f in fields(Entry)].index("status")
+_IDS_AT = [f.name for f in fields(Entry)].index("message_ids")
 
 
 NOT_FOUND = "not_found"  # the status endpoint answered 404/400: nothing more to learn
 
-_DELIVERY_COLUMNS = (
-    "message_id, key, part, chat, revision, step, accepted_at, status, protocol, time_sent, "
-    "time_delivered, error, polls, poll_errors, last_polled_at, next_poll_at, final"
-)
 
 
 @dataclass(slots=True)
@@ -309,9 +298,14 @@ class Delivery:
 
     @classmethod
     def from_row(cls, row: tuple) -> Delivery:
+        """A ``Delivery`` from a row selected as ``_DELIVERY_COLUMNS`` (this class's fields)."""
         values = list(row)
-        values[-1] = bool(values[-1])
+        values[_FINAL_AT] = bool(values[_FINAL_AT])
         return cls(*values)
+
+
+_DELIVERY_COLUMNS = ", ".join(f.name for f in fields(Delivery))
+_FINAL_AT = [f.name for f in fields(Delivery)].index("final")
 
 
 _PASS_COLUMNS = ("id, started_at, ended_at, chats, chats_read, chats_failed, requests, "
@@ -672,9 +666,11 @@ class Outcome:
                 self.error_message, self.http_status, finished, self.key)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Mark(_RequestRow):
-    """A decision made without sending (e.g. the reply parent failed): no attempt is counted."""
+    """A decision made without sending (e.g. the reply parent failed): no attempt is counted.
+
+    Which request it is comes first, by position (as for ``Attempt``); the decision is named."""
 
     SQL: ClassVar[str] = _MARK_SQL
     status: RequestStatus
