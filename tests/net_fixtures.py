@@ -1,7 +1,8 @@
 """Loopback servers for the transport's network tests: raw HTTP answers, a CONNECT / forward
 proxy that counts tunnels, a TCP relay that can stop forwarding, a blackholed address.
 
-Everything binds 127.0.0.1 and is stopped by the ``async with`` that started it.
+Everything binds 127.0.0.1 and is stopped by the ``async with`` that started it; so is the
+transport under test (``open_transport``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,23 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from runner.http.transport import FastTransport
 
 Answer = Callable[[bytes, bytes], Awaitable[bytes | None]]  # (head, body) -> raw response
+
+
+@contextlib.asynccontextmanager
+async def open_transport(*args: Any, **kw: Any) -> AsyncIterator[FastTransport]:
+    """A ``FastTransport(*args, **kw)`` closed (every connection) when the block ends."""
+    transport = FastTransport(*args, **kw)
+    try:
+        yield transport
+    finally:
+        await transport.aclose()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,

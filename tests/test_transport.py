@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from net_fixtures import open_transport
 
 from runner.http.transport import FastTransport, RequestBuilder, send
 
@@ -153,17 +154,13 @@ def assert_no_secret(exc: BaseException) -> None:
 def test_sequential_requests_reuse_one_connection():
     async def scenario():
         server = Server()
-        async with server.running():
-            transport = FastTransport(8)
-            try:
-                for i in range(25):
-                    response = await send(transport, request(server.url, f"/m/{i}"))
-                    assert response.status_code == 202
-                    assert response.json() == {"path": f"/m/{i}", "conn": 1}
-                    assert response.request.url.path == f"/m/{i}"
-                assert transport.open_connections == 1
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(8) as transport:
+            for i in range(25):
+                response = await send(transport, request(server.url, f"/m/{i}"))
+                assert response.status_code == 202
+                assert response.json() == {"path": f"/m/{i}", "conn": 1}
+                assert response.request.url.path == f"/m/{i}"
+            assert transport.open_connections == 1
         assert server.connections == 1
         assert [r.index_on_conn for r in server.requests] == list(range(25))
         # What went on the wire: our headers, a Host, a Content-Length, the exact body.
@@ -183,15 +180,11 @@ def test_pool_limit_is_respected_and_all_connections_used():
 
     async def scenario():
         server = Server(slow)
-        async with server.running():
-            transport = FastTransport(4)
-            try:
-                responses = await asyncio.gather(
-                    *(send(transport, request(server.url, f"/{i}")) for i in range(40))
-                )
-                assert transport.open_connections <= 4
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(4) as transport:
+            responses = await asyncio.gather(
+                *(send(transport, request(server.url, f"/{i}")) for i in range(40))
+            )
+            assert transport.open_connections <= 4
         assert [r.json()["path"] for r in responses] == [f"/{i}" for i in range(40)]
         assert server.max_open == 4
         assert server.connections == 4
@@ -206,14 +199,10 @@ def test_gather_200_requests_over_16_connections():
 
     async def scenario():
         server = Server(slow)
-        async with server.running():
-            transport = FastTransport(16)
-            try:
-                responses = await asyncio.gather(
-                    *(send(transport, request(server.url, f"/{i}")) for i in range(200))
-                )
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(16) as transport:
+            responses = await asyncio.gather(
+                *(send(transport, request(server.url, f"/{i}")) for i in range(200))
+            )
         assert sorted(r.json()["path"] for r in responses) == sorted(f"/{i}" for i in range(200))
         assert all(r.status_code == 202 for r in responses)
         assert server.max_open <= 16
@@ -234,20 +223,16 @@ def test_pool_timeout_when_every_connection_is_busy():
         nonlocal gate
         gate = asyncio.Event()
         server = Server(stuck)
-        async with server.running():
-            transport = FastTransport(1)
-            try:
-                first = asyncio.ensure_future(send(transport, request(server.url)))
-                await asyncio.sleep(0.02)
-                timeout = httpx.Timeout(5.0, pool=0.05)
-                with pytest.raises(httpx.PoolTimeout) as info:
-                    await send(
-                        transport, request(server.url, extensions={"timeout": timeout.as_dict()})
-                    )
-                gate.set()
-                assert (await first).status_code == 202
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1) as transport:
+            first = asyncio.ensure_future(send(transport, request(server.url)))
+            await asyncio.sleep(0.02)
+            timeout = httpx.Timeout(5.0, pool=0.05)
+            with pytest.raises(httpx.PoolTimeout) as info:
+                await send(
+                    transport, request(server.url, extensions={"timeout": timeout.as_dict()})
+                )
+            gate.set()
+            assert (await first).status_code == 202
         assert server.connections == 1
         assert_no_secret(info.value)
 
@@ -275,13 +260,9 @@ def test_chunked_body_is_decoded_and_connection_reused():
 
     async def scenario():
         server = Server(chunked)
-        async with server.running():
-            transport = FastTransport(2)
-            try:
-                first = await send(transport, request(server.url))
-                second = await send(transport, request(server.url))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(2) as transport:
+            first = await send(transport, request(server.url))
+            second = await send(transport, request(server.url))
         assert first.status_code == 200
         assert first.json() == {"message_id": "m1", "status": "queued"}
         assert first.headers["transfer-encoding"] == "chunked"
@@ -297,12 +278,8 @@ def test_content_length_body_and_headers():
 
     async def scenario():
         server = Server(handler)
-        async with server.running():
-            transport = FastTransport(1)
-            try:
-                return await send(transport, request(server.url))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1) as transport:
+            return await send(transport, request(server.url))
 
     response = asyncio.run(scenario())
     assert response.status_code == 201
@@ -321,15 +298,11 @@ def test_body_delimited_by_close_and_connection_close_are_not_reused():
 
     async def scenario():
         server = Server(handler)
-        async with server.running():
-            transport = FastTransport(2)
-            try:
-                first = await send(transport, request(server.url))
-                assert transport.open_connections == 0
-                second = await send(transport, request(server.url))
-                assert transport.open_connections == 0
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(2) as transport:
+            first = await send(transport, request(server.url))
+            assert transport.open_connections == 0
+            second = await send(transport, request(server.url))
+            assert transport.open_connections == 0
         assert first.content == b"until-close body"
         assert second.json() == {"ok": True}
         assert server.connections == 2
@@ -347,13 +320,9 @@ def test_gzip_body_is_decoded_and_empty_bodies_need_no_read():
 
     async def scenario():
         server = Server(handler)
-        async with server.running():
-            transport = FastTransport(1)
-            try:
-                empty = await send(transport, request(server.url, "/none"))
-                zipped = await send(transport, request(server.url, "/gz"))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1) as transport:
+            empty = await send(transport, request(server.url, "/none"))
+            zipped = await send(transport, request(server.url, "/gz"))
         assert empty.status_code == 204 and empty.content == b""
         assert zipped.json() == {"z": 1}
         assert server.connections == 1
@@ -368,16 +337,12 @@ def test_streamed_request_body_goes_out_chunked():
 
     async def scenario():
         server = Server()
-        async with server.running():
-            transport = FastTransport(1)
-            try:
-                streamed = httpx.Request(
-                    "POST", server.url + "/s", headers=HEADERS, content=parts()
-                )
-                first = await send(transport, streamed)
-                second = await send(transport, request(server.url, "/after"))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1) as transport:
+            streamed = httpx.Request(
+                "POST", server.url + "/s", headers=HEADERS, content=parts()
+            )
+            first = await send(transport, streamed)
+            second = await send(transport, request(server.url, "/after"))
         assert first.status_code == second.status_code == 202
         assert server.requests[0].headers["transfer-encoding"] == "chunked"
         assert server.requests[0].body == b'{"text": "hi"}'
@@ -390,21 +355,17 @@ def test_streamed_request_body_goes_out_chunked():
 def test_other_origins_idle_connections_make_room_under_the_limit():
     async def scenario():
         a, b = Server(), Server()
-        async with a.running(), b.running():
-            transport = FastTransport(1)
-            try:
-                await send(transport, request(a.url))
-                await send(transport, request(b.url))
-                assert transport.open_connections == 1
-                await send(transport, request(a.url))
-                assert transport.open_connections == 1
-                for _ in range(100):  # the server notices the close on its next loop turns
-                    if a.open_now + b.open_now == 1:
-                        break
-                    await asyncio.sleep(0.01)
-                assert a.open_now + b.open_now == 1
-            finally:
-                await transport.aclose()
+        async with a.running(), b.running(), open_transport(1) as transport:
+            await send(transport, request(a.url))
+            await send(transport, request(b.url))
+            assert transport.open_connections == 1
+            await send(transport, request(a.url))
+            assert transport.open_connections == 1
+            for _ in range(100):  # the server notices the close on its next loop turns
+                if a.open_now + b.open_now == 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert a.open_now + b.open_now == 1
         assert (a.connections, b.connections) == (2, 1)
 
     asyncio.run(scenario())
@@ -416,17 +377,13 @@ def test_other_origins_idle_connections_make_room_under_the_limit():
 def test_server_closing_idle_connection_then_next_request_succeeds():
     async def scenario():
         server = Server()
-        async with server.running():
-            transport = FastTransport(2)
-            try:
-                await send(transport, request(server.url))
-                # The server drops every connection it holds, as an idle timeout would.
-                for task in list(server.tasks):
-                    task.cancel()
-                await asyncio.sleep(0.05)
-                response = await send(transport, request(server.url))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(2) as transport:
+            await send(transport, request(server.url))
+            # The server drops every connection it holds, as an idle timeout would.
+            for task in list(server.tasks):
+                task.cancel()
+            await asyncio.sleep(0.05)
+            response = await send(transport, request(server.url))
         assert response.status_code == 202
         assert server.connections == 2
 
@@ -445,14 +402,10 @@ def test_bytes_left_on_an_idle_connection_are_never_read_as_the_next_answer():
 
     async def scenario():
         server = Server(handler)
-        async with server.running():
-            transport = FastTransport(2)
-            try:
-                first = await send(transport, request(server.url, "/a"))
-                await asyncio.sleep(0.02)
-                second = await send(transport, request(server.url, "/b"))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(2) as transport:
+            first = await send(transport, request(server.url, "/a"))
+            await asyncio.sleep(0.02)
+            second = await send(transport, request(server.url, "/b"))
         assert first.json() == {"path": "/a", "conn": 1}
         assert second.status_code == 202
         assert second.json() == {"path": "/b", "conn": 2}
@@ -470,13 +423,9 @@ def test_reused_connection_dying_before_response_is_retried_once_on_a_fresh_one(
 
     async def scenario():
         server = Server(drop_second)
-        async with server.running():
-            transport = FastTransport(2)
-            try:
-                await send(transport, request(server.url, "/a"))
-                response = await send(transport, request(server.url, "/b"))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(2) as transport:
+            await send(transport, request(server.url, "/a"))
+            response = await send(transport, request(server.url, "/b"))
         assert response.json() == {"path": "/b", "conn": 2}
         assert [(r.path, r.conn_id) for r in server.requests] == [("/a", 1), ("/b", 1), ("/b", 2)]
 
@@ -489,13 +438,9 @@ def test_fresh_connection_dying_before_response_is_not_retried():
 
     async def scenario():
         server = Server(drop)
-        async with server.running():
-            transport = FastTransport(2)
-            try:
-                with pytest.raises(httpx.RemoteProtocolError) as info:
-                    await send(transport, request(server.url))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(2) as transport:
+            with pytest.raises(httpx.RemoteProtocolError) as info:
+                await send(transport, request(server.url))
         assert len(server.requests) == 1
         assert_no_secret(info.value)
 
@@ -508,14 +453,10 @@ def test_server_closing_mid_response_raises_remote_protocol_error():
 
     async def scenario():
         server = Server(truncated)
-        async with server.running():
-            transport = FastTransport(2)
-            try:
-                with pytest.raises(httpx.RemoteProtocolError) as info:
-                    await send(transport, request(server.url))
-                assert transport.open_connections == 0
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(2) as transport:
+            with pytest.raises(httpx.RemoteProtocolError) as info:
+                await send(transport, request(server.url))
+            assert transport.open_connections == 0
         assert_no_secret(info.value)
 
     asyncio.run(scenario())
@@ -527,13 +468,9 @@ def test_malformed_status_line_raises_remote_protocol_error():
 
     async def scenario():
         server = Server(garbage)
-        async with server.running():
-            transport = FastTransport(1)
-            try:
-                with pytest.raises(httpx.RemoteProtocolError) as info:
-                    await send(transport, request(server.url))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1) as transport:
+            with pytest.raises(httpx.RemoteProtocolError) as info:
+                await send(transport, request(server.url))
         assert_no_secret(info.value)
 
     asyncio.run(scenario())
@@ -603,13 +540,10 @@ def test_connection_refused_raises_connect_error():
     # Nothing listens on the port now (bound but never listening, then closed).
 
     async def scenario():
-        transport = FastTransport(2)
-        try:
+        async with open_transport(2) as transport:
             with pytest.raises(httpx.ConnectError) as info:
                 await send(transport, request(f"http://127.0.0.1:{port}"))
             assert transport.open_connections == 0
-        finally:
-            await transport.aclose()
         return info.value
 
     exc = asyncio.run(scenario())
@@ -628,13 +562,10 @@ def test_connection_refused_raises_connect_error():
 )
 def test_header_with_line_break_is_refused_without_echoing_it(header):
     async def scenario():
-        transport = FastTransport(1)
-        try:
+        async with open_transport(1) as transport:
             bad = httpx.Request("POST", "http://127.0.0.1:9/x", headers=[header], content=b"{}")
             with pytest.raises(httpx.LocalProtocolError) as info:
                 await send(transport, bad)
-        finally:
-            await transport.aclose()
         return info.value
 
     exc = asyncio.run(scenario())
@@ -644,12 +575,9 @@ def test_header_with_line_break_is_refused_without_echoing_it(header):
 
 def test_unsupported_scheme():
     async def scenario():
-        transport = FastTransport(1)
-        try:
+        async with open_transport(1) as transport:
             with pytest.raises(httpx.UnsupportedProtocol):
                 await send(transport, httpx.Request("GET", "ftp://127.0.0.1/x"))
-        finally:
-            await transport.aclose()
 
     asyncio.run(scenario())
 
@@ -750,11 +678,8 @@ def test_https_with_sni_and_verification():
         server = Server(ssl_context=server_ctx)
         async with server.running():
             base = f"https://localhost:{server.port}"
-            transport = FastTransport(2, ssl_context=client_ctx)
-            try:
+            async with open_transport(2, ssl_context=client_ctx) as transport:
                 responses = [await send(transport, request(base, f"/{i}")) for i in range(3)]
-            finally:
-                await transport.aclose()
             # Without trusting the self-signed cert, verification must fail as ConnectError.
             untrusting = FastTransport(1)
             try:
@@ -832,13 +757,10 @@ def test_request_builder_requests_go_through_the_transport():
         server = Server()
         async with server.running():
             build = RequestBuilder(server.url + "/v2/api", HEADERS)
-            transport = FastTransport(2)
-            try:
+            async with open_transport(2) as transport:
                 response = await send(
                     transport, build("POST", "/chats/%2B15551230001/messages", b'{"n": 2}')
                 )
-            finally:
-                await transport.aclose()
         assert response.json() == {"path": "/v2/api/chats/%2B15551230001/messages", "conn": 1}
         seen = server.requests[0]
         assert seen.body == b'{"n": 2}'

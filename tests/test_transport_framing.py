@@ -12,7 +12,7 @@ import zlib
 
 import httpx
 import pytest
-from net_fixtures import RawServer, blackhole
+from net_fixtures import RawServer, blackhole, open_transport
 
 from runner.http.neterror import (
     BodyDecodingFailed,
@@ -22,7 +22,7 @@ from runner.http.neterror import (
     ProtocolFailed,
     ReadTimedOut,
 )
-from runner.http.transport import RETRYABLE_ERRORS, FastTransport, RequestBuilder, send
+from runner.http.transport import RETRYABLE_ERRORS, RequestBuilder, send
 
 
 @pytest.fixture(autouse=True)
@@ -41,12 +41,8 @@ def _answer(raw: bytes):
 
 async def _one(raw: bytes, method: str = "GET", timeout: float = 5.0, **kw) -> httpx.Response:
     server = RawServer(_answer(raw))
-    async with server.running():
-        transport = FastTransport(1, timeout=timeout, **kw)
-        try:
-            return await send(transport, httpx.Request(method, f"http://127.0.0.1:{server.port}/"))
-        finally:
-            await transport.aclose()
+    async with server.running(), open_transport(1, timeout=timeout, **kw) as transport:
+        return await send(transport, httpx.Request(method, f"http://127.0.0.1:{server.port}/"))
 
 
 def test_gzip_and_deflate_are_asked_for_and_decoded():
@@ -61,13 +57,9 @@ def test_gzip_and_deflate_are_asked_for_and_decoded():
 
         async def scenario(answer=answer):
             server = RawServer(answer)
-            async with server.running():
-                transport = FastTransport(1)
-                try:
-                    return await send(transport, httpx.Request(
-                        "GET", f"http://127.0.0.1:{server.port}/"))
-                finally:
-                    await transport.aclose()
+            async with server.running(), open_transport(1) as transport:
+                return await send(transport, httpx.Request(
+                    "GET", f"http://127.0.0.1:{server.port}/"))
 
         assert asyncio.run(scenario()).json() == {"ok": True}
         assert b"\r\nAccept-Encoding: gzip, deflate\r\n" in seen[0]
@@ -109,16 +101,12 @@ def test_bytes_after_a_response_are_never_the_next_answer():
 
     async def scenario():
         server = RawServer(answer)
-        async with server.running():
-            transport = FastTransport(1)
-            try:
-                first = await send(transport, httpx.Request(
-                    "GET", f"http://127.0.0.1:{server.port}/"))
-                await asyncio.sleep(0.05)
-                second = await send(transport, httpx.Request(
-                    "GET", f"http://127.0.0.1:{server.port}/"))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1) as transport:
+            first = await send(transport, httpx.Request(
+                "GET", f"http://127.0.0.1:{server.port}/"))
+            await asyncio.sleep(0.05)
+            second = await send(transport, httpx.Request(
+                "GET", f"http://127.0.0.1:{server.port}/"))
         return first, second, server.connections
 
     first, second, connections = asyncio.run(scenario())
@@ -164,13 +152,10 @@ def test_get_has_no_content_length_and_post_has_one():
         server = RawServer(answer)
         async with server.running():
             build = RequestBuilder(f"http://127.0.0.1:{server.port}")
-            transport = FastTransport(1)
-            try:
+            async with open_transport(1) as transport:
                 await send(transport, build("GET", "/a"))
                 await send(transport, httpx.Request("GET", f"http://127.0.0.1:{server.port}/b"))
                 await send(transport, build("POST", "/c"))
-            finally:
-                await transport.aclose()
 
     asyncio.run(scenario())
     assert b"content-length" not in seen[0] and b"content-length" not in seen[1]
@@ -181,11 +166,8 @@ def test_control_character_in_a_request_header_is_refused_without_echoing_it():
     request = httpx.Request("GET", "http://127.0.0.1:9/", headers={"X-Key": "abc\x01secret"})
 
     async def scenario():
-        transport = FastTransport(1)
-        try:
+        async with open_transport(1) as transport:
             await send(transport, request)
-        finally:
-            await transport.aclose()
 
     with pytest.raises(httpx.LocalProtocolError) as info:
         asyncio.run(scenario())
@@ -199,14 +181,10 @@ def test_read_timeout_fires_before_an_outer_deadline_of_the_same_length():
 
     async def scenario():
         server = RawServer(never)
-        async with server.running():
-            transport = FastTransport(1, timeout=0.5)
-            try:
-                async with asyncio.timeout(0.5):  # what runner.http.client does
-                    await send(transport, httpx.Request(
-                        "GET", f"http://127.0.0.1:{server.port}/"))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1, timeout=0.5) as transport:
+            async with asyncio.timeout(0.5):  # what runner.http.client does
+                await send(transport, httpx.Request(
+                    "GET", f"http://127.0.0.1:{server.port}/"))
 
     with pytest.raises(ReadTimedOut) as info:
         asyncio.run(scenario())
@@ -215,11 +193,8 @@ def test_read_timeout_fires_before_an_outer_deadline_of_the_same_length():
 
 def test_connect_timeout_names_the_connect_phase():
     async def scenario(address):
-        transport = FastTransport(1, timeout=httpx.Timeout(5.0, connect=0.4))
-        try:
+        async with open_transport(1, timeout=httpx.Timeout(5.0, connect=0.4)) as transport:
             await send(transport, httpx.Request("GET", f"http://{address[0]}:{address[1]}/"))
-        finally:
-            await transport.aclose()
 
     with blackhole() as address, pytest.raises(ConnectTimedOut) as info:
         asyncio.run(scenario(address))
@@ -248,11 +223,8 @@ def test_dns_failure_names_the_dns_phase(monkeypatch):
         socket.EAI_NONAME, "Name or service not known")})
 
     async def scenario():
-        transport = FastTransport(1)
-        try:
+        async with open_transport(1) as transport:
             await send(transport, httpx.Request("GET", "https://api.example.test/"))
-        finally:
-            await transport.aclose()
 
     with pytest.raises(ConnectFailed) as info:
         asyncio.run(scenario())
@@ -273,11 +245,8 @@ def test_refused_connection_names_the_connect_phase():
 
 
 async def _one_to(url: str, timeout: float = 5.0) -> httpx.Response:
-    transport = FastTransport(1, timeout=timeout)
-    try:
+    async with open_transport(1, timeout=timeout) as transport:
         return await send(transport, httpx.Request("GET", url))
-    finally:
-        await transport.aclose()
 
 
 def test_blackholed_first_address_still_connects_fast(monkeypatch):

@@ -10,7 +10,7 @@ import ssl
 import httpx
 import pytest
 import trustme
-from net_fixtures import Proxy, RawServer
+from net_fixtures import Proxy, RawServer, open_transport
 
 from runner.http.neterror import NetworkFailure
 from runner.http.proxy import ProxyConfigError, ProxyRules
@@ -56,14 +56,11 @@ def test_https_goes_through_one_connect_tunnel_with_basic_auth(tls, monkeypatch)
         proxy = Proxy(expect_auth=AUTH)
         async with target.running(), proxy.running():
             monkeypatch.setenv("HTTPS_PROXY", f"http://alice:{PASSWORD}@127.0.0.1:{proxy.port}")
-            transport = FastTransport(1)
-            try:
+            async with open_transport(1) as transport:
                 for i in range(3):
                     response = await send(transport, httpx.Request(
                         "GET", f"https://localhost:{target.port}/{i}"))
                     assert response.json() == {"ok": True}
-            finally:
-                await transport.aclose()
         return proxy, target
 
     proxy, target = asyncio.run(scenario())
@@ -80,12 +77,9 @@ def test_no_proxy_bypasses_the_proxy(tls, monkeypatch):
         async with target.running(), proxy.running():
             monkeypatch.setenv("https_proxy", f"127.0.0.1:{proxy.port}")
             monkeypatch.setenv("no_proxy", "example.com, localhost")
-            transport = FastTransport(1)
-            try:
+            async with open_transport(1) as transport:
                 response = await send(transport, httpx.Request(
                     "GET", f"https://localhost:{target.port}/"))
-            finally:
-                await transport.aclose()
         return proxy, response
 
     proxy, response = asyncio.run(scenario())
@@ -99,12 +93,9 @@ def test_http_target_is_asked_for_in_absolute_form(monkeypatch):
         async with proxy.running():
             monkeypatch.setenv("ALL_PROXY", f"http://alice:{PASSWORD}@127.0.0.1:{proxy.port}")
             build = RequestBuilder("http://api.example.test/v2/api", [(b"Accept", b"*/*")])
-            transport = FastTransport(1)
-            try:
+            async with open_transport(1) as transport:
                 get = await send(transport, build("GET", "/chats/%2B1555/messages"))
                 post = await send(transport, build("POST", "/x", b"{}"))
-            finally:
-                await transport.aclose()
         return proxy, get, post
 
     proxy, get, post = asyncio.run(scenario())
@@ -122,12 +113,9 @@ def test_refused_credentials_say_via_proxy_and_never_show_them(tls, monkeypatch)
         proxy = Proxy(expect_auth=b"Basic other")
         async with proxy.running():
             monkeypatch.setenv("HTTPS_PROXY", f"http://alice:{PASSWORD}@127.0.0.1:{proxy.port}")
-            transport = FastTransport(1)
-            try:
+            async with open_transport(1) as transport:
                 with pytest.raises(httpx.ProxyError) as info:
                     await send(transport, httpx.Request("GET", "https://api.example.test/"))
-            finally:
-                await transport.aclose()
         return proxy.port, info.value
 
     port, error = asyncio.run(scenario())
@@ -147,12 +135,9 @@ def test_unreachable_proxy_is_named(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", f"http://alice:{PASSWORD}@127.0.0.1:{port}")
 
     async def scenario():
-        transport = FastTransport(1)
-        try:
+        async with open_transport(1) as transport:
             with pytest.raises(httpx.ProxyError) as info:
                 await send(transport, httpx.Request("GET", "https://api.example.test/"))
-        finally:
-            await transport.aclose()
         return info.value
 
     error = asyncio.run(scenario())
@@ -168,12 +153,9 @@ def test_https_proxy_url_tls_to_the_proxy_then_connect(tls, monkeypatch):
         proxy = Proxy(ssl_context=tls)
         async with target.running(), proxy.running():
             monkeypatch.setenv("HTTPS_PROXY", f"https://localhost:{proxy.port}")
-            transport = FastTransport(1)
-            try:
+            async with open_transport(1) as transport:
                 response = await send(transport, httpx.Request(
                     "GET", f"https://localhost:{target.port}/"))
-            finally:
-                await transport.aclose()
         return proxy, response
 
     proxy, response = asyncio.run(scenario())

@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from net_fixtures import RawServer, Relay
+from net_fixtures import RawServer, Relay, open_transport
 
 from runner.http.neterror import ConnectFailed, NetworkFailure
 from runner.http.transport import FastTransport, send
@@ -35,15 +35,11 @@ def test_private_ca_trusted_through_ssl_cert_file(ca, server_ctx, tmp_path, monk
 
     async def scenario():
         server = RawServer(_ok, ssl_context=server_ctx)
-        async with server.running():
-            transport = FastTransport(2)
-            try:
-                for host in ("localhost", "127.0.0.1"):
-                    response = await send(
-                        transport, httpx.Request("GET", f"https://{host}:{server.port}/x"))
-                    assert response.json() == {"ok": True}
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(2) as transport:
+            for host in ("localhost", "127.0.0.1"):
+                response = await send(
+                    transport, httpx.Request("GET", f"https://{host}:{server.port}/x"))
+                assert response.json() == {"ok": True}
         assert server.connections == 2
 
     asyncio.run(scenario())
@@ -53,13 +49,9 @@ def test_untrusted_ca_fails_with_a_clear_certificate_error(server_ctx):
     # No SSL_CERT_FILE: certifi's bundle, which does not hold the test CA.
     async def scenario():
         server = RawServer(_ok, ssl_context=server_ctx)
-        async with server.running():
-            transport = FastTransport(1)
-            try:
-                with pytest.raises(ConnectFailed) as info:
-                    await send(transport, httpx.Request("GET", f"https://localhost:{server.port}/"))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1) as transport:
+            with pytest.raises(ConnectFailed) as info:
+                await send(transport, httpx.Request("GET", f"https://localhost:{server.port}/"))
         return info.value, server.port
 
     error, port = asyncio.run(scenario())
@@ -80,13 +72,9 @@ def test_wrong_host_name_is_refused(ca, server_ctx, tmp_path, monkeypatch):
 
     async def scenario():
         server = RawServer(_ok, ssl_context=other)
-        async with server.running():
-            transport = FastTransport(1)
-            try:
-                with pytest.raises(ConnectFailed) as info:
-                    await send(transport, httpx.Request("GET", f"https://127.0.0.1:{server.port}/"))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1) as transport:
+            with pytest.raises(ConnectFailed) as info:
+                await send(transport, httpx.Request("GET", f"https://127.0.0.1:{server.port}/"))
         return info.value
 
     error = asyncio.run(scenario())
@@ -98,13 +86,9 @@ def test_missing_ssl_cert_file_is_named_in_the_error(tmp_path, monkeypatch, serv
 
     async def scenario():
         server = RawServer(_ok, ssl_context=server_ctx)
-        async with server.running():
-            transport = FastTransport(1)
-            try:
-                with pytest.raises(ConnectFailed) as info:
-                    await send(transport, httpx.Request("GET", f"https://localhost:{server.port}/"))
-            finally:
-                await transport.aclose()
+        async with server.running(), open_transport(1) as transport:
+            with pytest.raises(ConnectFailed) as info:
+                await send(transport, httpx.Request("GET", f"https://localhost:{server.port}/"))
         return info.value
 
     error = asyncio.run(scenario())

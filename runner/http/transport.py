@@ -56,6 +56,14 @@ from typing import Any, TypeVar
 import httpx
 
 from runner.http.connect import host_port, open_stream
+from runner.http.internals import (
+    buffered,
+    saw_eof,
+    set_content,
+    uri_reference,
+    url_from_reference,
+    wait_for_data,
+)
 from runner.http.neterror import (
     BodyDecodingFailed,
     ProtocolFailed,
@@ -139,9 +147,9 @@ class _Conn:
         # (EOF fed to the reader); catching it here avoids a doomed write and a retry. Bytes
         # waiting on an idle connection (a "408 Request Timeout" sent before closing) would
         # be read as the next request's answer, so they disqualify it too; StreamReader has
-        # no public way to ask, hence _buffer.
+        # no public way to ask, hence its buffer.
         reader = self.reader
-        return not (reader._buffer or reader.at_eof() or self.writer.transport.is_closing())
+        return not (buffered(reader) or reader.at_eof() or self.writer.transport.is_closing())
 
     def abort(self) -> None:
         # abort, not close: after an error the buffered bytes are worthless, and close() on a
@@ -380,9 +388,7 @@ class FastTransport(httpx.AsyncBaseTransport):
             else:
                 # The bytes are final: hand them over as httpx's read() would, minus its
                 # decoder machinery (a tenth of the direct path's per-request CPU).
-                response._content = body
-                response.is_stream_consumed = True
-                response.is_closed = True
+                set_content(response, body)
         return response
 
     async def _exchange(
@@ -563,7 +569,7 @@ class RequestBuilder:
         base = httpx.URL(self._base)
         if base.query or base.fragment:
             raise ValueError("base URL must not have a query or fragment")
-        self._proto = base._uri_reference  # skipping httpx's URL parser needs its parts
+        self._proto = uri_reference(base)  # skipping httpx's URL parser needs its parts
         self._prefix = base.path.rstrip("/")
         host = base.netloc  # "host" or "host:port", as httpx itself sends it
         self._headers = [(b"Host", host), *headers]
@@ -581,9 +587,7 @@ class RequestBuilder:
     def _url(self, path: str) -> httpx.URL | str:
         # "/." could start a dot segment, which httpx would resolve away: leave those to it.
         if self._fast and _PLAIN_PATH.fullmatch(path) and "/." not in path:
-            url = httpx.URL.__new__(httpx.URL)
-            url._uri_reference = self._proto._replace(path=self._prefix + path)
-            return url
+            return url_from_reference(self._proto._replace(path=self._prefix + path))
         return self._base + path
 
     def __call__(
@@ -687,13 +691,14 @@ async def _read_head(reader: asyncio.StreamReader) -> list[bytes]:
     instead of waiting for a CRLF CRLF that never comes.
     """
     # StreamReader has no public peek: wait for the first bytes, then look at its buffer.
-    if not reader._buffer and not reader._eof:
-        await reader._wait_for_data("readuntil")
-    buffered = reader._buffer
-    end = buffered.find(b"\r\n\r\n")
+    waiting = buffered(reader)
+    if not waiting and not saw_eof(reader):
+        await wait_for_data(reader)
+        waiting = buffered(reader)
+    end = waiting.find(b"\r\n\r\n")
     # The fast path only for a head whose every line ends in CRLF up to that blank line: a
     # bare-LF head may be followed by a body holding CRLF CRLF, which is not its end.
-    if end >= 0 and buffered.count(b"\n", 0, end) == buffered.count(b"\r\n", 0, end):
+    if end >= 0 and waiting.count(b"\n", 0, end) == waiting.count(b"\r\n", 0, end):
         head = await reader.readuntil(b"\r\n\r\n")  # at once: the bytes are there
         pairs = head.count(b"\r\n")
         if head.count(b"\r") != pairs or head.count(b"\n") != pairs or _has_control(head):
