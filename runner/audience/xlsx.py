@@ -77,7 +77,8 @@ def read_rows(path: str, sheet: str | None = None) -> tuple[str, Iterator[tuple[
             expected = 1
             for row in ws.iter_rows(values_only=False):
                 cells = [c for c in row if getattr(c, "row", None) is not None]
-                number = cells[0].row if cells else expected
+                first = cells[0].row if cells else None
+                number = first if first is not None else expected
                 # read-only sheets leave out rows with no cell at all: they count as empty rows
                 for missing in range(expected, number):
                     yield missing, []

@@ -120,7 +120,7 @@ def _explain(doc: Document, err: ValidationError) -> list[Problem]:
         return [doc.problem(path, f"missing required key '{missing}'" + _where(path),
                             _describe(schema.get("properties", {}).get(missing, {})), layer="schema")]
     if kind == "type":
-        want = err.validator_value
+        want: Any = err.validator_value
         wants = [want] if isinstance(want, str) else list(want)
         names = " or ".join(_TYPE_NAMES.get(w, w) for w in wants)
         type_hint = _describe(schema)
@@ -128,7 +128,8 @@ def _explain(doc: Document, err: ValidationError) -> list[Problem]:
             type_hint = "quote the value: YAML read it as a number"
         return [doc.problem(path, f"expected {names}, got {_type_of(err.instance)}", type_hint, layer="schema")]
     if kind in ("enum", "const"):
-        choices = err.validator_value if kind == "enum" else [err.validator_value]
+        choices: list[Any] = (err.validator_value if kind == "enum"  # type: ignore[assignment]
+                              else [err.validator_value])
         guess = did_you_mean(str(err.instance), [str(c) for c in choices])
         message = f"{err.instance!r} is not allowed here" + (f" — did you mean '{guess}'?" if guess else "")
         return [doc.problem(path, message, "use one of: " + ", ".join(map(str, choices)), layer="schema")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -61,7 +62,7 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
         emit(render_preview_html(campaign.id, chat, steps, schedule=campaign.schedule), out_file, "the preview")
         return
     base = base_url.rstrip("/")
-    docs = [{
+    docs: list[dict[str, Any]] = [{
         "step": r.step, "method": r.method, "url": base + r.path,
         "headers": {"Authorization": "Bearer $BLOOIO_API_KEY", "Content-Type": "application/json",
                     "Idempotency-Key": r.key},

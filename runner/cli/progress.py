@@ -93,7 +93,7 @@ class SendProgress:
 
     def _draw(self, stats: RunStats | None, description: str, *, final: bool = False) -> None:
         if self._bar is None:
-            self._bar = _bar(self.console)  # type: ignore[arg-type]
+            self._bar = _bar(self.console)
             self._task = self._bar.add_task(description, total=max(self.total, 1), text="")
             self._bar.start()
         assert self._task is not None

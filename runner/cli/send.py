@@ -17,7 +17,7 @@ import click
 # whenever those are installed, and rich is; send never uses it, and httpx falls back to a
 # stub when that import fails. Blocked before the send path first imports httpx.
 if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 from runner import exitcodes  # noqa: E402  (after the block above)
 from runner.cli._base import api_options, user_errors

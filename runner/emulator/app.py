@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 from urllib.parse import parse_qsl, unquote
 
 from runner.emulator import control
@@ -19,7 +20,13 @@ from runner.emulator.state import State
 from runner.emulator.validation import ApiError
 
 Response = tuple[int, Any, list[tuple[str, str]] | None]
-DROP = object()
+class _Drop(Enum):
+    """The answer that is no answer: the server drops the connection."""
+
+    DROP = "drop"
+
+
+DROP: Final = _Drop.DROP
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 MAX_KEY_WAITS = 1000  # same-key attempts one request may wait behind before giving up
 
@@ -58,7 +65,7 @@ class App:
     # -- entry -------------------------------------------------------------------------
 
     async def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
-                     peer: str) -> Response | object:
+                     peer: str) -> Response | _Drop:
         path, _, query = target.partition("?")
         if path.startswith("/v2/api/"):
             st = self.state.stats
@@ -88,7 +95,7 @@ class App:
     # -- the API -----------------------------------------------------------------------
 
     async def _api(self, method: str, path: str, query: str, headers: dict[str, str],
-                   body: bytes) -> Response | object:
+                   body: bytes) -> Response | _Drop:
         if headers.get("authorization") != self._auth:
             return error(401, "Authentication required or invalid")
         segs = path.split("/")
@@ -122,7 +129,7 @@ class App:
             return exc.status, exc.body(), None
         return error(404, "Not found")
 
-    async def _fault(self, fault: str) -> Response | object | None:
+    async def _fault(self, fault: str) -> Response | _Drop | None:
         """The answer a fault forces before any state is touched (None: answer normally)."""
         cfg = self.config
         if fault == "500" or fault == "accept_then_500":
@@ -142,7 +149,7 @@ class App:
             await asyncio.sleep(cfg.slow_ms / 1000.0)
         return None
 
-    async def _send(self, raw_chat: str, key: str | None, body: bytes) -> Response | object:
+    async def _send(self, raw_chat: str, key: str | None, body: bytes) -> Response | _Drop:
         fault, delay = self.faults.draw(True)
         state = self.state
         mine: asyncio.Future | None = None
@@ -163,9 +170,9 @@ class App:
                 await asyncio.sleep(delay)
             committing_slow = fault == "slow" and self.config.slow_commits
             if fault is not None and fault != "accept_then_500" and not committing_slow:
-                resp = await self._fault(fault)
-                if resp is not None:
-                    return resp
+                faulted = await self._fault(fault)
+                if faulted is not None:
+                    return faulted
                 return error(504, "Upstream timeout: the message was not sent")
             done = state.by_key.get(key) if key is not None else None
             if done is not None:
@@ -181,7 +188,7 @@ class App:
             except (ValueError, UnicodeDecodeError):
                 return error(400, "Request body is not valid JSON")
             try:
-                resp = state.send(raw_chat, data, key)
+                accepted = state.send(raw_chat, data, key)
             except ApiError as exc:
                 return exc.status, exc.body(), None
             if committing_slow:
@@ -191,7 +198,7 @@ class App:
                 await asyncio.sleep(self.config.slow_ms / 1000.0)
             if fault == "accept_then_500":
                 return error(500, "Internal server error")
-            return 202, resp, None
+            return 202, accepted, None
         finally:
             if mine is not None:
                 self._release(key, mine)

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from runner.emulator.config import EmulatorConfig
 from runner.emulator.lifecycle import Fate, Reach, contact_reach, message_fate
@@ -255,13 +255,18 @@ class State:
                                 "messaged it first", "inbound_only_no_prior_inbound",
                            allocation_id="alloc_" + from_number.lstrip("+"),
                            external_id=chat_id or ",".join(members or ()))
-        contacts = members or self.members(chat_id)
+        if members:
+            contacts = members
+        else:
+            assert chat_id is not None  # not a participants list: the chat was named
+            contacts = self.members(chat_id)
         self._check_caps(chat_id, contacts)
 
         # Commit from here on: nothing below may fail.
         group_created = False
         if members:
             chat_id, group_created = self._group_for(members, True)
+        assert chat_id is not None  # _group_for creates the group when asked to
         if from_number not in cfg.numbers and from_number not in self.extra_numbers:
             self.extra_numbers.append(from_number)
         protocol = self._protocol(chat_id, contacts)
@@ -332,7 +337,8 @@ class State:
             if parent is None:
                 raise ApiError(404, f"Reply target {mid} not found", "reply_target_not_found")
         else:
-            found = self.guids.get(reply_to.get("guid"))
+            guid = reply_to.get("guid")
+            found = self.guids.get(guid) if isinstance(guid, str) else None
             if found is None:
                 return True, {"message_id": None, "guid": reply_to.get("guid"),
                               "part_index": index}
@@ -578,6 +584,12 @@ def _reply_plan(config: EmulatorConfig) -> ReplyPlan | None:
     return plan if plan.active else None
 
 
+@overload
+def _int_param(query: dict[str, str], name: str, default: int, low: int | None,
+               high: int | None) -> int: ...
+@overload
+def _int_param(query: dict[str, str], name: str, default: None, low: int | None,
+               high: int | None) -> int | None: ...
 def _int_param(query: dict[str, str], name: str, default: int | None, low: int | None,
                high: int | None) -> int | None:
     raw = query.get(name)

@@ -202,7 +202,7 @@ def check_send_body(body: Any) -> SendShape:
         if body.get(flag) is not None and not isinstance(body[flag], bool):
             raise bad(f"{flag} must be a boolean")
 
-    if batch:
+    if batch and parts:
         kind, texts = "batch", tuple(p["text"] for p in parts)
     elif isinstance(text, list) and text:
         kind, texts = "text_list", tuple(text)

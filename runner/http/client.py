@@ -197,6 +197,6 @@ class ApiClient:
                         await response.aclose()
         except NETWORK_ERRORS as exc:
             text = error_text(exc, request, self._timeout)
-            return Exchange(None, error=self.redact(text)[:MAX_ERROR_TEXT],
+            return Exchange(None, error=(self.redact(text) or "")[:MAX_ERROR_TEXT],
                             error_kind=type(exc).__name__)
         return Exchange(response.status_code, self.scrub(raw), response.headers)

@@ -13,6 +13,7 @@ in about 250 ms instead of timing out.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -176,7 +177,7 @@ async def _happy_eyeballs(infos: list[tuple]) -> socket.socket:
     winner = None
     try:
         winner, _, errors = await staggered.staggered_race(
-            [lambda info=info: attempt(info) for info in ordered],
+            [functools.partial(attempt, info) for info in ordered],
             HAPPY_EYEBALLS_DELAY if len(ordered) > 1 else None,
             loop=loop,
         )

@@ -36,12 +36,12 @@ ATTRIBUTES = (
 
 def buffered(reader: asyncio.StreamReader) -> bytearray:
     """The bytes received and not read yet (not a copy: do not change it)."""
-    return reader._buffer  # type: ignore[attr-defined,no-any-return]
+    return reader._buffer  # type: ignore[attr-defined]
 
 
 def saw_eof(reader: asyncio.StreamReader) -> bool:
     """Whether the peer closed its side (bytes may still be buffered, unlike ``at_eof()``)."""
-    return reader._eof  # type: ignore[attr-defined,no-any-return]
+    return reader._eof  # type: ignore[attr-defined]
 
 
 async def wait_for_data(reader: asyncio.StreamReader) -> None:

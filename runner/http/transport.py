@@ -581,6 +581,8 @@ class RequestBuilder:
             fast = self._url(sample)
         except Exception:
             return False
+        if not isinstance(fast, httpx.URL):
+            return False
         slow = httpx.URL(self._base + sample)
         return str(fast) == str(slow) and fast.raw_path == slow.raw_path and fast == slow
 
@@ -612,7 +614,7 @@ class RequestBuilder:
 def run(main: Coroutine[Any, Any, _T]) -> _T:
     """``asyncio.run`` on uvloop when it is installed (optional; ~15-30% less loop overhead)."""
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
     except ImportError:
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

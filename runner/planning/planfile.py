@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 from runner.campaign.load import Campaign
 from runner.errors import CampaignError, Problem
@@ -107,7 +107,7 @@ def dump_header(obj: dict[str, Any]) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def is_header(obj: Any) -> bool:
+def is_header(obj: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(obj, dict) and "plan_format" in obj
 
 

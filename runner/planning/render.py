@@ -53,7 +53,7 @@ _KEEPS_EMPTY = frozenset({"title", "upper", "lower", "capitalize", "trim", "stri
                           "striptags", "default", "d"})
 
 
-def _printed_name(node: nodes.Node) -> str | None:
+def _printed_name(node: nodes.Node | None) -> str | None:
     """The variable an output expression prints as it is (through filters that keep an empty
     text empty), or None."""
     while isinstance(node, nodes.Filter):
@@ -445,7 +445,8 @@ def step_builder(content: dict[str, Any]) -> Callable[[dict[str, Any], Context |
     result = expr(dict(content))
     source = "def build(ctx, shared):\n" + "\n".join(lines) + f"\n    return {result}\n"
     exec(compile(source, "<step body>", "exec"), consts)  # noqa: S102 - our own code, names only
-    return consts["build"]
+    build: Callable[[dict[str, Any], Context | None], dict[str, Any]] = consts["build"]
+    return build
 
 
 def render_problem(campaign: Campaign, rec: Recipient, err: RenderError) -> Problem:

@@ -104,7 +104,7 @@ def engagement(entries: Iterable[Entry], deliveries: Iterable[Delivery],
 
     steps: dict[str, Any] = {}
     for step, variants in order.items():
-        rows = []
+        rows: list[dict[str, Any]] = []
         for v in sorted(variants, key=lambda x: (x is not None, x or "")):
             c = cells.get((step, v), _Cell())
             low, high = wilson(c.replied, c.delivered)

@@ -180,19 +180,19 @@ def histogram_svg(t: dict[str, Any]) -> str:
     span_s = bin_s * len(counts)
     key_x = left + 4
     for name, colour in (("p50", "#111827"), ("p95", COLOURS["failed"])):
-        value = t.get(name)
-        if value is None:
+        at_s = t.get(name)
+        if at_s is None:
             continue
-        x = left + plot_w * min(value / span_s, 1.0)
+        x = left + plot_w * min(at_s / span_s, 1.0)
         # The values are named in a key above the plot, not beside their lines: close
         # percentiles would put their labels on top of each other.
         parts.append(f'<line x1="{x:.1f}" y1="{top_pad}" x2="{x:.1f}" y2="{top_pad + plot_h}" '
                      f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3">'
-                     f'<title>{name} {fmt_seconds(value)}</title></line>'
+                     f'<title>{name} {fmt_seconds(at_s)}</title></line>'
                      f'<line x1="{key_x}" y1="{top_pad - 16}" x2="{key_x + 18}" y2="{top_pad - 16}" '
                      f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3"/>'
                      f'<text x="{key_x + 23}" y="{top_pad - 12}" class="tick" '
-                     f'style="fill:{colour}">{name} {fmt_seconds(value)}</text>')
+                     f'style="fill:{colour}">{name} {fmt_seconds(at_s)}</text>')
         key_x += 110
     return (f'<svg class="chart" role="img" aria-label="Delivery times" viewBox="0 0 {width} '
             f'{height}" width="{width}" height="{height}">{"".join(parts)}</svg>')

@@ -19,13 +19,20 @@ from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.schedule import ScheduleError, parse_at
 from runner.errors import CampaignError, Problem
 from runner.planning.planfile import dump_header, header, inputs_of
-from runner.planning.planner import JournalOverlay, Planner, PlanSummary, ScheduleCounter, dump_line
+from runner.planning.planner import (
+    JournalEntry,
+    JournalOverlay,
+    Planner,
+    PlanSummary,
+    ScheduleCounter,
+    dump_line,
+)
 from runner.planning.request import PlannedRequest
 
 if TYPE_CHECKING:  # the caller opens it: a plan without a journal must not load SQLite
-    from runner.store.journal import Entry, Journal
+    from runner.store.journal import Journal
 
-Annotated = Iterable[tuple[PlannedRequest, "Entry | None"]]
+Annotated = Iterable[tuple[PlannedRequest, JournalEntry | None]]
 
 
 @dataclass
@@ -81,7 +88,7 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
     return PlanOutcome(campaign, planner.summary, extra)
 
 
-def _line(req: PlannedRequest, entry: Entry | None) -> str:
+def _line(req: PlannedRequest, entry: JournalEntry | None) -> str:
     if entry is None:
         return dump_line(req)
     obj = req.to_json_obj()
@@ -89,7 +96,8 @@ def _line(req: PlannedRequest, entry: Entry | None) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _observe(stream: Annotated, timing: ScheduleCounter) -> Iterator[tuple[PlannedRequest, Entry | None]]:
+def _observe(stream: Annotated,
+             timing: ScheduleCounter) -> Iterator[tuple[PlannedRequest, JournalEntry | None]]:
     for req, entry in stream:
         timing.observe(req, entry)
         yield req, entry

@@ -74,6 +74,10 @@ class SendOptions(ApiOptions):
         return {name: getattr(self, name) for name in _RECORDED_OPTIONS}
 
 
+# One recipient's requests in step order, each with its journal row (None: never tried).
+Group = list[tuple[PlannedRequest, Entry | None]]
+
+
 class Kind(StrEnum):
     """What one try of a request came to."""
 
@@ -169,9 +173,9 @@ class RunStats:
     messages_accepted: int = 0
     http_requests: int = 0  # requests that left this run, retries included
     started: float = field(default_factory=time.monotonic)
-    failures: Counter = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
     # Tries that got no answer, by the client's text (host, phase, reason), retried or not.
-    network_errors: Counter = field(default_factory=Counter)
+    network_errors: Counter[str] = field(default_factory=Counter)
 
     @property
     def done(self) -> int:
@@ -278,7 +282,7 @@ class Executor(ApiCaller[SendOptions]):
         # slot, so a freed slot carries the next request at once instead of after a commit.
         self._in_flight = asyncio.Semaphore(concurrency)
         self._workers = concurrency + max(2, concurrency // 4)
-        queue: asyncio.Queue = asyncio.Queue(maxsize=self._workers * 2)
+        queue: asyncio.Queue[Group | None] = asyncio.Queue(maxsize=self._workers * 2)
         workers = [
             asyncio.create_task(self._worker(queue), name=f"send-worker-{i}")
             for i in range(self._workers)
@@ -308,7 +312,7 @@ class Executor(ApiCaller[SendOptions]):
             reason = StopReason.RETRIES_EXHAUSTED
         return RunResult(stats, reason, self._cap, time.monotonic() - stats.started)
 
-    async def _feed(self, plan: Iterable[PlannedRequest], queue: asyncio.Queue) -> None:
+    async def _feed(self, plan: Iterable[PlannedRequest], queue: asyncio.Queue[Group | None]) -> None:
         groups = group_by_recipient(plan)
         # On failure or cancellation this simply ends: run() cancels the workers, so no
         # sentinel is owed (a blocking put on a full queue nobody drains would hang).
@@ -331,7 +335,7 @@ class Executor(ApiCaller[SendOptions]):
         for _ in range(self._workers):
             await queue.put(None)
 
-    async def _worker(self, queue: asyncio.Queue) -> None:
+    async def _worker(self, queue: asyncio.Queue[Group | None]) -> None:
         while True:
             group = await queue.get()
             if group is None:
@@ -536,6 +540,7 @@ class Executor(ApiCaller[SendOptions]):
             return verdict
         self._write_outcome(req.key, PENDING, verdict)
         if verdict.http_status is None and verdict.kind is Kind.RETRY:
+            assert self._api is not None  # opened by run() before any request
             stats.network_errors[self._api.redact(verdict.message) or "network error"] += 1
         if verdict.kind is Kind.UNAUTHORIZED:
             self.request_stop(StopReason.UNAUTHORIZED)

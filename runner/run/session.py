@@ -239,6 +239,8 @@ class SendSession:
         planned = PlanFile.read(plan) if plan is not None else None
         if file is None and planned is not None:
             file = find_campaign(planned)
+        if file is None:
+            raise CampaignError("which campaign? give FILE, or --plan PLAN", hint="campaign send FILE")
         campaign = load_campaign(file)
         files = input_paths(campaign)
         found = audit(files, planned.digest if planned is not None else digest(inputs_of(campaign)))

@@ -13,6 +13,7 @@ import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from runner.audience.suppress import Suppression
 from runner.campaign.load import Campaign
@@ -40,7 +41,7 @@ class PlanSpool:
     def write(self, requests: Iterable[PlannedRequest]) -> None:
         # Tuples in PlannedRequest's field order, pickled a chunk at a time: the cheapest
         # round trip (the file is ours and anonymous, never read by anyone else).
-        buf: list[tuple] = []
+        buf: list[tuple[Any, ...]] = []
         dump, fh = pickle.dump, self._fh
         for r in requests:
             buf.append((r.recipient, r.step, r.key, r.method, r.path, r.body, r.messages,

@@ -183,9 +183,9 @@ class TrackStats:
     polls: int = 0  # HTTP requests this run
     poll_errors: int = 0  # of which got no usable answer
     # Polls that got no answer at all, by the client's text (host, phase, reason).
-    network_errors: Counter = field(default_factory=Counter)
+    network_errors: Counter[str] = field(default_factory=Counter)
     became_final: int = 0
-    statuses: Counter = field(default_factory=Counter)  # final statuses reached this run
+    statuses: Counter[str] = field(default_factory=Counter)  # final statuses reached this run
     started: float = field(default_factory=time.monotonic)
     # The reply pass (None: not run): chats asked, requests, new replies stored, of which
     # stop words, chats that could not be read.
@@ -271,11 +271,11 @@ class Tracker(ApiCaller[TrackOptions]):
         deadline = started + opts.timeout if opts.timeout is not None else None
         api = self.client(opts.request_timeout)
         slots = asyncio.Semaphore(opts.concurrency)
-        tasks: set[asyncio.Task] = set()
+        tasks: set[asyncio.Task[None]] = set()
         flusher = asyncio.create_task(self._flush_loop(), name="track-flush")
         timed_out = False
 
-        def done(task: asyncio.Task) -> None:
+        def done(task: asyncio.Task[None]) -> None:
             tasks.discard(task)
             slots.release()
             assert self._wake is not None
@@ -466,7 +466,8 @@ def reply_row(chat: str, msg: Any, how: ReplyOptions, now: float) -> Reply | Non
     mid = msg.get("message_id")
     if not isinstance(mid, str) or not mid:
         return None
-    text = msg.get("text") if isinstance(msg.get("text"), str) else ""
+    raw_text = msg.get("text")
+    text = raw_text if isinstance(raw_text, str) else ""
     at = _int(msg.get("time_sent"))
     sender = msg.get("sender") if isinstance(msg.get("sender"), str) else None
     return Reply(mid, chat, at if at is not None else int(now * 1000), len(text),

@@ -254,7 +254,7 @@ class Entry:
     variant: str | None = None  # the step's A/B variant sent; None when the step has none
 
     @classmethod
-    def from_row(cls, row: tuple) -> Entry:
+    def from_row(cls, row: tuple[Any, ...]) -> Entry:
         """An ``Entry`` from a row selected as ``_COLUMNS`` (this class's fields, by name)."""
         values = list(row)
         # Positions looked up by name once; keyword construction would cost 4x per row.
@@ -297,7 +297,7 @@ class Delivery:
     final: bool
 
     @classmethod
-    def from_row(cls, row: tuple) -> Delivery:
+    def from_row(cls, row: tuple[Any, ...]) -> Delivery:
         """A ``Delivery`` from a row selected as ``_DELIVERY_COLUMNS`` (this class's fields)."""
         values = list(row)
         values[_FINAL_AT] = bool(values[_FINAL_AT])
@@ -431,7 +431,7 @@ class Journal:
 
     @property
     def schema_version(self) -> int:
-        return self.pragma("user_version")
+        return int(self.pragma("user_version"))
 
     def pragma(self, name: str) -> Any:
         """The value of a read-only SQLite pragma (``journal_mode``, ``integrity_check``...)."""
@@ -483,7 +483,7 @@ class Journal:
             (campaign, revision, time.time(), json.dumps(options), json.dumps(plan),
              a.get("git_commit"), dirty, a.get("plan_digest"), a.get("user")),
         )
-        return int(cur.lastrowid)
+        return _inserted(cur)
 
     def finish_run(
         self, run_id: int, counts: dict[str, Any], exit_code: int, stop_reason: str | None
@@ -498,7 +498,7 @@ class Journal:
         Committed at once, so a pass the process never finished still shows (no ``ended_at``)."""
         cur = self._db.execute("INSERT INTO reply_passes (started_at, chats) VALUES (?, ?)",
                                (now, chats))
-        return int(cur.lastrowid)
+        return _inserted(cur)
 
     # -- reading -------------------------------------------------------------------------
     def is_empty(self) -> bool:
@@ -522,7 +522,7 @@ class Journal:
     def entries(self, revision: int | None = None) -> Iterator[Entry]:
         """Every row (of one revision), in campaign order."""
         sql = f"SELECT {_COLUMNS} FROM requests"
-        params: tuple = ()
+        params: tuple[Any, ...] = ()
         if revision is not None:
             sql += " WHERE revision = ?"
             params = (revision,)
@@ -604,6 +604,13 @@ class Journal:
         return runs[-1] if runs else None
 
 
+def _inserted(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just made (sqlite3 types it optional: set by any INSERT)."""
+    if cur.lastrowid is None:
+        raise sqlite3.DatabaseError("the INSERT made no row")
+    return cur.lastrowid
+
+
 # -- operations: typed records that Journal.apply turns into SQL -----------------------------
 
 
@@ -622,7 +629,7 @@ class _RequestRow:
     _: KW_ONLY
     variant: str | None = None  # the step's A/B variant; None when the step has none
 
-    def _where(self) -> tuple:
+    def _where(self) -> tuple[Any, ...]:
         return (self.key, self.chat, self.step, self.revision, self.recipient_index,
                 self.step_index, self.messages, self.variant)
 
@@ -636,7 +643,7 @@ class Attempt(_RequestRow):
     run_id: int | None
     now: float
 
-    def params(self) -> tuple:
+    def params(self) -> tuple[Any, ...]:
         return (*self._where(), self.content_hash, self.now, self.now, self.run_id)
 
 
@@ -659,7 +666,7 @@ class Outcome:
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RequestStatus(self.status))
 
-    def params(self) -> tuple:
+    def params(self) -> tuple[Any, ...]:
         ids = json.dumps(self.message_ids) if self.message_ids is not None else None
         finished = self.now if self.status in (ACCEPTED, FAILED) else None
         return (self.status.value, self.message_id, ids, self.group_id, self.error_code,
@@ -683,7 +690,7 @@ class Mark(_RequestRow):
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RequestStatus(self.status))
 
-    def params(self) -> tuple:
+    def params(self) -> tuple[Any, ...]:
         return (*self._where(), self.status.value, self.error_code, self.error_message,
                 self.content_hash, self.now, self.run_id)
 
@@ -701,7 +708,7 @@ class DeliverySeed:
     step: str
     accepted_at: float | None
 
-    def params(self) -> tuple:
+    def params(self) -> tuple[Any, ...]:
         return (self.message_id, self.key, self.part, self.chat, self.revision, self.step,
                 self.accepted_at)
 
@@ -722,7 +729,7 @@ class DeliveryPoll:
     next_poll_at: float | None
     final: bool
 
-    def params(self) -> tuple:
+    def params(self) -> tuple[Any, ...]:
         return (self.status, self.protocol, self.time_sent, self.time_delivered, self.error,
                 self.now, self.next_poll_at, int(self.final), self.message_id)
 
@@ -737,7 +744,7 @@ class DeliveryPollError:
     now: float
     next_poll_at: float | None
 
-    def params(self) -> tuple:
+    def params(self) -> tuple[Any, ...]:
         return (self.now, self.next_poll_at, self.message_id)
 
 
@@ -756,7 +763,7 @@ class Reply:
     text: str | None = None  # only with --keep-reply-text
     now: float
 
-    def params(self) -> tuple:
+    def params(self) -> tuple[Any, ...]:
         return (self.message_id, self.chat, self.sender, self.received_at, self.length,
                 int(self.is_stop), self.text, self.now)
 
@@ -776,7 +783,7 @@ class ReplyPassEnd:
     stop_reason: str | None  # None: it finished
     now: float
 
-    def params(self) -> tuple:
+    def params(self) -> tuple[Any, ...]:
         return (self.now, self.chats_read, self.chats_failed, self.requests, self.replies_new,
                 None if self.stop_reason is None else str(self.stop_reason), self.pass_id)
 
@@ -796,10 +803,10 @@ class JournalWriter:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
         self._ops: list[JournalOp] = []
-        self._waiters: list[asyncio.Future] = []
+        self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._closing = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.commits = 0
 
     def start(self) -> None:
