@@ -8,6 +8,7 @@ The library under the ``campaign`` CLI. Every call returns a result object and n
     outcome = runner.plan("campaigns/spring-sale.yaml")           # -> PlanOutcome (no network)
     sent = runner.send("campaigns/spring-sale.yaml", base_url=...)  # -> SendOutcome
     runner.track(...), runner.reach(...), runner.collect_optouts(...)
+    runner.idempotency_key("spring-sale", 1, "intro", "+15551230001")  # the key it is sent with
 
 Errors a user can cause are ``CampaignError`` (``StoppedEarly`` when a run stopped and can be
 resumed); each carries located ``Problem`` s. Exit codes are in ``runner.exitcodes``.
@@ -41,6 +42,7 @@ _LAZY: dict[str, str] = {
     "ReachOutcome": "runner.run.reach_session",
     "collect_optouts": "runner.run.optouts_session",
     "OptoutsOutcome": "runner.run.optouts_session",
+    "idempotency_key": "runner.planning.keys",
 }
 
 # Spelled out (not built from _LAZY) so linters and `from runner import *` see every name;
@@ -48,11 +50,12 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "Campaign", "CampaignError", "OptoutsOutcome", "PlanOutcome", "Problem", "ReachOutcome",
     "SendOutcome", "SendSession", "StoppedEarly", "TrackResult", "__version__",
-    "collect_optouts", "load_campaign", "plan", "reach", "send", "track",
+    "collect_optouts", "idempotency_key", "load_campaign", "plan", "reach", "send", "track",
 ]
 
 if TYPE_CHECKING:
     from runner.campaign.load import Campaign, load_campaign
+    from runner.planning.keys import idempotency_key
     from runner.run.dry_run import PlanOutcome, plan
     from runner.run.optouts_session import OptoutsOutcome, collect_optouts
     from runner.run.reach_session import ReachOutcome, reach

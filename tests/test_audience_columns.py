@@ -10,7 +10,7 @@ import pytest
 from runner.audience.columns import ColumnClash, closest, normalize_column, read_header
 from runner.campaign.load import load_campaign
 from runner.errors import CampaignError
-from runner.planning.planner import Planner, plan_campaign
+from runner.planning.planner import Planner, iter_plan
 
 
 @pytest.mark.parametrize("header,name", [("First Name", "first_name"), ("E-mail", "e_mail"),
@@ -52,7 +52,7 @@ def write(tmp_path: Path, csv: str, to: str, text: str) -> Path:
 def test_templates_reach_columns_by_their_normalised_names(tmp_path: Path, to: str):
     path = write(tmp_path, "First Name,E-mail,Mobile Phone\nAda,ada@example.com,+12125550101\n", to,
                  "Hi {{ first_name }} ({{ e_mail }})")
-    [req] = plan_campaign(load_campaign(path))[0]
+    [req] = list(iter_plan(load_campaign(path)))
     assert req.body["text"] == "Hi Ada (ada@example.com)" and req.recipient == "+12125550101"
 
 

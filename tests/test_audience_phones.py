@@ -13,7 +13,7 @@ from runner.audience.phones import normalize_phone, region_problem
 from runner.audience.recipients import ReadStats, check_source, iter_recipients, source_of
 from runner.campaign.load import load_campaign
 from runner.campaign.loader import load_text
-from runner.planning.planner import Planner, plan_campaign
+from runner.planning.planner import Planner, iter_plan
 
 CSV = (b"\xef\xbb\xbfFirst Name,Mobile Phone\r\n"
        b"Ada,+1 212 555 0101\r\n"
@@ -118,7 +118,9 @@ def test_inline_recipients_are_not_told_about_default_region():
 def test_suppression_entries_are_read_with_the_same_region(tmp_path: Path):
     path = campaign(tmp_path, b"Mobile Phone,First Name\n+1 555 123 4567,Ada\n(212) 555-0101,Ben\n",
                     suppress="# opt-outs\n(555) 123-4567\n")
-    reqs, planner = plan_campaign(load_campaign(path))
+    planner = Planner(load_campaign(path))
+    reqs = list(planner.requests())
+    planner.raise_if_invalid()
     assert [r.recipient for r in reqs] == ["+12125550101"]
     assert planner.summary.suppressed == 1
 
@@ -128,18 +130,20 @@ def test_reformatting_a_number_in_the_csv_keeps_the_same_keys(tmp_path: Path):
     second = tmp_path / "b"
     first.mkdir()
     second.mkdir()
-    keys_a = [r.key for r in plan_campaign(load_campaign(campaign(
-        first, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n")))[0]]
-    keys_b = [r.key for r in plan_campaign(load_campaign(campaign(
-        second, b"Mobile Phone,First Name\n+1 212-555-0101,Ada\n")))[0]]
-    keys_c = [r.key for r in plan_campaign(load_campaign(campaign(
-        second, b"Mobile Phone,First Name\n+12125550101,Ada\n", region=None)))[0]]
+    keys_a = [r.key for r in iter_plan(load_campaign(campaign(
+        first, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n")))]
+    keys_b = [r.key for r in iter_plan(load_campaign(campaign(
+        second, b"Mobile Phone,First Name\n+1 212-555-0101,Ada\n")))]
+    keys_c = [r.key for r in iter_plan(load_campaign(campaign(
+        second, b"Mobile Phone,First Name\n+12125550101,Ada\n", region=None)))]
     assert keys_a == keys_b == keys_c and len(keys_a) == 1
 
 
 def test_the_same_person_written_twice_differently_is_a_duplicate(tmp_path: Path):
     path = campaign(tmp_path, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n212.555.0101,Ada again\n")
-    reqs, planner = plan_campaign(load_campaign(path))
+    planner = Planner(load_campaign(path))
+    reqs = list(planner.requests())
+    planner.raise_if_invalid()
     assert len(reqs) == 1 and planner.summary.duplicates == 1
 
 

@@ -14,7 +14,7 @@ from openpyxl import Workbook
 from runner.audience.xlsx import cell_text
 from runner.campaign.load import load_campaign
 from runner.errors import CampaignError
-from runner.planning.planner import Planner, dump_line, plan_campaign
+from runner.planning.planner import Planner, dump_line, iter_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def test_numeric_phone_cells_and_dates(tmp_path: Path):
         ["Ada", 12125550101, dt.datetime(2026, 3, 1)],
         ["Ben", 1.3125550102e10, dt.date(2025, 12, 24)],
     ]})
-    reqs, _ = plan_campaign(load_campaign(campaign(tmp_path, "  default_region: US\n")))
+    reqs = list(iter_plan(load_campaign(campaign(tmp_path, "  default_region: US\n"))))
     assert [(r.recipient, r.body["text"]) for r in reqs] == [
         ("+12125550101", "Hi Ada, since 2026-03-01"), ("+13125550102", "Hi Ben, since 2025-12-24")]
 
@@ -75,7 +75,7 @@ def test_sheet_option_and_missing_sheet(tmp_path: Path):
         "Notes": [["nothing here"]],
         "Customers": [["First Name", "Mobile Phone", "Joined"], ["Ada", "+12125550101", "2026"]],
     })
-    [req] = plan_campaign(load_campaign(campaign(tmp_path, "  sheet: Customers\n")))[0]
+    [req] = list(iter_plan(load_campaign(campaign(tmp_path, "  sheet: Customers\n"))))
     assert req.body["text"] == "Hi Ada, since 2026"
     planner = Planner(load_campaign(campaign(tmp_path, "  sheet: Clients\n")))
     with pytest.raises(CampaignError) as info:
@@ -106,13 +106,13 @@ def test_the_example_export_as_xlsx_plans_exactly_like_its_csv(tmp_path: Path):
     folder = tmp_path / "c"
     shutil.copytree(ROOT / "campaigns", folder)
     source = folder / "crm-export-welcome.yaml"
-    expected = [dump_line(r) for r in plan_campaign(load_campaign(source))[0]]
+    expected = [dump_line(r) for r in list(iter_plan(load_campaign(source)))]
     with open(folder / "data" / "crm-export.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     workbook(folder / "data" / "crm-export.xlsx", {"Sheet1": rows})
     source.write_text(source.read_text(encoding="utf-8").replace("data/crm-export.csv", "data/crm-export.xlsx"),
                       encoding="utf-8")
-    assert [dump_line(r) for r in plan_campaign(load_campaign(source))[0]] == expected
+    assert [dump_line(r) for r in list(iter_plan(load_campaign(source)))] == expected
 
 
 def test_a_missing_to_column_is_located_at_the_header_row(tmp_path: Path):

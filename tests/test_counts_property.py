@@ -20,7 +20,7 @@ import runner
 from runner.campaign.load import load_campaign
 from runner.emulator import run_in_thread
 from runner.planning.current import current_plan
-from runner.planning.planner import JournalOverlay, iter_plan, summarize
+from runner.planning.planner import JournalOverlay, iter_plan
 from runner.report.data import build_report
 from runner.store.journal import Journal
 
@@ -113,7 +113,7 @@ def check_identities(s: Scenario) -> None:
         return
     campaign = load_campaign(s.file)
     current = current_plan(campaign)
-    plan = summarize(campaign)
+    plan = runner.plan(campaign).summary
     with Journal(journal_file) as journal:
         if journal.last_run() is None:
             return

@@ -14,15 +14,16 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from runner.http.classify import parse_retry_after
+from runner.contract import SEND_MESSAGE
+from runner.http.classify import parse_retry_after, read_response
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import backoff_delay
 from runner.planning.request import PlannedRequest
 from runner.run.send import (
     Executor,
     SendOptions,
-    classify,
     install_signal_handlers,
+    verdict_of,
 )
 from runner.store.journal import ACCEPTED, FAILED, PENDING, SENDING, Attempt, Journal, Outcome
 
@@ -116,7 +117,8 @@ def rows(journal):
 # -- classify: the response rules ------------------------------------------------------------
 def v(status, body=None, headers=None):
     raw = json.dumps(body).encode() if body is not None else b""
-    return classify(status, raw, httpx.Headers(headers or {}), now=1_000_000.0)
+    return verdict_of(read_response(status, raw, httpx.Headers(headers or {}), 1_000_000.0,
+                                    SEND_MESSAGE))
 
 
 def test_classify_accepted_and_replay():

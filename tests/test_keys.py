@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from runner import idempotency_key
 from runner.cli import main
-from runner.planning.keys import idempotency_key, step_keys
+from runner.planning.keys import step_keys
 
 PRINTABLE_64 = r"^[\x21-\x7e]{1,64}$"
 
@@ -40,7 +41,7 @@ def test_known_keys(args: tuple, key: str) -> None:
 
 
 def test_keys_are_the_same_in_another_process_with_another_hash_seed() -> None:
-    code = ("import json, sys; from runner.planning.keys import idempotency_key as k; "
+    code = ("import json, sys; from runner import idempotency_key as k; "
             "print(json.dumps([k(*a) for a in json.loads(sys.argv[1])]))")
     args = json.dumps([list(a) for a, _ in PINNED])
     for seed in ("0", "4242"):

@@ -126,10 +126,10 @@ def sendable_copy(path: Path, folder: Path) -> Path:
 @pytest.mark.parametrize("path", CAMPAIGNS, ids=[p.stem for p in CAMPAIGNS])
 def test_example_campaigns_send_completely(emulator, send, tmp_path, path):
     from runner.campaign.load import load_campaign
-    from runner.planning.planner import plan_campaign
+    from runner.planning.planner import iter_plan
 
     path = sendable_copy(path, tmp_path / "campaigns")
-    plan, _ = plan_campaign(load_campaign(path))
+    plan = list(iter_plan(load_campaign(path)))
     # The account the examples were written for has their named group chats (grp_...) and
     # the earlier messages their replies target (reply_to: {message_id: ...}).
     history = [{"message_id": r.body["reply_to"]["message_id"], "chat": r.recipient,

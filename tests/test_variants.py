@@ -20,7 +20,7 @@ import runner
 from runner.campaign.load import load_campaign
 from runner.cli import main
 from runner.errors import CampaignError
-from runner.planning.planner import JournalOverlay, plan_campaign
+from runner.planning.planner import JournalOverlay, Planner, iter_plan
 from runner.planning.request import PlannedRequest
 from runner.planning.variants import SLOTS, Assigner, choose
 from runner.store.journal import _MIGRATIONS, Attempt, Journal, Mark
@@ -132,8 +132,8 @@ def test_keys_do_not_change_when_variants_do(tmp_path):
         '      - {id: short, weight: 90, text: "Hello {{ first_name }}!"}\n'
         '      - {id: other, weight: 10, text: "Yo"}\n'
         '      - {id: third, weight: 5, parts: [{text: "x"}]}\n')))
-    reqs_a, _ = plan_campaign(first)
-    reqs_b, _ = plan_campaign(edited)
+    reqs_a = list(iter_plan(first))
+    reqs_b = list(iter_plan(edited))
     assert [r.key for r in reqs_a] == [r.key for r in reqs_b]
     assert {r.variant for r in reqs_a} == {"short", "code"}
     assert [r.variant for r in reqs_a] != [r.variant for r in reqs_b]
@@ -206,7 +206,7 @@ def test_content_beside_variants_is_refused(tmp_path):
 
 def test_reply_to_a_step_with_variants(tmp_path):
     ok = write(tmp_path / "ok", TWO, extra_steps="  - {id: nudge, text: Last, reply_to: {step: hello}}\n")
-    reqs, _ = plan_campaign(load_campaign(ok))
+    reqs = list(iter_plan(load_campaign(ok)))
     assert {r.reply_to_step for r in reqs if r.step == "nudge"} == {"hello"}
     fans = write(tmp_path / "bad", '      - {id: a, weight: 1, text: "x"}\n'
                                    '      - {id: b, weight: 1, text: ["x", "y"]}\n',
@@ -230,7 +230,9 @@ def test_render_errors_name_the_variant(tmp_path):
 
 def test_plan_shows_the_split_and_one_recipient_of_each(tmp_path):
     file = write(tmp_path / "c", TWO)
-    reqs, planner = plan_campaign(load_campaign(file), previews=1)
+    planner = Planner(load_campaign(file), previews=1)
+    reqs = list(planner.requests())
+    planner.raise_if_invalid()
     split = planner.summary.steps["hello"].variants
     assert split == dict(Counter(r.variant for r in reqs)) and sum(split.values()) == 40
     assert {item.get("variant") for p in planner.summary.previews for item in p["steps"]} == {"short", "code"}
@@ -248,14 +250,14 @@ def test_plan_shows_the_split_and_one_recipient_of_each(tmp_path):
 
 def test_plan_lines_of_plain_steps_have_no_variant(tmp_path):
     file = write(tmp_path / "c", TWO, extra_steps="  - {id: after, text: Bye}\n")
-    reqs, _ = plan_campaign(load_campaign(file))
+    reqs = list(iter_plan(load_campaign(file)))
     assert all("variant" not in r.to_json_obj() for r in reqs if r.step == "after")
     assert all(r.to_json_obj()["variant"] == r.variant for r in reqs if r.step == "hello")
 
 
 def test_preview_names_the_recipients_variant(tmp_path):
     file = write(tmp_path / "c", TWO)
-    reqs, _ = plan_campaign(load_campaign(file))
+    reqs = list(iter_plan(load_campaign(file)))
     first = reqs[0]
     text = CliRunner().invoke(main, ["preview", str(file), "--to", first.recipient]).stdout
     assert f"# step hello (variant {first.variant})" in text
@@ -294,7 +296,7 @@ def test_send_records_variants_and_reweighting_sends_nothing_again(emulator, tmp
     out = runner.send(file, state_dir=state, base_url=emulator.base_url,
                       api_key=emulator.api_key, rate="unlimited")
     assert out.result.stats.accepted == 20
-    reqs, _ = plan_campaign(load_campaign(file))
+    reqs = list(iter_plan(load_campaign(file)))
     with Journal(next(state.rglob("*.sqlite"))) as j:
         rows = j.lookup([r.key for r in reqs])
         assert {r.key: r.variant for r in reqs} == {k: e.variant for k, e in rows.items()}
@@ -319,7 +321,7 @@ def test_report_counts_each_variants_own_messages(emulator, tmp_path):
     state = tmp_path / "st"
     out = runner.send(file, state_dir=state, base_url=emulator.base_url,
                       api_key=emulator.api_key, rate="unlimited")
-    reqs, _ = plan_campaign(load_campaign(file))
+    reqs = list(iter_plan(load_campaign(file)))
     expected = sum(r.messages for r in reqs)
     assert {r.messages for r in reqs} == {1, 2} and out.result.stats.accepted == 30
     result = CliRunner().invoke(main, ["report", str(file), "--format", "json", "--state", str(state)])

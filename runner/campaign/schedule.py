@@ -188,7 +188,8 @@ class Schedule:
             if t == before:
                 break
         if self.not_after is not None and t >= self.not_after:
-            return Timing.PAST_NOT_AFTER if reason != Timing.DUE else Timing.DUE, None
+            # Only a wait can move t past not_after: a message due now is due before it.
+            return Timing.PAST_NOT_AFTER, None
         return reason, (None if reason == Timing.DUE else t)
 
 

@@ -18,7 +18,10 @@ KEY_PREFIX = "rnr1-"  # versioned, so a future change of derivation cannot colli
 
 
 def idempotency_key(campaign_id: str, revision: int, step_id: str, chat: str, index: int = 0) -> str:
-    """A printable key of 45 characters (the API sets no limit; 64 is our own bound)."""
+    """The Idempotency-Key of message ``index`` of step ``step_id`` to ``chat`` (normalised):
+    the derivation itself, public as ``runner.idempotency_key`` (a journal row or the API's
+    records can be found by it). A printable key of 45 characters (the API sets no limit; 64
+    is our own bound); the planner's ``step_keys`` gives the same keys faster."""
     # \x1f (unit separator) cannot appear in slugs or chat ids, so fields cannot run together.
     material = f"{campaign_id}\x1f{revision}\x1f{step_id}\x1f{chat}\x1f{index}".encode()
     return KEY_PREFIX + hashlib.sha256(material).hexdigest()[:40]

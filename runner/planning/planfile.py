@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeGuard
+from typing import Any, TypeGuard
 
 from runner.campaign.load import Campaign
 from runner.errors import CampaignError, Problem
@@ -217,10 +217,6 @@ class PlanMatcher:
         self.suppressed_since = 0  # requests skipped: their recipient opted out after the plan
         self._suppressed_chats: set[str] = set()
 
-    @property
-    def recipients_suppressed_since(self) -> int:
-        return len(self._suppressed_chats)
-
     def _mismatch(self, n: int | None, message: str) -> CampaignError:
         return CampaignError(Problem(
             message, file=str(self.plan.path), line=n, layer="plan",
@@ -258,14 +254,6 @@ class PlanMatcher:
             return
         raise self._mismatch(n, "the plan has a request the campaign no longer renders "
                                 f"(step {line.get('step')!r})")
-
-
-def write_plan(out: IO[str], head: dict[str, Any], body: IO[str]) -> None:
-    """The header, then the request lines spooled in ``body`` (read from its start)."""
-    out.write(dump_header(head))
-    body.seek(0)
-    while chunk := body.read(1 << 20):
-        out.write(chunk)
 
 
 def find_campaign(plan: PlanFile, cwd: Path | None = None) -> Path:

@@ -365,27 +365,12 @@ def _masked(value: Any, chat: str) -> Any:
     return value
 
 
-def plan_campaign(campaign: Campaign, **kwargs: Any) -> tuple[list[PlannedRequest], Planner]:
-    """Small campaigns, tests: every request in a list. Raises CampaignError if invalid."""
-    planner = Planner(campaign, **kwargs)
-    reqs = list(planner.requests())
-    planner.raise_if_invalid()
-    return reqs, planner
-
-
 def iter_plan(campaign: Campaign, **kwargs: Any) -> Iterator[PlannedRequest]:
     """Stream the requests; raises CampaignError at the end if any recipient was invalid.
     Callers that act on requests (send) must validate first."""
     planner = Planner(campaign, **kwargs)
     yield from planner.requests()
     planner.raise_if_invalid()
-
-
-def summarize(campaign: Campaign, **kwargs: Any) -> PlanSummary:
-    planner = Planner(campaign, **kwargs)
-    planner.run()
-    planner.raise_if_invalid()
-    return planner.summary
 
 
 class JournalEntry(Protocol):

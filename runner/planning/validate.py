@@ -153,10 +153,6 @@ def validate_run(paths: Iterable[str | Path], *, strict: bool = False) -> Valida
     return ValidationRun([validate_file(f, strict=strict) for f in files], skipped)
 
 
-def validate_paths(paths: Iterable[str | Path], *, strict: bool = False) -> list[FileResult]:
-    return validate_run(paths, strict=strict).results
-
-
 @dataclass
 class Listing:
     """What validate prints, in reading order: the problems to show (each with its file's

@@ -33,7 +33,7 @@ from runner.campaign.schedule import Timing
 from runner.contract import CAP_DETAILS, SEND_MESSAGE, CapCode
 from runner.errors import StoppedEarly
 from runner.http.caller import ApiCaller
-from runner.http.classify import Disposition, EndpointVerdict, Reading, read_exchange, read_response
+from runner.http.classify import Disposition, EndpointVerdict, Reading, read_exchange
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retrying
@@ -116,13 +116,6 @@ class Verdict(EndpointVerdict[Kind]):
 # (request, previous step accepted at, has a previous step, now) -> (state, due at): see
 # runner.campaign.schedule.gate_for.
 Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[str, float | None]"]
-
-
-def classify(
-    status: int, raw: bytes, headers: httpx.Headers | dict[str, str], now: float
-) -> Verdict:
-    """Turn a response into a verdict, following the API reference's rules exactly."""
-    return verdict_of(read_response(status, raw, headers, now, SEND_MESSAGE))
 
 
 def verdict_of(reading: Reading) -> Verdict:
