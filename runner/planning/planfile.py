@@ -215,7 +215,6 @@ class PlanMatcher:
         self.plan = plan
         self.is_suppressed = is_suppressed
         self.suppressed_since = 0  # requests skipped: their recipient opted out after the plan
-        self._suppressed_chats: set[str] = set()
 
     def _mismatch(self, n: int | None, message: str) -> CampaignError:
         return CampaignError(Problem(
@@ -225,7 +224,6 @@ class PlanMatcher:
 
     def filter(self, requests: Iterator[PlannedRequest]) -> Iterator[PlannedRequest]:
         self.suppressed_since = 0
-        self._suppressed_chats.clear()
         planned = self.plan.lines()
         for req in requests:
             obj = req.to_json_obj()
@@ -250,7 +248,6 @@ class PlanMatcher:
         chat = str(line.get("recipient", ""))
         if self.is_suppressed(chat):
             self.suppressed_since += 1
-            self._suppressed_chats.add(chat)
             return
         raise self._mismatch(n, "the plan has a request the campaign no longer renders "
                                 f"(step {line.get('step')!r})")
