@@ -297,6 +297,17 @@ class Ledger:
                                (event_id,)).fetchone()
         return RecordedEvent.from_row(row) if row is not None else None
 
+    def known_replies(self, reply_ids: Iterable[str]) -> set[str]:
+        """Which of these replies the ledger has recorded already (read by an earlier run)."""
+        ids = list(reply_ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT reply_id FROM events WHERE reply_id IN ({marks})", chunk))
+        return found
+
     def contacts(self) -> dict[str, Contact]:
         """Every chat the state has messaged."""
         try:
