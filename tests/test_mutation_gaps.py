@@ -1,9 +1,11 @@
 """Behaviour mutation testing found unpinned in the pure modules (benchmarks/mutation_score.py):
 windows that open and close off the hour, a not_after equal to not_before, the reasons a phone
-number cannot be parsed, and the exact shape of the validation errors around them."""
+number cannot be parsed or cannot be one (and whose country it is), chat-id hints and errors
+word for word, the executor's gate and the content hash."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -11,15 +13,19 @@ import pytest
 from phonenumbers import NumberParseException
 from test_schedule import campaign, one_error, validate
 
+from runner.audience.chatids import E164_HINT, ChatIdError, e164_hint, normalize_chat, url_path
 from runner.audience.phones import PhoneError, _parse_reason, normalize_phone
 from runner.campaign.schedule import (
+    Schedule,
     ScheduleError,
     Timing,
     Window,
+    gate_for,
     parse_hhmm,
     parse_instant,
     parse_schedule,
 )
+from runner.planning.keys import content_hash, idempotency_key, step_keys
 
 NY = ZoneInfo("America/New_York")
 
@@ -138,3 +144,147 @@ def test_an_unparseable_phone_says_why(text, reason):
 def test_a_parse_error_the_runner_does_not_know_keeps_the_librarys_words():
     err = NumberParseException(99, "something new")
     assert _parse_reason(err) == str(err)
+
+
+# -- why a phone number is impossible: the number's own country, the library's reason ----------
+
+@pytest.mark.parametrize("text, region, message", [
+    ("(212) 555-01", "US", "it is too short for US (read with default_region US)"),
+    ("+1 212 555 01011 1", "US", "it is too long for US (read with default_region US)"),
+    # A +44 number read with region US is British: the message names its own country.
+    ("+44 20 7946 09", "US", "it is a local number without an area code for GB "
+                             "(read with default_region US)"),
+    ("555-12", "CA", "it is too short for US (read with default_region CA)"),
+])
+def test_an_impossible_phone_names_its_country_and_the_reason(text, region, message):
+    with pytest.raises(PhoneError) as info:
+        normalize_phone(text, region)
+    assert str(info.value) == f"'{text}' cannot be a phone number: {message}"
+    assert info.value.hint.startswith(f"check the digits (a {region} number: '")
+    assert info.value.hint.endswith("'); a number of another country starts with + and its "
+                                    "country code")
+
+
+def test_an_unassigned_number_is_accepted_with_the_one_warning():
+    phone = normalize_phone("(555) 123-4567", "US")
+    assert phone.e164 == "+15551234567"
+    assert phone.warning == ("possible but not assigned in its country's numbering plan "
+                             "(a fictional or unused range)")
+    assert normalize_phone("(212) 555-0101", "us").warning is None  # the region in any case
+
+
+# -- chat ids: the forms near E.164, lists read with the region, the exact words --------------
+
+@pytest.mark.parametrize("value, hint", [
+    ("12345678", "add '+' and the country code, digits only (a US number: '+112345678')"),
+    ("123456789012345", "add '+' and the country code, digits only (a US number: '+16789012345')"),
+    ("+1 (555) 123-4567", "write it as '+15551234567' (a '+', the country code, digits only)"),
+    ("1234567", E164_HINT),  # too few digits to be a phone written another way
+    ("1234567890123456", E164_HINT),  # too many
+])
+def test_the_hint_for_a_phone_in_another_form(value, hint):
+    assert e164_hint(value) == hint
+
+
+def test_a_phone_yaml_read_as_a_number_is_told_to_be_quoted():
+    assert e164_hint(15551234567) == "quote it: YAML read an unquoted +1555… as a number"
+    assert e164_hint(True) == e164_hint(None) == E164_HINT
+
+
+def test_a_list_of_phones_is_read_with_the_campaigns_region():
+    notes: list[str] = []
+    expected = "+12125550101,+15551234567"
+    assert normalize_chat("(555) 123-4567, (212) 555-0101", "US", notes) == expected
+    assert notes == ["possible but not assigned in its country's numbering plan "
+                     "(a fictional or unused range)"]
+    notes.clear()
+    assert normalize_chat(["(555) 123-4567", "(212) 555-0101"], "US", notes) == expected
+    assert len(notes) == 1
+
+
+@pytest.mark.parametrize("to, message, hint", [
+    ([], "'to' is an empty list", "list at least two phones/emails"),
+    (["+15551230001", 15551230002], "a member of 'to' was read as the number 15551230002",
+     "quote each phone number: [\"+15551230001\", ...]"),
+    (["+15551230001", "grp_x"], "a group id ('grp_x') cannot be a member of a list",
+     "use the group id alone, or list its members' phones/emails"),
+    ("ada@example", "'ada@example' is not a valid email address", "write it as name@example.com"),
+    (" , ", "'to' lists no phone or email", None),
+    (15551230001, "'to' was read as the number 15551230001, not a phone number",
+     "quote it: to: \"+15551230001\" (YAML reads an unquoted +1555… as a number)"),
+])
+def test_chat_id_errors_say_what_and_how(to, message, hint):
+    with pytest.raises(ChatIdError) as info:
+        normalize_chat(to)
+    assert (str(info.value), info.value.hint) == (message, hint)
+
+
+def test_a_phone_the_region_cannot_read_keeps_the_phones_words():
+    with pytest.raises(ChatIdError) as info:
+        normalize_chat("(212) 555-01", "US")
+    assert str(info.value).startswith("'(212) 555-01' cannot be a phone number: it is too short")
+    assert info.value.hint.startswith("check the digits (a US number: ")
+
+
+def test_the_chat_id_is_one_path_segment():
+    assert url_path("+15551230001,ada@example.com") == "/chats/%2B15551230001%2Cada%40example.com/messages"
+    assert url_path("grp_a/b") == "/chats/grp_a%2Fb/messages"  # a slash cannot open a new segment
+
+
+# -- the executor's gate and the content hash ----------------------------------------------------
+
+@dataclass
+class _Step:
+    id: str
+    delay_seconds: float | None = None
+
+
+@dataclass
+class _Campaign:
+    schedule_rules: Schedule | None
+    steps: list[_Step]
+
+
+@dataclass
+class _Request:
+    step: str
+    zone: str | None = None
+
+
+def test_no_schedule_and_no_delay_needs_no_gate():
+    assert gate_for(_Campaign(None, [_Step("a"), _Step("b", 0)])) is None
+
+
+def test_the_gate_reads_the_recipients_zone_then_the_campaigns():
+    rules = parse_schedule({"timezone": "America/New_York",
+                            "window": {"start": "09:00", "end": "17:00"}})
+    gate = gate_for(_Campaign(rules, [_Step("a")]))
+    at = datetime(2026, 6, 1, 14, 0, tzinfo=UTC).timestamp()  # 10:00 in New York, 23:00 in Tokyo
+    assert gate(_Request("a"), None, False, at) == (Timing.DUE, None)
+    state, due = gate(_Request("a", "Asia/Tokyo"), None, False, at)
+    assert state == Timing.WAIT_WINDOW
+    assert due == datetime(2026, 6, 2, 0, 0, tzinfo=UTC).timestamp()  # 09:00 in Tokyo
+
+
+def test_a_delay_alone_makes_a_gate_counting_from_the_previous_step():
+    gate = gate_for(_Campaign(None, [_Step("a"), _Step("b", 3600)]))
+    assert gate(_Request("b"), 1000.0, True, 2000.0) == (Timing.WAIT_DELAY, 4600.0)
+    assert gate(_Request("b"), 1000.0, True, 4600.0) == (Timing.DUE, None)
+    assert gate(_Request("b"), None, True, 4600.0) == (Timing.WAIT_PREVIOUS, None)
+    assert gate(_Request("a"), None, False, 0.0) == (Timing.DUE, None)
+
+
+def test_the_content_hash_is_of_the_body_without_its_reply_parent():
+    body = {"text": "Hi", "effect": "slam"}
+    same = content_hash(body)
+    assert len(same) == 16 and int(same, 16) >= 0  # 64 bits of a SHA-256, in hex
+    assert content_hash({"effect": "slam", "text": "Hi"}) == same
+    assert content_hash({**body, "reply_to": {"message_id": "m1"}}) == same
+    assert content_hash({**body, "text": "Hi!"}) != same
+    assert content_hash({"text": ["Hi", "there"]}) != content_hash({"text": ["there", "Hi"]})
+
+
+def test_a_steps_keys_default_to_the_first_message_as_the_key_does():
+    key = step_keys("spring", 3, "intro")
+    assert key("+15551230001") == idempotency_key("spring", 3, "intro", "+15551230001")
+    assert key("+15551230001") == key("+15551230001", 0) != key("+15551230001", 1)

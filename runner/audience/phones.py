@@ -57,7 +57,6 @@ def region_problem(region: object) -> str | None:
 def normalize_phone(text: str, region: str) -> Phone:
     """``text`` in E.164 (national numbers read in ``region``), or PhoneError with the reason."""
     region = region.upper()
-    where = phonenumbers.region_code_for_country_code(phonenumbers.country_code_for_region(region))
     example = phonenumbers.example_number(region)
     like = (f" (a {region} number: '{phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL)}' "
             f"or '{phonenumbers.format_number(example, PhoneNumberFormat.E164)}')") if example else ""
@@ -68,10 +67,13 @@ def normalize_phone(text: str, region: str) -> Phone:
                          f"write the number with its area code{like}") from None
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != ValidationResult.IS_POSSIBLE:
-        country = phonenumbers.region_code_for_number(number) or where
+        # The number's own country (a +44 number read with region US is British), by its
+        # country code when the number is too malformed to match one of its regions.
+        country = (phonenumbers.region_code_for_number(number)
+                   or phonenumbers.region_code_for_country_code(number.country_code or 0))
         raise PhoneError(
             f"'{text}' cannot be a phone number: {_REASONS.get(reason, 'impossible')} "
-            f"for {country or 'its country'} (read with default_region {region})",
+            f"for {country} (read with default_region {region})",
             f"check the digits{like}; a number of another country starts with + and its country code")
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     if phonenumbers.is_valid_number(number):

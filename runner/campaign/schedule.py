@@ -262,7 +262,7 @@ class ScheduledRequest(Protocol):
 
 
 # (request, previous step accepted at, has a previous step, now) -> (state, due at epoch seconds)
-Gate = Callable[[ScheduledRequest, float | None, bool, float], tuple[str, float | None]]
+Gate = Callable[[ScheduledRequest, float | None, bool, float], tuple[Timing, float | None]]
 
 
 def gate_for(campaign: ScheduledCampaign) -> Gate | None:
@@ -276,7 +276,7 @@ def gate_for(campaign: ScheduledCampaign) -> Gate | None:
     utc = ZoneInfo("UTC")
 
     def gate(req: ScheduledRequest, previous_accepted: float | None, has_previous: bool,
-             now: float) -> tuple[str, float | None]:
+             now: float) -> tuple[Timing, float | None]:
         name = req.zone
         tz = zone(name) if name else (timing.default_zone or utc)
         state, when = timing.state(datetime.fromtimestamp(now, tz=UTC), tz,

@@ -118,7 +118,7 @@ class Verdict(EndpointVerdict[Kind]):
 
 # (request, previous step accepted at, has a previous step, now) -> (state, due at): see
 # runner.campaign.schedule.gate_for.
-Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[str, float | None]"]
+Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[Timing, float | None]"]
 
 
 def verdict_of(reading: Reading) -> Verdict:
