@@ -55,6 +55,7 @@ from runner.http.classify import (
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retry_delay
+from runner.run.answers import AnswerStats
 from runner.run.consent import events_of
 from runner.run.optouts import DEFAULT_WORDS, stop_word
 from runner.run.replies import (
@@ -208,6 +209,7 @@ class TrackResult:
     stats: TrackStats
     stop_reason: StopReason | None
     duration: float = 0.0
+    answered: AnswerStats | None = None  # HELP answers and confirmations sent after
 
     @property
     def exit_code(self) -> int:

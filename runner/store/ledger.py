@@ -35,7 +35,7 @@ from runner.errors import CampaignError
 from runner.store.journal import journal_error
 from runner.store.paths import LEDGER_FILE, ledger_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The journals' times are this machine's clock, reply times the API's: read a little before the
 # first message, so a reply right after it is not lost to clock skew.
 SKEW_MS = 60_000
@@ -78,7 +78,23 @@ CREATE TABLE IF NOT EXISTS synced (
     files TEXT  -- the journal's files (size, mtime) when synced: unchanged, it is not re-read
 );
 """
-_MIGRATIONS = {1: _SCHEMA_V1}
+# The answers the runner owes (HELP, an opt-out's confirmation): an attempt committed before
+# the request leaves, its outcome after, as the journals do for campaign messages.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    error TEXT,
+    first_at REAL NOT NULL,
+    last_at REAL NOT NULL
+);
+"""
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 _EVENT_COLUMNS = ("id, chat, kind, at_ms, word, excerpt, campaign, step, source, reply_id, actor, "
                   "recorded_at")
@@ -158,6 +174,21 @@ class Contact:
         """Where the next reading of its replies starts."""
         start = max(self.first_ms - SKEW_MS, 0)
         return max(start, self.cursor_ms) if self.cursor_ms is not None else start
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    """An answer the runner sent, or tried to (``status``: sending, accepted, failed, pending)."""
+
+    key: str
+    chat: str
+    kind: str
+    event_id: int
+    status: str
+    attempts: int
+    message_id: str | None
+    error: str | None
+    last_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +426,32 @@ class Ledger:
             self._db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
                              "ON CONFLICT (campaign) DO UPDATE SET files = excluded.files",
                              (campaign, through, files))
+        except sqlite3.Error as err:
+            raise ledger_error(err, self.path) from None
+        self._version = self._data_version()
+
+    # -- answers ---------------------------------------------------------------------------
+    def answers(self) -> dict[str, AnswerRow]:
+        """Every answer tried, by key."""
+        return {r["key"]: AnswerRow(r["key"], r["chat"], r["kind"], r["event_id"], r["status"],
+                                    r["attempts"], r["message_id"], r["error"], r["last_at"])
+                for r in self._db.execute("SELECT * FROM answers")}
+
+    def answer_attempt(self, key: str, chat: str, kind: str, event_id: int, now: float) -> None:
+        """Committed before the answer's request leaves (a crash: the same key again)."""
+        self._write("INSERT INTO answers (key, chat, kind, event_id, status, attempts, first_at, "
+                    "last_at) VALUES (?,?,?,?,'sending',1,?,?) ON CONFLICT (key) DO UPDATE SET "
+                    "status = 'sending', attempts = attempts + 1, last_at = excluded.last_at",
+                    (key, chat, kind, event_id, now, now))
+
+    def answer_outcome(self, key: str, status: str, message_id: str | None, error: str | None,
+                       now: float) -> None:
+        self._write("UPDATE answers SET status = ?, message_id = ?, error = ?, last_at = ? "
+                    "WHERE key = ?", (status, message_id, error, now, key))
+
+    def _write(self, sql: str, params: tuple) -> None:
+        try:
+            self._db.execute(sql, params)
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
         self._version = self._data_version()
