@@ -429,6 +429,11 @@ class Executor(ApiCaller[SendOptions]):
                     self._not_cleared(clearance, group[index:], body_hash)
                     return
                 cleared = True
+            elif self._consent is not None and self._consent.kept_now(req.recipient):
+                # An opt-out that arrived during the run (`campaign listen` wrote it): the
+                # chat's later steps stop here.
+                self._not_cleared(Clearance.KEPT, group[index:], body_hash)
+                return
             state, message_id = await self._deliver(req, body, body_hash, established, prev_accepted, index > 0)
             if state == SCHEDULED:
                 self._leave_scheduled(group[index:], None, "window_closed_while_queued")

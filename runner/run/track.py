@@ -202,6 +202,7 @@ class TrackStats:
     reply_stops: int = 0
     reply_failed: int = 0
     consent_changes: int = 0  # chats whose standing in the consent ledger the pass changed
+    polls_saved: int = 0  # messages a webhook made final: never polled (campaign listen)
 
 
 @dataclass
@@ -252,10 +253,11 @@ class Tracker(ApiCaller[TrackOptions]):
         """Add rows for newly accepted messages and queue every open one; returns the count."""
         self.journal.seed_deliveries(self.revision)
         now = self._clock()
-        total = opened = 0
+        total = opened = saved = 0
         for d in self.journal.deliveries(self.revision):
             total += 1
             if d.final:
+                saved += d.polls == 0  # finished by a webhook: never asked
                 continue
             opened += 1
             if d.next_poll_at is not None:
@@ -265,6 +267,7 @@ class Tracker(ApiCaller[TrackOptions]):
             self._push(max(due, now), d)
         self.stats.total = total
         self.stats.open = opened
+        self.stats.polls_saved = saved
         return opened
 
     def _push(self, due: float, d: Delivery) -> None:
