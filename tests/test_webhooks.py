@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -192,3 +195,78 @@ def test_a_stop_during_a_send_stops_that_chats_messages(tmp_path, make_emulator,
     assert time.monotonic() - started > 1.0  # the send was still running when the STOP came
     sent = {m["chat"] for m in emu.messages()}
     assert late not in sent and len(sent) == len(chats) - 1
+
+
+def _start_listen(state: Path, port_file: Path) -> subprocess.Popen:
+    port_file.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "listen", "--state", str(state),
+                             "--port", "0", "--port-file", str(port_file)],
+                            env={**os.environ, "BLOOIO_WEBHOOK_SECRET": SECRET},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(400):
+        if port_file.exists() and port_file.read_text().strip():
+            return proc
+        time.sleep(0.025)
+    proc.kill()
+    raise AssertionError("campaign listen did not start")
+
+
+def test_a_listener_killed_mid_stream_loses_nothing_it_acknowledged(tmp_path: Path):
+    """SIGKILL while deliveries are in flight; the sender retries what got no 200 (as Blooio
+    does): afterwards every event is in the ledger exactly once."""
+    state, port_file = tmp_path / "st", tmp_path / "port"
+    chats = [f"+1555330{i:04d}" for i in range(120)]
+    bodies = {c: _event("message.received", f"in_{c}", c, text="STOP", received_at=NOW * 1000)
+              for c in chats}
+    acked: set[str] = set()
+    lock = threading.Lock()
+
+    def post_all(port: int, todo: list[str]) -> None:
+        url = f"http://127.0.0.1:{port}{DEFAULT_PATH}"
+
+        def worker(mine: list[str]) -> None:
+            with httpx.Client(timeout=5) as client:
+                for c in mine:
+                    sig = header_value(SECRET, int(time.time()), bodies[c])
+                    try:
+                        r = client.post(url, content=bodies[c], headers={"X-Blooio-Signature": sig})
+                    except httpx.HTTPError:
+                        return  # the listener died: the rest waits for the retry
+                    if r.status_code == 200:
+                        with lock:
+                            acked.add(c)
+
+        threads = [threading.Thread(target=worker, args=(todo[i::8],)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+
+    proc = _start_listen(state, port_file)
+    port = int(port_file.read_text())
+    feeder = threading.Thread(target=post_all, args=(port, chats))
+    feeder.start()
+    for _ in range(400):
+        if len(acked) >= 30:
+            break
+        time.sleep(0.005)
+    proc.kill()  # SIGKILL, deliveries in flight
+    proc.wait(10)
+    feeder.join(30)
+    killed_at = len(acked)
+    assert 30 <= killed_at < len(chats)
+    with existing_ledger(state) as ledger:
+        assert ledger is not None
+        stored = set(ledger.standings())
+    assert acked <= stored  # acknowledged means written
+    proc = _start_listen(state, port_file)
+    try:
+        post_all(int(port_file.read_text()), [c for c in chats if c not in acked])  # retries
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)
+    assert SECRET not in out[0].decode() + out[1].decode()
+    with existing_ledger(state) as ledger:
+        assert ledger is not None
+        assert set(ledger.standings()) == set(chats)
+        assert len(list(ledger.events())) == len(chats)

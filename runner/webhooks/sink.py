@@ -21,7 +21,7 @@ from runner.consent.match import Vocabulary
 from runner.contract import FINAL_DELIVERY_STATUSES
 from runner.run.consent import events_of
 from runner.store.journal import DeliveryPush, Journal, JournalOp
-from runner.store.ledger import ConsentEvent, Ledger
+from runner.store.ledger import ConsentEvent, Contact, Ledger
 from runner.store.paths import LEDGER_FILE
 from runner.webhooks.events import EventType, WebhookEvent
 
@@ -51,25 +51,37 @@ class WebhookSink:
         self._journals: dict[str, Journal] = {}
         self._where: dict[str, str] = {}
         self._reseeded_at = 0.0
+        self._contacts: dict[str, Contact] = {}
+        self._contacts_at = -_RESEED_EVERY_S
 
     def close(self) -> None:
         for j in self._journals.values():
             j.close()
         self.ledger.close()
 
+    def _contact(self, chat: str, now: float) -> Contact | None:
+        """What the state last sent this chat (for the events' campaign and step): the ledger's
+        contacts, read again at most once a second when a chat is not among them."""
+        found = self._contacts.get(chat)
+        if found is None and now - self._contacts_at >= _RESEED_EVERY_S:
+            self._contacts, self._contacts_at = self.ledger.contacts(), now
+            found = self._contacts.get(chat)
+        return found
+
     def _journal_of(self, message_id: str, now: float) -> Journal | None:
         campaign = self._where.get(message_id)
         if campaign is not None:
             return self._journals[campaign]
         for attempt in range(2):
-            self._open_journals()
+            if attempt or not self._journals:
+                self._open_journals()  # a campaign sent since the listener started
             for name, journal in self._journals.items():
                 if journal.has_delivery(message_id):
                     if len(self._where) >= _CACHE:
                         self._where.clear()
                     self._where[message_id] = name
                     return journal
-            if attempt or now - self._reseeded_at < _RESEED_EVERY_S:
+            if attempt == 1 or now - self._reseeded_at < _RESEED_EVERY_S:
                 return None
             # Accepted since the journals were last seeded (a send running now): seed again.
             self._reseeded_at = now
@@ -88,13 +100,11 @@ class WebhookSink:
         at = time.time() if now is None else now
         consent: list[ConsentEvent] = []
         pushes: dict[str, list[JournalOp]] = {}
-        contacts = None
         for e in events:
             self.stats.by_event[e.type.value] += 1
             if e.type is EventType.RECEIVED:
                 self.stats.replies += 1
-                contacts = contacts if contacts is not None else self.ledger.contacts()
-                last = contacts.get(e.chat)
+                last = self._contact(e.chat, at)
                 found = events_of(e.chat, [{"message_id": e.message_id, "text": e.text,
                                             "time_sent": e.at_ms, "direction": "inbound"}],
                                   self.vocab, campaign=last.last_campaign if last else None,
