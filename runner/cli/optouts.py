@@ -20,6 +20,7 @@ from runner import exitcodes
 from runner.audience.mask import display_chat
 from runner.cli._base import http_stack_option, state_option, user_errors
 from runner.errors import StoppedEarly
+from runner.report.words import answers_line
 from runner.run.optouts_session import (
     OptoutsOutcome,
     ReviewOutcome,
@@ -63,6 +64,9 @@ def _print_text(outcome: OptoutsOutcome, show: bool) -> None:
                        "decides with `campaign optouts review`:")
             for h in outcome.holds:
                 click.echo(_hold_line(h, show))
+    answered = answers_line(outcome.answered)
+    if answered:
+        click.echo(answered)
     if outcome.target is not None:
         verb = "would export" if dry else "exported"
         click.echo(f"{verb} {len(outcome.exported):,} opt-out"

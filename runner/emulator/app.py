@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from enum import Enum
-from typing import Any, Final
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from runner.emulator import control
@@ -18,15 +17,11 @@ from runner.emulator.config import EmulatorConfig
 from runner.emulator.faults import Faults
 from runner.emulator.state import State
 from runner.emulator.validation import ApiError
+from runner.emulator.webhooks import Webhooks
+from runner.http.server import DROP, Drop
 
 Response = tuple[int, Any, list[tuple[str, str]] | None]
-class _Drop(Enum):
-    """The answer that is no answer: the server drops the connection."""
 
-    DROP = "drop"
-
-
-DROP: Final = _Drop.DROP
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 MAX_KEY_WAITS = 1000  # same-key attempts one request may wait behind before giving up
 
@@ -61,11 +56,13 @@ class App:
         self.faults = Faults(config)
         self.inflight: dict[str, asyncio.Future] = {}
         self._auth = "Bearer " + config.api_key
+        self.webhooks = Webhooks(self.state, url=config.webhook_url, secret=config.webhook_secret,
+                                 duplicate_rate=config.webhook_duplicate_rate, seed=config.seed)
 
     # -- entry -------------------------------------------------------------------------
 
     async def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
-                     peer: str) -> Response | _Drop:
+                     peer: str) -> Response | Drop:
         path, _, query = target.partition("?")
         if path.startswith("/v2/api/"):
             st = self.state.stats
@@ -95,7 +92,7 @@ class App:
     # -- the API -----------------------------------------------------------------------
 
     async def _api(self, method: str, path: str, query: str, headers: dict[str, str],
-                   body: bytes) -> Response | _Drop:
+                   body: bytes) -> Response | Drop:
         if headers.get("authorization") != self._auth:
             return error(401, "Authentication required or invalid")
         segs = path.split("/")
@@ -113,6 +110,8 @@ class App:
                 return resp
         st = self.state
         try:
+            if segs[0] == "webhooks":
+                return self._webhooks(method, segs, body)
             if method != "GET":
                 return error(405, f"Method {method} not allowed here")
             if n == 3 and segs[0] == "chats" and segs[2] == "messages":
@@ -129,7 +128,23 @@ class App:
             return exc.status, exc.body(), None
         return error(404, "Not found")
 
-    async def _fault(self, fault: str) -> Response | _Drop | None:
+    def _webhooks(self, method: str, segs: list[str], body: bytes) -> Response:
+        hooks = self.webhooks
+        if segs == ["webhooks"] and method == "POST":
+            try:
+                doc = json.loads(body or b"{}")
+            except ValueError:
+                return error(400, "the body is not JSON")
+            return 201, hooks.create(doc), None
+        if segs == ["webhooks"] and method == "GET":
+            return 200, hooks.listing(), None
+        if len(segs) == 2 and method == "DELETE":
+            return 200, hooks.delete(unquote(segs[1])), None
+        if len(segs) == 4 and segs[2:] == ["secret", "rotate"] and method == "POST":
+            return 200, hooks.rotate(unquote(segs[1])), None
+        return error(404, "Not found")
+
+    async def _fault(self, fault: str) -> Response | Drop | None:
         """The answer a fault forces before any state is touched (None: answer normally)."""
         cfg = self.config
         if fault == "500" or fault == "accept_then_500":
@@ -149,7 +164,7 @@ class App:
             await asyncio.sleep(cfg.slow_ms / 1000.0)
         return None
 
-    async def _send(self, raw_chat: str, key: str | None, body: bytes) -> Response | _Drop:
+    async def _send(self, raw_chat: str, key: str | None, body: bytes) -> Response | Drop:
         fault, delay = self.faults.draw(True)
         state = self.state
         mine: asyncio.Future | None = None
