@@ -21,6 +21,7 @@ from runner.campaign.schedule import (
     Timing,
     Window,
     gate_for,
+    parse_at,
     parse_hhmm,
     parse_instant,
     parse_schedule,
@@ -288,3 +289,99 @@ def test_a_steps_keys_default_to_the_first_message_as_the_key_does():
     key = step_keys("spring", 3, "intro")
     assert key("+15551230001") == idempotency_key("spring", 3, "intro", "+15551230001")
     assert key("+15551230001") == key("+15551230001", 0) != key("+15551230001", 1)
+
+
+# -- parse_schedule: each refusal's key, words and hint ------------------------------------------
+
+WINDOW_HINT = "set schedule.timezone (and optionally timezone_var for per-recipient zones)"
+
+
+@pytest.mark.parametrize("spec, key, message, hint", [
+    ({"timezone": "Mars/Olympus"}, ("timezone",), "unknown time zone 'Mars/Olympus'",
+     "use an IANA name such as America/New_York or Europe/Paris"),
+    ({"timezone": "UTC", "window": {"start": "09:00", "end": "09:00"}}, ("window",),
+     "the window starts and ends at the same time",
+     "give different start and end times (a window may cross midnight)"),
+    ({"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": ["mon", "someday"]}},
+     ("window", "days"), "unknown day(s): someday", "use mon, tue, wed, thu, fri, sat, sun"),
+    ({"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": ["x", 7]}},
+     ("window", "days"), "unknown day(s): x, 7", "use mon, tue, wed, thu, fri, sat, sun"),
+    ({"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": []}},
+     ("window", "days"), "the window has no days", "list at least one day"),
+    ({"window": {"start": "09:00", "end": "17:00"}}, ("window",), "a window needs a time zone",
+     WINDOW_HINT),
+    ({"not_before": "soon"}, ("not_before",), "'soon' is not an ISO 8601 date-time",
+     'write e.g. "2026-12-01T14:00:00Z" or "2026-12-01T09:00:00-05:00"'),
+    ({"not_after": "2026-12-01T14:00:00"}, ("not_after",),
+     "'2026-12-01T14:00:00' has no UTC offset, so it is ambiguous",
+     'add Z or an offset: "2026-12-01T14:00:00Z"'),
+    ({"not_after": "1999-12-01T14:00:00Z"}, ("not_after",),
+     "'1999-12-01T14:00:00Z' is not a date this runner can schedule (years 2000-2999)",
+     "check the year"),
+])
+def test_each_schedule_refusal_names_its_key_and_says_how_to_fix_it(spec, key, message, hint):
+    with pytest.raises(ScheduleError) as info:
+        parse_schedule(spec)
+    assert (info.value.key, str(info.value), info.value.hint) == (key, message, hint)
+
+
+def test_a_window_with_a_per_recipient_zone_needs_no_default_zone():
+    s = parse_schedule({"timezone_var": "tz", "window": {"start": "09:00", "end": "17:00"}})
+    assert s.zone_var == "tz" and s.default_zone is None and s.window is not None
+
+
+def test_days_are_read_by_their_first_three_letters_in_any_case():
+    s = parse_schedule({"timezone": "UTC",
+                        "window": {"start": "09:00", "end": "17:00", "days": ["Monday", "FRI"]}})
+    assert s.window.days == frozenset({0, 4})
+
+
+def test_instants_are_kept_in_utc_itself():
+    at = parse_instant("2026-12-01T09:00:00-05:00", ())
+    assert at == datetime(2026, 12, 1, 14, tzinfo=UTC) and at.tzinfo is UTC
+
+
+def test_at_now_is_this_second_in_utc():
+    before = datetime.now(UTC).replace(microsecond=0)
+    now = parse_at("now")
+    assert now.tzinfo is UTC and now.microsecond == 0 and now >= before
+    assert parse_at("2026-12-01T14:00:00Z") == datetime(2026, 12, 1, 14, tzinfo=UTC)
+    with pytest.raises(ScheduleError) as info:
+        parse_at("NOW")
+    assert info.value.key == ()
+
+
+# -- Schedule.state: which wait is named, and what counts -------------------------------------
+
+def test_the_window_contains_its_opening_instant():
+    w = Window(parse_hhmm("09:30", ()), parse_hhmm("17:45", ()), None)
+    assert w.opened_on(datetime(2026, 6, 1, 9, 30, tzinfo=NY)) == datetime(2026, 6, 1, 9, 30, tzinfo=NY)
+    assert w.opened_on(datetime(2026, 6, 1, 9, 29, 59, tzinfo=NY)) is None
+
+
+def test_a_delay_without_a_previous_step_waits_for_nothing():
+    s = parse_schedule({"not_before": "2026-12-01T00:00:00Z"})
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    assert s.state(at, ZoneInfo("UTC"), delay=3600) == (Timing.DUE, None)  # no previous step
+    # A previous step accepted, and no delay for this one: due at once.
+    assert s.state(at, ZoneInfo("UTC"), delay=None, previous_accepted=at.timestamp(),
+                   has_previous=True) == (Timing.DUE, None)
+
+
+def test_the_first_wait_is_the_one_named():
+    s = parse_schedule({"not_before": "2026-12-01T12:00:00Z"})
+    at = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    # not_before is 2 h away, the delay ends in 5 h: the message waits for the start first.
+    ready = at.timestamp() + 5 * 3600 - 3600
+    state, due = s.state(at, ZoneInfo("UTC"), delay=5 * 3600, previous_accepted=at.timestamp() - 3600,
+                         has_previous=True)
+    assert (state, due.timestamp()) == (Timing.WAIT_START, ready)
+
+
+def test_a_recipient_without_a_zone_is_scheduled_in_utc_when_the_campaign_names_none():
+    rules = parse_schedule({"timezone_var": "tz", "window": {"start": "09:00", "end": "17:00"}})
+    gate = gate_for(_Campaign(rules, [_Step("a")]))
+    assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp()) == (
+        Timing.DUE, None)
+    assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 8, tzinfo=UTC).timestamp()) == (
+        Timing.WAIT_WINDOW, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp())
