@@ -385,3 +385,12 @@ def test_a_recipient_without_a_zone_is_scheduled_in_utc_when_the_campaign_names_
         Timing.DUE, None)
     assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 8, tzinfo=UTC).timestamp()) == (
         Timing.WAIT_WINDOW, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp())
+
+
+def test_a_window_opening_in_the_spring_forward_gap_opens_when_the_clock_jumps():
+    # 02:10 does not exist in New York on 2026-03-08 (02:00 -> 03:00 EDT): the window opens
+    # at 03:00 EDT = 07:00 UTC to the second, wherever the bisection starts.
+    s = parse_schedule({"timezone": "America/New_York", "window": {"start": "02:10", "end": "04:00"}})
+    assert s.state(datetime(2026, 3, 8, 5, 0, tzinfo=UTC), NY) == (
+        Timing.WAIT_WINDOW, datetime(2026, 3, 8, 7, 0, tzinfo=UTC))
+    assert s.state(datetime(2026, 3, 8, 7, 0, tzinfo=UTC), NY) == (Timing.DUE, None)

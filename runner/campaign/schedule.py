@@ -171,22 +171,19 @@ class Schedule:
             return Timing.WAIT_PREVIOUS, None
         reason = Timing.DUE
         t = now
-        # Each constraint can push `t` later; a few rounds reach the fixed point (a window
-        # opening may not move past a delay, a delay never moves past a window opening).
-        for _ in range(4):
-            before = t
-            if self.not_before is not None and t < self.not_before:
-                t, reason = self.not_before, reason if reason != Timing.DUE else Timing.WAIT_START
-            if delay and previous_accepted is not None:
-                ready = datetime.fromtimestamp(previous_accepted + delay, tz=UTC)
-                if t < ready:
-                    t, reason = ready, reason if reason != Timing.DUE else Timing.WAIT_DELAY
-            if self.window is not None:
-                opened = self.window.next_open(t, tz)
-                if opened > t:
-                    t, reason = opened, reason if reason != Timing.DUE else Timing.WAIT_WINDOW
-            if t == before:
-                break
+        # Each constraint can only push `t` later, and the window (which moves `t` to its next
+        # opening) comes last: one pass leaves `t` past not_before, past the delay and inside
+        # the window. The reason is the first wait met.
+        if self.not_before is not None and t < self.not_before:
+            t, reason = self.not_before, Timing.WAIT_START
+        if delay and previous_accepted is not None:
+            ready = datetime.fromtimestamp(previous_accepted + delay, tz=UTC)
+            if t < ready:
+                t, reason = ready, reason if reason != Timing.DUE else Timing.WAIT_DELAY
+        if self.window is not None:
+            opened = self.window.next_open(t, tz)
+            if opened > t:
+                t, reason = opened, reason if reason != Timing.DUE else Timing.WAIT_WINDOW
         if self.not_after is not None and t >= self.not_after:
             # Only a wait can move t past not_after: a message due now is due before it.
             return Timing.PAST_NOT_AFTER, None
