@@ -5,6 +5,7 @@ word for word, the executor's gate and the content hash."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ from runner.campaign.schedule import (
     parse_instant,
     parse_schedule,
 )
-from runner.planning.keys import content_hash, idempotency_key, step_keys
+from runner.planning.keys import answer_key, content_hash, idempotency_key, step_keys
 
 NY = ZoneInfo("America/New_York")
 
@@ -394,3 +395,33 @@ def test_a_window_opening_in_the_spring_forward_gap_opens_when_the_clock_jumps()
     assert s.state(datetime(2026, 3, 8, 5, 0, tzinfo=UTC), NY) == (
         Timing.WAIT_WINDOW, datetime(2026, 3, 8, 7, 0, tzinfo=UTC))
     assert s.state(datetime(2026, 3, 8, 7, 0, tzinfo=UTC), NY) == (Timing.DUE, None)
+
+
+def test_an_answer_key_is_its_own_derivation():
+    import hashlib
+
+    key = answer_key("help", "+15551230001", "2026-12-01")
+    digest = hashlib.sha256(b"answer\x1fhelp\x1f+15551230001\x1f2026-12-01").hexdigest()[:40]
+    assert key == "rnr1-" + digest
+    assert answer_key("stop", "+15551230001") == "rnr1-" + hashlib.sha256(
+        b"answer\x1fstop\x1f+15551230001\x1f").hexdigest()[:40]
+
+
+def test_only_a_phone_in_another_form_is_marked_for_default_region():
+    with pytest.raises(ChatIdError) as info:
+        normalize_chat("ada@example")
+    assert info.value.phone_like is False
+    with pytest.raises(ChatIdError) as info:
+        normalize_chat("(555) 123-4567")
+    assert info.value.phone_like is True
+
+
+def test_a_zone_less_recipient_is_in_utc_whatever_the_machines_zone(monkeypatch):
+    # A naive "local" fallback would read the host's zone; only an explicit UTC passes here.
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        test_a_recipient_without_a_zone_is_scheduled_in_utc_when_the_campaign_names_none()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
