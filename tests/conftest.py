@@ -21,6 +21,8 @@ from click.testing import CliRunner
 
 from runner.cli import main
 
+pytest_plugins = ["pg_cluster"]
+
 CampaignCLI = Callable[..., subprocess.CompletedProcess]
 
 

@@ -114,10 +114,31 @@ class RateType(click.ParamType):
 RATE = RateType()
 
 
+class StateType(click.ParamType):
+    """--state DIR or a postgresql:// URL (kept as the string libpq reads; never echoed)."""
+
+    name = "DIR|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> Path | str:
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        if text.startswith(("postgresql://", "postgres://")):
+            return text
+        if "://" in text:
+            self.fail("a state is a folder or a postgresql://user@host/dbname URL", param, ctx)
+        return click.Path(file_okay=False, path_type=Path).convert(value, param, ctx)
+
+
 def state_option(help: str = "Journal directory.") -> Callable:
-    """--state DIRECTORY, defaulting to the one state directory every command shares."""
-    return click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-                        default=DEFAULT_STATE_DIR, show_default=True, help=help)
+    """--state DIR|URL [env RUNNER_STATE], defaulting to the one state directory every command
+    shares; a postgresql:// URL keeps every campaign's journal and the ledger in one database
+    (the team's shared state)."""
+    return click.option("--state", "state_dir", type=StateType(), envvar="RUNNER_STATE",
+                        show_envvar=True, default=DEFAULT_STATE_DIR, show_default=True,
+                        help=help + " A folder, or a postgresql:// URL (libpq: PGPASSWORD, "
+                                    "~/.pgpass, PGSERVICE, sslmode).")
 
 
 def http_stack_option() -> Callable:

@@ -194,7 +194,18 @@ def ledger_error(err: sqlite3.Error, path: Path) -> CampaignError:
 
 
 class Ledger:
-    """Synchronous access to one state's ledger. Not shared across threads."""
+    """Synchronous access to one state's ledger. Not shared across threads.
+
+    The SQL that differs between SQLite and PostgreSQL (runner.store.pgledger) is spelled in
+    the class attributes below; everything else is the same text for both."""
+
+    _BEGIN = "BEGIN IMMEDIATE"
+    _INSERT_EVENT = (
+        "INSERT OR IGNORE INTO events (chat, kind, at_ms, word, excerpt, campaign, step, source, "
+        "reply_id, actor, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+    _ADVANCE_CURSOR = ("UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) "
+                       "WHERE chat = ?")
+    _GREATEST, _LEAST = "MAX", "MIN"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -332,14 +343,12 @@ class Ledger:
         at = time.time() if now is None else now
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(self._BEGIN)
             try:
                 touched: set[str] = set()
                 for e in events:
                     cur = db.execute(
-                        "INSERT OR IGNORE INTO events (chat, kind, at_ms, word, excerpt, campaign, "
-                        "step, source, reply_id, actor, recorded_at) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        self._INSERT_EVENT,
                         (e.chat, e.kind.value, e.at_ms, e.word, e.excerpt, e.campaign, e.step,
                          e.source, e.reply_id, e.actor, at))
                     if cur.rowcount and e.kind is not EventKind.HELP:
@@ -347,8 +356,7 @@ class Ledger:
                 changes = [c for c in (self._restand(chat) for chat in sorted(touched))
                            if c.before != c.after]
                 for chat, cursor in (cursors or {}).items():
-                    db.execute("UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) "
-                               "WHERE chat = ?", (cursor, chat))
+                    db.execute(self._ADVANCE_CURSOR, (cursor, chat))
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -395,26 +403,36 @@ class Ledger:
         through_row = db.execute("SELECT through FROM synced WHERE campaign = ?",
                                  (campaign,)).fetchone()
         through = float(through_row[0]) if through_row else -1.0
+        rows = self._attempted_since(campaign, journal, through)
+        return self._merge_contacts(campaign, rows, through)
+
+    def _attempted_since(self, campaign: str, journal: str | Path | None, through: float
+                         ) -> list[tuple]:
+        """The journal's rows (chat, group_id, first, last, step) attempted since ``through``
+        (a second of overlap: a row committed late with an earlier clock is not missed; syncing
+        a row twice changes nothing)."""
+        assert journal is not None
         try:
             src = sqlite3.connect(f"file:{Path(journal).resolve()}?mode=ro", uri=True)
         except sqlite3.Error:
-            return 0  # not there (yet): nothing was attempted
+            return []  # not there (yet): nothing was attempted
         try:
             src.execute("PRAGMA busy_timeout=5000")
-            rows = src.execute(
+            return src.execute(
                 "SELECT chat, group_id, COALESCE(first_attempt_at, last_attempt_at), "
                 "last_attempt_at, step FROM requests WHERE attempts > 0 AND last_attempt_at >= ?",
-                # A second of overlap: a row committed late with an earlier clock is not
-                # missed (syncing a row twice changes nothing).
                 (through - 1.0,)).fetchall()
         except sqlite3.Error as err:
             if "no such table" in str(err):
-                return 0
+                return []
             # Whom that campaign messaged cannot be known, so neither can whose replies to read
             # before messaging them again: stop, and say how to mend it.
             raise journal_error(err, journal, "send") from None
         finally:
             src.close()
+
+    def _merge_contacts(self, campaign: str, rows: list[tuple], through: float) -> int:
+        db = self._db
         if not rows:
             return 0
         latest: dict[str, tuple[str, int, int, str]] = {}  # chat -> api_id, first, last, step
@@ -430,18 +448,18 @@ class Ledger:
                 latest[chat] = (seen[0] if seen[0] != chat else api_id, min(seen[1], first_ms),
                                 max(seen[2], last_ms), step if last_ms >= seen[2] else seen[3])
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(self._BEGIN)
             try:
                 db.executemany(
                     "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, "
                     "last_step) VALUES (?,?,?,?,?,?) ON CONFLICT (chat) DO UPDATE SET "
                     "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
-                    "ELSE contacts.api_id END, first_ms = MIN(contacts.first_ms, excluded.first_ms), "
+                    f"ELSE contacts.api_id END, first_ms = {self._LEAST}(contacts.first_ms, excluded.first_ms), "
                     "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
                     "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
                     "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
                     "THEN excluded.last_step ELSE contacts.last_step END, "
-                    "last_ms = MAX(contacts.last_ms, excluded.last_ms)",
+                    f"last_ms = {self._GREATEST}(contacts.last_ms, excluded.last_ms)",
                     [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
                 db.execute("INSERT INTO synced (campaign, through) VALUES (?, ?) "
                            "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through",
