@@ -52,13 +52,21 @@ def safe_label(url: str) -> str:
 
 
 def _secrets(url: str) -> list[str]:
+    """Every spelling of a password the URL holds (decoded or not, userinfo or query),
+    longest first."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
     p = _parts(url)
-    found = [p["password"]] if p.get("password") else []
-    # What the parser did not decode (a malformed URL): anything between ':' and '@'.
-    m = re.match(r"^[a-z]+://[^:/@]*:([^@]+)@", url)
+    found = {p["password"]} if p.get("password") else set()
+    m = re.match(r"^[a-z]+://[^:/@]*:([^@/]+)@", url)
     if m:
-        found.append(m.group(1))
-    return [s for s in found if s]
+        found |= {m.group(1), unquote(m.group(1))}
+    try:
+        for value in parse_qs(urlsplit(url).query).get("password", []):
+            found |= {value, quote(value)}
+    except ValueError:
+        pass
+    return sorted((s for s in found if s), key=len, reverse=True)
 
 
 def scrub(text: str, url: str) -> str:

@@ -1,0 +1,31 @@
+"""`campaign state ...`: commands about where the journals and the consent ledger live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from runner.cli._base import state_option, user_errors
+from runner.run.state_session import unlock as unlock_campaign
+
+
+@click.group()
+def state() -> None:
+    """Commands about a state (a folder, or a PostgreSQL database shared by a team)."""
+
+
+@state.command("unlock", epilog="""\b
+Exit codes:
+  0  the holder's session was ended and its lock row removed
+  1  the campaign does not hold that lock id (nothing changed), or the state is a folder
+""")
+@click.argument("campaign_id")
+@click.option("--lock-id", "lock_id", type=int, required=True,
+              help="the lock id the refusal named (a newer lock is never broken)")
+@state_option("The database state (a folder's locks die with their process).")
+@user_errors(None)
+def unlock(campaign_id: str, lock_id: int, state_dir: Path | str) -> None:
+    """End a stuck run's hold on CAMPAIGN_ID in a PostgreSQL state."""
+    held = unlock_campaign(state_dir, campaign_id, lock_id)
+    click.echo(f"unlocked {campaign_id}: ended {held.describe()}")
