@@ -3,7 +3,7 @@
 One cluster per xdist worker (session scope), started on first use: ``initdb`` into a
 temporary folder, listening on 127.0.0.1 on a free port, stopped at the end. PostgreSQL refuses
 to run as root, so as root the cluster belongs to ``nobody`` (its files, its process). Each test
-gets its own database (``pg_url``): CREATE DATABASE is a file copy of template1, a few ms.
+gets its own database (``pg_url``): a file copy of a template the runner migrated once.
 
 Without PostgreSQL the tests that need it are skipped, except under CI (``CI=true``), where a
 missing server fails them: CI must test both state backends.
@@ -116,14 +116,34 @@ def pg_cluster() -> Iterator[PgCluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster: PgCluster) -> str:
+    """A database the runner has given its schema (the runner's own migration, from empty):
+    each test's database is a file copy of it, ~0.1 s instead of ~0.5 s to create and migrate."""
+    import psycopg
+
+    from runner.store.pgconn import Database
+    from runner.store.pgschema import migrate
+
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE runner_template")
+    db = Database(pg_cluster.url("runner_template"))
+    try:
+        migrate(db)
+    finally:
+        db.close()
+    return "runner_template"
+
+
 @pytest.fixture
-def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
-    """A fresh, empty database of the cluster, as a URL with the password in it."""
+def pg_url(pg_cluster: PgCluster, pg_template: str) -> Iterator[str]:
+    """A fresh database of the cluster with the runner's schema and no rows, as a URL with the
+    password in it."""
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {pg_template} STRATEGY FILE_COPY")
     yield pg_cluster.url(name)
     with contextlib.suppress(Exception), psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -10,9 +10,12 @@ from runner.cli._base import state_option, user_errors
 from runner.run.state_session import unlock as unlock_campaign
 
 
-@click.group()
+@click.group(epilog="""\b
+Exit codes:
+  0  done; otherwise those of the command (campaign state unlock --help)
+""")
 def state() -> None:
-    """Commands about a state (a folder, or a PostgreSQL database shared by a team)."""
+    """Commands about a state: `state unlock` ends a stuck run's lock in a PostgreSQL state."""
 
 
 @state.command("unlock", epilog="""\b
