@@ -4,7 +4,7 @@ and ``synced`` tables, read and written by the same code as the SQLite ledger
 
 Contacts come from the ``requests`` of every campaign in the same database, so a campaign sent
 from one laptop is known to a send from another. ``changed_elsewhere`` (SQLite's data_version)
-is a counter every writing transaction moves on.
+is a counter every writing transaction moves on (a trigger, runner.store.pgschema).
 """
 
 from __future__ import annotations
@@ -43,21 +43,6 @@ class PgLedger(Ledger):
 
     def _data_version(self) -> int:
         return int(self._db.execute("SELECT n FROM ledger_version WHERE id = 1").fetchone()[0])
-
-    def record(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        changes = super().record(*args, **kwargs)
-        self._bump()
-        return changes
-
-    def _merge_contacts(self, campaign: str, rows: list[tuple], through: float) -> int:
-        changed = super()._merge_contacts(campaign, rows, through)
-        if changed:
-            self._bump()
-        return changed
-
-    def _bump(self) -> None:
-        self._version = int(self._db.execute(
-            "UPDATE ledger_version SET n = n + 1 WHERE id = 1 RETURNING n").fetchone()[0])
 
     def sync_state(self, state_dir: str | Path | None = None) -> int:
         """``contacts`` from every campaign's journal in the database."""

@@ -166,6 +166,19 @@ CREATE TABLE IF NOT EXISTS ledger_version (
     n BIGINT NOT NULL
 );
 INSERT INTO ledger_version (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING;
+-- Every write to the ledger moves the counter on, in its own transaction: what SQLite's
+-- PRAGMA data_version tells the SQLite ledger (Ledger.changed_elsewhere).
+CREATE OR REPLACE FUNCTION ledger_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE ledger_version SET n = n + 1 WHERE id = 1;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER events_bump AFTER INSERT OR UPDATE OR DELETE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_bump();
+CREATE OR REPLACE TRIGGER standing_bump AFTER INSERT OR UPDATE OR DELETE ON standing
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_bump();
+CREATE OR REPLACE TRIGGER contacts_bump AFTER INSERT OR UPDATE OR DELETE ON contacts
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_bump();
 """
 
 
