@@ -19,7 +19,7 @@ import pytest
 from runner.emulator import EmulatorConfig
 from runner.store.backend import open_journal
 from runner.store.pgconn import safe_label, scrub
-from runner.store.state import PgState
+from runner.store.state import PgState, open_state
 
 pytest_plugins = ["emulator_fixtures"]
 
@@ -178,3 +178,27 @@ def test_labels_and_errors_drop_the_password_wherever_the_url_holds_it():
     assert safe_label(url) == "postgresql://ada@db.example:6432/team"
     assert scrub("failed for pa@ss and q2 and pa%40ss", url) == "failed for *** and *** and ***"
     assert "pa@ss" not in repr(PgState(url)) and "q2" not in repr(PgState(url))
+
+
+def test_status_lists_every_campaign_of_the_state(team, tmp_path):
+    empty = team.run("status", "--format", "json")
+    assert empty.returncode == 0 and json.loads(empty.stdout)["campaigns"] == []
+    people = chats(3)
+    assert team.send(write(tmp_path, "alpha", people, ["hello"])).returncode == 0
+    assert team.send(write(tmp_path, "beta", people[:1], ["hi"])).returncode == 0
+    team.emu.reply(people[1], "STOP")
+    assert team.run("optouts", str(tmp_path / "alpha.yaml")).returncode == 0
+    listed = team.run("status", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    doc = json.loads(listed.stdout)
+    assert "Passw0rd" not in doc["state"]
+    rows = {c["campaign"]: c for c in doc["campaigns"]}
+    assert list(rows) == ["alpha", "beta"]
+    assert (rows["alpha"]["state"], rows["alpha"]["requests"], rows["alpha"]["opted_out"]) == (
+        "finished", {"accepted": 3}, 1)
+    assert rows["beta"]["requests"] == {"accepted": 1} and rows["beta"]["opted_out"] == 0
+    text = team.run("status")
+    assert "alpha: finished; accepted 3" in text.stdout and "opted out 1" in text.stdout
+    with open_journal(open_state(team.state), "alpha", lock="send"):  # a run in progress
+        running = json.loads(team.run("status", "--format", "json").stdout)["campaigns"][0]
+    assert running["state"] == "running" and running["holder"]

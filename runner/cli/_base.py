@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "failures, delivery (after track)."),
     "optouts": ("runner.cli.optouts", "Read STOP replies into the consent ledger; review held "
                 "replies; export to `suppress`."),
+    "status": ("runner.cli.status", "List every campaign of a state: run state, requests, "
+               "opt-outs, last run by whom."),
     "state": ("runner.cli.state", "Commands about a state: `state unlock` ends a stuck run's "
               "lock in a PostgreSQL state."),
     "init": ("runner.cli.init", "Write a commented starter campaign into DIR (default: here; "

@@ -16,12 +16,12 @@ from typing import Any
 from runner.errors import CampaignError
 from runner.store.journal import Journal
 from runner.store.ledger import Ledger
-from runner.store.lock import JournalLock
-from runner.store.paths import journal_path
+from runner.store.lock import JournalBusy, JournalLock
+from runner.store.paths import LEDGER_FILE, journal_path
 from runner.store.pgjournal import PgJournal
 from runner.store.pgledger import PgLedger
-from runner.store.pglock import CampaignLock
-from runner.store.pgschema import migrate
+from runner.store.pglock import CampaignLock, holder
+from runner.store.pgschema import has_schema, migrate
 from runner.store.state import FolderState, State
 
 
@@ -87,3 +87,37 @@ def sync_campaign(state: State, ledger: Ledger, campaign_id: str) -> int:
     """The ledger learns whom one campaign has messaged."""
     journal = journal_path(state.path, campaign_id) if isinstance(state, FolderState) else None
     return ledger.sync_journal(campaign_id, journal)  # type: ignore[arg-type]
+
+
+def list_campaigns(state: State) -> list[str]:
+    """Every campaign with a journal in the state, by id."""
+    if isinstance(state, FolderState):
+        return sorted(p.stem for p in state.path.glob("*.sqlite") if p.name != LEDGER_FILE)
+    db = state.database("status")
+    try:
+        if not has_schema(db):
+            return []
+        return [r[0] for r in db.execute(
+            "SELECT campaign FROM runs UNION SELECT campaign FROM requests ORDER BY 1")]
+    finally:
+        db.close()
+
+
+def lock_holder(state: State, campaign_id: str) -> str | None:
+    """Who runs the campaign now (None: nobody)."""
+    if isinstance(state, FolderState):
+        try:
+            with JournalLock(journal_path(state.path, campaign_id), "status"):
+                return None
+        except JournalBusy as busy:
+            return busy.problems[0].message.split(" is running")[0]
+    db = state.database("status")
+    try:
+        found = holder(db, campaign_id)
+        if found is None:
+            return None
+        alive = db.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = ? "
+                           "AND granted", (found.backend_pid,)).fetchone()
+        return found.describe() if alive else None  # a row left by a holder that died
+    finally:
+        db.close()
