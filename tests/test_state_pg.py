@@ -202,3 +202,32 @@ def test_status_lists_every_campaign_of_the_state(team, tmp_path):
     with open_journal(open_state(team.state), "alpha", lock="send"):  # a run in progress
         running = json.loads(team.run("status", "--format", "json").stdout)["campaigns"][0]
     assert running["state"] == "running" and running["holder"]
+
+
+def test_state_import_moves_a_laptop_with_nothing_sent_again(
+        campaign_cli, make_emulator, pg_url, tmp_path):
+    team = Team(campaign_cli, make_emulator(EmulatorConfig(api_key=KEY, seed=24)), pg_url)
+    laptop = str(tmp_path / "laptop-state")
+    people = chats(4)
+    first = write(tmp_path / "a", "drip", people, ["welcome"])
+    assert team.run("send", str(first), "--yes", *FAST, state=laptop).returncode == 0
+    team.emu.reply(people[0], "STOP")
+    assert team.run("optouts", str(first), state=laptop).returncode == 0
+    for _ in range(2):  # twice is once
+        moved = team.cli("state", "import", laptop, "--to", pg_url)
+        assert moved.returncode == 0, moved.stderr
+        assert "imported drip: 4 requests" in moved.stdout and "Passw0rd" not in moved.stdout
+    doc = json.loads(team.run("report", str(first), "--format", "json").stdout)
+    before = json.loads(team.run("report", str(first), "--format", "json", state=laptop).stdout)
+    assert doc["totals"] == before["totals"] and doc["runs"] == before["runs"] == 1
+    assert {**doc["consent"], "ledger": None} == {**before["consent"], "ledger": None}
+    assert doc["consent"]["ledger"] == safe_label(pg_url)
+    second = write(tmp_path / "b", "drip", people, ["welcome", "reminder"])
+    assert team.send(second).returncode == 0
+    texts = [(m["chat"], m["body"]["text"]) for m in team.emu.messages()]
+    assert sum(1 for _, t in texts if t.startswith("welcome")) == 4
+    assert sorted(c for c, t in texts if t.startswith("reminder")) == people[1:]
+    # The database now knows a newer run than the laptop: importing the laptop again is refused.
+    stale = team.cli("state", "import", laptop, "--to", pg_url)
+    assert stale.returncode == 1 and "newer" in stale.stderr
+    assert "Passw0rd" not in stale.stdout + stale.stderr

@@ -30,7 +30,7 @@ class PgLedger(Ledger):
     def __init__(self, url: str, *, command: str = "the command") -> None:  # noqa: D107
         self._database = Database(url, command=command)
         self._db = self._database  # type: ignore[assignment]
-        self.path = Path(self._database.label)  # type: ignore[assignment]
+        self.path = self._database.label  # type: ignore[assignment]  # a label, not a file
         try:
             migrate(self._database)
         except BaseException:
