@@ -96,9 +96,16 @@ class PgJournal:
     ``lock``: the command that writes it holds the campaign's advisory lock (runner.store.pglock)
     on this connection until ``close``."""
 
+    # JournalWriter runs ``apply`` in a worker thread: a commit is a network round trip, and
+    # the event loop keeps sending meanwhile. Writes go through their own connection, so the
+    # thread never shares one with the loop's reads (lookups, the snapshot).
+    threaded_apply = True
+
     def __init__(self, url: str, campaign: str, *, lock: str | None = None) -> None:
         self.campaign = campaign
-        self._db = Database(url, command=lock or "the command")
+        self._url, self._command = url, lock or "the command"
+        self._writes: Database | None = None
+        self._db = Database(url, command=self._command)
         self.path = f"{self._db.label}#{campaign}"  # what errors and reports name
         self._lock: CampaignLock | None = None
         try:
@@ -136,6 +143,8 @@ class PgJournal:
                 self._lock.release()
         finally:
             self._db.close()
+            if self._writes is not None:
+                self._writes.close()
 
     def __enter__(self) -> PgJournal:
         return self
@@ -146,7 +155,9 @@ class PgJournal:
     # -- writing -------------------------------------------------------------------------
     def apply(self, ops: Iterable[JournalOp]) -> None:
         """Apply operations in order, in one transaction (one commit)."""
-        db = self._db
+        if self._writes is None:
+            self._writes = Database(self._url, command=self._command)
+        db = self._writes
         db.execute("BEGIN")
         try:
             for kind, run in groupby(ops, key=type):
