@@ -16,6 +16,7 @@ import click
 from runner import exitcodes
 from runner.audience.mask import display_chat
 from runner.cli._base import http_stack_option, state_option, user_errors
+from runner.cli.console import echo
 from runner.errors import StoppedEarly
 from runner.run.optouts import mask_text
 from runner.run.optouts_session import OptoutsOutcome, collect_optouts
@@ -23,20 +24,20 @@ from runner.run.optouts_session import OptoutsOutcome, collect_optouts
 
 def _print_text(outcome: OptoutsOutcome, dry_run: bool, show: bool) -> None:
     result, added, target = outcome.result, outcome.added, outcome.target
-    click.echo(f"checked {result.chats:,} chats ({result.requests:,} requests, {result.replies:,} replies read)")
+    echo(f"checked {result.chats:,} chats ({result.requests:,} requests, {result.replies:,} replies read)")
     verb = "would add" if dry_run else "added"
-    click.echo(f"{verb} {len(added):,} opt-out{'s' if len(added) != 1 else ''} to {target}")
+    echo(f"{verb} {len(added):,} opt-out{'s' if len(added) != 1 else ''} to {target}")
     for o in added:
-        click.echo(f"  {display_chat(o.chat, show)}  {o.word}  {o.date}")
+        echo(f"  {display_chat(o.chat, show)}  {o.word}  {o.date}")
     if outcome.already_held:
-        click.echo(f"{outcome.already_held:,} already in the file")
+        echo(f"{outcome.already_held:,} already in the file")
     if result.reviews:
-        click.echo(f"{len(result.reviews):,} repl{'ies' if len(result.reviews) != 1 else 'y'} to review "
+        echo(f"{len(result.reviews):,} repl{'ies' if len(result.reviews) != 1 else 'y'} to review "
                    "(a stop word, not at the start; not recorded: add the chat to the file if it "
                    "is an opt-out):")
         for r in result.reviews:
             text = r.text if show else mask_text(r.text)
-            click.echo(f"  {display_chat(r.chat, show)}  {r.word}  {r.date}  {json.dumps(text, ensure_ascii=False)}")
+            echo(f"  {display_chat(r.chat, show)}  {r.word}  {r.date}  {json.dumps(text, ensure_ascii=False)}")
 
 
 @click.command(epilog="""\b
@@ -74,20 +75,20 @@ def optouts(file: str, state_dir: Path, base_url: str | None, since: str | None,
                               concurrency=concurrency, max_attempts=max_attempts, dry_run=dry_run,
                               http_stack=http_stack)
     if not outcome.sent_yet:
-        click.echo(f"nothing sent yet for {outcome.journal.stem}: no journal at {outcome.journal} "
+        echo(f"nothing sent yet for {outcome.journal.stem}: no journal at {outcome.journal} "
                    "(is --state right?)", err=True)
     if fmt == "json":
-        click.echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))
+        echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))
     elif not outcome.sent_yet:
-        click.echo("added 0 opt-outs")
+        echo("added 0 opt-outs")
     else:
         _print_text(outcome, dry_run, show_recipients)
     result = outcome.result
     if result.not_found:
-        click.echo(f"{result.not_found:,} chats unknown to the API (no replies to read)", err=True)
+        echo(f"{result.not_found:,} chats unknown to the API (no replies to read)", err=True)
     if result.failed:
         for chat, reason in result.failed[:5]:
-            click.echo(f"could not read {display_chat(chat, show_recipients)}: {reason}", err=True)
+            echo(f"could not read {display_chat(chat, show_recipients)}: {reason}", err=True)
         raise StoppedEarly(f"{len(result.failed):,} chats could not be read",
                            hint="run the same command again later; nothing is written twice")
     sys.exit(outcome.exit_code if outcome.sent_yet else exitcodes.OK)

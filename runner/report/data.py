@@ -35,6 +35,7 @@ from runner.report.engagement import (
 )
 from runner.report.html import render_html
 from runner.report.words import PROTOCOL_NAMES, WAITING_TEXT, fmt_seconds, stop_text
+from runner.safe_text import md_code, md_text, one_line
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Entry, Journal
 
 REPORT_SCHEMA_VERSION = 5
@@ -466,7 +467,7 @@ def render_text(report: dict[str, Any], file: str | None = None) -> str:
         lines.append("Failures by reason:")
         for g in report["failures"]:
             status = f" (HTTP {g['http_status']})" if g["http_status"] else ""
-            msg = f": {g['message']}" if g["message"] else ""
+            msg = f": {one_line(g['message'])}" if g["message"] else ""
             lines.append(f"  {g['count']:>6,} × {g['reason']}{status}{msg}")
             lines.append(f"         e.g. {', '.join(g['examples'])}")
     if report["pending"]:
@@ -577,7 +578,7 @@ def _delivery_text(report: dict[str, Any], file: str | None) -> list[str]:
     if d["failures"]:
         lines.append("Delivery failures by error:")
         for g in d["failures"]:
-            lines.append(f"  {g['count']:>6,} × {g['error']}")
+            lines.append(f"  {g['count']:>6,} × {one_line(g['error'])}")
             lines.append(f"         e.g. {', '.join(g['examples'])}")
     return lines
 
@@ -607,8 +608,9 @@ def _delivery_markdown(report: dict[str, Any], file: str | None) -> list[str]:
     if d["failures"]:
         out += ["", "| delivery error | count | e.g. |", "|---|---:|---|"]
         for g in d["failures"]:
-            err = g["error"].replace("|", "\\|")
-            out.append(f"| {err} | {g['count']:,} | {', '.join(g['examples'])} |")
+            # The server's words: markdown data, never markup (runner.safe_text).
+            out.append(f"| {md_text(g['error'])} | {g['count']:,} | "
+                       f"{md_text(', '.join(g['examples']))} |")
     return out
 
 
@@ -619,7 +621,7 @@ def _pct(part: int, whole: int) -> str:
 def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
     r, t = report["run"], report["totals"]
     out = [
-        f"## Campaign `{report['campaign']}` — revision {report['revision']}, run #{r['id']}",
+        f"## Campaign {md_code(report['campaign'])} — revision {report['revision']}, run #{r['id']}",
         "",
         f"{_stop_text(r, report.get('state'))[:1].upper()}"
         f"{_stop_text(r, report.get('state'))[1:]}. Started {r['started_at']}"
@@ -637,9 +639,9 @@ def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
         out += ["", "### Failures by reason", "", "| reason | HTTP | count | message | e.g. |",
                 "|---|---:|---:|---|---|"]
         for g in report["failures"]:
-            msg = (g["message"] or "").replace("|", "\\|")
-            out.append(f"| `{g['reason']}` | {g['http_status'] or ''} | {g['count']:,} | {msg} "
-                       f"| {', '.join(g['examples'])} |")
+            out.append(f"| {md_code(g['reason'], in_table=True)} | {g['http_status'] or ''} | "
+                       f"{g['count']:,} | {md_text(g['message'] or '')} "
+                       f"| {md_text(', '.join(g['examples']))} |")
     if report["pending"]:
         out += ["", "Pending: " + ", ".join(f"`{p['reason']}` {p['count']:,}"
                                            for p in report["pending"])]
