@@ -19,9 +19,11 @@ MAX_TEMPLATE_STRING = 4_000_000
 MAX_JSON_DEPTH = 64
 
 # .xlsx recipients files: what the archive may inflate to, and how many cells may be read.
-MAX_XLSX_INFLATED = 200 * 1024 * 1024
-MAX_XLSX_PART = 100 * 1024 * 1024
-MAX_XLSX_CELLS = 5_000_000
+# Sheets are streamed; shared strings are all held in memory, so they get a cap of their own.
+MAX_XLSX_INFLATED = 256 * 1024 * 1024
+MAX_XLSX_PART = 200 * 1024 * 1024
+MAX_XLSX_SHARED_STRINGS = 20 * 1024 * 1024
+MAX_XLSX_CELLS = 2_000_000
 
 # The review action: GitHub refuses a comment over 65,536 characters and cuts a step summary
 # at 1 MiB; both are kept under, the full text going to the review folder.
