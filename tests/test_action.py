@@ -76,7 +76,7 @@ def test_the_script_validates_plans_and_diffs(tmp_path: Path) -> None:
     proc, summary = run_script(repo, tmp_path, DIFF_BASE="HEAD")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "| `a` | kept | 0 | 0 | 0 | 2 | 0 | 2 |" in summary
-    head = json.loads((repo / "plans" / "campaigns__hello.jsonl").read_text().splitlines()[0])
+    head = json.loads((repo / "plans" / "campaigns%2Fhello.yaml.jsonl").read_text().splitlines()[0])
     assert head["campaign"] == "hello" and head["requests"] == 2
     comment = (tmp_path / "review" / "comment.md").read_text()
     assert comment.startswith("<!-- campaign-runner-review -->") and "Hello there" in comment
