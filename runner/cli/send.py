@@ -63,7 +63,8 @@ def _summary_lines(session: SendSession, already: int, default_rate: bool) -> st
         f"  journal {session.journal.path}",
     ]
     if session.plan is not None:
-        lines.append(f"  plan {session.plan.path}  {session.plan.digest}: inputs unchanged")
+        recomputed = session.audit.plan_digest if session.audit is not None else None
+        lines.append(f"  plan {session.plan.path}  {recomputed}: inputs unchanged")
         for name in session.plan_reread:
             lines.append(f"  re-read {name}: changed since the plan (suppression wins)")
         if session.plan_skipped:
