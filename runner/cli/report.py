@@ -15,6 +15,7 @@ from runner.cli._base import emit, state_option, user_errors
 from runner.report.current import current_plan
 from runner.report.data import build_report, render
 from runner.store.journal import Journal
+from runner.store.lock import holder
 
 
 @click.command(epilog="""\b
@@ -36,7 +37,10 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
     """Report the last send of a campaign: totals, per step, failures, delivery (after track)."""
     campaign = load_campaign(file)
     with Journal.existing(state_dir, campaign.id, file) as journal, journal.snapshot("report"):
+        # A writer holding the journal's lock: the last run is not over, it is running.
+        busy = holder(journal.path)
+        running = (busy.pid or True) if busy is not None else False
         doc = build_report(journal, show_recipients=show_recipients,
-                           current=current_plan(campaign))
+                           current=current_plan(campaign), running=running)
         text = render(doc, fmt, file=str(file))
     emit(text, out_file, "the report")

@@ -87,6 +87,7 @@ def build_report(
     show_recipients: bool = False,
     now: float | None = None,
     current: CurrentPlan | None = None,
+    running: int | bool = False,
 ) -> dict[str, Any]:
     """The report document for the journal's last run (its revision's requests).
 
@@ -240,19 +241,25 @@ def build_report(
         "replies": build_engagement(journal, revision, keep, iso=_iso, accepted=accepted_rows),
         "recipients_masked": not show_recipients,
     }
-    report["state"] = run_state(report)
+    report["state"] = run_state(report, running=running)
     return report
 
 
-def run_state(report: dict[str, Any]) -> dict[str, Any]:
+def run_state(report: dict[str, Any], *, running: int | bool = False) -> dict[str, Any]:
     """Where the campaign stands, in one word a person (or a dashboard) can act on:
+
+    ``running`` (the last run has not finished and a process holds the journal's lock: a
+    send is running now, and the report is what it has journalled so far; ``running`` given
+    as the holder's PID, or True when it is not known),
 
     ``stopped`` (the last run stopped early or did not finish: send again resumes it),
     ``waiting`` (everything due was sent; the rest waits on its schedule, until ``next_due``),
     ``failed`` (finished, but some requests failed for good or expired), ``finished``.
     """
     run, t = report["run"], report["totals"]
-    if not run["finished"] or run["stop_reason"] is not None or t["pending"]:
+    if running and not run["finished"]:
+        state = "running"
+    elif not run["finished"] or run["stop_reason"] is not None or t["pending"]:
         state = "stopped"
     elif t["scheduled"]:
         state = "waiting"
@@ -260,7 +267,9 @@ def run_state(report: dict[str, Any]) -> dict[str, Any]:
         state = "failed"
     else:
         state = "finished"
+    pid = running if state == "running" and running is not True else None
     return {"name": state, "next_due": run.get("next_due") if state == "waiting" else None,
+            **({"pid": pid} if state == "running" else {}),
             "scheduled": t["scheduled"], "expired": t["expired"],
             "suppressed_recipients": t["suppressed_recipients"],
             "suppressed_after_sending": (report["outside_plan"] or {}).get("suppressed", 0)}
@@ -391,6 +400,10 @@ def histogram(sorted_seconds: list[float]) -> dict[str, Any]:
 def _stop_text(run: dict[str, Any], state: dict[str, Any] | None = None) -> str:
     if state and state.get("name") == "waiting":
         return WAITING_TEXT
+    if state and state.get("name") == "running":
+        pid = state.get("pid")
+        return (f"a send is running now{f' (process {pid})' if pid else ''}: this is what it "
+                "has journalled so far")
     if not run["finished"]:
         return stop_text("send", "unfinished")
     return stop_text("send", run["stop_reason"])
