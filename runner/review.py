@@ -120,10 +120,14 @@ class Review:
     status: int = 0
 
 
-def _plan_one(file: str, repo: Path, plans_dir: Path, state_dir: Path) -> str:
-    out = confined(repo, plans_dir / plan_name(file), "the plan file")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    confined(repo, out, "the plan file")  # mkdir made nothing a symlink; checked once more
+def _plan_one(file: str, repo: Path, plans_dir: Path | None, state_dir: Path) -> str:
+    """The plan's markdown; the plan file written into ``plans_dir`` (None: refused, so the
+    plan is made and shown but not written)."""
+    out = None
+    if plans_dir is not None:
+        out = confined(repo, plans_dir / plan_name(file), "the plan file")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        confined(repo, out, "the plan file")  # mkdir made nothing a symlink; checked once more
     campaign = load_campaign(file)
     jpath = journal_path(state_dir, campaign.id)
     if jpath.is_file():
@@ -145,7 +149,7 @@ def _annotate(problems: Iterable[Problem], log: Callable[[str], None]) -> None:
 _SAID: set[str] = set()
 
 
-def run_review(files: list[str], *, repo: Path, plans_dir: Path, state_dir: Path,
+def run_review(files: list[str], *, repo: Path, plans_dir: Path | None, state_dir: Path,
                base: str | None, log: Callable[[str], None]) -> Review:
     """Validate (annotations to ``log``, the job log), then plan and diff each file."""
     review = Review()
@@ -249,10 +253,10 @@ def write_outputs(review: Review, base: str | None, review_dir: Path,
     ``summary_file``. The summary holds plans and diffs; the comment the diffs (the plans when
     there is no base)."""
     head = headline(review, base)
-    summary_parts = [s.plan_md + "\n" + (s.diff_md + "\n" if s.diff_md else "")
-                     for s in review.sections]
-    comment_parts = [(s.diff_md if base and s.diff_md else s.plan_md) + "\n"
-                     for s in review.sections]
+    # The campaigns that would send again first: if anything is cut, it is not them.
+    ranked = sorted(review.sections, key=lambda s: -(s.would_resend or 0))
+    summary_parts = [s.plan_md + "\n" + (s.diff_md + "\n" if s.diff_md else "") for s in ranked]
+    comment_parts = [(s.diff_md if base and s.diff_md else s.plan_md) + "\n" for s in ranked]
     review_dir.mkdir(parents=True, exist_ok=True)
     (review_dir / "summary-full.md").write_text("\n".join(head[1:]) + "\n" + "".join(summary_parts),
                                                 encoding="utf-8")
@@ -312,11 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"::error::{command_data('no campaign files found in: ' + env.get('CAMPAIGNS', ''))}")
         return 1
     base = env.get("DIFF_BASE") or None
+    plans_dir: Path | None = None
     try:
         plans_dir = confined(repo, Path(env.get("PLANS_DIR") or "plans"), "the plans folder")
-    except CampaignError as err:
+    except CampaignError as err:  # reviewed all the same; no plan file is written
         _annotate(err.problems, log)
-        return 1
+        problems += err.problems
     review = run_review(files, repo=repo, plans_dir=plans_dir,
                         state_dir=Path(env.get("RUNNER_STATE") or ".runner"), base=base, log=log)
     summary = env.get("GITHUB_STEP_SUMMARY")
