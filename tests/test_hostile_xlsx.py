@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from runner import limits
 from runner.audience.xlsx import read_rows
 from runner.errors import CampaignError
-from runner import limits
 
 
 def _workbook(path: Path, rows: list[list]) -> Path:

@@ -115,6 +115,9 @@ _NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 _DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
 
+UNREADABLE = "unreadable_answer"  # the runner's code (not the API's) for an answer it cannot read
+
+
 def json_depth(raw: bytes) -> int:
     """How deep the arrays and objects of a JSON text nest (strings skipped), without parsing
     it: Python's json recurses once a level, so a hostile ``[`` * 100000 would raise
@@ -138,7 +141,7 @@ def read_response(status: int, raw: bytes, headers: Mapping[str, str] | None, no
     An answer nested deeper than MAX_JSON_DEPTH is no answer: asked again (the retry policy
     of each command bounds how often), whatever its status."""
     if json_depth(raw) > MAX_JSON_DEPTH:
-        return Reading(Disposition.RETRY, status, None,
+        return Reading(Disposition.RETRY, status, None, code=UNREADABLE,
                        message=f"unreadable answer: JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         payload = json.loads(raw) if raw else {}
