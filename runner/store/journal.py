@@ -187,6 +187,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     status = 'sending', attempts = attempts + 1, content_hash = excluded.content_hash,
     variant = excluded.variant,
+    -- A row marked first (scheduled, then due) gets its first attempt's time now: reply
+    -- readings start from it.
+    first_attempt_at = COALESCE(first_attempt_at, excluded.first_attempt_at),
     last_attempt_at = excluded.last_attempt_at, run_id = excluded.run_id,
     chat = excluded.chat, step = excluded.step, revision = excluded.revision,
     recipient_index = excluded.recipient_index, step_index = excluded.step_index,
