@@ -82,7 +82,7 @@ SETUP = {
 
 def run(name: str, code: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        program = ("from pathlib import Path\nTMP = Path(%r)\n" % tmp + textwrap.dedent(code)
+        program = (f"from pathlib import Path\nTMP = Path({tmp!r})\n" + textwrap.dedent(code)
                    + "\nimport resource\nprint(OUT)\n"
                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
         start = time.perf_counter()

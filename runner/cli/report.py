@@ -15,8 +15,8 @@ from runner.cli._base import emit, state_option, user_errors
 from runner.report.current import current_plan
 from runner.report.data import build_report, render
 from runner.store.journal import Journal
-from runner.store.lock import holder
 from runner.store.ledger import existing_ledger
+from runner.store.lock import holder
 
 
 @click.command(epilog="""\b
