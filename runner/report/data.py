@@ -129,7 +129,10 @@ def build_report(
     seen: Counter = Counter()
     accepted_rows: list[Entry] = []  # read once: the replies section needs them too
     engaged_outside: list[Entry] = []  # accepted, outside today's plan only as suppressed
+    messaged: set[str] = set()  # chats with an attempt: what the consent section looks at
     for e in journal.entries(revision):
+        if e.attempts:
+            messaged.add(e.chat)
         accepted_messages = len(e.message_ids) if e.message_ids else e.messages
         if current is not None and outside is not None:
             if not current.has(e.key):
@@ -254,8 +257,7 @@ def build_report(
         "replies": build_engagement(journal, revision, keep, iso=_iso,
                                     accepted=accepted_rows + engaged_outside,
                                     optouts=ledger_optouts(ledger)),
-        "consent": consent_section(ledger, {e.chat for e in journal.entries(revision)
-                                            if e.attempts}, show_recipients),
+        "consent": consent_section(ledger, messaged, show_recipients),
         "recipients_masked": not show_recipients,
     }
     report["state"] = run_state(report, running=running)

@@ -153,7 +153,6 @@ class ConsentGate:
     async def read(self, chat: str, fetcher: Fetcher) -> Clearance:
         """Read a chat's new replies, record them, and say whether it may be messaged."""
         contact = self._contacts[chat]
-        before = fetcher.requests
         try:
             got = await inbound_messages(fetcher, ChatToCheck(chat, contact.api_id, contact.since_ms))
         except ReadUnauthorized:
@@ -162,7 +161,8 @@ class ConsentGate:
             self.stats.unread.append((chat, str(exc)))
             return Clearance.UNREAD
         finally:
-            self.stats.requests += fetcher.requests - before
+            # The run's fetcher reads for the gate alone: its count is the gate's requests.
+            self.stats.requests = fetcher.requests
         self.stats.chats_read += 1
         if got is None:
             return Clearance.CLEAR  # the API does not know the chat: nobody answered
@@ -180,6 +180,14 @@ class ConsentGate:
         return Clearance.KEPT
 
     def _learn(self, chat: str, found: ChatReading) -> None:
+        # A reading starts a millisecond before the newest reply it had seen, so the first
+        # replies may be known: the standing already holds them (a released hold stays
+        # released).
+        ids = [e.reply_id for e in found.events if e.reply_id]
+        known = self.ledger.known_replies(ids) if ids else set()
+        known |= {e.reply_id for e in self._pending if e.reply_id in ids}
+        fresh = [e for e in found.events if e.reply_id is None or e.reply_id not in known]
+        found = ChatReading(fresh, found.cursor_ms)
         by_chat: dict[str, list[Step]] = {}
         for e in found.events:
             if e.kind is not EventKind.HELP:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from runner.audience.suppress import csv_header, load_suppression
+from runner.audience.suppress import Suppression, csv_header, load_suppression
 from runner.consent.match import Meaning, Vocabulary, read_reply, vocabulary
 from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import ApiClient, ApiOptions
@@ -145,16 +145,16 @@ def folder_lock(path: Path) -> Iterator[None]:
 
 def not_yet_in(path: Path, optouts: list[Exported], campaign_file: str) -> list[Exported]:
     """The opt-outs the file does not suppress yet, one per chat, sorted."""
-    held = set()
+    held = Suppression()
     if path.is_file():
-        suppression, problems = load_suppression([path.name], path.parent, campaign_file)
+        held, problems = load_suppression([path.name], path.parent, campaign_file)
         # A list that cannot be read at all would have every opt-out appended again: stop.
         unusable = [p for p in problems if p.path.startswith("suppress[")]
         if unusable:
             raise CampaignError(unusable)
-        held = suppression.entries
     first: dict[str, Exported] = {}
     for o in optouts:
+        # A group is held when a member is (Suppression's rule), so it is not written again.
         if o.chat not in held and (o.chat not in first or o.at_ms < first[o.chat].at_ms):
             first[o.chat] = o
     return [first[c] for c in sorted(first)]

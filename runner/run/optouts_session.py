@@ -157,8 +157,10 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
                              target=target)
     # Held to the end: a `send` of this campaign must not start between reading the replies and
     # recording them. A dry run writes nothing: no lock.
+    if not sent_yet and target is None:
+        return outcome  # nothing was sent, nothing to export: no state is created
     with contextlib.nullcontext() if dry_run or not sent_yet else JournalLock(path, "optouts"), \
-            Ledger.for_state(state_dir) as ledger:
+            _ledger_for(state_dir, dry_run) as ledger:
         if sent_yet:
             if not dry_run:
                 ledger.sync_state(state_dir)
@@ -177,10 +179,15 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
             mine = {c.chat for c in checks} | {m for c in checks for m in c.chat.split(",")}
             mine |= {e.chat for e in result.events}
             outcome.holds = ledger.standing_rows(Standing.HELD, mine)
+            if dry_run:  # the holds it would record too
+                latest = {e.chat: e for e in result.events if e.kind is EventKind.HELD}
+                outcome.holds += [_pretend(latest[c.chat], Standing.HELD) for c in outcome.changes
+                                  if c.after is Standing.HELD and c.chat in latest]
             new_out = {c.chat for c in outcome.changes if c.after is Standing.OPTED_OUT}
             if dry_run:
                 latest = {e.chat: e for e in result.events if e.kind is EventKind.OPTED_OUT}
-                outcome.opted_out = [_pretend(latest[c]) for c in sorted(new_out) if c in latest]
+                outcome.opted_out = [_pretend(latest[c], Standing.OPTED_OUT) for c in sorted(new_out)
+                                     if c in latest]
             else:
                 outcome.opted_out = ledger.standing_rows(Standing.OPTED_OUT, new_out)
         if target is not None:
@@ -192,9 +199,16 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
     return outcome
 
 
-def _pretend(e: ConsentEvent) -> ChatStanding:
-    """A dry run's opt-out as the ledger would show it once recorded."""
-    return ChatStanding(e.chat, Standing.OPTED_OUT, RecordedEvent(
+def _ledger_for(state_dir: str | Path, dry_run: bool) -> Ledger:
+    """The state's ledger; a dry run without one reads an empty one in memory (writes nothing)."""
+    if dry_run and not ledger_path(state_dir).is_file():
+        return Ledger(":memory:")
+    return Ledger.for_state(state_dir)
+
+
+def _pretend(e: ConsentEvent, state: Standing) -> ChatStanding:
+    """A dry run's opt-out or hold as the ledger would show it once recorded."""
+    return ChatStanding(e.chat, state, RecordedEvent(
         0, e.chat, e.kind, e.at_ms, e.word, e.excerpt, e.campaign, e.step, e.source, e.reply_id,
         e.actor, time.time()))
 

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS contacts (
 );
 CREATE TABLE IF NOT EXISTS synced (
     campaign TEXT PRIMARY KEY,
-    through REAL NOT NULL
+    through REAL NOT NULL,
+    files TEXT  -- the journal's files (size, mtime) when synced: unchanged, it is not re-read
 );
 """
 _MIGRATIONS = {1: _SCHEMA_V1}
@@ -193,6 +194,18 @@ def ledger_error(err: sqlite3.Error, path: Path) -> CampaignError:
     return CampaignError(f"the consent ledger cannot be used: {text}", file=str(path), hint=hint)
 
 
+def _file_marks(journal: Path) -> str:
+    """The size and modification time of a journal and its WAL: equal marks, nothing new."""
+    marks = []
+    for path in (journal, Path(f"{journal}-wal")):
+        try:
+            st = path.stat()
+            marks.append(f"{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            marks.append("-")
+    return "/".join(marks)
+
+
 class Ledger:
     """Synchronous access to one state's ledger. Not shared across threads."""
 
@@ -297,6 +310,17 @@ class Ledger:
                                (event_id,)).fetchone()
         return RecordedEvent.from_row(row) if row is not None else None
 
+    def known_replies(self, reply_ids: Iterable[str]) -> set[str]:
+        """Which of these replies the ledger has recorded already (read by an earlier run)."""
+        ids = list(reply_ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT reply_id FROM events WHERE reply_id IN ({marks})", chunk))
+        return found
+
     def contacts(self) -> dict[str, Contact]:
         """Every chat the state has messaged."""
         try:
@@ -366,6 +390,15 @@ class Ledger:
                        "event_id = excluded.event_id", (chat, after.value, last.id))
         return Change(chat, before, after)
 
+    def _mark_synced(self, campaign: str, through: float, files: str) -> None:
+        try:
+            self._db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
+                             "ON CONFLICT (campaign) DO UPDATE SET files = excluded.files",
+                             (campaign, through, files))
+        except sqlite3.Error as err:
+            raise ledger_error(err, self.path) from None
+        self._version = self._data_version()
+
     # -- contacts from the journals --------------------------------------------------------
     def sync_state(self, state_dir: str | Path) -> int:
         """Bring ``contacts`` up to date with every journal in the state folder (what each
@@ -381,9 +414,12 @@ class Ledger:
         """``contacts`` from one campaign's journal: its chats with an attempt since the last
         sync (a row tried, whatever came of it: an unconfirmed try may have been delivered)."""
         db = self._db
-        through_row = db.execute("SELECT through FROM synced WHERE campaign = ?",
+        through_row = db.execute("SELECT through, files FROM synced WHERE campaign = ?",
                                  (campaign,)).fetchone()
         through = float(through_row[0]) if through_row else -1.0
+        files = _file_marks(Path(journal))
+        if through_row is not None and through_row[1] == files:
+            return 0  # not written since: a state of many campaigns is not scanned again
         try:
             src = sqlite3.connect(f"file:{Path(journal).resolve()}?mode=ro", uri=True)
         except sqlite3.Error:
@@ -405,6 +441,7 @@ class Ledger:
         finally:
             src.close()
         if not rows:
+            self._mark_synced(campaign, through, files)
             return 0
         latest: dict[str, tuple[str, int, int, str]] = {}  # chat -> api_id, first, last, step
         newest = through
@@ -432,9 +469,9 @@ class Ledger:
                     "THEN excluded.last_step ELSE contacts.last_step END, "
                     "last_ms = MAX(contacts.last_ms, excluded.last_ms)",
                     [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
-                db.execute("INSERT INTO synced (campaign, through) VALUES (?, ?) "
-                           "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through",
-                           (campaign, newest))
+                db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
+                           "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
+                           "files = excluded.files", (campaign, newest, files))
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
