@@ -21,40 +21,34 @@ from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
 
-# Bidi overrides and isolates (Trojan Source) and the Unicode line/paragraph separators: not
-# category Cc, yet they reorder or break what a reader sees.
-_INVISIBLE = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                       "\u2028\u2029\ufeff")
+# Control characters (Unicode category Cc: C0, DEL, C1), bidi overrides and isolates (Trojan
+# Source) and the Unicode line/paragraph separators: each shown as an escape. Cc is exactly
+# \x00-\x1f and \x7f-\x9f, so a character class finds them at C speed.
+_INVISIBLE = "\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff"
+_CONTROLS = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
+_CONTROLS_BUT_LINES = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]")  # keeps \t, \n
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def _is_control(ch: str) -> bool:
-    return ch in _INVISIBLE or unicodedata.category(ch) == "Cc"
-
-
-def _escape_char(ch: str) -> str:
+def _escape_char(match: re.Match[str]) -> str:
+    ch = match.group()
     return _NAMED.get(ch) or f"\\u{ord(ch):04x}"
 
 
 def _escape_controls(text: str, keep: str) -> str:
-    if text.isprintable() and not any(c in _INVISIBLE for c in text):
-        return text
-    return "".join(_escape_char(c) if c not in keep and _is_control(c) else c for c in text)
+    return (_CONTROLS_BUT_LINES if keep else _CONTROLS).sub(_escape_char, text)
 
 
 # GitHub's runner reads a line as a command when, after leading white space, it starts with
 # "::" (v2), or when it holds "##[" anywhere (v1).
-_COMMAND_START = re.compile(r"^(\s*):", re.MULTILINE)
+_COMMAND_START = re.compile(r"^([^\S\n]*):(?=:)", re.MULTILINE)
 
 
 def _no_commands(text: str) -> str:
     if "::" not in text and "##[" not in text:
         return text
-    text = text.replace("##[", "#\\u0023[")
-    return "\n".join(_COMMAND_START.sub(r"\1\\u003a", line) if line.lstrip().startswith("::")
-                     else line for line in text.split("\n"))
+    return _COMMAND_START.sub(r"\1\\u003a", text.replace("##[", "#\\u0023["))
 
 
 def terminal(text: str) -> str:
