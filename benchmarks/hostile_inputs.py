@@ -77,6 +77,25 @@ SETUP = {
         n = sum(1 for _ in read_rows(str(TMP / "b.xlsx"))[1])
         OUT = f"{n:,} rows read ({len(sheet):,} bytes of sheet XML)"
     """,
+    "XLSX 6 MB of cells in column XFD (16,384 wide rows)": """
+        import zipfile
+        from openpyxl import Workbook
+        wb = Workbook(); wb.active.append(["to"]); wb.save(TMP / "a.xlsx")
+        cells = "".join(f'<row r="{r}"><c r="XFD{r}"/></row>' for r in range(2, 200000))
+        sheet = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                 '<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>to</t></is></c></row>'
+                 + cells + "</sheetData></worksheet>")
+        with zipfile.ZipFile(TMP / "a.xlsx") as src, zipfile.ZipFile(TMP / "b.xlsx", "w", zipfile.ZIP_DEFLATED) as dst:
+            for i in src.infolist():
+                data = sheet.encode() if i.filename == "xl/worksheets/sheet1.xml" else src.read(i.filename)
+                dst.writestr(i.filename, data)
+        from runner.audience.xlsx import read_rows
+        from runner.errors import CampaignError
+        try:
+            n = sum(1 for _ in read_rows(str(TMP / "b.xlsx"))[1]); OUT = f"{n:,} rows read"
+        except CampaignError as err:
+            OUT = f"{err.problems[0].location()}: {err.problems[0].message} ({len(sheet):,} bytes of XML)"
+    """,
 }
 
 

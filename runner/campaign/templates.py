@@ -196,6 +196,22 @@ def _sized(name: str, fn: Callable[..., Any], estimate: Callable[..., int]) -> C
     return sized
 
 
+_SIZED_FILTERS = frozenset({"replace", "indent", "wordwrap", "join"})
+
+
+def _measured(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def measured(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        if isinstance(result, str):
+            _too_big(len(result), f"the filter {name}")
+        return result
+
+    for attr in ("jinja_pass_arg",):
+        if hasattr(fn, attr):
+            setattr(measured, attr, getattr(fn, attr))
+    return measured
+
+
 def _sized_join(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The join filter: its items read once (a generator too), then sized, then joined."""
 
@@ -341,6 +357,11 @@ def environment() -> ImmutableSandboxedEnvironment:
     for name, estimate in _filter_estimates().items():
         env.filters[name] = _sized(name, env.filters[name], estimate)
     env.filters["join"] = _sized_join(env.filters["join"])
+    # Every other filter's result is measured once built: a chain (urlencode triples '&')
+    # stops at its first step over the cap, not after gigabytes.
+    for name, fn in list(env.filters.items()):
+        if name not in _SIZED_FILTERS:
+            env.filters[name] = _measured(name, fn)
     return env
 
 
