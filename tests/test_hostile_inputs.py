@@ -141,7 +141,9 @@ def test_a_template_that_builds_gigabytes_is_refused_in_bounded_memory(tmp_path:
                               "{{ ('a'*40000).replace('a','a'*40000)|length }}",
                               "{{ ('a'*3000)|join('b'*3000)|length }}",
                               "{% set x = '&'*100000 %}{% set y = x ~ x ~ x ~ x ~ x ~ x ~ x ~ x %}"
-                              "{{ y|urlencode|urlencode|urlencode|urlencode|length }}"]):
+                              "{{ y|urlencode|urlencode|urlencode|urlencode|length }}",
+                              "{% set y = 'a'*100000 %}{{ (('%s' * 50000) % ((y,) * 50000))|length }}",
+                              "{% set y = 'a'*100000 %}{{ ('{0}' * 30000).format(y)|length }}"]):
         files.append(str(write(tmp_path, f"c{n}.yaml", f"""\
             version: 1
             id: bomb{n}
@@ -153,7 +155,7 @@ from runner.planning.validate import validate_run
 for r in validate_run({files!r}).results:
     print("\\n".join(p.message for p in r.errors))
 """)
-    assert out.count("would build a string of") == 4, out
+    assert out.count("would build a string of") == 6, out
     assert peak < 300, f"{peak:.0f} MB"
 
 

@@ -99,11 +99,32 @@ def check_percent_format(fmt: str, values: Any) -> None:
                 raise SecurityError(f"a format width or precision of {value:,} (by *) is too large")
 
 
+def percent_size(fmt: str, values: Any) -> int:
+    """At most how long ``fmt % values`` is: each conversion as wide as its width or the
+    longest value, whichever is more (`'%s' * 50000 % ((big,) * 50000)` is refused before the
+    50,000 copies are joined)."""
+    items = values if isinstance(values, tuple) else \
+        tuple(values.values()) if isinstance(values, dict) else (values,)
+    longest = max((_text_len(v) for v in items), default=0)
+    size = len(fmt)
+    for match in _PERCENT_SPEC.finditer(fmt):
+        if match.group() == "%%":
+            continue
+        width = match.group(1)
+        size += max(int(width) if width and width.isdigit() else MAX_NUMBER_ARGUMENT
+                    if width == "*" else 0, longest)
+    return size
+
+
 class _BoundedFormatter(SandboxedFormatter):
     def format_field(self, value: Any, format_spec: str) -> Any:
-        # Called with the spec after nested fields (`{:{w}}`) are filled in.
+        # Called with the spec after nested fields (`{:{w}}`) are filled in; each field's text
+        # is counted, so `('{0}' * 30000).format(big)` stops before the copies are joined.
         check_format_spec(format_spec)
-        return super().format_field(value, format_spec)
+        text = super().format_field(value, format_spec)
+        self._built = getattr(self, "_built", 0) + _text_len(text)
+        _too_big(self._built, "format()")
+        return text
 
 
 class _BoundedEscapeFormatter(_BoundedFormatter, SandboxedEscapeFormatter):
@@ -115,6 +136,7 @@ def _bounded_format_filter(fn: Callable[..., str]) -> Callable[..., str]:
     def format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
         _check_arguments("format", args, kwargs)
         check_percent_format(str(value), args)
+        _too_big(percent_size(str(value), kwargs or args), "the filter format")
         return fn(value, *args, **kwargs)
 
     return format_filter
@@ -335,6 +357,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if operator == "%":
             if isinstance(left, str):
                 check_percent_format(left, right)
+                _too_big(percent_size(left, right), "'%' formatting")
             return left % right
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
