@@ -63,7 +63,7 @@ CAPABILITIES = Endpoint(gone=frozenset({400, 404, 422}), retry_other_4xx=True)
 INBOUND_MESSAGES = Endpoint(gone=frozenset({404}))  # GET /chats/{chat}/messages
 
 _EFFECT_LOOKUP = {name.replace("-", ""): name for name in EFFECTS}
-_SINGLE_URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
+_SINGLE_URL = re.compile(r"^https?://[^\s]+\Z", re.IGNORECASE)
 
 
 def normalize_effect(name: str) -> str | None:
