@@ -130,6 +130,9 @@ def _plan_one(file: str, repo: Path, plans_dir: Path | None, state_dir: Path) ->
         confined(repo, out, "the plan file")  # mkdir made nothing a symlink; checked once more
     campaign = load_campaign(file)
     jpath = journal_path(state_dir, campaign.id)
+    if jpath.is_symlink() or jpath.exists():
+        # A committed journal is opened (and an old one upgraded in place): never a symlink.
+        confined(repo, jpath, "the journal")
     if jpath.is_file():
         with Journal(jpath) as journal, journal.snapshot("plan"):
             outcome = dry_run(campaign, journal=journal, out=out)

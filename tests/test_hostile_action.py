@@ -79,6 +79,17 @@ def test_plans_are_never_written_through_a_symlink(repo: Path, capsys, tmp_path:
     assert code == 1 and "is a symlink" in out and "plan failed" in summary
 
 
+def test_a_committed_journal_symlink_is_not_opened(repo: Path, capsys, tmp_path: Path) -> None:
+    (repo / "campaigns" / "c.yaml").write_text(CAMPAIGN.format(id="c", steps=steps(1)))
+    outside = tmp_path / "outside.sqlite"
+    outside.write_bytes(b"precious")
+    (repo / ".runner").mkdir()
+    (repo / ".runner" / "c.sqlite").symlink_to(outside)
+    code, out, summary, _ = run(repo, capsys)
+    assert code == 1 and "is a symlink" in out and "plan failed" in summary
+    assert outside.read_bytes() == b"precious"
+
+
 def test_a_plans_folder_that_is_a_symlink_is_refused(repo: Path, capsys, tmp_path: Path) -> None:
     (repo / "campaigns" / "c.yaml").write_text(CAMPAIGN.format(id="c", steps=steps(1)))
     elsewhere = tmp_path / "elsewhere"
