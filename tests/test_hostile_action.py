@@ -154,3 +154,12 @@ def test_a_huge_review_is_cut_with_would_send_again_first(repo: Path, capsys, mo
         assert text.count("<details>") == text.count("</details>")
     full = (repo.parent / "review" / "comment-full.md").read_text()
     assert len(full) > 4_000 and "Hello 59" in full
+
+
+def test_a_plans_folder_outside_the_repository_is_refused(repo: Path, capsys, monkeypatch,
+                                                          tmp_path: Path) -> None:
+    (repo / "campaigns" / "c.yaml").write_text(CAMPAIGN.format(id="c", steps=steps(1)))
+    monkeypatch.setenv("PLANS_DIR", "../escaped")
+    code, out, summary, _ = run(repo, capsys)
+    assert code == 1 and "outside the repository" in out
+    assert not (tmp_path / "escaped").exists() and "Campaign plan" in summary
