@@ -310,3 +310,24 @@ def test_report_during_a_send_says_it_is_running(tmp_path: Path, campaign_cli, e
     assert doc["state"]["name"] == "running" and doc["totals"]["accepted"] == 2
     after = campaign_cli("report", str(camp), "--state", str(state))
     assert "did not finish" in after.stdout  # the lock released: the process stopped
+
+
+def test_diff_markdown_examples_cannot_ping_load_or_close_their_code_span(tmp_path: Path,
+                                                                           campaign_cli) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    camp = write(repo, "c.yaml", 'version: 1\nid: d\nrecipients: [{to: "+15553000001"}]\n'
+                                 "steps: [{id: a, text: Hi}]\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    hostile = "Hi {{ 'x' }}` @octocat <img src=https://evil.example/i.png> ``"
+    camp.write_text(camp.read_text().replace("text: Hi", f"text: {json.dumps(hostile)}"))
+    result = campaign_cli("diff", str(camp), "--base", "HEAD", "--format", "markdown", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    after = next(ln for ln in result.stdout.splitlines() if "after:" in ln)
+    span = after.split("after: ", 1)[1]
+    fence = re.match(r"`+", span).group()
+    assert span.endswith(fence) and fence not in span[len(fence):-len(fence)]
+    outside_code = re.sub(r"(`+).*?\1", "", result.stdout)
+    assert "<img" not in outside_code and "@octocat" not in outside_code
