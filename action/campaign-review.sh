@@ -14,4 +14,6 @@ set -uo pipefail
 # The python that has the runner: the one next to `campaign` on PATH.
 python_bin=$(dirname "$(command -v campaign)")/python
 [ -x "$python_bin" ] || python_bin=python
-exec "$python_bin" -m runner.review
+# -I: the checkout is the pull request's; its own runner/ package (or a sitecustomize) must
+# never be imported instead of the installed runner. -X utf8: -I ignores PYTHONUTF8.
+exec "$python_bin" -I -X utf8 -m runner.review
