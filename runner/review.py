@@ -141,30 +141,38 @@ def _plan_one(file: str, repo: Path, plans_dir: Path | None, state_dir: Path) ->
     return plan_markdown(outcome.summary, file=file, effects=outcome.effects, extra=outcome.extra)
 
 
-def _annotate(problems: Iterable[Problem], log: Callable[[str], None]) -> None:
-    for p in problems:
-        line = format_github(p)
-        if line not in _SAID:  # validate, plan and diff find the same problem: said once
-            _SAID.add(line)
-            log(line)
+@dataclass
+class JobLog:
+    """The job log: lines, and problems as annotations, each said once (validate, plan and
+    diff find the same problem)."""
 
+    write: Callable[[str], None]
+    said: set[str] = field(default_factory=set)
 
-_SAID: set[str] = set()
+    def line(self, text: str) -> None:
+        self.write(terminal(text))
+
+    def annotate(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            line = format_github(p)  # a workflow command on purpose, its data escaped
+            if line not in self.said:
+                self.said.add(line)
+                self.write(line)
 
 
 def run_review(files: list[str], *, repo: Path, plans_dir: Path | None, state_dir: Path,
-               base: str | None, log: Callable[[str], None]) -> Review:
+               base: str | None, log: JobLog) -> Review:
     """Validate (annotations to ``log``, the job log), then plan and diff each file."""
     review = Review()
     try:
         run = validate_run(files)
     except CampaignError as err:
-        _annotate(err.problems, log)
+        log.annotate(err.problems)
         review.status = 1
         return review
     for result in run.results:
-        _annotate(result.problems, log)
-    log(terminal(f"{sum(r.valid for r in run.results)} of {len(run.results)} campaign file(s) valid"))
+        log.annotate(result.problems)
+    log.line(f"{sum(r.valid for r in run.results)} of {len(run.results)} campaign file(s) valid")
     if not run.valid:
         review.status = 1
     for file in files:
@@ -172,7 +180,7 @@ def run_review(files: list[str], *, repo: Path, plans_dir: Path | None, state_di
         try:
             section.plan_md = _plan_one(file, repo, plans_dir, state_dir)
         except CampaignError as err:
-            _annotate(err.problems, log)
+            log.annotate(err.problems)
             section.plan_md = f"### {md_code(file)}: plan failed, see the job log\n"
             section.failed = True
         if base:
@@ -182,7 +190,7 @@ def run_review(files: list[str], *, repo: Path, plans_dir: Path | None, state_di
                 section.would_resend = int(doc["totals"]["would_resend"])
                 section.new_requests = int(doc["totals"]["new_requests"])
             except CampaignError as err:
-                _annotate(err.problems, log)
+                log.annotate(err.problems)
                 section.diff_md = (f"### {md_code(file)}: diff against {md_code(base)} failed, "
                                    "see the job log\n")
                 section.failed = True
@@ -310,20 +318,19 @@ def main(argv: list[str] | None = None) -> int:
     env = os.environ
     repo = Path.cwd().resolve()
 
-    def log(line: str) -> None:
-        click.echo(line)  # workflow commands made by format_github (escaped data) or terminal()
+    log = JobLog(click.echo)
 
     files, problems = campaign_files(env.get("CAMPAIGNS", "campaigns"), repo)
-    _annotate(problems, log)
+    log.annotate(problems)
     if not files:
-        log(f"::error::{command_data('no campaign files found in: ' + env.get('CAMPAIGNS', ''))}")
+        log.write(f"::error::{command_data('no campaign files found in: ' + env.get('CAMPAIGNS', ''))}")
         return 1
     base = env.get("DIFF_BASE") or None
     plans_dir: Path | None = None
     try:
         plans_dir = confined(repo, Path(env.get("PLANS_DIR") or "plans"), "the plans folder")
     except CampaignError as err:  # reviewed all the same; no plan file is written
-        _annotate(err.problems, log)
+        log.annotate(err.problems)
         problems += err.problems
     review = run_review(files, repo=repo, plans_dir=plans_dir,
                         state_dir=Path(env.get("RUNNER_STATE") or ".runner"), base=base, log=log)

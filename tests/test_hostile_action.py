@@ -33,7 +33,6 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (repo / "campaigns").mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     monkeypatch.chdir(repo)
-    monkeypatch.setattr(review, "_SAID", set())
     for name, value in {"CAMPAIGNS": "campaigns", "PLANS_DIR": "plans", "RUNNER_STATE": ".runner",
                         "REVIEW_DIR": str(tmp_path / "review"), "DIFF_BASE": "",
                         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}.items():
