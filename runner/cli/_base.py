@@ -45,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "failures, delivery (after track)."),
     "optouts": ("runner.cli.optouts", "Read STOP replies into the consent ledger; review held "
                 "replies; export to `suppress`."),
+    "webhook": ("runner.cli.webhook", "Create, list, delete and rotate the account's webhook "
+                "subscriptions."),
+    "listen": ("runner.cli.listen", "Receive Blooio's signed webhooks into the state until "
+               "Ctrl-C."),
     "init": ("runner.cli.init", "Write a commented starter campaign into DIR (default: here; "
              "created if missing)."),
     "emulator": ("runner.cli.emulator", "Run a local Blooio v2 API emulator on 127.0.0.1 "

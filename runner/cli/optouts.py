@@ -21,6 +21,7 @@ from runner.audience.mask import display_chat
 from runner.cli._base import http_stack_option, state_option, user_errors
 from runner.cli.console import echo
 from runner.errors import StoppedEarly
+from runner.report.words import answers_line
 from runner.run.optouts_session import (
     OptoutsOutcome,
     ReviewOutcome,
@@ -64,6 +65,9 @@ def _print_text(outcome: OptoutsOutcome, show: bool) -> None:
                        "decides with `campaign optouts review`:")
             for h in outcome.holds:
                 echo(_hold_line(h, show))
+    answered = answers_line(outcome.answered)
+    if answered:
+        echo(answered)
     if outcome.target is not None:
         verb = "would export" if dry else "exported"
         echo(f"{verb} {len(outcome.exported):,} opt-out"

@@ -33,7 +33,7 @@ from runner.errors import CampaignError, Problem
 from runner.http.stacks import proxy_for
 from runner.report.data import build_report, render
 from runner.report.diagnostics import render_problems
-from runner.report.words import confirm_question, unauthorized_hint
+from runner.report.words import answers_line, confirm_question, unauthorized_hint
 from runner.run.send import RunResult
 from runner.run.session import SendSession, exit_after_track
 
@@ -187,6 +187,9 @@ def send(
         consent_line = consent_summary(result)
         if consent_line:
             echo(consent_line, err=True)
+        answered = answers_line(session.answered)
+        if answered:
+            echo(answered, err=True)
         if result.exit_code == exitcodes.WAITING:
             due = result.stats.next_due
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due)) if due else "later"

@@ -286,18 +286,25 @@ def consent_section(ledger: Ledger | None, chats: set[str],
              "word": r.event.word, "at": _iso(r.event.at_ms / 1000), "text": r.event.excerpt,
              "campaign": r.event.campaign, "step": r.event.step}
             for r in rows if r.state is Standing.HELD]
+    answered = [a for a in ledger.answers().values()
+                if a.chat in members and a.status == "accepted"]
     return {"ledger": str(ledger.path),
             "opted_out": sum(1 for r in rows if r.state is Standing.OPTED_OUT),
             "held": held,
-            "review": "campaign optouts review" if held else None}
+            "review": "campaign optouts review" if held else None,
+            "help_answered": sum(1 for a in answered if a.kind == "help"),
+            "optouts_confirmed": sum(1 for a in answered if a.kind == "optout_confirmation")}
 
 
 def _consent_lines(report: dict[str, Any]) -> list[str]:
     c = report.get("consent")
-    if not c or not (c["opted_out"] or c["held"]):
+    if not c or not (c["opted_out"] or c["held"] or c.get("help_answered")):
         return []
     lines = [f"Consent: {c['opted_out']:,} of this campaign's chats opted out, {len(c['held']):,} "
-             "held for review (nothing is sent to them until a person decides)"]
+             "held for review (nothing is sent to them until a person decides)"
+             + (f"; HELP answered {c['help_answered']:,}, opt-outs confirmed "
+                f"{c['optouts_confirmed']:,}" if c.get("help_answered") or
+                c.get("optouts_confirmed") else "")]
     for h in c["held"][:20]:
         lines.append(f"  #{h['id']}  {h['chat']}  {h['word']}  {json.dumps(h['text'] or '', ensure_ascii=False)}")
     if c["held"]:

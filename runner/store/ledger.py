@@ -35,7 +35,7 @@ from runner.errors import CampaignError
 from runner.store.journal import journal_error
 from runner.store.paths import LEDGER_FILE, ledger_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The journals' times are this machine's clock, reply times the API's: read a little before the
 # first message, so a reply right after it is not lost to clock skew.
 SKEW_MS = 60_000
@@ -78,7 +78,23 @@ CREATE TABLE IF NOT EXISTS synced (
     files TEXT  -- the journal's files (size, mtime) when synced: unchanged, it is not re-read
 );
 """
-_MIGRATIONS = {1: _SCHEMA_V1}
+# The answers the runner owes (HELP, an opt-out's confirmation): an attempt committed before
+# the request leaves, its outcome after, as the journals do for campaign messages.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    error TEXT,
+    first_at REAL NOT NULL,
+    last_at REAL NOT NULL
+);
+"""
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 _EVENT_COLUMNS = ("id, chat, kind, at_ms, word, excerpt, campaign, step, source, reply_id, actor, "
                   "recorded_at")
@@ -158,6 +174,21 @@ class Contact:
         """Where the next reading of its replies starts."""
         start = max(self.first_ms - SKEW_MS, 0)
         return max(start, self.cursor_ms) if self.cursor_ms is not None else start
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    """An answer the runner sent, or tried to (``status``: sending, accepted, failed, pending)."""
+
+    key: str
+    chat: str
+    kind: str
+    event_id: int
+    status: str
+    attempts: int
+    message_id: str | None
+    error: str | None
+    last_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,32 +375,40 @@ class Ledger:
         events = list(events)
         at = time.time() if now is None else now
         db = self._db
+        with self._transaction():
+            touched: set[str] = set()
+            for e in events:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO events (chat, kind, at_ms, word, excerpt, campaign, "
+                    "step, source, reply_id, actor, recorded_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (e.chat, e.kind.value, e.at_ms, e.word, e.excerpt, e.campaign, e.step,
+                     e.source, e.reply_id, e.actor, at))
+                if cur.rowcount and e.kind is not EventKind.HELP:
+                    touched.add(e.chat)
+            changes = [c for c in (self._restand(chat) for chat in sorted(touched))
+                       if c.before != c.after]
+            for chat, cursor in (cursors or {}).items():
+                db.execute("UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) "
+                           "WHERE chat = ?", (cursor, chat))
+        return changes
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: rolled back on any error, a SQLite error a user error, and
+        our own commit no news to ``changed_elsewhere``."""
+        db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                touched: set[str] = set()
-                for e in events:
-                    cur = db.execute(
-                        "INSERT OR IGNORE INTO events (chat, kind, at_ms, word, excerpt, campaign, "
-                        "step, source, reply_id, actor, recorded_at) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        (e.chat, e.kind.value, e.at_ms, e.word, e.excerpt, e.campaign, e.step,
-                         e.source, e.reply_id, e.actor, at))
-                    if cur.rowcount and e.kind is not EventKind.HELP:
-                        touched.add(e.chat)
-                changes = [c for c in (self._restand(chat) for chat in sorted(touched))
-                           if c.before != c.after]
-                for chat, cursor in (cursors or {}).items():
-                    db.execute("UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) "
-                               "WHERE chat = ?", (cursor, chat))
+                yield
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
-        self._version = self._data_version()  # our own commit is no news
-        return changes
+        self._version = self._data_version()
 
     def _restand(self, chat: str) -> Change:
         db = self._db
@@ -395,6 +434,32 @@ class Ledger:
             self._db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
                              "ON CONFLICT (campaign) DO UPDATE SET files = excluded.files",
                              (campaign, through, files))
+        except sqlite3.Error as err:
+            raise ledger_error(err, self.path) from None
+        self._version = self._data_version()
+
+    # -- answers ---------------------------------------------------------------------------
+    def answers(self) -> dict[str, AnswerRow]:
+        """Every answer tried, by key."""
+        return {r["key"]: AnswerRow(r["key"], r["chat"], r["kind"], r["event_id"], r["status"],
+                                    r["attempts"], r["message_id"], r["error"], r["last_at"])
+                for r in self._db.execute("SELECT * FROM answers")}
+
+    def answer_attempt(self, key: str, chat: str, kind: str, event_id: int, now: float) -> None:
+        """Committed before the answer's request leaves (a crash: the same key again)."""
+        self._write("INSERT INTO answers (key, chat, kind, event_id, status, attempts, first_at, "
+                    "last_at) VALUES (?,?,?,?,'sending',1,?,?) ON CONFLICT (key) DO UPDATE SET "
+                    "status = 'sending', attempts = attempts + 1, last_at = excluded.last_at",
+                    (key, chat, kind, event_id, now, now))
+
+    def answer_outcome(self, key: str, status: str, message_id: str | None, error: str | None,
+                       now: float) -> None:
+        self._write("UPDATE answers SET status = ?, message_id = ?, error = ?, last_at = ? "
+                    "WHERE key = ?", (status, message_id, error, now, key))
+
+    def _write(self, sql: str, params: tuple) -> None:
+        try:
+            self._db.execute(sql, params)
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
         self._version = self._data_version()
@@ -455,28 +520,19 @@ class Ledger:
             else:
                 latest[chat] = (seen[0] if seen[0] != chat else api_id, min(seen[1], first_ms),
                                 max(seen[2], last_ms), step if last_ms >= seen[2] else seen[3])
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, "
-                    "last_step) VALUES (?,?,?,?,?,?) ON CONFLICT (chat) DO UPDATE SET "
-                    "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
-                    "ELSE contacts.api_id END, first_ms = MIN(contacts.first_ms, excluded.first_ms), "
-                    "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                    "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
-                    "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                    "THEN excluded.last_step ELSE contacts.last_step END, "
-                    "last_ms = MAX(contacts.last_ms, excluded.last_ms)",
-                    [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
-                db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
-                           "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
-                           "files = excluded.files", (campaign, newest, files))
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise ledger_error(err, self.path) from None
-        self._version = self._data_version()
+        with self._transaction():
+            db.executemany(
+                "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, "
+                "last_step) VALUES (?,?,?,?,?,?) ON CONFLICT (chat) DO UPDATE SET "
+                "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
+                "ELSE contacts.api_id END, first_ms = MIN(contacts.first_ms, excluded.first_ms), "
+                "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
+                "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
+                "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
+                "THEN excluded.last_step ELSE contacts.last_step END, "
+                "last_ms = MAX(contacts.last_ms, excluded.last_ms)",
+                [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
+            db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
+                       "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
+                       "files = excluded.files", (campaign, newest, files))
         return len(latest)
