@@ -124,3 +124,12 @@ def test_a_newer_ledger_is_refused(tmp_path: Path):
     db.close()
     with pytest.raises(CampaignError, match="schema version 99"):
         Ledger.for_state(tmp_path)
+
+
+def test_answers_count_attempts_and_keep_outcomes(state: str):
+    with ledger_of(state) as ledger:
+        ledger.answer_attempt("ak1", A, "help", 1, 10.0)
+        ledger.answer_attempt("ak1", A, "help", 1, 11.0)  # a retry, or after a crash
+        ledger.answer_outcome("ak1", "accepted", "m1", None, 12.0)
+        row = ledger.answers()["ak1"]
+        assert (row.attempts, row.status, row.message_id) == (2, "accepted", "m1")

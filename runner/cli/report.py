@@ -14,7 +14,7 @@ from runner.campaign.load import load_campaign
 from runner.cli._base import emit, state_option, user_errors
 from runner.report.current import current_plan
 from runner.report.data import build_report, render
-from runner.store.backend import existing_journal, existing_ledger
+from runner.store.backend import existing_journal, existing_ledger, running
 from runner.store.state import open_state
 
 
@@ -40,7 +40,9 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
     with existing_journal(state, campaign.id, file) as journal, \
             existing_ledger(state) as ledger, journal.snapshot("report"):
         consent = ledger.standings() if ledger is not None else None
+        # A writer holding the journal's lock: the last run is not over, it is running.
         doc = build_report(journal, show_recipients=show_recipients,
-                           current=current_plan(campaign, consent), ledger=ledger)
+                           current=current_plan(campaign, consent), ledger=ledger,
+                           running=running(state, campaign.id))
         text = render(doc, fmt, file=str(file))
     emit(text, out_file, "the report")

@@ -142,6 +142,14 @@ class ConsentGate:
         touched = {e.chat for e in self._pending}
         return {c: s for c in touched if (s := self._standings.get(c)) is not None}
 
+    def kept_now(self, chat: str) -> bool:
+        """Whether the ledger keeps a chat already cleared in this run (a webhook's opt-out
+        since): no reading, only what another process recorded."""
+        if self.standing(chat) is None:
+            return False
+        self.stats.kept += 1
+        return True
+
     def quick(self, chat: str) -> Clearance | None:
         """KEPT when the ledger keeps the chat, CLEAR when the state never messaged it (nothing
         to read), None when its new replies must be read first (``read``)."""

@@ -26,8 +26,9 @@ from runner.campaign.load import load_campaign, parse_delay
 from runner.campaign.schedule import ScheduleError, parse_instant
 from runner.consent.standing import EventKind, Standing
 from runner.errors import CampaignError, Problem
-from runner.http.client import api_key_from_env, base_url_from
+from runner.http.client import ApiOptions, api_key_from_env, base_url_from
 from runner.http.stacks import stack_from
+from runner.run.answers import AnswerStats, AnswerTexts, answer_owed
 from runner.run.optouts import CollectResult, Exported, chats_to_check, collect, export, stop_words
 from runner.store.backend import campaign_lock, open_journal, open_ledger, sync_contacts
 from runner.store.ledger import (
@@ -81,6 +82,7 @@ class OptoutsOutcome:
     holds: list[ChatStanding] = field(default_factory=list)  # held among the campaign's chats
     target: Path | None = None  # the suppression file exported to (``export``)
     exported: list[Exported] = field(default_factory=list)
+    answered: AnswerStats | None = None  # HELP answers and confirmations sent after reading
 
     @property
     def already_out(self) -> int:
@@ -132,7 +134,8 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
                     base_url: str | None = None, since: str | None = None, rate: float = 5.0,
                     concurrency: int = 4, max_attempts: int = 5, dry_run: bool = False,
                     export_to_file: bool = False, api_key: str | None = None,
-                    http_stack: str | None = None) -> OptoutsOutcome:
+                    http_stack: str | None = None,
+                    answers: AnswerTexts | None = None) -> OptoutsOutcome:
     """Record a sent campaign's replies into the state's consent ledger; with
     ``export_to_file`` write the ledger's opt-outs into the campaign's first `suppress` file."""
     if not (math.isfinite(rate) and rate > 0):  # click's FloatRange lets nan through
@@ -179,6 +182,12 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
                 outcome.changes = _dry_changes(ledger, result.events)
             else:
                 outcome.changes = ledger.record(result.events, result.cursors)
+                if answers is not None:
+                    outcome.answered = asyncio.run(answer_owed(
+                        ledger, answers, base_url=base, api_key=key,
+                        options=ApiOptions(base_url=base, rate_per_second=rate,
+                                           concurrency=concurrency, max_attempts=max_attempts,
+                                           http_stack=stack)))
             mine = {c.chat for c in checks} | {m for c in checks for m in c.chat.split(",")}
             mine |= {e.chat for e in result.events}
             outcome.holds = ledger.standing_rows(Standing.HELD, mine)

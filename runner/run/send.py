@@ -349,12 +349,16 @@ class Executor(ApiCaller[SendOptions]):
             else:
                 await self._send_recipient(group)
 
-    def _leave_pending(self, rest: list[tuple[PlannedRequest, Entry | None]]) -> None:
-        """Count the requests a recipient will not get this run (accepted earlier or pending)."""
+    def _leave_pending(self, rest: list[tuple[PlannedRequest, Entry | None]], *,
+                       kept: bool = False) -> None:
+        """Count the requests a recipient will not get this run: accepted earlier, else
+        pending (or, ``kept``, kept by the consent ledger: they left the plan)."""
         for _, entry in rest:
             if entry is not None and entry.status == ACCEPTED:
                 self.stats.accepted += 1
                 self.stats.already += 1
+            elif kept:
+                self.stats.kept += 1
             else:
                 self.stats.pending += 1
 
@@ -429,6 +433,11 @@ class Executor(ApiCaller[SendOptions]):
                     self._not_cleared(clearance, group[index:], body_hash)
                     return
                 cleared = True
+            elif self._consent is not None and self._consent.kept_now(req.recipient):
+                # An opt-out that arrived during the run (`campaign listen` wrote it): the
+                # chat's later steps stop here.
+                self._not_cleared(Clearance.KEPT, group[index:], body_hash)
+                return
             state, message_id = await self._deliver(req, body, body_hash, established, prev_accepted, index > 0)
             if state == SCHEDULED:
                 self._leave_scheduled(group[index:], None, "window_closed_while_queued")
@@ -461,12 +470,7 @@ class Executor(ApiCaller[SendOptions]):
         """A chat the run does not message: kept by the ledger (its requests are not sent and
         get no row: they left the plan), or its replies unread (left pending, said why)."""
         if clearance is Clearance.KEPT:
-            for _, entry in rest:
-                if entry is not None and entry.status == ACCEPTED:
-                    self.stats.accepted += 1
-                    self.stats.already += 1
-                else:
-                    self.stats.kept += 1
+            self._leave_pending(rest, kept=True)
             return
         if clearance is Clearance.STOPPED:
             self.request_stop(StopReason.UNAUTHORIZED)

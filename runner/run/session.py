@@ -22,6 +22,7 @@ from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.schedule import gate_for
 from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import api_key_from_env, base_url_from
+from runner.http.retry import StopReason
 from runner.http.stacks import stack_from
 from runner.http.transport import run as run_on_loop
 from runner.planning.planfile import (
@@ -34,6 +35,7 @@ from runner.planning.planfile import (
 )
 from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
 from runner.report.current import CurrentPlan
+from runner.run.answers import AnswerStats, AnswerTexts, answer_owed
 from runner.run.consent import ConsentGate, ConsentStats
 from runner.run.optouts import stop_words
 from runner.run.send import (
@@ -226,6 +228,8 @@ class SendSession:
         self.audit: Audit | None = None  # git commit, dirty files, plan digest, OS user
         self.state = state if state is not None else open_state(Path(journal.path).parent)
         self._spool: PlanSpool | None = None  # the validated requests, rendered once
+        self.answer_texts = AnswerTexts()  # the team's HELP answer and opt-out confirmation
+        self.answered = AnswerStats()  # what this session answered (over every run)
 
     @classmethod
     def open(cls, file: str | Path | None, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
@@ -233,7 +237,7 @@ class SendSession:
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
              http_stack: str | None = None, plan: str | Path | None = None,
-             clean: bool = False) -> SendSession:
+             clean: bool = False, answers: AnswerTexts | None = None) -> SendSession:
         """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
         ``file`` may then be None (the planned campaign is looked up next to the plan).
         ``clean``: refuse uncommitted changes to the campaign or its files (git)."""
@@ -242,7 +246,9 @@ class SendSession:
             file = find_campaign(planned)
         campaign = load_campaign(file)
         files = input_paths(campaign)
-        found = audit(files, planned.digest if planned is not None else digest(inputs_of(campaign)))
+        # The digest of the inputs as read now, never the plan header's (a header can be
+        # edited; PlanFile.read refuses one whose digest is not its inputs').
+        found = audit(files, digest(inputs_of(campaign)))
         if clean:
             require_clean(files, found)
         reread = check_inputs(campaign, planned) if planned is not None else []
@@ -272,6 +278,7 @@ class SendSession:
             raise
         session.audit, session._spool = found, spool
         session.plan, session.plan_skipped, session.plan_reread = planned, skipped, reread
+        session.answer_texts = answers or AnswerTexts()
         return session
 
     def __enter__(self) -> SendSession:
@@ -341,6 +348,8 @@ class SendSession:
         # Other campaigns of the state learn whom this run messaged (their sends read those
         # chats' replies before messaging them).
         sync_campaign(self.state, self.ledger, campaign.id)
+        if result.stop_reason != StopReason.UNAUTHORIZED:
+            self._answer()
         counts = result.counts()
         if result.consent is not None and result.consent.chats_read:
             counts["consent_reads"] = {"chats": result.consent.chats_read,
@@ -354,6 +363,14 @@ class SendSession:
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
         return result
+
+    def _answer(self) -> None:
+        """Send the HELP answers and opt-out confirmations the ledger says are owed."""
+        got = run_coroutine(answer_owed(self.ledger, self.answer_texts,
+                                        base_url=self.options.base_url, api_key=self._api_key,
+                                        options=self.options, timeout=self.options.timeout))
+        for name in ("help", "confirmations", "failed", "pending"):
+            setattr(self.answered, name, getattr(self.answered, name) + getattr(got, name))
 
     def run(self, *, wait: bool = False, on_tick: Callable[[RunStats], None] | None = None,
             tick_every: float = 1.0, on_wait: Callable[[float], None] | None = None,
@@ -420,7 +437,8 @@ def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR
           api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
           tick_every: float = 1.0, http_stack: str | None = None, replies: bool = True,
-          keep_reply_text: bool = False, **polling: Any) -> TrackResult:
+          keep_reply_text: bool = False, answers: AnswerTexts | None = None,
+          **polling: Any) -> TrackResult:
     """Poll the delivery status of a sent campaign's accepted messages into its journal, then
     (``replies``) read the inbound replies of every messaged chat once.
 
@@ -439,5 +457,10 @@ def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR
             reading = ReplyOptions(stop_words(campaign.optout_words), keep_reply_text, ledger,
                                    campaign.id)
         options = track_options(send_opts, replies=reading, **polling)
-        return track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
-                             tick_every=tick_every)
+        result = track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
+                               tick_every=tick_every)
+        if replies and answers is not None and result.stop_reason != StopReason.UNAUTHORIZED:
+            result.answered = run_coroutine(answer_owed(ledger, answers,
+                                                        base_url=send_opts.base_url,
+                                                        api_key=key, options=send_opts))
+        return result

@@ -55,6 +55,7 @@ from runner.http.classify import (
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retry_delay
+from runner.run.answers import AnswerStats
 from runner.run.consent import events_of
 from runner.run.optouts import DEFAULT_WORDS, stop_word
 from runner.run.replies import (
@@ -201,6 +202,7 @@ class TrackStats:
     reply_stops: int = 0
     reply_failed: int = 0
     consent_changes: int = 0  # chats whose standing in the consent ledger the pass changed
+    polls_saved: int = 0  # messages a webhook made final: never polled (campaign listen)
 
 
 @dataclass
@@ -208,6 +210,7 @@ class TrackResult:
     stats: TrackStats
     stop_reason: StopReason | None
     duration: float = 0.0
+    answered: AnswerStats | None = None  # HELP answers and confirmations sent after
 
     @property
     def exit_code(self) -> int:
@@ -250,10 +253,11 @@ class Tracker(ApiCaller[TrackOptions]):
         """Add rows for newly accepted messages and queue every open one; returns the count."""
         self.journal.seed_deliveries(self.revision)
         now = self._clock()
-        total = opened = 0
+        total = opened = saved = 0
         for d in self.journal.deliveries(self.revision):
             total += 1
             if d.final:
+                saved += d.polls == 0  # finished by a webhook: never asked
                 continue
             opened += 1
             if d.next_poll_at is not None:
@@ -263,6 +267,7 @@ class Tracker(ApiCaller[TrackOptions]):
             self._push(max(due, now), d)
         self.stats.total = total
         self.stats.open = opened
+        self.stats.polls_saved = saved
         return opened
 
     def _push(self, due: float, d: Delivery) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 from runner.errors import CampaignError
 from runner.store.journal import Journal
 from runner.store.ledger import Ledger
-from runner.store.lock import JournalBusy, JournalLock
+from runner.store.lock import JournalLock
+from runner.store.lock import holder as folder_holder
 from runner.store.paths import LEDGER_FILE, journal_path
 from runner.store.pgjournal import PgJournal
 from runner.store.pgledger import PgLedger
@@ -104,13 +105,10 @@ def list_campaigns(state: State) -> list[str]:
 
 
 def lock_holder(state: State, campaign_id: str) -> str | None:
-    """Who runs the campaign now (None: nobody)."""
+    """Who runs the campaign now (None: nobody), without taking its lock."""
     if isinstance(state, FolderState):
-        try:
-            with JournalLock(journal_path(state.path, campaign_id), "status"):
-                return None
-        except JournalBusy as busy:
-            return busy.problems[0].message.split(" is running")[0]
+        busy = folder_holder(journal_path(state.path, campaign_id))
+        return None if busy is None else f"process {busy.pid or '?'}"
     db = state.database("status")
     try:
         found = holder(db, campaign_id)
@@ -121,3 +119,12 @@ def lock_holder(state: State, campaign_id: str) -> str | None:
         return found.describe() if alive else None  # a row left by a holder that died
     finally:
         db.close()
+
+
+def running(state: State, campaign_id: str) -> int | bool:
+    """A run holds the campaign now: its PID on this machine (a folder), else True; False when
+    none does (what `report` says of the last run)."""
+    if isinstance(state, FolderState):
+        busy = folder_holder(journal_path(state.path, campaign_id))
+        return (busy.pid or True) if busy is not None else False
+    return lock_holder(state, campaign_id) is not None

@@ -35,7 +35,7 @@ from runner.errors import CampaignError
 from runner.store.journal import journal_error
 from runner.store.paths import LEDGER_FILE, ledger_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The journals' times are this machine's clock, reply times the API's: read a little before the
 # first message, so a reply right after it is not lost to clock skew.
 SKEW_MS = 60_000
@@ -74,10 +74,27 @@ CREATE TABLE IF NOT EXISTS contacts (
 );
 CREATE TABLE IF NOT EXISTS synced (
     campaign TEXT PRIMARY KEY,
-    through REAL NOT NULL
+    through REAL NOT NULL,
+    files TEXT  -- the journal's files (size, mtime) when synced: unchanged, it is not re-read
 );
 """
-_MIGRATIONS = {1: _SCHEMA_V1}
+# The answers the runner owes (HELP, an opt-out's confirmation): an attempt committed before
+# the request leaves, its outcome after, as the journals do for campaign messages.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    error TEXT,
+    first_at REAL NOT NULL,
+    last_at REAL NOT NULL
+);
+"""
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 _EVENT_COLUMNS = ("id, chat, kind, at_ms, word, excerpt, campaign, step, source, reply_id, actor, "
                   "recorded_at")
@@ -160,6 +177,21 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerRow:
+    """An answer the runner sent, or tried to (``status``: sending, accepted, failed, pending)."""
+
+    key: str
+    chat: str
+    kind: str
+    event_id: int
+    status: str
+    attempts: int
+    message_id: str | None
+    error: str | None
+    last_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A chat whose standing a recording changed."""
 
@@ -191,6 +223,18 @@ def ledger_error(err: sqlite3.Error, path: Path) -> CampaignError:
     else:
         hint = "check the disk and permissions, then run the command again"
     return CampaignError(f"the consent ledger cannot be used: {text}", file=str(path), hint=hint)
+
+
+def _file_marks(journal: Path) -> str:
+    """The size and modification time of a journal and its WAL: equal marks, nothing new."""
+    marks = []
+    for path in (journal, Path(f"{journal}-wal")):
+        try:
+            st = path.stat()
+            marks.append(f"{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            marks.append("-")
+    return "/".join(marks)
 
 
 class Ledger:
@@ -342,29 +386,37 @@ class Ledger:
         events = list(events)
         at = time.time() if now is None else now
         db = self._db
+        with self._transaction():
+            touched: set[str] = set()
+            for e in events:
+                cur = db.execute(
+                    self._INSERT_EVENT,
+                    (e.chat, e.kind.value, e.at_ms, e.word, e.excerpt, e.campaign, e.step,
+                     e.source, e.reply_id, e.actor, at))
+                if cur.rowcount and e.kind is not EventKind.HELP:
+                    touched.add(e.chat)
+            changes = [c for c in (self._restand(chat) for chat in sorted(touched))
+                       if c.before != c.after]
+            for chat, cursor in (cursors or {}).items():
+                db.execute(self._ADVANCE_CURSOR, (cursor, chat))
+        return changes
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: rolled back on any error, a SQLite error a user error, and
+        our own commit no news to ``changed_elsewhere``."""
+        db = self._db
         try:
             db.execute(self._BEGIN)
             try:
-                touched: set[str] = set()
-                for e in events:
-                    cur = db.execute(
-                        self._INSERT_EVENT,
-                        (e.chat, e.kind.value, e.at_ms, e.word, e.excerpt, e.campaign, e.step,
-                         e.source, e.reply_id, e.actor, at))
-                    if cur.rowcount and e.kind is not EventKind.HELP:
-                        touched.add(e.chat)
-                changes = [c for c in (self._restand(chat) for chat in sorted(touched))
-                           if c.before != c.after]
-                for chat, cursor in (cursors or {}).items():
-                    db.execute(self._ADVANCE_CURSOR, (cursor, chat))
+                yield
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
-        self._version = self._data_version()  # our own commit is no news
-        return changes
+        self._version = self._data_version()
 
     def _restand(self, chat: str) -> Change:
         db = self._db
@@ -385,6 +437,41 @@ class Ledger:
                        "event_id = excluded.event_id", (chat, after.value, last.id))
         return Change(chat, before, after)
 
+    def _mark_synced(self, campaign: str, through: float, files: str | None) -> None:
+        try:
+            self._db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
+                             "ON CONFLICT (campaign) DO UPDATE SET files = excluded.files",
+                             (campaign, through, files))
+        except sqlite3.Error as err:
+            raise ledger_error(err, self.path) from None
+        self._version = self._data_version()
+
+    # -- answers ---------------------------------------------------------------------------
+    def answers(self) -> dict[str, AnswerRow]:
+        """Every answer tried, by key."""
+        return {r["key"]: AnswerRow(r["key"], r["chat"], r["kind"], r["event_id"], r["status"],
+                                    r["attempts"], r["message_id"], r["error"], r["last_at"])
+                for r in self._db.execute("SELECT * FROM answers")}
+
+    def answer_attempt(self, key: str, chat: str, kind: str, event_id: int, now: float) -> None:
+        """Committed before the answer's request leaves (a crash: the same key again)."""
+        self._write("INSERT INTO answers (key, chat, kind, event_id, status, attempts, first_at, "
+                    "last_at) VALUES (?,?,?,?,'sending',1,?,?) ON CONFLICT (key) DO UPDATE SET "
+                    "status = 'sending', attempts = answers.attempts + 1, last_at = excluded.last_at",
+                    (key, chat, kind, event_id, now, now))
+
+    def answer_outcome(self, key: str, status: str, message_id: str | None, error: str | None,
+                       now: float) -> None:
+        self._write("UPDATE answers SET status = ?, message_id = ?, error = ?, last_at = ? "
+                    "WHERE key = ?", (status, message_id, error, now, key))
+
+    def _write(self, sql: str, params: tuple) -> None:
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.Error as err:
+            raise ledger_error(err, self.path) from None
+        self._version = self._data_version()
+
     # -- contacts from the journals --------------------------------------------------------
     def sync_state(self, state_dir: str | Path) -> int:
         """Bring ``contacts`` up to date with every journal in the state folder (what each
@@ -400,11 +487,18 @@ class Ledger:
         """``contacts`` from one campaign's journal: its chats with an attempt since the last
         sync (a row tried, whatever came of it: an unconfirmed try may have been delivered)."""
         db = self._db
-        through_row = db.execute("SELECT through FROM synced WHERE campaign = ?",
+        through_row = db.execute("SELECT through, files FROM synced WHERE campaign = ?",
                                  (campaign,)).fetchone()
         through = float(through_row[0]) if through_row else -1.0
+        files = self._marks(journal)
+        if through_row is not None and files is not None and through_row[1] == files:
+            return 0  # not written since: a state of many campaigns is not scanned again
         rows = self._attempted_since(campaign, journal, through)
-        return self._merge_contacts(campaign, rows, through)
+        return self._merge_contacts(campaign, rows, through, files)
+
+    def _marks(self, journal: str | Path | None) -> str | None:
+        """What says a journal was not written since the last sync (None: read it again)."""
+        return _file_marks(Path(journal)) if journal is not None else None
 
     def _attempted_since(self, campaign: str, journal: str | Path | None, through: float
                          ) -> list[tuple]:
@@ -431,9 +525,11 @@ class Ledger:
         finally:
             src.close()
 
-    def _merge_contacts(self, campaign: str, rows: list[tuple], through: float) -> int:
+    def _merge_contacts(self, campaign: str, rows: list[tuple], through: float,
+                        files: str | None) -> int:
         db = self._db
         if not rows:
+            self._mark_synced(campaign, through, files)
             return 0
         latest: dict[str, tuple[str, int, int, str]] = {}  # chat -> api_id, first, last, step
         newest = through
@@ -447,28 +543,19 @@ class Ledger:
             else:
                 latest[chat] = (seen[0] if seen[0] != chat else api_id, min(seen[1], first_ms),
                                 max(seen[2], last_ms), step if last_ms >= seen[2] else seen[3])
-        try:
-            db.execute(self._BEGIN)
-            try:
-                db.executemany(
-                    "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, "
-                    "last_step) VALUES (?,?,?,?,?,?) ON CONFLICT (chat) DO UPDATE SET "
-                    "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
-                    f"ELSE contacts.api_id END, first_ms = {self._LEAST}(contacts.first_ms, excluded.first_ms), "
-                    "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                    "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
-                    "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                    "THEN excluded.last_step ELSE contacts.last_step END, "
-                    f"last_ms = {self._GREATEST}(contacts.last_ms, excluded.last_ms)",
-                    [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
-                db.execute("INSERT INTO synced (campaign, through) VALUES (?, ?) "
-                           "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through",
-                           (campaign, newest))
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise ledger_error(err, self.path) from None
-        self._version = self._data_version()
+        with self._transaction():
+            db.executemany(
+                "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, "
+                "last_step) VALUES (?,?,?,?,?,?) ON CONFLICT (chat) DO UPDATE SET "
+                "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
+                f"ELSE contacts.api_id END, first_ms = {self._LEAST}(contacts.first_ms, excluded.first_ms), "
+                "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
+                "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
+                "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
+                "THEN excluded.last_step ELSE contacts.last_step END, "
+                f"last_ms = {self._GREATEST}(contacts.last_ms, excluded.last_ms)",
+                [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
+            db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
+                       "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
+                       "files = excluded.files", (campaign, newest, files))
         return len(latest)

@@ -159,7 +159,20 @@ CREATE TABLE IF NOT EXISTS contacts (
 );
 CREATE TABLE IF NOT EXISTS synced (
     campaign TEXT PRIMARY KEY,
-    through DOUBLE PRECISION NOT NULL
+    through DOUBLE PRECISION NOT NULL,
+    files TEXT
+);
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    event_id BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    error TEXT,
+    first_at DOUBLE PRECISION NOT NULL,
+    last_at DOUBLE PRECISION NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ledger_version (
     id INTEGER PRIMARY KEY,
