@@ -231,3 +231,28 @@ def test_state_import_moves_a_laptop_with_nothing_sent_again(
     stale = team.cli("state", "import", laptop, "--to", pg_url)
     assert stale.returncode == 1 and "newer" in stale.stderr
     assert "Passw0rd" not in stale.stdout + stale.stderr
+
+
+def test_without_postgresql_ci_fails_where_a_developer_skips(monkeypatch):
+    from pg_cluster import missing_postgres
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="postgresql-15"):
+        missing_postgres()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        missing_postgres()
+
+
+def test_the_password_is_stored_nowhere_in_the_database(campaign_cli, make_emulator, pg_url,
+                                                         tmp_path):
+    team = Team(campaign_cli, make_emulator(EmulatorConfig(api_key=KEY, seed=24)), pg_url)
+    assert team.send(write(tmp_path, "kept", chats(2), ["hello"])).returncode == 0
+    import psycopg
+
+    with psycopg.connect(team.state) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        for table in tables:
+            for row in conn.execute(f"SELECT * FROM {table}"):
+                assert "Passw0rd" not in repr(row), table
