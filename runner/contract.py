@@ -77,7 +77,7 @@ INBOUND_MESSAGES = Endpoint(gone=frozenset({404}))  # GET /chats/{chat}/messages
 WEBHOOKS = Endpoint(gone=frozenset({404}))  # /webhooks and /webhooks/{id}: subscriptions
 
 _EFFECT_LOOKUP = {name.replace("-", ""): name for name in EFFECTS}
-_SINGLE_URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
+_SINGLE_URL = re.compile(r"^https?://[^\s]+\Z", re.IGNORECASE)
 
 
 def normalize_effect(name: str) -> str | None:

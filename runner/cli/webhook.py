@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from runner.cli._base import http_stack_option, user_errors
+from runner.cli.console import echo
 from runner.http.client import ApiOptions, api_key_from_env, base_url_from
 from runner.http.stacks import stack_from
 from runner.run import webhooks_session as hooks
@@ -55,9 +56,9 @@ def create(url: str, kind: str, secret_file: Path, base_url: str | None,
     """Subscribe URL to the account's webhooks; the signing secret goes to --secret-file."""
     sub = hooks.create(_options(base_url, http_stack), api_key_from_env("webhook"), url, kind,
                        secret_file)
-    click.echo(f"webhook {sub.webhook_id} posts {sub.type or kind} events to {sub.url}; its "
+    echo(f"webhook {sub.webhook_id} posts {sub.type or kind} events to {sub.url}; its "
                f"signing secret is in {secret_file}")
-    click.echo(f"receive them: BLOOIO_WEBHOOK_SECRET=\"$(cat {secret_file})\" campaign listen")
+    echo(f"receive them: BLOOIO_WEBHOOK_SECRET=\"$(cat {secret_file})\" campaign listen")
 
 
 @webhook.command("list", epilog=_EXIT)
@@ -67,9 +68,9 @@ def list_(base_url: str | None, http_stack: str | None) -> None:
     """List the account's webhook subscriptions."""
     subs = hooks.listing(_options(base_url, http_stack), api_key_from_env("webhook"))
     if not subs:
-        click.echo("no webhooks")
+        echo("no webhooks")
     for s in subs:
-        click.echo(f"{s.webhook_id}  {s.type or '-'}  {s.url}")
+        echo(f"{s.webhook_id}  {s.type or '-'}  {s.url}")
 
 
 @webhook.command("delete", epilog=_EXIT)
@@ -79,7 +80,7 @@ def list_(base_url: str | None, http_stack: str | None) -> None:
 def delete(webhook_id: str, base_url: str | None, http_stack: str | None) -> None:
     """Delete one webhook subscription."""
     hooks.delete(_options(base_url, http_stack), api_key_from_env("webhook"), webhook_id)
-    click.echo(f"webhook {webhook_id} deleted")
+    echo(f"webhook {webhook_id} deleted")
 
 
 @webhook.command("rotate", epilog=_EXIT)
@@ -93,5 +94,5 @@ def rotate(webhook_id: str, secret_file: Path, base_url: str | None,
     """Replace a webhook's signing secret (run listen with both until the old one stops)."""
     hooks.rotate(_options(base_url, http_stack), api_key_from_env("webhook"), webhook_id,
                  secret_file)
-    click.echo(f"webhook {webhook_id}: new signing secret in {secret_file}; run listen with the "
+    echo(f"webhook {webhook_id}: new signing secret in {secret_file}; run listen with the "
                "new and the old one (BLOOIO_WEBHOOK_SECRET=new,old) until the old stops arriving")
