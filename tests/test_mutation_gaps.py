@@ -76,6 +76,7 @@ def test_malformed_times_name_their_key(text):
     with pytest.raises(ScheduleError) as info:
         parse_hhmm(text, ("window", "end"))
     assert info.value.key == ("window", "end")
+    assert str(info.value) == f"{text.strip()!r} is not a time of day"
     assert info.value.hint == 'write 24-hour "HH:MM", e.g. "09:00" or "20:30"'
 
 
@@ -110,6 +111,7 @@ def test_not_after_equal_to_not_before_is_refused():
         parse_schedule({"not_before": "2026-12-01T00:00:00Z", "not_after": "2026-12-01T00:00:00Z"})
     assert info.value.key == ("not_after",)
     assert str(info.value) == "not_after is not later than not_before"
+    assert info.value.hint == "swap or fix the dates"
 
 
 def test_not_after_equal_to_not_before_is_a_located_error(tmp_path):
