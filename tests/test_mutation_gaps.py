@@ -169,6 +169,13 @@ def test_an_impossible_phone_names_its_country_and_the_reason(text, region, mess
                                     "country code")
 
 
+def test_the_hint_shows_the_regions_example_number_in_both_spellings():
+    with pytest.raises(PhoneError) as info:
+        normalize_phone("(212) 555-01", "US")
+    assert info.value.hint == ("check the digits (a US number: '(201) 555-0123' or '+12015550123'); "
+                               "a number of another country starts with + and its country code")
+
+
 def test_an_unassigned_number_is_accepted_with_the_one_warning():
     phone = normalize_phone("(555) 123-4567", "US")
     assert phone.e164 == "+15551234567"
