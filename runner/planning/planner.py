@@ -21,13 +21,17 @@ from runner.campaign.load import Campaign
 from runner.campaign.schedule import (
     DUE,
     EXPIRED,
+    WAIT_LAW,
     WAIT_PREVIOUS,
     WAIT_WINDOW,
+    HoldSource,
     Schedule,
     ScheduleError,
-    zone,
+    zones_of,
 )
 from runner.errors import CampaignError, Problem
+from runner.law.place import place_of
+from runner.law.segments import Segments, segments
 from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
 from runner.planning.render import Rendered, Renderer, RenderError, render_problem
@@ -119,11 +123,22 @@ class StepCounts:
     messages: int = 0
     skipped: int = 0  # by `when`, or because the step it replies to was skipped
     variants: dict[str, int] | None = None  # a step with variants: requests per variant id
+    # If every phone got it by SMS: messages, their segments, the most in one message, how many
+    # exceed the policy's max_segments, and the first text that needed UCS-2.
+    sms_messages: int = 0
+    segments: int = 0
+    max_segments: int = 0
+    over_max: int = 0
+    ucs2: Segments | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
         if self.variants is not None:
             out["variants"] = dict(self.variants)
+        if self.sms_messages:
+            out["sms_segments"] = {"messages": self.sms_messages, "segments": self.segments,
+                                   "max_per_message": self.max_segments,
+                                   "encoding": "UCS-2" if self.ucs2 else "GSM-7"}
         return out
 
 
@@ -142,6 +157,7 @@ class PlanSummary:
     skipped: int = 0
     emails: int = 0
     groups: int = 0
+    unplaced: int = 0  # recipients whose number gives no US place: the law's hours cannot apply
     steps: dict[str, StepCounts] = field(default_factory=dict)
     from_numbers: dict[str, int] = field(default_factory=dict)
     previews: list[dict[str, Any]] = field(default_factory=list)
@@ -194,6 +210,8 @@ class Planner:
         self._unseen_variants = {(s.id, v.variant) for s in campaign.steps for v in s.variants}
         self._dup_lines: list[str] = []
         self.read_stats = ReadStats()
+        self._law = campaign.law
+        self._segment_cache: dict[str, Segments] = {}
 
     @property
     def problems(self) -> list[Problem]:
@@ -239,13 +257,14 @@ class Planner:
                 self.collector.add(render_problem(self.campaign, rec, err))
                 continue
             sched = self.campaign.schedule_rules
-            if sched is not None:
+            if sched is not None or self._law.active:
                 try:
-                    rec.zone = sched.zone_for(rec.vars).key
+                    rec.zone = self._zone_of(chat, rec.vars, sched)
                 except ScheduleError as err:
                     self.collector.add(Problem(
-                        f"{sched.zone_var}: {err}", file=rec.file, line=rec.line,
-                        path=rec.path or str(sched.zone_var), hint=err.hint, layer="schedule"))
+                        f"{sched.zone_var if sched else 'zone'}: {err}", file=rec.file, line=rec.line,
+                        path=rec.path or str(sched.zone_var if sched else ""), hint=err.hint,
+                        layer="schedule"))
                     continue
             s.recipients += 1
             if "," in chat:
@@ -253,6 +272,18 @@ class Planner:
             elif "@" in chat:
                 s.emails += 1
             yield rec, rendered
+
+    def _zone_of(self, chat: str, variables: dict[str, Any], sched: Schedule | None) -> str | None:
+        """The recipient's zone(s): its `timezone_var` when set, else its number's (several,
+        comma-separated, when its area code spans zones), else the campaign's zone."""
+        place = place_of(chat)
+        if self._law.legal and not place.us:
+            self.summary.unplaced += 1
+        if sched is not None and sched.zone_var and variables.get(sched.zone_var) not in (None, ""):
+            return sched.zone_for(variables).key
+        if place.placed:
+            return ",".join(place.zones)
+        return sched.default_zone.key if sched is not None and sched.default_zone else None
 
     def requests(self) -> Iterator[PlannedRequest]:
         s = self.summary
@@ -282,6 +313,8 @@ class Planner:
         path = (f"/chats/%2B{digits}/messages" if chat[:1] == "+" and digits.isascii() and digits.isdigit()
                 else url_path(chat))
         reqs = []
+        # A phone (or a group of phones) may get the text by SMS when iMessage is not there.
+        sms = chat[:1] == "+"
         for r in rendered:
             step = r.step
             counts = s.steps[step.id]
@@ -296,6 +329,8 @@ class Planner:
                                  step.variant)
             counts.requests += 1
             counts.messages += req.messages
+            if sms:
+                self._count_segments(counts, step, r.body)
             by_variant = counts.variants
             if by_variant is not None:
                 by_variant[step.variant or ""] += 1
@@ -303,6 +338,28 @@ class Planner:
             s.messages += req.messages
             reqs.append(req)
         return reqs
+
+    def _count_segments(self, counts: StepCounts, step: Any, body: dict[str, Any]) -> None:
+        texts = body.get("text")
+        if isinstance(texts, str):
+            texts = [texts]
+        elif not isinstance(texts, list):
+            texts = [p.get("text") for p in body.get("parts") or () if isinstance(p, dict)]
+        for text in texts:
+            if not isinstance(text, str) or not text:
+                continue
+            seg = self._segment_cache.get(text)
+            if seg is None:
+                seg = segments(text)
+                if len(self._segment_cache) < 4096:
+                    self._segment_cache[text] = seg
+            counts.sms_messages += 1
+            counts.segments += seg.count
+            counts.max_segments = max(counts.max_segments, seg.count)
+            if seg.culprit is not None and counts.ucs2 is None:
+                counts.ucs2 = seg
+            if self.campaign.policy.max_segments and seg.count > self.campaign.policy.max_segments:
+                counts.over_max += 1
 
     def run(self) -> PlanSummary:
         """Plan without keeping the requests (validation, summaries)."""
@@ -354,6 +411,19 @@ class Planner:
             w.append(f"{s.emails:,} recipient(s) are email addresses: iMessage only, there is no SMS fallback for them")
         if s.invalid:
             w.append(f"{s.invalid:,} recipient row(s) are invalid (see the errors)")
+        if s.unplaced:
+            w.append(f"{s.unplaced:,} recipient(s) cannot be placed in a US state by their number "
+                     "(an email, an unassigned area code such as 555, a toll-free or non-US number): "
+                     "no legal hours apply to them, only the campaign's window and zone")
+        limit = self.campaign.policy.max_segments
+        for sid, counts in s.steps.items():
+            seg = counts.ucs2
+            if seg is not None:
+                w.append(f"step '{sid}': {seg.culprit_name()} at character {seg.position} makes the "
+                         "text UCS-2 by SMS: 70 characters a segment instead of 160")
+            if limit and counts.over_max:
+                w.append(f"step '{sid}': {counts.over_max:,} message(s) take more than the policy's "
+                         f"max_segments {limit} by SMS (up to {counts.max_segments})")
 
 
 def _masked(value: Any, chat: str) -> Any:
@@ -558,18 +628,26 @@ class JournalOverlay:
 
 class ScheduleCounter:
     """Counts, for one instant, how many messages are due, waiting (for the window, by zone;
-    for a delay; for the previous step; for not_before) or expired. Requests must arrive in
-    plan order (recipient, then step), each with its journal entry (or None)."""
+    for a delay; for the previous step; for not_before; held by the law's hours, by rule;
+    capped), or expired. Requests must arrive in plan order (recipient, then step), each with
+    its journal entry (or None). ``caps``: frequency caps read from the state (plan --state)."""
 
-    def __init__(self, campaign: Campaign, at: datetime) -> None:
+    def __init__(self, campaign: Campaign, at: datetime, caps: HoldSource | None = None) -> None:
         self.campaign = campaign
         self.at = at
         self.rules = campaign.schedule_rules or Schedule(None, None, None, None, None)
         self.counts: dict[str, int] = {}
         self.window_by_zone: dict[str, int] = {}
+        self.held_by: dict[str, int] = {}  # "held by law (FL 08:00-20:00)" -> messages
         self.next_due: datetime | None = None
         self._prev: tuple[str, str, float | None] | None = None  # (recipient, state, accepted_at)
         self._delays = {s.id: s.delay_seconds for s in campaign.steps}
+        self._sources = [src for src in (campaign.law, caps) if src is not None and src.active]
+
+    @property
+    def held(self) -> bool:
+        """Whether anything was held by the law, the team's hours or a cap."""
+        return bool(self.held_by)
 
     def observe(self, req: PlannedRequest, entry: JournalEntry | None) -> str:
         prev = self._prev if self._prev and self._prev[0] == req.recipient else None
@@ -578,16 +656,22 @@ class ScheduleCounter:
         else:
             accepted_at = None
             delay = self._delays.get(req.step)
-            tz = zone(req.zone or "UTC")
+            zones = zones_of(req.zone, self.rules.default_zone)
             if prev is not None and prev[1] not in ("accepted", DUE):
                 state, when = (EXPIRED, None) if prev[1] == EXPIRED else (WAIT_PREVIOUS, None)
             else:
                 # A previous step due now is assumed accepted now: its delay counts from `at`.
                 prev_at = prev[2] if prev and prev[1] == "accepted" else (self.at.timestamp() if prev else None)
-                state, when = self.rules.state(self.at, tz, delay=delay, previous_accepted=prev_at,
-                                               has_previous=prev is not None)
+                holds = [h for src in self._sources for h in src.holds_for(req.recipient, zones)]
+                timing = self.rules.timing(self.at, zones, delay=delay, previous_accepted=prev_at,
+                                           has_previous=prev is not None, holds=holds)
+                state, when = timing.state, timing.when
+                if timing.held_by is not None:
+                    name = (f"held by law ({timing.held_by})" if state == WAIT_LAW
+                            else f"capped ({timing.held_by})")
+                    self.held_by[name] = self.held_by.get(name, 0) + req.messages
             if state == WAIT_WINDOW:
-                key = tz.key
+                key = ",".join(z.key for z in zones)
                 self.window_by_zone[key] = self.window_by_zone.get(key, 0) + req.messages
             if when is not None and (self.next_due is None or when < self.next_due):
                 self.next_due = when
@@ -600,5 +684,6 @@ class ScheduleCounter:
             "at": self.at.isoformat().replace("+00:00", "Z"),
             "messages": dict(sorted(self.counts.items())),
             "waiting_for_window_by_zone": dict(sorted(self.window_by_zone.items())),
+            "held_by": dict(sorted(self.held_by.items())),
             "next_due": self.next_due.isoformat().replace("+00:00", "Z") if self.next_due else None,
         }

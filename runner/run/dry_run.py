@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runner.campaign.load import Campaign, load_campaign
-from runner.campaign.schedule import ScheduleError, parse_at
+from runner.campaign.schedule import HoldSource, ScheduleError, parse_at
 from runner.errors import CampaignError, Problem
 from runner.planning.planfile import dump_header, header, inputs_of
 from runner.planning.planner import JournalOverlay, Planner, PlanSummary, ScheduleCounter, dump_line
@@ -40,21 +40,27 @@ class PlanOutcome:
 
 
 def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: str | Path | None = None,
-         show_recipients: bool = False, previews: int = 3, at: str | None = None) -> PlanOutcome:
+         show_recipients: bool = False, previews: int = 3, at: str | None = None,
+         policy: str | Path | None = None, caps: HoldSource | None = None) -> PlanOutcome:
     """Plan a campaign (a file, or one already loaded). ``journal``: an earlier run's (see ``runner.store.journal.Journal``),
-    to say per request what it did; ``out``: write every request there, atomically."""
-    campaign = source if isinstance(source, Campaign) else load_campaign(source)
+    to say per request what it did; ``out``: write every request there, atomically;
+    ``policy``: a policy file instead of the repository's runner.yaml; ``caps``: frequency caps
+    read from the state, to count what they hold."""
+    campaign = source if isinstance(source, Campaign) else load_campaign(source, policy=policy)
     planner = Planner(campaign, show_recipients=show_recipients, previews=previews)
     overlay = JournalOverlay(journal, campaign.revision) if journal is not None else None
     requests = planner.requests()
     stream: Annotated = overlay.annotate(requests) if overlay else ((r, None) for r in requests)
     timing = None
-    if campaign.schedule_rules is not None or any(s.delay_seconds for s in campaign.steps) or at:
+    # The schedule section is shown when the campaign has a schedule (or --at asks); the law's
+    # hours and caps are counted always and shown when they hold something.
+    scheduled = campaign.schedule_rules is not None or any(s.delay_seconds for s in campaign.steps) or bool(at)
+    if scheduled or campaign.law.active or caps is not None:
         try:
             when = parse_at(at or "now")
         except ScheduleError as err:
             raise CampaignError(Problem(f"--at: {err}", hint=err.hint)) from None
-        timing = ScheduleCounter(campaign, when)
+        timing = ScheduleCounter(campaign, when, caps)
         stream = _observe(stream, timing)
     if out:
         inputs = inputs_of(campaign)  # hashed before planning: the digest is of what was read
@@ -76,8 +82,9 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
             pass
     planner.raise_if_invalid()
     extra: dict[str, Any] = {"journal": overlay.to_dict()} if overlay else {}
-    if timing is not None:
+    if timing is not None and (scheduled or timing.held):
         extra["schedule"] = timing.to_dict()
+    extra["policy"] = campaign.policy.describe()
     return PlanOutcome(campaign, planner.summary, extra)
 
 
