@@ -22,8 +22,8 @@ from runner.campaign.schema import validate_schema, yaml_value_warnings
 from runner.campaign.steps import parse_delay, step_kind
 from runner.campaign.templates import Compiled, Condition, compile_condition, compile_text
 from runner.contract import normalize_effect
-from runner.law.legal import Law
 from runner.errors import CampaignError, Problem
+from runner.law.legal import Law
 
 # Fields of a step rendered per recipient (a step's own from_number may be a template too).
 CONTENT_FIELDS = ("text", "attachments", "parts", "link_preview", "from_number")

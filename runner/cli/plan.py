@@ -11,7 +11,7 @@ import click
 
 from runner import exitcodes
 from runner.campaign.load import load_campaign
-from runner.cli._base import state_option, user_errors
+from runner.cli._base import policy_option, state_option, user_errors
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
@@ -24,11 +24,12 @@ Exit codes:
 """
 
 
-def _plan_with_journal(file: str, state_dir: str | Path, **kwargs: Any) -> PlanOutcome:
+def _plan_with_journal(file: str, state_dir: str | Path, policy: Path | None = None,
+                       **kwargs: Any) -> PlanOutcome:
     """Plan against an earlier run's journal when one exists. The journal (SQLite) is imported
     only then: a plan without one must start without loading SQLite (issue 11), so this is a
     deliberate lazy import in the command layer, not in the library."""
-    campaign = load_campaign(file)
+    campaign = load_campaign(file, policy=policy)
     path = journal_path(state_dir, campaign.id)
     if not path.is_file():
         return dry_run(campaign, **kwargs)
@@ -48,13 +49,14 @@ def _plan_with_journal(file: str, state_dir: str | Path, **kwargs: Any) -> PlanO
 @click.option("--previews", default=3, show_default=True, type=click.IntRange(0, 100),
               help="how many recipients to preview")
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
+@policy_option()
 @click.option("--at", "at", default=None, metavar="TIME",
               help="with a schedule or delays: count what is due at TIME (ISO 8601 with offset, or 'now', the default)")
 @user_errors()
 def plan(file: str, fmt: str, out: str | None, state_dir: Path, previews: int, show_recipients: bool,
-         at: str | None) -> None:
+         policy: Path | None, at: str | None) -> None:
     """Dry run: render every request (keys included) with no network and no API key."""
-    outcome = _plan_with_journal(file, state_dir, out=out, show_recipients=show_recipients,
+    outcome = _plan_with_journal(file, state_dir, policy, out=out, show_recipients=show_recipients,
                                  previews=previews, at=at)
     summary, extra, effects = outcome.summary, outcome.extra, outcome.effects
     if fmt == "json":

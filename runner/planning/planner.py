@@ -135,11 +135,11 @@ class StepCounts:
         out: dict[str, Any] = {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
         if self.variants is not None:
             out["variants"] = dict(self.variants)
-        if self.sms_messages:
-            out["sms_segments"] = {"messages": self.sms_messages, "segments": self.segments,
-                                   "max_per_message": self.max_segments,
-                                   "encoding": "UCS-2" if self.ucs2 else "GSM-7"}
         return out
+
+    def segments_dict(self) -> dict[str, Any]:
+        return {"messages": self.sms_messages, "segments": self.segments,
+                "max_per_message": self.max_segments, "encoding": "UCS-2" if self.ucs2 else "GSM-7"}
 
 
 @dataclass
@@ -180,6 +180,11 @@ class PlanSummary:
         }
         if self.from_numbers:
             out["from_numbers"] = dict(sorted(self.from_numbers.items()))
+        sms = {k: v.segments_dict() for k, v in self.steps.items() if v.sms_messages}
+        if sms:
+            out["sms_segments"] = sms  # what each step costs if every phone gets it by SMS
+        if self.unplaced:
+            out["unplaced"] = self.unplaced
         return out
 
 
@@ -211,7 +216,6 @@ class Planner:
         self._dup_lines: list[str] = []
         self.read_stats = ReadStats()
         self._law = campaign.law
-        self._segment_cache: dict[str, Segments] = {}
 
     @property
     def problems(self) -> list[Problem]:
@@ -348,11 +352,7 @@ class Planner:
         for text in texts:
             if not isinstance(text, str) or not text:
                 continue
-            seg = self._segment_cache.get(text)
-            if seg is None:
-                seg = segments(text)
-                if len(self._segment_cache) < 4096:
-                    self._segment_cache[text] = seg
+            seg = segments(text)
             counts.sms_messages += 1
             counts.segments += seg.count
             counts.max_segments = max(counts.max_segments, seg.count)

@@ -14,6 +14,7 @@ from typing import Any
 
 from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.loader import load_text
+from runner.campaign.policy import DEFAULT as DEFAULT_POLICY
 from runner.errors import CampaignError, Problem
 from runner.planning.diff import Side, diff
 from runner.planning.planfile import named_files
@@ -69,7 +70,7 @@ def campaign_at(file: Path, ref: str, into: Path) -> Campaign | None:
             (into / data_rel).parent.mkdir(parents=True, exist_ok=True)
             (into / data_rel).write_bytes(content)
     try:
-        return load_campaign(target)
+        return load_campaign(target, policy=DEFAULT_POLICY)
     except CampaignError as err:
         raise at_ref(err, ref, into) from None
 
@@ -95,13 +96,16 @@ def _side(campaign: Campaign | None) -> tuple[Side, Planner | None]:
 
 
 def campaign_diff(file: str | Path, *, base: str | None = None,
-                  show_recipients: bool = False) -> dict[str, Any]:
+                  show_recipients: bool = False, policy: str | Path | None = None) -> dict[str, Any]:
     """The diff document of ``file`` between ``base`` (default: see ``default_base``) and
-    the working tree; raises CampaignError if either side is invalid."""
+    the working tree; raises CampaignError if either side is invalid. Both sides obey the
+    working tree's campaign obeys the team policy (``policy``, else the repository's runner.yaml)."""
     path = Path(file)
     ref = base or default_base(path.resolve().parent)
-    head = load_campaign(path)
+    head = load_campaign(path, policy=policy)
     with tempfile.TemporaryDirectory(prefix="campaign-diff-") as tmp:
+        # The base side is loaded with the defaults: a window the new policy forbids must not
+        # hide what the change does.
         old = campaign_at(path, ref, Path(tmp))
         base_side, base_planner = _side(old)
         head_side, head_planner = _side(head)

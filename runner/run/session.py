@@ -220,14 +220,15 @@ class SendSession:
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
              http_stack: str | None = None, plan: str | Path | None = None,
-             clean: bool = False) -> SendSession:
+             clean: bool = False, policy: str | Path | None = None) -> SendSession:
         """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
         ``file`` may then be None (the planned campaign is looked up next to the plan).
-        ``clean``: refuse uncommitted changes to the campaign or its files (git)."""
+        ``clean``: refuse uncommitted changes to the campaign or its files (git).
+        ``policy``: a team policy file instead of the repository's runner.yaml."""
         planned = PlanFile.read(plan) if plan is not None else None
         if file is None and planned is not None:
             file = find_campaign(planned)
-        campaign = load_campaign(file)
+        campaign = load_campaign(file, policy=policy)
         files = input_paths(campaign)
         found = audit(files, planned.digest if planned is not None else digest(inputs_of(campaign)))
         if clean:
@@ -337,7 +338,7 @@ class SendSession:
             except KeyboardInterrupt:
                 return result  # interrupted while waiting: what was sent is journalled
             # Re-read the campaign: suppression files may have grown (opt-outs) meanwhile.
-            self.campaign = load_campaign(self.file)
+            self.campaign = load_campaign(self.file, policy=self.campaign.policy)
             if self.plan is not None:
                 check_inputs(self.campaign, self.plan)
             if self._spool is not None:
