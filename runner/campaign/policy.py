@@ -108,6 +108,9 @@ def load_policy(path: str | Path) -> Policy:
     if not isinstance(doc.data, dict):
         raise CampaignError(doc.problem((), "a policy file must be a mapping (hours, limits, ...)",
                                         layer="policy"))
+    written = doc.surprises.get(("hours",), ("",))[0]
+    if data_hours_off(doc.data.get("hours"), written):
+        doc.data["hours"] = "off"  # YAML 1.1 reads a plain `off` as false; off is meant
     problems = validate_schema(doc, POLICY_SCHEMA)
     if problems:
         raise CampaignError([_as_policy(p) for p in problems])
@@ -137,6 +140,10 @@ def load_policy(path: str | Path) -> Policy:
         optout_words=tuple(data.get("optout_words") or ()), help_text=data.get("help_text"),
         optout_confirmation=data.get("optout_confirmation"), max_segments=data.get("max_segments"),
     )
+
+
+def data_hours_off(value: Any, written: str) -> bool:
+    return value is False and written.strip().lower() == "off"
 
 
 def _as_policy(p: Problem) -> Problem:
