@@ -8,10 +8,11 @@ requests in the same order with the same keys (byte-identical `plan --out`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from runner.audience.chatids import url_path
 from runner.audience.mask import display_chat, mask_one
@@ -24,6 +25,7 @@ from runner.campaign.schedule import (
     WAIT_LAW,
     WAIT_PREVIOUS,
     WAIT_WINDOW,
+    Hold,
     HoldSource,
     Schedule,
     ScheduleError,
@@ -31,7 +33,7 @@ from runner.campaign.schedule import (
 )
 from runner.errors import CampaignError, Problem
 from runner.law.place import place_of
-from runner.law.segments import Segments, segments
+from runner.law.segments import Segments, SegmentTally
 from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
 from runner.planning.render import Rendered, Renderer, RenderError, render_problem
@@ -125,11 +127,27 @@ class StepCounts:
     variants: dict[str, int] | None = None  # a step with variants: requests per variant id
     # If every phone got it by SMS: messages, their segments, the most in one message, how many
     # exceed the policy's max_segments, and the first text that needed UCS-2.
-    sms_messages: int = 0
-    segments: int = 0
-    max_segments: int = 0
-    over_max: int = 0
-    ucs2: Segments | None = None
+    tally: SegmentTally = field(default_factory=SegmentTally)
+
+    @property
+    def sms_messages(self) -> int:
+        return self.tally.messages
+
+    @property
+    def segments(self) -> int:
+        return self.tally.segments
+
+    @property
+    def max_segments(self) -> int:
+        return self.tally.most
+
+    @property
+    def over_max(self) -> int:
+        return self.tally.over
+
+    @property
+    def ucs2(self) -> Segments | None:
+        return self.tally.ucs2
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
@@ -216,6 +234,12 @@ class Planner:
         self._dup_lines: list[str] = []
         self.read_stats = ReadStats()
         self._law = campaign.law
+        # Without a journal to read: what the law may hold is observed here, per recipient with
+        # a zone (ScheduleCounter.observe); the others are only counted (nothing can hold them).
+        self.observer: Callable[[PlannedRequest, None], object] | None = None
+        self.unzoned_messages = 0
+        for counts in self.summary.steps.values():
+            counts.tally.limit = campaign.policy.max_segments
 
     @property
     def problems(self) -> list[Problem]:
@@ -292,9 +316,16 @@ class Planner:
     def requests(self) -> Iterator[PlannedRequest]:
         s = self.summary
         pooled = isinstance(self.campaign.sender.get("from_number"), list)
+        observe = self.observer
         for rec, rendered in self.recipients():
             reqs = self.requests_for(rec, rendered)
             yield from reqs
+            if observe is not None:
+                if rec.zone is not None:
+                    for r in reqs:
+                        observe(r, None)
+                else:
+                    self.unzoned_messages += sum(r.messages for r in reqs)
             if pooled:
                 number = self.renderer.from_number(rec.chat or "") or ""
                 s.from_numbers[number] = s.from_numbers.get(number, 0) + 1
@@ -334,7 +365,12 @@ class Planner:
             counts.requests += 1
             counts.messages += req.messages
             if sms:
-                self._count_segments(counts, step, r.body)
+                text = r.body.get("text")
+                if type(text) is str:
+                    if text:
+                        counts.tally.add(text)
+                else:
+                    self._add_texts(counts.tally, r.body)
             by_variant = counts.variants
             if by_variant is not None:
                 by_variant[step.variant or ""] += 1
@@ -343,23 +379,14 @@ class Planner:
             reqs.append(req)
         return reqs
 
-    def _count_segments(self, counts: StepCounts, step: Any, body: dict[str, Any]) -> None:
+    @staticmethod
+    def _add_texts(tally: SegmentTally, body: dict[str, Any]) -> None:
         texts = body.get("text")
-        if isinstance(texts, str):
-            texts = [texts]
-        elif not isinstance(texts, list):
+        if not isinstance(texts, list):
             texts = [p.get("text") for p in body.get("parts") or () if isinstance(p, dict)]
         for text in texts:
-            if not isinstance(text, str) or not text:
-                continue
-            seg = segments(text)
-            counts.sms_messages += 1
-            counts.segments += seg.count
-            counts.max_segments = max(counts.max_segments, seg.count)
-            if seg.culprit is not None and counts.ucs2 is None:
-                counts.ucs2 = seg
-            if self.campaign.policy.max_segments and seg.count > self.campaign.policy.max_segments:
-                counts.over_max += 1
+            if type(text) is str and text:
+                tally.add(text)
 
     def run(self) -> PlanSummary:
         """Plan without keeping the requests (validation, summaries)."""
@@ -416,6 +443,8 @@ class Planner:
                      "(an email, an unassigned area code such as 555, a toll-free or non-US number): "
                      "no legal hours apply to them, only the campaign's window and zone")
         limit = self.campaign.policy.max_segments
+        for counts in s.steps.values():
+            counts.tally.flush()
         for sid, counts in s.steps.items():
             seg = counts.ucs2
             if seg is not None:
@@ -643,6 +672,17 @@ class ScheduleCounter:
         self._prev: tuple[str, str, float | None] | None = None  # (recipient, state, accepted_at)
         self._delays = {s.id: s.delay_seconds for s in campaign.steps}
         self._sources = [src for src in (campaign.law, caps) if src is not None and src.active]
+        r = self.rules
+        # Nothing of the campaign's own can hold a message: only the law's holds are asked.
+        self._plain = (r.window is None and r.not_before is None and r.not_after is None
+                       and not any(self._delays.values()))
+        # A request with no zone (no schedule, a number the law cannot place) is due whatever
+        # the time, unless a team window or a cap could hold it: counted without a look.
+        self.unzoned_due = self._plain and caps is None and campaign.law.team_window is None
+        self.due_unzoned = 0
+        self._for: tuple[str, str | None] | None = None  # (recipient, zone) of the cache below
+        self._zones: tuple[ZoneInfo, ...] = ()
+        self._holds: list[Hold] = []
 
     @property
     def held(self) -> bool:
@@ -656,13 +696,19 @@ class ScheduleCounter:
         else:
             accepted_at = None
             delay = self._delays.get(req.step)
-            zones = zones_of(req.zone, self.rules.default_zone)
+            if self._for != (req.recipient, req.zone):
+                self._for = (req.recipient, req.zone)
+                self._zones = zones_of(req.zone, self.rules.default_zone)
+                self._holds = [h for src in self._sources
+                               for h in src.holds_for(req.recipient, self._zones)]
+            zones, holds = self._zones, self._holds
             if prev is not None and prev[1] not in ("accepted", DUE):
                 state, when = (EXPIRED, None) if prev[1] == EXPIRED else (WAIT_PREVIOUS, None)
+            elif self._plain and not holds:
+                state, when = DUE, None
             else:
                 # A previous step due now is assumed accepted now: its delay counts from `at`.
                 prev_at = prev[2] if prev and prev[1] == "accepted" else (self.at.timestamp() if prev else None)
-                holds = [h for src in self._sources for h in src.holds_for(req.recipient, zones)]
                 timing = self.rules.timing(self.at, zones, delay=delay, previous_accepted=prev_at,
                                            has_previous=prev is not None, holds=holds)
                 state, when = timing.state, timing.when
@@ -680,9 +726,12 @@ class ScheduleCounter:
         return state
 
     def to_dict(self) -> dict[str, Any]:
+        counts = dict(self.counts)
+        if self.due_unzoned:
+            counts[DUE] = counts.get(DUE, 0) + self.due_unzoned
         return {
             "at": self.at.isoformat().replace("+00:00", "Z"),
-            "messages": dict(sorted(self.counts.items())),
+            "messages": dict(sorted(counts.items())),
             "waiting_for_window_by_zone": dict(sorted(self.window_by_zone.items())),
             "held_by": dict(sorted(self.held_by.items())),
             "next_due": self.next_due.isoformat().replace("+00:00", "Z") if self.next_due else None,

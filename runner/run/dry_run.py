@@ -61,7 +61,10 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
         except ScheduleError as err:
             raise CampaignError(Problem(f"--at: {err}", hint=err.hint)) from None
         timing = ScheduleCounter(campaign, when, caps)
-        stream = _observe(stream, timing)
+        if overlay is None and not scheduled and timing.unzoned_due:
+            planner.observer = timing.observe  # only the law holds: the planner asks per zone
+        else:
+            stream = _observe(stream, timing)
     if out:
         inputs = inputs_of(campaign)  # hashed before planning: the digest is of what was read
 
@@ -70,7 +73,8 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
             return header(campaign, inputs, requests=s.requests, messages=s.messages, at=at)
 
         # Without a journal or a schedule to observe, the requests go straight to their lines.
-        lines: Iterable[str] = (map(dump_line, requests) if overlay is None and timing is None
+        lines: Iterable[str] = (map(dump_line, requests)
+                                if overlay is None and (timing is None or planner.observer)
                                 else (_line(req, entry) for req, entry in stream))
         try:
             _write_out(Path(out), lines, planner.raise_if_invalid, head)
@@ -81,6 +85,8 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
         for _ in stream:
             pass
     planner.raise_if_invalid()
+    if timing is not None:
+        timing.due_unzoned += planner.unzoned_messages
     extra: dict[str, Any] = {"journal": overlay.to_dict()} if overlay else {}
     if timing is not None and (scheduled or timing.held):
         extra["schedule"] = timing.to_dict()
