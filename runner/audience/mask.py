@@ -73,3 +73,13 @@ def safe_message(message: str, value: str) -> str:
     for part in sorted(parts, key=len, reverse=True):
         message = message.replace(f"'{part}'", f"'{excerpt(part)}'")
     return message
+
+
+REPLY_EXCERPT_CHARS = 160
+
+
+def reply_excerpt(text: str, limit: int = REPLY_EXCERPT_CHARS) -> str:
+    """What the ledger and a review list keep of a reply: one line, phones and emails masked,
+    at most ``limit`` characters."""
+    cut = mask_text(" ".join(text.split()))
+    return cut if len(cut) <= limit else cut[: limit - 1] + "…"

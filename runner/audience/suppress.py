@@ -9,7 +9,7 @@ runs stops the later steps.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from runner.audience.chatids import ChatIdError, normalize_chat
@@ -17,22 +17,38 @@ from runner.audience.mask import safe_message
 from runner.audience.recipients import text_lines
 from runner.campaign.loader import Document, PathT
 from runner.campaign.paths import PathError, confine
+from runner.consent.standing import Standing, standing_of
 from runner.errors import CampaignError, Problem
 
 
 class Suppression:
-    def __init__(self, entries: set[str] | None = None) -> None:
+    """The chats never to message: the suppression files' entries, and the state's consent
+    ledger (``consent``: chats opted out or held, runner.store.ledger) when the caller read it."""
+
+    def __init__(self, entries: set[str] | None = None,
+                 consent: Mapping[str, Standing] | None = None) -> None:
         self.entries: set[str] = entries or set()
+        self.consent: Mapping[str, Standing] = consent or {}
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def __contains__(self, chat: str) -> bool:
+        return self.in_files(chat) or self.standing(chat) is not None
+
+    def in_files(self, chat: str) -> bool:
         if not self.entries:
             return False
         if chat in self.entries:
             return True
         return "," in chat and any(m in self.entries for m in chat.split(","))
+
+    def standing(self, chat: str) -> Standing | None:
+        """Why the ledger keeps this chat (a member's opt-out keeps a group), else None."""
+        return standing_of(chat, self.consent)
+
+    def with_consent(self, consent: Mapping[str, Standing] | None) -> Suppression:
+        return Suppression(self.entries, consent)
 
 
 def load_suppression(files: list[str], base_dir: Path, campaign_file: str,

@@ -43,8 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "until all are final."),
     "report": ("runner.cli.report", "Report the last send of a campaign: totals, per step, "
                "failures, delivery (after track)."),
-    "optouts": ("runner.cli.optouts", "Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the "
-                "first `suppress` file."),
+    "optouts": ("runner.cli.optouts", "Read STOP replies into the consent ledger; review held "
+                "replies; export to `suppress`."),
+    "listen": ("runner.cli.listen", "Receive Blooio's signed webhooks into the state until "
+               "Ctrl-C."),
     "init": ("runner.cli.init", "Write a commented starter campaign into DIR (default: here; "
              "created if missing)."),
     "emulator": ("runner.cli.emulator", "Run a local Blooio v2 API emulator on 127.0.0.1 "

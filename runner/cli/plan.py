@@ -15,7 +15,7 @@ from runner.cli._base import policy_option, state_option, user_errors
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
-from runner.store.paths import journal_path
+from runner.store.paths import journal_path, ledger_path
 
 _EPILOG = """\b
 Exit codes:
@@ -31,6 +31,12 @@ def _plan_with_journal(file: str, state_dir: str | Path, policy: Path | None = N
     deliberate lazy import in the command layer, not in the library."""
     campaign = load_campaign(file, policy=policy)
     path = journal_path(state_dir, campaign.id)
+    if ledger_path(state_dir).is_file():
+        # The state's consent ledger: its opted-out and held chats are planned out.
+        from runner.store.ledger import existing_ledger
+
+        with existing_ledger(state_dir) as ledger:
+            kwargs["consent"] = ledger.standings() if ledger is not None else None
     if not path.is_file():
         return dry_run(campaign, **kwargs)
     from runner.store.journal import Journal

@@ -191,4 +191,5 @@ def track_summary(result: TrackResult) -> str:
     return (f"tracked {s.total:,} messages: {final:,} final, {s.open:,} in flight; this run "
             f"{s.polls:,} status requests, {s.became_final:,} became final"
             + (f" ({by})" if by else "") + f" in {result.duration:,.1f} s"
-            + (f" ({why})" if why else "") + (f"; {network}" if network else ""))
+            + (f" ({why})" if why else "") + (f"; {network}" if network else "")
+            + (f"; {s.polls_saved:,} final by webhook, never polled" if s.polls_saved else ""))

@@ -15,6 +15,7 @@ from runner.cli._base import emit, state_option, user_errors
 from runner.report.current import current_plan
 from runner.report.data import build_report, render
 from runner.store.journal import Journal
+from runner.store.ledger import existing_ledger
 
 
 @click.command(epilog="""\b
@@ -35,8 +36,10 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
            out_file: Path | None) -> None:
     """Report the last send of a campaign: totals, per step, failures, delivery (after track)."""
     campaign = load_campaign(file)
-    with Journal.existing(state_dir, campaign.id, file) as journal, journal.snapshot("report"):
+    with Journal.existing(state_dir, campaign.id, file) as journal, \
+            existing_ledger(state_dir) as ledger, journal.snapshot("report"):
+        consent = ledger.standings() if ledger is not None else None
         doc = build_report(journal, show_recipients=show_recipients,
-                           current=current_plan(campaign))
+                           current=current_plan(campaign, consent), ledger=ledger)
         text = render(doc, fmt, file=str(file))
     emit(text, out_file, "the report")

@@ -32,7 +32,8 @@ from runner.errors import CampaignError, Problem
 from runner.http.stacks import proxy_for
 from runner.report.data import build_report, render
 from runner.report.diagnostics import render_problems
-from runner.report.words import confirm_question, unauthorized_hint
+from runner.report.words import answers_line, confirm_question, unauthorized_hint
+from runner.run.send import RunResult
 from runner.run.session import SendSession, exit_after_track
 
 _EPILOG = """\b
@@ -43,6 +44,23 @@ Exit codes:
      run the same command again to resume; nothing is sent twice
   4  everything due was sent; the rest waits on its schedule (run again later, or --wait)
 """
+
+
+def consent_summary(result: RunResult) -> str | None:
+    """What reading replies before re-messaging cost and found, in one line (None: nothing)."""
+    c = result.consent
+    if c is None or not (c.chats_read or c.kept or c.unread):
+        return None
+    parts = []
+    if c.chats_read:
+        parts.append(f"read the new replies of {c.chats_read:,} chats messaged before "
+                     f"({c.requests:,} requests): {c.opted_out:,} opted out, {c.held:,} held")
+    if c.kept:
+        parts.append(f"{c.kept:,} chats not messaged (the consent ledger keeps them)")
+    if c.unread:
+        parts.append(f"{len(c.unread):,} chats not messaged: their replies could not be read "
+                     f"({c.unread[0][1]}); run again to carry on")
+    return "consent: " + "; ".join(parts)
 
 
 def _summary_lines(session: SendSession, already: int, default_rate: bool) -> str:
@@ -69,6 +87,9 @@ def _summary_lines(session: SendSession, already: int, default_rate: bool) -> st
             lines.append(f"  skipped: {session.plan_skipped:,} planned requests (opted out since the plan)")
     if summary.suppressed:
         lines.append(f"  suppressed: {summary.suppressed:,} recipients are not sent anything")
+    if summary.opted_out or summary.held:
+        lines.append(f"  consent ledger: {summary.opted_out:,} opted out, {summary.held:,} held for "
+                     "review (of the suppressed; `campaign optouts review` lists the holds)")
     if already:
         lines.append(f"  resuming: {already:,} of {summary.requests:,} requests already accepted")
     return "\n".join(lines)
@@ -163,6 +184,12 @@ def send(
         network = network_summary(result.stats.network_errors)
         if network:
             click.echo(f"this run: {network}", err=True)
+        consent_line = consent_summary(result)
+        if consent_line:
+            click.echo(consent_line, err=True)
+        answered = answers_line(session.answered)
+        if answered:
+            click.echo(answered, err=True)
         if result.exit_code == exitcodes.WAITING:
             due = result.stats.next_due
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due)) if due else "later"
@@ -184,7 +211,7 @@ def send(
         try:
             with session.journal.snapshot("report"):
                 report = build_report(session.journal, show_recipients=show_recipients,
-                                      current=session.current_plan())
+                                      current=session.current_plan(), ledger=session.ledger)
             click.echo(render(report, "text", file=str(session.file)), nl=False)
             if report_file is not None:
                 report_file.parent.mkdir(parents=True, exist_ok=True)

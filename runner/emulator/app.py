@@ -17,9 +17,10 @@ from runner.emulator.config import EmulatorConfig
 from runner.emulator.faults import Faults
 from runner.emulator.state import State
 from runner.emulator.validation import ApiError
+from runner.http.server import DROP as DROP  # the answer that cuts the connection
 
 Response = tuple[int, Any, list[tuple[str, str]] | None]
-DROP = object()
+
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 MAX_KEY_WAITS = 1000  # same-key attempts one request may wait behind before giving up
 

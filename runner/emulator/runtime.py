@@ -22,7 +22,7 @@ from typing import Any
 from runner.emulator import control
 from runner.emulator.app import App
 from runner.emulator.config import EmulatorConfig
-from runner.emulator.server import HOST, Server
+from runner.http.server import HOST, Server
 
 START_TIMEOUT_S = 15.0
 
@@ -85,7 +85,7 @@ class ThreadEmulator(EmulatorHandle):
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.app = App(config)
-        self._server = Server(self.app)
+        self._server = Server(self.app, self.app.config.max_body_bytes)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -212,7 +212,7 @@ def serve(config: EmulatorConfig, port_file: str | None = None,
 async def _serve(config: EmulatorConfig, port_file: str | None,
                  announce: Callable[[str], None] | None) -> None:
     app = App(config)
-    server = Server(app)
+    server = Server(app, app.config.max_body_bytes)
     port = await server.start(config.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

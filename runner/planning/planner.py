@@ -31,6 +31,7 @@ from runner.campaign.schedule import (
     ScheduleError,
     zones_of,
 )
+from runner.consent.standing import Standing
 from runner.errors import CampaignError, Problem
 from runner.law.place import place_of
 from runner.law.segments import Segments, SegmentTally
@@ -168,6 +169,9 @@ class PlanSummary:
     recipients: int = 0  # distinct chats that get a plan
     duplicates: int = 0
     suppressed: int = 0
+    # Of ``suppressed``: kept by the state's consent ledger, not by a suppression file.
+    opted_out: int = 0
+    held: int = 0
     invalid: int = 0
     empty_rows: int = 0  # rows whose cells are all empty (",,,," from a spreadsheet): skipped
     requests: int = 0
@@ -203,6 +207,8 @@ class PlanSummary:
             out["sms_segments"] = sms  # what each step costs if every phone gets it by SMS
         if self.unplaced:
             out["unplaced"] = self.unplaced
+        if self.opted_out or self.held:
+            out["consent"] = {"opted_out": self.opted_out, "held": self.held}
         return out
 
 
@@ -211,7 +217,10 @@ class Planner:
     the counts and everything found (call `raise_if_invalid()` before trusting the requests)."""
 
     def __init__(self, campaign: Campaign, *, show_recipients: bool = False,
-                 previews: int = PREVIEW_COUNT, suppression: Suppression | None = None) -> None:
+                 previews: int = PREVIEW_COUNT, suppression: Suppression | None = None,
+                 consent: Mapping[str, Standing] | None = None) -> None:
+        """``consent``: the state's ledger (chats opted out or held, runner.store.ledger) when
+        the caller read it; those chats are suppressed like the files' entries."""
         self.campaign = campaign
         self.renderer = Renderer(campaign)
         self._keys = {s.id: step_keys(campaign.id, campaign.revision, s.id) for s in campaign.steps}
@@ -224,6 +233,8 @@ class Planner:
                                                      campaign.doc.file, campaign.doc.locate,
                                                      campaign.source.region)
             self.collector.extend(problems)
+        if consent:
+            suppression = suppression.with_consent(consent)
         self.suppression = suppression
         self.summary = PlanSummary(campaign=campaign.id, revision=campaign.revision,
                                    steps={s.id: StepCounts(variants={v.variant or "": 0 for v in s.variants}
@@ -278,6 +289,11 @@ class Planner:
             chat = rec.chat or ""
             if chat in self.suppression:
                 s.suppressed += 1
+                if not self.suppression.in_files(chat):
+                    if self.suppression.standing(chat) is Standing.OPTED_OUT:
+                        s.opted_out += 1
+                    else:
+                        s.held += 1
                 continue
             try:
                 rendered = self.renderer.render(rec)
@@ -426,6 +442,9 @@ class Planner:
                      "each chat is sent once and the first row's variables win")
         if s.suppressed:
             w.append(f"{s.suppressed:,} recipient(s) are suppressed (opted out or excluded): nothing is sent to them")
+        if s.opted_out or s.held:
+            w.append(f"of them, the consent ledger keeps {s.opted_out:,} who opted out and "
+                     f"{s.held:,} held for review (campaign optouts review)")
         for step in self.campaign.steps:
             for view in step.variants or [step]:
                 if view.effect:
