@@ -267,7 +267,7 @@ class SendSession:
             raise
         session.audit, session._spool = found, spool
         session.plan, session.plan_skipped, session.plan_reread = planned, skipped, reread
-        session.answer_texts = answers or AnswerTexts()
+        session.answer_texts = answers or policy_answers(campaign)
         return session
 
     def __enter__(self) -> SendSession:
@@ -422,6 +422,11 @@ def send(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, wait: b
     return SendOutcome(result, tracked, exit_code, session.journal.path)
 
 
+def policy_answers(campaign: Campaign) -> AnswerTexts:
+    """The team policy's HELP answer and opt-out confirmation (runner.yaml)."""
+    return AnswerTexts(campaign.policy.help_text, campaign.policy.optout_confirmation)
+
+
 def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
           api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
@@ -447,6 +452,8 @@ def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
         options = track_options(send_opts, replies=reading, **polling)
         result = track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
                                tick_every=tick_every)
+        if answers is None and policy_answers(campaign).any:
+            answers = policy_answers(campaign)
         if replies and answers is not None and result.stop_reason != StopReason.UNAUTHORIZED:
             result.answered = run_coroutine(answer_owed(ledger, answers,
                                                         base_url=send_opts.base_url,
