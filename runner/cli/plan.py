@@ -11,6 +11,7 @@ import click
 
 from runner import exitcodes
 from runner.campaign.load import load_campaign
+from runner.campaign.schedule import ScheduleError
 from runner.cli._base import policy_option, state_option, user_errors
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
@@ -37,6 +38,16 @@ def _plan_with_journal(file: str, state_dir: str | Path, policy: Path | None = N
 
         with existing_ledger(state_dir) as ledger:
             kwargs["consent"] = ledger.standings() if ledger is not None else None
+    if any(Path(state_dir).glob("*.sqlite")) if Path(state_dir).is_dir() else False:
+        # What the state sent counts against the frequency limits: "capped" in the plan.
+        from runner.campaign.schedule import parse_at
+        from runner.run.caps import caps_of
+
+        try:
+            now = parse_at(kwargs.get("at") or "now").timestamp()
+        except ScheduleError:
+            now = None  # dry_run says what is wrong with --at
+        kwargs["caps"] = caps_of(campaign, state_dir, now, "plan")
     if not path.is_file():
         return dry_run(campaign, **kwargs)
     from runner.store.journal import Journal

@@ -6,7 +6,7 @@ Each is a `Hold` (runner.campaign.schedule): `next_open(after)` says when it let
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -73,7 +73,8 @@ class Limit:
 @dataclass(frozen=True)
 class CapHold:
     limit: Limit
-    sent: tuple[float, ...]  # epoch seconds of this chat's accepted messages, sorted
+    caps: Caps
+    chat: str
     reason: str = WAIT_CAP
 
     @property
@@ -82,7 +83,7 @@ class CapHold:
 
     def next_open(self, after: datetime) -> datetime:
         t = after.timestamp()
-        window = [s for s in self.sent if t - self.limit.per_seconds < s <= t]
+        window = sorted(s for s in self.caps.times(self.chat) if t - self.limit.per_seconds < s <= t)
         if len(window) < self.limit.messages:
             return after
         # The oldest message that must leave the window for one more to fit.
@@ -90,19 +91,32 @@ class CapHold:
         return datetime.fromtimestamp(oldest + self.limit.per_seconds, tz=UTC) + timedelta(seconds=1)
 
 
-@dataclass
 class Caps:
     """Frequency caps per chat: the policy's `limits`, and a state's statutory cap (FL, OK, MD:
-    three per 24 hours) for numbers placed there. `sent(chat)` gives the chat's accepted
-    messages across every campaign of the state (epoch seconds)."""
+    three per 24 hours) for numbers placed there. ``sent`` holds each chat's accepted messages
+    across every campaign of the state (epoch seconds, runner.store.sent); ``note`` adds those
+    accepted since (by this run, or assumed sent by a plan)."""
 
-    limits: Sequence[Limit]
-    sent: Callable[[str], Sequence[float]]
-    statutory: bool = True
+    def __init__(self, limits: Sequence[Limit], sent: dict[str, list[float]],
+                 statutory: bool = True) -> None:
+        self.limits = tuple(limits)
+        self.sent = sent
+        self.statutory = statutory
 
     @property
     def active(self) -> bool:
         return True
+
+    @property
+    def longest(self) -> float:
+        """The longest period of any limit (how far back the state must be read)."""
+        return max([lim.per_seconds for lim in self.limits] + [24 * 3600.0])
+
+    def times(self, chat: str) -> Sequence[float]:
+        return self.sent.get(chat, ())
+
+    def note(self, chat: str, when: float, messages: int = 1) -> None:
+        self.sent.setdefault(chat, []).extend([when] * messages)
 
     def limits_for(self, chat: str) -> list[Limit]:
         out = list(self.limits)
@@ -111,11 +125,7 @@ class Caps:
         return out
 
     def holds_for(self, chat: str, zones: Sequence[ZoneInfo]) -> list[CapHold]:
-        limits = self.limits_for(chat)
-        if not limits:
-            return []
-        sent = tuple(sorted(self.sent(chat)))
-        return [CapHold(limit, sent) for limit in limits] if sent else []
+        return [CapHold(limit, self, chat) for limit in self.limits_for(chat)]
 
 
 @lru_cache(maxsize=64)

@@ -674,13 +674,19 @@ class JournalOverlay:
         return out
 
 
+class CapSource(HoldSource, Protocol):
+    """Frequency caps (runner.law.legal.Caps): holds, and what a plan assumes sent."""
+
+    def note(self, chat: str, when: float, messages: int = 1) -> None: ...
+
+
 class ScheduleCounter:
     """Counts, for one instant, how many messages are due, waiting (for the window, by zone;
     for a delay; for the previous step; for not_before; held by the law's hours, by rule;
     capped), or expired. Requests must arrive in plan order (recipient, then step), each with
     its journal entry (or None). ``caps``: frequency caps read from the state (plan --state)."""
 
-    def __init__(self, campaign: Campaign, at: datetime, caps: HoldSource | None = None) -> None:
+    def __init__(self, campaign: Campaign, at: datetime, caps: CapSource | None = None) -> None:
         self.campaign = campaign
         self.at = at
         self.rules = campaign.schedule_rules or Schedule(None, None, None, None, None)
@@ -691,6 +697,7 @@ class ScheduleCounter:
         self._prev: tuple[str, str, float | None] | None = None  # (recipient, state, accepted_at)
         self._delays = {s.id: s.delay_seconds for s in campaign.steps}
         self._sources = [src for src in (campaign.law, caps) if src is not None and src.active]
+        self._caps = caps
         r = self.rules
         # Nothing of the campaign's own can hold a message: only the law's holds are asked.
         self._plain = (r.window is None and r.not_before is None and r.not_after is None
@@ -741,6 +748,8 @@ class ScheduleCounter:
             if when is not None and (self.next_due is None or when < self.next_due):
                 self.next_due = when
         self.counts[state] = self.counts.get(state, 0) + req.messages
+        if state == DUE and self._caps is not None:
+            self._caps.note(req.recipient, self.at.timestamp(), req.messages)  # as if sent now
         self._prev = (req.recipient, state, accepted_at)
         return state
 

@@ -16,11 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runner.campaign.load import Campaign, load_campaign
-from runner.campaign.schedule import HoldSource, ScheduleError, parse_at
+from runner.campaign.schedule import ScheduleError, parse_at
 from runner.consent.standing import Standing
 from runner.errors import CampaignError, Problem
 from runner.planning.planfile import dump_header, header, inputs_of
-from runner.planning.planner import JournalOverlay, Planner, PlanSummary, ScheduleCounter, dump_line
+from runner.planning.planner import (
+    CapSource,
+    JournalOverlay,
+    Planner,
+    PlanSummary,
+    ScheduleCounter,
+    dump_line,
+)
 from runner.planning.request import PlannedRequest
 
 if TYPE_CHECKING:  # the caller opens it: a plan without a journal must not load SQLite
@@ -42,7 +49,7 @@ class PlanOutcome:
 
 def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: str | Path | None = None,
          show_recipients: bool = False, previews: int = 3, at: str | None = None,
-         policy: str | Path | None = None, caps: HoldSource | None = None,
+         policy: str | Path | None = None, caps: CapSource | None = None,
          consent: Mapping[str, Standing] | None = None) -> PlanOutcome:
     """Plan a campaign (a file, or one already loaded). ``journal``: an earlier run's (see ``runner.store.journal.Journal``),
     to say per request what it did; ``out``: write every request there, atomically;

@@ -240,6 +240,7 @@ class Executor(ApiCaller[SendOptions]):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         gate: Gate | None = None,
         consent: ConsentGate | None = None,
+        on_accepted: Callable[[str, float, int], None] | None = None,
     ) -> None:
         super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
                          rng=rng)
@@ -251,6 +252,7 @@ class Executor(ApiCaller[SendOptions]):
         self._sleep = sleep
         self._gate = gate
         self._consent = consent
+        self._on_accepted = on_accepted  # (chat, when, messages): frequency caps count it
         self._fetcher: Fetcher | None = None
         self._api: ApiClient | None = None
         self._stop: asyncio.Event | None = None
@@ -574,6 +576,8 @@ class Executor(ApiCaller[SendOptions]):
         stats.http_requests += 1
         if verdict.kind is Kind.ACCEPTED:
             self._write_outcome(req.key, ACCEPTED, verdict)
+            if self._on_accepted is not None:
+                self._on_accepted(req.recipient, self._wall(), req.messages)
             stats.accepted += 1
             stats.messages_accepted += (
                 len(verdict.message_ids) if verdict.message_ids else req.messages

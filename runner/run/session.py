@@ -36,6 +36,7 @@ from runner.planning.planfile import (
 from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
 from runner.report.current import CurrentPlan
 from runner.run.answers import AnswerStats, AnswerTexts, answer_owed
+from runner.run.caps import caps_of
 from runner.run.consent import ConsentGate, ConsentStats
 from runner.run.optouts import stop_words
 from runner.run.send import (
@@ -316,9 +317,11 @@ class SendSession:
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
         consent = ConsentGate(self.ledger, stop_words(campaign.optout_words))
+        caps = caps_of(campaign, self.state_dir)
         executor = Executor(self.journal, api_key=self._api_key, options=options,
-                            revision=campaign.revision, run_id=run_id, gate=gate_for(campaign),
-                            consent=consent)
+                            revision=campaign.revision, run_id=run_id,
+                            gate=gate_for(campaign, [caps] if caps else []),
+                            consent=consent, on_accepted=caps.note if caps else None)
 
         async def go() -> RunResult:
             remove = install_signal_handlers(executor)
