@@ -262,3 +262,72 @@ def test_plan_names_the_character_that_forces_ucs2_and_warns_over_max_segments(t
     assert "| `hello` | 2 | 2 | UCS-2 |" in out.stdout  # the phone only: emails have no SMS
     text = campaign_cli("plan", "c.yaml", "--policy", "p.yaml", cwd=tmp_path).stdout
     assert "step 'hello': 1 message(s) take more than the policy's max_segments 1" in text
+
+
+# -- frequency caps -----------------------------------------------------------------------------
+
+def _send_at(campaign, state: Path, when: datetime, emu) -> None:
+    from runner.run.caps import caps_of
+    from runner.store.paths import journal_path
+
+    reqs, _ = plan_campaign(campaign, previews=0)
+    caps = caps_of(campaign, state, when.timestamp())
+    gate = gate_for(campaign, [caps])
+    options = SendOptions(base_url=emu.base_url, concurrency=2, backoff_base=0.001, backoff_cap=0.002)
+    state.mkdir(exist_ok=True)
+    with Journal(journal_path(state, campaign.id)) as journal:
+        ex = Executor(journal, api_key="test-key", options=options, gate=gate,
+                      wall=lambda: when.timestamp(), on_accepted=caps.note)
+        asyncio.run(ex.run(reqs, total=len(reqs)))
+
+
+def test_two_campaigns_of_one_state_send_at_most_three_a_day_and_lose_none(
+        tmp_path, make_emulator, campaign_cli):
+    emu = make_emulator()
+    write(tmp_path, "p.yaml", "limits:\n  - {messages: 3, per: 24h}\nhelp_text: Help\n")
+    chat = "+15551230001"
+    camps = []
+    for name in ("spring", "summer"):
+        folder = tmp_path / name
+        folder.mkdir()
+        write(folder, "c.yaml", f'version: 1\nid: {name}\nrecipients:\n  - to: "{chat}"\n'
+              "steps:\n  - id: one\n    text: One\n  - id: two\n    text: Two\n")
+        camps.append(load_campaign(folder / "c.yaml", policy=tmp_path / "p.yaml"))
+    state = tmp_path / "state"
+    t0 = datetime(2026, 12, 8, 15, 0, tzinfo=UTC)
+    _send_at(camps[0], state, t0, emu)
+    assert len(emu.messages()) == 2
+    at = (t0 + timedelta(hours=1)).isoformat()
+    plan = campaign_cli("plan", str(tmp_path / "summer" / "c.yaml"), "--policy", "p.yaml",
+                        "--state", "state", "--at", at, cwd=tmp_path)
+    assert "capped (3 per 24h): 1" in plan.stdout, plan.stdout
+    _send_at(camps[1], state, t0 + timedelta(hours=1), emu)
+    assert len(emu.messages()) == 3  # the fourth is capped: it waits
+    _send_at(camps[1], state, t0 + timedelta(hours=20), emu)
+    assert len(emu.messages()) == 3
+    _send_at(camps[1], state, t0 + timedelta(hours=24, seconds=2), emu)
+    sent = sorted(m["body"]["text"] for m in emu.messages())
+    assert sent == ["One", "One", "Two", "Two"]  # none lost
+
+
+def test_a_florida_number_has_the_statutory_cap_without_a_policy(tmp_path):
+    from runner.law.legal import Caps
+
+    caps = Caps((), {FL: [1000.0, 2000.0, 3000.0], CA: [1000.0, 2000.0, 3000.0]})
+    assert [h.label for h in caps.holds_for(FL, (NY,))] == ["FL: 3 per 24h"]
+    assert caps.holds_for(CA, (LA,)) == []
+    (hold,) = caps.holds_for(FL, (NY,))
+    after = datetime.fromtimestamp(3500.0, tz=UTC)
+    assert hold.next_open(after).timestamp() == 1000.0 + 86400 + 1
+
+
+def test_the_policy_gives_send_and_track_their_help_and_confirmation_texts(tmp_path):
+    from runner.run.session import policy_answers
+
+    write(tmp_path, "p.yaml", 'help_text: "Acme: help at acme.example"\n'
+          'optout_confirmation: "Acme: unsubscribed"\n')
+    campaign = load_campaign(campaign_file(tmp_path, FL), policy=tmp_path / "p.yaml")
+    texts = policy_answers(campaign)
+    assert (texts.help_text, texts.optout_confirmation) == ("Acme: help at acme.example",
+                                                             "Acme: unsubscribed")
+    assert not policy_answers(load_campaign(tmp_path / "c.yaml")).any
