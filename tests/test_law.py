@@ -276,9 +276,11 @@ def _send_at(campaign, state: Path, when: datetime, emu) -> None:
     options = SendOptions(base_url=emu.base_url, concurrency=2, backoff_base=0.001, backoff_cap=0.002)
     state.mkdir(exist_ok=True)
     with Journal(journal_path(state, campaign.id)) as journal:
-        ex = Executor(journal, api_key="test-key", options=options, gate=gate,
+        run_id = journal.start_run(campaign.id, campaign.revision, {}, {})
+        ex = Executor(journal, api_key="test-key", options=options, gate=gate, run_id=run_id,
                       wall=lambda: when.timestamp(), on_accepted=caps.note)
-        asyncio.run(ex.run(reqs, total=len(reqs)))
+        result = asyncio.run(ex.run(reqs, total=len(reqs)))
+        journal.finish_run(run_id, result.counts(), result.exit_code, None)
 
 
 def test_two_campaigns_of_one_state_send_at_most_three_a_day_and_lose_none(
@@ -303,6 +305,9 @@ def test_two_campaigns_of_one_state_send_at_most_three_a_day_and_lose_none(
     assert "capped (3 per 24h): 1" in plan.stdout, plan.stdout
     _send_at(camps[1], state, t0 + timedelta(hours=1), emu)
     assert len(emu.messages()) == 3  # the fourth is capped: it waits
+    report = campaign_cli("report", str(tmp_path / "summer" / "c.yaml"), "--state", "state",
+                          cwd=tmp_path)
+    assert "1 scheduled (1 capped)" in report.stdout, report.stdout
     _send_at(camps[1], state, t0 + timedelta(hours=20), emu)
     assert len(emu.messages()) == 3
     _send_at(camps[1], state, t0 + timedelta(hours=24, seconds=2), emu)
@@ -331,3 +336,29 @@ def test_the_policy_gives_send_and_track_their_help_and_confirmation_texts(tmp_p
     assert (texts.help_text, texts.optout_confirmation) == ("Acme: help at acme.example",
                                                              "Acme: unsubscribed")
     assert not policy_answers(load_campaign(tmp_path / "c.yaml")).any
+
+
+def test_the_policy_schema_describes_every_key_and_its_example_is_a_valid_policy(tmp_path):
+    from jsonschema import Draft202012Validator
+
+    from runner.campaign.policy import load_policy
+    from runner.campaign.schema import load_schema
+
+    schema = load_schema("policy.schema.json")
+    Draft202012Validator.check_schema(schema)
+    for name, prop in schema["properties"].items():
+        assert prop.get("title") and prop.get("description") and prop.get("examples"), name
+    (example,) = schema["examples"]
+    write(tmp_path, "runner.yaml", json.dumps(example))
+    policy = load_policy(tmp_path / "runner.yaml")
+    assert policy.limits[0].per_seconds == 86400 and policy.help_text
+
+
+def test_validate_a_folder_checks_its_policy_and_does_not_call_it_skipped(tmp_path, campaign_cli):
+    (tmp_path / ".git").mkdir()
+    write(tmp_path, "runner.yaml", "hours: legal\nhelp_text: Help\n")
+    campaign_file(tmp_path, FL)
+    out = campaign_cli("validate", ".", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout
+    assert "runner.yaml: team policy, hours legal" in out.stdout
+    assert "skipped" not in out.stdout

@@ -187,6 +187,9 @@ def validate_run(paths: Iterable[str | Path], *, strict: bool = False,
                 hint=f"fix {where} (its errors are listed above)", layer="policy")]))
             continue
         checked.append(validate_file(f, strict=strict, policy=team))
+    # A policy file found in a folder was checked as a policy, not skipped as "not a campaign".
+    checked_policies = {p.resolve() for p in policies if p is not None}
+    skipped = [p for p in skipped if p.resolve() not in checked_policies]
     return ValidationRun(results + checked, skipped)
 
 
