@@ -362,3 +362,27 @@ def test_validate_a_folder_checks_its_policy_and_does_not_call_it_skipped(tmp_pa
     assert out.returncode == 0, out.stdout
     assert "runner.yaml: team policy, hours legal" in out.stdout
     assert "skipped" not in out.stdout
+
+
+def test_diff_counts_what_the_law_holds_and_names_the_policy(tmp_path):
+    import subprocess
+
+    from runner.report.diff import render_text
+    from runner.run.diff_session import campaign_diff
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    campaign_file(tmp_path, FL, CA)
+    write(tmp_path, "runner.yaml", "help_text: Help\nlimits:\n  - {messages: 5, per: 7d}\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    campaign_file(tmp_path, FL, CA, text="Hi again")
+    at = datetime(2026, 12, 8, 20, 30, tzinfo=NY).isoformat()
+    doc = campaign_diff(tmp_path / "c.yaml", base="HEAD", at=at)
+    assert doc["law"]["held_by"] == {"held by law (FL 08:00-20:00)": 1}
+    text = render_text(doc)
+    assert "held by law (FL 08:00-20:00) at 2026-12-09T01:30:00Z: 1 messages" in text
+    assert "runner.yaml, hours legal" in text and "limits 5 per 7d" in text
