@@ -61,9 +61,10 @@ SEND_MESSAGE = Endpoint(caps=True)  # POST /chats/{chat}/messages
 MESSAGE_STATUS = Endpoint(gone=frozenset({400, 404, 410}), retry_other_4xx=True)
 CAPABILITIES = Endpoint(gone=frozenset({400, 404, 422}), retry_other_4xx=True)
 INBOUND_MESSAGES = Endpoint(gone=frozenset({404}))  # GET /chats/{chat}/messages
+WEBHOOKS = Endpoint(gone=frozenset({404}))  # /webhooks and /webhooks/{id}: subscriptions
 
 _EFFECT_LOOKUP = {name.replace("-", ""): name for name in EFFECTS}
-_SINGLE_URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
+_SINGLE_URL = re.compile(r"^https?://[^\s]+\Z", re.IGNORECASE)
 
 
 def normalize_effect(name: str) -> str | None:

@@ -120,3 +120,11 @@ def test_a_member_keeps_a_group():
     assert standing_of("+15550000001,+15550000002", standings) is Standing.OPTED_OUT
     assert standing_of("+15550000003,+15550000004", standings) is None
     assert standing_of("+15550000003", {}) is None
+
+
+def test_what_the_ledger_keeps_of_a_reply_holds_no_control_character():
+    from runner.audience.mask import reply_excerpt
+
+    kept = reply_excerpt("stop \x1b]52;c;Zm9v\x07 \x9b31m call +15551234567\r\n::add-mask::x")
+    assert kept.isprintable() and "\x1b" not in kept and "4567" in kept and "5551234567" not in kept
+    assert "\n" not in kept

@@ -270,3 +270,46 @@ def test_a_listener_killed_mid_stream_loses_nothing_it_acknowledged(tmp_path: Pa
         assert ledger is not None
         assert set(ledger.standings()) == set(chats)
         assert len(list(ledger.events())) == len(chats)
+
+
+def test_the_emulator_delivers_signed_webhooks_made_with_campaign_webhook(
+        tmp_path: Path, make_emulator, campaign_cli, listening):
+    """The rehearsal end to end: `campaign webhook create` subscribes the listener on the
+    emulator (the secret lands in a 0600 file, nowhere else); the emulator then posts the
+    lifecycle and a STOP, signed, some twice; the listener stores them; track polls nothing."""
+    emu = make_emulator(EmulatorConfig(sent_after_ms=0, delivered_after_ms=0,
+                                       delivery_jitter_ms=0, webhook_duplicate_rate=0.5))
+    secret_file = tmp_path / "secrets" / "webhook.secret"
+    made = campaign_cli("webhook", "create", listening.url, "--secret-file", str(secret_file),
+                        env=emu.env())
+    assert made.returncode == 0, made.stderr
+    secret = secret_file.read_text().strip()
+    assert secret.startswith("whsec_") and secret not in made.stdout + made.stderr
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    listing = campaign_cli("webhook", "list", env=emu.env())
+    assert f"wh_0001  all  {listening.url}" in listing.stdout
+    listening.listener.secrets = [secret]  # as `BLOOIO_WEBHOOK_SECRET=$(cat file)` would
+    chats = ["+15553400001", "+15553400002"]
+    campaign = _sent(tmp_path, emu, chats)
+    emu.reply(chats[1], "stop please")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with Journal(journal_path(tmp_path / "st", "hooks")) as j:
+            if j.final_without_polls(1) == 2 and listening.sink.stats.replies:
+                break
+        time.sleep(0.05)
+    with existing_ledger(tmp_path / "st") as ledger:
+        assert ledger is not None and ledger.standings() == {chats[1]: Standing.OPTED_OUT}
+    before = emu.stats()["requests"]
+    tracked = runner.track(campaign, state_dir=tmp_path / "st", base_url=emu.base_url,
+                           api_key=emu.api_key, replies=False, timeout=5)
+    assert tracked.stats.polls == 0 and tracked.stats.polls_saved == 2
+    assert emu.stats()["requests"] == before
+    assert listening.listener.stats.refused == 0
+    gone = campaign_cli("webhook", "delete", "wh_0001", env=emu.env())
+    assert gone.returncode == 0 and "deleted" in gone.stdout
+    missing = campaign_cli("webhook", "delete", "wh_0001", env=emu.env())
+    assert missing.returncode == 1 and "no such webhook" in missing.stderr
+    outside = campaign_cli("webhook", "create", "https://example.com/hook", "--secret-file",
+                           str(tmp_path / "x"), env=emu.env())
+    assert outside.returncode == 1 and not (tmp_path / "x").exists()

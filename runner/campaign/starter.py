@@ -20,7 +20,7 @@ SUPPRESSION = "suppression.txt"  # also spelled out in _CAMPAIGN_YAML
 SCHEMA = f".schema/{SCHEMA_NAME}"  # beside the campaign, so editors find it with no network
 DEFAULT_ID = "first-campaign"
 EMULATOR_PORT = 8765
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # the schema's pattern for `id`
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # the schema's pattern for `id`
 
 _CAMPAIGN_YAML = """\
 # yaml-language-server: $schema={schema}

@@ -8,6 +8,7 @@ import click
 
 from runner.campaign.starter import next_steps, write_starter
 from runner.cli._base import user_errors
+from runner.cli.console import echo
 
 
 @click.command(epilog="""\b
@@ -23,5 +24,5 @@ Exit codes: 0 written; 1 a file is in the way (nothing is written, nothing overw
 def init(directory: Path) -> None:
     """Write a commented starter campaign into DIR (default: here; created if missing)."""
     for path in write_starter(directory):
-        click.echo(f"wrote {path}")
-    click.echo(next_steps(str(directory)))
+        echo(f"wrote {path}")
+    echo(next_steps(str(directory)))

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from runner.cli._base import state_option, user_errors
+from runner.cli.console import echo
 from runner.errors import CampaignError
 from runner.http.server import Server
 from runner.run.optouts import stop_words
@@ -56,7 +57,7 @@ def listen(state_dir: Path, host: str, port: int, path: str, secrets: tuple[str,
     keys = _secrets(secrets)
     sink = WebhookSink(state_dir, stop_words())
     listener = Listener(sink, keys, path=path,
-                        log=lambda line: click.echo(click.unstyle(line), err=True))
+                        log=lambda line: echo(click.unstyle(line), err=True))
 
     async def serve() -> None:
         server = Server(listener, listener.max_body, host=host)
@@ -67,7 +68,7 @@ def listen(state_dir: Path, host: str, port: int, path: str, secrets: tuple[str,
                                 hint="choose another --port, or stop what uses it") from None
         if port_file is not None:
             port_file.write_text(f"{bound}\n", encoding="utf-8")
-        click.echo(f"listening on http://{host}:{bound}{path} (state {state_dir}); Ctrl-C stops",
+        echo(f"listening on http://{host}:{bound}{path} (state {state_dir}); Ctrl-C stops",
                    err=True)
         try:
             await server.serve_forever()
@@ -81,7 +82,7 @@ def listen(state_dir: Path, host: str, port: int, path: str, secrets: tuple[str,
     finally:
         sink.close()
         s = listener.stats
-        click.echo(f"accepted {s.accepted:,} webhooks ({sink.stats.replies:,} replies, "
+        echo(f"accepted {s.accepted:,} webhooks ({sink.stats.replies:,} replies, "
                    f"{sink.stats.statuses:,} statuses), refused {s.refused:,}, ignored "
                    f"{s.ignored:,}", err=True)
     sys.exit(0)

@@ -19,6 +19,7 @@ import click
 from runner import exitcodes
 from runner.audience.mask import display_chat
 from runner.cli._base import http_stack_option, state_option, user_errors
+from runner.cli.console import echo
 from runner.errors import StoppedEarly
 from runner.report.words import answers_line
 from runner.run.optouts_session import (
@@ -45,31 +46,31 @@ def _print_text(outcome: OptoutsOutcome, show: bool) -> None:
     result = outcome.result
     dry = outcome.dry_run
     if outcome.sent_yet:
-        click.echo(f"checked {result.chats:,} chats ({result.requests:,} requests, "
+        echo(f"checked {result.chats:,} chats ({result.requests:,} requests, "
                    f"{result.replies:,} replies read)")
         verb = "would record" if dry else "recorded"
-        click.echo(f"{verb} {len(outcome.opted_out):,} new opt-out"
+        echo(f"{verb} {len(outcome.opted_out):,} new opt-out"
                    f"{'s' if len(outcome.opted_out) != 1 else ''} in the consent ledger "
                    f"({outcome.ledger})")
         for s in outcome.opted_out:
-            click.echo(f"  {display_chat(s.chat, show)}  {s.event.word}  {_date(s.event.at_ms)}")
+            echo(f"  {display_chat(s.chat, show)}  {s.event.word}  {_date(s.event.at_ms)}")
         if outcome.already_out:
-            click.echo(f"{outcome.already_out:,} already opted out")
+            echo(f"{outcome.already_out:,} already opted out")
         back = [c for c in outcome.changes if c.after is None]
         if back:
-            click.echo(f"{len(back):,} opted in again (START/UNSTOP): messages resume")
+            echo(f"{len(back):,} opted in again (START/UNSTOP): messages resume")
         if outcome.holds:
-            click.echo(f"{len(outcome.holds):,} chat{'s' if len(outcome.holds) != 1 else ''} held "
+            echo(f"{len(outcome.holds):,} chat{'s' if len(outcome.holds) != 1 else ''} held "
                        "(a stop word, not at the start): nothing is sent to them until a person "
                        "decides with `campaign optouts review`:")
             for h in outcome.holds:
-                click.echo(_hold_line(h, show))
+                echo(_hold_line(h, show))
     answered = answers_line(outcome.answered)
     if answered:
-        click.echo(answered)
+        echo(answered)
     if outcome.target is not None:
         verb = "would export" if dry else "exported"
-        click.echo(f"{verb} {len(outcome.exported):,} opt-out"
+        echo(f"{verb} {len(outcome.exported):,} opt-out"
                    f"{'s' if len(outcome.exported) != 1 else ''} to {outcome.target}"
                    + (" (commit it for review)" if outcome.exported and not dry else ""))
 
@@ -143,18 +144,18 @@ def read(file: str, state_dir: Path, base_url: str | None, since: str | None, ra
                               concurrency=concurrency, max_attempts=max_attempts, dry_run=dry_run,
                               export_to_file=export_to_file, http_stack=http_stack)
     if not outcome.sent_yet:
-        click.echo(f"nothing sent yet for {outcome.journal.stem}: no journal at {outcome.journal} "
+        echo(f"nothing sent yet for {outcome.journal.stem}: no journal at {outcome.journal} "
                    "(is --state right?)", err=True)
     if fmt == "json":
-        click.echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))
+        echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))
     else:
         _print_text(outcome, show_recipients)
     result = outcome.result
     if result.not_found:
-        click.echo(f"{result.not_found:,} chats unknown to the API (no replies to read)", err=True)
+        echo(f"{result.not_found:,} chats unknown to the API (no replies to read)", err=True)
     if result.failed:
         for chat, reason in result.failed[:5]:
-            click.echo(f"could not read {display_chat(chat, show_recipients)}: {reason}", err=True)
+            echo(f"could not read {display_chat(chat, show_recipients)}: {reason}", err=True)
         raise StoppedEarly(f"{len(result.failed):,} chats could not be read",
                            hint="run the same command again later; nothing is recorded twice")
     sys.exit(outcome.exit_code if outcome.sent_yet else exitcodes.OK)
@@ -182,17 +183,17 @@ def review(state_dir: Path, release: tuple[str, ...], opt_out: tuple[str, ...], 
     outcome: ReviewOutcome = review_holds(state_dir=state_dir, release=release, opt_out=opt_out,
                                           by=by)
     if fmt == "json":
-        click.echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))
+        echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))
         return
     for c in outcome.decided:
         now = "released: messages resume" if c.after is None else "opted out: never messaged again"
-        click.echo(f"{display_chat(c.chat, show_recipients)}: {now} (by {outcome.by})")
+        echo(f"{display_chat(c.chat, show_recipients)}: {now} (by {outcome.by})")
     if not outcome.holds:
-        click.echo("no held replies: nothing waits for a decision")
+        echo("no held replies: nothing waits for a decision")
         return
-    click.echo(f"{len(outcome.holds):,} held repl{'ies' if len(outcome.holds) != 1 else 'y'} "
+    echo(f"{len(outcome.holds):,} held repl{'ies' if len(outcome.holds) != 1 else 'y'} "
                "(nothing is sent to these chats until you decide):")
     for h in outcome.holds:
-        click.echo(_hold_line(h, show_recipients))
-    click.echo("decide with: campaign optouts review --release N (not an opt-out) or "
+        echo(_hold_line(h, show_recipients))
+    echo("decide with: campaign optouts review --release N (not an opt-out) or "
                "--opt-out N (an opt-out)")

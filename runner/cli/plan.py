@@ -13,6 +13,7 @@ from runner import exitcodes
 from runner.campaign.load import load_campaign
 from runner.campaign.schedule import ScheduleError
 from runner.cli._base import policy_option, state_option, user_errors
+from runner.cli.console import echo
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
@@ -77,12 +78,12 @@ def plan(file: str, fmt: str, out: str | None, state_dir: Path, previews: int, s
                                  previews=previews, at=at)
     summary, extra, effects = outcome.summary, outcome.extra, outcome.effects
     if fmt == "json":
-        click.echo(render_json(summary, extra=extra), nl=False)
+        echo(render_json(summary, extra=extra), nl=False)
     elif fmt == "markdown":
-        click.echo(render_markdown(summary, file=file, effects=effects, extra=extra), nl=False)
+        echo(render_markdown(summary, file=file, effects=effects, extra=extra), nl=False)
     else:
-        click.echo(render_text(summary, file=file, effects=effects, extra=extra), nl=False)
+        echo(render_text(summary, file=file, effects=effects, extra=extra), nl=False)
     if out and fmt == "text":
-        click.echo(f"wrote {summary.requests:,} requests to {out}", err=True)
+        echo(f"wrote {summary.requests:,} requests to {out}", err=True)
     # Problems that are only warnings (duplicates, etc.) are in the summary's warnings.
     sys.exit(exitcodes.OK)

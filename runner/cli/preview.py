@@ -11,6 +11,7 @@ import click
 from runner.audience.chatids import ChatIdError, normalize_chat
 from runner.campaign.load import load_campaign
 from runner.cli._base import emit, user_errors
+from runner.cli.console import echo
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, Problem
 from runner.planning.planner import Planner
@@ -43,7 +44,7 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
     planner = Planner(campaign, previews=0)
     if chat in planner.suppression:
         # Said, not written to --out: there is no conversation to draw.
-        click.echo(f"{chat} is suppressed (opted out or excluded): nothing would be sent.")
+        echo(f"{chat} is suppressed (opted out or excluded): nothing would be sent.")
         return
     for rec, rendered in planner.recipients():
         if rec.chat == chat:
@@ -89,4 +90,4 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
             lines.append(f"(reply_to: the message_id of step '{d['reply_to_step']}', filled in at send time)")
     for r in skipped:
         lines.append(f"\n# step {r.step.id}: skipped ({r.skipped})")
-    emit("\n".join(lines) + "\n", out_file, "the preview")
+    emit("\n".join(lines) + "\n", out_file, "the preview", styled=styled)

@@ -16,6 +16,7 @@ from runner.report.current import current_plan
 from runner.report.data import build_report, render
 from runner.store.journal import Journal
 from runner.store.ledger import existing_ledger
+from runner.store.lock import holder
 
 
 @click.command(epilog="""\b
@@ -39,7 +40,11 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
     with Journal.existing(state_dir, campaign.id, file) as journal, \
             existing_ledger(state_dir) as ledger, journal.snapshot("report"):
         consent = ledger.standings() if ledger is not None else None
+        # A writer holding the journal's lock: the last run is not over, it is running.
+        busy = holder(journal.path)
+        running = (busy.pid or True) if busy is not None else False
         doc = build_report(journal, show_recipients=show_recipients,
-                           current=current_plan(campaign, consent), ledger=ledger)
+                           current=current_plan(campaign, consent), ledger=ledger,
+                           running=running)
         text = render(doc, fmt, file=str(file))
     emit(text, out_file, "the report")

@@ -21,6 +21,7 @@ if "httpx" not in sys.modules:
 
 from runner import exitcodes  # noqa: E402  (after the block above)
 from runner.cli._base import api_options, policy_option, user_errors
+from runner.cli.console import echo
 from runner.cli.progress import (
     SendProgress,
     TrackProgress,
@@ -80,7 +81,8 @@ def _summary_lines(session: SendSession, already: int, default_rate: bool) -> st
         f"  journal {session.journal.path}",
     ]
     if session.plan is not None:
-        lines.append(f"  plan {session.plan.path}  {session.plan.digest}: inputs unchanged")
+        recomputed = session.audit.plan_digest if session.audit is not None else None
+        lines.append(f"  plan {session.plan.path}  {recomputed}: inputs unchanged")
         for name in session.plan_reread:
             lines.append(f"  re-read {name}: changed since the plan (suppression wins)")
         if session.plan_skipped:
@@ -159,9 +161,9 @@ def send(
         overlay = session.journal_overlay()
         already = overlay.accepted
         default_rate = rate is None and "rate_per_second" not in session.campaign.send_options
-        click.echo(_summary_lines(session, already, default_rate), err=True)
+        echo(_summary_lines(session, already, default_rate), err=True)
         for warning in overlay.warnings():
-            click.echo(f"  warning: {warning}", err=True)
+            echo(f"  warning: {warning}", err=True)
         if not yes:
             if not sys.stdin.isatty():
                 raise CampaignError("not on a terminal: confirm the send with --yes",
@@ -169,7 +171,7 @@ def send(
             if not click.confirm(confirm_question(
                     session.summary.requests, already, overlay.earlier_revision,
                     overlay.same_content_other_step), err=True):
-                click.echo("nothing sent", err=True)
+                echo("nothing sent", err=True)
                 sys.exit(exitcodes.FAILED)
         console = terminal_console() if progress else None
         ticker = SendProgress(session.summary.requests, console=console)
@@ -183,17 +185,17 @@ def send(
             ticker.finish(result.stats)
         network = network_summary(result.stats.network_errors)
         if network:
-            click.echo(f"this run: {network}", err=True)
+            echo(f"this run: {network}", err=True)
         consent_line = consent_summary(result)
         if consent_line:
-            click.echo(consent_line, err=True)
+            echo(consent_line, err=True)
         answered = answers_line(session.answered)
         if answered:
-            click.echo(answered, err=True)
+            echo(answered, err=True)
         if result.exit_code == exitcodes.WAITING:
             due = result.stats.next_due
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due)) if due else "later"
-            click.echo(f"{result.stats.scheduled:,} request(s) wait for their schedule; the next is due "
+            echo(f"{result.stats.scheduled:,} request(s) wait for their schedule; the next is due "
                        f"at {when}. Run the same command again then (or use --wait).", err=True)
         exit_code = result.exit_code
         unauthorized = result.stop_reason == "unauthorized"
@@ -205,14 +207,14 @@ def send(
                                         tick_every=tticker.every_s)
             finally:
                 tticker.finish()
-            click.echo(track_summary(tracked), err=True)
+            echo(track_summary(tracked), err=True)
             exit_code = exit_after_track(exit_code, tracked)
             unauthorized = unauthorized or tracked.stop_reason == "unauthorized"
         try:
             with session.journal.snapshot("report"):
                 report = build_report(session.journal, show_recipients=show_recipients,
                                       current=session.current_plan(), ledger=session.ledger)
-            click.echo(render(report, "text", file=str(session.file)), nl=False)
+            echo(render(report, "text", file=str(session.file)), nl=False)
             if report_file is not None:
                 report_file.parent.mkdir(parents=True, exist_ok=True)
                 report_file.write_text(render(report, "json"), encoding="utf-8")
@@ -222,9 +224,9 @@ def send(
                 Problem(f"cannot write the report to {report_file}: {err.strerror or err}",
                         file=str(report_file), hint="choose a path in a folder you can write")]
             out = render_problems(problems, "text", color=False)
-            click.echo(out, err=True, nl=not out.endswith("\n"))
-            click.echo("the send itself is done and journalled: `campaign report FILE` shows it again",
+            echo(out, err=True, nl=not out.endswith("\n"))
+            echo("the send itself is done and journalled: `campaign report FILE` shows it again",
                        err=True)
         if unauthorized:
-            click.echo(unauthorized_hint(session.options.base_url), err=True)
+            echo(unauthorized_hint(session.options.base_url), err=True)
     sys.exit(exit_code)

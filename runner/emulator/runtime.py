@@ -107,9 +107,11 @@ class ThreadEmulator(EmulatorHandle):
             loop.close()
             return
         self._ready.set()
+        hooks = loop.create_task(self.app.webhooks.run(), name="emulator-webhooks")
         try:
             loop.run_forever()
         finally:
+            hooks.cancel()
             loop.run_until_complete(self._server.close())
             pending = asyncio.all_tasks(loop)
             for task in pending:
@@ -226,7 +228,9 @@ async def _serve(config: EmulatorConfig, port_file: str | None,
         os.replace(tmp, port_file)  # readers never see a half-written port
     if announce:
         announce(control.banner(port, shown_key(config), os.getpid(), HOST))
+    hooks = asyncio.create_task(app.webhooks.run(), name="emulator-webhooks")
     try:
         await stop.wait()
     finally:
+        hooks.cancel()
         await server.close()

@@ -23,6 +23,7 @@ class FileResult:
     problems: list[Problem] = field(default_factory=list)
     summary: dict[str, Any] | None = None
     hidden: int = 0  # problems the collector dropped (too many kinds), said after the rest
+    campaign_id: str | None = None  # once the file loads: ids must be unique across files
 
     @property
     def errors(self) -> list[Problem]:
@@ -107,6 +108,7 @@ def _validate(path: str | Path, policy: Policy | str | Path | None = None) -> Fi
     except CampaignError as err:
         result.problems = sorted(err.problems, key=Problem.sort_key)
         return result
+    result.campaign_id = campaign.id
     planner = Planner(campaign)
     try:
         summary = planner.run()
@@ -172,7 +174,7 @@ def validate_run(paths: Iterable[str | Path], *, strict: bool = False,
     results: list[FileResult] = []
     policies: dict[Path | None, Policy | None] = {}
     checked: list[FileResult] = []
-    for f in files:
+    for f in _unique(files):
         where = Path(policy) if policy is not None else find_policy(f)
         if where not in policies:
             if where is None:
@@ -187,10 +189,40 @@ def validate_run(paths: Iterable[str | Path], *, strict: bool = False,
                 hint=f"fix {where} (its errors are listed above)", layer="policy")]))
             continue
         checked.append(validate_file(f, strict=strict, policy=team))
+    _same_ids(checked)
     # A policy file found in a folder was checked as a policy, not skipped as "not a campaign".
     checked_policies = {p.resolve() for p in policies if p is not None}
     skipped = [p for p in skipped if p.resolve() not in checked_policies]
     return ValidationRun(results + checked, skipped)
+
+
+def _unique(files: Iterable[Path]) -> Iterator[Path]:
+    """Each file once, however often it was named (a folder and a file in it)."""
+    seen: set[Path] = set()
+    for f in files:
+        key = Path(f).resolve()
+        if key not in seen:
+            seen.add(key)
+            yield f
+
+
+def _same_ids(results: list[FileResult]) -> None:
+    """Two files with one campaign id would share one journal and one set of idempotency keys:
+    the second sends nothing that the first sent (same keys), or resumes the other's run. An
+    error on each later file, naming the first."""
+    first: dict[str, FileResult] = {}
+    for r in results:
+        if r.campaign_id is None:
+            continue
+        if r.campaign_id not in first:
+            first[r.campaign_id] = r
+            continue
+        r.problems.append(Problem(
+            f"campaign id '{r.campaign_id}' is also the id of {first[r.campaign_id].file}: the two "
+            "would share one journal and one set of idempotency keys",
+            file=r.file, path="id", layer="rules",
+            hint="give each campaign its own id (the id names the journal and is part of every "
+                 "key: a changed id is a new campaign, sent again to everyone)"))
 
 
 def validate_paths(paths: Iterable[str | Path], *, strict: bool = False) -> list[FileResult]:

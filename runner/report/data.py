@@ -39,6 +39,7 @@ from runner.report.engagement import (
 )
 from runner.report.html import render_html
 from runner.report.words import PROTOCOL_NAMES, WAITING_TEXT, fmt_seconds, stop_text
+from runner.safe_text import md_code, md_text, one_line
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Entry, Journal
 from runner.store.ledger import Ledger
 
@@ -92,6 +93,7 @@ def build_report(
     now: float | None = None,
     current: CurrentPlan | None = None,
     ledger: Ledger | None = None,
+    running: int | bool = False,
 ) -> dict[str, Any]:
     """The report document for the journal's last run (its revision's requests).
 
@@ -265,7 +267,7 @@ def build_report(
         "consent": consent_section(ledger, messaged, show_recipients),
         "recipients_masked": not show_recipients,
     }
-    report["state"] = run_state(report)
+    report["state"] = run_state(report, running=running)
     return report
 
 
@@ -317,15 +319,21 @@ def _consent_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def run_state(report: dict[str, Any]) -> dict[str, Any]:
+def run_state(report: dict[str, Any], *, running: int | bool = False) -> dict[str, Any]:
     """Where the campaign stands, in one word a person (or a dashboard) can act on:
+
+    ``running`` (the last run has not finished and a process holds the journal's lock: a
+    send is running now, and the report is what it has journalled so far; ``running`` given
+    as the holder's PID, or True when it is not known),
 
     ``stopped`` (the last run stopped early or did not finish: send again resumes it),
     ``waiting`` (everything due was sent; the rest waits on its schedule, until ``next_due``),
     ``failed`` (finished, but some requests failed for good or expired), ``finished``.
     """
     run, t = report["run"], report["totals"]
-    if not run["finished"] or run["stop_reason"] is not None or t["pending"]:
+    if running and not run["finished"]:
+        state = "running"
+    elif not run["finished"] or run["stop_reason"] is not None or t["pending"]:
         state = "stopped"
     elif t["scheduled"]:
         state = "waiting"
@@ -333,7 +341,9 @@ def run_state(report: dict[str, Any]) -> dict[str, Any]:
         state = "failed"
     else:
         state = "finished"
+    pid = running if state == "running" and running is not True else None
     return {"name": state, "next_due": run.get("next_due") if state == "waiting" else None,
+            **({"pid": pid} if state == "running" else {}),
             "scheduled": t["scheduled"], "expired": t["expired"],
             "suppressed_recipients": t["suppressed_recipients"],
             "suppressed_after_sending": (report["outside_plan"] or {}).get("suppressed", 0)}
@@ -464,6 +474,10 @@ def histogram(sorted_seconds: list[float]) -> dict[str, Any]:
 def _stop_text(run: dict[str, Any], state: dict[str, Any] | None = None) -> str:
     if state and state.get("name") == "waiting":
         return WAITING_TEXT
+    if state and state.get("name") == "running":
+        pid = state.get("pid")
+        return (f"a send is running now{f' (process {pid})' if pid else ''}: this is what it "
+                "has journalled so far")
     if not run["finished"]:
         return stop_text("send", "unfinished")
     return stop_text("send", run["stop_reason"])
@@ -544,7 +558,7 @@ def render_text(report: dict[str, Any], file: str | None = None) -> str:
         lines.append("Failures by reason:")
         for g in report["failures"]:
             status = f" (HTTP {g['http_status']})" if g["http_status"] else ""
-            msg = f": {g['message']}" if g["message"] else ""
+            msg = f": {one_line(g['message'])}" if g["message"] else ""
             lines.append(f"  {g['count']:>6,} × {g['reason']}{status}{msg}")
             lines.append(f"         e.g. {', '.join(g['examples'])}")
     if report["pending"]:
@@ -656,7 +670,7 @@ def _delivery_text(report: dict[str, Any], file: str | None) -> list[str]:
     if d["failures"]:
         lines.append("Delivery failures by error:")
         for g in d["failures"]:
-            lines.append(f"  {g['count']:>6,} × {g['error']}")
+            lines.append(f"  {g['count']:>6,} × {one_line(g['error'])}")
             lines.append(f"         e.g. {', '.join(g['examples'])}")
     return lines
 
@@ -686,8 +700,9 @@ def _delivery_markdown(report: dict[str, Any], file: str | None) -> list[str]:
     if d["failures"]:
         out += ["", "| delivery error | count | e.g. |", "|---|---:|---|"]
         for g in d["failures"]:
-            err = g["error"].replace("|", "\\|")
-            out.append(f"| {err} | {g['count']:,} | {', '.join(g['examples'])} |")
+            # The server's words: markdown data, never markup (runner.safe_text).
+            out.append(f"| {md_text(g['error'])} | {g['count']:,} | "
+                       f"{md_text(', '.join(g['examples']))} |")
     return out
 
 
@@ -698,7 +713,7 @@ def _pct(part: int, whole: int) -> str:
 def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
     r, t = report["run"], report["totals"]
     out = [
-        f"## Campaign `{report['campaign']}` — revision {report['revision']}, run #{r['id']}",
+        f"## Campaign {md_code(report['campaign'])} — revision {report['revision']}, run #{r['id']}",
         "",
         f"{_stop_text(r, report.get('state'))[:1].upper()}"
         f"{_stop_text(r, report.get('state'))[1:]}. Started {r['started_at']}"
@@ -716,9 +731,9 @@ def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
         out += ["", "### Failures by reason", "", "| reason | HTTP | count | message | e.g. |",
                 "|---|---:|---:|---|---|"]
         for g in report["failures"]:
-            msg = (g["message"] or "").replace("|", "\\|")
-            out.append(f"| `{g['reason']}` | {g['http_status'] or ''} | {g['count']:,} | {msg} "
-                       f"| {', '.join(g['examples'])} |")
+            out.append(f"| {md_code(g['reason'], in_table=True)} | {g['http_status'] or ''} | "
+                       f"{g['count']:,} | {md_text(g['message'] or '')} "
+                       f"| {md_text(', '.join(g['examples']))} |")
     if report["pending"]:
         out += ["", "Pending: " + ", ".join(f"`{p['reason']}` {p['count']:,}"
                                            for p in report["pending"])]
@@ -733,7 +748,7 @@ def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
     consent = _consent_lines(report)
     if consent:
         out += ["", "### Consent", "", consent[0] + ".", ""]
-        out += [f"- `{line.strip()}`" for line in consent[1:]]
+        out += [f"- {md_code(line.strip())}" for line in consent[1:]]  # replies: hostile text
     return "\n".join(out) + "\n"
 
 

@@ -351,12 +351,16 @@ class Executor(ApiCaller[SendOptions]):
             else:
                 await self._send_recipient(group)
 
-    def _leave_pending(self, rest: list[tuple[PlannedRequest, Entry | None]]) -> None:
-        """Count the requests a recipient will not get this run (accepted earlier or pending)."""
+    def _leave_pending(self, rest: list[tuple[PlannedRequest, Entry | None]], *,
+                       kept: bool = False) -> None:
+        """Count the requests a recipient will not get this run: accepted earlier, else
+        pending (or, ``kept``, kept by the consent ledger: they left the plan)."""
         for _, entry in rest:
             if entry is not None and entry.status == ACCEPTED:
                 self.stats.accepted += 1
                 self.stats.already += 1
+            elif kept:
+                self.stats.kept += 1
             else:
                 self.stats.pending += 1
 
@@ -468,12 +472,7 @@ class Executor(ApiCaller[SendOptions]):
         """A chat the run does not message: kept by the ledger (its requests are not sent and
         get no row: they left the plan), or its replies unread (left pending, said why)."""
         if clearance is Clearance.KEPT:
-            for _, entry in rest:
-                if entry is not None and entry.status == ACCEPTED:
-                    self.stats.accepted += 1
-                    self.stats.already += 1
-                else:
-                    self.stats.kept += 1
+            self._leave_pending(rest, kept=True)
             return
         if clearance is Clearance.STOPPED:
             self.request_stop(StopReason.UNAUTHORIZED)

@@ -239,7 +239,9 @@ class SendSession:
             file = find_campaign(planned)
         campaign = load_campaign(file, policy=policy)
         files = input_paths(campaign)
-        found = audit(files, planned.digest if planned is not None else digest(inputs_of(campaign)))
+        # The digest of the inputs as read now, never the plan header's (a header can be
+        # edited; PlanFile.read refuses one whose digest is not its inputs').
+        found = audit(files, digest(inputs_of(campaign)))
         if clean:
             require_clean(files, found)
         reread = check_inputs(campaign, planned) if planned is not None else []

@@ -375,32 +375,40 @@ class Ledger:
         events = list(events)
         at = time.time() if now is None else now
         db = self._db
+        with self._transaction():
+            touched: set[str] = set()
+            for e in events:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO events (chat, kind, at_ms, word, excerpt, campaign, "
+                    "step, source, reply_id, actor, recorded_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (e.chat, e.kind.value, e.at_ms, e.word, e.excerpt, e.campaign, e.step,
+                     e.source, e.reply_id, e.actor, at))
+                if cur.rowcount and e.kind is not EventKind.HELP:
+                    touched.add(e.chat)
+            changes = [c for c in (self._restand(chat) for chat in sorted(touched))
+                       if c.before != c.after]
+            for chat, cursor in (cursors or {}).items():
+                db.execute("UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) "
+                           "WHERE chat = ?", (cursor, chat))
+        return changes
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: rolled back on any error, a SQLite error a user error, and
+        our own commit no news to ``changed_elsewhere``."""
+        db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                touched: set[str] = set()
-                for e in events:
-                    cur = db.execute(
-                        "INSERT OR IGNORE INTO events (chat, kind, at_ms, word, excerpt, campaign, "
-                        "step, source, reply_id, actor, recorded_at) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        (e.chat, e.kind.value, e.at_ms, e.word, e.excerpt, e.campaign, e.step,
-                         e.source, e.reply_id, e.actor, at))
-                    if cur.rowcount and e.kind is not EventKind.HELP:
-                        touched.add(e.chat)
-                changes = [c for c in (self._restand(chat) for chat in sorted(touched))
-                           if c.before != c.after]
-                for chat, cursor in (cursors or {}).items():
-                    db.execute("UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) "
-                               "WHERE chat = ?", (cursor, chat))
+                yield
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
-        self._version = self._data_version()  # our own commit is no news
-        return changes
+        self._version = self._data_version()
 
     def _restand(self, chat: str) -> Change:
         db = self._db
@@ -512,28 +520,19 @@ class Ledger:
             else:
                 latest[chat] = (seen[0] if seen[0] != chat else api_id, min(seen[1], first_ms),
                                 max(seen[2], last_ms), step if last_ms >= seen[2] else seen[3])
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, "
-                    "last_step) VALUES (?,?,?,?,?,?) ON CONFLICT (chat) DO UPDATE SET "
-                    "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
-                    "ELSE contacts.api_id END, first_ms = MIN(contacts.first_ms, excluded.first_ms), "
-                    "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                    "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
-                    "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                    "THEN excluded.last_step ELSE contacts.last_step END, "
-                    "last_ms = MAX(contacts.last_ms, excluded.last_ms)",
-                    [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
-                db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
-                           "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
-                           "files = excluded.files", (campaign, newest, files))
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise ledger_error(err, self.path) from None
-        self._version = self._data_version()
+        with self._transaction():
+            db.executemany(
+                "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, "
+                "last_step) VALUES (?,?,?,?,?,?) ON CONFLICT (chat) DO UPDATE SET "
+                "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
+                "ELSE contacts.api_id END, first_ms = MIN(contacts.first_ms, excluded.first_ms), "
+                "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
+                "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
+                "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
+                "THEN excluded.last_step ELSE contacts.last_step END, "
+                "last_ms = MAX(contacts.last_ms, excluded.last_ms)",
+                [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
+            db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
+                       "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
+                       "files = excluded.files", (campaign, newest, files))
         return len(latest)
