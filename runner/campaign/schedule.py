@@ -290,8 +290,13 @@ def zones_of(name: str | None, default: ZoneInfo | None) -> tuple[ZoneInfo, ...]
     """A request's zones: its `zone` ("America/Chicago", or several comma-separated when the
     number's area code spans zones), else the campaign's default, else UTC."""
     if name:
-        return tuple(zone(n) for n in name.split(","))
+        return _zones(name)
     return (default or ZoneInfo("UTC"),)
+
+
+@lru_cache(maxsize=1024)
+def _zones(names: str) -> tuple[ZoneInfo, ...]:
+    return tuple(zone(n) for n in names.split(","))
 
 
 class ScheduledCampaign(Protocol):
@@ -330,11 +335,16 @@ def gate_for(campaign: ScheduledCampaign, extra: Sequence[HoldSource] = ()) -> G
     if rules is None and not any(delays.values()) and not sources:
         return None
     timing = rules or Schedule(None, None, None, None, None)
+    # Only the holds can keep a message waiting: with none for a chat it is due at once.
+    plain = (timing.window is None and timing.not_before is None and timing.not_after is None
+             and not any(delays.values()))
 
     def gate(req: ScheduledRequest, previous_accepted: float | None, has_previous: bool,
              now: float) -> tuple[str, float | None]:
         zones = zones_of(req.zone, timing.default_zone)
         holds = [h for src in sources for h in src.holds_for(req.recipient, zones)]
+        if plain and not holds:
+            return DUE, None
         t = timing.timing(datetime.fromtimestamp(now, tz=UTC), zones,
                           delay=delays.get(req.step), previous_accepted=previous_accepted,
                           has_previous=has_previous, holds=holds)

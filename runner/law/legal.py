@@ -42,18 +42,23 @@ class Law:
     def active(self) -> bool:
         return self.legal or self.team_window is not None
 
-    def holds_for(self, chat: str, zones: Sequence[ZoneInfo]) -> list[HoursHold]:
+    def holds_for(self, chat: str, zones: Sequence[ZoneInfo]) -> tuple[HoursHold, ...]:
+        place = place_of(chat)
+        if not place.us and self.team_window is None:
+            return ()
+        return self._holds(place, tuple(zones))
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - a few Law objects a process; places and zones repeat
+    def _holds(self, place: Place, zones: tuple[ZoneInfo, ...]) -> tuple[HoursHold, ...]:
         out: list[HoursHold] = []
-        if self.legal:
-            place = place_of(chat)
-            if place.us:
-                hours = hours_for(place.states)
-                out += [HoursHold(hours.label, hours, tz) for tz in zones]
+        if self.legal and place.us:
+            hours = hours_for(place.states)
+            out += [HoursHold(hours.label, hours, tz) for tz in zones]
         if self.team_window is not None:
             w = self.team_window
             label = f"team hours {w.start:%H:%M}-{w.end:%H:%M}"
             out += [HoursHold(label, w, tz) for tz in zones]
-        return out
+        return tuple(out)
 
     def rule_for(self, chat: str) -> LegalHours | None:
         """The legal hours of a chat's place, when it is a placed US number."""

@@ -39,6 +39,8 @@ class LegalHours:
         """The first instant >= `after` (aware) inside the hours at zone `tz`, in UTC. Legal hours
         lie between 08:00 and 21:00, away from DST changes (which happen at night)."""
         local = after.astimezone(tz)
+        if self.open_at(local):
+            return after  # the common case: inside the hours
         for i in range(0, 15):
             d = local.date() + timedelta(days=i)
             span = self.spans[d.weekday()]
