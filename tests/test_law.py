@@ -386,3 +386,12 @@ def test_diff_counts_what_the_law_holds_and_names_the_policy(tmp_path):
     text = render_text(doc)
     assert "held by law (FL 08:00-20:00) at 2026-12-09T01:30:00Z: 1 messages" in text
     assert "runner.yaml, hours legal" in text and "limits 5 per 7d" in text
+
+
+def test_the_compliance_page_shows_the_package_table_with_its_sources():
+    page = (Path(__file__).resolve().parent.parent / "docs" / "compliance.md").read_text("utf-8")
+    t = table()
+    for rule in (t.federal, *t.states.values()):
+        assert f"| {rule.describe_hours()} |" in page and rule.source in page, rule.code
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    assert "## Compliance" in readme and "docs/compliance.md" in readme
