@@ -17,7 +17,6 @@ from runner.cli.console import echo
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
-from runner.store.paths import journal_path, ledger_path
 
 _EPILOG = """\b
 Exit codes:
@@ -31,15 +30,17 @@ def _plan_with_journal(file: str, state_dir: str | Path, policy: Path | None = N
     """Plan against an earlier run's journal when one exists. The journal (SQLite) is imported
     only then: a plan without one must start without loading SQLite (issue 11), so this is a
     deliberate lazy import in the command layer, not in the library."""
-    campaign = load_campaign(file, policy=policy)
-    path = journal_path(state_dir, campaign.id)
-    if ledger_path(state_dir).is_file():
-        # The state's consent ledger: its opted-out and held chats are planned out.
-        from runner.store.ledger import existing_ledger
+    from runner.store.state import FolderState, open_state
 
-        with existing_ledger(state_dir) as ledger:
+    campaign = load_campaign(file, policy=policy)
+    state = open_state(state_dir)
+    if state.has_ledger():
+        from runner.store.backend import existing_ledger
+
+        # The state's consent ledger: its opted-out and held chats are planned out.
+        with existing_ledger(state) as ledger:
             kwargs["consent"] = ledger.standings() if ledger is not None else None
-    if any(Path(state_dir).glob("*.sqlite")) if Path(state_dir).is_dir() else False:
+    if not isinstance(state, FolderState) or any(state.path.glob("*.sqlite")):
         # What the state sent counts against the frequency limits: "capped" in the plan.
         from runner.campaign.schedule import parse_at
         from runner.run.caps import caps_of
@@ -48,12 +49,12 @@ def _plan_with_journal(file: str, state_dir: str | Path, policy: Path | None = N
             now = parse_at(kwargs.get("at") or "now").timestamp()
         except ScheduleError:
             now = None  # dry_run says what is wrong with --at
-        kwargs["caps"] = caps_of(campaign, state_dir, now, "plan")
-    if not path.is_file():
+        kwargs["caps"] = caps_of(campaign, state, now, "plan")
+    if not state.has_journal(campaign.id):
         return dry_run(campaign, **kwargs)
-    from runner.store.journal import Journal
+    from runner.store.backend import open_journal
 
-    with Journal(path) as journal, journal.snapshot("plan"):
+    with open_journal(state, campaign.id) as journal, journal.snapshot("plan"):
         return dry_run(campaign, journal=journal, **kwargs)
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from runner.campaign.load import Campaign
 from runner.law.legal import Caps
 from runner.store.sent import sent_times
+from runner.store.state import State
 
 
-def caps_of(campaign: Campaign, state_dir: str | Path, now: float | None = None,
+def caps_of(campaign: Campaign, state_dir: str | Path | State, now: float | None = None,
             command: str = "send") -> Caps | None:
     """The frequency caps a campaign obeys (its policy's `limits`, and the statutory caps of
     the states its numbers are in while legal hours apply), counting what every campaign of
