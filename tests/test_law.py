@@ -395,3 +395,23 @@ def test_the_compliance_page_shows_the_package_table_with_its_sources():
         assert f"| {rule.describe_hours()} |" in page and rule.source in page, rule.code
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
     assert "## Compliance" in readme and "docs/compliance.md" in readme
+
+
+def test_send_caps_across_campaigns_of_a_folder_or_postgresql_state(tmp_path, make_emulator,
+                                                                      campaign_cli, state):
+    emu = make_emulator()
+    env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": "test-key"}
+    write(tmp_path, "p.yaml", "limits:\n  - {messages: 1, per: 24h}\nhelp_text: Help\n")
+    for name in ("first", "second"):
+        write(tmp_path, f"{name}.yaml", f'version: 1\nid: {name}\nrecipients:\n'
+              '  - to: "+15551230001"\nsteps:\n  - id: hi\n    text: Hi\n')
+    args = ("--policy", "p.yaml", "--state", state)
+    first = campaign_cli("send", "first.yaml", "--yes", "--no-progress", *args, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    plan = campaign_cli("plan", "second.yaml", *args, env=env, cwd=tmp_path)
+    assert "capped (1 per 24h): 1" in plan.stdout, plan.stdout
+    second = campaign_cli("send", "second.yaml", "--yes", "--no-progress", *args, env=env,
+                          cwd=tmp_path)
+    assert second.returncode == 4, second.stderr  # capped: it waits, nothing lost
+    assert len(emu.messages()) == 1
+    assert state not in first.stdout + first.stderr or "://" not in state

@@ -88,7 +88,9 @@ class CapHold:
 
     def next_open(self, after: datetime) -> datetime:
         t = after.timestamp()
-        window = sorted(s for s in self.caps.times(self.chat) if t - self.limit.per_seconds < s <= t)
+        # Later ones count too: a clock read to the second, or another machine's clock, may
+        # put a message just sent after `t`.
+        window = sorted(s for s in self.caps.times(self.chat) if t - self.limit.per_seconds < s)
         if len(window) < self.limit.messages:
             return after
         # The oldest message that must leave the window for one more to fit.
