@@ -327,15 +327,15 @@ def test_a_florida_number_has_the_statutory_cap_without_a_policy(tmp_path):
 
 
 def test_the_policy_gives_send_and_track_their_help_and_confirmation_texts(tmp_path):
-    from runner.run.session import policy_answers
+    from runner.run.answers import policy_answers
 
     write(tmp_path, "p.yaml", 'help_text: "Acme: help at acme.example"\n'
           'optout_confirmation: "Acme: unsubscribed"\n')
     campaign = load_campaign(campaign_file(tmp_path, FL), policy=tmp_path / "p.yaml")
-    texts = policy_answers(campaign)
+    texts = policy_answers(campaign.policy)
     assert (texts.help_text, texts.optout_confirmation) == ("Acme: help at acme.example",
                                                              "Acme: unsubscribed")
-    assert not policy_answers(load_campaign(tmp_path / "c.yaml")).any
+    assert not policy_answers(load_campaign(tmp_path / "c.yaml").policy).any
 
 
 def test_the_policy_schema_describes_every_key_and_its_example_is_a_valid_policy(tmp_path):

@@ -35,7 +35,7 @@ from runner.planning.planfile import (
 )
 from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
 from runner.report.current import CurrentPlan
-from runner.run.answers import AnswerStats, AnswerTexts, answer_owed
+from runner.run.answers import AnswerStats, AnswerTexts, answer_owed, policy_answers
 from runner.run.caps import caps_of
 from runner.run.consent import ConsentGate, ConsentStats
 from runner.run.optouts import stop_words
@@ -281,7 +281,7 @@ class SendSession:
             raise
         session.audit, session._spool = found, spool
         session.plan, session.plan_skipped, session.plan_reread = planned, skipped, reread
-        session.answer_texts = answers or policy_answers(campaign)
+        session.answer_texts = answers or policy_answers(campaign.policy)
         return session
 
     def __enter__(self) -> SendSession:
@@ -438,9 +438,6 @@ def send(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
     return SendOutcome(result, tracked, exit_code, session.journal.path)
 
 
-def policy_answers(campaign: Campaign) -> AnswerTexts:
-    """The team policy's HELP answer and opt-out confirmation (runner.yaml)."""
-    return AnswerTexts(campaign.policy.help_text, campaign.policy.optout_confirmation)
 
 
 def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
@@ -469,8 +466,8 @@ def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR
         options = track_options(send_opts, replies=reading, **polling)
         result = track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
                                tick_every=tick_every)
-        if answers is None and policy_answers(campaign).any:
-            answers = policy_answers(campaign)
+        if answers is None and policy_answers(campaign.policy).any:
+            answers = policy_answers(campaign.policy)
         if replies and answers is not None and result.stop_reason != StopReason.UNAUTHORIZED:
             result.answered = run_coroutine(answer_owed(ledger, answers,
                                                         base_url=send_opts.base_url,
