@@ -40,7 +40,7 @@ def test_every_public_name_is_listed_and_resolves_to_its_module():
 def test_plan_returns_a_result_and_prints_nothing(capfd):
     outcome = runner.plan(CAMPAIGN)
     assert outcome.summary.requests > 0
-    assert set(outcome.extra) <= {"schedule"}  # no journal given: nothing to annotate
+    assert set(outcome.extra) <= {"schedule", "policy"}  # no journal given: nothing to annotate
     assert outcome.campaign.id == runner.load_campaign(CAMPAIGN).id
     assert capfd.readouterr() == ("", "")
 

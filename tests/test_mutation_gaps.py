@@ -6,7 +6,7 @@ word for word, the executor's gate and the content hash."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -17,9 +17,14 @@ from test_schedule import campaign, one_error, validate
 from runner.audience.chatids import E164_HINT, ChatIdError, e164_hint, normalize_chat, url_path
 from runner.audience.phones import PhoneError, _parse_reason, normalize_phone
 from runner.campaign.schedule import (
+    DUE,
+    EXPIRED,
+    WAIT_DELAY,
+    WAIT_PREVIOUS,
+    WAIT_START,
+    WAIT_WINDOW,
     Schedule,
     ScheduleError,
-    Timing,
     Window,
     gate_for,
     parse_at,
@@ -40,10 +45,10 @@ def ny(*args: int) -> datetime:
 
 def test_a_window_opens_on_its_minute_not_its_hour():
     s = parse_schedule({"timezone": "America/New_York", "window": {"start": "09:30", "end": "17:45"}})
-    assert s.state(ny(2026, 6, 1, 9, 29, 59), NY) == (Timing.WAIT_WINDOW, ny(2026, 6, 1, 9, 30))
-    assert s.state(ny(2026, 6, 1, 9, 30), NY) == (Timing.DUE, None)
-    assert s.state(ny(2026, 6, 1, 17, 44, 59), NY) == (Timing.DUE, None)
-    assert s.state(ny(2026, 6, 1, 17, 45), NY) == (Timing.WAIT_WINDOW, ny(2026, 6, 2, 9, 30))
+    assert s.state(ny(2026, 6, 1, 9, 29, 59), NY) == (WAIT_WINDOW, ny(2026, 6, 1, 9, 30))
+    assert s.state(ny(2026, 6, 1, 9, 30), NY) == (DUE, None)
+    assert s.state(ny(2026, 6, 1, 17, 44, 59), NY) == (DUE, None)
+    assert s.state(ny(2026, 6, 1, 17, 45), NY) == (WAIT_WINDOW, ny(2026, 6, 2, 9, 30))
 
 
 def test_a_window_crossing_midnight_opens_and_closes_on_its_minutes():
@@ -125,8 +130,8 @@ def test_not_after_equal_to_not_before_is_a_located_error(tmp_path):
 
 def test_one_second_between_not_before_and_not_after_is_a_range():
     s = parse_schedule({"not_before": "2026-12-01T00:00:00Z", "not_after": "2026-12-01T00:00:01Z"})
-    assert s.state(datetime(2026, 12, 1, tzinfo=UTC), ZoneInfo("UTC")) == (Timing.DUE, None)
-    assert s.state(datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC), ZoneInfo("UTC"))[0] == Timing.PAST_NOT_AFTER
+    assert s.state(datetime(2026, 12, 1, tzinfo=UTC), ZoneInfo("UTC")) == (DUE, None)
+    assert s.state(datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC), ZoneInfo("UTC"))[0] == EXPIRED
 
 
 # -- why a phone number cannot be parsed (phones._parse_reason) ---------------------------------
@@ -251,9 +256,15 @@ class _Step:
 
 
 @dataclass
+class _NoLaw:
+    active: bool = False
+
+
+@dataclass
 class _Campaign:
     schedule_rules: Schedule | None
     steps: list[_Step]
+    law: _NoLaw = field(default_factory=_NoLaw)
 
 
 @dataclass
@@ -271,18 +282,18 @@ def test_the_gate_reads_the_recipients_zone_then_the_campaigns():
                             "window": {"start": "09:00", "end": "17:00"}})
     gate = gate_for(_Campaign(rules, [_Step("a")]))
     at = datetime(2026, 6, 1, 14, 0, tzinfo=UTC).timestamp()  # 10:00 in New York, 23:00 in Tokyo
-    assert gate(_Request("a"), None, False, at) == (Timing.DUE, None)
+    assert gate(_Request("a"), None, False, at) == (DUE, None)
     state, due = gate(_Request("a", "Asia/Tokyo"), None, False, at)
-    assert state == Timing.WAIT_WINDOW
+    assert state == WAIT_WINDOW
     assert due == datetime(2026, 6, 2, 0, 0, tzinfo=UTC).timestamp()  # 09:00 in Tokyo
 
 
 def test_a_delay_alone_makes_a_gate_counting_from_the_previous_step():
     gate = gate_for(_Campaign(None, [_Step("a"), _Step("b", 3600)]))
-    assert gate(_Request("b"), 1000.0, True, 2000.0) == (Timing.WAIT_DELAY, 4600.0)
-    assert gate(_Request("b"), 1000.0, True, 4600.0) == (Timing.DUE, None)
-    assert gate(_Request("b"), None, True, 4600.0) == (Timing.WAIT_PREVIOUS, None)
-    assert gate(_Request("a"), None, False, 0.0) == (Timing.DUE, None)
+    assert gate(_Request("b"), 1000.0, True, 2000.0) == (WAIT_DELAY, 4600.0)
+    assert gate(_Request("b"), 1000.0, True, 4600.0) == (DUE, None)
+    assert gate(_Request("b"), None, True, 4600.0) == (WAIT_PREVIOUS, None)
+    assert gate(_Request("a"), None, False, 0.0) == (DUE, None)
 
 
 def test_the_content_hash_is_of_the_body_without_its_reply_parent():
@@ -372,10 +383,10 @@ def test_the_window_contains_its_opening_instant():
 def test_a_delay_without_a_previous_step_waits_for_nothing():
     s = parse_schedule({"not_before": "2026-12-01T00:00:00Z"})
     at = datetime(2026, 12, 2, tzinfo=UTC)
-    assert s.state(at, ZoneInfo("UTC"), delay=3600) == (Timing.DUE, None)  # no previous step
+    assert s.state(at, ZoneInfo("UTC"), delay=3600) == (DUE, None)  # no previous step
     # A previous step accepted, and no delay for this one: due at once.
     assert s.state(at, ZoneInfo("UTC"), delay=None, previous_accepted=at.timestamp(),
-                   has_previous=True) == (Timing.DUE, None)
+                   has_previous=True) == (DUE, None)
 
 
 def test_the_first_wait_is_the_one_named():
@@ -385,16 +396,16 @@ def test_the_first_wait_is_the_one_named():
     ready = at.timestamp() + 5 * 3600 - 3600
     state, due = s.state(at, ZoneInfo("UTC"), delay=5 * 3600, previous_accepted=at.timestamp() - 3600,
                          has_previous=True)
-    assert (state, due.timestamp()) == (Timing.WAIT_START, ready)
+    assert (state, due.timestamp()) == (WAIT_START, ready)
 
 
 def test_a_recipient_without_a_zone_is_scheduled_in_utc_when_the_campaign_names_none():
     rules = parse_schedule({"timezone_var": "tz", "window": {"start": "09:00", "end": "17:00"}})
     gate = gate_for(_Campaign(rules, [_Step("a")]))
     assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp()) == (
-        Timing.DUE, None)
+        DUE, None)
     assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 8, tzinfo=UTC).timestamp()) == (
-        Timing.WAIT_WINDOW, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp())
+        WAIT_WINDOW, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp())
 
 
 def test_a_window_opening_in_the_spring_forward_gap_opens_when_the_clock_jumps():
@@ -402,8 +413,8 @@ def test_a_window_opening_in_the_spring_forward_gap_opens_when_the_clock_jumps()
     # at 03:00 EDT = 07:00 UTC to the second, wherever the bisection starts.
     s = parse_schedule({"timezone": "America/New_York", "window": {"start": "02:10", "end": "04:00"}})
     assert s.state(datetime(2026, 3, 8, 5, 0, tzinfo=UTC), NY) == (
-        Timing.WAIT_WINDOW, datetime(2026, 3, 8, 7, 0, tzinfo=UTC))
-    assert s.state(datetime(2026, 3, 8, 7, 0, tzinfo=UTC), NY) == (Timing.DUE, None)
+        WAIT_WINDOW, datetime(2026, 3, 8, 7, 0, tzinfo=UTC))
+    assert s.state(datetime(2026, 3, 8, 7, 0, tzinfo=UTC), NY) == (DUE, None)
 
 
 def test_an_answer_key_is_its_own_derivation():

@@ -15,12 +15,15 @@ from jinja2 import TemplateSyntaxError
 from runner.audience.recipients import RecipientSource, check_source, source_of
 from runner.campaign import rules
 from runner.campaign.loader import load_file
+from runner.campaign.policy import DEFAULT as DEFAULT_POLICY
+from runner.campaign.policy import Policy, check_campaign, policy_for
 from runner.campaign.schedule import Schedule, ScheduleError, parse_schedule
 from runner.campaign.schema import validate_schema, yaml_value_warnings
 from runner.campaign.steps import parse_delay, step_kind
 from runner.campaign.templates import Compiled, Condition, compile_condition, compile_text
 from runner.contract import normalize_effect
 from runner.errors import CampaignError, Problem
+from runner.law.legal import Law
 from runner.source.document import Document, PathT, format_path
 
 # Fields of a step rendered per recipient (a step's own from_number may be a template too).
@@ -73,18 +76,27 @@ class Campaign:
     schedule: dict[str, Any] | None = None
     schedule_rules: Schedule | None = None
     warnings: list[Problem] = field(default_factory=list)
+    policy: Policy = DEFAULT_POLICY  # the team policy it obeys (runner.yaml or the defaults)
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
 
+    @property
+    def law(self) -> Law:
+        """The legal and team hours its messages obey (read by the schedule gate)."""
+        return self.policy.law
+
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
 
 
-def load_campaign(path: str | Path) -> Campaign:
-    """Load and check a campaign file; raises CampaignError listing every static problem."""
+def load_campaign(path: str | Path, *, policy: str | Path | Policy | None = None) -> Campaign:
+    """Load and check a campaign file; raises CampaignError listing every static problem.
+    ``policy``: a policy file (``--policy``) or one already loaded; by default the runner.yaml
+    at the root of the campaign's git repository, else the defaults (legal hours)."""
     p = Path(path)
+    team = policy if isinstance(policy, Policy) else policy_for(p, policy)
     doc = load_file(p)
     if not isinstance(doc.data, dict):
         raise CampaignError(doc.problem((), "a campaign file must be a mapping (version, id, steps, ...)",
@@ -103,6 +115,7 @@ def load_campaign(path: str | Path) -> Campaign:
         schedule_rules = parse_schedule(doc.data.get("schedule"))
     except ScheduleError as err:
         problems.append(doc.problem(("schedule",) + err.key, str(err), err.hint))
+    problems += check_campaign(team, doc, schedule_rules)
     errors = [pr for pr in problems if pr.severity == "error"]
     if errors:
         raise CampaignError(errors)
@@ -112,9 +125,11 @@ def load_campaign(path: str | Path) -> Campaign:
         vars=dict(data.get("vars") or {}), sender=dict(data.get("sender") or {}), steps=steps,
         source=source, send_options=dict(data.get("send") or {}),
         suppress=list(data.get("suppress") or []), schedule=data.get("schedule"),
-        optout_words=list(data.get("optout_words") or []),
+        optout_words=list(data.get("optout_words") or [])
+        + [w for w in team.optout_words if w not in (data.get("optout_words") or [])],
         schedule_rules=schedule_rules,
         warnings=[pr for pr in problems if pr.severity == "warning"],
+        policy=team,
     )
 
 

@@ -10,26 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-
-
-class Timing(StrEnum):
-    """Where one message stands against the schedule at an instant. The values are what the
-    journal records as a scheduled row's reason and the plan's schedule counts are keyed by;
-    ``PAST_NOT_AFTER`` is a timing, the journal's ``RequestStatus.EXPIRED`` the row it leads to."""
-
-    DUE = "due"
-    WAIT_WINDOW = "window"  # outside the recipient's local window
-    WAIT_DELAY = "delay"  # the step's delay since the previous step has not passed
-    WAIT_PREVIOUS = "previous"  # the previous step is not accepted yet
-    WAIT_START = "not_before"  # the campaign has not started
-    PAST_NOT_AFTER = "expired"  # not_after has passed: never sent
+DUE = "due"
+WAIT_WINDOW = "window"  # outside the recipient's local window
+WAIT_DELAY = "delay"  # the step's delay since the previous step has not passed
+WAIT_PREVIOUS = "previous"  # the previous step is not accepted yet
+WAIT_START = "not_before"  # the campaign has not started
+WAIT_LAW = "law"  # outside the legal (or the team policy's) hours at the recipient's place
+WAIT_CAP = "capped"  # the chat had its policy's or state's number of messages in the period
+EXPIRED = "expired"  # not_after has passed: never sent
 
 
 class ScheduleError(ValueError):
@@ -163,31 +157,73 @@ class Schedule:
         return self.default_zone or ZoneInfo("UTC")
 
     def state(self, now: datetime, tz: ZoneInfo, *, delay: float | None = None,
-              previous_accepted: float | None = None, has_previous: bool = False) -> tuple[Timing, datetime | None]:
+              previous_accepted: float | None = None, has_previous: bool = False) -> tuple[str, datetime | None]:
         """(state, when it becomes due) for one message at `now` (aware UTC)."""
+        t = self.timing(now, (tz,), delay=delay, previous_accepted=previous_accepted,
+                        has_previous=has_previous)
+        return t.state, t.when
+
+    def timing(self, now: datetime, zones: Sequence[ZoneInfo], *, delay: float | None = None,
+               previous_accepted: float | None = None, has_previous: bool = False,
+               holds: Sequence[Hold] = ()) -> Timing:
+        """When one message may go at `now` (aware UTC): the campaign's window in every zone of
+        the recipient (several: the strictest intersection), then each hold (the law's hours,
+        the team's hours, a frequency cap). `held_by` names the hold that first held it."""
         if self.not_after is not None and now >= self.not_after:
-            return Timing.PAST_NOT_AFTER, None
+            return Timing(EXPIRED)
         if has_previous and delay and previous_accepted is None:
-            return Timing.WAIT_PREVIOUS, None
-        reason = Timing.DUE
+            return Timing(WAIT_PREVIOUS)
+        reason = DUE
+        held_by: str | None = None
         t = now
-        # Each constraint can only push `t` later, and the window (which moves `t` to its next
-        # opening) comes last: one pass leaves `t` past not_before, past the delay and inside
-        # the window. The reason is the first wait met.
-        if self.not_before is not None and t < self.not_before:
-            t, reason = self.not_before, Timing.WAIT_START
-        if delay and previous_accepted is not None:
-            ready = datetime.fromtimestamp(previous_accepted + delay, tz=UTC)
-            if t < ready:
-                t, reason = ready, reason if reason != Timing.DUE else Timing.WAIT_DELAY
-        if self.window is not None:
-            opened = self.window.next_open(t, tz)
-            if opened > t:
-                t, reason = opened, reason if reason != Timing.DUE else Timing.WAIT_WINDOW
+        # Each constraint can push `t` later; rounds reach the fixed point (a window opening
+        # may not move past a delay, a delay never moves past a window opening). Bounded: an
+        # empty intersection only ends in a later `t`, which the executor asks about again.
+        for _ in range(8 + 2 * len(holds) + 2 * len(zones)):
+            before = t
+            if self.not_before is not None and t < self.not_before:
+                t, reason = self.not_before, reason if reason != DUE else WAIT_START
+            if delay and previous_accepted is not None:
+                ready = datetime.fromtimestamp(previous_accepted + delay, tz=UTC)
+                if t < ready:
+                    t, reason = ready, reason if reason != DUE else WAIT_DELAY
+            if self.window is not None:
+                for tz in zones:
+                    opened = self.window.next_open(t, tz)
+                    if opened > t:
+                        t, reason = opened, reason if reason != DUE else WAIT_WINDOW
+            for hold in holds:
+                opened = hold.next_open(t)
+                if opened > t:
+                    if reason == DUE:
+                        reason, held_by = hold.reason, hold.label
+                    t = opened
+            if t == before:
+                break
         if self.not_after is not None and t >= self.not_after:
-            # Only a wait can move t past not_after: a message due now is due before it.
-            return Timing.PAST_NOT_AFTER, None
-        return reason, (None if reason == Timing.DUE else t)
+            return Timing(EXPIRED if reason != DUE else DUE, None, held_by)
+        return Timing(reason, None if reason == DUE else t, held_by)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When one message may go: its state, when it falls due (None: now, or never), and what
+    held it when that was a hold ("FL 08:00-20:00", "3 per 24h")."""
+
+    state: str
+    when: datetime | None = None
+    held_by: str | None = None
+
+
+class Hold(Protocol):
+    """A rule beside the campaign's own schedule that may hold a message (runner.law)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def reason(self) -> str: ...  # WAIT_LAW or WAIT_CAP
+
+    def next_open(self, after: datetime) -> datetime: ...
 
 
 def parse_schedule(spec: dict[str, Any] | None) -> Schedule | None:
@@ -240,6 +276,29 @@ class TimedStep(Protocol):
     def delay_seconds(self) -> float | None: ...
 
 
+class HoldSource(Protocol):
+    """Rules beyond the campaign's schedule (the law, the team policy, frequency caps): which
+    holds apply to one chat in its zones."""
+
+    @property
+    def active(self) -> bool: ...
+
+    def holds_for(self, chat: str, zones: Sequence[ZoneInfo]) -> Sequence[Hold]: ...
+
+
+def zones_of(name: str | None, default: ZoneInfo | None) -> tuple[ZoneInfo, ...]:
+    """A request's zones: its `zone` ("America/Chicago", or several comma-separated when the
+    number's area code spans zones), else the campaign's default, else UTC."""
+    if name:
+        return _zones(name)
+    return (default or ZoneInfo("UTC"),)
+
+
+@lru_cache(maxsize=1024)
+def _zones(names: str) -> tuple[ZoneInfo, ...]:
+    return tuple(zone(n) for n in names.split(","))
+
+
 class ScheduledCampaign(Protocol):
     """What the gate reads of a campaign (runner.campaign.load.Campaign)."""
 
@@ -247,11 +306,15 @@ class ScheduledCampaign(Protocol):
     def schedule_rules(self) -> Schedule | None: ...
     @property
     def steps(self) -> Sequence[TimedStep]: ...
+    @property
+    def law(self) -> HoldSource: ...
 
 
 class ScheduledRequest(Protocol):
     """What the gate reads of a request (runner.planning.request.PlannedRequest)."""
 
+    @property
+    def recipient(self) -> str: ...
     @property
     def step(self) -> str: ...
     @property
@@ -259,26 +322,32 @@ class ScheduledRequest(Protocol):
 
 
 # (request, previous step accepted at, has a previous step, now) -> (state, due at epoch seconds)
-Gate = Callable[[ScheduledRequest, float | None, bool, float], tuple[Timing, float | None]]
+Gate = Callable[[ScheduledRequest, float | None, bool, float], tuple[str, float | None]]
 
 
-def gate_for(campaign: ScheduledCampaign) -> Gate | None:
-    """The executor's gate for a campaign. None when the campaign has no schedule and no
-    delays (everything is always due)."""
+def gate_for(campaign: ScheduledCampaign, extra: Sequence[HoldSource] = ()) -> Gate | None:
+    """The executor's gate for a campaign: its schedule and delays, the law and the team policy
+    (`campaign.law`), and `extra` holds (frequency caps read from the state). None when nothing
+    can hold a message (everything is always due)."""
     rules = campaign.schedule_rules
     delays = {s.id: s.delay_seconds for s in campaign.steps}
-    if rules is None and not any(delays.values()):
+    sources = [src for src in (campaign.law, *extra) if src.active]
+    if rules is None and not any(delays.values()) and not sources:
         return None
     timing = rules or Schedule(None, None, None, None, None)
-    utc = ZoneInfo("UTC")
+    # Only the holds can keep a message waiting: with none for a chat it is due at once.
+    plain = (timing.window is None and timing.not_before is None and timing.not_after is None
+             and not any(delays.values()))
 
     def gate(req: ScheduledRequest, previous_accepted: float | None, has_previous: bool,
-             now: float) -> tuple[Timing, float | None]:
-        name = req.zone
-        tz = zone(name) if name else (timing.default_zone or utc)
-        state, when = timing.state(datetime.fromtimestamp(now, tz=UTC), tz,
-                                   delay=delays.get(req.step), previous_accepted=previous_accepted,
-                                   has_previous=has_previous)
-        return state, (when.timestamp() if when is not None else None)
+             now: float) -> tuple[str, float | None]:
+        zones = zones_of(req.zone, timing.default_zone)
+        holds = [h for src in sources for h in src.holds_for(req.recipient, zones)]
+        if plain and not holds:
+            return DUE, None
+        t = timing.timing(datetime.fromtimestamp(now, tz=UTC), zones,
+                          delay=delays.get(req.step), previous_accepted=previous_accepted,
+                          has_previous=has_previous, holds=holds)
+        return t.state, (t.when.timestamp() if t.when is not None else None)
 
     return gate

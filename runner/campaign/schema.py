@@ -89,9 +89,10 @@ def yaml_value_warnings(doc: Document) -> list[Problem]:
     return value_warnings(doc, meant_as_text)
 
 
-def validate_schema(doc: Document) -> list[Problem]:
+def validate_schema(doc: Document, name: str = SCHEMA_NAME) -> list[Problem]:
+    """Every schema problem of a document, located; `name`: the schema (campaign or policy)."""
     problems: list[Problem] = []
-    for err in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+    for err in sorted(_validator(name).iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
         problems.extend(_explain(doc, err))
     return problems
 

@@ -149,6 +149,14 @@ def state_option(help: str = "Journal directory.") -> Callable:
                                     "~/.pgpass, PGSERVICE, sslmode).")
 
 
+def policy_option() -> Callable:
+    """--policy FILE: the team policy instead of runner.yaml at the campaigns' git root."""
+    return click.option("--policy", "policy", type=click.Path(dir_okay=False, path_type=Path),
+                        default=None, metavar="FILE",
+                        help="Team policy file [default: runner.yaml at the root of the "
+                             "campaign's git repository, else legal hours and no limits].")
+
+
 def http_stack_option() -> Callable:
     """--http-stack fast|httpx [env RUNNER_HTTP_STACK]: the escape hatch (runner/http/stacks.py).
     The names are spelled here so that a command's --help imports no HTTP code."""

@@ -11,7 +11,8 @@ import click
 
 from runner import exitcodes
 from runner.campaign.load import load_campaign
-from runner.cli._base import state_option, user_errors
+from runner.campaign.schedule import ScheduleError
+from runner.cli._base import policy_option, state_option, user_errors
 from runner.cli.console import echo
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
@@ -24,13 +25,14 @@ Exit codes:
 """
 
 
-def _plan_with_journal(file: str, state_dir: str | Path, **kwargs: Any) -> PlanOutcome:
+def _plan_with_journal(file: str, state_dir: str | Path, policy: Path | None = None,
+                       **kwargs: Any) -> PlanOutcome:
     """Plan against an earlier run's journal when one exists. The journal (SQLite) is imported
     only then: a plan without one must start without loading SQLite (issue 11), so this is a
     deliberate lazy import in the command layer, not in the library."""
-    from runner.store.state import open_state
+    from runner.store.state import FolderState, open_state
 
-    campaign = load_campaign(file)
+    campaign = load_campaign(file, policy=policy)
     state = open_state(state_dir)
     if state.has_ledger():
         from runner.store.backend import existing_ledger
@@ -38,6 +40,16 @@ def _plan_with_journal(file: str, state_dir: str | Path, **kwargs: Any) -> PlanO
         # The state's consent ledger: its opted-out and held chats are planned out.
         with existing_ledger(state) as ledger:
             kwargs["consent"] = ledger.standings() if ledger is not None else None
+    if not isinstance(state, FolderState) or any(state.path.glob("*.sqlite")):
+        # What the state sent counts against the frequency limits: "capped" in the plan.
+        from runner.campaign.schedule import parse_at
+        from runner.run.caps import caps_of
+
+        try:
+            now = parse_at(kwargs.get("at") or "now").timestamp()
+        except ScheduleError:
+            now = None  # dry_run says what is wrong with --at
+        kwargs["caps"] = caps_of(campaign, state, now, "plan")
     if not state.has_journal(campaign.id):
         return dry_run(campaign, **kwargs)
     from runner.store.backend import open_journal
@@ -56,13 +68,14 @@ def _plan_with_journal(file: str, state_dir: str | Path, **kwargs: Any) -> PlanO
 @click.option("--previews", default=3, show_default=True, type=click.IntRange(0, 100),
               help="how many recipients to preview")
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
+@policy_option()
 @click.option("--at", "at", default=None, metavar="TIME",
               help="with a schedule or delays: count what is due at TIME (ISO 8601 with offset, or 'now', the default)")
 @user_errors()
 def plan(file: str, fmt: str, out: str | None, state_dir: Path, previews: int, show_recipients: bool,
-         at: str | None) -> None:
+         policy: Path | None, at: str | None) -> None:
     """Dry run: render every request (keys included) with no network and no API key."""
-    outcome = _plan_with_journal(file, state_dir, out=out, show_recipients=show_recipients,
+    outcome = _plan_with_journal(file, state_dir, policy, out=out, show_recipients=show_recipients,
                                  previews=previews, at=at)
     summary, extra, effects = outcome.summary, outcome.extra, outcome.effects
     if fmt == "json":

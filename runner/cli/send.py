@@ -20,7 +20,7 @@ if "httpx" not in sys.modules:
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 from runner import exitcodes  # noqa: E402  (after the block above)
-from runner.cli._base import api_options, user_errors
+from runner.cli._base import api_options, policy_option, user_errors
 from runner.cli.console import echo
 from runner.cli.progress import (
     SendProgress,
@@ -107,6 +107,7 @@ def _summary_lines(session: SendSession, already: int, default_rate: bool) -> st
 @click.option("--require-clean", "clean", is_flag=True,
               help="Refuse uncommitted changes (git) to the campaign or its data files.")
 @click.option("--yes", "-y", is_flag=True, help="Send without asking for confirmation.")
+@policy_option()
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
               help="Seconds per HTTP request.")
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
@@ -147,6 +148,7 @@ def send(
     wait: bool,
     track: bool,
     track_timeout: float,
+    policy: Path | None,
 ) -> None:
     """Send a campaign (asks first unless --yes). Re-running resumes: nothing is sent twice."""
     if file is None and plan_file is None:
@@ -154,7 +156,7 @@ def send(
     session = SendSession.open(file, plan=plan_file, clean=clean, state_dir=state_dir, base_url=base_url, rate=rate,
                                concurrency=concurrency, timeout=timeout,
                                max_attempts=max_attempts, backoff_base=backoff_base,
-                               backoff_cap=backoff_cap, http_stack=http_stack)
+                               backoff_cap=backoff_cap, http_stack=http_stack, policy=policy)
     with session:
         overlay = session.journal_overlay()
         already = overlay.accepted

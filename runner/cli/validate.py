@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
 from runner import exitcodes
 from runner.cli import console
-from runner.cli._base import user_errors
+from runner.cli._base import policy_option, user_errors
 from runner.cli.console import echo
 from runner.planning.validate import listing, summary_line, validate_run
 from runner.report.diagnostics import format_github, format_text, more_problems
@@ -28,15 +29,17 @@ Exit codes:
               help="show at most N problems (text, github); the rest are counted; 0: all")
 @click.option("--strict", is_flag=True,
               help="values YAML changed (02134 read as 1116, yes as true) are errors, not warnings")
+@policy_option()
 @user_errors()
-def validate(paths: tuple[str, ...], fmt: str, max_problems: int, strict: bool) -> None:
+def validate(paths: tuple[str, ...], fmt: str, max_problems: int, strict: bool,
+             policy: Path | None) -> None:
     """Check campaign files (or folders of them): schema, API rules, and every recipient rendered.
 
     In a folder, only YAML files that are campaigns are checked (the others are listed as
     skipped); a file named on the command line is always checked.
     Exit code 0 when every file is valid (warnings allowed), 1 otherwise.
     """
-    run = validate_run(paths, strict=strict)
+    run = validate_run(paths, strict=strict, policy=policy)
     results = run.results
     ok = run.valid
     if fmt == "json":

@@ -8,24 +8,37 @@ requests in the same order with the same keys (byte-identical `plan --out`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from runner.audience.chatids import url_path
 from runner.audience.mask import display_chat, mask_one
 from runner.audience.recipients import ReadStats, Recipient, iter_recipients
 from runner.audience.suppress import Suppression, load_suppression
 from runner.campaign.load import Campaign
-from runner.campaign.schedule import Schedule, ScheduleError, Timing, zone
+from runner.campaign.schedule import (
+    DUE,
+    EXPIRED,
+    WAIT_LAW,
+    WAIT_PREVIOUS,
+    WAIT_WINDOW,
+    Hold,
+    HoldSource,
+    Schedule,
+    ScheduleError,
+    zones_of,
+)
 from runner.consent.standing import Standing
 from runner.errors import CampaignError, Problem
+from runner.law.place import place_of
+from runner.law.segments import Segments, SegmentTally
 from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
 from runner.planning.render import Rendered, Renderer, RenderError, render_problem
 from runner.planning.request import PlannedRequest
-from runner.states import RequestStatus
 
 PLAN_SCHEMA_VERSION = 1
 PREVIEW_COUNT = 3
@@ -113,12 +126,39 @@ class StepCounts:
     messages: int = 0
     skipped: int = 0  # by `when`, or because the step it replies to was skipped
     variants: dict[str, int] | None = None  # a step with variants: requests per variant id
+    # If every phone got it by SMS: messages, their segments, the most in one message, how many
+    # exceed the policy's max_segments, and the first text that needed UCS-2.
+    tally: SegmentTally = field(default_factory=SegmentTally)
+
+    @property
+    def sms_messages(self) -> int:
+        return self.tally.messages
+
+    @property
+    def segments(self) -> int:
+        return self.tally.segments
+
+    @property
+    def max_segments(self) -> int:
+        return self.tally.most
+
+    @property
+    def over_max(self) -> int:
+        return self.tally.over
+
+    @property
+    def ucs2(self) -> Segments | None:
+        return self.tally.ucs2
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
         if self.variants is not None:
             out["variants"] = dict(self.variants)
         return out
+
+    def segments_dict(self) -> dict[str, Any]:
+        return {"messages": self.sms_messages, "segments": self.segments,
+                "max_per_message": self.max_segments, "encoding": "UCS-2" if self.ucs2 else "GSM-7"}
 
 
 @dataclass
@@ -139,6 +179,7 @@ class PlanSummary:
     skipped: int = 0
     emails: int = 0
     groups: int = 0
+    unplaced: int = 0  # recipients whose number gives no US place: the law's hours cannot apply
     steps: dict[str, StepCounts] = field(default_factory=dict)
     from_numbers: dict[str, int] = field(default_factory=dict)
     previews: list[dict[str, Any]] = field(default_factory=list)
@@ -161,6 +202,11 @@ class PlanSummary:
         }
         if self.from_numbers:
             out["from_numbers"] = dict(sorted(self.from_numbers.items()))
+        sms = {k: v.segments_dict() for k, v in self.steps.items() if v.sms_messages}
+        if sms:
+            out["sms_segments"] = sms  # what each step costs if every phone gets it by SMS
+        if self.unplaced:
+            out["unplaced"] = self.unplaced
         if self.opted_out or self.held:
             out["consent"] = {"opted_out": self.opted_out, "held": self.held}
         return out
@@ -198,6 +244,13 @@ class Planner:
         self._unseen_variants = {(s.id, v.variant) for s in campaign.steps for v in s.variants}
         self._dup_lines: list[str] = []
         self.read_stats = ReadStats()
+        self._law = campaign.law
+        # Without a journal to read: what the law may hold is observed here, per recipient with
+        # a zone (ScheduleCounter.observe); the others are only counted (nothing can hold them).
+        self.observer: Callable[[PlannedRequest, None], object] | None = None
+        self.unzoned_messages = 0
+        for counts in self.summary.steps.values():
+            counts.tally.limit = campaign.policy.max_segments
 
     @property
     def problems(self) -> list[Problem]:
@@ -248,13 +301,14 @@ class Planner:
                 self.collector.add(render_problem(self.campaign, rec, err))
                 continue
             sched = self.campaign.schedule_rules
-            if sched is not None:
+            if sched is not None or self._law.active:
                 try:
-                    rec.zone = sched.zone_for(rec.vars).key
+                    rec.zone = self._zone_of(chat, rec.vars, sched)
                 except ScheduleError as err:
                     self.collector.add(Problem(
-                        f"{sched.zone_var}: {err}", file=rec.file, line=rec.line,
-                        path=rec.path or str(sched.zone_var), hint=err.hint, layer="schedule"))
+                        f"{sched.zone_var if sched else 'zone'}: {err}", file=rec.file, line=rec.line,
+                        path=rec.path or str(sched.zone_var if sched else ""), hint=err.hint,
+                        layer="schedule"))
                     continue
             s.recipients += 1
             if "," in chat:
@@ -263,12 +317,31 @@ class Planner:
                 s.emails += 1
             yield rec, rendered
 
+    def _zone_of(self, chat: str, variables: dict[str, Any], sched: Schedule | None) -> str | None:
+        """The recipient's zone(s): its `timezone_var` when set, else its number's (several,
+        comma-separated, when its area code spans zones), else the campaign's zone."""
+        place = place_of(chat)
+        if self._law.legal and not place.us:
+            self.summary.unplaced += 1
+        if sched is not None and sched.zone_var and variables.get(sched.zone_var) not in (None, ""):
+            return sched.zone_for(variables).key
+        if place.placed:
+            return ",".join(place.zones)
+        return sched.default_zone.key if sched is not None and sched.default_zone else None
+
     def requests(self) -> Iterator[PlannedRequest]:
         s = self.summary
         pooled = isinstance(self.campaign.sender.get("from_number"), list)
+        observe = self.observer
         for rec, rendered in self.recipients():
             reqs = self.requests_for(rec, rendered)
             yield from reqs
+            if observe is not None:
+                if rec.zone is not None:
+                    for r in reqs:
+                        observe(r, None)
+                else:
+                    self.unzoned_messages += sum(r.messages for r in reqs)
             if pooled:
                 number = self.renderer.from_number(rec.chat or "") or ""
                 s.from_numbers[number] = s.from_numbers.get(number, 0) + 1
@@ -291,6 +364,8 @@ class Planner:
         path = (f"/chats/%2B{digits}/messages" if chat[:1] == "+" and digits.isascii() and digits.isdigit()
                 else url_path(chat))
         reqs = []
+        # A phone (or a group of phones) may get the text by SMS when iMessage is not there.
+        sms = chat[:1] == "+"
         for r in rendered:
             step = r.step
             counts = s.steps[step.id]
@@ -305,6 +380,13 @@ class Planner:
                                  step.variant)
             counts.requests += 1
             counts.messages += req.messages
+            if sms:
+                text = r.body.get("text")
+                if type(text) is str:
+                    if text:
+                        counts.tally.add(text)
+                else:
+                    self._add_texts(counts.tally, r.body)
             by_variant = counts.variants
             if by_variant is not None:
                 by_variant[step.variant or ""] += 1
@@ -312,6 +394,15 @@ class Planner:
             s.messages += req.messages
             reqs.append(req)
         return reqs
+
+    @staticmethod
+    def _add_texts(tally: SegmentTally, body: dict[str, Any]) -> None:
+        texts = body.get("text")
+        if not isinstance(texts, list):
+            texts = [p.get("text") for p in body.get("parts") or () if isinstance(p, dict)]
+        for text in texts:
+            if type(text) is str and text:
+                tally.add(text)
 
     def run(self) -> PlanSummary:
         """Plan without keeping the requests (validation, summaries)."""
@@ -366,6 +457,21 @@ class Planner:
             w.append(f"{s.emails:,} recipient(s) are email addresses: iMessage only, there is no SMS fallback for them")
         if s.invalid:
             w.append(f"{s.invalid:,} recipient row(s) are invalid (see the errors)")
+        if s.unplaced:
+            w.append(f"{s.unplaced:,} recipient(s) cannot be placed in a US state by their number "
+                     "(an email, an unassigned area code such as 555, a toll-free or non-US number): "
+                     "no legal hours apply to them, only the campaign's window and zone")
+        limit = self.campaign.policy.max_segments
+        for counts in s.steps.values():
+            counts.tally.flush()
+        for sid, counts in s.steps.items():
+            seg = counts.ucs2
+            if seg is not None:
+                w.append(f"step '{sid}': {seg.culprit_name()} at character {seg.position} makes the "
+                         "text UCS-2 by SMS: 70 characters a segment instead of 160")
+            if limit and counts.over_max:
+                w.append(f"step '{sid}': {counts.over_max:,} message(s) take more than the policy's "
+                         f"max_segments {limit} by SMS (up to {counts.max_segments})")
 
 
 def _masked(value: Any, chat: str) -> Any:
@@ -384,12 +490,27 @@ def _masked(value: Any, chat: str) -> Any:
     return value
 
 
+def plan_campaign(campaign: Campaign, **kwargs: Any) -> tuple[list[PlannedRequest], Planner]:
+    """Small campaigns, tests: every request in a list. Raises CampaignError if invalid."""
+    planner = Planner(campaign, **kwargs)
+    reqs = list(planner.requests())
+    planner.raise_if_invalid()
+    return reqs, planner
+
+
 def iter_plan(campaign: Campaign, **kwargs: Any) -> Iterator[PlannedRequest]:
     """Stream the requests; raises CampaignError at the end if any recipient was invalid.
     Callers that act on requests (send) must validate first."""
     planner = Planner(campaign, **kwargs)
     yield from planner.requests()
     planner.raise_if_invalid()
+
+
+def summarize(campaign: Campaign, **kwargs: Any) -> PlanSummary:
+    planner = Planner(campaign, **kwargs)
+    planner.run()
+    planner.raise_if_invalid()
+    return planner.summary
 
 
 class JournalEntry(Protocol):
@@ -402,7 +523,7 @@ class JournalEntry(Protocol):
     @property
     def revision(self) -> int: ...
     @property
-    def status(self) -> RequestStatus: ...
+    def status(self) -> str: ...
     @property
     def content_hash(self) -> str | None: ...
     @property
@@ -465,7 +586,7 @@ class JournalOverlay:
             sent: dict[int, set[str]] = {}
             if self.revision is not None:
                 for e in self.journal.entries():
-                    if e.status != RequestStatus.ACCEPTED:
+                    if e.status != "accepted":
                         continue
                     if e.revision < self.revision:
                         earlier.add(hash(e.chat))
@@ -482,7 +603,7 @@ class JournalOverlay:
         return True
 
     def _observe(self, r: PlannedRequest, entry: JournalEntry | None) -> None:
-        if entry is not None and entry.status == RequestStatus.ACCEPTED:
+        if entry is not None and entry.status == "accepted":
             self.accepted += 1
             if r.variant is not None and entry.variant is not None and entry.variant != r.variant:
                 self.other_variant += self._count(self._variant_chats, r.recipient)
@@ -553,53 +674,93 @@ class JournalOverlay:
         return out
 
 
+class CapSource(HoldSource, Protocol):
+    """Frequency caps (runner.law.legal.Caps): holds, and what a plan assumes sent."""
+
+    def note(self, chat: str, when: float, messages: int = 1) -> None: ...
+
+
 class ScheduleCounter:
     """Counts, for one instant, how many messages are due, waiting (for the window, by zone;
-    for a delay; for the previous step; for not_before) or expired. Requests must arrive in
-    plan order (recipient, then step), each with its journal entry (or None)."""
+    for a delay; for the previous step; for not_before; held by the law's hours, by rule;
+    capped), or expired. Requests must arrive in plan order (recipient, then step), each with
+    its journal entry (or None). ``caps``: frequency caps read from the state (plan --state)."""
 
-    def __init__(self, campaign: Campaign, at: datetime) -> None:
+    def __init__(self, campaign: Campaign, at: datetime, caps: CapSource | None = None) -> None:
         self.campaign = campaign
         self.at = at
         self.rules = campaign.schedule_rules or Schedule(None, None, None, None, None)
         self.counts: dict[str, int] = {}
         self.window_by_zone: dict[str, int] = {}
+        self.held_by: dict[str, int] = {}  # "held by law (FL 08:00-20:00)" -> messages
         self.next_due: datetime | None = None
         self._prev: tuple[str, str, float | None] | None = None  # (recipient, state, accepted_at)
         self._delays = {s.id: s.delay_seconds for s in campaign.steps}
+        self._sources = [src for src in (campaign.law, caps) if src is not None and src.active]
+        self._caps = caps
+        r = self.rules
+        # Nothing of the campaign's own can hold a message: only the law's holds are asked.
+        self._plain = (r.window is None and r.not_before is None and r.not_after is None
+                       and not any(self._delays.values()))
+        # A request with no zone (no schedule, a number the law cannot place) is due whatever
+        # the time, unless a team window or a cap could hold it: counted without a look.
+        self.unzoned_due = self._plain and caps is None and campaign.law.team_window is None
+        self.due_unzoned = 0
+        self._for: tuple[str, str | None] | None = None  # (recipient, zone) of the cache below
+        self._zones: tuple[ZoneInfo, ...] = ()
+        self._holds: list[Hold] = []
+
+    @property
+    def held(self) -> bool:
+        """Whether anything was held by the law, the team's hours or a cap."""
+        return bool(self.held_by)
 
     def observe(self, req: PlannedRequest, entry: JournalEntry | None) -> str:
         prev = self._prev if self._prev and self._prev[0] == req.recipient else None
-        state: str  # a Timing, or ACCEPTED: the schedule counts are keyed by both
-        if entry is not None and entry.status == RequestStatus.ACCEPTED:
-            state, accepted_at = RequestStatus.ACCEPTED, entry.finished_at or entry.last_attempt_at
+        if entry is not None and entry.status == "accepted":
+            state, accepted_at = "accepted", entry.finished_at or entry.last_attempt_at
         else:
             accepted_at = None
             delay = self._delays.get(req.step)
-            tz = zone(req.zone or "UTC")
-            if prev is not None and prev[1] not in (RequestStatus.ACCEPTED, Timing.DUE):
-                state = (Timing.PAST_NOT_AFTER if prev[1] == Timing.PAST_NOT_AFTER
-                         else Timing.WAIT_PREVIOUS)
-                when = None
+            if self._for != (req.recipient, req.zone):
+                self._for = (req.recipient, req.zone)
+                self._zones = zones_of(req.zone, self.rules.default_zone)
+                self._holds = [h for src in self._sources
+                               for h in src.holds_for(req.recipient, self._zones)]
+            zones, holds = self._zones, self._holds
+            if prev is not None and prev[1] not in ("accepted", DUE):
+                state, when = (EXPIRED, None) if prev[1] == EXPIRED else (WAIT_PREVIOUS, None)
+            elif self._plain and not holds:
+                state, when = DUE, None
             else:
                 # A previous step due now is assumed accepted now: its delay counts from `at`.
-                prev_at = (prev[2] if prev and prev[1] == RequestStatus.ACCEPTED
-                           else (self.at.timestamp() if prev else None))
-                state, when = self.rules.state(self.at, tz, delay=delay, previous_accepted=prev_at,
-                                               has_previous=prev is not None)
-            if state == Timing.WAIT_WINDOW:
-                key = tz.key
+                prev_at = prev[2] if prev and prev[1] == "accepted" else (self.at.timestamp() if prev else None)
+                timing = self.rules.timing(self.at, zones, delay=delay, previous_accepted=prev_at,
+                                           has_previous=prev is not None, holds=holds)
+                state, when = timing.state, timing.when
+                if timing.held_by is not None:
+                    name = (f"held by law ({timing.held_by})" if state == WAIT_LAW
+                            else f"capped ({timing.held_by})")
+                    self.held_by[name] = self.held_by.get(name, 0) + req.messages
+            if state == WAIT_WINDOW:
+                key = ",".join(z.key for z in zones)
                 self.window_by_zone[key] = self.window_by_zone.get(key, 0) + req.messages
             if when is not None and (self.next_due is None or when < self.next_due):
                 self.next_due = when
         self.counts[state] = self.counts.get(state, 0) + req.messages
+        if state == DUE and self._caps is not None:
+            self._caps.note(req.recipient, self.at.timestamp(), req.messages)  # as if sent now
         self._prev = (req.recipient, state, accepted_at)
         return state
 
     def to_dict(self) -> dict[str, Any]:
+        counts = dict(self.counts)
+        if self.due_unzoned:
+            counts[DUE] = counts.get(DUE, 0) + self.due_unzoned
         return {
             "at": self.at.isoformat().replace("+00:00", "Z"),
-            "messages": dict(sorted(self.counts.items())),
+            "messages": dict(sorted(counts.items())),
             "waiting_for_window_by_zone": dict(sorted(self.window_by_zone.items())),
+            "held_by": dict(sorted(self.held_by.items())),
             "next_due": self.next_due.isoformat().replace("+00:00", "Z") if self.next_due else None,
         }

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.campaign.load import load_campaign
+from runner.campaign.policy import DEFAULT as DEFAULT_POLICY
+from runner.campaign.policy import Policy, find_policy, load_policy, policy_warnings
 from runner.errors import CampaignError, Problem
 from runner.planning.planner import Planner
 
@@ -88,20 +90,21 @@ def looks_like_campaign(text: str) -> bool:
     return len(set(_TOP_KEY.findall(text))) >= 2
 
 
-def validate_file(path: str | Path, *, strict: bool = False) -> FileResult:
+def validate_file(path: str | Path, *, strict: bool = False,
+                  policy: Policy | str | Path | None = None) -> FileResult:
     """Every problem of one campaign file. ``strict``: values YAML changed (02134 read as
-    1116) are errors, not warnings."""
-    result = _validate(path)
+    1116) are errors, not warnings. ``policy``: the team policy (default: the repository's)."""
+    result = _validate(path, policy)
     if strict:
         result.problems = [replace(p, severity="error") if p.layer == "yaml" and p.severity == "warning"
                            else p for p in result.problems]
     return result
 
 
-def _validate(path: str | Path) -> FileResult:
+def _validate(path: str | Path, policy: Policy | str | Path | None = None) -> FileResult:
     result = FileResult(file=str(path))
     try:
-        campaign = load_campaign(path)
+        campaign = load_campaign(path, policy=policy)
     except CampaignError as err:
         result.problems = sorted(err.problems, key=Problem.sort_key)
         return result
@@ -143,7 +146,23 @@ class ValidationRun:
         return all(r.valid for r in self.results)
 
 
-def validate_run(paths: Iterable[str | Path], *, strict: bool = False) -> ValidationRun:
+def validate_policy(path: str | Path) -> tuple[FileResult, Policy | None]:
+    """A team policy file's own result (errors, and warnings such as a missing help_text)."""
+    result = FileResult(file=str(path))
+    try:
+        policy = load_policy(path)
+    except CampaignError as err:
+        result.problems = sorted(err.problems, key=Problem.sort_key)
+        return result, None
+    result.problems = policy_warnings(policy)
+    result.summary = {"policy": policy.describe()}
+    return result, policy
+
+
+def validate_run(paths: Iterable[str | Path], *, strict: bool = False,
+                 policy: str | Path | None = None) -> ValidationRun:
+    """Every campaign under ``paths``, and first the team policy each obeys (``policy``, else
+    the runner.yaml at the root of each one's git repository), checked once."""
     skipped: list[Path] = []
     files = list(expand_paths(paths, skipped))
     if not files:
@@ -152,9 +171,29 @@ def validate_run(paths: Iterable[str | Path], *, strict: bool = False) -> Valida
             hint = (f"{len(skipped)} YAML file(s) were skipped as not campaigns (e.g. {skipped[0]}); "
                     "name a file to check it anyway")
         raise CampaignError(Problem("no campaign files found", hint=hint))
-    results = [validate_file(f, strict=strict) for f in _unique(files)]
-    _same_ids(results)
-    return ValidationRun(results, skipped)
+    results: list[FileResult] = []
+    policies: dict[Path | None, Policy | None] = {}
+    checked: list[FileResult] = []
+    for f in _unique(files):
+        where = Path(policy) if policy is not None else find_policy(f)
+        if where not in policies:
+            if where is None:
+                policies[where] = DEFAULT_POLICY
+            else:
+                result, policies[where] = validate_policy(where)
+                results.append(result)
+        team = policies[where]
+        if team is None:
+            checked.append(FileResult(file=str(f), problems=[Problem(
+                f"not checked: its team policy {where} is invalid", file=str(f),
+                hint=f"fix {where} (its errors are listed above)", layer="policy")]))
+            continue
+        checked.append(validate_file(f, strict=strict, policy=team))
+    _same_ids(checked)
+    # A policy file found in a folder was checked as a policy, not skipped as "not a campaign".
+    checked_policies = {p.resolve() for p in policies if p is not None}
+    skipped = [p for p in skipped if p.resolve() not in checked_policies]
+    return ValidationRun(results + checked, skipped)
 
 
 def _unique(files: Iterable[Path]) -> Iterator[Path]:
@@ -214,6 +253,10 @@ def listing(run: ValidationRun, max_problems: int | None = None) -> Listing:
 
 def summary_line(r: FileResult) -> str:
     """A file's closing line, without its mark (ok/✓, FAIL/✗)."""
+    if r.valid and r.summary and "policy" in r.summary:
+        p = r.summary["policy"]
+        limits = f", limits {', '.join(p['limits'])}" if p["limits"] else ""
+        return f"{r.file}: team policy, hours {p['hours']}{limits}"
     if r.valid and r.summary:
         s = r.summary
         line = (f"{r.file}: {s['recipients']:,} recipients, {s['steps']} steps, "

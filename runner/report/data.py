@@ -127,6 +127,7 @@ def build_report(
     failures: dict[str, dict[str, Any]] = {}
     pending_reasons: Counter = Counter()
     network_texts: Counter = Counter()
+    held: Counter = Counter()  # scheduled rows the law ("law") or a cap ("capped") holds
     seen: Counter = Counter()
     accepted_rows: list[Entry] = []  # read once: the replies section needs them too
     engaged_outside: list[Entry] = []  # accepted, outside today's plan only as suppressed
@@ -177,6 +178,8 @@ def build_report(
         elif e.status in (SCHEDULED, EXPIRED):
             # Not due yet (window, delay, not_before), or past not_after: never sent.
             step[e.status] += 1
+            if e.status == SCHEDULED and e.error_code in ("law", "capped"):
+                held[e.error_code] += 1  # the legal hours or a frequency cap holds it
         else:
             # Tried and unconfirmed: its last error says why (none = the process stopped).
             pending_reasons[_reason(e.error_code, e.http_status) if e.error_code or e.http_status
@@ -206,6 +209,10 @@ def build_report(
                                   else plan.get("suppressed", 0)),
         "messages_accepted": sum(s["messages_accepted"] for s in steps.values()),
     }
+    if held["law"]:
+        totals["held_by_law"] = held["law"]
+    if held["capped"]:
+        totals["capped"] = held["capped"]
     counts = run.get("counts") or {}
     duration = counts.get("duration_s")
     if duration is None and run.get("ended_at"):
@@ -482,6 +489,10 @@ def _waiting(report: dict[str, Any]) -> str | None:
     """What the schedule holds back and suppression leaves out, in one line."""
     t, r = report["totals"], report["run"]
     parts = [f"{t[k]:,} {k}" for k in ("scheduled", "expired") if t.get(k)]
+    held = [f"{t[k]:,} {name}" for k, name in (("held_by_law", "held by law"), ("capped", "capped"))
+            if t.get(k)]
+    if held and parts:
+        parts[0] += f" ({', '.join(held)})"
     if t.get("suppressed_recipients"):
         parts.append(f"{t['suppressed_recipients']:,} recipients suppressed (never sent)")
     if not parts:

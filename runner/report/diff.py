@@ -61,6 +61,13 @@ def _facts(doc: dict[str, Any]) -> list[str]:
     files = "" if sup["files"]["before"] == sup["files"]["after"] else \
         f"files {sup['files']['before']} → {sup['files']['after']}; "
     out.append(f"suppression: {files}suppressed recipients {_arrow(sup['suppressed_recipients'])}")
+    law = doc.get("law")
+    if law:
+        p = law["policy"]
+        out.append(f"policy: {p['file']}, hours {p['hours']}"
+                   + (f", limits {', '.join(p['limits'])}" if p["limits"] else ""))
+        for name, n in law["held_by"].items():
+            out.append(f"{name} at {law['at']}: {n:,} messages")
     return out
 
 

@@ -16,7 +16,27 @@ _STATE_NAMES = {
     "due": "due now", "window": "waiting for the window", "delay": "waiting for a delay",
     "previous": "waiting for the previous step", "not_before": "waiting for not_before",
     "expired": "expired (never sent)", "accepted": "already accepted",
+    "law": "held by law (legal hours)", "capped": "capped (frequency limit)",
 }
+
+
+def _policy_line(extra: dict[str, Any]) -> str | None:
+    """Which policy applied, said in every plan; `hours: off` loudly."""
+    policy = extra.get("policy")
+    if not policy:
+        return None
+    bits = [f"hours {policy['hours']}"]
+    if policy["limits"]:
+        bits.append("limits " + ", ".join(policy["limits"]))
+    if policy.get("max_segments"):
+        bits.append(f"max_segments {policy['max_segments']}")
+    return f"{policy['file']} — " + "; ".join(bits)
+
+
+def _segment_rows(s: PlanSummary) -> list[tuple[str, str, str, str]]:
+    """(step, SMS segments in all, most in one message, encoding) of steps sent to phones."""
+    return [(sid, f"{c.segments:,}", f"{c.max_segments}", "UCS-2" if c.ucs2 else "GSM-7")
+            for sid, c in s.steps.items() if c.sms_messages]
 
 
 def _bubbles(body: dict[str, Any]) -> list[str]:
@@ -142,8 +162,17 @@ def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: di
         out += [f"    {_STATE_NAMES.get(k, k):<28}{v:>8,}" for k, v in sched["messages"].items()]
         for z, n in sched["waiting_for_window_by_zone"].items():
             out.append(f"      window closed in {z}: {n:,}")
+        for name, n in sched.get("held_by", {}).items():
+            out.append(f"      {name}: {n:,}")
         if sched["next_due"]:
             out.append(f"    next due at {sched['next_due']}")
+    segs = _segment_rows(s)
+    if segs:
+        out += ["", "  SMS segments if phones fall back to SMS (step, segments, most in one, encoding):"]
+        out += [f"    {sid:<20}{n:>8}  {most:>4}  {enc}" for sid, n, most, enc in segs]
+    policy = _policy_line(extra)
+    if policy:
+        out += ["", f"  policy: {policy}"]
     if s.from_numbers:
         out += ["", "  from-number pool (chats per number):"]
         out += [f"    {n}  {c:,}" for n, c in s.from_numbers.items()]
@@ -178,8 +207,17 @@ def render_markdown(s: PlanSummary, *, file: str, effects: dict[str, str], extra
         out += ["", f"**Schedule at {sched['at']}**", "", "| messages | count |", "|---|---:|"]
         out += [f"| {md_text(_STATE_NAMES.get(k, k))} | {v:,} |" for k, v in sched["messages"].items()]
         out += [f"| ↳ window closed in {md_text(z)} | {n:,} |" for z, n in sched["waiting_for_window_by_zone"].items()]
+        out += [f"| ↳ {md_text(name)} | {n:,} |" for name, n in sched.get("held_by", {}).items()]
         if sched["next_due"]:
             out += ["", f"Next message due at {sched['next_due']}."]
+    segs = _segment_rows(s)
+    if segs:
+        out += ["", "| step | SMS segments (if by SMS) | most in one message | encoding |",
+                "|---|---:|---:|---|"]
+        out += [f"| `{sid}` | {n} | {most} | {enc} |" for sid, n, most, enc in segs]
+    policy = _policy_line(extra)
+    if policy:
+        out += ["", f"Policy: {md_text(policy)}"]
     if s.from_numbers:
         out += ["", "| from number | chats |", "|---|---:|"]
         out += [f"| {md_text(n)} | {c:,} |" for n, c in s.from_numbers.items()]

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
+from runner.campaign.policy import Policy
 from runner.consent.standing import EventKind
 from runner.contract import SEND_MESSAGE
 from runner.http.classify import read_exchange
@@ -57,6 +58,11 @@ class AnswerTexts:
     @property
     def any(self) -> bool:
         return bool(self.help_text or self.optout_confirmation)
+
+
+def policy_answers(policy: Policy) -> AnswerTexts:
+    """The team policy's HELP answer and opt-out confirmation (runner.yaml)."""
+    return AnswerTexts(policy.help_text, policy.optout_confirmation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.loader import load_text
+from runner.campaign.policy import DEFAULT as DEFAULT_POLICY
+from runner.campaign.schedule import parse_at
 from runner.errors import CampaignError, Problem
 from runner.planning.diff import Side, diff
 from runner.planning.planfile import named_files
-from runner.planning.planner import Planner
+from runner.planning.planner import Planner, ScheduleCounter
+from runner.planning.request import PlannedRequest
 from runner.store.audit import git_bytes
 
 
@@ -69,7 +74,7 @@ def campaign_at(file: Path, ref: str, into: Path) -> Campaign | None:
             (into / data_rel).parent.mkdir(parents=True, exist_ok=True)
             (into / data_rel).write_bytes(content)
     try:
-        return load_campaign(target)
+        return load_campaign(target, policy=DEFAULT_POLICY)
     except CampaignError as err:
         raise at_ref(err, ref, into) from None
 
@@ -86,6 +91,13 @@ def at_ref(err: CampaignError, ref: str, into: Path) -> CampaignError:
                                   layer=p.layer) for p in err.problems])
 
 
+def _observed(requests: Iterable[PlannedRequest] | None,
+              counter: ScheduleCounter) -> Iterator[PlannedRequest]:
+    for req in requests or ():
+        counter.observe(req, None)
+        yield req
+
+
 def _side(campaign: Campaign | None) -> tuple[Side, Planner | None]:
     if campaign is None:
         return Side(None), None
@@ -95,16 +107,24 @@ def _side(campaign: Campaign | None) -> tuple[Side, Planner | None]:
 
 
 def campaign_diff(file: str | Path, *, base: str | None = None,
-                  show_recipients: bool = False) -> dict[str, Any]:
+                  show_recipients: bool = False, policy: str | Path | None = None,
+                  at: str | None = None) -> dict[str, Any]:
     """The diff document of ``file`` between ``base`` (default: see ``default_base``) and
-    the working tree; raises CampaignError if either side is invalid."""
+    the working tree; raises CampaignError if either side is invalid. Both sides obey the
+    working tree's campaign obeys the team policy (``policy``, else the repository's runner.yaml);
+    what the law holds of it is counted at ``at`` (ISO 8601, default now)."""
     path = Path(file)
     ref = base or default_base(path.resolve().parent)
-    head = load_campaign(path)
+    head = load_campaign(path, policy=policy)
     with tempfile.TemporaryDirectory(prefix="campaign-diff-") as tmp:
+        # The base side is loaded with the defaults: a window the new policy forbids must not
+        # hide what the change does.
         old = campaign_at(path, ref, Path(tmp))
         base_side, base_planner = _side(old)
         head_side, head_planner = _side(head)
+        # What the law and the team's hours hold of the head's messages now (as plan counts).
+        counter = ScheduleCounter(head, parse_at(at or "now"))
+        head_side = replace(head_side, requests=_observed(head_side.requests, counter))
         # Both sides stream: the base is consumed first, then the head.
         doc = diff(base_side, head_side, show_recipients=show_recipients)
         if base_planner is not None:
@@ -115,5 +135,7 @@ def campaign_diff(file: str | Path, *, base: str | None = None,
         head_planner.raise_if_invalid()  # type: ignore[union-attr]
     doc["base"] = ref
     doc["file"] = os.fspath(file)
+    doc["law"] = {"at": counter.to_dict()["at"], "held_by": dict(sorted(counter.held_by.items())),
+                  "policy": head.policy.describe()}
     return doc
 

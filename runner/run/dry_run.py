@@ -21,6 +21,7 @@ from runner.consent.standing import Standing
 from runner.errors import CampaignError, Problem
 from runner.planning.planfile import dump_header, header, inputs_of
 from runner.planning.planner import (
+    CapSource,
     JournalEntry,
     JournalOverlay,
     Planner,
@@ -49,24 +50,33 @@ class PlanOutcome:
 
 def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: str | Path | None = None,
          show_recipients: bool = False, previews: int = 3, at: str | None = None,
+         policy: str | Path | None = None, caps: CapSource | None = None,
          consent: Mapping[str, Standing] | None = None) -> PlanOutcome:
     """Plan a campaign (a file, or one already loaded). ``journal``: an earlier run's (see ``runner.store.journal.Journal``),
     to say per request what it did; ``out``: write every request there, atomically;
-    ``consent``: the state's consent ledger (its opted-out and held chats are left out)."""
-    campaign = source if isinstance(source, Campaign) else load_campaign(source)
+    ``policy``: a policy file instead of the repository's runner.yaml; ``caps``: frequency caps
+    read from the state, to count what they hold; ``consent``: the state's consent ledger (its
+    opted-out and held chats are left out)."""
+    campaign = source if isinstance(source, Campaign) else load_campaign(source, policy=policy)
     planner = Planner(campaign, show_recipients=show_recipients, previews=previews,
                       consent=consent)
     overlay = JournalOverlay(journal, campaign.revision) if journal is not None else None
     requests = planner.requests()
     stream: Annotated = overlay.annotate(requests) if overlay else ((r, None) for r in requests)
     timing = None
-    if campaign.schedule_rules is not None or any(s.delay_seconds for s in campaign.steps) or at:
+    # The schedule section is shown when the campaign has a schedule (or --at asks); the law's
+    # hours and caps are counted always and shown when they hold something.
+    scheduled = campaign.schedule_rules is not None or any(s.delay_seconds for s in campaign.steps) or bool(at)
+    if scheduled or campaign.law.active or caps is not None:
         try:
             when = parse_at(at or "now")
         except ScheduleError as err:
             raise CampaignError(Problem(f"--at: {err}", hint=err.hint)) from None
-        timing = ScheduleCounter(campaign, when)
-        stream = _observe(stream, timing)
+        timing = ScheduleCounter(campaign, when, caps)
+        if overlay is None and not scheduled and timing.unzoned_due:
+            planner.observer = timing.observe  # only the law holds: the planner asks per zone
+        else:
+            stream = _observe(stream, timing)
     if out:
         inputs = inputs_of(campaign)  # hashed before planning: the digest is of what was read
 
@@ -75,7 +85,8 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
             return header(campaign, inputs, requests=s.requests, messages=s.messages, at=at)
 
         # Without a journal or a schedule to observe, the requests go straight to their lines.
-        lines: Iterable[str] = (map(dump_line, requests) if overlay is None and timing is None
+        lines: Iterable[str] = (map(dump_line, requests)
+                                if overlay is None and (timing is None or planner.observer)
                                 else (_line(req, entry) for req, entry in stream))
         try:
             _write_out(Path(out), lines, planner.raise_if_invalid, head)
@@ -86,9 +97,12 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
         for _ in stream:
             pass
     planner.raise_if_invalid()
-    extra: dict[str, Any] = {"journal": overlay.to_dict()} if overlay else {}
     if timing is not None:
+        timing.due_unzoned += planner.unzoned_messages
+    extra: dict[str, Any] = {"journal": overlay.to_dict()} if overlay else {}
+    if timing is not None and (scheduled or timing.held):
         extra["schedule"] = timing.to_dict()
+    extra["policy"] = campaign.policy.describe()
     return PlanOutcome(campaign, planner.summary, extra)
 
 

@@ -29,7 +29,7 @@ from runner.consent.standing import EventKind, Standing
 from runner.errors import CampaignError, Problem
 from runner.http.client import ApiOptions, api_key_from_env, base_url_from
 from runner.http.stacks import stack_from
-from runner.run.answers import AnswerStats, AnswerTexts, answer_owed
+from runner.run.answers import AnswerStats, AnswerTexts, answer_owed, policy_answers
 from runner.run.optouts import CollectResult, Exported, chats_to_check, collect, export, stop_words
 from runner.store.backend import campaign_lock, open_journal, open_ledger, sync_contacts
 from runner.store.ledger import (
@@ -182,12 +182,12 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
                 outcome.changes = _dry_changes(ledger, result.events)
             else:
                 outcome.changes = ledger.record(result.events, result.cursors)
-                if answers is not None:
-                    outcome.answered = asyncio.run(answer_owed(
-                        ledger, answers, base_url=base, api_key=key,
-                        options=ApiOptions(base_url=base, rate_per_second=rate,
-                                           concurrency=concurrency, max_attempts=max_attempts,
-                                           http_stack=stack)))
+                texts = answers if answers is not None else policy_answers(campaign.policy)
+                outcome.answered = asyncio.run(answer_owed(
+                    ledger, texts, base_url=base, api_key=key,
+                    options=ApiOptions(base_url=base, rate_per_second=rate,
+                                       concurrency=concurrency, max_attempts=max_attempts,
+                                       http_stack=stack)))
             mine = {c.chat for c in checks} | {m for c in checks for m in c.chat.split(",")}
             mine |= {e.chat for e in result.events}
             outcome.holds = ledger.standing_rows(Standing.HELD, mine)

@@ -29,7 +29,8 @@ from typing import Any
 import httpx
 
 from runner import exitcodes
-from runner.campaign.schedule import Timing
+from runner.campaign.schedule import DUE
+from runner.campaign.schedule import EXPIRED as PAST_NOT_AFTER
 from runner.contract import CAP_DETAILS, SEND_MESSAGE, CapCode
 from runner.errors import StoppedEarly
 from runner.http.caller import ApiCaller
@@ -118,7 +119,7 @@ class Verdict(EndpointVerdict[Kind]):
 
 # (request, previous step accepted at, has a previous step, now) -> (state, due at): see
 # runner.campaign.schedule.gate_for.
-Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[Timing, float | None]"]
+Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[str, float | None]"]
 
 
 def verdict_of(reading: Reading) -> Verdict:
@@ -244,6 +245,7 @@ class Executor(ApiCaller[SendOptions]):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         gate: Gate | None = None,
         consent: ConsentGate | None = None,
+        on_accepted: Callable[[str, float, int], None] | None = None,
     ) -> None:
         super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
                          rng=rng)
@@ -255,6 +257,7 @@ class Executor(ApiCaller[SendOptions]):
         self._sleep = sleep
         self._gate = gate
         self._consent = consent
+        self._on_accepted = on_accepted  # (chat, when, messages): frequency caps count it
         self._fetcher: Fetcher | None = None
         self._api: ApiClient | None = None
         self._stop: asyncio.Event | None = None
@@ -405,7 +408,7 @@ class Executor(ApiCaller[SendOptions]):
             # Time first: an expired or waiting step is neither sent nor failed for its parent.
             if self._gate is not None:
                 timing, due_at = self._gate(req, prev_accepted, index > 0, self._wall())
-                if timing == Timing.PAST_NOT_AFTER:
+                if timing == PAST_NOT_AFTER:
                     if entry is not None and entry.attempts and entry.status != EXPIRED:
                         # Tried before and never confirmed: it may have gone out. Resending
                         # could send past not_after, and "expired" would claim it never went.
@@ -417,7 +420,7 @@ class Executor(ApiCaller[SendOptions]):
                     self._mark(req, body_hash, EXPIRED, "expired", "not_after passed before it was due")
                     stats.expired += 1
                     continue
-                if timing != Timing.DUE:
+                if timing != DUE:
                     self._leave_scheduled(group[index:], due_at, timing)
                     return
             body = req.body
@@ -571,7 +574,7 @@ class Executor(ApiCaller[SendOptions]):
                 self._write_outcome(req.key, PENDING, verdict)
                 return verdict
             if self._gate is not None and self._gate(req, prev_accepted, has_previous,
-                                                        self._wall())[0] != Timing.DUE:
+                                                        self._wall())[0] != DUE:
                 # The window closed (or not_after passed) while this request waited for the
                 # rate limiter or a retry: never send outside the schedule.
                 verdict = Verdict(Kind.NOT_DUE, code="not_due")
@@ -581,6 +584,8 @@ class Executor(ApiCaller[SendOptions]):
         stats.http_requests += 1
         if verdict.kind is Kind.ACCEPTED:
             self._write_outcome(req.key, ACCEPTED, verdict)
+            if self._on_accepted is not None:
+                self._on_accepted(req.recipient, self._wall(), req.messages)
             stats.accepted += 1
             stats.messages_accepted += (
                 len(verdict.message_ids) if verdict.message_ids else req.messages

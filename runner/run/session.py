@@ -35,7 +35,8 @@ from runner.planning.planfile import (
     inputs_of,
 )
 from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
-from runner.run.answers import AnswerStats, AnswerTexts, answer_owed
+from runner.run.answers import AnswerStats, AnswerTexts, answer_owed, policy_answers
+from runner.run.caps import caps_of
 from runner.run.consent import ConsentGate, ConsentStats
 from runner.run.optouts import stop_words
 from runner.run.send import (
@@ -248,16 +249,18 @@ class SendSession:
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
              http_stack: str | None = None, plan: str | Path | None = None,
-             clean: bool = False, answers: AnswerTexts | None = None) -> SendSession:
+             clean: bool = False, answers: AnswerTexts | None = None,
+             policy: str | Path | None = None) -> SendSession:
         """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
         ``file`` may then be None (the planned campaign is looked up next to the plan).
-        ``clean``: refuse uncommitted changes to the campaign or its files (git)."""
+        ``clean``: refuse uncommitted changes to the campaign or its files (git).
+        ``policy``: a team policy file instead of the repository's runner.yaml."""
         planned = PlanFile.read(plan) if plan is not None else None
         if file is None and planned is not None:
             file = find_campaign(planned)
         if file is None:
             raise CampaignError("which campaign? give FILE, or --plan PLAN", hint="campaign send FILE")
-        campaign = load_campaign(file)
+        campaign = load_campaign(file, policy=policy)
         files = input_paths(campaign)
         # The digest of the inputs as read now, never the plan header's (a header can be
         # edited; PlanFile.read refuses one whose digest is not its inputs').
@@ -291,7 +294,7 @@ class SendSession:
             raise
         session.audit, session._spool = found, spool
         session.plan, session.plan_skipped, session.plan_reread = planned, skipped, reread
-        session.answer_texts = answers or AnswerTexts()
+        session.answer_texts = answers or policy_answers(campaign.policy)
         return session
 
     def __enter__(self) -> SendSession:
@@ -340,9 +343,11 @@ class SendSession:
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
         consent = ConsentGate(self.ledger, stop_words(campaign.optout_words))
+        caps = caps_of(campaign, self.state)
         executor = Executor(self.journal, api_key=self._api_key, options=options,
-                            revision=campaign.revision, run_id=run_id, gate=gate_for(campaign),
-                            consent=consent)
+                            revision=campaign.revision, run_id=run_id,
+                            gate=gate_for(campaign, [caps] if caps else []),
+                            consent=consent, on_accepted=caps.note if caps else None)
 
         async def go() -> RunResult:
             remove = install_signal_handlers(executor)
@@ -408,7 +413,7 @@ class SendSession:
             except KeyboardInterrupt:
                 return result  # interrupted while waiting: what was sent is journalled
             # Re-read the campaign: suppression files may have grown (opt-outs) meanwhile.
-            self.campaign = load_campaign(self.file)
+            self.campaign = load_campaign(self.file, policy=self.campaign.policy)
             if self.plan is not None:
                 check_inputs(self.campaign, self.plan)
             if self._spool is not None:
@@ -459,6 +464,8 @@ def send(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
         return session.send(wait=wait, track=track, track_timeout=track_timeout)
 
 
+
+
 def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
           api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
@@ -485,6 +492,8 @@ def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR
         options = track_options(send_opts, replies=reading, **polling)
         result = track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
                                tick_every=tick_every)
+        if answers is None and policy_answers(campaign.policy).any:
+            answers = policy_answers(campaign.policy)
         if replies and answers is not None and result.stop_reason != StopReason.UNAUTHORIZED:
             result.answered = run_coroutine(answer_owed(ledger, answers,
                                                         base_url=send_opts.base_url,
