@@ -39,6 +39,7 @@ from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
 from runner.planning.render import Rendered, Renderer, RenderError, render_problem
 from runner.planning.request import PlannedRequest
+from runner.states import RequestStatus
 
 PLAN_SCHEMA_VERSION = 1
 PREVIEW_COUNT = 3
@@ -523,7 +524,7 @@ class JournalEntry(Protocol):
     @property
     def revision(self) -> int: ...
     @property
-    def status(self) -> str: ...
+    def status(self) -> RequestStatus: ...
     @property
     def content_hash(self) -> str | None: ...
     @property
@@ -586,7 +587,7 @@ class JournalOverlay:
             sent: dict[int, set[str]] = {}
             if self.revision is not None:
                 for e in self.journal.entries():
-                    if e.status != "accepted":
+                    if e.status != RequestStatus.ACCEPTED:
                         continue
                     if e.revision < self.revision:
                         earlier.add(hash(e.chat))
@@ -603,7 +604,7 @@ class JournalOverlay:
         return True
 
     def _observe(self, r: PlannedRequest, entry: JournalEntry | None) -> None:
-        if entry is not None and entry.status == "accepted":
+        if entry is not None and entry.status == RequestStatus.ACCEPTED:
             self.accepted += 1
             if r.variant is not None and entry.variant is not None and entry.variant != r.variant:
                 self.other_variant += self._count(self._variant_chats, r.recipient)
@@ -717,8 +718,9 @@ class ScheduleCounter:
 
     def observe(self, req: PlannedRequest, entry: JournalEntry | None) -> str:
         prev = self._prev if self._prev and self._prev[0] == req.recipient else None
-        if entry is not None and entry.status == "accepted":
-            state, accepted_at = "accepted", entry.finished_at or entry.last_attempt_at
+        if entry is not None and entry.status == RequestStatus.ACCEPTED:
+            state: str = RequestStatus.ACCEPTED
+            accepted_at = entry.finished_at or entry.last_attempt_at
         else:
             accepted_at = None
             delay = self._delays.get(req.step)
@@ -728,13 +730,13 @@ class ScheduleCounter:
                 self._holds = [h for src in self._sources
                                for h in src.holds_for(req.recipient, self._zones)]
             zones, holds = self._zones, self._holds
-            if prev is not None and prev[1] not in ("accepted", DUE):
+            if prev is not None and prev[1] not in (RequestStatus.ACCEPTED, DUE):
                 state, when = (EXPIRED, None) if prev[1] == EXPIRED else (WAIT_PREVIOUS, None)
             elif self._plain and not holds:
                 state, when = DUE, None
             else:
                 # A previous step due now is assumed accepted now: its delay counts from `at`.
-                prev_at = prev[2] if prev and prev[1] == "accepted" else (self.at.timestamp() if prev else None)
+                prev_at = prev[2] if prev and prev[1] == RequestStatus.ACCEPTED else (self.at.timestamp() if prev else None)
                 timing = self.rules.timing(self.at, zones, delay=delay, previous_accepted=prev_at,
                                            has_previous=prev is not None, holds=holds)
                 state, when = timing.state, timing.when
