@@ -72,6 +72,7 @@ class Campaign:
     schedule: dict[str, Any] | None = None
     schedule_rules: Schedule | None = None
     warnings: list[Problem] = field(default_factory=list)
+    exclude_when: Condition | None = None  # recipients.exclude_when: rows that get nothing
 
     @property
     def base_dir(self) -> Path:
@@ -97,6 +98,7 @@ def load_campaign(path: str | Path) -> Campaign:
     problems += template_problems
     source = source_of(doc, p.parent)
     problems += check_source(doc, source)
+    exclude_when = _exclude_when(doc, problems)
     schedule_rules = None
     try:
         schedule_rules = parse_schedule(doc.data.get("schedule"))
@@ -114,7 +116,22 @@ def load_campaign(path: str | Path) -> Campaign:
         optout_words=list(data.get("optout_words") or []),
         schedule_rules=schedule_rules,
         warnings=[pr for pr in problems if pr.severity == "warning"],
+        exclude_when=exclude_when,
     )
+
+
+def _exclude_when(doc: Document, problems: list[Problem]) -> Condition | None:
+    spec = doc.data.get("recipients")
+    source = spec.get("exclude_when") if isinstance(spec, dict) else None
+    if source is None:
+        return None
+    try:
+        return compile_condition(str(source))
+    except TemplateSyntaxError as err:
+        problems.append(doc.problem(("recipients", "exclude_when"), f"invalid condition: {err.message}",
+                                    "write a jinja2 expression, e.g. exclude_when: do_not_text == 'yes'",
+                                    layer="template"))
+        return None
 
 
 def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:

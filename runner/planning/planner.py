@@ -30,7 +30,14 @@ from runner.campaign.schedule import (
 from runner.errors import CampaignError, Problem
 from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
-from runner.planning.render import Rendered, Renderer, RenderError, render_problem
+from runner.planning.render import (
+    Rendered,
+    Renderer,
+    RenderError,
+    referenced_variables,
+    render_error,
+    render_problem,
+)
 from runner.planning.request import PlannedRequest
 
 PLAN_SCHEMA_VERSION = 1
@@ -137,6 +144,10 @@ class PlanSummary:
     suppressed: int = 0
     invalid: int = 0
     empty_rows: int = 0  # rows whose cells are all empty (",,,," from a spreadsheet): skipped
+    no_chat: int = 0  # rows whose chat id cells are empty: skipped (recipients.strict: errors)
+    excluded: int = 0  # rows recipients.exclude_when excludes: never rendered
+    excluded_by: str = ""  # the columns exclude_when reads ("Do not text")
+    read_as: str | None = None  # how the data file was read, when not plain UTF-8 CSV
     requests: int = 0
     messages: int = 0
     skipped: int = 0
@@ -164,6 +175,12 @@ class PlanSummary:
         }
         if self.from_numbers:
             out["from_numbers"] = dict(sorted(self.from_numbers.items()))
+        if self.excluded:
+            out["excluded"] = {"recipients": self.excluded, "by": self.excluded_by}
+        if self.no_chat:
+            out["rows_without_chat"] = self.no_chat
+        if self.read_as:
+            out["read_as"] = self.read_as
         return out
 
 
@@ -229,6 +246,8 @@ class Planner:
                 if len(self._dup_lines) < 5:
                     self._dup_lines.append(rec.where())
                 continue
+            if self.campaign.exclude_when is not None and self._excluded(rec):
+                continue
             chat = rec.chat or ""
             if chat in self.suppression:
                 s.suppressed += 1
@@ -253,6 +272,25 @@ class Planner:
             elif "@" in chat:
                 s.emails += 1
             yield rec, rendered
+
+    def _excluded(self, rec: Recipient) -> bool:
+        """Whether recipients.exclude_when excludes this row (counted); a row it cannot be
+        evaluated for is a problem at the row, and is not planned either."""
+        cond = self.campaign.exclude_when
+        assert cond is not None
+        try:
+            out = cond(self.renderer.context(rec))
+        except Exception as err:  # noqa: BLE001 - every template failure is the user's
+            rerr = render_error("recipients.exclude_when", err)
+            self.renderer.explain(rerr, rec)
+            self.collector.add(render_problem(self.campaign, rec, rerr))
+            return True
+        if out:
+            s = self.summary
+            s.excluded += 1
+            if not s.excluded_by:
+                s.excluded_by = _condition_columns(cond.source, rec.columns or {})
+        return out
 
     def requests(self) -> Iterator[PlannedRequest]:
         s = self.summary
@@ -334,6 +372,13 @@ class Planner:
         self.collector.extend(self.renderer.empty_value_problems())
         self.collector.extend(self.read_stats.problems(self.campaign.source))
         s.empty_rows = self.read_stats.empty_rows
+        s.no_chat = self.read_stats.no_chat.count
+        if self.read_stats.layout is not None:
+            s.read_as = self.read_stats.layout.describe()
+        # The same warnings validate prints (one list): each said once, with its place.
+        for p in self.collector.result(with_dropped=False):
+            if p.severity == "warning" and _DUPLICATE not in p.message:
+                w.append(_one_line(p))
         empty = self.read_stats.warning()
         if empty:
             w.append(empty)
@@ -342,6 +387,9 @@ class Planner:
                      "each chat is sent once and the first row's variables win")
         if s.suppressed:
             w.append(f"{s.suppressed:,} recipient(s) are suppressed (opted out or excluded): nothing is sent to them")
+        if s.excluded:
+            w.append(f"{s.excluded:,} recipient(s) are excluded by recipients.exclude_when ({s.excluded_by}): "
+                     "nothing is sent to them")
         for step in self.campaign.steps:
             for view in step.variants or [step]:
                 if view.effect:
@@ -354,6 +402,26 @@ class Planner:
             w.append(f"{s.emails:,} recipient(s) are email addresses: iMessage only, there is no SMS fallback for them")
         if s.invalid:
             w.append(f"{s.invalid:,} recipient row(s) are invalid (see the errors)")
+
+
+_DUPLICATE = "this chat is listed again"  # said once as a count among the plan's warnings
+
+
+def _one_line(p: Problem) -> str:
+    """A warning as the plan lists it: place, message, hint."""
+    where = p.location() if p.file else ""
+    text = f"{where}: {p.message}" if where else p.message
+    return f"{text} (hint: {p.hint})" if p.hint else text
+
+
+def _condition_columns(source: str, columns: Mapping[str, str]) -> str:
+    """The columns (as headed) an exclude_when expression reads: "Do not text"."""
+    try:
+        names = referenced_variables("{{ " + source.strip().removeprefix("{{").removesuffix("}}") + " }}")
+    except Exception:  # noqa: BLE001 - compiled once already; a name list is only a label
+        names = ()
+    shown = [columns.get(n, n) for n in names]
+    return ", ".join(shown) if shown else "exclude_when"
 
 
 def _masked(value: Any, chat: str) -> Any:

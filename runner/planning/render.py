@@ -208,10 +208,10 @@ class Renderer:
             try:
                 return self._render(rec)
             except RenderError as err:
-                self._explain(err, rec)
+                self.explain(err, rec)
                 raise
 
-    def _explain(self, err: RenderError, rec: Recipient) -> None:
+    def explain(self, err: RenderError, rec: Recipient) -> None:
         """Name the variable: the closest column for an undefined one, the null one."""
         if err.undefined is not None:
             name = err.undefined
@@ -457,6 +457,16 @@ def render_problem(campaign: Campaign, rec: Recipient, err: RenderError) -> Prob
         f"{err.path} ({where}): {err.message}",
         file=rec.file, line=rec.line, path=rec.path or err.path, hint=err.hint, layer="template",
     )
+
+
+def referenced_variables(source: str) -> tuple[str, ...]:
+    """Every variable a template reads (``{{ a ~ b }}`` -> a, b)."""
+    return _referenced(source)
+
+
+def render_error(path: str, err: Exception) -> RenderError:
+    """A template's failure as a RenderError at ``path`` (a condition's too)."""
+    return _render_error(path, err)
 
 
 def _parse_path(path: str) -> Iterator[str | int]:
