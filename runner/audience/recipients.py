@@ -117,11 +117,14 @@ class RowGroup:
             self.file, self.line = file, line
         self.count += 1
         if len(self.rows) < LISTED_ROWS:
-            self.rows.append(where)
+            # The warning stands at the first row's file: the others by their line alone.
+            self.rows.append(str(line) if line is not None and file == self.file else where)
 
     def named(self) -> str:
+        """"rows 5, 9, 12" ("… and 180 more" past LISTED_ROWS)."""
         more = f" and {self.count - len(self.rows):,} more" if self.count > len(self.rows) else ""
-        return ", ".join(self.rows) + more
+        label = "row" if self.count == 1 else "rows"
+        return f"{label} {', '.join(self.rows)}{more}"
 
 
 @dataclass
@@ -167,7 +170,7 @@ class ReadStats:
             g = self.extensions
             out.append(Problem(
                 f"x{self.extension_example} dropped: texts cannot reach an extension "
-                f"({g.count:,} number(s) with an extension: {g.named()})", file=g.file, line=g.line,
+                f"({g.count:,} number(s) with an extension, {g.named()})", file=g.file, line=g.line,
                 path=source.to_column, severity="warning", layer="recipients",
                 hint="the message goes to the main number; put a mobile number in the row to reach "
                      "the person"))
@@ -204,6 +207,8 @@ def source_of(doc: Document, base_dir: Path) -> RecipientSource:
     fmt = spec.get("format") or Path(file).suffix.lower().lstrip(".")
     if fmt == "ndjson":
         fmt = "jsonl"
+    elif fmt in ("tsv", "txt"):  # Excel's "Unicode text" is a .txt; the delimiter is detected
+        fmt = "csv"
     path = base_dir / file
     sheet = spec.get("sheet")
     to = spec.get("to", "to")
