@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from runner.audience.mask import mask_one
 from runner.audience.suppress import Suppression, load_suppression
 from runner.campaign.load import load_campaign
 from runner.cli import main
@@ -114,8 +115,8 @@ def test_bad_entries_are_errors_with_file_and_line(tmp_path, content, line, need
     p = problems[0]
     assert p.severity == "error"
     assert p.file == str(tmp_path / "bad.txt") and p.line == line
-    if needle:
-        assert needle in (p.hint or "")
+    if needle:  # the fix is shown, masked like the message (issue 25)
+        assert mask_one(needle) in (p.hint or "") and needle not in (p.hint or "")
 
 
 def test_bad_entry_fails_validate_and_plan(tmp_path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from runner.audience import xlsx
 from runner.audience.chatids import REGION_HINT, ChatIdError, normalize_chat
 from runner.audience.columns import ColumnClash, Columns, normalize_column, read_header
 from runner.audience.countries import country_code, region_of_country
-from runner.audience.mask import excerpt, mask_one, mask_text, safe_message
+from runner.audience.mask import excerpt, mask_hint, mask_one, mask_text, safe_message
 from runner.audience.phones import Phone, region_problem
 from runner.audience.textfile import DELIMITER_NAMES, open_text, sniff_delimiter
 from runner.campaign.loader import Document
@@ -341,9 +340,6 @@ def _first(values: list[Any]) -> Any:
     return values[0] if values else None
 
 
-_DIGITS = re.compile(r"\D")
-
-
 def _chat_problem(err: ChatIdError, rec: Recipient, to: Any, source: RecipientSource) -> Problem:
     message, hint = str(err), err.hint
     if not rec.path:
@@ -351,9 +347,8 @@ def _chat_problem(err: ChatIdError, rec: Recipient, to: Any, source: RecipientSo
         # inline recipient's value is the campaign's own text. The hint may spell the number
         # again ("write it as '+4915…'"): masked too.
         message = safe_message(message, to) if isinstance(to, str) else mask_text(message)
-        digits = _DIGITS.sub("", to) if isinstance(to, str) else ""
-        if hint and len(digits) >= 7 and digits[-7:] in _DIGITS.sub("", hint):
-            hint = mask_text(hint)
+        if hint and isinstance(to, str):
+            hint = mask_hint(hint, to)
     if err.phone_like and not source.inline:
         hint = f"{hint}{REGION_HINT}"
     return Problem(message, file=rec.file, line=rec.line,

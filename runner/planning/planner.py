@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from runner.audience.chatids import url_path
 from runner.audience.mask import display_chat, mask_one
-from runner.audience.recipients import ReadStats, Recipient, iter_recipients
+from runner.audience.recipients import LISTED_ROWS, ReadStats, Recipient, iter_recipients
 from runner.audience.suppress import Suppression, load_suppression
 from runner.campaign.load import Campaign
 from runner.campaign.schedule import (
@@ -79,6 +79,7 @@ class ProblemCollector:
         self.problems: list[Problem] = []
         self._counts: dict[tuple[str, str], int] = {}
         self._first: dict[tuple[str, str], Problem] = {}
+        self._more: dict[tuple[str, str], list[str]] = {}  # where the unshown ones are (first 20)
         self.dropped = 0
 
     def add(self, problem: Problem) -> None:
@@ -92,6 +93,12 @@ class ProblemCollector:
             self._first[kind] = problem
         if n < self.PER_KIND:
             self.problems.append(problem)
+        elif kind in self._first:
+            more = self._more.setdefault(kind, [])
+            if len(more) < LISTED_ROWS:
+                first = self._first[kind]
+                more.append(str(problem.line) if problem.line is not None and problem.file == first.file
+                            else problem.location())
 
     def extend(self, problems: list[Problem]) -> None:
         for p in problems:
@@ -108,9 +115,14 @@ class ProblemCollector:
         for kind, n in self._counts.items():
             if n > self.PER_KIND and kind in self._first:
                 first = self._first[kind]
+                more = self._more.get(kind, [])
+                rest = n - self.PER_KIND - len(more)
+                named = ", ".join(more) + (f" and {rest:,} more" if rest > 0 else "")
                 out.append(Problem(
-                    f"the same problem for {n - self.PER_KIND:,} more recipients: {first.message}",
-                    file=first.file, line=first.line, path=first.path, hint=first.hint,
+                    f"the same problem for {n - self.PER_KIND:,} more recipients "
+                    f"(row{'s' if n - self.PER_KIND != 1 else ''} {named}): {first.message}",
+                    file=first.file, line=first.line, path=first.path,
+                    hint=first.hint or "fix each row named",
                     severity=first.severity, layer=first.layer,
                 ))
         out.sort(key=Problem.sort_key)
