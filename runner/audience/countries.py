@@ -30,10 +30,26 @@ def _key(name: str) -> str:
     return " ".join(text.split())
 
 
+def _locale_data() -> dict[str, dict[str, str]]:
+    """phonenumbers' table of region names, read alone: importing it the usual way first runs
+    the geodata package's __init__, which loads 19 MB of geocoding data (a second of start-up)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(phonenumbers.__file__).parent / "geodata" / "locale.py"
+    spec = importlib.util.spec_from_file_location("_runner_phonenumbers_locale", path)
+    if spec is None or spec.loader is None:  # pragma: no cover - a packaging change upstream
+        from phonenumbers.geodata.locale import LOCALE_DATA
+        return LOCALE_DATA
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "phonenumbers.geodata"  # its one relative import: ..util
+    spec.loader.exec_module(module)
+    return module.LOCALE_DATA
+
+
 @cache
 def _names() -> dict[str, str]:
-    from phonenumbers.geodata.locale import LOCALE_DATA
-
+    LOCALE_DATA = _locale_data()  # noqa: N806 - the library's name for it
     english: dict[str, str] = {}
     other: dict[str, str | None] = {}
     for region, names in LOCALE_DATA.items():
