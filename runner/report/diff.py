@@ -34,7 +34,7 @@ def _step_line(s: dict[str, Any]) -> str:
 
 
 def _headline(doc: dict[str, Any]) -> str:
-    side = "new campaign" if doc["new"] else f"{doc['base']} → working tree"
+    side = "new campaign" if doc["new"] else f"{doc.get('base_said') or doc['base']} → working tree"
     return f"campaign {doc['campaign']} ({doc['file']}): {side}"
 
 
@@ -79,7 +79,7 @@ def _cell(text: str) -> str:
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    side = "a new campaign" if doc["new"] else f"`{doc['base']}` → this branch"
+    side = "a new campaign" if doc["new"] else f"{doc.get('base_said') or doc['base']} → this branch"
     lines = [f"### Campaign `{doc['campaign']}` (`{doc['file']}`): {side}", ""]
     lines += [f"- {_cell(f)}" for f in _facts(doc)]
     lines += ["", "| step | change | added | removed | unchanged | content changed | sent again | not re-sent |",
