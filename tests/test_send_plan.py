@@ -178,3 +178,19 @@ def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes
         assert replanned.suppressed == 1 and replanned.is_suppressed("+15553000001")
     finally:
         spool.close()
+
+
+def test_send_plan_finds_the_campaign_the_header_names_from_another_folder(tmp_path: Path,
+                                                                           campaign_cli) -> None:
+    # The README's `plan campaigns/x.yaml --out plans/x.jsonl`, then `send --plan plans/x.jsonl`
+    # from a fresh clone: was "neither next to the plan nor here".
+    from runner.planning.planfile import PlanFile, find_campaign
+
+    camp = make_campaign(tmp_path / "campaigns")
+    out = tmp_path / "plans" / "x.jsonl"
+    assert campaign_cli("plan", "campaigns/c.yaml", "--out", "plans/x.jsonl", cwd=tmp_path).returncode == 0
+    head, _ = plan_lines(out)
+    assert head["campaign_file"] == "../campaigns/c.yaml"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert find_campaign(PlanFile.read(out), cwd=elsewhere).resolve() == camp.resolve()

@@ -90,9 +90,10 @@ def digest(inputs: list[Input]) -> str:
 
 
 def header(campaign: Campaign, inputs: list[Input], *, requests: int, messages: int,
-           at: str | None = None) -> dict[str, Any]:
+           at: str | None = None, campaign_file: str | None = None) -> dict[str, Any]:
     """The first line of a plan file. Nothing time-dependent unless ``at`` is given, so the
-    same inputs give a byte-identical plan."""
+    same inputs give a byte-identical plan. ``campaign_file``: the campaign's path relative to
+    the plan's folder, so `send --plan` finds it from any folder."""
     out: dict[str, Any] = {
         "plan_format": PLAN_FORMAT, "campaign": campaign.id, "revision": campaign.revision,
         "requests": requests, "messages": messages, "runner": __version__,
@@ -100,6 +101,8 @@ def header(campaign: Campaign, inputs: list[Input], *, requests: int, messages: 
     }
     if at:
         out["at"] = at
+    if campaign_file:
+        out["campaign_file"] = campaign_file
     return out
 
 
@@ -274,6 +277,9 @@ def find_campaign(plan: PlanFile, cwd: Path | None = None) -> Path:
     name = plan.campaign_name()
     want = next(i.sha256 for i in plan.inputs if i.role == CAMPAIGN)
     candidates = [folder / name for folder in (plan.path.parent, cwd or Path.cwd())]
+    relative = plan.header.get("campaign_file")
+    if isinstance(relative, str) and relative:
+        candidates.insert(0, plan.path.parent / relative)
     for candidate in candidates:
         if file_sha256(candidate) == want:
             return candidate
