@@ -216,6 +216,8 @@ def test_suppression_is_read_anew_by_every_planner(tmp_path):
 
 def test_preview_of_a_suppressed_recipient_says_so(tmp_path):
     path = setup(tmp_path)
-    result = cli("preview", str(path), "--to", "+15551230001")
+    out = tmp_path / "ada.html"
+    result = cli("preview", str(path), "--to", "+15551230001", "--format", "html", "--out", str(out))
     assert not isinstance(result.exception, Exception)
-    assert "suppress" in result.output.lower()
+    # Was exit 0 with nothing written (issue 25).
+    assert result.exit_code == 1 and "suppress" in result.output.lower() and not out.exists()
