@@ -28,6 +28,8 @@ from jinja2.sandbox import (
 )
 from markupsafe import Markup
 
+from runner.campaign.datefilter import datetime_filter
+
 _MARKERS = ("{{", "{%", "{#")
 T = TypeVar("T")
 
@@ -237,6 +239,7 @@ def environment() -> ImmutableSandboxedEnvironment:
     for name in _WIDTH_FILTERS:
         env.filters[name] = _capped(name, env.filters[name])
     env.filters["format"] = _bounded_format_filter(env.filters["format"])
+    env.filters["datetime"] = datetime_filter
     return env
 
 

@@ -401,8 +401,11 @@ def _render_error(path: str, err: Exception) -> RenderError:
         return RenderError(path, f"unsafe template refused: {err}",
                            "templates run in a sandbox: no access to Python internals, no huge values")
     if isinstance(err, TemplateError):
-        return RenderError(path, f"template failed: {err}")
-    return RenderError(path, f"template failed: {err.__class__.__name__}: {err}")
+        return RenderError(path, f"template failed: {err}",
+                           "check the values this recipient gives the template and the filters' arguments")
+    return RenderError(path, f"template failed: {err.__class__.__name__}: {err}",
+                       "check the values this recipient gives the template (a number where text is "
+                       "expected, a date that is not one)")
 
 
 def step_builder(content: dict[str, Any]) -> Callable[[dict[str, Any], Context | None], dict[str, Any]]:
