@@ -61,9 +61,7 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
 
         def head() -> dict[str, Any]:
             s = planner.summary
-            where = os.path.relpath(campaign.path.resolve(), Path(out).resolve().parent)
-            return header(campaign, inputs, requests=s.requests, messages=s.messages, at=at,
-                          campaign_file=Path(where).as_posix())
+            return header(campaign, inputs, requests=s.requests, messages=s.messages, at=at)
 
         # Without a journal or a schedule to observe, the requests go straight to their lines.
         lines: Iterable[str] = (map(dump_line, requests) if overlay is None and timing is None
