@@ -35,7 +35,7 @@ def test_a_datetime_renders_through_the_filter_in_a_campaign(tmp_path: Path):
     assert req.body["text"] == "See you Wednesday at 09:30"
 
 
-@pytest.mark.parametrize("days", ["[Mon, Tue]", "[MON, tue]", "[Monday, Friday]"])
+@pytest.mark.parametrize("days", ["[Mon, Tue]", "[MON, tue]", "[mon, Fri]"])
 def test_window_days_in_any_case(tmp_path: Path, days: str):
     # `days: [Mon]` was refused though effects accept any case.
     path = tmp_path / "c.yaml"
