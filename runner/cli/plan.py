@@ -12,9 +12,12 @@ import click
 from runner import exitcodes
 from runner.campaign.load import load_campaign
 from runner.cli._base import state_option, user_errors
+from runner.errors import CampaignError, Problem
+from runner.http.client import base_url_from
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
+from runner.run.rehearsal import rehearsal_at
 from runner.store.paths import journal_path
 
 _EPILOG = """\b
@@ -50,10 +53,18 @@ def _plan_with_journal(file: str, state_dir: str | Path, **kwargs: Any) -> PlanO
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
 @click.option("--at", "at", default=None, metavar="TIME",
               help="with a schedule or delays: count what is due at TIME (ISO 8601 with offset, or 'now', the default)")
+@click.option("--now", "now", default=None, metavar="TIME|emulator",
+              help="rehearsal time, against a non-live BLOOIO_BASE_URL only: count what is due at "
+                   "TIME, or at the emulator's clock ('emulator')")
 @user_errors()
 def plan(file: str, fmt: str, out: str | None, state_dir: Path, previews: int, show_recipients: bool,
-         at: str | None) -> None:
+         at: str | None, now: str | None) -> None:
     """Dry run: render every request (keys included) with no network and no API key."""
+    if now is not None:
+        if at is not None:
+            raise CampaignError(Problem("give --at or --now, not both",
+                                        hint="--at counts at any time; --now is a rehearsal's clock"))
+        at = rehearsal_at(now, base_url_from(None))
     outcome = _plan_with_journal(file, state_dir, out=out, show_recipients=show_recipients,
                                  previews=previews, at=at)
     summary, extra, effects = outcome.summary, outcome.extra, outcome.effects

@@ -35,6 +35,7 @@ from runner.planning.planfile import (
 from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
 from runner.report.current import CurrentPlan
 from runner.run.optouts import stop_words
+from runner.run.rehearsal import rehearsal_clock
 from runner.run.send import (
     Executor,
     RunResult,
@@ -213,6 +214,7 @@ class SendSession:
         self.audit: Audit | None = None  # git commit, dirty files, plan digest, OS user
         self.state_dir = Path(journal.path).parent
         self._spool: PlanSpool | None = None  # the validated requests, rendered once
+        self.wall: Callable[[], float] = time.time  # `--now`: a rehearsal's clock (rehearsal.py)
 
     @classmethod
     def open(cls, file: str | Path | None, *, state_dir: str | Path = DEFAULT_STATE_DIR,
@@ -220,10 +222,11 @@ class SendSession:
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
              http_stack: str | None = None, plan: str | Path | None = None,
-             clean: bool = False) -> SendSession:
+             clean: bool = False, now: str | None = None) -> SendSession:
         """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
         ``file`` may then be None (the planned campaign is looked up next to the plan).
-        ``clean``: refuse uncommitted changes to the campaign or its files (git)."""
+        ``clean``: refuse uncommitted changes to the campaign or its files (git).
+        ``now``: rehearsal time against a non-live API (ISO 8601, or "emulator": its clock)."""
         planned = PlanFile.read(plan) if plan is not None else None
         if file is None and planned is not None:
             file = find_campaign(planned)
@@ -238,6 +241,7 @@ class SendSession:
                                   concurrency=concurrency, timeout=timeout,
                                   max_attempts=max_attempts, backoff_base=backoff_base,
                                   backoff_cap=backoff_cap, http_stack=http_stack)
+        wall = rehearsal_clock(now, options.base_url)
         # Validated and planned in one pass; the spool is what run_once sends.
         summary, spool, skipped = spool_plan(campaign, state_dir, planned)
         try:
@@ -246,7 +250,7 @@ class SendSession:
         except BaseException:
             spool.close()
             raise
-        session.audit, session._spool = found, spool
+        session.audit, session._spool, session.wall = found, spool, wall
         session.plan, session.plan_skipped, session.plan_reread = planned, skipped, reread
         return session
 
@@ -293,7 +297,8 @@ class SendSession:
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
         executor = Executor(self.journal, api_key=self._api_key, options=options,
-                            revision=campaign.revision, run_id=run_id, gate=gate_for(campaign))
+                            revision=campaign.revision, run_id=run_id, gate=gate_for(campaign),
+                            wall=self.wall)
 
         async def go() -> RunResult:
             remove = install_signal_handlers(executor)
@@ -321,9 +326,11 @@ class SendSession:
     def run(self, *, wait: bool = False, on_tick: Callable[[RunStats], None] | None = None,
             tick_every: float = 1.0, on_wait: Callable[[float], None] | None = None,
             sleep: Callable[[float], None] = time.sleep,
-            clock: Callable[[], float] = time.time) -> RunResult:
+            clock: Callable[[], float] | None = None) -> RunResult:
         """Send; with ``wait``, sleep until the next message falls due and send again, until
-        nothing waits on the schedule (or Ctrl-C while waiting, which keeps what was sent)."""
+        nothing waits on the schedule (or Ctrl-C while waiting, which keeps what was sent).
+        ``clock``: default the session's (a rehearsal's `--now`, else the wall clock)."""
+        clock = clock or self.wall
         while True:
             result = self.run_once(on_tick=on_tick, tick_every=tick_every)
             if result.exit_code != exitcodes.WAITING or not wait:
