@@ -3,6 +3,7 @@ it is invalid."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,11 @@ import click
 from runner import exitcodes
 from runner.campaign.load import load_campaign
 from runner.cli._base import state_option, user_errors
+from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, Problem
-from runner.http.client import base_url_from
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
-from runner.run.rehearsal import rehearsal_at
 from runner.store.paths import journal_path
 
 _EPILOG = """\b
@@ -64,7 +64,11 @@ def plan(file: str, fmt: str, out: str | None, state_dir: Path, previews: int, s
         if at is not None:
             raise CampaignError(Problem("give --at or --now, not both",
                                         hint="--at counts at any time; --now is a rehearsal's clock"))
-        at = rehearsal_at(now, base_url_from(None))
+        # Lazy: the rehearsal clock may ask the emulator over HTTP; a plain plan loads no such
+        # module (issue 11's start-up budget).
+        from runner.run.rehearsal import rehearsal_at
+
+        at = rehearsal_at(now, os.environ.get("BLOOIO_BASE_URL") or DEFAULT_BASE_URL)
     outcome = _plan_with_journal(file, state_dir, out=out, show_recipients=show_recipients,
                                  previews=previews, at=at)
     summary, extra, effects = outcome.summary, outcome.extra, outcome.effects

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from runner.campaign.schedule import ScheduleError, parse_at
 from runner.contract import DEFAULT_BASE_URL
+from runner.emulator import control
 from runner.errors import CampaignError, Problem
 
 EMULATOR = "emulator"
@@ -50,15 +52,11 @@ def rehearsal_clock(now: str | None, base_url: str) -> Callable[[], float]:
 
 def rehearsal_at(now: str, base_url: str) -> str:
     """``now`` as an ISO 8601 instant (UTC) for `plan --at`."""
-    from datetime import UTC, datetime
-
     at = datetime.fromtimestamp(rehearsal_now(now, base_url), UTC)
     return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _emulator_clock(base_url: str) -> float:
-    from runner.emulator import control
-
     try:
         root = control.loopback_root(base_url)
         return control.call(root, "GET", "clock", timeout=5.0)["now_ms"] / 1000
