@@ -132,3 +132,17 @@ def test_a_feature_branch_is_compared_with_its_merge_base_with_main(repo, campai
     assert doc["base_said"].startswith("the merge base with main (")
     text = campaign_cli("diff", "campaigns/c.yaml", cwd=repo, env={"BLOOIO_API_KEY": None}).stdout
     assert "the merge base with main" in text
+
+
+def test_rows_excluded_by_exclude_when_are_counted(repo, campaign_cli) -> None:
+    (repo / "campaigns" / "data" / "people.csv").write_text(
+        "phone,name,Do not text\n+15553000001,Ada,\n+15553000002,Bo,yes\n+15553000003,Cy,\n")
+    camp = repo / "campaigns" / "c.yaml"
+    camp.write_text(CAMPAIGN.replace("recipients: {file: data/people.csv, to: phone}",
+                                     "recipients: {file: data/people.csv, to: phone, "
+                                     "exclude_when: \"do_not_text == 'yes'\"}"))
+    doc = diff(campaign_cli, repo)
+    assert doc["excluded"] == {"recipients": {"before": 0, "after": 1}, "by": "Do not text"}
+    assert step(doc, "hello")["recipients_removed"] == 1
+    text = campaign_cli("diff", "campaigns/c.yaml", cwd=repo, env={"BLOOIO_API_KEY": None}).stdout
+    assert "excluded (Do not text): 0 → 1" in text

@@ -59,6 +59,9 @@ def _facts(doc: dict[str, Any]) -> list[str]:
     files = "" if sup["files"]["before"] == sup["files"]["after"] else \
         f"files {sup['files']['before']} → {sup['files']['after']}; "
     out.append(f"suppression: {files}suppressed recipients {_arrow(sup['suppressed_recipients'])}")
+    excluded = doc.get("excluded") or {}
+    if any((excluded.get("recipients") or {}).values()):
+        out.append(f"excluded ({excluded['by'] or 'exclude_when'}): {_arrow(excluded['recipients'])}")
     return out
 
 
