@@ -83,3 +83,18 @@ def test_the_emulator_exposes_its_clock(emulator):
     before = emulator.clock()
     emulator.advance(3600)
     assert 3599 < emulator.clock() - before < 3700
+
+
+def test_the_report_counts_rows_excluded_by_exclude_when(tmp_path: Path, emulator, campaign_cli):
+    (tmp_path / "people.csv").write_text("to,SMS Opt Out\n+12128675301,\n+12128675302,1\n")
+    path = tmp_path / "c.yaml"
+    path.write_text("version: 1\nid: excl\nsender: {from_number: \"+15551234567\"}\n"
+                    "recipients: {file: people.csv, exclude_when: \"sms_opt_out == '1'\"}\n"
+                    "steps:\n  - id: hello\n    text: Hi\n", encoding="utf-8")
+    state = tmp_path / "state"
+    assert send(campaign_cli, emulator, path, state).returncode == exitcodes.OK
+    report = campaign_cli("report", str(path), "--state", str(state), "--format", "json")
+    totals = json.loads(report.stdout)["totals"]
+    assert (totals["excluded_recipients"], totals["excluded_by"]) == (1, "SMS Opt Out")
+    text = campaign_cli("report", str(path), "--state", str(state)).stdout
+    assert "1 recipients excluded (SMS Opt Out, never sent)" in text

@@ -187,6 +187,10 @@ def build_report(
                                   else plan.get("suppressed", 0)),
         "messages_accepted": sum(s["messages_accepted"] for s in steps.values()),
     }
+    excluded = current.excluded if current is not None else plan.get("excluded", 0)
+    if excluded:  # recipients.exclude_when: said only when it left someone out
+        totals["excluded_recipients"] = excluded
+        totals["excluded_by"] = current.excluded_by if current is not None else plan.get("excluded_by", "")
     counts = run.get("counts") or {}
     duration = counts.get("duration_s")
     if duration is None and run.get("ended_at"):
@@ -401,6 +405,9 @@ def _waiting(report: dict[str, Any]) -> str | None:
     parts = [f"{t[k]:,} {k}" for k in ("scheduled", "expired") if t.get(k)]
     if t.get("suppressed_recipients"):
         parts.append(f"{t['suppressed_recipients']:,} recipients suppressed (never sent)")
+    if t.get("excluded_recipients"):
+        parts.append(f"{t['excluded_recipients']:,} recipients excluded "
+                     f"({t.get('excluded_by') or 'exclude_when'}, never sent)")
     if not parts:
         return None
     due = f"; next due {r['next_due']}" if r.get("next_due") and t.get("scheduled") else ""

@@ -148,6 +148,7 @@ def plan_doc(summary: PlanSummary) -> dict[str, Any]:
     """What the journal records about the plan a run started from."""
     return {"requests": summary.requests, "messages": summary.messages,
             "recipients": summary.recipients, "suppressed": summary.suppressed,
+            "excluded": summary.excluded, "excluded_by": summary.excluded_by,
             "duplicates": summary.duplicates,
             "steps": {k: {"requests": c.requests, "messages": c.messages}
                       for k, c in summary.steps.items()}}

@@ -121,6 +121,8 @@ def current_plan_of(campaign: Campaign, spool: PlanSpool | None) -> CurrentPlan:
         keys={hash(k) for k in spool.keys()},
         steps={k: {"requests": c.requests, "messages": c.messages} for k, c in s.steps.items()},
         suppressed=s.suppressed,
+        excluded=s.excluded,
+        excluded_by=s.excluded_by,
         is_suppressed=suppression.__contains__,
         step_messages=step_messages,
         variant_messages=variant_messages,
