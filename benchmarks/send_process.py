@@ -11,6 +11,8 @@ Figures are only comparable within one run; each row is the median of --repeat r
     python benchmarks/send_process.py                    # 5,000 at 32 and 20,000 at 128
     python benchmarks/send_process.py --runs 5000:32     # one row
     python benchmarks/send_process.py --no-sdk           # the runner only
+    python benchmarks/send_process.py --no-sdk --compare-with ../runner-before
+                                      # another checkout of the runner, alternated run by run
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ def write_campaign(folder: Path, n: int) -> Path:
     return path
 
 
-def run_once(url: str, n: int, concurrency: int, sdk: bool = False) -> float:
+def run_once(url: str, n: int, concurrency: int, sdk: bool = False,
+             checkout: Path | None = None) -> float:
+    """One whole process; ``checkout``: run that checkout's runner instead (``python -m``
+    puts the working directory first on the path)."""
     with tempfile.TemporaryDirectory() as tmp:
         camp = write_campaign(Path(tmp), n)
         env = {**os.environ, "BLOOIO_BASE_URL": url, "BLOOIO_API_KEY": KEY}
@@ -55,7 +60,8 @@ def run_once(url: str, n: int, concurrency: int, sdk: bool = False) -> float:
                    "--concurrency", str(concurrency), "--rate", "unlimited",
                    "--state", str(Path(tmp) / "state")]
         start = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=HERE.parent)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                              cwd=checkout or HERE.parent)
         elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"send exited {proc.returncode}: {proc.stderr[-500:]}")
@@ -67,6 +73,8 @@ def main() -> None:
     ap.add_argument("--runs", nargs="*", default=["5000:32", "20000:128"], metavar="N:C")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each row; the median is kept")
     ap.add_argument("--no-sdk", action="store_true", help="do not run Blooio's SDK alongside")
+    ap.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
+                    help="another checkout of the runner, run alternately with this one")
     args = ap.parse_args()
     sdk = not args.no_sdk and importlib.util.find_spec("blooio") is not None
     if not args.no_sdk and not sdk:
@@ -77,14 +85,24 @@ def main() -> None:
             ideal = n * DELAY / c
             runner_s: list[float] = []
             sdk_s: list[float] = []
+            other_s: list[float] = []
             for _ in range(args.repeat):  # alternate, so drift on the machine hits both alike
                 runner_s.append(run_once(server.url, n, c))
                 if sdk:
                     sdk_s.append(run_once(server.url, n, c, sdk=True))
+                if args.compare_with is not None:
+                    other_s.append(run_once(server.url, n, c, checkout=args.compare_with))
             mid = statistics.median(runner_s)
             runs = ", ".join(f"{x:.2f}" for x in runner_s)
             print(f"runner send {n:>6,} messages at concurrency {c:>3}: {mid:6.2f} s wall, "
                   f"{n / mid:8,.0f} msg/s, {ideal / mid:5.0%} of ideal ({ideal:.2f} s)  [runs {runs}]")
+            if other_s:
+                omid = statistics.median(other_s)
+                runs = ", ".join(f"{x:.2f}" for x in other_s)
+                print(f"{args.compare_with.name:<11} {n:>6,} messages at concurrency {c:>3}: "
+                      f"{omid:6.2f} s wall, {n / omid:8,.0f} msg/s, {ideal / omid:5.0%} of ideal"
+                      f"  [runs {runs}]")
+                print(f"  this runner / {args.compare_with.name}: {omid / mid:.3f}x the rate")
             if sdk:
                 smid = statistics.median(sdk_s)
                 runs = ", ".join(f"{x:.2f}" for x in sdk_s)

@@ -61,17 +61,10 @@ SEND_MESSAGE = Endpoint(caps=True)  # POST /chats/{chat}/messages
 MESSAGE_STATUS = Endpoint(gone=frozenset({400, 404, 410}), retry_other_4xx=True)
 CAPABILITIES = Endpoint(gone=frozenset({400, 404, 422}), retry_other_4xx=True)
 INBOUND_MESSAGES = Endpoint(gone=frozenset({404}))  # GET /chats/{chat}/messages
-
-# Words that revoke consent: the seven the FCC's 2024 TCPA revocation rule names
-# (47 CFR 64.1200(a)(10): stop, quit, end, revoke, opt out, cancel, unsubscribe), the carriers'
-# STOPALL, and OPTOUT (OPT-OUT reads "opt out" once punctuation is gone). A reply is an opt-out
-# when, trimmed, case-folded and without punctuation, it is one of them or starts with one
-# (runner.run.optouts.read_reply); a campaign adds its own with `optout_words`.
-STOP_WORDS = ("STOP", "STOPALL", "QUIT", "END", "REVOKE", "OPT OUT", "OPTOUT", "CANCEL",
-              "UNSUBSCRIBE")
+WEBHOOKS = Endpoint(gone=frozenset({404}))  # /webhooks and /webhooks/{id}: subscriptions
 
 _EFFECT_LOOKUP = {name.replace("-", ""): name for name in EFFECTS}
-_SINGLE_URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
+_SINGLE_URL = re.compile(r"^https?://[^\s]+\Z", re.IGNORECASE)
 
 
 def normalize_effect(name: str) -> str | None:

@@ -76,7 +76,7 @@ def test_the_script_validates_plans_and_diffs(tmp_path: Path) -> None:
     proc, summary = run_script(repo, tmp_path, DIFF_BASE="HEAD")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "| `a` | kept | 0 | 0 | 0 | 2 | 0 | 2 |" in summary
-    head = json.loads((repo / "plans" / "campaigns__hello.jsonl").read_text().splitlines()[0])
+    head = json.loads((repo / "plans" / "campaigns%2Fhello.yaml.jsonl").read_text().splitlines()[0])
     assert head["campaign"] == "hello" and head["requests"] == 2
     comment = (tmp_path / "review" / "comment.md").read_text()
     assert comment.startswith("<!-- campaign-runner-review -->") and "Hello there" in comment
@@ -85,3 +85,22 @@ def test_the_script_validates_plans_and_diffs(tmp_path: Path) -> None:
     proc, summary = run_script(repo, tmp_path)
     assert proc.returncode == 1
     assert "::error file=campaigns/hello.yaml" in proc.stdout and "plan failed" in summary
+
+
+def test_a_runner_package_in_the_pull_request_is_never_imported(tmp_path: Path) -> None:
+    """The checkout is the pull request's: its own runner/ must not replace the installed one
+    (``python -m`` would put the working directory first on sys.path)."""
+    repo = tmp_path / "repo"
+    (repo / "campaigns").mkdir(parents=True)
+    (repo / "runner").mkdir()
+    owned = tmp_path / "owned"
+    payload = f"open({str(owned)!r}, 'w').write('pwned')\n"
+    for name in ("__init__.py", "review.py", "__main__.py"):
+        (repo / "runner" / name).write_text(payload)
+    (repo / "sitecustomize.py").write_text(payload)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "campaigns" / "c.yaml").write_text('version: 1\nid: c\nrecipients: [{to: "+15553000001"}]\n'
+                                               'steps: [{id: a, text: hi}]\n')
+    proc, summary = run_script(repo, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not owned.exists() and "Campaign plan" in summary

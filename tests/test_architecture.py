@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "runner"
-CORE = ("runner.campaign", "runner.audience", "runner.planning")
+CORE = ("runner.campaign", "runner.audience", "runner.planning", "runner.consent")
 FORBIDDEN_IN_CORE = ("httpx", "sqlite3", "runner.http", "runner.run", "runner.store", "runner.emulator")
 LAZY_ALLOWED = ("runner.cli",)
 

@@ -96,10 +96,10 @@ def _help(*args: str) -> str:
 
 
 def test_state_is_a_directory_everywhere_and_urls_say_where_their_default_comes_from():
-    for name in ("plan", "send", "track", "report", "reach", "optouts"):
-        assert "--state DIRECTORY" in _help(name), name
-    for name in ("preview", "send", "track", "reach", "optouts"):
-        line = next(ln for ln in _help(name).splitlines() if "--base-url" in ln)
+    for name in ("plan", "send", "track", "report", "reach", "optouts read", "optouts review"):
+        assert "--state DIRECTORY" in _help(*name.split()), name
+    for name in ("preview", "send", "track", "reach", "optouts read"):
+        line = next(ln for ln in _help(*name.split()).splitlines() if "--base-url" in ln)
         assert "BLOOIO_BASE_URL if set" in line, name
 
 

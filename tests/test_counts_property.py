@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 
 import runner
 from runner.campaign.load import load_campaign
+from runner.consent.standing import Standing
 from runner.emulator import run_in_thread
 from runner.planning.planner import JournalOverlay, iter_plan, summarize
 from runner.report.current import current_plan
 from runner.report.data import build_report
 from runner.store.journal import Journal
+from runner.store.ledger import existing_ledger
 
 pytest_plugins = ["emulator_fixtures"]
 
@@ -48,6 +50,10 @@ class Scenario:
     @property
     def file(self) -> Path:
         return self.folder / "c.yaml"
+
+    def consent(self) -> dict[str, Standing]:
+        with existing_ledger(self.state) as ledger:
+            return ledger.standings() if ledger is not None else {}
 
     @property
     def state(self) -> Path:
@@ -112,13 +118,16 @@ def check_identities(s: Scenario) -> None:
     if not journal_file.is_file():
         return
     campaign = load_campaign(s.file)
-    current = current_plan(campaign)
-    plan = summarize(campaign)
+    # Opt-outs live in the state's consent ledger: every plan of the state leaves them out.
+    consent = s.consent()
+    current = current_plan(campaign, consent)
+    plan = summarize(campaign, consent=consent)
     with Journal(journal_file) as journal:
         if journal.last_run() is None:
             return
         rep = build_report(journal, current=current)
-        overlay = JournalOverlay(journal, campaign.revision).run(iter_plan(campaign))
+        overlay = JournalOverlay(journal, campaign.revision).run(
+            iter_plan(campaign, consent=consent))
         rows = sum(1 for _ in journal.entries(rep["revision"]))
     t, o = rep["totals"], rep["outside_plan"]
     assert min(numbers(rep)) >= 0, rep
@@ -178,14 +187,14 @@ def test_the_seen_case_adds_up(emulator, tmp_path):
     s.apply("send", 0)
     check_identities(s)
     with Journal(s.state / f"{s.id}.sqlite") as journal:
-        rep = build_report(journal, current=current_plan(load_campaign(s.file)))
+        rep = build_report(journal, current=current_plan(load_campaign(s.file), s.consent()))
     assert rep["totals"]["requests"] == 6 and rep["totals"]["accepted"] == 6
     assert rep["outside_plan"] == {"requests": 2, "accepted": 2, "messages_accepted": 2,
                                    "suppressed": 0, "removed": 0}
     assert rep["totals"]["messages_accepted"] == 6 == rep["totals"]["messages"]
     s.apply("toggle_follow", 0)
     with Journal(s.state / f"{s.id}.sqlite") as journal:
-        rep = build_report(journal, current=current_plan(load_campaign(s.file)))
+        rep = build_report(journal, current=current_plan(load_campaign(s.file), s.consent()))
     assert (rep["totals"]["requests"], rep["totals"]["accepted"]) == (3, 3)
     assert rep["outside_plan"]["requests"] == 5
 

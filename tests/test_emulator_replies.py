@@ -173,11 +173,13 @@ steps:
     assert all(r["text"] == "STOP" for m in emu.messages() for r in m["replies"])
     # The emulator is local: no pace (the defaults are for the real API).
     fast = ("--rate", "1000", "--concurrency", "16")
-    early = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), *fast, env=env)
+    early = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), "--export",
+                         *fast, env=env)
     assert early.returncode == 0, early.stderr
     assert (tmp_path / "optouts.txt").read_text().strip() == ""  # not arrived yet
     emu.advance(125)
-    r = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), *fast, env=env)
+    r = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), "--export", *fast,
+                     env=env)
     assert r.returncode == 0, r.stderr
     recorded = {line.split()[0] for line in (tmp_path / "optouts.txt").read_text().splitlines()
                 if line.strip() and not line.startswith("#")}

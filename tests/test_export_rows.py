@@ -209,3 +209,11 @@ def test_a_masked_number_stays_masked_in_the_hint(tmp_path: Path):
     [error] = planner.collector.errors
     assert "4158675301" not in (error.message + (error.hint or "")).replace(" ", "")
     assert "•••" in (error.hint or "")
+
+
+def test_a_comment_is_never_a_header_and_optouts_write_the_id_column():
+    from runner.audience.suppress import csv_header, id_column
+
+    assert csv_header("# Chat ids never to message, one a line (phones in E.164, emails)") is None
+    assert id_column(csv_header("Name,Phone Number,Reason") or []) == 1
+    assert id_column(csv_header("reason,Email,to") or []) == 2

@@ -53,9 +53,9 @@ def test_the_client_builds_the_named_stack():
     assert asyncio.run(scenario()) == (FastTransport, HttpxStack)
 
 
-@pytest.mark.parametrize("command", ["send", "track", "reach", "optouts"])
+@pytest.mark.parametrize("command", ["send", "track", "reach", "optouts read"])
 def test_every_api_command_documents_the_option(campaign_cli, command):
-    result = campaign_cli(command, "--help")
+    result = campaign_cli(*command.split(), "--help")
     assert "--http-stack [fast|httpx]" in result.stdout
     assert "RUNNER_HTTP_STACK" in result.stdout
 

@@ -139,7 +139,8 @@ def test_the_printed_rehearsal_works_on_the_emulator(tmp_path: Path, make_emulat
     reply = CliRunner().invoke(main, ["emulator", "reply", "--to", "+15551230001",
                                       "--text", "STOP"], env=env)
     assert reply.exit_code == 0, reply.output
-    optouts = CliRunner().invoke(main, ["optouts", campaign, "--state", state], env=env)
+    optouts = CliRunner().invoke(main, ["optouts", campaign, "--state", state, "--export"],
+                                 env=env)
     assert optouts.exit_code == 0, optouts.output
     last = (tmp_path / "suppression.txt").read_text().splitlines()[-1]
     assert last.startswith("+15551230001")

@@ -215,7 +215,8 @@ def test_a_bad_recipients_row_is_quoted_masked(tmp_path: Path):
 
 def test_optouts_refuses_a_suppression_file_outside_the_campaign(tmp_path: Path, outside: Path):
     path = campaign(tmp_path / "campaign", suppress=f"../{outside.name}")
-    result = CliRunner().invoke(main, ["optouts", str(path), "--state", str(tmp_path / "state")],
+    result = CliRunner().invoke(main, ["optouts", str(path), "--state", str(tmp_path / "state"),
+                                       "--export"],
                                 env={"BLOOIO_API_KEY": "k", "BLOOIO_BASE_URL": "http://127.0.0.1:9"})
     assert result.exit_code != 0
     assert not isinstance(result.exception, Exception)

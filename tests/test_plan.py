@@ -777,7 +777,7 @@ def test_review_action_validates_and_writes_plans_to_the_step_summary(tmp_path: 
     assert md.index("spring-sale-2026") < md.index("store-opening-staff-briefing")
     for example in EXAMPLES:
         assert f"### Campaign plan: `{load_campaign(example).id}`" in md
-        plan = repo / "plans" / f"campaigns__{example.stem}.jsonl"
+        plan = repo / "plans" / f"campaigns%2F{example.name}.jsonl"
         assert plan.read_bytes() == (GOLDEN / f"{example.stem}.jsonl").read_bytes()
     everything = md + reviewed.stdout + reviewed.stderr
     assert SECRET not in everything and "+15551230001" not in md

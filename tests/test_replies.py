@@ -214,7 +214,7 @@ def test_variants_loop_track_reads_one_page_per_chat_and_the_report_compares(
     [c] = report["replies"]["steps"]["hello"]["comparisons"]
     assert c["verdict"] == "b_higher" and c["ci95"][1] < 0  # code − short: clearly lower
 
-    assert report["schema_version"] == 5
+    assert report["schema_version"] == 6
     text = render(report, "text")
     assert "hello / short: 60 delivered" in text and "short replies more" in text
     md = render(report, "markdown")

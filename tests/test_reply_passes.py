@@ -91,7 +91,7 @@ def test_send_track_without_reading_replies_reports_them_never_read(
     assert "Replies: never read for this campaign" in sent.stdout
 
     doc = json.loads(cli.report(campaign, "json"))
-    assert doc["schema_version"] == 5
+    assert doc["schema_version"] == 6
     rep = doc["replies"]
     assert (rep["read"], rep["last_read_at"], rep["passes"], rep["last_pass"]) == (
         False, None, 0, None)

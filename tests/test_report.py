@@ -178,7 +178,7 @@ def test_delivery_in_every_format(tmp_path):
     assert "| `picks` | 8 | 2 | 2 | 1 | 2 |" in md
     assert "| Message could not be delivered | 2 | +1555•••0001 |" in md
     doc = json.loads(render(rep, "json"))
-    assert doc["schema_version"] == 5 and doc["delivery"]["messages"]["delivered"] == 4
+    assert doc["schema_version"] == 6 and doc["delivery"]["messages"]["delivered"] == 4
     for fmt in ("text", "markdown", "json"):
         assert "+15551230001" not in render(rep, fmt)
 

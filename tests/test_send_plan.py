@@ -6,6 +6,7 @@ refusal is checked to send nothing (the emulator saw no request)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,33 @@ def test_send_plan_finds_the_campaign_the_header_names_from_another_folder(tmp_p
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert find_campaign(PlanFile.read(out), cwd=elsewhere).resolve() == camp.resolve()
+def test_a_ledger_newer_than_the_reviewed_plan_is_accepted_and_wins(
+        planned, emulator, campaign_cli, tmp_path: Path) -> None:
+    """The reviewed-plan flow and the opt-out flow agree (issue 21): a STOP recorded in the
+    state's consent ledger after review only removes messages, and --require-clean does not
+    mind (the ledger is state, not a file under review)."""
+    camp, out = planned
+    repo = camp.parent
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "campaign"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
+    state = tmp_path / "state"
+    # Step one went out earlier to Bo only (a smaller plan), and Bo answered STOP.
+    first = camp.parent / "first.yaml"
+    first.write_text(camp.read_text().replace("people.csv", "bo.csv")
+                     .replace('  - id: bye\n    text: "Bye {{ name }}"\n', ""))
+    (camp.parent / "bo.csv").write_text("phone,name\n+15553000002,Bo\n")
+    assert send(campaign_cli, emulator, state, str(first)).returncode == 0
+    emulator.reply("+15553000002", "STOP")
+    optouts = campaign_cli("optouts", str(first), "--state", str(state), "--rate", "100",
+                           env=emulator.env())
+    assert optouts.returncode == 0, optouts.stderr
+    first.unlink()
+    (camp.parent / "bo.csv").unlink()
+    before = emulator.stats()["accepted_requests"]
+    result = send(campaign_cli, emulator, state, "--plan", str(out), "--require-clean")
+    assert result.returncode == 0, result.stderr
+    assert "skipped: 2 planned requests (opted out since the plan)" in result.stderr
+    assert emulator.stats()["accepted_requests"] - before == 4
+    assert not any(m["chat"] == "+15553000002" and m["body"]["text"].startswith("Bye")
+                   for m in emulator.messages())

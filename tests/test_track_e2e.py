@@ -90,7 +90,7 @@ def report_json(run, emu, campaign: Path, state: Path) -> dict:
 def assert_matches_truth(doc: dict, emu) -> None:
     stats = emu.stats()
     d = doc["delivery"]
-    assert doc["schema_version"] == 5
+    assert doc["schema_version"] == 6
     assert d["messages"]["delivered"] == stats["delivered"]
     assert d["messages"]["failed"] == stats["failed"]
     assert d["messages"]["in_flight"] == 0

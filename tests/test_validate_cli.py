@@ -179,7 +179,7 @@ def test_folder_without_campaigns_in_json_is_still_json(tmp_path: Path):
 def test_folder_walks_yaml_and_yml_and_skips_hidden(tmp_path: Path):
     write(tmp_path, "a.yaml", MINIMAL)
     (tmp_path / "sub").mkdir()
-    write(tmp_path / "sub", "b.yml", MINIMAL)
+    write(tmp_path / "sub", "b.yml", MINIMAL.replace("id: cli-test", "id: cli-test-b"))
     (tmp_path / ".state").mkdir()
     write(tmp_path / ".state", "broken.yaml", "{")
     code, out, _ = validate(str(tmp_path))

@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 from runner.audience.phones import Phone, PhoneError, looks_like_phone, normalize_phone
 
-E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
-EMAIL = re.compile(r"^[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[A-Za-z0-9-]{2,}$")
+E164 = re.compile(r"^\+[1-9][0-9]{7,14}\Z")
+EMAIL = re.compile(r"^[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[A-Za-z0-9-]{2,}\Z")
 GROUP = re.compile(r"^grp_[A-Za-z0-9_-]+$")
 
 TO_FORMS = "an E.164 phone ('+15551230001'), an email, a group id 'grp_...', or a list of phones/emails"

@@ -85,3 +85,13 @@ def mask_hint(hint: str, value: str) -> str:
     if len(digits) >= 7 and digits[-7:] in _NOT_DIGITS.sub("", hint):
         return mask_text(hint)
     return hint
+REPLY_EXCERPT_CHARS = 160
+
+
+def reply_excerpt(text: str, limit: int = REPLY_EXCERPT_CHARS) -> str:
+    """What the ledger and a review list keep of a reply: one line, phones and emails masked,
+    control characters as '?', at most ``limit`` characters."""
+    # Written by anyone who can text the number: no control character (an escape sequence, a
+    # C1 code) reaches a terminal, log or report from here.
+    cut = "".join(c if c.isprintable() else "?" for c in mask_text(" ".join(text.split())))
+    return cut if len(cut) <= limit else cut[: limit - 1] + "…"

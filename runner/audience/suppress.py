@@ -10,7 +10,7 @@ runs stops the later steps.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from runner.audience.chatids import ChatIdError, normalize_chat
@@ -21,22 +21,38 @@ from runner.audience.recipients import text_lines
 from runner.audience.textfile import sniff_delimiter
 from runner.campaign.loader import Document, PathT
 from runner.campaign.paths import PathError, confine
+from runner.consent.standing import Standing, standing_of
 from runner.errors import CampaignError, Problem
 
 
 class Suppression:
-    def __init__(self, entries: set[str] | None = None) -> None:
+    """The chats never to message: the suppression files' entries, and the state's consent
+    ledger (``consent``: chats opted out or held, runner.store.ledger) when the caller read it."""
+
+    def __init__(self, entries: set[str] | None = None,
+                 consent: Mapping[str, Standing] | None = None) -> None:
         self.entries: set[str] = entries or set()
+        self.consent: Mapping[str, Standing] = consent or {}
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def __contains__(self, chat: str) -> bool:
+        return self.in_files(chat) or self.standing(chat) is not None
+
+    def in_files(self, chat: str) -> bool:
         if not self.entries:
             return False
         if chat in self.entries:
             return True
         return "," in chat and any(m in self.entries for m in chat.split(","))
+
+    def standing(self, chat: str) -> Standing | None:
+        """Why the ledger keeps this chat (a member's opt-out keeps a group), else None."""
+        return standing_of(chat, self.consent)
+
+    def with_consent(self, consent: Mapping[str, Standing] | None) -> Suppression:
+        return Suppression(self.entries, consent)
 
 
 def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
@@ -107,10 +123,19 @@ def csv_header(first_line: str, delimiter: str = ",") -> list[str] | None:
     """The column names when ``first_line`` is the header of a CSV suppression file (a cell
     names a phone/email column: `to`, `Phone Number`, `Email`, ...), else None. Names are
     stripped: `reason, to`."""
-    if not first_line.strip():
-        return None
+    if not first_line.strip() or first_line.lstrip().startswith("#"):
+        return None  # a plain list's comment is never a header, whatever words it holds
     header = [h.strip() for h in next(csv.reader([first_line], delimiter=delimiter))]
     return header if any(_names_ids(h) for h in header) else None
+
+
+def id_column(header: list[str]) -> int:
+    """The column of a suppression CSV's header that holds the chat ids: `to`, else the first
+    naming a phone/email (a header csv_header accepted has one)."""
+    names = [normalize_column(h) for h in header]
+    if "to" in names:
+        return names.index("to")
+    return next(j for j, h in enumerate(header) if _names_ids(h))
 
 
 def _entries(lines: list[str], shown: str, problems: list[Problem]) -> list[tuple[int, str]]:
@@ -138,7 +163,7 @@ def _entries(lines: list[str], shown: str, problems: list[Problem]) -> list[tupl
     if header is not None:
         named = [j for j, h in enumerate(header) if _names_ids(h)]
         exact = [j for j, h in enumerate(header) if normalize_column(h) == "to"]
-        id_cols = exact or named
+        id_cols = exact or named  # exact: id_column's choice, the column `optouts` writes
         rows = rows[1:]
         label = " and ".join(f"'{header[j]}'" for j in id_cols)
     else:

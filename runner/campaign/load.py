@@ -68,7 +68,7 @@ class Campaign:
     source: RecipientSource
     send_options: dict[str, Any]
     suppress: list[str] = field(default_factory=list)
-    optout_words: list[str] = field(default_factory=list)  # on top of contract.STOP_WORDS
+    optout_words: list[str] = field(default_factory=list)  # on top of runner/consent/vocabulary.json's
     schedule: dict[str, Any] | None = None
     schedule_rules: Schedule | None = None
     warnings: list[Problem] = field(default_factory=list)

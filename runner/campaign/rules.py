@@ -17,6 +17,7 @@ from runner.campaign.steps import parse_delay, step_kind
 from runner.campaign.templates import is_template
 from runner.contract import EFFECTS, is_http_url, is_single_http_url, normalize_effect
 from runner.errors import Problem, did_you_mean
+from runner.limits import MAX_VARIANTS_PER_CAMPAIGN
 
 
 def check_static(doc: Document) -> list[Problem]:
@@ -39,6 +40,11 @@ def check_static(doc: Document) -> list[Problem]:
         kinds[sid] = step_kind_of(step)
         numbers[sid] = step.get("from_number")
     problems += _check_sender(doc, data.get("sender") or {})
+    variants = sum(len(s.get("variants") or []) for s in steps if isinstance(s, dict))
+    if variants > MAX_VARIANTS_PER_CAMPAIGN:
+        problems.append(doc.problem(("steps",), f"{variants:,} variants in all: at most "
+                                    f"{MAX_VARIANTS_PER_CAMPAIGN} in one campaign",
+                                    "keep the variants you are testing; split the campaign"))
     rate = (data.get("send") or {}).get("rate_per_second")
     if isinstance(rate, float) and not math.isfinite(rate):
         problems.append(doc.problem(("send", "rate_per_second"), f"{rate} is not a rate",
@@ -109,6 +115,12 @@ def _check_variants(doc: Document, at: tuple, step: dict[str, Any]) -> tuple[lis
                                    f"(first at variants[{seen[vid]}])", "give every variant of a step a distinct id"))
         else:
             seen[vid] = k
+        weight = variant.get("weight")
+        if isinstance(weight, float) and not math.isfinite(weight):
+            # The schema's "exclusiveMinimum: 0" lets NaN through (NaN > 0 is false, and so is
+            # NaN <= 0), and NaN would give the first variant every recipient.
+            out.append(doc.problem(vat + ("weight",), f"weight {weight} is not a number of shares",
+                                   "a finite positive number, e.g. 50"))
         problems, text, batch = _check_content(doc, vat, variant, f"variant '{vid}' of step '{step.get('id')}'")
         out += problems
         contents.append((vat, text, batch))

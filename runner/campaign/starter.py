@@ -20,7 +20,7 @@ SUPPRESSION = "suppression.txt"  # also spelled out in _CAMPAIGN_YAML
 SCHEMA = f".schema/{SCHEMA_NAME}"  # beside the campaign, so editors find it with no network
 DEFAULT_ID = "first-campaign"
 EMULATOR_PORT = 8765
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # the schema's pattern for `id`
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # the schema's pattern for `id`
 
 _CAMPAIGN_YAML = """\
 # yaml-language-server: $schema={schema}
@@ -44,7 +44,8 @@ recipients:
   to: phone                     # the column with the phone number (or email); every other
                                 # column (first_name, code) becomes a template variable
 
-suppress:                       # chats never to message; `campaign optouts` adds STOP replies
+suppress:                       # chats never to message (STOP replies are kept anyway: see
+                                # README "Opt-outs"); `campaign optouts --export` adds them here
   - suppression.txt
 
 steps:                          # sent in order to every recipient
@@ -69,7 +70,8 @@ phone,first_name,code
 
 _SUPPRESSION_TXT = """\
 # Chat ids never to message, one a line (phones in E.164, emails, grp_ ids); # starts a comment.
-# `campaign optouts {campaign}` appends the recipients who replied STOP here.
+# Replies of STOP are kept by the state's consent ledger on their own; `campaign optouts
+# {campaign} --export` also writes them here, for review in git.
 # +15550000000
 """
 
@@ -174,7 +176,7 @@ def next_steps(directory: str) -> str:
         f"       export BLOOIO_BASE_URL={base} BLOOIO_API_KEY=test-key",
         f"       campaign send {campaign} --yes",
         "       campaign emulator reply --to +15551230001 --text STOP   # rehearse an opt-out",
-        f"       campaign optouts {campaign}    # records it in {SUPPRESSION}",
+        f"       campaign optouts {campaign} --export    # into the ledger and {SUPPRESSION}",
         f"       campaign report {campaign}",
         "For a live send: unset BLOOIO_BASE_URL and set BLOOIO_API_KEY to your key.",
     ])

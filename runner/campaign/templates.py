@@ -28,6 +28,7 @@ from jinja2.sandbox import (
 )
 from markupsafe import Markup
 
+from runner import limits
 from runner.campaign.datefilter import datetime_filter
 
 _MARKERS = ("{{", "{%", "{#")
@@ -42,6 +43,7 @@ MAX_REPEAT = 100_000
 MAX_POWER = 10**12
 MAX_NUMBER_ARGUMENT = 100_000  # widths, lengths and counts passed to methods and filters
 MAX_OUTPUT = 1_000_000  # characters one template may produce
+MAX_TEMPLATE_STRING = limits.MAX_TEMPLATE_STRING  # characters of any string built on the way
 _WIDTH_FILTERS = ("center", "indent", "wordwrap", "truncate", "format", "batch", "slice")
 
 
@@ -98,11 +100,32 @@ def check_percent_format(fmt: str, values: Any) -> None:
                 raise SecurityError(f"a format width or precision of {value:,} (by *) is too large")
 
 
+def percent_size(fmt: str, values: Any) -> int:
+    """At most how long ``fmt % values`` is: each conversion as wide as its width or the
+    longest value, whichever is more (`'%s' * 50000 % ((big,) * 50000)` is refused before the
+    50,000 copies are joined)."""
+    items = values if isinstance(values, tuple) else \
+        tuple(values.values()) if isinstance(values, dict) else (values,)
+    longest = max((_text_len(v) for v in items), default=0)
+    size = len(fmt)
+    for match in _PERCENT_SPEC.finditer(fmt):
+        if match.group() == "%%":
+            continue
+        width = match.group(1)
+        size += max(int(width) if width and width.isdigit() else MAX_NUMBER_ARGUMENT
+                    if width == "*" else 0, longest)
+    return size
+
+
 class _BoundedFormatter(SandboxedFormatter):
     def format_field(self, value: Any, format_spec: str) -> Any:
-        # Called with the spec after nested fields (`{:{w}}`) are filled in.
+        # Called with the spec after nested fields (`{:{w}}`) are filled in; each field's text
+        # is counted, so `('{0}' * 30000).format(big)` stops before the copies are joined.
         check_format_spec(format_spec)
-        return super().format_field(value, format_spec)
+        text = super().format_field(value, format_spec)
+        self._built = getattr(self, "_built", 0) + _text_len(text)
+        _too_big(self._built, "format()")
+        return text
 
 
 class _BoundedEscapeFormatter(_BoundedFormatter, SandboxedEscapeFormatter):
@@ -114,9 +137,117 @@ def _bounded_format_filter(fn: Callable[..., str]) -> Callable[..., str]:
     def format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
         _check_arguments("format", args, kwargs)
         check_percent_format(str(value), args)
+        _too_big(percent_size(str(value), kwargs or args), "the filter format")
         return fn(value, *args, **kwargs)
 
     return format_filter
+
+
+def _too_big(size: int, what: str) -> None:
+    if size > MAX_TEMPLATE_STRING:
+        raise SecurityError(f"{what} would build a string of {size:,} characters "
+                            f"(at most {MAX_TEMPLATE_STRING:,})")
+
+
+def _text_len(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(str(value)) if value is not None else 0
+
+
+def _replace_size(s: Any, old: Any, new: Any, count: Any = None) -> int:
+    s, old, new = str(s), str(old), str(new)
+    n = s.count(old) if old else len(s) + 1
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        n = min(n, count)
+    return len(s) + n * (len(new) - len(old))
+
+
+def _join_size(sep: Any, items: list[Any]) -> int:
+    return sum(_text_len(x) for x in items) + _text_len(sep) * max(len(items) - 1, 0)
+
+
+def _lines(s: str) -> int:
+    return s.count("\n") + 1
+
+
+# What a string method or a filter would build, computed before it is built: the result of
+# `('a'*40000)|replace('a', 'a'*40000)` is 1.6 billion characters, every input of it small.
+def _method_size(obj: Any, args: tuple, kwargs: dict) -> int | None:
+    owner, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")
+    if not isinstance(owner, str):
+        return None
+    if name == "replace" and len(args) >= 2:
+        return _replace_size(owner, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count"))
+    if name == "join" and args and isinstance(args[0], (list, tuple)):
+        return _join_size(owner, list(args[0]))
+    if name == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        return len(owner) + owner.count("\t") * (size if isinstance(size, int) else 8)
+    return None
+
+
+def _filter_estimates() -> dict[str, Callable[..., int]]:
+    def indent(s: Any, width: Any = 4, *_: Any, **__: Any) -> int:
+        text = str(s)
+        return len(text) + _lines(text) * (_text_len(width) if isinstance(width, str) else
+                                             int(width) if isinstance(width, int) else 4)
+
+    def wordwrap(s: Any, width: Any = 79, break_long_words: Any = True, wrapstring: Any = None,
+                 *_: Any, **kw: Any) -> int:
+        text, wrap = str(s), kw.get("wrapstring", wrapstring)
+        per = max(int(width) if isinstance(width, int) else 79, 1)
+        return len(text) + (len(text) // per + _lines(text)) * max(_text_len(wrap), 1)
+
+    return {
+        "replace": lambda s, old="", new="", count=None, **kw: _replace_size(
+            s, old, new, kw.get("count", count)),
+        "indent": indent,
+        "wordwrap": wordwrap,
+    }
+
+
+def _sized(name: str, fn: Callable[..., Any], estimate: Callable[..., int]) -> Callable[..., Any]:
+    """A filter whose result size is known before it is built, refused over the cap."""
+    skip = 1 if hasattr(fn, "jinja_pass_arg") else 0
+
+    def sized(*args: Any, **kwargs: Any) -> Any:
+        _too_big(estimate(*args[skip:], **kwargs), f"the filter {name}")
+        return fn(*args, **kwargs)
+
+    for attr in ("jinja_pass_arg",):
+        if hasattr(fn, attr):
+            setattr(sized, attr, getattr(fn, attr))
+    return sized
+
+
+_SIZED_FILTERS = frozenset({"replace", "indent", "wordwrap", "join"})
+
+
+def _measured(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def measured(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        if isinstance(result, str):
+            _too_big(len(result), f"the filter {name}")
+        return result
+
+    for attr in ("jinja_pass_arg",):
+        if hasattr(fn, attr):
+            setattr(measured, attr, getattr(fn, attr))
+    return measured
+
+
+def _sized_join(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The join filter: its items read once (a generator too), then sized, then joined."""
+
+    def join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
+        items = list(value)
+        if attribute is None:
+            _too_big(_join_size(d, items), "the filter join")
+        result = fn(eval_ctx, items, d, attribute)
+        _too_big(_text_len(result), "the filter join")
+        return result
+
+    join.jinja_pass_arg = fn.jinja_pass_arg  # type: ignore[attr-defined]
+    return join
 
 
 def _no_none(value: Any) -> Any:
@@ -200,8 +331,15 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         _check_budget()
-        _check_arguments(getattr(__obj, "__name__", "a function"), args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+        name = getattr(__obj, "__name__", "a function")
+        _check_arguments(name, args, kwargs)
+        size = _method_size(__obj, args, kwargs)
+        if size is not None:
+            _too_big(size, f"{name}()")
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(result, str):  # what no estimate foresaw is still refused, once built
+            _too_big(len(result), f"{name}()")
+        return result
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -220,6 +358,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if operator == "%":
             if isinstance(left, str):
                 check_percent_format(left, right)
+                _too_big(percent_size(left, right), "'%' formatting")
             return left % right
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
@@ -240,6 +379,14 @@ def environment() -> ImmutableSandboxedEnvironment:
         env.filters[name] = _capped(name, env.filters[name])
     env.filters["format"] = _bounded_format_filter(env.filters["format"])
     env.filters["datetime"] = datetime_filter
+    for name, estimate in _filter_estimates().items():
+        env.filters[name] = _sized(name, env.filters[name], estimate)
+    env.filters["join"] = _sized_join(env.filters["join"])
+    # Every other filter's result is measured once built: a chain (urlencode triples '&')
+    # stops at its first step over the cap, not after gigabytes.
+    for name, fn in list(env.filters.items()):
+        if name not in _SIZED_FILTERS:
+            env.filters[name] = _measured(name, fn)
     return env
 
 

@@ -43,8 +43,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "until all are final."),
     "report": ("runner.cli.report", "Report the last send of a campaign: totals, per step, "
                "failures, delivery (after track)."),
-    "optouts": ("runner.cli.optouts", "Record STOP (UNSUBSCRIBE, CANCEL, ...) replies into the "
-                "first `suppress` file."),
+    "optouts": ("runner.cli.optouts", "Read STOP replies into the consent ledger; review held "
+                "replies; export to `suppress`."),
+    "webhook": ("runner.cli.webhook", "Create, list, delete and rotate the account's webhook "
+                "subscriptions."),
+    "listen": ("runner.cli.listen", "Receive Blooio's signed webhooks into the state until "
+               "Ctrl-C."),
     "init": ("runner.cli.init", "Write a commented starter campaign into DIR (default: here; "
              "created if missing)."),
     "emulator": ("runner.cli.emulator", "Run a local Blooio v2 API emulator on 127.0.0.1 "
@@ -183,7 +187,10 @@ def user_errors(fmt_option: str | None = "fmt") -> Callable:
             if fmt not in ("text", "json", "github"):
                 fmt = "text"
             out = render_problems(problems, fmt, color=console.use_color(sys.stderr))
-            click.echo(out, err=fmt == "text", nl=not out.endswith("\n"))
+            if fmt == "github":  # workflow commands on purpose, their data escaped
+                click.echo(out, nl=not out.endswith("\n"))
+            else:
+                console.echo(out, err=fmt == "text", nl=not out.endswith("\n"), styled=True)
             sys.exit(code)
 
         return wrapper
@@ -191,11 +198,12 @@ def user_errors(fmt_option: str | None = "fmt") -> Callable:
     return decorate
 
 
-def emit(text: str, out_file: Path | None, what: str) -> None:
-    """``text`` to ``--out`` FILE (its folder made), or to stdout; a file that cannot be
-    written is a user error naming it (``what``: "the report", "the preview")."""
+def emit(text: str, out_file: Path | None, what: str, *, styled: bool = False) -> None:
+    """``text`` to ``--out`` FILE (its folder made), or to stdout through the terminal sink
+    (``styled``: keep the runner's own colours); a file that cannot be written is a user error
+    naming it (``what``: "the report", "the preview")."""
     if out_file is None:
-        click.echo(text, nl=False)
+        console.echo(text, nl=False, styled=styled)
         return
     try:
         out_file.parent.mkdir(parents=True, exist_ok=True)

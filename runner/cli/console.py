@@ -14,6 +14,8 @@ from typing import IO
 
 import click
 
+from runner.safe_text import styled_terminal, terminal
+
 
 def env_says_no_color() -> bool:
     """NO_COLOR set to anything non-empty turns colour off (no-color.org)."""
@@ -36,3 +38,10 @@ def use_color(stream: IO[str]) -> bool:
         return decided
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def echo(text: str = "", *, err: bool = False, nl: bool = True, styled: bool = False) -> None:
+    """``click.echo`` through the terminal sink (runner.safe_text): what a campaign, a data file
+    or a server wrote cannot move the cursor, write the clipboard (OSC 52) or run a workflow
+    command in a CI log. ``styled``: the text holds the runner's own colours, which are kept."""
+    click.echo(styled_terminal(text) if styled else terminal(text), err=err, nl=nl)

@@ -8,6 +8,7 @@ import click
 
 from runner import exitcodes
 from runner.cli._base import user_errors
+from runner.cli.console import echo
 from runner.report.diff import render_json, render_markdown, render_text
 from runner.run.diff_session import campaign_diff
 
@@ -29,5 +30,5 @@ def diff(file: str, base: str | None, fmt: str, show_recipients: bool) -> None:
     """Compare a campaign with its version at a git ref: who gets what, what is sent again (no network, no API key)."""
     doc = campaign_diff(file, base=base, show_recipients=show_recipients)
     render = {"json": render_json, "markdown": render_markdown}.get(fmt, render_text)
-    click.echo(render(doc), nl=False)
+    echo(render(doc), nl=False)
     sys.exit(exitcodes.OK)

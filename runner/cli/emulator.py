@@ -91,7 +91,7 @@ _REPLY_EPILOG = f"""\b
 Examples:
   campaign emulator --port {DEFAULT_PORT} &
   campaign emulator reply --to +15551230001 --text STOP
-  campaign optouts CAMPAIGN.yaml        # collects the STOP into the suppression file
+  campaign send CAMPAIGN.yaml --yes     # reads the STOP first: that chat gets nothing more
 
 \b
 Exit codes: 0 the reply was recorded; 1 no emulator answers at the URL, the URL is not on

@@ -8,6 +8,7 @@ import click
 
 from runner.campaign.starter import next_steps, write_gitignore, write_starter
 from runner.cli._base import user_errors
+from runner.cli.console import echo
 
 
 @click.command(epilog="""\b
@@ -24,11 +25,11 @@ Exit codes: 0 written; 1 a file is in the way (nothing is written, nothing overw
 def init(directory: Path) -> None:
     """Write a commented starter campaign into DIR (default: here; created if missing)."""
     for path in write_starter(directory):
-        click.echo(f"wrote {path}")
+        echo(f"wrote {path}")
     ignore = write_gitignore(directory)
     if ignore is not None:
-        click.echo(f"wrote {ignore}")
+        echo(f"wrote {ignore}")
     else:
-        click.echo(f"kept {directory / '.gitignore'}: add .runner/ and plans/ to it (journals "
+        echo(f"kept {directory / '.gitignore'}: add .runner/ and plans/ to it (journals "
                    "hold phone numbers)")
-    click.echo(next_steps(str(directory)))
+    echo(next_steps(str(directory)))

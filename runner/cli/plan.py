@@ -13,12 +13,13 @@ import click
 from runner import exitcodes
 from runner.campaign.load import load_campaign
 from runner.cli._base import state_option, user_errors
+from runner.cli.console import echo
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, Problem
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
-from runner.store.paths import journal_path
+from runner.store.paths import journal_path, ledger_path
 
 _EPILOG = """\b
 Exit codes:
@@ -33,6 +34,12 @@ def _plan_with_journal(file: str, state_dir: str | Path, **kwargs: Any) -> PlanO
     deliberate lazy import in the command layer, not in the library."""
     campaign = load_campaign(file)
     path = journal_path(state_dir, campaign.id)
+    if ledger_path(state_dir).is_file():
+        # The state's consent ledger: its opted-out and held chats are planned out.
+        from runner.store.ledger import existing_ledger
+
+        with existing_ledger(state_dir) as ledger:
+            kwargs["consent"] = ledger.standings() if ledger is not None else None
     if not path.is_file():
         return dry_run(campaign, **kwargs)
     from runner.store.journal import Journal
@@ -73,12 +80,12 @@ def plan(file: str, fmt: str, out: str | None, state_dir: Path, previews: int, s
                                  previews=previews, at=at)
     summary, extra, effects = outcome.summary, outcome.extra, outcome.effects
     if fmt == "json":
-        click.echo(render_json(summary, extra=extra), nl=False)
+        echo(render_json(summary, extra=extra), nl=False)
     elif fmt == "markdown":
-        click.echo(render_markdown(summary, file=file, effects=effects, extra=extra), nl=False)
+        echo(render_markdown(summary, file=file, effects=effects, extra=extra), nl=False)
     else:
-        click.echo(render_text(summary, file=file, effects=effects, extra=extra), nl=False)
+        echo(render_text(summary, file=file, effects=effects, extra=extra), nl=False)
     if out and fmt == "text":
-        click.echo(f"wrote {summary.requests:,} requests to {out}", err=True)
+        echo(f"wrote {summary.requests:,} requests to {out}", err=True)
     # Problems that are only warnings (duplicates, etc.) are in the summary's warnings.
     sys.exit(exitcodes.OK)

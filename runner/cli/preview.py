@@ -93,4 +93,4 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
             lines.append(f"(reply_to: the message_id of step '{d['reply_to_step']}', filled in at send time)")
     for r in skipped:
         lines.append(f"\n# step {r.step.id}: skipped ({r.skipped})")
-    emit("\n".join(lines) + "\n", out_file, "the preview")
+    emit("\n".join(lines) + "\n", out_file, "the preview", styled=styled)

@@ -14,9 +14,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
-import click
-
 from runner.cli import console as colour
+from runner.cli.console import echo
 from runner.report.words import stop_text
 from runner.run.send import RunStats
 from runner.run.track import TrackResult, TrackStats
@@ -109,7 +108,7 @@ class SendProgress:
             self._draw(stats, "sending")
         elif stats.done // self.every > self._last_bucket:
             self._last_bucket = stats.done // self.every
-            click.echo(self.counts(stats), err=True)
+            echo(self.counts(stats), err=True)
 
     def waiting(self, delay: float) -> None:
         """``send --wait`` sleeps ``delay`` seconds until the next message falls due: said on the
@@ -122,7 +121,7 @@ class SendProgress:
         now = self._clock()
         if self._last_wait_line is None or now - self._last_wait_line >= WAIT_LINE_EVERY_S:
             self._last_wait_line = now
-            click.echo(text + " (Ctrl-C to stop)", err=True)
+            echo(text + " (Ctrl-C to stop)", err=True)
 
     def finish(self, stats: RunStats) -> None:
         if self.console is not None:
@@ -155,7 +154,7 @@ class TrackProgress:
 
     def tick(self, s: TrackStats) -> None:
         if self.console is None:
-            click.echo(self.counts(s), err=True)
+            echo(self.counts(s), err=True)
             return
         if self._bar is None:
             self._bar = _bar(self.console, transient=True)  # the summary line replaces it
@@ -191,4 +190,5 @@ def track_summary(result: TrackResult) -> str:
     return (f"tracked {s.total:,} messages: {final:,} final, {s.open:,} in flight; this run "
             f"{s.polls:,} status requests, {s.became_final:,} became final"
             + (f" ({by})" if by else "") + f" in {result.duration:,.1f} s"
-            + (f" ({why})" if why else "") + (f"; {network}" if network else ""))
+            + (f" ({why})" if why else "") + (f"; {network}" if network else "")
+            + (f"; {s.polls_saved:,} final by webhook, never polled" if s.polls_saved else ""))

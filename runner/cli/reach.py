@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from runner.cli._base import api_options, user_errors
+from runner.cli.console import echo
 from runner.http.client import base_url_from
 from runner.report.words import unauthorized_hint
 from runner.run.reach import render_text
@@ -48,12 +49,12 @@ def reach(file: Path, fmt: str, base_url: str | None, rate: float | None,
                           concurrency=concurrency, request_timeout=request_timeout,
                           backoff_base=backoff_base, http_stack=http_stack)
     if fmt == "json":
-        click.echo(json.dumps(outcome.doc, indent=2, ensure_ascii=False))
+        echo(json.dumps(outcome.doc, indent=2, ensure_ascii=False))
     else:
-        click.echo(render_text(outcome.doc), nl=False)
+        echo(render_text(outcome.doc), nl=False)
     if outcome.asked and not outcome.answered and not outcome.stop_reason:
-        click.echo(f"no check got an answer ({outcome.asked:,} asked): is the API reachable at "
+        echo(f"no check got an answer ({outcome.asked:,} asked): is the API reachable at "
                    "--base-url / BLOOIO_BASE_URL? Run the same command again later.", err=True)
     if outcome.stop_reason == "unauthorized":
-        click.echo(unauthorized_hint(base_url_from(base_url)), err=True)
+        echo(unauthorized_hint(base_url_from(base_url)), err=True)
     sys.exit(outcome.exit_code)

@@ -21,6 +21,7 @@ if "httpx" not in sys.modules:
 
 from runner import exitcodes  # noqa: E402  (after the block above)
 from runner.cli._base import api_options, user_errors
+from runner.cli.console import echo
 from runner.cli.progress import (
     SendProgress,
     TrackProgress,
@@ -32,7 +33,8 @@ from runner.errors import CampaignError, Problem
 from runner.http.stacks import proxy_for
 from runner.report.data import build_report, render
 from runner.report.diagnostics import render_problems
-from runner.report.words import confirm_question, unauthorized_hint
+from runner.report.words import answers_line, confirm_question, unauthorized_hint
+from runner.run.send import RunResult
 from runner.run.session import SendSession, exit_after_track
 
 _EPILOG = """\b
@@ -43,6 +45,23 @@ Exit codes:
      run the same command again to resume; nothing is sent twice
   4  everything due was sent; the rest waits on its schedule (run again later, or --wait)
 """
+
+
+def consent_summary(result: RunResult) -> str | None:
+    """What reading replies before re-messaging cost and found, in one line (None: nothing)."""
+    c = result.consent
+    if c is None or not (c.chats_read or c.kept or c.unread):
+        return None
+    parts = []
+    if c.chats_read:
+        parts.append(f"read the new replies of {c.chats_read:,} chats messaged before "
+                     f"({c.requests:,} requests): {c.opted_out:,} opted out, {c.held:,} held")
+    if c.kept:
+        parts.append(f"{c.kept:,} chats not messaged (the consent ledger keeps them)")
+    if c.unread:
+        parts.append(f"{len(c.unread):,} chats not messaged: their replies could not be read "
+                     f"({c.unread[0][1]}); run again to carry on")
+    return "consent: " + "; ".join(parts)
 
 
 def _summary_lines(session: SendSession, already: int, default_rate: bool) -> str:
@@ -62,13 +81,17 @@ def _summary_lines(session: SendSession, already: int, default_rate: bool) -> st
         f"  journal {session.journal.path}",
     ]
     if session.plan is not None:
-        lines.append(f"  plan {session.plan.path}  {session.plan.digest}: inputs unchanged")
+        recomputed = session.audit.plan_digest if session.audit is not None else None
+        lines.append(f"  plan {session.plan.path}  {recomputed}: inputs unchanged")
         for name in session.plan_reread:
             lines.append(f"  re-read {name}: changed since the plan (suppression wins)")
         if session.plan_skipped:
             lines.append(f"  skipped: {session.plan_skipped:,} planned requests (opted out since the plan)")
     if summary.suppressed:
         lines.append(f"  suppressed: {summary.suppressed:,} recipients are not sent anything")
+    if summary.opted_out or summary.held:
+        lines.append(f"  consent ledger: {summary.opted_out:,} opted out, {summary.held:,} held for "
+                     "review (of the suppressed; `campaign optouts review` lists the holds)")
     if already:
         lines.append(f"  resuming: {already:,} of {summary.requests:,} requests already accepted")
     return "\n".join(lines)
@@ -140,9 +163,9 @@ def send(
         overlay = session.journal_overlay()
         already = overlay.accepted
         default_rate = rate is None and "rate_per_second" not in session.campaign.send_options
-        click.echo(_summary_lines(session, already, default_rate), err=True)
+        echo(_summary_lines(session, already, default_rate), err=True)
         for warning in overlay.warnings():
-            click.echo(f"  warning: {warning}", err=True)
+            echo(f"  warning: {warning}", err=True)
         if not yes:
             if not sys.stdin.isatty():
                 raise CampaignError("not on a terminal: confirm the send with --yes",
@@ -150,7 +173,7 @@ def send(
             if not click.confirm(confirm_question(
                     session.summary.requests, already, overlay.earlier_revision,
                     overlay.same_content_other_step), err=True):
-                click.echo("nothing sent", err=True)
+                echo("nothing sent", err=True)
                 sys.exit(exitcodes.FAILED)
         console = terminal_console() if progress else None
         ticker = SendProgress(session.summary.requests, console=console)
@@ -164,11 +187,17 @@ def send(
             ticker.finish(result.stats)
         network = network_summary(result.stats.network_errors)
         if network:
-            click.echo(f"this run: {network}", err=True)
+            echo(f"this run: {network}", err=True)
+        consent_line = consent_summary(result)
+        if consent_line:
+            echo(consent_line, err=True)
+        answered = answers_line(session.answered)
+        if answered:
+            echo(answered, err=True)
         if result.exit_code == exitcodes.WAITING:
             due = result.stats.next_due
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due)) if due else "later"
-            click.echo(f"{result.stats.scheduled:,} request(s) wait for their schedule; the next is due "
+            echo(f"{result.stats.scheduled:,} request(s) wait for their schedule; the next is due "
                        f"at {when}. Run the same command again then (or use --wait).", err=True)
         exit_code = result.exit_code
         unauthorized = result.stop_reason == "unauthorized"
@@ -180,14 +209,14 @@ def send(
                                         tick_every=tticker.every_s)
             finally:
                 tticker.finish()
-            click.echo(track_summary(tracked), err=True)
+            echo(track_summary(tracked), err=True)
             exit_code = exit_after_track(exit_code, tracked)
             unauthorized = unauthorized or tracked.stop_reason == "unauthorized"
         try:
             with session.journal.snapshot("report"):
                 report = build_report(session.journal, show_recipients=show_recipients,
-                                      current=session.current_plan())
-            click.echo(render(report, "text", file=str(session.file)), nl=False)
+                                      current=session.current_plan(), ledger=session.ledger)
+            echo(render(report, "text", file=str(session.file)), nl=False)
             if report_file is not None:
                 report_file.parent.mkdir(parents=True, exist_ok=True)
                 report_file.write_text(render(report, "json"), encoding="utf-8")
@@ -197,9 +226,9 @@ def send(
                 Problem(f"cannot write the report to {report_file}: {err.strerror or err}",
                         file=str(report_file), hint="choose a path in a folder you can write")]
             out = render_problems(problems, "text", color=False)
-            click.echo(out, err=True, nl=not out.endswith("\n"))
-            click.echo("the send itself is done and journalled: `campaign report FILE` shows it again",
+            echo(out, err=True, nl=not out.endswith("\n"))
+            echo("the send itself is done and journalled: `campaign report FILE` shows it again",
                        err=True)
         if unauthorized:
-            click.echo(unauthorized_hint(session.options.base_url), err=True)
+            echo(unauthorized_hint(session.options.base_url), err=True)
     sys.exit(exit_code)

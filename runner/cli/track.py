@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from runner.cli._base import api_options, user_errors
+from runner.cli.console import echo
 from runner.cli.progress import TrackProgress, terminal_console, track_summary
 from runner.http.client import base_url_from
 from runner.report.words import replies_line, unauthorized_hint
@@ -69,10 +70,10 @@ def track(file: Path, base_url: str | None, rate: float | None, concurrency: int
                                keep_reply_text=keep_reply_text)
     finally:
         ticker.finish()
-    click.echo(track_summary(result))
+    echo(track_summary(result))
     line = replies_line(result.stats)
     if line:
-        click.echo(line)
+        echo(line)
     if result.stop_reason == "unauthorized":
-        click.echo(unauthorized_hint(base_url_from(base_url)), err=True)
+        echo(unauthorized_hint(base_url_from(base_url)), err=True)
     sys.exit(result.exit_code)

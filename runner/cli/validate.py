@@ -10,8 +10,10 @@ import click
 from runner import exitcodes
 from runner.cli import console
 from runner.cli._base import user_errors
+from runner.cli.console import echo
 from runner.planning.validate import listing, summary_line, validate_run
 from runner.report.diagnostics import format_github, format_text, more_problems
+from runner.safe_text import one_line
 
 
 @click.command(epilog="""\b
@@ -38,18 +40,21 @@ def validate(paths: tuple[str, ...], fmt: str, max_problems: int, strict: bool) 
     results = run.results
     ok = run.valid
     if fmt == "json":
-        click.echo(json.dumps({"schema_version": 1, "valid": ok, "files": [r.to_dict() for r in results],
+        echo(json.dumps({"schema_version": 1, "valid": ok, "files": [r.to_dict() for r in results],
                                "skipped": [str(p) for p in run.skipped]},
                               indent=2, ensure_ascii=False))
         sys.exit(0 if ok else 1)
     shown = listing(run, max_problems)
     color = fmt == "text" and sys.stdout.isatty()
     for _r, p in shown.shown:
-        click.echo(format_github(p) if fmt == "github" else format_text(p, color=color))
+        if fmt == "github":  # workflow commands on purpose, their data escaped
+            click.echo(format_github(p))
+        else:
+            echo(format_text(p, color=color), styled=True)
     if shown.hidden:
         click.echo(more_problems(shown.hidden, github=fmt == "github"))
     if fmt == "github":
-        click.echo(f"{sum(r.valid for r in results)} of {len(results)} campaign file(s) valid")
+        echo(f"{sum(r.valid for r in results)} of {len(results)} campaign file(s) valid")
     else:
         color = console.use_color(sys.stdout)
         for r in results:
@@ -57,7 +62,7 @@ def validate(paths: tuple[str, ...], fmt: str, max_problems: int, strict: bool) 
                 mark = click.style("✓", fg="green") if color else "ok"
             else:
                 mark = click.style("✗", fg="red") if color else "FAIL"
-            click.echo(f"{mark} {summary_line(r)}")
+            echo(f"{mark} {one_line(summary_line(r))}", styled=True)
     for path in shown.skipped:
-        click.echo(f"skipped {path}: not a campaign (no two of version, id, recipients, steps)")
+        echo(f"skipped {one_line(path)}: not a campaign (no two of version, id, recipients, steps)")
     sys.exit(exitcodes.OK if ok else exitcodes.FAILED)

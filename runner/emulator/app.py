@@ -18,9 +18,11 @@ from runner.emulator.config import EmulatorConfig
 from runner.emulator.faults import Faults
 from runner.emulator.state import State
 from runner.emulator.validation import ApiError
+from runner.emulator.webhooks import Webhooks
+from runner.http.server import DROP as DROP  # the answer that cuts the connection
 
 Response = tuple[int, Any, list[tuple[str, str]] | None]
-DROP = object()
+
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 MAX_KEY_WAITS = 1000  # same-key attempts one request may wait behind before giving up
 
@@ -55,6 +57,8 @@ class App:
         self.faults = Faults(config)
         self.inflight: dict[str, asyncio.Future] = {}
         self._auth = "Bearer " + config.api_key
+        self.webhooks = Webhooks(self.state, url=config.webhook_url, secret=config.webhook_secret,
+                                 duplicate_rate=config.webhook_duplicate_rate, seed=config.seed)
 
     # -- entry -------------------------------------------------------------------------
 
@@ -107,6 +111,8 @@ class App:
                 return resp
         st = self.state
         try:
+            if segs[0] == "webhooks":
+                return self._webhooks(method, segs, body)
             if method != "GET":
                 return error(405, f"Method {method} not allowed here")
             if n == 3 and segs[0] == "chats" and segs[2] == "messages":
@@ -121,6 +127,22 @@ class App:
                 return 200, st.numbers(), None
         except ApiError as exc:
             return exc.status, exc.body(), None
+        return error(404, "Not found")
+
+    def _webhooks(self, method: str, segs: list[str], body: bytes) -> Response:
+        hooks = self.webhooks
+        if segs == ["webhooks"] and method == "POST":
+            try:
+                doc = json.loads(body or b"{}")
+            except ValueError:
+                return error(400, "the body is not JSON")
+            return 201, hooks.create(doc), None
+        if segs == ["webhooks"] and method == "GET":
+            return 200, hooks.listing(), None
+        if len(segs) == 2 and method == "DELETE":
+            return 200, hooks.delete(unquote(segs[1])), None
+        if len(segs) == 4 and segs[2:] == ["secret", "rotate"] and method == "POST":
+            return 200, hooks.rotate(unquote(segs[1])), None
         return error(404, "Not found")
 
     async def _fault(self, fault: str) -> Response | object | None:

@@ -82,6 +82,12 @@ class EmulatorConfig:
     # whose pattern is found in a message's text sets its rate and reply instead.
     reply_rules: list[Any] = field(default_factory=list)
 
+    # Webhooks (webhooks.py): a subscription made at start (more with POST /webhooks), its
+    # signing secret (None: one is made), and the share of deliveries sent twice (a replay).
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_duplicate_rate: float = 0.0
+
     max_body_bytes: int = 2_000_000
     # Emulator time in epoch seconds; None = wall clock. Not settable over HTTP.
     clock: Callable[[], float] | None = field(default=None, repr=False, compare=False)
@@ -105,7 +111,7 @@ class EmulatorConfig:
     def check(self) -> None:
         for name in ("p_500", "p_503", "p_429", "p_slow", "p_drop", "p_accept_then_500",
                      "p_delivery_failed", "p_unreachable", "share_imessage", "share_sms",
-                     "share_rcs", "reply_rate"):
+                     "share_rcs", "reply_rate", "webhook_duplicate_rate"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number between 0 and 1")

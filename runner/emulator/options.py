@@ -62,6 +62,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("--reply-rule", "reply_rules", "rules",
            "REGEX=RATE:TEXT, repeatable: messages whose text matches REGEX (e.g. a variant's "
            "wording) are answered TEXT at RATE instead; the first matching rule wins"),
+    Option("--webhook", "webhook_url", "str",
+           "post signed webhooks (received, sent, delivered, failed) to this http://127.0.0.1 URL"),
+    Option("--webhook-secret", "webhook_secret", "str",
+           "the signing secret of --webhook (default: one is made and shown)"),
+    Option("--webhook-duplicates", "webhook_duplicate_rate", "fraction",
+           "share of webhooks delivered twice, the second as a replay"),
 )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from runner.emulator import control
 from runner.emulator.app import App
 from runner.emulator.config import EmulatorConfig
-from runner.emulator.server import HOST, Server
+from runner.http.server import HOST, Server
 
 START_TIMEOUT_S = 15.0
 
@@ -89,7 +89,7 @@ class ThreadEmulator(EmulatorHandle):
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.app = App(config)
-        self._server = Server(self.app)
+        self._server = Server(self.app, self.app.config.max_body_bytes)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -111,9 +111,11 @@ class ThreadEmulator(EmulatorHandle):
             loop.close()
             return
         self._ready.set()
+        hooks = loop.create_task(self.app.webhooks.run(), name="emulator-webhooks")
         try:
             loop.run_forever()
         finally:
+            hooks.cancel()
             loop.run_until_complete(self._server.close())
             pending = asyncio.all_tasks(loop)
             for task in pending:
@@ -216,7 +218,7 @@ def serve(config: EmulatorConfig, port_file: str | None = None,
 async def _serve(config: EmulatorConfig, port_file: str | None,
                  announce: Callable[[str], None] | None) -> None:
     app = App(config)
-    server = Server(app)
+    server = Server(app, app.config.max_body_bytes)
     port = await server.start(config.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -230,7 +232,9 @@ async def _serve(config: EmulatorConfig, port_file: str | None,
         os.replace(tmp, port_file)  # readers never see a half-written port
     if announce:
         announce(control.banner(port, shown_key(config), os.getpid(), HOST))
+    hooks = asyncio.create_task(app.webhooks.run(), name="emulator-webhooks")
     try:
         await stop.wait()
     finally:
+        hooks.cancel()
         await server.close()

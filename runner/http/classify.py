@@ -10,14 +10,17 @@ is each caller's business, on top of the :class:`Reading` this returns.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from itertools import accumulate
 from typing import Any, Generic, TypeVar
 
 from runner.contract import CAP_CODES, TRANSIENT_STATUSES, UNAUTHORIZED_STATUS, Endpoint
 from runner.http.client import MAX_ERROR_TEXT, Exchange
+from runner.limits import MAX_JSON_DEPTH
 
 
 class Disposition(StrEnum):
@@ -107,12 +110,42 @@ def disposition(status: int, code: str | None, endpoint: Endpoint) -> Dispositio
     return Disposition.RETRY if endpoint.retry_other_4xx else Disposition.FAILED
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+
+
+UNREADABLE = "unreadable_answer"  # the runner's code (not the API's) for an answer it cannot read
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (strings skipped), without parsing
+    it: Python's json recurses once a level, so a hostile ``[`` * 100000 would raise
+    RecursionError (a traceback, a row left "sending")."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # cannot be too deep: the common case costs two counts
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw)).translate(_DEPTH_STEPS)
+    deepest = 0
+    for depth in accumulate(b if b == 1 else -1 for b in brackets):
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_JSON_DEPTH:
+                break
+    return deepest
+
+
 def read_response(status: int, raw: bytes, headers: Mapping[str, str] | None, now: float,
                   endpoint: Endpoint) -> Reading:
-    """Classify one HTTP answer (``now`` is the wall clock, for an HTTP-date Retry-After)."""
+    """Classify one HTTP answer (``now`` is the wall clock, for an HTTP-date Retry-After).
+
+    An answer nested deeper than MAX_JSON_DEPTH is no answer: asked again (the retry policy
+    of each command bounds how often), whatever its status."""
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        return Reading(Disposition.RETRY, status, None, code=UNREADABLE,
+                       message=f"unreadable answer: JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         payload = json.loads(raw) if raw else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None
     if not isinstance(payload, dict):
         payload = None

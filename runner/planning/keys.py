@@ -48,3 +48,11 @@ def content_hash(body: dict[str, Any]) -> str:
     content = {k: v for k, v in body.items() if k != "reply_to"}
     canonical = encode_sorted(content)  # json.dumps(sort_keys, compact, UTF-8), cheaper
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def answer_key(kind: str, chat: str, period: str = "") -> str:
+    """The key of an answer the runner owes a chat (a HELP reply: ``period`` is its UTC day, so
+    one answer a day; an opt-out's one confirmation: no period, so one ever). The fields cannot
+    meet a campaign's: "answer" and ``kind`` stand where a campaign id and revision stand."""
+    material = f"answer\x1f{kind}\x1f{chat}\x1f{period}".encode()
+    return KEY_PREFIX + hashlib.sha256(material).hexdigest()[:40]

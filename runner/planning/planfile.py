@@ -164,7 +164,16 @@ class PlanFile:
             raise CampaignError(f"plan format {obj['plan_format']} is not one this runner reads "
                                 f"({PLAN_FORMAT})", file=str(p), line=1,
                                 hint="plan again with this runner")
-        return cls(p, obj)
+        plan = cls(p, obj)
+        try:
+            recomputed = digest(plan.inputs)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            recomputed = None
+        if obj.get("digest") != recomputed:
+            raise CampaignError("the plan's digest is not the digest of the inputs it lists (the "
+                                "header was edited)", file=str(p), line=1, path="digest",
+                                hint="plan again (campaign plan FILE --out PLAN) and send that plan")
+        return plan
 
     def campaign_name(self) -> str:
         return next(i.path for i in self.inputs if i.role == CAMPAIGN)

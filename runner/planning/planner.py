@@ -27,6 +27,7 @@ from runner.campaign.schedule import (
     ScheduleError,
     zone,
 )
+from runner.consent.standing import Standing
 from runner.errors import CampaignError, Problem
 from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
@@ -154,6 +155,9 @@ class PlanSummary:
     recipients: int = 0  # distinct chats that get a plan
     duplicates: int = 0
     suppressed: int = 0
+    # Of ``suppressed``: kept by the state's consent ledger, not by a suppression file.
+    opted_out: int = 0
+    held: int = 0
     invalid: int = 0
     empty_rows: int = 0  # rows whose cells are all empty (",,,," from a spreadsheet): skipped
     no_chat: int = 0  # rows whose chat id cells are empty: skipped (recipients.strict: errors)
@@ -193,6 +197,8 @@ class PlanSummary:
             out["rows_without_chat"] = self.no_chat
         if self.read_as:
             out["read_as"] = self.read_as
+        if self.opted_out or self.held:
+            out["consent"] = {"opted_out": self.opted_out, "held": self.held}
         return out
 
 
@@ -201,7 +207,10 @@ class Planner:
     the counts and everything found (call `raise_if_invalid()` before trusting the requests)."""
 
     def __init__(self, campaign: Campaign, *, show_recipients: bool = False,
-                 previews: int = PREVIEW_COUNT, suppression: Suppression | None = None) -> None:
+                 previews: int = PREVIEW_COUNT, suppression: Suppression | None = None,
+                 consent: Mapping[str, Standing] | None = None) -> None:
+        """``consent``: the state's ledger (chats opted out or held, runner.store.ledger) when
+        the caller read it; those chats are suppressed like the files' entries."""
         self.campaign = campaign
         self.renderer = Renderer(campaign)
         self._keys = {s.id: step_keys(campaign.id, campaign.revision, s.id) for s in campaign.steps}
@@ -214,6 +223,8 @@ class Planner:
                                                      campaign.doc.file, campaign.doc.locate,
                                                      campaign.source.region)
             self.collector.extend(problems)
+        if consent:
+            suppression = suppression.with_consent(consent)
         self.suppression = suppression
         self.summary = PlanSummary(campaign=campaign.id, revision=campaign.revision,
                                    steps={s.id: StepCounts(variants={v.variant or "": 0 for v in s.variants}
@@ -263,6 +274,11 @@ class Planner:
             chat = rec.chat or ""
             if chat in self.suppression:
                 s.suppressed += 1
+                if not self.suppression.in_files(chat):
+                    if self.suppression.standing(chat) is Standing.OPTED_OUT:
+                        s.opted_out += 1
+                    else:
+                        s.held += 1
                 continue
             try:
                 rendered = self.renderer.render(rec)
@@ -402,6 +418,9 @@ class Planner:
         if s.excluded:
             w.append(f"{s.excluded:,} recipient(s) are excluded by recipients.exclude_when ({s.excluded_by}): "
                      "nothing is sent to them")
+        if s.opted_out or s.held:
+            w.append(f"of them, the consent ledger keeps {s.opted_out:,} who opted out and "
+                     f"{s.held:,} held for review (campaign optouts review)")
         for step in self.campaign.steps:
             for view in step.variants or [step]:
                 if view.effect:

@@ -21,6 +21,7 @@ class FileResult:
     problems: list[Problem] = field(default_factory=list)
     summary: dict[str, Any] | None = None
     hidden: int = 0  # problems the collector dropped (too many kinds), said after the rest
+    campaign_id: str | None = None  # once the file loads: ids must be unique across files
 
     @property
     def errors(self) -> list[Problem]:
@@ -104,6 +105,7 @@ def _validate(path: str | Path) -> FileResult:
     except CampaignError as err:
         result.problems = sorted(err.problems, key=Problem.sort_key)
         return result
+    result.campaign_id = campaign.id
     planner = Planner(campaign)
     try:
         summary = planner.run()
@@ -156,7 +158,38 @@ def validate_run(paths: Iterable[str | Path], *, strict: bool = False) -> Valida
             hint = (f"{len(skipped)} YAML file(s) were skipped as not campaigns (e.g. {skipped[0]}); "
                     "name a file to check it anyway")
         raise CampaignError(Problem("no campaign files found", hint=hint))
-    return ValidationRun([validate_file(f, strict=strict) for f in files], skipped)
+    results = [validate_file(f, strict=strict) for f in _unique(files)]
+    _same_ids(results)
+    return ValidationRun(results, skipped)
+
+
+def _unique(files: Iterable[Path]) -> Iterator[Path]:
+    """Each file once, however often it was named (a folder and a file in it)."""
+    seen: set[Path] = set()
+    for f in files:
+        key = Path(f).resolve()
+        if key not in seen:
+            seen.add(key)
+            yield f
+
+
+def _same_ids(results: list[FileResult]) -> None:
+    """Two files with one campaign id would share one journal and one set of idempotency keys:
+    the second sends nothing that the first sent (same keys), or resumes the other's run. An
+    error on each later file, naming the first."""
+    first: dict[str, FileResult] = {}
+    for r in results:
+        if r.campaign_id is None:
+            continue
+        if r.campaign_id not in first:
+            first[r.campaign_id] = r
+            continue
+        r.problems.append(Problem(
+            f"campaign id '{r.campaign_id}' is also the id of {first[r.campaign_id].file}: the two "
+            "would share one journal and one set of idempotency keys",
+            file=r.file, path="id", layer="rules",
+            hint="give each campaign its own id (the id names the journal and is part of every "
+                 "key: a changed id is a new campaign, sent again to everyone)"))
 
 
 def validate_paths(paths: Iterable[str | Path], *, strict: bool = False) -> list[FileResult]:

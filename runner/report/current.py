@@ -8,10 +8,11 @@ always add up. Planning is pure, so this re-plans the campaign (no network, no k
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from runner.campaign.load import Campaign
+from runner.consent.standing import Standing
 from runner.planning.planner import Planner
 from runner.planning.variants import Assigner, step_assigner
 
@@ -64,13 +65,14 @@ def messages_per_request(campaign: Campaign) -> MessagesPerRequest:
     return {step.id: step.messages for step in campaign.steps}, variant_messages
 
 
-def current_plan(campaign: Campaign) -> CurrentPlan:
-    """Re-plan ``campaign`` and keep only what the report needs (one entry per request).
+def current_plan(campaign: Campaign, consent: Mapping[str, Standing] | None = None) -> CurrentPlan:
+    """Re-plan ``campaign`` and keep only what the report needs (one entry per request);
+    ``consent``: the state's ledger, whose opted-out and held chats the plan leaves out.
 
     Invalid recipients are left out (they are not in any plan that could be sent); the report
     never fails because of them: ``validate`` says what is wrong.
     """
-    planner = Planner(campaign, previews=0)
+    planner = Planner(campaign, previews=0, consent=consent)
     keys = {hash(req.key) for req in planner.requests()}
     s = planner.summary
     suppression = planner.suppression

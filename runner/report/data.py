@@ -11,6 +11,9 @@ outside the plan) and 4 (``replies``: replies and opt-outs per step and variant,
 intervals; runner.report.engagement). Schema 5 says whether and when replies were read
 (``replies.read``, ``last_read_at``, ``last_pass``) and changes one meaning: when they were
 never read, reply counts and rates are ``null``, not 0 (schema 4 wrote 0: a real-looking zero).
+Schema 6 adds ``consent`` (the state's consent ledger: this campaign's chats opted out and held,
+the holds named) and counts opt-outs per step from the ledger too, and keeps the replies of
+chats suppressed after they were messaged in the reply figures (they were sent; they count).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.audience.mask import display_chat
+from runner.consent.standing import EventKind, Standing
 from runner.errors import CampaignError
 from runner.report.current import CurrentPlan
 from runner.report.engagement import (
@@ -35,9 +39,11 @@ from runner.report.engagement import (
 )
 from runner.report.html import render_html
 from runner.report.words import PROTOCOL_NAMES, WAITING_TEXT, fmt_seconds, stop_text
+from runner.safe_text import md_code, md_text, one_line
 from runner.store.journal import ACCEPTED, EXPIRED, FAILED, NOT_FOUND, SCHEDULED, Entry, Journal
+from runner.store.ledger import Ledger
 
-REPORT_SCHEMA_VERSION = 5
+REPORT_SCHEMA_VERSION = 6
 NETWORK_ERROR = "network_error"  # the error code of a request that got no answer (run.send)
 PROTOCOLS = ("imessage", "sms", "rcs", "unknown", "pending")
 EXAMPLES = 5  # recipients named per failure reason
@@ -86,8 +92,12 @@ def build_report(
     show_recipients: bool = False,
     now: float | None = None,
     current: CurrentPlan | None = None,
+    ledger: Ledger | None = None,
+    running: int | bool = False,
 ) -> dict[str, Any]:
     """The report document for the journal's last run (its revision's requests).
+
+    ``ledger``: the state's consent ledger (opt-outs per step, the ``consent`` section).
 
     With ``current`` (the campaign file's plan today, ``runner.report.current.current_plan``)
     the totals count exactly the current plan's keys, and journal rows the plan no longer holds
@@ -118,7 +128,11 @@ def build_report(
     network_texts: Counter = Counter()
     seen: Counter = Counter()
     accepted_rows: list[Entry] = []  # read once: the replies section needs them too
+    engaged_outside: list[Entry] = []  # accepted, outside today's plan only as suppressed
+    messaged: set[str] = set()  # chats with an attempt: what the consent section looks at
     for e in journal.entries(revision):
+        if e.attempts:
+            messaged.add(e.chat)
         accepted_messages = len(e.message_ids) if e.message_ids else e.messages
         if current is not None and outside is not None:
             if not current.has(e.key):
@@ -127,6 +141,10 @@ def build_report(
                 if e.status == ACCEPTED:
                     outside["accepted"] += 1
                     outside["messages_accepted"] += accepted_messages
+                    if current.is_suppressed(e.chat):
+                        # Sent before the chat was suppressed (it opted out, say): its replies
+                        # and opt-out still count for the step that was sent.
+                        engaged_outside.append(e)
                 elif current.is_suppressed(e.chat):
                     outside["suppressed"] += 1
                 else:
@@ -240,22 +258,79 @@ def build_report(
                         if r == NETWORK_ERROR and network_texts else {})}
                     for r, n in sorted(pending_reasons.items(), key=lambda x: (-x[1], x[0]))],
         "delivery": delivery,
-        "replies": build_engagement(journal, revision, keep, iso=_iso, accepted=accepted_rows),
+        "replies": build_engagement(journal, revision, keep, iso=_iso,
+                                    accepted=accepted_rows + engaged_outside,
+                                    optouts=ledger_optouts(ledger)),
+        "consent": consent_section(ledger, messaged, show_recipients),
         "recipients_masked": not show_recipients,
     }
-    report["state"] = run_state(report)
+    report["state"] = run_state(report, running=running)
     return report
 
 
-def run_state(report: dict[str, Any]) -> dict[str, Any]:
+def ledger_optouts(ledger: Ledger | None) -> dict[str, list[int]] | None:
+    """Each opted-out chat's opt-out times (API ms) in the ledger, for the reply figures."""
+    if ledger is None:
+        return None
+    out: dict[str, list[int]] = {}
+    for e in ledger.events(kinds=(EventKind.OPTED_OUT,)):
+        out.setdefault(e.chat, []).append(e.at_ms)
+    return out
+
+
+def consent_section(ledger: Ledger | None, chats: set[str],
+                    show_recipients: bool) -> dict[str, Any] | None:
+    """What the consent ledger holds of the chats this campaign messaged: how many opted out,
+    and each hold a person must decide (masked), with how to review them."""
+    if ledger is None:
+        return None
+    members = chats | {m for c in chats if "," in c for m in c.split(",")}
+    rows = ledger.standing_rows(chats=members)
+    held = [{"id": r.event.id, "chat": display_chat(r.chat, show_recipients),
+             "word": r.event.word, "at": _iso(r.event.at_ms / 1000), "text": r.event.excerpt,
+             "campaign": r.event.campaign, "step": r.event.step}
+            for r in rows if r.state is Standing.HELD]
+    answered = [a for a in ledger.answers().values()
+                if a.chat in members and a.status == "accepted"]
+    return {"ledger": str(ledger.path),
+            "opted_out": sum(1 for r in rows if r.state is Standing.OPTED_OUT),
+            "held": held,
+            "review": "campaign optouts review" if held else None,
+            "help_answered": sum(1 for a in answered if a.kind == "help"),
+            "optouts_confirmed": sum(1 for a in answered if a.kind == "optout_confirmation")}
+
+
+def _consent_lines(report: dict[str, Any]) -> list[str]:
+    c = report.get("consent")
+    if not c or not (c["opted_out"] or c["held"] or c.get("help_answered")):
+        return []
+    lines = [f"Consent: {c['opted_out']:,} of this campaign's chats opted out, {len(c['held']):,} "
+             "held for review (nothing is sent to them until a person decides)"
+             + (f"; HELP answered {c['help_answered']:,}, opt-outs confirmed "
+                f"{c['optouts_confirmed']:,}" if c.get("help_answered") or
+                c.get("optouts_confirmed") else "")]
+    for h in c["held"][:20]:
+        lines.append(f"  #{h['id']}  {h['chat']}  {h['word']}  {json.dumps(h['text'] or '', ensure_ascii=False)}")
+    if c["held"]:
+        lines.append(f"  review them: {c['review']} (--release N or --opt-out N)")
+    return lines
+
+
+def run_state(report: dict[str, Any], *, running: int | bool = False) -> dict[str, Any]:
     """Where the campaign stands, in one word a person (or a dashboard) can act on:
+
+    ``running`` (the last run has not finished and a process holds the journal's lock: a
+    send is running now, and the report is what it has journalled so far; ``running`` given
+    as the holder's PID, or True when it is not known),
 
     ``stopped`` (the last run stopped early or did not finish: send again resumes it),
     ``waiting`` (everything due was sent; the rest waits on its schedule, until ``next_due``),
     ``failed`` (finished, but some requests failed for good or expired), ``finished``.
     """
     run, t = report["run"], report["totals"]
-    if not run["finished"] or run["stop_reason"] is not None or t["pending"]:
+    if running and not run["finished"]:
+        state = "running"
+    elif not run["finished"] or run["stop_reason"] is not None or t["pending"]:
         state = "stopped"
     elif t["scheduled"]:
         state = "waiting"
@@ -263,7 +338,9 @@ def run_state(report: dict[str, Any]) -> dict[str, Any]:
         state = "failed"
     else:
         state = "finished"
+    pid = running if state == "running" and running is not True else None
     return {"name": state, "next_due": run.get("next_due") if state == "waiting" else None,
+            **({"pid": pid} if state == "running" else {}),
             "scheduled": t["scheduled"], "expired": t["expired"],
             "suppressed_recipients": t["suppressed_recipients"],
             "suppressed_after_sending": (report["outside_plan"] or {}).get("suppressed", 0)}
@@ -394,6 +471,10 @@ def histogram(sorted_seconds: list[float]) -> dict[str, Any]:
 def _stop_text(run: dict[str, Any], state: dict[str, Any] | None = None) -> str:
     if state and state.get("name") == "waiting":
         return WAITING_TEXT
+    if state and state.get("name") == "running":
+        pid = state.get("pid")
+        return (f"a send is running now{f' (process {pid})' if pid else ''}: this is what it "
+                "has journalled so far")
     if not run["finished"]:
         return stop_text("send", "unfinished")
     return stop_text("send", run["stop_reason"])
@@ -473,7 +554,7 @@ def render_text(report: dict[str, Any], file: str | None = None) -> str:
         lines.append("Failures by reason:")
         for g in report["failures"]:
             status = f" (HTTP {g['http_status']})" if g["http_status"] else ""
-            msg = f": {g['message']}" if g["message"] else ""
+            msg = f": {one_line(g['message'])}" if g["message"] else ""
             lines.append(f"  {g['count']:>6,} × {g['reason']}{status}{msg}")
             lines.append(f"         e.g. {', '.join(g['examples'])}")
     if report["pending"]:
@@ -482,6 +563,7 @@ def render_text(report: dict[str, Any], file: str | None = None) -> str:
             for p in report["pending"]))
     lines += _delivery_text(report, file)
     lines += _replies_text(report, file)
+    lines += _consent_lines(report)
     return "\n".join(lines) + "\n"
 
 
@@ -584,7 +666,7 @@ def _delivery_text(report: dict[str, Any], file: str | None) -> list[str]:
     if d["failures"]:
         lines.append("Delivery failures by error:")
         for g in d["failures"]:
-            lines.append(f"  {g['count']:>6,} × {g['error']}")
+            lines.append(f"  {g['count']:>6,} × {one_line(g['error'])}")
             lines.append(f"         e.g. {', '.join(g['examples'])}")
     return lines
 
@@ -614,8 +696,9 @@ def _delivery_markdown(report: dict[str, Any], file: str | None) -> list[str]:
     if d["failures"]:
         out += ["", "| delivery error | count | e.g. |", "|---|---:|---|"]
         for g in d["failures"]:
-            err = g["error"].replace("|", "\\|")
-            out.append(f"| {err} | {g['count']:,} | {', '.join(g['examples'])} |")
+            # The server's words: markdown data, never markup (runner.safe_text).
+            out.append(f"| {md_text(g['error'])} | {g['count']:,} | "
+                       f"{md_text(', '.join(g['examples']))} |")
     return out
 
 
@@ -626,7 +709,7 @@ def _pct(part: int, whole: int) -> str:
 def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
     r, t = report["run"], report["totals"]
     out = [
-        f"## Campaign `{report['campaign']}` — revision {report['revision']}, run #{r['id']}",
+        f"## Campaign {md_code(report['campaign'])} — revision {report['revision']}, run #{r['id']}",
         "",
         f"{_stop_text(r, report.get('state'))[:1].upper()}"
         f"{_stop_text(r, report.get('state'))[1:]}. Started {r['started_at']}"
@@ -644,9 +727,9 @@ def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
         out += ["", "### Failures by reason", "", "| reason | HTTP | count | message | e.g. |",
                 "|---|---:|---:|---|---|"]
         for g in report["failures"]:
-            msg = (g["message"] or "").replace("|", "\\|")
-            out.append(f"| `{g['reason']}` | {g['http_status'] or ''} | {g['count']:,} | {msg} "
-                       f"| {', '.join(g['examples'])} |")
+            out.append(f"| {md_code(g['reason'], in_table=True)} | {g['http_status'] or ''} | "
+                       f"{g['count']:,} | {md_text(g['message'] or '')} "
+                       f"| {md_text(', '.join(g['examples']))} |")
     if report["pending"]:
         out += ["", "Pending: " + ", ".join(f"`{p['reason']}` {p['count']:,}"
                                            for p in report["pending"])]
@@ -658,6 +741,10 @@ def render_markdown(report: dict[str, Any], file: str | None = None) -> str:
         out += ["", outside[:1].upper() + outside[1:] + "."]
     out += _delivery_markdown(report, file)
     out += _replies_markdown(report, file)
+    consent = _consent_lines(report)
+    if consent:
+        out += ["", "### Consent", "", consent[0] + ".", ""]
+        out += [f"- {md_code(line.strip())}" for line in consent[1:]]  # replies: hostile text
     return "\n".join(out) + "\n"
 
 

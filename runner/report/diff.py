@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from runner.safe_text import md_code, md_text, one_line
+
 _EXAMPLE_WIDTH = 120
 
 
@@ -34,8 +36,8 @@ def _step_line(s: dict[str, Any]) -> str:
 
 
 def _headline(doc: dict[str, Any]) -> str:
-    side = "new campaign" if doc["new"] else f"{doc.get('base_said') or doc['base']} → working tree"
-    return f"campaign {doc['campaign']} ({doc['file']}): {side}"
+    side = "new campaign" if doc["new"] else f"{one_line(doc.get('base_said') or doc['base'])} → working tree"
+    return f"campaign {one_line(doc['campaign'])} ({one_line(doc['file'])}): {side}"
 
 
 def _facts(doc: dict[str, Any]) -> list[str]:
@@ -68,27 +70,29 @@ def _facts(doc: dict[str, Any]) -> list[str]:
 def render_text(doc: dict[str, Any]) -> str:
     lines = [_headline(doc)] + [f"  {f}" for f in _facts(doc)]
     for s in doc["steps"]:
-        lines.append(f"  step {s['step']}: {_step_line(s)}")
+        lines.append(f"  step {one_line(s['step'])}: {_step_line(s)}")
         for ex in s["examples"]:
             for name, change in ex["changes"].items():
-                lines.append(f"      e.g. {ex['recipient']} {name}: {_short(change['before'])}")
-                lines.append(f"      {' ' * len(ex['recipient'])}{' ' * len(name)}    → "
-                             f"{_short(change['after'])}")
+                who, what = one_line(ex["recipient"]), one_line(name)
+                lines.append(f"      e.g. {who} {what}: {one_line(_short(change['before']))}")
+                lines.append(f"      {' ' * len(who)}{' ' * len(what)}    → "
+                             f"{one_line(_short(change['after']))}")
     return "\n".join(lines) + "\n"
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md_text(text)
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    side = "a new campaign" if doc["new"] else f"{doc.get('base_said') or doc['base']} → this branch"
-    lines = [f"### Campaign `{doc['campaign']}` (`{doc['file']}`): {side}", ""]
+    # Every name, id, ref and example comes from the pull request: markdown data, never markup.
+    side = "a new campaign" if doc["new"] else f"{md_code(doc.get('base_said') or doc['base'])} → this branch"
+    lines = [f"### Campaign {md_code(doc['campaign'])} ({md_code(doc['file'])}): {side}", ""]
     lines += [f"- {_cell(f)}" for f in _facts(doc)]
     lines += ["", "| step | change | added | removed | unchanged | content changed | sent again | not re-sent |",
               "|---|---|--:|--:|--:|--:|--:|--:|"]
     for s in doc["steps"]:
-        lines.append(f"| `{s['step']}` | {s['status']} | {s['recipients_added']:,} | "
+        lines.append(f"| {md_code(s['step'], in_table=True)} | {s['status']} | {s['recipients_added']:,} | "
                      f"{s['recipients_removed']:,} | {s['recipients_unchanged']:,} | "
                      f"{s['content_changed']:,} | {s['would_resend']:,} | {s['would_not_resend']:,} |")
     examples = [(s["step"], ex) for s in doc["steps"] for ex in s["examples"]]
@@ -96,9 +100,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += ["", "<details><summary>Examples of changed content (recipients masked)</summary>", ""]
         for step, ex in examples:
             for name, change in ex["changes"].items():
-                lines.append(f"- `{step}` for {ex['recipient']}, `{name}`:")
-                lines.append(f"  - before: `{_cell(_short(change['before']))}`")
-                lines.append(f"  - after: `{_cell(_short(change['after']))}`")
+                lines.append(f"- {md_code(step)} for {md_text(ex['recipient'])}, {md_code(name)}:")
+                lines.append(f"  - before: {md_code(_short(change['before']))}")
+                lines.append(f"  - after: {md_code(_short(change['after']))}")
         lines += ["", "</details>"]
     lines += ["", "_\"sent again\": the Idempotency-Key changes (revision, step id or chat id), so "
               "a recipient who already got it gets it again. \"not re-sent\": the content changes "

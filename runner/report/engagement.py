@@ -41,9 +41,12 @@ class _Cell:
 def engagement(entries: Iterable[Entry], deliveries: Iterable[Delivery],
                replies: Iterable[Reply], *,
                keep: Callable[[str], bool] | None = None,
-               last_read: float | None = None) -> dict[str, Any]:
+               last_read: float | None = None,
+               optouts: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """The ``replies`` section of the report (pure: rows in, document out). ``last_read``: when
-    the last reading of replies began (the runner's clock, as the journal's request times)."""
+    the last reading of replies began (the runner's clock, as the journal's request times).
+    ``optouts``: the consent ledger's opt-out times (API ms) by chat or group member: a step
+    counts an opt-out when one falls after its message, even if no reply row says so."""
     sent_ms: dict[str, int] = {}
     delivered: set[str] = set()
     for d in deliveries:
@@ -100,7 +103,13 @@ def engagement(entries: Iterable[Entry], deliveries: Iterable[Delivery],
             if window:
                 cell.replied += 1
                 cell.waits.append((window[0].received_at - at) / 1000.0)
-                cell.opted_out += any(r.is_stop for r in window)
+                cell.opted_out += any(r.is_stop for r in window) or _opted_out_within(
+                    chat, optouts, at, until)
+            elif _opted_out_within(chat, optouts, at, until):
+                # Read by a send before it messaged the chat again (the ledger has it, the
+                # journal's replies not yet): a reply, and an opt-out.
+                cell.replied += 1
+                cell.opted_out += 1
 
     steps: dict[str, Any] = {}
     for step, variants in order.items():
@@ -179,10 +188,22 @@ def reading(passes: list[ReplyPass], legacy_read_at: float | None,
     }
 
 
+def _opted_out_within(chat: str, optouts: dict[str, list[int]] | None, start: int,
+                      until: int | None) -> bool:
+    if not optouts:
+        return False
+    for who in (chat, *(chat.split(",") if "," in chat else ())):
+        for at in optouts.get(who, ()):
+            if at >= start and (until is None or at < until):
+                return True
+    return False
+
+
 def build_engagement(journal: Journal, revision: int,
                      keep: Callable[[str], bool] | None = None, *,
                      iso: Callable[[float | None], str | None],
-                     accepted: Iterable[Entry] | None = None) -> dict[str, Any]:
+                     accepted: Iterable[Entry] | None = None,
+                     optouts: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """The ``replies`` section over one revision of the journal: how the replies were read,
     then ``engagement`` (or, never read, ``unread``). ``iso`` writes the times. ``accepted``:
     the revision's accepted rows that ``keep`` keeps, when the caller has read them already
@@ -197,7 +218,7 @@ def build_engagement(journal: Journal, revision: int,
     else:
         entries = journal.entries(revision)
     doc = engagement(entries, journal.deliveries(revision), stored, keep=keep,
-                     last_read=last.started_at if last is not None else legacy)
+                     last_read=last.started_at if last is not None else legacy, optouts=optouts)
     return {**head, **(doc if head["read"] else unread(doc))}
 
 

@@ -260,6 +260,8 @@ def _status(report: dict[str, Any]) -> tuple[str, str]:
     state = report.get("state") or {"name": "finished"}
     d = report["delivery"]["messages"]
     name = state["name"]
+    if name == "running":
+        return "info", "a send is running: what it has journalled so far"
     if name == "stopped":
         return "warn", "stopped early (send again to resume)"
     if name == "waiting":

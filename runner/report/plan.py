@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from runner.planning.planner import PlanSummary
+from runner.safe_text import md_code, md_text
 
 _STATE_NAMES = {
     "due": "due now", "window": "waiting for the window", "delay": "waiting for a delay",
@@ -167,51 +168,41 @@ def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: di
     return "\n".join(out) + "\n"
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]!#|~"})
-
-
-def _md_escape(text: str) -> str:
-    """Campaign text is data, not markup: in a PR comment it must not load images, make
-    links, @-mention people or break the table it stands in."""
-    text = text.translate(_MD_SPECIAL).replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("@", "@\u200b")
-
-
 def render_markdown(s: PlanSummary, *, file: str, effects: dict[str, str], extra: dict[str, Any]) -> str:
-    out = [f"### Campaign plan: `{s.campaign}` (revision {s.revision})", "",
-           f"File: `{file}` · dry run, nothing was sent", "",
+    out = [f"### Campaign plan: {md_code(s.campaign)} (revision {s.revision})", "",
+           f"File: {md_code(file)} · dry run, nothing was sent", "",
            "| | |", "|---|---:|"]
     out += [f"| {k} | {v} |" for k, v in _headline(s, extra)]
     out += ["", "| step | requests | messages | skipped | effect |", "|---|---:|---:|---:|---|"]
-    out += [f"| `{sid}` | {r} | {m} | {k} | {e} |" for sid, r, m, k, e in _counts_rows(s, effects)]
+    out += [f"| {md_code(sid, in_table=True)} | {r} | {m} | {k} | {md_text(e)} |" for sid, r, m, k, e in _counts_rows(s, effects)]
     variants = _variant_rows(s)
     if variants:
         out += ["", "| step | variant | requests | share |", "|---|---|---:|---:|"]
-        out += [f"| `{sid}` | `{vid}` | {n:,} | {share} |" for sid, vid, n, share in variants]
+        out += [f"| {md_code(sid, in_table=True)} | {md_code(vid, in_table=True)} | {n:,} | {share} |" for sid, vid, n, share in variants]
     sched = extra.get("schedule")
     if sched:
         out += ["", f"**Schedule at {sched['at']}**", "", "| messages | count |", "|---|---:|"]
-        out += [f"| {_STATE_NAMES.get(k, k)} | {v:,} |" for k, v in sched["messages"].items()]
-        out += [f"| ↳ window closed in {z} | {n:,} |" for z, n in sched["waiting_for_window_by_zone"].items()]
+        out += [f"| {md_text(_STATE_NAMES.get(k, k))} | {v:,} |" for k, v in sched["messages"].items()]
+        out += [f"| ↳ window closed in {md_text(z)} | {n:,} |" for z, n in sched["waiting_for_window_by_zone"].items()]
         if sched["next_due"]:
             out += ["", f"Next message due at {sched['next_due']}."]
     if s.from_numbers:
         out += ["", "| from number | chats |", "|---|---:|"]
-        out += [f"| {n} | {c:,} |" for n, c in s.from_numbers.items()]
+        out += [f"| {md_text(n)} | {c:,} |" for n, c in s.from_numbers.items()]
     if s.warnings:
-        out += ["", "**Warnings**", ""] + [f"- ⚠️ {_md_escape(w)}" for w in s.warnings]
+        out += ["", "**Warnings**", ""] + [f"- ⚠️ {md_text(w)}" for w in s.warnings]
     if s.previews:
         title = (f"the first {len(s.previews)} recipient(s)" if not variants
                  else _previews_title(s))
         out += ["", f"<details><summary>Preview of {title}</summary>", ""]
         for p in s.previews:
-            out += [f"**→ {_md_escape(p['recipient'])}**", ""]
+            out += [f"**→ {md_text(p['recipient'])}**", ""]
             for item in p["steps"]:
                 if "skipped" in item:
-                    out += [f"- `{item['step']}` — skipped ({item['skipped']})"]
+                    out += [f"- {md_code(item['step'])} — skipped ({md_text(item['skipped'])})"]
                     continue
-                out.append(f"- `{item['step']}`{_md_escape(_step_notes(item))}")
-                out += [f"  > {_md_escape(ln)}  " for ln in _bubbles(item["body"])]
+                out.append(f"- {md_code(item['step'])}{md_text(_step_notes(item))}")
+                out += [f"  > {md_text(ln)}  " for ln in _bubbles(item["body"])]
             out.append("")
         out.append("</details>")
     return "\n".join(out) + "\n"

@@ -3,7 +3,10 @@ table of stop-reason wording, protocol names and how a duration reads."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for the annotation only: words stay free of the run layer
+    from runner.run.answers import AnswerStats
 
 # (command, stop reason) -> what a person reads. Reasons come from RunResult / TrackResult
 # (None = finished); a reason missing here reads "stopped: <reason>".
@@ -77,3 +80,13 @@ def confirm_question(planned: int, already: int, earlier_revision: int = 0,
                      "step id")
     tail = f" ({'; '.join(again)})" if again else ""
     return f"Send {max(0, planned - already):,} requests{tail}?"
+
+
+def answers_line(a: AnswerStats | None) -> str | None:
+    """The answers owed that this command sent (HELP, opt-out confirmations), in one line."""
+    if a is None or not (a.help or a.confirmations or a.failed or a.pending):
+        return None
+    line = f"answered {a.help:,} HELP, confirmed {a.confirmations:,} opt-outs"
+    if a.failed or a.pending:
+        line += f" ({a.failed:,} refused, {a.pending:,} left for the next run)"
+    return line

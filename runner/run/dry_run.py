@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.schedule import ScheduleError, parse_at
+from runner.consent.standing import Standing
 from runner.errors import CampaignError, Problem
 from runner.planning.planfile import dump_header, header, inputs_of
 from runner.planning.planner import JournalOverlay, Planner, PlanSummary, ScheduleCounter, dump_line
@@ -40,11 +41,14 @@ class PlanOutcome:
 
 
 def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: str | Path | None = None,
-         show_recipients: bool = False, previews: int = 3, at: str | None = None) -> PlanOutcome:
+         show_recipients: bool = False, previews: int = 3, at: str | None = None,
+         consent: Mapping[str, Standing] | None = None) -> PlanOutcome:
     """Plan a campaign (a file, or one already loaded). ``journal``: an earlier run's (see ``runner.store.journal.Journal``),
-    to say per request what it did; ``out``: write every request there, atomically."""
+    to say per request what it did; ``out``: write every request there, atomically;
+    ``consent``: the state's consent ledger (its opted-out and held chats are left out)."""
     campaign = source if isinstance(source, Campaign) else load_campaign(source)
-    planner = Planner(campaign, show_recipients=show_recipients, previews=previews)
+    planner = Planner(campaign, show_recipients=show_recipients, previews=previews,
+                      consent=consent)
     overlay = JournalOverlay(journal, campaign.revision) if journal is not None else None
     requests = planner.requests()
     stream: Annotated = overlay.annotate(requests) if overlay else ((r, None) for r in requests)

@@ -39,6 +39,8 @@ from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retrying
 from runner.planning.request import PlannedRequest
+from runner.run.consent import Clearance, ConsentGate, ConsentStats
+from runner.run.replies import Fetcher
 from runner.store.journal import (
     ACCEPTED,
     EXPIRED,
@@ -61,6 +63,7 @@ REPLY_PARENT_MISSING = "reply_parent_missing"
 PREVIOUS_STEP_FAILED = "previous_step_failed"
 _RECONSIDERED = (REPLY_PARENT_MISSING, PREVIOUS_STEP_FAILED)
 UNCONFIRMED_PAST_NOT_AFTER = "unconfirmed_past_not_after"
+REPLIES_UNREAD = "replies_unread"  # a chat messaged before whose new replies could not be read
 
 _LOOKUP_BATCH = 512  # keys looked up in the journal per round trip
 _RECORDED_OPTIONS = ("base_url", "rate_per_second", "concurrency", "timeout", "max_attempts")
@@ -158,6 +161,7 @@ class RunStats:
     retrying: int = 0  # currently waiting to retry
     scheduled: int = 0  # not due yet (window, delay, not_before): left for a later run
     expired: int = 0  # past not_after: never sent
+    kept: int = 0  # not sent: the consent ledger keeps the chat (opted out, held)
     next_due: float | None = None  # epoch seconds when the next scheduled request falls due
     messages_accepted: int = 0
     http_requests: int = 0  # requests that left this run, retries included
@@ -168,7 +172,8 @@ class RunStats:
 
     @property
     def done(self) -> int:
-        return self.accepted + self.failed + self.pending + self.scheduled + self.expired
+        return (self.accepted + self.failed + self.pending + self.scheduled + self.expired
+                + self.kept)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -180,6 +185,7 @@ class RunStats:
             "retrying": self.retrying,
             "scheduled": self.scheduled,
             "expired": self.expired,
+            "kept_by_consent": self.kept,
             "next_due": self.next_due,
             "messages_accepted": self.messages_accepted,
             "http_requests": self.http_requests,
@@ -192,6 +198,7 @@ class RunResult:
     stop_reason: StopReason | None
     cap: dict[str, Any] | None = None
     duration: float = 0.0
+    consent: ConsentStats | None = None  # what reading replies before re-messaging found
 
     @property
     def exit_code(self) -> int:
@@ -232,6 +239,7 @@ class Executor(ApiCaller[SendOptions]):
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         gate: Gate | None = None,
+        consent: ConsentGate | None = None,
     ) -> None:
         super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
                          rng=rng)
@@ -242,6 +250,8 @@ class Executor(ApiCaller[SendOptions]):
         self._wall = wall
         self._sleep = sleep
         self._gate = gate
+        self._consent = consent
+        self._fetcher: Fetcher | None = None
         self._api: ApiClient | None = None
         self._stop: asyncio.Event | None = None
         self._new_conversations_closed = False
@@ -263,6 +273,8 @@ class Executor(ApiCaller[SendOptions]):
             self._stop.set()
         self.stats = RunStats(total=total)
         self._api = self.client(self.options.timeout)
+        self._fetcher = Fetcher(self._api, self._limiter, self.options, sleep=self._wait_retry,
+                                rng=self._rng, clock=self._wall)
         self._writer = JournalWriter(self.journal)
         self._writer.start()
         concurrency = self.options.concurrency
@@ -291,6 +303,8 @@ class Executor(ApiCaller[SendOptions]):
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._writer.close()
             await self._api.aclose()
+            if self._consent is not None:
+                self._consent.flush()
         stats = self.stats
         if stats.total is not None and stats.total > stats.done:
             stats.pending += stats.total - stats.done  # never handed out: the run stopped early
@@ -299,7 +313,8 @@ class Executor(ApiCaller[SendOptions]):
             reason = StopReason(self._cap["code"])
         if reason is None and self._exhausted:
             reason = StopReason.RETRIES_EXHAUSTED
-        return RunResult(stats, reason, self._cap, time.monotonic() - stats.started)
+        return RunResult(stats, reason, self._cap, time.monotonic() - stats.started,
+                         self._consent.stats if self._consent is not None else None)
 
     async def _feed(self, plan: Iterable[PlannedRequest], queue: asyncio.Queue) -> None:
         groups = group_by_recipient(plan)
@@ -334,12 +349,16 @@ class Executor(ApiCaller[SendOptions]):
             else:
                 await self._send_recipient(group)
 
-    def _leave_pending(self, rest: list[tuple[PlannedRequest, Entry | None]]) -> None:
-        """Count the requests a recipient will not get this run (accepted earlier or pending)."""
+    def _leave_pending(self, rest: list[tuple[PlannedRequest, Entry | None]], *,
+                       kept: bool = False) -> None:
+        """Count the requests a recipient will not get this run: accepted earlier, else
+        pending (or, ``kept``, kept by the consent ledger: they left the plan)."""
         for _, entry in rest:
             if entry is not None and entry.status == ACCEPTED:
                 self.stats.accepted += 1
                 self.stats.already += 1
+            elif kept:
+                self.stats.kept += 1
             else:
                 self.stats.pending += 1
 
@@ -349,6 +368,8 @@ class Executor(ApiCaller[SendOptions]):
         established = any(e is not None and e.status == ACCEPTED for _, e in group)
         blocked_by: str | None = None  # step that failed for good; later steps wait on it
         prev_accepted: float | None = None  # when this recipient's previous step was accepted
+        cleared = self._consent is None  # the ledger allows this chat (asked once, before its
+        # first message of the run)
         for index, (req, entry) in enumerate(group):
             if entry is not None and entry.status == ACCEPTED:
                 stats.accepted += 1
@@ -406,6 +427,17 @@ class Executor(ApiCaller[SendOptions]):
                     blocked_by = req.step
                     continue
                 body = {**body, "reply_to": {"message_id": parent_id}}
+            if not cleared:
+                clearance = await self._clearance(req.recipient)
+                if clearance is not Clearance.CLEAR:
+                    self._not_cleared(clearance, group[index:], body_hash)
+                    return
+                cleared = True
+            elif self._consent is not None and self._consent.kept_now(req.recipient):
+                # An opt-out that arrived during the run (`campaign listen` wrote it): the
+                # chat's later steps stop here.
+                self._not_cleared(Clearance.KEPT, group[index:], body_hash)
+                return
             state, message_id = await self._deliver(req, body, body_hash, established, prev_accepted, index > 0)
             if state == SCHEDULED:
                 self._leave_scheduled(group[index:], None, "window_closed_while_queued")
@@ -420,6 +452,34 @@ class Executor(ApiCaller[SendOptions]):
                 # Pending: it and the later steps wait for a later run.
                 self._leave_pending(group[index:])
                 return
+
+    async def _clearance(self, chat: str) -> Clearance:
+        """The consent ledger's word on messaging ``chat`` now; reading its new replies (when
+        the state messaged it before) takes a slot like any request."""
+        assert self._consent is not None and self._fetcher is not None
+        quick = self._consent.quick(chat)
+        if quick is not None:
+            return quick
+        async with self._in_flight:
+            if self.stopping:
+                return Clearance.STOPPED
+            return await self._consent.read(chat, self._fetcher)
+
+    def _not_cleared(self, clearance: Clearance, rest: list[tuple[PlannedRequest, Entry | None]],
+                     body_hash: str) -> None:
+        """A chat the run does not message: kept by the ledger (its requests are not sent and
+        get no row: they left the plan), or its replies unread (left pending, said why)."""
+        if clearance is Clearance.KEPT:
+            self._leave_pending(rest, kept=True)
+            return
+        if clearance is Clearance.STOPPED:
+            self.request_stop(StopReason.UNAUTHORIZED)
+            self._leave_pending(rest)
+            return
+        req = rest[0][0]
+        self._mark(req, body_hash, PENDING, REPLIES_UNREAD,
+                   "not sent: this chat's new replies could not be read (never messaged blind)")
+        self._leave_pending(rest)
 
     def _mark_failed(self, req: PlannedRequest, body_hash: str, code: str, message: str) -> None:
         self._mark(req, body_hash, FAILED, code, message)

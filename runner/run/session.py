@@ -22,6 +22,7 @@ from runner.campaign.load import Campaign, load_campaign
 from runner.campaign.schedule import gate_for
 from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import api_key_from_env, base_url_from
+from runner.http.retry import StopReason
 from runner.http.stacks import stack_from
 from runner.http.transport import run as run_on_loop
 from runner.planning.planfile import (
@@ -34,6 +35,8 @@ from runner.planning.planfile import (
 )
 from runner.planning.planner import JournalOverlay, PlanSummary, iter_plan
 from runner.report.current import CurrentPlan
+from runner.run.answers import AnswerStats, AnswerTexts, answer_owed
+from runner.run.consent import ConsentGate, ConsentStats
 from runner.run.optouts import stop_words
 from runner.run.rehearsal import rehearsal_clock
 from runner.run.send import (
@@ -48,6 +51,7 @@ from runner.run.spool import PlanSpool, current_plan_of, spool_plan
 from runner.run.track import ReplyOptions, Tracker, TrackOptions, TrackResult, TrackStats
 from runner.store.audit import Audit, audit, require_clean
 from runner.store.journal import Journal, journal_error
+from runner.store.ledger import Ledger
 from runner.store.paths import DEFAULT_STATE_DIR
 
 T = TypeVar("T")
@@ -202,8 +206,9 @@ class SendSession:
     """
 
     def __init__(self, file: str | Path, campaign: Campaign, summary: PlanSummary,
-                 options: SendOptions, api_key: str, journal: Journal) -> None:
+                 options: SendOptions, api_key: str, journal: Journal, ledger: Ledger) -> None:
         self.file = Path(file)
+        self.ledger = ledger  # the state's consent ledger: every message is checked against it
         self.campaign = campaign
         self.summary = summary
         self.options = options
@@ -216,6 +221,8 @@ class SendSession:
         self.state_dir = Path(journal.path).parent
         self._spool: PlanSpool | None = None  # the validated requests, rendered once
         self.wall: Callable[[], float] = time.time  # `--now`: a rehearsal's clock (rehearsal.py)
+        self.answer_texts = AnswerTexts()  # the team's HELP answer and opt-out confirmation
+        self.answered = AnswerStats()  # what this session answered (over every run)
 
     @classmethod
     def open(cls, file: str | Path | None, *, state_dir: str | Path = DEFAULT_STATE_DIR,
@@ -223,7 +230,8 @@ class SendSession:
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
              http_stack: str | None = None, plan: str | Path | None = None,
-             clean: bool = False, now: str | None = None) -> SendSession:
+             clean: bool = False, answers: AnswerTexts | None = None,
+             now: str | None = None) -> SendSession:
         """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
         ``file`` may then be None (the planned campaign is looked up next to the plan).
         ``clean``: refuse uncommitted changes to the campaign or its files (git).
@@ -233,7 +241,9 @@ class SendSession:
             file = find_campaign(planned)
         campaign = load_campaign(file)
         files = input_paths(campaign)
-        found = audit(files, planned.digest if planned is not None else digest(inputs_of(campaign)))
+        # The digest of the inputs as read now, never the plan header's (a header can be
+        # edited; PlanFile.read refuses one whose digest is not its inputs').
+        found = audit(files, digest(inputs_of(campaign)))
         if clean:
             require_clean(files, found)
         reread = check_inputs(campaign, planned) if planned is not None else []
@@ -243,16 +253,27 @@ class SendSession:
                                   max_attempts=max_attempts, backoff_base=backoff_base,
                                   backoff_cap=backoff_cap, http_stack=http_stack)
         wall = rehearsal_clock(now, options.base_url)
-        # Validated and planned in one pass; the spool is what run_once sends.
-        summary, spool, skipped = spool_plan(campaign, state_dir, planned)
+        # The consent ledger first: a damaged one stops the send before anything is planned.
+        ledger = Ledger.for_state(state_dir)
+        try:
+            ledger.sync_state(state_dir)  # who the state has messaged, from every journal
+            # Validated and planned in one pass; the spool is what run_once sends.
+            summary, spool, skipped = spool_plan(campaign, state_dir, planned,
+                                                 consent=ledger.standings())
+        except BaseException:
+            ledger.close()
+            raise
         try:
             key = api_key if api_key is not None else api_key_from_env("send")
-            session = cls(file, campaign, summary, options, key, open_journal(state_dir, campaign.id))
+            session = cls(file, campaign, summary, options, key,
+                          open_journal(state_dir, campaign.id), ledger)
         except BaseException:
             spool.close()
+            ledger.close()
             raise
         session.audit, session._spool, session.wall = found, spool, wall
         session.plan, session.plan_skipped, session.plan_reread = planned, skipped, reread
+        session.answer_texts = answers or AnswerTexts()
         return session
 
     def __enter__(self) -> SendSession:
@@ -264,7 +285,10 @@ class SendSession:
     def close(self) -> None:
         if self._spool is not None:
             self._spool.close()
-        self.journal.close()
+        try:
+            self.journal.close()
+        finally:
+            self.ledger.close()
 
     def journal_overlay(self) -> JournalOverlay:
         """What the journal says of the current plan: requests already accepted, and what a
@@ -280,7 +304,7 @@ class SendSession:
 
     def current_plan(self) -> CurrentPlan:
         """The campaign's plan now, for the report (from the spool while no input changed)."""
-        return current_plan_of(self.campaign, self._spool)
+        return current_plan_of(self.campaign, self._spool, self.ledger.standings())
 
     def already_accepted(self) -> int:
         """Requests of the current plan an earlier run already got accepted (resuming skips
@@ -297,9 +321,10 @@ class SendSession:
                                             self.audit.to_dict() if self.audit else None)
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
+        consent = ConsentGate(self.ledger, stop_words(campaign.optout_words))
         executor = Executor(self.journal, api_key=self._api_key, options=options,
                             revision=campaign.revision, run_id=run_id, gate=gate_for(campaign),
-                            wall=self.wall)
+                            consent=consent, wall=self.wall)
 
         async def go() -> RunResult:
             remove = install_signal_handlers(executor)
@@ -315,7 +340,17 @@ class SendSession:
             raise journal_failed(err, self.journal, "send") from None
         except KeyboardInterrupt:
             raise interrupted_twice("send") from None
+        # Other campaigns of the state learn whom this run messaged (their sends read those
+        # chats' replies before messaging them).
+        self.ledger.sync_journal(campaign.id, self.journal.path)
+        if result.stop_reason != StopReason.UNAUTHORIZED:
+            self._answer()
         counts = result.counts()
+        if result.consent is not None and result.consent.chats_read:
+            counts["consent_reads"] = {"chats": result.consent.chats_read,
+                                       "requests": result.consent.requests,
+                                       "opted_out": result.consent.opted_out,
+                                       "held": result.consent.held}
         if result.cap:
             counts["cap"] = {k: v for k, v in result.cap.items() if k != "message"}
         try:
@@ -323,6 +358,14 @@ class SendSession:
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
         return result
+
+    def _answer(self) -> None:
+        """Send the HELP answers and opt-out confirmations the ledger says are owed."""
+        got = run_coroutine(answer_owed(self.ledger, self.answer_texts,
+                                        base_url=self.options.base_url, api_key=self._api_key,
+                                        options=self.options, timeout=self.options.timeout))
+        for name in ("help", "confirmations", "failed", "pending"):
+            setattr(self.answered, name, getattr(self.answered, name) + getattr(got, name))
 
     def run(self, *, wait: bool = False, on_tick: Callable[[RunStats], None] | None = None,
             tick_every: float = 1.0, on_wait: Callable[[float], None] | None = None,
@@ -332,8 +375,12 @@ class SendSession:
         nothing waits on the schedule (or Ctrl-C while waiting, which keeps what was sent).
         ``clock``: default the session's (a rehearsal's `--now`, else the wall clock)."""
         clock = clock or self.wall
+        consent = ConsentStats()  # over every run of a --wait
         while True:
             result = self.run_once(on_tick=on_tick, tick_every=tick_every)
+            if result.consent is not None:
+                consent.add(result.consent)
+                result.consent = consent
             if result.exit_code != exitcodes.WAITING or not wait:
                 return result
             due = result.stats.next_due
@@ -352,7 +399,7 @@ class SendSession:
                 self._spool.close()
                 self._spool = None
             self.summary, self._spool, self.plan_skipped = spool_plan(
-                self.campaign, self.state_dir, self.plan)
+                self.campaign, self.state_dir, self.plan, consent=self.ledger.standings())
 
     def track(self, *, timeout: float = 300.0,
               on_tick: Callable[[TrackStats], None] | None = None,
@@ -387,7 +434,8 @@ def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
           api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
           tick_every: float = 1.0, http_stack: str | None = None, replies: bool = True,
-          keep_reply_text: bool = False, **polling: Any) -> TrackResult:
+          keep_reply_text: bool = False, answers: AnswerTexts | None = None,
+          **polling: Any) -> TrackResult:
     """Poll the delivery status of a sent campaign's accepted messages into its journal, then
     (``replies``) read the inbound replies of every messaged chat once.
 
@@ -396,9 +444,19 @@ def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
     campaign = load_campaign(file)
     send_opts = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
                                 concurrency=concurrency, http_stack=http_stack)
-    reading = ReplyOptions(stop_words(campaign.optout_words), keep_reply_text) if replies else None
-    options = track_options(send_opts, replies=reading, **polling)
     key = api_key if api_key is not None else api_key_from_env("track")
-    with Journal.existing(state_dir, campaign.id, file, lock="track") as journal:
-        return track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
-                             tick_every=tick_every)
+    with Journal.existing(state_dir, campaign.id, file, lock="track") as journal, \
+            Ledger.for_state(state_dir) as ledger:
+        reading = None
+        if replies:
+            ledger.sync_state(state_dir)
+            reading = ReplyOptions(stop_words(campaign.optout_words), keep_reply_text, ledger,
+                                   campaign.id)
+        options = track_options(send_opts, replies=reading, **polling)
+        result = track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
+                               tick_every=tick_every)
+        if replies and answers is not None and result.stop_reason != StopReason.UNAUTHORIZED:
+            result.answered = run_coroutine(answer_owed(ledger, answers,
+                                                        base_url=send_opts.base_url,
+                                                        api_key=key, options=send_opts))
+        return result

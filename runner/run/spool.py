@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from runner.audience.suppress import Suppression
 from runner.campaign.load import Campaign
+from runner.consent.standing import Standing
 from runner.planning.planfile import Input, PlanFile, PlanMatcher, inputs_of
 from runner.planning.planner import Planner, PlanSummary
 from runner.planning.request import PlannedRequest
@@ -82,14 +83,15 @@ class PlanSpool:
         self._fh.close()
 
 
-def spool_plan(campaign: Campaign, folder: str | Path,
-               plan: PlanFile | None = None) -> tuple[PlanSummary, PlanSpool, int]:
+def spool_plan(campaign: Campaign, folder: str | Path, plan: PlanFile | None = None, *,
+               consent: Mapping[str, Standing] | None = None) -> tuple[PlanSummary, PlanSpool, int]:
     """Validate and plan ``campaign`` in one pass into a spool under ``folder``; with ``plan``,
-    every request is checked against that plan file (see PlanMatcher). Returns the summary,
+    every request is checked against that plan file (see PlanMatcher); ``consent``: the state's
+    ledger (chats opted out or held), suppressed like the files' entries. Returns the summary,
     the spool and how many planned requests were skipped (opted out since the plan). Raises
     CampaignError (and keeps nothing) if the campaign is invalid or differs from the plan."""
     inputs = inputs_of(campaign)  # before reading them: what the spool is a plan of
-    planner = Planner(campaign)
+    planner = Planner(campaign, consent=consent)
     requests: Iterable[PlannedRequest] = planner.requests()
     matcher = None
     if plan is not None:
@@ -106,14 +108,17 @@ def spool_plan(campaign: Campaign, folder: str | Path,
     return planner.summary, spool, matcher.suppressed_since if matcher else 0
 
 
-def current_plan_of(campaign: Campaign, spool: PlanSpool | None) -> CurrentPlan:
-    """``current_plan(campaign)`` for the report after a send, without rendering every
-    recipient a second time: planning is pure, so while no input file changed since the spool
-    was planned, the spool holds exactly the current plan. Any change (a suppression list
-    edited during a long --track, say), and the campaign is planned again, as before."""
+def current_plan_of(campaign: Campaign, spool: PlanSpool | None,
+                    consent: Mapping[str, Standing] | None = None) -> CurrentPlan:
+    """``current_plan(campaign, consent)`` for the report after a send, without rendering every
+    recipient a second time: planning is pure, so while no input file and no standing in the
+    consent ledger changed since the spool was planned, the spool holds exactly the current
+    plan. Any change (a suppression list edited during a long --track, an opt-out the run
+    read), and the campaign is planned again, as before."""
     if spool is None or spool.summary is None or spool.suppression is None or \
-            spool.inputs is None or spool.inputs != inputs_of(campaign):
-        return current_plan(campaign)
+            spool.inputs is None or spool.inputs != inputs_of(campaign) or \
+            dict(spool.suppression.consent) != dict(consent or {}):
+        return current_plan(campaign, consent)
     s, suppression = spool.summary, spool.suppression
     step_messages, variant_messages = messages_per_request(campaign)
     return CurrentPlan(

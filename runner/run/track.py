@@ -41,6 +41,7 @@ from urllib.parse import quote
 import httpx
 
 from runner import exitcodes
+from runner.consent.match import Vocabulary
 from runner.contract import FINAL_DELIVERY_STATUSES, MESSAGE_STATUS
 from runner.http.caller import ApiCaller
 from runner.http.classify import (
@@ -54,6 +55,8 @@ from runner.http.classify import (
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retry_delay
+from runner.run.answers import AnswerStats
+from runner.run.consent import events_of
 from runner.run.optouts import DEFAULT_WORDS, stop_word
 from runner.run.replies import (
     Fetcher,
@@ -72,6 +75,7 @@ from runner.store.journal import (
     Reply,
     ReplyPassEnd,
 )
+from runner.store.ledger import ConsentEvent, Ledger
 
 _FLUSH_EVERY_S = 0.2  # answers are committed at least this often (what a SIGKILL can lose)
 _FLUSH_OPS = 512  # ... or as soon as this many are waiting
@@ -79,11 +83,14 @@ _FLUSH_OPS = 512  # ... or as soon as this many are waiting
 
 @dataclass(frozen=True, slots=True)
 class ReplyOptions:
-    """How `track` reads replies: the stop words (``runner.run.optouts.stop_words``, a
-    campaign's `optout_words` added) and whether each reply's text is kept."""
+    """How `track` reads replies: the vocabulary (``runner.run.optouts.stop_words``, a
+    campaign's `optout_words` added), whether each reply's text is kept, and the consent
+    ledger the replies are recorded in (``campaign``: the id its events name)."""
 
-    words: tuple[str, ...] = DEFAULT_WORDS
+    words: Vocabulary = DEFAULT_WORDS
     keep_text: bool = False
+    ledger: Ledger | None = None
+    campaign: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +201,8 @@ class TrackStats:
     replies_new: int = 0
     reply_stops: int = 0
     reply_failed: int = 0
+    consent_changes: int = 0  # chats whose standing in the consent ledger the pass changed
+    polls_saved: int = 0  # messages a webhook made final: never polled (campaign listen)
 
 
 @dataclass
@@ -201,6 +210,7 @@ class TrackResult:
     stats: TrackStats
     stop_reason: StopReason | None
     duration: float = 0.0
+    answered: AnswerStats | None = None  # HELP answers and confirmations sent after
 
     @property
     def exit_code(self) -> int:
@@ -243,10 +253,11 @@ class Tracker(ApiCaller[TrackOptions]):
         """Add rows for newly accepted messages and queue every open one; returns the count."""
         self.journal.seed_deliveries(self.revision)
         now = self._clock()
-        total = opened = 0
+        total = opened = saved = 0
         for d in self.journal.deliveries(self.revision):
             total += 1
             if d.final:
+                saved += d.polls == 0  # finished by a webhook: never asked
                 continue
             opened += 1
             if d.next_poll_at is not None:
@@ -256,6 +267,7 @@ class Tracker(ApiCaller[TrackOptions]):
             self._push(max(due, now), d)
         self.stats.total = total
         self.stats.open = opened
+        self.stats.polls_saved = saved
         return opened
 
     def _push(self, due: float, d: Delivery) -> None:
@@ -416,6 +428,7 @@ class Tracker(ApiCaller[TrackOptions]):
             raise
         stats.reply_requests = read.requests
         stats.reply_failed = len(read.failed)
+        self._record_consent(read, how)
         now = self._clock()
         known = {r.message_id for r in self.journal.replies(c.check.chat for c in read.chats)}
         ops: list[JournalOp] = []
@@ -430,6 +443,24 @@ class Tracker(ApiCaller[TrackOptions]):
                 stats.reply_stops += reply.is_stop
         ops.append(self._pass_end(pass_id, len(checks), read, stats.replies_new))
         self.journal.apply(ops)
+
+    def _record_consent(self, read: ReadResult, how: ReplyOptions) -> None:
+        """The replies' meaning into the state's consent ledger, before the journal's rows: a
+        crash between the two reads them again, and the ledger records a reply once."""
+        if how.ledger is None:
+            return
+        contacts = how.ledger.contacts()
+        events: list[ConsentEvent] = []
+        cursors: dict[str, int] = {}
+        for chat in read.chats:
+            contact = contacts.get(chat.check.chat)
+            found = events_of(chat.check.chat, chat.messages, how.words, campaign=how.campaign,
+                              step=contact.last_step if contact is not None else None)
+            events.extend(found.events)
+            if found.cursor_ms is not None:
+                cursors[chat.check.chat] = found.cursor_ms
+        changes = how.ledger.record(events, cursors)
+        self.stats.consent_changes = len(changes)
 
     def _pass_end(self, pass_id: int, chats: int, read: ReadResult, new: int = 0,
                   reason: StopReason | None = None) -> ReplyPassEnd:

@@ -49,11 +49,14 @@ class Audit:
     dirty_files: list[str] | None  # the campaign's own files with uncommitted changes
     plan_digest: str | None
     user: str | None
+    # The campaign's own files git does not track (never added, or git-ignored): not committed
+    # either, so also in dirty_files (what the journal keeps).
+    untracked_files: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"git_commit": self.git_commit, "tree_dirty": self.tree_dirty,
                 "dirty_files": self.dirty_files, "plan_digest": self.plan_digest,
-                "user": self.user}
+                "user": self.user, "untracked_files": self.untracked_files}
 
 
 def audit(files: list[Path], plan_digest: str | None) -> Audit:
@@ -64,8 +67,21 @@ def audit(files: list[Path], plan_digest: str | None) -> Audit:
         return Audit(None, None, None, plan_digest, os_user())
     tree = _git(cwd, "status", "--porcelain")
     mine = _git(cwd, "status", "--porcelain", "--", *(str(f.resolve()) for f in files))
-    dirty = sorted({line[3:].strip() for line in (mine or "").splitlines() if line.strip()})
-    return Audit(commit.strip(), bool(tree and tree.strip()), dirty, plan_digest, os_user())
+    dirty = {line[3:].strip() for line in (mine or "").splitlines() if line.strip()}
+    # `git status` lists an untracked file but never an ignored one: ask git which it tracks.
+    top = Path((_git(cwd, "rev-parse", "--show-toplevel") or str(cwd)).strip()).resolve()
+    untracked = sorted(_repo_name(top, f) for f in files
+                       if git_bytes(cwd, "ls-files", "--error-unmatch", "--", str(f.resolve())) is None)
+    return Audit(commit.strip(), bool(tree and tree.strip()), sorted(dirty | set(untracked)),
+                 plan_digest, os_user(), untracked)
+
+
+def _repo_name(top: Path, file: Path) -> str:
+    """A file as `git status` names it: relative to the repository's top, with slashes."""
+    try:
+        return file.resolve().relative_to(top).as_posix()
+    except ValueError:
+        return str(file)
 
 
 def require_clean(files: list[Path], found: Audit) -> None:
@@ -74,6 +90,12 @@ def require_clean(files: list[Path], found: Audit) -> None:
     if found.git_commit is None:
         raise CampaignError(Problem("--require-clean: the campaign is not in a git repository "
                                     "(or git is not installed)", file=str(files[0]), hint=hint))
-    if found.dirty_files:
-        raise CampaignError([Problem("uncommitted changes (--require-clean)", file=name, hint=hint)
-                             for name in found.dirty_files])
+    untracked = found.untracked_files or []
+    problems = [Problem("not committed: git does not track it (untracked or git-ignored) "
+                        "(--require-clean)", file=name,
+                        hint="git add it (git add -f if it is ignored) and commit, or send "
+                             "without --require-clean") for name in untracked]
+    problems += [Problem("uncommitted changes (--require-clean)", file=name, hint=hint)
+                 for name in found.dirty_files or [] if name not in untracked]
+    if problems:
+        raise CampaignError(problems)

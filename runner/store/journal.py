@@ -187,6 +187,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     status = 'sending', attempts = attempts + 1, content_hash = excluded.content_hash,
     variant = excluded.variant,
+    -- A row marked first (scheduled, then due) gets its first attempt's time now: reply
+    -- readings start from it.
+    first_attempt_at = COALESCE(first_attempt_at, excluded.first_attempt_at),
     last_attempt_at = excluded.last_attempt_at, run_id = excluded.run_id,
     chat = excluded.chat, step = excluded.step, revision = excluded.revision,
     recipient_index = excluded.recipient_index, step_index = excluded.step_index,
@@ -227,6 +230,16 @@ _DELIVERY_POLL_ERROR_SQL = """
 UPDATE deliveries SET polls = polls + 1, poll_errors = poll_errors + 1, last_polled_at = ?,
     next_poll_at = ?
 WHERE message_id = ?
+"""
+
+# What a webhook said of a message (runner.webhooks): only a message not final yet moves (a
+# late "sent" must not reopen a delivered one); ``polls`` stays, so a final status with no poll
+# is one that tracking never had to ask for.
+_DELIVERY_PUSH_SQL = """
+UPDATE deliveries SET status = ?, protocol = COALESCE(?, protocol),
+    time_delivered = COALESCE(?, time_delivered), error = COALESCE(?, error), final = ?,
+    last_polled_at = ?
+WHERE message_id = ? AND final = 0
 """
 
 # A reply read again (the next pass starts just before the last one) changes nothing.
@@ -574,6 +587,20 @@ class Journal:
         for row in self._db.execute(sql, params):
             yield Delivery.from_row(row)
 
+    def has_delivery(self, message_id: str) -> bool:
+        """Whether this journal holds the message (an accepted message's ``deliveries`` row)."""
+        return self._db.execute("SELECT 1 FROM deliveries WHERE message_id = ?",
+                                (message_id,)).fetchone() is not None
+
+    def revisions(self) -> list[int]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT revision FROM requests")]
+
+    def final_without_polls(self, revision: int) -> int:
+        """Messages whose final status came without a poll (from a webhook)."""
+        return int(self._db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE revision = ? AND final = 1 AND polls = 0",
+            (revision,)).fetchone()[0])
+
     def replies(self, chats: Iterable[str] | None = None) -> Iterator[Reply]:
         """Stored replies (of these chats), oldest first per chat."""
         sql = ("SELECT message_id, chat, received_at, length, is_stop, sender, text, read_at "
@@ -749,6 +776,25 @@ class DeliveryPollError:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryPush:
+    """What a webhook said of one message (message.sent/.delivered/.failed/.read)."""
+
+    SQL: ClassVar[str] = _DELIVERY_PUSH_SQL
+    message_id: str
+    _: KW_ONLY
+    status: str
+    protocol: str | None
+    time_delivered: int | None
+    error: str | None
+    final: bool
+    now: float
+
+    def params(self) -> tuple:
+        return (self.status, self.protocol, self.time_delivered, self.error, int(self.final),
+                self.now, self.message_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One inbound message of a messaged chat, as `track` read it."""
 
@@ -788,8 +834,8 @@ class ReplyPassEnd:
                 None if self.stop_reason is None else str(self.stop_reason), self.pass_id)
 
 
-JournalOp = (Attempt | Outcome | Mark | DeliverySeed | DeliveryPoll | DeliveryPollError | Reply
-             | ReplyPassEnd)
+JournalOp = (Attempt | Outcome | Mark | DeliverySeed | DeliveryPoll | DeliveryPollError
+             | DeliveryPush | Reply | ReplyPassEnd)
 
 
 class JournalWriter:

@@ -6,7 +6,8 @@ holds the lock. The lock is ``fcntl.flock`` on ``<id>.lock`` beside the journal:
 drops it when its holder exits, however it exits (SIGKILL included), so a stale lock cannot
 outlive a crash. The file keeps the holder's PID for the message; it is never deleted (a
 deleted lock file lets two processes lock two different files of the same name).
-Readers (`report`, `plan --state`) take no lock: SQLite's WAL gives them a consistent snapshot.
+Readers (`report`, `plan --state`) take no lock: SQLite's WAL gives them a consistent snapshot;
+``holder`` tells them whether a writer runs now (`report` says a send is running).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import StoppedEarly
@@ -80,6 +82,34 @@ class JournalLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process holding a journal's lock now (``pid`` None when its note is missing)."""
+
+    pid: int | None
+
+
+def holder(journal: str | Path) -> Holder | None:
+    """Who holds the journal's lock now, without taking it (a reader's question: is a send
+    running?); None when nobody does. A shared, non-blocking try: it fails exactly while a
+    writer holds the exclusive lock, and never creates the lock file."""
+    try:
+        fd = os.open(lock_path(journal), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return Holder(_read_pid(fd))
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read_pid(fd: int) -> int | None:

@@ -1,7 +1,9 @@
 """A small HTTP/1.1 server on asyncio streams: keep-alive, Content-Length and chunked bodies.
 
-Hand-written so the emulator needs nothing beyond the standard library and the per-request
-path stays short (a send benchmark must never be limited by its server). Binds 127.0.0.1 only.
+Hand-written so the emulator and the webhook listener need nothing beyond the standard library
+and the per-request path stays short (a send benchmark must never be limited by its server).
+Serves one ``Handler``: it gets each parsed request and answers ``(status, body, headers)``,
+or ``DROP`` to cut the connection (the emulator's fault). Binds 127.0.0.1 unless told a host.
 """
 
 from __future__ import annotations
@@ -9,14 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable
 from http import HTTPStatus
-
-from runner.emulator.app import DROP, App
+from typing import Any, Protocol
 
 HOST = "127.0.0.1"
 MAX_HEAD = 64 * 1024
 MAX_REQUESTS_PER_CONNECTION = 1_000_000  # then "Connection: close"; clients reconnect
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+DROP = object()  # a handler's answer: close the connection without a response
+
+Response = tuple[int, Any, "list[tuple[str, str]] | None"]
+
+
+class Handler(Protocol):
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
+               peer: str) -> Awaitable[Response | object]: ...
 
 
 class BadRequest(Exception):
@@ -59,17 +71,20 @@ async def _read_chunked(reader: asyncio.StreamReader, limit: int) -> bytes:
 
 
 class Server:
-    """Serves ``app`` on 127.0.0.1; ``start`` binds, ``close`` stops and drops connections."""
+    """Serves ``app`` on ``host``; ``start`` binds, ``close`` stops and drops connections.
+    Bodies over ``max_body`` bytes are answered 413 and the connection closed."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Handler, max_body: int, host: str = HOST) -> None:
         self.app = app
+        self.max_body = max_body
+        self.host = host
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
 
     async def start(self, port: int = 0) -> int:
         self._server = await asyncio.start_server(
-            self._connection, HOST, port, limit=MAX_HEAD, backlog=1024
+            self._connection, self.host, port, limit=MAX_HEAD, backlog=1024
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
@@ -104,7 +119,7 @@ class Server:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      peer: str) -> None:
         app = self.app
-        max_body = app.config.max_body_bytes
+        max_body = self.max_body
         for served in range(1, MAX_REQUESTS_PER_CONNECTION + 1):  # one iteration per request
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -148,7 +163,7 @@ class Server:
             if resp is DROP:
                 writer.transport.abort()
                 return
-            status, payload, extra = resp
+            status, payload, extra = resp  # type: ignore[misc]
             writer.write(_encode(status, payload, extra, close))
             await writer.drain()
             if close:
