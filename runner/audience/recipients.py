@@ -270,7 +270,9 @@ def iter_recipients(doc: Document, source: RecipientSource,
     index = 0
     for rec, cell in rows:
         to = cell.to
-        if rec.problem is None and not source.inline and _blank(to):
+        # The usual row (a non-blank string) is settled by the first test alone.
+        if not (type(to) is str and to.strip()) and rec.problem is None and not source.inline \
+                and _blank(to):
             if not source.strict:
                 stats.no_chat.add(rec.file, rec.line, rec.where())
                 continue
@@ -316,7 +318,7 @@ def iter_recipients(doc: Document, source: RecipientSource,
         yield rec
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, once per row
 class Cells:
     """What a row holds for reading its chat: the chat id (the first non-empty of the `to`
     columns) and the country cell (None without recipients.country)."""
@@ -334,6 +336,8 @@ def _blank(to: Any) -> bool:
 
 def _first(values: list[Any]) -> Any:
     """The first non-empty of a row's chat id cells (`to: [Mobile Phone, Phone Number]`)."""
+    if len(values) == 1:
+        return values[0]
     for v in values:
         if not _blank(v):
             return v
@@ -443,8 +447,9 @@ def _footer_like(cells: list[str], to_i: list[int], width: int, short: bool) -> 
     """A row a report prints below its data: no chat id and at most one cell filled, on a line
     of its own (fewer cells than the header, ``short``: a CSV) or, in the first column alone,
     a sentence ("Prepared by the sales team; do not forward.")."""
-    if any(i < len(cells) and cells[i].strip() for i in to_i):
-        return False
+    for i in to_i:  # a loop, not any(): this runs for every row
+        if i < len(cells) and cells[i].strip():
+            return False
     filled = [j for j, c in enumerate(cells) if c.strip()]
     if not filled:
         return True  # a blank row between the data and its footer
@@ -471,7 +476,11 @@ def _without_footer(rows: Iterator[tuple[int, list[str]]], to_i: list[int], widt
     end of the file without a chat id, at most one cell filled, one of them prose. Such rows
     are held back until a row of data follows (then they are data) or the file ends."""
     held: list[tuple[int, list[str]]] = []
+    t0 = to_i[0]
     for line, cells in rows:
+        if not held and len(cells) > t0 and cells[t0].strip():
+            yield line, cells  # the usual row: a chat id in the first `to` column
+            continue
         if _footer_like(cells, to_i, width, short):
             held.append((line, cells))
             if len(held) > _FOOTER_MAX:
