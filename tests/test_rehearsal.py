@@ -98,3 +98,17 @@ def test_the_report_counts_rows_excluded_by_exclude_when(tmp_path: Path, emulato
     assert (totals["excluded_recipients"], totals["excluded_by"]) == (1, "SMS Opt Out")
     text = campaign_cli("report", str(path), "--state", str(state)).stdout
     assert "1 recipients excluded (SMS Opt Out, never sent)" in text
+
+
+def test_track_reads_on_the_emulators_clock_too(tmp_path: Path, emulator, campaign_cli):
+    path = tmp_path / "drip.yaml"
+    path.write_text(DRIP, encoding="utf-8")
+    state = tmp_path / "state"
+    assert send(campaign_cli, emulator, path, state, "--now", "emulator").returncode == exitcodes.WAITING
+    emulator.advance(3600)  # past the delivery lifecycle, on the emulator's clock
+    tracked = campaign_cli("track", str(path), "--state", str(state), "--now", "emulator",
+                           "--no-progress", "--timeout", "20", "--first-poll", "0", env=emulator.env())
+    assert tracked.returncode == exitcodes.OK, tracked.stderr + tracked.stdout
+    live = campaign_cli("track", str(path), "--state", str(state), "--now", "emulator",
+                        "--base-url", "https://api.blooio.com/v2/api", env=emulator.env())
+    assert live.returncode == 1 and "live API" in live.stderr + live.stdout

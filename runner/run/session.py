@@ -160,9 +160,10 @@ def plan_doc(summary: PlanSummary) -> dict[str, Any]:
 
 def track_journal(journal: Journal, revision: int, options: TrackOptions, api_key: str, *,
                   on_tick: Callable[[TrackStats], None] | None = None,
-                  tick_every: float = 1.0) -> TrackResult:
-    """Track one journal to the end (or the timeout); Ctrl-C stops it gracefully."""
-    tracker = Tracker(journal, api_key=api_key, options=options, revision=revision)
+                  tick_every: float = 1.0, clock: Callable[[], float] = time.time) -> TrackResult:
+    """Track one journal to the end (or the timeout); Ctrl-C stops it gracefully. ``clock``:
+    a rehearsal's (`--now`), so what it records agrees with what `send --now` recorded."""
+    tracker = Tracker(journal, api_key=api_key, options=options, revision=revision, clock=clock)
 
     async def go() -> TrackResult:
         remove = install_signal_handlers(tracker)  # type: ignore[arg-type]
@@ -435,15 +436,17 @@ def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
           tick_every: float = 1.0, http_stack: str | None = None, replies: bool = True,
           keep_reply_text: bool = False, answers: AnswerTexts | None = None,
-          **polling: Any) -> TrackResult:
+          now: str | None = None, **polling: Any) -> TrackResult:
     """Poll the delivery status of a sent campaign's accepted messages into its journal, then
     (``replies``) read the inbound replies of every messaged chat once.
 
-    ``polling`` are ``TrackOptions`` fields (timeout, request_timeout, max_attempts, ...).
+    ``polling`` are ``TrackOptions`` fields (timeout, request_timeout, max_attempts, ...);
+    ``now``: rehearsal time against a non-live API (ISO 8601, or "emulator": its clock).
     """
     campaign = load_campaign(file)
     send_opts = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
                                 concurrency=concurrency, http_stack=http_stack)
+    clock = rehearsal_clock(now, send_opts.base_url)  # `--now`: refused against the live API
     key = api_key if api_key is not None else api_key_from_env("track")
     with Journal.existing(state_dir, campaign.id, file, lock="track") as journal, \
             Ledger.for_state(state_dir) as ledger:
@@ -454,7 +457,7 @@ def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
                                    campaign.id)
         options = track_options(send_opts, replies=reading, **polling)
         result = track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
-                               tick_every=tick_every)
+                               tick_every=tick_every, clock=clock)
         if replies and answers is not None and result.stop_reason != StopReason.UNAUTHORIZED:
             result.answered = run_coroutine(answer_owed(ledger, answers,
                                                         base_url=send_opts.base_url,
