@@ -38,8 +38,11 @@ from runner.report.plan import render_markdown as plan_markdown
 from runner.run.diff_session import campaign_diff
 from runner.run.dry_run import plan as dry_run
 from runner.safe_text import command_data, github_output, md_code, terminal
+from runner.store.backend import open_journal
 from runner.store.journal import Journal
 from runner.store.paths import journal_path
+from runner.store.pgconn import is_url
+from runner.store.state import open_state
 
 MARKER = "<!-- campaign-runner-review -->"
 _MAX_NAME = 200  # bytes of a plan file's name before it is shortened with a hash
@@ -120,7 +123,12 @@ class Review:
     status: int = 0
 
 
-def _plan_one(file: str, repo: Path, plans_dir: Path | None, state_dir: Path) -> str:
+def _state_of(value: str | None) -> Path | str:
+    """RUNNER_STATE: a postgresql:// URL as it is, else a folder (default .runner)."""
+    return value if is_url(value) else Path(value or ".runner")
+
+
+def _plan_one(file: str, repo: Path, plans_dir: Path | None, state_dir: Path | str) -> str:
     """The plan's markdown; the plan file written into ``plans_dir`` (None: refused, so the
     plan is made and shown but not written)."""
     out = None
@@ -129,6 +137,15 @@ def _plan_one(file: str, repo: Path, plans_dir: Path | None, state_dir: Path) ->
         out.parent.mkdir(parents=True, exist_ok=True)
         confined(repo, out, "the plan file")  # mkdir made nothing a symlink; checked once more
     campaign = load_campaign(file)
+    if is_url(state_dir):  # the team's database state (RUNNER_STATE=postgresql://...)
+        state = open_state(state_dir)
+        if state.has_journal(campaign.id):
+            with open_journal(state, campaign.id) as journal, journal.snapshot("plan"):
+                outcome = dry_run(campaign, journal=journal, out=out)
+        else:
+            outcome = dry_run(campaign, out=out)
+        return plan_markdown(outcome.summary, file=file, effects=outcome.effects,
+                             extra=outcome.extra)
     jpath = journal_path(state_dir, campaign.id)
     if jpath.is_symlink() or jpath.exists():
         # A committed journal is opened (and an old one upgraded in place): never a symlink.
@@ -160,7 +177,7 @@ class JobLog:
                 self.write(line)
 
 
-def run_review(files: list[str], *, repo: Path, plans_dir: Path | None, state_dir: Path,
+def run_review(files: list[str], *, repo: Path, plans_dir: Path | None, state_dir: Path | str,
                base: str | None, log: JobLog) -> Review:
     """Validate (annotations to ``log``, the job log), then plan and diff each file."""
     review = Review()
@@ -333,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         log.annotate(err.problems)
         problems += err.problems
     review = run_review(files, repo=repo, plans_dir=plans_dir,
-                        state_dir=Path(env.get("RUNNER_STATE") or ".runner"), base=base, log=log)
+                        state_dir=_state_of(env.get("RUNNER_STATE")), base=base, log=log)
     summary = env.get("GITHUB_STEP_SUMMARY")
     write_outputs(review, base, Path(env.get("REVIEW_DIR") or ".campaign-review"),
                   Path(summary) if summary else None)

@@ -21,6 +21,8 @@ from click.testing import CliRunner
 
 from runner.cli import main
 
+pytest_plugins = ["pg_cluster"]  # pg_cluster, pg_url: a throwaway PostgreSQL (tests/pg_cluster.py)
+
 CampaignCLI = Callable[..., subprocess.CompletedProcess]
 
 
@@ -55,3 +57,12 @@ def server_ctx(ca: trustme.CA) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
     return ctx
+
+
+@pytest.fixture(params=["folder", "postgresql"])
+def state(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A state for the backend-independent tests, as ``--state`` takes it: a folder, or the URL
+    of a fresh PostgreSQL database (with its password: no output may show it)."""
+    if request.param == "folder":
+        return str(tmp_path / "state")
+    return request.getfixturevalue("pg_url")

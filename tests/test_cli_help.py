@@ -95,9 +95,10 @@ def _help(*args: str) -> str:
     return CliRunner().invoke(main, [*args, "--help"], terminal_width=200).output
 
 
-def test_state_is_a_directory_everywhere_and_urls_say_where_their_default_comes_from():
+def test_state_is_a_directory_or_url_everywhere_and_urls_say_where_their_default_comes_from():
     for name in ("plan", "send", "track", "report", "reach", "optouts read", "optouts review"):
-        assert "--state DIRECTORY" in _help(*name.split()), name
+        text = _help(*name.split())
+        assert "--state DIR|URL" in text and "RUNNER_STATE" in text, name
     for name in ("preview", "send", "track", "reach", "optouts read"):
         line = next(ln for ln in _help(*name.split()).splitlines() if "--base-url" in ln)
         assert "BLOOIO_BASE_URL if set" in line, name

@@ -45,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "failures, delivery (after track)."),
     "optouts": ("runner.cli.optouts", "Read STOP replies into the consent ledger; review held "
                 "replies; export to `suppress`."),
+    "status": ("runner.cli.status", "List every campaign of a state: run state, requests, "
+               "opt-outs, last run by whom."),
+    "state": ("runner.cli.state", "Commands about a state: `state unlock` ends a stuck run's "
+              "lock in a PostgreSQL state."),
     "webhook": ("runner.cli.webhook", "Create, list, delete and rotate the account's webhook "
                 "subscriptions."),
     "listen": ("runner.cli.listen", "Receive Blooio's signed webhooks into the state until "
@@ -118,10 +122,31 @@ class RateType(click.ParamType):
 RATE = RateType()
 
 
+class StateType(click.ParamType):
+    """--state DIR or a postgresql:// URL (kept as the string libpq reads; never echoed)."""
+
+    name = "DIR|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> Path | str:
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        if text.startswith(("postgresql://", "postgres://")):
+            return text
+        if "://" in text:
+            self.fail("a state is a folder or a postgresql://user@host/dbname URL", param, ctx)
+        return click.Path(file_okay=False, path_type=Path).convert(value, param, ctx)
+
+
 def state_option(help: str = "Journal directory.") -> Callable:
-    """--state DIRECTORY, defaulting to the one state directory every command shares."""
-    return click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-                        default=DEFAULT_STATE_DIR, show_default=True, help=help)
+    """--state DIR|URL [env RUNNER_STATE], defaulting to the one state directory every command
+    shares; a postgresql:// URL keeps every campaign's journal and the ledger in one database
+    (the team's shared state)."""
+    return click.option("--state", "state_dir", type=StateType(), envvar="RUNNER_STATE",
+                        show_envvar=True, default=DEFAULT_STATE_DIR, show_default=True,
+                        help=help + " A folder, or a postgresql:// URL (libpq: PGPASSWORD, "
+                                    "~/.pgpass, PGSERVICE, sslmode).")
 
 
 def http_stack_option() -> Callable:

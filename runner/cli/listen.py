@@ -54,6 +54,10 @@ Exit codes:
 def listen(state_dir: Path, host: str, port: int, path: str, secrets: tuple[str, ...],
            port_file: Path | None) -> None:
     """Receive Blooio's signed webhooks into the state until Ctrl-C."""
+    if not isinstance(state_dir, Path):  # a postgresql:// URL (runner.cli._base.StateType)
+        raise CampaignError("campaign listen writes a folder state only (not yet a database)",
+                            hint="pass --state DIR; run `campaign track` / `optouts` against a "
+                                 "database state to read replies and statuses into it")
     keys = _secrets(secrets)
     sink = WebhookSink(state_dir, stop_words())
     listener = Listener(sink, keys, path=path,

@@ -18,6 +18,7 @@ import click
 
 from runner import exitcodes
 from runner.audience.mask import display_chat
+from runner.campaign.load import load_campaign
 from runner.cli._base import http_stack_option, state_option, user_errors
 from runner.cli.console import echo
 from runner.errors import StoppedEarly
@@ -144,7 +145,7 @@ def read(file: str, state_dir: Path, base_url: str | None, since: str | None, ra
                               concurrency=concurrency, max_attempts=max_attempts, dry_run=dry_run,
                               export_to_file=export_to_file, http_stack=http_stack)
     if not outcome.sent_yet:
-        echo(f"nothing sent yet for {outcome.journal.stem}: no journal at {outcome.journal} "
+        echo(f"nothing sent yet for {load_campaign(file).id}: no journal at {outcome.journal} "
                    "(is --state right?)", err=True)
     if fmt == "json":
         echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))

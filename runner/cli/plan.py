@@ -19,7 +19,6 @@ from runner.errors import CampaignError, Problem
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
-from runner.store.paths import journal_path, ledger_path
 
 _EPILOG = """\b
 Exit codes:
@@ -32,19 +31,21 @@ def _plan_with_journal(file: str, state_dir: str | Path, **kwargs: Any) -> PlanO
     """Plan against an earlier run's journal when one exists. The journal (SQLite) is imported
     only then: a plan without one must start without loading SQLite (issue 11), so this is a
     deliberate lazy import in the command layer, not in the library."""
+    from runner.store.state import open_state
+
     campaign = load_campaign(file)
-    path = journal_path(state_dir, campaign.id)
-    if ledger_path(state_dir).is_file():
+    state = open_state(state_dir)
+    if state.has_ledger():
+        from runner.store.backend import existing_ledger
+
         # The state's consent ledger: its opted-out and held chats are planned out.
-        from runner.store.ledger import existing_ledger
-
-        with existing_ledger(state_dir) as ledger:
+        with existing_ledger(state) as ledger:
             kwargs["consent"] = ledger.standings() if ledger is not None else None
-    if not path.is_file():
+    if not state.has_journal(campaign.id):
         return dry_run(campaign, **kwargs)
-    from runner.store.journal import Journal
+    from runner.store.backend import open_journal
 
-    with Journal(path) as journal, journal.snapshot("plan"):
+    with open_journal(state, campaign.id) as journal, journal.snapshot("plan"):
         return dry_run(campaign, journal=journal, **kwargs)
 
 

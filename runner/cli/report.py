@@ -14,9 +14,8 @@ from runner.campaign.load import load_campaign
 from runner.cli._base import emit, state_option, user_errors
 from runner.report.current import current_plan
 from runner.report.data import build_report, render
-from runner.store.journal import Journal
-from runner.store.ledger import existing_ledger
-from runner.store.lock import holder
+from runner.store.backend import existing_journal, existing_ledger, running
+from runner.store.state import open_state
 
 
 @click.command(epilog="""\b
@@ -37,14 +36,13 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
            out_file: Path | None) -> None:
     """Report the last send of a campaign: totals, per step, failures, delivery (after track)."""
     campaign = load_campaign(file)
-    with Journal.existing(state_dir, campaign.id, file) as journal, \
-            existing_ledger(state_dir) as ledger, journal.snapshot("report"):
+    state = open_state(state_dir)
+    with existing_journal(state, campaign.id, file) as journal, \
+            existing_ledger(state) as ledger, journal.snapshot("report"):
         consent = ledger.standings() if ledger is not None else None
         # A writer holding the journal's lock: the last run is not over, it is running.
-        busy = holder(journal.path)
-        running = (busy.pid or True) if busy is not None else False
         doc = build_report(journal, show_recipients=show_recipients,
                            current=current_plan(campaign, consent), ledger=ledger,
-                           running=running)
+                           running=running(state, campaign.id))
         text = render(doc, fmt, file=str(file))
     emit(text, out_file, "the report")

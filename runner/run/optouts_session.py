@@ -30,7 +30,7 @@ from runner.http.client import ApiOptions, api_key_from_env, base_url_from
 from runner.http.stacks import stack_from
 from runner.run.answers import AnswerStats, AnswerTexts, answer_owed
 from runner.run.optouts import CollectResult, Exported, chats_to_check, collect, export, stop_words
-from runner.store.journal import Journal
+from runner.store.backend import campaign_lock, open_journal, open_ledger, sync_contacts
 from runner.store.ledger import (
     Change,
     ChatStanding,
@@ -40,8 +40,8 @@ from runner.store.ledger import (
     Source,
     ledger_path,
 )
-from runner.store.lock import JournalLock
 from runner.store.paths import DEFAULT_STATE_DIR, journal_path
+from runner.store.state import FolderState, State, open_state
 
 
 def since_ms(text: str | None, now: float) -> int | None:
@@ -72,8 +72,8 @@ def _date(at_ms: int) -> str:
 class OptoutsOutcome:
     """What was read, what the ledger learnt, and what was exported to the file."""
 
-    ledger: Path
-    journal: Path
+    ledger: Path | str  # a file, or a database (its label: never a password)
+    journal: Path | str
     sent_yet: bool  # False: no journal, nothing was sent, nothing was asked
     dry_run: bool = False
     result: CollectResult = field(default_factory=CollectResult)
@@ -150,24 +150,27 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
                 "add e.g.  suppress: [suppression/optouts.txt]  (the file may start empty; it "
                 "is relative to the campaign file)"))
         target = suppression_target(campaign.doc, campaign.base_dir, campaign.suppress)
-    path = journal_path(state_dir, campaign.id)
-    sent_yet = path.is_file()
+    state = open_state(state_dir)
+    path = journal_path(state_dir, campaign.id) if isinstance(state, FolderState) else \
+        f"{state.label}#{campaign.id}"
+    sent_yet = state.has_journal(campaign.id)
     key = (api_key if api_key is not None else api_key_from_env("optouts")) if sent_yet else ""
     base = base_url_from(base_url)
     stack = stack_from(http_stack)
     lower = since_ms(since, time.time())
-    outcome = OptoutsOutcome(ledger_path(state_dir), path, sent_yet, dry_run=dry_run,
+    outcome = OptoutsOutcome(ledger_path(state_dir) if isinstance(state, FolderState)
+                             else state.label, path, sent_yet, dry_run=dry_run,
                              target=target)
     # Held to the end: a `send` of this campaign must not start between reading the replies and
     # recording them. A dry run writes nothing: no lock.
     if not sent_yet and target is None:
         return outcome  # nothing was sent, nothing to export: no state is created
-    with contextlib.nullcontext() if dry_run or not sent_yet else JournalLock(path, "optouts"), \
-            _ledger_for(state_dir, dry_run) as ledger:
+    with contextlib.nullcontext() if dry_run or not sent_yet else campaign_lock(state, campaign.id, "optouts"), \
+            _ledger_for(state, dry_run) as ledger:
         if sent_yet:
             if not dry_run:
-                ledger.sync_state(state_dir)
-            with Journal(path) as journal, journal.snapshot("optouts"):
+                sync_contacts(state, ledger)
+            with open_journal(state, campaign.id) as journal, journal.snapshot("optouts"):
                 checks = chats_to_check(journal.entries(), lower)
             result = asyncio.run(collect(
                 checks, base_url=base, api_key=key, concurrency=concurrency, rate_per_second=rate,
@@ -208,11 +211,11 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
     return outcome
 
 
-def _ledger_for(state_dir: str | Path, dry_run: bool) -> Ledger:
+def _ledger_for(state: State, dry_run: bool) -> Ledger:
     """The state's ledger; a dry run without one reads an empty one in memory (writes nothing)."""
-    if dry_run and not ledger_path(state_dir).is_file():
+    if dry_run and not state.has_ledger():
         return Ledger(":memory:")
-    return Ledger.for_state(state_dir)
+    return open_ledger(state, command="optouts")
 
 
 def _pretend(e: ConsentEvent, state: Standing) -> ChatStanding:
@@ -229,7 +232,7 @@ def _pretend(e: ConsentEvent, state: Standing) -> ChatStanding:
 class ReviewOutcome:
     """The holds of a state, and what a person decided (``decided``: the standings changed)."""
 
-    ledger: Path
+    ledger: Path | str
     holds: list[ChatStanding]
     decided: list[Change] = field(default_factory=list)
     by: str | None = None
@@ -281,11 +284,11 @@ def review_holds(*, state_dir: str | Path = DEFAULT_STATE_DIR, release: tuple[st
                  now: float | None = None) -> ReviewOutcome:
     """List a state's holds; ``release`` dismisses holds, ``opt_out`` confirms them as opt-outs
     (each named by its number in the list, or its chat id), recorded with ``by``."""
-    path = ledger_path(state_dir)
-    if not path.is_file():
-        raise CampaignError(f"no consent ledger in {state_dir}",
+    state = open_state(state_dir)
+    if not state.has_ledger():
+        raise CampaignError(f"no consent ledger in {state.label}",
                             hint="nothing was sent or read with this state yet; pass --state DIR")
-    with Ledger(path) as ledger:
+    with open_ledger(state, command="optouts review") as ledger:
         decided: list[Change] = []
         who = by or default_actor()
         if release or opt_out:
@@ -304,5 +307,6 @@ def review_holds(*, state_dir: str | Path = DEFAULT_STATE_DIR, release: tuple[st
                                     campaign=h.event.campaign, step=h.event.step)
                        for h in to_opt_out]
             decided = ledger.record(events, now=now)
-        return ReviewOutcome(path, ledger.standing_rows(Standing.HELD), decided,
+        where = ledger.path if isinstance(state, FolderState) else state.label
+        return ReviewOutcome(where, ledger.standing_rows(Standing.HELD), decided,
                              who if decided else None)

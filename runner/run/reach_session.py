@@ -28,6 +28,8 @@ from runner.run.reach import (
 from runner.run.send import install_signal_handlers, interrupted_twice
 from runner.run.session import resolve_options, run_coroutine
 from runner.store.paths import DEFAULT_STATE_DIR
+from runner.store.pgconn import is_url
+from runner.store.state import open_state
 
 
 def parse_max_age(text: str) -> float:
@@ -93,7 +95,9 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
     audience, skipped_groups = audience_of(campaign)
     contacts = sorted({c for a in audience for c in contacts_of(a.chat)})
 
-    cache = CapabilityCache(state_dir, send.base_url)
+    # The capability cache is this machine's: with a database state it stays in the folder.
+    cache = CapabilityCache(open_state(state_dir).work_dir if not is_url(state_dir)
+                            else DEFAULT_STATE_DIR, send.base_url)
     try:
         caps = cache.fresh(contacts, age, time.time())
         missing = [c for c in contacts if c not in caps]

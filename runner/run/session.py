@@ -50,9 +50,17 @@ from runner.run.send import (
 from runner.run.spool import PlanSpool, current_plan_of, spool_plan
 from runner.run.track import ReplyOptions, Tracker, TrackOptions, TrackResult, TrackStats
 from runner.store.audit import Audit, audit, require_clean
+from runner.store.backend import (
+    existing_journal,
+    open_ledger,
+    sync_campaign,
+    sync_contacts,
+)
+from runner.store.backend import open_journal as open_state_journal
 from runner.store.journal import Journal, journal_error
 from runner.store.ledger import Ledger
 from runner.store.paths import DEFAULT_STATE_DIR
+from runner.store.state import State, open_state
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -109,13 +117,14 @@ def track_options(send: SendOptions, **rest: Any) -> TrackOptions:
                         concurrency=send.concurrency, http_stack=send.http_stack, **rest)
 
 
-def open_journal(state_dir: str | Path, campaign_id: str) -> Journal:
+def open_journal(state_dir: str | Path | State, campaign_id: str) -> Journal:
     """The campaign's journal, created if needed; a state folder that cannot be made or written
     is a user error, not a traceback."""
+    state = open_state(state_dir)
     try:
-        return Journal.for_campaign(state_dir, campaign_id, lock="send")
+        return open_state_journal(state, campaign_id, lock="send")
     except (OSError, sqlite3.Error) as err:
-        raise CampaignError(f"cannot open the journal in {state_dir}: {err}",
+        raise CampaignError(f"cannot open the journal in {state.label}: {err}",
                             hint="pass --state DIR with a folder you can write") from None
 
 
@@ -196,7 +205,7 @@ class SendOutcome:
     result: RunResult
     tracked: TrackResult | None
     exit_code: int  # runner.exitcodes
-    journal: Path  # where the run is recorded (``runner.report.data.build_report`` reads it)
+    journal: Path | str  # where the run is recorded: a file, or a database label and campaign
 
 
 class SendSession:
@@ -207,7 +216,8 @@ class SendSession:
     """
 
     def __init__(self, file: str | Path, campaign: Campaign, summary: PlanSummary,
-                 options: SendOptions, api_key: str, journal: Journal, ledger: Ledger) -> None:
+                 options: SendOptions, api_key: str, journal: Journal, ledger: Ledger,
+                 state: State | None = None) -> None:
         self.file = Path(file)
         self.ledger = ledger  # the state's consent ledger: every message is checked against it
         self.campaign = campaign
@@ -219,14 +229,14 @@ class SendSession:
         self.plan_skipped = 0  # planned requests skipped: their recipient opted out since
         self.plan_reread: list[str] = []  # suppression files changed since the plan (re-read)
         self.audit: Audit | None = None  # git commit, dirty files, plan digest, OS user
-        self.state_dir = Path(journal.path).parent
+        self.state = state if state is not None else open_state(Path(journal.path).parent)
         self._spool: PlanSpool | None = None  # the validated requests, rendered once
         self.wall: Callable[[], float] = time.time  # `--now`: a rehearsal's clock (rehearsal.py)
         self.answer_texts = AnswerTexts()  # the team's HELP answer and opt-out confirmation
         self.answered = AnswerStats()  # what this session answered (over every run)
 
     @classmethod
-    def open(cls, file: str | Path | None, *, state_dir: str | Path = DEFAULT_STATE_DIR,
+    def open(cls, file: str | Path | None, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
              api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
@@ -255,11 +265,12 @@ class SendSession:
                                   backoff_cap=backoff_cap, http_stack=http_stack)
         wall = rehearsal_clock(now, options.base_url)
         # The consent ledger first: a damaged one stops the send before anything is planned.
-        ledger = Ledger.for_state(state_dir)
+        state = open_state(state_dir)
+        ledger = open_ledger(state, command="send")
         try:
-            ledger.sync_state(state_dir)  # who the state has messaged, from every journal
+            sync_contacts(state, ledger)  # who the state has messaged, from every journal
             # Validated and planned in one pass; the spool is what run_once sends.
-            summary, spool, skipped = spool_plan(campaign, state_dir, planned,
+            summary, spool, skipped = spool_plan(campaign, state.work_dir, planned,
                                                  consent=ledger.standings())
         except BaseException:
             ledger.close()
@@ -267,7 +278,7 @@ class SendSession:
         try:
             key = api_key if api_key is not None else api_key_from_env("send")
             session = cls(file, campaign, summary, options, key,
-                          open_journal(state_dir, campaign.id), ledger)
+                          open_journal(state, campaign.id), ledger, state)
         except BaseException:
             spool.close()
             ledger.close()
@@ -343,7 +354,7 @@ class SendSession:
             raise interrupted_twice("send") from None
         # Other campaigns of the state learn whom this run messaged (their sends read those
         # chats' replies before messaging them).
-        self.ledger.sync_journal(campaign.id, self.journal.path)
+        sync_campaign(self.state, self.ledger, campaign.id)
         if result.stop_reason != StopReason.UNAUTHORIZED:
             self._answer()
         counts = result.counts()
@@ -400,7 +411,7 @@ class SendSession:
                 self._spool.close()
                 self._spool = None
             self.summary, self._spool, self.plan_skipped = spool_plan(
-                self.campaign, self.state_dir, self.plan, consent=self.ledger.standings())
+                self.campaign, self.state.work_dir, self.plan, consent=self.ledger.standings())
 
     def track(self, *, timeout: float = 300.0,
               on_tick: Callable[[TrackStats], None] | None = None,
@@ -414,7 +425,7 @@ class SendSession:
                              on_tick=on_tick, tick_every=tick_every)
 
 
-def send(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, wait: bool = False,
+def send(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR, wait: bool = False,
          track: bool = False, track_timeout: float = 300.0, api_key: str | None = None,
          **options: Any) -> SendOutcome:
     """Send a campaign without asking (the library has no prompt): resumes from its journal.
@@ -431,7 +442,7 @@ def send(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, wait: b
     return SendOutcome(result, tracked, exit_code, session.journal.path)
 
 
-def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
+def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
           api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
           tick_every: float = 1.0, http_stack: str | None = None, replies: bool = True,
@@ -448,11 +459,12 @@ def track(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
                                 concurrency=concurrency, http_stack=http_stack)
     clock = rehearsal_clock(now, send_opts.base_url)  # `--now`: refused against the live API
     key = api_key if api_key is not None else api_key_from_env("track")
-    with Journal.existing(state_dir, campaign.id, file, lock="track") as journal, \
-            Ledger.for_state(state_dir) as ledger:
+    state = open_state(state_dir)
+    with existing_journal(state, campaign.id, file, lock="track") as journal, \
+            open_ledger(state, command="track") as ledger:
         reading = None
         if replies:
-            ledger.sync_state(state_dir)
+            sync_contacts(state, ledger)
             reading = ReplyOptions(stop_words(campaign.optout_words), keep_reply_text, ledger,
                                    campaign.id)
         options = track_options(send_opts, replies=reading, **polling)

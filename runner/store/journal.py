@@ -887,7 +887,12 @@ class JournalWriter:
             error: BaseException | None = None
             if ops:
                 try:
-                    self.journal.apply(ops)
+                    if getattr(self.journal, "threaded_apply", False):
+                        # A database over the network (runner.store.pgjournal): the loop sends
+                        # while the commit travels; the next batch gathers meanwhile.
+                        await asyncio.to_thread(self.journal.apply, ops)
+                    else:
+                        self.journal.apply(ops)
                     self.commits += 1
                 except Exception as exc:  # a full disk must not strand the waiting workers
                     error = exc

@@ -238,7 +238,18 @@ def _file_marks(journal: Path) -> str:
 
 
 class Ledger:
-    """Synchronous access to one state's ledger. Not shared across threads."""
+    """Synchronous access to one state's ledger. Not shared across threads.
+
+    The SQL that differs between SQLite and PostgreSQL (runner.store.pgledger) is spelled in
+    the class attributes below; everything else is the same text for both."""
+
+    _BEGIN = "BEGIN IMMEDIATE"
+    _INSERT_EVENT = (
+        "INSERT OR IGNORE INTO events (chat, kind, at_ms, word, excerpt, campaign, step, source, "
+        "reply_id, actor, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+    _ADVANCE_CURSOR = ("UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) "
+                       "WHERE chat = ?")
+    _GREATEST, _LEAST = "MAX", "MIN"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -379,9 +390,7 @@ class Ledger:
             touched: set[str] = set()
             for e in events:
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO events (chat, kind, at_ms, word, excerpt, campaign, "
-                    "step, source, reply_id, actor, recorded_at) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    self._INSERT_EVENT,
                     (e.chat, e.kind.value, e.at_ms, e.word, e.excerpt, e.campaign, e.step,
                      e.source, e.reply_id, e.actor, at))
                 if cur.rowcount and e.kind is not EventKind.HELP:
@@ -389,8 +398,7 @@ class Ledger:
             changes = [c for c in (self._restand(chat) for chat in sorted(touched))
                        if c.before != c.after]
             for chat, cursor in (cursors or {}).items():
-                db.execute("UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) "
-                           "WHERE chat = ?", (cursor, chat))
+                db.execute(self._ADVANCE_CURSOR, (cursor, chat))
         return changes
 
     @contextlib.contextmanager
@@ -399,7 +407,7 @@ class Ledger:
         our own commit no news to ``changed_elsewhere``."""
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(self._BEGIN)
             try:
                 yield
             except BaseException:
@@ -429,7 +437,7 @@ class Ledger:
                        "event_id = excluded.event_id", (chat, after.value, last.id))
         return Change(chat, before, after)
 
-    def _mark_synced(self, campaign: str, through: float, files: str) -> None:
+    def _mark_synced(self, campaign: str, through: float, files: str | None) -> None:
         try:
             self._db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
                              "ON CONFLICT (campaign) DO UPDATE SET files = excluded.files",
@@ -449,7 +457,7 @@ class Ledger:
         """Committed before the answer's request leaves (a crash: the same key again)."""
         self._write("INSERT INTO answers (key, chat, kind, event_id, status, attempts, first_at, "
                     "last_at) VALUES (?,?,?,?,'sending',1,?,?) ON CONFLICT (key) DO UPDATE SET "
-                    "status = 'sending', attempts = attempts + 1, last_at = excluded.last_at",
+                    "status = 'sending', attempts = answers.attempts + 1, last_at = excluded.last_at",
                     (key, chat, kind, event_id, now, now))
 
     def answer_outcome(self, key: str, status: str, message_id: str | None, error: str | None,
@@ -482,29 +490,44 @@ class Ledger:
         through_row = db.execute("SELECT through, files FROM synced WHERE campaign = ?",
                                  (campaign,)).fetchone()
         through = float(through_row[0]) if through_row else -1.0
-        files = _file_marks(Path(journal))
-        if through_row is not None and through_row[1] == files:
+        files = self._marks(journal)
+        if through_row is not None and files is not None and through_row[1] == files:
             return 0  # not written since: a state of many campaigns is not scanned again
+        rows = self._attempted_since(campaign, journal, through)
+        return self._merge_contacts(campaign, rows, through, files)
+
+    def _marks(self, journal: str | Path | None) -> str | None:
+        """What says a journal was not written since the last sync (None: read it again)."""
+        return _file_marks(Path(journal)) if journal is not None else None
+
+    def _attempted_since(self, campaign: str, journal: str | Path | None, through: float
+                         ) -> list[tuple]:
+        """The journal's rows (chat, group_id, first, last, step) attempted since ``through``
+        (a second of overlap: a row committed late with an earlier clock is not missed; syncing
+        a row twice changes nothing)."""
+        assert journal is not None
         try:
             src = sqlite3.connect(f"file:{Path(journal).resolve()}?mode=ro", uri=True)
         except sqlite3.Error:
-            return 0  # not there (yet): nothing was attempted
+            return []  # not there (yet): nothing was attempted
         try:
             src.execute("PRAGMA busy_timeout=5000")
-            rows = src.execute(
+            return src.execute(
                 "SELECT chat, group_id, COALESCE(first_attempt_at, last_attempt_at), "
                 "last_attempt_at, step FROM requests WHERE attempts > 0 AND last_attempt_at >= ?",
-                # A second of overlap: a row committed late with an earlier clock is not
-                # missed (syncing a row twice changes nothing).
                 (through - 1.0,)).fetchall()
         except sqlite3.Error as err:
             if "no such table" in str(err):
-                return 0
+                return []
             # Whom that campaign messaged cannot be known, so neither can whose replies to read
             # before messaging them again: stop, and say how to mend it.
             raise journal_error(err, journal, "send") from None
         finally:
             src.close()
+
+    def _merge_contacts(self, campaign: str, rows: list[tuple], through: float,
+                        files: str | None) -> int:
+        db = self._db
         if not rows:
             self._mark_synced(campaign, through, files)
             return 0
@@ -525,12 +548,12 @@ class Ledger:
                 "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, "
                 "last_step) VALUES (?,?,?,?,?,?) ON CONFLICT (chat) DO UPDATE SET "
                 "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
-                "ELSE contacts.api_id END, first_ms = MIN(contacts.first_ms, excluded.first_ms), "
+                f"ELSE contacts.api_id END, first_ms = {self._LEAST}(contacts.first_ms, excluded.first_ms), "
                 "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
                 "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
                 "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
                 "THEN excluded.last_step ELSE contacts.last_step END, "
-                "last_ms = MAX(contacts.last_ms, excluded.last_ms)",
+                f"last_ms = {self._GREATEST}(contacts.last_ms, excluded.last_ms)",
                 [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
             db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
                        "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
