@@ -29,7 +29,7 @@ def test_headers_that_normalise_alike_are_an_error_naming_both():
 
 def test_an_identifier_header_keeps_its_own_spelling_too():
     cols = read_header(["firstName", "Last Name", "to"])
-    assert cols.variables(["Ada", "Lovelace", "+1"], skip=2) == {
+    assert cols.variables(["Ada", "Lovelace", "+1"], skip={2}) == {
         "firstname": "Ada", "firstName": "Ada", "last_name": "Lovelace"}
     assert cols.index("Last Name") == 1 and cols.index("last_name") == 1 and cols.index("nope") is None
 

@@ -63,7 +63,9 @@ def test_rows_with_every_cell_empty_are_skipped_and_counted(tmp_path: Path):
                for w in s.warnings)
 
 
-def test_a_row_with_some_cells_but_no_chat_id_is_still_an_error(tmp_path: Path):
-    planner = run(tmp_path, "to,first_name\n,Ada\n", "Hi {{ first_name }}")
+def test_a_row_with_some_cells_but_no_chat_id_is_skipped_with_a_warning(tmp_path: Path):
+    # Was a fatal error for the whole file (issue 25): such rows are skipped and named.
+    planner = run(tmp_path, "to,first_name\n,Ada\n+12125550101,Ben\n", "Hi {{ first_name }}")
     [p] = planner.problems
-    assert p.severity == "error" and p.line == 2 and "'to'" in p.message
+    assert p.severity == "warning" and p.line == 2 and "'to'" in p.message and p.hint
+    assert planner.summary.recipients == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.audience.chatids import ChatIdError, normalize_chat
-from runner.audience.phones import normalize_phone, region_problem
+from runner.audience.phones import Phone, normalize_phone, region_problem
 from runner.audience.recipients import ReadStats, check_source, iter_recipients, source_of
 from runner.campaign.load import load_campaign
 from runner.campaign.loader import load_text
@@ -60,11 +60,17 @@ def test_impossible_number_is_an_error_with_the_librarys_reason():
 
 
 def test_possible_but_unassigned_number_is_accepted_with_a_warning():
-    notes: list[str] = []
+    notes: list[Phone] = []
     assert normalize_chat("(555) 123-4567", "US", notes) == "+15551234567"
-    assert len(notes) == 1 and "not assigned" in notes[0]
-    assert "555" not in notes[0]  # repeated warnings are grouped by their text
+    assert len(notes) == 1 and "not assigned" in (notes[0].warning or "")
+    assert "555" not in (notes[0].warning or "")  # repeated warnings are grouped by their text
     assert normalize_phone("(212) 555-0101", "us").warning is None
+
+
+def test_an_extension_is_dropped_and_noted():
+    notes: list[Phone] = []
+    assert normalize_chat("(212) 555-0101 x123", "US", notes) == "+12125550101"
+    assert [n.extension for n in notes] == ["123"]
 
 
 def test_region_codes_are_checked():

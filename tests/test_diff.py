@@ -56,7 +56,8 @@ def step(doc: dict, name: str) -> dict:
 
 def test_no_change_is_all_unchanged(repo, campaign_cli) -> None:
     doc = diff(campaign_cli, repo)
-    assert doc["base"] == "HEAD" and not doc["new"]
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert doc["base"] == head and not doc["new"]  # on main: its merge base with main is HEAD
     assert [(s["step"], s["recipients_unchanged"], s["content_changed"]) for s in doc["steps"]] == [
         ("hello", 3, 0), ("bye", 3, 0)]
 
@@ -119,3 +120,29 @@ def test_a_new_campaign_and_errors(repo, campaign_cli) -> None:
     (repo / "campaigns" / "data" / "people.csv").write_text("phone,name\nnot-a-phone,X\n")
     invalid = campaign_cli("diff", "campaigns/c.yaml", cwd=repo)
     assert invalid.returncode == 1 and "people.csv:2" in invalid.stderr
+
+
+def test_a_feature_branch_is_compared_with_its_merge_base_with_main(repo, campaign_cli) -> None:
+    # Was HEAD against the working tree (all zeros) unless --base main was given.
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "campaigns" / "data" / "people.csv").write_text(PEOPLE + "+15553000004,Di\n")
+    git(repo, "commit", "-q", "-am", "one more")
+    doc = diff(campaign_cli, repo)
+    assert step(doc, "hello")["recipients_added"] == 1
+    assert doc["base_said"].startswith("the merge base with main (")
+    text = campaign_cli("diff", "campaigns/c.yaml", cwd=repo, env={"BLOOIO_API_KEY": None}).stdout
+    assert "the merge base with main" in text
+
+
+def test_rows_excluded_by_exclude_when_are_counted(repo, campaign_cli) -> None:
+    (repo / "campaigns" / "data" / "people.csv").write_text(
+        "phone,name,Do not text\n+15553000001,Ada,\n+15553000002,Bo,yes\n+15553000003,Cy,\n")
+    camp = repo / "campaigns" / "c.yaml"
+    camp.write_text(CAMPAIGN.replace("recipients: {file: data/people.csv, to: phone}",
+                                     "recipients: {file: data/people.csv, to: phone, "
+                                     "exclude_when: \"do_not_text == 'yes'\"}"))
+    doc = diff(campaign_cli, repo)
+    assert doc["excluded"] == {"recipients": {"before": 0, "after": 1}, "by": "Do not text"}
+    assert step(doc, "hello")["recipients_removed"] == 1
+    text = campaign_cli("diff", "campaigns/c.yaml", cwd=repo, env={"BLOOIO_API_KEY": None}).stdout
+    assert "excluded (Do not text): 0 → 1" in text

@@ -87,7 +87,7 @@ def test_init_defaults_to_the_current_folder(tmp_path: Path, monkeypatch):
     result = init()
     assert result.exit_code == 0, result.output
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) \
-        == sorted(FILES)
+        == sorted([*FILES, ".gitignore"])
     assert "campaign validate campaign.yaml" in result.output
 
 
@@ -144,3 +144,27 @@ def test_the_printed_rehearsal_works_on_the_emulator(tmp_path: Path, make_emulat
     assert optouts.exit_code == 0, optouts.output
     last = (tmp_path / "suppression.txt").read_text().splitlines()[-1]
     assert last.startswith("+15551230001")
+
+
+def test_init_keeps_the_state_folder_and_plans_out_of_git(tmp_path: Path):
+    # Was: no .gitignore, so `git add -A` took the journal (phone numbers) along.
+    import subprocess
+
+    result = init(str(tmp_path))
+    assert result.exit_code == 0 and f"wrote {tmp_path / '.gitignore'}" in result.output
+    (tmp_path / ".runner").mkdir()
+    (tmp_path / ".runner" / "journal.sqlite").write_text("x")
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "p.jsonl").write_text("{}")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    listed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
+                            check=True, capture_output=True, text=True).stdout
+    assert ".runner" not in listed and "plans/" not in listed and "campaign.yaml" in listed
+
+
+def test_init_keeps_an_existing_gitignore_and_says_what_to_add(tmp_path: Path):
+    (tmp_path / ".gitignore").write_text("node_modules/\n")
+    result = init(str(tmp_path))
+    assert result.exit_code == 0
+    assert (tmp_path / ".gitignore").read_text() == "node_modules/\n"
+    assert "add .runner/ and plans/" in result.output

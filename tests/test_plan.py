@@ -661,7 +661,7 @@ def test_preview_unknown_recipient_and_bad_chat_id() -> None:
 def test_preview_of_a_suppressed_recipient(tmp_path: Path) -> None:
     example = CAMPAIGNS / "members-renewal.yaml"
     result = cli("preview", str(example), "--to", "Unsubscribed.Member@example.com")
-    assert result.exit_code == 0 and "suppressed" in result.output
+    assert result.exit_code == 1 and "suppressed" in result.output
 
 
 # --- journal overlay ------------------------------------------------------------------------

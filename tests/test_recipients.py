@@ -136,10 +136,20 @@ def test_csv_bad_phone_points_at_its_line(tmp_path: Path):
     assert p.line == 4 and "is not in E.164 form" in p.message and p.path == "to"
 
 
-def test_csv_not_utf8_points_at_the_line(tmp_path: Path):
-    p = refused(tmp_path, "r.csv", b"to,name\n+15551230001,Ada\n+15551230002,Ren\xe9e\n")
-    assert "not UTF-8" in p.message
-    assert p.line == 3
+def test_csv_in_a_windows_code_page_is_read_in_it(tmp_path: Path):
+    # Was "the file is not UTF-8 text (byte 0xe9 …)": Excel's Western CSV is cp1252.
+    recs = read(tmp_path, "r.csv", b"to,name\n+15551230001,Ada\n+15551230002,Ren\xe9e\n")
+    assert [r.vars["name"] for r in recs] == ["Ada", "Renée"]
+
+
+def test_csv_utf8_broken_after_the_sample_points_at_the_line(tmp_path: Path):
+    from runner.audience import textfile
+
+    head = "to,name\n" + "".join(f"+1555123{i:04d},Zoë\n" for i in range(20_000))
+    content = head.encode() + b"+15551239999,Ren\xe9e\n"
+    assert len(content) > textfile._SAMPLE
+    p = refused(tmp_path, "r.csv", content)
+    assert "not UTF-8" in p.message and p.line == 20_002 and p.hint
 
 
 # --- JSONL -------------------------------------------------------------------------------

@@ -173,7 +173,7 @@ WRONG = [
      ["schedule", "window", "start"], "pattern"),
     ("long day name", ("schedule",), {"window": {"start": "09:00", "end": "17:00",
                                                  "days": ["monday"]}},
-     ["schedule", "window", "days", 0], "enum"),
+     ["schedule", "window", "days", 0], "anyOf"),  # the names in any case (issue 25)
     ("not_before without offset", ("schedule",), {"not_before": "2026-12-01T14:00:00"},
      ["schedule", "not_before"], "pattern"),
     ("from_number without +", ("sender",), {"from_number": "15551234567"},

@@ -181,6 +181,19 @@ def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes
         spool.close()
 
 
+def test_send_plan_finds_the_campaign_the_header_names_from_another_folder(tmp_path: Path,
+                                                                           campaign_cli) -> None:
+    # The README's `plan campaigns/x.yaml --out plans/x.jsonl`, then `send --plan plans/x.jsonl`
+    # from a fresh clone: was "neither next to the plan nor here".
+    from runner.planning.planfile import PlanFile, find_campaign
+
+    (tmp_path / ".git").mkdir()  # a clone: the campaign is found in it by its digest
+    camp = make_campaign(tmp_path / "campaigns")
+    out = tmp_path / "plans" / "x.jsonl"
+    assert campaign_cli("plan", "campaigns/c.yaml", "--out", "plans/x.jsonl", cwd=tmp_path).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert find_campaign(PlanFile.read(out), cwd=elsewhere).resolve() == camp.resolve()
 def test_a_ledger_newer_than_the_reviewed_plan_is_accepted_and_wins(
         planned, emulator, campaign_cli, tmp_path: Path) -> None:
     """The reviewed-plan flow and the opt-out flow agree (issue 21): a STOP recorded in the

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from runner.audience.mask import mask_one
 from runner.audience.suppress import Suppression, load_suppression
 from runner.campaign.load import load_campaign
 from runner.cli import main
@@ -114,8 +115,8 @@ def test_bad_entries_are_errors_with_file_and_line(tmp_path, content, line, need
     p = problems[0]
     assert p.severity == "error"
     assert p.file == str(tmp_path / "bad.txt") and p.line == line
-    if needle:
-        assert needle in (p.hint or "")
+    if needle:  # the fix is shown, masked like the message (issue 25)
+        assert mask_one(needle) in (p.hint or "") and needle not in (p.hint or "")
 
 
 def test_bad_entry_fails_validate_and_plan(tmp_path):
@@ -215,6 +216,8 @@ def test_suppression_is_read_anew_by_every_planner(tmp_path):
 
 def test_preview_of_a_suppressed_recipient_says_so(tmp_path):
     path = setup(tmp_path)
-    result = cli("preview", str(path), "--to", "+15551230001")
+    out = tmp_path / "ada.html"
+    result = cli("preview", str(path), "--to", "+15551230001", "--format", "html", "--out", str(out))
     assert not isinstance(result.exception, Exception)
-    assert "suppress" in result.output.lower()
+    # Was exit 0 with nothing written (issue 25).
+    assert result.exit_code == 1 and "suppress" in result.output.lower() and not out.exists()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from runner.audience.phones import PhoneError, looks_like_phone, normalize_phone
+from runner.audience.phones import Phone, PhoneError, looks_like_phone, normalize_phone
 
 E164 = re.compile(r"^\+[1-9][0-9]{7,14}\Z")
 EMAIL = re.compile(r"^[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[A-Za-z0-9-]{2,}\Z")
@@ -59,15 +59,15 @@ def e164_hint(value: object) -> str | None:
     return E164_HINT
 
 
-def _member(value: str, region: str | None = None, notes: list[str] | None = None) -> str:
+def _member(value: str, region: str | None = None, notes: list[Phone] | None = None) -> str:
     v = value.strip()
     if region is not None and "@" not in v and not GROUP.match(v) and looks_like_phone(v):
         try:
             phone = normalize_phone(v, region)
         except PhoneError as err:
             raise ChatIdError(str(err), err.hint) from None
-        if phone.warning is not None and notes is not None:
-            notes.append(phone.warning)
+        if (phone.warning is not None or phone.extension is not None) and notes is not None:
+            notes.append(phone)
         return phone.e164
     if E164.match(v):
         return v
@@ -84,11 +84,12 @@ def _member(value: str, region: str | None = None, notes: list[str] | None = Non
     raise ChatIdError(f"'{v}' is not {TO_FORMS}")
 
 
-def normalize_chat(to: object, region: str | None = None, notes: list[str] | None = None) -> str:
+def normalize_chat(to: object, region: str | None = None, notes: list[Phone] | None = None) -> str:
     """The normal form of a recipient's `to`, or ChatIdError saying what is wrong and how to fix it.
 
     ``region`` (ISO 3166 alpha-2): phones in national or formatted form are read as numbers of
-    that country (phones.py); ``notes`` collects warnings about numbers accepted that way."""
+    that country (phones.py); ``notes`` collects the numbers accepted that way with something
+    to say (not assigned, an extension dropped)."""
     if isinstance(to, bool) or to is None:
         raise ChatIdError(f"'to' is missing or empty; it must be {TO_FORMS}")
     if isinstance(to, (int, float)):
@@ -118,7 +119,7 @@ def normalize_chat(to: object, region: str | None = None, notes: list[str] | Non
     raise ChatIdError(f"'to' must be {TO_FORMS}")
 
 
-def _normalize_list(items: list[str], region: str | None = None, notes: list[str] | None = None) -> str:
+def _normalize_list(items: list[str], region: str | None = None, notes: list[Phone] | None = None) -> str:
     members = sorted({_member(i, region, notes) for i in items if i.strip()})
     if not members:
         raise ChatIdError("'to' lists no phone or email")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 _NON_WORD = re.compile(r"\W+")
@@ -37,9 +37,9 @@ class Columns:
         key = normalize_column(wanted)
         return self.names.index(key) if key in self.names else None
 
-    def variables(self, row: Sequence[str], skip: int | None = None) -> dict[str, str]:
-        """The template variables of one row (``skip``: the chat id column)."""
-        return {name: row[j] for j, name in self._targets() if j != skip and j < len(row)}
+    def variables(self, row: Sequence[str], skip: Container[int] = ()) -> dict[str, str]:
+        """The template variables of one row (``skip``: the chat id columns)."""
+        return {name: row[j] for j, name in self._targets() if j not in skip and j < len(row)}
 
     def _targets(self) -> tuple[tuple[int, str], ...]:
         # (column index, variable name) pairs, an identifier header under both its spellings;

@@ -75,6 +75,16 @@ def safe_message(message: str, value: str) -> str:
     return message
 
 
+_NOT_DIGITS = re.compile(r"\D")
+
+
+def mask_hint(hint: str, value: str) -> str:
+    """A hint about the data ``value`` masked where it spells the value's number again ("write
+    it as '+15551230002'"); a hint that only shows an example number is left as it is."""
+    digits = _NOT_DIGITS.sub("", value)
+    if len(digits) >= 7 and digits[-7:] in _NOT_DIGITS.sub("", hint):
+        return mask_text(hint)
+    return hint
 REPLY_EXCERPT_CHARS = 160
 
 

@@ -41,6 +41,7 @@ class PhoneError(ValueError):
 class Phone:
     e164: str
     warning: str | None = None  # set when the number is possible but not assigned
+    extension: str | None = None  # "123" of "… x123": dropped, a text cannot reach it
 
 
 def looks_like_phone(text: str) -> bool:
@@ -76,11 +77,12 @@ def normalize_phone(text: str, region: str) -> Phone:
             f"for {country} (read with default_region {region})",
             f"check the digits{like}; a number of another country starts with + and its country code")
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    extension = number.extension or None
     if phonenumbers.is_valid_number(number):
-        return Phone(e164)
+        return Phone(e164, extension=extension)
     # The message must not quote the number: repeated warnings are grouped by their text.
     return Phone(e164, "possible but not assigned in its country's numbering plan "
-                       "(a fictional or unused range)")
+                       "(a fictional or unused range)", extension)
 
 
 def _parse_reason(err: NumberParseException) -> str:

@@ -1,7 +1,8 @@
 """Suppression lists: chats never to message (opt-outs, complaints, staff).
 
-A file is either one chat id a line (`#` starts a comment) or a CSV whose header has a `to`
-column. Entries are normalised like chat ids; a multi-recipient chat is suppressed when any of
+A file is either one chat id a line (`#` starts a comment) or a CSV (any delimiter, any
+encoding, like a recipients file) whose header names a phone/email column, or whose first
+column holding ids is used. Entries are normalised like chat ids; a multi-recipient chat is suppressed when any of
 its members is. The files are read anew by every command, so an opt-out recorded between two
 runs stops the later steps.
 """
@@ -13,8 +14,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from runner.audience.chatids import ChatIdError, normalize_chat
-from runner.audience.mask import safe_message
+from runner.audience.columns import normalize_column
+from runner.audience.mask import mask_hint, safe_message
+from runner.audience.phones import looks_like_phone
 from runner.audience.recipients import text_lines
+from runner.audience.textfile import sniff_delimiter
 from runner.consent.standing import Standing, standing_of
 from runner.errors import CampaignError, Problem
 from runner.source.document import Document, PathT
@@ -92,49 +96,111 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
             try:
                 chat = normalize_chat(value, region)
             except ChatIdError as err:
+                hint = err.hint or "write a phone number (with default_region, as people write it), an email or grp_…"
                 problems.append(Problem(f"suppression entry: {safe_message(str(err), value)}", file=shown,
-                                        line=lineno, hint=err.hint, layer="suppress"))
+                                        line=lineno, hint=mask_hint(hint, value), layer="suppress"))
                 continue
             entries.update(chat.split(",") if "," in chat else [chat])
     return Suppression(entries), problems
 
 
-def csv_header(first_line: str) -> list[str] | None:
-    """The column names when ``first_line`` is the header of a CSV suppression file (it has a
-    `to` column), else None (the file is a plain list). Names are stripped: `reason, to`."""
-    if not first_line.strip():
-        return None
-    header = [h.strip() for h in next(csv.reader([first_line]))]
-    return header if "to" in header else None
+# Header names that say a column holds chat ids, normalised ("Phone Number" -> phone_number):
+# `to` exactly, or a name with one of these words.
+_ID_WORDS = ("phone", "mobile", "cell", "email", "e_mail", "msisdn", "whatsapp", "chat", "recipient")
+
+
+def _names_ids(cell: str) -> bool:
+    name = normalize_column(cell)
+    return name == "to" or any(w in name for w in _ID_WORDS)
+
+
+def _is_id(cell: str) -> bool:
+    v = cell.split("#", 1)[0].strip()
+    return bool(v) and ("@" in v or v.startswith("grp_") or looks_like_phone(v))
+
+
+def csv_header(first_line: str, delimiter: str = ",") -> list[str] | None:
+    """The column names when ``first_line`` is the header of a CSV suppression file (a cell
+    names a phone/email column: `to`, `Phone Number`, `Email`, ...), else None. Names are
+    stripped: `reason, to`."""
+    if not first_line.strip() or first_line.lstrip().startswith("#"):
+        return None  # a plain list's comment is never a header, whatever words it holds
+    header = [h.strip() for h in next(csv.reader([first_line], delimiter=delimiter))]
+    return header if any(_names_ids(h) for h in header) else None
+
+
+def id_column(header: list[str]) -> int:
+    """The column of a suppression CSV's header that holds the chat ids: `to`, else the first
+    naming a phone/email (a header csv_header accepted has one)."""
+    names = [normalize_column(h) for h in header]
+    if "to" in names:
+        return names.index("to")
+    return next(j for j, h in enumerate(header) if _names_ids(h))
 
 
 def _entries(lines: list[str], shown: str, problems: list[Problem]) -> list[tuple[int, str]]:
-    """(line, raw entry) of a plain list or of a CSV's `to` column; csv.Error on bad quoting."""
-    header = csv_header(lines[0]) if lines else None
-    if header is None:
+    """(line, raw entry) of a plain list or of a CSV's id columns; csv.Error on bad quoting.
+
+    A CSV is one whose first line has more than one cell or names an id column; its id
+    columns are those the header names (`to`, `Phone Number`, `Email`, ...), else the first
+    column holding ids in the first row that has one."""
+    first_no = next((n for n, ln in enumerate(lines) if ln.split("#", 1)[0].strip()), None)
+    if first_no is None:
+        return []
+    delimiter = sniff_delimiter(lines[:200])
+    first = lines[first_no]
+    cells = [c.strip() for c in next(csv.reader([first], delimiter=delimiter))]
+    header = csv_header(first, delimiter)
+    if header is None and (len(cells) < 2 or all(_is_id(c) for c in cells if c)):
+        # One id a line; a line of several ids is one multi-recipient chat.
         return [(n + 1, ln.split("#", 1)[0]) for n, ln in enumerate(lines)]
-    to_i = header.index("to")
-    reader = csv.reader(lines)
-    next(reader)
+    reader = csv.reader(lines[first_no:], delimiter=delimiter)
+    rows: list[tuple[int, list[str]]] = []
+    start = first_no + 1
+    for row in reader:
+        rows.append((start, row))
+        start = first_no + reader.line_num + 1
+    if header is not None:
+        named = [j for j, h in enumerate(header) if _names_ids(h)]
+        exact = [j for j, h in enumerate(header) if normalize_column(h) == "to"]
+        id_cols = exact or named  # exact: id_column's choice, the column `optouts` writes
+        rows = rows[1:]
+        label = " and ".join(f"'{header[j]}'" for j in id_cols)
+    else:
+        has_header = not any(_is_id(c) for c in cells)
+        body = rows[1:] if has_header else rows
+        sample = next((r for _, r in body if any(_is_id(c) for c in r)), None)
+        if sample is None:
+            problems.append(Problem(
+                "cannot tell which column of this suppression CSV holds the phones/emails",
+                file=shown, line=first_no + 1, layer="suppress",
+                hint="name the column in the header: to, phone, Phone Number or email"))
+            return []
+        id_cols = [next(j for j, c in enumerate(sample) if _is_id(c))]
+        rows = body
+        label = f"column {id_cols[0] + 1}"
     out: list[tuple[int, str]] = []
     content_rows = 0
-    start = reader.line_num + 1
-    for row in reader:
-        line, start = start, reader.line_num + 1
+    for line, row in rows:
         if not any(cell.strip() for cell in row):
             continue
         content_rows += 1
-        if len(row) <= to_i:
-            problems.append(Problem(f"this row has {len(row)} cells; the 'to' column is number {to_i + 1}",
-                                    file=shown, line=line, layer="suppress",
-                                    hint="quote cells that contain commas; every row needs its 'to' cell"))
+        if len(row) <= max(id_cols):
+            if len(row) == 1 and _is_id(row[0]):  # a line `campaign optouts` appended: `+1…  # why`
+                out.append((line, row[0].split("#", 1)[0]))
+                continue
+            problems.append(Problem(f"this row has {len(row)} cells; the {label} column is number "
+                                    f"{max(id_cols) + 1}", file=shown, line=line, layer="suppress",
+                                    hint=f"quote cells that contain '{delimiter}'; every row needs its "
+                                         f"{label} cell"))
             continue
-        out.append((line, row[to_i]))
+        for j in id_cols:
+            out.append((line, row[j].split("#", 1)[0]))
     if content_rows and not any(raw.strip() for _line, raw in out):
         # Rows with content but never a chat: the list would silently suppress nobody.
-        problems.append(Problem(f"the 'to' column is empty in all {content_rows:,} rows", file=shown,
-                                line=1, layer="suppress",
-                                hint="put each phone/email in the 'to' column (check the header's commas)"))
+        problems.append(Problem(f"the {label} column is empty in all {content_rows:,} rows", file=shown,
+                                line=first_no + 1, layer="suppress",
+                                hint="put each phone/email in that column (check the header's delimiters)"))
     return out
 
 

@@ -77,6 +77,7 @@ class Campaign:
     schedule_rules: Schedule | None = None
     warnings: list[Problem] = field(default_factory=list)
     policy: Policy = DEFAULT_POLICY  # the team policy it obeys (runner.yaml or the defaults)
+    exclude_when: Condition | None = None  # recipients.exclude_when: rows that get nothing
 
     @property
     def base_dir(self) -> Path:
@@ -110,6 +111,7 @@ def load_campaign(path: str | Path, *, policy: str | Path | Policy | None = None
     problems += template_problems
     source = source_of(doc, p.parent)
     problems += check_source(doc, source)
+    exclude_when = _exclude_when(doc, problems)
     schedule_rules = None
     try:
         schedule_rules = parse_schedule(doc.data.get("schedule"))
@@ -130,7 +132,22 @@ def load_campaign(path: str | Path, *, policy: str | Path | Policy | None = None
         schedule_rules=schedule_rules,
         warnings=[pr for pr in problems if pr.severity == "warning"],
         policy=team,
+        exclude_when=exclude_when,
     )
+
+
+def _exclude_when(doc: Document, problems: list[Problem]) -> Condition | None:
+    spec = doc.data.get("recipients")
+    source = spec.get("exclude_when") if isinstance(spec, dict) else None
+    if source is None:
+        return None
+    try:
+        return compile_condition(str(source))
+    except TemplateSyntaxError as err:
+        problems.append(doc.problem(("recipients", "exclude_when"), f"invalid condition: {err.message}",
+                                    "write a jinja2 expression, e.g. exclude_when: do_not_text == 'yes'",
+                                    layer="template"))
+        return None
 
 
 def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:

@@ -94,6 +94,27 @@ def starter_files(campaign_id: str = DEFAULT_ID) -> dict[str, str]:
     }
 
 
+GITIGNORE = ".gitignore"
+_GITIGNORE_TEXT = """\
+# Written by `campaign init`. The state folder holds the journal (phone numbers, reply
+# lengths) and plan files list every recipient: neither belongs in git.
+.runner/
+plans/
+"""
+
+
+def write_gitignore(directory: Path) -> Path | None:
+    """A .gitignore for the state folder and plans, unless the folder has one (never edited:
+    the caller says what to add). The path written, or None."""
+    path = directory / GITIGNORE
+    try:
+        with open(path, "x", encoding="utf-8", newline="\n") as fh:
+            fh.write(_GITIGNORE_TEXT)
+    except FileExistsError:
+        return None
+    return path
+
+
 def write_starter(directory: Path) -> list[Path]:
     """Write the starter files into ``directory`` (created if missing); the paths written.
 

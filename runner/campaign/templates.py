@@ -29,6 +29,7 @@ from jinja2.sandbox import (
 from markupsafe import Markup
 
 from runner import limits
+from runner.campaign.datefilter import datetime_filter
 
 _MARKERS = ("{{", "{%", "{#")
 T = TypeVar("T")
@@ -377,6 +378,7 @@ def environment() -> ImmutableSandboxedEnvironment:
     for name in _WIDTH_FILTERS:
         env.filters[name] = _capped(name, env.filters[name])
     env.filters["format"] = _bounded_format_filter(env.filters["format"])
+    env.filters["datetime"] = datetime_filter
     for name, estimate in _filter_estimates().items():
         env.filters[name] = _sized(name, env.filters[name], estimate)
     env.filters["join"] = _sized_join(env.filters["join"])

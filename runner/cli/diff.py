@@ -21,7 +21,8 @@ Exit codes:
 """)
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--base", "base", metavar="REF",
-              help="git ref to compare with [default: the merge base with the upstream branch, else HEAD]")
+              help="git ref to compare with [default: the merge base with the default branch (origin/HEAD, "
+                   "else main, else master), else with the upstream branch, else HEAD]")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
               show_default=True, help="markdown fits a pull-request comment or a CI step summary")
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")

@@ -3,6 +3,7 @@ it is invalid."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from runner.campaign.load import load_campaign
 from runner.campaign.schedule import ScheduleError
 from runner.cli._base import policy_option, state_option, user_errors
 from runner.cli.console import echo
+from runner.contract import DEFAULT_BASE_URL
+from runner.errors import CampaignError, Problem
 from runner.report.plan import render_json, render_markdown, render_text
 from runner.run.dry_run import PlanOutcome
 from runner.run.dry_run import plan as dry_run
@@ -71,10 +74,22 @@ def _plan_with_journal(file: str, state_dir: str | Path, policy: Path | None = N
 @policy_option()
 @click.option("--at", "at", default=None, metavar="TIME",
               help="with a schedule or delays: count what is due at TIME (ISO 8601 with offset, or 'now', the default)")
+@click.option("--now", "now", default=None, metavar="TIME|emulator",
+              help="rehearsal time, against a non-live BLOOIO_BASE_URL only: count what is due at "
+                   "TIME, or at the emulator's clock ('emulator')")
 @user_errors()
 def plan(file: str, fmt: str, out: str | None, state_dir: Path, previews: int, show_recipients: bool,
-         policy: Path | None, at: str | None) -> None:
+         policy: Path | None, at: str | None, now: str | None) -> None:
     """Dry run: render every request (keys included) with no network and no API key."""
+    if now is not None:
+        if at is not None:
+            raise CampaignError(Problem("give --at or --now, not both",
+                                        hint="--at counts at any time; --now is a rehearsal's clock"))
+        # Lazy: the rehearsal clock may ask the emulator over HTTP; a plain plan loads no such
+        # module (issue 11's start-up budget).
+        from runner.run.rehearsal import rehearsal_at
+
+        at = rehearsal_at(now, os.environ.get("BLOOIO_BASE_URL") or DEFAULT_BASE_URL)
     outcome = _plan_with_journal(file, state_dir, policy, out=out, show_recipients=show_recipients,
                                  previews=previews, at=at)
     summary, extra, effects = outcome.summary, outcome.extra, outcome.effects

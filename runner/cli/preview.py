@@ -12,7 +12,6 @@ import click
 from runner.audience.chatids import ChatIdError, normalize_chat
 from runner.campaign.load import load_campaign
 from runner.cli._base import emit, user_errors
-from runner.cli.console import echo
 from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError, Problem
 from runner.planning.planner import Planner
@@ -21,8 +20,9 @@ from runner.report.preview_html import preview_steps, render_preview_html
 
 @click.command(epilog="""\b
 Exit codes:
-  0  shown (also when the recipient is suppressed: nothing would be sent)
-  1  invalid campaign, or --to is not a recipient of it
+  0  shown
+  1  invalid campaign, --to is not a recipient of it, or it is suppressed (nothing would be
+     sent, nothing is written)
 """)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--to", "to", required=True, help="the recipient's chat id (phone, email, grp_..., or a,b list)")
@@ -44,9 +44,12 @@ def preview(file: str, to: str, fmt: str, out_file: Path | None, base_url: str) 
         raise CampaignError(Problem(f"--to: {err}", hint=err.hint)) from None
     planner = Planner(campaign, previews=0)
     if chat in planner.suppression:
-        # Said, not written to --out: there is no conversation to draw.
-        echo(f"{chat} is suppressed (opted out or excluded): nothing would be sent.")
-        return
+        # Nothing is written to --out (there is no conversation to draw), so not a success: a
+        # script that then opens the file must not find it missing without a word.
+        raise CampaignError(Problem(
+            f"{chat} is suppressed (opted out or excluded): nothing would be sent, so there is "
+            "nothing to preview", file=file,
+            hint="preview another recipient, or remove it from the suppression file if it is there by mistake"))
     for rec, rendered in planner.recipients():
         if rec.chat == chat:
             reqs = planner.requests_for(rec, rendered)

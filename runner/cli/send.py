@@ -124,6 +124,9 @@ def _summary_lines(session: SendSession, already: int, default_rate: bool) -> st
 @click.option("--wait", "wait", is_flag=True,
               help="With a schedule or delays: keep running, sleeping until the next message is due, "
                    "until everything is sent or expired.")
+@click.option("--now", "now", metavar="TIME|emulator",
+              help="Rehearsal time, against a non-live base URL only: act as if it were TIME "
+                   "(ISO 8601 with an offset), or the emulator's clock ('emulator').")
 # Retry pacing: hidden because the defaults suit the API; tests and rehearsals shorten them.
 @click.option("--backoff-base", type=click.FloatRange(0, 60), default=0.5, hidden=True)
 @click.option("--backoff-cap", type=click.FloatRange(0, 600), default=30.0, hidden=True)
@@ -149,6 +152,7 @@ def send(
     track: bool,
     track_timeout: float,
     policy: Path | None,
+    now: str | None,
 ) -> None:
     """Send a campaign (asks first unless --yes). Re-running resumes: nothing is sent twice."""
     if file is None and plan_file is None:
@@ -156,7 +160,8 @@ def send(
     session = SendSession.open(file, plan=plan_file, clean=clean, state_dir=state_dir, base_url=base_url, rate=rate,
                                concurrency=concurrency, timeout=timeout,
                                max_attempts=max_attempts, backoff_base=backoff_base,
-                               backoff_cap=backoff_cap, http_stack=http_stack, policy=policy)
+                               backoff_cap=backoff_cap, http_stack=http_stack, policy=policy,
+                               now=now)
     with session:
         overlay = session.journal_overlay()
         already = overlay.accepted

@@ -48,6 +48,9 @@ Exit codes:
 @click.option("--progress/--no-progress", default=True,
               help="Show progress on stderr: a bar on a terminal, a plain line now and then "
                    "otherwise.")
+@click.option("--now", "now", metavar="TIME|emulator",
+              help="Rehearsal time, against a non-live base URL only: act as if it were TIME "
+                   "(ISO 8601 with an offset), or the emulator's clock ('emulator').")
 # Polling pace: hidden because the defaults suit the API; tests and rehearsals shorten them.
 @click.option("--first-poll", type=click.FloatRange(0, 3600), default=1.0, hidden=True)
 @click.option("--poll-cap", type=click.FloatRange(0.001, 3600), default=60.0, hidden=True)
@@ -57,7 +60,7 @@ Exit codes:
 def track(file: Path, base_url: str | None, rate: float | None, concurrency: int | None,
           http_stack: str | None, state_dir: Path, timeout: float, request_timeout: float, max_attempts: int,
           replies: bool, keep_reply_text: bool, progress: bool, first_poll: float, poll_cap: float, backoff_base: float,
-          backoff_cap: float) -> None:
+          backoff_cap: float, now: str | None) -> None:
     """Poll delivery status of accepted messages into the journal until all are final."""
     ticker = TrackProgress(console=terminal_console() if progress else None)
     try:
@@ -68,7 +71,7 @@ def track(file: Path, base_url: str | None, rate: float | None, concurrency: int
                                timeout=timeout, max_attempts=max_attempts, first_poll=first_poll,
                                poll_cap=poll_cap, backoff_base=backoff_base,
                                backoff_cap=backoff_cap, replies=replies,
-                               keep_reply_text=keep_reply_text)
+                               keep_reply_text=keep_reply_text, now=now)
     finally:
         ticker.finish()
     echo(track_summary(result))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -244,6 +245,10 @@ class App:
             return 200, {"messages": state.messages_dump()}, None
         if method == "GET" and name == "config":
             return 200, self.config.to_dict(), None
+        if method == "GET" and name == "clock":
+            now = state.now()
+            iso = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            return 200, {"now_ms": int(now * 1000), "now": iso}, None
         if name == "reply":
             for field in ("chat", "text"):
                 if not isinstance(data.get(field), str):

@@ -67,6 +67,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "a recipient answers (rehearse opt-outs: STOP)"),
     Endpoint("POST", "advance", {"seconds": 3600}, "",
              "move the emulator's clock forward (delivery, automatic replies, reply windows)"),
+    Endpoint("GET", "clock", None, "",
+             "the emulator's clock: now_ms and now (ISO 8601); `send --now emulator` reads it"),
     Endpoint("POST", "groups", {"participants": [EXAMPLE_CHAT, "+15551230002"]},
              "phones and emails", "create a named group chat; answers its group_id"),
     Endpoint("POST", "reset", {}, "", "forget every message, group and counter"),

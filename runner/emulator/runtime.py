@@ -61,6 +61,10 @@ class EmulatorHandle:
         """Move the emulator's clock forward; returns its new time in ms."""
         return self._control("POST", "advance", {"seconds": seconds})["now_ms"]
 
+    def clock(self) -> float:
+        """The emulator's clock, epoch seconds."""
+        return self._control("GET", "clock")["now_ms"] / 1000
+
     def create_group(self, participants: list[str]) -> str:
         return self._control("POST", "groups", {"participants": participants})["group_id"]
 

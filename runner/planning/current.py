@@ -32,6 +32,8 @@ class CurrentPlan:
     # assignment and each variant's count, so a chat's planned count is its own variant's.
     variant_messages: dict[str, tuple[Assigner, list[int]]] = field(default_factory=dict)
     suppressed: int = 0  # recipients the suppression lists leave out
+    excluded: int = 0  # rows recipients.exclude_when leaves out
+    excluded_by: str = ""  # the columns it reads ("Do not text")
     is_suppressed: Callable[[str], bool] = lambda chat: False
 
     def planned_messages(self, step: str, chat: str) -> int:
@@ -80,6 +82,8 @@ def current_plan(campaign: Campaign, consent: Mapping[str, Standing] | None = No
         keys=keys,
         steps={k: {"requests": c.requests, "messages": c.messages} for k, c in s.steps.items()},
         suppressed=s.suppressed,
+        excluded=s.excluded,
+        excluded_by=s.excluded_by,
         is_suppressed=lambda chat: chat in suppression,
         step_messages=step_messages,
         variant_messages=variant_messages,

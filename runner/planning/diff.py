@@ -145,5 +145,8 @@ def diff(base: Side, head: Side, *, show_recipients: bool = False) -> dict[str, 
                                   "after": list(h.suppress) if h else []},
                         "suppressed_recipients": {"before": bs.suppressed if bs else 0,
                                                   "after": hs.suppressed if hs else 0}},
+        # recipients.exclude_when: rows excluded on each side, and the columns it reads.
+        "excluded": {"recipients": {"before": bs.excluded if bs else 0, "after": hs.excluded if hs else 0},
+                     "by": (hs.excluded_by if hs else "") or (bs.excluded_by if bs else "")},
         "recipients_masked": not show_recipients,
     }

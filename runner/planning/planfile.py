@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, TypeGuard
 from runner.campaign.load import Campaign
 from runner.errors import CampaignError, Problem
 from runner.planning.request import PlannedRequest
+from runner.source.paths import repository_root
 from runner.version import __version__
 
 PLAN_FORMAT = 1
@@ -101,6 +103,22 @@ def header(campaign: Campaign, inputs: list[Input], *, requests: int, messages: 
     if at:
         out["at"] = at
     return out
+
+
+_SEARCHED = 20_000  # files looked at in a repository for the planned campaign
+
+
+def _same_named(root: Path, name: str) -> Iterator[Path]:
+    """Files called ``name`` in the repository ``root`` (hidden folders skipped), at most
+    _SEARCHED files looked at: the plan's campaign is found by its digest among them."""
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        seen += len(files)
+        if name in files:
+            yield Path(folder) / name
+        if seen > _SEARCHED:
+            return
 
 
 def dump_header(obj: dict[str, Any]) -> str:
@@ -263,14 +281,22 @@ class PlanMatcher:
 
 
 def find_campaign(plan: PlanFile, cwd: Path | None = None) -> Path:
-    """The planned campaign file when `send --plan` is given no FILE: the header's name, in the
-    plan's folder or the current one, whichever holds the very file that was planned."""
+    """The planned campaign file when `send --plan` is given no FILE: the header's name in the
+    plan's folder or the current one, else anywhere in the git repository of either, whichever
+    holds the very file that was planned (the same digest)."""
     name = plan.campaign_name()
     want = next(i.sha256 for i in plan.inputs if i.role == CAMPAIGN)
     candidates = [folder / name for folder in (plan.path.parent, cwd or Path.cwd())]
     for candidate in candidates:
         if file_sha256(candidate) == want:
             return candidate
+    # `plan campaigns/x.yaml --out plans/x.jsonl`: the campaign is elsewhere in the repository.
+    roots = {r for r in (repository_root(plan.path.resolve().parent),
+                         repository_root((cwd or Path.cwd()).resolve())) if r is not None}
+    for root in sorted(roots):
+        for candidate in _same_named(root, name):
+            if file_sha256(candidate) == want:
+                return candidate
     for candidate in candidates:  # changed since: the digest check then names the change
         if candidate.is_file():
             return candidate

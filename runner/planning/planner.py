@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from runner.audience.chatids import url_path
 from runner.audience.mask import display_chat, mask_one
-from runner.audience.recipients import ReadStats, Recipient, iter_recipients
+from runner.audience.recipients import LISTED_ROWS, ReadStats, Recipient, iter_recipients
 from runner.audience.suppress import Suppression, load_suppression
 from runner.campaign.load import Campaign
 from runner.campaign.schedule import (
@@ -37,7 +37,14 @@ from runner.law.place import place_of
 from runner.law.segments import Segments, SegmentTally
 from runner.planning.jsonenc import encode_sorted
 from runner.planning.keys import content_hash, step_keys
-from runner.planning.render import Rendered, Renderer, RenderError, render_problem
+from runner.planning.render import (
+    Rendered,
+    Renderer,
+    RenderError,
+    referenced_variables,
+    render_error,
+    render_problem,
+)
 from runner.planning.request import PlannedRequest
 from runner.states import RequestStatus
 
@@ -80,6 +87,7 @@ class ProblemCollector:
         self.problems: list[Problem] = []
         self._counts: dict[tuple[str, str], int] = {}
         self._first: dict[tuple[str, str], Problem] = {}
+        self._more: dict[tuple[str, str], list[str]] = {}  # where the unshown ones are (first 20)
         self.dropped = 0
 
     def add(self, problem: Problem) -> None:
@@ -93,6 +101,12 @@ class ProblemCollector:
             self._first[kind] = problem
         if n < self.PER_KIND:
             self.problems.append(problem)
+        elif kind in self._first:
+            more = self._more.setdefault(kind, [])
+            if len(more) < LISTED_ROWS:
+                first = self._first[kind]
+                more.append(str(problem.line) if problem.line is not None and problem.file == first.file
+                            else problem.location())
 
     def extend(self, problems: list[Problem]) -> None:
         for p in problems:
@@ -109,9 +123,14 @@ class ProblemCollector:
         for kind, n in self._counts.items():
             if n > self.PER_KIND and kind in self._first:
                 first = self._first[kind]
+                more = self._more.get(kind, [])
+                rest = n - self.PER_KIND - len(more)
+                named = ", ".join(more) + (f" and {rest:,} more" if rest > 0 else "")
                 out.append(Problem(
-                    f"the same problem for {n - self.PER_KIND:,} more recipients: {first.message}",
-                    file=first.file, line=first.line, path=first.path, hint=first.hint,
+                    f"the same problem for {n - self.PER_KIND:,} more recipients "
+                    f"(row{'s' if n - self.PER_KIND != 1 else ''} {named}): {first.message}",
+                    file=first.file, line=first.line, path=first.path,
+                    hint=first.hint or "fix each row named",
                     severity=first.severity, layer=first.layer,
                 ))
         out.sort(key=Problem.sort_key)
@@ -175,6 +194,10 @@ class PlanSummary:
     held: int = 0
     invalid: int = 0
     empty_rows: int = 0  # rows whose cells are all empty (",,,," from a spreadsheet): skipped
+    no_chat: int = 0  # rows whose chat id cells are empty: skipped (recipients.strict: errors)
+    excluded: int = 0  # rows recipients.exclude_when excludes: never rendered
+    excluded_by: str = ""  # the columns exclude_when reads ("Do not text")
+    read_as: str | None = None  # how the data file was read, when not plain UTF-8 CSV
     requests: int = 0
     messages: int = 0
     skipped: int = 0
@@ -208,6 +231,12 @@ class PlanSummary:
             out["sms_segments"] = sms  # what each step costs if every phone gets it by SMS
         if self.unplaced:
             out["unplaced"] = self.unplaced
+        if self.excluded:
+            out["excluded"] = {"recipients": self.excluded, "by": self.excluded_by}
+        if self.no_chat:
+            out["rows_without_chat"] = self.no_chat
+        if self.read_as:
+            out["read_as"] = self.read_as
         if self.opted_out or self.held:
             out["consent"] = {"opted_out": self.opted_out, "held": self.held}
         return out
@@ -287,6 +316,8 @@ class Planner:
                 if len(self._dup_lines) < 5:
                     self._dup_lines.append(rec.where())
                 continue
+            if self.campaign.exclude_when is not None and self._excluded(rec):
+                continue
             chat = rec.chat or ""
             if chat in self.suppression:
                 s.suppressed += 1
@@ -329,6 +360,25 @@ class Planner:
         if place.placed:
             return ",".join(place.zones)
         return sched.default_zone.key if sched is not None and sched.default_zone else None
+
+    def _excluded(self, rec: Recipient) -> bool:
+        """Whether recipients.exclude_when excludes this row (counted); a row it cannot be
+        evaluated for is a problem at the row, and is not planned either."""
+        cond = self.campaign.exclude_when
+        assert cond is not None
+        try:
+            out = cond(self.renderer.context(rec))
+        except Exception as err:  # noqa: BLE001 - every template failure is the user's
+            rerr = render_error("recipients.exclude_when", err)
+            self.renderer.explain(rerr, rec)
+            self.collector.add(render_problem(self.campaign, rec, rerr))
+            return True
+        if out:
+            s = self.summary
+            s.excluded += 1
+            if not s.excluded_by:
+                s.excluded_by = _condition_columns(cond.source, rec.columns or {})
+        return out
 
     def requests(self) -> Iterator[PlannedRequest]:
         s = self.summary
@@ -435,6 +485,13 @@ class Planner:
         self.collector.extend(self.renderer.empty_value_problems())
         self.collector.extend(self.read_stats.problems(self.campaign.source))
         s.empty_rows = self.read_stats.empty_rows
+        s.no_chat = self.read_stats.no_chat.count
+        if self.read_stats.layout is not None:
+            s.read_as = self.read_stats.layout.describe()
+        # The same warnings validate prints (one list): each said once, with its place.
+        for p in self.collector.result(with_dropped=False):
+            if p.severity == "warning" and _DUPLICATE not in p.message:
+                w.append(_one_line(p))
         empty = self.read_stats.warning()
         if empty:
             w.append(empty)
@@ -443,6 +500,9 @@ class Planner:
                      "each chat is sent once and the first row's variables win")
         if s.suppressed:
             w.append(f"{s.suppressed:,} recipient(s) are suppressed (opted out or excluded): nothing is sent to them")
+        if s.excluded:
+            w.append(f"{s.excluded:,} recipient(s) are excluded by recipients.exclude_when ({s.excluded_by}): "
+                     "nothing is sent to them")
         if s.opted_out or s.held:
             w.append(f"of them, the consent ledger keeps {s.opted_out:,} who opted out and "
                      f"{s.held:,} held for review (campaign optouts review)")
@@ -473,6 +533,26 @@ class Planner:
             if limit and counts.over_max:
                 w.append(f"step '{sid}': {counts.over_max:,} message(s) take more than the policy's "
                          f"max_segments {limit} by SMS (up to {counts.max_segments})")
+
+
+_DUPLICATE = "this chat is listed again"  # said once as a count among the plan's warnings
+
+
+def _one_line(p: Problem) -> str:
+    """A warning as the plan lists it: place, message, hint."""
+    where = p.location() if p.file else ""
+    text = f"{where}: {p.message}" if where else p.message
+    return f"{text} (hint: {p.hint})" if p.hint else text
+
+
+def _condition_columns(source: str, columns: Mapping[str, str]) -> str:
+    """The columns (as headed) an exclude_when expression reads: "Do not text"."""
+    try:
+        names = referenced_variables("{{ " + source.strip().removeprefix("{{").removesuffix("}}") + " }}")
+    except Exception:  # noqa: BLE001 - compiled once already; a name list is only a label
+        names = ()
+    shown = [columns.get(n, n) for n in names]
+    return ", ".join(shown) if shown else "exclude_when"
 
 
 def _masked(value: Any, chat: str) -> Any:

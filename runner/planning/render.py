@@ -208,10 +208,10 @@ class Renderer:
             try:
                 return self._render(rec)
             except RenderError as err:
-                self._explain(err, rec)
+                self.explain(err, rec)
                 raise
 
-    def _explain(self, err: RenderError, rec: Recipient) -> None:
+    def explain(self, err: RenderError, rec: Recipient) -> None:
         """Name the variable: the closest column for an undefined one, the null one."""
         if err.undefined is not None:
             name = err.undefined
@@ -401,8 +401,11 @@ def _render_error(path: str, err: Exception) -> RenderError:
         return RenderError(path, f"unsafe template refused: {err}",
                            "templates run in a sandbox: no access to Python internals, no huge values")
     if isinstance(err, TemplateError):
-        return RenderError(path, f"template failed: {err}")
-    return RenderError(path, f"template failed: {err.__class__.__name__}: {err}")
+        return RenderError(path, f"template failed: {err}",
+                           "check the values this recipient gives the template and the filters' arguments")
+    return RenderError(path, f"template failed: {err.__class__.__name__}: {err}",
+                       "check the values this recipient gives the template (a number where text is "
+                       "expected, a date that is not one)")
 
 
 def step_builder(content: dict[str, Any]) -> Callable[[dict[str, Any], Context | None], dict[str, Any]]:
@@ -458,6 +461,16 @@ def render_problem(campaign: Campaign, rec: Recipient, err: RenderError) -> Prob
         f"{err.path} ({where}): {err.message}",
         file=rec.file, line=rec.line, path=rec.path or err.path, hint=err.hint, layer="template",
     )
+
+
+def referenced_variables(source: str) -> tuple[str, ...]:
+    """Every variable a template reads (``{{ a ~ b }}`` -> a, b)."""
+    return _referenced(source)
+
+
+def render_error(path: str, err: Exception) -> RenderError:
+    """A template's failure as a RenderError at ``path`` (a condition's too)."""
+    return _render_error(path, err)
 
 
 def _parse_path(path: str) -> Iterator[str | int]:

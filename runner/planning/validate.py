@@ -129,6 +129,12 @@ def _validate(path: str | Path, policy: Policy | str | Path | None = None) -> Fi
     }
     if summary.empty_rows:
         result.summary["empty_rows_skipped"] = summary.empty_rows
+    if summary.no_chat:
+        result.summary["rows_without_chat_skipped"] = summary.no_chat
+    if summary.excluded:
+        result.summary["excluded"] = summary.excluded
+    if summary.read_as:
+        result.summary["read_as"] = summary.read_as
     return result
 
 
@@ -261,9 +267,17 @@ def summary_line(r: FileResult) -> str:
         s = r.summary
         line = (f"{r.file}: {s['recipients']:,} recipients, {s['steps']} steps, "
                 f"{s['requests']:,} requests, {s['messages']:,} messages")
+        notes = []
         if s.get("empty_rows_skipped"):
             n = s["empty_rows_skipped"]
-            line += f" ({n:,} empty row{'s' if n != 1 else ''} skipped)"
-        return line
+            notes.append(f"{n:,} empty row{'s' if n != 1 else ''} skipped")
+        if s.get("rows_without_chat_skipped"):
+            n = s["rows_without_chat_skipped"]
+            notes.append(f"{n:,} row{'s' if n != 1 else ''} without a phone/email skipped")
+        if s.get("excluded"):
+            notes.append(f"{s['excluded']:,} excluded")
+        if s.get("read_as"):
+            notes.append(s["read_as"])
+        return line + (f" ({'; '.join(notes)})" if notes else "")
     n = len(r.errors)
     return f"{r.file}: {n} error{'s' if n != 1 else ''}"

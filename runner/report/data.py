@@ -213,6 +213,10 @@ def build_report(
         totals["held_by_law"] = held["law"]
     if held["capped"]:
         totals["capped"] = held["capped"]
+    excluded = current.excluded if current is not None else plan.get("excluded", 0)
+    if excluded:  # recipients.exclude_when: said only when it left someone out
+        totals["excluded_recipients"] = excluded
+        totals["excluded_by"] = current.excluded_by if current is not None else plan.get("excluded_by", "")
     counts = run.get("counts") or {}
     duration = counts.get("duration_s")
     if duration is None and run.get("ended_at"):
@@ -495,6 +499,9 @@ def _waiting(report: dict[str, Any]) -> str | None:
         parts[0] += f" ({', '.join(held)})"
     if t.get("suppressed_recipients"):
         parts.append(f"{t['suppressed_recipients']:,} recipients suppressed (never sent)")
+    if t.get("excluded_recipients"):
+        parts.append(f"{t['excluded_recipients']:,} recipients excluded "
+                     f"({t.get('excluded_by') or 'exclude_when'}, never sent)")
     if not parts:
         return None
     due = f"; next due {r['next_due']}" if r.get("next_due") and t.get("scheduled") else ""

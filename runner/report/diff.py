@@ -36,7 +36,7 @@ def _step_line(s: dict[str, Any]) -> str:
 
 
 def _headline(doc: dict[str, Any]) -> str:
-    side = "new campaign" if doc["new"] else f"{one_line(doc['base'])} → working tree"
+    side = "new campaign" if doc["new"] else f"{one_line(doc.get('base_said') or doc['base'])} → working tree"
     return f"campaign {one_line(doc['campaign'])} ({one_line(doc['file'])}): {side}"
 
 
@@ -68,6 +68,9 @@ def _facts(doc: dict[str, Any]) -> list[str]:
                    + (f", limits {', '.join(p['limits'])}" if p["limits"] else ""))
         for name, n in law["held_by"].items():
             out.append(f"{name} at {law['at']}: {n:,} messages")
+    excluded = doc.get("excluded") or {}
+    if any((excluded.get("recipients") or {}).values()):
+        out.append(f"excluded ({excluded['by'] or 'exclude_when'}): {_arrow(excluded['recipients'])}")
     return out
 
 
@@ -90,7 +93,7 @@ def _cell(text: str) -> str:
 
 def render_markdown(doc: dict[str, Any]) -> str:
     # Every name, id, ref and example comes from the pull request: markdown data, never markup.
-    side = "a new campaign" if doc["new"] else f"{md_code(doc['base'])} → this branch"
+    side = "a new campaign" if doc["new"] else f"{md_code(doc.get('base_said') or doc['base'])} → this branch"
     lines = [f"### Campaign {md_code(doc['campaign'])} ({md_code(doc['file'])}): {side}", ""]
     lines += [f"- {_cell(f)}" for f in _facts(doc)]
     lines += ["", "| step | change | added | removed | unchanged | content changed | sent again | not re-sent |",

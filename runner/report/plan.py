@@ -126,6 +126,12 @@ def _headline(s: PlanSummary, extra: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("duplicate rows (sent once)", f"{s.duplicates:,}"))
     if s.suppressed:
         rows.append(("suppressed (never sent)", f"{s.suppressed:,}"))
+    if s.excluded:
+        rows.append((f"excluded ({s.excluded_by})", f"{s.excluded:,}"))
+    if s.no_chat:
+        rows.append(("rows without a phone/email (skipped)", f"{s.no_chat:,}"))
+    if s.read_as:
+        rows.append(("recipients file", s.read_as))
     journal = extra.get("journal")
     if journal:
         rows.append(("already accepted (journal)", f"{journal['accepted']:,} requests"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,26 @@ from runner.planning.request import PlannedRequest
 from runner.store.audit import git_bytes
 
 
-def default_base(cwd: Path) -> str:
-    """The merge base with the upstream branch when there is one, else HEAD."""
-    out = git_bytes(cwd, "merge-base", "HEAD", "@{upstream}")
-    return out.decode().strip() if out else "HEAD"
+@dataclass(frozen=True)
+class Base:
+    """The ref a diff compares with, and how it was chosen (said in the output)."""
+
+    ref: str
+    said: str
+
+
+def default_base(cwd: Path) -> Base:
+    """The merge base with the default branch (origin/HEAD, else main, else master), else with
+    the upstream branch, else HEAD: a feature branch is compared with what it branched from."""
+    for name in ("origin/HEAD", "main", "master", "@{upstream}"):
+        if git_bytes(cwd, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}") is None:
+            continue
+        out = git_bytes(cwd, "merge-base", "HEAD", name)
+        if out:
+            sha = out.decode().strip()
+            label = "the upstream branch" if name == "@{upstream}" else name
+            return Base(sha, f"the merge base with {label} ({sha[:7]})")
+    return Base("HEAD", "HEAD (no main, master or upstream branch to compare with)")
 
 
 def _repo_root(cwd: Path) -> Path:
@@ -114,7 +130,8 @@ def campaign_diff(file: str | Path, *, base: str | None = None,
     working tree's campaign obeys the team policy (``policy``, else the repository's runner.yaml);
     what the law holds of it is counted at ``at`` (ISO 8601, default now)."""
     path = Path(file)
-    ref = base or default_base(path.resolve().parent)
+    chosen = Base(base, base) if base else default_base(path.resolve().parent)
+    ref = chosen.ref
     head = load_campaign(path, policy=policy)
     with tempfile.TemporaryDirectory(prefix="campaign-diff-") as tmp:
         # The base side is loaded with the defaults: a window the new policy forbids must not
@@ -134,6 +151,7 @@ def campaign_diff(file: str | Path, *, base: str | None = None,
                 raise at_ref(err, ref, Path(tmp)) from None
         head_planner.raise_if_invalid()  # type: ignore[union-attr]
     doc["base"] = ref
+    doc["base_said"] = chosen.said
     doc["file"] = os.fspath(file)
     doc["law"] = {"at": counter.to_dict()["at"], "held_by": dict(sorted(counter.held_by.items())),
                   "policy": head.policy.describe()}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from runner.audience.suppress import Suppression, csv_header, load_suppression
+from runner.audience.suppress import Suppression, csv_header, id_column, load_suppression
 from runner.consent.match import Meaning, Vocabulary, read_reply, vocabulary
 from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import ApiClient, ApiOptions
@@ -187,7 +187,7 @@ def _lines(existing: str, new: list[Exported]) -> str:
     header = csv_header(first)
     if header is None:
         return "".join(f"{o.chat}  # opted out {o.date} via {o.word}\n" for o in new)
-    to_col = header.index("to")
+    to_col = id_column(header)  # `to`, else the header's phone/email column
     note_col = next((header.index(c) for c in NOTE_COLUMNS if c in header), None)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -39,6 +39,7 @@ from runner.run.answers import AnswerStats, AnswerTexts, answer_owed, policy_ans
 from runner.run.caps import caps_of
 from runner.run.consent import ConsentGate, ConsentStats
 from runner.run.optouts import stop_words
+from runner.run.rehearsal import rehearsal_clock
 from runner.run.send import (
     Executor,
     RunResult,
@@ -161,6 +162,7 @@ def plan_doc(summary: PlanSummary) -> dict[str, Any]:
     """What the journal records about the plan a run started from."""
     return {"requests": summary.requests, "messages": summary.messages,
             "recipients": summary.recipients, "suppressed": summary.suppressed,
+            "excluded": summary.excluded, "excluded_by": summary.excluded_by,
             "duplicates": summary.duplicates,
             "steps": {k: {"requests": c.requests, "messages": c.messages}
                       for k, c in summary.steps.items()}}
@@ -168,9 +170,10 @@ def plan_doc(summary: PlanSummary) -> dict[str, Any]:
 
 def track_journal(journal: Journal, revision: int, options: TrackOptions, api_key: str, *,
                   on_tick: Callable[[TrackStats], None] | None = None,
-                  tick_every: float = 1.0) -> TrackResult:
-    """Track one journal to the end (or the timeout); Ctrl-C stops it gracefully."""
-    tracker = Tracker(journal, api_key=api_key, options=options, revision=revision)
+                  tick_every: float = 1.0, clock: Callable[[], float] = time.time) -> TrackResult:
+    """Track one journal to the end (or the timeout); Ctrl-C stops it gracefully. ``clock``:
+    a rehearsal's (`--now`), so what it records agrees with what `send --now` recorded."""
+    tracker = Tracker(journal, api_key=api_key, options=options, revision=revision, clock=clock)
 
     async def go() -> TrackResult:
         remove = install_signal_handlers(tracker)  # type: ignore[arg-type]
@@ -240,6 +243,7 @@ class SendSession:
         self.audit: Audit | None = None  # git commit, dirty files, plan digest, OS user
         self.state = state if state is not None else open_state(Path(journal.path).parent)
         self._spool: PlanSpool | None = None  # the validated requests, rendered once
+        self.wall: Callable[[], float] = time.time  # `--now`: a rehearsal's clock (rehearsal.py)
         self.answer_texts = AnswerTexts()  # the team's HELP answer and opt-out confirmation
         self.answered = AnswerStats()  # what this session answered (over every run)
 
@@ -250,11 +254,12 @@ class SendSession:
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
              http_stack: str | None = None, plan: str | Path | None = None,
              clean: bool = False, answers: AnswerTexts | None = None,
-             policy: str | Path | None = None) -> SendSession:
+             policy: str | Path | None = None, now: str | None = None) -> SendSession:
         """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
         ``file`` may then be None (the planned campaign is looked up next to the plan).
         ``clean``: refuse uncommitted changes to the campaign or its files (git).
-        ``policy``: a team policy file instead of the repository's runner.yaml."""
+        ``policy``: a team policy file instead of the repository's runner.yaml.
+        ``now``: rehearsal time against a non-live API (ISO 8601, or "emulator": its clock)."""
         planned = PlanFile.read(plan) if plan is not None else None
         if file is None and planned is not None:
             file = find_campaign(planned)
@@ -273,6 +278,7 @@ class SendSession:
                                   concurrency=concurrency, timeout=timeout,
                                   max_attempts=max_attempts, backoff_base=backoff_base,
                                   backoff_cap=backoff_cap, http_stack=http_stack)
+        wall = rehearsal_clock(now, options.base_url)
         # The consent ledger first: a damaged one stops the send before anything is planned.
         state = open_state(state_dir)
         ledger = open_ledger(state, command="send")
@@ -292,7 +298,7 @@ class SendSession:
             spool.close()
             ledger.close()
             raise
-        session.audit, session._spool = found, spool
+        session.audit, session._spool, session.wall = found, spool, wall
         session.plan, session.plan_skipped, session.plan_reread = planned, skipped, reread
         session.answer_texts = answers or policy_answers(campaign.policy)
         return session
@@ -347,7 +353,8 @@ class SendSession:
         executor = Executor(self.journal, api_key=self._api_key, options=options,
                             revision=campaign.revision, run_id=run_id,
                             gate=gate_for(campaign, [caps] if caps else []),
-                            consent=consent, on_accepted=caps.note if caps else None)
+                            consent=consent, on_accepted=caps.note if caps else None,
+                            wall=self.wall)
 
         async def go() -> RunResult:
             remove = install_signal_handlers(executor)
@@ -393,9 +400,11 @@ class SendSession:
     def run(self, *, wait: bool = False, on_tick: Callable[[RunStats], None] | None = None,
             tick_every: float = 1.0, on_wait: Callable[[float], None] | None = None,
             sleep: Callable[[float], None] = time.sleep,
-            clock: Callable[[], float] = time.time) -> RunResult:
+            clock: Callable[[], float] | None = None) -> RunResult:
         """Send; with ``wait``, sleep until the next message falls due and send again, until
-        nothing waits on the schedule (or Ctrl-C while waiting, which keeps what was sent)."""
+        nothing waits on the schedule (or Ctrl-C while waiting, which keeps what was sent).
+        ``clock``: default the session's (a rehearsal's `--now`, else the wall clock)."""
+        clock = clock or self.wall
         consent = ConsentStats()  # over every run of a --wait
         while True:
             result = self.run_once(on_tick=on_tick, tick_every=tick_every)
@@ -471,15 +480,17 @@ def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
           tick_every: float = 1.0, http_stack: str | None = None, replies: bool = True,
           keep_reply_text: bool = False, answers: AnswerTexts | None = None,
-          **polling: Any) -> TrackResult:
+          now: str | None = None, **polling: Any) -> TrackResult:
     """Poll the delivery status of a sent campaign's accepted messages into its journal, then
     (``replies``) read the inbound replies of every messaged chat once.
 
-    ``polling`` are ``TrackOptions`` fields (timeout, request_timeout, max_attempts, ...).
+    ``polling`` are ``TrackOptions`` fields (timeout, request_timeout, max_attempts, ...);
+    ``now``: rehearsal time against a non-live API (ISO 8601, or "emulator": its clock).
     """
     campaign = load_campaign(file)
     send_opts = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
                                 concurrency=concurrency, http_stack=http_stack)
+    clock = rehearsal_clock(now, send_opts.base_url)  # `--now`: refused against the live API
     key = api_key if api_key is not None else api_key_from_env("track")
     state = open_state(state_dir)
     with existing_journal(state, campaign.id, file, lock="track") as journal, \
@@ -491,7 +502,7 @@ def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR
                                    campaign.id)
         options = track_options(send_opts, replies=reading, **polling)
         result = track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
-                               tick_every=tick_every)
+                               tick_every=tick_every, clock=clock)
         if answers is None and policy_answers(campaign.policy).any:
             answers = policy_answers(campaign.policy)
         if replies and answers is not None and result.stop_reason != StopReason.UNAUTHORIZED:
