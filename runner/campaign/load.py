@@ -6,6 +6,7 @@ raises CampaignError with every problem found; per-recipient rendering is render
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,10 @@ def load_campaign(path: str | Path, *, policy: str | Path | Policy | None = None
     steps, template_problems = _compile_steps(doc)
     problems += template_problems
     source = source_of(doc, p.parent)
+    if source.region is None and team.default_region:
+        # The team's default_region for numbers written without +, unless the campaign names
+        # its own (recipients.default_region narrows nothing: it is the campaign's data).
+        source = dataclasses.replace(source, region=team.default_region.upper())
     problems += check_source(doc, source)
     exclude_when = _exclude_when(doc, problems)
     schedule_rules = None
