@@ -548,15 +548,7 @@ class Journal:
 
         Idempotent: rows that exist keep what polls learnt. Returns how many were added.
         """
-        ops: list[JournalOp] = []
-        for e in self.entries(revision):
-            if e.status != ACCEPTED:
-                continue
-            ids = e.message_ids or ([e.message_id] if e.message_id else [])
-            chat = e.group_id or e.chat
-            accepted = e.finished_at or e.last_attempt_at
-            for part, mid in enumerate(ids):
-                ops.append(DeliverySeed(mid, e.key, part, chat, revision, e.step, accepted))
+        ops = delivery_seeds(self.entries(revision), revision)
         before = self._db.total_changes
         if ops:
             self.apply(ops)
@@ -738,6 +730,20 @@ class DeliverySeed:
     def params(self) -> tuple[Any, ...]:
         return (self.message_id, self.key, self.part, self.chat, self.revision, self.step,
                 self.accepted_at)
+
+
+def delivery_seeds(entries: Iterable[Entry], revision: int) -> list[JournalOp]:
+    """A ``deliveries`` row for each message the accepted requests produced (both backends)."""
+    ops: list[JournalOp] = []
+    for e in entries:
+        if e.status != ACCEPTED:
+            continue
+        ids = e.message_ids or ([e.message_id] if e.message_id else [])
+        chat = e.group_id or e.chat
+        accepted = e.finished_at or e.last_attempt_at
+        for part, mid in enumerate(ids):
+            ops.append(DeliverySeed(mid, e.key, part, chat, revision, e.step, accepted))
+    return ops
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ from runner.store.journal import (
     _COLUMNS,
     _DELIVERY_COLUMNS,
     _PASS_COLUMNS,
-    ACCEPTED,
     Attempt,
     Delivery,
     DeliveryPoll,
@@ -37,6 +36,7 @@ from runner.store.journal import (
     Reply,
     ReplyPass,
     ReplyPassEnd,
+    delivery_seeds,
 )
 from runner.store.pgconn import Database
 from runner.store.pglock import CampaignLock
@@ -223,15 +223,7 @@ class PgJournal:
             yield Entry.from_row(row)
 
     def seed_deliveries(self, revision: int) -> int:
-        ops: list[JournalOp] = []
-        for e in self.entries(revision):
-            if e.status != ACCEPTED:
-                continue
-            ids = e.message_ids or ([e.message_id] if e.message_id else [])
-            chat = e.group_id or e.chat
-            accepted = e.finished_at or e.last_attempt_at
-            for part, mid in enumerate(ids):
-                ops.append(DeliverySeed(mid, e.key, part, chat, revision, e.step, accepted))
+        ops = delivery_seeds(self.entries(revision), revision)
         if not ops:
             return 0
         before = self._count_deliveries()
