@@ -496,7 +496,8 @@ def test_send_options_campaign_defaults_and_cli_overrides(monkeypatch):
 def test_past_not_after_an_unconfirmed_attempt_is_not_called_expired(journal):
     """A request tried before a crash may have gone out: past not_after it is neither resent
     nor reported as 'expired, never sent'; one never tried is expired."""
-    from runner.campaign.schedule import EXPIRED as PAST
+    from runner.campaign.schedule import Readiness
+    from runner.states import Wait
     from runner.store.journal import EXPIRED
 
     plan = make_plan(2, steps=(("hello", None),))
@@ -505,7 +506,7 @@ def test_past_not_after_an_unconfirmed_attempt_is_not_called_expired(journal):
     api = FakeApi()
     options = SendOptions(base_url=BASE, concurrency=2)
     ex = Executor(journal, api_key=KEY, options=options, transport=httpx.MockTransport(api),
-                  gate=lambda req, prev, has_prev, now: (PAST, None))
+                  gate=lambda req, prev, has_prev, now: Readiness(Wait.EXPIRED))
     result = asyncio.run(ex.run(plan, total=len(plan)))
     assert api.calls == []  # nothing is sent past not_after
     rows = {e.key: (e.status, e.error_code) for e in journal.entries()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import textwrap
+from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,13 +14,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from runner.campaign.load import load_campaign
-from runner.campaign.schedule import DUE, WAIT_LAW, gate_for
+from runner.campaign.schedule import gate_for
 from runner.errors import CampaignError
 from runner.law.place import place_of, state_of
 from runner.law.rules import hours_for, table, us_federal_holidays
 from runner.law.segments import segments
 from runner.planning.planner import plan_campaign
 from runner.run.send import Executor, SendOptions
+from runner.states import Wait
 from runner.store.journal import Journal
 
 pytest_plugins = ["emulator_fixtures"]
@@ -96,11 +98,11 @@ def _gate(tmp_path: Path, *recipients: str, extra: str = ""):
 def test_florida_is_held_after_20_its_time_and_released_at_8(tmp_path):
     (req,), gate = _gate(tmp_path, FL)
     at = datetime(2026, 12, 8, 20, 30, tzinfo=NY).timestamp()
-    state, due = gate(req, None, False, at)
-    assert state == WAIT_LAW
+    state, due = astuple(gate(req, None, False, at))
+    assert state == Wait.LAW
     assert datetime.fromtimestamp(due, tz=NY) == datetime(2026, 12, 9, 8, 0, tzinfo=NY)
-    assert gate(req, None, False, datetime(2026, 12, 8, 19, 59, tzinfo=NY).timestamp())[0] == DUE
-    assert gate(req, None, False, datetime(2026, 12, 8, 20, 0, tzinfo=NY).timestamp())[0] == WAIT_LAW
+    assert gate(req, None, False, datetime(2026, 12, 8, 19, 59, tzinfo=NY).timestamp()).state == Wait.DUE
+    assert gate(req, None, False, datetime(2026, 12, 8, 20, 0, tzinfo=NY).timestamp()).state == Wait.LAW
 
 
 def test_a_campaign_zone_does_not_move_the_recipient(tmp_path):
@@ -108,7 +110,7 @@ def test_a_campaign_zone_does_not_move_the_recipient(tmp_path):
     extra = 'schedule:\n  timezone: Europe/Paris\n  window: {start: "00:00", end: "23:59"}\n'
     (req,), gate = _gate(tmp_path, FL, extra=extra)
     assert req.zone == "America/New_York"
-    assert gate(req, None, False, datetime(2026, 12, 8, 20, 30, tzinfo=NY).timestamp())[0] == WAIT_LAW
+    assert gate(req, None, False, datetime(2026, 12, 8, 20, 30, tzinfo=NY).timestamp()).state == Wait.LAW
 
 
 def test_hours_off_must_be_explicit_and_holds_nothing(tmp_path):
@@ -123,8 +125,8 @@ def test_a_team_window_holds_on_top_of_the_law(tmp_path):
     campaign = load_campaign(campaign_file(tmp_path, CA), policy=tmp_path / "team.yaml")
     (req,), _ = plan_campaign(campaign, previews=0)
     gate = gate_for(campaign)
-    assert gate(req, None, False, datetime(2026, 12, 8, 9, 0, tzinfo=LA).timestamp())[0] == WAIT_LAW
-    assert gate(req, None, False, datetime(2026, 12, 8, 12, 0, tzinfo=LA).timestamp())[0] == DUE
+    assert gate(req, None, False, datetime(2026, 12, 8, 9, 0, tzinfo=LA).timestamp()).state == Wait.LAW
+    assert gate(req, None, False, datetime(2026, 12, 8, 12, 0, tzinfo=LA).timestamp()).state == Wait.DUE
 
 
 def test_with_the_emulator_and_an_injected_clock_nothing_goes_outside_legal_hours(
@@ -163,9 +165,9 @@ def test_with_the_emulator_and_an_injected_clock_nothing_goes_outside_legal_hour
 
 def test_california_is_never_sent_after_21_its_time(tmp_path):
     (req,), gate = _gate(tmp_path, CA)
-    assert gate(req, None, False, datetime(2026, 12, 8, 20, 59, tzinfo=LA).timestamp())[0] == DUE
-    state, due = gate(req, None, False, datetime(2026, 12, 8, 21, 0, tzinfo=LA).timestamp())
-    assert state == WAIT_LAW
+    assert gate(req, None, False, datetime(2026, 12, 8, 20, 59, tzinfo=LA).timestamp()).state == Wait.DUE
+    state, due = astuple(gate(req, None, False, datetime(2026, 12, 8, 21, 0, tzinfo=LA).timestamp()))
+    assert state == Wait.LAW
     assert datetime.fromtimestamp(due, tz=LA) == datetime(2026, 12, 9, 8, 0, tzinfo=LA)
 
 

@@ -6,7 +6,7 @@ word for word, the executor's gate and the content hash."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -17,15 +17,9 @@ from test_schedule import campaign, one_error, validate
 from runner.audience.chatids import E164_HINT, ChatIdError, e164_hint, normalize_chat, url_path
 from runner.audience.phones import PhoneError, _parse_reason, normalize_phone
 from runner.campaign.schedule import (
-    DUE,
-    EXPIRED,
-    WAIT_DELAY,
-    WAIT_PREVIOUS,
-    WAIT_START,
-    WAIT_WINDOW,
+    Readiness,
     Schedule,
     ScheduleError,
-    Window,
     gate_for,
     parse_at,
     parse_hhmm,
@@ -33,6 +27,8 @@ from runner.campaign.schedule import (
     parse_schedule,
 )
 from runner.planning.keys import answer_key, content_hash, idempotency_key, step_keys
+from runner.states import Wait
+from runner.window import Window
 
 NY = ZoneInfo("America/New_York")
 
@@ -45,10 +41,10 @@ def ny(*args: int) -> datetime:
 
 def test_a_window_opens_on_its_minute_not_its_hour():
     s = parse_schedule({"timezone": "America/New_York", "window": {"start": "09:30", "end": "17:45"}})
-    assert s.state(ny(2026, 6, 1, 9, 29, 59), NY) == (WAIT_WINDOW, ny(2026, 6, 1, 9, 30))
-    assert s.state(ny(2026, 6, 1, 9, 30), NY) == (DUE, None)
-    assert s.state(ny(2026, 6, 1, 17, 44, 59), NY) == (DUE, None)
-    assert s.state(ny(2026, 6, 1, 17, 45), NY) == (WAIT_WINDOW, ny(2026, 6, 2, 9, 30))
+    assert s.state(ny(2026, 6, 1, 9, 29, 59), NY) == (Wait.WINDOW, ny(2026, 6, 1, 9, 30))
+    assert s.state(ny(2026, 6, 1, 9, 30), NY) == (Wait.DUE, None)
+    assert s.state(ny(2026, 6, 1, 17, 44, 59), NY) == (Wait.DUE, None)
+    assert s.state(ny(2026, 6, 1, 17, 45), NY) == (Wait.WINDOW, ny(2026, 6, 2, 9, 30))
 
 
 def test_a_window_crossing_midnight_opens_and_closes_on_its_minutes():
@@ -130,8 +126,8 @@ def test_not_after_equal_to_not_before_is_a_located_error(tmp_path):
 
 def test_one_second_between_not_before_and_not_after_is_a_range():
     s = parse_schedule({"not_before": "2026-12-01T00:00:00Z", "not_after": "2026-12-01T00:00:01Z"})
-    assert s.state(datetime(2026, 12, 1, tzinfo=UTC), ZoneInfo("UTC")) == (DUE, None)
-    assert s.state(datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC), ZoneInfo("UTC"))[0] == EXPIRED
+    assert s.state(datetime(2026, 12, 1, tzinfo=UTC), ZoneInfo("UTC")) == (Wait.DUE, None)
+    assert s.state(datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC), ZoneInfo("UTC"))[0] == Wait.EXPIRED
 
 
 # -- why a phone number cannot be parsed (phones._parse_reason) ---------------------------------
@@ -282,18 +278,18 @@ def test_the_gate_reads_the_recipients_zone_then_the_campaigns():
                             "window": {"start": "09:00", "end": "17:00"}})
     gate = gate_for(_Campaign(rules, [_Step("a")]))
     at = datetime(2026, 6, 1, 14, 0, tzinfo=UTC).timestamp()  # 10:00 in New York, 23:00 in Tokyo
-    assert gate(_Request("a"), None, False, at) == (DUE, None)
-    state, due = gate(_Request("a", "Asia/Tokyo"), None, False, at)
-    assert state == WAIT_WINDOW
+    assert gate(_Request("a"), None, False, at) == Readiness(Wait.DUE, None)
+    state, due = astuple(gate(_Request("a", "Asia/Tokyo"), None, False, at))
+    assert state == Wait.WINDOW
     assert due == datetime(2026, 6, 2, 0, 0, tzinfo=UTC).timestamp()  # 09:00 in Tokyo
 
 
 def test_a_delay_alone_makes_a_gate_counting_from_the_previous_step():
     gate = gate_for(_Campaign(None, [_Step("a"), _Step("b", 3600)]))
-    assert gate(_Request("b"), 1000.0, True, 2000.0) == (WAIT_DELAY, 4600.0)
-    assert gate(_Request("b"), 1000.0, True, 4600.0) == (DUE, None)
-    assert gate(_Request("b"), None, True, 4600.0) == (WAIT_PREVIOUS, None)
-    assert gate(_Request("a"), None, False, 0.0) == (DUE, None)
+    assert gate(_Request("b"), 1000.0, True, 2000.0) == Readiness(Wait.DELAY, 4600.0)
+    assert gate(_Request("b"), 1000.0, True, 4600.0) == Readiness(Wait.DUE, None)
+    assert gate(_Request("b"), None, True, 4600.0) == Readiness(Wait.PREVIOUS, None)
+    assert gate(_Request("a"), None, False, 0.0) == Readiness(Wait.DUE, None)
 
 
 def test_the_content_hash_is_of_the_body_without_its_reply_parent():
@@ -383,10 +379,10 @@ def test_the_window_contains_its_opening_instant():
 def test_a_delay_without_a_previous_step_waits_for_nothing():
     s = parse_schedule({"not_before": "2026-12-01T00:00:00Z"})
     at = datetime(2026, 12, 2, tzinfo=UTC)
-    assert s.state(at, ZoneInfo("UTC"), delay=3600) == (DUE, None)  # no previous step
+    assert s.state(at, ZoneInfo("UTC"), delay=3600) == (Wait.DUE, None)  # no previous step
     # A previous step accepted, and no delay for this one: due at once.
     assert s.state(at, ZoneInfo("UTC"), delay=None, previous_accepted=at.timestamp(),
-                   has_previous=True) == (DUE, None)
+                   has_previous=True) == (Wait.DUE, None)
 
 
 def test_the_first_wait_is_the_one_named():
@@ -396,16 +392,16 @@ def test_the_first_wait_is_the_one_named():
     ready = at.timestamp() + 5 * 3600 - 3600
     state, due = s.state(at, ZoneInfo("UTC"), delay=5 * 3600, previous_accepted=at.timestamp() - 3600,
                          has_previous=True)
-    assert (state, due.timestamp()) == (WAIT_START, ready)
+    assert (state, due.timestamp()) == (Wait.START, ready)
 
 
 def test_a_recipient_without_a_zone_is_scheduled_in_utc_when_the_campaign_names_none():
     rules = parse_schedule({"timezone_var": "tz", "window": {"start": "09:00", "end": "17:00"}})
     gate = gate_for(_Campaign(rules, [_Step("a")]))
-    assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp()) == (
-        DUE, None)
-    assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 8, tzinfo=UTC).timestamp()) == (
-        WAIT_WINDOW, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp())
+    assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp()) == Readiness(
+        Wait.DUE, None)
+    assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 8, tzinfo=UTC).timestamp()) == Readiness(
+        Wait.WINDOW, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp())
 
 
 def test_a_window_opening_in_the_spring_forward_gap_opens_when_the_clock_jumps():
@@ -413,8 +409,8 @@ def test_a_window_opening_in_the_spring_forward_gap_opens_when_the_clock_jumps()
     # at 03:00 EDT = 07:00 UTC to the second, wherever the bisection starts.
     s = parse_schedule({"timezone": "America/New_York", "window": {"start": "02:10", "end": "04:00"}})
     assert s.state(datetime(2026, 3, 8, 5, 0, tzinfo=UTC), NY) == (
-        WAIT_WINDOW, datetime(2026, 3, 8, 7, 0, tzinfo=UTC))
-    assert s.state(datetime(2026, 3, 8, 7, 0, tzinfo=UTC), NY) == (DUE, None)
+        Wait.WINDOW, datetime(2026, 3, 8, 7, 0, tzinfo=UTC))
+    assert s.state(datetime(2026, 3, 8, 7, 0, tzinfo=UTC), NY) == (Wait.DUE, None)
 
 
 def test_an_answer_key_is_its_own_derivation():

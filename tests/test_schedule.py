@@ -14,20 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runner.campaign.schedule import (
-    DUE,
-    EXPIRED,
-    WAIT_DELAY,
-    WAIT_PREVIOUS,
-    WAIT_START,
-    WAIT_WINDOW,
-    Schedule,
-    ScheduleError,
-    Window,
-    parse_schedule,
-    zone,
-)
+from runner.campaign.schedule import Schedule, ScheduleError, parse_schedule, zone
 from runner.cli import main
+from runner.states import Wait
+from runner.window import Window
 
 NY = zone("America/New_York")
 
@@ -53,7 +43,7 @@ def first_due_by_scan(s: Schedule, now: datetime, tz, *, step: timedelta = timed
     """The first instant >= now at which the message is due, found by brute force."""
     t = now
     for _ in range(limit):
-        if s.state(t, tz)[0] == DUE:
+        if s.state(t, tz)[0] == Wait.DUE:
             return t
         t += step
     return None
@@ -65,47 +55,47 @@ def first_due_by_scan(s: Schedule, now: datetime, tz, *, step: timedelta = timed
 def test_window_start_is_inclusive_and_end_exclusive():
     s = windowed("09:00", "17:00")
     # 2026-06-01 is a Monday; New York is on EDT (UTC-4).
-    assert s.state(local(NY, 2026, 6, 1, 8, 59, 59), NY) == (WAIT_WINDOW, utc(2026, 6, 1, 13, 0))
-    assert s.state(local(NY, 2026, 6, 1, 9, 0), NY) == (DUE, None)
-    assert s.state(local(NY, 2026, 6, 1, 16, 59, 59), NY) == (DUE, None)
+    assert s.state(local(NY, 2026, 6, 1, 8, 59, 59), NY) == (Wait.WINDOW, utc(2026, 6, 1, 13, 0))
+    assert s.state(local(NY, 2026, 6, 1, 9, 0), NY) == (Wait.DUE, None)
+    assert s.state(local(NY, 2026, 6, 1, 16, 59, 59), NY) == (Wait.DUE, None)
     # At 17:00 the window is closed: next due is tomorrow's opening.
-    assert s.state(local(NY, 2026, 6, 1, 17, 0), NY) == (WAIT_WINDOW, utc(2026, 6, 2, 13, 0))
+    assert s.state(local(NY, 2026, 6, 1, 17, 0), NY) == (Wait.WINDOW, utc(2026, 6, 2, 13, 0))
 
 
 def test_days_filter_skips_to_the_next_allowed_day():
     s = windowed("09:00", "17:00", ["mon", "tue", "wed", "thu", "fri"])
     # Friday 17:30 -> Monday 09:00 (2026-06-05 is a Friday).
-    assert s.state(local(NY, 2026, 6, 5, 17, 30), NY) == (WAIT_WINDOW, local(NY, 2026, 6, 8, 9, 0))
+    assert s.state(local(NY, 2026, 6, 5, 17, 30), NY) == (Wait.WINDOW, local(NY, 2026, 6, 8, 9, 0))
     # Saturday noon is inside the hours but not on an allowed day.
-    assert s.state(local(NY, 2026, 6, 6, 12, 0), NY)[0] == WAIT_WINDOW
+    assert s.state(local(NY, 2026, 6, 6, 12, 0), NY)[0] == Wait.WINDOW
 
 
 def test_window_crossing_midnight_belongs_to_the_day_it_opened():
     s = windowed("20:00", "01:00", ["fri"])  # Friday 8pm to Saturday 1am
     assert s.window.crosses_midnight
     fri, sat = (2026, 6, 5), (2026, 6, 6)
-    assert s.state(local(NY, *fri, 20, 0), NY) == (DUE, None)
-    assert s.state(local(NY, *sat, 0, 30), NY) == (DUE, None)  # opened on Friday
-    assert s.state(local(NY, *sat, 1, 0), NY)[0] == WAIT_WINDOW  # end exclusive
+    assert s.state(local(NY, *fri, 20, 0), NY) == (Wait.DUE, None)
+    assert s.state(local(NY, *sat, 0, 30), NY) == (Wait.DUE, None)  # opened on Friday
+    assert s.state(local(NY, *sat, 1, 0), NY)[0] == Wait.WINDOW  # end exclusive
     # Friday 00:30 belongs to Thursday's window, which the days filter excludes.
-    assert s.state(local(NY, *fri, 0, 30), NY) == (WAIT_WINDOW, local(NY, *fri, 20, 0))
+    assert s.state(local(NY, *fri, 0, 30), NY) == (Wait.WINDOW, local(NY, *fri, 20, 0))
     # Saturday evening opens no window: the next one is the following Friday.
-    assert s.state(local(NY, *sat, 20, 30), NY) == (WAIT_WINDOW, local(NY, 2026, 6, 12, 20, 0))
+    assert s.state(local(NY, *sat, 20, 30), NY) == (Wait.WINDOW, local(NY, 2026, 6, 12, 20, 0))
 
 
 def test_window_crossing_midnight_every_day():
     s = windowed("22:00", "06:00")
-    assert s.state(local(NY, 2026, 6, 1, 21, 59), NY) == (WAIT_WINDOW, local(NY, 2026, 6, 1, 22, 0))
-    assert s.state(local(NY, 2026, 6, 2, 5, 59), NY) == (DUE, None)
-    assert s.state(local(NY, 2026, 6, 2, 6, 0), NY) == (WAIT_WINDOW, local(NY, 2026, 6, 2, 22, 0))
+    assert s.state(local(NY, 2026, 6, 1, 21, 59), NY) == (Wait.WINDOW, local(NY, 2026, 6, 1, 22, 0))
+    assert s.state(local(NY, 2026, 6, 2, 5, 59), NY) == (Wait.DUE, None)
+    assert s.state(local(NY, 2026, 6, 2, 6, 0), NY) == (Wait.WINDOW, local(NY, 2026, 6, 2, 22, 0))
 
 
 def test_window_hours_follow_the_dst_offset():
     s = windowed("09:00", "17:00")
     # 09:00 is 14:00Z on EST (before 2026-03-08) and 13:00Z on EDT (after).
-    assert s.state(utc(2026, 3, 7, 13, 30), NY) == (WAIT_WINDOW, utc(2026, 3, 7, 14, 0))
-    assert s.state(utc(2026, 3, 8, 13, 30), NY) == (DUE, None)
-    assert s.state(utc(2026, 11, 1, 13, 30), NY) == (WAIT_WINDOW, utc(2026, 11, 1, 14, 0))
+    assert s.state(utc(2026, 3, 7, 13, 30), NY) == (Wait.WINDOW, utc(2026, 3, 7, 14, 0))
+    assert s.state(utc(2026, 3, 8, 13, 30), NY) == (Wait.DUE, None)
+    assert s.state(utc(2026, 11, 1, 13, 30), NY) == (Wait.WINDOW, utc(2026, 11, 1, 14, 0))
 
 
 def test_spring_forward_window_start_that_does_not_exist():
@@ -113,15 +103,15 @@ def test_spring_forward_window_start_that_does_not_exist():
     s = windowed("02:30", "04:00")
     before = local(NY, 2026, 3, 8, 1, 0)  # 06:00Z
     # The first instant whose local time is inside the window is 03:00 EDT.
-    assert s.state(utc(2026, 3, 8, 7, 0), NY) == (DUE, None)
+    assert s.state(utc(2026, 3, 8, 7, 0), NY) == (Wait.DUE, None)
     assert first_due_by_scan(s, before, NY) == utc(2026, 3, 8, 7, 0)
-    assert s.state(before, NY) == (WAIT_WINDOW, utc(2026, 3, 8, 7, 0))
+    assert s.state(before, NY) == (Wait.WINDOW, utc(2026, 3, 8, 7, 0))
 
 
 def test_spring_forward_window_is_open_on_that_day_and_closes_at_its_end():
     s = windowed("02:30", "04:00")
-    assert s.state(utc(2026, 3, 8, 7, 45), NY) == (DUE, None)  # 03:45 EDT
-    assert s.state(utc(2026, 3, 8, 8, 0), NY)[0] == WAIT_WINDOW  # 04:00 EDT
+    assert s.state(utc(2026, 3, 8, 7, 45), NY) == (Wait.DUE, None)  # 03:45 EDT
+    assert s.state(utc(2026, 3, 8, 8, 0), NY)[0] == Wait.WINDOW  # 04:00 EDT
     # The next day the window opens at 02:30 EDT as usual.
     assert s.state(utc(2026, 3, 8, 8, 0), NY)[1] == local(NY, 2026, 3, 9, 2, 30)
 
@@ -131,18 +121,18 @@ def test_fall_back_window_opens_at_the_first_0130():
     s = windowed("01:30", "03:00")
     first_0130 = local(NY, 2026, 11, 1, 1, 30, fold=0)
     assert first_0130 == utc(2026, 11, 1, 5, 30)
-    assert s.state(utc(2026, 11, 1, 4, 0), NY) == (WAIT_WINDOW, first_0130)
-    assert s.state(first_0130, NY) == (DUE, None)
-    assert s.state(local(NY, 2026, 11, 1, 1, 45, fold=1), NY) == (DUE, None)  # 01:45 EST
-    assert s.state(local(NY, 2026, 11, 1, 2, 59), NY) == (DUE, None)
-    assert s.state(local(NY, 2026, 11, 1, 3, 0), NY)[0] == WAIT_WINDOW
+    assert s.state(utc(2026, 11, 1, 4, 0), NY) == (Wait.WINDOW, first_0130)
+    assert s.state(first_0130, NY) == (Wait.DUE, None)
+    assert s.state(local(NY, 2026, 11, 1, 1, 45, fold=1), NY) == (Wait.DUE, None)  # 01:45 EST
+    assert s.state(local(NY, 2026, 11, 1, 2, 59), NY) == (Wait.DUE, None)
+    assert s.state(local(NY, 2026, 11, 1, 3, 0), NY)[0] == Wait.WINDOW
 
 
 def test_fall_back_next_due_is_the_second_0130_when_between_the_two():
     s = windowed("01:30", "03:00")
     between = local(NY, 2026, 11, 1, 1, 15, fold=1)  # 06:15Z: the clock shows 01:15 again
     # Local time rule: 01:15 is outside a 01:30-03:00 window, whichever pass of the hour it is.
-    assert s.state(between, NY)[0] == WAIT_WINDOW
+    assert s.state(between, NY)[0] == Wait.WINDOW
     assert first_due_by_scan(s, between, NY) == utc(2026, 11, 1, 6, 30)
     assert s.state(between, NY)[1] == utc(2026, 11, 1, 6, 30)
 
@@ -161,14 +151,14 @@ def test_next_due_is_the_first_due_instant_on_ordinary_days(start, end, days, tz
     for now in (utc(2026, 6, 3, 0, 7), utc(2026, 6, 4, 15, 33), utc(2026, 6, 6, 22, 1)):
         state, when = s.state(now, tz)
         scanned = first_due_by_scan(s, now, tz, limit=9 * 24 * 60)
-        if state == DUE:
+        if state == Wait.DUE:
             assert scanned == now and when is None
         else:
-            assert state == WAIT_WINDOW
+            assert state == Wait.WINDOW
             # `when` may fall between scan minutes (now has odd minutes); it is never later.
             assert when is not None and when <= scanned < when + timedelta(minutes=1)
-            assert s.state(when, tz) == (DUE, None)
-            assert s.state(when - timedelta(seconds=1), tz)[0] == WAIT_WINDOW
+            assert s.state(when, tz) == (Wait.DUE, None)
+            assert s.state(when - timedelta(seconds=1), tz)[0] == Wait.WINDOW
 
 
 # -- zones ----------------------------------------------------------------------------------
@@ -182,8 +172,8 @@ def test_recipient_zone_overrides_the_default():
     assert s.zone_for({"tz": ""}).key == "America/New_York"
     assert s.zone_for({}).key == "America/New_York"
     now = utc(2026, 6, 1, 14, 0)  # 10:00 in New York, 23:00 in Tokyo
-    assert s.state(now, s.zone_for({})) == (DUE, None)
-    assert s.state(now, tokyo) == (WAIT_WINDOW, utc(2026, 6, 2, 0, 0))  # 09:00 JST
+    assert s.state(now, s.zone_for({})) == (Wait.DUE, None)
+    assert s.state(now, tokyo) == (Wait.WINDOW, utc(2026, 6, 2, 0, 0))  # 09:00 JST
     with pytest.raises(ScheduleError, match="unknown time zone"):
         s.zone_for({"tz": "Mars/Olympus"})
 
@@ -207,14 +197,14 @@ def test_delay_counts_from_the_previous_steps_acceptance():
     s = parse_schedule({"not_before": "2026-01-01T00:00:00Z"})
     accepted = utc(2026, 6, 1, 12, 0).timestamp()
     kw = {"delay": 7200, "previous_accepted": accepted, "has_previous": True}
-    assert s.state(utc(2026, 6, 1, 13, 59, 59), UTC, **kw) == (WAIT_DELAY, utc(2026, 6, 1, 14, 0))
-    assert s.state(utc(2026, 6, 1, 14, 0), UTC, **kw) == (DUE, None)
+    assert s.state(utc(2026, 6, 1, 13, 59, 59), UTC, **kw) == (Wait.DELAY, utc(2026, 6, 1, 14, 0))
+    assert s.state(utc(2026, 6, 1, 14, 0), UTC, **kw) == (Wait.DUE, None)
 
 
 def test_delay_waits_for_the_previous_step_to_be_accepted():
     s = parse_schedule({"not_before": "2026-01-01T00:00:00Z"})
     assert s.state(utc(2026, 6, 1), UTC, delay=60, previous_accepted=None,
-                   has_previous=True) == (WAIT_PREVIOUS, None)
+                   has_previous=True) == (Wait.PREVIOUS, None)
 
 
 def test_delay_ending_outside_the_window_waits_for_the_next_opening():
@@ -222,11 +212,11 @@ def test_delay_ending_outside_the_window_waits_for_the_next_opening():
     accepted = local(NY, 2026, 6, 1, 16, 0).timestamp()
     state, when = s.state(local(NY, 2026, 6, 1, 16, 30), NY, delay=7200,
                           previous_accepted=accepted, has_previous=True)
-    assert (state, when) == (WAIT_DELAY, local(NY, 2026, 6, 2, 9, 0))
+    assert (state, when) == (Wait.DELAY, local(NY, 2026, 6, 2, 9, 0))
     # A delay ending inside the window is due at its end.
     state, when = s.state(local(NY, 2026, 6, 1, 10, 0), NY, delay=3600,
                           previous_accepted=local(NY, 2026, 6, 1, 9, 30).timestamp(), has_previous=True)
-    assert (state, when) == (WAIT_DELAY, local(NY, 2026, 6, 1, 10, 30))
+    assert (state, when) == (Wait.DELAY, local(NY, 2026, 6, 1, 10, 30))
 
 
 # -- campaign period ------------------------------------------------------------------------
@@ -234,10 +224,10 @@ def test_delay_ending_outside_the_window_waits_for_the_next_opening():
 
 def test_not_before_is_inclusive_and_not_after_exclusive():
     s = parse_schedule({"not_before": "2026-12-01T14:00:00Z", "not_after": "2026-12-03T00:00:00Z"})
-    assert s.state(utc(2026, 12, 1, 13, 59), UTC) == (WAIT_START, utc(2026, 12, 1, 14, 0))
-    assert s.state(utc(2026, 12, 1, 14, 0), UTC) == (DUE, None)
-    assert s.state(utc(2026, 12, 2, 23, 59, 59), UTC) == (DUE, None)
-    assert s.state(utc(2026, 12, 3, 0, 0), UTC) == (EXPIRED, None)
+    assert s.state(utc(2026, 12, 1, 13, 59), UTC) == (Wait.START, utc(2026, 12, 1, 14, 0))
+    assert s.state(utc(2026, 12, 1, 14, 0), UTC) == (Wait.DUE, None)
+    assert s.state(utc(2026, 12, 2, 23, 59, 59), UTC) == (Wait.DUE, None)
+    assert s.state(utc(2026, 12, 3, 0, 0), UTC) == (Wait.EXPIRED, None)
 
 
 def test_not_before_with_an_offset_is_an_instant():
@@ -247,17 +237,17 @@ def test_not_before_with_an_offset_is_an_instant():
 
 def test_not_before_then_window():
     s = windowed("09:00", "17:00", not_before="2026-06-01T22:00:00Z")  # 18:00 EDT
-    assert s.state(utc(2026, 6, 1, 12, 0), NY) == (WAIT_START, local(NY, 2026, 6, 2, 9, 0))
+    assert s.state(utc(2026, 6, 1, 12, 0), NY) == (Wait.START, local(NY, 2026, 6, 2, 9, 0))
 
 
 def test_message_due_only_after_not_after_is_expired():
     s = windowed("09:00", "17:00", not_after="2026-06-01T22:00:00Z")
     # After 17:00 local on the last day, the next opening is past not_after.
-    assert s.state(local(NY, 2026, 6, 1, 17, 30), NY) == (EXPIRED, None)
+    assert s.state(local(NY, 2026, 6, 1, 17, 30), NY) == (Wait.EXPIRED, None)
     accepted = local(NY, 2026, 6, 1, 16, 0).timestamp()
     assert s.state(local(NY, 2026, 6, 1, 16, 30), NY, delay=7 * 3600, previous_accepted=accepted,
-                   has_previous=True) == (EXPIRED, None)
-    assert s.state(local(NY, 2026, 6, 1, 16, 30), NY) == (DUE, None)
+                   has_previous=True) == (Wait.EXPIRED, None)
+    assert s.state(local(NY, 2026, 6, 1, 16, 30), NY) == (Wait.DUE, None)
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -447,7 +437,7 @@ def test_plan_at_counts_messages_by_state(tmp_path):
     sched = plan_at(tmp_path, "2026-06-01T14:00:00Z")
     # Step a is due for two; their b waits an hour after a (assumed accepted now); Tokyo's a
     # waits for its window and its b for a.
-    assert sched["messages"] == {DUE: 2, WAIT_DELAY: 4, WAIT_WINDOW: 1, WAIT_PREVIOUS: 2}
+    assert sched["messages"] == {Wait.DUE: 2, Wait.DELAY: 4, Wait.WINDOW: 1, Wait.PREVIOUS: 2}
     assert sched["waiting_for_window_by_zone"] == {"Asia/Tokyo": 1}
     assert sched["next_due"] == "2026-06-01T15:00:00Z"
     assert sched["at"] == "2026-06-01T14:00:00Z"
@@ -456,14 +446,14 @@ def test_plan_at_counts_messages_by_state(tmp_path):
 def test_plan_at_counts_expired_messages(tmp_path):
     sched = plan_at(tmp_path, "2026-06-01T14:00:00Z", '  not_after: "2026-06-01T15:00:00Z"')
     # b falls due exactly at not_after: expired, as is all of Tokyo (its window opens later).
-    assert sched["messages"] == {DUE: 2, EXPIRED: 7}
+    assert sched["messages"] == {Wait.DUE: 2, Wait.EXPIRED: 7}
     assert sched["next_due"] is None
 
 
 def test_plan_at_before_the_campaign_starts(tmp_path):
     sched = plan_at(tmp_path, "2026-06-01T14:00:00Z", '  not_before: "2026-06-02T16:00:00Z"')
-    assert sched["messages"][WAIT_START] == 3  # every a: the campaign has not started
-    assert sched["messages"][WAIT_PREVIOUS] == 6
+    assert sched["messages"][Wait.START] == 3  # every a: the campaign has not started
+    assert sched["messages"][Wait.PREVIOUS] == 6
     assert sched["next_due"] == "2026-06-02T16:00:00Z"
 
 

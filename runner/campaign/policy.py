@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from runner.campaign.loader import load_file
-from runner.campaign.schedule import DAYS, Schedule, ScheduleError, Window, parse_hhmm
+from runner.campaign.schedule import Schedule, ScheduleError, parse_hhmm
 from runner.campaign.schema import validate_schema
 from runner.campaign.steps import parse_delay
 from runner.errors import CampaignError, Problem
 from runner.law.legal import Law, Limit
 from runner.source.document import Document, PathT
+from runner.window import DAYS, Window
 
 POLICY_FILE = "runner.yaml"
 POLICY_SCHEMA = "policy.schema.json"

@@ -9,21 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-DUE = "due"
-WAIT_WINDOW = "window"  # outside the recipient's local window
-WAIT_DELAY = "delay"  # the step's delay since the previous step has not passed
-WAIT_PREVIOUS = "previous"  # the previous step is not accepted yet
-WAIT_START = "not_before"  # the campaign has not started
-WAIT_LAW = "law"  # outside the legal (or the team policy's) hours at the recipient's place
-WAIT_CAP = "capped"  # the chat had its policy's or state's number of messages in the period
-EXPIRED = "expired"  # not_after has passed: never sent
+from runner.states import Wait
+from runner.window import DAYS, Window
 
 
 class ScheduleError(ValueError):
@@ -77,70 +69,6 @@ def parse_instant(value: Any, key: tuple) -> datetime:
 
 
 @dataclass(frozen=True)
-class Window:
-    start: time
-    end: time
-    days: frozenset[int] | None  # weekday numbers (Monday 0) on which a window OPENS
-
-    @property
-    def crosses_midnight(self) -> bool:
-        return self.end <= self.start
-
-    def opened_on(self, local: datetime) -> datetime | None:
-        """The opening (local) of the window that contains `local`, or None if outside."""
-        t = local.time().replace(tzinfo=None)
-        if not self.crosses_midnight:
-            if not (self.start <= t < self.end):
-                return None
-            day = local.date()
-        elif t >= self.start:
-            day = local.date()
-        elif t < self.end:
-            day = local.date() - timedelta(days=1)
-        else:
-            return None
-        if self.days is not None and day.weekday() not in self.days:
-            return None
-        return datetime.combine(day, self.start, tzinfo=local.tzinfo)
-
-    def next_open(self, after: datetime, tz: ZoneInfo) -> datetime:
-        """The first instant >= `after` inside the window (UTC), DST changes included: on a
-        fall-back day an opening time happens twice (both are candidates); on a spring-forward
-        day it may not happen at all, and the window then opens when the clock jumps past it."""
-        if self.opened_on(after.astimezone(tz)) is not None:
-            return after
-        day = after.astimezone(tz).date()
-        for i in range(0, 9):
-            d = day + timedelta(days=i)
-            if self.days is not None and d.weekday() not in self.days:
-                continue
-            naive = datetime.combine(d, self.start)
-            early, late = sorted(naive.replace(tzinfo=tz, fold=f).astimezone(UTC) for f in (0, 1))
-            if early.astimezone(tz).replace(tzinfo=None) != naive:
-                # In the gap: the first instant between the two readings that is inside.
-                opened = self._first_inside(early, late, tz)
-                if opened is not None and opened >= after:
-                    return opened
-                continue
-            for candidate in (early, late):
-                if candidate >= after:
-                    return candidate
-        raise AssertionError("a window with at least one day opens within 8 days")  # pragma: no cover
-
-    def _first_inside(self, lo: datetime, hi: datetime, tz: ZoneInfo) -> datetime | None:
-        if self.opened_on(hi.astimezone(tz)) is None:
-            return None
-        # Bisection to the second: local time is monotonic across a spring-forward gap.
-        while (hi - lo) > timedelta(seconds=1):
-            mid = lo + (hi - lo) / 2
-            if self.opened_on(mid.astimezone(tz)) is None:
-                lo = mid
-            else:
-                hi = mid
-        return hi.replace(microsecond=0) if self.opened_on(hi.replace(microsecond=0).astimezone(tz)) else hi
-
-
-@dataclass(frozen=True)
 class Schedule:
     default_zone: ZoneInfo | None
     zone_var: str | None
@@ -157,8 +85,9 @@ class Schedule:
         return self.default_zone or ZoneInfo("UTC")
 
     def state(self, now: datetime, tz: ZoneInfo, *, delay: float | None = None,
-              previous_accepted: float | None = None, has_previous: bool = False) -> tuple[str, datetime | None]:
-        """(state, when it becomes due) for one message at `now` (aware UTC)."""
+              previous_accepted: float | None = None, has_previous: bool = False) -> tuple[Wait, datetime | None]:
+        """(state, when it becomes due) for one message at `now` (aware UTC): the tests' short form of
+        `timing`."""
         t = self.timing(now, (tz,), delay=delay, previous_accepted=previous_accepted,
                         has_previous=has_previous)
         return t.state, t.when
@@ -170,10 +99,10 @@ class Schedule:
         the recipient (several: the strictest intersection), then each hold (the law's hours,
         the team's hours, a frequency cap). `held_by` names the hold that first held it."""
         if self.not_after is not None and now >= self.not_after:
-            return Timing(EXPIRED)
+            return Timing(Wait.EXPIRED)
         if has_previous and delay and previous_accepted is None:
-            return Timing(WAIT_PREVIOUS)
-        reason = DUE
+            return Timing(Wait.PREVIOUS)
+        reason = Wait.DUE
         held_by: str | None = None
         t = now
         # Each constraint can push `t` later; rounds reach the fixed point (a window opening
@@ -182,27 +111,27 @@ class Schedule:
         for _ in range(8 + 2 * len(holds) + 2 * len(zones)):
             before = t
             if self.not_before is not None and t < self.not_before:
-                t, reason = self.not_before, reason if reason != DUE else WAIT_START
+                t, reason = self.not_before, reason if reason != Wait.DUE else Wait.START
             if delay and previous_accepted is not None:
                 ready = datetime.fromtimestamp(previous_accepted + delay, tz=UTC)
                 if t < ready:
-                    t, reason = ready, reason if reason != DUE else WAIT_DELAY
+                    t, reason = ready, reason if reason != Wait.DUE else Wait.DELAY
             if self.window is not None:
                 for tz in zones:
                     opened = self.window.next_open(t, tz)
                     if opened > t:
-                        t, reason = opened, reason if reason != DUE else WAIT_WINDOW
+                        t, reason = opened, reason if reason != Wait.DUE else Wait.WINDOW
             for hold in holds:
                 opened = hold.next_open(t)
                 if opened > t:
-                    if reason == DUE:
+                    if reason == Wait.DUE:
                         reason, held_by = hold.reason, hold.label
                     t = opened
             if t == before:
                 break
         if self.not_after is not None and t >= self.not_after:
-            return Timing(EXPIRED if reason != DUE else DUE, None, held_by)
-        return Timing(reason, None if reason == DUE else t, held_by)
+            return Timing(Wait.EXPIRED if reason != Wait.DUE else Wait.DUE, None, held_by)
+        return Timing(reason, None if reason == Wait.DUE else t, held_by)
 
 
 @dataclass(frozen=True)
@@ -210,7 +139,7 @@ class Timing:
     """When one message may go: its state, when it falls due (None: now, or never), and what
     held it when that was a hold ("FL 08:00-20:00", "3 per 24h")."""
 
-    state: str
+    state: Wait
     when: datetime | None = None
     held_by: str | None = None
 
@@ -221,7 +150,7 @@ class Hold(Protocol):
     @property
     def label(self) -> str: ...
     @property
-    def reason(self) -> str: ...  # WAIT_LAW or WAIT_CAP
+    def reason(self) -> Wait: ...  # Wait.LAW or Wait.CAP
 
     def next_open(self, after: datetime) -> datetime: ...
 
@@ -321,8 +250,18 @@ class ScheduledRequest(Protocol):
     def zone(self) -> str | None: ...
 
 
-# (request, previous step accepted at, has a previous step, now) -> (state, due at epoch seconds)
-Gate = Callable[[ScheduledRequest, float | None, bool, float], tuple[str, float | None]]
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """The gate's answer for one request: its state, and when it falls due (epoch seconds; None
+    when due now, or never)."""
+
+    state: Wait
+    due_at: float | None = None
+
+
+# (request, previous step accepted at, has a previous step, now) -> its readiness
+Gate = Callable[[ScheduledRequest, float | None, bool, float], Readiness]
+_DUE_NOW = Readiness(Wait.DUE)
 
 
 def gate_for(campaign: ScheduledCampaign, extra: Sequence[HoldSource] = ()) -> Gate | None:
@@ -340,14 +279,14 @@ def gate_for(campaign: ScheduledCampaign, extra: Sequence[HoldSource] = ()) -> G
              and not any(delays.values()))
 
     def gate(req: ScheduledRequest, previous_accepted: float | None, has_previous: bool,
-             now: float) -> tuple[str, float | None]:
+             now: float) -> Readiness:
         zones = zones_of(req.zone, timing.default_zone)
         holds = [h for src in sources for h in src.holds_for(req.recipient, zones)]
         if plain and not holds:
-            return DUE, None
+            return _DUE_NOW
         t = timing.timing(datetime.fromtimestamp(now, tz=UTC), zones,
                           delay=delays.get(req.step), previous_accepted=previous_accepted,
                           has_previous=has_previous, holds=holds)
-        return t.state, (t.when.timestamp() if t.when is not None else None)
+        return Readiness(t.state, t.when.timestamp() if t.when is not None else None)
 
     return gate

@@ -1,7 +1,7 @@
 """The holds the law and the team policy put on a message, beside the campaign's own schedule:
 legal hours at the recipient's place (federal and state), the team's hours, and frequency caps.
 
-Each is a `Hold` (runner.campaign.schedule): `next_open(after)` says when it lets a message go.
+Each is a `Hold` (runner.campaign.schedule's protocol, which this package does not import): `next_open(after)` says when it lets a message go.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from runner.campaign.schedule import WAIT_CAP, WAIT_LAW, Window
 from runner.law.place import Place, place_of
 from runner.law.rules import LegalHours, hours_for, statutory_cap
+from runner.states import Wait
+from runner.window import Window
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class HoursHold:
     label: str
     hours: LegalHours | Window
     tz: ZoneInfo
-    reason: str = WAIT_LAW
+    reason: Wait = Wait.LAW
 
     def next_open(self, after: datetime) -> datetime:
         return self.hours.next_open(after, self.tz)
@@ -80,7 +81,7 @@ class CapHold:
     limit: Limit
     caps: Caps
     chat: str
-    reason: str = WAIT_CAP
+    reason: Wait = Wait.CAP
 
     @property
     def label(self) -> str:

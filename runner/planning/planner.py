@@ -20,11 +20,6 @@ from runner.audience.recipients import LISTED_ROWS, ReadStats, Recipient, iter_r
 from runner.audience.suppress import Suppression, load_suppression
 from runner.campaign.load import Campaign
 from runner.campaign.schedule import (
-    DUE,
-    EXPIRED,
-    WAIT_LAW,
-    WAIT_PREVIOUS,
-    WAIT_WINDOW,
     Hold,
     HoldSource,
     Schedule,
@@ -46,7 +41,7 @@ from runner.planning.render import (
     render_problem,
 )
 from runner.planning.request import PlannedRequest
-from runner.states import RequestStatus
+from runner.states import RequestStatus, Wait
 
 PLAN_SCHEMA_VERSION = 1
 PREVIEW_COUNT = 3
@@ -810,10 +805,10 @@ class ScheduleCounter:
                 self._holds = [h for src in self._sources
                                for h in src.holds_for(req.recipient, self._zones)]
             zones, holds = self._zones, self._holds
-            if prev is not None and prev[1] not in (RequestStatus.ACCEPTED, DUE):
-                state, when = (EXPIRED, None) if prev[1] == EXPIRED else (WAIT_PREVIOUS, None)
+            if prev is not None and prev[1] not in (RequestStatus.ACCEPTED, Wait.DUE):
+                state, when = (Wait.EXPIRED, None) if prev[1] == Wait.EXPIRED else (Wait.PREVIOUS, None)
             elif self._plain and not holds:
-                state, when = DUE, None
+                state, when = Wait.DUE, None
             else:
                 # A previous step due now is assumed accepted now: its delay counts from `at`.
                 prev_at = prev[2] if prev and prev[1] == RequestStatus.ACCEPTED else (self.at.timestamp() if prev else None)
@@ -821,16 +816,16 @@ class ScheduleCounter:
                                            has_previous=prev is not None, holds=holds)
                 state, when = timing.state, timing.when
                 if timing.held_by is not None:
-                    name = (f"held by law ({timing.held_by})" if state == WAIT_LAW
+                    name = (f"held by law ({timing.held_by})" if state == Wait.LAW
                             else f"capped ({timing.held_by})")
                     self.held_by[name] = self.held_by.get(name, 0) + req.messages
-            if state == WAIT_WINDOW:
+            if state == Wait.WINDOW:
                 key = ",".join(z.key for z in zones)
                 self.window_by_zone[key] = self.window_by_zone.get(key, 0) + req.messages
             if when is not None and (self.next_due is None or when < self.next_due):
                 self.next_due = when
         self.counts[state] = self.counts.get(state, 0) + req.messages
-        if state == DUE and self._caps is not None:
+        if state == Wait.DUE and self._caps is not None:
             self._caps.note(req.recipient, self.at.timestamp(), req.messages)  # as if sent now
         self._prev = (req.recipient, state, accepted_at)
         return state
@@ -838,7 +833,7 @@ class ScheduleCounter:
     def to_dict(self) -> dict[str, Any]:
         counts = dict(self.counts)
         if self.due_unzoned:
-            counts[DUE] = counts.get(DUE, 0) + self.due_unzoned
+            counts[Wait.DUE] = counts.get(Wait.DUE, 0) + self.due_unzoned
         return {
             "at": self.at.isoformat().replace("+00:00", "Z"),
             "messages": dict(sorted(counts.items())),

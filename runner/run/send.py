@@ -29,8 +29,7 @@ from typing import Any
 import httpx
 
 from runner import exitcodes
-from runner.campaign.schedule import DUE
-from runner.campaign.schedule import EXPIRED as PAST_NOT_AFTER
+from runner.campaign.schedule import Readiness
 from runner.contract import CAP_DETAILS, SEND_MESSAGE, CapCode
 from runner.errors import StoppedEarly
 from runner.http.caller import ApiCaller
@@ -42,7 +41,7 @@ from runner.planning.keys import content_hash
 from runner.planning.request import PlannedRequest
 from runner.run.consent import Clearance, ConsentGate, ConsentStats
 from runner.run.replies import Fetcher
-from runner.states import RequestStatus
+from runner.states import RequestStatus, Wait
 from runner.store.journal import (
     ACCEPTED,
     EXPIRED,
@@ -117,9 +116,9 @@ class Verdict(EndpointVerdict[Kind]):
     group_id: str | None = None
 
 
-# (request, previous step accepted at, has a previous step, now) -> (state, due at): see
+# (request, previous step accepted at, has a previous step, now) -> its readiness: see
 # runner.campaign.schedule.gate_for.
-Gate = Callable[[PlannedRequest, "float | None", bool, float], "tuple[str, float | None]"]
+Gate = Callable[[PlannedRequest, "float | None", bool, float], Readiness]
 
 
 def verdict_of(reading: Reading) -> Verdict:
@@ -407,8 +406,8 @@ class Executor(ApiCaller[SendOptions]):
                 continue
             # Time first: an expired or waiting step is neither sent nor failed for its parent.
             if self._gate is not None:
-                timing, due_at = self._gate(req, prev_accepted, index > 0, self._wall())
-                if timing == PAST_NOT_AFTER:
+                ready = self._gate(req, prev_accepted, index > 0, self._wall())
+                if ready.state == Wait.EXPIRED:
                     if entry is not None and entry.attempts and entry.status != EXPIRED:
                         # Tried before and never confirmed: it may have gone out. Resending
                         # could send past not_after, and "expired" would claim it never went.
@@ -420,8 +419,8 @@ class Executor(ApiCaller[SendOptions]):
                     self._mark(req, body_hash, EXPIRED, "expired", "not_after passed before it was due")
                     stats.expired += 1
                     continue
-                if timing != DUE:
-                    self._leave_scheduled(group[index:], due_at, timing)
+                if ready.state != Wait.DUE:
+                    self._leave_scheduled(group[index:], ready.due_at, ready.state.value)
                     return
             body = req.body
             if req.reply_to_step is not None:
@@ -574,7 +573,7 @@ class Executor(ApiCaller[SendOptions]):
                 self._write_outcome(req.key, PENDING, verdict)
                 return verdict
             if self._gate is not None and self._gate(req, prev_accepted, has_previous,
-                                                        self._wall())[0] != DUE:
+                                                        self._wall()).state != Wait.DUE:
                 # The window closed (or not_after passed) while this request waited for the
                 # rate limiter or a retry: never send outside the schedule.
                 verdict = Verdict(Kind.NOT_DUE, code="not_due")
