@@ -80,6 +80,8 @@ class SegmentTally:
 
     def flush(self) -> None:
         texts, self.texts = self.texts, []
+        if "" in texts:  # a text that rendered empty is no message
+            texts = [t for t in texts if t]
         if not texts:
             return
         joined = "\x1f".join(texts)
