@@ -35,6 +35,8 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     CANCELLATION_REQUESTED = "cancellation_requested"
     CANCELLED = "cancelled"
+    # The runner's, not the API's: the status endpoint answered 404/400 (nothing more to learn).
+    NOT_FOUND = "not_found"
 
 
 # Once a message has one of these statuses it will not change any more.

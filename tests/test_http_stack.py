@@ -16,7 +16,7 @@ from runner.emulator import EmulatorConfig
 from runner.errors import CampaignError
 from runner.http.client import ApiClient
 from runner.http.neterror import ConnectFailed
-from runner.http.stacks import HttpxStack, stack_from
+from runner.http.stacks import HttpxStack, Stack, stack_from
 from runner.http.transport import FastTransport
 
 pytest_plugins = ["emulator_fixtures"]
@@ -32,9 +32,11 @@ def clean_env(monkeypatch):
 
 
 def test_stack_from_option_then_environment_then_fast():
-    assert stack_from(None, {}) == "fast"
-    assert stack_from(None, {"RUNNER_HTTP_STACK": " HTTPX "}) == "httpx"
-    assert stack_from("fast", {"RUNNER_HTTP_STACK": "httpx"}) == "fast"  # the flag wins
+    assert stack_from(None, {}) is Stack.FAST
+    assert stack_from(None, {"RUNNER_HTTP_STACK": " HTTPX "}) is Stack.HTTPX
+    assert stack_from("fast", {"RUNNER_HTTP_STACK": "httpx"}) is Stack.FAST  # the flag wins
+    # The CLI spells the names itself (its --help imports no HTTP code): the same ones.
+    assert sorted(Stack) == ["fast", "httpx"]
     with pytest.raises(CampaignError, match="--http-stack: unknown HTTP stack 'curl'"):
         stack_from("curl", {})
     with pytest.raises(CampaignError, match="RUNNER_HTTP_STACK: unknown HTTP stack 'aiohttp'"):

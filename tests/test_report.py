@@ -7,12 +7,12 @@ import json
 import pytest
 
 from runner.audience.mask import mask_chat
+from runner.contract import DeliveryStatus
 from runner.errors import CampaignError
 from runner.report.data import REPORT_SCHEMA_VERSION, build_report, histogram, percentile, render
 from runner.store.journal import (
     ACCEPTED,
     FAILED,
-    NOT_FOUND,
     PENDING,
     Attempt,
     DeliveryPoll,
@@ -119,7 +119,7 @@ def test_report_without_a_run_is_a_user_error(tmp_path):
 
 # -- schema 2: delivery -----------------------------------------------------------------------
 def poll(mid, status, protocol, sent=None, delivered=None, error=None):
-    final = status in ("delivered", "failed", "cancelled", NOT_FOUND)
+    final = status in ("delivered", "failed", "cancelled", DeliveryStatus.NOT_FOUND)
     return DeliveryPoll(mid, status=status, protocol=protocol, time_sent=sent,
                         time_delivered=delivered, error=error, now=5.0,
                         next_poll_at=None if final else 6.0, final=final)
@@ -141,7 +141,7 @@ def tracked(tmp_path):
         poll("p0b", "delivered", "rcs", 1000, 11000),
         poll("p1a", "failed", "sms", 1000, error="Message could not be delivered"),
         poll("p1b", "failed", "sms", 1000, error="Message could not be delivered"),
-        poll("p2a", NOT_FOUND, None, error="HTTP 404"),
+        poll("p2a", DeliveryStatus.NOT_FOUND, None, error="HTTP 404"),
         # p2b never polled
     ])
     return j

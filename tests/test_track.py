@@ -9,12 +9,12 @@ import sqlite3
 
 import pytest
 
+from runner.contract import DeliveryStatus
 from runner.emulator import EmulatorConfig, ManualClock
 from runner.http.ratelimit import RateLimiter
 from runner.run.track import Tracker, TrackOptions, classify_poll, poll_interval, status_path
 from runner.store.journal import (
     ACCEPTED,
-    NOT_FOUND,
     SCHEMA_VERSION,
     Attempt,
     Journal,
@@ -54,7 +54,7 @@ def test_classify_poll_reads_fields_and_retry_after():
     assert (v.status, v.protocol, v.time_sent, v.time_delivered, v.error) == (
         "delivered", "imessage", 1000, 1250, None)
     assert classify_poll(429, b"{}", {"retry-after": "3"}, 0.0).retry_after == 3.0
-    assert classify_poll(404, b"{}", {}, 0.0).status == NOT_FOUND
+    assert classify_poll(404, b"{}", {}, 0.0).status == DeliveryStatus.NOT_FOUND
 
 
 def test_poll_interval_grows_geometrically_with_jitter_and_a_cap():
@@ -238,7 +238,7 @@ def test_an_unknown_message_is_final_as_not_found(make_emulator, tmp_path):
         _, result = track(j, fast(emu))
         assert result.exit_code == 0
         [d] = list(j.deliveries(1))
-        assert (d.status, d.final) == (NOT_FOUND, True)
+        assert (d.status, d.final) == (DeliveryStatus.NOT_FOUND, True)
 
 
 def test_every_poll_waits_for_the_rate_limiter(make_emulator, tmp_path):

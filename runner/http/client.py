@@ -22,7 +22,7 @@ from runner.contract import DEFAULT_BASE_URL
 from runner.errors import CampaignError
 from runner.http.connect import host_port
 from runner.http.neterror import NetworkFailure
-from runner.http.stacks import FAST, make_transport
+from runner.http.stacks import Stack, make_transport
 from runner.http.transport import RETRYABLE_ERRORS, FastTransport, RequestBuilder
 from runner.http.transport import send as fast_send
 from runner.version import __version__
@@ -57,7 +57,7 @@ class ApiOptions:
     # A Retry-After longer than this is not waited for: the request is left for a later run.
     max_retry_after: float = 120.0
     user_agent: str = USER_AGENT
-    http_stack: str = FAST  # runner.http.stacks: "fast" (ours) or "httpx" (the escape hatch)
+    http_stack: Stack = Stack.FAST  # ours, or stock httpx (the escape hatch)
 
 
 @dataclass(slots=True)
@@ -106,7 +106,7 @@ def base_url_from(option: str | None) -> str:
     return base
 
 
-def default_transport(concurrency: int, stack: str = FAST) -> httpx.AsyncBaseTransport:
+def default_transport(concurrency: int, stack: Stack = Stack.FAST) -> httpx.AsyncBaseTransport:
     """The transport of ``stack`` (runner.http.stacks), keeping ``concurrency`` connections."""
     return make_transport(stack, concurrency)
 
@@ -130,7 +130,7 @@ class ApiClient:
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float, concurrency: int,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 user_agent: str = USER_AGENT, stack: str = FAST) -> None:
+                 user_agent: str = USER_AGENT, stack: Stack = Stack.FAST) -> None:
         if not api_key:
             raise ValueError("api_key is required")
         self._api_key = api_key

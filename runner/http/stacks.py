@@ -17,6 +17,7 @@ import os
 import socket
 import ssl
 from collections.abc import Mapping
+from enum import StrEnum
 
 import httpx
 
@@ -37,34 +38,39 @@ from runner.http.neterror import (
 from runner.http.proxy import Proxy, ProxyRules
 from runner.http.transport import FastTransport
 
-FAST = "fast"
-HTTPX = "httpx"
-STACKS = (FAST, HTTPX)
+
+class Stack(StrEnum):
+    """The HTTP stacks a command can send through (--http-stack, RUNNER_HTTP_STACK)."""
+
+    FAST = "fast"  # the runner's own transport (the default)
+    HTTPX = "httpx"  # stock httpx: the escape hatch for networks the fast one cannot handle
+
+
 ENV_VAR = "RUNNER_HTTP_STACK"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def stack_from(option: str | None, environ: Mapping[str, str] | None = None) -> str:
+def stack_from(option: str | None, environ: Mapping[str, str] | None = None) -> Stack:
     """The stack asked for: the option, else RUNNER_HTTP_STACK, else the fast one."""
     env = os.environ if environ is None else environ
     source = "--http-stack" if option is not None else ENV_VAR
     value = option if option is not None else env.get(ENV_VAR, "")
     name = value.strip().lower()
     if not name:
-        return FAST
-    if name not in STACKS:
+        return Stack.FAST
+    if name not in Stack.__members__.values():
         raise CampaignError(f"{source}: unknown HTTP stack {value!r}; choose fast or httpx",
                             hint="fast is the default; httpx sends through stock httpx "
                                  "(the escape hatch for networks the fast one cannot handle)",
                             layer="network")
-    return name
+    return Stack(name)
 
 
-def make_transport(stack: str, concurrency: int) -> httpx.AsyncBaseTransport:
+def make_transport(stack: Stack, concurrency: int) -> httpx.AsyncBaseTransport:
     """A transport of the named stack keeping at most ``concurrency`` connections open."""
-    if stack == HTTPX:
+    if stack == Stack.HTTPX:
         return HttpxStack(concurrency)
-    if stack == FAST:
+    if stack == Stack.FAST:
         # httpx stays the API (requests, responses, errors), but its default connection pool
         # collapses at high concurrency (5% of ideal with 128 in flight): the runner's own
         # transport keeps one keep-alive pool of `concurrency` connections.

@@ -31,7 +31,7 @@ from runner.consent.match import Meaning, Vocabulary, read_reply, vocabulary
 from runner.errors import CampaignError, StoppedEarly
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
-from runner.http.stacks import FAST
+from runner.http.stacks import Stack
 from runner.run.consent import events_of
 from runner.run.replies import SKEW_MS as SKEW_MS  # re-exported: callers met it here first
 from runner.run.replies import ChatReplies as ChatReplies
@@ -78,7 +78,7 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
                   transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0,
                   sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                   max_attempts: int = 5, rng: random.Random | None = None,
-                  http_stack: str = FAST, words: Vocabulary = DEFAULT_WORDS,
+                  http_stack: Stack = Stack.FAST, words: Vocabulary = DEFAULT_WORDS,
                   campaign: str | None = None,
                   contacts: dict[str, Contact] | None = None) -> CollectResult:
     """Read every chat's inbound replies (runner.run.replies) into ledger events; ``contacts``

@@ -42,7 +42,7 @@ import httpx
 
 from runner import exitcodes
 from runner.consent.match import Vocabulary
-from runner.contract import FINAL_DELIVERY_STATUSES, MESSAGE_STATUS
+from runner.contract import FINAL_DELIVERY_STATUSES, MESSAGE_STATUS, DeliveryStatus
 from runner.http.caller import ApiCaller
 from runner.http.classify import (
     Disposition,
@@ -66,7 +66,6 @@ from runner.run.replies import (
     read_replies,
 )
 from runner.store.journal import (
-    NOT_FOUND,
     Delivery,
     DeliveryPoll,
     DeliveryPollError,
@@ -108,7 +107,7 @@ class TrackOptions(ApiOptions):
 
 class PollKind(StrEnum):
     STATUS = "status"  # the API said where the message is
-    GONE = "gone"  # the API does not know the message: final as NOT_FOUND
+    GONE = "gone"  # the API does not know the message: final as DeliveryStatus.NOT_FOUND
     RETRY = "retry"  # no usable answer: ask again
     UNAUTHORIZED = "unauthorized"
 
@@ -162,7 +161,7 @@ def poll_verdict(reading: Reading) -> PollVerdict:
         )
     kind = _POLL_KINDS.get(reading.disposition, PollKind.RETRY)
     # GONE: the API does not know this message in this chat; asking again will not change that.
-    return PollVerdict(kind, status, status=NOT_FOUND if kind is PollKind.GONE else None,
+    return PollVerdict(kind, status, status=DeliveryStatus.NOT_FOUND if kind is PollKind.GONE else None,
                        error=reading.why, retry_after=reading.retry_after)
 
 

@@ -30,6 +30,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, ClassVar
 
+from runner.contract import DeliveryStatus
 from runner.errors import CampaignError
 from runner.states import RequestStatus
 from runner.store.lock import JournalLock
@@ -282,8 +283,11 @@ _COLUMNS = ", ".join(f.name for f in fields(Entry))
 _STATUS_AT = [f.name for f in fields(Entry)].index("status")
 _IDS_AT = [f.name for f in fields(Entry)].index("message_ids")
 
+# runner/report still reads it under this name until its rewrite onto the typed model; new
+# code compares to DeliveryStatus.NOT_FOUND.
+NOT_FOUND = DeliveryStatus.NOT_FOUND
 
-NOT_FOUND = "not_found"  # the status endpoint answered 404/400: nothing more to learn
+
 
 
 
