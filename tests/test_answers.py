@@ -11,6 +11,7 @@ import runner
 from runner.consent.standing import EventKind
 from runner.planning.keys import answer_key
 from runner.run.answers import ANSWER_WINDOW_MS, AnswerKind, AnswerTexts, answers_due
+from runner.states import RequestStatus
 from runner.store.ledger import AnswerRow, RecordedEvent, existing_ledger
 
 pytest_plugins = ["emulator_fixtures"]
@@ -45,10 +46,13 @@ def test_the_first_opt_out_is_confirmed_once():
               ev(4, B, EventKind.OPTED_OUT, NOW - 1, source="review")]  # a person's decision
     [due] = answers_due(events, {}, TEXTS, NOW)
     assert (due.chat, due.kind, due.event_id) == (A, AnswerKind.OPTOUT_CONFIRMATION, 1)
-    done = {due.key: AnswerRow(due.key, A, "optout_confirmation", 1, "accepted", 1, "m", None, 0)}
+    done = {due.key: AnswerRow(key=due.key, chat=A, kind="optout_confirmation", event_id=1,
+                                status=RequestStatus.ACCEPTED, attempts=1, message_id="m", error=None,
+                                last_at=0)}
     assert answers_due(events, done, TEXTS, NOW) == []
-    pending = {due.key: AnswerRow(due.key, A, "optout_confirmation", 1, "pending", 1, None,
-                                  "network_error", 0)}
+    pending = {due.key: AnswerRow(key=due.key, chat=A, kind="optout_confirmation", event_id=1,
+                                  status=RequestStatus.PENDING, attempts=1, message_id=None,
+                                  error="network_error", last_at=0)}
     assert len(answers_due(events, pending, TEXTS, NOW)) == 1  # tried again
     old = [ev(1, A, EventKind.OPTED_OUT, NOW - ANSWER_WINDOW_MS - 1), ev(2, A, EventKind.OPTED_OUT, NOW)]
     assert answers_due(old, {}, TEXTS, NOW) == []  # the first opt-out is history

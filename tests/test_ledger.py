@@ -11,6 +11,7 @@ import pytest
 
 from runner.consent.standing import EventKind, Standing
 from runner.errors import CampaignError
+from runner.states import RequestStatus
 from runner.store.backend import open_journal, open_ledger, sync_contacts
 from runner.store.journal import ACCEPTED, PENDING, Attempt, Mark, Outcome
 from runner.store.ledger import SKEW_MS, Change, ConsentEvent, Ledger, Source
@@ -132,6 +133,7 @@ def test_answers_count_attempts_and_keep_outcomes(state: str):
     with ledger_of(state) as ledger:
         ledger.answer_attempt("ak1", A, "help", 1, 10.0)
         ledger.answer_attempt("ak1", A, "help", 1, 11.0)  # a retry, or after a crash
-        ledger.answer_outcome("ak1", "accepted", "m1", None, 12.0)
+        ledger.answer_outcome("ak1", RequestStatus.ACCEPTED, "m1", None, 12.0)
         row = ledger.answers()["ak1"]
-        assert (row.attempts, row.status, row.message_id) == (2, "accepted", "m1")
+        assert (row.attempts, row.status, row.message_id) == (2, RequestStatus.ACCEPTED, "m1")
+        assert type(row.status) is RequestStatus

@@ -37,10 +37,11 @@ from runner.http.ratelimit import RateLimiter
 from runner.http.retry import retrying
 from runner.planning.keys import answer_key
 from runner.run.send import Kind, Verdict, verdict_of
+from runner.states import RequestStatus
 from runner.store.ledger import AnswerRow, Ledger, RecordedEvent
 
 ANSWER_WINDOW_MS = 24 * 3600 * 1000
-_DONE = ("accepted", "failed")  # an answer never tried again (failed: for good, say why)
+_DONE = (RequestStatus.ACCEPTED, RequestStatus.FAILED)  # an answer never tried again (failed: for good, say why)
 
 
 class AnswerKind(StrEnum):
@@ -139,18 +140,18 @@ async def send_answers(answers: list[Answer], ledger: Ledger, api: ApiClient,
 
             verdict, _ = await retrying(try_once, options, rng, asyncio.sleep)
             if verdict.kind is Kind.ACCEPTED:
-                ledger.answer_outcome(a.key, "accepted", verdict.message_id, None, clock())
+                ledger.answer_outcome(a.key, RequestStatus.ACCEPTED, verdict.message_id, None, clock())
                 if a.kind is AnswerKind.HELP:
                     stats.help += 1
                 else:
                     stats.confirmations += 1
             elif verdict.kind is Kind.FAILED:
-                ledger.answer_outcome(a.key, "failed", None, api.redact(verdict.code), clock())
+                ledger.answer_outcome(a.key, RequestStatus.FAILED, None, api.redact(verdict.code), clock())
                 stats.failed += 1
             else:
                 if verdict.kind is Kind.UNAUTHORIZED:
                     stop = True
-                ledger.answer_outcome(a.key, "pending", None, api.redact(verdict.code), clock())
+                ledger.answer_outcome(a.key, RequestStatus.PENDING, None, api.redact(verdict.code), clock())
                 stats.pending += 1
 
     await asyncio.gather(*(one(a) for a in answers))

@@ -33,6 +33,7 @@ from typing import Any, Self
 
 from runner.consent.standing import EventKind, Standing, Step, standing_after
 from runner.errors import CampaignError
+from runner.states import RequestStatus
 from runner.store.journal import journal_error
 from runner.store.paths import LEDGER_FILE, ledger_path
 
@@ -185,7 +186,7 @@ class AnswerRow:
     chat: str
     kind: str
     event_id: int
-    status: str
+    status: RequestStatus
     attempts: int
     message_id: str | None
     error: str | None
@@ -450,8 +451,10 @@ class Ledger:
     # -- answers ---------------------------------------------------------------------------
     def answers(self) -> dict[str, AnswerRow]:
         """Every answer tried, by key."""
-        return {r["key"]: AnswerRow(r["key"], r["chat"], r["kind"], r["event_id"], r["status"],
-                                    r["attempts"], r["message_id"], r["error"], r["last_at"])
+        return {r["key"]: AnswerRow(key=r["key"], chat=r["chat"], kind=r["kind"],
+                                    event_id=r["event_id"], status=RequestStatus(r["status"]),
+                                    attempts=r["attempts"], message_id=r["message_id"],
+                                    error=r["error"], last_at=r["last_at"])
                 for r in self._db.execute("SELECT * FROM answers")}
 
     def answer_attempt(self, key: str, chat: str, kind: str, event_id: int, now: float) -> None:
@@ -461,10 +464,10 @@ class Ledger:
                     "status = 'sending', attempts = answers.attempts + 1, last_at = excluded.last_at",
                     (key, chat, kind, event_id, now, now))
 
-    def answer_outcome(self, key: str, status: str, message_id: str | None, error: str | None,
-                       now: float) -> None:
+    def answer_outcome(self, key: str, status: RequestStatus, message_id: str | None,
+                       error: str | None, now: float) -> None:
         self._write("UPDATE answers SET status = ?, message_id = ?, error = ?, last_at = ? "
-                    "WHERE key = ?", (status, message_id, error, now, key))
+                    "WHERE key = ?", (status.value, message_id, error, now, key))
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         try:
