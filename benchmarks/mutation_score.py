@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("runner.planning.keys", "runner.audience.chatids", "runner.audience.phones",
-           "runner.campaign.schedule")
+           "runner.campaign.schedule", "runner.window", "runner.consent.match")
 
 # mutant -> why no test can tell it from the original (names as `mutmut results` prints them;
 # a change to the module renumbers its mutants: check this list against `mutmut show NAME`).
@@ -51,18 +51,18 @@ EQUIVALENT: dict[str, str] = {
     "runner.audience.phones.x_normalize_phone__mutmut_45": _REASONS_COMPLETE,
     "runner.campaign.schedule.x_parse_hhmm__mutmut_16":
         "an hour that is not digits fails int() with the same ValueError",
-    "runner.campaign.schedule.xǁWindowǁnext_open__mutmut_8": "range(9) is range(0, 9)",
-    "runner.campaign.schedule.xǁWindowǁnext_open__mutmut_11":
+    "runner.window.xǁWindowǁnext_open__mutmut_8": "range(9) is range(0, 9)",
+    "runner.window.xǁWindowǁnext_open__mutmut_11":
         "a tenth day is never reached: a window with a day opens within 8",
-    "runner.campaign.schedule.xǁWindowǁnext_open__mutmut_26":
+    "runner.window.xǁWindowǁnext_open__mutmut_26":
         "astimezone(None) for UTC: the same instants, compared and returned as aware datetimes",
-    "runner.campaign.schedule.xǁWindowǁnext_open__mutmut_44":
+    "runner.window.xǁWindowǁnext_open__mutmut_44":
         "'>' for '>=': an opening equal to `after` means `after` is inside, returned before",
-    "runner.campaign.schedule.xǁWindowǁnext_open__mutmut_46": "the same, outside the gap",
-    "runner.campaign.schedule.xǁWindowǁnext_open__mutmut_47": _NEVER_REACHED,
-    "runner.campaign.schedule.xǁWindowǁnext_open__mutmut_48": _NEVER_REACHED,
-    "runner.campaign.schedule.xǁWindowǁnext_open__mutmut_49": _NEVER_REACHED,
-    **{f"runner.campaign.schedule.xǁWindowǁ_first_inside__mutmut_{n}": _WHOLE_SECOND
+    "runner.window.xǁWindowǁnext_open__mutmut_46": "the same, outside the gap",
+    "runner.window.xǁWindowǁnext_open__mutmut_47": _NEVER_REACHED,
+    "runner.window.xǁWindowǁnext_open__mutmut_48": _NEVER_REACHED,
+    "runner.window.xǁWindowǁnext_open__mutmut_49": _NEVER_REACHED,
+    **{f"runner.window.xǁWindowǁ_first_inside__mutmut_{n}": _WHOLE_SECOND
        for n in (5, 7, 12, 19, 25)},
     "runner.campaign.schedule.xǁScheduleǁstate__mutmut_4":
         "'now > not_after': a message at exactly not_after is expired by the check after the waits",

@@ -63,7 +63,8 @@ def run_loop(answers: list[Reading], options: ApiOptions) -> tuple[Reading, bool
     async def wait(seconds: float) -> None:
         waits.append(seconds)
 
-    last, gave_up = asyncio.run(retrying(try_once, options, random.Random(3), wait))
+    retried = asyncio.run(retrying(try_once, options, random.Random(3), wait))
+    last, gave_up = retried.verdict, retried.gave_up
     return last, gave_up, tries, waits
 
 

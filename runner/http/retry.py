@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from runner.contract import CapCode
 from runner.http.client import ApiOptions
@@ -59,19 +60,26 @@ def retry_delay(attempt: int, retry_after: float | None, options: ApiOptions,
     return delay
 
 
+@dataclass(frozen=True, slots=True)
+class Retried(Generic[V]):
+    """What the retry loop ended on: the last verdict, and whether the policy gave up on it
+    (a retryable verdict, with no attempt left or a Retry-After beyond the limit)."""
+
+    verdict: V
+    gave_up: bool = False
+
+
 async def retrying(try_once: Callable[[int], Awaitable[V]], options: ApiOptions,
                    rng: random.Random, wait: Callable[[float], Awaitable[None]]
-                   ) -> tuple[V, bool]:
-    """Call ``try_once(attempt)`` until its verdict is not a retry or the policy gives up.
-
-    Returns the last verdict and whether the loop gave up on it."""
+                   ) -> Retried[V]:
+    """Call ``try_once(attempt)`` until its verdict is not a retry or the policy gives up."""
     attempt = 1
     while True:
         verdict = await try_once(attempt)
         if not verdict.retry:
-            return verdict, False
+            return Retried(verdict)
         delay = retry_delay(attempt, verdict.retry_after, options, rng)
         if delay is None:
-            return verdict, True
+            return Retried(verdict, gave_up=True)
         await wait(delay)
         attempt += 1

@@ -138,7 +138,7 @@ async def send_answers(answers: list[Answer], ledger: Ledger, api: ApiClient,
                                        body, headers)
                 return verdict_of(read_exchange(ex, SEND_MESSAGE, clock()))
 
-            verdict, _ = await retrying(try_once, options, rng, asyncio.sleep)
+            verdict = (await retrying(try_once, options, rng, asyncio.sleep)).verdict
             if verdict.kind is Kind.ACCEPTED:
                 ledger.answer_outcome(a.key, RequestStatus.ACCEPTED, verdict.message_id, None, clock())
                 if a.kind is AnswerKind.HELP:

@@ -195,7 +195,7 @@ class CapabilityChecker(ApiCaller[ReachOptions]):
             result.requests += 1
             return capability_verdict(read_exchange(ex, CAPABILITIES, self._clock()))
 
-        verdict, _ = await retrying(try_once, self.options, self._rng, self._sleep)
+        verdict = (await retrying(try_once, self.options, self._rng, self._sleep)).verdict
         if verdict.kind is CheckKind.OK:
             result.caps[contact] = Capability(contact, verdict.imessage, verdict.sms,
                                               self._clock())

@@ -102,7 +102,8 @@ class Fetcher:
             ex = await self.api.request("GET", target)
             return read_exchange(ex, INBOUND_MESSAGES, self.clock())
 
-        reading, gave_up = await retrying(try_once, self.options, self.rng, self.sleep)
+        retried = await retrying(try_once, self.options, self.rng, self.sleep)
+        reading, gave_up = retried.verdict, retried.gave_up
         if reading.disposition is Disposition.UNAUTHORIZED:
             raise ReadUnauthorized()
         if gave_up:

@@ -535,7 +535,8 @@ class Executor(ApiCaller[SendOptions]):
             return await self._try(req, content, body_hash, established, prev_accepted,
                                    has_previous)
 
-        verdict, gave_up = await retrying(try_once, self.options, self._rng, self._wait_retry)
+        retried = await retrying(try_once, self.options, self._rng, self._wait_retry)
+        verdict, gave_up = retried.verdict, retried.gave_up
         if gave_up:
             self._exhausted = True
         if verdict.kind is Kind.ACCEPTED:

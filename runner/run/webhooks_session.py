@@ -45,7 +45,7 @@ async def _call(options: ApiOptions, api_key: str, method: str, path: str,
             return read_exchange(await api.request(method, path, content, headers), WEBHOOKS,
                                  0.0)
 
-        reading, _ = await retrying(once, options, random.Random(), asyncio.sleep)
+        reading = (await retrying(once, options, random.Random(), asyncio.sleep)).verdict
     if reading.disposition is Disposition.UNAUTHORIZED:
         raise StoppedEarly("the API refused the key (401)", hint="check BLOOIO_API_KEY")
     if reading.disposition is Disposition.GONE:
