@@ -141,7 +141,8 @@ def test_the_send_spool_round_trips_requests_and_leaves_nothing(tmp_path: Path) 
 
     camp = make_campaign(tmp_path / "c")
     state = tmp_path / "state"
-    summary, spool, skipped = spool_plan(load_campaign(camp), state)
+    spooled = spool_plan(load_campaign(camp), state)
+    summary, spool, skipped = spooled.summary, spooled.spool, spooled.skipped
     try:
         expected = list(iter_plan(load_campaign(camp)))
         assert list(spool) == list(spool) == expected and summary.requests == 6 and skipped == 0
@@ -168,7 +169,7 @@ def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes
 
     camp = make_campaign(tmp_path / "c")
     campaign = load_campaign(camp)
-    _, spool, _ = spool_plan(campaign, tmp_path / "state")
+    spool = spool_plan(campaign, tmp_path / "state").spool
     try:
         from_spool = current_plan_of(campaign, spool)
         assert same(from_spool, current_plan(campaign)) and from_spool.requests == 6

@@ -285,8 +285,8 @@ class SendSession:
         try:
             sync_contacts(state, ledger)  # who the state has messaged, from every journal
             # Validated and planned in one pass; the spool is what run_once sends.
-            summary, spool, skipped = spool_plan(campaign, state.work_dir, planned,
-                                                 consent=ledger.standings())
+            spooled = spool_plan(campaign, state.work_dir, planned, consent=ledger.standings())
+            summary, spool, skipped = spooled.summary, spooled.spool, spooled.skipped
         except BaseException:
             ledger.close()
             raise
@@ -428,8 +428,9 @@ class SendSession:
             if self._spool is not None:
                 self._spool.close()
                 self._spool = None
-            self.summary, self._spool, self.plan_skipped = spool_plan(
-                self.campaign, self.state.work_dir, self.plan, consent=self.ledger.standings())
+            spooled = spool_plan(self.campaign, self.state.work_dir, self.plan,
+                                 consent=self.ledger.standings())
+            self.summary, self._spool, self.plan_skipped = spooled.summary, spooled.spool, spooled.skipped
 
     def send(self, *, wait: bool = False, track: bool = False, track_timeout: float = 300.0,
              on_tick: Callable[[RunStats], None] | None = None, tick_every: float = 1.0,

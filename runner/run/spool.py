@@ -12,6 +12,7 @@ from __future__ import annotations
 import pickle
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +85,21 @@ class PlanSpool:
         self._fh.close()
 
 
+@dataclass(frozen=True)
+class Spooled:
+    """A campaign planned into a spool: its summary, the spool, and how many planned requests
+    the plan file's check skipped (opted out since the plan)."""
+
+    summary: PlanSummary
+    spool: PlanSpool
+    skipped: int = 0
+
+
 def spool_plan(campaign: Campaign, folder: str | Path, plan: PlanFile | None = None, *,
-               consent: Mapping[str, Standing] | None = None) -> tuple[PlanSummary, PlanSpool, int]:
+               consent: Mapping[str, Standing] | None = None) -> Spooled:
     """Validate and plan ``campaign`` in one pass into a spool under ``folder``; with ``plan``,
     every request is checked against that plan file (see PlanMatcher); ``consent``: the state's
-    ledger (chats opted out or held), suppressed like the files' entries. Returns the summary,
-    the spool and how many planned requests were skipped (opted out since the plan). Raises
+    ledger (chats opted out or held), suppressed like the files' entries. Raises
     CampaignError (and keeps nothing) if the campaign is invalid or differs from the plan."""
     inputs = inputs_of(campaign)  # before reading them: what the spool is a plan of
     planner = Planner(campaign, consent=consent)
@@ -106,7 +116,7 @@ def spool_plan(campaign: Campaign, folder: str | Path, plan: PlanFile | None = N
         spool.close()
         raise
     spool.inputs, spool.summary, spool.suppression = inputs, planner.summary, planner.suppression
-    return planner.summary, spool, matcher.suppressed_since if matcher else 0
+    return Spooled(planner.summary, spool, matcher.suppressed_since if matcher else 0)
 
 
 def current_plan_of(campaign: Campaign, spool: PlanSpool | None,
