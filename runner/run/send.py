@@ -498,12 +498,8 @@ class Executor(ApiCaller[SendOptions]):
               message: str) -> None:
         assert self._writer is not None
         self._writer.write(
-            Mark(
-                req.key, req.recipient, req.step, self.revision, req.recipient_index,
-                req.step_index, req.messages, status=status, error_code=code,
-                error_message=message, content_hash=body_hash, run_id=self.run_id,
-                now=self._wall(), variant=req.variant,
-            )
+            Mark.of(req, self.revision, status=status, error_code=code, error_message=message,
+                    content_hash=body_hash, run_id=self.run_id, now=self._wall())
         )
 
     def _leave_scheduled(self, rest: list[tuple[PlannedRequest, Entry | None]], due_at: float | None,
@@ -556,11 +552,8 @@ class Executor(ApiCaller[SendOptions]):
         if self.stopping or (self._new_conversations_closed and not established):
             return Verdict(Kind.STOPPED)
         await self._writer.attempt(
-            Attempt(
-                req.key, req.recipient, req.step, self.revision, req.recipient_index,
-                req.step_index, req.messages, body_hash, self.run_id, self._wall(),
-                variant=req.variant,
-            )
+            Attempt.of(req, self.revision, content_hash=body_hash, run_id=self.run_id,
+                       now=self._wall())
         )
         # A slot first, then the rate limiter's token: a token is spent only by a request that
         # leaves at once, so requests waiting for slots cannot bunch up above the rate.

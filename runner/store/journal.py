@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import KW_ONLY, dataclass, fields
 from itertools import groupby
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, Self
 
 from runner.contract import DeliveryStatus
 from runner.errors import CampaignError
@@ -637,6 +637,26 @@ def _inserted(cur: sqlite3.Cursor) -> int:
 # -- operations: typed records that Journal.apply turns into SQL -----------------------------
 
 
+class PlannedRow(Protocol):
+    """What a row reads of a planned request (runner.planning.request.PlannedRequest, which
+    the store does not import)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def recipient_index(self) -> int: ...
+    @property
+    def step_index(self) -> int: ...
+    @property
+    def messages(self) -> int: ...
+    @property
+    def variant(self) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _RequestRow:
     """Which request a row is, and where it stands in the campaign."""
@@ -651,6 +671,14 @@ class _RequestRow:
 
     _: KW_ONLY
     variant: str | None = None  # the step's A/B variant; None when the step has none
+
+    @classmethod
+    def of(cls, req: PlannedRow, revision: int, **decision: Any) -> Self:
+        """The row for a planned request (its identity read by name), with the decision's
+        fields by keyword: ``Mark.of(req, revision, status=..., error_code=..., ...)``."""
+        return cls(key=req.key, chat=req.recipient, step=req.step, revision=revision,
+                   recipient_index=req.recipient_index, step_index=req.step_index,
+                   messages=req.messages, variant=req.variant, **decision)
 
     def _where(self) -> tuple[Any, ...]:
         return (self.key, self.chat, self.step, self.revision, self.recipient_index,
