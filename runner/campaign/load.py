@@ -20,7 +20,7 @@ from runner.campaign.policy import DEFAULT as DEFAULT_POLICY
 from runner.campaign.policy import Policy, check_campaign, policy_for
 from runner.campaign.schedule import Schedule, ScheduleError, parse_schedule
 from runner.campaign.schema import validate_schema, yaml_value_warnings
-from runner.campaign.steps import parse_delay, step_kind
+from runner.campaign.steps import StepKind, parse_delay, step_kind
 from runner.campaign.templates import Compiled, Condition, compile_condition, compile_text
 from runner.contract import normalize_effect
 from runner.errors import CampaignError, Problem
@@ -36,7 +36,7 @@ class Step:
     id: str
     index: int
     data: dict[str, Any]
-    kind: str  # "text" | "text_list" | "parts" | "batch" | "attachments"
+    kind: StepKind
     messages: int
     effect: str  # API spelling, "" for none
     when: Condition | None = None
@@ -159,7 +159,8 @@ def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:
     problems: list[Problem] = []
     steps: list[Step] = []
     for i, data in enumerate(doc.data.get("steps") or []):
-        kind, messages = step_kind(data)
+        shape = step_kind(data)
+        kind, messages = shape.kind, shape.messages
         effect = normalize_effect(str(data["effect"])) if data.get("effect") is not None else ""
         step = Step(id=str(data["id"]), index=i, data=data, kind=kind, messages=messages,
                     effect=effect or "")
@@ -196,7 +197,8 @@ def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:
 def _variant_view(doc: Document, step: Step, k: int, vdata: dict[str, Any], problems: list[Problem]) -> Step:
     """A variant as the Step it sends: the step's settings (when, delay, reply_to,
     from_number, ...) with the variant's content."""
-    kind, messages = step_kind(vdata)
+    shape = step_kind(vdata)
+    kind, messages = shape.kind, shape.messages
     effect = normalize_effect(str(vdata["effect"])) if vdata.get("effect") is not None else ""
     merged = {key: v for key, v in step.data.items() if key != "variants"}
     merged.update({key: v for key, v in vdata.items() if key not in ("id", "weight")})

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from runner.audience.chatids import e164_hint
-from runner.campaign.steps import parse_delay, step_kind
+from runner.campaign.steps import StepKind, parse_delay, step_kind
 from runner.campaign.templates import is_template
 from runner.contract import EFFECTS, is_http_url, is_single_http_url, normalize_effect
 from runner.errors import Problem, did_you_mean
@@ -25,7 +25,7 @@ def check_static(doc: Document) -> list[Problem]:
     problems: list[Problem] = []
     steps = data.get("steps") or []
     seen: dict[str, int] = {}
-    kinds: dict[str, str] = {}
+    kinds: dict[str, StepKind] = {}
     numbers: dict[str, Any] = {}  # each step's own from_number (None: the sender's)
     for i, step in enumerate(steps):
         if not isinstance(step, dict):
@@ -67,18 +67,18 @@ def _check_sender(doc: Document, sender: dict[str, Any]) -> list[Problem]:
     return out
 
 
-def step_kind_of(step: dict[str, Any]) -> str:
+def step_kind_of(step: dict[str, Any]) -> StepKind:
     """A step's kind for the rules of steps that reply to it: a step with variants counts as
     sending several messages when any of its variants does."""
     variants = step.get("variants")
     if isinstance(variants, list) and variants:
-        kinds = [step_kind(v)[0] for v in variants if isinstance(v, dict)]
-        return next((k for k in kinds if k in ("text_list", "batch")), kinds[0] if kinds else "text")
-    return step_kind(step)[0]
+        kinds = [step_kind(v).kind for v in variants if isinstance(v, dict)]
+        return next((k for k in kinds if k.several), kinds[0] if kinds else StepKind.TEXT)
+    return step_kind(step).kind
 
 
 def _check_step(doc: Document, i: int, step: dict[str, Any], earlier: dict[str, int],
-                kinds: dict[str, str], numbers: dict[str, Any]) -> list[Problem]:
+                kinds: dict[str, StepKind], numbers: dict[str, Any]) -> list[Problem]:
     at = ("steps", i)
     variants = step.get("variants")
     if variants is None:
@@ -250,7 +250,7 @@ def _reply_content_rules(doc: Document, path: tuple, where: tuple, text: Any, ba
 
 
 def _reply_rules(doc: Document, path: tuple, rt: Any,
-                 earlier: dict[str, int], kinds: dict[str, str], step: dict[str, Any],
+                 earlier: dict[str, int], kinds: dict[str, StepKind], step: dict[str, Any],
                  numbers: dict[str, Any]) -> list[Problem]:
     out: list[Problem] = []
     if not isinstance(rt, dict):
@@ -271,7 +271,7 @@ def _reply_rules(doc: Document, path: tuple, rt: Any,
             out.append(doc.problem(path + ("step",), f"reply_to names step '{target}', which does not come earlier"
                                    + (f" — did you mean '{guess}'?" if guess else ""),
                                    "reply to a step defined above this one"))
-        elif kinds.get(target) in ("text_list", "batch"):
+        elif (kind := kinds.get(target)) is not None and kind.several:
             out.append(doc.problem(path + ("step",), f"step '{target}' sends several messages, so a reply cannot target it",
                                    "reply to a step that sends exactly one message"))
         elif numbers.get(target) != step.get("from_number"):

@@ -20,6 +20,7 @@ from runner.audience.chatids import e164_hint
 from runner.audience.columns import closest
 from runner.audience.recipients import Recipient
 from runner.campaign.load import Campaign, Step
+from runner.campaign.steps import StepKind
 from runner.campaign.templates import Compiled, TimeBudget, base_context, environment, fast_context
 from runner.contract import MAX_LINK_PREVIEW_TITLE, MAX_TEXT_CHARS, is_http_url, is_single_http_url
 from runner.errors import Problem
@@ -343,7 +344,7 @@ class Renderer:
                                       "attachments must be full http(s):// URLs")
         parts = body.get("parts")
         if parts:
-            batch = step.kind == "batch"
+            batch = step.kind is StepKind.BATCH
             for j, part in enumerate(parts):
                 if "url" in part and not is_http_url(part["url"]):
                     raise RenderError(f"{path}.parts[{j}].url", f"the part's url renders to {part['url'][:80]!r}, not an http(s) URL",
