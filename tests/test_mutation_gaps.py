@@ -441,3 +441,45 @@ def test_a_zone_less_recipient_is_in_utc_whatever_the_machines_zone(monkeypatch)
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# -- Schedule.timing with the law's holds (rewritten by the law merge) ----------------------------
+
+@dataclass(frozen=True)
+class _Hold:
+    """A hold that lets a message go from `opens` on (a law's hours, a cap)."""
+
+    opens: datetime
+    label: str = "test hours"
+    reason: Wait = Wait.LAW
+
+    def next_open(self, after: datetime) -> datetime:
+        return max(after, self.opens)
+
+
+def test_timing_alone_assumes_no_previous_step_and_names_no_hold():
+    s = parse_schedule({"not_before": "2026-06-01T00:00:00Z"})
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    # A delay with no previous step (the default) waits for nothing.
+    t = s.timing(at, (ZoneInfo("UTC"),), delay=3600)
+    assert (t.state, t.when, t.held_by) == (Wait.DUE, None, None)
+
+
+def test_every_zone_of_a_recipient_is_asked_however_many():
+    s = parse_schedule({"timezone": "UTC", "window": {"start": "09:00", "end": "17:00"}})
+    zones = tuple(ZoneInfo(z) for z in ("America/New_York", "America/Chicago", "America/Denver",
+                                        "America/Los_Angeles", "America/Anchorage"))
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)  # 08:00 in New York: no zone's window is open
+    t = s.timing(at, zones)
+    assert t.state == Wait.WINDOW
+    # The windows overlap from 09:00 in Anchorage, the last to open (13:00 in New York).
+    assert t.when == datetime(2026, 6, 1, 17, tzinfo=UTC)
+
+
+def test_every_hold_is_asked_however_many():
+    s = parse_schedule({"not_before": "2026-06-01T00:00:00Z"})
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    later = datetime(2026, 6, 1, 13, tzinfo=UTC)
+    holds = [_Hold(at, label=f"open {i}") for i in range(5)] + [_Hold(later, label="FL hours")]
+    t = s.timing(at, (ZoneInfo("UTC"),), holds=holds)
+    assert (t.state, t.when, t.held_by) == (Wait.LAW, later, "FL hours")
