@@ -69,6 +69,11 @@ EQUIVALENT: dict[str, str] = {
        for n in (5, 7, 12, 19, 25)},
     "runner.campaign.schedule.xǁScheduleǁtiming__mutmut_16": _ROUNDS,
     "runner.campaign.schedule.xǁScheduleǁtiming__mutmut_18": _ROUNDS,
+    "runner.campaign.schedule.xǁScheduleǁtiming__mutmut_20": _ROUNDS,
+    "runner.campaign.schedule.xǁScheduleǁtiming__mutmut_21":
+        "never stopping at the fixed point: the rounds after it change nothing",
+    "runner.campaign.schedule.xǁScheduleǁtiming__mutmut_26":
+        "not_before is met in the first round, when the reason is still DUE; t only grows after",
     "runner.campaign.schedule.xǁScheduleǁstate__mutmut_4":
         "'now > not_after': a message at exactly not_after is expired by the check after the waits",
 }

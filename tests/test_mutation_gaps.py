@@ -483,3 +483,20 @@ def test_every_hold_is_asked_however_many():
     holds = [_Hold(at, label=f"open {i}") for i in range(5)] + [_Hold(later, label="FL hours")]
     t = s.timing(at, (ZoneInfo("UTC"),), holds=holds)
     assert (t.state, t.when, t.held_by) == (Wait.LAW, later, "FL hours")
+
+
+def test_a_hold_that_pushes_past_the_window_waits_for_the_next_window_in_a_second_round():
+    s = parse_schedule({"timezone": "America/New_York", "window": {"start": "09:00", "end": "17:00"}})
+    ny = ZoneInfo("America/New_York")
+    at = datetime(2026, 6, 1, 12, tzinfo=ny)
+    t = s.timing(at, (ny,), holds=[_Hold(datetime(2026, 6, 1, 18, tzinfo=ny))])
+    # 18:00 is after the window: the next opening, named by the hold that held it first.
+    assert (t.state, t.when, t.held_by) == (Wait.LAW, datetime(2026, 6, 2, 9, tzinfo=ny), "test hours")
+
+
+def test_a_message_held_past_not_after_expires_and_says_what_held_it():
+    s = parse_schedule({"not_before": "2026-06-01T00:00:00Z", "not_after": "2026-06-01T15:00:00Z"})
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    hold = _Hold(datetime(2026, 6, 1, 16, tzinfo=UTC), label="3 per 24h", reason=Wait.CAP)
+    t = s.timing(at, (ZoneInfo("UTC"),), holds=[hold])
+    assert (t.state, t.when, t.held_by) == (Wait.EXPIRED, None, "3 per 24h")

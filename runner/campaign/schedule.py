@@ -130,7 +130,8 @@ class Schedule:
             if t == before:
                 break
         if self.not_after is not None and t >= self.not_after:
-            return Timing(Wait.EXPIRED if reason != Wait.DUE else Wait.DUE, None, held_by)
+            # Only a wait moves t, and `now` is before not_after: it expired waiting.
+            return Timing(Wait.EXPIRED, None, held_by)
         return Timing(reason, None if reason == Wait.DUE else t, held_by)
 
 
