@@ -37,6 +37,8 @@ _REASONS_COMPLETE = ("_REASONS names every reason but IS_POSSIBLE, which never g
 _WHOLE_SECOND = "the gap's first open instant is a whole second: bisection precision cannot show"
 # Schedule.timing stops at its fixed point, reached within two rounds per zone and hold: a
 # larger bound (9 for 8, 3 per hold for 2) only adds rounds that are never run.
+_SHORTCUT = ("the gate's shortcut for a message nothing can hold: Schedule.timing answers DUE "
+             "for it too, only slower")
 _ROUNDS = "a larger bound on the rounds: the fixed point is reached before either bound"
 EQUIVALENT: dict[str, str] = {
     "runner.planning.keys.x_content_hash__mutmut_10": "'UTF-8' and 'utf-8' name one codec",
@@ -74,6 +76,8 @@ EQUIVALENT: dict[str, str] = {
         "never stopping at the fixed point: the rounds after it change nothing",
     "runner.campaign.schedule.xǁScheduleǁtiming__mutmut_26":
         "not_before is met in the first round, when the reason is still DUE; t only grows after",
+    "runner.campaign.schedule.x_gate_for__mutmut_17": _SHORTCUT,
+    "runner.campaign.schedule.x_gate_for__mutmut_37": _SHORTCUT,
     "runner.campaign.schedule.xǁScheduleǁstate__mutmut_4":
         "'now > not_after': a message at exactly not_after is expired by the check after the waits",
 }

@@ -500,3 +500,22 @@ def test_a_message_held_past_not_after_expires_and_says_what_held_it():
     hold = _Hold(datetime(2026, 6, 1, 16, tzinfo=UTC), label="3 per 24h", reason=Wait.CAP)
     t = s.timing(at, (ZoneInfo("UTC"),), holds=[hold])
     assert (t.state, t.when, t.held_by) == (Wait.EXPIRED, None, "3 per 24h")
+
+
+def test_a_zone_less_request_is_in_the_campaigns_zone_not_utc():
+    rules = parse_schedule({"timezone": "America/New_York",
+                            "window": {"start": "09:00", "end": "17:00"}})
+    gate = gate_for(_Campaign(rules, [_Step("a")]))
+    at = datetime(2026, 6, 1, 20, 0, tzinfo=UTC).timestamp()  # 16:00 in New York, 20:00 in UTC
+    assert gate(_Request("a"), None, False, at) == Readiness(Wait.DUE, None)
+
+
+def test_a_gate_with_only_not_before_or_not_after_still_waits_or_expires():
+    start = parse_schedule({"not_before": "2026-06-01T12:00:00Z"})
+    gate = gate_for(_Campaign(start, [_Step("a")]))
+    noon = datetime(2026, 6, 1, 12, tzinfo=UTC).timestamp()
+    assert gate(_Request("a"), None, False, noon - 60) == Readiness(Wait.START, noon)
+    end = parse_schedule({"not_after": "2026-06-01T12:00:00Z"})
+    gate = gate_for(_Campaign(end, [_Step("a")]))
+    assert gate(_Request("a"), None, False, noon) == Readiness(Wait.EXPIRED, None)
+    assert gate(_Request("a"), None, False, noon - 60) == Readiness(Wait.DUE, None)
