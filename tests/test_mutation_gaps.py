@@ -519,3 +519,32 @@ def test_a_gate_with_only_not_before_or_not_after_still_waits_or_expires():
     gate = gate_for(_Campaign(end, [_Step("a")]))
     assert gate(_Request("a"), None, False, noon) == Readiness(Wait.EXPIRED, None)
     assert gate(_Request("a"), None, False, noon - 60) == Readiness(Wait.DUE, None)
+
+
+# -- the opt-out vocabulary with a team's own words (runner.consent.match) ---------------------
+
+def test_extra_stop_words_are_folded_deduplicated_and_ordered_longest_first():
+    from runner.consent.match import vocabulary
+
+    standard = vocabulary()
+    v = vocabulary(["  Basta   Ya ", "", "   ", "stop", "zz top"])
+    keys = [k for k, _ in v.stop_words]
+    # Folded to one spacing and case; shown as written, upper-cased, in single spaces.
+    assert ("basta ya", "BASTA YA") in v.stop_words and ("zz top", "ZZ TOP") in v.stop_words
+    # Each once (the standard STOP is not repeated), the longest first, then alphabetical, so
+    # "stopall" is tried before "stop" and "basta ya" before "zz top" (same length).
+    assert len(keys) == len(set(keys)) == len(standard.stop_words) + 2
+    assert keys == sorted(keys, key=lambda k: (-len(k), k))
+    assert keys.index("basta ya") < keys.index("zz top") < keys.index("stop")
+    assert dict(v.stop_words)["stop"] == "STOP"
+    # Blank words add nothing: the standard vocabulary itself (its one cached copy).
+    assert vocabulary(["", "  "]) is standard
+    # A word that folds to nothing is no stop word; a standard one written otherwise keeps the
+    # standard spelling; at equal lengths the folded text orders ("ca suffit" before "zz top ok",
+    # though "Ç" sorts after "Z").
+    other = vocabulary(["!!!", "Stop!", "zz top ok", "Ça suffit"])
+    keys = [k for k, _ in other.stop_words]
+    assert "" not in keys and dict(other.stop_words)["stop"] == "STOP"
+    assert dict(other.stop_words)["ca suffit"] == "ÇA SUFFIT"
+    assert keys.index("ca suffit") == keys.index("zz top ok") - 1
+    assert standard.help == {k: k.upper() for k in standard.help} and "help" in standard.help
