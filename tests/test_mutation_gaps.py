@@ -524,8 +524,9 @@ def test_a_gate_with_only_not_before_or_not_after_still_waits_or_expires():
 # -- the opt-out vocabulary with a team's own words (runner.consent.match) ---------------------
 
 def test_extra_stop_words_are_folded_deduplicated_and_ordered_longest_first():
-    from runner.consent.match import vocabulary
+    from runner.consent.match import _vocabulary, vocabulary
 
+    _vocabulary.cache_clear()  # read afresh (mutation testing runs tests in one process)
     standard = vocabulary()
     v = vocabulary(["  Basta   Ya ", "", "   ", "stop", "zz top"])
     keys = [k for k, _ in v.stop_words]
@@ -548,3 +549,16 @@ def test_extra_stop_words_are_folded_deduplicated_and_ordered_longest_first():
     assert dict(other.stop_words)["ca suffit"] == "ÇA SUFFIT"
     assert keys.index("ca suffit") == keys.index("zz top ok") - 1
     assert standard.help == {k: k.upper() for k in standard.help} and "help" in standard.help
+
+
+def test_an_unassigned_number_keeps_its_extension_beside_the_warning():
+    phone = normalize_phone("(555) 123-0001 ext. 7", "US")
+    assert (phone.e164, phone.extension) == ("+15551230001", "7")
+    assert phone.warning is not None and "not assigned" in phone.warning
+
+
+def test_at_exactly_not_after_a_later_step_is_expired_not_waiting_for_its_previous():
+    s = parse_schedule({"not_before": "2026-06-01T00:00:00Z", "not_after": "2026-06-01T12:00:00Z"})
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    t = s.timing(at, (ZoneInfo("UTC"),), delay=60, previous_accepted=None, has_previous=True)
+    assert t.state == Wait.EXPIRED
