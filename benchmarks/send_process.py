@@ -46,9 +46,10 @@ def write_campaign(folder: Path, n: int) -> Path:
 
 
 def run_once(url: str, n: int, concurrency: int, sdk: bool = False,
-             checkout: Path | None = None) -> float:
+             checkout: Path | None = None, state: str | None = None) -> float:
     """One whole process; ``checkout``: run that checkout's runner instead (``python -m``
-    puts the working directory first on the path)."""
+    puts the working directory first on the path); ``state``: a --state (default: a fresh
+    folder)."""
     with tempfile.TemporaryDirectory() as tmp:
         camp = write_campaign(Path(tmp), n)
         env = {**os.environ, "BLOOIO_BASE_URL": url, "BLOOIO_API_KEY": KEY}
@@ -58,7 +59,7 @@ def run_once(url: str, n: int, concurrency: int, sdk: bool = False,
         else:
             cmd = [sys.executable, "-m", "runner", "send", str(camp), "--yes", "--no-progress",
                    "--concurrency", str(concurrency), "--rate", "unlimited",
-                   "--state", str(Path(tmp) / "state")]
+                   "--state", state or str(Path(tmp) / "state")]
         start = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                               cwd=checkout or HERE.parent)
