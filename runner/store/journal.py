@@ -24,7 +24,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import KW_ONLY, dataclass, fields
 from itertools import groupby
 from pathlib import Path
@@ -319,6 +319,30 @@ class Delivery:
 
 _DELIVERY_COLUMNS = ", ".join(f.name for f in fields(Delivery))
 _FINAL_AT = [f.name for f in fields(Delivery)].index("final")
+
+
+@dataclass(frozen=True, slots=True)
+class LastRun:
+    """A campaign's latest run row, without its plan or options (what `status` shows)."""
+
+    started_at: float
+    ended_at: float | None  # None: running, or the process died mid-run
+    exit_code: int | None
+    next_due: float | None  # a waiting run: when its first scheduled request falls due
+    os_user: str | None
+
+    @classmethod
+    def from_row(cls, row: Iterable[Any]) -> LastRun:
+        """From ``_LAST_RUN_COLUMNS``."""
+        started, ended, exit_code, counts, os_user = row
+        due = (json.loads(counts) or {}).get("next_due") if counts else None
+        return cls(started, ended, exit_code, due, os_user)
+
+
+_LAST_RUN_COLUMNS = "started_at, ended_at, exit_code, counts, os_user"
+
+# Chats looked up by IN (...) up to this many; more are matched against the journal's chats.
+_CHATS_IN = 500
 
 
 _PASS_COLUMNS = ("id, started_at, ended_at, chats, chats_read, chats_failed, requests, "
@@ -621,6 +645,29 @@ class Journal:
     def last_run(self) -> dict[str, Any] | None:
         runs = self.runs()
         return runs[-1] if runs else None
+
+    # -- aggregates (campaign status: no row per request read) ---------------------------
+    def status_counts(self) -> dict[str, int]:
+        """Requests by status, sorted by status."""
+        return {s: int(n) for s, n in self._db.execute(
+            "SELECT status, count(*) FROM requests GROUP BY status ORDER BY status")}
+
+    def chats_among(self, chats: Collection[str]) -> int:
+        """How many of these chats the journal has a request for."""
+        if not chats:
+            return 0
+        if len(chats) <= _CHATS_IN:
+            wanted = list(chats)
+            return int(self._db.execute(
+                f"SELECT count(DISTINCT chat) FROM requests WHERE chat IN "
+                f"({','.join('?' * len(wanted))})", wanted).fetchone()[0])
+        return sum(1 for (chat,) in self._db.execute("SELECT DISTINCT chat FROM requests")
+                   if chat in chats)
+
+    def last_run_summary(self) -> LastRun | None:
+        row = self._db.execute(
+            f"SELECT {_LAST_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else LastRun.from_row(row)
 
 
 def _inserted(cur: sqlite3.Cursor) -> int:

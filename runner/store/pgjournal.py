@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from itertools import groupby
 from typing import Any
 
 from runner.store.journal import (
     _COLUMNS,
     _DELIVERY_COLUMNS,
+    _LAST_RUN_COLUMNS,
     _PASS_COLUMNS,
     Attempt,
     Delivery,
@@ -31,6 +32,7 @@ from runner.store.journal import (
     DeliverySeed,
     Entry,
     JournalOp,
+    LastRun,
     Mark,
     Outcome,
     Reply,
@@ -284,3 +286,22 @@ class PgJournal:
     def last_run(self) -> dict[str, Any] | None:
         runs = self.runs()
         return runs[-1] if runs else None
+
+    # -- aggregates (one campaign; runner.store.summary reads every campaign at once) ------
+    def status_counts(self) -> dict[str, int]:
+        return {s: int(n) for s, n in self._db.execute(
+            "SELECT status, count(*) FROM requests WHERE campaign = ? GROUP BY status "
+            "ORDER BY status", (self.campaign,))}
+
+    def chats_among(self, chats: Collection[str]) -> int:
+        if not chats:
+            return 0
+        return int(self._db.execute(
+            "SELECT count(DISTINCT chat) FROM requests WHERE campaign = ? AND chat = ANY(?)",
+            (self.campaign, list(chats))).fetchone()[0])
+
+    def last_run_summary(self) -> LastRun | None:
+        row = self._db.execute(
+            f"SELECT {_LAST_RUN_COLUMNS} FROM runs WHERE campaign = ? ORDER BY id DESC LIMIT 1",
+            (self.campaign,)).fetchone()
+        return None if row is None else LastRun.from_row(row)
