@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -123,8 +124,14 @@ def connect(url: str, *, command: str = "the command") -> Any:
     import psycopg
 
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10,
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
                                application_name="campaign-runner")
+        # No server-side prepared statements: a prepared statement soon runs a generic plan,
+        # chosen while a new campaign's rows were few (a sequential scan), and kept as they
+        # grow; every UPDATE by key then read the whole table (a 20,000-message send took
+        # minutes). Planned each time, a lookup by key stays an index lookup.
+        conn.prepare_threshold = None
+        return conn
     except psycopg.Error as err:
         raise state_error(err, url, command=command) from None
     except Exception as err:  # a malformed URL (psycopg.ProgrammingError is an Error too)
@@ -151,6 +158,16 @@ def _row_factory(cursor: Any) -> Any:
     names = tuple(d.name for d in cursor.description or ())
     cls = type("Row", (Row,), {"names": names, "__slots__": ()})
     return lambda values: cls(values)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of ``Database.transaction``: ``params`` once, or ``many`` rows (psycopg's
+    ``%s`` placeholders)."""
+
+    sql: str
+    params: Sequence[Any] | None = None
+    many: list[Sequence[Any]] | None = None
 
 
 class Database:
@@ -189,6 +206,28 @@ class Database:
                 return max(int(cur.rowcount), 0)
         except psycopg.Error as err:
             raise self.error(err) from None
+
+    def transaction(self, statements: Sequence[Statement]) -> None:
+        """Run statements in one transaction, in one round trip (pipeline mode: BEGIN, each
+        statement and COMMIT leave together; the server stops at the first error and the
+        transaction is rolled back)."""
+        import psycopg
+
+        try:
+            with self.conn.pipeline(), self.conn.cursor() as cur:
+                cur.execute("BEGIN")
+                for st in statements:
+                    if st.many is not None:
+                        cur.executemany(st.sql, st.many)
+                    else:
+                        cur.execute(st.sql, st.params)
+                cur.execute("COMMIT")
+        except psycopg.Error as err:
+            self.rollback_quietly()
+            raise self.error(err) from None
+        except BaseException:
+            self.rollback_quietly()
+            raise
 
     @property
     def in_transaction(self) -> bool:

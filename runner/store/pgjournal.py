@@ -40,9 +40,19 @@ from runner.store.journal import (
     ReplyPassEnd,
     delivery_seeds,
 )
-from runner.store.pgconn import Database
+from runner.store.pgconn import Database, Statement
 from runner.store.pglock import CampaignLock
 from runner.store.pgschema import current_version, migrate
+
+# An attempt at a key already journalled (a retry, a resumed run): counted, and its row moved on.
+_ATTEMPT_AGAIN = """
+ON CONFLICT (campaign, key) DO UPDATE SET
+    status = 'sending', attempts = requests.attempts + 1, content_hash = excluded.content_hash,
+    first_attempt_at = COALESCE(requests.first_attempt_at, excluded.first_attempt_at),
+    last_attempt_at = excluded.last_attempt_at, run_id = excluded.run_id,
+    chat = excluded.chat, step = excluded.step, revision = excluded.revision,
+    recipient_index = excluded.recipient_index, step_index = excluded.step_index,
+    messages = excluded.messages, variant = excluded.variant"""
 
 # Every statement ends with the campaign as its last parameter: params = (*op.params(), campaign).
 _SQL: dict[type, str] = {
@@ -50,13 +60,7 @@ _SQL: dict[type, str] = {
 INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, variant,
     status, attempts, content_hash, first_attempt_at, last_attempt_at, run_id, campaign)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'sending', 1, %s, %s, %s, %s, %s)
-ON CONFLICT (campaign, key) DO UPDATE SET
-    status = 'sending', attempts = requests.attempts + 1, content_hash = excluded.content_hash,
-    first_attempt_at = COALESCE(requests.first_attempt_at, excluded.first_attempt_at),
-    last_attempt_at = excluded.last_attempt_at, run_id = excluded.run_id,
-    chat = excluded.chat, step = excluded.step, revision = excluded.revision,
-    recipient_index = excluded.recipient_index, step_index = excluded.step_index,
-    messages = excluded.messages, variant = excluded.variant""",
+""" + _ATTEMPT_AGAIN,
     Outcome: """
 UPDATE requests SET status = %s, message_id = %s, message_ids = %s, group_id = %s,
     error_code = %s, error_message = %s, http_status = %s, finished_at = %s
@@ -90,6 +94,46 @@ UPDATE reply_passes SET ended_at = %s, chats_read = %s, chats_failed = %s, reque
     replies_new = %s, stop_reason = %s
 WHERE id = %s AND campaign = %s""",
 }
+
+
+# The same writes for a whole batch in one statement: each column of the rows' params() as one
+# array, unnested. One statement per batch instead of one per row is what keeps the writer's
+# commit short (~10x fewer server round trips and plans for 128 rows); only the hottest kinds
+# have one, the others go row by row.
+_BATCH_SQL: dict[type, str] = {
+    Attempt: """
+INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, variant,
+    status, attempts, content_hash, first_attempt_at, last_attempt_at, run_id, campaign)
+SELECT v.key, v.chat, v.step, v.revision, v.recipient_index, v.step_index, v.messages,
+    v.variant, 'sending', 1, v.content_hash, v.first_at, v.last_at, v.run_id, %s
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::int[], %s::int[],
+    %s::text[], %s::text[], %s::float8[], %s::float8[], %s::bigint[])
+    AS v(key, chat, step, revision, recipient_index, step_index, messages, variant,
+         content_hash, first_at, last_at, run_id)""" + _ATTEMPT_AGAIN,
+    Outcome: """
+UPDATE requests r SET status = v.status, message_id = v.message_id, message_ids = v.message_ids,
+    group_id = v.group_id, error_code = v.error_code, error_message = v.error_message,
+    http_status = v.http_status, finished_at = v.finished_at
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[],
+    %s::float8[], %s::text[])
+    AS v(status, message_id, message_ids, group_id, error_code, error_message, http_status,
+         finished_at, key)
+WHERE r.campaign = %s AND r.key = v.key""",
+}
+
+
+def _batch_params(kind: type, ops: list[JournalOp], campaign: str) -> list[Any]:
+    """The batch statement's parameters: each column of the ops' params() as a list (the
+    campaign first for an INSERT ... SELECT, last for an UPDATE ... WHERE)."""
+    columns = [list(column) for column in zip(*(op.params() for op in ops), strict=True)]
+    return [campaign, *columns] if kind is Attempt else [*columns, campaign]
+
+
+def _one_per_key(ops: list[JournalOp]) -> bool:
+    """A batch statement touches each row once (an upsert may not affect a row twice, and
+    UPDATE ... FROM would apply only one of two): a key twice goes row by row, in order."""
+    keys = {op.key for op in ops}  # type: ignore[union-attr]  # Attempt and Outcome only
+    return len(keys) == len(ops)
 
 
 class PgJournal:
@@ -159,15 +203,17 @@ class PgJournal:
         """Apply operations in order, in one transaction (one commit)."""
         if self._writes is None:
             self._writes = Database(self._url, command=self._command)
-        db = self._writes
-        db.execute("BEGIN")
-        try:
-            for kind, run in groupby(ops, key=type):
-                db.executemany(_SQL[kind], [(*op.params(), self.campaign) for op in run])
-        except BaseException:
-            db.rollback_quietly()
-            raise
-        db.execute("COMMIT")
+        statements = []
+        for kind, group in groupby(ops, key=type):
+            run = list(group)
+            if kind in _BATCH_SQL and len(run) > 1 and _one_per_key(run):
+                statements.append(Statement(_BATCH_SQL[kind],
+                                            _batch_params(kind, run, self.campaign)))
+            else:
+                statements.append(Statement(_SQL[kind], many=[(*op.params(), self.campaign)
+                                                              for op in run]))
+        if statements:
+            self._writes.transaction(statements)
 
     def start_run(self, campaign: str, revision: int, options: dict[str, Any],
                   plan: dict[str, Any], audit: dict[str, Any] | None = None) -> int:
