@@ -1,15 +1,16 @@
 """The PostgreSQL state writes in few statements: a batch of rows is one statement, not one per
-row (benchmarks/send_pg.py measures what that is worth; these tests pin the shape)."""
+row, one round trip per batch (benchmarks/send_pg.py measures what that is worth). These tests
+pin the shape, and that the batch path writes what the row path writes, in order, all or
+nothing, on both backends."""
 
 from __future__ import annotations
 
 import pytest
 
+from runner.errors import CampaignError
 from runner.store.backend import open_journal, open_ledger
-from runner.store.journal import Attempt
+from runner.store.journal import ACCEPTED, FAILED, SENDING, Attempt, Outcome
 from runner.store.state import open_state
-
-pytestmark = pytest.mark.usefixtures("pg_url")
 
 
 def _attempts(n: int, now: float) -> list[Attempt]:
@@ -47,3 +48,85 @@ def test_a_later_sync_keeps_the_earliest_first_and_the_latest_last_message(pg_ur
         c = ledger.contacts()["+15550000001"]
     assert (c.first_ms, c.last_ms, c.last_campaign, c.last_step) == (
         1_000_000, 2_000_000, "b", "remind")
+
+
+def _rows(state: str, campaign: str) -> dict[str, tuple]:
+    with open_journal(open_state(state), campaign) as j:
+        return {e.key: (e.chat, e.step, e.revision, e.recipient_index, e.step_index, e.messages,
+                        e.status, e.attempts, e.message_id, e.message_ids, e.group_id,
+                        e.error_code, e.error_message, e.http_status, e.content_hash,
+                        e.first_attempt_at, e.last_attempt_at, e.finished_at, e.run_id,
+                        e.variant)
+                for e in j.entries()}
+
+
+def _ops(keys: list[str]) -> tuple[list[Attempt], list[Outcome]]:
+    attempts = [Attempt(k, f"+1555000{i:04d}", "s", 2, i, 1, 2, f"h{i}", None if i % 2 else 7,
+                        10.0 + i, variant=None if i % 2 else "B") for i, k in enumerate(keys)]
+    outcomes = [
+        Outcome(keys[0], ACCEPTED, message_id="m0", message_ids=["m0", "m0b"], group_id="g",
+                http_status=202, now=20.0),
+        Outcome(keys[1], FAILED, error_code="blocked", error_message="no ✓", http_status=400,
+                now=21.0),
+        Outcome(keys[2], SENDING, now=22.0),
+    ]
+    return attempts, outcomes
+
+
+def test_a_batch_writes_the_same_rows_as_one_op_at_a_time(state):
+    """Batches take the one-statement path on PostgreSQL; each op alone takes the row path:
+    the rows must not differ, NULLs and every column's type included (and SQLite agrees)."""
+    keys = ["a", "b", "c"]
+    attempts, outcomes = _ops(keys)
+    with open_journal(open_state(state), "batched") as j:
+        j.apply(attempts)
+        j.apply(outcomes)
+    with open_journal(open_state(state), "single") as j:
+        for op in [*attempts, *outcomes]:
+            j.apply([op])
+    assert _rows(state, "batched") == _rows(state, "single")
+    assert _rows(state, "batched")["a"][6:10] == (ACCEPTED, 1, "m0", ["m0", "m0b"])
+
+
+def test_one_batch_keeps_the_order_of_attempt_and_outcome_of_a_key(state):
+    """A retry's attempt after the outcome of the try before it, in one batch: the row ends
+    'sending' with two attempts; a key twice in one kind goes row by row, in order."""
+    st = open_state(state)
+    with open_journal(st, "c") as j:
+        j.apply([att("k", 1.0), att("j", 1.0)])
+        j.apply([Outcome("k", FAILED, error_code="http_500", now=2.0),
+                 Outcome("j", ACCEPTED, message_id="mj", now=2.0),
+                 att("k", 3.0), att("x", 3.0), att("x", 4.0)])
+        got = {e.key: (e.status, e.attempts, e.last_attempt_at) for e in j.entries()}
+    assert got == {"j": (ACCEPTED, 1, 1.0), "k": (SENDING, 2, 3.0), "x": (SENDING, 2, 4.0)}
+
+
+def test_a_batch_that_fails_writes_none_of_its_rows(pg_url):
+    """All or nothing: a batch the database refuses (in its last statement, after the batch
+    statements ran) leaves the batch before it intact and the journal usable; the error is a
+    user error, not a traceback. (SQLite would store the text: its columns take any type.)"""
+    st = open_state(pg_url)
+    with open_journal(st, "c") as j:
+        j.apply([att("ok1"), att("ok2")])
+        bad = Outcome("ok1", ACCEPTED, http_status="not a number", now=2.0)  # type: ignore[arg-type]
+        with pytest.raises(CampaignError):
+            j.apply([att("new1"), att("new2"), Outcome("ok2", ACCEPTED, now=2.0), bad])
+        assert {e.key: e.status for e in j.entries()} == {"ok1": SENDING, "ok2": SENDING}
+        j.apply([Outcome("ok1", ACCEPTED, now=3.0)])
+        assert {e.key: e.status for e in j.entries()}["ok1"] == ACCEPTED
+
+
+def test_the_writer_runs_no_prepared_statement(pg_url):
+    """Prepared statements run a generic plan chosen while the table was nearly empty (a
+    sequential scan), kept as the journal grows: every UPDATE by key then read every row."""
+    with open_journal(open_state(pg_url), "c") as j:
+        for n in range(8):
+            j.apply([att(f"k{n}"), att(f"j{n}")])
+            j.apply([Outcome(f"k{n}", ACCEPTED, now=2.0)])
+            j.lookup([f"k{n}"])
+        assert j._writes.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0] == 0
+        assert j.database.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0] == 0
+
+
+def att(key: str, now: float = 1.0) -> Attempt:
+    return Attempt(key, "+15551230001", "hello", 1, 0, 0, 1, "hash", 1, now)
