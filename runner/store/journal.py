@@ -940,10 +940,11 @@ class JournalWriter:
             error: BaseException | None = None
             if ops:
                 try:
-                    if getattr(self.journal, "threaded_apply", False):
+                    apply_async = getattr(self.journal, "apply_async", None)
+                    if apply_async is not None:
                         # A database over the network (runner.store.pgjournal): the loop sends
                         # while the commit travels; the next batch gathers meanwhile.
-                        await asyncio.to_thread(self.journal.apply, ops)
+                        await apply_async(ops)
                     else:
                         self.journal.apply(ops)
                     self.commits += 1
@@ -961,8 +962,13 @@ class JournalWriter:
         """Flush everything queued and stop."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-        elif self._ops:
-            self.journal.apply(self._ops)
-            self._ops = []
+        try:
+            if self._task is not None:
+                await self._task
+            elif self._ops:
+                self.journal.apply(self._ops)
+                self._ops = []
+        finally:
+            close_async = getattr(self.journal, "close_async", None)
+            if close_async is not None:  # its connection belongs to this loop
+                await close_async()

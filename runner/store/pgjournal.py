@@ -2,8 +2,9 @@
 column), with the SQLite journal's interface and meaning (runner.store.journal).
 
 The same safety: ``apply`` commits an attempt (status ``sending``) before its request leaves and
-the outcome after; the JournalWriter batches them, and each batch is one transaction whose rows
-psycopg pipelines (one round trip per kind of row, not one per row). The schema is versioned in
+the outcome after; the JournalWriter batches them, and each batch is one transaction in one
+round trip: a statement per kind of row (the rows' columns as arrays, unnested), BEGIN and COMMIT
+pipelined with them, awaited on the event loop (an async connection). The schema is versioned in
 ``runner_schema`` and migrated in place, one version per transaction, under a transaction-level
 advisory lock (two runners opening a new database at once do not both create it); an older
 runner refuses a newer schema. A connection lost mid-run (the server restarted) stops the run
@@ -40,7 +41,7 @@ from runner.store.journal import (
     ReplyPassEnd,
     delivery_seeds,
 )
-from runner.store.pgconn import Database, Statement
+from runner.store.pgconn import AsyncWriter, Database, Statement
 from runner.store.pglock import CampaignLock
 from runner.store.pgschema import current_version, migrate
 
@@ -142,15 +143,15 @@ class PgJournal:
     ``lock``: the command that writes it holds the campaign's advisory lock (runner.store.pglock)
     on this connection until ``close``."""
 
-    # JournalWriter runs ``apply`` in a worker thread: a commit is a network round trip, and
-    # the event loop keeps sending meanwhile. Writes go through their own connection, so the
-    # thread never shares one with the loop's reads (lookups, the snapshot).
-    threaded_apply = True
+    # JournalWriter awaits ``apply_async``: the commit is a network round trip that the event
+    # loop waits for like any response, sending meanwhile. Writes go through their own
+    # connection (one on the loop), never the one the loop's reads use (lookups, the snapshot).
 
     def __init__(self, url: str, campaign: str, *, lock: str | None = None) -> None:
         self.campaign = campaign
         self._url, self._command = url, lock or "the command"
         self._writes: Database | None = None
+        self._async_writes: AsyncWriter | None = None
         self._db = Database(url, command=self._command)
         self.path = f"{self._db.label}#{campaign}"  # what errors and reports name
         self._lock: CampaignLock | None = None
@@ -191,6 +192,8 @@ class PgJournal:
             self._db.close()
             if self._writes is not None:
                 self._writes.close()
+            if self._async_writes is not None and self._async_writes.conn is not None:
+                self._async_writes.conn.pgconn.finish()  # its loop has ended: only the socket
 
     def __enter__(self) -> PgJournal:
         return self
@@ -200,9 +203,28 @@ class PgJournal:
 
     # -- writing -------------------------------------------------------------------------
     def apply(self, ops: Iterable[JournalOp]) -> None:
-        """Apply operations in order, in one transaction (one commit)."""
-        if self._writes is None:
-            self._writes = Database(self._url, command=self._command)
+        """Apply operations in order, in one transaction (one commit, one round trip)."""
+        statements = self._statements(ops)
+        if statements:
+            if self._writes is None:
+                self._writes = Database(self._url, command=self._command)
+            self._writes.transaction(statements)
+
+    async def apply_async(self, ops: Iterable[JournalOp]) -> None:
+        """``apply`` on the running event loop (JournalWriter's way)."""
+        statements = self._statements(ops)
+        if statements:
+            if self._async_writes is None:
+                self._async_writes = AsyncWriter(self._url, command=self._command)
+            await self._async_writes.transaction(statements)
+
+    async def close_async(self) -> None:
+        """Close the loop's connection, on its loop (JournalWriter.close)."""
+        if self._async_writes is not None:
+            await self._async_writes.aclose()
+            self._async_writes = None
+
+    def _statements(self, ops: Iterable[JournalOp]) -> list[Statement]:
         statements = []
         for kind, group in groupby(ops, key=type):
             run = list(group)
@@ -212,8 +234,7 @@ class PgJournal:
             else:
                 statements.append(Statement(_SQL[kind], many=[(*op.params(), self.campaign)
                                                               for op in run]))
-        if statements:
-            self._writes.transaction(statements)
+        return statements
 
     def start_run(self, campaign: str, revision: int, options: dict[str, Any],
                   plan: dict[str, Any], audit: dict[str, Any] | None = None) -> int:
