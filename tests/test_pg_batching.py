@@ -5,6 +5,8 @@ nothing, on both backends."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from runner.errors import CampaignError
@@ -130,3 +132,29 @@ def test_the_writer_runs_no_prepared_statement(pg_url):
 
 def att(key: str, now: float = 1.0) -> Attempt:
     return Attempt(key, "+15551230001", "hello", 1, 0, 0, 1, "hash", 1, now)
+
+
+def test_lookups_on_the_loop_see_a_batch_whole_or_not_at_all(pg_url):
+    """The feeder's lookups and the writer's batches share the loop's connection, one at a
+    time: a lookup made while a batch commits never sees half of it, nor joins its pipeline."""
+    keys = [f"k{i}" for i in range(200)]
+
+    async def main(j):
+        seen = []
+
+        async def look():
+            for _ in range(5):
+                seen.append(len(await j.lookup_async(keys)))
+                await asyncio.sleep(0)
+
+        await asyncio.gather(j.apply_async([att(k) for k in keys]), look(),
+                             j.apply_async([Outcome(k, ACCEPTED, now=2.0) for k in keys]))
+        after = await j.lookup_async(keys)
+        await j.close_async()
+        return seen, after
+
+    with open_journal(open_state(pg_url), "c") as j:
+        seen, after = asyncio.run(main(j))
+        assert set(seen) <= {0, 200} and len(seen) == 5
+        assert {e.status for e in after.values()} == {ACCEPTED} and len(after) == 200
+        assert j.lookup(keys) == after  # the blocking lookup reads the same rows

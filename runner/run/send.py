@@ -337,7 +337,11 @@ class Executor(ApiCaller[SendOptions]):
                     break
             if not batch:
                 break
-            known = self.journal.lookup(r.key for g in batch for r in g)
+            keys = [r.key for g in batch for r in g]
+            # A database's journal answers on the loop (runner.store.pgjournal): the workers
+            # keep sending while the lookup travels.
+            lookup_async = getattr(self.journal, "lookup_async", None)
+            known = await lookup_async(keys) if lookup_async else self.journal.lookup(keys)
             for group in batch:
                 if self.stopping:
                     break

@@ -186,20 +186,28 @@ class Statement:
     many: list[Sequence[Any]] | None = None
 
 
-class AsyncWriter:
-    """A connection on the event loop that runs ``Database.transaction``'s batches: the loop
-    waits for the commit on the socket like for any response, with no thread to hand the GIL
-    to and back (which, with a busy loop, added milliseconds to every commit)."""
+class AsyncDatabase:
+    """A connection on the event loop, for the send's journal: ``transaction`` commits a batch
+    of writes, ``fetch`` reads; the loop waits for the server on the socket like for any
+    response, instead of stalling on a blocking call or handing the GIL to a thread and back
+    (which, with a busy loop, added milliseconds to every commit). One operation at a time: a
+    read never joins a batch's pipeline (nor its transaction)."""
 
     def __init__(self, url: str, *, command: str = "the command") -> None:
+        import asyncio
+
         self.url, self.command = url, command
         self.conn: Any = None
+        self._turn = asyncio.Lock()
 
     async def transaction(self, statements: Sequence[Statement]) -> None:
+        async with self._turn:
+            await self._transaction(statements)
+
+    async def _transaction(self, statements: Sequence[Statement]) -> None:
         import psycopg
 
-        if self.conn is None:
-            self.conn = await connect_async(self.url, command=self.command)
+        await self._connected()
         try:
             async with self.conn.pipeline(), self.conn.cursor() as cur:
                 await cur.execute("BEGIN")
@@ -215,6 +223,21 @@ class AsyncWriter:
         except BaseException:
             await self._rollback_quietly()
             raise
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        try:
+            async with self._turn:
+                await self._connected()
+                cur = await self.conn.execute(sql, params)
+                return list(await cur.fetchall())
+        except psycopg.Error as err:
+            raise state_error(err, self.url, self.conn, command=self.command) from None
+
+    async def _connected(self) -> None:
+        if self.conn is None:
+            self.conn = await connect_async(self.url, command=self.command)
 
     async def _rollback_quietly(self) -> None:
         try:

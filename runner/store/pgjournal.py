@@ -41,7 +41,7 @@ from runner.store.journal import (
     ReplyPassEnd,
     delivery_seeds,
 )
-from runner.store.pgconn import AsyncWriter, Database, Statement
+from runner.store.pgconn import AsyncDatabase, Database, Statement
 from runner.store.pglock import CampaignLock
 from runner.store.pgschema import current_version, migrate
 
@@ -137,6 +137,9 @@ def _one_per_key(ops: list[JournalOp]) -> bool:
     return len(keys) == len(ops)
 
 
+_LOOKUP_SQL = f"SELECT {_COLUMNS} FROM requests WHERE campaign = ? AND key = ANY(?)"
+
+
 class PgJournal:
     """One campaign's journal in a PostgreSQL state; the interface of ``Journal``.
 
@@ -151,7 +154,7 @@ class PgJournal:
         self.campaign = campaign
         self._url, self._command = url, lock or "the command"
         self._writes: Database | None = None
-        self._async_writes: AsyncWriter | None = None
+        self._loop_db: AsyncDatabase | None = None
         self._db = Database(url, command=self._command)
         self.path = f"{self._db.label}#{campaign}"  # what errors and reports name
         self._lock: CampaignLock | None = None
@@ -192,8 +195,8 @@ class PgJournal:
             self._db.close()
             if self._writes is not None:
                 self._writes.close()
-            if self._async_writes is not None and self._async_writes.conn is not None:
-                self._async_writes.conn.pgconn.finish()  # its loop has ended: only the socket
+            if self._loop_db is not None and self._loop_db.conn is not None:
+                self._loop_db.conn.pgconn.finish()  # its loop has ended: only the socket
 
     def __enter__(self) -> PgJournal:
         return self
@@ -214,15 +217,18 @@ class PgJournal:
         """``apply`` on the running event loop (JournalWriter's way)."""
         statements = self._statements(ops)
         if statements:
-            if self._async_writes is None:
-                self._async_writes = AsyncWriter(self._url, command=self._command)
-            await self._async_writes.transaction(statements)
+            await self._loop().transaction(statements)
+
+    def _loop(self) -> AsyncDatabase:
+        if self._loop_db is None:
+            self._loop_db = AsyncDatabase(self._url, command=self._command)
+        return self._loop_db
 
     async def close_async(self) -> None:
         """Close the loop's connection, on its loop (JournalWriter.close)."""
-        if self._async_writes is not None:
-            await self._async_writes.aclose()
-            self._async_writes = None
+        if self._loop_db is not None:
+            await self._loop_db.aclose()
+            self._loop_db = None
 
     def _statements(self, ops: Iterable[JournalOp]) -> list[Statement]:
         statements = []
@@ -273,13 +279,15 @@ class PgJournal:
         keys = list(keys)
         if not keys:
             return {}
-        found: dict[str, Entry] = {}
-        for row in self._db.execute(
-                f"SELECT {_COLUMNS} FROM requests WHERE campaign = ? AND key = ANY(?)",
-                (self.campaign, keys)):
-            entry = Entry.from_row(row)
-            found[entry.key] = entry
-        return found
+        rows = self._db.execute(_LOOKUP_SQL, (self.campaign, keys))
+        return {entry.key: entry for entry in map(Entry.from_row, rows)}
+
+    async def lookup_async(self, keys: list[str]) -> dict[str, Entry]:
+        """``lookup`` on the running event loop (the executor's feeder: no blocking call)."""
+        if not keys:
+            return {}
+        rows = await self._loop().fetch(_LOOKUP_SQL.replace("?", "%s"), (self.campaign, keys))
+        return {entry.key: entry for entry in map(Entry.from_row, rows)}
 
     def entries(self, revision: int | None = None) -> Iterator[Entry]:
         sql = f"SELECT {_COLUMNS} FROM requests WHERE campaign = ?"
