@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import statistics
 import sys
 import uuid
@@ -29,18 +30,39 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from pg_cluster import PgCluster, available, throwaway_cluster  # noqa: E402
-from send_process import run_once  # noqa: E402
+from send_process import Process, run_process  # noqa: E402
 from send_throughput import DELAY, LoopbackServer  # noqa: E402
+
+TEMPLATE = "bench_template"
+
+
+def make_template(cluster: PgCluster) -> None:
+    """A database with the runner's schema and no rows: each run's database is a copy of it,
+    as a team's state database has its schema long before a send (a first send into an empty
+    database also creates the schema, once)."""
+    import psycopg
+
+    from runner.store.pgconn import Database
+    from runner.store.pgschema import migrate
+
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {TEMPLATE}")
+    db = Database(cluster.url(TEMPLATE))
+    try:
+        migrate(db)
+    finally:
+        db.close()
 
 
 @contextlib.contextmanager
-def fresh_database(cluster: PgCluster) -> Iterator[str]:
-    """A new empty database of the cluster (the runner creates its schema), dropped after."""
+def fresh_database(cluster: PgCluster, template: str | None = None) -> Iterator[str]:
+    """A new database of the cluster (empty, or a copy of ``template``), dropped after."""
     import psycopg
 
     name = f"bench_{uuid.uuid4().hex[:10]}"
+    copy = f" TEMPLATE {template} STRATEGY FILE_COPY" if template else ""
     with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+        conn.execute(f"CREATE DATABASE {name}{copy}")
     try:
         yield cluster.url(name)
     finally:
@@ -48,12 +70,20 @@ def fresh_database(cluster: PgCluster) -> Iterator[str]:
             conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def _row(label: str, n: int, c: int, times: list[float]) -> str:
+def _sending_s(stdout: str) -> float:
+    """The send phase alone, as the run's summary gives it ("N HTTP requests in X s")."""
+    found = re.search(r"HTTP requests in ([0-9.]+) s", stdout)
+    return float(found.group(1)) if found else float("nan")
+
+
+def _row(label: str, n: int, c: int, runs: list[Process]) -> str:
     ideal = n * DELAY / c
-    mid = statistics.median(times)
-    runs = ", ".join(f"{x:.2f}" for x in times)
+    mid = statistics.median(r.seconds for r in runs)
+    sending = statistics.median(_sending_s(r.stdout) for r in runs)
+    each = ", ".join(f"{r.seconds:.2f}" for r in runs)
     return (f"{label:<10} {n:>6,} messages at concurrency {c:>3}: {mid:6.2f} s wall, "
-            f"{n / mid:7,.0f} msg/s, {ideal / mid:5.0%} of ideal ({ideal:.2f} s)  [runs {runs}]")
+            f"{n / mid:7,.0f} msg/s, {ideal / mid:5.0%} of ideal ({ideal:.2f} s); sending "
+            f"alone {sending:.2f} s, {ideal / sending:4.0%} of ideal  [runs {each}]")
 
 
 def main() -> None:
@@ -73,30 +103,37 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(LoopbackServer())
         cluster = stack.enter_context(throwaway_cluster(*settings)) if pg else None
+        if cluster is not None:
+            make_template(cluster)
         print(f"PostgreSQL state: a throwaway cluster on 127.0.0.1, fsync={args.fsync}"
               if cluster else "SQLite state only")
         for spec in args.runs:
             n, c = (int(x) for x in spec.split(":"))
-            sqlite_s: list[float] = []
-            pg_s: list[float] = []
+            sqlite_s: list[Process] = []
+            pg_s: list[Process] = []
             for i in range(args.repeat):
                 # Alternate which backend goes first too, so neither always runs warm.
                 order = ["sqlite", "postgresql"] if i % 2 == 0 else ["postgresql", "sqlite"]
                 for backend in order:
                     if backend == "sqlite" and sq:
-                        sqlite_s.append(run_once(server.url, n, c))
+                        sqlite_s.append(run_process(server.url, n, c))
                     elif backend == "postgresql" and cluster is not None:
-                        with fresh_database(cluster) as url:
-                            pg_s.append(run_once(server.url, n, c, state=url))
+                        with fresh_database(cluster, TEMPLATE) as url:
+                            pg_s.append(run_process(server.url, n, c, state=url))
             if sqlite_s:
                 print(_row("sqlite", n, c, sqlite_s))
             if pg_s:
                 print(_row("postgresql", n, c, pg_s))
             if sqlite_s and pg_s:
-                ratio = statistics.median(sqlite_s) / statistics.median(pg_s)
-                pairs = [s / p for s, p in zip(sqlite_s, pg_s, strict=True)]
-                print(f"  PG / SQLite at concurrency {c}: {ratio:.3f}x the rate (median of each); "
-                      f"run by run {min(pairs):.3f}..{max(pairs):.3f}")
+                sq_t = [r.seconds for r in sqlite_s]
+                pg_t = [r.seconds for r in pg_s]
+                ratio = statistics.median(sq_t) / statistics.median(pg_t)
+                pairs = [s / p for s, p in zip(sq_t, pg_t, strict=True)]
+                sending = (statistics.median(_sending_s(r.stdout) for r in sqlite_s)
+                           / statistics.median(_sending_s(r.stdout) for r in pg_s))
+                print(f"  PG / SQLite at concurrency {c}: {ratio:.3f}x the rate, whole process "
+                      f"(median of each; run by run {min(pairs):.3f}..{max(pairs):.3f}); "
+                      f"sending alone {sending:.3f}x")
 
 
 if __name__ == "__main__":
