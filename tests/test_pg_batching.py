@@ -158,3 +158,28 @@ def test_lookups_on_the_loop_see_a_batch_whole_or_not_at_all(pg_url):
         assert set(seen) <= {0, 200} and len(seen) == 5
         assert {e.status for e in after.values()} == {ACCEPTED} and len(after) == 200
         assert j.lookup(keys) == after  # the blocking lookup reads the same rows
+
+
+@pytest.mark.parametrize(("ahead", "workers"), [(None, 8 + 2), (1.0, 8 + 8)])
+def test_a_journal_with_slow_commits_has_more_attempts_committed_ahead(tmp_path, ahead, workers):
+    """The executor's extra workers commit their next attempt while waiting for a slot: a
+    quarter of the concurrency for a local journal, as many as the concurrency for a database
+    (PgJournal.commit_ahead), whose commit may take most of an API answer's time."""
+    import httpx
+
+    from runner.run.send import Executor, SendOptions
+    from runner.store.journal import Journal
+    from runner.store.pgjournal import PgJournal
+
+    class Slow(Journal):
+        pass
+
+    if ahead is not None:
+        Slow.commit_ahead = ahead  # type: ignore[attr-defined]
+        assert PgJournal.commit_ahead == ahead
+    with Slow(tmp_path / "c.sqlite") as j:
+        ex = Executor(j, api_key="k", options=SendOptions(base_url="http://api.test/v2/api",
+                                                          concurrency=8),
+                      transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+        asyncio.run(ex.run([], total=0))
+    assert ex._workers == workers

@@ -146,6 +146,11 @@ class PgJournal:
     ``lock``: the command that writes it holds the campaign's advisory lock (runner.store.pglock)
     on this connection until ``close``."""
 
+    # A commit is a round trip to the server (and its disk): as many extra workers as the
+    # concurrency commit their next attempt ahead, so a commit as long as the API's answer
+    # still leaves no slot idle (runner.run.send). A stop marks theirs pending, as ever.
+    commit_ahead = 1.0
+
     # JournalWriter awaits ``apply_async``: the commit is a network round trip that the event
     # loop waits for like any response, sending meanwhile. Writes go through their own
     # connection (one on the loop), never the one the loop's reads use (lookups, the snapshot).
