@@ -35,7 +35,9 @@ _write_bytecode()
 
 from runner.cli import main  # noqa: E402  (after _write_bytecode)
 
-pytest_plugins = ["pg_cluster"]  # pg_cluster, pg_url: a throwaway PostgreSQL (tests/pg_cluster.py)
+# pg_cluster, pg_url: a throwaway PostgreSQL (tests/pg_cluster.py); bytecode_cache: compile once
+# for all xdist workers (tests/bytecode_cache.py).
+pytest_plugins = ["pg_cluster", "bytecode_cache"]
 
 CampaignCLI = Callable[..., subprocess.CompletedProcess]
 
