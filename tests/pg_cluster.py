@@ -152,5 +152,9 @@ def pg_url(pg_cluster: PgCluster, pg_template: str) -> Iterator[str]:
         # whole cluster twice: ~0.28 s of the server's CPU per database instead of ~0.38 s.
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {pg_template} STRATEGY WAL_LOG")
     yield pg_cluster.url(name)
+    # Not dropped (PostgreSQL 15 checkpoints the cluster for each DROP DATABASE, ~0.2 s of CPU):
+    # the cluster and its ~8 MB per database go at the end of the session. Connections the
+    # test left open are closed, as DROP ... WITH (FORCE) did, so none pile up.
     with contextlib.suppress(Exception), psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
