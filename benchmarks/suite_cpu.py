@@ -15,8 +15,9 @@ test CPU, the tests and files that cost most, and an estimate of the wall time o
 machine with one core per worker: each worker's CPU plus the time its tests were idle (wall,
 less CPU, less the time they waited for a core, less the same share of their subprocesses'
 CPU), plus the CPU outside the pytest processes (database servers) shared among the workers.
-It leans high: a server's CPU also counts as idle time of the test waiting for it. Compare two
-commits with it side by side, not with a stopwatch.
+It leans high, the more so the busier the machine: a server's CPU also counts as idle time of
+the test waiting for it, and the waits of threads that ended during a test are not seen.
+Compare two commits with it side by side, not with a stopwatch.
 """
 
 from __future__ import annotations
@@ -48,16 +49,22 @@ def _cpu() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
 
 
-def _waited() -> float:
-    """Seconds this process's threads spent runnable, waiting for a core."""
-    total = 0
+def _waits() -> dict[str, int]:
+    """Nanoseconds each thread of this process has spent runnable, waiting for a core."""
+    out: dict[str, int] = {}
     for task in os.listdir("/proc/self/task"):
         try:
             with open(f"/proc/self/task/{task}/schedstat") as f:
-                total += int(f.read().split()[1])
+                out[task] = int(f.read().split()[1])
         except (OSError, IndexError, ValueError):
             pass
-    return total / 1e9
+    return out
+
+
+def _waited(before: dict[str, int], after: dict[str, int]) -> float:
+    """Seconds waited for a core between two readings, by the threads alive at both (a thread
+    gone by the second reading takes its count with it)."""
+    return sum(max(0, after[t] - before[t]) for t in before.keys() & after.keys()) / 1e9
 
 
 _rows: list[dict[str, object]] = []
@@ -78,11 +85,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
-    (own0, kids0), wall0, waited0 = _cpu(), time.monotonic(), _waited()
+    (own0, kids0), wall0, waits0 = _cpu(), time.monotonic(), _waits()
     yield
-    (own1, kids1), wall1, waited1 = _cpu(), time.monotonic(), _waited()
+    (own1, kids1), wall1, waits1 = _cpu(), time.monotonic(), _waits()
     _rows.append({"id": item.nodeid, "own": own1 - own0, "kids": kids1 - kids0,
-                  "wall": wall1 - wall0, "waited": waited1 - waited0})
+                  "wall": wall1 - wall0, "waited": _waited(waits0, waits1)})
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -91,7 +98,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     own, kids = _cpu()
     _rows.append({"id": "<total>", "own": own, "kids": kids,
-                  "wall": time.monotonic() - _start[2], "waited": _waited()})
+                  "wall": time.monotonic() - _start[2], "waited": 0.0})
     name = os.environ.get("PYTEST_XDIST_WORKER", "main")
     Path(out, f"{name}.json").write_text(json.dumps(_rows), encoding="utf-8")
 
@@ -112,7 +119,7 @@ def _idle(row: dict) -> float:
     in the same proportion as the test's own process (at most 3x their CPU)."""
     own, kids, wall, waited = row["own"], row["kids"], row["wall"], row["waited"]
     ratio = min(waited / own, 3.0) if own > 0.05 else 1.0
-    return max(0.0, wall - own - kids - waited - kids * ratio)
+    return min(max(0.0, wall - own - kids - waited - kids * ratio), max(0.0, wall - own - kids))
 
 
 def main() -> int:
@@ -164,7 +171,8 @@ def main() -> int:
     for w in workers:
         print(f"  {w.name}: {w.total_cpu:.1f} s CPU (collection {w.collection:.1f}, tests "
               f"{w.tests_cpu:.1f}); tests idle ~{w.idle:.1f} s")
-    print(f"  outside the pytest processes (database servers, orphans): {rest:.1f} s")
+    print(f"  outside the pytest processes' accounting (database servers, orphans, exits): "
+          f"{rest:.1f} s")
     pool = [w for w in workers if w.name != "main"] or workers
     if pool:
         quiet = max(w.total_cpu + w.idle for w in pool) + rest / len(pool)
