@@ -98,7 +98,7 @@ def main() -> None:
                 states[backend] = str(Path(stack.enter_context(tempfile.TemporaryDirectory()))
                                       / "state")
             else:
-                cluster = stack.enter_context(throwaway_cluster())
+                cluster = stack.enter_context(throwaway_cluster("autovacuum=on"))
                 states[backend] = cluster.url()
             fill(states[backend], args.campaigns, args.requests)
             print(f"{backend}: {args.campaigns} campaigns x {args.requests:,} requests written "
