@@ -99,8 +99,16 @@ def pg_cluster() -> Iterator[PgCluster]:
         initdb = None
     if initdb is None:
         missing_postgres()
+    with start_cluster(initdb=initdb) as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def start_cluster(root: Path | None = None, *, initdb: str | None = None) -> Iterator[PgCluster]:
+    """A throwaway cluster, stopped and removed at the end (the fixture's; benchmarks too)."""
+    initdb = initdb or _bin("initdb") or "initdb"
     runas = _runas()
-    root = Path(tempfile.mkdtemp(prefix="runner-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="runner-pg-", dir=root))
     data = root / "data"
     pwfile = root / "pw"
     pwfile.write_text(PASSWORD + "\n")

@@ -31,8 +31,9 @@ from runner.cli.progress import (
 )
 from runner.errors import CampaignError, Problem
 from runner.http.stacks import proxy_for
-from runner.report.data import build_report, render
+from runner.report.build import build as build_report
 from runner.report.diagnostics import render_problems
+from runner.report.reporters import render
 from runner.report.words import answers_line, confirm_question, unauthorized_hint
 from runner.run.send import RunResult
 from runner.run.session import SendSession
