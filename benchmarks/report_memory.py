@@ -219,18 +219,19 @@ def run_report(checkout: Path, campaign_file: Path, state: str, fmt: str) -> tup
 
 
 def table(label: str, checkouts: list[tuple[str, Path]], camp: Path, state: str,
-          formats: list[str], repeat: int) -> None:
+          formats: list[str], repeat: int, compare: list[str] | None = None) -> None:
     print(f"\n{label}: wall seconds (whole process) and peak RSS MB, median of {repeat}")
     head = "format    " + "".join(f"{name:>26}" for name, _ in checkouts)
     if len(checkouts) == 2:
         head += "   time ratio   RSS ratio"
     print(head)
     for fmt in formats:
+        these = checkouts if compare is None or fmt in compare else checkouts[:1]
         cells = []
         for _ in range(repeat):
-            cells.append([run_report(path, camp, state, fmt) for _name, path in checkouts])
+            cells.append([run_report(path, camp, state, fmt) for _name, path in these])
         med = [(statistics.median(c[i][0] for c in cells), statistics.median(c[i][1] for c in cells))
-               for i in range(len(checkouts))]
+               for i in range(len(these))]
         line = f"{fmt:<10}" + "".join(f"{t:>12.2f} s {m:>9.0f} MB" for t, m in med)
         if len(med) == 2:
             line += f"   {med[0][0] / med[1][0]:>10.2f}   {med[0][1] / med[1][1]:>9.2f}"
@@ -247,6 +248,8 @@ def main() -> None:
     ap.add_argument("--no-sqlite", action="store_true", help="only the PostgreSQL state")
     ap.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
                     help="another checkout of the runner (e.g. a git worktree of 235289a)")
+    ap.add_argument("--compare-formats", nargs="*", default=None, choices=FORMATS,
+                    help="run the other checkout only for these formats (default: all)")
     args = ap.parse_args()
     checkouts = [("this checkout", ROOT)]
     if args.compare_with:
@@ -273,11 +276,13 @@ def main() -> None:
                 del planned
                 if not args.no_sqlite:
                     table("SQLite state", checkouts, camp, str(folder / "state"), args.formats,
-                          args.repeat)
-                table("PostgreSQL state", checkouts, camp, url, args.formats, args.repeat)
+                          args.repeat, args.compare_formats)
+                table("PostgreSQL state", checkouts, camp, url, args.formats, args.repeat,
+                      args.compare_formats)
             return
         del planned
-        table("SQLite state", checkouts, camp, str(folder / "state"), args.formats, args.repeat)
+        table("SQLite state", checkouts, camp, str(folder / "state"), args.formats, args.repeat,
+              args.compare_formats)
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ def engagement(entries: Iterable[Entry], deliveries: Iterable[Delivery],
             sent_ms[d.key] = d.time_sent
     sent = sorted((SentFacts(e.key, e.chat, e.step, e.step_index, e.variant,
                              e.finished_at or e.last_attempt_at, sent_ms.get(e.key),
-                             e.key in delivered)
+                             int(e.key in delivered))
                    for e in entries
                    if e.status == ACCEPTED and (keep is None or keep(e.key))),
                   key=lambda e: e.chat)

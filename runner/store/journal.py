@@ -361,7 +361,7 @@ class SentFacts(NamedTuple):
     variant: str | None
     accepted_at: float | None  # the runner's clock
     sent_ms: int | None  # the API's time_sent of its first message, once polled
-    delivered: bool
+    delivered: int  # 1: one of its messages was delivered
 
 
 # The report's queries, shared by both backends (runner.store.pgjournal adds the campaign).
@@ -380,12 +380,12 @@ FROM deliveries WHERE revision = ?{campaign} ORDER BY {order}"""
 
 REPORT_SENT_SQL = """
 SELECT r.key, r.chat, r.step, r.step_index, r.variant,
-    COALESCE(r.finished_at, r.last_attempt_at),
-    (SELECT MIN(d.time_sent) FROM deliveries d
-     WHERE d.key = r.key AND d.revision = r.revision{d_campaign}),
-    EXISTS (SELECT 1 FROM deliveries d WHERE d.key = r.key AND d.revision = r.revision
-            AND d.status = 'delivered'{d_campaign})
-FROM requests r WHERE r.revision = ? AND r.status = 'accepted'{r_campaign}
+    COALESCE(r.finished_at, r.last_attempt_at), d.sent_ms, COALESCE(d.delivered, 0)
+FROM requests r LEFT JOIN (
+    SELECT key, MIN(time_sent) AS sent_ms,
+        MAX(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END) AS delivered
+    FROM deliveries WHERE revision = ?{campaign} GROUP BY key) d ON d.key = r.key
+WHERE r.revision = ? AND r.status = 'accepted'{r_campaign}
 ORDER BY r.chat{collate}"""
 
 REPORT_MESSAGED_SQL = """
@@ -695,9 +695,10 @@ class Journal:
 
     def report_sent_by_chat(self, revision: int) -> Iterator[SentFacts]:
         """The revision's accepted requests ordered by chat (code point order, as Python
-        compares strings), each with its first message's sent time and whether one arrived."""
-        sql = REPORT_SENT_SQL.format(d_campaign="", r_campaign="", collate="")
-        return self._stream(sql, (revision,), SentFacts._make)
+        compares strings), each with its first message's sent time and whether one arrived
+        (one join of the deliveries grouped by key: no lookup per request)."""
+        sql = REPORT_SENT_SQL.format(campaign="", r_campaign="", collate="")
+        return self._stream(sql, (revision, revision), SentFacts._make)
 
     def report_messaged_chats(self, revision: int) -> Iterator[str]:
         """Each chat the revision tried to message, once."""

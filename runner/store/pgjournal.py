@@ -290,9 +290,10 @@ class PgJournal:
         return self._db.stream(sql, (revision, self.campaign), DeliveryFacts._make)
 
     def report_sent_by_chat(self, revision: int) -> Iterator[SentFacts]:
-        sql = REPORT_SENT_SQL.format(d_campaign=" AND d.campaign = r.campaign",
+        sql = REPORT_SENT_SQL.format(campaign=" AND campaign = ?",
                                      r_campaign=" AND r.campaign = ?", collate=' COLLATE "C"')
-        return self._db.stream(sql, (revision, self.campaign), SentFacts._make)
+        return self._db.stream(sql, (revision, self.campaign, revision, self.campaign),
+                               SentFacts._make)
 
     def report_messaged_chats(self, revision: int) -> Iterator[str]:
         sql = REPORT_MESSAGED_SQL.format(campaign=" AND campaign = ?")
