@@ -215,7 +215,7 @@ def test_reporters_are_found_by_name_and_an_unknown_name_is_a_user_error():
     assert reporter("json") is reporter("json")
     with pytest.raises(CampaignError) as err:
         reporter("pdf")
-    assert "text, markdown, json, html" in str(err.value.problems[0].hint)
+    assert "text, json, markdown, html" in str(err.value.problems[0].hint)
 
 
 def test_both_state_backends_report_the_same(tmp_path, state):

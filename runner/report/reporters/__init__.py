@@ -20,8 +20,8 @@ Reporter = Callable[[Report, str | None], str]
 # loaded by a report that asks for it).
 REPORTERS: dict[str, str] = {
     "text": "runner.report.reporters.text",
-    "markdown": "runner.report.reporters.markdown",
     "json": "runner.report.reporters.json",
+    "markdown": "runner.report.reporters.markdown",
     "html": "runner.report.reporters.html",
 }
 NAMES = tuple(REPORTERS)
