@@ -218,6 +218,53 @@ def run_report(checkout: Path, campaign_file: Path, state: str, fmt: str) -> tup
     return wall, float(line[-1].split()[2])
 
 
+_SPLIT = """\
+import resource, sys, time
+camp, state = sys.argv[1], sys.argv[2]
+from runner.campaign.load import load_campaign
+from runner.planning.current import current_plan
+from runner.store.backend import existing_journal, existing_ledger
+from runner.store.state import open_state
+t = time.perf_counter()
+c = load_campaign(camp)
+st = open_state(state)
+with existing_ledger(st) as ledger:
+    consent = ledger.standings() if ledger is not None else None
+cur = current_plan(c, consent)
+t_plan = time.perf_counter() - t
+with existing_journal(st, c.id, camp) as j, existing_ledger(st) as ledger, j.snapshot("report"):
+    t = time.perf_counter()
+    try:
+        from runner.report.build import build
+        from runner.report.reporters import render
+    except ImportError:  # an older checkout: the dictionary report
+        from runner.report.data import build_report as build, render
+    model = build(j, current=cur, ledger=ledger)
+    t_build = time.perf_counter() - t
+    t = time.perf_counter()
+    render(model, "json")
+    t_render = time.perf_counter() - t
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"SPLIT {t_plan:.3f} {t_build:.3f} {t_render:.3f} {rss:.1f}")
+"""
+
+
+def split(label: str, checkouts: list[tuple[str, Path]], camp: Path, state: str) -> None:
+    """The report's parts in one process: re-planning the campaign file, building the report
+    from the journal (what the state's size costs), rendering the JSON."""
+    print(f"\n{label}: re-plan / build from the journal / render json, seconds; peak RSS MB")
+    for name, path in checkouts:
+        proc = subprocess.run([sys.executable, "-c", _SPLIT, str(camp), state], cwd=path,
+                              capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(path)})
+        line = [x for x in proc.stdout.splitlines() if x.startswith("SPLIT ")]
+        if proc.returncode != 0 or not line:
+            raise RuntimeError(f"split run failed in {path}: {proc.stderr[-800:]}")
+        plan_s, build_s, render_s, rss = line[-1].split()[1:]
+        print(f"{name:<26} re-plan {float(plan_s):7.2f} s   build {float(build_s):7.2f} s   "
+              f"render {float(render_s):6.2f} s   {float(rss):7.0f} MB", flush=True)
+
+
 def table(label: str, checkouts: list[tuple[str, Path]], camp: Path, state: str,
           formats: list[str], repeat: int, compare: list[str] | None = None) -> None:
     print(f"\n{label}: wall seconds (whole process) and peak RSS MB, median of {repeat}")
@@ -242,12 +289,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipients", type=int, default=500_000,
                     help="recipients (two requests each); default 500,000 = 1M requests")
-    ap.add_argument("--formats", nargs="*", default=list(FORMATS), choices=FORMATS)
+    ap.add_argument("--formats", nargs="*", default=list(FORMATS), choices=FORMATS,
+                    help="formats to run whole processes for (none: only --split)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--pg", action="store_true", help="a PostgreSQL state too (throwaway cluster)")
     ap.add_argument("--no-sqlite", action="store_true", help="only the PostgreSQL state")
     ap.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
                     help="another checkout of the runner (e.g. a git worktree of 235289a)")
+    ap.add_argument("--split", action="store_true",
+                    help="also time the parts in one process: re-plan, build, render")
     ap.add_argument("--compare-formats", nargs="*", default=None, choices=FORMATS,
                     help="run the other checkout only for these formats (default: all)")
     args = ap.parse_args()
@@ -275,12 +325,18 @@ def main() -> None:
                 print(f"PostgreSQL journal built in {time.perf_counter() - t:.1f} s")
                 del planned
                 if not args.no_sqlite:
+                    if args.split:
+                        split("SQLite state", checkouts, camp, str(folder / "state"))
                     table("SQLite state", checkouts, camp, str(folder / "state"), args.formats,
                           args.repeat, args.compare_formats)
+                if args.split:
+                    split("PostgreSQL state", checkouts, camp, url)
                 table("PostgreSQL state", checkouts, camp, url, args.formats, args.repeat,
                       args.compare_formats)
             return
         del planned
+        if args.split:
+            split("SQLite state", checkouts, camp, str(folder / "state"))
         table("SQLite state", checkouts, camp, str(folder / "state"), args.formats, args.repeat,
               args.compare_formats)
 

@@ -19,6 +19,7 @@ from runner.report.build import build
 from runner.report.model import Report, RunStateName
 from runner.report.reporters import NAMES, REPORTERS, render, reporter
 from runner.report.reporters.json import report_json
+from runner.store.backend import open_journal
 from runner.store.journal import (
     ACCEPTED,
     FAILED,
@@ -32,7 +33,6 @@ from runner.store.journal import (
     Reply,
     ReplyPassEnd,
 )
-from runner.store.backend import open_journal
 from runner.store.ledger import ConsentEvent, Ledger
 from runner.store.state import open_state
 
@@ -230,3 +230,26 @@ def test_both_state_backends_report_the_same(tmp_path, state):
     for d in (doc, reference):  # the run's clock times are the runner's now (time.time())
         d["run"].update(started_at=None, ended_at=None)
     assert json.dumps(doc) == json.dumps(reference)
+
+
+def test_replies_of_every_chat_are_found_whatever_its_spelling(tmp_path, state):
+    """The reply figures walk the requests and the replies, both ordered by chat, side by side:
+    the database's order must be Python's (code points) for every kind of chat id, or a
+    chat's replies would be passed over."""
+    chats = ["+15558300001", "+15558300001,+15558300002", "Zed@example.com", "ann@example.com",
+             "émile@example.com", "grp_A1", "grp_a1", "ünïcode@example.com", "~tilde@example.com"]
+    with open_journal(open_state(state), "camp") as j:
+        run_id = j.start_run("camp", 1, {}, {"steps": {"hello": {"requests": len(chats),
+                                                                 "messages": len(chats)}}})
+        for i, chat in enumerate(reversed(chats)):
+            _send(j, run_id, i, chat, "hello", 0, None, ACCEPTED)
+        pass_id = j.start_reply_pass(len(chats), T0 + 9000)
+        j.apply([*(Reply(f"r{i}", chat, int((T0 + 500) * 1000), 2, False, now=T0 + 9000)
+                   for i, chat in enumerate(chats)),
+                 ReplyPassEnd(pass_id, chats_read=len(chats), chats_failed=0, requests=9,
+                              replies_new=9, stop_reason=None, now=T0 + 9001)])
+        j.finish_run(run_id, {"http_requests": 9, "duration_s": 1.0}, 0, None)
+        with j.snapshot("report"):
+            model = build(j, now=T0)
+    row = model.replies.steps[0].variants[0]
+    assert (row.delivered, row.replied, model.replies.replies_stored) == (9, 9, 9)
