@@ -23,7 +23,10 @@ from typing import Any
 from runner.store.journal import (
     _COLUMNS,
     _DELIVERY_COLUMNS,
+    _DELIVERYFACTS,
     _PASS_COLUMNS,
+    _REQUESTFACTS,
+    _SENTFACTS,
     REPORT_DELIVERIES_SQL,
     REPORT_MESSAGED_SQL,
     REPORT_REQUESTS_SQL,
@@ -283,17 +286,17 @@ class PgJournal:
     def report_requests(self, revision: int) -> Iterator[RequestFacts]:
         sql = REPORT_REQUESTS_SQL.format(ids="message_ids::json", campaign=" AND campaign = ?",
                                          collate=' COLLATE "C"')
-        return self._db.stream(sql, (revision, self.campaign), RequestFacts._make)
+        return self._db.stream(sql, (revision, self.campaign), _REQUESTFACTS)
 
     def report_deliveries(self, revision: int) -> Iterator[DeliveryFacts]:
         sql = REPORT_DELIVERIES_SQL.format(campaign=" AND campaign = ?", order="seq")
-        return self._db.stream(sql, (revision, self.campaign), DeliveryFacts._make)
+        return self._db.stream(sql, (revision, self.campaign), _DELIVERYFACTS)
 
     def report_sent_by_chat(self, revision: int) -> Iterator[SentFacts]:
         sql = REPORT_SENT_SQL.format(campaign=" AND campaign = ?",
                                      r_campaign=" AND r.campaign = ?", collate=' COLLATE "C"')
         return self._db.stream(sql, (revision, self.campaign, revision, self.campaign),
-                               SentFacts._make)
+                               _SENTFACTS)
 
     def report_messaged_chats(self, revision: int) -> Iterator[str]:
         sql = REPORT_MESSAGED_SQL.format(campaign=" AND campaign = ?")
