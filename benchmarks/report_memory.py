@@ -189,9 +189,21 @@ def build_pg(url: str, planned) -> None:
         cur.execute("ANALYZE")
 
 
+# The process's own peak resident memory: VmHWM of /proc/self/status (ru_maxrss of a child
+# starts from its parent's resident size at fork: this driver's would set the floor).
+_PEAK = """\
+def peak_mb():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) / 1024
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
+
 def run_report(checkout: Path, campaign_file: Path, state: str, fmt: str) -> tuple[float, float]:
     """One whole ``campaign report`` process: (seconds, peak RSS in MB)."""
-    code = ("import resource, runpy, sys, time\n"
+    code = (_PEAK + "import runpy, sys, time\n"
             "sys.argv = ['campaign'] + sys.argv[1:]\n"
             "t = time.perf_counter()\n"
             "try:\n"
@@ -201,7 +213,7 @@ def run_report(checkout: Path, campaign_file: Path, state: str, fmt: str) -> tup
             "else:\n"
             "    code = 0\n"
             "el = time.perf_counter() - t\n"
-            "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+            "rss = peak_mb()\n"
             "print(f'BENCH {el:.3f} {rss:.1f} {code}', file=sys.stderr)\n")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"report.{fmt}"
@@ -218,8 +230,8 @@ def run_report(checkout: Path, campaign_file: Path, state: str, fmt: str) -> tup
     return wall, float(line[-1].split()[2])
 
 
-_SPLIT = """\
-import resource, sys, time
+_SPLIT = _PEAK + """\
+import sys, time
 camp, state = sys.argv[1], sys.argv[2]
 from runner.campaign.load import load_campaign
 from runner.planning.current import current_plan
@@ -244,7 +256,7 @@ with existing_journal(st, c.id, camp) as j, existing_ledger(st) as ledger, j.sna
     t = time.perf_counter()
     render(model, "json")
     t_render = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = peak_mb()
 print(f"SPLIT {t_plan:.3f} {t_build:.3f} {t_render:.3f} {rss:.1f}")
 """
 
