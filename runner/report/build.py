@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from runner.audience.mask import display_chat
 from runner.consent.standing import EventKind, Standing
@@ -293,7 +294,7 @@ def _step_report(name: str, s: _Step) -> StepReport:
 
 
 def _totals(steps: tuple[StepReport, ...], current: CurrentPlan | None,
-            plan: Mapping[str, object], held: Counter[str]) -> Totals:
+            plan: Mapping[str, Any], held: Counter[str]) -> Totals:
     excluded = current.excluded if current is not None else plan.get("excluded", 0)
     excluded_by = current.excluded_by if current is not None else plan.get("excluded_by", "")
     suppressed = current.suppressed if current is not None else plan.get("suppressed", 0)
@@ -314,27 +315,24 @@ def _totals(steps: tuple[StepReport, ...], current: CurrentPlan | None,
     )
 
 
-def _run_info(run: Mapping[str, object]) -> RunInfo:
+def _run_info(run: Mapping[str, Any]) -> RunInfo:
+    """The journal's run row (``Journal.runs``: its JSON columns decoded) as the model's."""
     counts = run.get("counts") or {}
-    assert isinstance(counts, dict)
-    started = run["started_at"]
-    ended = run.get("ended_at")
-    assert isinstance(started, float | int)
+    started, ended = run["started_at"], run.get("ended_at")
     duration = counts.get("duration_s")
-    if duration is None and isinstance(ended, float | int):
+    if duration is None and ended is not None:
         duration = ended - started
     sent = counts.get("http_requests")
     options = run.get("options") or {}
-    assert isinstance(options, dict)
     dirty = run.get("dirty")
     return RunInfo(
-        id=int(run["id"]),  # type: ignore[call-overload]
+        id=int(run["id"]),
         started_at=iso(started),
-        ended_at=iso(ended) if isinstance(ended, float | int) else None,
+        ended_at=iso(ended),
         finished=ended is not None,
         duration_s=round(duration, 3) if duration is not None else None,
-        exit_code=run.get("exit_code"),  # type: ignore[arg-type]
-        stop_reason=run.get("stop_reason"),  # type: ignore[arg-type]
+        exit_code=run.get("exit_code"),
+        stop_reason=run.get("stop_reason"),
         options=options,
         http_requests=sent,
         accepted_this_run=(counts.get("accepted", 0) - counts.get("already_accepted", 0))
@@ -342,10 +340,9 @@ def _run_info(run: Mapping[str, object]) -> RunInfo:
         achieved_rate=run_rate(sent, duration),
         rate_limit=options.get("rate_per_second"),
         # Who sent it from which commit (runner.store.audit); None for runs of older runners.
-        audit=Audit(git_commit=run.get("git_commit"),  # type: ignore[arg-type]
+        audit=Audit(git_commit=run.get("git_commit"),
                     dirty=dirty if isinstance(dirty, dict) else None,
-                    plan_digest=run.get("plan_digest"),  # type: ignore[arg-type]
-                    user=run.get("os_user")),  # type: ignore[arg-type]
+                    plan_digest=run.get("plan_digest"), user=run.get("os_user")),
         cap=counts.get("cap") or None,
         next_due=iso(counts["next_due"]) if counts.get("next_due") else None,
     )
