@@ -253,3 +253,21 @@ def test_replies_of_every_chat_are_found_whatever_its_spelling(tmp_path, state):
             model = build(j, now=T0)
     row = model.replies.steps[0].variants[0]
     assert (row.delivered, row.replied, model.replies.replies_stored) == (9, 9, 9)
+
+
+class _NoRowLists(Journal):
+    """A journal whose row-by-row readers fail: the report must stream its few columns
+    (``report_*``) instead of making a Python object of every request and delivery."""
+
+    def entries(self, revision=None):  # noqa: ANN001, ANN201
+        raise AssertionError("the report read every request as an Entry")
+
+    def deliveries(self, revision=None, *, open_only=False):  # noqa: ANN001, ANN201
+        raise AssertionError("the report read every delivery as a Delivery")
+
+
+def test_the_report_streams_the_journal_instead_of_reading_every_row(tmp_path):
+    finished_with_variants(tmp_path).close()
+    with _NoRowLists(tmp_path / "j.sqlite") as j, j.snapshot("report"):
+        model = build(j, now=T0)
+    assert model.totals.requests == 50 and model.delivery.messages.delivered > 0
