@@ -181,10 +181,14 @@ def build(
     pending_reasons: Counter[str] = Counter()
     network_texts: Counter[str] = Counter()
     held: Counter[str] = Counter()  # scheduled rows the law ("law") or a cap ("capped") holds
+    # The keys today's plan no longer holds (few, as a rule): the deliveries' and the replies'
+    # passes ask this set, not the plan's million sorted hashes again.
+    gone: set[str] = set()
     for e in journal.report_requests(revision):
         if current is not None and outside is not None:
             if not current.has(e.key):
                 # Not in today's plan: sent before the change, or never to be sent now.
+                gone.add(e.key)
                 outside.requests += 1
                 if e.status == _ACCEPTED:
                     outside.accepted += 1
@@ -235,7 +239,7 @@ def build(
     if not_tried:
         pending_reasons["not_attempted"] += not_tried
 
-    keep = current.has if current is not None else None
+    keep = (lambda key: key not in gone) if current is not None else None  # noqa: E731
     delivery = _delivery(journal, revision, steps, show_recipients, keep)
     step_reports = tuple(_step_report(name, s) for name, s in steps.items())
     totals = _totals(step_reports, current, plan, held)
@@ -244,8 +248,8 @@ def build(
     # replies and opt-out still count for the step that was sent.
     engage: Callable[[str, str], bool] | None = None
     if current is not None:
-        cp = current
-        engage = lambda key, chat: cp.has(key) or cp.is_suppressed(chat)  # noqa: E731
+        suppressed = current.is_suppressed
+        engage = lambda key, chat: key not in gone or suppressed(chat)  # noqa: E731
     replies = replies_report(journal, revision, engage, iso=iso,
                              optouts=ledger_optouts(ledger))
     outside_plan = None if outside is None else OutsidePlan(
