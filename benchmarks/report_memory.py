@@ -328,9 +328,9 @@ def main() -> None:
             print(f"SQLite journal built in {time.perf_counter() - t:.1f} s")
         if args.pg:
             sys.path.insert(0, str(ROOT / "tests"))
-            from pg_cluster import start_cluster
+            from pg_cluster import throwaway_cluster
 
-            with start_cluster() as cluster:
+            with throwaway_cluster() as cluster:
                 url = cluster.url("postgres")
                 t = time.perf_counter()
                 build_pg(url, planned)
