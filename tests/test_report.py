@@ -9,7 +9,9 @@ import pytest
 from runner.audience.mask import mask_chat
 from runner.contract import DeliveryStatus
 from runner.errors import CampaignError
-from runner.report.data import REPORT_SCHEMA_VERSION, build_report, histogram, percentile, render
+from runner.report.build import histogram, percentile
+from runner.report.data import build_report, render
+from runner.report.model import REPORT_SCHEMA_VERSION, Histogram
 from runner.store.journal import (
     ACCEPTED,
     FAILED,
@@ -203,8 +205,8 @@ def test_nearest_rank_percentile(values, q, expected):
 
 def test_histogram_bins_are_round_and_hold_every_value():
     h = histogram([0.1, 0.2, 0.25, 1.1, 2.3])
-    assert h["bin_s"] == 0.2 and sum(h["counts"]) == 5 and len(h["counts"]) == 12
-    assert histogram([]) == {"bin_s": None, "counts": []}
+    assert h.bin_s == 0.2 and sum(h.counts) == 5 and len(h.counts) == 12
+    assert histogram([]) == Histogram(None, ())
 
 
 def test_report_counts_scheduled_expired_and_suppressed(tmp_path):

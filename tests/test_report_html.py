@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 from chromium import CHROMIUM, SKIP_REASON, png_pixels, screenshot
+from report_factory import tiny_report
 
 from runner.emulator import EmulatorConfig, ManualClock, run_in_thread
-from runner.report.html import donut_svg, funnel_svg, histogram_svg, render_html
+from runner.report.model import Histogram, Latency
+from runner.report.reporters.html import donut_svg, funnel_svg, histogram_svg
+from runner.report.reporters.html import render as render_html
 
 KEY = "bl_html_SECRET_4242"
 
@@ -97,35 +100,16 @@ def test_charts_are_drawn_from_the_numbers():
     assert abs(widths[1] / widths[0] - 0.8) < 0.01 and abs(widths[3] / widths[0] - 0.5) < 0.01
     donut = donut_svg({"imessage": 3, "sms": 1, "rcs": 0, "unknown": 0, "pending": 0})
     assert "75.0%" in donut and donut.count("<path") == 2 and "RCS" not in donut
-    assert "No delivered message" in histogram_svg({"histogram": {"bin_s": None, "counts": []}})
-    hist = histogram_svg({"histogram": {"bin_s": 1.0, "counts": [1, 4, 2]}, "p50": 1.5,
-                          "p95": 2.5})
+    assert "No delivered message" in histogram_svg(Latency(0, None, None, None, Histogram(None, ())))
+    hist = histogram_svg(Latency(7, 1.5, 2.5, 2.9, Histogram(1.0, (1, 4, 2))))
     heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', hist)]
     assert heights[1] == max(heights) and abs(heights[0] * 4 - heights[1]) < 0.5
     assert "p50 1.50 s" in hist and "p95 2.50 s" in hist
 
 
 def test_text_is_escaped():
-    from runner.report.data import build_report  # noqa: F401  (the document shape is build_report's)
-
-    doc = {
-        "schema_version": 2, "generated_at": "x", "campaign": "<b>c</b>", "revision": 1,
-        "run": {"id": 1, "started_at": "s", "finished": True, "stop_reason": None},
-        "totals": {"requests": 1}, "recipients_masked": True, "failures": [],
-        "steps": {"<i>s</i>": {"requests": 1, "accepted": 1, "messages": 1, "delivered": 0,
-                                "failed_delivery": 1, "in_flight": 0, "never_accepted": 0}},
-        "delivery": {"tracked": True, "last_polled_at": "t",
-                     "messages": {"planned": 1, "accepted": 1, "delivered": 0, "failed": 1,
-                                  "cancelled": 0, "in_flight": 0, "never_accepted": 0,
-                                  "untracked": 0},
-                     "protocols": {"imessage": 0, "sms": 1, "rcs": 0, "unknown": 0,
-                                   "pending": 0},
-                     "time_to_delivery_s": {"count": 0, "p50": None, "p95": None, "max": None,
-                                            "histogram": {"bin_s": None, "counts": []}},
-                     "failures": [{"error": "<script>x</script>", "count": 1,
-                                   "steps": {"<i>s</i>": 1}, "examples": ["+1•••"]}]},
-    }
-    page = render_html(doc)
+    page = render_html(tiny_report(campaign="<b>c</b>", step="<i>s</i>",
+                                   error="<script>x</script>"))
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<b>c</b>" not in page and "<i>s</i>" not in page
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.report.data import build_report, render, run_rate
-from runner.report.html import donut_svg, histogram_svg
+from runner.report.build import run_rate
+from runner.report.data import build_report, render
+from runner.report.model import Histogram, Latency
+from runner.report.reporters.html import donut_svg, histogram_svg
 from runner.store.journal import (
     ACCEPTED,
     EXPIRED,
@@ -120,8 +122,7 @@ def test_an_empty_donut_says_no_data():
 
 
 def test_close_percentiles_get_labels_that_do_not_overlap():
-    svg = histogram_svg({"histogram": {"bin_s": 1.0, "counts": [1, 4, 2]}, "p50": 1.50,
-                         "p95": 1.52})
+    svg = histogram_svg(Latency(7, 1.50, 1.52, 2.5, Histogram(1.0, (1, 4, 2))))
     labels = re.findall(r'<text x="([\d.]+)" y="([\d.]+)"[^>]*>(p\d\d [^<]*)</text>', svg)
     assert [t for _, _, t in labels] == ["p50 1.50 s", "p95 1.52 s"]
     (x1, y1, t1), (x2, y2, _) = labels

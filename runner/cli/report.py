@@ -13,7 +13,8 @@ import click
 from runner.campaign.load import load_campaign
 from runner.cli._base import emit, state_option, user_errors
 from runner.planning.current import current_plan
-from runner.report.data import build_report, render
+from runner.report.build import build
+from runner.report.reporters import NAMES, render
 from runner.store.backend import existing_journal, existing_ledger, running
 from runner.store.state import open_state
 
@@ -25,7 +26,7 @@ Exit codes:
      or the --out file cannot be written
 """)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
+@click.option("--format", "fmt", type=click.Choice(NAMES),
               default="text", show_default=True)
 @state_option("Journal directory.")
 @click.option("--show-recipients", is_flag=True, help="Do not mask phone numbers and emails.")
@@ -41,8 +42,8 @@ def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
             existing_ledger(state) as ledger, journal.snapshot("report"):
         consent = ledger.standings() if ledger is not None else None
         # A writer holding the journal's lock: the last run is not over, it is running.
-        doc = build_report(journal, show_recipients=show_recipients,
-                           current=current_plan(campaign, consent), ledger=ledger,
-                           running=running(state, campaign.id))
-        text = render(doc, fmt, file=str(file))
+        model = build(journal, show_recipients=show_recipients,
+                      current=current_plan(campaign, consent), ledger=ledger,
+                      running=running(state, campaign.id))
+        text = render(model, fmt, file=str(file))
     emit(text, out_file, "the report")

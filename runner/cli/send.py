@@ -31,8 +31,9 @@ from runner.cli.progress import (
 )
 from runner.errors import CampaignError, Problem
 from runner.http.stacks import proxy_for
-from runner.report.data import build_report, render
+from runner.report.build import build
 from runner.report.diagnostics import render_problems
+from runner.report.reporters import render
 from runner.report.words import answers_line, confirm_question, unauthorized_hint
 from runner.run.send import RunResult
 from runner.run.session import SendSession
@@ -214,8 +215,8 @@ def send(
             echo(track_summary(outcome.tracked), err=True)
         try:
             with session.journal.snapshot("report"):
-                report = build_report(session.journal, show_recipients=show_recipients,
-                                      current=session.current_plan(), ledger=session.ledger)
+                report = build(session.journal, show_recipients=show_recipients,
+                               current=session.current_plan(), ledger=session.ledger)
             echo(render(report, "text", file=str(session.file)), nl=False)
             if report_file is not None:
                 report_file.parent.mkdir(parents=True, exist_ok=True)

@@ -18,15 +18,15 @@ wait for the next pass).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import combinations
+from itertools import combinations, groupby
 from statistics import median
-from typing import Any
 
-from runner.report.stats import MIN_DELIVERED, compare, wilson
-from runner.store.journal import ACCEPTED, Delivery, Entry, Journal, Reply, ReplyPass
+from runner.report.model import RepliesReport, ReplyPassInfo, StepReplies, VariantReplies
+from runner.report.reporters.json import replies_steps_json
+from runner.report.stats import MIN_DELIVERED, Comparison, compare, wilson
+from runner.store.journal import ACCEPTED, Delivery, Entry, Journal, Reply, ReplyPass, SentFacts
 
 
 @dataclass
@@ -38,15 +38,123 @@ class _Cell:
     after_read: int = 0  # delivered after the last reading began: not read yet
 
 
+@dataclass
+class _Tally:
+    """The reply figures while the chats stream by: one cell per step and variant."""
+
+    cells: dict[tuple[str, str | None], _Cell] = field(default_factory=dict)
+    order: dict[str, list[str | None]] = field(default_factory=dict)  # step -> variants seen
+    replies_stored: int = 0
+    chats_replied: int = 0
+
+    def saw(self, step: str, variant: str | None) -> None:
+        seen = self.order.setdefault(step, [])
+        if variant not in seen:
+            seen.append(variant)
+
+
+def _chat(tally: _Tally, chat: str, sent: list[tuple[int, SentFacts]], answers: list[Reply],
+          unread: Callable[[SentFacts], bool], optouts: dict[str, list[int]] | None) -> None:
+    """One chat's messages (``(sent ms, request)``) against its replies, into ``tally``."""
+    sent.sort(key=lambda x: (x[0], x[1].step_index))
+    answers.sort(key=lambda r: r.received_at)
+    if answers:
+        tally.replies_stored += len(answers)
+        tally.chats_replied += 1
+    for i, (at, e) in enumerate(sent):
+        cell = tally.cells.setdefault((e.step, e.variant), _Cell())
+        if not e.delivered:
+            continue
+        cell.delivered += 1
+        cell.after_read += unread(e)
+        until = sent[i + 1][0] if i + 1 < len(sent) else None
+        window = [r for r in answers
+                  if r.received_at >= at and (until is None or r.received_at < until)]
+        if window:
+            cell.replied += 1
+            cell.waits.append((window[0].received_at - at) / 1000.0)
+            cell.opted_out += any(r.is_stop for r in window) or _opted_out_within(
+                chat, optouts, at, until)
+        elif _opted_out_within(chat, optouts, at, until):
+            # Read by a send before it messaged the chat again (the ledger has it, the
+            # journal's replies not yet): a reply, and an opt-out.
+            cell.replied += 1
+            cell.opted_out += 1
+
+
+def tally_replies(sent_by_chat: Iterable[SentFacts], replies_by_chat: Iterable[Reply], *,
+                  last_read: float | None = None,
+                  optouts: dict[str, list[int]] | None = None) -> _Tally:
+    """Replies and opt-outs per step and variant, one chat at a time. Both streams come
+    ordered by chat (code point order); a reply of a chat no kept request messaged is not
+    counted."""
+    tally = _Tally()
+
+    def unread(e: SentFacts) -> bool:
+        return last_read is not None and e.accepted_at is not None and e.accepted_at > last_read
+
+    replies = iter(replies_by_chat)
+    reply = next(replies, None)
+    for chat, group in groupby(sent_by_chat, key=lambda e: e.chat):
+        sent: list[tuple[int, SentFacts]] = []
+        for e in group:
+            at = e.sent_ms
+            if at is None:
+                if e.accepted_at is None:
+                    continue
+                at = int(e.accepted_at * 1000)
+            sent.append((at, e))
+            tally.saw(e.step, e.variant)
+        while reply is not None and reply.chat < chat:
+            reply = next(replies, None)
+        answers: list[Reply] = []
+        while reply is not None and reply.chat == chat:
+            answers.append(reply)
+            reply = next(replies, None)
+        if sent:
+            _chat(tally, chat, sent, answers, unread, optouts)
+    return tally
+
+
+def _variants(tally: _Tally, read: bool) -> tuple[StepReplies, ...]:
+    steps = []
+    for step, variants in tally.order.items():
+        rows = []
+        for v in sorted(variants, key=lambda x: (x is not None, x or "")):
+            c = tally.cells.get((step, v), _Cell())
+            if not read:
+                # Never read: what is known (delivered) stays, every reply figure is None.
+                rows.append(VariantReplies(v, c.delivered, None, None, None, None, None, None,
+                                           None))
+                continue
+            low, high = wilson(c.replied, c.delivered)
+            rows.append(VariantReplies(
+                variant=v, delivered=c.delivered, replied=c.replied, opted_out=c.opted_out,
+                reply_rate=round(c.replied / c.delivered, 4) if c.delivered else None,
+                reply_rate_ci95=(round(low, 4), round(high, 4)) if c.delivered else None,
+                opt_out_rate=round(c.opted_out / c.delivered, 4) if c.delivered else None,
+                median_time_to_reply_s=round(median(c.waits), 3) if c.waits else None,
+                sent_after_last_read=c.after_read))
+        named = [r for r in rows if r.variant is not None]
+        comparisons = tuple(
+            compare(a.variant, a.replied or 0, a.delivered, b.variant, b.replied or 0,
+                    b.delivered)
+            for a, b in combinations(named, 2)
+            if a.variant is not None and b.variant is not None) if read and len(named) >= 2 else ()
+        steps.append(StepReplies(step, tuple(rows), comparisons))
+    return tuple(steps)
+
+
 def engagement(entries: Iterable[Entry], deliveries: Iterable[Delivery],
                replies: Iterable[Reply], *,
                keep: Callable[[str], bool] | None = None,
                last_read: float | None = None,
-               optouts: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    """The ``replies`` section of the report (pure: rows in, document out). ``last_read``: when
-    the last reading of replies began (the runner's clock, as the journal's request times).
-    ``optouts``: the consent ledger's opt-out times (API ms) by chat or group member: a step
-    counts an opt-out when one falls after its message, even if no reply row says so."""
+               optouts: dict[str, list[int]] | None = None) -> dict[str, object]:
+    """The reply figures over rows in memory (a test's journal), as the JSON report writes
+    them (without the reading head). ``last_read``: when the last reading of replies began (the
+    runner's clock, as the journal's request times). ``optouts``: the consent ledger's opt-out
+    times (API ms) by chat or group member: a step counts an opt-out when one falls after its
+    message, even if no reply row says so."""
     sent_ms: dict[str, int] = {}
     delivered: set[str] = set()
     for d in deliveries:
@@ -54,103 +162,17 @@ def engagement(entries: Iterable[Entry], deliveries: Iterable[Delivery],
             delivered.add(d.key)
         if d.time_sent is not None and (d.key not in sent_ms or d.time_sent < sent_ms[d.key]):
             sent_ms[d.key] = d.time_sent
-    by_chat: dict[str, list[tuple[int, Entry]]] = defaultdict(list)
-    order: dict[str, list[str | None]] = {}
-    unread: set[str] = set()  # keys accepted after the last reading began
-    replies = list(replies)
-    if not delivered and not replies:
-        # Nothing delivered and nothing heard (a send not tracked yet): every count is 0, and
-        # only which steps and variants were sent shapes the rows.
-        for e in entries:
-            if e.status == ACCEPTED and (keep is None or keep(e.key)):
-                seen = order.setdefault(e.step, [])
-                if e.variant not in seen:
-                    seen.append(e.variant)
-        entries = ()
-    for e in entries:
-        if e.status != ACCEPTED or (keep is not None and not keep(e.key)):
-            continue
-        accepted = e.finished_at or e.last_attempt_at
-        if last_read is not None and accepted is not None and accepted > last_read:
-            unread.add(e.key)
-        at = sent_ms.get(e.key)
-        if at is None:
-            if accepted is None:
-                continue
-            at = int(accepted * 1000)
-        by_chat[e.chat].append((at, e))
-        seen = order.setdefault(e.step, [])
-        if e.variant not in seen:
-            seen.append(e.variant)
-    heard: dict[str, list[Reply]] = defaultdict(list)
-    for r in replies:
-        if r.chat in by_chat:
-            heard[r.chat].append(r)
-
-    cells: dict[tuple[str, str | None], _Cell] = {}
-    for chat, sent in by_chat.items():
-        sent.sort(key=lambda x: (x[0], x[1].step_index))
-        answers = sorted(heard.get(chat, ()), key=lambda r: r.received_at)
-        for i, (at, e) in enumerate(sent):
-            cell = cells.setdefault((e.step, e.variant), _Cell())
-            if e.key not in delivered:
-                continue
-            cell.delivered += 1
-            cell.after_read += e.key in unread
-            until = sent[i + 1][0] if i + 1 < len(sent) else None
-            window = [r for r in answers
-                      if r.received_at >= at and (until is None or r.received_at < until)]
-            if window:
-                cell.replied += 1
-                cell.waits.append((window[0].received_at - at) / 1000.0)
-                cell.opted_out += any(r.is_stop for r in window) or _opted_out_within(
-                    chat, optouts, at, until)
-            elif _opted_out_within(chat, optouts, at, until):
-                # Read by a send before it messaged the chat again (the ledger has it, the
-                # journal's replies not yet): a reply, and an opt-out.
-                cell.replied += 1
-                cell.opted_out += 1
-
-    steps: dict[str, Any] = {}
-    for step, variants in order.items():
-        rows: list[dict[str, Any]] = []
-        for v in sorted(variants, key=lambda x: (x is not None, x or "")):
-            c = cells.get((step, v), _Cell())
-            low, high = wilson(c.replied, c.delivered)
-            rows.append({
-                "variant": v, "delivered": c.delivered, "replied": c.replied,
-                "opted_out": c.opted_out,
-                "reply_rate": round(c.replied / c.delivered, 4) if c.delivered else None,
-                "reply_rate_ci95": [round(low, 4), round(high, 4)] if c.delivered else None,
-                "opt_out_rate": round(c.opted_out / c.delivered, 4) if c.delivered else None,
-                "median_time_to_reply_s": round(median(c.waits), 3) if c.waits else None,
-                "sent_after_last_read": c.after_read,
-            })
-        named = [r for r in rows if r["variant"] is not None]
-        comparisons = [compare(a["variant"], a["replied"], a["delivered"],
-                               b["variant"], b["replied"], b["delivered"]).to_dict()
-                       for a, b in combinations(named, 2)] if len(named) >= 2 else []
-        steps[step] = {"variants": rows, "comparisons": comparisons}
-    return {
-        "replies_stored": sum(len(v) for v in heard.values()),
-        "chats_replied": sum(1 for v in heard.values() if v),
-        "min_delivered_to_compare": MIN_DELIVERED,
-        "steps": steps,
-    }
-
-
-# A row's counts that say something only once replies were read.
-_READ_FIELDS = ("replied", "opted_out", "reply_rate", "reply_rate_ci95", "opt_out_rate",
-                "median_time_to_reply_s", "sent_after_last_read")
-
-
-def unread(doc: dict[str, Any]) -> dict[str, Any]:
-    """``engagement``'s document for a campaign whose replies were never read: what is known
-    (delivered) stays, every reply count and rate is ``None`` and nothing is compared."""
-    steps = {step: {"variants": [{**v, **dict.fromkeys(_READ_FIELDS)} for v in s["variants"]],
-                    "comparisons": []}
-             for step, s in doc["steps"].items()}
-    return {**doc, "chats_replied": None, "steps": steps}
+    sent = sorted((SentFacts(e.key, e.chat, e.step, e.step_index, e.variant,
+                             e.finished_at or e.last_attempt_at, sent_ms.get(e.key),
+                             int(e.key in delivered))
+                   for e in entries
+                   if e.status == ACCEPTED and (keep is None or keep(e.key))),
+                  key=lambda e: e.chat)
+    tally = tally_replies(sent, sorted(replies, key=lambda r: r.chat), last_read=last_read,
+                          optouts=optouts)
+    return {"replies_stored": tally.replies_stored, "chats_replied": tally.chats_replied,
+            "min_delivered_to_compare": MIN_DELIVERED,
+            "steps": replies_steps_json(_variants(tally, True))}
 
 
 def last_reading(passes: list[ReplyPass]) -> ReplyPass | None:
@@ -162,30 +184,17 @@ def last_reading(passes: list[ReplyPass]) -> ReplyPass | None:
     return None
 
 
-def reading(passes: list[ReplyPass], legacy_read_at: float | None,
-            iso: Callable[[float | None], str | None]) -> dict[str, Any]:
-    """Whether, when and how completely the replies were read: the head of the ``replies``
-    section. ``legacy_read_at``: the latest ``read_at`` of the stored replies, for a journal
-    whose replies an older runner read without recording its passes."""
-    last = last_reading(passes)
-    latest = passes[-1] if passes else None
-    read_at = last.ended_at if last is not None else legacy_read_at
-    return {
-        "read": read_at is not None,
-        "last_read_at": iso(read_at),
-        "passes": len(passes),
-        # Passes are numbered 1.. in the order they ran; the one whose reading counts here.
-        "last_read_pass": passes.index(last) + 1 if last is not None else None,
-        "last_pass": None if latest is None else {
-            "number": len(passes), "started_at": iso(latest.started_at), "ended_at": iso(latest.ended_at),
-            "finished": latest.finished, "stop_reason": latest.stop_reason,
-            "chats": latest.chats, "chats_read": latest.chats_read,
-            "chats_failed": latest.chats_failed,
-            "chats_not_read": max(0, latest.chats - latest.chats_read - latest.chats_failed),
-            "requests": latest.requests, "replies_new": latest.replies_new,
-            "complete": latest.complete,
-        },
-    }
+def _pass_info(passes: list[ReplyPass], iso: Callable[[float | None], str | None]
+               ) -> ReplyPassInfo | None:
+    if not passes:
+        return None
+    latest = passes[-1]
+    return ReplyPassInfo(
+        number=len(passes), started_at=iso(latest.started_at), ended_at=iso(latest.ended_at),
+        finished=latest.finished, stop_reason=latest.stop_reason, chats=latest.chats,
+        chats_read=latest.chats_read, chats_failed=latest.chats_failed,
+        chats_not_read=max(0, latest.chats - latest.chats_read - latest.chats_failed),
+        requests=latest.requests, replies_new=latest.replies_new, complete=latest.complete)
 
 
 def _opted_out_within(chat: str, optouts: dict[str, list[int]] | None, start: int,
@@ -199,27 +208,36 @@ def _opted_out_within(chat: str, optouts: dict[str, list[int]] | None, start: in
     return False
 
 
-def build_engagement(journal: Journal, revision: int,
-                     keep: Callable[[str], bool] | None = None, *,
-                     iso: Callable[[float | None], str | None],
-                     accepted: Iterable[Entry] | None = None,
-                     optouts: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    """The ``replies`` section over one revision of the journal: how the replies were read,
-    then ``engagement`` (or, never read, ``unread``). ``iso`` writes the times. ``accepted``:
-    the revision's accepted rows that ``keep`` keeps, when the caller has read them already
-    (the report reads the journal's rows once)."""
+def replies_report(journal: Journal, revision: int,
+                   engage: Callable[[str, str], bool] | None = None, *,
+                   iso: Callable[[float | None], str | None],
+                   optouts: dict[str, list[int]] | None = None) -> RepliesReport:
+    """The ``replies`` section over one revision of the journal: whether, when and how
+    completely the replies were read (``reading``), then the figures per step and variant.
+    ``engage(key, chat)``: whether an accepted request counts (the current plan's, or sent to a
+    chat suppressed since); ``iso`` writes the times. Replies never read give None counts, not
+    zeros (a real-looking zero)."""
     passes = journal.reply_passes()
-    stored = list(journal.replies())
-    legacy = max((r.now for r in stored), default=None)
     last = last_reading(passes)
-    head = reading(passes, legacy, iso)
-    if accepted is not None:
-        entries, keep = accepted, None
-    else:
-        entries = journal.entries(revision)
-    doc = engagement(entries, journal.deliveries(revision), stored, keep=keep,
-                     last_read=last.started_at if last is not None else legacy, optouts=optouts)
-    return {**head, **(doc if head["read"] else unread(doc))}
+    # A journal whose replies an older runner read without recording its passes.
+    legacy = None if last is not None else journal.latest_reply_read_at()
+    read_at = last.ended_at if last is not None else legacy
+    sent: Iterable[SentFacts] = journal.report_sent_by_chat(revision)
+    if engage is not None:
+        sent = (e for e in sent if engage(e.key, e.chat))
+    tally = tally_replies(sent, journal.replies(),
+                          last_read=last.started_at if last is not None else legacy,
+                          optouts=optouts)
+    read = read_at is not None
+    return RepliesReport(
+        read=read, last_read_at=iso(read_at), passes=len(passes),
+        # Passes are numbered 1.. in the order they ran; the one whose reading counts here.
+        last_read_pass=passes.index(last) + 1 if last is not None else None,
+        last_pass=_pass_info(passes, iso),
+        replies_stored=tally.replies_stored,
+        chats_replied=tally.chats_replied if read else None,
+        min_delivered_to_compare=MIN_DELIVERED,
+        steps=_variants(tally, read))
 
 
 # -- words -----------------------------------------------------------------------------------
@@ -231,17 +249,17 @@ VERDICT_TEXT = {
 }
 
 
-def verdict_text(c: dict[str, Any], n: int = MIN_DELIVERED) -> str:
-    return VERDICT_TEXT[c["verdict"]].format(a=c["a"], b=c["b"], n=n)
+def verdict_text(c: Comparison, n: int = MIN_DELIVERED) -> str:
+    return VERDICT_TEXT[c.verdict].format(a=c.a, b=c.b, n=n)
 
 
 def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def comparison_line(c: dict[str, Any], n: int = MIN_DELIVERED) -> str:
-    low, high = c["ci95"]
-    return (f"{c['a']} − {c['b']}: {100 * c['difference']:+.1f} points "
+def comparison_line(c: Comparison, n: int = MIN_DELIVERED) -> str:
+    low, high = round(c.low, 4), round(c.high, 4)
+    return (f"{c.a} − {c.b}: {100 * round(c.difference, 4):+.1f} points "
             f"(95% CI {100 * low:+.1f} to {100 * high:+.1f}): {verdict_text(c, n)}")
 
 
@@ -250,42 +268,40 @@ PASS_STOP_TEXT = {"interrupted": "stopped by Ctrl-C",
                   "unauthorized": "stopped: the API key was refused (401)"}
 
 
-def pass_text(p: dict[str, Any]) -> str:
+def pass_text(p: ReplyPassInfo) -> str:
     """How complete one reply pass (``replies.last_pass``) was, in words."""
-    if p["ended_at"] is None:
+    if p.ended_at is None:
         return "did not finish (the process stopped; nothing it read was stored)"
-    read = f"{p['chats_read']:,} of {p['chats']:,} chats read"
-    failed = f", {p['chats_failed']:,} could not be read" if p["chats_failed"] else ""
-    if p["stop_reason"]:
-        why = PASS_STOP_TEXT.get(p["stop_reason"], f"stopped: {p['stop_reason']}")
+    read = f"{p.chats_read:,} of {p.chats:,} chats read"
+    failed = f", {p.chats_failed:,} could not be read" if p.chats_failed else ""
+    if p.stop_reason:
+        why = PASS_STOP_TEXT.get(p.stop_reason, f"stopped: {p.stop_reason}")
         return f"{why}: {read}{failed}"
-    if p["chats_failed"]:
+    if p.chats_failed:
         return f"partial: {read}{failed}"
-    return "complete: " + (f"all {p['chats']:,} chats read" if p["chats"] else "no chat to read")
+    return "complete: " + (f"all {p.chats:,} chats read" if p.chats else "no chat to read")
 
 
-def reading_text(rep: dict[str, Any], track: str) -> str | None:
-    """Whether, when and how completely replies were read, in one sentence (None for a report
-    of schema 4, which did not say). ``track`` is the command that reads them."""
-    if "read" not in rep:
-        return None
-    p = rep.get("last_pass")
-    if not rep["read"]:
-        tail = f" (its one reading, started {p['started_at']}, {pass_text(p)})" if p else ""
+def reading_text(rep: RepliesReport, track: str) -> str:
+    """Whether, when and how completely replies were read, in one sentence. ``track`` is the
+    command that reads them."""
+    p = rep.last_pass
+    if not rep.read:
+        tail = f" (its one reading, started {p.started_at}, {pass_text(p)})" if p else ""
         return (f"never read for this campaign: no reply counts yet{tail}; run {track} to "
                 "read them")
     if p is None:
-        return (f"last read {rep['last_read_at']}, by an older runner that did not record how "
+        return (f"last read {rep.last_read_at}, by an older runner that did not record how "
                 "complete the reading was")
-    again = ("" if p["complete"] else
+    again = ("" if p.complete else
              f"; the counts may miss some replies: run {track} again to read the rest")
-    if p["number"] == rep["last_read_pass"]:
-        return f"last read {rep['last_read_at']}, {pass_text(p)}{again}"
-    return (f"last read {rep['last_read_at']}; the latest reading, started {p['started_at']}, "
+    if p.number == rep.last_read_pass:
+        return f"last read {rep.last_read_at}, {pass_text(p)}{again}"
+    return (f"last read {rep.last_read_at}; the latest reading, started {p.started_at}, "
             f"{pass_text(p)}{again}")
 
 
-def unread_since_text(v: dict[str, Any]) -> str:
-    """A row's messages delivered after the last reading began (their replies are unread)."""
-    n = v.get("sent_after_last_read")
+def unread_since_text(v: VariantReplies) -> str:
+    """A row's messages delivered after the last reading (their replies are unread)."""
+    n = v.sent_after_last_read
     return f", {n:,} delivered after the last reading (replies not read yet)" if n else ""

@@ -29,7 +29,7 @@ STOP_TEXT: dict[tuple[str, str | None], str] = {
 }
 
 
-# A finished send whose report state (runner.report.data.run_state) says more than "finished".
+# A finished send whose report state (runner.report.build.run_state) says more than "finished".
 WAITING_TEXT = "everything due was sent; the rest waits on its schedule (send again, or --wait)"
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from runner.audience.suppress import Suppression
 from runner.campaign.load import Campaign
 from runner.consent.standing import Standing
-from runner.planning.current import CurrentPlan, current_plan, messages_per_request
+from runner.planning.current import CurrentPlan, current_plan, key_hashes, messages_per_request
 from runner.planning.planfile import Input, PlanFile, PlanMatcher, inputs_of
 from runner.planning.planner import Planner, PlanSummary
 from runner.planning.request import PlannedRequest
@@ -134,7 +134,7 @@ def current_plan_of(campaign: Campaign, spool: PlanSpool | None,
     step_messages, variant_messages = messages_per_request(campaign)
     return CurrentPlan(
         revision=campaign.revision,
-        keys={hash(k) for k in spool.keys()},
+        keys=key_hashes(spool.keys()),
         steps={k: {"requests": c.requests, "messages": c.messages} for k, c in s.steps.items()},
         suppressed=s.suppressed,
         excluded=s.excluded,

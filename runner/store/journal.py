@@ -26,9 +26,10 @@ import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import KW_ONLY, dataclass, fields
+from functools import partial
 from itertools import groupby
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, NamedTuple, Protocol, Self
 
 from runner.contract import DeliveryStatus
 from runner.errors import CampaignError
@@ -330,6 +331,84 @@ _DELIVERY_COLUMNS = ", ".join(f.name for f in fields(Delivery))
 _FINAL_AT = [f.name for f in fields(Delivery)].index("final")
 
 
+# -- what the report reads: typed records of a few columns, streamed, never a list of rows --
+class RequestFacts(NamedTuple):
+    """A request row as the report counts it (``report_requests``)."""
+
+    key: str
+    chat: str
+    step: str
+    status: str  # a RequestStatus value
+    attempts: int
+    accepted_messages: int  # messages the API accepted (its ids), else the planned count
+    error_code: str | None
+    error_message: str | None
+    http_status: int | None
+
+
+class DeliveryFacts(NamedTuple):
+    """A deliveries row as the report counts it (``report_deliveries``)."""
+
+    key: str
+    step: str
+    chat: str
+    status: str | None
+    protocol: str | None
+    time_sent: int | None
+    time_delivered: int | None
+    error: str | None
+    last_polled_at: float | None
+
+
+class SentFacts(NamedTuple):
+    """An accepted request with what its messages became (``report_sent_by_chat``): the reply
+    figures' unit."""
+
+    key: str
+    chat: str
+    step: str
+    step_index: int
+    variant: str | None
+    accepted_at: float | None  # the runner's clock
+    sent_ms: int | None  # the API's time_sent of its first message, once polled
+    delivered: int  # 1: one of its messages was delivered
+
+
+# Rows to records with tuple.__new__ bound in C: no Python frame per row, as ``_make`` has.
+_REQUESTFACTS = partial(tuple.__new__, RequestFacts)
+_DELIVERYFACTS = partial(tuple.__new__, DeliveryFacts)
+_SENTFACTS = partial(tuple.__new__, SentFacts)
+
+# The report's queries, shared by both backends (runner.store.pgjournal adds the campaign).
+# An accepted request counts the ids the API gave it (a text list: several), else its plan's.
+REPORT_REQUESTS_SQL = """
+SELECT key, chat, step, status, attempts,
+    CASE WHEN message_ids IS NULL OR message_ids IN ('', '[]') THEN messages
+         ELSE json_array_length({ids}) END,
+    error_code, error_message, http_status
+FROM requests WHERE revision = ?{campaign}
+ORDER BY revision, recipient_index, step_index, key{collate}"""
+
+REPORT_DELIVERIES_SQL = """
+SELECT key, step, chat, status, protocol, time_sent, time_delivered, error, last_polled_at
+FROM deliveries WHERE revision = ?{campaign} ORDER BY {order}"""
+
+REPORT_SENT_SQL = """
+SELECT r.key, r.chat, r.step, r.step_index, r.variant,
+    COALESCE(r.finished_at, r.last_attempt_at), d.sent_ms, COALESCE(d.delivered, 0)
+FROM requests r LEFT JOIN (
+    SELECT key, MIN(time_sent) AS sent_ms,
+        MAX(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END) AS delivered
+    FROM deliveries WHERE revision = ?{campaign} GROUP BY key) d ON d.key = r.key
+WHERE r.revision = ? AND r.status = 'accepted'{r_campaign}
+ORDER BY r.chat{collate}"""
+
+REPORT_MESSAGED_SQL = """
+SELECT DISTINCT chat FROM requests WHERE revision = ? AND attempts > 0{campaign}"""
+
+_STREAM_BATCH = 5000
+
+
 @dataclass(frozen=True, slots=True)
 class LastRun:
     """A campaign's latest run row, without its plan or options (what `status` shows)."""
@@ -628,6 +707,11 @@ class Journal:
             yield Reply(row[0], row[1], row[2], row[3], bool(row[4]), sender=row[5],
                         text=row[6], now=row[7])
 
+    def latest_reply_read_at(self) -> float | None:
+        """When the last stored reply was read (for replies read before passes were kept)."""
+        row = self._db.execute("SELECT MAX(read_at) FROM replies").fetchone()
+        return None if row[0] is None else float(row[0])
+
     def reply_cursors(self) -> dict[str, int]:
         """Per chat, the API time (ms) of its latest stored reply: where the next reading
         starts (one millisecond earlier, so replies sharing that millisecond are not lost)."""
@@ -638,6 +722,32 @@ class Journal:
         """Every reply pass recorded, oldest first."""
         return [ReplyPass(*row) for row in self._db.execute(
             f"SELECT {_PASS_COLUMNS} FROM reply_passes ORDER BY id")]
+
+    def report_requests(self, revision: int) -> Iterator[RequestFacts]:
+        """The revision's requests in campaign order, a few columns each (the report's pass)."""
+        sql = REPORT_REQUESTS_SQL.format(ids="message_ids", campaign="", collate="")
+        return self._stream(sql, (revision,), _REQUESTFACTS)
+
+    def report_deliveries(self, revision: int) -> Iterator[DeliveryFacts]:
+        sql = REPORT_DELIVERIES_SQL.format(campaign="", order="rowid")
+        return self._stream(sql, (revision,), _DELIVERYFACTS)
+
+    def report_sent_by_chat(self, revision: int) -> Iterator[SentFacts]:
+        """The revision's accepted requests ordered by chat (code point order, as Python
+        compares strings), each with its first message's sent time and whether one arrived
+        (one join of the deliveries grouped by key: no lookup per request)."""
+        sql = REPORT_SENT_SQL.format(campaign="", r_campaign="", collate="")
+        return self._stream(sql, (revision, revision), _SENTFACTS)
+
+    def report_messaged_chats(self, revision: int) -> Iterator[str]:
+        """Each chat the revision tried to message, once."""
+        sql = REPORT_MESSAGED_SQL.format(campaign="")
+        return self._stream(sql, (revision,), lambda row: row[0])
+
+    def _stream(self, sql: str, params: tuple[Any, ...], make: Any) -> Iterator[Any]:
+        cur = self._db.execute(sql, params)
+        while rows := cur.fetchmany(_STREAM_BATCH):
+            yield from map(make, rows)
 
     def runs(self) -> list[dict[str, Any]]:
         names = ("id", "campaign", "revision", "started_at", "ended_at", "options", "plan",

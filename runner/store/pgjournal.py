@@ -24,10 +24,18 @@ from typing import Any
 from runner.store.journal import (
     _COLUMNS,
     _DELIVERY_COLUMNS,
+    _DELIVERYFACTS,
     _LAST_RUN_COLUMNS,
     _PASS_COLUMNS,
+    _REQUESTFACTS,
+    _SENTFACTS,
+    REPORT_DELIVERIES_SQL,
+    REPORT_MESSAGED_SQL,
+    REPORT_REQUESTS_SQL,
+    REPORT_SENT_SQL,
     Attempt,
     Delivery,
+    DeliveryFacts,
     DeliveryPoll,
     DeliveryPollError,
     DeliverySeed,
@@ -39,6 +47,8 @@ from runner.store.journal import (
     Reply,
     ReplyPass,
     ReplyPassEnd,
+    RequestFacts,
+    SentFacts,
     delivery_seeds,
 )
 from runner.store.pgconn import AsyncDatabase, Database, Statement
@@ -339,6 +349,11 @@ class PgJournal:
             yield Reply(row[0], row[1], row[2], row[3], bool(row[4]), sender=row[5],
                         text=row[6], now=row[7])
 
+    def latest_reply_read_at(self) -> float | None:
+        row = self._db.execute("SELECT MAX(read_at) FROM replies WHERE campaign = ?",
+                               (self.campaign,)).fetchone()
+        return None if row[0] is None else float(row[0])
+
     def reply_cursors(self) -> dict[str, int]:
         return {chat: int(at) - 1 for chat, at in self._db.execute(
             "SELECT chat, MAX(received_at) FROM replies WHERE campaign = ? GROUP BY chat",
@@ -348,6 +363,26 @@ class PgJournal:
         return [ReplyPass(*row) for row in self._db.execute(
             f"SELECT {_PASS_COLUMNS} FROM reply_passes WHERE campaign = ? ORDER BY id",
             (self.campaign,))]
+
+    # The report's reads: server-side cursors, so a million rows never sit in the client.
+    def report_requests(self, revision: int) -> Iterator[RequestFacts]:
+        sql = REPORT_REQUESTS_SQL.format(ids="message_ids::json", campaign=" AND campaign = ?",
+                                         collate=' COLLATE "C"')
+        return self._db.stream(sql, (revision, self.campaign), _REQUESTFACTS)
+
+    def report_deliveries(self, revision: int) -> Iterator[DeliveryFacts]:
+        sql = REPORT_DELIVERIES_SQL.format(campaign=" AND campaign = ?", order="seq")
+        return self._db.stream(sql, (revision, self.campaign), _DELIVERYFACTS)
+
+    def report_sent_by_chat(self, revision: int) -> Iterator[SentFacts]:
+        sql = REPORT_SENT_SQL.format(campaign=" AND campaign = ?",
+                                     r_campaign=" AND r.campaign = ?", collate=' COLLATE "C"')
+        return self._db.stream(sql, (revision, self.campaign, revision, self.campaign),
+                               _SENTFACTS)
+
+    def report_messaged_chats(self, revision: int) -> Iterator[str]:
+        sql = REPORT_MESSAGED_SQL.format(campaign=" AND campaign = ?")
+        return self._db.stream(sql, (revision, self.campaign), lambda row: row[0])
 
     def runs(self) -> list[dict[str, Any]]:
         names = ("id", "campaign", "revision", "started_at", "ended_at", "options", "plan",

@@ -2,8 +2,8 @@
 
 It is made to be opened from an e-mail attachment or a CI artifact, so it fetches nothing (no
 CDN, no web fonts, no images), runs nothing, and reads well printed. Every value shown comes
-from the report document (``runner.report.data.build_report``), so the page and ``--format json``
-never disagree; recipients appear exactly as the document has them (masked by default).
+from the report model (runner.report.model), as ``--format json`` does, so the page and the JSON
+never disagree; recipients appear exactly as the model has them (masked by default).
 """
 
 from __future__ import annotations
@@ -11,9 +11,17 @@ from __future__ import annotations
 import html
 import math
 import shlex
-from typing import Any
+from collections.abc import Mapping
 
 from runner.report.engagement import comparison_line, pct, reading_text, unread_since_text
+from runner.report.model import (
+    Latency,
+    RepliesReport,
+    Report,
+    RunStateName,
+    StepReport,
+    VariantReplies,
+)
 from runner.report.words import PROTOCOL_NAMES, fmt_seconds
 
 # One palette for every chart: a status keeps its colour from funnel to table.
@@ -35,7 +43,7 @@ LABELS = {"delivered": "Delivered", "failed": "Failed after acceptance",
           "in_flight": "In flight", "never_accepted": "Never accepted"}
 
 
-def _e(value: Any) -> str:
+def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
@@ -48,7 +56,7 @@ def _pct(part: int, whole: int) -> str:
 
 
 # -- charts ---------------------------------------------------------------------------------
-def funnel_svg(m: dict[str, int]) -> str:
+def funnel_svg(m: Mapping[str, int]) -> str:
     """Planned → accepted → final → delivered, as centred bars narrowing like a funnel."""
     final = m["delivered"] + m["failed"] + m["cancelled"]
     stages = [("Planned", m["planned"], "planned"), ("Accepted by the API", m["accepted"], "accepted"),
@@ -73,7 +81,7 @@ def funnel_svg(m: dict[str, int]) -> str:
             f'{height}" width="{width}" height="{height}">{"".join(rows)}</svg>')
 
 
-def donut_svg(protocols: dict[str, int]) -> str:
+def donut_svg(protocols: Mapping[str, int]) -> str:
     """The protocol split as a donut with the delivered-over-iMessage share in the middle."""
     total = sum(protocols.values())
     size, r, stroke = 200, 70, 30
@@ -117,7 +125,7 @@ def donut_svg(protocols: dict[str, int]) -> str:
             f'<ul class="legend">{legend or "<li>nothing tracked yet</li>"}</ul></div>')
 
 
-def steps_svg(steps: dict[str, dict[str, Any]]) -> str:
+def steps_svg(steps: tuple[StepReport, ...]) -> str:
     """One stacked bar per step: delivered, failed, in flight, never accepted (messages)."""
     keys = ("delivered", "failed_delivery", "in_flight", "never_accepted")
     colour = {"delivered": COLOURS["delivered"], "failed_delivery": COLOURS["failed"],
@@ -125,15 +133,16 @@ def steps_svg(steps: dict[str, dict[str, Any]]) -> str:
     names = {"failed_delivery": "failed"}
     width, bar_h, gap, label_w = 560, 26, 14, 120
     span = width - label_w - 70
-    top = max([s["messages"] for s in steps.values()] + [1])
+    top = max([s.messages for s in steps] + [1])
     rows = []
-    for i, (name, s) in enumerate(steps.items()):
+    for i, s in enumerate(steps):
+        name = s.name
         y = i * (bar_h + gap)
         x = float(label_w)
         rows.append(f'<text x="{label_w - 10}" y="{y + bar_h / 2 + 5}" text-anchor="end" '
                     f'class="lbl">{_e(_short(name))}<title>{_e(name)}</title></text>')
         for k in keys:
-            value = s.get(k, 0)
+            value = int(getattr(s, k))
             if not value:
                 continue
             w = span * value / top
@@ -142,22 +151,21 @@ def steps_svg(steps: dict[str, dict[str, Any]]) -> str:
                         f'{names.get(k, k.replace("_", " "))}</title></rect>')
             x += w
         rows.append(f'<text x="{x + 8:.1f}" y="{y + bar_h / 2 + 5}" class="val">'
-                    f'{_pct(s.get("delivered", 0), s["messages"])}</text>')
+                    f'{_pct(s.delivered, s.messages)}</text>')
     height = max(1, len(steps)) * (bar_h + gap) - gap
     return (f'<svg class="chart" role="img" aria-label="Messages per step" viewBox="0 0 {width} '
             f'{height}" width="{width}" height="{height}">{"".join(rows)}</svg>')
 
 
-def histogram_svg(t: dict[str, Any]) -> str:
+def histogram_svg(t: Latency) -> str:
     """Time from acceptance to delivery: columns per bin, p50 and p95 marked."""
-    hist = t["histogram"]
-    counts: list[int] = hist["counts"]
+    counts = t.histogram.counts
     width, height, left, bottom, top_pad = 560, 220, 44, 34, 30
     if not counts:
         return ('<svg class="chart" role="img" aria-label="Delivery times" viewBox="0 0 560 60" '
                 'width="560" height="60"><text x="10" y="35" class="muted">No delivered message '
                 'yet.</text></svg>')
-    bin_s = hist["bin_s"]
+    bin_s = t.histogram.bin_s or 1.0
     plot_w, plot_h = width - left - 30, height - bottom - top_pad
     peak = max(counts)
     col_w = plot_w / len(counts)
@@ -180,7 +188,7 @@ def histogram_svg(t: dict[str, Any]) -> str:
     span_s = bin_s * len(counts)
     key_x = left + 4
     for name, colour in (("p50", "#111827"), ("p95", COLOURS["failed"])):
-        at_s = t.get(name)
+        at_s = t.p50 if name == "p50" else t.p95
         if at_s is None:
             continue
         x = left + plot_w * min(at_s / span_s, 1.0)
@@ -255,41 +263,39 @@ footer{color:#7b8794;font-size:12px;margin-top:8px}
 """
 
 
-def _status(report: dict[str, Any]) -> tuple[str, str]:
-    """The pill: the run's state first (``runner.report.data.run_state``), then delivery."""
-    state = report.get("state") or {"name": "finished"}
-    d = report["delivery"]["messages"]
-    name = state["name"]
-    if name == "running":
+def _status(report: Report) -> tuple[str, str]:
+    """The pill: the run's state first (``runner.report.build.run_state``), then delivery."""
+    state = report.state
+    d = report.delivery.messages
+    name = state.name
+    if name is RunStateName.RUNNING:
         return "info", "a send is running: what it has journalled so far"
-    if name == "stopped":
+    if name is RunStateName.STOPPED:
         return "warn", "stopped early (send again to resume)"
-    if name == "waiting":
-        due = f"; next due {state['next_due']}" if state.get("next_due") else ""
+    if name is RunStateName.WAITING:
+        due = f"; next due {state.next_due}" if state.next_due else ""
         return "info", f"waiting on its schedule{due}"
-    if name == "failed":
+    if name is RunStateName.FAILED:
         return "bad", "finished with failures"
-    if d["failed"]:
-        return "bad", f"finished; {d['failed']:,} failed after acceptance"
-    if d["in_flight"] and report["delivery"]["tracked"]:
-        return "warn", f"finished; {d['in_flight']:,} in flight"
-    return "ok", "finished, all delivered" if report["delivery"]["tracked"] else "finished"
+    if d.failed:
+        return "bad", f"finished; {d.failed:,} failed after acceptance"
+    if d.in_flight and report.delivery.tracked:
+        return "warn", f"finished; {d.in_flight:,} in flight"
+    return "ok", "finished, all delivered" if report.delivery.tracked else "finished"
 
 
-def _state_line(report: dict[str, Any]) -> str:
+def _state_line(report: Report) -> str:
     """Requests by state, scheduled, expired and suppressed included, in one line."""
-    t = {k: report["totals"].get(k, 0) for k in (
-        "requests", "accepted", "failed", "pending", "scheduled", "expired",
-        "suppressed_recipients")}  # an older document may lack some
-    bits = [f"{t['requests']:,} requests: {t['accepted']:,} accepted",
-            f"{t['failed']:,} failed", f"{t['pending']:,} pending",
-            f"{t['scheduled']:,} scheduled", f"{t['expired']:,} expired",
-            f"{t['suppressed_recipients']:,} recipients suppressed"]
-    outside = report.get("outside_plan") or {}
-    if outside.get("requests"):
-        bits.append(f"{outside['requests']:,} journal requests no longer in the plan "
-                    f"({outside['accepted']:,} accepted earlier, {outside['suppressed']:,} "
-                    f"suppressed after sending began, {outside['removed']:,} removed)")
+    t = report.totals
+    bits = [f"{t.requests:,} requests: {t.accepted:,} accepted",
+            f"{t.failed:,} failed", f"{t.pending:,} pending",
+            f"{t.scheduled:,} scheduled", f"{t.expired:,} expired",
+            f"{t.suppressed_recipients:,} recipients suppressed"]
+    o = report.outside_plan
+    if o is not None and o.requests:
+        bits.append(f"{o.requests:,} journal requests no longer in the plan "
+                    f"({o.accepted:,} accepted earlier, {o.suppressed:,} "
+                    f"suppressed after sending began, {o.removed:,} removed)")
     return " · ".join(_e(b) for b in bits)
 
 
@@ -304,29 +310,30 @@ def _keys() -> str:
         for k, v in LABELS.items()) + "</div>"
 
 
-def _steps_table(report: dict[str, Any]) -> str:
+def _steps_table(report: Report) -> str:
     rows = "".join(
-        f"<tr><td><code>{_e(name)}</code></td><td>{s['requests']:,}</td><td>{s['accepted']:,}</td>"
-        f"<td>{s['messages']:,}</td><td>{s['delivered']:,}</td><td>{s['failed_delivery']:,}</td>"
-        f"<td>{s['in_flight']:,}</td><td>{s['never_accepted']:,}</td></tr>"
-        for name, s in report["steps"].items())
+        f"<tr><td><code>{_e(s.name)}</code></td><td>{s.requests:,}</td><td>{s.accepted:,}</td>"
+        f"<td>{s.messages:,}</td><td>{s.delivered:,}</td><td>{s.failed_delivery:,}</td>"
+        f"<td>{s.in_flight:,}</td><td>{s.never_accepted:,}</td></tr>"
+        for s in report.steps)
     return ("<table><tr><th>step</th><th>requests</th><th>accepted</th><th>messages</th>"
             "<th>delivered</th><th>failed</th><th>in flight</th><th>never accepted</th></tr>"
             f"{rows}</table>")
 
 
-def _failures_table(report: dict[str, Any]) -> str:
+def _failures_table(report: Report) -> str:
     rows = []
-    for g in report["delivery"]["failures"]:
-        rows.append(f"<tr><td class='t'>{_e(g['error'])}</td><td>{g['count']:,}</td>"
-                    f"<td class='t'>{_e(', '.join(g['steps']))}</td>"
-                    f"<td class='t'>{_e(', '.join(g['examples']))}</td></tr>")
-    for g in report["failures"]:
-        status = f" (HTTP {g['http_status']})" if g["http_status"] else ""
-        rows.append(f"<tr><td class='t'>not accepted: <code>{_e(g['reason'])}</code>{_e(status)}"
-                    f"{' — ' + _e(g['message']) if g['message'] else ''}</td>"
-                    f"<td>{g['count']:,} req.</td><td class='t'>{_e(', '.join(g['steps']))}</td>"
-                    f"<td class='t'>{_e(', '.join(g['examples']))}</td></tr>")
+    for g in report.delivery.failures:
+        rows.append(f"<tr><td class='t'>{_e(g.error)}</td><td>{g.count:,}</td>"
+                    f"<td class='t'>{_e(', '.join(c.step for c in g.steps))}</td>"
+                    f"<td class='t'>{_e(', '.join(g.examples))}</td></tr>")
+    for f in report.failures:
+        status = f" (HTTP {f.http_status})" if f.http_status else ""
+        rows.append(f"<tr><td class='t'>not accepted: <code>{_e(f.reason)}</code>{_e(status)}"
+                    f"{' — ' + _e(f.message) if f.message else ''}</td>"
+                    f"<td>{f.count:,} req.</td>"
+                    f"<td class='t'>{_e(', '.join(c.step for c in f.steps))}</td>"
+                    f"<td class='t'>{_e(', '.join(f.examples))}</td></tr>")
     if not rows:
         return "<p class='muted'>No failures.</p>"
     return ("<table><tr><th>error</th><th>count</th><th class='t'>steps</th>"
@@ -334,22 +341,26 @@ def _failures_table(report: dict[str, Any]) -> str:
             + "".join(rows) + "</table>")
 
 
-def rates_svg(rows: list[dict[str, Any]]) -> str:
+def _variant_name(v: VariantReplies) -> str:
+    return v.variant if v.variant is not None else "(no variant)"
+
+
+def rates_svg(rows: tuple[VariantReplies, ...]) -> str:
     """Each variant's reply rate as a bar with its 95% interval as a whisker (0–100%)."""
     width, bar_h, gap, label_w = 560, 22, 12, 130
     span = width - label_w - 110
     parts = []
     for i, v in enumerate(rows):
         y = i * (bar_h + gap)
-        name = v["variant"] if v["variant"] is not None else "(no variant)"
-        rate = v["reply_rate"] or 0.0
+        name = _variant_name(v)
+        rate = v.reply_rate or 0.0
         parts.append(f'<text x="{label_w - 10}" y="{y + bar_h / 2 + 5}" text-anchor="end" '
                      f'class="lbl">{_e(_short(name))}<title>{_e(name)}</title></text>'
                      f'<rect x="{label_w}" y="{y}" width="{max(span * rate, 1.5):.1f}" '
                      f'height="{bar_h}" rx="3" fill="{COLOURS["accepted"]}"><title>{_e(name)}: '
-                     f'{v["replied"]:,} of {v["delivered"]:,} replied</title></rect>')
-        if v["reply_rate_ci95"]:
-            low, high = v["reply_rate_ci95"]
+                     f'{v.replied or 0:,} of {v.delivered:,} replied</title></rect>')
+        if v.reply_rate_ci95:
+            low, high = v.reply_rate_ci95
             x1, x2, mid = label_w + span * low, label_w + span * high, y + bar_h / 2
             parts.append(f'<line x1="{x1:.1f}" y1="{mid}" x2="{x2:.1f}" y2="{mid}" '
                          f'stroke="#111827" stroke-width="1.5"><title>95% interval '
@@ -359,67 +370,65 @@ def rates_svg(rows: list[dict[str, Any]]) -> str:
                          f'<line x1="{x2:.1f}" y1="{mid - 6}" x2="{x2:.1f}" y2="{mid + 6}" '
                          f'stroke="#111827" stroke-width="1.5"/>')
         parts.append(f'<text x="{label_w + span + 8}" y="{y + bar_h / 2 + 5}" class="val">'
-                     f'{pct(v["reply_rate"])}<tspan class="muted"> of {v["delivered"]:,}'
+                     f'{pct(v.reply_rate)}<tspan class="muted"> of {v.delivered:,}'
                      f'</tspan></text>')
     height = max(1, len(rows)) * (bar_h + gap) - gap
     return (f'<svg class="chart" role="img" aria-label="Reply rate per variant" viewBox="0 0 '
             f'{width} {height}" width="{width}" height="{height}">{"".join(parts)}</svg>')
 
 
-def _reading_note(rep: dict[str, Any], file: str | None) -> str:
+def _reading_note(rep: RepliesReport, file: str | None) -> str:
     """The line that says whether, when and how completely replies were read, as a pill-like
-    note (warn when never read or the last pass was partial); empty for a schema-4 document."""
+    note (warn when never read or the last pass was partial)."""
     track = f"campaign track {shlex.quote(file) if file else 'FILE'}"
     text = reading_text(rep, track)
-    if text is None:
-        return ""
-    p = rep.get("last_pass")
-    cls = "ok" if rep["read"] and (p is None or p["complete"]) else "warn"
+    p = rep.last_pass
+    cls = "ok" if rep.read and (p is None or p.complete) else "warn"
     return (f"<p class='reading'><span class='pill {cls}'>replies</span> Replies "
             f"{_e(text)}.</p>")
 
 
-def _replies_panels(report: dict[str, Any], file: str | None = None) -> str:
+def _replies_panels(report: Report, file: str | None = None) -> str:
     """A variants panel per step with two or more variants; without variants, one replies
-    panel per step. An older document (schema < 4) has no replies: nothing. Replies never
-    read: one card saying so, with what was delivered, and no rates drawn."""
-    rep = report.get("replies")
-    if not rep or not rep.get("steps"):
+    panel per step. Replies never read: one card saying so, with what was delivered, and no
+    rates drawn."""
+    rep = report.replies
+    if not rep.steps:
         return ""
     note = _reading_note(rep, file)
-    if note and not rep["read"]:
+    if not rep.read:
         rows = "".join(
-            f"<tr><td class='t'><code>{_e(step)}</code></td><td class='t'>"
-            f"{_e(v['variant'] if v['variant'] is not None else '(no variant)')}</td>"
-            f"<td>{v['delivered']:,}</td><td class='t'>not read</td></tr>"
-            for step, s in rep["steps"].items() for v in s["variants"])
+            f"<tr><td class='t'><code>{_e(s.step)}</code></td><td class='t'>"
+            f"{_e(_variant_name(v))}</td>"
+            f"<td>{v.delivered:,}</td><td class='t'>not read</td></tr>"
+            for s in rep.steps for v in s.variants)
         return (f'<section class="card replies unread"><h2>Replies and opt-outs</h2>{note}'
                 "<table><tr><th class='t'>step</th><th class='t'>variant</th>"
                 f"<th>delivered</th><th class='t'>replied</th></tr>{rows}</table></section>")
-    n = rep.get("min_delivered_to_compare", 30)
+    n = rep.min_delivered_to_compare
     cards = []
-    for step, s in rep["steps"].items():
-        rows = s["variants"]
-        named = [v for v in rows if v["variant"] is not None]
-        title = (f"Variants of <code>{_e(step)}</code>" if len(named) >= 2
-                 else f"Replies to <code>{_e(step)}</code>")
+    for s in rep.steps:
+        rows_ = s.variants
+        named = [v for v in rows_ if v.variant is not None]
+        title = (f"Variants of <code>{_e(s.step)}</code>" if len(named) >= 2
+                 else f"Replies to <code>{_e(s.step)}</code>")
         table = "".join(
-            f"<tr><td class='t'>{_e(v['variant'] if v['variant'] is not None else '(no variant)')}"
-            f"</td><td>{v['delivered']:,}</td><td>{v['replied']:,}</td>"
-            f"<td>{pct(v['reply_rate'])}</td><td>{v['opted_out']:,}</td>"
-            f"<td>{pct(v['opt_out_rate'])}</td><td>{fmt_seconds(v['median_time_to_reply_s'])}"
-            "</td></tr>" for v in rows)
-        late = "".join(f"<li>{_e(v['variant'] or step)}{_e(unread_since_text(v))}</li>"
-                       for v in rows if v.get("sent_after_last_read"))
-        verdicts = "".join(f"<li>{_e(comparison_line(c, n))}</li>" for c in s["comparisons"])
+            f"<tr><td class='t'>{_e(_variant_name(v))}"
+            f"</td><td>{v.delivered:,}</td><td>{v.replied or 0:,}</td>"
+            f"<td>{pct(v.reply_rate)}</td><td>{v.opted_out or 0:,}</td>"
+            f"<td>{pct(v.opt_out_rate)}</td><td>{fmt_seconds(v.median_time_to_reply_s)}"
+            "</td></tr>" for v in rows_)
+        late = "".join(f"<li>{_e(v.variant or s.step)}{_e(unread_since_text(v))}</li>"
+                       for v in rows_ if v.sent_after_last_read)
+        verdicts = "".join(f"<li>{_e(comparison_line(c, n))}</li>" for c in s.comparisons)
         cards.append(
-            f'<div class="card replies"><h2>{title}</h2>{rates_svg(rows)}'
+            f'<div class="card replies"><h2>{title}</h2>{rates_svg(rows_)}'
             "<table><tr><th class='t'>variant</th><th>delivered</th><th>replied</th>"
             "<th>reply rate</th><th>opted out</th><th>opt-out rate</th>"
             f"<th>median time to reply</th></tr>{table}</table>"
             + (f"<ul class='late'>{late}</ul>" if late else "")
             + (f"<ul class='verdicts'>{verdicts}</ul>" if verdicts else "") + "</div>")
-    explained = (f"<p class='muted'>{rep['replies_stored']:,} replies stored by "
+    explained = (f"<p class='muted'>{rep.replies_stored:,} replies stored by "
                  "<code>campaign track</code>. A chat replied to a step when it answered after "
                  "the step and before the next; rates are over delivered chats, with 95% "
                  f"intervals (Wilson; differences: Newcombe). Under {n} delivered per variant a "
@@ -427,53 +436,60 @@ def _replies_panels(report: dict[str, Any], file: str | None = None) -> str:
     return f'{note}<section class="grid">{"".join(cards)}</section>{explained}'
 
 
-def render_html(report: dict[str, Any], file: str | None = None) -> str:
+def _funnel(report: Report) -> Mapping[str, int]:
+    m = report.delivery.messages
+    return {"planned": m.planned, "accepted": m.accepted, "delivered": m.delivered,
+            "failed": m.failed, "cancelled": m.cancelled}
+
+
+def render(report: Report, file: str | None = None) -> str:
     """The whole page as one string (UTF-8, no external resources). ``file``, the campaign's
     path, makes the "track" hint a command that runs as shown."""
-    d = report["delivery"]
-    m = d["messages"]
-    t = d["time_to_delivery_s"]
-    run = report["run"]
+    d = report.delivery
+    m = d.messages
+    t = d.time_to_delivery_s
+    run = report.run
     cls, status = _status(report)
-    title = f"Campaign {report['campaign']} — delivery report"
-    tracked = (f"delivery as of {_e(d['last_polled_at'])}" if d["tracked"]
+    title = f"Campaign {report.campaign} — delivery report"
+    tracked = (f"delivery as of {_e(d.last_polled_at)}" if d.tracked
                else "delivery not tracked yet: run <code>campaign track "
                f"{_e(shlex.quote(file) if file else 'FILE')}</code>")
     kpis = "".join([
-        _kpi("Messages planned", _n(m["planned"]), f"{report['totals']['requests']:,} requests",
+        _kpi("Messages planned", _n(m.planned), f"{report.totals.requests:,} requests",
              COLOURS["planned"]),
-        _kpi("Delivered", _n(m["delivered"]), _pct(m["delivered"], m["planned"]),
+        _kpi("Delivered", _n(m.delivered), _pct(m.delivered, m.planned),
              COLOURS["delivered"]),
-        _kpi("Failed after acceptance", _n(m["failed"]), _pct(m["failed"], m["planned"]),
+        _kpi("Failed after acceptance", _n(m.failed), _pct(m.failed, m.planned),
              COLOURS["failed"]),
-        _kpi("In flight / never accepted", f"{m['in_flight']:,} / {m['never_accepted']:,}",
+        _kpi("In flight / never accepted", f"{m.in_flight:,} / {m.never_accepted:,}",
              "still travelling / refused, unsent or scheduled", COLOURS["in_flight"]),
-        _kpi("Time to delivery", fmt_seconds(t["p50"]),
-             f"p50 · p95 {fmt_seconds(t['p95'])} · max {fmt_seconds(t['max'])}",
+        _kpi("Time to delivery", fmt_seconds(t.p50),
+             f"p50 · p95 {fmt_seconds(t.p95)} · max {fmt_seconds(t.max)}",
              COLOURS["accepted"]),
     ])
-    masked = ("Phone numbers and e-mail addresses are masked." if report["recipients_masked"]
+    masked = ("Phone numbers and e-mail addresses are masked." if report.recipients_masked
               else "Recipients are shown unmasked.")
+    protocols = {p.protocol: p.count for p in d.protocols}
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>{_e(title)}</title><style>{_CSS}</style></head>
 <body><main>
-<header><h1>Campaign <code>{_e(report['campaign'])}</code><span class="pill {cls}">{_e(status)}</span></h1>
-<p>Revision {report['revision']} · run #{run['id']} started {_e(run['started_at'])} · {tracked}</p>
+<header><h1>Campaign <code>{_e(report.campaign)}</code><span class="pill {cls}">{_e(status)}</span></h1>
+<p>Revision {report.revision} · run #{run.id} started {_e(run.started_at)} · {tracked}</p>
 <p class="state">{_state_line(report)}</p></header>
 <section class="kpis">{kpis}</section>
 <section class="grid">
-<div class="card"><h2>Delivery funnel</h2>{funnel_svg(m)}</div>
-<div class="card"><h2>Protocols</h2>{donut_svg(d['protocols'])}</div>
-<div class="card"><h2>Messages per step</h2>{steps_svg(report['steps'])}{_keys()}</div>
+<div class="card"><h2>Delivery funnel</h2>{funnel_svg(_funnel(report))}</div>
+<div class="card"><h2>Protocols</h2>{donut_svg(protocols)}</div>
+<div class="card"><h2>Messages per step</h2>{steps_svg(report.steps)}{_keys()}</div>
 <div class="card"><h2>Time from acceptance to delivery</h2>{histogram_svg(t)}</div>
 </section>
 {_replies_panels(report, file)}
 <section class="card"><h2>Steps</h2>{_steps_table(report)}</section>
 <section class="card"><h2>Failures</h2>{_failures_table(report)}</section>
-<footer>Generated {_e(report['generated_at'])} by blooio-runner (report schema
-{report['schema_version']}). {masked}</footer>
+<footer>Generated {_e(report.generated_at)} by blooio-runner (report schema
+{report.schema_version}). {masked}</footer>
 </main></body></html>
 """
