@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,7 +23,7 @@ from runner.http.classify import Disposition, Reading, read_exchange
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import retrying
-from runner.store.journal import Entry
+from runner.store.journal import Entry, Journal
 
 PAGE_LIMIT = 200  # the API's maximum page size
 MAX_PAGES = 500  # per chat: 100,000 inbound messages is far beyond any real conversation
@@ -66,6 +66,37 @@ def chats_to_check(entries: Iterable[Entry], since_ms: int | None = None,
             since = max(since, cursors[chat])
         out.append(ChatToCheck(chat, group.get(chat, chat), max(since, 0)))
     return out
+
+
+@dataclass
+class ChatWindows:
+    """The chats to read, a window at a time: ``count`` of them in ``pages``."""
+
+    count: int
+    pages: Iterator[list[ChatToCheck]]
+
+
+def chat_windows(journal: Journal, since_ms: int | None = None, *, cursors: bool = False,
+                 size: int = 1000) -> ChatWindows:
+    """``chats_to_check``'s chats and rule, read from the journal ``size`` chats at a time
+    (sorted), so a campaign of a million chats is never held at once. ``cursors``: start each
+    chat after its latest stored reply (`track`'s passes)."""
+    found = journal.attempted_chats(size)
+
+    def pages() -> Iterator[list[ChatToCheck]]:
+        for page in found.pages:
+            where = journal.reply_cursors_of(c.chat for c in page) if cursors else {}
+            out = []
+            for c in page:
+                since = since_ms if since_ms is not None else \
+                    int(c.first_attempt_at * 1000) - SKEW_MS
+                if c.chat in where:
+                    since = max(since, where[c.chat])
+                api_id = c.group_id if c.group_id and "," in c.chat else c.chat
+                out.append(ChatToCheck(c.chat, api_id, max(since, 0)))
+            yield out
+
+    return ChatWindows(found.count, pages())
 
 
 # -- reading (HTTP edge) --------------------------------------------------------------------
@@ -154,6 +185,21 @@ class ReadResult:
     requests: int = 0
     not_found: int = 0  # chats the API does not know (never created, or deleted)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (chat, reason)
+
+
+@dataclass
+class ReadTally:
+    """What the windows of one reading came to (counts only: the replies are stored as each
+    window is read)."""
+
+    done: int = 0  # chats read to the end of their page, or unknown to the API
+    failed: int = 0
+    requests: int = 0
+
+    def add(self, read: ReadResult) -> None:
+        self.done += len(read.chats) + read.not_found
+        self.failed += len(read.failed)
+        self.requests += read.requests
 
 
 async def read_replies(checks: list[ChatToCheck], fetcher: Fetcher, *, concurrency: int,

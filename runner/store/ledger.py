@@ -364,12 +364,20 @@ class Ledger:
                 f"SELECT reply_id FROM events WHERE reply_id IN ({marks})", chunk))
         return found
 
-    def contacts(self) -> dict[str, Contact]:
-        """Every chat the state has messaged."""
+    def contacts(self, chats: Iterable[str] | None = None) -> dict[str, Contact]:
+        """Every chat the state has messaged (``chats``: only these, a chunk per query: a
+        reading of a large campaign asks a window at a time)."""
+        if chats is None:
+            queries = [("SELECT * FROM contacts", ())]
+        else:
+            wanted = list(chats)
+            queries = [(f"SELECT * FROM contacts WHERE chat IN ({','.join('?' * len(chunk))})",
+                        tuple(chunk))
+                       for chunk in (wanted[i:i + 500] for i in range(0, len(wanted), 500))]
         try:
             return {r["chat"]: Contact(r["chat"], r["api_id"], r["first_ms"], r["last_ms"],
                                        r["last_campaign"], r["last_step"], r["cursor_ms"])
-                    for r in self._db.execute("SELECT * FROM contacts")}
+                    for sql, params in queries for r in self._db.execute(sql, params)}
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
 
