@@ -30,6 +30,9 @@ MAX_PAGES = 500  # per chat: 100,000 inbound messages is far beyond any real con
 # The journal's times are this machine's clock, `time_sent` is the API's: a reply that arrives
 # right after the first send must not be lost to a little clock skew between the two.
 SKEW_MS = 60_000
+# Chats read, recorded and committed together by a reply reading (`track`, `optouts`): what a
+# reading holds in memory, whatever the campaign's size.
+CHAT_WINDOW = 1000
 
 
 # -- what to ask ----------------------------------------------------------------------------
@@ -77,11 +80,11 @@ class ChatWindows:
 
 
 def chat_windows(journal: Journal, since_ms: int | None = None, *, cursors: bool = False,
-                 size: int = 1000) -> ChatWindows:
+                 size: int | None = None) -> ChatWindows:
     """``chats_to_check``'s chats and rule, read from the journal ``size`` chats at a time
     (sorted), so a campaign of a million chats is never held at once. ``cursors``: start each
     chat after its latest stored reply (`track`'s passes)."""
-    found = journal.attempted_chats(size)
+    found = journal.attempted_chats(size or CHAT_WINDOW)
 
     def pages() -> Iterator[list[ChatToCheck]]:
         for page in found.pages:

@@ -82,8 +82,6 @@ _FLUSH_EVERY_S = 0.2  # answers are committed at least this often (what a SIGKIL
 _FLUSH_OPS = 512  # ... or as soon as this many are waiting
 # Open messages queued in memory at once; more are read from the journal as these finish.
 WINDOW = 20_000
-# Chats whose replies are read, recorded and committed together (the reply pass's window).
-CHAT_WINDOW = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,7 +426,7 @@ class Tracker(ApiCaller[TrackOptions]):
         pass's own record (``reply_passes``): when it ran, how many chats it read, how many
         failed, and whether it finished or was stopped.
 
-        The chats are read ``CHAT_WINDOW`` at a time (runner.run.replies.chat_windows), each
+        The chats are read a window at a time (runner.run.replies.chat_windows), each
         window's replies recorded and committed before the next is read: memory holds one
         window whatever the campaign's size, and a pass killed midway keeps what it read."""
         windows = chat_windows(self.journal, cursors=True)

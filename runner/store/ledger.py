@@ -367,6 +367,7 @@ class Ledger:
     def contacts(self, chats: Iterable[str] | None = None) -> dict[str, Contact]:
         """Every chat the state has messaged (``chats``: only these, a chunk per query: a
         reading of a large campaign asks a window at a time)."""
+        queries: list[tuple[str, tuple[str, ...]]]
         if chats is None:
             queries = [("SELECT * FROM contacts", ())]
         else:
