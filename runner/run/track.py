@@ -250,6 +250,7 @@ class Tracker(ApiCaller[TrackOptions]):
         self._after = 0  # the journal cursor of open deliveries queued so far
         self._exhausted = False
         self._loaded = False
+        self._held = 0  # messages queued or being polled: what the window bounds
 
     # -- control -------------------------------------------------------------------------
     def _wake_on_stop(self) -> None:
@@ -275,14 +276,15 @@ class Tracker(ApiCaller[TrackOptions]):
         The journal is walked once, in seeding order: a message queued stays queued until it is
         final or left for a later run, so the rows past the cursor are exactly those not seen
         yet. Memory holds a window, not the campaign (a million messages: ~ a few MB)."""
-        if self._exhausted or len(self._heap) > self.window // 2:
+        if self._exhausted or self._held > self.window // 2:
             return
         page = self.journal.open_deliveries(self.revision, self._after,
-                                            self.window - len(self._heap))
+                                            self.window - self._held)
         self._after = page.after
         if not page.rows:
             self._exhausted = True
             return
+        self._held += len(page.rows)
         now = self._clock()
         for d in page.rows:
             if d.next_poll_at is not None:
@@ -396,6 +398,7 @@ class Tracker(ApiCaller[TrackOptions]):
             if delay is None:
                 # Left open for a later run; it will be asked first thing then.
                 stats.given_up += 1
+                self._held -= 1
                 self._ops.append(DeliveryPollError(d.message_id, now=now, next_poll_at=now))
                 return
             self._ops.append(DeliveryPollError(d.message_id, now=now, next_poll_at=now + delay))
@@ -412,6 +415,7 @@ class Tracker(ApiCaller[TrackOptions]):
             error=api.redact(verdict.error), now=now, next_poll_at=next_at, final=final,
         ))
         if final:
+            self._held -= 1
             stats.open -= 1
             stats.became_final += 1
             stats.statuses[verdict.status or "unknown"] += 1
