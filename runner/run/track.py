@@ -21,6 +21,11 @@ stop word; the text only when asked). Each pass leaves its own record (``reply_p
 chats read and failed, finished or stopped), so a report can tell unread replies from none.
 A pass costs at most one request per chat (a failed request is retried like any other); a
 chat with more than a page of new replies goes on at the next pass.
+
+Memory is bounded whatever the journal's size: a window of open messages is queued (``WINDOW``,
+topped up from the journal's keyset pages as they finish), messages already final are only
+counted, and the reply pass reads, records and commits a window of chats at a time
+(runner.run.replies.chat_windows).
 """
 
 from __future__ import annotations

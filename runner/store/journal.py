@@ -939,8 +939,9 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class ReplyPassEnd:
-    """How a reply pass (``Journal.start_reply_pass``) ended; applied with the replies it
-    stored, so the counts and the rows commit together."""
+    """How a reply pass (``Journal.start_reply_pass``) ended, applied once its last window of
+    replies is committed (each window commits its own rows: a pass that died midway keeps
+    what it read, and its row keeps no end time)."""
 
     SQL: ClassVar[str] = _REPLY_PASS_END_SQL
     pass_id: int
