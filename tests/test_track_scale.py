@@ -103,7 +103,7 @@ def test_track_holds_a_window_of_open_messages_and_still_finishes_them_all(
 
 
 def test_reply_readings_go_a_window_of_chats_at_a_time(make_emulator, tmp_path, monkeypatch,
-                                                       campaign_cli):
+                                                       campaign_cli, state: str):
     """`track`'s reply pass and `optouts` read 2 chats at a time here: every chat is read,
     every STOP recorded, the pass's record counts them all."""
     monkeypatch.setattr(replies_module, "CHAT_WINDOW", 2)
@@ -114,9 +114,8 @@ def test_reply_readings_go_a_window_of_chats_at_a_time(make_emulator, tmp_path, 
     path = tmp_path / "w.yaml"
     path.write_text("version: 1\nid: w\nrecipients:\n" + "".join(f'  - to: "{c}"\n' for c in chats)
                     + "steps:\n  - id: hello\n    text: Hi\n")
-    state = tmp_path / "st"
     runner.send(path, state_dir=state, rate="unlimited", base_url=emu.base_url, api_key=KEY)
-    with journal_module.Journal(state / "w.sqlite") as j, open_ledger(open_state(state)) as led:
+    with open_journal(open_state(state), "w") as j, open_ledger(open_state(state)) as led:
         tracker = Tracker(j, api_key=KEY, revision=1, rng=random.Random(1), options=TrackOptions(
             base_url=emu.base_url, concurrency=2, first_poll=0.0, poll_cap=0.05, timeout=20.0,
             replies=ReplyOptions(stop_words(), ledger=led, campaign="w")))
@@ -126,7 +125,7 @@ def test_reply_readings_go_a_window_of_chats_at_a_time(make_emulator, tmp_path, 
         [done] = j.reply_passes()
         assert done.complete and (done.chats, done.chats_read, done.replies_new) == (5, 5, 5)
         assert led.standings() == dict.fromkeys(chats, Standing.OPTED_OUT)
-    out = campaign_cli("optouts", str(path), "--state", str(state), "--format", "json",
+    out = campaign_cli("optouts", str(path), "--state", state, "--format", "json",
                        env=emu.env())
     assert out.returncode == 0, out.stderr
     assert '"chats_checked": 5' in out.stdout and '"requests": 5' in out.stdout
