@@ -25,7 +25,7 @@ from runner.contract import FINAL_DELIVERY_STATUSES
 from runner.run.consent import events_of
 from runner.store.backend import list_campaigns, open_journal, open_ledger
 from runner.store.journal import DeliveryPush, Journal, JournalOp
-from runner.store.ledger import ConsentEvent, Contact
+from runner.store.ledger import ConsentEvent
 from runner.store.state import State, open_state
 from runner.webhooks.events import EventType, WebhookEvent
 
@@ -55,24 +55,11 @@ class WebhookSink:
         self._journals: dict[str, Journal] = {}
         self._where: dict[str, str] = {}
         self._reseeded_at = 0.0
-        self._contacts: dict[str, Contact] = {}
 
     def close(self) -> None:
         for j in self._journals.values():
             j.close()
         self.ledger.close()
-
-    def _contact(self, chat: str) -> Contact | None:
-        """What the state last sent this chat (for the events' campaign and step): the ledger's
-        contact row, one indexed read per chat not seen yet (a bounded cache)."""
-        found = self._contacts.get(chat)
-        if found is None:
-            found = self.ledger.contacts([chat]).get(chat)
-            if found is not None:
-                if len(self._contacts) >= _CACHE:
-                    self._contacts.clear()
-                self._contacts[chat] = found
-        return found
 
     def _journal_of(self, message_id: str, now: float) -> str | None:
         """The campaign whose journal holds the message, or None."""
@@ -107,11 +94,15 @@ class WebhookSink:
         at = time.time() if now is None else now
         consent: list[ConsentEvent] = []
         pushes: dict[str, list[JournalOp]] = {}
+        events = list(events)
+        # What the state last sent each replying chat (the events' campaign and step): one
+        # indexed read per batch, fresh (a send running meanwhile moves it on).
+        contacts = self.ledger.contacts({e.chat for e in events if e.type is EventType.RECEIVED})
         for e in events:
             self.stats.by_event[e.type.value] += 1
             if e.type is EventType.RECEIVED:
                 self.stats.replies += 1
-                last = self._contact(e.chat)
+                last = contacts.get(e.chat)
                 found = events_of(e.chat, [{"message_id": e.message_id, "text": e.text,
                                             "time_sent": e.at_ms, "direction": "inbound"}],
                                   self.vocab, campaign=last.last_campaign if last else None,
