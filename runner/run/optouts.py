@@ -37,7 +37,6 @@ from runner.run.replies import SKEW_MS as SKEW_MS  # re-exported: callers met it
 from runner.run.replies import ChatReplies as ChatReplies
 from runner.run.replies import ChatToCheck as ChatToCheck
 from runner.run.replies import Fetcher, ReadUnauthorized, read_replies
-from runner.run.replies import chats_to_check as chats_to_check
 from runner.store.ledger import ConsentEvent, Contact
 
 NOTE_COLUMNS = ("note", "notes", "comment", "reason")

@@ -1,9 +1,9 @@
 """Reading the inbound replies of the chats a campaign messaged: the one path `optouts` and
 `track` share.
 
-What to ask comes from the journal's rows (`chats_to_check`: every chat with a send attempt,
-read from a little before its first attempt, or from a cursor); each chat is read with
-``GET /chats/{chat}/messages?direction=inbound&since=…&sort=asc`` through the shared client,
+What to ask comes from the journal's rows (`chat_windows`: every chat with a send attempt,
+read from a little before its first attempt, or from a cursor; a window of chats at a time);
+each chat is read with ``GET /chats/{chat}/messages?direction=inbound&since=…&sort=asc`` through the shared client,
 rate ceiling and retry loop (`Fetcher`), page by page (`inbound_messages`), many chats at once
 (`read_replies`). What a reply means (a stop word or not) is the callers' business.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,7 +23,7 @@ from runner.http.classify import Disposition, Reading, read_exchange
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import retrying
-from runner.store.journal import Entry, Journal
+from runner.store.journal import Journal
 
 PAGE_LIMIT = 200  # the API's maximum page size
 MAX_PAGES = 500  # per chat: 100,000 inbound messages is far beyond any real conversation
@@ -45,32 +45,6 @@ class ChatToCheck:
     since_ms: int  # replies after this are read
 
 
-def chats_to_check(entries: Iterable[Entry], since_ms: int | None = None,
-                   cursors: dict[str, int] | None = None) -> list[ChatToCheck]:
-    """Every chat the journal shows a send attempt to, with the time of its first attempt.
-
-    An attempt whose outcome is unknown or pending may still have been delivered, so it counts;
-    a row only marked (never attempted) does not. `since_ms` replaces the first-send times;
-    ``cursors`` (chat → API ms) start a chat later, where an earlier reading stopped."""
-    first: dict[str, float] = {}
-    group: dict[str, str] = {}
-    for e in entries:
-        if not e.attempts or e.first_attempt_at is None:
-            continue
-        at = float(e.first_attempt_at)
-        if e.chat not in first or at < first[e.chat]:
-            first[e.chat] = at
-        if e.group_id and "," in e.chat:
-            group.setdefault(e.chat, e.group_id)
-    out = []
-    for chat in sorted(first):
-        since = since_ms if since_ms is not None else int(first[chat] * 1000) - SKEW_MS
-        if cursors and chat in cursors:
-            since = max(since, cursors[chat])
-        out.append(ChatToCheck(chat, group.get(chat, chat), max(since, 0)))
-    return out
-
-
 @dataclass
 class ChatWindows:
     """The chats to read, a window at a time: ``count`` of them in ``pages``."""
@@ -81,9 +55,12 @@ class ChatWindows:
 
 def chat_windows(journal: Journal, since_ms: int | None = None, *, cursors: bool = False,
                  size: int | None = None) -> ChatWindows:
-    """``chats_to_check``'s chats and rule, read from the journal ``size`` chats at a time
-    (sorted), so a campaign of a million chats is never held at once. ``cursors``: start each
-    chat after its latest stored reply (`track`'s passes)."""
+    """Every chat the journal shows a send attempt to, read from a little before its first
+    attempt (``since_ms`` replaces that), ``size`` chats at a time (sorted), so a campaign of a
+    million chats is never held at once. An attempt whose outcome is unknown or pending may
+    have been delivered, so it counts; a row only marked (never attempted) does not; a group
+    chat is asked by the group id the API answered with. ``cursors``: start each chat after its
+    latest stored reply (`track`'s passes)."""
     found = journal.attempted_chats(size or CHAT_WINDOW)
 
     def pages() -> Iterator[list[ChatToCheck]]:

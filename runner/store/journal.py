@@ -350,7 +350,7 @@ class DeliveryCounts:
 
 @dataclass(frozen=True, slots=True)
 class AttemptedChat:
-    """A chat the journal shows a send attempt to (runner.run.replies.chats_to_check's rule)."""
+    """A chat the journal shows a send attempt to (runner.run.replies.chat_windows's rule)."""
 
     chat: str
     first_attempt_at: float  # the runner's clock
