@@ -3,9 +3,9 @@
 
 What to ask comes from the journal's rows (`chat_windows`: every chat with a send attempt,
 read from a little before its first attempt, or from a cursor; a window of chats at a time);
-each chat is read with ``GET /chats/{chat}/messages?direction=inbound&since=…&sort=asc`` through the shared client,
-rate ceiling and retry loop (`Fetcher`), page by page (`inbound_messages`), many chats at once
-(`read_replies`). What a reply means (a stop word or not) is the callers' business.
+each chat is read with ``GET /chats/{chat}/messages?direction=inbound&since=…&sort=asc``
+through the shared client, rate ceiling and retry loop (`Fetcher`), page by page
+(`inbound_messages`), many chats at once (`read_replies`). What a reply means (a stop word or not) is the callers' business.
 """
 
 from __future__ import annotations
