@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
+import time
 from pathlib import Path
 
 import runner
 from runner.consent.standing import EventKind, Standing
 from runner.emulator import EmulatorConfig
+from runner.http.server import Server
 from runner.run import replies as replies_module
 from runner.run.consent import _RECHECK_S, ConsentGate
 from runner.run.optouts import stop_words
@@ -23,6 +26,7 @@ from runner.store.backend import open_journal, open_ledger
 from runner.store.journal import ACCEPTED, Attempt, Outcome
 from runner.store.state import open_state
 from runner.webhooks.events import EventType, WebhookEvent
+from runner.webhooks.listener import DEFAULT_PATH, Listener
 from runner.webhooks.sink import WebhookSink
 
 pytest_plugins = ["emulator_fixtures"]
@@ -205,3 +209,56 @@ def test_a_stop_written_by_listen_keeps_that_chat_within_a_second_of_a_10000_mes
         finally:
             sink.close()
         assert first_kept is not None and first_kept - stopped_at <= _RECHECK_S + 0.1
+
+
+def test_the_emulator_feeds_listen_on_postgresql_and_track_then_polls_nothing(
+        make_emulator, pg_url, tmp_path):
+    """End to end on a database state: the emulator posts signed lifecycle webhooks and a STOP
+    to a listener writing the PostgreSQL state; the statuses land in the journal, the STOP in
+    the ledger, and `track` afterwards asks the API nothing."""
+    secret = "whsec_pg_SECRET"
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def up() -> tuple[Listener, Server, int]:
+        listener = Listener(WebhookSink(pg_url, stop_words()), [secret])
+        server = Server(listener, listener.max_body)
+        return listener, server, await server.start(0)
+
+    listener, server, port = asyncio.run_coroutine_threadsafe(up(), loop).result(10)
+    try:
+        emu = make_emulator(EmulatorConfig(
+            api_key=KEY, sent_after_ms=0, delivered_after_ms=0, delivery_jitter_ms=0,
+            webhook_url=f"http://127.0.0.1:{port}{DEFAULT_PATH}", webhook_secret=secret))
+        chats = ["+15556500001", "+15556500002"]
+        path = tmp_path / "pgw.yaml"
+        path.write_text("version: 1\nid: pgw\nrecipients:\n"
+                        + "".join(f'  - to: "{c}"\n' for c in chats)
+                        + "steps:\n  - id: hello\n    text: Hi\n")
+        runner.send(path, state_dir=pg_url, rate="unlimited", base_url=emu.base_url, api_key=KEY)
+        emu.reply(chats[1], "stop please")
+        state = open_state(pg_url)
+        for _ in range(200):  # bounded: the emulator retries until acknowledged
+            with open_journal(state, "pgw") as j:
+                done = j.delivery_counts(1).final_unpolled == 2
+            if done and listener.sink.stats.replies:
+                break
+            time.sleep(0.05)
+        with open_ledger(state) as ledger:
+            assert ledger.standings() == {chats[1]: Standing.OPTED_OUT}
+        before = emu.stats()["requests"]
+        tracked = runner.track(path, state_dir=pg_url, base_url=emu.base_url, api_key=KEY,
+                               replies=False, timeout=5)
+        assert tracked.stats.polls == 0 and tracked.stats.polls_saved == 2
+        assert emu.stats()["requests"] == before and listener.stats.refused == 0
+    finally:
+        async def down() -> None:
+            await listener.close()
+            await server.close()
+            listener.sink.close()
+
+        asyncio.run_coroutine_threadsafe(down(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
