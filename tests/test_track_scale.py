@@ -22,7 +22,7 @@ from runner.run.consent import _RECHECK_S, ConsentGate
 from runner.run.optouts import stop_words
 from runner.run.track import ReplyOptions, Tracker, TrackOptions
 from runner.store import journal as journal_module
-from runner.store.backend import open_journal, open_ledger
+from runner.store.backend import open_journal, open_ledger, sync_contacts
 from runner.store.journal import ACCEPTED, Attempt, Outcome
 from runner.store.state import open_state
 from runner.webhooks.events import EventType, WebhookEvent
@@ -262,3 +262,33 @@ def test_the_emulator_feeds_listen_on_postgresql_and_track_then_polls_nothing(
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+def test_contacts_sync_a_page_at_a_time_the_same_as_at_once(state: str, monkeypatch):
+    """The ledger merges a journal's requests into ``contacts`` a page at a time: with pages of
+    one row, a chat spread over pages (its first and latest attempts, a group's id on a later
+    row) comes out as it does from one page."""
+    from runner.store import ledger as ledger_module
+    from runner.store import pgledger as pgledger_module
+
+    group = "+15556600003,+15556600004"
+    rows = [("+15556600001", "hello", 1000.0), ("+15556600002", "hello", 1001.0),
+            ("+15556600001", "nudge", 3000.0), (group, "hello", 1500.0),
+            ("+15556600001", "promo", 2000.0), (group, "nudge", 2500.0)]
+    where = open_state(state)
+    with open_journal(where, "sync") as j:
+        j.apply([Attempt(f"k{i}", chat, step, 1, i, 0, 1, "h", None, at)
+                 for i, (chat, step, at) in enumerate(rows)]
+                + [Outcome("k5", ACCEPTED, message_id="mg", group_id="grp_9", now=2501.0)])
+    with open_ledger(where) as ledger:
+        monkeypatch.setattr(ledger_module, "_SYNC_PAGE", 1)
+        monkeypatch.setattr(pgledger_module, "_PAGE", 1)
+        sync_contacts(where, ledger)
+        contacts = ledger.contacts()
+    a = contacts["+15556600001"]
+    assert (a.first_ms, a.last_ms, a.last_campaign, a.last_step) == (
+        1_000_000, 3_000_000, "sync", "nudge")
+    g = contacts[group]
+    assert (g.api_id, g.first_ms, g.last_ms, g.last_step) == ("grp_9", 1_500_000, 2_500_000,
+                                                              "nudge")
+    assert set(contacts) == {"+15556600001", "+15556600002", group}
