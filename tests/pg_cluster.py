@@ -51,6 +51,7 @@ class PgCluster:
     data: Path
     port: int
     runas: list[str]  # the command prefix that runs a server binary as its owner
+    settings: tuple[str, ...] = ()  # extra server settings, "name=value"
 
     def url(self, db: str = "postgres", *, password: bool = True) -> str:
         secret = f":{PASSWORD}" if password else ""
@@ -63,7 +64,8 @@ class PgCluster:
     def start(self) -> None:
         self._ctl("-w", "-l", str(self.data / "server.log"), "-o",
                   f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c full_page_writes=off -c synchronous_commit=on -c autovacuum=off", "start")
+                  "-c full_page_writes=off -c synchronous_commit=on -c autovacuum=off"
+                  + "".join(f" -c {s}" for s in self.settings), "start")
 
     def stop(self, mode: str = "fast") -> None:
         self._ctl("-w", "-m", mode, "stop")
@@ -90,15 +92,22 @@ def _runas() -> list[str]:
     return ["runuser", "-u", "nobody", "--"]
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    initdb = _bin("initdb")
+def available() -> bool:
+    """initdb and psycopg are both here."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        initdb = None
+        return False
+    return _bin("initdb") is not None
+
+
+@contextlib.contextmanager
+def throwaway_cluster(*settings: str) -> Iterator[PgCluster]:
+    """A cluster in a temporary folder, started on a free loopback port, removed at the end
+    (the tests' fixture, and benchmarks/send_pg.py). ``settings``: extra ``-c name=value``."""
+    initdb = _bin("initdb")
     if initdb is None:
-        missing_postgres()
+        raise RuntimeError("initdb not found (Debian's postgresql-15)")
     runas = _runas()
     root = Path(tempfile.mkdtemp(prefix="runner-pg-"))
     data = root / "data"
@@ -108,17 +117,27 @@ def pg_cluster() -> Iterator[PgCluster]:
         os.chmod(root, 0o755)
         shutil.chown(root, "nobody")
         shutil.chown(pwfile, "nobody")
-    subprocess.run([*runas, initdb, "-D", str(data), "-U", USER, f"--pwfile={pwfile}",
-                    "--auth-host=scram-sha-256", "--auth-local=trust", "-N", "-E", "UTF8",
-                    "--locale=C"], check=True, capture_output=True, timeout=120)
-    cluster = PgCluster(data, _free_port(), runas)
-    cluster.start()
     try:
-        yield cluster
+        subprocess.run([*runas, initdb, "-D", str(data), "-U", USER, f"--pwfile={pwfile}",
+                        "--auth-host=scram-sha-256", "--auth-local=trust", "-N", "-E", "UTF8",
+                        "--locale=C"], check=True, capture_output=True, timeout=120)
+        cluster = PgCluster(data, _free_port(), runas, settings)
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            with contextlib.suppress(Exception):
+                cluster.stop("immediate")
     finally:
-        with contextlib.suppress(Exception):
-            cluster.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    if not available():
+        missing_postgres()
+    with throwaway_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
