@@ -8,7 +8,6 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -25,12 +24,13 @@ from runner.run.optouts import (
     SKEW_MS,
     ChatToCheck,
     Exported,
-    chats_to_check,
     collect,
     export,
     stop_word,
     stop_words,
 )
+from runner.run.replies import chat_windows
+from runner.store.backend import open_journal
 from runner.store.journal import (
     ACCEPTED,
     PENDING,
@@ -41,6 +41,7 @@ from runner.store.journal import (
 )
 from runner.store.ledger import Ledger
 from runner.store.paths import journal_path, ledger_path
+from runner.store.state import open_state
 
 pytest_plugins = ["emulator_fixtures"]
 
@@ -83,27 +84,43 @@ def test_the_carrier_words_are_all_there():
 # -- which chats, since when ----------------------------------------------------------------
 
 
-def entry(chat, first, attempts=1, group_id=None, status=ACCEPTED):
-    return SimpleNamespace(chat=chat, first_attempt_at=first, attempts=attempts, group_id=group_id,
-                           status=status)
-
-
-def test_chats_to_check_from_first_attempts():
+def _attempted(journal) -> None:
+    """B at 200 s; A at 150 s and (its outcome unknown) at 100 s; a group at 300 s (the API
+    answered with its group id) and at 250 s; E only marked, never sent."""
     group = f"{C},{D}"
-    checks = chats_to_check([
-        entry(B, 200.0), entry(A, 150.0), entry(A, 100.0, status=PENDING),
-        entry(group, 300.0, group_id="grp_abc"), entry(group, 250.0),
-        entry(E, None, attempts=0, status="failed"),  # only marked: never sent
-    ])
-    assert checks == [
-        ChatToCheck(A, A, 100_000 - SKEW_MS),
-        ChatToCheck(B, B, 200_000 - SKEW_MS),
-        ChatToCheck(f"{C},{D}", "grp_abc", 250_000 - SKEW_MS),
-    ]
+    ops = [Attempt("b", B, "s", 1, 0, 0, 1, "h", None, 200.0),
+           Attempt("a1", A, "s", 1, 1, 0, 1, "h", None, 150.0),
+           Attempt("a2", A, "s", 1, 1, 1, 1, "h", None, 100.0),
+           Attempt("g1", group, "s", 1, 2, 0, 1, "h", None, 300.0),
+           Attempt("g2", group, "s", 1, 2, 1, 1, "h", None, 250.0),
+           Mark("e", E, "s", 1, 3, 0, 1, status="failed", error_code="x", error_message=None,
+                content_hash="h", run_id=None, now=300.0)]
+    ops += [Outcome("b", ACCEPTED, message_id="mb", now=201.0),
+            Outcome("a2", PENDING, now=101.0),
+            Outcome("g1", ACCEPTED, message_id="mg", group_id="grp_abc", now=301.0)]
+    journal.apply(ops)
 
 
-def test_since_replaces_the_first_send():
-    assert chats_to_check([entry(A, 100.0)], since_ms=5) == [ChatToCheck(A, A, 5)]
+def _checks(journal, since_ms=None, size=2) -> list[ChatToCheck]:
+    return [c for page in chat_windows(journal, since_ms, size=size).pages for c in page]
+
+
+def test_chats_to_check_from_first_attempts(state: str):
+    with open_journal(open_state(state), "c") as j:
+        _attempted(j)
+        windows = chat_windows(j)
+        assert windows.count == 3
+        assert _checks(j) == [
+            ChatToCheck(A, A, 100_000 - SKEW_MS),
+            ChatToCheck(B, B, 200_000 - SKEW_MS),
+            ChatToCheck(f"{C},{D}", "grp_abc", 250_000 - SKEW_MS),
+        ]
+
+
+def test_since_replaces_the_first_send(tmp_path):
+    with Journal(tmp_path / "c.sqlite") as j:
+        _attempted(j)
+        assert _checks(j, since_ms=5)[0] == ChatToCheck(A, A, 5)
 
 
 # -- what a reply means ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ from runner.cli.console import echo
 from runner.errors import CampaignError
 from runner.http.server import Server
 from runner.run.optouts import stop_words
+from runner.store.state import open_state
 from runner.webhooks.listener import DEFAULT_PATH, Listener
 from runner.webhooks.sink import WebhookSink
 
@@ -51,15 +52,12 @@ Exit codes:
 @click.option("--port-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the chosen port here once listening")
 @user_errors(None)
-def listen(state_dir: Path, host: str, port: int, path: str, secrets: tuple[str, ...],
+def listen(state_dir: Path | str, host: str, port: int, path: str, secrets: tuple[str, ...],
            port_file: Path | None) -> None:
     """Receive Blooio's signed webhooks into the state until Ctrl-C."""
-    if not isinstance(state_dir, Path):  # a postgresql:// URL (runner.cli._base.StateType)
-        raise CampaignError("campaign listen writes a folder state only (not yet a database)",
-                            hint="pass --state DIR; run `campaign track` / `optouts` against a "
-                                 "database state to read replies and statuses into it")
     keys = _secrets(secrets)
-    sink = WebhookSink(state_dir, stop_words())
+    state = open_state(state_dir)  # a folder, or a postgresql:// URL: the same sink writes both
+    sink = WebhookSink(state, stop_words())
     listener = Listener(sink, keys, path=path,
                         log=lambda line: echo(click.unstyle(line), err=True))
 
@@ -72,7 +70,7 @@ def listen(state_dir: Path, host: str, port: int, path: str, secrets: tuple[str,
                                 hint="choose another --port, or stop what uses it") from None
         if port_file is not None:
             port_file.write_text(f"{bound}\n", encoding="utf-8")
-        echo(f"listening on http://{host}:{bound}{path} (state {state_dir}); Ctrl-C stops",
+        echo(f"listening on http://{host}:{bound}{path} (state {state.label}); Ctrl-C stops",
                    err=True)
         try:
             await server.serve_forever()

@@ -19,7 +19,7 @@ import io
 import os
 import random
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,6 @@ from runner.run.replies import SKEW_MS as SKEW_MS  # re-exported: callers met it
 from runner.run.replies import ChatReplies as ChatReplies
 from runner.run.replies import ChatToCheck as ChatToCheck
 from runner.run.replies import Fetcher, ReadUnauthorized, read_replies
-from runner.run.replies import chats_to_check as chats_to_check
 from runner.store.ledger import ConsentEvent, Contact
 
 NOTE_COLUMNS = ("note", "notes", "comment", "reason")
@@ -71,6 +70,7 @@ class CollectResult:
     requests: int = 0
     not_found: int = 0  # chats the API does not know (never created, or deleted)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (chat, reason)
+    checked: list[str] = field(default_factory=list)  # a window's chats (``collect_windows``)
 
 
 async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
@@ -83,7 +83,32 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
                   contacts: dict[str, Contact] | None = None) -> CollectResult:
     """Read every chat's inbound replies (runner.run.replies) into ledger events; ``contacts``
     (the ledger's) name the step each chat's replies answered."""
-    result = CollectResult(chats=len(checks))
+    cursors: dict[str, int] = {}
+    result = await collect_windows(
+        [checks], len(checks), base_url=base_url, api_key=api_key, concurrency=concurrency,
+        rate_per_second=rate_per_second, transport=transport, timeout=timeout, sleep=sleep,
+        max_attempts=max_attempts, rng=rng, http_stack=http_stack, words=words,
+        campaign=campaign, contacts_of=lambda chats: contacts or {},
+        on_window=lambda w: cursors.update(w.cursors))
+    result.cursors = cursors
+    return result
+
+
+async def collect_windows(windows: Iterable[list[ChatToCheck]], chats: int, *, base_url: str,
+                          api_key: str, on_window: Callable[[CollectResult], None],
+                          contacts_of: Callable[[list[str]], dict[str, Contact]],
+                          concurrency: int = 4, rate_per_second: float | None = 5.0,
+                          transport: httpx.AsyncBaseTransport | None = None,
+                          timeout: float = 30.0,
+                          sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                          max_attempts: int = 5, rng: random.Random | None = None,
+                          http_stack: str = FAST, words: Vocabulary = DEFAULT_WORDS,
+                          campaign: str | None = None) -> CollectResult:
+    """``collect`` a window of chats at a time (runner.run.replies.chat_windows): each window's
+    events and cursors go to ``on_window`` (which records them) before the next is read, so
+    memory holds one window. The result totals the counts and keeps the events (one per reply
+    that means something), not the cursors."""
+    result = CollectResult(chats=chats)
     concurrency = max(1, concurrency)
     options = ApiOptions(base_url=base_url, rate_per_second=rate_per_second,
                          concurrency=concurrency, max_attempts=max_attempts,
@@ -93,24 +118,32 @@ async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
         fetcher = Fetcher(api, RateLimiter(rate_per_second), options, sleep=sleep,
                           rng=rng or random.Random())
         try:
-            read = await read_replies(checks, fetcher, concurrency=concurrency)
+            for checks in windows:
+                read = await read_replies(checks, fetcher, concurrency=concurrency)
+                window = CollectResult(chats=len(checks), requests=read.requests,
+                                       not_found=read.not_found, failed=read.failed,
+                                       checked=[c.chat for c in checks])
+                contacts = contacts_of([c.check.chat for c in read.chats]) if read.chats else {}
+                for chat in read.chats:
+                    window.replies += len(chat.messages)
+                    contact = contacts.get(chat.check.chat)
+                    found = events_of(chat.check.chat, chat.messages, words, campaign=campaign,
+                                      step=contact.last_step if contact is not None else None)
+                    window.events.extend(found.events)
+                    if found.cursor_ms is not None:
+                        window.cursors[chat.check.chat] = found.cursor_ms
+                on_window(window)
+                result.events.extend(window.events)
+                result.replies += window.replies
+                result.not_found += window.not_found
+                result.failed.extend(window.failed)
         except ReadUnauthorized:
             raise StoppedEarly("the API refused the key (401)",
                                hint=f"check BLOOIO_API_KEY (refused by {options.base_url}; "
-                                    "--base-url or BLOOIO_BASE_URL chooses the API); nothing "
-                                    "was written") from None
+                                    "--base-url or BLOOIO_BASE_URL chooses the API); what was "
+                                    "read before is recorded, nothing else was written") from None
         finally:
             result.requests = fetcher.requests
-    result.not_found = read.not_found
-    result.failed = read.failed
-    for chat in read.chats:
-        result.replies += len(chat.messages)
-        contact = (contacts or {}).get(chat.check.chat)
-        found = events_of(chat.check.chat, chat.messages, words, campaign=campaign,
-                          step=contact.last_step if contact is not None else None)
-        result.events.extend(found.events)
-        if found.cursor_ms is not None:
-            result.cursors[chat.check.chat] = found.cursor_ms
     return result
 
 

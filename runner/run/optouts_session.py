@@ -30,7 +30,8 @@ from runner.errors import CampaignError, Problem
 from runner.http.client import ApiOptions, api_key_from_env, base_url_from
 from runner.http.stacks import stack_from
 from runner.run.answers import AnswerStats, AnswerTexts, answer_owed, policy_answers
-from runner.run.optouts import CollectResult, Exported, chats_to_check, collect, export, stop_words
+from runner.run.optouts import CollectResult, Exported, collect_windows, export, stop_words
+from runner.run.replies import chat_windows
 from runner.store.backend import campaign_lock, open_journal, open_ledger, sync_contacts
 from runner.store.ledger import (
     Change,
@@ -170,27 +171,36 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
         if sent_yet:
             if not dry_run:
                 sync_contacts(state, ledger)
-            with open_journal(state, campaign.id) as journal, journal.snapshot("optouts"):
-                checks = chats_to_check(journal.entries(), lower)
-            result = asyncio.run(collect(
-                checks, base_url=base, api_key=key, concurrency=concurrency, rate_per_second=rate,
-                max_attempts=max_attempts, http_stack=stack,
-                words=stop_words(campaign.optout_words), campaign=campaign.id,
-                contacts=ledger.contacts()))
+            holds: dict[str, ChatStanding] = {}
+
+            def on_window(window: CollectResult) -> None:
+                # Recorded a window at a time (a million chats are never held at once); the
+                # holds among the window's chats (a group's members too) are kept: they are few.
+                if not dry_run:
+                    outcome.changes.extend(ledger.record(window.events, window.cursors))
+                mine = {c for chat in window.checked for c in (chat, *chat.split(","))}
+                mine |= {e.chat for e in window.events}
+                for h in ledger.standing_rows(Standing.HELD, mine):
+                    holds[h.chat] = h
+
+            with open_journal(state, campaign.id) as journal:
+                windows = chat_windows(journal, lower)
+                result = asyncio.run(collect_windows(
+                    windows.pages, windows.count, base_url=base, api_key=key,
+                    concurrency=concurrency, rate_per_second=rate, max_attempts=max_attempts,
+                    http_stack=stack, words=stop_words(campaign.optout_words),
+                    campaign=campaign.id, contacts_of=ledger.contacts, on_window=on_window))
             outcome.result = result
             if dry_run:
                 outcome.changes = _dry_changes(ledger, result.events)
             else:
-                outcome.changes = ledger.record(result.events, result.cursors)
                 texts = answers if answers is not None else policy_answers(campaign.policy)
                 outcome.answered = asyncio.run(answer_owed(
                     ledger, texts, base_url=base, api_key=key,
                     options=ApiOptions(base_url=base, rate_per_second=rate,
                                        concurrency=concurrency, max_attempts=max_attempts,
                                        http_stack=stack)))
-            mine = {c.chat for c in checks} | {m for c in checks for m in c.chat.split(",")}
-            mine |= {e.chat for e in result.events}
-            outcome.holds = ledger.standing_rows(Standing.HELD, mine)
+            outcome.holds = sorted(holds.values(), key=lambda h: h.chat)
             if dry_run:  # the holds it would record too
                 latest = {e.chat: e for e in result.events if e.kind is EventKind.HELD}
                 outcome.holds += [_pretend(latest[c.chat], Standing.HELD) for c in outcome.changes

@@ -1,11 +1,11 @@
 """Reading the inbound replies of the chats a campaign messaged: the one path `optouts` and
 `track` share.
 
-What to ask comes from the journal's rows (`chats_to_check`: every chat with a send attempt,
-read from a little before its first attempt, or from a cursor); each chat is read with
-``GET /chats/{chat}/messages?direction=inbound&since=…&sort=asc`` through the shared client,
-rate ceiling and retry loop (`Fetcher`), page by page (`inbound_messages`), many chats at once
-(`read_replies`). What a reply means (a stop word or not) is the callers' business.
+What to ask comes from the journal's rows (`chat_windows`: every chat with a send attempt,
+read from a little before its first attempt, or from a cursor; a window of chats at a time);
+each chat is read with ``GET /chats/{chat}/messages?direction=inbound&since=…&sort=asc``
+through the shared client, rate ceiling and retry loop (`Fetcher`), page by page
+(`inbound_messages`), many chats at once (`read_replies`). What a reply means (a stop word or not) is the callers' business.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,13 +23,16 @@ from runner.http.classify import Disposition, Reading, read_exchange
 from runner.http.client import ApiClient, ApiOptions
 from runner.http.ratelimit import RateLimiter
 from runner.http.retry import retrying
-from runner.store.journal import Entry
+from runner.store.journal import Journal
 
 PAGE_LIMIT = 200  # the API's maximum page size
 MAX_PAGES = 500  # per chat: 100,000 inbound messages is far beyond any real conversation
 # The journal's times are this machine's clock, `time_sent` is the API's: a reply that arrives
 # right after the first send must not be lost to a little clock skew between the two.
 SKEW_MS = 60_000
+# Chats read, recorded and committed together by a reply reading (`track`, `optouts`): what a
+# reading holds in memory, whatever the campaign's size.
+CHAT_WINDOW = 1000
 
 
 # -- what to ask ----------------------------------------------------------------------------
@@ -42,30 +45,38 @@ class ChatToCheck:
     since_ms: int  # replies after this are read
 
 
-def chats_to_check(entries: Iterable[Entry], since_ms: int | None = None,
-                   cursors: dict[str, int] | None = None) -> list[ChatToCheck]:
-    """Every chat the journal shows a send attempt to, with the time of its first attempt.
+@dataclass
+class ChatWindows:
+    """The chats to read, a window at a time: ``count`` of them in ``pages``."""
 
-    An attempt whose outcome is unknown or pending may still have been delivered, so it counts;
-    a row only marked (never attempted) does not. `since_ms` replaces the first-send times;
-    ``cursors`` (chat → API ms) start a chat later, where an earlier reading stopped."""
-    first: dict[str, float] = {}
-    group: dict[str, str] = {}
-    for e in entries:
-        if not e.attempts or e.first_attempt_at is None:
-            continue
-        at = float(e.first_attempt_at)
-        if e.chat not in first or at < first[e.chat]:
-            first[e.chat] = at
-        if e.group_id and "," in e.chat:
-            group.setdefault(e.chat, e.group_id)
-    out = []
-    for chat in sorted(first):
-        since = since_ms if since_ms is not None else int(first[chat] * 1000) - SKEW_MS
-        if cursors and chat in cursors:
-            since = max(since, cursors[chat])
-        out.append(ChatToCheck(chat, group.get(chat, chat), max(since, 0)))
-    return out
+    count: int
+    pages: Iterator[list[ChatToCheck]]
+
+
+def chat_windows(journal: Journal, since_ms: int | None = None, *, cursors: bool = False,
+                 size: int | None = None) -> ChatWindows:
+    """Every chat the journal shows a send attempt to, read from a little before its first
+    attempt (``since_ms`` replaces that), ``size`` chats at a time (sorted), so a campaign of a
+    million chats is never held at once. An attempt whose outcome is unknown or pending may
+    have been delivered, so it counts; a row only marked (never attempted) does not; a group
+    chat is asked by the group id the API answered with. ``cursors``: start each chat after its
+    latest stored reply (`track`'s passes)."""
+    found = journal.attempted_chats(size or CHAT_WINDOW)
+
+    def pages() -> Iterator[list[ChatToCheck]]:
+        for page in found.pages:
+            where = journal.reply_cursors_of(c.chat for c in page) if cursors else {}
+            out = []
+            for c in page:
+                since = since_ms if since_ms is not None else \
+                    int(c.first_attempt_at * 1000) - SKEW_MS
+                if c.chat in where:
+                    since = max(since, where[c.chat])
+                api_id = c.group_id if c.group_id and "," in c.chat else c.chat
+                out.append(ChatToCheck(c.chat, api_id, max(since, 0)))
+            yield out
+
+    return ChatWindows(found.count, pages())
 
 
 # -- reading (HTTP edge) --------------------------------------------------------------------
@@ -155,6 +166,21 @@ class ReadResult:
     requests: int = 0
     not_found: int = 0  # chats the API does not know (never created, or deleted)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (chat, reason)
+
+
+@dataclass
+class ReadTally:
+    """What the windows of one reading came to (counts only: the replies are stored as each
+    window is read)."""
+
+    done: int = 0  # chats read to the end of their page, or unknown to the API
+    failed: int = 0
+    requests: int = 0
+
+    def add(self, read: ReadResult) -> None:
+        self.done += len(read.chats) + read.not_found
+        self.failed += len(read.failed)
+        self.requests += read.requests
 
 
 async def read_replies(checks: list[ChatToCheck], fetcher: Fetcher, *, concurrency: int,

@@ -21,6 +21,11 @@ stop word; the text only when asked). Each pass leaves its own record (``reply_p
 chats read and failed, finished or stopped), so a report can tell unread replies from none.
 A pass costs at most one request per chat (a failed request is retried like any other); a
 chat with more than a page of new replies goes on at the next pass.
+
+Memory is bounded whatever the journal's size: a window of open messages is queued (``WINDOW``,
+topped up from the journal's keyset pages as they finish), messages already final are only
+counted, and the reply pass reads, records and commits a window of chats at a time
+(runner.run.replies.chat_windows).
 """
 
 from __future__ import annotations
@@ -61,8 +66,9 @@ from runner.run.optouts import DEFAULT_WORDS, stop_word
 from runner.run.replies import (
     Fetcher,
     ReadResult,
+    ReadTally,
     ReadUnauthorized,
-    chats_to_check,
+    chat_windows,
     read_replies,
 )
 from runner.store.journal import (
@@ -78,6 +84,8 @@ from runner.store.ledger import ConsentEvent, Ledger
 
 _FLUSH_EVERY_S = 0.2  # answers are committed at least this often (what a SIGKILL can lose)
 _FLUSH_OPS = 512  # ... or as soon as this many are waiting
+# Open messages queued in memory at once; more are read from the journal as these finish.
+WINDOW = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +238,7 @@ class Tracker(ApiCaller[TrackOptions]):
         limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        window: int = WINDOW,
     ) -> None:
         super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
                          rng=rng)
@@ -241,6 +250,11 @@ class Tracker(ApiCaller[TrackOptions]):
         self._ops: list[JournalOp] = []
         self._heap: list[tuple[float, int, Delivery]] = []
         self._seq = 0
+        self.window = window  # open messages held in memory at once
+        self._after = 0  # the journal cursor of open deliveries queued so far
+        self._exhausted = False
+        self._loaded = False
+        self._held = 0  # messages queued or being polled: what the window bounds
 
     # -- control -------------------------------------------------------------------------
     def _wake_on_stop(self) -> None:
@@ -249,25 +263,39 @@ class Tracker(ApiCaller[TrackOptions]):
 
     # -- the run -------------------------------------------------------------------------
     def load(self) -> int:
-        """Add rows for newly accepted messages and queue every open one; returns the count."""
+        """Add rows for newly accepted messages, count them, and queue the first window of
+        open ones; returns how many are open."""
         self.journal.seed_deliveries(self.revision)
+        counts = self.journal.delivery_counts(self.revision)
+        self.stats.total = counts.total
+        self.stats.open = counts.open
+        self.stats.polls_saved = counts.final_unpolled  # finished by a webhook: never asked
+        self._loaded = True
+        self._refill()
+        return counts.open
+
+    def _refill(self) -> None:
+        """Top the queue up to ``window`` messages from the journal's open ones not queued yet.
+
+        The journal is walked once, in seeding order: a message queued stays queued until it is
+        final or left for a later run, so the rows past the cursor are exactly those not seen
+        yet. Memory holds a window, not the campaign (a million messages: ~ a few MB)."""
+        if self._exhausted or self._held > self.window // 2:
+            return
+        page = self.journal.open_deliveries(self.revision, self._after,
+                                            self.window - self._held)
+        self._after = page.after
+        if not page.rows:
+            self._exhausted = True
+            return
+        self._held += len(page.rows)
         now = self._clock()
-        total = opened = saved = 0
-        for d in self.journal.deliveries(self.revision):
-            total += 1
-            if d.final:
-                saved += d.polls == 0  # finished by a webhook: never asked
-                continue
-            opened += 1
+        for d in page.rows:
             if d.next_poll_at is not None:
                 due = d.next_poll_at
             else:
                 due = (d.accepted_at or now) + self.options.first_poll
             self._push(max(due, now), d)
-        self.stats.total = total
-        self.stats.open = opened
-        self.stats.polls_saved = saved
-        return opened
 
     def _push(self, due: float, d: Delivery) -> None:
         self._seq += 1
@@ -275,7 +303,7 @@ class Tracker(ApiCaller[TrackOptions]):
 
     async def run(self) -> TrackResult:
         self._wake = asyncio.Event()
-        if not self._heap and not self.stats.total:
+        if not self._loaded:
             self.load()
         opts = self.options
         started = time.monotonic()
@@ -295,8 +323,9 @@ class Tracker(ApiCaller[TrackOptions]):
         try:
             while not self.stopping:
                 if deadline is not None and time.monotonic() >= deadline:
-                    timed_out = bool(self._heap)
+                    timed_out = bool(self._heap) or not self._exhausted
                     break
+                self._refill()
                 if not self._heap:
                     if not tasks:
                         break
@@ -373,6 +402,7 @@ class Tracker(ApiCaller[TrackOptions]):
             if delay is None:
                 # Left open for a later run; it will be asked first thing then.
                 stats.given_up += 1
+                self._held -= 1
                 self._ops.append(DeliveryPollError(d.message_id, now=now, next_poll_at=now))
                 return
             self._ops.append(DeliveryPollError(d.message_id, now=now, next_poll_at=now + delay))
@@ -389,6 +419,7 @@ class Tracker(ApiCaller[TrackOptions]):
             error=api.redact(verdict.error), now=now, next_poll_at=next_at, final=final,
         ))
         if final:
+            self._held -= 1
             stats.open -= 1
             stats.became_final += 1
             stats.statuses[verdict.status or "unknown"] += 1
@@ -401,35 +432,50 @@ class Tracker(ApiCaller[TrackOptions]):
     async def _read_replies(self, api: ApiClient, how: ReplyOptions) -> None:
         """One page of new inbound replies per messaged chat, stored in the journal with the
         pass's own record (``reply_passes``): when it ran, how many chats it read, how many
-        failed, and whether it finished or was stopped."""
-        with self.journal.snapshot("track"):
-            checks = chats_to_check(self.journal.entries(), cursors=self.journal.reply_cursors())
+        failed, and whether it finished or was stopped.
+
+        The chats are read a window at a time (runner.run.replies.chat_windows), each
+        window's replies recorded and committed before the next is read: memory holds one
+        window whatever the campaign's size, and a pass killed midway keeps what it read."""
+        windows = chat_windows(self.journal, cursors=True)
         stats = self.stats
-        stats.reply_chats = len(checks)
-        pass_id = self.journal.start_reply_pass(len(checks), self._clock())
+        stats.reply_chats = windows.count
+        pass_id = self.journal.start_reply_pass(windows.count, self._clock())
         fetcher = Fetcher(api, self._limiter, self.options, rng=self._rng, clock=self._clock)
+        total = ReadTally()
         try:
-            read = await read_replies(checks, fetcher, concurrency=self.options.concurrency,
-                                      max_pages=1, stopping=lambda: self.stopping)
+            for checks in windows.pages:
+                if self.stopping:
+                    break
+                read = await read_replies(checks, fetcher, concurrency=self.options.concurrency,
+                                          max_pages=1, stopping=lambda: self.stopping)
+                total.add(read)
+                self._store_window(read, how)
         except ReadUnauthorized:
-            # What the other chats returned is dropped with the pass: none of it is stored.
+            # The window being read is dropped: none of its replies is stored.
             stats.reply_requests = fetcher.requests
             self.request_stop(StopReason.UNAUTHORIZED)
-            self.journal.apply([self._pass_end(pass_id, len(checks),
-                                               ReadResult(requests=fetcher.requests))])
+            total.requests = fetcher.requests
+            self.journal.apply([self._pass_end(pass_id, windows.count, total)])
             return
         except (asyncio.CancelledError, KeyboardInterrupt):
             # A second Ctrl-C: say the pass was stopped if the journal still takes a write.
+            total.requests = fetcher.requests
             with contextlib.suppress(sqlite3.Error):
                 self.journal.apply([self._pass_end(
-                    pass_id, len(checks), ReadResult(requests=fetcher.requests),
+                    pass_id, windows.count, total,
                     reason=self._stop_reason or StopReason.INTERRUPTED)])
             raise
-        stats.reply_requests = read.requests
-        stats.reply_failed = len(read.failed)
+        stats.reply_requests = total.requests
+        stats.reply_failed = total.failed
+        self.journal.apply([self._pass_end(pass_id, windows.count, total, stats.replies_new)])
+
+    def _store_window(self, read: ReadResult, how: ReplyOptions) -> None:
+        """One window's replies: their meaning into the ledger, then the journal's rows."""
+        stats = self.stats
         self._record_consent(read, how)
         now = self._clock()
-        known = {r.message_id for r in self.journal.replies(c.check.chat for c in read.chats)}
+        known = self.journal.replies_of(c.check.chat for c in read.chats)
         ops: list[JournalOp] = []
         for chat in read.chats:
             for msg in chat.messages:
@@ -440,15 +486,15 @@ class Tracker(ApiCaller[TrackOptions]):
                 ops.append(reply)
                 stats.replies_new += 1
                 stats.reply_stops += reply.is_stop
-        ops.append(self._pass_end(pass_id, len(checks), read, stats.replies_new))
-        self.journal.apply(ops)
+        if ops:
+            self.journal.apply(ops)
 
     def _record_consent(self, read: ReadResult, how: ReplyOptions) -> None:
         """The replies' meaning into the state's consent ledger, before the journal's rows: a
         crash between the two reads them again, and the ledger records a reply once."""
-        if how.ledger is None:
+        if how.ledger is None or not read.chats:
             return
-        contacts = how.ledger.contacts()
+        contacts = how.ledger.contacts([c.check.chat for c in read.chats])
         events: list[ConsentEvent] = []
         cursors: dict[str, int] = {}
         for chat in read.chats:
@@ -459,16 +505,15 @@ class Tracker(ApiCaller[TrackOptions]):
             if found.cursor_ms is not None:
                 cursors[chat.check.chat] = found.cursor_ms
         changes = how.ledger.record(events, cursors)
-        self.stats.consent_changes = len(changes)
+        self.stats.consent_changes += len(changes)
 
-    def _pass_end(self, pass_id: int, chats: int, read: ReadResult, new: int = 0,
+    def _pass_end(self, pass_id: int, chats: int, read: ReadTally, new: int = 0,
                   reason: StopReason | None = None) -> ReplyPassEnd:
         """The pass's closing record. A stop (Ctrl-C, 401) that left chats unread is named; one
         that came after every chat was read changed nothing, so the pass counts as finished."""
-        done = len(read.chats) + read.not_found
-        if reason is None and done + len(read.failed) < chats:
+        if reason is None and read.done + read.failed < chats:
             reason = self._stop_reason
-        return ReplyPassEnd(pass_id, chats_read=done, chats_failed=len(read.failed),
+        return ReplyPassEnd(pass_id, chats_read=read.done, chats_failed=read.failed,
                             requests=read.requests, replies_new=new, stop_reason=reason,
                             now=self._clock())
 

@@ -245,6 +245,18 @@ WHERE id = ?
 
 # Keep well below SQLite's host-parameter limit (999 on old builds).
 _LOOKUP_CHUNK = 500
+# Rows read per page where a journal is walked in full (seeding, `track`'s window of open
+# messages, the reply pass's chats): memory stays flat however large the journal grows.
+PAGE_ROWS = 5000
+
+# The chats a reply reading asks about (runner.run.replies): one row per chat with an attempt,
+# numbered in sorted order. A group chat is asked by the group id the API answered with.
+_ATTEMPTED_CHATS_SQL = """
+CREATE TEMP TABLE attempted_chats AS
+SELECT ROW_NUMBER() OVER (ORDER BY chat{collate}) AS n, chat, first_at, group_id FROM (
+    SELECT chat, MIN(first_attempt_at) AS first_at, MIN(group_id) AS group_id FROM requests
+    WHERE attempts > 0 AND first_attempt_at IS NOT NULL {where}GROUP BY chat) AS c
+"""
 
 
 @dataclass(slots=True)
@@ -407,6 +419,38 @@ REPORT_MESSAGED_SQL = """
 SELECT DISTINCT chat FROM requests WHERE revision = ? AND attempts > 0{campaign}"""
 
 _STREAM_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    """A page of open deliveries and the cursor the next page starts after."""
+
+    rows: list[Delivery]
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryCounts:
+    total: int  # messages with a deliveries row
+    open: int  # not final yet
+    final_unpolled: int  # final without a poll: a webhook said so (campaign listen)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptedChat:
+    """A chat the journal shows a send attempt to (runner.run.replies.chat_windows's rule)."""
+
+    chat: str
+    first_attempt_at: float  # the runner's clock
+    group_id: str | None  # the smallest group id the API answered with for it, if any
+
+
+@dataclass
+class ChatPages:
+    """``Journal.attempted_chats``: how many, and the pages (read lazily)."""
+
+    count: int
+    pages: Iterator[list[AttemptedChat]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -659,12 +703,88 @@ class Journal:
         """Add a ``deliveries`` row for every accepted message of ``revision`` not yet known.
 
         Idempotent: rows that exist keep what polls learnt. Returns how many were added.
+        Only requests without a row are read, a page at a time (keyset on the campaign order),
+        so a journal of a million messages seeded already costs one indexed anti-join.
         """
-        ops = delivery_seeds(self.entries(revision), revision)
         before = self._db.total_changes
-        if ops:
-            self.apply(ops)
+        after: tuple[int, int, str] = (-1, -1, "")
+        while True:
+            page = [Entry.from_row(row) for row in self._db.execute(
+                f"SELECT {_COLUMNS} FROM requests WHERE revision = ? AND status = 'accepted' "
+                "AND (recipient_index, step_index, key) > (?, ?, ?) AND NOT EXISTS "
+                "(SELECT 1 FROM deliveries d WHERE d.key = requests.key) "
+                "ORDER BY recipient_index, step_index, key LIMIT ?",
+                (revision, *after, PAGE_ROWS))]
+            if not page:
+                break
+            ops = delivery_seeds(page, revision)
+            if ops:
+                self.apply(ops)
+            last = page[-1]
+            after = (last.recipient_index, last.step_index, last.key)
         return self._db.total_changes - before
+
+    def open_deliveries(self, revision: int, after: int, limit: int) -> DeliveryPage:
+        """Up to ``limit`` deliveries of ``revision`` not final yet, past the cursor ``after``
+        (in the order they were seeded): `track` holds a window of them, not all."""
+        # Walked along the rowid from the cursor (NOT INDEXED: the open-rows index would sort
+        # every open row again for each page), so a whole pass reads the table once.
+        rows = self._db.execute(
+            f"SELECT rowid, {_DELIVERY_COLUMNS} FROM deliveries NOT INDEXED WHERE rowid > ? "
+            "AND revision = ? AND final = 0 ORDER BY rowid LIMIT ?",
+            (after, revision, limit)).fetchall()
+        return DeliveryPage([Delivery.from_row(r[1:]) for r in rows],
+                            rows[-1][0] if rows else after)
+
+    def delivery_counts(self, revision: int) -> DeliveryCounts:
+        """How many messages of ``revision`` have a row, are open, were made final by a webhook."""
+        total, opened, pushed = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(final = 0), 0), "
+            "COALESCE(SUM(final = 1 AND polls = 0), 0) FROM deliveries WHERE revision = ?",
+            (revision,)).fetchone()
+        return DeliveryCounts(int(total), int(opened), int(pushed))
+
+    def attempted_chats(self, page_size: int = PAGE_ROWS) -> ChatPages:
+        """Every chat with a send attempt and its first attempt's time, in pages of
+        ``page_size`` sorted chats (a temporary table: each page is one indexed read, and no
+        reading cursor stays open while the caller writes)."""
+        self._db.execute("DROP TABLE IF EXISTS temp.attempted_chats")
+        self._db.execute(_ATTEMPTED_CHATS_SQL.format(collate="", where=""))
+        count = int(self._db.execute("SELECT COUNT(*) FROM temp.attempted_chats").fetchone()[0])
+        return ChatPages(count, self._chat_pages(page_size))
+
+    def _chat_pages(self, page_size: int) -> Iterator[list[AttemptedChat]]:
+        after = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT n, chat, first_at, group_id FROM temp.attempted_chats WHERE n > ? "
+                "ORDER BY n LIMIT ?", (after, page_size)).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [AttemptedChat(r[1], float(r[2]), r[3]) for r in rows]
+
+    def replies_of(self, chats: Iterable[str]) -> set[str]:
+        """The message ids of the stored replies of these chats (an indexed read per chunk)."""
+        chats = list(chats)
+        found: set[str] = set()
+        for i in range(0, len(chats), _LOOKUP_CHUNK):
+            chunk = chats[i : i + _LOOKUP_CHUNK]
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT message_id FROM replies WHERE chat IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return found
+
+    def reply_cursors_of(self, chats: Iterable[str]) -> dict[str, int]:
+        """``reply_cursors`` for these chats only."""
+        chats = list(chats)
+        found: dict[str, int] = {}
+        for i in range(0, len(chats), _LOOKUP_CHUNK):
+            chunk = chats[i : i + _LOOKUP_CHUNK]
+            found.update((chat, int(at) - 1) for chat, at in self._db.execute(
+                "SELECT chat, MAX(received_at) FROM replies WHERE chat IN "
+                f"({','.join('?' * len(chunk))}) GROUP BY chat", chunk))
+        return found
 
     def deliveries(self, revision: int | None = None, *, open_only: bool = False
                    ) -> Iterator[Delivery]:
@@ -1016,8 +1136,9 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class ReplyPassEnd:
-    """How a reply pass (``Journal.start_reply_pass``) ended; applied with the replies it
-    stored, so the counts and the rows commit together."""
+    """How a reply pass (``Journal.start_reply_pass``) ended, applied once its last window of
+    replies is committed (each window commits its own rows: a pass that died midway keeps
+    what it read, and its row keeps no end time)."""
 
     SQL: ClassVar[str] = _REPLY_PASS_END_SQL
     pass_id: int

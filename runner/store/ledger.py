@@ -227,6 +227,9 @@ def ledger_error(err: sqlite3.Error, path: Path) -> CampaignError:
     return CampaignError(f"the consent ledger cannot be used: {text}", file=str(path), hint=hint)
 
 
+_SYNC_PAGE = 5000  # journal rows merged into ``contacts`` per page
+
+
 def _file_marks(journal: Path) -> str:
     """The size and modification time of a journal and its WAL: equal marks, nothing new."""
     marks = []
@@ -365,12 +368,21 @@ class Ledger:
                 f"SELECT reply_id FROM events WHERE reply_id IN ({marks})", chunk))
         return found
 
-    def contacts(self) -> dict[str, Contact]:
-        """Every chat the state has messaged."""
+    def contacts(self, chats: Iterable[str] | None = None) -> dict[str, Contact]:
+        """Every chat the state has messaged (``chats``: only these, a chunk per query: a
+        reading of a large campaign asks a window at a time)."""
+        queries: list[tuple[str, tuple[str, ...]]]
+        if chats is None:
+            queries = [("SELECT * FROM contacts", ())]
+        else:
+            wanted = list(chats)
+            queries = [(f"SELECT * FROM contacts WHERE chat IN ({','.join('?' * len(chunk))})",
+                        tuple(chunk))
+                       for chunk in (wanted[i:i + 500] for i in range(0, len(wanted), 500))]
         try:
             return {r["chat"]: Contact(r["chat"], r["api_id"], r["first_ms"], r["last_ms"],
                                        r["last_campaign"], r["last_step"], r["cursor_ms"])
-                    for r in self._db.execute("SELECT * FROM contacts")}
+                    for sql, params in queries for r in self._db.execute(sql, params)}
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
 
@@ -523,52 +535,60 @@ class Ledger:
         return _file_marks(Path(journal)) if journal is not None else None
 
     def _attempted_since(self, campaign: str, journal: str | Path | None, through: float
-                         ) -> list[tuple[Any, ...]]:
+                         ) -> Iterator[list[tuple[Any, ...]]]:
         """The journal's rows (chat, group_id, first, last, step) attempted since ``through``
         (a second of overlap: a row committed late with an earlier clock is not missed; syncing
-        a row twice changes nothing)."""
+        a row twice changes nothing), in pages: a journal of a million rows is never held."""
         assert journal is not None
         try:
             src = sqlite3.connect(f"file:{Path(journal).resolve()}?mode=ro", uri=True)
         except sqlite3.Error:
-            return []  # not there (yet): nothing was attempted
+            return  # not there (yet): nothing was attempted
         try:
             src.execute("PRAGMA busy_timeout=5000")
-            return src.execute(
+            cur = src.execute(
                 "SELECT chat, group_id, COALESCE(first_attempt_at, last_attempt_at), "
                 "last_attempt_at, step FROM requests WHERE attempts > 0 AND last_attempt_at >= ?",
-                (through - 1.0,)).fetchall()
+                (through - 1.0,))
+            while rows := cur.fetchmany(_SYNC_PAGE):
+                yield rows
         except sqlite3.Error as err:
             if "no such table" in str(err):
-                return []
+                return
             # Whom that campaign messaged cannot be known, so neither can whose replies to read
             # before messaging them again: stop, and say how to mend it.
             raise journal_error(err, journal, "send") from None
         finally:
             src.close()
 
-    def _merge_contacts(self, campaign: str, rows: list[tuple[Any, ...]], through: float,
-                        files: str | None) -> int:
+    def _merge_contacts(self, campaign: str, pages: Iterable[list[tuple[Any, ...]]],
+                        through: float, files: str | None) -> int:
+        """Upsert each page's chats (the upsert merges with what earlier pages wrote, so paging
+        changes nothing), then move the campaign's sync mark; one transaction."""
         db = self._db
-        if not rows:
-            self._mark_synced(campaign, through, files)
-            return 0
-        latest: dict[str, tuple[str, int, int, str]] = {}  # chat -> api_id, first, last, step
+        changed = 0
         newest = through
-        for chat, group_id, first, last, step in rows:
-            first_ms, last_ms = int(first * 1000), int(last * 1000)
-            newest = max(newest, last)
-            api_id = group_id if group_id and "," in chat else chat
-            seen = latest.get(chat)
-            if seen is None:
-                latest[chat] = (api_id, first_ms, last_ms, step)
-            else:
-                latest[chat] = (seen[0] if seen[0] != chat else api_id, min(seen[1], first_ms),
-                                max(seen[2], last_ms), step if last_ms >= seen[2] else seen[3])
         with self._transaction():
-            self._upsert_contacts([(chat, v[0], v[1], v[2], campaign, v[3])
-                                   for chat, v in latest.items()])
-            db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
-                       "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
-                       "files = excluded.files", (campaign, newest, files))
-        return len(latest)
+            for rows in pages:
+                latest: dict[str, tuple[str, int, int, str]] = {}  # chat -> api_id, first, last, step
+                for chat, group_id, first, last, step in rows:
+                    first_ms, last_ms = int(first * 1000), int(last * 1000)
+                    newest = max(newest, last)
+                    api_id = group_id if group_id and "," in chat else chat
+                    seen = latest.get(chat)
+                    if seen is None:
+                        latest[chat] = (api_id, first_ms, last_ms, step)
+                    else:
+                        latest[chat] = (seen[0] if seen[0] != chat else api_id,
+                                        min(seen[1], first_ms), max(seen[2], last_ms),
+                                        step if last_ms >= seen[2] else seen[3])
+                self._upsert_contacts([(chat, v[0], v[1], v[2], campaign, v[3])
+                                       for chat, v in latest.items()])
+                changed += len(latest)
+            if changed:
+                db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
+                           "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
+                           "files = excluded.files", (campaign, newest, files))
+        if not changed:
+            self._mark_synced(campaign, through, files)
+        return changed

@@ -24,20 +24,27 @@ from typing import Any
 from runner.store.journal import (
     _COLUMNS,
     _DELIVERY_COLUMNS,
+    _DELIVERY_PUSH_SQL,
     _DELIVERYFACTS,
     _LAST_RUN_COLUMNS,
     _PASS_COLUMNS,
     _REQUESTFACTS,
     _SENTFACTS,
+    PAGE_ROWS,
     REPORT_DELIVERIES_SQL,
     REPORT_MESSAGED_SQL,
     REPORT_REQUESTS_SQL,
     REPORT_SENT_SQL,
     Attempt,
+    AttemptedChat,
+    ChatPages,
     Delivery,
+    DeliveryCounts,
     DeliveryFacts,
+    DeliveryPage,
     DeliveryPoll,
     DeliveryPollError,
+    DeliveryPush,
     DeliverySeed,
     Entry,
     JournalOp,
@@ -96,6 +103,8 @@ WHERE message_id = %s AND campaign = %s""",
 UPDATE deliveries SET polls = polls + 1, poll_errors = poll_errors + 1, last_polled_at = %s,
     next_poll_at = %s
 WHERE message_id = %s AND campaign = %s""",
+    DeliveryPush: _DELIVERY_PUSH_SQL.replace("?", "%s").replace(
+        "WHERE message_id = %s AND final = 0", "WHERE message_id = %s AND final = 0 AND campaign = %s"),
     Reply: """
 INSERT INTO replies (message_id, chat, sender, received_at, length, is_stop, text, read_at,
     campaign)
@@ -315,12 +324,79 @@ class PgJournal:
             yield Entry.from_row(row)
 
     def seed_deliveries(self, revision: int) -> int:
-        ops = delivery_seeds(self.entries(revision), revision)
-        if not ops:
-            return 0
+        """As ``Journal.seed_deliveries``: only requests without a row are read (one anti-join
+        on the server, streamed through a server-side cursor), written a page at a time."""
         before = self._count_deliveries()
-        self.apply(ops)
+        for page in self._stream(
+                f"SELECT {_COLUMNS} FROM requests WHERE campaign = %s AND revision = %s "
+                "AND status = 'accepted' AND NOT EXISTS (SELECT 1 FROM deliveries d "
+                "WHERE d.campaign = requests.campaign AND d.key = requests.key) "
+                "ORDER BY recipient_index, step_index, key COLLATE \"C\"",
+                (self.campaign, revision)):
+            ops = delivery_seeds([Entry.from_row(r) for r in page], revision)
+            if ops:
+                self.apply(ops)  # its own connection: the reading cursor stays open
         return self._count_deliveries() - before
+
+    def _stream(self, sql: str, params: tuple[Any, ...], size: int = PAGE_ROWS
+                ) -> Iterator[list[Any]]:
+        """The rows of one query in pages, through a server-side cursor (psycopg's default
+        cursor would hold every row in this process)."""
+        import psycopg
+
+        conn = self._db.conn
+        try:
+            with conn.transaction(), conn.cursor(name="runner_stream") as cur:
+                cur.execute(sql, params)
+                while rows := cur.fetchmany(size):
+                    yield rows
+        except psycopg.Error as err:
+            raise self._db.error(err) from None
+
+    def open_deliveries(self, revision: int, after: int, limit: int) -> DeliveryPage:
+        rows = self._db.execute(
+            f"SELECT seq, {_DELIVERY_COLUMNS} FROM deliveries WHERE campaign = ? "
+            "AND revision = ? AND final = 0 AND seq > ? ORDER BY seq LIMIT ?",
+            (self.campaign, revision, after, limit)).fetchall()
+        return DeliveryPage([Delivery.from_row(tuple(r)[1:]) for r in rows],
+                            int(rows[-1][0]) if rows else after)
+
+    def delivery_counts(self, revision: int) -> DeliveryCounts:
+        total, opened, pushed = self._db.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE final = 0), "
+            "COUNT(*) FILTER (WHERE final = 1 AND polls = 0) FROM deliveries "
+            "WHERE campaign = ? AND revision = ?", (self.campaign, revision)).fetchone()
+        return DeliveryCounts(int(total), int(opened), int(pushed))
+
+    def has_delivery(self, message_id: str) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM deliveries WHERE campaign = ? AND message_id = ?",
+            (self.campaign, message_id)).fetchone() is not None
+
+    def revisions(self) -> list[int]:
+        return [r[0] for r in self._db.execute(
+            "SELECT DISTINCT revision FROM requests WHERE campaign = ?", (self.campaign,))]
+
+    def attempted_chats(self, page_size: int = PAGE_ROWS) -> ChatPages:
+        where = "campaign = %s AND attempts > 0 AND first_attempt_at IS NOT NULL"
+        count = int(self._db.execute(
+            f"SELECT COUNT(DISTINCT chat) FROM requests WHERE {where.replace('%s', '?')}",
+            (self.campaign,)).fetchone()[0])
+        pages = self._stream(
+            f"SELECT chat, MIN(first_attempt_at), MIN(group_id) FROM requests WHERE {where} "
+            "GROUP BY chat ORDER BY chat COLLATE \"C\"", (self.campaign,), page_size)
+        return ChatPages(count, ([AttemptedChat(r[0], float(r[1]), r[2]) for r in page]
+                                 for page in pages))
+
+    def replies_of(self, chats: Iterable[str]) -> set[str]:
+        return {r[0] for r in self._db.execute(
+            "SELECT message_id FROM replies WHERE campaign = ? AND chat = ANY(?)",
+            (self.campaign, list(chats)))}
+
+    def reply_cursors_of(self, chats: Iterable[str]) -> dict[str, int]:
+        return {chat: int(at) - 1 for chat, at in self._db.execute(
+            "SELECT chat, MAX(received_at) FROM replies WHERE campaign = ? AND chat = ANY(?) "
+            "GROUP BY chat", (self.campaign, list(chats)))}
 
     def _count_deliveries(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM deliveries WHERE campaign = ?",

@@ -9,12 +9,15 @@ is a counter every writing transaction moves on (a trigger, runner.store.pgschem
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from runner.store.ledger import Ledger
 from runner.store.pgconn import Database
 from runner.store.pgschema import migrate
+
+_PAGE = 5000  # requests rows merged into ``contacts`` per page
 
 
 class PgLedger(Ledger):
@@ -66,8 +69,21 @@ class PgLedger(Ledger):
         return None  # one indexed query per campaign: no file to look at
 
     def _attempted_since(self, campaign: str, journal: str | Path | None, through: float
-                         ) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in self._db.execute(
-            "SELECT chat, group_id, COALESCE(first_attempt_at, last_attempt_at), "
-            "last_attempt_at, step FROM requests WHERE campaign = ? AND attempts > 0 "
-            "AND last_attempt_at >= ?", (campaign, through - 1.0))]
+                         ) -> Iterator[list[tuple[Any, ...]]]:
+        """Pages keyed on (last_attempt_at, key) (the ``requests_attempted`` index): the
+        default cursor would bring every row of a large campaign into this process."""
+        after: tuple[float, str] = (through - 1.0, "")
+        first = True
+        while True:
+            rows = [tuple(r) for r in self._db.execute(
+                "SELECT chat, group_id, COALESCE(first_attempt_at, last_attempt_at), "
+                "last_attempt_at, step, key FROM requests WHERE campaign = ? AND attempts > 0 "
+                + ("AND last_attempt_at >= ? " if first else
+                   "AND (last_attempt_at, key COLLATE \"C\") > (?, ?) ")
+                + "ORDER BY last_attempt_at, key COLLATE \"C\" LIMIT ?",
+                (campaign, after[0], *(() if first else (after[1],)), _PAGE))]
+            if not rows:
+                return
+            first = False
+            after = (rows[-1][3], rows[-1][5])
+            yield [r[:5] for r in rows]

@@ -1,4 +1,4 @@
-"""Writing verified webhook events into a state folder, in batches.
+"""Writing verified webhook events into a state (a folder or a PostgreSQL database), in batches.
 
 A reply (message.received) goes into the consent ledger by the same rule as every reply pass
 (runner.run.consent.events_of: opt-outs, holds, opt-ins, HELP), answering the campaign and step
@@ -7,6 +7,9 @@ same (an opt-out from anyone counts). A status (message.sent/.delivered/.failed/
 the ``deliveries`` row of the journal that holds the message; a message no journal holds is
 counted and dropped (another sender of the account). Replays change nothing: the ledger keeps a
 reply once, and a final delivery status never moves again.
+
+Both backends go through runner.store.backend (the journals and ledger every command opens), so
+a database state is written by the same code as a folder.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from pathlib import Path
 from runner.consent.match import Vocabulary
 from runner.contract import FINAL_DELIVERY_STATUSES
 from runner.run.consent import events_of
+from runner.store.backend import list_campaigns, open_journal, open_ledger
 from runner.store.journal import DeliveryPush, Journal, JournalOp
-from runner.store.ledger import ConsentEvent, Contact, Ledger
-from runner.store.paths import LEDGER_FILE
+from runner.store.ledger import ConsentEvent
+from runner.store.state import State, open_state
 from runner.webhooks.events import EventType, WebhookEvent
 
 _STATUS = {EventType.SENT: "sent", EventType.DELIVERED: "delivered", EventType.FAILED: "failed",
@@ -41,37 +45,27 @@ class SinkStats:
 
 
 class WebhookSink:
-    """One state folder's ledger and journals, written by ``apply`` (one batch at a time)."""
+    """One state's ledger and journals, written by ``apply`` (one batch at a time)."""
 
-    def __init__(self, state_dir: str | Path, vocab: Vocabulary) -> None:
-        self.state_dir = Path(state_dir)
+    def __init__(self, state: str | Path | State, vocab: Vocabulary) -> None:
+        self.state = open_state(state)
         self.vocab = vocab
-        self.ledger = Ledger.for_state(state_dir)
+        self.ledger = open_ledger(self.state, command="listen")
         self.stats = SinkStats()
         self._journals: dict[str, Journal] = {}
         self._where: dict[str, str] = {}
         self._reseeded_at = 0.0
-        self._contacts: dict[str, Contact] = {}
-        self._contacts_at = -_RESEED_EVERY_S
 
     def close(self) -> None:
         for j in self._journals.values():
             j.close()
         self.ledger.close()
 
-    def _contact(self, chat: str, now: float) -> Contact | None:
-        """What the state last sent this chat (for the events' campaign and step): the ledger's
-        contacts, read again at most once a second when a chat is not among them."""
-        found = self._contacts.get(chat)
-        if found is None and now - self._contacts_at >= _RESEED_EVERY_S:
-            self._contacts, self._contacts_at = self.ledger.contacts(), now
-            found = self._contacts.get(chat)
-        return found
-
-    def _journal_of(self, message_id: str, now: float) -> Journal | None:
+    def _journal_of(self, message_id: str, now: float) -> str | None:
+        """The campaign whose journal holds the message, or None."""
         campaign = self._where.get(message_id)
         if campaign is not None:
-            return self._journals[campaign]
+            return campaign
         for attempt in range(2):
             if attempt or not self._journals:
                 self._open_journals()  # a campaign sent since the listener started
@@ -80,7 +74,7 @@ class WebhookSink:
                     if len(self._where) >= _CACHE:
                         self._where.clear()
                     self._where[message_id] = name
-                    return journal
+                    return name
             if attempt == 1 or now - self._reseeded_at < _RESEED_EVERY_S:
                 return None
             # Accepted since the journals were last seeded (a send running now): seed again.
@@ -91,33 +85,37 @@ class WebhookSink:
         return None
 
     def _open_journals(self) -> None:
-        for path in sorted(self.state_dir.glob("*.sqlite")):
-            if path.name != LEDGER_FILE and path.stem not in self._journals:
-                self._journals[path.stem] = Journal(path)
+        for name in list_campaigns(self.state):
+            if name not in self._journals:
+                self._journals[name] = open_journal(self.state, name)
 
     def apply(self, events: Iterable[WebhookEvent], now: float | None = None) -> None:
         """Write one batch: the ledger in one transaction, each journal in one."""
         at = time.time() if now is None else now
         consent: list[ConsentEvent] = []
         pushes: dict[str, list[JournalOp]] = {}
+        events = list(events)
+        # What the state last sent each replying chat (the events' campaign and step): one
+        # indexed read per batch, fresh (a send running meanwhile moves it on).
+        contacts = self.ledger.contacts({e.chat for e in events if e.type is EventType.RECEIVED})
         for e in events:
             self.stats.by_event[e.type.value] += 1
             if e.type is EventType.RECEIVED:
                 self.stats.replies += 1
-                last = self._contact(e.chat, at)
+                last = contacts.get(e.chat)
                 found = events_of(e.chat, [{"message_id": e.message_id, "text": e.text,
                                             "time_sent": e.at_ms, "direction": "inbound"}],
                                   self.vocab, campaign=last.last_campaign if last else None,
                                   step=last.last_step if last else None)
                 consent.extend(found.events)
                 continue
-            journal = self._journal_of(e.message_id, at)
-            if journal is None:
+            campaign = self._journal_of(e.message_id, at)
+            if campaign is None:
                 self.stats.unknown_messages += 1
                 continue
             self.stats.statuses += 1
             status = _STATUS[e.type]
-            pushes.setdefault(journal.path.stem, []).append(DeliveryPush(
+            pushes.setdefault(campaign, []).append(DeliveryPush(
                 e.message_id, status=status, protocol=e.protocol,
                 time_delivered=e.at_ms if status == "delivered" else None,
                 error=e.error if e.type is EventType.FAILED else None,
