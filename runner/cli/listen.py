@@ -14,11 +14,14 @@ from pathlib import Path
 
 import click
 
+from runner.campaign.policy import policy_for
 from runner.cli._base import state_option, user_errors
 from runner.cli.console import echo
 from runner.errors import CampaignError
 from runner.http.server import Server
 from runner.run.optouts import stop_words
+from runner.store.state import FolderState
+from runner.store.where import locate_state
 from runner.webhooks.listener import DEFAULT_PATH, Listener
 from runner.webhooks.sink import WebhookSink
 
@@ -51,14 +54,16 @@ Exit codes:
 @click.option("--port-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the chosen port here once listening")
 @user_errors(None)
-def listen(state_dir: Path, host: str, port: int, path: str, secrets: tuple[str, ...],
+def listen(state_dir: Path | str | None, host: str, port: int, path: str, secrets: tuple[str, ...],
            port_file: Path | None) -> None:
     """Receive Blooio's signed webhooks into the state until Ctrl-C."""
-    if not isinstance(state_dir, Path):  # a postgresql:// URL (runner.cli._base.StateType)
+    state = locate_state(state_dir, None, policy=lambda: policy_for(Path.cwd()))
+    if not isinstance(state, FolderState):  # a postgresql:// URL
         raise CampaignError("campaign listen writes a folder state only (not yet a database)",
                             hint="pass --state DIR; run `campaign track` / `optouts` against a "
                                  "database state to read replies and statuses into it")
     keys = _secrets(secrets)
+    state_dir = state.path
     sink = WebhookSink(state_dir, stop_words())
     listener = Listener(sink, keys, path=path,
                         log=lambda line: echo(click.unstyle(line), err=True))
