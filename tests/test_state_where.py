@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
+from test_state_pg import KEY, chats, write
 
 from runner.emulator import EmulatorConfig
 from runner.store.paths import journal_path
-from test_state_pg import KEY, chats, write
 
 pytest_plugins = ["emulator_fixtures"]
 
