@@ -60,6 +60,9 @@ def test_every_command_finds_the_state_at_the_git_root_from_any_folder(repo, run
     status = run("status", "--format", "json", cwd=repo / "campaigns" / "spring")
     assert [c["campaign"] for c in json.loads(status.stdout)["campaigns"]] == ["spring"]
     assert run("optouts", str(campaign), cwd=elsewhere).returncode == 0
+    tracked = run("track", str(campaign), "--first-poll", "0.02", "--poll-cap", "0.1",
+                  "--no-progress", "--rate", "unlimited", "--timeout", "20", cwd=elsewhere)
+    assert tracked.returncode == 0, tracked.stderr
     assert not (elsewhere / ".runner").exists() and not (repo / "campaigns" / ".runner").exists()
 
 
