@@ -8,6 +8,7 @@ scheduler that runs late or skips runs sends the reminder at its first run after
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,17 +42,19 @@ def drip(folder: Path, cid: str, people: list[str], delay: str = "2d") -> Path:
 
 
 @pytest.fixture
-def cli(campaign_cli, make_emulator, tmp_path):
+def cli(campaign_cli, make_emulator, tmp_path, state):
+    """`campaign` in process with the state (a folder, or a PostgreSQL database: conftest's
+    ``state``) in RUNNER_STATE."""
     emu = make_emulator(EmulatorConfig(api_key=KEY, seed=6))
-    env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY,
-           "RUNNER_STATE": str(tmp_path / "state")}
+    env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY, "RUNNER_STATE": state}
 
     def run(*args: str):
         result = campaign_cli(*args, env=env, cwd=tmp_path)
-        assert "Traceback" not in result.stderr and KEY not in result.stdout + result.stderr
+        out = result.stdout + result.stderr
+        assert "Traceback" not in out and KEY not in out and "Passw0rd" not in out
         return result
 
-    run.emu = emu
+    run.emu, run.state = emu, state
     return run
 
 
@@ -96,10 +99,10 @@ def test_a_campaign_locked_elsewhere_is_reported_and_the_others_are_sent(cli, tm
     a, b = drip(folder, "aa", chats(1), "1h"), drip(folder, "bb", chats(1, 5), "1h")
     for f in (a, b):
         assert cli("send", str(f), *FAST, "--now", iso(t0)).returncode == 4
-    with open_journal(open_state(tmp_path / "state"), "aa", lock="send"):  # another run
+    with open_journal(open_state(cli.state), "aa", lock="send"):  # another run
         both = cli("send", str(folder), "--due-only", *FAST, "--now", iso(t0 + 7200))
     assert both.returncode == 3, both.stdout + both.stderr  # locked: run again
-    assert f"{a}: not sent (exit 3)" in both.stdout and "process" in both.stderr
+    assert f"{a}: not sent (exit 3)" in both.stdout and str(os.getpid()) in both.stderr
     assert f"{b}: sent 1 accepted" in both.stdout and "1 sent" in both.stdout
     assert texts(cli.emu) == ["reminder bb", "welcome aa", "welcome bb"]
 
