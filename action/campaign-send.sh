@@ -5,8 +5,9 @@
 #   DUE_ONLY=true   resume: `campaign send DIR --due-only` for each path of CAMPAIGNS (every
 #                   campaign with something due and a journal; never-sent ones are skipped)
 #   otherwise       on merge: `campaign send FILE` for each campaign whose plan gained requests
-#                   since CHANGED_SINCE (python -m runner.review changed; empty: every one),
-#                   with --require-clean unless REQUIRE_CLEAN=false
+#                   since CHANGED_SINCE (python -m runner.review changed; empty: every one)
+# both with --require-clean unless REQUIRE_CLEAN=false (a checkout is clean: it never refuses
+# there, it proves the files sent are the commit's)
 #
 # Exit code: the most serious of the sends' (1 > 3 > 4 > 0), where 4 (everything due was sent,
 # the rest waits on its schedule) counts as success: the scheduled workflow sends the rest.
@@ -34,17 +35,18 @@ merge() {  # the folder's rule: 1 > 3 > 4 > 0
   esac
 }
 
+clean=(--require-clean)
+[ "${REQUIRE_CLEAN:-true}" = "false" ] && clean=()
+
 if [ "${DUE_ONLY:-false}" = "true" ]; then
   read -r -a paths <<< "$(echo "$CAMPAIGNS" | tr '\n' ' ')"
   for path in "${paths[@]}"; do
     echo "::group::campaign send $path --due-only"
-    campaign send --due-only --yes --no-progress -- "$path"
+    campaign send --due-only --yes --no-progress "${clean[@]}" -- "$path"
     merge $?
     echo "::endgroup::"
   done
 else
-  clean=(--require-clean)
-  [ "${REQUIRE_CLEAN:-true}" = "false" ] && clean=()
   if ! files=$("$python_bin" -I -X utf8 -m runner.review changed "${CHANGED_SINCE:-}"); then
     merge 1
   fi
