@@ -64,8 +64,8 @@ def _campaign_line(run: CampaignRun) -> str:
                 f"campaign send {name})")
     if run.verdict is Verdict.NOTHING_DUE:
         due = run.due.next_due if run.due is not None else None
-        return f"{name}: skipped, nothing due" + (f" (next due {due:%Y-%m-%d %H:%M:%S} UTC)"
-                                                   if due is not None else "")
+        return f"{name}: skipped, nothing due" + (
+            f" (next due {_when(due.timestamp())})" if due is not None else "")
     if run.verdict is Verdict.REFUSED or run.outcome is None:
         return f"{name}: not sent (exit {run.exit_code})"
     st = run.outcome.result.stats
