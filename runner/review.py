@@ -10,6 +10,9 @@ cannot meet); the comment stays under GitHub's 65,536 characters and the summary
 what would be sent again first, with a note of what was cut (the full text stays in the review
 folder).
 
+``python -m runner.review changed REF`` lists the campaigns whose plan changed since REF, for
+the action's `mode: send` (action/campaign-send.sh).
+
 Environment (set by action.yml): CAMPAIGNS (paths, whitespace separated: files or folders),
 PLANS_DIR, RUNNER_STATE, DIFF_BASE (a git ref; empty: no diff), REVIEW_DIR,
 GITHUB_STEP_SUMMARY.
@@ -37,7 +40,7 @@ from runner.report.diff import render_markdown as diff_markdown
 from runner.report.plan import render_markdown as plan_markdown
 from runner.run.diff_session import campaign_diff
 from runner.run.dry_run import plan as dry_run
-from runner.safe_text import command_data, github_output, md_code, terminal
+from runner.safe_text import command_data, github_output, md_code, one_line, terminal
 from runner.store.backend import open_journal
 from runner.store.journal import Journal
 from runner.store.paths import journal_path
@@ -320,8 +323,39 @@ def own_comment(lines: Iterable[str], login: str) -> int | None:
     return None
 
 
+_NO_BASE = ("", "0" * 40)  # a branch's first push: github.event.before is forty zeros
+
+
+def changed_campaigns(files: list[str], base: str) -> list[str]:
+    """The campaign files whose plan gains requests since ``base`` (a new campaign, a new step
+    or recipient, content sent again under a new key): what the action's `mode: send` sends on
+    merge. A file whose diff fails is kept (its send then says what is wrong); without a base
+    (a branch's first push), every file."""
+    if base in _NO_BASE:
+        return list(files)
+    out = []
+    for file in files:
+        try:
+            totals = campaign_diff(file, base=base)["totals"]
+        except CampaignError:
+            out.append(file)
+            continue
+        if int(totals["new_requests"]) + int(totals["would_resend"]):
+            out.append(file)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["changed"] and len(args) == 2:
+        # changed REF: the campaign files of CAMPAIGNS whose plan gains requests since REF, one
+        # a line (action/campaign-send.sh sends those); problems as annotations on stderr.
+        files, problems = campaign_files(os.environ.get("CAMPAIGNS", "campaigns"), Path.cwd())
+        for p in problems:
+            click.echo(format_github(p), err=True)
+        for file in changed_campaigns(files, args[1]):
+            click.echo(one_line(file))  # a newline in a name cannot make two paths
+        return 1 if problems else 0
     if args[:1] == ["output"] and len(args) == 3:
         # output NAME VALUE: one $GITHUB_OUTPUT entry that VALUE cannot break out of.
         click.echo(github_output(args[1], args[2]), nl=False)

@@ -256,3 +256,31 @@ def test_the_password_is_stored_nowhere_in_the_database(campaign_cli, make_emula
         for table in tables:
             for row in conn.execute(f"SELECT * FROM {table}"):
                 assert "Passw0rd" not in repr(row), table
+
+
+def test_sigkill_mid_send_against_postgresql_never_duplicates_or_loses(
+        campaign_cli, make_emulator, pg_url, tmp_path):
+    """As tests/test_send_e2e.py's SIGKILL rounds, with the journal in PostgreSQL: a `send`
+    process killed mid-run (its session ends, the advisory lock with it), then resumed: the
+    emulator saw every key once. One round: a process's start-up is most of its cost."""
+    from test_send_e2e import send_process, write_campaign
+
+    emu = make_emulator(EmulatorConfig(api_key=KEY, seed=24, latency_ms=3, jitter_ms=3))
+    campaign = write_campaign(tmp_path, 20)  # two steps: 40 requests
+    proc = send_process(emu, campaign, pg_url, "--rate", "200", key=KEY, wait=False)
+    deadline = time.monotonic() + 30
+    while emu.stats()["send_requests"] < 8 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.003)
+    proc.kill()
+    _, err = proc.communicate(timeout=30)
+    assert "Passw0rd" not in err and KEY not in err
+    assert 0 < len(emu.messages()) < 40  # killed while sending, not before or after
+    team = Team(campaign_cli, emu, pg_url)
+    for _ in range(200):  # the server ends the killed process's session asynchronously
+        done = team.send(campaign)
+        if done.returncode != 3:
+            break
+        time.sleep(0.01)
+    assert done.returncode == 0, done.stderr
+    keys = team.sent()
+    assert emu.stats()["duplicates"] == 0 and len(keys) == len(set(keys)) == 40

@@ -9,10 +9,12 @@ legal hours, no team limits.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from runner.campaign.loader import load_file
 from runner.campaign.schedule import Schedule, ScheduleError, parse_hhmm
@@ -128,6 +130,13 @@ def load_policy(path: str | Path) -> Policy:
                                             layer="policy")) from None
     else:
         hours = str(raw)
+    if _url_password(data.get("state")):
+        raise CampaignError(doc.problem(
+            ("state",), "the state URL holds a password: runner.yaml is committed, so everyone "
+            "who reads the repository would have it",
+            "remove the password from the URL (postgresql://user@host/db) and give it the libpq "
+            "way: PGPASSWORD in the environment (a CI secret), ~/.pgpass, or PGSERVICE",
+            layer="policy"))
     limits = []
     for i, item in enumerate(data.get("limits") or []):
         per = parse_delay(item["per"])
@@ -142,6 +151,18 @@ def load_policy(path: str | Path) -> Policy:
         optout_words=tuple(data.get("optout_words") or ()), help_text=data.get("help_text"),
         optout_confirmation=data.get("optout_confirmation"), max_segments=data.get("max_segments"),
     )
+
+
+def _url_password(state: object) -> bool:
+    """A password written in a postgresql:// URL: user:secret@, or ?password= (libpq's)."""
+    if not isinstance(state, str) or "://" not in state:
+        return False
+    if re.match(r"^[a-z]+://[^:/@?]*:[^@/?]*@", state):
+        return True
+    try:
+        return bool(parse_qs(urlsplit(state).query).get("password"))
+    except ValueError:
+        return False
 
 
 def data_hours_off(value: Any, written: str) -> bool:

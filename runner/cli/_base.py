@@ -140,13 +140,16 @@ class StateType(click.ParamType):
 
 
 def state_option(help: str = "Journal directory.") -> Callable:
-    """--state DIR|URL [env RUNNER_STATE], defaulting to the one state directory every command
-    shares; a postgresql:// URL keeps every campaign's journal and the ledger in one database
-    (the team's shared state)."""
+    """--state DIR|URL [env RUNNER_STATE]; None when neither is given, so that the command finds
+    the state from the campaign (runner.store.where: the policy's, else the repository root's);
+    a postgresql:// URL keeps every campaign's journal and the ledger in one database (the
+    team's shared state)."""
     return click.option("--state", "state_dir", type=StateType(), envvar="RUNNER_STATE",
-                        show_envvar=True, default=DEFAULT_STATE_DIR, show_default=True,
+                        show_envvar=True, default=None,
                         help=help + " A folder, or a postgresql:// URL (libpq: PGPASSWORD, "
-                                    "~/.pgpass, PGSERVICE, sslmode).")
+                                    "~/.pgpass, PGSERVICE, sslmode) [default: runner.yaml's "
+                                    f"state:, else {DEFAULT_STATE_DIR}/ at the root of the "
+                                    "campaign's git repository, or in its folder outside git].")
 
 
 def policy_option() -> Callable:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import click
 
+from runner.campaign.policy import policy_for
 from runner.cli._base import state_option, user_errors
 from runner.cli.console import echo
 from runner.errors import CampaignError
 from runner.http.server import Server
 from runner.run.optouts import stop_words
-from runner.store.state import open_state
+from runner.store.where import locate_state
 from runner.webhooks.listener import DEFAULT_PATH, Listener
 from runner.webhooks.sink import WebhookSink
 
@@ -52,11 +53,12 @@ Exit codes:
 @click.option("--port-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the chosen port here once listening")
 @user_errors(None)
-def listen(state_dir: Path | str, host: str, port: int, path: str, secrets: tuple[str, ...],
+def listen(state_dir: Path | str | None, host: str, port: int, path: str, secrets: tuple[str, ...],
            port_file: Path | None) -> None:
     """Receive Blooio's signed webhooks into the state until Ctrl-C."""
     keys = _secrets(secrets)
-    state = open_state(state_dir)  # a folder, or a postgresql:// URL: the same sink writes both
+    # a folder, or a postgresql:// URL: the same sink writes both
+    state = locate_state(state_dir, None, policy=lambda: policy_for(Path.cwd()))
     sink = WebhookSink(state, stop_words())
     listener = Listener(sink, keys, path=path,
                         log=lambda line: echo(click.unstyle(line), err=True))

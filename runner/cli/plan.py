@@ -28,15 +28,16 @@ Exit codes:
 """
 
 
-def _plan_with_journal(file: str, state_dir: str | Path, policy: Path | None = None,
+def _plan_with_journal(file: str, state_dir: str | Path | None, policy: Path | None = None,
                        **kwargs: Any) -> PlanOutcome:
     """Plan against an earlier run's journal when one exists. The journal (SQLite) is imported
     only then: a plan without one must start without loading SQLite (issue 11), so this is a
     deliberate lazy import in the command layer, not in the library."""
-    from runner.store.state import FolderState, open_state
+    from runner.store.state import FolderState
+    from runner.store.where import locate_state
 
     campaign = load_campaign(file, policy=policy)
-    state = open_state(state_dir)
+    state = locate_state(state_dir, file, policy=campaign.policy, campaign_id=campaign.id)
     if state.has_ledger():
         from runner.store.backend import existing_ledger
 

@@ -16,7 +16,7 @@ from runner.planning.current import current_plan
 from runner.report.build import build
 from runner.report.reporters import NAMES, render
 from runner.store.backend import existing_journal, existing_ledger, running
-from runner.store.state import open_state
+from runner.store.where import locate_state
 
 
 @click.command(epilog="""\b
@@ -33,11 +33,11 @@ Exit codes:
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of stdout.")
 @user_errors(None)
-def report(file: Path, fmt: str, state_dir: Path, show_recipients: bool,
+def report(file: Path, fmt: str, state_dir: Path | str | None, show_recipients: bool,
            out_file: Path | None) -> None:
     """Report the last send of a campaign: totals, per step, failures, delivery (after track)."""
     campaign = load_campaign(file)
-    state = open_state(state_dir)
+    state = locate_state(state_dir, file, policy=campaign.policy, campaign_id=campaign.id)
     with existing_journal(state, campaign.id, file) as journal, \
             existing_ledger(state) as ledger, journal.snapshot("report"):
         consent = ledger.standings() if ledger is not None else None

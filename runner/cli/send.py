@@ -1,4 +1,6 @@
 """`campaign send FILE`: validate and plan, confirm, send with a journal, report.
+`campaign send DIR --due-only`: resume every campaign under DIR with something due (a scheduler's
+command; runner.run.send_many), one line each and one exit code.
 
 Exit codes (runner.exitcodes): 0 all accepted, 1 some failed for good (or invalid campaign),
 3 stopped early and resumable (bad key, a cap, Ctrl-C, retries exhausted): running the same
@@ -10,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -36,6 +39,7 @@ from runner.report.diagnostics import render_problems
 from runner.report.reporters import render
 from runner.report.words import answers_line, confirm_question, unauthorized_hint
 from runner.run.send import RunResult
+from runner.run.send_many import CampaignRun, Verdict, campaign_files, send_due
 from runner.run.session import SendSession
 
 _EPILOG = """\b
@@ -45,7 +49,60 @@ Exit codes:
   3  stopped early and resumable (refused key, a cap, Ctrl-C, retries exhausted):
      run the same command again to resume; nothing is sent twice
   4  everything due was sent; the rest waits on its schedule (run again later, or --wait)
+With DIR --due-only, the most serious of the campaigns' codes: 1 > 3 > 4 > 0 (a campaign
+locked by a run elsewhere counts 3; one with nothing due, or never sent, counts 0).
 """
+
+
+def _when(at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at)) if at else "later"
+
+
+def _campaign_line(run: CampaignRun) -> str:
+    name = str(run.file)
+    if run.verdict is Verdict.NEVER_SENT:
+        return (f"{name}: skipped, never sent (a schedule only resumes; send it once: "
+                f"campaign send {name})")
+    if run.verdict is Verdict.NOTHING_DUE:
+        due = run.due.next_due if run.due is not None else None
+        return f"{name}: skipped, nothing due" + (
+            f" (next due {_when(due.timestamp())})" if due is not None else "")
+    if run.verdict is Verdict.REFUSED or run.outcome is None:
+        return f"{name}: not sent (exit {run.exit_code})"
+    st = run.outcome.result.stats
+    line = (f"{name}: sent {st.accepted - st.already:,} accepted, {st.failed:,} failed, "
+            f"{st.pending:,} pending (exit {run.exit_code})")
+    if st.scheduled:
+        line += f"; {st.scheduled:,} wait, next due {_when(st.next_due)}"
+    return line
+
+
+def _send_due(folder: Path, yes: bool, options: dict[str, Any]) -> int:
+    """`send DIR --due-only` (or `send FILE --due-only`): each campaign's line, one summary."""
+    files = campaign_files(folder) if folder.is_dir() else [folder]
+    if not files:
+        raise CampaignError(f"no campaign file under {folder}",
+                            hint="campaign send DIR --due-only resumes the campaigns a folder holds")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CampaignError("not on a terminal: confirm the send with --yes",
+                                hint=f"campaign send {folder} --due-only --yes")
+        if not click.confirm(f"Send what is due now in {len(files):,} campaign file(s) under "
+                             f"{folder}?", err=True):
+            echo("nothing sent", err=True)
+            return exitcodes.FAILED
+
+    def said(run: CampaignRun) -> None:
+        echo(_campaign_line(run))
+        if run.problems:
+            out = render_problems(run.problems, "text", color=False)
+            echo(out, err=True, nl=not out.endswith("\n"))
+
+    done = send_due(files, on_campaign=said, **options)
+    echo(f"{len(done.runs):,} campaign(s): {done.count(Verdict.SENT):,} sent, "
+         f"{done.count(Verdict.NOTHING_DUE):,} nothing due, {done.count(Verdict.NEVER_SENT):,} "
+         f"never sent, {done.count(Verdict.REFUSED):,} not sent; exit {done.exit_code}")
+    return done.exit_code
 
 
 def consent_summary(result: RunResult) -> str | None:
@@ -99,7 +156,7 @@ def _summary_lines(session: SendSession, already: int, default_rate: bool) -> st
 
 
 @click.command(epilog=_EPILOG)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.argument("file", type=click.Path(path_type=Path), required=False)
 @api_options()
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Send exactly this reviewed `plan --out` file; refused if any input changed since.")
@@ -108,6 +165,10 @@ def _summary_lines(session: SendSession, already: int, default_rate: bool) -> st
 @click.option("--require-clean", "clean", is_flag=True,
               help="Refuse uncommitted changes (git) to the campaign or its data files.")
 @click.option("--yes", "-y", is_flag=True, help="Send without asking for confirmation.")
+@click.option("--due-only", "due_only", is_flag=True,
+              help="Only campaigns with messages due now and a journal (a scheduler's resume): "
+                   "FILE may be a folder, every campaign under it is checked; the others are "
+                   "skipped and named.")
 @policy_option()
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
               help="Seconds per HTTP request.")
@@ -154,10 +215,27 @@ def send(
     track_timeout: float,
     policy: Path | None,
     now: str | None,
+    due_only: bool,
 ) -> None:
     """Send a campaign (asks first unless --yes). Re-running resumes: nothing is sent twice."""
     if file is None and plan_file is None:
         raise CampaignError("which campaign? give FILE, or --plan PLAN", hint="campaign send FILE")
+    if file is not None and file.is_dir() and not due_only:
+        raise CampaignError(f"{file} is a folder: a folder is resumed with --due-only",
+                            hint=f"campaign send {file} --due-only --yes (each campaign with "
+                                 "something due), or name one campaign file")
+    if due_only:
+        unsupported = [name for name, given in (("--plan", plan_file), ("--wait", wait),
+                                                ("--track", track), ("--report", report_file))
+                       if given]
+        if file is None or unsupported:
+            raise CampaignError(f"--due-only does not take {', '.join(unsupported) or '--plan'}",
+                                hint="campaign send DIR --due-only --yes; then `campaign track` "
+                                     "and `campaign report` per campaign")
+        sys.exit(_send_due(file, yes, dict(
+            state_dir=state_dir, base_url=base_url, rate=rate, concurrency=concurrency,
+            timeout=timeout, max_attempts=max_attempts, backoff_base=backoff_base,
+            backoff_cap=backoff_cap, http_stack=http_stack, policy=policy, clean=clean, now=now)))
     session = SendSession.open(file, plan=plan_file, clean=clean, state_dir=state_dir, base_url=base_url, rate=rate,
                                concurrency=concurrency, timeout=timeout,
                                max_attempts=max_attempts, backoff_base=backoff_base,

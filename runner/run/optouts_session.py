@@ -23,6 +23,7 @@ from runner.audience.chatids import ChatIdError, normalize_chat
 from runner.audience.mask import display_chat
 from runner.audience.suppress import suppression_target
 from runner.campaign.load import load_campaign
+from runner.campaign.policy import policy_for
 from runner.campaign.schedule import ScheduleError, parse_instant
 from runner.campaign.steps import parse_delay
 from runner.consent.standing import EventKind, Standing
@@ -41,8 +42,9 @@ from runner.store.ledger import (
     RecordedEvent,
     Source,
 )
-from runner.store.paths import DEFAULT_STATE_DIR, journal_path, ledger_path
-from runner.store.state import FolderState, State, open_state
+from runner.store.paths import journal_path, ledger_path
+from runner.store.state import FolderState, State
+from runner.store.where import locate_state
 
 
 def since_ms(text: str | None, now: float) -> int | None:
@@ -131,7 +133,7 @@ def _dry_changes(ledger: Ledger, events: list[ConsentEvent]) -> list[Change]:
             if now.get(c) != s]
 
 
-def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR,
+def collect_optouts(file: str | Path, *, state_dir: str | Path | State | None = None,
                     base_url: str | None = None, since: str | None = None, rate: float = 5.0,
                     concurrency: int = 4, max_attempts: int = 5, dry_run: bool = False,
                     export_to_file: bool = False, api_key: str | None = None,
@@ -151,15 +153,15 @@ def collect_optouts(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_D
                 "add e.g.  suppress: [suppression/optouts.txt]  (the file may start empty; it "
                 "is relative to the campaign file)"))
         target = suppression_target(campaign.doc, campaign.base_dir, campaign.suppress)
-    state = open_state(state_dir)
-    path = journal_path(state_dir, campaign.id) if isinstance(state, FolderState) else \
+    state = locate_state(state_dir, file, policy=campaign.policy, campaign_id=campaign.id)
+    path = journal_path(state.path, campaign.id) if isinstance(state, FolderState) else \
         f"{state.label}#{campaign.id}"
     sent_yet = state.has_journal(campaign.id)
     key = (api_key if api_key is not None else api_key_from_env("optouts")) if sent_yet else ""
     base = base_url_from(base_url)
     stack = stack_from(http_stack)
     lower = since_ms(since, time.time())
-    outcome = OptoutsOutcome(ledger_path(state_dir) if isinstance(state, FolderState)
+    outcome = OptoutsOutcome(ledger_path(state.path) if isinstance(state, FolderState)
                              else state.label, path, sent_yet, dry_run=dry_run,
                              target=target)
     # Held to the end: a `send` of this campaign must not start between reading the replies and
@@ -289,12 +291,12 @@ def _find_holds(ledger: Ledger, wanted: list[str]) -> list[ChatStanding]:
     return found
 
 
-def review_holds(*, state_dir: str | Path = DEFAULT_STATE_DIR, release: tuple[str, ...] = (),
+def review_holds(*, state_dir: str | Path | State | None = None, release: tuple[str, ...] = (),
                  opt_out: tuple[str, ...] = (), by: str | None = None,
                  now: float | None = None) -> ReviewOutcome:
     """List a state's holds; ``release`` dismisses holds, ``opt_out`` confirms them as opt-outs
     (each named by its number in the list, or its chat id), recorded with ``by``."""
-    state = open_state(state_dir)
+    state = locate_state(state_dir, None, policy=lambda: policy_for(Path.cwd()))
     if not state.has_ledger():
         raise CampaignError(f"no consent ledger in {state.label}",
                             hint="nothing was sent or read with this state yet; pass --state DIR")

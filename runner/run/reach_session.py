@@ -28,9 +28,8 @@ from runner.run.reach import (
 )
 from runner.run.send import install_signal_handlers, interrupted_twice
 from runner.run.session import resolve_options, run_coroutine
-from runner.store.paths import DEFAULT_STATE_DIR
-from runner.store.pgconn import is_url
-from runner.store.state import open_state
+from runner.store.state import FolderState
+from runner.store.where import anchor_of, default_state_dir, locate_state
 
 
 def parse_max_age(text: str) -> float:
@@ -78,7 +77,7 @@ class ReachOutcome:
         return exitcodes.OK
 
 
-def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_age: str = "7d",
+def reach(file: str | Path, *, state_dir: str | Path | None = None, max_age: str = "7d",
           show_recipients: bool = False, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, request_timeout: float = 30.0,
           backoff_base: float = 0.5, api_key: str | None = None,
@@ -97,8 +96,9 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
     contacts = sorted({c for a in audience for c in contacts_of(a.chat)})
 
     # The capability cache is this machine's: with a database state it stays in the folder.
-    cache = CapabilityCache(open_state(state_dir).work_dir if not is_url(state_dir)
-                            else DEFAULT_STATE_DIR, send.base_url)
+    state = locate_state(state_dir, file, policy=campaign.policy)
+    cache = CapabilityCache(state.path if isinstance(state, FolderState)
+                            else default_state_dir(anchor_of(file)), send.base_url)
     try:
         caps = cache.fresh(contacts, age, time.time())
         missing = [c for c in contacts if c not in caps]
@@ -129,7 +129,7 @@ def reach(file: str | Path, *, state_dir: str | Path = DEFAULT_STATE_DIR, max_ag
             stop_reason, failed = result.stop_reason, result.failed
             answered = len(result.caps)
     except sqlite3.Error as err:  # a read-only or full state folder: no traceback
-        raise CampaignError(f"cannot use the capability cache in {state_dir}: {err}",
+        raise CampaignError(f"cannot use the capability cache in {cache.path.parent}: {err}",
                             file=str(cache.path),
                             hint="pass --state DIR with a folder you can write (answers are "
                                  "cached there)") from None

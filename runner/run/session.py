@@ -60,8 +60,8 @@ from runner.store.backend import (
 from runner.store.backend import open_journal as open_state_journal
 from runner.store.journal import Journal, journal_error
 from runner.store.ledger import Ledger
-from runner.store.paths import DEFAULT_STATE_DIR
 from runner.store.state import State, open_state
+from runner.store.where import locate_state
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -248,7 +248,7 @@ class SendSession:
         self.answered = AnswerStats()  # what this session answered (over every run)
 
     @classmethod
-    def open(cls, file: str | Path | None, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
+    def open(cls, file: str | Path | None, *, state_dir: str | Path | State | None = None,
              api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
              concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
              backoff_base: float = 0.5, backoff_cap: float = 30.0,
@@ -280,7 +280,7 @@ class SendSession:
                                   backoff_cap=backoff_cap, http_stack=http_stack)
         wall = rehearsal_clock(now, options.base_url)
         # The consent ledger first: a damaged one stops the send before anything is planned.
-        state = open_state(state_dir)
+        state = locate_state(state_dir, file, policy=campaign.policy, campaign_id=campaign.id)
         ledger = open_ledger(state, command="send")
         try:
             sync_contacts(state, ledger)  # who the state has messaged, from every journal
@@ -463,7 +463,7 @@ class SendSession:
                              on_tick=on_tick, tick_every=tick_every)
 
 
-def send(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR, wait: bool = False,
+def send(file: str | Path, *, state_dir: str | Path | State | None = None, wait: bool = False,
          track: bool = False, track_timeout: float = 300.0, api_key: str | None = None,
          **options: Any) -> SendOutcome:
     """Send a campaign without asking (the library has no prompt): resumes from its journal.
@@ -476,7 +476,7 @@ def send(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
 
 
 
-def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR,
+def track(file: str | Path, *, state_dir: str | Path | State | None = None,
           api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
           concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
           tick_every: float = 1.0, http_stack: str | None = None, replies: bool = True,
@@ -493,7 +493,7 @@ def track(file: str | Path, *, state_dir: str | Path | State = DEFAULT_STATE_DIR
                                 concurrency=concurrency, http_stack=http_stack)
     clock = rehearsal_clock(now, send_opts.base_url)  # `--now`: refused against the live API
     key = api_key if api_key is not None else api_key_from_env("track")
-    state = open_state(state_dir)
+    state = locate_state(state_dir, file, policy=campaign.policy, campaign_id=campaign.id)
     with existing_journal(state, campaign.id, file, lock="track") as journal, \
             open_ledger(state, command="track") as ledger:
         reading = None

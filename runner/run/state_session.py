@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runner.campaign.policy import policy_for
 from runner.errors import CampaignError
 from runner.store.pgimport import ImportResult, import_folder
 from runner.store.pglock import Holder, force_unlock
 from runner.store.pgschema import migrate
 from runner.store.state import FolderState, State, open_state
+from runner.store.where import locate_state
 
 
-def unlock(state_value: str | Path | State, campaign_id: str, lock_id: int) -> Holder:
+def unlock(state_value: str | Path | State | None, campaign_id: str, lock_id: int) -> Holder:
     """End the run holding ``campaign_id``'s lock in a database state, if ``lock_id`` is the id
     its refusal named (so a lock taken since by someone else is never broken)."""
-    state = open_state(state_value)
+    state = locate_state(state_value, None, policy=lambda: policy_for(Path.cwd()))
     if isinstance(state, FolderState):
         raise CampaignError(
             "a folder state's lock is released when the process holding it ends; there is "

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from runner import exitcodes
+from runner.campaign.policy import policy_for
 from runner.consent.standing import Standing
 from runner.store.backend import existing_ledger
-from runner.store.state import State, open_state
+from runner.store.state import State
 from runner.store.summary import CampaignSummary, summarize
+from runner.store.where import locate_state
 
 _ENDED = {exitcodes.OK: "finished", exitcodes.WAITING: "waiting", exitcodes.STOPPED: "stopped",
           exitcodes.FAILED: "failed"}
@@ -39,9 +41,10 @@ class CampaignStatus:
                 "last_run_at": self.last_run_at, "last_run_by": self.last_run_by}
 
 
-def status(state_value: str | Path | State) -> tuple[str, list[CampaignStatus]]:
-    """The state's label and each campaign's status, by campaign id."""
-    state = open_state(state_value)
+def status(state_value: str | Path | State | None = None) -> tuple[str, list[CampaignStatus]]:
+    """The state's label and each campaign's status, by campaign id (``None``: the state the
+    current folder's repository uses, runner.store.where)."""
+    state = locate_state(state_value, None, policy=lambda: policy_for(Path.cwd()))
     with existing_ledger(state) as ledger:
         standings = ledger.standings() if ledger is not None else {}
     opted_out = {chat for chat, s in standings.items() if s is Standing.OPTED_OUT}

@@ -40,7 +40,9 @@ def existing_journal(state: State, campaign_id: str, campaign_file: str | Path, 
     if not state.has_journal(campaign_id):
         raise CampaignError(f"no journal for campaign {campaign_id!r} in {state.label}",
                             file=str(campaign_file),
-                            hint="send it first (campaign send FILE), or pass --state DIR|URL")
+                            hint="nothing was sent with this state yet (`campaign send FILE` "
+                                 "uses this same state, from any folder); if it was sent with "
+                                 "another, pass --state DIR|URL or set RUNNER_STATE")
     return open_journal(state, campaign_id, lock=lock)
 
 

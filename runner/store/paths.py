@@ -8,8 +8,9 @@ from pathlib import Path
 from runner.errors import CampaignError, Problem
 
 DEFAULT_STATE_DIR = ".runner"
-"""Journals and the capability cache live here, relative to the working directory, unless a
-command is given ``--state DIR``."""
+"""Journals, the consent ledger and the capability cache live in this folder at the root of the
+campaign's git repository (runner.store.where), unless a command is given ``--state``,
+``RUNNER_STATE`` or the team policy's ``state:``."""
 
 
 # The schema's pattern for a campaign id, matched whole (a trailing newline is not a slug).
