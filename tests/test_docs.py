@@ -53,6 +53,18 @@ def test_readme_keeps_the_two_setup_commands_ci_runs():
         assert re.search(rf"^{re.escape(command)}\s", readme, re.M), command
 
 
+def test_the_readmes_example_campaign_is_valid(tmp_path: Path, campaign_cli):
+    example = re.search(r"^```yaml\n(.*?)^```", README.read_text(encoding="utf-8"), re.M | re.S)
+    assert example is not None
+    (tmp_path / "c.yaml").write_text(example.group(1), encoding="utf-8")
+    (tmp_path / "vip.csv").write_text("Mobile Phone,first_name\n(555) 123-4567,Ada\n")
+    (tmp_path / "suppression").mkdir()
+    (tmp_path / "suppression" / "optouts.txt").write_text("")
+    done = campaign_cli("validate", "c.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 steps, 2 requests" in done.stdout
+
+
 def test_the_cli_reference_is_what_the_commands_say():
     checked_in = (DOCS / "cli.md").read_text(encoding="utf-8")
     assert reference.MARKER in checked_in, f"docs/cli.md lost its marker: run `{reference.REGENERATE}`"
