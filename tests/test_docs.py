@@ -36,7 +36,7 @@ CHECKED_COMMANDS = [README, *(DOCS / n for n in ("campaign-format.md", "sending.
 
 
 def pages() -> list[Path]:
-    return [README, *sorted(DOCS.glob("*.md"))]
+    return [README, ROOT / "CHANGELOG.md", *sorted(DOCS.glob("*.md"))]
 
 
 def test_readme_stays_within_its_line_budget():
