@@ -200,6 +200,14 @@ def test_the_python_api_examples_run(tmp_path: Path, monkeypatch, make_emulator)
     assert emu.stats()["messages_accepted"] > 0
 
 
+def test_the_python_api_page_names_every_public_name():
+    import runner
+
+    table = (DOCS / "python-api.md").read_text("utf-8").split("## Every public name", 1)[1]
+    missing = [n for n in runner.__all__ if not re.search(rf"`{re.escape(n)}[`(]", table)]
+    assert missing == [], f"docs/python-api.md's table lacks {missing}"
+
+
 PIN = re.compile(r"(?:uses:\s*|repo:\s*https://github\.com/)([\w.-]+/runner)(?:@(\S+))?")
 
 
