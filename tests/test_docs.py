@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from runner.cli import reference
 from runner.cli._base import main
@@ -72,6 +73,18 @@ def test_the_cli_reference_is_what_the_commands_say():
     assert reference.MARKER in checked_in, f"docs/cli.md lost its marker: run `{reference.REGENERATE}`"
     assert checked_in == reference.rewrite(checked_in), (
         f"docs/cli.md differs from the commands' --help: run `{reference.REGENERATE}`")
+
+
+def test_each_commands_section_is_its_help_as_a_terminal_shows_it():
+    # The generator's own contexts against a real invocation: `campaign WORDS --help`.
+    text = (DOCS / "cli.md").read_text(encoding="utf-8").split(reference.MARKER, 1)[1]
+    for path, _ in reference.commands():
+        shown = CliRunner().invoke(main, [*path.split(), "--help"], prog_name="campaign",
+                                   terminal_width=reference.WIDTH)
+        assert shown.exit_code == 0, shown.output
+        title = f"campaign {path}".strip()
+        assert f"## `{title}`\n\n```text\n{shown.output.rstrip()}\n```\n" in text, (
+            f"docs/cli.md's `{title}` is not its --help: run `{reference.REGENERATE}`")
 
 
 def test_the_cli_reference_has_every_command_and_option():

@@ -20,8 +20,9 @@ from runner.cli._base import COMMANDS, main
 MARKER = ("<!-- Generated below by `python -m runner.cli.reference docs/cli.md` from the "
           "commands' own help: edit the commands, not this. -->")
 REGENERATE = "python -m runner.cli.reference docs/cli.md"
-# A fixed width: the file must not depend on the terminal it was generated in.
-WIDTH = 100
+# A fixed width, click's own default (help is wrapped at 78 columns on any terminal of 80 or
+# more): the file does not depend on the terminal it was generated in, and reads as --help does.
+WIDTH = 80
 
 
 def commands() -> list[tuple[str, click.Command]]:
@@ -39,15 +40,15 @@ def commands() -> list[tuple[str, click.Command]]:
 
 
 def help_text(path: str, command: click.Command) -> str:
-    """`campaign PATH --help` as click prints it at WIDTH columns."""
-    ctx = click.Context(main, info_name="campaign", terminal_width=WIDTH, max_content_width=WIDTH)
+    """`campaign PATH --help` as click prints it on a terminal WIDTH columns wide."""
+    # The group's context_settings (-h as well as --help), as `campaign ... --help` has them.
+    ctx = click.Context(main, info_name="campaign", terminal_width=WIDTH, **main.context_settings)
     group: click.Command = main
     for word in path.split():
         sub = command if word == path.split()[-1] else group
         if isinstance(group, click.Group):
             sub = group.get_command(ctx, word) or sub
-        ctx = click.Context(sub, info_name=word, parent=ctx, terminal_width=WIDTH,
-                            max_content_width=WIDTH)
+        ctx = click.Context(sub, info_name=word, parent=ctx, terminal_width=WIDTH)
         group = sub
     return command.get_help(ctx).rstrip()
 
