@@ -223,6 +223,18 @@ def test_the_python_api_page_names_every_public_name():
     assert missing == [], f"docs/python-api.md's table lacks {missing}"
 
 
+def test_git_and_ci_lists_every_input_and_output_of_the_action():
+    import yaml
+
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    page = (DOCS / "git-and-ci.md").read_text(encoding="utf-8")
+    for name, spec in action["inputs"].items():
+        default = f"`{spec['default']}`" if spec.get("default") else "(empty)"
+        assert f"| `{name}` | {default} |" in page, name
+    for name in action["outputs"]:
+        assert f"| `{name}` |" in page, name
+
+
 PIN = re.compile(r"(?:uses:\s*|repo:\s*https://github\.com/)([\w.-]+/runner)(?:@(\S+))?")
 
 
