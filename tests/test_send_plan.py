@@ -183,7 +183,7 @@ def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes
 
 def test_send_plan_finds_the_campaign_the_header_names_from_another_folder(tmp_path: Path,
                                                                            campaign_cli) -> None:
-    # README's `plan campaigns/x.yaml --out plans/x.jsonl`, then `send --plan plans/x.jsonl`
+    # The README's `plan campaigns/x.yaml --out plans/x.jsonl`, then `send --plan plans/x.jsonl`
     # from a fresh clone: was "neither next to the plan nor here".
     from runner.planning.planfile import PlanFile, find_campaign
 
