@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -46,9 +47,21 @@ def write_campaign(folder: Path, n: int) -> Path:
 
 
 def run_once(url: str, n: int, concurrency: int, sdk: bool = False,
-             checkout: Path | None = None) -> float:
+             checkout: Path | None = None, state: str | None = None) -> float:
     """One whole process; ``checkout``: run that checkout's runner instead (``python -m``
-    puts the working directory first on the path)."""
+    puts the working directory first on the path); ``state``: a --state (default: a fresh
+    folder)."""
+    return run_process(url, n, concurrency, sdk, checkout, state).seconds
+
+
+@dataclass(frozen=True)
+class Process:
+    seconds: float  # wall time of the whole process
+    stdout: str
+
+
+def run_process(url: str, n: int, concurrency: int, sdk: bool = False,
+                checkout: Path | None = None, state: str | None = None) -> Process:
     with tempfile.TemporaryDirectory() as tmp:
         camp = write_campaign(Path(tmp), n)
         env = {**os.environ, "BLOOIO_BASE_URL": url, "BLOOIO_API_KEY": KEY}
@@ -58,14 +71,14 @@ def run_once(url: str, n: int, concurrency: int, sdk: bool = False,
         else:
             cmd = [sys.executable, "-m", "runner", "send", str(camp), "--yes", "--no-progress",
                    "--concurrency", str(concurrency), "--rate", "unlimited",
-                   "--state", str(Path(tmp) / "state")]
+                   "--state", state or str(Path(tmp) / "state")]
         start = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                               cwd=checkout or HERE.parent)
         elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"send exited {proc.returncode}: {proc.stderr[-500:]}")
-    return elapsed
+    return Process(elapsed, proc.stdout)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import ssl
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -19,9 +20,24 @@ import pytest
 import trustme
 from click.testing import CliRunner
 
-from runner.cli import main
 
-pytest_plugins = ["pg_cluster"]  # pg_cluster, pg_url: a throwaway PostgreSQL (tests/pg_cluster.py)
+def _write_bytecode() -> None:
+    """Python's default, even when the shell sets PYTHONDONTWRITEBYTECODE: every process of the
+    run (xdist workers, the dozens of `campaign` subprocesses) compiles runner/ once into its
+    __pycache__ (git ignores it) and the workers share pytest's rewritten test modules, instead
+    of each process compiling from source: seconds of CPU per run. Called before this file
+    imports runner."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the workers and subprocesses started here
+    sys.dont_write_bytecode = False  # this process, for what it imports from now on
+
+
+_write_bytecode()
+
+from runner.cli import main  # noqa: E402  (after _write_bytecode)
+
+# pg_cluster, pg_url: a throwaway PostgreSQL (tests/pg_cluster.py); bytecode_cache: compile once
+# for all xdist workers (tests/bytecode_cache.py).
+pytest_plugins = ["pg_cluster", "bytecode_cache"]
 
 CampaignCLI = Callable[..., subprocess.CompletedProcess]
 

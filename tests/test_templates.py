@@ -3,6 +3,8 @@ runner, and still renders what real campaigns write."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from jinja2.exceptions import SecurityError
 
@@ -65,10 +67,16 @@ def test_a_null_value_is_an_error_not_the_word_none():
     assert compile_text("Hi {{ name or 'there' }}").render({**CTX, "name": None}) == "Hi there"
 
 
-def test_a_template_that_loops_for_ever_is_stopped_by_the_time_budget(tmp_path):
+def test_a_template_that_loops_for_ever_is_stopped_by_the_time_budget(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
+    from runner.campaign.templates import RENDER_BUDGET_SECONDS, TimeBudget
     from runner.cli import main
+
+    # The default budget, shortened: this checks that validate applies it and says so, not its
+    # length (2 s of spinning CPU). The budget's own tests count its clock's reads.
+    assert TimeBudget().seconds == RENDER_BUDGET_SECONDS
+    monkeypatch.setattr(TimeBudget.__init__, "__defaults__", (0.05, time.monotonic))
 
     (tmp_path / "c.yaml").write_text(
         'version: 1\nid: loop\nrecipients: [{to: "+15551230001"}]\nsteps:\n  - id: a\n'

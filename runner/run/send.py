@@ -45,6 +45,7 @@ from runner.run.replies import Fetcher
 from runner.states import RequestStatus
 from runner.store.journal import (
     ACCEPTED,
+    COMMIT_AHEAD,
     EXPIRED,
     FAILED,
     PENDING,
@@ -287,9 +288,12 @@ class Executor(ApiCaller[SendOptions]):
         concurrency = self.options.concurrency
         # At most `concurrency` requests in flight, whatever the transport. A few more workers
         # than that have their next attempt committed to the journal while they wait for a
-        # slot, so a freed slot carries the next request at once instead of after a commit.
+        # slot, so a freed slot carries the next request at once instead of after a commit:
+        # as many more as the journal's commits are slow (a database over the network, whose
+        # commit may take a good part of the API's answer time, needs more of them).
         self._in_flight = asyncio.Semaphore(concurrency)
-        self._workers = concurrency + max(2, concurrency // 4)
+        ahead = getattr(self.journal, "commit_ahead", COMMIT_AHEAD)
+        self._workers = concurrency + max(2, int(concurrency * ahead))
         queue: asyncio.Queue[Group | None] = asyncio.Queue(maxsize=self._workers * 2)
         workers = [
             asyncio.create_task(self._worker(queue), name=f"send-worker-{i}")
@@ -337,7 +341,11 @@ class Executor(ApiCaller[SendOptions]):
                     break
             if not batch:
                 break
-            known = self.journal.lookup(r.key for g in batch for r in g)
+            keys = [r.key for g in batch for r in g]
+            # A database's journal answers on the loop (runner.store.pgjournal): the workers
+            # keep sending while the lookup travels.
+            lookup_async = getattr(self.journal, "lookup_async", None)
+            known = await lookup_async(keys) if lookup_async else self.journal.lookup(keys)
             for group in batch:
                 if self.stopping:
                     break

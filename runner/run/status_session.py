@@ -8,15 +8,15 @@ a run in progress is not disturbed.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner import exitcodes
 from runner.consent.standing import Standing
-from runner.store.backend import existing_ledger, list_campaigns, lock_holder, open_journal
+from runner.store.backend import existing_ledger
 from runner.store.state import State, open_state
+from runner.store.summary import CampaignSummary, summarize
 
 _ENDED = {exitcodes.OK: "finished", exitcodes.WAITING: "waiting", exitcodes.STOPPED: "stopped",
           exitcodes.FAILED: "failed"}
@@ -42,36 +42,25 @@ class CampaignStatus:
 def status(state_value: str | Path | State) -> tuple[str, list[CampaignStatus]]:
     """The state's label and each campaign's status, by campaign id."""
     state = open_state(state_value)
-    out: list[CampaignStatus] = []
     with existing_ledger(state) as ledger:
         standings = ledger.standings() if ledger is not None else {}
-        for cid in list_campaigns(state):
-            out.append(_one(state, cid, standings))
-    return state.label, out
+    opted_out = {chat for chat, s in standings.items() if s is Standing.OPTED_OUT}
+    return state.label, [_one(found) for found in summarize(state, opted_out)]
 
 
-def _one(state: State, cid: str, standings: dict[str, Standing]) -> CampaignStatus:
-    with open_journal(state, cid) as journal, journal.snapshot("status"):
-        counts: Counter[str] = Counter()
-        chats: set[str] = set()
-        due: float | None = None
-        for e in journal.entries():
-            counts[e.status.value] += 1
-            chats.add(e.chat)
-        run = journal.last_run()
-    found = CampaignStatus(cid, "never run", dict(sorted(counts.items())))
-    found.opted_out = sum(1 for c in chats if standings.get(c) is Standing.OPTED_OUT)
-    holder = lock_holder(state, cid)
+def _one(found: CampaignSummary) -> CampaignStatus:
+    out = CampaignStatus(found.campaign, "never run", found.requests, found.opted_out)
+    run = found.last_run
     if run is not None:
-        found.last_run_at = run["ended_at"] or run["started_at"]
-        found.last_run_by = run.get("os_user")
-        if holder is not None:
-            found.state, found.holder = "running", holder
-        elif run["ended_at"] is None:
-            found.state = "died"  # started, never ended: the next send resumes it
+        out.last_run_at = run.ended_at or run.started_at
+        out.last_run_by = run.os_user
+        if found.holder is not None:
+            out.state, out.holder = "running", found.holder
+        elif run.ended_at is None:
+            out.state = "died"  # started, never ended: the next send resumes it
         else:
-            found.state = _ENDED.get(run["exit_code"], f"exit {run['exit_code']}")
-            if found.state == "waiting":
-                due = (run.get("counts") or {}).get("next_due")
-    found.next_due = due
-    return found
+            ended = _ENDED.get(run.exit_code) if run.exit_code is not None else None
+            out.state = ended or f"exit {run.exit_code}"
+            if out.state == "waiting":
+                out.next_due = run.next_due
+    return out

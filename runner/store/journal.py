@@ -24,7 +24,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import KW_ONLY, dataclass, fields
 from itertools import groupby
 from pathlib import Path
@@ -36,6 +36,11 @@ from runner.store.lock import JournalLock
 from runner.store.paths import journal_path
 
 SCHEMA_VERSION = 5
+
+# The executor runs this share of its concurrency as extra workers, whose next attempt is
+# committed while they wait for a slot (runner.run.send): a local commit takes a small part of
+# an API round trip. A journal whose commits travel further says more (``commit_ahead``).
+COMMIT_AHEAD = 0.25
 
 
 SENDING = RequestStatus.SENDING
@@ -319,6 +324,30 @@ class Delivery:
 
 _DELIVERY_COLUMNS = ", ".join(f.name for f in fields(Delivery))
 _FINAL_AT = [f.name for f in fields(Delivery)].index("final")
+
+
+@dataclass(frozen=True, slots=True)
+class LastRun:
+    """A campaign's latest run row, without its plan or options (what `status` shows)."""
+
+    started_at: float
+    ended_at: float | None  # None: running, or the process died mid-run
+    exit_code: int | None
+    next_due: float | None  # a waiting run: when its first scheduled request falls due
+    os_user: str | None
+
+    @classmethod
+    def from_row(cls, row: Iterable[Any]) -> LastRun:
+        """From ``_LAST_RUN_COLUMNS``."""
+        started, ended, exit_code, counts, os_user = row
+        due = (json.loads(counts) or {}).get("next_due") if counts else None
+        return cls(started, ended, exit_code, due, os_user)
+
+
+_LAST_RUN_COLUMNS = "started_at, ended_at, exit_code, counts, os_user"
+
+# Chats looked up by IN (...) up to this many; more are matched against the journal's chats.
+_CHATS_IN = 500
 
 
 _PASS_COLUMNS = ("id, started_at, ended_at, chats, chats_read, chats_failed, requests, "
@@ -622,6 +651,29 @@ class Journal:
         runs = self.runs()
         return runs[-1] if runs else None
 
+    # -- aggregates (campaign status: no row per request read) ---------------------------
+    def status_counts(self) -> dict[str, int]:
+        """Requests by status, sorted by status."""
+        return {s: int(n) for s, n in self._db.execute(
+            "SELECT status, count(*) FROM requests GROUP BY status ORDER BY status")}
+
+    def chats_among(self, chats: Collection[str]) -> int:
+        """How many of these chats the journal has a request for."""
+        if not chats:
+            return 0
+        if len(chats) <= _CHATS_IN:
+            wanted = list(chats)
+            return int(self._db.execute(
+                f"SELECT count(DISTINCT chat) FROM requests WHERE chat IN "
+                f"({','.join('?' * len(wanted))})", wanted).fetchone()[0])
+        return sum(1 for (chat,) in self._db.execute("SELECT DISTINCT chat FROM requests")
+                   if chat in chats)
+
+    def last_run_summary(self) -> LastRun | None:
+        row = self._db.execute(
+            f"SELECT {_LAST_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else LastRun.from_row(row)
+
 
 def _inserted(cur: sqlite3.Cursor) -> int:
     """The id of the row an INSERT just made (sqlite3 types it optional: set by any INSERT)."""
@@ -893,10 +945,11 @@ class JournalWriter:
             error: BaseException | None = None
             if ops:
                 try:
-                    if getattr(self.journal, "threaded_apply", False):
+                    apply_async = getattr(self.journal, "apply_async", None)
+                    if apply_async is not None:
                         # A database over the network (runner.store.pgjournal): the loop sends
                         # while the commit travels; the next batch gathers meanwhile.
-                        await asyncio.to_thread(self.journal.apply, ops)
+                        await apply_async(ops)
                     else:
                         self.journal.apply(ops)
                     self.commits += 1
@@ -914,8 +967,13 @@ class JournalWriter:
         """Flush everything queued and stop."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-        elif self._ops:
-            self.journal.apply(self._ops)
-            self._ops = []
+        try:
+            if self._task is not None:
+                await self._task
+            elif self._ops:
+                self.journal.apply(self._ops)
+                self._ops = []
+        finally:
+            close_async = getattr(self.journal, "close_async", None)
+            if close_async is not None:  # its connection belongs to this loop
+                await close_async()

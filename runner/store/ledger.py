@@ -438,6 +438,24 @@ class Ledger:
                        "event_id = excluded.event_id", (chat, after.value, last.id))
         return Change(chat, before, after)
 
+    def _contacts_merge(self) -> str:
+        """What a contact row already known keeps: the earliest first message, the latest last
+        one (and its campaign and step), a group's API id once learnt."""
+        return ("ON CONFLICT (chat) DO UPDATE SET "
+                "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
+                f"ELSE contacts.api_id END, first_ms = {self._LEAST}(contacts.first_ms, excluded.first_ms), "
+                "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
+                "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
+                "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
+                "THEN excluded.last_step ELSE contacts.last_step END, "
+                f"last_ms = {self._GREATEST}(contacts.last_ms, excluded.last_ms)")
+
+    def _upsert_contacts(self, rows: list[tuple[str, str, int, int, str, str]]) -> None:
+        """(chat, api_id, first_ms, last_ms, campaign, step) rows, one per chat."""
+        self._db.executemany(
+            "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, last_step) "
+            f"VALUES (?,?,?,?,?,?) {self._contacts_merge()}", rows)
+
     def _mark_synced(self, campaign: str, through: float, files: str | None) -> None:
         try:
             self._db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
@@ -545,17 +563,8 @@ class Ledger:
                 latest[chat] = (seen[0] if seen[0] != chat else api_id, min(seen[1], first_ms),
                                 max(seen[2], last_ms), step if last_ms >= seen[2] else seen[3])
         with self._transaction():
-            db.executemany(
-                "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, "
-                "last_step) VALUES (?,?,?,?,?,?) ON CONFLICT (chat) DO UPDATE SET "
-                "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
-                f"ELSE contacts.api_id END, first_ms = {self._LEAST}(contacts.first_ms, excluded.first_ms), "
-                "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
-                "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                "THEN excluded.last_step ELSE contacts.last_step END, "
-                f"last_ms = {self._GREATEST}(contacts.last_ms, excluded.last_ms)",
-                [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()])
+            self._upsert_contacts([(chat, v[0], v[1], v[2], campaign, v[3])
+                                   for chat, v in latest.items()])
             db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
                        "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
                        "files = excluded.files", (campaign, newest, files))

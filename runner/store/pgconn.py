@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -123,14 +124,36 @@ def connect(url: str, *, command: str = "the command") -> Any:
     import psycopg
 
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10,
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
                                application_name="campaign-runner")
+        # No server-side prepared statements: a prepared statement soon runs a generic plan,
+        # chosen while a new campaign's rows were few (a sequential scan), and kept as they
+        # grow; every UPDATE by key then read the whole table (a 20,000-message send took
+        # minutes). Planned each time, a lookup by key stays an index lookup.
+        conn.prepare_threshold = None
+        return conn
     except psycopg.Error as err:
         raise state_error(err, url, command=command) from None
     except Exception as err:  # a malformed URL (psycopg.ProgrammingError is an Error too)
         raise CampaignError(f"not a usable --state URL: {_reason(err, url)}",
                             file=safe_label(url),
                             hint="e.g. postgresql://user@host:5432/dbname?sslmode=require") from None
+
+
+async def connect_async(url: str, *, command: str = "the command") -> Any:
+    """``connect`` for the event loop (psycopg's AsyncConnection), with the same errors."""
+    import psycopg
+
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            url, autocommit=True, connect_timeout=10, application_name="campaign-runner")
+    except psycopg.Error as err:
+        raise state_error(err, url, command=command) from None
+    except Exception as err:  # noqa: BLE001 - as in connect
+        raise CampaignError(f"not a usable --state URL: {_reason(err, url)}",
+                            file=safe_label(url)) from None
+    conn.prepare_threshold = None  # as in connect
+    return conn
 
 
 class Row(tuple[Any, ...]):
@@ -151,6 +174,85 @@ def _row_factory(cursor: Any) -> Any:
     names = tuple(d.name for d in cursor.description or ())
     cls = type("Row", (Row,), {"names": names, "__slots__": ()})
     return lambda values: cls(values)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of ``Database.transaction``: ``params`` once, or ``many`` rows (psycopg's
+    ``%s`` placeholders)."""
+
+    sql: str
+    params: Sequence[Any] | None = None
+    many: list[Sequence[Any]] | None = None
+
+
+class AsyncDatabase:
+    """A connection on the event loop, for the send's journal: ``transaction`` commits a batch
+    of writes, ``fetch`` reads; the loop waits for the server on the socket like for any
+    response, instead of stalling on a blocking call or handing the GIL to a thread and back
+    (which, with a busy loop, added milliseconds to every commit). One operation at a time: a
+    read never joins a batch's pipeline (nor its transaction)."""
+
+    def __init__(self, url: str, *, command: str = "the command") -> None:
+        import asyncio
+
+        self.url, self.command = url, command
+        self.conn: Any = None
+        self._turn = asyncio.Lock()
+
+    async def transaction(self, statements: Sequence[Statement]) -> None:
+        async with self._turn:
+            await self._transaction(statements)
+
+    async def _transaction(self, statements: Sequence[Statement]) -> None:
+        import psycopg
+
+        await self._connected()
+        try:
+            async with self.conn.pipeline(), self.conn.cursor() as cur:
+                await cur.execute("BEGIN")
+                for st in statements:
+                    if st.many is not None:
+                        await cur.executemany(st.sql, st.many)
+                    else:
+                        await cur.execute(st.sql, st.params)
+                await cur.execute("COMMIT")
+        except psycopg.Error as err:
+            await self._rollback_quietly()
+            raise state_error(err, self.url, self.conn, command=self.command) from None
+        except BaseException:
+            await self._rollback_quietly()
+            raise
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        try:
+            async with self._turn:
+                await self._connected()
+                cur = await self.conn.execute(sql, params)
+                return list(await cur.fetchall())
+        except psycopg.Error as err:
+            raise state_error(err, self.url, self.conn, command=self.command) from None
+
+    async def _connected(self) -> None:
+        if self.conn is None:
+            self.conn = await connect_async(self.url, command=self.command)
+
+    async def _rollback_quietly(self) -> None:
+        try:
+            if self.conn is not None and not self.conn.closed:
+                await self.conn.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the connection is gone: nothing to roll back
+            pass
+
+    async def aclose(self) -> None:
+        if self.conn is not None:
+            try:
+                await self.conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self.conn = None
 
 
 class Database:
@@ -189,6 +291,28 @@ class Database:
                 return max(int(cur.rowcount), 0)
         except psycopg.Error as err:
             raise self.error(err) from None
+
+    def transaction(self, statements: Sequence[Statement]) -> None:
+        """Run statements in one transaction, in one round trip (pipeline mode: BEGIN, each
+        statement and COMMIT leave together; the server stops at the first error and the
+        transaction is rolled back)."""
+        import psycopg
+
+        try:
+            with self.conn.pipeline(), self.conn.cursor() as cur:
+                cur.execute("BEGIN")
+                for st in statements:
+                    if st.many is not None:
+                        cur.executemany(st.sql, st.many)
+                    else:
+                        cur.execute(st.sql, st.params)
+                cur.execute("COMMIT")
+        except psycopg.Error as err:
+            self.rollback_quietly()
+            raise self.error(err) from None
+        except BaseException:
+            self.rollback_quietly()
+            raise
 
     @property
     def in_transaction(self) -> bool:

@@ -51,6 +51,17 @@ class PgLedger(Ledger):
             "SELECT DISTINCT campaign FROM requests ORDER BY 1")]
         return sum(self.sync_journal(c, None) for c in campaigns)
 
+    def _upsert_contacts(self, rows: list[tuple[str, str, int, int, str, str]]) -> None:
+        # One statement for every row, not one per row: each statement on ``contacts`` fires
+        # the ledger_version trigger, and thousands of updates of that one row in a transaction
+        # take quadratic time (each walks the row's chain of versions).
+        if not rows:
+            return
+        self._db.execute(
+            "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, last_step) "
+            "SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], "
+            f"?::text[]) {self._contacts_merge()}", [list(column) for column in zip(*rows, strict=True)])
+
     def _marks(self, journal: str | Path | None) -> str | None:
         return None  # one indexed query per campaign: no file to look at
 
