@@ -1,5 +1,5 @@
 """Exit codes of every `campaign` command, named once; the library's result objects and the
-CLI read them from here (README "Exit codes" documents the same table)."""
+CLI read them from here (docs/cli.md, "Exit codes", documents the same table)."""
 
 from __future__ import annotations
 

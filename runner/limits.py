@@ -2,7 +2,7 @@
 
 Campaign files arrive in pull requests and answers come from the network: each cap bounds the
 time and memory one hostile input can take (each stays well under 300 MB), and each breach is
-a located error, never a traceback. The README's Limits section lists them.
+a located error, never a traceback. The Limits section of docs/campaign-format.md lists them.
 """
 
 from __future__ import annotations

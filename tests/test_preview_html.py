@@ -3,7 +3,7 @@ it, iMessage and SMS-only side by side; self-contained, escaped, and really rend
 headless browser when one is installed.
 
 Set PREVIEW_SCREENSHOT_OUT=docs/preview-screenshot.png to keep the browser's picture (that is
-how the README's screenshot is made).
+how docs/git-and-ci.md's screenshot is made).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 and really rendered by a headless browser when one is installed.
 
 Set REPORT_SCREENSHOT_OUT=docs/report-screenshot.png to keep the browser's picture (that is how
-the README's screenshot is made).
+docs/reports.md's screenshot is made).
 """
 
 from __future__ import annotations

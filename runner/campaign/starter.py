@@ -45,7 +45,7 @@ recipients:
                                 # column (first_name, code) becomes a template variable
 
 suppress:                       # chats never to message (STOP replies are kept anyway: see
-                                # README "Opt-outs"); `campaign optouts --export` adds them here
+                                # docs/optouts.md); `campaign optouts --export` adds them here
   - suppression.txt
 
 steps:                          # sent in order to every recipient

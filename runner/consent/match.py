@@ -143,7 +143,7 @@ def _join_spelled(tokens: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class VocabularyData:
-    """``vocabulary.json`` as read: sources and terms (for the README's table and the tests)."""
+    """``vocabulary.json`` as read: sources and terms (for docs/optouts.md's table and the tests)."""
 
     sources: dict[str, str]
     opt_out_words: tuple[Term, ...]
