@@ -73,7 +73,7 @@ DEFAULT = Policy()
 
 def find_policy(start: Path) -> Path | None:
     """`runner.yaml` at the root of the git repository holding `start` (a campaign file or its
-    folder), or None outside git or when the root has none."""
+    folder); outside git, beside the campaign (where its state is too); else None."""
     here = start.resolve()
     if not here.is_dir():
         here = here.parent
@@ -81,7 +81,8 @@ def find_policy(start: Path) -> Path | None:
         if (folder / ".git").exists():
             candidate = folder / POLICY_FILE
             return candidate if candidate.is_file() else None
-    return None
+    candidate = here / POLICY_FILE
+    return candidate if candidate.is_file() else None
 
 
 def policy_for(campaign_path: Path, explicit: str | Path | None = None) -> Policy:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from runner.campaign.load import Campaign
-from runner.campaign.schedule import DUE
 from runner.planning.planner import JournalOverlay, Planner, ScheduleCounter
 from runner.run.caps import caps_of
-from runner.states import RequestStatus
+from runner.states import RequestStatus, Wait
 from runner.store.backend import existing_ledger, open_journal
 from runner.store.state import State
 
@@ -48,6 +47,6 @@ def due_at(campaign: Campaign, state: State, at: datetime | None = None) -> Due:
         requests = Planner(campaign, previews=0, consent=consent).requests()
         for req, entry in overlay.annotate(requests):
             state_now = counter.observe(req, entry)
-            if state_now == DUE and (entry is None or entry.status not in _NEVER_AGAIN):
+            if state_now == Wait.DUE and (entry is None or entry.status not in _NEVER_AGAIN):
                 messages += req.messages
     return Due(campaign.id, True, messages, counter.next_due)

@@ -102,7 +102,7 @@ async def collect_windows(windows: Iterable[list[ChatToCheck]], chats: int, *, b
                           timeout: float = 30.0,
                           sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                           max_attempts: int = 5, rng: random.Random | None = None,
-                          http_stack: str = FAST, words: Vocabulary = DEFAULT_WORDS,
+                          http_stack: Stack = Stack.FAST, words: Vocabulary = DEFAULT_WORDS,
                           campaign: str | None = None) -> CollectResult:
     """``collect`` a window of chats at a time (runner.run.replies.chat_windows): each window's
     events and cursors go to ``on_window`` (which records them) before the next is read, so
