@@ -19,11 +19,14 @@ async def main(base_url: str, csv_path: str, concurrency: int) -> None:
         rows = list(csv.DictReader(fh))
     sem = asyncio.Semaphore(concurrency)
     async with AsyncBlooio(base_url=base_url, max_retries=0) as client:
+
         async def one(row: dict[str, str]) -> None:
             async with sem:
                 await client.chats.messages.send(
-                    row["phone"], text=f"Hello {row['first_name']}, your {row['order']} shipped.",
-                    from_number="+15551234567")
+                    row["phone"],
+                    text=f"Hello {row['first_name']}, your {row['order']} shipped.",
+                    from_number="+15551234567",
+                )
 
         await asyncio.gather(*(one(r) for r in rows))
 

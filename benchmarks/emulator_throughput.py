@@ -30,8 +30,8 @@ async def _worker(port: int, key: str, prefix: str, count: int, codes: dict[int,
             writer.write(
                 f"POST /v2/api/chats/{chat}/messages HTTP/1.1\r\nHost: x\r\n"
                 f"Authorization: Bearer {key}\r\nIdempotency-Key: {prefix}-{i}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-                .encode() + body
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
             )
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
@@ -49,8 +49,7 @@ async def _run(port: int, key: str, concurrency: int, total: int, tag: str) -> t
     codes: dict[int, int] = {}
     per = total // concurrency
     start = time.perf_counter()
-    await asyncio.gather(*(_worker(port, key, f"{tag}{c}", per, codes)
-                           for c in range(concurrency)))
+    await asyncio.gather(*(_worker(port, key, f"{tag}{c}", per, codes) for c in range(concurrency)))
     return per * concurrency / (time.perf_counter() - start), codes
 
 
@@ -70,14 +69,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 50.0])
     args = parser.parse_args()
-    print(f"{'latency':>8} {'conc':>5} {'req/s':>9} {'ideal':>9} {'server µs/req':>14}"
-          f" {'server busy':>12}  codes")
+    print(
+        f"{'latency':>8} {'conc':>5} {'req/s':>9} {'ideal':>9} {'server µs/req':>14}"
+        f" {'server busy':>12}  codes"
+    )
     for latency in args.latency_ms:
         with run_in_process(EmulatorConfig(latency_ms=latency)) as emu:
             for conc in args.concurrency:
                 cpu0, t0 = _cpu_seconds(emu.process.pid), time.perf_counter()
-                rate, codes = asyncio.run(_run(emu.port, emu.api_key, conc, args.requests,
-                                               f"l{latency}c{conc}-"))
+                rate, codes = asyncio.run(
+                    _run(emu.port, emu.api_key, conc, args.requests, f"l{latency}c{conc}-")
+                )
                 cpu1, wall = _cpu_seconds(emu.process.pid), time.perf_counter() - t0
                 ideal = f"{conc / (latency / 1000):.0f}" if latency else "-"
                 if cpu0 is not None and cpu1 is not None:
@@ -85,11 +87,15 @@ def main() -> None:
                     busy = f"{(cpu1 - cpu0) / wall:.0%}"
                 else:
                     per = busy = "n/a"
-                print(f"{latency:>6.0f}ms {conc:>5} {rate:>9.0f} {ideal:>9} {per:>14}"
-                      f" {busy:>12}  {codes}")
+                print(
+                    f"{latency:>6.0f}ms {conc:>5} {rate:>9.0f} {ideal:>9} {per:>14}"
+                    f" {busy:>12}  {codes}"
+                )
             stats = emu.stats()
-            print(f"  peak_rate_1s={stats['peak_rate_1s']} peak_in_flight="
-                  f"{stats['peak_in_flight']} accepted={stats['accepted_requests']}")
+            print(
+                f"  peak_rate_1s={stats['peak_rate_1s']} peak_in_flight="
+                f"{stats['peak_in_flight']} accepted={stats['accepted_requests']}"
+            )
 
 
 if __name__ == "__main__":

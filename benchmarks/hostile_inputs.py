@@ -101,12 +101,16 @@ SETUP = {
 
 def run(name: str, code: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        program = (f"from pathlib import Path\nTMP = Path({tmp!r})\n" + textwrap.dedent(code)
-                   + "\nimport resource\nprint(OUT)\n"
-                   "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+        program = (
+            f"from pathlib import Path\nTMP = Path({tmp!r})\n"
+            + textwrap.dedent(code)
+            + "\nimport resource\nprint(OUT)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        )
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=600
+        )
         seconds = time.perf_counter() - start
     if proc.returncode != 0:
         print(f"{name}: FAILED\n{proc.stderr}")

@@ -38,8 +38,10 @@ def seed_state(state: Path, n: int) -> list[str]:
     now = time.time()
     ops = []
     for i in range(n):
-        ops += [Attempt(f"k{i}", f"+1555{i:07d}", "hello", 1, i, 0, 1, "h", None, now),
-                Outcome(f"k{i}", ACCEPTED, message_id=f"msg_{i}", now=now)]
+        ops += [
+            Attempt(f"k{i}", f"+1555{i:07d}", "hello", 1, i, 0, 1, "h", None, now),
+            Outcome(f"k{i}", ACCEPTED, message_id=f"msg_{i}", now=now),
+        ]
     with Journal(journal_path(state, "bench")) as j:
         j.apply(ops)
         j.seed_deliveries(1)
@@ -51,12 +53,23 @@ def bodies(n: int, ids: list[str]) -> list[bytes]:
     for i in range(n):
         chat = f"+1555{i % len(ids):07d}"
         if i % 2:
-            doc = {"event": "message.delivered", "message_id": ids[i % len(ids)],
-                   "external_id": chat, "protocol": "imessage", "timestamp": int(time.time() * 1000)}
+            doc = {
+                "event": "message.delivered",
+                "message_id": ids[i % len(ids)],
+                "external_id": chat,
+                "protocol": "imessage",
+                "timestamp": int(time.time() * 1000),
+            }
         else:
-            doc = {"event": "message.received", "message_id": f"in_{i}", "external_id": chat,
-                   "protocol": "imessage", "timestamp": int(time.time() * 1000),
-                   "text": "STOP" if i % 20 == 0 else "thanks!", "received_at": int(time.time() * 1000)}
+            doc = {
+                "event": "message.received",
+                "message_id": f"in_{i}",
+                "external_id": chat,
+                "protocol": "imessage",
+                "timestamp": int(time.time() * 1000),
+                "text": "STOP" if i % 20 == 0 else "thanks!",
+                "received_at": int(time.time() * 1000),
+            }
         out.append(json.dumps(doc).encode())
     return out
 
@@ -69,9 +82,13 @@ async def load(port: int, path: str, payloads: list[bytes], connections: int) ->
         while queue:
             body = queue.pop()
             sig = header_value(SECRET, int(time.time()), body)
-            writer.write((f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          f"X-Blooio-Signature: {sig}\r\nContent-Length: {len(body)}\r\n\r\n"
-                          ).encode() + body)
+            writer.write(
+                (
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    f"X-Blooio-Signature: {sig}\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                + body
+            )
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
             await reader.readexactly(length)
@@ -94,9 +111,23 @@ def main() -> None:
         ids = seed_state(state, 5_000)
         port_file = Path(tmp) / "port"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runner", "listen", "--state", str(state), "--port", "0",
-             "--port-file", str(port_file)], env={**os.environ, "BLOOIO_WEBHOOK_SECRET": SECRET},
-            cwd=HERE.parent, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "listen",
+                "--state",
+                str(state),
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+            ],
+            env={**os.environ, "BLOOIO_WEBHOOK_SECRET": SECRET},
+            cwd=HERE.parent,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             for _ in range(200):
                 if port_file.exists() and port_file.read_text().strip():
@@ -110,9 +141,11 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-        print(f"campaign listen: {args.events:,} verified webhooks over {args.connections} "
-              f"connections in {took:.2f} s = {args.events / took:,.0f}/s stored "
-              f"(acknowledged after commit); peak resident {peak / 1024:.0f} MB")
+        print(
+            f"campaign listen: {args.events:,} verified webhooks over {args.connections} "
+            f"connections in {took:.2f} s = {args.events / took:,.0f}/s stored "
+            f"(acknowledged after commit); peak resident {peak / 1024:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -85,8 +85,15 @@ def make_campaign(folder: Path, rows: int) -> Path:
         w = csv.writer(fh)
         w.writerow(["phone", "first_name", "code", "size", "tier"])
         for i in range(rows):
-            w.writerow([f"+1555{i:07d}", NAMES[i % 10], f"C{i:07d}", str(6 + i % 8),
-                        "gold" if i % 3 == 0 else "silver"])
+            w.writerow(
+                [
+                    f"+1555{i:07d}",
+                    NAMES[i % 10],
+                    f"C{i:07d}",
+                    str(6 + i % 8),
+                    "gold" if i % 3 == 0 else "silver",
+                ]
+            )
     path = folder / "campaign.yaml"
     path.write_text(CAMPAIGN, encoding="utf-8")
     return path
@@ -99,8 +106,16 @@ def time_plan(campaign: Path, out: Path) -> tuple[float, float]:
 
     from runner.cli import main
 
-    args = ["plan", str(campaign), "--out", str(out), "--previews", "3",
-            "--state", str(campaign.parent / "no-state")]
+    args = [
+        "plan",
+        str(campaign),
+        "--out",
+        str(out),
+        "--previews",
+        "3",
+        "--state",
+        str(campaign.parent / "no-state"),
+    ]
     cpu, wall = time.process_time(), time.perf_counter()
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -148,12 +163,21 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, hwm)
 
 
 def peak_rss_mb(campaign: Path, plan: bool) -> tuple[float, float, float]:
-    code = _CHILD.format(root=str(HERE.parent), campaign=str(campaign), plan=plan,
-                         out=str(campaign.parent / "mem-plan.jsonl"),
-                         state=str(campaign.parent / "no-state"))
+    code = _CHILD.format(
+        root=str(HERE.parent),
+        campaign=str(campaign),
+        plan=plan,
+        out=str(campaign.parent / "mem-plan.jsonl"),
+        state=str(campaign.parent / "no-state"),
+    )
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=3600, env={**os.environ, "PYTHONHASHSEED": "0"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"memory run failed:\n{proc.stderr[-2000:]}")
@@ -178,9 +202,15 @@ def profile_plan(campaign: Path, out: Path, top: int) -> str:
 def main_() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=100_000, help="recipients for the timed runs")
-    ap.add_argument("--rows-memory", type=int, default=1_000_000,
-                    help="recipients for the peak-memory run (0: skip it)")
-    ap.add_argument("--repeat", type=int, default=5, help="timed runs of each side; the median is kept")
+    ap.add_argument(
+        "--rows-memory",
+        type=int,
+        default=1_000_000,
+        help="recipients for the peak-memory run (0: skip it)",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=5, help="timed runs of each side; the median is kept"
+    )
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of the plan path")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = ap.parse_args()
@@ -193,14 +223,22 @@ def main_() -> None:
             base_mb, base_hwm, _ = peak_rss_mb(mem, plan=False)
             peak_mb, peak_hwm, secs = peak_rss_mb(mem, plan=True)
             (root / "memory" / "mem-plan.jsonl").unlink(missing_ok=True)
-            figures.update(memory_rows=args.rows_memory, baseline_rss_mb=round(base_mb, 1),
-                           plan_peak_rss_mb=round(peak_mb, 1), plan_vmhwm_mb=round(peak_hwm, 1),
-                           memory_run_seconds=round(secs, 1))
+            figures.update(
+                memory_rows=args.rows_memory,
+                baseline_rss_mb=round(base_mb, 1),
+                plan_peak_rss_mb=round(peak_mb, 1),
+                plan_vmhwm_mb=round(peak_hwm, 1),
+                memory_run_seconds=round(secs, 1),
+            )
             if not args.json:
-                print(f"peak RSS, import + load only:        {base_mb:>7.1f} MB (VmHWM {base_hwm:.1f} MB)")
-                print(f"peak RSS, plan {args.rows_memory:,} rows to --out: {peak_mb:>7.1f} MB "
-                      f"(VmHWM {peak_hwm:.1f} MB; {'under' if peak_mb < 200 else 'OVER'} the 200 MB "
-                      f"target; {args.rows_memory / secs:,.0f} recipients/s incl. start-up)")
+                print(
+                    f"peak RSS, import + load only:        {base_mb:>7.1f} MB (VmHWM {base_hwm:.1f} MB)"
+                )
+                print(
+                    f"peak RSS, plan {args.rows_memory:,} rows to --out: {peak_mb:>7.1f} MB "
+                    f"(VmHWM {peak_hwm:.1f} MB; {'under' if peak_mb < 200 else 'OVER'} the 200 MB "
+                    f"target; {args.rows_memory / secs:,.0f} recipients/s incl. start-up)"
+                )
         campaign = make_campaign(root / "timed", args.rows)
         out = root / "timed" / "plan.jsonl"
         plan_s: list[tuple[float, float]] = []
@@ -216,26 +254,45 @@ def main_() -> None:
         plan_wall = args.rows / median(w for _, w in plan_s)
         floor_wall = args.rows / median(w for _, w in floor_s)
         ratio = plan_rate / floor_rate
-        figures.update({
-            "rows": args.rows, "requests": requests,
-            "plan_recipients_per_cpu_s": round(plan_rate), "floor_recipients_per_cpu_s": round(floor_rate),
-            "ratio": round(ratio, 3), "plan_recipients_per_wall_s": round(plan_wall),
-            "floor_recipients_per_wall_s": round(floor_wall), "ratio_wall": round(plan_wall / floor_wall, 3),
-            "plan_runs": [[round(c, 2), round(w, 2)] for c, w in plan_s],
-            "floor_runs": [[round(c, 2), round(w, 2)] for c, w in floor_s],
-        })
+        figures.update(
+            {
+                "rows": args.rows,
+                "requests": requests,
+                "plan_recipients_per_cpu_s": round(plan_rate),
+                "floor_recipients_per_cpu_s": round(floor_rate),
+                "ratio": round(ratio, 3),
+                "plan_recipients_per_wall_s": round(plan_wall),
+                "floor_recipients_per_wall_s": round(floor_wall),
+                "ratio_wall": round(plan_wall / floor_wall, 3),
+                "plan_runs": [[round(c, 2), round(w, 2)] for c, w in plan_s],
+                "floor_runs": [[round(c, 2), round(w, 2)] for c, w in floor_s],
+            }
+        )
         if not args.json:
+
             def runs(xs: list[tuple[float, float]]) -> str:
                 return ", ".join(f"{c:.2f}s cpu/{w:.2f}s wall" for c, w in xs)
 
-            print(f"rows {args.rows:,}  ({requests:,} requests written); median of {len(plan_s)} runs each")
-            print(f"plan --out (in-process, end to end): {plan_rate:>9,.0f} recipients/s   "
-                  f"(wall {plan_wall:,.0f}/s)   runs {runs(plan_s)}")
-            print(f"floor (plain jinja2 render only):    {floor_rate:>9,.0f} recipients/s   "
-                  f"(wall {floor_wall:,.0f}/s)   runs {runs(floor_s)}")
-            verdict = "meets the 85% goal" if ratio >= 0.85 else f"{0.85 - ratio:.0%} short of the 85% goal"
-            print(f"ratio plan / floor: {ratio:.0%} by CPU time ({verdict}); "
-                  f"{plan_wall / floor_wall:.0%} by wall time")
+            print(
+                f"rows {args.rows:,}  ({requests:,} requests written); median of {len(plan_s)} runs each"
+            )
+            print(
+                f"plan --out (in-process, end to end): {plan_rate:>9,.0f} recipients/s   "
+                f"(wall {plan_wall:,.0f}/s)   runs {runs(plan_s)}"
+            )
+            print(
+                f"floor (plain jinja2 render only):    {floor_rate:>9,.0f} recipients/s   "
+                f"(wall {floor_wall:,.0f}/s)   runs {runs(floor_s)}"
+            )
+            verdict = (
+                "meets the 85% goal"
+                if ratio >= 0.85
+                else f"{0.85 - ratio:.0%} short of the 85% goal"
+            )
+            print(
+                f"ratio plan / floor: {ratio:.0%} by CPU time ({verdict}); "
+                f"{plan_wall / floor_wall:.0%} by wall time"
+            )
 
         if args.json:
             print(json.dumps(figures))

@@ -81,9 +81,11 @@ def _row(label: str, n: int, c: int, runs: list[Process]) -> str:
     mid = statistics.median(r.seconds for r in runs)
     sending = statistics.median(_sending_s(r.stdout) for r in runs)
     each = ", ".join(f"{r.seconds:.2f}" for r in runs)
-    return (f"{label:<10} {n:>6,} messages at concurrency {c:>3}: {mid:6.2f} s wall, "
-            f"{n / mid:7,.0f} msg/s, {ideal / mid:5.0%} of ideal ({ideal:.2f} s); sending "
-            f"alone {sending:.2f} s, {ideal / sending:4.0%} of ideal  [runs {each}]")
+    return (
+        f"{label:<10} {n:>6,} messages at concurrency {c:>3}: {mid:6.2f} s wall, "
+        f"{n / mid:7,.0f} msg/s, {ideal / mid:5.0%} of ideal ({ideal:.2f} s); sending "
+        f"alone {sending:.2f} s, {ideal / sending:4.0%} of ideal  [runs {each}]"
+    )
 
 
 def main() -> None:
@@ -91,14 +93,20 @@ def main() -> None:
     ap.add_argument("--runs", nargs="*", default=["5000:32", "20000:128"], metavar="N:C")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each row; the median is kept")
     ap.add_argument("--state-backend", choices=("sqlite", "postgresql", "both"), default="both")
-    ap.add_argument("--fsync", choices=("on", "off"), default="on",
-                    help="the cluster's fsync and full_page_writes (default: on, as in production)")
+    ap.add_argument(
+        "--fsync",
+        choices=("on", "off"),
+        default="on",
+        help="the cluster's fsync and full_page_writes (default: on, as in production)",
+    )
     args = ap.parse_args()
     pg = args.state_backend in ("postgresql", "both")
     sq = args.state_backend in ("sqlite", "both")
     if pg and not available():
-        sys.exit("PostgreSQL (initdb) or psycopg is missing: apt-get install postgresql-15; "
-                 "pip install -e '.[test]'")
+        sys.exit(
+            "PostgreSQL (initdb) or psycopg is missing: apt-get install postgresql-15; "
+            "pip install -e '.[test]'"
+        )
     # The tests' cluster turns autovacuum off (fewer cycles on a shared machine); a real
     # server keeps its statistics current, so this one does too.
     settings = (f"fsync={args.fsync}", f"full_page_writes={args.fsync}", "autovacuum=on")
@@ -107,8 +115,11 @@ def main() -> None:
         cluster = stack.enter_context(throwaway_cluster(*settings)) if pg else None
         if cluster is not None:
             make_template(cluster)
-        print(f"PostgreSQL state: a throwaway cluster on 127.0.0.1, fsync={args.fsync}"
-              if cluster else "SQLite state only")
+        print(
+            f"PostgreSQL state: a throwaway cluster on 127.0.0.1, fsync={args.fsync}"
+            if cluster
+            else "SQLite state only"
+        )
         for spec in args.runs:
             n, c = (int(x) for x in spec.split(":"))
             sqlite_s: list[Process] = []
@@ -131,11 +142,14 @@ def main() -> None:
                 pg_t = [r.seconds for r in pg_s]
                 ratio = statistics.median(sq_t) / statistics.median(pg_t)
                 pairs = [s / p for s, p in zip(sq_t, pg_t, strict=True)]
-                sending = (statistics.median(_sending_s(r.stdout) for r in sqlite_s)
-                           / statistics.median(_sending_s(r.stdout) for r in pg_s))
-                print(f"  PG / SQLite at concurrency {c}: {ratio:.3f}x the rate, whole process "
-                      f"(median of each; run by run {min(pairs):.3f}..{max(pairs):.3f}); "
-                      f"sending alone {sending:.3f}x")
+                sending = statistics.median(
+                    _sending_s(r.stdout) for r in sqlite_s
+                ) / statistics.median(_sending_s(r.stdout) for r in pg_s)
+                print(
+                    f"  PG / SQLite at concurrency {c}: {ratio:.3f}x the rate, whole process "
+                    f"(median of each; run by run {min(pairs):.3f}..{max(pairs):.3f}); "
+                    f"sending alone {sending:.3f}x"
+                )
 
 
 if __name__ == "__main__":

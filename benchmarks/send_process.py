@@ -39,15 +39,22 @@ def write_campaign(folder: Path, n: int) -> Path:
     (folder / "people.csv").write_text(f"phone,first_name,order\n{rows}\n", encoding="utf-8")
     path = folder / "campaign.yaml"
     path.write_text(
-        "version: 1\nid: bench-process\nsender: {from_number: \"+15551234567\"}\n"
+        'version: 1\nid: bench-process\nsender: {from_number: "+15551234567"}\n'
         "recipients: {file: people.csv, to: phone}\n"
-        "steps:\n  - id: hello\n    text: \"Hello {{ first_name }}, your {{ order }} shipped.\"\n",
-        encoding="utf-8")
+        'steps:\n  - id: hello\n    text: "Hello {{ first_name }}, your {{ order }} shipped."\n',
+        encoding="utf-8",
+    )
     return path
 
 
-def run_once(url: str, n: int, concurrency: int, sdk: bool = False,
-             checkout: Path | None = None, state: str | None = None) -> float:
+def run_once(
+    url: str,
+    n: int,
+    concurrency: int,
+    sdk: bool = False,
+    checkout: Path | None = None,
+    state: str | None = None,
+) -> float:
     """One whole process; ``checkout``: run that checkout's runner instead (``python -m``
     puts the working directory first on the path); ``state``: a --state (default: a fresh
     folder)."""
@@ -60,21 +67,45 @@ class Process:
     stdout: str
 
 
-def run_process(url: str, n: int, concurrency: int, sdk: bool = False,
-                checkout: Path | None = None, state: str | None = None) -> Process:
+def run_process(
+    url: str,
+    n: int,
+    concurrency: int,
+    sdk: bool = False,
+    checkout: Path | None = None,
+    state: str | None = None,
+) -> Process:
     with tempfile.TemporaryDirectory() as tmp:
         camp = write_campaign(Path(tmp), n)
         env = {**os.environ, "BLOOIO_BASE_URL": url, "BLOOIO_API_KEY": KEY}
         if sdk:
-            cmd = [sys.executable, str(HERE / "_sdk_send.py"), url, str(Path(tmp) / "people.csv"),
-                   str(concurrency)]
+            cmd = [
+                sys.executable,
+                str(HERE / "_sdk_send.py"),
+                url,
+                str(Path(tmp) / "people.csv"),
+                str(concurrency),
+            ]
         else:
-            cmd = [sys.executable, "-m", "runner", "send", str(camp), "--yes", "--no-progress",
-                   "--concurrency", str(concurrency), "--rate", "unlimited",
-                   "--state", state or str(Path(tmp) / "state")]
+            cmd = [
+                sys.executable,
+                "-m",
+                "runner",
+                "send",
+                str(camp),
+                "--yes",
+                "--no-progress",
+                "--concurrency",
+                str(concurrency),
+                "--rate",
+                "unlimited",
+                "--state",
+                state or str(Path(tmp) / "state"),
+            ]
         start = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              cwd=checkout or HERE.parent)
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, cwd=checkout or HERE.parent
+        )
         elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"send exited {proc.returncode}: {proc.stderr[-500:]}")
@@ -86,8 +117,13 @@ def main() -> None:
     ap.add_argument("--runs", nargs="*", default=["5000:32", "20000:128"], metavar="N:C")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each row; the median is kept")
     ap.add_argument("--no-sdk", action="store_true", help="do not run Blooio's SDK alongside")
-    ap.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
-                    help="another checkout of the runner, run alternately with this one")
+    ap.add_argument(
+        "--compare-with",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="another checkout of the runner, run alternately with this one",
+    )
     args = ap.parse_args()
     sdk = not args.no_sdk and importlib.util.find_spec("blooio") is not None
     if not args.no_sdk and not sdk:
@@ -107,22 +143,30 @@ def main() -> None:
                     other_s.append(run_once(server.url, n, c, checkout=args.compare_with))
             mid = statistics.median(runner_s)
             runs = ", ".join(f"{x:.2f}" for x in runner_s)
-            print(f"runner send {n:>6,} messages at concurrency {c:>3}: {mid:6.2f} s wall, "
-                  f"{n / mid:8,.0f} msg/s, {ideal / mid:5.0%} of ideal ({ideal:.2f} s)  [runs {runs}]")
+            print(
+                f"runner send {n:>6,} messages at concurrency {c:>3}: {mid:6.2f} s wall, "
+                f"{n / mid:8,.0f} msg/s, {ideal / mid:5.0%} of ideal ({ideal:.2f} s)  [runs {runs}]"
+            )
             if other_s:
                 omid = statistics.median(other_s)
                 runs = ", ".join(f"{x:.2f}" for x in other_s)
-                print(f"{args.compare_with.name:<11} {n:>6,} messages at concurrency {c:>3}: "
-                      f"{omid:6.2f} s wall, {n / omid:8,.0f} msg/s, {ideal / omid:5.0%} of ideal"
-                      f"  [runs {runs}]")
+                print(
+                    f"{args.compare_with.name:<11} {n:>6,} messages at concurrency {c:>3}: "
+                    f"{omid:6.2f} s wall, {n / omid:8,.0f} msg/s, {ideal / omid:5.0%} of ideal"
+                    f"  [runs {runs}]"
+                )
                 print(f"  this runner / {args.compare_with.name}: {omid / mid:.3f}x the rate")
             if sdk:
                 smid = statistics.median(sdk_s)
                 runs = ", ".join(f"{x:.2f}" for x in sdk_s)
-                print(f"Blooio SDK  {n:>6,} messages at concurrency {c:>3}: {smid:6.2f} s wall, "
-                      f"{n / smid:8,.0f} msg/s, {ideal / smid:5.0%} of ideal  [runs {runs}]")
-                print(f"  runner / SDK at concurrency {c}: {smid / mid:.1f}x "
-                      f"(at most {1 / (ideal / smid):.1f}x: the ideal rate over the SDK's)")
+                print(
+                    f"Blooio SDK  {n:>6,} messages at concurrency {c:>3}: {smid:6.2f} s wall, "
+                    f"{n / smid:8,.0f} msg/s, {ideal / smid:5.0%} of ideal  [runs {runs}]"
+                )
+                print(
+                    f"  runner / SDK at concurrency {c}: {smid / mid:.1f}x "
+                    f"(at most {1 / (ideal / smid):.1f}x: the ideal rate over the SDK's)"
+                )
 
 
 if __name__ == "__main__":

@@ -55,9 +55,16 @@ def _executor_plan(n: int) -> list:
 
     body = json.loads(BODY)
     return [
-        PlannedRequest(recipient=f"+1555{i:07d}", step="hello", key=f"bench:1:hello:{i}:0",
-                       method="POST", path=f"/chats/%2B1555{i:07d}/messages", body=body,
-                       messages=1, recipient_index=i)
+        PlannedRequest(
+            recipient=f"+1555{i:07d}",
+            step="hello",
+            key=f"bench:1:hello:{i}:0",
+            method="POST",
+            path=f"/chats/%2B1555{i:07d}/messages",
+            body=body,
+            messages=1,
+            recipient_index=i,
+        )
         for i in range(n)
     ]
 
@@ -74,8 +81,7 @@ def _run_executor(base_url: str, concurrency: int, rate: float | None, n: int) -
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(Path(tmp) / "bench.sqlite")
         try:
-            options = SendOptions(base_url=base_url, concurrency=concurrency,
-                                  rate_per_second=rate)
+            options = SendOptions(base_url=base_url, concurrency=concurrency, rate_per_second=rate)
             executor = Executor(journal, api_key=KEY, options=options)
             start = time.perf_counter()
             result = run(executor.run(plan, total=n))
@@ -113,8 +119,7 @@ class LoopbackServer:
     def __enter__(self) -> LoopbackServer:
         extra = ["--cert", self.tls[0], "--key", self.tls[1]] if self.tls else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "_loopback_server.py"), "--delay", str(self.delay),
-             *extra],
+            [sys.executable, str(HERE / "_loopback_server.py"), "--delay", str(self.delay), *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -124,8 +129,11 @@ class LoopbackServer:
             self.proc.kill()
             raise RuntimeError(f"loopback server did not start: {line!r}")
         scheme = "https" if self.tls else "http"
-        self.url = f"{scheme}://localhost:{int(line.split()[1])}" if self.tls else (
-            f"http://127.0.0.1:{int(line.split()[1])}")
+        self.url = (
+            f"{scheme}://localhost:{int(line.split()[1])}"
+            if self.tls
+            else (f"http://127.0.0.1:{int(line.split()[1])}")
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -355,8 +363,7 @@ def tls_rows(secs: float) -> None:
             with LoopbackServer(tls=(chain, key)) as server:
                 for c in (32, 128):
                     m = asyncio.run(fast_direct(server.url, c, secs, builder=True))
-                    print(_row("FastTransport over TLS, send() + builder", c, m),
-                          flush=True)
+                    print(_row("FastTransport over TLS, send() + builder", c, m), flush=True)
         finally:
             if saved is None:
                 os.environ.pop("SSL_CERT_FILE", None)

@@ -41,8 +41,11 @@ from runner.store.state import open_state  # noqa: E402
 def fill(state_value: str, campaigns: int, requests: int) -> None:
     """Write the state: journals, runs and ledger, in batches."""
     state = open_state(state_value)
-    plan = {"requests": requests, "steps": {"hello": requests},
-            "recipients": [{"chat": f"+1555{i:07d}"} for i in range(200)]}  # a run's plan doc
+    plan = {
+        "requests": requests,
+        "steps": {"hello": requests},
+        "recipients": [{"chat": f"+1555{i:07d}"} for i in range(200)],
+    }  # a run's plan doc
     for c in range(campaigns):
         cid = f"campaign-{c:03d}"
         with open_journal(state, cid) as j:
@@ -53,23 +56,48 @@ def fill(state_value: str, campaigns: int, requests: int) -> None:
                     j.finish_run(run, {"next_due": 2e9} if code == 4 else {}, code, None)
             for start in range(0, requests, 5000):
                 keys = range(start, min(start + 5000, requests))
-                j.apply([Attempt(f"{cid}-{i}", f"+1555{i:07d}", "hello", 1, i, 0, 1, "h", run,
-                                 1.7e9 + i) for i in keys])
-                j.apply([Outcome(f"{cid}-{i}", FAILED if i % 40 == 0 else ACCEPTED,
-                                 message_id=f"m-{cid}-{i}", now=1.7e9 + i)
-                         for i in keys if i % 100])  # one in a hundred stays pending
+                j.apply(
+                    [
+                        Attempt(
+                            f"{cid}-{i}", f"+1555{i:07d}", "hello", 1, i, 0, 1, "h", run, 1.7e9 + i
+                        )
+                        for i in keys
+                    ]
+                )
+                j.apply(
+                    [
+                        Outcome(
+                            f"{cid}-{i}",
+                            FAILED if i % 40 == 0 else ACCEPTED,
+                            message_id=f"m-{cid}-{i}",
+                            now=1.7e9 + i,
+                        )
+                        for i in keys
+                        if i % 100
+                    ]
+                )  # one in a hundred stays pending
     with open_ledger(state) as ledger:
-        ledger.record([ConsentEvent(chat=f"+1555{i:07d}", kind=EventKind.OPTED_OUT, at_ms=i,
-                                    word="STOP", reply_id=f"r{i}")
-                       for i in range(0, requests, 50)])
+        ledger.record(
+            [
+                ConsentEvent(
+                    chat=f"+1555{i:07d}",
+                    kind=EventKind.OPTED_OUT,
+                    at_ms=i,
+                    word="STOP",
+                    reply_id=f"r{i}",
+                )
+                for i in range(0, requests, 50)
+            ]
+        )
 
 
 def status_once(state: str, checkout: Path | None) -> tuple[float, float]:
     """One `campaign status --format json` process: (seconds, peak RSS in MB)."""
     cmd = [sys.executable, "-m", "runner", "status", "--state", state, "--format", "json"]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=checkout or HERE.parent, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, cwd=checkout or HERE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -95,14 +123,17 @@ def main() -> None:
         for backend in backends:
             t = time.perf_counter()
             if backend == "sqlite":
-                states[backend] = str(Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                                      / "state")
+                states[backend] = str(
+                    Path(stack.enter_context(tempfile.TemporaryDirectory())) / "state"
+                )
             else:
                 cluster = stack.enter_context(throwaway_cluster("autovacuum=on"))
                 states[backend] = cluster.url()
             fill(states[backend], args.campaigns, args.requests)
-            print(f"{backend}: {args.campaigns} campaigns x {args.requests:,} requests written "
-                  f"in {time.perf_counter() - t:.1f} s")
+            print(
+                f"{backend}: {args.campaigns} campaigns x {args.requests:,} requests written "
+                f"in {time.perf_counter() - t:.1f} s"
+            )
         runners: list[tuple[str, Path | None]] = [("this", None)]
         if args.compare_with is not None:
             runners.append((args.compare_with.name, args.compare_with))
@@ -111,12 +142,15 @@ def main() -> None:
             for backend in backends:
                 for name, checkout in runners:
                     times.setdefault((backend, name), []).append(
-                        status_once(states[backend], checkout))
+                        status_once(states[backend], checkout)
+                    )
         for (backend, name), got in times.items():
             secs = [s for s, _ in got]
             mb = max(m for _, m in got)
-            print(f"status, {backend:<10} {name:<14} {statistics.median(secs):6.2f} s "
-                  f"(runs {', '.join(f'{s:.2f}' for s in secs)}), peak {mb:.0f} MB")
+            print(
+                f"status, {backend:<10} {name:<14} {statistics.median(secs):6.2f} s "
+                f"(runs {', '.join(f'{s:.2f}' for s in secs)}), peak {mb:.0f} MB"
+            )
 
 
 if __name__ == "__main__":

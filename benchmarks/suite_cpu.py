@@ -43,6 +43,7 @@ PR_SET_CHILD_SUBREAPER = 36
 
 # --- the plugin, in each pytest process (-p suite_cpu) ---------------------------------------
 
+
 def _cpu() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -79,8 +80,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     own, kids = _cpu()
-    _rows.append({"id": "<collection>", "own": own - _start[0], "kids": kids - _start[1],
-                  "wall": time.monotonic() - _start[2], "waited": 0.0})
+    _rows.append(
+        {
+            "id": "<collection>",
+            "own": own - _start[0],
+            "kids": kids - _start[1],
+            "wall": time.monotonic() - _start[2],
+            "waited": 0.0,
+        }
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -88,8 +96,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     (own0, kids0), wall0, waits0 = _cpu(), time.monotonic(), _waits()
     yield
     (own1, kids1), wall1, waits1 = _cpu(), time.monotonic(), _waits()
-    _rows.append({"id": item.nodeid, "own": own1 - own0, "kids": kids1 - kids0,
-                  "wall": wall1 - wall0, "waited": _waited(waits0, waits1)})
+    _rows.append(
+        {
+            "id": item.nodeid,
+            "own": own1 - own0,
+            "kids": kids1 - kids0,
+            "wall": wall1 - wall0,
+            "waited": _waited(waits0, waits1),
+        }
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -97,13 +112,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not out:
         return
     own, kids = _cpu()
-    _rows.append({"id": "<total>", "own": own, "kids": kids,
-                  "wall": time.monotonic() - _start[2], "waited": 0.0})
+    _rows.append(
+        {
+            "id": "<total>",
+            "own": own,
+            "kids": kids,
+            "wall": time.monotonic() - _start[2],
+            "waited": 0.0,
+        }
+    )
     name = os.environ.get("PYTEST_XDIST_WORKER", "main")
     Path(out, f"{name}.json").write_text(json.dumps(_rows), encoding="utf-8")
 
 
 # --- the script ----------------------------------------------------------------------------
+
 
 @dataclass
 class Worker:
@@ -131,11 +154,15 @@ def main() -> int:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     out = tempfile.mkdtemp(prefix="suite-cpu-")
     here = str(Path(__file__).resolve().parent)
-    env = {**os.environ, OUT_ENV: out,
-           "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        OUT_ENV: out,
+        "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p),
+    }
     started = time.monotonic()
-    code = subprocess.call([sys.executable, "-m", "pytest", "-p", "suite_cpu", *args.pytest_args],
-                           env=env)
+    code = subprocess.call(
+        [sys.executable, "-m", "pytest", "-p", "suite_cpu", *args.pytest_args], env=env
+    )
     wall = time.monotonic() - started
     while True:  # the orphans (database servers) handed to this process
         try:
@@ -158,34 +185,51 @@ def main() -> int:
         total = special.get("<total>", {"own": 0.0, "kids": 0.0})
         # The xdist controller's waited-for children are the workers, counted on their own.
         cpu = total["own"] if xdist and path.stem == "main" else total["own"] + total["kids"]
-        workers.append(Worker(path.stem, collection, sum(r["own"] + r["kids"] for r in mine),
-                              sum(_idle(r) for r in mine), cpu))
+        workers.append(
+            Worker(
+                path.stem,
+                collection,
+                sum(r["own"] + r["kids"] for r in mine),
+                sum(_idle(r) for r in mine),
+                cpu,
+            )
+        )
         Path(path).unlink()
     os.rmdir(out)
 
     print(f"\npytest exit {code}; wall {wall:.1f} s on this machine (load: see `uptime`)")
-    print(f"process tree CPU: user {tree.ru_utime:.1f} + sys {tree.ru_stime:.1f} = "
-          f"{tree_cpu:.1f} s (servers and subprocesses included)")
+    print(
+        f"process tree CPU: user {tree.ru_utime:.1f} + sys {tree.ru_stime:.1f} = "
+        f"{tree_cpu:.1f} s (servers and subprocesses included)"
+    )
     in_workers = sum(w.total_cpu for w in workers)
     rest = max(0.0, tree_cpu - in_workers)
     for w in workers:
-        print(f"  {w.name}: {w.total_cpu:.1f} s CPU (collection {w.collection:.1f}, tests "
-              f"{w.tests_cpu:.1f}); tests idle ~{w.idle:.1f} s")
-    print(f"  outside the pytest processes' accounting (database servers, orphans, exits): "
-          f"{rest:.1f} s")
+        print(
+            f"  {w.name}: {w.total_cpu:.1f} s CPU (collection {w.collection:.1f}, tests "
+            f"{w.tests_cpu:.1f}); tests idle ~{w.idle:.1f} s"
+        )
+    print(
+        f"  outside the pytest processes' accounting (database servers, orphans, exits): "
+        f"{rest:.1f} s"
+    )
     pool = [w for w in workers if w.name != "main"] or workers
     if pool:
         quiet = max(w.total_cpu + w.idle for w in pool) + rest / len(pool)
-        print(f"estimated wall on a quiet machine with {len(pool)} core(s), one per worker: "
-              f"~{quiet:.0f} s (slowest worker's CPU + idle + a share of the rest)")
+        print(
+            f"estimated wall on a quiet machine with {len(pool)} core(s), one per worker: "
+            f"~{quiet:.0f} s (slowest worker's CPU + idle + a share of the rest)"
+        )
 
     def cost(r: dict) -> float:
         return r["own"] + r["kids"]
 
     print(f"\ntop {args.top} tests by CPU (own + subprocesses), idle estimate, wall:")
-    for r in sorted(tests, key=cost, reverse=True)[:args.top]:
-        print(f"  {cost(r):6.2f} = {r['own']:5.2f} + {r['kids']:5.2f}  idle {_idle(r):5.2f}  "
-              f"wall {r['wall']:6.2f}  {r['id']}")
+    for r in sorted(tests, key=cost, reverse=True)[: args.top]:
+        print(
+            f"  {cost(r):6.2f} = {r['own']:5.2f} + {r['kids']:5.2f}  idle {_idle(r):5.2f}  "
+            f"wall {r['wall']:6.2f}  {r['id']}"
+        )
     files: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
     for r in tests:
         f = files[r["id"].split("::")[0]]
@@ -193,7 +237,7 @@ def main() -> int:
         f[1] += _idle(r)
         f[2] += 1
     print(f"\ntop {args.top} files by CPU (idle estimate, tests):")
-    for name, (cpu, idle, n) in sorted(files.items(), key=lambda kv: -kv[1][0])[:args.top]:
+    for name, (cpu, idle, n) in sorted(files.items(), key=lambda kv: -kv[1][0])[: args.top]:
         print(f"  {cpu:6.2f}  idle {idle:5.2f}  {int(n):4d}  {name}")
     return code
 

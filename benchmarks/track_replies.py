@@ -48,18 +48,40 @@ steps:
 """)
     state = folder / "state"
     env = {**os.environ, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
-    done = subprocess.run([sys.executable, "-m", "runner", "send", str(campaign), "--yes",
-                           "--state", str(state), "--no-progress", "--rate", "unlimited",
-                           "--concurrency", "64"], env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "send",
+            str(campaign),
+            "--yes",
+            "--state",
+            str(state),
+            "--no-progress",
+            "--rate",
+            "unlimited",
+            "--concurrency",
+            "64",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0:
         raise SystemExit(f"send failed ({done.returncode}): {done.stderr[-2000:]}")
     return state / "bench.sqlite"
 
 
 def one_pass(emu, path: Path, concurrency: int, replies: bool) -> tuple[object, float, int]:
-    options = TrackOptions(base_url=emu.base_url, concurrency=concurrency, timeout=600,
-                           first_poll=0.0, replies=ReplyOptions() if replies else None)
+    options = TrackOptions(
+        base_url=emu.base_url,
+        concurrency=concurrency,
+        timeout=600,
+        first_poll=0.0,
+        replies=ReplyOptions() if replies else None,
+    )
     before = emu.stats()["requests"]
     with Journal(path) as journal:
         tracker = Tracker(journal, api_key=KEY, options=options, revision=1)
@@ -76,25 +98,35 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     ideal = args.concurrency / LATENCY
-    print(f"track with replies: {args.chats:,} chats, concurrency {args.concurrency}, server "
-          f"latency {LATENCY * 1000:.0f} ms, ideal {ideal:,.0f} requests/s")
+    print(
+        f"track with replies: {args.chats:,} chats, concurrency {args.concurrency}, server "
+        f"latency {LATENCY * 1000:.0f} ms, ideal {ideal:,.0f} requests/s"
+    )
     config = EmulatorConfig(api_key=KEY, seed=4, reply_after_s=60, reply_rate=0.2)
     with tempfile.TemporaryDirectory() as tmp, run_in_process(config) as emu:
         path = send(emu, Path(tmp), args.chats)
         emu.advance(120)
         emu.configure(latency_ms=LATENCY * 1000)
         truth = emu.stats()["inbound"]
-        for label, replies in (("delivery only", False), ("pass 1 with replies", True),
-                               ("pass 2 with replies", True)):
+        for label, replies in (
+            ("delivery only", False),
+            ("pass 1 with replies", True),
+            ("pass 2 with replies", True),
+        ):
             result, elapsed, asked = one_pass(emu, path, args.concurrency, replies)
             s = result.stats
-            reply_part = (f"; reply requests {s.reply_requests:,} = "
-                          f"{s.reply_requests / args.chats:.2f} per chat, {s.replies_new:,} new "
-                          f"replies (the emulator holds {truth:,})"
-                          if s.reply_chats is not None else "")
-            print(f"{label}: {asked:,} requests at the emulator in {elapsed:.2f} s "
-                  f"({asked / elapsed:,.0f}/s, {100 * asked / elapsed / ideal:.0f}% of ideal); "
-                  f"status polls {s.polls:,}{reply_part}; exit {result.exit_code}")
+            reply_part = (
+                f"; reply requests {s.reply_requests:,} = "
+                f"{s.reply_requests / args.chats:.2f} per chat, {s.replies_new:,} new "
+                f"replies (the emulator holds {truth:,})"
+                if s.reply_chats is not None
+                else ""
+            )
+            print(
+                f"{label}: {asked:,} requests at the emulator in {elapsed:.2f} s "
+                f"({asked / elapsed:,.0f}/s, {100 * asked / elapsed / ideal:.0f}% of ideal); "
+                f"status polls {s.polls:,}{reply_part}; exit {result.exit_code}"
+            )
 
 
 if __name__ == "__main__":

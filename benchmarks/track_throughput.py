@@ -57,8 +57,17 @@ send: {{concurrency: 64}}
 """)
     state = folder / "state"
     env = {**os.environ, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
-    cli = [sys.executable, "-m", "runner", "send", str(campaign), "--yes", "--state", str(state),
-           "--no-progress"]
+    cli = [
+        sys.executable,
+        "-m",
+        "runner",
+        "send",
+        str(campaign),
+        "--yes",
+        "--state",
+        str(state),
+        "--no-progress",
+    ]
     done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise SystemExit(f"send failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -69,8 +78,9 @@ def track(emu, state: Path, concurrency: int, first_poll: float) -> tuple[object
     from runner.http.transport import run
 
     journal = Journal(state / "bench.sqlite")
-    options = TrackOptions(base_url=emu.base_url, concurrency=concurrency, timeout=600,
-                           first_poll=first_poll)
+    options = TrackOptions(
+        base_url=emu.base_url, concurrency=concurrency, timeout=600, first_poll=first_poll
+    )
     tracker = Tracker(journal, api_key=KEY, options=options, revision=1)
     tracker.load()
     started = time.perf_counter()
@@ -92,8 +102,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
     ideal = args.concurrency / LATENCY
-    print(f"track throughput: {args.messages:,} messages, concurrency {args.concurrency}, "
-          f"server latency {LATENCY * 1000:.0f} ms, ideal {ideal:,.0f} polls/s")
+    print(
+        f"track throughput: {args.messages:,} messages, concurrency {args.concurrency}, "
+        f"server latency {LATENCY * 1000:.0f} ms, ideal {ideal:,.0f} polls/s"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         # 1. Settled: every message's fate is decided before tracking starts.
@@ -108,30 +120,37 @@ def main() -> None:
         s = result.stats
         rate = s.polls / elapsed
         per, worst = polls_per_message(state)
-        print(f"settled: {s.polls:,} polls in {elapsed:.2f} s = {rate:,.0f} polls/s, "
-              f"{100 * rate / ideal:.0f}% of ideal; polls per message {per:.2f} (max {worst}); "
-              f"final {s.total - s.open:,}/{s.total:,}; delivered {s.statuses['delivered']:,} "
-              f"(emulator {truth['delivered']:,}), failed {s.statuses['failed']:,} "
-              f"(emulator {truth['failed']:,})")
+        print(
+            f"settled: {s.polls:,} polls in {elapsed:.2f} s = {rate:,.0f} polls/s, "
+            f"{100 * rate / ideal:.0f}% of ideal; polls per message {per:.2f} (max {worst}); "
+            f"final {s.total - s.open:,}/{s.total:,}; delivered {s.statuses['delivered']:,} "
+            f"(emulator {truth['delivered']:,}), failed {s.statuses['failed']:,} "
+            f"(emulator {truth['failed']:,})"
+        )
 
         # 2. Live: tracking starts while messages are still queued or sent.
         folder = Path(tmp) / "live"
         folder.mkdir()
-        config = EmulatorConfig(api_key=KEY, seed=2, delivered_after_ms=1000,
-                                delivery_jitter_ms=4000, sent_after_ms=300)
+        config = EmulatorConfig(
+            api_key=KEY, seed=2, delivered_after_ms=1000, delivery_jitter_ms=4000, sent_after_ms=300
+        )
         with run_in_process(config) as emu:
             state = make_journal(emu, folder, args.messages)
             emu.configure(latency_ms=LATENCY * 1000)
             result, elapsed = track(emu, state, args.concurrency, first_poll=1.0)
         s = result.stats
         per, worst = polls_per_message(state)
-        print(f"live (delivered 1-5 s after acceptance, default backoff: first poll 1 s, x2, "
-              f"cap 60 s): all final in {elapsed:.2f} s; {s.polls:,} polls = {per:.2f} polls "
-              f"per message (max {worst}); {s.polls / elapsed:,.0f} polls/s; "
-              f"exit {result.exit_code}")
+        print(
+            f"live (delivered 1-5 s after acceptance, default backoff: first poll 1 s, x2, "
+            f"cap 60 s): all final in {elapsed:.2f} s; {s.polls:,} polls = {per:.2f} polls "
+            f"per message (max {worst}); {s.polls / elapsed:,.0f} polls/s; "
+            f"exit {result.exit_code}"
+        )
         naive = 5.0 / 0.1
-        print(f"  for comparison, polling every 100 ms until a 5 s delivery costs up to "
-              f"{naive:.0f} polls per message")
+        print(
+            f"  for comparison, polling every 100 ms until a 5 s delivery costs up to "
+            f"{naive:.0f} polls per message"
+        )
 
 
 if __name__ == "__main__":

@@ -112,8 +112,12 @@ def interleaved(plain: Path, split: Path, turn: int = 2_048) -> tuple[float, flo
 def main_() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=50_000)
-    ap.add_argument("--repeat", type=int, default=5, help="interleaved runs, and pairs of whole "
-                    "commands (the median of each is kept)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="interleaved runs, and pairs of whole commands (the median of each is kept)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="variants-bench-") as tmp:
@@ -143,27 +147,40 @@ def main_() -> None:
         # The assignment's own share of a plan with variants: its CPU time per recipient over
         # the plan's (the end-to-end difference also holds the "variant" field of each line).
         own = split_rate / chooser
-        figures = {"rows": args.rows, "plain_recipients_per_cpu_s": round(plain_rate),
-                   "variants_recipients_per_cpu_s": round(split_rate), "cost": round(cost, 4),
-                   "interleaved_costs": [round(c, 4) for c in inter_costs],
-                   "command_pair_costs": [round(c, 4) for c in costs],
-                   "assignment_share": round(own, 4),
-                   "assignments_per_cpu_s": round(chooser), "split": shares,
-                   "plain_runs": [[round(c, 2), round(w, 2)] for c, w in plain_s],
-                   "variants_runs": [[round(c, 2), round(w, 2)] for c, w in split_s]}
+        figures = {
+            "rows": args.rows,
+            "plain_recipients_per_cpu_s": round(plain_rate),
+            "variants_recipients_per_cpu_s": round(split_rate),
+            "cost": round(cost, 4),
+            "interleaved_costs": [round(c, 4) for c in inter_costs],
+            "command_pair_costs": [round(c, 4) for c in costs],
+            "assignment_share": round(own, 4),
+            "assignments_per_cpu_s": round(chooser),
+            "split": shares,
+            "plain_runs": [[round(c, 2), round(w, 2)] for c, w in plain_s],
+            "variants_runs": [[round(c, 2), round(w, 2)] for c, w in split_s],
+        }
         if args.json:
             print(json.dumps(figures))
             return
-        print(f"rows {args.rows:,}; CPU time; {len(inter)} interleaved runs and {len(costs)} "
-              "pairs of whole commands, medians")
+        print(
+            f"rows {args.rows:,}; CPU time; {len(inter)} interleaved runs and {len(costs)} "
+            "pairs of whole commands, medians"
+        )
         print(f"plan --out, no variants:        {plain_rate:>9,.0f} recipients/s")
         print(f"plan --out, a step with 60/40:  {split_rate:>9,.0f} recipients/s   split {shares}")
-        print(f"variants cost {cost:.1%} of plan throughput, interleaved "
-              f"({'under' if cost < 0.05 else 'OVER'} the 5% target); runs from "
-              f"{inter_costs[0]:.1%} to {inter_costs[-1]:.1%}")
-        print(f"whole commands, one after the other: {statistics.median(costs):.1%} (pairs from "
-              f"{costs[0]:.1%} to {costs[-1]:.1%}: the machine's noise)")
-        print(f"assignment alone: {chooser:,.0f} chats/s = {own:.1%} of the plan's time per recipient")
+        print(
+            f"variants cost {cost:.1%} of plan throughput, interleaved "
+            f"({'under' if cost < 0.05 else 'OVER'} the 5% target); runs from "
+            f"{inter_costs[0]:.1%} to {inter_costs[-1]:.1%}"
+        )
+        print(
+            f"whole commands, one after the other: {statistics.median(costs):.1%} (pairs from "
+            f"{costs[0]:.1%} to {costs[-1]:.1%}: the machine's noise)"
+        )
+        print(
+            f"assignment alone: {chooser:,.0f} chats/s = {own:.1%} of the plan's time per recipient"
+        )
 
 
 if __name__ == "__main__":

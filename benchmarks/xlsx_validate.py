@@ -56,12 +56,16 @@ def write_workbook(path: Path, rows: int) -> None:
         area, line = 200 + (i // 100) % 800, 100 + i % 100
         rest = i // 80000  # keeps the numbers distinct past 80,000 rows (exchange 555 vs 556..)
         phone = int(f"1{area}{555 + rest}0{line}") if i % 2 else f"({area}) {555 + rest}-0{line}"
-        ws.append([f"Name{i}", "Doe", phone, f"p{i}@example.com", start + dt.timedelta(days=i % 2000)])
+        ws.append(
+            [f"Name{i}", "Doe", phone, f"p{i}@example.com", start + dt.timedelta(days=i % 2000)]
+        )
     wb.save(path)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, help="write the workbook and campaign here and keep them")
     args = ap.parse_args()
@@ -72,21 +76,27 @@ def main() -> None:
         write_workbook(folder / "audience.xlsx", args.rows)
         (folder / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
         size = (folder / "audience.xlsx").stat().st_size
-        print(f"workbook: {args.rows:,} rows, {size / 1e6:.1f} MB, written in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"workbook: {args.rows:,} rows, {size / 1e6:.1f} MB, written in {time.perf_counter() - t0:.1f} s"
+        )
         cmd = [sys.executable, "-m", "runner", "validate", str(folder / "campaign.yaml")]
         timer = shutil.which("time") if os.path.exists("/usr/bin/time") else None
         env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
         t0 = time.perf_counter()
         if timer:
-            proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env)
+            proc = subprocess.run(
+                ["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env
+            )
             peak_kb = int(proc.stderr.strip().splitlines()[-1])
         else:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         elapsed = time.perf_counter() - t0
         print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-500:])
-        print(f"validate: exit {proc.returncode}, {elapsed:.1f} s, {args.rows / elapsed:,.0f} rows/s, "
-              f"peak RSS {peak_kb / 1024:.0f} MB")
+        print(
+            f"validate: exit {proc.returncode}, {elapsed:.1f} s, {args.rows / elapsed:,.0f} rows/s, "
+            f"peak RSS {peak_kb / 1024:.0f} MB"
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -53,10 +53,27 @@ _LAZY: dict[str, str] = {
 # Spelled out (not built from _LAZY) so linters and `from runner import *` see every name;
 # tests/test_library_api.py checks the two agree.
 __all__ = [
-    "Campaign", "CampaignError", "OptoutsOutcome", "PlanOutcome", "Problem", "ReachOutcome",
-    "Report", "SendOutcome", "SendSession", "StoppedEarly", "TrackResult", "__version__",
-    "collect_optouts", "idempotency_key", "load_campaign", "plan", "reach", "render", "report",
-    "send", "track",
+    "Campaign",
+    "CampaignError",
+    "OptoutsOutcome",
+    "PlanOutcome",
+    "Problem",
+    "ReachOutcome",
+    "Report",
+    "SendOutcome",
+    "SendSession",
+    "StoppedEarly",
+    "TrackResult",
+    "__version__",
+    "collect_optouts",
+    "idempotency_key",
+    "load_campaign",
+    "plan",
+    "reach",
+    "render",
+    "report",
+    "send",
+    "track",
 ]
 
 if TYPE_CHECKING:

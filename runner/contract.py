@@ -14,8 +14,18 @@ DEFAULT_BASE_URL = "https://api.blooio.com/v2/api"
 
 # The API's exact spelling (lowercase, dashes). Users may write any case, spaces or dashes.
 EFFECTS = (
-    "slam", "loud", "gentle", "invisible-ink",  # bubble effects
-    "echo", "spotlight", "balloons", "confetti", "love", "lasers", "fireworks", "celebration",
+    "slam",
+    "loud",
+    "gentle",
+    "invisible-ink",  # bubble effects
+    "echo",
+    "spotlight",
+    "balloons",
+    "confetti",
+    "love",
+    "lasers",
+    "fireworks",
+    "celebration",
 )
 NO_EFFECT = "none"
 
@@ -23,6 +33,7 @@ NO_EFFECT = "none"
 # limit is the runner's own guard against a runaway template).
 MAX_TEXT_CHARS = 10_000
 MAX_LINK_PREVIEW_TITLE = 200
+
 
 class DeliveryStatus(StrEnum):
     """A message's delivery status as GET .../status says it (stored as read: a status the
@@ -40,7 +51,11 @@ class DeliveryStatus(StrEnum):
 
 
 # Once a message has one of these statuses it will not change any more.
-FINAL_DELIVERY_STATUSES = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+FINAL_DELIVERY_STATUSES = (
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.CANCELLED,
+)
 
 
 class CapCode(StrEnum):

@@ -72,15 +72,25 @@ def confined(repo: Path, path: Path, what: str) -> Path:
     try:
         rel = Path(os.path.normpath(full)).relative_to(repo)
     except ValueError:
-        raise CampaignError(Problem(f"{what} {path} is outside the repository", file=str(path),
-                                    hint="the review writes only inside the repository")) from None
+        raise CampaignError(
+            Problem(
+                f"{what} {path} is outside the repository",
+                file=str(path),
+                hint="the review writes only inside the repository",
+            )
+        ) from None
     here = repo
     for part in rel.parts:
         here = here / part
         if here.is_symlink():
-            raise CampaignError(Problem(f"{what} {path}: {here.relative_to(repo)} is a symlink",
-                                        file=str(path), hint="the review never writes through a "
-                                        "symlink; remove it from the pull request"))
+            raise CampaignError(
+                Problem(
+                    f"{what} {path}: {here.relative_to(repo)} is a symlink",
+                    file=str(path),
+                    hint="the review never writes through a "
+                    "symlink; remove it from the pull request",
+                )
+            )
     return repo / rel
 
 
@@ -147,8 +157,9 @@ def _plan_one(file: str, repo: Path, plans_dir: Path | None, state_dir: Path | s
                 outcome = dry_run(campaign, journal=journal, out=out)
         else:
             outcome = dry_run(campaign, out=out)
-        return plan_markdown(outcome.summary, file=file, effects=outcome.effects,
-                             extra=outcome.extra)
+        return plan_markdown(
+            outcome.summary, file=file, effects=outcome.effects, extra=outcome.extra
+        )
     jpath = journal_path(state_dir, campaign.id)
     if jpath.is_symlink() or jpath.exists():
         # A committed journal is opened (and an old one upgraded in place): never a symlink.
@@ -180,8 +191,15 @@ class JobLog:
                 self.write(line)
 
 
-def run_review(files: list[str], *, repo: Path, plans_dir: Path | None, state_dir: Path | str,
-               base: str | None, log: JobLog) -> Review:
+def run_review(
+    files: list[str],
+    *,
+    repo: Path,
+    plans_dir: Path | None,
+    state_dir: Path | str,
+    base: str | None,
+    log: JobLog,
+) -> Review:
     """Validate (annotations to ``log``, the job log), then plan and diff each file."""
     review = Review()
     try:
@@ -211,8 +229,9 @@ def run_review(files: list[str], *, repo: Path, plans_dir: Path | None, state_di
                 section.new_requests = int(doc["totals"]["new_requests"])
             except CampaignError as err:
                 log.annotate(err.problems)
-                section.diff_md = (f"### {md_code(file)}: diff against {md_code(base)} failed, "
-                                   "see the job log\n")
+                section.diff_md = (
+                    f"### {md_code(file)}: diff against {md_code(base)} failed, see the job log\n"
+                )
                 section.failed = True
         review.status |= int(section.failed)
         review.sections.append(section)
@@ -227,28 +246,39 @@ def headline(review: Review, base: str | None) -> list[str]:
     ranked = sorted(review.sections, key=lambda s: -(s.would_resend or 0))
     lines += ["| campaign file | would send again | new requests |", "|---|--:|--:|"]
     for s in ranked:
-        again = "diff failed" if s.would_resend is None else f"**{s.would_resend:,}**" \
-            if s.would_resend else "0"
+        again = (
+            "diff failed"
+            if s.would_resend is None
+            else f"**{s.would_resend:,}**"
+            if s.would_resend
+            else "0"
+        )
         new = "—" if s.new_requests is None else f"{s.new_requests:,}"
         lines.append(f"| {md_code(s.file, in_table=True)} | {again} | {new} |")
     return lines + [""]
 
 
 def _close_details(lines: list[str]) -> list[str]:
-    opened = sum(ln.count("<details>") for ln in lines) - sum(ln.count("</details>") for ln in lines)
+    opened = sum(ln.count("<details>") for ln in lines) - sum(
+        ln.count("</details>") for ln in lines
+    )
     return lines + ["", "</details>"] * max(opened, 0)
 
 
-def fit(head: list[str], sections: list[str], limit: int, size: Callable[[str], int],
-        full_name: str) -> str:
+def fit(
+    head: list[str], sections: list[str], limit: int, size: Callable[[str], int], full_name: str
+) -> str:
     """``head`` then as many ``sections`` as fit under ``limit`` (measured by ``size``); a
     section that does not fit whole is cut at a line (an open ``<details>`` closed), and a
     note says what was cut and where the full text is."""
+
     def note(cut_sections: int, cut_size: int) -> str:
-        return (f"\n> ✂️ Cut to stay under GitHub's limit: {cut_sections} of {len(sections)} "
-                f"campaign section(s) shortened or left out ({cut_size:,} more). The full review "
-                f"is {md_code(full_name)} in the review folder (the action's `comment-file` "
-                "output's folder, uploaded as the `campaign-review` artifact).\n")
+        return (
+            f"\n> ✂️ Cut to stay under GitHub's limit: {cut_sections} of {len(sections)} "
+            f"campaign section(s) shortened or left out ({cut_size:,} more). The full review "
+            f"is {md_code(full_name)} in the review folder (the action's `comment-file` "
+            "output's folder, uploaded as the `campaign-review` artifact).\n"
+        )
 
     reserve = size(note(len(sections), 10**12)) + 16
     text = "\n".join(head) + "\n"
@@ -277,8 +307,9 @@ def fit(head: list[str], sections: list[str], limit: int, size: Callable[[str], 
     return text
 
 
-def write_outputs(review: Review, base: str | None, review_dir: Path,
-                  summary_file: Path | None) -> Path:
+def write_outputs(
+    review: Review, base: str | None, review_dir: Path, summary_file: Path | None
+) -> Path:
     """The full texts into ``review_dir`` (``summary-full.md``, ``comment-full.md``); the
     comment, capped, as ``comment.md`` (its path is returned); the summary, capped, appended to
     ``summary_file``. The summary holds plans and diffs; the comment the diffs (the plans when
@@ -289,16 +320,23 @@ def write_outputs(review: Review, base: str | None, review_dir: Path,
     summary_parts = [s.plan_md + "\n" + (s.diff_md + "\n" if s.diff_md else "") for s in ranked]
     comment_parts = [(s.diff_md if base and s.diff_md else s.plan_md) + "\n" for s in ranked]
     review_dir.mkdir(parents=True, exist_ok=True)
-    (review_dir / "summary-full.md").write_text("\n".join(head[1:]) + "\n" + "".join(summary_parts),
-                                                encoding="utf-8")
-    (review_dir / "comment-full.md").write_text("\n".join(head) + "\n" + "".join(comment_parts),
-                                                encoding="utf-8")
+    (review_dir / "summary-full.md").write_text(
+        "\n".join(head[1:]) + "\n" + "".join(summary_parts), encoding="utf-8"
+    )
+    (review_dir / "comment-full.md").write_text(
+        "\n".join(head) + "\n" + "".join(comment_parts), encoding="utf-8"
+    )
     comment = fit(head, comment_parts, limits.MAX_COMMENT_CHARS, len, "comment-full.md")
     comment_path = review_dir / "comment.md"
     comment_path.write_text(comment, encoding="utf-8")
     if summary_file is not None:
-        summary = fit(head[1:], summary_parts, limits.MAX_SUMMARY_BYTES,
-                      lambda t: len(t.encode("utf-8")), "summary-full.md")
+        summary = fit(
+            head[1:],
+            summary_parts,
+            limits.MAX_SUMMARY_BYTES,
+            lambda t: len(t.encode("utf-8")),
+            "summary-full.md",
+        )
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(summary)
     return comment_path
@@ -317,8 +355,13 @@ def own_comment(lines: Iterable[str], login: str) -> int | None:
         if not isinstance(item, dict):
             continue
         body, author, cid = item.get("body"), item.get("login"), item.get("id")
-        if author == login and isinstance(body, str) and body.startswith(MARKER) \
-                and isinstance(cid, int) and not isinstance(cid, bool):
+        if (
+            author == login
+            and isinstance(body, str)
+            and body.startswith(MARKER)
+            and isinstance(cid, int)
+            and not isinstance(cid, bool)
+        ):
             return cid
     return None
 
@@ -374,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     files, problems = campaign_files(env.get("CAMPAIGNS", "campaigns"), repo)
     log.annotate(problems)
     if not files:
-        log.write(f"::error::{command_data('no campaign files found in: ' + env.get('CAMPAIGNS', ''))}")
+        log.write(
+            f"::error::{command_data('no campaign files found in: ' + env.get('CAMPAIGNS', ''))}"
+        )
         return 1
     base = env.get("DIFF_BASE") or None
     plans_dir: Path | None = None
@@ -383,11 +428,21 @@ def main(argv: list[str] | None = None) -> int:
     except CampaignError as err:  # reviewed all the same; no plan file is written
         log.annotate(err.problems)
         problems += err.problems
-    review = run_review(files, repo=repo, plans_dir=plans_dir,
-                        state_dir=_state_of(env.get("RUNNER_STATE")), base=base, log=log)
+    review = run_review(
+        files,
+        repo=repo,
+        plans_dir=plans_dir,
+        state_dir=_state_of(env.get("RUNNER_STATE")),
+        base=base,
+        log=log,
+    )
     summary = env.get("GITHUB_STEP_SUMMARY")
-    write_outputs(review, base, Path(env.get("REVIEW_DIR") or ".campaign-review"),
-                  Path(summary) if summary else None)
+    write_outputs(
+        review,
+        base,
+        Path(env.get("REVIEW_DIR") or ".campaign-review"),
+        Path(summary) if summary else None,
+    )
     return 1 if problems else review.status
 
 

@@ -67,8 +67,9 @@ def styled_terminal(text: str) -> str:
     (``ESC[...m``) kept, every other control escaped. The values inside were made safe with
     ``one_line`` before they were styled."""
     parts = re.split(r"(\x1b\[[0-9;]*m)", text)
-    return _no_commands("".join(p if i % 2 else _escape_controls(p, keep="\n\t")
-                                for i, p in enumerate(parts)))
+    return _no_commands(
+        "".join(p if i % 2 else _escape_controls(p, keep="\n\t") for i, p in enumerate(parts))
+    )
 
 
 def command_data(text: str) -> str:
@@ -83,8 +84,9 @@ def command_property(text: str) -> str:
     return command_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]!#|~"}
-                            | {"<": "&lt;", ">": "&gt;", "&": "&amp;", "\"": "&quot;"})
+_MD_SPECIAL = str.maketrans(
+    {c: "\\" + c for c in "\\`*_[]!#|~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+)
 
 
 def _flat(text: str) -> str:

@@ -63,7 +63,9 @@ class Window:
             for candidate in (early, late):
                 if candidate >= after:
                     return candidate
-        raise AssertionError("a window with at least one day opens within 8 days")  # pragma: no cover
+        raise AssertionError(
+            "a window with at least one day opens within 8 days"
+        )  # pragma: no cover
 
     def _first_inside(self, lo: datetime, hi: datetime, tz: ZoneInfo) -> datetime | None:
         if self.opened_on(hi.astimezone(tz)) is None:
@@ -75,4 +77,8 @@ class Window:
                 lo = mid
             else:
                 hi = mid
-        return hi.replace(microsecond=0) if self.opened_on(hi.replace(microsecond=0).astimezone(tz)) else hi
+        return (
+            hi.replace(microsecond=0)
+            if self.opened_on(hi.replace(microsecond=0).astimezone(tz))
+            else hi
+        )

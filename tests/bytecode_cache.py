@@ -59,15 +59,23 @@ def _compile(path: Path) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     workers = config.getoption("numprocesses", None)
-    if (os.environ.get("PYTEST_XDIST_WORKER") or not isinstance(workers, int) or workers < 2
-            or sys.dont_write_bytecode or config.getoption("assertmode") != "rewrite"
-            or not _whole_suite(config)):
+    if (
+        os.environ.get("PYTEST_XDIST_WORKER")
+        or not isinstance(workers, int)
+        or workers < 2
+        or sys.dont_write_bytecode
+        or config.getoption("assertmode") != "rewrite"
+        or not _whole_suite(config)
+    ):
         return
     if not all(hasattr(_pytest_rewrite, name) for name in _PRIVATE):
         return
     # The biggest files first, so the processes finish together.
-    paths = sorted([*TESTS.glob("test_*.py"), *RUNNER.rglob("*.py")],
-                   key=lambda p: p.stat().st_size, reverse=True)
+    paths = sorted(
+        [*TESTS.glob("test_*.py"), *RUNNER.rglob("*.py")],
+        key=lambda p: p.stat().st_size,
+        reverse=True,
+    )
     global _config
     _config = config  # fork: the children inherit the configured pytest (its assertion settings)
     try:

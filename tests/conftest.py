@@ -48,15 +48,16 @@ def campaign_cli() -> CampaignCLI:
     what a subprocess would: returncode, stdout, stderr. An exception escaping the command (a
     traceback for a user) fails the test with that exception."""
 
-    def run(*args: str, env: Mapping[str, str | None] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, env: Mapping[str, str | None] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess:
         with contextlib.chdir(cwd or os.getcwd()):
-            result = CliRunner().invoke(main, list(args), env=dict(env or {}),
-                                        prog_name="campaign")
+            result = CliRunner().invoke(main, list(args), env=dict(env or {}), prog_name="campaign")
         if isinstance(result.exception, Exception):
             raise result.exception
-        return subprocess.CompletedProcess(["campaign", *args], result.exit_code, result.stdout,
-                                           result.stderr)
+        return subprocess.CompletedProcess(
+            ["campaign", *args], result.exit_code, result.stdout, result.stderr
+        )
 
     return run
 
@@ -82,3 +83,10 @@ def state(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "folder":
         return str(tmp_path / "state")
     return request.getfixturevalue("pg_url")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the cores. A third of the suite waits (servers,
+    subprocesses, PostgreSQL), so on this 2-core machine 3 workers finished in 57 s what 2 did
+    in 76 s, for ~4 s more CPU (one more collection)."""
+    return (os.cpu_count() or 1) + 1

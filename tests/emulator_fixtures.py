@@ -37,4 +37,3 @@ def make_emulator() -> Iterator[Callable[..., ThreadEmulator]]:
 @pytest.fixture
 def emulator(make_emulator: Callable[..., ThreadEmulator]) -> ThreadEmulator:
     return make_emulator()
-

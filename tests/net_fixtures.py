@@ -30,8 +30,11 @@ async def open_transport(*args: Any, **kw: Any) -> AsyncIterator[FastTransport]:
         await transport.aclose()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                gate: Callable[[], bool] = lambda: True) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    gate: Callable[[], bool] = lambda: True,
+) -> None:
     try:
         for _ in range(100_000):
             data = await reader.read(65536)
@@ -157,8 +160,10 @@ class Proxy(_Listener):
                     return
                 method, target, _ = head.split(b"\r\n", 1)[0].split(b" ", 2)
                 if not self._authorised(head):
-                    writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                                 b"Proxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n")
+                    writer.write(
+                        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                        b"Proxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n"
+                    )
                     await writer.drain()
                     continue
                 if method == b"CONNECT":
@@ -171,8 +176,10 @@ class Proxy(_Listener):
                     return
                 self.forwarded.append(head.split(b"\r\n", 1)[0])
                 body = b'{"via": "proxy"}'
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
                 await writer.drain()
         except (asyncio.CancelledError, ConnectionError, OSError):
             pass
@@ -198,8 +205,9 @@ class Relay(_Listener):
         self._tasks.track()
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-            await asyncio.gather(_pipe(reader, up_writer, lambda: not self.frozen),
-                                 _pipe(up_reader, writer))
+            await asyncio.gather(
+                _pipe(reader, up_writer, lambda: not self.frozen), _pipe(up_reader, writer)
+            )
         except (asyncio.CancelledError, OSError):
             pass
         finally:

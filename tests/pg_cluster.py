@@ -58,14 +58,24 @@ class PgCluster:
         return f"postgresql://{USER}{secret}@127.0.0.1:{self.port}/{db}"
 
     def _ctl(self, *args: str) -> None:
-        subprocess.run([*self.runas, _bin("pg_ctl") or "pg_ctl", "-D", str(self.data), *args],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [*self.runas, _bin("pg_ctl") or "pg_ctl", "-D", str(self.data), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def start(self) -> None:
-        self._ctl("-w", "-l", str(self.data / "server.log"), "-o",
-                  f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c full_page_writes=off -c synchronous_commit=on -c autovacuum=off"
-                  + "".join(f" -c {s}" for s in self.settings), "start")
+        self._ctl(
+            "-w",
+            "-l",
+            str(self.data / "server.log"),
+            "-o",
+            f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c full_page_writes=off -c synchronous_commit=on -c autovacuum=off"
+            + "".join(f" -c {s}" for s in self.settings),
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._ctl("-w", "-m", mode, "stop")
@@ -78,8 +88,10 @@ class PgCluster:
 
 def missing_postgres() -> None:
     """Skip the test, or under CI (``CI=true``) fail it: CI must test both state backends."""
-    message = ("PostgreSQL (initdb, pg_ctl: Debian's postgresql-15) or psycopg is missing: "
-               "apt-get install postgresql-15; pip install -e '.[test]'")
+    message = (
+        "PostgreSQL (initdb, pg_ctl: Debian's postgresql-15) or psycopg is missing: "
+        "apt-get install postgresql-15; pip install -e '.[test]'"
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
@@ -118,9 +130,26 @@ def throwaway_cluster(*settings: str) -> Iterator[PgCluster]:
         shutil.chown(root, "nobody")
         shutil.chown(pwfile, "nobody")
     try:
-        subprocess.run([*runas, initdb, "-D", str(data), "-U", USER, f"--pwfile={pwfile}",
-                        "--auth-host=scram-sha-256", "--auth-local=trust", "-N", "-E", "UTF8",
-                        "--locale=C"], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                *runas,
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                USER,
+                f"--pwfile={pwfile}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=trust",
+                "-N",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         cluster = PgCluster(data, _free_port(), runas, settings)
         cluster.start()
         try:
@@ -175,5 +204,8 @@ def pg_url(pg_cluster: PgCluster, pg_template: str) -> Iterator[str]:
     # the cluster and its ~8 MB per database go at the end of the session. Connections the
     # test left open are closed, as DROP ... WITH (FORCE) did, so none pile up.
     with contextlib.suppress(Exception), psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )

@@ -23,8 +23,9 @@ SCRIPT = ROOT / "action" / "campaign-review.sh"
 WORKFLOW = ROOT / "examples" / "github-workflow.yml"
 
 
-@pytest.mark.parametrize(("path", "schema"), [(ACTION, "vendor.github-actions"),
-                                              (WORKFLOW, "vendor.github-workflows")])
+@pytest.mark.parametrize(
+    ("path", "schema"), [(ACTION, "vendor.github-actions"), (WORKFLOW, "vendor.github-workflows")]
+)
 def test_files_match_the_github_schemas(path: Path, schema: str) -> None:
     # check-jsonschema's own click command, in-process (a subprocess added only its start-up).
     from check_jsonschema import main as check_jsonschema
@@ -50,19 +51,32 @@ def test_action_declares_what_it_uses_and_needs_no_key() -> None:
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                          cwd=repo, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def run_script(repo: Path, tmp: Path, **env: str) -> tuple[subprocess.CompletedProcess, str]:
     summary = tmp / "summary.md"
     summary.write_text("")
-    full = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "GITHUB_STEP_SUMMARY": str(summary), "REVIEW_DIR": str(tmp / "review"),
-            "PLANS_DIR": "plans", "RUNNER_STATE": ".runner", "CAMPAIGNS": "campaigns", **env}
+    full = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "REVIEW_DIR": str(tmp / "review"),
+        "PLANS_DIR": "plans",
+        "RUNNER_STATE": ".runner",
+        "CAMPAIGNS": "campaigns",
+        **env,
+    }
     full.pop("BLOOIO_API_KEY", None)
-    proc = subprocess.run(["bash", str(SCRIPT)], cwd=repo, env=full, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", str(SCRIPT)], cwd=repo, env=full, capture_output=True, text=True, timeout=120
+    )
     return proc, summary.read_text(encoding="utf-8")
 
 
@@ -71,8 +85,10 @@ def test_the_script_validates_plans_and_diffs(tmp_path: Path) -> None:
     (repo / "campaigns").mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     camp = repo / "campaigns" / "hello.yaml"
-    camp.write_text('version: 1\nid: hello\nrecipients: [{to: "+15553000001"}, {to: "+15553000002"}]\n'
-                    'steps: [{id: a, text: "Hi there"}]\n')
+    camp.write_text(
+        'version: 1\nid: hello\nrecipients: [{to: "+15553000001"}, {to: "+15553000002"}]\n'
+        'steps: [{id: a, text: "Hi there"}]\n'
+    )
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "base")
     camp.write_text(camp.read_text().replace("Hi there", "Hello there"))
@@ -102,8 +118,9 @@ def test_a_runner_package_in_the_pull_request_is_never_imported(tmp_path: Path) 
         (repo / "runner" / name).write_text(payload)
     (repo / "sitecustomize.py").write_text(payload)
     git(repo, "init", "-q", "-b", "main")
-    (repo / "campaigns" / "c.yaml").write_text('version: 1\nid: c\nrecipients: [{to: "+15553000001"}]\n'
-                                               'steps: [{id: a, text: hi}]\n')
+    (repo / "campaigns" / "c.yaml").write_text(
+        'version: 1\nid: c\nrecipients: [{to: "+15553000001"}]\nsteps: [{id: a, text: hi}]\n'
+    )
     proc, summary = run_script(repo, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not owned.exists() and "Campaign plan" in summary

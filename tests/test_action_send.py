@@ -30,9 +30,20 @@ KEY = "sk_action_send_NEVER_SHOWN"
 
 
 def test_the_workflows_match_githubs_schema() -> None:
-    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
-                           "vendor.github-workflows", str(ON_MERGE), str(SCHEDULE)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(ON_MERGE),
+            str(SCHEDULE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -84,24 +95,31 @@ def test_the_commands_the_action_runs_exist_with_those_flags() -> None:
 
 
 def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                   cwd=repo, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
 
 
 def head(repo: Path) -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def campaign(repo: Path, cid: str, delay: str | None = None) -> None:
     later = f"  - id: later\n    text: later {cid}\n    delay: {delay}\n" if delay else ""
     (repo / "campaigns" / f"{cid}.yaml").write_text(
         f'version: 1\nid: {cid}\nrecipients:\n  - to: "+15552409001"\n'
-        f"steps:\n  - id: first\n    text: first {cid}\n{later}")
+        f"steps:\n  - id: first\n    text: first {cid}\n{later}"
+    )
 
 
 def test_the_script_sends_only_what_the_merge_changed_and_counts_exit_4_as_success(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A true run of action/campaign-send.sh (its `due-only` branch runs `campaign send DIR
     --due-only`, tested in process by tests/test_send_due.py)."""
     repo = tmp_path / "repo"
@@ -115,12 +133,20 @@ def test_the_script_sends_only_what_the_merge_changed_and_counts_exit_4_as_succe
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "new")
     with run_in_thread(EmulatorConfig(api_key=KEY, seed=7)) as emu:
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               "CAMPAIGNS": "campaigns", "CHANGED_SINCE": before, "DUE_ONLY": "false",
-               "REQUIRE_CLEAN": "true", "RUNNER_STATE": "", "BLOOIO_API_KEY": KEY,
-               "BLOOIO_BASE_URL": emu.base_url}
-        merged = subprocess.run(["bash", str(SCRIPT)], cwd=repo, env=env, capture_output=True,
-                                text=True, timeout=120)
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "CAMPAIGNS": "campaigns",
+            "CHANGED_SINCE": before,
+            "DUE_ONLY": "false",
+            "REQUIRE_CLEAN": "true",
+            "RUNNER_STATE": "",
+            "BLOOIO_API_KEY": KEY,
+            "BLOOIO_BASE_URL": emu.base_url,
+        }
+        merged = subprocess.run(
+            ["bash", str(SCRIPT)], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+        )
         out = merged.stdout + merged.stderr
         assert merged.returncode == 0, out  # 4: the later step waits; counted as success
         assert "::notice::everything due was sent" in out and KEY not in out
@@ -130,8 +156,9 @@ def test_the_script_sends_only_what_the_merge_changed_and_counts_exit_4_as_succe
 
 def test_send_mode_without_a_key_says_which_input(tmp_path: Path) -> None:
     env = {**os.environ, "CAMPAIGNS": "campaigns", "BLOOIO_API_KEY": ""}
-    proc = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=30)
+    proc = subprocess.run(
+        ["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 1 and "api-key" in proc.stdout
 
 

@@ -19,8 +19,9 @@ pytest_plugins = ["emulator_fixtures"]
 A, B = "+15552900001", "+15552900002"
 DAY = 86_400_000
 NOW = 1_800_000_000_000
-TEXTS = AnswerTexts("Acme: help at acme.example/help. Reply STOP to cancel.",
-                    "Acme: you are unsubscribed.")
+TEXTS = AnswerTexts(
+    "Acme: help at acme.example/help. Reply STOP to cancel.", "Acme: you are unsubscribed."
+)
 
 
 def ev(i: int, chat: str, kind: EventKind, at: int, source: str = "reply") -> RecordedEvent:
@@ -28,9 +29,12 @@ def ev(i: int, chat: str, kind: EventKind, at: int, source: str = "reply") -> Re
 
 
 def test_help_once_per_chat_per_day_and_only_recent():
-    events = [ev(1, A, EventKind.HELP, NOW - 1000), ev(2, A, EventKind.HELP, NOW - 500),
-              ev(3, B, EventKind.HELP, NOW - ANSWER_WINDOW_MS - 1),  # too old: history
-              ev(4, f"{A},{B}", EventKind.HELP, NOW)]  # a group: never answered
+    events = [
+        ev(1, A, EventKind.HELP, NOW - 1000),
+        ev(2, A, EventKind.HELP, NOW - 500),
+        ev(3, B, EventKind.HELP, NOW - ANSWER_WINDOW_MS - 1),  # too old: history
+        ev(4, f"{A},{B}", EventKind.HELP, NOW),
+    ]  # a group: never answered
     due = answers_due(events, {}, TEXTS, NOW)
     assert [(a.chat, a.kind, a.event_id) for a in due] == [(A, AnswerKind.HELP, 1)]
     assert due[0].key == answer_key("help", A, "2027-01-15")
@@ -41,32 +45,61 @@ def test_help_once_per_chat_per_day_and_only_recent():
 
 
 def test_the_first_opt_out_is_confirmed_once():
-    events = [ev(1, A, EventKind.OPTED_OUT, NOW - 10), ev(2, A, EventKind.OPTED_IN, NOW - 5),
-              ev(3, A, EventKind.OPTED_OUT, NOW - 1),
-              ev(4, B, EventKind.OPTED_OUT, NOW - 1, source="review")]  # a person's decision
+    events = [
+        ev(1, A, EventKind.OPTED_OUT, NOW - 10),
+        ev(2, A, EventKind.OPTED_IN, NOW - 5),
+        ev(3, A, EventKind.OPTED_OUT, NOW - 1),
+        ev(4, B, EventKind.OPTED_OUT, NOW - 1, source="review"),
+    ]  # a person's decision
     [due] = answers_due(events, {}, TEXTS, NOW)
     assert (due.chat, due.kind, due.event_id) == (A, AnswerKind.OPTOUT_CONFIRMATION, 1)
-    done = {due.key: AnswerRow(key=due.key, chat=A, kind="optout_confirmation", event_id=1,
-                                status=RequestStatus.ACCEPTED, attempts=1, message_id="m", error=None,
-                                last_at=0)}
+    done = {
+        due.key: AnswerRow(
+            key=due.key,
+            chat=A,
+            kind="optout_confirmation",
+            event_id=1,
+            status=RequestStatus.ACCEPTED,
+            attempts=1,
+            message_id="m",
+            error=None,
+            last_at=0,
+        )
+    }
     assert answers_due(events, done, TEXTS, NOW) == []
-    pending = {due.key: AnswerRow(key=due.key, chat=A, kind="optout_confirmation", event_id=1,
-                                  status=RequestStatus.PENDING, attempts=1, message_id=None,
-                                  error="network_error", last_at=0)}
+    pending = {
+        due.key: AnswerRow(
+            key=due.key,
+            chat=A,
+            kind="optout_confirmation",
+            event_id=1,
+            status=RequestStatus.PENDING,
+            attempts=1,
+            message_id=None,
+            error="network_error",
+            last_at=0,
+        )
+    }
     assert len(answers_due(events, pending, TEXTS, NOW)) == 1  # tried again
-    old = [ev(1, A, EventKind.OPTED_OUT, NOW - ANSWER_WINDOW_MS - 1), ev(2, A, EventKind.OPTED_OUT, NOW)]
+    old = [
+        ev(1, A, EventKind.OPTED_OUT, NOW - ANSWER_WINDOW_MS - 1),
+        ev(2, A, EventKind.OPTED_OUT, NOW),
+    ]
     assert answers_due(old, {}, TEXTS, NOW) == []  # the first opt-out is history
 
 
 def _campaign(tmp_path: Path) -> Path:
     path = tmp_path / "c.yaml"
-    path.write_text(f'version: 1\nid: answers\nrecipients:\n  - to: "{A}"\n  - to: "{B}"\n'
-                    "steps:\n  - id: hello\n    text: Hi there\n")
+    path.write_text(
+        f'version: 1\nid: answers\nrecipients:\n  - to: "{A}"\n  - to: "{B}"\n'
+        "steps:\n  - id: hello\n    text: Hi there\n"
+    )
     return path
 
 
-def test_optouts_and_send_answer_what_is_owed_never_twice(tmp_path: Path, make_emulator,
-                                                         campaign_cli):
+def test_optouts_and_send_answer_what_is_owed_never_twice(
+    tmp_path: Path, make_emulator, campaign_cli
+):
     emu = make_emulator()
     state = tmp_path / "st"
     api = {"base_url": emu.base_url, "api_key": emu.api_key}
@@ -88,8 +121,9 @@ def test_optouts_and_send_answer_what_is_owed_never_twice(tmp_path: Path, make_e
     again = runner.collect_optouts(campaign, state_dir=state, rate=1000, answers=TEXTS, **api)
     assert (again.answered.help, again.answered.confirmations) == (0, 0)
     campaign.write_text(campaign.read_text() + "  - id: more\n    text: More news\n")
-    with runner.run.session.SendSession.open(campaign, state_dir=state, rate="unlimited",
-                                             answers=TEXTS, **api) as session:
+    with runner.run.session.SendSession.open(
+        campaign, state_dir=state, rate="unlimited", answers=TEXTS, **api
+    ) as session:
         session.run()
         assert (session.answered.help, session.answered.confirmations) == (0, 0)
     assert texts_to(A) == ["Hi there", TEXTS.help_text, "More news"]

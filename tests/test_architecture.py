@@ -25,25 +25,32 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "runner"
 CORE = ("runner.source", "runner.campaign", "runner.audience", "runner.planning", "runner.consent")
-FORBIDDEN_IN_CORE = ("httpx", "sqlite3", "runner.http", "runner.run", "runner.store", "runner.emulator")
+FORBIDDEN_IN_CORE = (
+    "httpx",
+    "sqlite3",
+    "runner.http",
+    "runner.run",
+    "runner.store",
+    "runner.emulator",
+)
 LAZY_ALLOWED = ("runner.cli",)
 # Single modules that may import lazily, and why.
 LAZY_ALLOWED_MODULES = {
     "runner.report": "the package is callable (runner.report(...)); importing one of its "
-                     "modules must not load the journal and the planner",
+    "modules must not load the journal and the planner",
 }
 # (importer, imported) packages, and why the edge must not exist.
 FORBIDDEN_EDGES = {
     ("runner.run", "runner.report"): "a run writes what the report reads; the plan the report "
-                                      "counts (CurrentPlan) is planning's",
+    "counts (CurrentPlan) is planning's",
     ("runner.store", "runner.planning"): "the journal stores rows; content_hash's home is "
-                                          "runner.planning.keys",
+    "runner.planning.keys",
     ("runner.audience", "runner.campaign"): "a campaign names its audience, not the other way "
-                                             "round; Document and paths live in runner.source",
+    "round; Document and paths live in runner.source",
     ("runner.source", "runner.campaign"): "runner.source is what campaign and audience share",
     ("runner.source", "runner.audience"): "runner.source is what campaign and audience share",
     ("runner.law", "runner.campaign"): "a campaign builds its Law; the window both read is "
-                                       "runner.window's, the schedule's states runner.states'",
+    "runner.window's, the schedule's states runner.states'",
 }
 # Modules still re-exporting names (the opt-out module is being rewritten).
 REEXPORT_ALLOWED = ("runner.run.optouts",)
@@ -65,7 +72,9 @@ def module_files(package: Path = PACKAGE) -> dict[str, Path]:
     return out
 
 
-def _targets(node: ast.Import | ast.ImportFrom, package: str, modules: dict[str, Path]) -> list[str]:
+def _targets(
+    node: ast.Import | ast.ImportFrom, package: str, modules: dict[str, Path]
+) -> list[str]:
     if isinstance(node, ast.Import):
         return [a.name for a in node.names]
     base = node.module or ""
@@ -102,7 +111,11 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> Imports:
                             found.lazy.setdefault(owner, child.lineno)
                     elif target:
                         found.external.setdefault(target.split(".")[0], child.lineno)
-            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+            visit(
+                child,
+                in_function
+                or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)),
+            )
 
     visit(tree, False)
     return found
@@ -180,12 +193,16 @@ def test_the_graph_reads_absolute_relative_and_lazy_imports(tmp_path):
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "sub" / "a.py").write_text("from runner.sub import b\nimport httpx\n")
-    (pkg / "sub" / "b.py").write_text("def f():\n    from . import a\n    from runner.sub.a import thing\n")
+    (pkg / "sub" / "b.py").write_text(
+        "def f():\n    from . import a\n    from runner.sub.a import thing\n"
+    )
     got = import_graph(pkg)
     assert got["runner.sub.a"].runner == {"runner.sub.b": 1}
     assert got["runner.sub.a"].external == {"httpx": 2}
     assert got["runner.sub.b"].lazy == {"runner.sub.a": 2}
-    assert find_cycles({m: set(i.runner) for m, i in got.items()}) == [["runner.sub.a", "runner.sub.b"]]
+    assert find_cycles({m: set(i.runner) for m, i in got.items()}) == [
+        ["runner.sub.a", "runner.sub.b"]
+    ]
 
 
 def test_no_import_cycles_among_runner_modules(graph):
@@ -194,10 +211,12 @@ def test_no_import_cycles_among_runner_modules(graph):
 
 
 def test_no_lazy_runner_imports_outside_the_cli(graph):
-    lazy = [f"{m}:{line} imports {target} inside a function"
-            for m, i in sorted(graph.items())
-            if not _within(m, LAZY_ALLOWED) and m not in LAZY_ALLOWED_MODULES
-            for target, line in sorted(i.lazy.items())]
+    lazy = [
+        f"{m}:{line} imports {target} inside a function"
+        for m, i in sorted(graph.items())
+        if not _within(m, LAZY_ALLOWED) and m not in LAZY_ALLOWED_MODULES
+        for target, line in sorted(i.lazy.items())
+    ]
     assert lazy == []
 
 
@@ -279,10 +298,16 @@ _FROM_RUNNER = re.compile(r"^[ \t]*from (runner(?:\.\w+)*) import (\([^)]*\)|[^\
 
 def test_names_are_imported_from_their_home():
     modules = module_files()
-    defined = {m: _bound(ast.parse(p.read_text(encoding="utf-8")).body)
-               for m, p in modules.items() if p.name != "__init__.py"}
-    sources = [*PACKAGE.rglob("*.py"), *(ROOT / "tests").glob("*.py"),
-               *(ROOT / "benchmarks").glob("*.py")]
+    defined = {
+        m: _bound(ast.parse(p.read_text(encoding="utf-8")).body)
+        for m, p in modules.items()
+        if p.name != "__init__.py"
+    }
+    sources = [
+        *PACKAGE.rglob("*.py"),
+        *(ROOT / "tests").glob("*.py"),
+        *(ROOT / "benchmarks").glob("*.py"),
+    ]
     bad = []
     for path in sorted(sources):
         text = path.read_text(encoding="utf-8")
@@ -293,16 +318,22 @@ def test_names_are_imported_from_their_home():
             listed = re.sub(r"#[^\n]*", "", found.group(2)).strip("() \n")
             names = [part.split(" as ")[0].strip() for part in listed.split(",") if part.strip()]
             line = text.count("\n", 0, found.start()) + 1
-            bad += [f"{path.relative_to(ROOT)}:{line} imports {name} from {module}, which does "
-                    "not define it" for name in names
-                    if name not in defined[module] and f"{module}.{name}" not in modules]
+            bad += [
+                f"{path.relative_to(ROOT)}:{line} imports {name} from {module}, which does "
+                "not define it"
+                for name in names
+                if name not in defined[module] and f"{module}.{name}" not in modules
+            ]
     assert bad == []
 
 
 def test_the_send_command_leaves_orchestration_to_the_session():
     tree = ast.parse((PACKAGE / "cli" / "send.py").read_text(encoding="utf-8"))
-    called = {node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-              for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    called = {
+        node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
     # SendSession.send runs, tracks and merges the exit codes; the CLI only draws and prints.
     assert called.isdisjoint({"run", "run_once", "track", "exit_after_track"})
     assert "send" in called

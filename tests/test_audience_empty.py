@@ -15,9 +15,11 @@ from runner.planning.render import printed_variables
 def run(tmp_path: Path, csv: str, text: str) -> Planner:
     (tmp_path / "people.csv").write_text(csv, encoding="utf-8")
     path = tmp_path / "c.yaml"
-    path.write_text("version: 1\nid: empty\nrecipients: {file: people.csv}\n"
-                    f"steps:\n  - id: hello\n    text: \"{text}\"\n  - id: bye\n    text: Bye\n",
-                    encoding="utf-8")
+    path.write_text(
+        "version: 1\nid: empty\nrecipients: {file: people.csv}\n"
+        f'steps:\n  - id: hello\n    text: "{text}"\n  - id: bye\n    text: Bye\n',
+        encoding="utf-8",
+    )
     planner = Planner(load_campaign(path))
     planner.run()
     return planner
@@ -26,19 +28,28 @@ def run(tmp_path: Path, csv: str, text: str) -> Planner:
 CSV = "to,first_name\n+12125550101,Ada\n+12125550102,\n+12125550103,  \n+12125550104,Di\n+12125550105,\n"
 
 
-def test_an_empty_printed_value_is_one_warning_for_the_step_with_count_and_first_rows(tmp_path: Path):
+def test_an_empty_printed_value_is_one_warning_for_the_step_with_count_and_first_rows(
+    tmp_path: Path,
+):
     planner = run(tmp_path, CSV, "Hey {{ first_name }}!")
     [w] = planner.problems
     assert w.severity == "warning" and w.path == "steps[0].text" and w.line == 6
     assert "empty for 3 recipient(s)" in w.message
-    assert "people.csv:3" in w.message and "people.csv:4" in w.message and "people.csv:6" in w.message
+    assert (
+        "people.csv:3" in w.message and "people.csv:4" in w.message and "people.csv:6" in w.message
+    )
     assert "default('there', true)" in (w.hint or "")
     assert planner.summary.requests == 10  # a warning: still sent
 
 
-@pytest.mark.parametrize("text", ["Hey {{ first_name | default('there', true) }}!",
-                                  "Hey{% if first_name %} {{ first_name }}{% endif %}!",
-                                  "Hey {{ first_name or 'there' }}!"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hey {{ first_name | default('there', true) }}!",
+        "Hey{% if first_name %} {{ first_name }}{% endif %}!",
+        "Hey {{ first_name or 'there' }}!",
+    ],
+)
 def test_templates_that_handle_empty_values_do_not_warn(tmp_path: Path, text: str):
     assert run(tmp_path, CSV, text).problems == []
 
@@ -49,8 +60,10 @@ def test_default_without_true_still_warns(tmp_path: Path):
 
 
 def test_printed_variables():
-    assert printed_variables("{{ a }} {{ b | upper }} {{ c | default('x', true) }} {{ d ~ e }}"
-                             "{% if f %}{{ f }}{% endif %}") == ("a", "b")
+    assert printed_variables(
+        "{{ a }} {{ b | upper }} {{ c | default('x', true) }} {{ d ~ e }}"
+        "{% if f %}{{ f }}{% endif %}"
+    ) == ("a", "b")
 
 
 def test_rows_with_every_cell_empty_are_skipped_and_counted(tmp_path: Path):
@@ -59,8 +72,10 @@ def test_rows_with_every_cell_empty_are_skipped_and_counted(tmp_path: Path):
     assert planner.problems == []
     s = planner.summary
     assert (s.recipients, s.rows, s.empty_rows, s.invalid) == (2, 2, 2, 0)
-    assert any("2 row(s) with every cell empty were skipped" in w and "people.csv:3" in w
-               for w in s.warnings)
+    assert any(
+        "2 row(s) with every cell empty were skipped" in w and "people.csv:3" in w
+        for w in s.warnings
+    )
 
 
 def test_a_row_with_some_cells_but_no_chat_id_is_skipped_with_a_warning(tmp_path: Path):

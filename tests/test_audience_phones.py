@@ -15,15 +15,19 @@ from runner.campaign.load import load_campaign
 from runner.campaign.loader import load_text
 from runner.planning.planner import Planner, iter_plan
 
-CSV = (b"\xef\xbb\xbfFirst Name,Mobile Phone\r\n"
-       b"Ada,+1 212 555 0101\r\n"
-       b"Ben,(312) 555-0102\r\n"
-       b"Cy,4155550103\r\n"
-       b"Di,555123\r\n"
-       b"Ed,(555) 123-4567\r\n")
+CSV = (
+    b"\xef\xbb\xbfFirst Name,Mobile Phone\r\n"
+    b"Ada,+1 212 555 0101\r\n"
+    b"Ben,(312) 555-0102\r\n"
+    b"Cy,4155550103\r\n"
+    b"Di,555123\r\n"
+    b"Ed,(555) 123-4567\r\n"
+)
 
 
-def campaign(tmp_path: Path, csv: bytes, region: str | None = "US", suppress: str | None = None) -> Path:
+def campaign(
+    tmp_path: Path, csv: bytes, region: str | None = "US", suppress: str | None = None
+) -> Path:
     (tmp_path / "people.csv").write_bytes(csv)
     lines = ["version: 1", "id: phones", "recipients:", "  file: people.csv", "  to: Mobile Phone"]
     if region:
@@ -37,8 +41,17 @@ def campaign(tmp_path: Path, csv: bytes, region: str | None = "US", suppress: st
     return path
 
 
-@pytest.mark.parametrize("written", ["+1 212 555 0101", "(212) 555-0101", "2125550101", "212.555.0101",
-                                     "1-212-555-0101", "+12125550101"])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "+1 212 555 0101",
+        "(212) 555-0101",
+        "2125550101",
+        "212.555.0101",
+        "1-212-555-0101",
+        "+12125550101",
+    ],
+)
 def test_a_number_written_any_usual_way_becomes_the_same_e164(written: str):
     assert normalize_chat(written, "US") == "+12125550101"
 
@@ -86,14 +99,24 @@ def test_csv_rows_are_normalised_and_located(tmp_path: Path):
     c = load_campaign(path)
     stats = ReadStats()
     recs = list(iter_recipients(c.doc, c.source, stats))
-    assert [r.chat for r in recs] == ["+12125550101", "+13125550102", "+14155550103", None, "+15551234567"]
+    assert [r.chat for r in recs] == [
+        "+12125550101",
+        "+13125550102",
+        "+14155550103",
+        None,
+        "+15551234567",
+    ]
     bad = recs[3].problem
     assert bad is not None and bad.line == 5 and "too short" in bad.message
     [w] = stats.problems(c.source)
-    assert (w.severity, w.line, w.path) == ("warning", 6, "Mobile Phone") and w.message.startswith("1 phone number(s)")
+    assert (w.severity, w.line, w.path) == ("warning", 6, "Mobile Phone") and w.message.startswith(
+        "1 phone number(s)"
+    )
 
 
-def test_validate_reports_the_impossible_row_as_an_error_and_the_555_rows_as_one_warning(tmp_path: Path):
+def test_validate_reports_the_impossible_row_as_an_error_and_the_555_rows_as_one_warning(
+    tmp_path: Path,
+):
     planner = Planner(load_campaign(campaign(tmp_path, CSV)))
     planner.run()
     errors = [p for p in planner.problems if p.severity == "error"]
@@ -104,12 +127,20 @@ def test_validate_reports_the_impossible_row_as_an_error_and_the_555_rows_as_one
     planner = Planner(load_campaign(campaign(tmp_path, many)))
     planner.run()
     [w] = [p for p in planner.problems if p.severity == "warning"]
-    assert w.message.startswith("21 phone number(s) are possible but not assigned") and "people.csv:6" in w.message
+    assert (
+        w.message.startswith("21 phone number(s) are possible but not assigned")
+        and "people.csv:6" in w.message
+    )
 
 
-def test_without_region_a_formatted_csv_number_is_an_error_suggesting_default_region(tmp_path: Path):
-    planner = Planner(load_campaign(campaign(tmp_path, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n",
-                                             region=None)))
+def test_without_region_a_formatted_csv_number_is_an_error_suggesting_default_region(
+    tmp_path: Path,
+):
+    planner = Planner(
+        load_campaign(
+            campaign(tmp_path, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n", region=None)
+        )
+    )
     planner.run()
     [p] = planner.problems
     assert p.severity == "error" and "default_region" in (p.hint or "")
@@ -122,8 +153,11 @@ def test_inline_recipients_are_not_told_about_default_region():
 
 
 def test_suppression_entries_are_read_with_the_same_region(tmp_path: Path):
-    path = campaign(tmp_path, b"Mobile Phone,First Name\n+1 555 123 4567,Ada\n(212) 555-0101,Ben\n",
-                    suppress="# opt-outs\n(555) 123-4567\n")
+    path = campaign(
+        tmp_path,
+        b"Mobile Phone,First Name\n+1 555 123 4567,Ada\n(212) 555-0101,Ben\n",
+        suppress="# opt-outs\n(555) 123-4567\n",
+    )
     planner = Planner(load_campaign(path))
     reqs = list(planner.requests())
     planner.raise_if_invalid()
@@ -136,17 +170,33 @@ def test_reformatting_a_number_in_the_csv_keeps_the_same_keys(tmp_path: Path):
     second = tmp_path / "b"
     first.mkdir()
     second.mkdir()
-    keys_a = [r.key for r in iter_plan(load_campaign(campaign(
-        first, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n")))]
-    keys_b = [r.key for r in iter_plan(load_campaign(campaign(
-        second, b"Mobile Phone,First Name\n+1 212-555-0101,Ada\n")))]
-    keys_c = [r.key for r in iter_plan(load_campaign(campaign(
-        second, b"Mobile Phone,First Name\n+12125550101,Ada\n", region=None)))]
+    keys_a = [
+        r.key
+        for r in iter_plan(
+            load_campaign(campaign(first, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n"))
+        )
+    ]
+    keys_b = [
+        r.key
+        for r in iter_plan(
+            load_campaign(campaign(second, b"Mobile Phone,First Name\n+1 212-555-0101,Ada\n"))
+        )
+    ]
+    keys_c = [
+        r.key
+        for r in iter_plan(
+            load_campaign(
+                campaign(second, b"Mobile Phone,First Name\n+12125550101,Ada\n", region=None)
+            )
+        )
+    ]
     assert keys_a == keys_b == keys_c and len(keys_a) == 1
 
 
 def test_the_same_person_written_twice_differently_is_a_duplicate(tmp_path: Path):
-    path = campaign(tmp_path, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n212.555.0101,Ada again\n")
+    path = campaign(
+        tmp_path, b"Mobile Phone,First Name\n(212) 555-0101,Ada\n212.555.0101,Ada again\n"
+    )
     planner = Planner(load_campaign(path))
     reqs = list(planner.requests())
     planner.raise_if_invalid()

@@ -30,32 +30,56 @@ def workbook(path: Path, sheets: dict[str, list[list]]) -> Path:
     return path
 
 
-def campaign(tmp_path: Path, extra: str = "", text: str = "Hi {{ first_name }}, since {{ joined }}") -> Path:
+def campaign(
+    tmp_path: Path, extra: str = "", text: str = "Hi {{ first_name }}, since {{ joined }}"
+) -> Path:
     path = tmp_path / "c.yaml"
-    path.write_text("version: 1\nid: xlsx\nrecipients:\n  file: audience.xlsx\n  to: Mobile Phone\n"
-                    f"{extra}steps:\n  - id: hello\n    text: '{text}'\n", encoding="utf-8")
+    path.write_text(
+        "version: 1\nid: xlsx\nrecipients:\n  file: audience.xlsx\n  to: Mobile Phone\n"
+        f"{extra}steps:\n  - id: hello\n    text: '{text}'\n",
+        encoding="utf-8",
+    )
     return path
 
 
-@pytest.mark.parametrize("value,text", [
-    (15551234567, "15551234567"), (15551234567.0, "15551234567"), (1.5551234567e10, "15551234567"),
-    (19.99, "19.99"), (0.1, "0.1"), (1e-7, "0.0000001"), (True, "TRUE"), (None, ""),
-    (dt.datetime(2026, 3, 1), "2026-03-01"), (dt.datetime(2026, 3, 1, 9, 30), "2026-03-01T09:30:00"),
-    (dt.date(2026, 3, 1), "2026-03-01"), (dt.time(9, 30), "09:30:00"), ("  Ada ", "Ada"),
-])
+@pytest.mark.parametrize(
+    "value,text",
+    [
+        (15551234567, "15551234567"),
+        (15551234567.0, "15551234567"),
+        (1.5551234567e10, "15551234567"),
+        (19.99, "19.99"),
+        (0.1, "0.1"),
+        (1e-7, "0.0000001"),
+        (True, "TRUE"),
+        (None, ""),
+        (dt.datetime(2026, 3, 1), "2026-03-01"),
+        (dt.datetime(2026, 3, 1, 9, 30), "2026-03-01T09:30:00"),
+        (dt.date(2026, 3, 1), "2026-03-01"),
+        (dt.time(9, 30), "09:30:00"),
+        ("  Ada ", "Ada"),
+    ],
+)
 def test_cell_text_is_what_excel_shows(value: object, text: str):
     assert cell_text(value) == text
 
 
 def test_numeric_phone_cells_and_dates(tmp_path: Path):
-    workbook(tmp_path / "audience.xlsx", {"Sheet1": [
-        ["First Name", "Mobile Phone", "Joined"],
-        ["Ada", 12125550101, dt.datetime(2026, 3, 1)],
-        ["Ben", 1.3125550102e10, dt.date(2025, 12, 24)],
-    ]})
+    workbook(
+        tmp_path / "audience.xlsx",
+        {
+            "Sheet1": [
+                ["First Name", "Mobile Phone", "Joined"],
+                ["Ada", 12125550101, dt.datetime(2026, 3, 1)],
+                ["Ben", 1.3125550102e10, dt.date(2025, 12, 24)],
+            ]
+        },
+    )
     reqs = list(iter_plan(load_campaign(campaign(tmp_path, "  default_region: US\n"))))
     assert [(r.recipient, r.body["text"]) for r in reqs] == [
-        ("+12125550101", "Hi Ada, since 2026-03-01"), ("+13125550102", "Hi Ben, since 2025-12-24")]
+        ("+12125550101", "Hi Ada, since 2026-03-01"),
+        ("+13125550102", "Hi Ben, since 2025-12-24"),
+    ]
 
 
 def test_problems_are_located_at_sheet_and_row(tmp_path: Path):
@@ -66,15 +90,25 @@ def test_problems_are_located_at_sheet_and_row(tmp_path: Path):
     planner = Planner(load_campaign(campaign(tmp_path, "  default_region: US\n")))
     planner.run()
     [p] = planner.problems
-    assert p.file == f"{tmp_path / 'audience.xlsx'}[Sheet1]" and p.line == 37 and "too short" in p.message
+    assert (
+        p.file == f"{tmp_path / 'audience.xlsx'}[Sheet1]"
+        and p.line == 37
+        and "too short" in p.message
+    )
     assert p.location().endswith("audience.xlsx[Sheet1]:37")
 
 
 def test_sheet_option_and_missing_sheet(tmp_path: Path):
-    workbook(tmp_path / "audience.xlsx", {
-        "Notes": [["nothing here"]],
-        "Customers": [["First Name", "Mobile Phone", "Joined"], ["Ada", "+12125550101", "2026"]],
-    })
+    workbook(
+        tmp_path / "audience.xlsx",
+        {
+            "Notes": [["nothing here"]],
+            "Customers": [
+                ["First Name", "Mobile Phone", "Joined"],
+                ["Ada", "+12125550101", "2026"],
+            ],
+        },
+    )
     [req] = list(iter_plan(load_campaign(campaign(tmp_path, "  sheet: Customers\n"))))
     assert req.body["text"] == "Hi Ada, since 2026"
     planner = Planner(load_campaign(campaign(tmp_path, "  sheet: Clients\n")))
@@ -85,12 +119,25 @@ def test_sheet_option_and_missing_sheet(tmp_path: Path):
 
 
 def test_the_first_sheet_by_default_and_empty_rows_skipped(tmp_path: Path):
-    workbook(tmp_path / "audience.xlsx", {"Export": [
-        [], ["First Name", "Mobile Phone", "Joined"], ["Ada", "+12125550101", "x"], [None, None, None],
-        ["Ben", "+12125550102", "y"]]})
+    workbook(
+        tmp_path / "audience.xlsx",
+        {
+            "Export": [
+                [],
+                ["First Name", "Mobile Phone", "Joined"],
+                ["Ada", "+12125550101", "x"],
+                [None, None, None],
+                ["Ben", "+12125550102", "y"],
+            ]
+        },
+    )
     planner = Planner(load_campaign(campaign(tmp_path)))
     planner.run()
-    assert planner.problems == [] and planner.summary.recipients == 2 and planner.summary.empty_rows == 1
+    assert (
+        planner.problems == []
+        and planner.summary.recipients == 2
+        and planner.summary.empty_rows == 1
+    )
 
 
 def test_not_a_workbook_is_a_located_error(tmp_path: Path):
@@ -110,13 +157,18 @@ def test_the_example_export_as_xlsx_plans_exactly_like_its_csv(tmp_path: Path):
     with open(folder / "data" / "crm-export.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     workbook(folder / "data" / "crm-export.xlsx", {"Sheet1": rows})
-    source.write_text(source.read_text(encoding="utf-8").replace("data/crm-export.csv", "data/crm-export.xlsx"),
-                      encoding="utf-8")
+    source.write_text(
+        source.read_text(encoding="utf-8").replace("data/crm-export.csv", "data/crm-export.xlsx"),
+        encoding="utf-8",
+    )
     assert [dump_line(r) for r in list(iter_plan(load_campaign(source)))] == expected
 
 
 def test_a_missing_to_column_is_located_at_the_header_row(tmp_path: Path):
-    workbook(tmp_path / "audience.xlsx", {"Sheet1": [[], [], ["First Name", "Phone"], ["Ada", "+12125550101"]]})
+    workbook(
+        tmp_path / "audience.xlsx",
+        {"Sheet1": [[], [], ["First Name", "Phone"], ["Ada", "+12125550101"]]},
+    )
     planner = Planner(load_campaign(campaign(tmp_path)))
     with pytest.raises(CampaignError) as info:
         planner.run()

@@ -18,8 +18,13 @@ pytest_plugins = ["emulator_fixtures"]
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                          cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -42,8 +47,18 @@ steps:
 
 
 def send(campaign_cli, emu, repo: Path, *args: str):
-    return campaign_cli("send", str(repo / "c.yaml"), "--yes", "--no-progress", "--rate", "unlimited", "--state",
-                        str(repo.parent / "state"), *args, env=emu.env())
+    return campaign_cli(
+        "send",
+        str(repo / "c.yaml"),
+        "--yes",
+        "--no-progress",
+        "--rate",
+        "unlimited",
+        "--state",
+        str(repo.parent / "state"),
+        *args,
+        env=emu.env(),
+    )
 
 
 def test_a_run_records_commit_user_and_digest(repo, emulator, campaign_cli, tmp_path) -> None:
@@ -72,14 +87,21 @@ def test_require_clean_refuses_an_uncommitted_data_file(repo, emulator, campaign
         assert journal.last_run()["dirty"] == {"tree": True, "files": ["people.csv"]}
 
 
-def test_require_clean_refuses_outside_git(tmp_path, emulator,
-                                                                     campaign_cli) -> None:
+def test_require_clean_refuses_outside_git(tmp_path, emulator, campaign_cli) -> None:
     folder = tmp_path / "plain"
     folder.mkdir()
-    (folder / "c.yaml").write_text('version: 1\nid: loose\nrecipients: [{to: "+15553000001"}]\n'
-                                   'steps: [{id: a, text: hi}]\n')
+    (folder / "c.yaml").write_text(
+        'version: 1\nid: loose\nrecipients: [{to: "+15553000001"}]\nsteps: [{id: a, text: hi}]\n'
+    )
     env = {**emulator.env(), "GIT_CEILING_DIRECTORIES": str(tmp_path)}
-    args = ("send", str(folder / "c.yaml"), "--yes", "--no-progress", "--state", str(tmp_path / "s"))
+    args = (
+        "send",
+        str(folder / "c.yaml"),
+        "--yes",
+        "--no-progress",
+        "--state",
+        str(tmp_path / "s"),
+    )
     refused = campaign_cli(*args, "--require-clean", env=env)
     assert refused.returncode == 1 and "not in a git repository" in refused.stderr
 
@@ -87,8 +109,9 @@ def test_require_clean_refuses_outside_git(tmp_path, emulator,
 def test_a_version_2_journal_opens_and_keeps_its_runs(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
-    db.executescript(journal_module._MIGRATIONS[1] + journal_module._MIGRATIONS[2]
-                     + "PRAGMA user_version = 2;")
+    db.executescript(
+        journal_module._MIGRATIONS[1] + journal_module._MIGRATIONS[2] + "PRAGMA user_version = 2;"
+    )
     db.execute("INSERT INTO runs (campaign, revision, started_at) VALUES ('old', 1, 1.0)")
     db.commit()
     db.close()

@@ -41,11 +41,14 @@ def one_error_line(output: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("exc, fmt", [
-    (IsADirectoryError(errno.EISDIR, "Is a directory", "/tmp/x/optouts.txt"), "text"),
-    (PermissionError(errno.EACCES, "Permission denied", "/srv/state"), "text"),
-    (OSError(errno.ENOSPC, "No space left on device", "/tmp/report.json"), "json"),
-])
+@pytest.mark.parametrize(
+    "exc, fmt",
+    [
+        (IsADirectoryError(errno.EISDIR, "Is a directory", "/tmp/x/optouts.txt"), "text"),
+        (PermissionError(errno.EACCES, "Permission denied", "/srv/state"), "text"),
+        (OSError(errno.ENOSPC, "No space left on device", "/tmp/report.json"), "json"),
+    ],
+)
 def test_user_errors_turns_an_oserror_into_one_located_line(exc, fmt):
     @click.command()
     @click.option("--format", "fmt", default="text")
@@ -75,8 +78,11 @@ def test_an_oserror_without_a_path_still_says_why():
 
 def test_reach_with_a_state_dir_under_a_file(project: Path):
     state = project / "a-file" / "state"
-    result = CliRunner().invoke(main, ["reach", str(project / "c.yaml"), "--state", str(state)],
-                                env={"BLOOIO_BASE_URL": "http://127.0.0.1:9/v2/api"})
+    result = CliRunner().invoke(
+        main,
+        ["reach", str(project / "c.yaml"), "--state", str(state)],
+        env={"BLOOIO_BASE_URL": "http://127.0.0.1:9/v2/api"},
+    )
     assert result.exit_code == 1
     line = one_error_line(result.output)
     assert str(state) in line and "Not a directory" in line
@@ -85,8 +91,19 @@ def test_reach_with_a_state_dir_under_a_file(project: Path):
 def test_send_report_under_a_file_is_one_line_after_the_send(project: Path, emulator):
     report = project / "a-file" / "report.json"
     result = CliRunner().invoke(
-        main, ["send", str(project / "c.yaml"), "--yes", "--no-progress",
-               "--state", str(project / "st"), "--report", str(report)], env=emulator.env())
+        main,
+        [
+            "send",
+            str(project / "c.yaml"),
+            "--yes",
+            "--no-progress",
+            "--state",
+            str(project / "st"),
+            "--report",
+            str(report),
+        ],
+        env=emulator.env(),
+    )
     assert result.exit_code == 0  # the send's own exit code: the report's failure is only told
     line = one_error_line(result.output)
     assert str(project / "a-file") in line

@@ -20,8 +20,17 @@ REPO = Path(__file__).resolve().parent.parent
 CAMPAIGN = str(REPO / "campaigns" / "spring-sale.yaml")
 # rich draws the progress bars of send and track only: the offline commands never load it.
 # phonenumbers' geocoder data costs ~0.4 s of CPU to load; only a valid US number needs it.
-HEAVY = ("httpx", "sqlite3", "_sqlite3", "runner.http", "runner.emulator", "runner.store.journal",
-         "rich", "phonenumbers.geocoder", "phonenumbers.geodata")
+HEAVY = (
+    "httpx",
+    "sqlite3",
+    "_sqlite3",
+    "runner.http",
+    "runner.emulator",
+    "runner.store.journal",
+    "rich",
+    "phonenumbers.geocoder",
+    "phonenumbers.geodata",
+)
 
 # Runs the CLI in a fresh interpreter and prints, as JSON, the heavy modules it loaded.
 PROBE = """
@@ -38,26 +47,32 @@ print(json.dumps(sorted(m for m in sys.modules
 
 
 def loaded_heavy_modules(*args: str, cwd: Path) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("args", [
-    ["validate", CAMPAIGN],
-    ["plan", CAMPAIGN, "--format", "json"],
-    ["preview", CAMPAIGN, "--to", "+15551230001"],
-    ["--help"],
-    ["--version"],
-], ids=["validate", "plan", "preview", "help", "version"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", CAMPAIGN],
+        ["plan", CAMPAIGN, "--format", "json"],
+        ["preview", CAMPAIGN, "--to", "+15551230001"],
+        ["--help"],
+        ["--version"],
+    ],
+    ids=["validate", "plan", "preview", "help", "version"],
+)
 def test_offline_commands_load_no_http_sqlite_or_emulator(args, tmp_path):
     assert loaded_heavy_modules(*args, cwd=tmp_path) == []
 
 
 def test_the_probe_does_see_heavy_modules_when_a_command_loads_them(tmp_path):
     # `report` opens the journal (SQLite): the probe must notice, or the test above proves nothing.
-    assert "sqlite3" in loaded_heavy_modules("report", CAMPAIGN, "--state", str(tmp_path),
-                                             cwd=tmp_path)
+    assert "sqlite3" in loaded_heavy_modules(
+        "report", CAMPAIGN, "--state", str(tmp_path), cwd=tmp_path
+    )
 
 
 def test_plan_with_an_earlier_journal_still_reads_it(tmp_path):
@@ -67,7 +82,9 @@ def test_plan_with_an_earlier_journal_still_reads_it(tmp_path):
 
     campaign = load_campaign(CAMPAIGN)
     Journal.for_campaign(tmp_path, campaign.id).close()
-    result = CliRunner().invoke(main, ["plan", CAMPAIGN, "--format", "json", "--state", str(tmp_path)])
+    result = CliRunner().invoke(
+        main, ["plan", CAMPAIGN, "--format", "json", "--state", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "journal" in json.loads(result.output)
 

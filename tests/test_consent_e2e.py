@@ -20,9 +20,18 @@ pytest_plugins = ["emulator_fixtures"]
 KEY = "sk_consent_NEVER_PRINTED_5e1f"
 FAST = ("--rate", "unlimited", "--no-progress", "--backoff-base", "0", "--backoff-cap", "0")
 
-SPELLINGS = ["STOP", "S\u200bTOP", "S\u2060TOP", "STO\u00adP", "S\u0332T\u0332O\u0332P\u0332",
-             "S.T.O.P", "S\u0422\u041e\u0420", "Remove me", "no more texts",
-             "please stop texting me"]
+SPELLINGS = [
+    "STOP",
+    "S\u200bTOP",
+    "S\u2060TOP",
+    "STO\u00adP",
+    "S\u0332T\u0332O\u0332P\u0332",
+    "S.T.O.P",
+    "S\u0422\u041e\u0420",
+    "Remove me",
+    "no more texts",
+    "please stop texting me",
+]
 
 
 class Rehearsal:
@@ -33,9 +42,11 @@ class Rehearsal:
         self.state = str(tmp_path / "state")
         self.env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
 
-    def write(self, name: str, cid: str, chats: list[str], steps: list[str], extra: str = "") -> Path:
+    def write(
+        self, name: str, cid: str, chats: list[str], steps: list[str], extra: str = ""
+    ) -> Path:
         recipients = "".join(f'  - to: "{c}"\n' for c in chats)
-        body = "".join(f"  - id: {s}\n    text: \"{s} from {cid}\"\n" for s in steps)
+        body = "".join(f'  - id: {s}\n    text: "{s} from {cid}"\n' for s in steps)
         path = self.dir / name
         path.write_text(f"version: 1\nid: {cid}\n{extra}recipients:\n{recipients}steps:\n{body}")
         return path
@@ -85,8 +96,10 @@ def test_a_stop_between_steps_wins_in_this_and_every_campaign_of_the_state(rehea
     for chat in stoppers:
         assert r.sent_to(chat) == ["welcome from drip"], chat
     assert r.sent_to(keeper) == ["welcome from drip", "reminder from drip"]
-    assert (f"read the new replies of {len(chats)} chats messaged before ({len(chats)} "
-            f"requests): {len(stoppers)} opted out, 0 held") in second.stderr
+    assert (
+        f"read the new replies of {len(chats)} chats messaged before ({len(chats)} "
+        f"requests): {len(stoppers)} opted out, 0 held"
+    ) in second.stderr
 
     # A second campaign of the same state: the opted-out chats are planned out, the others
     # are read again before this campaign messages them; a new chat is not read.
@@ -168,19 +181,26 @@ def test_a_hold_confirmed_as_an_opt_out(rehearsal):
     assert hold["id"] > 0
 
 
-def test_report_counts_are_the_same_before_and_after_export(campaign_cli, make_emulator,
-                                                            tmp_path):
+def test_report_counts_are_the_same_before_and_after_export(campaign_cli, make_emulator, tmp_path):
     """The 6 -> 0 drop: opt-outs per variant survive the chats moving into the file."""
-    emu = make_emulator(EmulatorConfig(api_key=KEY, seed=3, sent_after_ms=0,
-                                       delivered_after_ms=0, delivery_jitter_ms=0,
-                                       reply_after_s=30, reply_rules=["code=0.3:STOP",
-                                                                      "^Hi=0.2:STOP"]))
+    emu = make_emulator(
+        EmulatorConfig(
+            api_key=KEY,
+            seed=3,
+            sent_after_ms=0,
+            delivered_after_ms=0,
+            delivery_jitter_ms=0,
+            reply_after_s=30,
+            reply_rules=["code=0.3:STOP", "^Hi=0.2:STOP"],
+        )
+    )
     r = Rehearsal(campaign_cli, emu, tmp_path)
     phones = [f"+1555250{i:04d}" for i in range(60)]
     (tmp_path / "optouts.txt").write_text("")
     (tmp_path / "people.csv").write_text("phone\n" + "\n".join(phones) + "\n")
     campaign = tmp_path / "ab.yaml"
-    campaign.write_text(textwrap.dedent("""\
+    campaign.write_text(
+        textwrap.dedent("""\
         version: 1
         id: ab
         suppress: [optouts.txt]
@@ -190,11 +210,21 @@ def test_report_counts_are_the_same_before_and_after_export(campaign_cli, make_e
             variants:
               - {id: short, weight: 50, text: "Hi there, 20% off"}
               - {id: code, weight: 50, text: "Your code: SPRING"}
-        """))
+        """)
+    )
     assert r.send(campaign).returncode == 0
     emu.advance(60)
-    tracked = r.run("track", str(campaign), *FAST[:3], "--first-poll", "0", "--poll-cap", "0.05",
-                    "--timeout", "20")
+    tracked = r.run(
+        "track",
+        str(campaign),
+        *FAST[:3],
+        "--first-poll",
+        "0",
+        "--poll-cap",
+        "0.05",
+        "--timeout",
+        "20",
+    )
     assert tracked.returncode == 0, tracked.stderr
 
     def counts() -> dict[str, int]:

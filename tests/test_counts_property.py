@@ -29,8 +29,20 @@ from runner.store.ledger import existing_ledger
 pytest_plugins = ["emulator_fixtures"]
 
 CHATS = [f"+1555700{i:04d}" for i in range(6)]
-OPS = ("send", "send", "track", "optout", "suppress", "drop_row", "add_row", "toggle_follow",
-       "toggle_delay", "rename", "retext", "bump_revision")
+OPS = (
+    "send",
+    "send",
+    "track",
+    "optout",
+    "suppress",
+    "drop_row",
+    "add_row",
+    "toggle_follow",
+    "toggle_delay",
+    "rename",
+    "retext",
+    "bump_revision",
+)
 _ids = itertools.count()
 
 
@@ -63,18 +75,28 @@ class Scenario:
         (self.folder / "people.csv").write_text("phone\n" + "".join(f"{r}\n" for r in self.rows))
         steps = f'  - id: {self.first}\n    text: "{self.text}"\n'
         if self.follow:
-            steps += '  - id: follow\n    text: "More"\n' + ("    delay: 1h\n" if self.delay else "")
+            steps += '  - id: follow\n    text: "More"\n' + (
+                "    delay: 1h\n" if self.delay else ""
+            )
         self.file.write_text(
             f"version: 1\nid: {self.id}\nrevision: {self.revision}\n"
             'sender: {from_number: "+15551234567"}\n'
             "recipients: {file: people.csv, to: phone}\nsuppress: [optouts.txt]\n"
-            f"steps:\n{steps}")
+            f"steps:\n{steps}"
+        )
 
     def apply(self, op: str, pick: int) -> None:
         chat = CHATS[pick % len(CHATS)]
         api = {"base_url": self.emu.base_url, "api_key": self.emu.api_key}
         if op == "send":
-            runner.send(self.file, state_dir=self.state, rate="unlimited", backoff_base=0, backoff_cap=0, **api)
+            runner.send(
+                self.file,
+                state_dir=self.state,
+                rate="unlimited",
+                backoff_base=0,
+                backoff_cap=0,
+                **api,
+            )
         elif op == "track" and (self.state / f"{self.id}.sqlite").is_file():
             runner.track(self.file, state_dir=self.state, timeout=2.0, first_poll=0.0, **api)
         elif op == "optout":
@@ -130,17 +152,25 @@ def check_identities(s: Scenario) -> None:
             return
         rep = build_report(journal, current=current)
         overlay = JournalOverlay(journal, campaign.revision).run(
-            iter_plan(campaign, consent=consent))
+            iter_plan(campaign, consent=consent)
+        )
         rows = sum(1 for _ in journal.entries(rep["revision"]))
     t, o = rep["totals"], rep["outside_plan"]
     assert min(numbers(rep)) >= 0, rep
-    assert (t["accepted"] + t["failed"] + t["pending"] + t["scheduled"] + t["expired"]
-            == t["requests"])
+    assert (
+        t["accepted"] + t["failed"] + t["pending"] + t["scheduled"] + t["expired"] == t["requests"]
+    )
     assert t["messages_accepted"] <= t["messages"]
     assert rep["delivery"]["messages"]["accepted"] <= rep["delivery"]["messages"]["planned"]
     for step in rep["steps"].values():
-        assert (step["accepted"] + step["failed"] + step["pending"] + step["scheduled"]
-                + step["expired"] == step["requests"])
+        assert (
+            step["accepted"]
+            + step["failed"]
+            + step["pending"]
+            + step["scheduled"]
+            + step["expired"]
+            == step["requests"]
+        )
         assert step["messages_accepted"] <= step["messages"]
     # The prompt: what is left to send of the current plan, never negative.
     assert 0 <= overlay.accepted <= plan.requests
@@ -170,8 +200,12 @@ def fast_emulator() -> Iterator[Any]:
         emu.stop()
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(ops=st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 5)), min_size=1, max_size=7))
 def test_report_identities_hold_after_any_sequence(ops, fast_emulator, tmp_path_factory):
     s = Scenario(tmp_path_factory.mktemp("prop") / "c", fast_emulator)
@@ -192,8 +226,13 @@ def test_the_seen_case_adds_up(emulator, tmp_path):
     with Journal(s.state / f"{s.id}.sqlite") as journal:
         rep = build_report(journal, current=current_plan(load_campaign(s.file), s.consent()))
     assert rep["totals"]["requests"] == 6 and rep["totals"]["accepted"] == 6
-    assert rep["outside_plan"] == {"requests": 2, "accepted": 2, "messages_accepted": 2,
-                                   "suppressed": 0, "removed": 0}
+    assert rep["outside_plan"] == {
+        "requests": 2,
+        "accepted": 2,
+        "messages_accepted": 2,
+        "suppressed": 0,
+        "removed": 0,
+    }
     assert rep["totals"]["messages_accepted"] == 6 == rep["totals"]["messages"]
     s.apply("toggle_follow", 0)
     with Journal(s.state / f"{s.id}.sqlite") as journal:

@@ -26,8 +26,13 @@ PEOPLE = "phone,name\n+15553000001,Ada\n+15553000002,Bo\n+15553000003,Cy\n"
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                          cwd=repo, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 @pytest.fixture
@@ -44,8 +49,15 @@ def repo(tmp_path: Path) -> Path:
 
 
 def diff(campaign_cli, repo: Path, *args: str) -> dict:
-    result = campaign_cli("diff", "campaigns/c.yaml", "--format", "json", *args, cwd=repo,
-                          env={"BLOOIO_API_KEY": None})
+    result = campaign_cli(
+        "diff",
+        "campaigns/c.yaml",
+        "--format",
+        "json",
+        *args,
+        cwd=repo,
+        env={"BLOOIO_API_KEY": None},
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -59,15 +71,17 @@ def test_no_change_is_all_unchanged(repo, campaign_cli) -> None:
     head = git(repo, "rev-parse", "HEAD").strip()
     assert doc["base"] == head and not doc["new"]  # on main: its merge base with main is HEAD
     assert [(s["step"], s["recipients_unchanged"], s["content_changed"]) for s in doc["steps"]] == [
-        ("hello", 3, 0), ("bye", 3, 0)]
+        ("hello", 3, 0),
+        ("bye", 3, 0),
+    ]
 
 
 def test_data_and_text_edits_show_who_gets_what(repo, campaign_cli) -> None:
     camp = repo / "campaigns" / "c.yaml"
-    camp.write_text(CAMPAIGN.replace("20% off", "25% off")
-                    + "  - id: extra\n    text: \"PS\"\n")
+    camp.write_text(CAMPAIGN.replace("20% off", "25% off") + '  - id: extra\n    text: "PS"\n')
     (repo / "campaigns" / "data" / "people.csv").write_text(
-        PEOPLE.replace("+15553000003,Cy\n", "+15553000004,Di\n"))
+        PEOPLE.replace("+15553000003,Cy\n", "+15553000004,Di\n")
+    )
     (repo / "campaigns" / "optouts.txt").write_text("+15553000002\n")
     doc = diff(campaign_cli, repo)
     hello = step(doc, "hello")
@@ -85,9 +99,12 @@ def test_data_and_text_edits_show_who_gets_what(repo, campaign_cli) -> None:
 
 def test_a_revision_bump_resends_and_a_removed_step_is_named(repo, campaign_cli) -> None:
     camp = repo / "campaigns" / "c.yaml"
-    camp.write_text(CAMPAIGN.replace("revision: 1", "revision: 2")
-                    .replace('  - id: bye\n    text: "Bye {{ name }}"\n', "")
-                    + "schedule: {not_before: '2030-01-01T09:00:00Z'}\n")
+    camp.write_text(
+        CAMPAIGN.replace("revision: 1", "revision: 2").replace(
+            '  - id: bye\n    text: "Bye {{ name }}"\n', ""
+        )
+        + "schedule: {not_before: '2030-01-01T09:00:00Z'}\n"
+    )
     doc = diff(campaign_cli, repo)
     assert doc["revision"] == {"before": 1, "after": 2}
     assert step(doc, "hello")["would_resend"] == 3 and doc["totals"]["would_resend"] == 3
@@ -103,9 +120,13 @@ def test_base_ref_and_markdown(repo, campaign_cli) -> None:
     assert step(diff(campaign_cli, repo), "bye")["content_changed"] == 0  # HEAD has it already
     doc = diff(campaign_cli, repo, "--base", "base")
     assert step(doc, "bye")["content_changed"] == 3
-    md = campaign_cli("diff", "campaigns/c.yaml", "--base", "base", "--format", "markdown", cwd=repo)
+    md = campaign_cli(
+        "diff", "campaigns/c.yaml", "--base", "base", "--format", "markdown", cwd=repo
+    )
     assert md.returncode == 0
-    assert "| `bye` | kept | 0 | 0 | 0 | 3 | 0 | 3 |" in md.stdout and "+15553000001" not in md.stdout
+    assert (
+        "| `bye` | kept | 0 | 0 | 0 | 3 | 0 | 3 |" in md.stdout and "+15553000001" not in md.stdout
+    )
     assert "Ciao Ada" in md.stdout
 
 
@@ -136,11 +157,16 @@ def test_a_feature_branch_is_compared_with_its_merge_base_with_main(repo, campai
 
 def test_rows_excluded_by_exclude_when_are_counted(repo, campaign_cli) -> None:
     (repo / "campaigns" / "data" / "people.csv").write_text(
-        "phone,name,Do not text\n+15553000001,Ada,\n+15553000002,Bo,yes\n+15553000003,Cy,\n")
+        "phone,name,Do not text\n+15553000001,Ada,\n+15553000002,Bo,yes\n+15553000003,Cy,\n"
+    )
     camp = repo / "campaigns" / "c.yaml"
-    camp.write_text(CAMPAIGN.replace("recipients: {file: data/people.csv, to: phone}",
-                                     "recipients: {file: data/people.csv, to: phone, "
-                                     "exclude_when: \"do_not_text == 'yes'\"}"))
+    camp.write_text(
+        CAMPAIGN.replace(
+            "recipients: {file: data/people.csv, to: phone}",
+            "recipients: {file: data/people.csv, to: phone, "
+            "exclude_when: \"do_not_text == 'yes'\"}",
+        )
+    )
     doc = diff(campaign_cli, repo)
     assert doc["excluded"] == {"recipients": {"before": 0, "after": 1}, "by": "Do not text"}
     assert step(doc, "hello")["recipients_removed"] == 1

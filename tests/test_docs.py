@@ -26,9 +26,22 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 README_BUDGET = 250
 # Pages whose shell examples this test holds to the CLI (the others' owners keep theirs).
-CHECKED_COMMANDS = [README, *(DOCS / n for n in ("campaign-format.md", "sending.md", "tracking.md",
-                                                  "git-and-ci.md", "optouts.md", "exports.md",
-                                                  "architecture.md", "compliance.md"))]
+CHECKED_COMMANDS = [
+    README,
+    *(
+        DOCS / n
+        for n in (
+            "campaign-format.md",
+            "sending.md",
+            "tracking.md",
+            "git-and-ci.md",
+            "optouts.md",
+            "exports.md",
+            "architecture.md",
+            "compliance.md",
+        )
+    ),
+]
 
 
 def pages() -> list[Path]:
@@ -37,8 +50,10 @@ def pages() -> list[Path]:
 
 def test_readme_stays_within_its_line_budget():
     lines = README.read_text(encoding="utf-8").count("\n")
-    assert lines <= README_BUDGET, (f"README.md has {lines} lines, over its {README_BUDGET}: "
-                                    "move the detail to a page under docs/ and link it")
+    assert lines <= README_BUDGET, (
+        f"README.md has {lines} lines, over its {README_BUDGET}: "
+        "move the detail to a page under docs/ and link it"
+    )
 
 
 def test_readme_keeps_the_two_setup_commands_ci_runs():
@@ -51,8 +66,9 @@ def test_readme_keeps_the_two_setup_commands_ci_runs():
 
 @pytest.mark.parametrize("page", [README, DOCS / "campaign-format.md"], ids=lambda p: p.name)
 def test_the_example_campaign_is_valid(page: Path, tmp_path: Path, campaign_cli):
-    example = re.search(r"^```yaml\n(version: 1.*?)^```", page.read_text(encoding="utf-8"),
-                        re.M | re.S)
+    example = re.search(
+        r"^```yaml\n(version: 1.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S
+    )
     assert example is not None
     (tmp_path / "c.yaml").write_text(example.group(1), encoding="utf-8")
     (tmp_path / "vip.csv").write_text("Mobile Phone,first_name\n(555) 123-4567,Ada\n")
@@ -65,21 +81,26 @@ def test_the_example_campaign_is_valid(page: Path, tmp_path: Path, campaign_cli)
 
 def test_the_cli_reference_is_what_the_commands_say():
     checked_in = (DOCS / "cli.md").read_text(encoding="utf-8")
-    assert reference.MARKER in checked_in, f"docs/cli.md lost its marker: run `{reference.REGENERATE}`"
+    assert reference.MARKER in checked_in, (
+        f"docs/cli.md lost its marker: run `{reference.REGENERATE}`"
+    )
     assert checked_in == reference.rewrite(checked_in), (
-        f"docs/cli.md differs from the commands' --help: run `{reference.REGENERATE}`")
+        f"docs/cli.md differs from the commands' --help: run `{reference.REGENERATE}`"
+    )
 
 
 def test_each_commands_section_is_its_help_as_a_terminal_shows_it():
     # The generator's own contexts against a real invocation: `campaign WORDS --help`.
     text = (DOCS / "cli.md").read_text(encoding="utf-8").split(reference.MARKER, 1)[1]
     for path, _ in reference.commands():
-        shown = CliRunner().invoke(main, [*path.split(), "--help"], prog_name="campaign",
-                                   terminal_width=reference.WIDTH)
+        shown = CliRunner().invoke(
+            main, [*path.split(), "--help"], prog_name="campaign", terminal_width=reference.WIDTH
+        )
         assert shown.exit_code == 0, shown.output
         title = f"campaign {path}".strip()
         assert f"## `{title}`\n\n```text\n{shown.output.rstrip()}\n```\n" in text, (
-            f"docs/cli.md's `{title}` is not its --help: run `{reference.REGENERATE}`")
+            f"docs/cli.md's `{title}` is not its --help: run `{reference.REGENERATE}`"
+        )
 
 
 def test_the_cli_reference_has_every_command_and_option():
@@ -132,7 +153,7 @@ def test_every_command_line_shown_parses(page: Path):
         words = shlex.split(line, comments=True)
         for stop in ("&", "|", ">", ">>", "&&", ";"):
             if stop in words:
-                words = words[:words.index(stop)]
+                words = words[: words.index(stop)]
         command, named, args = _resolve(words[1:])
         where = f"{page.name}:{number}: {line}"
         if isinstance(command, click.Group) and not named:
@@ -187,8 +208,9 @@ def test_every_relative_link_points_at_a_file_and_heading_that_exist(page: Path)
 
 
 def test_the_python_api_examples_run(tmp_path: Path, monkeypatch, make_emulator):
-    blocks = re.findall(r"^```python\n(.*?)^```", (DOCS / "python-api.md").read_text("utf-8"),
-                        re.M | re.S)
+    blocks = re.findall(
+        r"^```python\n(.*?)^```", (DOCS / "python-api.md").read_text("utf-8"), re.M | re.S
+    )
     assert len(blocks) >= 4
     # The emulator's own clock, fixed on a weekday afternoon: the legal hours of the
     # recipients' places do not depend on when the suite runs.
@@ -232,15 +254,19 @@ PIN = re.compile(r"(?:uses:\s*|repo:\s*https://github\.com/)([\w.-]+/runner)(?:@
 
 
 def test_the_action_and_hooks_are_pinned_not_placeholders():
-    files = [ROOT / ".pre-commit-hooks.yaml", *sorted((ROOT / "examples").glob("*")),
-             *sorted(DOCS.glob("*.md")), README]
+    files = [
+        ROOT / ".pre-commit-hooks.yaml",
+        *sorted((ROOT / "examples").glob("*")),
+        *sorted(DOCS.glob("*.md")),
+        README,
+    ]
     pinned = 0
     for path in files:
         text = path.read_text(encoding="utf-8")
         assert "OWNER/" not in text, f"{path.name}: the OWNER placeholder (see docs/git-and-ci.md)"
         for line in text.splitlines():
             for m in PIN.finditer(line):
-                rev = re.search(r"rev:\s*(\S+)", text[text.index(line):])
+                rev = re.search(r"rev:\s*(\S+)", text[text.index(line) :])
                 ref = m.group(2) or (rev.group(1) if "repo:" in line and rev else "unpinned")
                 assert re.fullmatch(r"v\d+\.\d+\.\d+|[0-9a-f]{40}|<40-hex", ref), (path.name, line)
                 pinned += 1

@@ -32,20 +32,24 @@ def _free_port() -> int:
 
 def _send(emu, chat: str, from_number: str) -> None:
     with emu.client() as client:
-        r = client.post(f"/chats/{chat.replace('+', '%2B')}/messages",
-                        json={"text": "hello", "from_number": from_number})
+        r = client.post(
+            f"/chats/{chat.replace('+', '%2B')}/messages",
+            json={"text": "hello", "from_number": from_number},
+        )
     assert r.status_code == 202, r.text
 
 
 def _inbound(emu, chat: str) -> list[dict]:
     with emu.client() as client:
-        r = client.get(f"/chats/{chat.replace('+', '%2B')}/messages",
-                       params={"direction": "inbound"})
+        r = client.get(
+            f"/chats/{chat.replace('+', '%2B')}/messages", params={"direction": "inbound"}
+        )
     assert r.status_code == 200, r.text
     return r.json()["messages"]
 
 
 # -- the server's answers ------------------------------------------------------------------
+
 
 def test_every_declared_endpoint_is_routed(emulator):
     # Each endpoint, called with the method and example body the docs show, answers 200.
@@ -95,8 +99,9 @@ def test_a_reply_goes_to_the_number_that_last_wrote_to_the_chat(make_emulator):
     assert msg["internal_id"] == NUMBERS[1] and msg["text"] == "STOP"
     # A chat nobody wrote to answers the account's first number; to_number always wins.
     assert emu.reply("+15551230009", "hi")["internal_id"] == NUMBERS[0]
-    got = control.call(emu.root_url, "POST", "reply",
-                       {"chat": CHAT, "text": "x", "to_number": NUMBERS[0]})
+    got = control.call(
+        emu.root_url, "POST", "reply", {"chat": CHAT, "text": "x", "to_number": NUMBERS[0]}
+    )
     assert got["internal_id"] == NUMBERS[0]
 
 
@@ -109,6 +114,7 @@ def test_a_group_reply_goes_to_the_groups_sending_number(make_emulator):
 
 
 # -- what people read ----------------------------------------------------------------------
+
 
 def _assert_documents_every_endpoint(text: str) -> None:
     for endpoint in control.ENDPOINTS:
@@ -141,7 +147,9 @@ def test_the_server_prints_the_banner_and_answers_the_reply_command(tmp_path: Pa
     code = "from runner.cli import main; main()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "emulator", "--port", "0", "--port-file", str(port_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
@@ -151,12 +159,15 @@ def test_the_server_prints_the_banner_and_answers_the_reply_command(tmp_path: Pa
         assert port_file.exists(), proc.stderr.read() if proc.poll() is not None else "no port"
         port = int(port_file.read_text())
         url = f"http://127.0.0.1:{port}"
-        result = CliRunner().invoke(main, ["emulator", "reply", "--to", CHAT, "--text", "STOP",
-                                           "--url", url + "/v2/api"])
+        result = CliRunner().invoke(
+            main, ["emulator", "reply", "--to", CHAT, "--text", "STOP", "--url", url + "/v2/api"]
+        )
         assert result.exit_code == 0, result.output
         with httpx.Client(trust_env=False) as client:
-            r = client.get(f"{url}/v2/api/chats/%2B15551230001/messages",
-                           headers={"Authorization": "Bearer test-key"})
+            r = client.get(
+                f"{url}/v2/api/chats/%2B15551230001/messages",
+                headers={"Authorization": "Bearer test-key"},
+            )
         assert [(m["direction"], m["text"]) for m in r.json()["messages"]] == [("inbound", "STOP")]
     finally:
         proc.send_signal(signal.SIGINT)
@@ -168,11 +179,13 @@ def test_the_server_prints_the_banner_and_answers_the_reply_command(tmp_path: Pa
 
 # -- campaign emulator reply ---------------------------------------------------------------
 
+
 def test_reply_command_records_a_stop(make_emulator):
     emu = make_emulator(numbers=NUMBERS)
     _send(emu, CHAT, NUMBERS[1])
-    result = CliRunner().invoke(main, ["emulator", "reply", "--to", CHAT, "--text", "STOP",
-                                       "--url", emu.root_url])
+    result = CliRunner().invoke(
+        main, ["emulator", "reply", "--to", CHAT, "--text", "STOP", "--url", emu.root_url]
+    )
     assert result.exit_code == 0, result.output
     (msg,) = _inbound(emu, CHAT)
     assert msg["text"] == "STOP" and msg["internal_id"] == NUMBERS[1]
@@ -180,8 +193,11 @@ def test_reply_command_records_a_stop(make_emulator):
 
 
 def test_reply_command_finds_the_emulator_through_blooio_base_url(emulator):
-    result = CliRunner().invoke(main, ["emulator", "reply", "--to", CHAT, "--text", "stop"],
-                                env={"BLOOIO_BASE_URL": emulator.base_url})
+    result = CliRunner().invoke(
+        main,
+        ["emulator", "reply", "--to", CHAT, "--text", "stop"],
+        env={"BLOOIO_BASE_URL": emulator.base_url},
+    )
     assert result.exit_code == 0, result.output
     assert [m["text"] for m in _inbound(emulator, CHAT)] == ["stop"]
 
@@ -189,9 +205,23 @@ def test_reply_command_finds_the_emulator_through_blooio_base_url(emulator):
 def test_reply_command_passes_sender_and_to_number(make_emulator):
     emu = make_emulator(numbers=NUMBERS)
     group = emu.create_group([CHAT, "+15551230002"])
-    result = CliRunner().invoke(main, [
-        "emulator", "reply", "--to", group, "--text", "STOP", "--sender", "+15551230002",
-        "--to-number", NUMBERS[1], "--url", emu.root_url])
+    result = CliRunner().invoke(
+        main,
+        [
+            "emulator",
+            "reply",
+            "--to",
+            group,
+            "--text",
+            "STOP",
+            "--sender",
+            "+15551230002",
+            "--to-number",
+            NUMBERS[1],
+            "--url",
+            emu.root_url,
+        ],
+    )
     assert result.exit_code == 0, result.output
     (msg,) = _inbound(emu, group)
     assert msg["sender"] == "+15551230002" and msg["internal_id"] == NUMBERS[1]
@@ -199,40 +229,49 @@ def test_reply_command_passes_sender_and_to_number(make_emulator):
 
 def test_reply_command_without_an_emulator_fails_in_one_line():
     url = f"http://127.0.0.1:{_free_port()}"
-    result = CliRunner().invoke(main, ["emulator", "reply", "--to", CHAT, "--text", "STOP",
-                                       "--url", url])
+    result = CliRunner().invoke(
+        main, ["emulator", "reply", "--to", CHAT, "--text", "STOP", "--url", url]
+    )
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0
     assert f"no emulator answers at {url}" in result.output
     assert not isinstance(result.exception, Exception)
 
 
-@pytest.mark.parametrize("url", ["https://api.blooio.com/v2/api", "http://10.0.0.5:8765",
-                                 "ftp://127.0.0.1:8765"])
+@pytest.mark.parametrize(
+    "url", ["https://api.blooio.com/v2/api", "http://10.0.0.5:8765", "ftp://127.0.0.1:8765"]
+)
 def test_reply_command_refuses_urls_off_this_machine(url):
-    result = CliRunner().invoke(main, ["emulator", "reply", "--to", CHAT, "--text", "STOP",
-                                       "--url", url])
+    result = CliRunner().invoke(
+        main, ["emulator", "reply", "--to", CHAT, "--text", "STOP", "--url", url]
+    )
     assert result.exit_code == 1
     assert url in result.output and not isinstance(result.exception, Exception)
 
 
 def test_reply_command_refuses_a_live_blooio_base_url():
-    result = CliRunner().invoke(main, ["emulator", "reply", "--to", CHAT, "--text", "STOP"],
-                                env={"BLOOIO_BASE_URL": "https://api.blooio.com/v2/api"})
+    result = CliRunner().invoke(
+        main,
+        ["emulator", "reply", "--to", CHAT, "--text", "STOP"],
+        env={"BLOOIO_BASE_URL": "https://api.blooio.com/v2/api"},
+    )
     assert result.exit_code == 1
     assert "BLOOIO_BASE_URL" in result.output and "not on this machine" in result.output
 
 
 def test_reply_command_reports_what_the_emulator_refused(emulator):
-    result = CliRunner().invoke(main, ["emulator", "reply", "--to", "not a chat",
-                                       "--text", "STOP", "--url", emulator.root_url])
+    result = CliRunner().invoke(
+        main,
+        ["emulator", "reply", "--to", "not a chat", "--text", "STOP", "--url", emulator.root_url],
+    )
     assert result.exit_code == 1
     assert "refused the reply" in result.output and "(400)" in result.output
 
 
 def test_server_options_do_not_go_with_the_reply_subcommand():
-    result = CliRunner().invoke(main, ["emulator", "--latency-ms", "5", "reply", "--to", CHAT,
-                                       "--text", "STOP"])
+    result = CliRunner().invoke(
+        main, ["emulator", "--latency-ms", "5", "reply", "--to", CHAT, "--text", "STOP"]
+    )
     assert result.exit_code == 1 and "--latency-ms" in result.output
 
 
@@ -242,11 +281,14 @@ def test_emulator_without_a_subcommand_is_still_the_server():
     assert result.exit_code == 1 and "between 0 and 1" in result.output
 
 
-@pytest.mark.parametrize(("url", "root"), [
-    ("http://127.0.0.1:8765/v2/api", "http://127.0.0.1:8765"),
-    ("http://localhost:9000/", "http://localhost:9000"),
-    ("http://[::1]:8765/v2/api/chats", "http://[::1]:8765"),
-    ("http://127.0.0.2:80", "http://127.0.0.2:80"),
-])
+@pytest.mark.parametrize(
+    ("url", "root"),
+    [
+        ("http://127.0.0.1:8765/v2/api", "http://127.0.0.1:8765"),
+        ("http://localhost:9000/", "http://localhost:9000"),
+        ("http://[::1]:8765/v2/api/chats", "http://[::1]:8765"),
+        ("http://127.0.0.2:80", "http://127.0.0.2:80"),
+    ],
+)
 def test_loopback_root(url, root):
     assert control.loopback_root(url) == root

@@ -177,8 +177,9 @@ def _fault_sequence(emu, n: int) -> list[object]:
 
 
 def test_faults_are_reproducible_from_the_seed(make_emulator):
-    settings = dict(p_500=0.2, p_503=0.2, p_429=0.1, p_drop=0.1, p_accept_then_500=0.1,
-                    retry_after_s=0)
+    settings = dict(
+        p_500=0.2, p_503=0.2, p_429=0.1, p_drop=0.1, p_accept_then_500=0.1, retry_after_s=0
+    )
     a = _fault_sequence(make_emulator(seed=3, **settings), 40)
     b = _fault_sequence(make_emulator(seed=3, **settings), 40)
     c = _fault_sequence(make_emulator(seed=4, **settings), 40)
@@ -205,9 +206,15 @@ def test_outbound_limit_counts_distinct_contacts(make_emulator):
         group = post(client, {"text": "x"}, chat="%2B15551230001%2C%2B15551230004")
         known = post(client, {"text": "again"}, chat="%2B15551230002")
     assert capped.status_code == 429
-    assert capped.json() == {"error": "ApiError", "message": capped.json()["message"],
-                             "status": 429, "code": "outbound_limit_reached", "limit": 2,
-                             "current": 2, "mode": "org"}
+    assert capped.json() == {
+        "error": "ApiError",
+        "message": capped.json()["message"],
+        "status": 429,
+        "code": "outbound_limit_reached",
+        "limit": 2,
+        "current": 2,
+        "mode": "org",
+    }
     assert "Retry-After" not in capped.headers
     assert group.status_code == 429 and known.status_code == 202
 
@@ -268,8 +275,7 @@ def test_in_flight_wait_without_timing():
 
     async def scenario():
         def one():
-            return app.handle("POST", f"/v2/api/chats/{PHONE}/messages", headers, body,
-                              "127.0.0.1")
+            return app.handle("POST", f"/v2/api/chats/{PHONE}/messages", headers, body, "127.0.0.1")
 
         # first: 500 before commit; second waits, then commits; third waits, then replays
         return await asyncio.gather(one(), one(), one())

@@ -35,15 +35,30 @@ def clock() -> ManualClock:
 
 
 def test_status_moves_queued_sent_delivered_on_the_clock(make_emulator, clock):
-    emu = make_emulator(EmulatorConfig(clock=clock, sent_after_ms=50, delivered_after_ms=200,
-                                       delivery_jitter_ms=0, share_imessage=1, share_sms=0,
-                                       share_rcs=0))
+    emu = make_emulator(
+        EmulatorConfig(
+            clock=clock,
+            sent_after_ms=50,
+            delivered_after_ms=200,
+            delivery_jitter_ms=0,
+            share_imessage=1,
+            share_sms=0,
+            share_rcs=0,
+        )
+    )
     with emu.client() as client:
         mid = send(client, PHONE, {"text": "hi"})["message_id"]
         s = status(client, PHONE, mid)
-        assert s == {"message_id": mid, "chat_id": PHONE, "direction": "outbound",
-                     "status": "queued", "protocol": "pending", "time_sent": 1_780_000_000_000,
-                     "time_delivered": None, "error": None}
+        assert s == {
+            "message_id": mid,
+            "chat_id": PHONE,
+            "direction": "outbound",
+            "status": "queued",
+            "protocol": "pending",
+            "time_sent": 1_780_000_000_000,
+            "time_delivered": None,
+            "error": None,
+        }
         clock.advance(0.1)
         s = status(client, PHONE, mid)
         assert (s["status"], s["protocol"], s["time_delivered"]) == ("sent", "imessage", None)
@@ -56,8 +71,12 @@ def test_status_moves_queued_sent_delivered_on_the_clock(make_emulator, clock):
 
 
 def test_advance_control_endpoint_moves_time_without_a_manual_clock(make_emulator):
-    emu = make_emulator(sent_after_ms=50, delivered_after_ms=200, p_delivery_failed=1.0,
-                        delivery_error="carrier said no")
+    emu = make_emulator(
+        sent_after_ms=50,
+        delivered_after_ms=200,
+        p_delivery_failed=1.0,
+        delivery_error="carrier said no",
+    )
     with emu.client() as client:
         mid = send(client, PHONE, {"text": "hi"})["message_id"]
         emu.advance(5)
@@ -76,8 +95,16 @@ def test_status_of_a_message_in_another_chat_is_404(emulator):
 
 
 def test_protocol_matches_capabilities_for_every_contact(make_emulator, clock):
-    emu = make_emulator(EmulatorConfig(clock=clock, seed=11, share_imessage=0.5, share_sms=0.3,
-                                       share_rcs=0.2, p_unreachable=0.2))
+    emu = make_emulator(
+        EmulatorConfig(
+            clock=clock,
+            seed=11,
+            share_imessage=0.5,
+            share_sms=0.3,
+            share_rcs=0.2,
+            p_unreachable=0.2,
+        )
+    )
     phones = [f"+1555000{i:04d}" for i in range(60)]
     emails = [f"user{i}@example.com" for i in range(20)]
     seen = {"imessage": 0, "sms": 0, "rcs": 0, "unreachable": 0}
@@ -113,8 +140,12 @@ def test_reach_is_stable_per_contact_and_seed(make_emulator):
     def caps(seed: int) -> list[bool]:
         emu = make_emulator(seed=seed)
         with emu.client() as client:
-            return [client.get(f"/contacts/{enc(f'+1555111{i:04d}')}/capabilities").json()
-                    ["capabilities"]["imessage"] for i in range(30)]
+            return [
+                client.get(f"/contacts/{enc(f'+1555111{i:04d}')}/capabilities").json()[
+                    "capabilities"
+                ]["imessage"]
+                for i in range(30)
+            ]
 
     assert caps(1) == caps(1) and caps(1) != caps(2)
 
@@ -143,22 +174,29 @@ def test_list_filters_sort_and_pagination(make_emulator, clock):
 
         inbound = client.get(url, params={"direction": "inbound", "sort": "asc"}).json()
         assert [m["text"] for m in inbound["messages"]] == [f"in {i}" for i in range(5)]
-        assert all(m["sender"] is None and m["direction"] == "inbound"
-                   for m in inbound["messages"])
+        assert all(m["sender"] is None and m["direction"] == "inbound" for m in inbound["messages"])
 
         t_in1 = inbound["messages"][1]["time_sent"]
-        since = client.get(url, params={"direction": "inbound", "since": t_in1,
-                                        "sort": "asc"}).json()
+        since = client.get(
+            url, params={"direction": "inbound", "since": t_in1, "sort": "asc"}
+        ).json()
         assert [m["text"] for m in since["messages"]] == ["in 2", "in 3", "in 4"]
-        window = client.get(url, params={"since": t_in1, "until": t_in1 + 3000,
-                                          "sort": "asc"}).json()
+        window = client.get(
+            url, params={"since": t_in1, "until": t_in1 + 3000, "sort": "asc"}
+        ).json()
         assert [m["text"] for m in window["messages"]] == ["out 2", "in 2"]
 
         page = client.get(url, params={"sort": "asc", "limit": 3, "offset": 3}).json()
         assert [m["text"] for m in page["messages"]] == ["in 1", "out 2", "in 2"]
         assert page["pagination"] == {"limit": 3, "offset": 3, "total": 10}
-        for bad in ({"limit": 0}, {"limit": 201}, {"offset": -1}, {"direction": "sideways"},
-                    {"sort": "up"}, {"since": "yesterday"}):
+        for bad in (
+            {"limit": 0},
+            {"limit": 201},
+            {"offset": -1},
+            {"direction": "sideways"},
+            {"sort": "up"},
+            {"since": "yesterday"},
+        ):
             assert client.get(url, params=bad).status_code == 400, bad
         assert client.get(url, params={"limit": 200}).status_code == 200
         empty = client.get(f"/chats/{enc('+15559999999')}/messages").json()
@@ -170,11 +208,14 @@ def test_group_replies_carry_the_sender(emulator):
         resp = send(client, "+15551230001,+15551230002", {"text": "hi all"})
         emulator.reply("+15551230002,+15551230001", "STOP", sender="+15551230002")
         emulator.reply(resp["group_id"], "me too")
-        listed = client.get(f"/chats/{resp['group_id']}/messages",
-                            params={"direction": "inbound", "sort": "asc"}).json()
+        listed = client.get(
+            f"/chats/{resp['group_id']}/messages", params={"direction": "inbound", "sort": "asc"}
+        ).json()
         by_list = client.get(f"/chats/{enc('+15551230001,+15551230002')}/messages").json()
     assert [(m["text"], m["sender"]) for m in listed["messages"]] == [
-        ("STOP", "+15551230002"), ("me too", "+15551230001")]
+        ("STOP", "+15551230002"),
+        ("me too", "+15551230001"),
+    ]
     assert by_list["pagination"]["total"] == 3
     with pytest.raises(ValueError, match="not a member"):
         emulator.reply(resp["group_id"], "x", sender="+15550000000")
@@ -183,8 +224,11 @@ def test_group_replies_carry_the_sender(emulator):
 def test_messages_dump_is_the_ground_truth(make_emulator, clock):
     emu = make_emulator(EmulatorConfig(clock=clock, numbers=["+15551234567"]))
     with emu.client() as client:
-        r = client.post(f"/chats/{enc(PHONE)}/messages", json={"text": ["a", "b"]},
-                        headers={"Idempotency-Key": "key-1"})
+        r = client.post(
+            f"/chats/{enc(PHONE)}/messages",
+            json={"text": ["a", "b"]},
+            headers={"Idempotency-Key": "key-1"},
+        )
     (entry,) = emu.messages()
     assert entry["chat"] == PHONE and entry["key"] == "key-1"
     assert entry["body"] == {"text": ["a", "b"]} and entry["ids"] == r.json()["message_ids"]

@@ -21,18 +21,25 @@ PHONES = [f"+1555700{i:04d}" for i in range(80)]
 
 # -- which messages get a reply ----------------------------------------------------------------
 
+
 def test_a_rule_splits_at_the_first_rate_so_the_text_may_hold_colons():
     assert parse_rule("^Hi=0.25:STOP") == {"pattern": "^Hi", "rate": 0.25, "text": "STOP"}
-    assert parse_rule("code=1:Yes: at 10=2:30") == {"pattern": "code", "rate": 1.0,
-                                                    "text": "Yes: at 10=2:30"}
+    assert parse_rule("code=1:Yes: at 10=2:30") == {
+        "pattern": "code",
+        "rate": 1.0,
+        "text": "Yes: at 10=2:30",
+    }
     assert parse_rule("x=.5:") == {"pattern": "x", "rate": 0.5, "text": ""}
 
 
-@pytest.mark.parametrize("raw, says", [
-    ("no rate here", "REGEX=RATE:TEXT"),
-    ("a=1.5:STOP", "between 0 and 1"),
-    ("(unclosed=0.1:STOP", "pattern '(unclosed': missing )"),  # split fine, the regex is not
-])
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        ("no rate here", "REGEX=RATE:TEXT"),
+        ("a=1.5:STOP", "between 0 and 1"),
+        ("(unclosed=0.1:STOP", "pattern '(unclosed': missing )"),  # split fine, the regex is not
+    ],
+)
 def test_bad_rules_are_refused_with_the_reason(raw, says):
     with pytest.raises(ValueError, match="reply rule") as err:
         parse_rule(raw)
@@ -62,14 +69,21 @@ def test_the_first_matching_rule_sets_rate_and_text():
 
 # -- the settings ------------------------------------------------------------------------------
 
+
 def test_flags_build_the_config():
     values = {o.field: None for o in OPTIONS}
-    values.update(reply_rate="0.1", reply_text="yes please", reply_after_s="5",
-                  reply_rules=("code=0.05:STOP", "^Hi=0.2:Yes"))
+    values.update(
+        reply_rate="0.1",
+        reply_text="yes please",
+        reply_after_s="5",
+        reply_rules=("code=0.05:STOP", "^Hi=0.2:Yes"),
+    )
     cfg = build_config(values)
     assert (cfg.reply_rate, cfg.reply_text, cfg.reply_after_s) == (0.1, "yes please", 5.0)
-    assert cfg.reply_rules == [{"pattern": "code", "rate": 0.05, "text": "STOP"},
-                               {"pattern": "^Hi", "rate": 0.2, "text": "Yes"}]
+    assert cfg.reply_rules == [
+        {"pattern": "code", "rate": 0.05, "text": "STOP"},
+        {"pattern": "^Hi", "rate": 0.2, "text": "Yes"},
+    ]
     values.update(reply_rules=("nonsense",))
     with pytest.raises(ValueError, match="--reply-rule: reply rule 'nonsense'"):
         build_config(values)
@@ -98,11 +112,19 @@ def test_rules_can_be_set_over_http(emulator):
 
 # -- arrival on the emulator clock -------------------------------------------------------------
 
+
 def _state(**settings) -> tuple[State, ManualClock]:
     clock = ManualClock(1_800_000_000.0)
-    cfg = EmulatorConfig(clock=clock, sent_after_ms=0, delivered_after_ms=1000,
-                         delivery_jitter_ms=0, share_imessage=1, share_sms=0, share_rcs=0,
-                         **settings)
+    cfg = EmulatorConfig(
+        clock=clock,
+        sent_after_ms=0,
+        delivered_after_ms=1000,
+        delivery_jitter_ms=0,
+        share_imessage=1,
+        share_sms=0,
+        share_rcs=0,
+        **settings,
+    )
     return State(cfg), clock
 
 
@@ -131,8 +153,12 @@ def test_undelivered_messages_get_no_reply_and_text_lists_are_drawn_per_message(
     state, clock = _state(reply_rules=["^A=1:got A", "^B=0:never"], reply_after_s=0)
     state.send("+15557000003", {"text": ["A1", "B1", "A2"]}, "k2")
     clock.advance(5)
-    texts = [m["text"] for m in state.list_messages("+15557000003", {"direction": "inbound",
-                                                                     "sort": "asc"})["messages"]]
+    texts = [
+        m["text"]
+        for m in state.list_messages("+15557000003", {"direction": "inbound", "sort": "asc"})[
+            "messages"
+        ]
+    ]
     assert texts == ["got A", "got A"]
 
 
@@ -140,16 +166,21 @@ def test_a_replayed_request_is_not_answered_twice(emulator):
     emulator.configure(reply_rate=1.0, reply_after_s=0)
     with emulator.client() as c:
         for _ in range(3):
-            c.post("/chats/%2B15557000004/messages", json={"text": "Hi"},
-                   headers={"Idempotency-Key": "same"})
+            c.post(
+                "/chats/%2B15557000004/messages",
+                json={"text": "Hi"},
+                headers={"Idempotency-Key": "same"},
+            )
     emulator.advance(5)
     assert emulator.stats()["inbound"] == 1
 
 
 # -- the loop: send → the emulator answers STOP to a share → optouts records exactly those -------
 
+
 def test_send_then_automatic_stops_then_optouts_records_exactly_those_chats(
-        tmp_path, make_emulator, campaign_cli):
+    tmp_path, make_emulator, campaign_cli
+):
     (tmp_path / "people.csv").write_text("phone\n" + "\n".join(PHONES) + "\n")
     (tmp_path / "optouts.txt").write_text("")
     campaign = tmp_path / "c.yaml"
@@ -162,26 +193,47 @@ steps:
   - id: hello
     text: "Hi {{ recipient }}, 20% off this week"
 """)
-    emu = make_emulator(EmulatorConfig(seed=5, reply_rate=0.3, reply_text="Yes please",
-                                       reply_after_s=120, reply_rules=["20% off=0.25:STOP"]))
+    emu = make_emulator(
+        EmulatorConfig(
+            seed=5,
+            reply_rate=0.3,
+            reply_text="Yes please",
+            reply_after_s=120,
+            reply_rules=["20% off=0.25:STOP"],
+        )
+    )
     env = emu.env()
-    sent = campaign_cli("send", str(campaign), "--yes", "--state", str(tmp_path / "st"),
-                        "--no-progress", "--rate", "unlimited", env=env)
+    sent = campaign_cli(
+        "send",
+        str(campaign),
+        "--yes",
+        "--state",
+        str(tmp_path / "st"),
+        "--no-progress",
+        "--rate",
+        "unlimited",
+        env=env,
+    )
     assert sent.returncode == 0, sent.stderr
     stopped = {m["chat"] for m in emu.messages() if any(r["text"] == "STOP" for r in m["replies"])}
     assert 8 <= len(stopped) <= 32  # about a quarter of 80; the rule beat the base rate
     assert all(r["text"] == "STOP" for m in emu.messages() for r in m["replies"])
     # The emulator is local: no pace (the defaults are for the real API).
     fast = ("--rate", "1000", "--concurrency", "16")
-    early = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), "--export",
-                         *fast, env=env)
+    early = campaign_cli(
+        "optouts", str(campaign), "--state", str(tmp_path / "st"), "--export", *fast, env=env
+    )
     assert early.returncode == 0, early.stderr
     assert (tmp_path / "optouts.txt").read_text().strip() == ""  # not arrived yet
     emu.advance(125)
-    r = campaign_cli("optouts", str(campaign), "--state", str(tmp_path / "st"), "--export", *fast,
-                     env=env)
+    r = campaign_cli(
+        "optouts", str(campaign), "--state", str(tmp_path / "st"), "--export", *fast, env=env
+    )
     assert r.returncode == 0, r.stderr
-    recorded = {line.split()[0] for line in (tmp_path / "optouts.txt").read_text().splitlines()
-                if line.strip() and not line.startswith("#")}
+    recorded = {
+        line.split()[0]
+        for line in (tmp_path / "optouts.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert recorded == stopped
     assert emu.stats()["inbound"] == len(stopped)

@@ -45,8 +45,10 @@ def _raw(port: int, payload: bytes, expect: int) -> list[tuple[int, dict, bytes]
 
 def _send_bytes(body: dict, key: str, extra: str = "") -> bytes:
     data = json.dumps(body).encode()
-    return (SEND + f"Authorization: Bearer test-key\r\nIdempotency-Key: {key}\r\n{extra}"
-            f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+    return (
+        SEND + f"Authorization: Bearer test-key\r\nIdempotency-Key: {key}\r\n{extra}"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
 
 
 def test_keep_alive_and_pipelining_on_one_connection(emulator):
@@ -60,8 +62,10 @@ def test_keep_alive_and_pipelining_on_one_connection(emulator):
 def test_chunked_body_and_connection_close(emulator):
     data = json.dumps({"text": "chunked"}).encode()
     chunked = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n"
-    head = (SEND + "Authorization: Bearer test-key\r\nTransfer-Encoding: chunked\r\n"
-            "Connection: close\r\n\r\n").encode()
+    head = (
+        SEND + "Authorization: Bearer test-key\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
     ((code, headers, body),) = _raw(emulator.port, head + chunked, 1)
     assert code == 202 and headers["connection"] == "close"
     assert emulator.messages()[0]["body"] == {"text": "chunked"}
@@ -101,9 +105,20 @@ def test_process_emulator_serves_and_stops():
 def _start_cli(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, int]:
     port_file = tmp_path / "port"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "emulator", "--port", "0", "--port-file",
-         str(port_file), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "emulator",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + 15
@@ -113,12 +128,16 @@ def _start_cli(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, int]:
 
 
 def test_cli_command_announces_url_and_key_and_stops_on_ctrl_c(tmp_path):
-    proc, port = _start_cli(["--api-key", "rehearsal", "--fault-503", "1",
-                             "--retry-after", "0.05"], tmp_path)
+    proc, port = _start_cli(
+        ["--api-key", "rehearsal", "--fault-503", "1", "--retry-after", "0.05"], tmp_path
+    )
     try:
         assert port, proc.stderr.read() if proc.poll() is not None else "no port"
-        ((code, _, body),) = _raw(port, (SEND + "Authorization: Bearer rehearsal\r\n"
-                                         "Content-Length: 2\r\n\r\n{}").encode(), 1)
+        ((code, _, body),) = _raw(
+            port,
+            (SEND + "Authorization: Bearer rehearsal\r\nContent-Length: 2\r\n\r\n{}").encode(),
+            1,
+        )
         assert code == 503 and json.loads(body)["message"] == "No active number available"
     finally:
         proc.send_signal(signal.SIGINT)
@@ -138,6 +157,10 @@ def test_cli_rejects_bad_settings_without_a_traceback(tmp_path):
 
 
 def test_module_entry_point_rejects_bad_settings():
-    proc = subprocess.run([sys.executable, "-m", "runner.emulator", "--port", "0",
-                           "--latency-ms", "-5"], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "runner.emulator", "--port", "0", "--latency-ms", "-5"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2 and "latency_ms" in proc.stderr

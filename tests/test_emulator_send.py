@@ -20,8 +20,11 @@ def test_auth_is_required_and_checked(emulator):
         for headers in ({"Authorization": "Bearer wrong"}, {"Authorization": ""}):
             r = client.post(f"/chats/{PHONE}/messages", json={"text": "x"}, headers=headers)
             assert r.status_code == 401
-            assert r.json() == {"error": "ApiError", "status": 401,
-                                "message": "Authentication required or invalid"}
+            assert r.json() == {
+                "error": "ApiError",
+                "status": 401,
+                "message": "Authentication required or invalid",
+            }
     assert emulator.stats()["messages_accepted"] == 0
 
 
@@ -37,15 +40,26 @@ def test_single_text_list_and_batch_shapes(emulator):
         assert len(many["message_ids"]) == 3 and "message_id" not in many
         assert "count" not in many
 
-        batch = post(client, PHONE, {"parts": [
-            {"text": "https://shop.example.com/a", "link_preview": {"title": "A"}},
-            {"text": "https://shop.example.com/b"},
-        ]}).json()
+        batch = post(
+            client,
+            PHONE,
+            {
+                "parts": [
+                    {"text": "https://shop.example.com/a", "link_preview": {"title": "A"}},
+                    {"text": "https://shop.example.com/b"},
+                ]
+            },
+        ).json()
         assert batch["count"] == 2 and len(batch["message_ids"]) == 2
 
-        multipart = post(client, PHONE, {"parts": [{"text": "code"}, {"url": "https://x.io/a.png",
-                                                                      "name": "a.png"}],
-                                         "effect": "none"})
+        multipart = post(
+            client,
+            PHONE,
+            {
+                "parts": [{"text": "code"}, {"url": "https://x.io/a.png", "name": "a.png"}],
+                "effect": "none",
+            },
+        )
         assert multipart.status_code == 202 and "message_id" in multipart.json()
         only_attachment = post(client, PHONE, {"attachments": ["https://x.io/a.png"]})
         assert only_attachment.status_code == 202
@@ -91,8 +105,15 @@ LONG_TITLE = "t" * 201
         (PHONE, {"parts": [{"url": "https://x.io/a.png", "mention": "+15551230002"}]}),
         (PHONE, {"parts": [{"text": "a", "name": "a.png"}]}),
         (PHONE, {"parts": [{"text": "https://a.io", "link_preview": {}}, {"text": "not a url"}]}),
-        (PHONE, {"parts": [{"text": "https://a.io", "link_preview": {}},
-                           {"url": "https://a.io/x.png"}]}),
+        (
+            PHONE,
+            {
+                "parts": [
+                    {"text": "https://a.io", "link_preview": {}},
+                    {"url": "https://a.io/x.png"},
+                ]
+            },
+        ),
         (PHONE, {"parts": [{"text": "https://a.io two words", "link_preview": {}}]}),
         (PHONE, {"text": "https://a.io", "link_preview": {"title": LONG_TITLE}}),
         (PHONE, {"parts": [{"text": "https://a.io", "link_preview": {"title": LONG_TITLE}}]}),
@@ -111,13 +132,17 @@ def test_validation_failures_are_400_without_code(emulator, chat, body):
 
 def test_invalid_json_is_400(emulator):
     with emulator.client() as client:
-        r = client.post(f"/chats/{PHONE}/messages", content=b"{nope",
-                        headers={"Content-Type": "application/json"})
+        r = client.post(
+            f"/chats/{PHONE}/messages",
+            content=b"{nope",
+            headers={"Content-Type": "application/json"},
+        )
     assert r.status_code == 400 and "JSON" in r.json()["message"]
 
 
-@pytest.mark.parametrize("effect", ["Invisible Ink", "invisible-ink", "INVISIBLE_INK", "Slam",
-                                    "none", None])
+@pytest.mark.parametrize(
+    "effect", ["Invisible Ink", "invisible-ink", "INVISIBLE_INK", "Slam", "none", None]
+)
 def test_effect_spellings_are_accepted(emulator, effect):
     with emulator.client() as client:
         assert post(client, PHONE, {"text": "x", "effect": effect}).status_code == 202
@@ -142,16 +167,25 @@ def test_reply_to_codes(make_emulator):
         assert code({"text": "x", "reply_to": {}}) == (400, "reply_target_invalid")
         assert code({"text": "x", "reply_to": {"part_index": 0}}) == (400, "reply_target_invalid")
         assert code({"text": ["a", "b"], "reply_to": {"message_id": parent}}) == (
-            400, "reply_target_not_supported")
-        batch = {"parts": [{"text": "https://a.io", "link_preview": {"title": "A"}}],
-                 "reply_to": {"message_id": parent}}
+            400,
+            "reply_target_not_supported",
+        )
+        batch = {
+            "parts": [{"text": "https://a.io", "link_preview": {"title": "A"}}],
+            "reply_to": {"message_id": parent},
+        }
         assert code(batch) == (400, "reply_target_not_supported")
         assert code({"text": "x", "reply_to": {"message_id": "msg_unknown"}}) == (
-            404, "reply_target_not_found")
+            404,
+            "reply_target_not_found",
+        )
         assert code({"text": "x", "reply_to": {"message_id": other_chat_parent}}) == (
-            400, "reply_target_chat_mismatch")
-        assert code({"text": "x", "reply_to": {"message_id": parent},
-                     "from_number": "+15551234568"}) == (400, "reply_target_device_mismatch")
+            400,
+            "reply_target_chat_mismatch",
+        )
+        assert code(
+            {"text": "x", "reply_to": {"message_id": parent}, "from_number": "+15551234568"}
+        ) == (400, "reply_target_device_mismatch")
 
         ok = post(client, PHONE, {"text": "child", "reply_to": {"message_id": parent}})
         assert ok.status_code == 202 and "parent_unresolved" not in ok.json()
@@ -172,8 +206,11 @@ def test_reply_to_expires_after_30_days(emulator):
 
 
 def test_strict_numbers_and_inbound_only_numbers(make_emulator):
-    emu = make_emulator(numbers=["+15551234567", "+15557654321"], strict_numbers=True,
-                        inbound_only_numbers=["+15557654321"])
+    emu = make_emulator(
+        numbers=["+15551234567", "+15557654321"],
+        strict_numbers=True,
+        inbound_only_numbers=["+15557654321"],
+    )
     with emu.client() as client:
         assert post(client, PHONE, {"text": "x", "from_number": "+15550000000"}).status_code == 400
         first = post(client, PHONE, {"text": "x", "from_number": "+15557654321"})
@@ -185,7 +222,9 @@ def test_strict_numbers_and_inbound_only_numbers(make_emulator):
         assert post(client, PHONE, {"text": "x", "from_number": "+15557654321"}).status_code == 202
         numbers = client.get("/me/numbers").json()["numbers"]
     assert [(n["phone_number"], n["plan_kind"]) for n in numbers] == [
-        ("+15551234567", "dedicated"), ("+15557654321", "inbound")]
+        ("+15551234567", "dedicated"),
+        ("+15557654321", "inbound"),
+    ]
 
 
 @pytest.mark.parametrize("groups,status", [([], 404), (["grp_named1"], 202), (["*"], 202)])
@@ -201,8 +240,9 @@ def test_named_groups_are_known_only_when_configured(make_emulator, groups, stat
 
 
 def test_history_gives_replies_an_earlier_message_to_target(make_emulator):
-    emu = make_emulator(history=[{"message_id": "msg_old1", "chat": "+15551230001",
-                                  "from_number": "+15551234567"}])
+    emu = make_emulator(
+        history=[{"message_id": "msg_old1", "chat": "+15551230001", "from_number": "+15551234567"}]
+    )
     with emu.client() as c:
         ok = post(c, PHONE, {"text": "re", "reply_to": {"message_id": "msg_old1"}})
         assert ok.status_code == 202

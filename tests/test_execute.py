@@ -117,8 +117,9 @@ def rows(journal):
 # -- classify: the response rules ------------------------------------------------------------
 def v(status, body=None, headers=None):
     raw = json.dumps(body).encode() if body is not None else b""
-    return verdict_of(read_response(status, raw, httpx.Headers(headers or {}), 1_000_000.0,
-                                    SEND_MESSAGE))
+    return verdict_of(
+        read_response(status, raw, httpx.Headers(headers or {}), 1_000_000.0, SEND_MESSAGE)
+    )
 
 
 def test_classify_accepted_and_replay():
@@ -134,8 +135,15 @@ def test_classify_2xx_failed_is_failed_for_good():
     assert (f.kind, f.code) == ("failed", "rejected_before_dispatch")
 
 
-@pytest.mark.parametrize("status,code", [(400, "reply_target_expired"), (404, None),
-                                         (403, "inbound_only_no_prior_inbound"), (400, None)])
+@pytest.mark.parametrize(
+    "status,code",
+    [
+        (400, "reply_target_expired"),
+        (404, None),
+        (403, "inbound_only_no_prior_inbound"),
+        (400, None),
+    ],
+)
 def test_classify_4xx_failed_with_code(status, code):
     body = {"error": "ApiError", "message": "nope", "status": status}
     if code:
@@ -160,8 +168,7 @@ def test_classify_401_caps_and_transients():
 def test_parse_retry_after_seconds_and_http_date():
     now = 1_700_000_000.0
     assert parse_retry_after("3", now) == 3.0
-    date = format_datetime(datetime.fromtimestamp(now, UTC) + timedelta(seconds=30),
-                           usegmt=True)
+    date = format_datetime(datetime.fromtimestamp(now, UTC) + timedelta(seconds=30), usegmt=True)
     assert 29.0 <= parse_retry_after(date, now) <= 30.0
     assert parse_retry_after("garbage", now) is None
     assert parse_retry_after(None, now) is None
@@ -211,15 +218,26 @@ def test_replay_200_counts_as_accepted(journal):
 def test_4xx_failures_are_final_and_block_later_steps(journal):
     plan = make_plan(3)
     bad = plan[0].key
-    api = FakeApi({bad: [httpx.Response(403, json={"code": "inbound_only_no_prior_inbound",
-                                                   "message": "inbound only"})],
-                   plan[3].key: [httpx.Response(400, json={"code": "reply_target_expired",
-                                                           "message": "too old"})]})
+    api = FakeApi(
+        {
+            bad: [
+                httpx.Response(
+                    403, json={"code": "inbound_only_no_prior_inbound", "message": "inbound only"}
+                )
+            ],
+            plan[3].key: [
+                httpx.Response(400, json={"code": "reply_target_expired", "message": "too old"})
+            ],
+        }
+    )
     result = run(journal, plan, api)
     assert result.exit_code == 1
     got = rows(journal)
     assert (got[bad].status, got[bad].error_code, got[bad].http_status) == (
-        FAILED, "inbound_only_no_prior_inbound", 403)
+        FAILED,
+        "inbound_only_no_prior_inbound",
+        403,
+    )
     assert got[bad].error_message == "inbound only"
     assert got[plan[1].key].error_code == "previous_step_failed"
     assert plan[1].key not in api.keys()  # never sent
@@ -234,8 +252,11 @@ def test_4xx_failures_are_final_and_block_later_steps(journal):
 def test_changed_content_of_a_failed_request_is_resent(journal):
     plan = make_plan(1, steps=(("hello", None),))
     run(journal, plan, FakeApi({plan[0].key: [httpx.Response(400, json={"message": "bad"})]}))
-    fixed = [PlannedRequest(**{**{f: getattr(plan[0], f) for f in plan[0].__slots__},
-                               "body": {"text": "fixed"}})]
+    fixed = [
+        PlannedRequest(
+            **{**{f: getattr(plan[0], f) for f in plan[0].__slots__}, "body": {"text": "fixed"}}
+        )
+    ]
     api = FakeApi()
     assert run(journal, fixed, api).exit_code == 0
     assert api.keys() == [plan[0].key]
@@ -254,7 +275,9 @@ def test_401_stops_at_once_nobody_failed(journal):
     # one slot) never sent theirs and say so.
     sent = [e for e in rows if e.http_status == 401]
     assert len(sent) == 1
-    assert all(e.error_code == "interrupted" and e.http_status is None for e in rows if e not in sent)
+    assert all(
+        e.error_code == "interrupted" and e.http_status is None for e in rows if e not in sent
+    )
 
 
 def test_outbound_cap_stops_and_later_run_resumes(journal):
@@ -264,8 +287,9 @@ def test_outbound_cap_stops_and_later_run_resumes(journal):
     def cap_after_five(request):
         capped["n"] += 1
         if capped["n"] > 5:
-            return httpx.Response(429, json={"code": "outbound_limit_reached", "limit": 5,
-                                             "current": 5})
+            return httpx.Response(
+                429, json={"code": "outbound_limit_reached", "limit": 5, "current": 5}
+            )
         return None
 
     api = FakeApi(default=cap_after_five)
@@ -286,11 +310,16 @@ def test_new_conversation_cap_keeps_existing_conversations(journal):
     plan = make_plan(6)
     # Recipients 0-2 got step hello in an earlier run: they are existing conversations.
     first = FakeApi()
-    run(journal, [r for r in plan if r.step == "hello" and r.recipient_index < 3], first,
-        total=3)
-    api = FakeApi(default=lambda r: httpx.Response(
-        429, json={"code": "new_conversation_limit_reached", "cap": 3, "current": 3})
-        if ":hello:" in r.headers["idempotency-key"] else None)
+    run(journal, [r for r in plan if r.step == "hello" and r.recipient_index < 3], first, total=3)
+    api = FakeApi(
+        default=lambda r: (
+            httpx.Response(
+                429, json={"code": "new_conversation_limit_reached", "cap": 3, "current": 3}
+            )
+            if ":hello:" in r.headers["idempotency-key"]
+            else None
+        )
+    )
     api.accepted = dict(first.accepted)
     result = run(journal, plan, api, concurrency=1)
     assert result.exit_code == 3 and result.stop_reason == "new_conversation_limit_reached"
@@ -303,14 +332,17 @@ def test_new_conversation_cap_keeps_existing_conversations(journal):
     assert result.stats.pending == 6
 
 
-@pytest.mark.parametrize("failure", [
-    httpx.Response(500, json={"message": "oops"}),
-    httpx.Response(503, json={"message": "No active number available"}),
-    httpx.Response(429, json={"message": "slow down"}),
-    httpx.ConnectError("refused"),
-    httpx.ReadTimeout("slow"),
-    httpx.RemoteProtocolError("dropped"),
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.Response(500, json={"message": "oops"}),
+        httpx.Response(503, json={"message": "No active number available"}),
+        httpx.Response(429, json={"message": "slow down"}),
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("dropped"),
+    ],
+)
 def test_transient_failures_retry_with_the_same_key(journal, failure):
     plan = make_plan(2)
     api = FakeApi({plan[0].key: [failure, failure]})
@@ -343,8 +375,13 @@ def test_retry_after_is_honoured(journal):
     async def fake_sleep(d):
         delays.append(d)
 
-    ex = Executor(journal, api_key=KEY, transport=httpx.MockTransport(api), sleep=fake_sleep,
-                  options=SendOptions(base_url=BASE, backoff_base=0.001, backoff_cap=0.002))
+    ex = Executor(
+        journal,
+        api_key=KEY,
+        transport=httpx.MockTransport(api),
+        sleep=fake_sleep,
+        options=SendOptions(base_url=BASE, backoff_base=0.001, backoff_cap=0.002),
+    )
     assert asyncio.run(ex.run(plan)).exit_code == 0
     assert delays and delays[0] >= 2.0
 
@@ -352,9 +389,13 @@ def test_retry_after_is_honoured(journal):
 def test_resume_after_crash_resends_only_unconfirmed(journal):
     plan = make_plan(3, steps=(("hello", None),))
     # Simulate a crash: one accepted, one attempt written without outcome, one never started.
-    journal.apply([Attempt(plan[0].key, plan[0].recipient, "hello", 1, 0, 0, 1, "h", 1, 1.0),
-                   Outcome(plan[0].key, ACCEPTED, message_id="msg_a", http_status=202, now=2.0),
-                   Attempt(plan[1].key, plan[1].recipient, "hello", 1, 1, 0, 1, "h", 1, 1.0)])
+    journal.apply(
+        [
+            Attempt(plan[0].key, plan[0].recipient, "hello", 1, 0, 0, 1, "h", 1, 1.0),
+            Outcome(plan[0].key, ACCEPTED, message_id="msg_a", http_status=202, now=2.0),
+            Attempt(plan[1].key, plan[1].recipient, "hello", 1, 1, 0, 1, "h", 1, 1.0),
+        ]
+    )
     assert rows(journal)[plan[1].key].status == SENDING
     api = FakeApi()
     result = run(journal, plan, api)
@@ -404,8 +445,12 @@ def test_sigint_handler_stops_the_run(journal):
     api = FakeApi()
 
     async def main():
-        ex = Executor(journal, api_key=KEY, transport=httpx.MockTransport(slow),
-                      options=SendOptions(base_url=BASE, concurrency=2))
+        ex = Executor(
+            journal,
+            api_key=KEY,
+            transport=httpx.MockTransport(slow),
+            options=SendOptions(base_url=BASE, concurrency=2),
+        )
         remove = install_signal_handlers(ex)
         try:
             return await ex.run(plan, total=len(plan))
@@ -464,8 +509,13 @@ def test_executor_respects_the_rate(journal):
             await super().acquire()
             times.append(asyncio.get_running_loop().time())
 
-    ex = Executor(journal, api_key=KEY, transport=httpx.MockTransport(api),
-                  limiter=Recording(100), options=SendOptions(base_url=BASE, concurrency=8))
+    ex = Executor(
+        journal,
+        api_key=KEY,
+        transport=httpx.MockTransport(api),
+        limiter=Recording(100),
+        options=SendOptions(base_url=BASE, concurrency=8),
+    )
     asyncio.run(ex.run(plan))
     assert len(times) == 25
     # 25 requests at 100/s cannot leave in less than 24 intervals.
@@ -478,19 +528,29 @@ def test_send_options_campaign_defaults_and_cli_overrides(monkeypatch):
 
     monkeypatch.setenv("BLOOIO_BASE_URL", "http://127.0.0.1:9/v2/api")
     camp = {"rate_per_second": 5, "concurrency": 3}
-    o = resolve_options(camp, base_url=None, rate=None, concurrency=None, timeout=9,
-                        max_attempts=2)
+    o = resolve_options(camp, base_url=None, rate=None, concurrency=None, timeout=9, max_attempts=2)
     assert (o.base_url, o.rate_per_second, o.concurrency, o.timeout, o.max_attempts) == (
-        "http://127.0.0.1:9/v2/api", 5.0, 3, 9, 2)
-    o = resolve_options(camp, base_url="https://x.test/v2/api", rate=50, concurrency=32,
-                        timeout=30, max_attempts=6)
+        "http://127.0.0.1:9/v2/api",
+        5.0,
+        3,
+        9,
+        2,
+    )
+    o = resolve_options(
+        camp, base_url="https://x.test/v2/api", rate=50, concurrency=32, timeout=30, max_attempts=6
+    )
     assert (o.base_url, o.rate_per_second, o.concurrency) == ("https://x.test/v2/api", 50, 32)
     monkeypatch.delenv("BLOOIO_BASE_URL")
-    assert resolve_options({}, base_url=None, rate=None, concurrency=None, timeout=30,
-                           max_attempts=6).base_url == "https://api.blooio.com/v2/api"
+    assert (
+        resolve_options(
+            {}, base_url=None, rate=None, concurrency=None, timeout=30, max_attempts=6
+        ).base_url
+        == "https://api.blooio.com/v2/api"
+    )
     with pytest.raises(CampaignError):
-        resolve_options({}, base_url="ftp://x", rate=None, concurrency=None, timeout=30,
-                        max_attempts=6)
+        resolve_options(
+            {}, base_url="ftp://x", rate=None, concurrency=None, timeout=30, max_attempts=6
+        )
 
 
 def test_past_not_after_an_unconfirmed_attempt_is_not_called_expired(journal):
@@ -505,8 +565,13 @@ def test_past_not_after_an_unconfirmed_attempt_is_not_called_expired(journal):
     journal.apply([Attempt(tried.key, tried.recipient, tried.step, 1, 0, 0, 1, "h", None, 1.0)])
     api = FakeApi()
     options = SendOptions(base_url=BASE, concurrency=2)
-    ex = Executor(journal, api_key=KEY, options=options, transport=httpx.MockTransport(api),
-                  gate=lambda req, prev, has_prev, now: Readiness(Wait.EXPIRED))
+    ex = Executor(
+        journal,
+        api_key=KEY,
+        options=options,
+        transport=httpx.MockTransport(api),
+        gate=lambda req, prev, has_prev, now: Readiness(Wait.EXPIRED),
+    )
     result = asyncio.run(ex.run(plan, total=len(plan)))
     assert api.calls == []  # nothing is sent past not_after
     rows = {e.key: (e.status, e.error_code) for e in journal.entries()}
@@ -542,8 +607,16 @@ def test_a_journal_that_cannot_be_written_stops_the_run_instead_of_hanging(tmp_p
         j.close()
 
 
-@pytest.mark.parametrize("value,ok", [("bl_live_abc123", True), ("", False), ("bl live", False),
-                                      ("bl_live_abc’", False), ("bl\x01x", False)])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ("bl_live_abc123", True),
+        ("", False),
+        ("bl live", False),
+        ("bl_live_abc’", False),
+        ("bl\x01x", False),
+    ],
+)
 def test_api_key_from_env_is_checked_without_echoing_it(monkeypatch, value, ok):
     from runner.errors import CampaignError
     from runner.http.client import api_key_from_env
@@ -557,10 +630,17 @@ def test_api_key_from_env_is_checked_without_echoing_it(monkeypatch, value, ok):
         assert value.strip() == "" or value not in str(err.value)
 
 
-@pytest.mark.parametrize("value,ok", [("http://127.0.0.1:8765/v2/api", True),
-                                      ("https://api.blooio.com/v2/api", True),
-                                      ("ftp://x", False), ("http://[::1", False), ("http://", False),
-                                      ("http://h/v2?x=1", False)])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ("http://127.0.0.1:8765/v2/api", True),
+        ("https://api.blooio.com/v2/api", True),
+        ("ftp://x", False),
+        ("http://[::1", False),
+        ("http://", False),
+        ("http://h/v2?x=1", False),
+    ],
+)
 def test_base_url_is_checked_before_anything_is_sent(monkeypatch, value, ok):
     from runner.errors import CampaignError
     from runner.http.client import base_url_from

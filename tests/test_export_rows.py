@@ -14,12 +14,21 @@ from runner.errors import CampaignError
 from runner.planning.planner import Planner
 
 
-def campaign(tmp_path: Path, data: str, recipients: str, text: str = "Hi", name: str = "people.csv",
-             extra: str = "") -> Path:
+def campaign(
+    tmp_path: Path,
+    data: str,
+    recipients: str,
+    text: str = "Hi",
+    name: str = "people.csv",
+    extra: str = "",
+) -> Path:
     (tmp_path / name).write_text(data, encoding="utf-8")
     path = tmp_path / "c.yaml"
-    path.write_text(f"version: 1\nid: rows\nrecipients:\n  file: {name}\n{recipients}{extra}"
-                    f"steps:\n  - id: hello\n    text: \"{text}\"\n", encoding="utf-8")
+    path.write_text(
+        f"version: 1\nid: rows\nrecipients:\n  file: {name}\n{recipients}{extra}"
+        f'steps:\n  - id: hello\n    text: "{text}"\n',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -36,8 +45,10 @@ def test_rows_without_a_chat_id_are_skipped_with_one_warning_naming_every_row(tm
     [warning] = [p for p in planner.problems if "no phone/email" in p.message]
     assert warning.line == 2 and warning.hint and "recipients.strict" in warning.hint
     # 25 rows (lines 2, 4, …, 50): the first 20 by line, then a count.
-    assert "rows 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40 and 5 more" \
+    assert (
+        "rows 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40 and 5 more"
         in warning.message
+    )
     assert planner.summary.recipients == 25 and planner.summary.no_chat == 25
 
 
@@ -60,10 +71,15 @@ def test_a_malformed_number_stays_an_error(tmp_path: Path):
 
 def test_fallback_columns_take_the_first_non_empty(tmp_path: Path):
     data = "Mobile Phone,Phone Number,name\n(415) 867-5301,,A\n,212 867 5303,B\n(415) 867-5302,212 867 5304,C\n"
-    planner = planned(campaign(tmp_path, data, "  to: [Mobile Phone, Phone Number]\n  default_region: US\n"))
+    planner = planned(
+        campaign(tmp_path, data, "  to: [Mobile Phone, Phone Number]\n  default_region: US\n")
+    )
     c = planner.campaign
     assert [r.chat for r in iter_recipients(c.doc, c.source)] == [
-        "+14158675301", "+12128675303", "+14158675302"]
+        "+14158675301",
+        "+12128675303",
+        "+14158675302",
+    ]
 
 
 def test_a_missing_fallback_column_is_an_error_with_a_guess(tmp_path: Path):
@@ -80,15 +96,21 @@ def test_a_missing_fallback_column_is_an_error_with_a_guess(tmp_path: Path):
 def test_each_row_reads_its_national_number_in_its_own_country(tmp_path: Path):
     # Under default_region DE alone, the French number became +49639981234 with no word.
     data = "phone,Mailing Country\n06 39 98 12 34,France\n98765 43210,India\n0151 23456789,\n"
-    planner = planned(campaign(tmp_path, data, "  to: phone\n  country: Mailing Country\n"
-                                                "  default_region: DE\n"))
+    planner = planned(
+        campaign(tmp_path, data, "  to: phone\n  country: Mailing Country\n  default_region: DE\n")
+    )
     c = planner.campaign
     assert [r.chat for r in iter_recipients(c.doc, c.source)] == [
-        "+33639981234", "+919876543210", "+4915123456789"]
+        "+33639981234",
+        "+919876543210",
+        "+4915123456789",
+    ]
 
 
 def test_a_number_of_another_country_than_its_row_is_an_error_naming_both(tmp_path: Path):
-    data = "phone,country\n+49 151 23456789,FR\n+1 604 867 5309,US\n"  # +1: Canada shares it with US
+    data = (
+        "phone,country\n+49 151 23456789,FR\n+1 604 867 5309,US\n"  # +1: Canada shares it with US
+    )
     planner = planned(campaign(tmp_path, data, "  to: phone\n  country: country\n"))
     [error] = planner.collector.errors
     assert error.line == 2 and "DE (+49)" in error.message and "(FR, +33)" in error.message
@@ -97,21 +119,29 @@ def test_a_number_of_another_country_than_its_row_is_an_error_naming_both(tmp_pa
 
 
 def test_an_unknown_country_is_an_error(tmp_path: Path):
-    planner = planned(campaign(tmp_path, "phone,country\n0612345678,Atlantis\n",
-                               "  to: phone\n  country: country\n"))
+    planner = planned(
+        campaign(
+            tmp_path, "phone,country\n0612345678,Atlantis\n", "  to: phone\n  country: country\n"
+        )
+    )
     [error] = planner.collector.errors
     assert "'Atlantis'" in error.message and error.hint
 
 
 def test_list_members_are_read_with_the_default_region_and_the_rows_country(tmp_path: Path):
-    data = ('{"to": ["(415) 555-2671", "(415) 867-5301"], "n": 1}\n'
-            '{"to": ["06 12 34 56 78", "06 12 34 56 79"], "country": "France"}\n')
-    planner = planned(campaign(tmp_path, data, "  country: country\n  default_region: US\n",
-                               name="people.jsonl"))
+    data = (
+        '{"to": ["(415) 555-2671", "(415) 867-5301"], "n": 1}\n'
+        '{"to": ["06 12 34 56 78", "06 12 34 56 79"], "country": "France"}\n'
+    )
+    planner = planned(
+        campaign(tmp_path, data, "  country: country\n  default_region: US\n", name="people.jsonl")
+    )
     assert planner.collector.errors == []
     c = planner.campaign
     assert [r.chat for r in iter_recipients(c.doc, c.source)] == [
-        "+14155552671,+14158675301", "+33612345678,+33612345679"]
+        "+14155552671,+14158675301",
+        "+33612345678,+33612345679",
+    ]
 
 
 def test_an_extension_is_a_warning(tmp_path: Path):
@@ -124,8 +154,12 @@ def test_an_extension_is_a_warning(tmp_path: Path):
 def test_exclude_when_excludes_rows_never_rendered_and_counts_them(tmp_path: Path):
     data = "to,name,Do not text\n+12128675301,Ada,no\n+12128675302,,yes\n+12128675303,Cy,YES\n"
     # The excluded rows have no name: rendered, they would be "Hi !" warnings.
-    path = campaign(tmp_path, data, "  exclude_when: do_not_text | lower in ['yes', 'true', '1']\n",
-                    text="Hi {{ name }}!")
+    path = campaign(
+        tmp_path,
+        data,
+        "  exclude_when: do_not_text | lower in ['yes', 'true', '1']\n",
+        text="Hi {{ name }}!",
+    )
     planner = planned(path)
     s = planner.summary
     assert (s.recipients, s.excluded, s.excluded_by) == (1, 2, "Do not text")
@@ -145,15 +179,20 @@ def test_exclude_when_with_a_syntax_error_is_located(tmp_path: Path):
 
 
 def test_exclusions_show_in_plan_text_and_markdown(tmp_path: Path, campaign_cli):
-    path = campaign(tmp_path, "to,sms_opt_out\n+12128675301,\n+12128675302,1\n",
-                    "  exclude_when: sms_opt_out == '1'\n")
+    path = campaign(
+        tmp_path,
+        "to,sms_opt_out\n+12128675301,\n+12128675302,1\n",
+        "  exclude_when: sms_opt_out == '1'\n",
+    )
     text = campaign_cli("plan", str(path)).stdout
     assert "excluded (sms_opt_out)" in text and "1" in text
     md = campaign_cli("plan", str(path), "--format", "markdown").stdout
     assert "| excluded (sms_opt_out) | 1 |" in md
 
 
-def suppression(tmp_path: Path, name: str, content: bytes, region: str | None = "US") -> tuple[set[str], list]:
+def suppression(
+    tmp_path: Path, name: str, content: bytes, region: str | None = "US"
+) -> tuple[set[str], list]:
     (tmp_path / name).write_bytes(content)
     s, problems = load_suppression([name], tmp_path, str(tmp_path / "c.yaml"), region=region)
     return s.entries, problems
@@ -161,9 +200,11 @@ def suppression(tmp_path: Path, name: str, content: bytes, region: str | None = 
 
 def test_a_suppression_csv_with_a_phone_number_header(tmp_path: Path):
     # Was "'Phone Number' is not an E.164 phone", "'customer request' is not…", no hint.
-    entries, problems = suppression(tmp_path, "s.csv",
-                                    b"Phone Number,Reason\n(415) 867-5301,customer request\n"
-                                    b"+1 212 867 5303,complaint\n")
+    entries, problems = suppression(
+        tmp_path,
+        "s.csv",
+        b"Phone Number,Reason\n(415) 867-5301,customer request\n+1 212 867 5303,complaint\n",
+    )
     assert problems == [] and entries == {"+14158675301", "+12128675303"}
 
 
@@ -183,7 +224,9 @@ def test_a_suppression_csv_without_id_names_uses_the_first_column_holding_ids(tm
 
 def test_plan_prints_the_warnings_validate_prints(tmp_path: Path, campaign_cli):
     # The empty-name "Hi !" warning was in validate only.
-    path = campaign(tmp_path, "to,name\n+12128675301,Ada\n+12128675302,\n", "", text="Hi {{ name }}!")
+    path = campaign(
+        tmp_path, "to,name\n+12128675301,Ada\n+12128675302,\n", "", text="Hi {{ name }}!"
+    )
     validate = campaign_cli("validate", str(path)).stdout
     warning = "prints 'name', which is empty for 1 recipient(s)"
     assert warning in validate
@@ -196,7 +239,9 @@ def test_plan_prints_the_warnings_validate_prints(tmp_path: Path, campaign_cli):
 
 def test_errors_for_many_rows_name_every_row(tmp_path: Path):
     # Was "2: the same problem for 1 more recipients", then rows 3 and 5: row 6 never named.
-    data = "to,name\n+12128675301,A\n+12128675302,B\n+12128675303,C\n+12128675304,D\n+12128675305,E\n"
+    data = (
+        "to,name\n+12128675301,A\n+12128675302,B\n+12128675303,C\n+12128675304,D\n+12128675305,E\n"
+    )
     planner = planned(campaign(tmp_path, data, "", text="{{ code }}"))
     errors = planner.collector.errors
     assert [p.line for p in errors] == [2, 2, 3, 4]

@@ -28,9 +28,12 @@ def test_the_datetime_filter_formats_dates_as_people_write_them():
 
 def test_a_datetime_renders_through_the_filter_in_a_campaign(tmp_path: Path):
     path = tmp_path / "c.yaml"
-    path.write_text("version: 1\nid: dates\nrecipients:\n  - to: \"+12128675301\"\n"
-                    "    vars: {at: 2024-03-06T09:30:00}\nsteps:\n  - id: a\n"
-                    "    text: \"See you {{ at | datetime('%A at %H:%M') }}\"\n", encoding="utf-8")
+    path.write_text(
+        'version: 1\nid: dates\nrecipients:\n  - to: "+12128675301"\n'
+        "    vars: {at: 2024-03-06T09:30:00}\nsteps:\n  - id: a\n"
+        "    text: \"See you {{ at | datetime('%A at %H:%M') }}\"\n",
+        encoding="utf-8",
+    )
     [req], _ = plan_campaign(load_campaign(path))
     assert req.body["text"] == "See you Wednesday at 09:30"
 
@@ -39,10 +42,13 @@ def test_a_datetime_renders_through_the_filter_in_a_campaign(tmp_path: Path):
 def test_window_days_in_any_case(tmp_path: Path, days: str):
     # `days: [Mon]` was refused though effects accept any case.
     path = tmp_path / "c.yaml"
-    path.write_text("version: 1\nid: days\nrecipients: [{to: \"+12128675301\"}]\nschedule:\n"
-                    "  timezone: America/New_York\n"
-                    f"  window: {{start: \"09:00\", end: \"17:00\", days: {days}}}\n"
-                    "steps:\n  - id: a\n    text: Hi\n", encoding="utf-8")
+    path.write_text(
+        'version: 1\nid: days\nrecipients: [{to: "+12128675301"}]\nschedule:\n'
+        "  timezone: America/New_York\n"
+        f'  window: {{start: "09:00", end: "17:00", days: {days}}}\n'
+        "steps:\n  - id: a\n    text: Hi\n",
+        encoding="utf-8",
+    )
     campaign = load_campaign(path)
     assert campaign.schedule_rules is not None and campaign.schedule_rules.window is not None
     assert 0 in campaign.schedule_rules.window.days

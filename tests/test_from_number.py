@@ -40,8 +40,9 @@ steps:
 
 def write_campaign(tmp_path: Path, rows: list[str]) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "people.csv").write_text("to,name\n" + "".join(f"{r},N{i}\n" for i, r in enumerate(rows)),
-                                         encoding="utf-8")
+    (tmp_path / "people.csv").write_text(
+        "to,name\n" + "".join(f"{r},N{i}\n" for i, r in enumerate(rows)), encoding="utf-8"
+    )
     path = tmp_path / "c.yaml"
     path.write_text(CAMPAIGN, encoding="utf-8")
     return path
@@ -82,10 +83,16 @@ def test_same_chat_written_differently_gets_the_same_number(tmp_path):
     b = tmp_path / "b.yaml"
     body = CAMPAIGN.split("recipients:")[0]
     steps = "steps:\n  - id: hello\n    text: hi\n"
-    a.write_text(body + 'recipients:\n  - to: ["+15551230002", "Bob@Example.com"]\n'
-                 '  - to: " Ada@Example.COM "\n' + steps, encoding="utf-8")
-    b.write_text(body + 'recipients:\n  - to: ["bob@example.com", "+15551230002"]\n'
-                 '  - to: "ada@example.com"\n' + steps, encoding="utf-8")
+    a.write_text(
+        body + 'recipients:\n  - to: ["+15551230002", "Bob@Example.com"]\n'
+        '  - to: " Ada@Example.COM "\n' + steps,
+        encoding="utf-8",
+    )
+    b.write_text(
+        body + 'recipients:\n  - to: ["bob@example.com", "+15551230002"]\n'
+        '  - to: "ada@example.com"\n' + steps,
+        encoding="utf-8",
+    )
     outs = []
     for path in (a, b):
         out = path.with_suffix(".jsonl")
@@ -102,12 +109,20 @@ def test_same_numbers_in_separate_processes_with_different_hash_seeds(tmp_path):
         out = tmp_path / f"plan-{seed}.jsonl"
         env = {**os.environ, "PYTHONHASHSEED": seed}
         env.pop("BLOOIO_API_KEY", None)
-        proc = subprocess.run([sys.executable, "-m", "runner", "plan", str(path), "--out", str(out)],
-                              env=env, capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "runner", "plan", str(path), "--out", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
-    assigned = {x["recipient"]: x["body"]["from_number"] for x in read_plan(tmp_path / "plan-1.jsonl")}
+    assigned = {
+        x["recipient"]: x["body"]["from_number"] for x in read_plan(tmp_path / "plan-1.jsonl")
+    }
     # And the same as this process computes (a third hash seed).
     renderer = Renderer(load_campaign(path))
     assert all(renderer.from_number(chat) == number for chat, number in assigned.items())
@@ -129,9 +144,12 @@ def test_emails_spread_too(tmp_path):
 
 def test_single_from_number_is_used_as_is(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text(CAMPAIGN.replace('["+15551234567", "+15551234568", "+15551234569"]',
-                                     '"+15551234567"').replace("file: people.csv",
-                                                              "- to: '+15551230001'"), encoding="utf-8")
+    path.write_text(
+        CAMPAIGN.replace(
+            '["+15551234567", "+15551234568", "+15551234569"]', '"+15551234567"'
+        ).replace("file: people.csv", "- to: '+15551230001'"),
+        encoding="utf-8",
+    )
     c = load_campaign(path)
     assert Renderer(c).from_number("+15551230001") == "+15551234567"
     assert Renderer(c).from_number("+15559999999") == "+15551234567"

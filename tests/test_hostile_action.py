@@ -14,17 +14,23 @@ import pytest
 
 from runner import limits, review
 
-CAMPAIGN = ('version: 1\nid: {id}\nrecipients: [{{to: "+15553000001"}}, {{to: "+15553000002"}}]\n'
-            "steps:\n{steps}")
+CAMPAIGN = (
+    'version: 1\nid: {id}\nrecipients: [{{to: "+15553000001"}}, {{to: "+15553000002"}}]\n'
+    "steps:\n{steps}"
+)
 
 
 def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                   cwd=repo, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
 
 
 def steps(n: int, text: str = "Hi there") -> str:
-    return "".join(f"  - id: s{i}\n    text: \"{text} {i}\"\n" for i in range(n))
+    return "".join(f'  - id: s{i}\n    text: "{text} {i}"\n' for i in range(n))
 
 
 @pytest.fixture
@@ -33,9 +39,14 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (repo / "campaigns").mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     monkeypatch.chdir(repo)
-    for name, value in {"CAMPAIGNS": "campaigns", "PLANS_DIR": "plans", "RUNNER_STATE": ".runner",
-                        "REVIEW_DIR": str(tmp_path / "review"), "DIFF_BASE": "",
-                        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}.items():
+    for name, value in {
+        "CAMPAIGNS": "campaigns",
+        "PLANS_DIR": "plans",
+        "RUNNER_STATE": ".runner",
+        "REVIEW_DIR": str(tmp_path / "review"),
+        "DIFF_BASE": "",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }.items():
         monkeypatch.setenv(name, value)
     (tmp_path / "summary.md").write_text("")
     return repo
@@ -45,8 +56,12 @@ def run(repo: Path, capsys: pytest.CaptureFixture) -> tuple[int, str, str, str]:
     code = review.main([])
     out = capsys.readouterr().out
     tmp = repo.parent
-    return (code, out, (tmp / "summary.md").read_text(encoding="utf-8"),
-            (tmp / "review" / "comment.md").read_text(encoding="utf-8"))
+    return (
+        code,
+        out,
+        (tmp / "summary.md").read_text(encoding="utf-8"),
+        (tmp / "review" / "comment.md").read_text(encoding="utf-8"),
+    )
 
 
 def test_a_file_name_cannot_hide_the_rest_of_the_comment(repo: Path, capsys, monkeypatch) -> None:
@@ -54,8 +69,9 @@ def test_a_file_name_cannot_hide_the_rest_of_the_comment(repo: Path, capsys, mon
     (repo / "campaigns" / "b.yaml").write_text(CAMPAIGN.format(id="b", steps=steps(1)))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "base")
-    (repo / "campaigns" / "b.yaml").write_text(CAMPAIGN.format(id="b", steps=steps(1))
-                                               .replace("revision", "x").replace("id: s0", "id: t0"))
+    (repo / "campaigns" / "b.yaml").write_text(
+        CAMPAIGN.format(id="b", steps=steps(1)).replace("revision", "x").replace("id: s0", "id: t0")
+    )
     monkeypatch.setenv("DIFF_BASE", "HEAD")
     code, out, summary, comment = run(repo, capsys)
     assert code == 0, out
@@ -108,27 +124,37 @@ def test_a_campaign_symlinked_from_outside_is_not_read(repo: Path, capsys, tmp_p
 
 
 def test_plan_names_cannot_collide() -> None:
-    names = {review.plan_name(p) for p in ("campaigns/a__b.yaml", "campaigns/a/b.yaml",
-                                           "campaigns/a/b.yml", "campaigns/a%2Fb.yaml",
-                                           "./campaigns/x.yaml", "campaigns/x.yaml",
-                                           "campaigns/" + "x" * 300 + ".yaml",
-                                           "campaigns/" + "x" * 300 + "y.yaml")}
+    names = {
+        review.plan_name(p)
+        for p in (
+            "campaigns/a__b.yaml",
+            "campaigns/a/b.yaml",
+            "campaigns/a/b.yml",
+            "campaigns/a%2Fb.yaml",
+            "./campaigns/x.yaml",
+            "campaigns/x.yaml",
+            "campaigns/" + "x" * 300 + ".yaml",
+            "campaigns/" + "x" * 300 + "y.yaml",
+        )
+    }
     assert len(names) == 7  # ./campaigns/x.yaml is campaigns/x.yaml
     assert all("/" not in n and not n.startswith(".") and len(n.encode()) <= 200 for n in names)
 
 
 def test_only_the_bots_own_comment_is_edited() -> None:
-    comments = [json.dumps({"id": 1, "login": "mallory", "body": review.MARKER + " hi"}),
-                json.dumps({"id": 2, "login": "github-actions[bot]", "body": "unrelated"}),
-                json.dumps({"id": 3, "login": "github-actions[bot]", "body": review.MARKER}),
-                "not json"]
+    comments = [
+        json.dumps({"id": 1, "login": "mallory", "body": review.MARKER + " hi"}),
+        json.dumps({"id": 2, "login": "github-actions[bot]", "body": "unrelated"}),
+        json.dumps({"id": 3, "login": "github-actions[bot]", "body": review.MARKER}),
+        "not json",
+    ]
     assert review.own_comment(comments, "github-actions[bot]") == 3
     assert review.own_comment(comments[:2], "github-actions[bot]") is None
 
 
 def test_the_action_picks_the_comment_by_author() -> None:
     step = (Path(__file__).resolve().parent.parent / "action.yml").read_text()
-    assert "own-comment \"$me\"" in step and "startswith" not in step
+    assert 'own-comment "$me"' in step and "startswith" not in step
 
 
 def test_a_huge_review_is_cut_with_would_send_again_first(repo: Path, capsys, monkeypatch) -> None:
@@ -138,9 +164,14 @@ def test_a_huge_review_is_cut_with_would_send_again_first(repo: Path, capsys, mo
     (repo / "campaigns" / "small.yaml").write_text(CAMPAIGN.format(id="small", steps=steps(1)))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "base")
-    (repo / "campaigns" / "big.yaml").write_text(CAMPAIGN.format(id="big", steps=steps(60, "Hello")))
-    (repo / "campaigns" / "small.yaml").write_text(CAMPAIGN.format(id="small", steps=steps(1))
-                                                   .replace("version: 1\n", "version: 1\nrevision: 2\n"))
+    (repo / "campaigns" / "big.yaml").write_text(
+        CAMPAIGN.format(id="big", steps=steps(60, "Hello"))
+    )
+    (repo / "campaigns" / "small.yaml").write_text(
+        CAMPAIGN.format(id="small", steps=steps(1)).replace(
+            "version: 1\n", "version: 1\nrevision: 2\n"
+        )
+    )
     monkeypatch.setenv("DIFF_BASE", "HEAD")
     code, _, summary, comment = run(repo, capsys)
     assert code == 0
@@ -155,8 +186,9 @@ def test_a_huge_review_is_cut_with_would_send_again_first(repo: Path, capsys, mo
     assert len(full) > 4_000 and "Hello 59" in full
 
 
-def test_a_plans_folder_outside_the_repository_is_refused(repo: Path, capsys, monkeypatch,
-                                                          tmp_path: Path) -> None:
+def test_a_plans_folder_outside_the_repository_is_refused(
+    repo: Path, capsys, monkeypatch, tmp_path: Path
+) -> None:
     (repo / "campaigns" / "c.yaml").write_text(CAMPAIGN.format(id="c", steps=steps(1)))
     monkeypatch.setenv("PLANS_DIR", "../escaped")
     code, out, summary, _ = run(repo, capsys)

@@ -48,27 +48,47 @@ SHEET = "xl/worksheets/sheet1.xml"
 
 
 def test_a_stale_dimension_hides_no_row(tmp_path: Path) -> None:
-    book = _workbook(tmp_path / "a.xlsx", [["to"], ["+15553000001"], ["+15553000002"],
-                                           ["+15553000003"]])
-    stale = _rewrite(book, SHEET, lambda xml: re.sub(rb'<dimension ref="[^"]*" ?/>',
-                                                     b'<dimension ref="A1:A2"/>', xml))
-    assert [cells for _, cells in _rows(stale)] == [["to"], ["+15553000001"], ["+15553000002"],
-                                                    ["+15553000003"]]
+    book = _workbook(
+        tmp_path / "a.xlsx", [["to"], ["+15553000001"], ["+15553000002"], ["+15553000003"]]
+    )
+    stale = _rewrite(
+        book,
+        SHEET,
+        lambda xml: re.sub(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:A2"/>', xml),
+    )
+    assert [cells for _, cells in _rows(stale)] == [
+        ["to"],
+        ["+15553000001"],
+        ["+15553000002"],
+        ["+15553000003"],
+    ]
 
 
 def test_a_huge_dimension_does_not_pad_rows(tmp_path: Path) -> None:
     book = _workbook(tmp_path / "a.xlsx", [["to"], ["+15553000001"]])
-    huge = _rewrite(book, SHEET, lambda xml: re.sub(rb'<dimension ref="[^"]*" ?/>',
-                                                    b'<dimension ref="A1:XFD1048576"/>', xml))
+    huge = _rewrite(
+        book,
+        SHEET,
+        lambda xml: re.sub(
+            rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:XFD1048576"/>', xml
+        ),
+    )
     assert _rows(huge) == [(1, ["to"]), (2, ["+15553000001"])]
 
 
 def test_entities_are_refused_with_a_located_error(tmp_path: Path) -> None:
     book = _workbook(tmp_path / "a.xlsx", [["to"], ["x"]])
-    laughs = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-              b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>')
-    bomb = _rewrite(book, SHEET, lambda xml: laughs + re.sub(rb"^<\?xml[^>]*\?>", b"", xml)
-                    .replace(b"<t>x</t>", b"<t>&lol2;</t>"))
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+    )
+    bomb = _rewrite(
+        book,
+        SHEET,
+        lambda xml: (
+            laughs + re.sub(rb"^<\?xml[^>]*\?>", b"", xml).replace(b"<t>x</t>", b"<t>&lol2;</t>")
+        ),
+    )
     with pytest.raises(CampaignError) as err:
         _rows(bomb)
     problem = err.value.problems[0]

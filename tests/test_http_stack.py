@@ -22,7 +22,7 @@ from runner.http.transport import FastTransport
 pytest_plugins = ["emulator_fixtures"]
 
 KEY = "bl_stack_SECRET_77aa88bb99cc"
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 
 
 @pytest.fixture(autouse=True)
@@ -64,10 +64,12 @@ def test_every_api_command_documents_the_option(campaign_cli, command):
 
 def test_an_invalid_value_is_a_clear_error(campaign_cli, tmp_path):
     campaign = write_campaign(tmp_path)
-    flag = campaign_cli("send", str(campaign), "--yes", "--http-stack", "curl",
-                        env={"BLOOIO_API_KEY": KEY})
-    env = campaign_cli("send", str(campaign), "--yes",
-                       env={"BLOOIO_API_KEY": KEY, "RUNNER_HTTP_STACK": "curl"})
+    flag = campaign_cli(
+        "send", str(campaign), "--yes", "--http-stack", "curl", env={"BLOOIO_API_KEY": KEY}
+    )
+    env = campaign_cli(
+        "send", str(campaign), "--yes", env={"BLOOIO_API_KEY": KEY, "RUNNER_HTTP_STACK": "curl"}
+    )
     for result in (flag, env):
         assert result.returncode == 2
         assert "'curl' is not one of 'fast', 'httpx'" in result.stderr
@@ -95,12 +97,22 @@ send: {concurrency: 4}
     return path
 
 
-def test_httpx_stack_sends_the_same_as_the_fast_one(campaign_cli, make_emulator, tmp_path,
-                                                    monkeypatch):
+def test_httpx_stack_sends_the_same_as_the_fast_one(
+    campaign_cli, make_emulator, tmp_path, monkeypatch
+):
     # Transient faults on both (503s, dropped connections, a commit answered by a 500), so the
     # retry loop and the idempotency keys are exercised on both stacks.
-    config = dict(api_key=KEY, seed=3, share_imessage=1.0, share_sms=0.0, share_rcs=0.0,
-                  retry_after_s=0.01, p_503=0.1, p_drop=0.05, p_accept_then_500=0.1)
+    config = dict(
+        api_key=KEY,
+        seed=3,
+        share_imessage=1.0,
+        share_sms=0.0,
+        share_rcs=0.0,
+        retry_after_s=0.01,
+        p_503=0.1,
+        p_drop=0.05,
+        p_accept_then_500=0.1,
+    )
     used = []
     real = HttpxStack.handle_async_request
 
@@ -110,15 +122,30 @@ def test_httpx_stack_sends_the_same_as_the_fast_one(campaign_cli, make_emulator,
 
     monkeypatch.setattr(HttpxStack, "handle_async_request", counting)
     runs = {}
-    for how, args, env in (("fast", (), {}), ("flag", ("--http-stack", "httpx"), {}),
-                           ("env", (), {"RUNNER_HTTP_STACK": "httpx"})):
+    for how, args, env in (
+        ("fast", (), {}),
+        ("flag", ("--http-stack", "httpx"), {}),
+        ("env", (), {"RUNNER_HTTP_STACK": "httpx"}),
+    ):
         emu = make_emulator(EmulatorConfig(**config))
         campaign = write_campaign(tmp_path / how)
         before = len(used)
         result = campaign_cli(
-            "send", str(campaign), "--yes", "--state", str(tmp_path / how / "state"),
-            "--no-progress", "--rate", "unlimited", "--backoff-base", "0.01", "--backoff-cap", "0.05", *args,
-            env={**NO_PROXIES, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY, **env})
+            "send",
+            str(campaign),
+            "--yes",
+            "--state",
+            str(tmp_path / how / "state"),
+            "--no-progress",
+            "--rate",
+            "unlimited",
+            "--backoff-base",
+            "0.01",
+            "--backoff-cap",
+            "0.05",
+            *args,
+            env={**NO_PROXIES, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY, **env},
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         keys = sorted(m["key"] for m in emu.messages())
         stats = emu.stats()
@@ -134,12 +161,14 @@ async def _ok(head: bytes, body: bytes) -> bytes:
 
 
 def _get(stack: HttpxStack, url: str) -> httpx.Request:
-    return httpx.Request("GET", url, extensions={"timeout": dict.fromkeys(
-        ("connect", "read", "write", "pool"), 5.0)})
+    return httpx.Request(
+        "GET", url, extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), 5.0)}
+    )
 
 
 def test_httpx_stack_trusts_ssl_cert_file_and_tunnels_through_https_proxy(
-        ca, server_ctx, tmp_path, monkeypatch):
+    ca, server_ctx, tmp_path, monkeypatch
+):
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
@@ -151,7 +180,8 @@ def test_httpx_stack_trusts_ssl_cert_file_and_tunnels_through_https_proxy(
             stack = HttpxStack(2)  # reads the environment when made, as httpx does
             try:
                 response = await stack.handle_async_request(
-                    _get(stack, f"https://localhost:{server.port}/x"))
+                    _get(stack, f"https://localhost:{server.port}/x")
+                )
             finally:
                 await stack.aclose()
             return response.json(), proxy.tunnels, server.port
@@ -169,12 +199,14 @@ def test_httpx_stack_words_a_certificate_failure_like_the_fast_one(server_ctx):
             try:
                 with pytest.raises(ConnectFailed) as info:
                     await stack.handle_async_request(
-                        _get(stack, f"https://localhost:{server.port}/"))
+                        _get(stack, f"https://localhost:{server.port}/")
+                    )
             finally:
                 await stack.aclose()
         return info.value, server.port
 
     error, port = asyncio.run(scenario())
     assert (error.phase, error.host) == ("tls", f"localhost:{port}")
-    assert str(error).startswith(f"TLS handshake with localhost:{port} failed: "
-                                 "certificate verify failed")
+    assert str(error).startswith(
+        f"TLS handshake with localhost:{port} failed: certificate verify failed"
+    )

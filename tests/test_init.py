@@ -38,8 +38,9 @@ def test_init_writes_a_campaign_that_validates_and_plans(tmp_path: Path):
     validate = CliRunner().invoke(main, ["validate", campaign])
     assert validate.exit_code == 0, validate.output
     assert "2 recipients, 2 steps" in validate.output
-    plan = CliRunner().invoke(main, ["plan", campaign, "--format", "json",
-                                     "--state", str(tmp_path / "st")])
+    plan = CliRunner().invoke(
+        main, ["plan", campaign, "--format", "json", "--state", str(tmp_path / "st")]
+    )
     assert plan.exit_code == 0, plan.output
     got = json.loads(plan.stdout)
     assert (got["campaign"], got["recipients"], got["requests"]) == ("promo", 2, 3)
@@ -86,8 +87,9 @@ def test_init_defaults_to_the_current_folder(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = init()
     assert result.exit_code == 0, result.output
-    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) \
-        == sorted([*FILES, ".gitignore"])
+    assert sorted(
+        str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()
+    ) == sorted([*FILES, ".gitignore"])
     assert "campaign validate campaign.yaml" in result.output
 
 
@@ -117,10 +119,15 @@ def test_init_into_a_file_is_refused(tmp_path: Path):
     assert result.exit_code == 1 and "not a directory" in result.output
 
 
-@pytest.mark.parametrize(("name", "slug"), [
-    ("Spring Promo!", "spring-promo"), ("vip_2026", "vip_2026"), ("___", DEFAULT_ID),
-    ("é", DEFAULT_ID),
-])
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("Spring Promo!", "spring-promo"),
+        ("vip_2026", "vip_2026"),
+        ("___", DEFAULT_ID),
+        ("é", DEFAULT_ID),
+    ],
+)
 def test_campaign_id_from_the_folder_name(tmp_path: Path, name: str, slug: str):
     assert campaign_id(tmp_path / name) == slug
     assert f"\nid: {slug} " in starter_files(slug)["campaign.yaml"]
@@ -132,15 +139,16 @@ def test_the_printed_rehearsal_works_on_the_emulator(tmp_path: Path, make_emulat
     assert init(str(tmp_path)).exit_code == 0
     campaign, state = str(tmp_path / "campaign.yaml"), str(tmp_path / "st")
     env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": emu.api_key}
-    send = CliRunner().invoke(main, ["send", campaign, "--yes", "--state", state,
-                                     "--no-progress"], env=env)
+    send = CliRunner().invoke(
+        main, ["send", campaign, "--yes", "--state", state, "--no-progress"], env=env
+    )
     assert send.exit_code == 0, send.output
     assert emu.stats()["messages_accepted"] == 3
-    reply = CliRunner().invoke(main, ["emulator", "reply", "--to", "+15551230001",
-                                      "--text", "STOP"], env=env)
+    reply = CliRunner().invoke(
+        main, ["emulator", "reply", "--to", "+15551230001", "--text", "STOP"], env=env
+    )
     assert reply.exit_code == 0, reply.output
-    optouts = CliRunner().invoke(main, ["optouts", campaign, "--state", state, "--export"],
-                                 env=env)
+    optouts = CliRunner().invoke(main, ["optouts", campaign, "--state", state, "--export"], env=env)
     assert optouts.exit_code == 0, optouts.output
     last = (tmp_path / "suppression.txt").read_text().splitlines()[-1]
     assert last.startswith("+15551230001")
@@ -157,8 +165,13 @@ def test_init_keeps_the_state_folder_and_plans_out_of_git(tmp_path: Path):
     (tmp_path / "plans").mkdir()
     (tmp_path / "plans" / "p.jsonl").write_text("{}")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    listed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
-                            check=True, capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert ".runner" not in listed and "plans/" not in listed and "campaign.yaml" in listed
 
 

@@ -70,12 +70,30 @@ def test_attempts_count_and_outcomes(state):
         j.apply([att("k1", 1.0), att("k1", 2.0)])
         e = j.lookup(["k1"])["k1"]
         assert (e.status, e.attempts, e.first_attempt_at, e.last_attempt_at) == (
-            SENDING, 2, 1.0, 2.0)
-        j.apply([Outcome("k1", ACCEPTED, message_ids=["m1", "m2"], group_id="grp_1",
-                         http_status=202, now=3.0)])
+            SENDING,
+            2,
+            1.0,
+            2.0,
+        )
+        j.apply(
+            [
+                Outcome(
+                    "k1",
+                    ACCEPTED,
+                    message_ids=["m1", "m2"],
+                    group_id="grp_1",
+                    http_status=202,
+                    now=3.0,
+                )
+            ]
+        )
         e = j.lookup(["k1"])["k1"]
         assert (e.status, e.message_ids, e.group_id, e.finished_at) == (
-            ACCEPTED, ["m1", "m2"], "grp_1", 3.0)
+            ACCEPTED,
+            ["m1", "m2"],
+            "grp_1",
+            3.0,
+        )
         assert [(o.status, o.attempts) for o in other.entries()] == [(SENDING, 1)]
 
 
@@ -92,8 +110,13 @@ def test_runs_are_stored(state):
         rid = j.start_run("c", 2, {"rate_per_second": 5}, {"requests": 3})
         j.finish_run(rid, {"accepted": 3}, 0, None)
         run = j.last_run()
-        assert (run["campaign"], run["revision"], run["options"], run["counts"],
-                run["exit_code"]) == ("c", 2, {"rate_per_second": 5}, {"accepted": 3}, 0)
+        assert (
+            run["campaign"],
+            run["revision"],
+            run["options"],
+            run["counts"],
+            run["exit_code"],
+        ) == ("c", 2, {"rate_per_second": 5}, {"accepted": 3}, 0)
         assert run["ended_at"] >= run["started_at"]
 
 
@@ -151,8 +174,9 @@ while True:
 
 
 def test_sigkill_mid_write_leaves_a_consistent_journal(state):
-    proc = subprocess.Popen([sys.executable, "-c", _CRASH_WRITER, state],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CRASH_WRITER, state], stdout=subprocess.PIPE, text=True
+    )
     try:
         committed = 0
         deadline = time.monotonic() + 20

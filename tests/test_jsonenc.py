@@ -9,8 +9,18 @@ import pytest
 from runner.planning.jsonenc import encode_sorted
 
 CASES = [
-    {"text": "Hi \u00e9 \u2713 \u2028 \"q\" \\ \n", "effect": "confetti", "n": 1, "f": 1.5, "big": 10**30,
-     "b": True, "z": None, "l": [1, {"b": 2, "a": []}], "t": (1, 2), "parts": [{"text": "a"}]},
+    {
+        "text": 'Hi \u00e9 \u2713 \u2028 "q" \\ \n',
+        "effect": "confetti",
+        "n": 1,
+        "f": 1.5,
+        "big": 10**30,
+        "b": True,
+        "z": None,
+        "l": [1, {"b": 2, "a": []}],
+        "t": (1, 2),
+        "parts": [{"text": "a"}],
+    },
     {"x": float("nan"), "y": float("inf")},
     {2: "int keys", 1: 1},
     [],

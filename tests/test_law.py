@@ -40,11 +40,16 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 def campaign_file(folder: Path, *recipients: str, extra: str = "", text: str = "Hi") -> Path:
     rows = "".join(f'  - to: "{r}"\n' for r in recipients)
-    return write(folder, "c.yaml", f"version: 1\nid: law\nrecipients:\n{rows}{extra}"
-                 f"steps:\n  - id: hello\n    text: {json.dumps(text)}\n")
+    return write(
+        folder,
+        "c.yaml",
+        f"version: 1\nid: law\nrecipients:\n{rows}{extra}"
+        f"steps:\n  - id: hello\n    text: {json.dumps(text)}\n",
+    )
 
 
 # -- the table and the place -------------------------------------------------------------------
+
 
 def test_every_row_of_the_rules_table_has_hours_a_source_and_the_date_read():
     t = table()
@@ -87,6 +92,7 @@ def test_a_number_is_placed_by_its_area_code():
 
 # -- the gate -----------------------------------------------------------------------------------
 
+
 def _gate(tmp_path: Path, *recipients: str, extra: str = ""):
     campaign = load_campaign(campaign_file(tmp_path, *recipients, extra=extra))
     reqs, _ = plan_campaign(campaign, previews=0)
@@ -101,8 +107,14 @@ def test_florida_is_held_after_20_its_time_and_released_at_8(tmp_path):
     state, due = astuple(gate(req, None, False, at))
     assert state == Wait.LAW
     assert datetime.fromtimestamp(due, tz=NY) == datetime(2026, 12, 9, 8, 0, tzinfo=NY)
-    assert gate(req, None, False, datetime(2026, 12, 8, 19, 59, tzinfo=NY).timestamp()).state == Wait.DUE
-    assert gate(req, None, False, datetime(2026, 12, 8, 20, 0, tzinfo=NY).timestamp()).state == Wait.LAW
+    assert (
+        gate(req, None, False, datetime(2026, 12, 8, 19, 59, tzinfo=NY).timestamp()).state
+        == Wait.DUE
+    )
+    assert (
+        gate(req, None, False, datetime(2026, 12, 8, 20, 0, tzinfo=NY).timestamp()).state
+        == Wait.LAW
+    )
 
 
 def test_a_campaign_zone_does_not_move_the_recipient(tmp_path):
@@ -110,7 +122,10 @@ def test_a_campaign_zone_does_not_move_the_recipient(tmp_path):
     extra = 'schedule:\n  timezone: Europe/Paris\n  window: {start: "00:00", end: "23:59"}\n'
     (req,), gate = _gate(tmp_path, FL, extra=extra)
     assert req.zone == "America/New_York"
-    assert gate(req, None, False, datetime(2026, 12, 8, 20, 30, tzinfo=NY).timestamp()).state == Wait.LAW
+    assert (
+        gate(req, None, False, datetime(2026, 12, 8, 20, 30, tzinfo=NY).timestamp()).state
+        == Wait.LAW
+    )
 
 
 def test_hours_off_must_be_explicit_and_holds_nothing(tmp_path):
@@ -125,12 +140,18 @@ def test_a_team_window_holds_on_top_of_the_law(tmp_path):
     campaign = load_campaign(campaign_file(tmp_path, CA), policy=tmp_path / "team.yaml")
     (req,), _ = plan_campaign(campaign, previews=0)
     gate = gate_for(campaign)
-    assert gate(req, None, False, datetime(2026, 12, 8, 9, 0, tzinfo=LA).timestamp()).state == Wait.LAW
-    assert gate(req, None, False, datetime(2026, 12, 8, 12, 0, tzinfo=LA).timestamp()).state == Wait.DUE
+    assert (
+        gate(req, None, False, datetime(2026, 12, 8, 9, 0, tzinfo=LA).timestamp()).state == Wait.LAW
+    )
+    assert (
+        gate(req, None, False, datetime(2026, 12, 8, 12, 0, tzinfo=LA).timestamp()).state
+        == Wait.DUE
+    )
 
 
 def test_with_the_emulator_and_an_injected_clock_nothing_goes_outside_legal_hours(
-        tmp_path, make_emulator):
+    tmp_path, make_emulator
+):
     """Runs every 30 minutes over two days, starting at Florida's 20:00: the Florida numbers
     are never sent after 20:00 their time, the California ones never after 21:00 theirs, none
     is lost, and every one goes out at the first legal instant."""
@@ -139,15 +160,22 @@ def test_with_the_emulator_and_an_injected_clock_nothing_goes_outside_legal_hour
     campaign = load_campaign(campaign_file(tmp_path, *people))
     reqs, _ = plan_campaign(campaign, previews=0)
     gate = gate_for(campaign)
-    options = SendOptions(base_url=emu.base_url, concurrency=2, backoff_base=0.001, backoff_cap=0.002)
+    options = SendOptions(
+        base_url=emu.base_url, concurrency=2, backoff_base=0.001, backoff_cap=0.002
+    )
     start = datetime(2026, 12, 8, 20, 0, tzinfo=NY).astimezone(UTC)
     sent_at: dict[str, datetime] = {}
     with Journal(tmp_path / "law.sqlite") as journal:
         for step in range(0, 96):
             now = start + timedelta(minutes=30 * step)
             before = {m["chat"] for m in emu.messages()}
-            ex = Executor(journal, api_key="test-key", options=options, gate=gate,
-                          wall=lambda now=now: now.timestamp())
+            ex = Executor(
+                journal,
+                api_key="test-key",
+                options=options,
+                gate=gate,
+                wall=lambda now=now: now.timestamp(),
+            )
             asyncio.run(ex.run(reqs, total=len(reqs)))
             for chat in {m["chat"] for m in emu.messages()} - before:
                 sent_at[chat] = now
@@ -165,13 +193,19 @@ def test_with_the_emulator_and_an_injected_clock_nothing_goes_outside_legal_hour
 
 def test_california_is_never_sent_after_21_its_time(tmp_path):
     (req,), gate = _gate(tmp_path, CA)
-    assert gate(req, None, False, datetime(2026, 12, 8, 20, 59, tzinfo=LA).timestamp()).state == Wait.DUE
-    state, due = astuple(gate(req, None, False, datetime(2026, 12, 8, 21, 0, tzinfo=LA).timestamp()))
+    assert (
+        gate(req, None, False, datetime(2026, 12, 8, 20, 59, tzinfo=LA).timestamp()).state
+        == Wait.DUE
+    )
+    state, due = astuple(
+        gate(req, None, False, datetime(2026, 12, 8, 21, 0, tzinfo=LA).timestamp())
+    )
     assert state == Wait.LAW
     assert datetime.fromtimestamp(due, tz=LA) == datetime(2026, 12, 9, 8, 0, tzinfo=LA)
 
 
 # -- plan ---------------------------------------------------------------------------------------
+
 
 def test_plan_markdown_counts_what_the_law_holds_and_names_the_policy(tmp_path, campaign_cli):
     campaign_file(tmp_path, FL, CA, "+15551230001")
@@ -189,7 +223,9 @@ def test_plan_keys_do_not_depend_on_the_law(tmp_path, campaign_cli):
     write(tmp_path, "off.yaml", "hours: off\n")
     at = ("--at", "2026-12-09T02:00:00Z")
     legal = campaign_cli("plan", "c.yaml", "--out", "a.jsonl", *at, cwd=tmp_path)
-    off = campaign_cli("plan", "c.yaml", "--out", "b.jsonl", "--policy", "off.yaml", *at, cwd=tmp_path)
+    off = campaign_cli(
+        "plan", "c.yaml", "--out", "b.jsonl", "--policy", "off.yaml", *at, cwd=tmp_path
+    )
     assert legal.returncode == off.returncode == 0
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     assert "OFF: no legal hours" in off.stdout and "held by law" not in off.stdout
@@ -198,15 +234,22 @@ def test_plan_keys_do_not_depend_on_the_law(tmp_path, campaign_cli):
 
 # -- the team policy ----------------------------------------------------------------------------
 
-def test_runner_yaml_at_the_git_root_applies_and_a_wider_window_names_its_line(tmp_path, campaign_cli):
+
+def test_runner_yaml_at_the_git_root_applies_and_a_wider_window_names_its_line(
+    tmp_path, campaign_cli
+):
     (tmp_path / ".git").mkdir()
-    write(tmp_path, "runner.yaml", """\
+    write(
+        tmp_path,
+        "runner.yaml",
+        """\
         # the team's rules
         hours:
           start: "09:00"
           end: "20:00"
         help_text: "Acme: help at acme.example. Msg&data rates may apply. Reply STOP to cancel."
-        """)
+        """,
+    )
     sub = tmp_path / "campaigns"
     sub.mkdir()
     extra = 'schedule:\n  timezone: America/New_York\n  window: {start: "08:00", end: "20:00"}\n'
@@ -221,7 +264,9 @@ def test_runner_yaml_at_the_git_root_applies_and_a_wider_window_names_its_line(t
 
 def test_a_policy_error_is_located_with_a_hint(tmp_path, campaign_cli):
     campaign_file(tmp_path, FL)
-    write(tmp_path, "p.yaml", "hours: legal\nlimits:\n  - {messages: 0, per: 24h}\nmax_segmnts: 2\n")
+    write(
+        tmp_path, "p.yaml", "hours: legal\nlimits:\n  - {messages: 0, per: 24h}\nmax_segmnts: 2\n"
+    )
     out = campaign_cli("validate", "c.yaml", "--policy", "p.yaml", cwd=tmp_path)
     assert out.returncode == 1
     assert "p.yaml:3" in out.stdout and "limits[0].messages" in out.stdout
@@ -244,18 +289,32 @@ def test_validate_warns_when_the_policy_has_no_help_text(tmp_path, campaign_cli)
 
 # -- segments -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "count", "encoding"), [
-    ("a" * 160, 1, "GSM-7"), ("a" * 161, 2, "GSM-7"), ("a" * 306, 2, "GSM-7"), ("a" * 307, 3, "GSM-7"),
-    ("[" * 80, 1, "GSM-7"), ("[" * 81, 2, "GSM-7"),  # extension characters take two
-    ("é" * 70, 1, "GSM-7"), ("’" * 70, 1, "UCS-2"), ("’" * 71, 2, "UCS-2"), ("’" * 134, 2, "UCS-2"),
-    ("😀" * 35, 1, "UCS-2"), ("😀" * 36, 2, "UCS-2"),  # an emoji is two UTF-16 units
-])
+
+@pytest.mark.parametrize(
+    ("text", "count", "encoding"),
+    [
+        ("a" * 160, 1, "GSM-7"),
+        ("a" * 161, 2, "GSM-7"),
+        ("a" * 306, 2, "GSM-7"),
+        ("a" * 307, 3, "GSM-7"),
+        ("[" * 80, 1, "GSM-7"),
+        ("[" * 81, 2, "GSM-7"),  # extension characters take two
+        ("é" * 70, 1, "GSM-7"),
+        ("’" * 70, 1, "UCS-2"),
+        ("’" * 71, 2, "UCS-2"),
+        ("’" * 134, 2, "UCS-2"),
+        ("😀" * 35, 1, "UCS-2"),
+        ("😀" * 36, 2, "UCS-2"),  # an emoji is two UTF-16 units
+    ],
+)
 def test_sms_segments(text, count, encoding):
     seg = segments(text)
     assert (seg.count, seg.encoding) == (count, encoding)
 
 
-def test_plan_names_the_character_that_forces_ucs2_and_warns_over_max_segments(tmp_path, campaign_cli):
+def test_plan_names_the_character_that_forces_ucs2_and_warns_over_max_segments(
+    tmp_path, campaign_cli
+):
     campaign_file(tmp_path, FL, "ada@example.com", text="We’re open " + "x" * 70)
     write(tmp_path, "p.yaml", "max_segments: 1\nhelp_text: Help\n")
     out = campaign_cli("plan", "c.yaml", "--policy", "p.yaml", "--format", "markdown", cwd=tmp_path)
@@ -268,6 +327,7 @@ def test_plan_names_the_character_that_forces_ucs2_and_warns_over_max_segments(t
 
 # -- frequency caps -----------------------------------------------------------------------------
 
+
 def _send_at(campaign, state: Path, when: datetime, emu) -> None:
     from runner.run.caps import caps_of
     from runner.store.paths import journal_path
@@ -275,18 +335,28 @@ def _send_at(campaign, state: Path, when: datetime, emu) -> None:
     reqs, _ = plan_campaign(campaign, previews=0)
     caps = caps_of(campaign, state, when.timestamp())
     gate = gate_for(campaign, [caps])
-    options = SendOptions(base_url=emu.base_url, concurrency=2, backoff_base=0.001, backoff_cap=0.002)
+    options = SendOptions(
+        base_url=emu.base_url, concurrency=2, backoff_base=0.001, backoff_cap=0.002
+    )
     state.mkdir(exist_ok=True)
     with Journal(journal_path(state, campaign.id)) as journal:
         run_id = journal.start_run(campaign.id, campaign.revision, {}, {})
-        ex = Executor(journal, api_key="test-key", options=options, gate=gate, run_id=run_id,
-                      wall=lambda: when.timestamp(), on_accepted=caps.note)
+        ex = Executor(
+            journal,
+            api_key="test-key",
+            options=options,
+            gate=gate,
+            run_id=run_id,
+            wall=lambda: when.timestamp(),
+            on_accepted=caps.note,
+        )
         result = asyncio.run(ex.run(reqs, total=len(reqs)))
         journal.finish_run(run_id, result.counts(), result.exit_code, None)
 
 
 def test_two_campaigns_of_one_state_send_at_most_three_a_day_and_lose_none(
-        tmp_path, make_emulator, campaign_cli):
+    tmp_path, make_emulator, campaign_cli
+):
     emu = make_emulator()
     write(tmp_path, "p.yaml", "limits:\n  - {messages: 3, per: 24h}\nhelp_text: Help\n")
     chat = "+15551230001"
@@ -294,21 +364,35 @@ def test_two_campaigns_of_one_state_send_at_most_three_a_day_and_lose_none(
     for name in ("spring", "summer"):
         folder = tmp_path / name
         folder.mkdir()
-        write(folder, "c.yaml", f'version: 1\nid: {name}\nrecipients:\n  - to: "{chat}"\n'
-              "steps:\n  - id: one\n    text: One\n  - id: two\n    text: Two\n")
+        write(
+            folder,
+            "c.yaml",
+            f'version: 1\nid: {name}\nrecipients:\n  - to: "{chat}"\n'
+            "steps:\n  - id: one\n    text: One\n  - id: two\n    text: Two\n",
+        )
         camps.append(load_campaign(folder / "c.yaml", policy=tmp_path / "p.yaml"))
     state = tmp_path / "state"
     t0 = datetime(2026, 12, 8, 15, 0, tzinfo=UTC)
     _send_at(camps[0], state, t0, emu)
     assert len(emu.messages()) == 2
     at = (t0 + timedelta(hours=1)).isoformat()
-    plan = campaign_cli("plan", str(tmp_path / "summer" / "c.yaml"), "--policy", "p.yaml",
-                        "--state", "state", "--at", at, cwd=tmp_path)
+    plan = campaign_cli(
+        "plan",
+        str(tmp_path / "summer" / "c.yaml"),
+        "--policy",
+        "p.yaml",
+        "--state",
+        "state",
+        "--at",
+        at,
+        cwd=tmp_path,
+    )
     assert "capped (3 per 24h): 1" in plan.stdout, plan.stdout
     _send_at(camps[1], state, t0 + timedelta(hours=1), emu)
     assert len(emu.messages()) == 3  # the fourth is capped: it waits
-    report = campaign_cli("report", str(tmp_path / "summer" / "c.yaml"), "--state", "state",
-                          cwd=tmp_path)
+    report = campaign_cli(
+        "report", str(tmp_path / "summer" / "c.yaml"), "--state", "state", cwd=tmp_path
+    )
     assert "1 scheduled (1 capped)" in report.stdout, report.stdout
     _send_at(camps[1], state, t0 + timedelta(hours=20), emu)
     assert len(emu.messages()) == 3
@@ -331,12 +415,17 @@ def test_a_florida_number_has_the_statutory_cap_without_a_policy(tmp_path):
 def test_the_policy_gives_send_and_track_their_help_and_confirmation_texts(tmp_path):
     from runner.run.answers import policy_answers
 
-    write(tmp_path, "p.yaml", 'help_text: "Acme: help at acme.example"\n'
-          'optout_confirmation: "Acme: unsubscribed"\n')
+    write(
+        tmp_path,
+        "p.yaml",
+        'help_text: "Acme: help at acme.example"\noptout_confirmation: "Acme: unsubscribed"\n',
+    )
     campaign = load_campaign(campaign_file(tmp_path, FL), policy=tmp_path / "p.yaml")
     texts = policy_answers(campaign.policy)
-    assert (texts.help_text, texts.optout_confirmation) == ("Acme: help at acme.example",
-                                                             "Acme: unsubscribed")
+    assert (texts.help_text, texts.optout_confirmation) == (
+        "Acme: help at acme.example",
+        "Acme: unsubscribed",
+    )
     assert not policy_answers(load_campaign(tmp_path / "c.yaml").policy).any
 
 
@@ -373,8 +462,12 @@ def test_diff_counts_what_the_law_holds_and_names_the_policy(tmp_path):
     from runner.run.diff_session import campaign_diff
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                       cwd=tmp_path, check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
 
     git("init", "-q", "-b", "main")
     campaign_file(tmp_path, FL, CA)
@@ -399,21 +492,29 @@ def test_the_compliance_page_shows_the_package_table_with_its_sources():
     assert "(docs/compliance.md)" in readme  # the front door links the page
 
 
-def test_send_caps_across_campaigns_of_a_folder_or_postgresql_state(tmp_path, make_emulator,
-                                                                      campaign_cli, state):
+def test_send_caps_across_campaigns_of_a_folder_or_postgresql_state(
+    tmp_path, make_emulator, campaign_cli, state
+):
     emu = make_emulator()
     env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": "test-key"}
     write(tmp_path, "p.yaml", "limits:\n  - {messages: 1, per: 24h}\nhelp_text: Help\n")
     for name in ("first", "second"):
-        write(tmp_path, f"{name}.yaml", f'version: 1\nid: {name}\nrecipients:\n'
-              '  - to: "+15551230001"\nsteps:\n  - id: hi\n    text: Hi\n')
+        write(
+            tmp_path,
+            f"{name}.yaml",
+            f"version: 1\nid: {name}\nrecipients:\n"
+            '  - to: "+15551230001"\nsteps:\n  - id: hi\n    text: Hi\n',
+        )
     args = ("--policy", "p.yaml", "--state", state)
-    first = campaign_cli("send", "first.yaml", "--yes", "--no-progress", *args, env=env, cwd=tmp_path)
+    first = campaign_cli(
+        "send", "first.yaml", "--yes", "--no-progress", *args, env=env, cwd=tmp_path
+    )
     assert first.returncode == 0, first.stderr
     plan = campaign_cli("plan", "second.yaml", *args, env=env, cwd=tmp_path)
     assert "capped (1 per 24h): 1" in plan.stdout, plan.stdout
-    second = campaign_cli("send", "second.yaml", "--yes", "--no-progress", *args, env=env,
-                          cwd=tmp_path)
+    second = campaign_cli(
+        "send", "second.yaml", "--yes", "--no-progress", *args, env=env, cwd=tmp_path
+    )
     assert second.returncode == 4, second.stderr  # capped: it waits, nothing lost
     assert len(emu.messages()) == 1
     assert state not in first.stdout + first.stderr or "://" not in state

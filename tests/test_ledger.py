@@ -33,19 +33,28 @@ def ev(chat: str, kind: EventKind, at: int, reply: str | None = None, **kw) -> C
 def test_events_give_standings_and_a_reply_is_recorded_once(state: str):
     with ledger_of(state) as ledger:
         assert ledger.is_empty()
-        changes = ledger.record([ev(A, EventKind.OPTED_OUT, 10, "m1"),
-                                 ev(B, EventKind.HELD, 11, "m2"),
-                                 ev(C, EventKind.HELP, 12, "m3")])
+        changes = ledger.record(
+            [
+                ev(A, EventKind.OPTED_OUT, 10, "m1"),
+                ev(B, EventKind.HELD, 11, "m2"),
+                ev(C, EventKind.HELP, 12, "m3"),
+            ]
+        )
         assert changes == [Change(A, None, Standing.OPTED_OUT), Change(B, None, Standing.HELD)]
         # The same replies read again (track after send, a crash): nothing new.
-        assert ledger.record([ev(A, EventKind.OPTED_OUT, 10, "m1"), ev(B, EventKind.HELD, 11, "m2")]) == []
+        assert (
+            ledger.record([ev(A, EventKind.OPTED_OUT, 10, "m1"), ev(B, EventKind.HELD, 11, "m2")])
+            == []
+        )
         assert len(list(ledger.events())) == 3
         assert ledger.standings() == {A: Standing.OPTED_OUT, B: Standing.HELD}
         # START after the opt-out: clear again; a person releases the hold.
-        assert ledger.record([ev(A, EventKind.OPTED_IN, 20, "m4"),
-                              ConsentEvent(B, EventKind.RELEASED, 21, source=Source.REVIEW,
-                                           actor="ops@example")]) == [
-            Change(A, Standing.OPTED_OUT, None), Change(B, Standing.HELD, None)]
+        assert ledger.record(
+            [
+                ev(A, EventKind.OPTED_IN, 20, "m4"),
+                ConsentEvent(B, EventKind.RELEASED, 21, source=Source.REVIEW, actor="ops@example"),
+            ]
+        ) == [Change(A, Standing.OPTED_OUT, None), Change(B, Standing.HELD, None)]
         assert ledger.standings() == {}
         released = list(ledger.events([B], [EventKind.RELEASED]))
         assert [(e.actor, e.source) for e in released] == [("ops@example", "review")]
@@ -53,12 +62,19 @@ def test_events_give_standings_and_a_reply_is_recorded_once(state: str):
 
 def test_standing_rows_name_the_event(state: str):
     with ledger_of(state) as ledger:
-        ledger.record([ev(A, EventKind.HELD, 5, "m1", excerpt="don't stop", campaign="c",
-                          step="hello"),
-                       ev(B, EventKind.OPTED_OUT, 6, "m2")])
+        ledger.record(
+            [
+                ev(A, EventKind.HELD, 5, "m1", excerpt="don't stop", campaign="c", step="hello"),
+                ev(B, EventKind.OPTED_OUT, 6, "m2"),
+            ]
+        )
         [held] = ledger.standing_rows(Standing.HELD)
         assert (held.chat, held.event.excerpt, held.event.campaign, held.event.step) == (
-            A, "don't stop", "c", "hello")
+            A,
+            "don't stop",
+            "c",
+            "hello",
+        )
         assert [r.chat for r in ledger.standing_rows(chats=[B])] == [B]
 
 
@@ -75,8 +91,10 @@ def test_another_connection_is_noticed(state: str):
 def _journal_rows(state: str, campaign: str, rows: list[tuple[str, str, float]]) -> None:
     ops = []
     for i, (chat, step, at) in enumerate(rows):
-        ops += [Attempt(f"{campaign}-{i}", chat, step, 1, i, 0, 1, "h", None, at),
-                Outcome(f"{campaign}-{i}", ACCEPTED, message_id=f"m{i}", now=at)]
+        ops += [
+            Attempt(f"{campaign}-{i}", chat, step, 1, i, 0, 1, "h", None, at),
+            Outcome(f"{campaign}-{i}", ACCEPTED, message_id=f"m{i}", now=at),
+        ]
     with open_journal(open_state(state), campaign) as j:
         j.apply(ops)
 
@@ -86,21 +104,48 @@ def test_contacts_come_from_every_journal_of_the_state(state: str):
     _journal_rows(state, "b", [(A, "promo", 2000.0)])
     where = open_state(state)
     with open_journal(where, "c") as j:  # only marked, never tried: not a contact
-        j.apply([Mark("c-0", C, "x", 1, 0, 0, 1, status=PENDING, error_code=None,
-                          error_message=None, content_hash="h", run_id=None, now=5.0)])
+        j.apply(
+            [
+                Mark(
+                    "c-0",
+                    C,
+                    "x",
+                    1,
+                    0,
+                    0,
+                    1,
+                    status=PENDING,
+                    error_code=None,
+                    error_message=None,
+                    content_hash="h",
+                    run_id=None,
+                    now=5.0,
+                )
+            ]
+        )
     with ledger_of(state) as ledger:
         assert sync_contacts(where, ledger) == 3
         contacts = ledger.contacts()
         assert set(contacts) == {A, B}
         a = contacts[A]
-        assert (a.first_ms, a.last_ms, a.last_campaign, a.last_step) == (1_000_000, 3_000_000, "a", "nudge")
+        assert (a.first_ms, a.last_ms, a.last_campaign, a.last_step) == (
+            1_000_000,
+            3_000_000,
+            "a",
+            "nudge",
+        )
         assert a.since_ms == 1_000_000 - SKEW_MS
         # Synced again: nothing new. A later attempt moves the contact on.
         assert sync_contacts(where, ledger) in (0, 1, 2, 3)  # a second of overlap is re-read
         _journal_rows(state, "b", [(A, "promo", 2000.0), (A, "promo2", 4000.0)])
         sync_contacts(where, ledger)
         a = ledger.contacts()[A]
-        assert (a.first_ms, a.last_ms, a.last_campaign, a.last_step) == (1_000_000, 4_000_000, "b", "promo2")
+        assert (a.first_ms, a.last_ms, a.last_campaign, a.last_step) == (
+            1_000_000,
+            4_000_000,
+            "b",
+            "promo2",
+        )
 
 
 def test_reply_cursors_never_move_back(state: str):

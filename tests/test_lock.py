@@ -35,8 +35,12 @@ def project(tmp_path):
     (tmp_path / "optouts.txt").write_text("", encoding="utf-8")
     with Journal(journal_path(tmp_path / "st", "locked")) as j:  # as an earlier send left it
         run = j.start_run("locked", 1, {}, {"requests": 2})
-        j.apply([Attempt("k0", "+15551230001", "hello", 1, 0, 0, 1, "h", run, 1.0),
-                 Outcome("k0", ACCEPTED, message_id="m0", http_status=202, now=1.0)])
+        j.apply(
+            [
+                Attempt("k0", "+15551230001", "hello", 1, 0, 0, 1, "h", run, 1.0),
+                Outcome("k0", ACCEPTED, message_id="m0", http_status=202, now=1.0),
+            ]
+        )
         j.finish_run(run, {"requests": 2, "accepted": 1}, 0, None)
     return tmp_path
 
@@ -59,13 +63,22 @@ def test_a_second_open_for_writing_refuses_and_names_the_holder(tmp_path):
 
 def test_a_lock_held_by_another_process(tmp_path):
     path = tmp_path / "c.sqlite"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys
         from runner.store.lock import JournalLock
         lock = JournalLock({str(path)!r}).acquire()
         print("held", flush=True)
         sys.stdin.read()
-        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(JournalBusy, match=f"process {holder.pid} "):
@@ -81,8 +94,9 @@ def test_writers_refuse_while_a_run_holds_the_journal(campaign_cli, project, com
     before = journal_path(project / "st", "locked").read_bytes()
     extra = ["--yes"] if command == "send" else []
     with JournalLock(journal_path(project / "st", "locked")):
-        out = campaign_cli(command, str(project / "c.yaml"), "--state", str(project / "st"),
-                           *extra, env=ENV)
+        out = campaign_cli(
+            command, str(project / "c.yaml"), "--state", str(project / "st"), *extra, env=ENV
+        )
     assert out.returncode == 3, out.stderr
     assert f"process {os.getpid()} is running on this journal" in out.stderr
     assert "Traceback" not in out.stderr
@@ -91,8 +105,9 @@ def test_writers_refuse_while_a_run_holds_the_journal(campaign_cli, project, com
 
 def test_readers_work_while_a_run_holds_the_journal(campaign_cli, project):
     with JournalLock(journal_path(project / "st", "locked")):
-        report = campaign_cli("report", str(project / "c.yaml"), "--state", str(project / "st"),
-                              "--format", "json")
+        report = campaign_cli(
+            "report", str(project / "c.yaml"), "--state", str(project / "st"), "--format", "json"
+        )
         plan = campaign_cli("plan", str(project / "c.yaml"), "--state", str(project / "st"))
     assert report.returncode == 0, report.stderr
     assert plan.returncode == 0, plan.stderr

@@ -211,7 +211,10 @@ def test_subprocess_whole_corpus_folder_fails_file_by_file():
     failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL ")]
     # In a folder, files that are not campaigns (empty, a list, a scalar) are listed as skipped;
     # named one by one they fail (test_malformed_campaign_is_rejected_at_the_right_line).
-    skipped = sorted(ln.split()[1].rstrip(":").rsplit("/", 1)[-1]
-                     for ln in proc.stdout.splitlines() if ln.startswith("skipped "))
+    skipped = sorted(
+        ln.split()[1].rstrip(":").rsplit("/", 1)[-1]
+        for ln in proc.stdout.splitlines()
+        if ln.startswith("skipped ")
+    )
     assert skipped == ["empty-file.yaml", "list-not-mapping.yaml", "scalar-not-mapping.yaml"]
     assert len(failed) + len(skipped) == len(FILES)

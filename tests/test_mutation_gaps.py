@@ -39,8 +39,11 @@ def ny(*args: int) -> datetime:
 
 # -- the minute a window opens and closes -------------------------------------------------------
 
+
 def test_a_window_opens_on_its_minute_not_its_hour():
-    s = parse_schedule({"timezone": "America/New_York", "window": {"start": "09:30", "end": "17:45"}})
+    s = parse_schedule(
+        {"timezone": "America/New_York", "window": {"start": "09:30", "end": "17:45"}}
+    )
     assert s.state(ny(2026, 6, 1, 9, 29, 59), NY) == (Wait.WINDOW, ny(2026, 6, 1, 9, 30))
     assert s.state(ny(2026, 6, 1, 9, 30), NY) == (Wait.DUE, None)
     assert s.state(ny(2026, 6, 1, 17, 44, 59), NY) == (Wait.DUE, None)
@@ -66,13 +69,17 @@ def test_a_window_ending_at_midnight_crosses_it():
     assert w.opened_on(datetime(2026, 6, 2, 0, 0, tzinfo=NY)) is None
 
 
-@pytest.mark.parametrize("text, parsed", [("09:30", (9, 30)), ("0:05", (0, 5)), (" 23:59 ", (23, 59))])
+@pytest.mark.parametrize(
+    "text, parsed", [("09:30", (9, 30)), ("0:05", (0, 5)), (" 23:59 ", (23, 59))]
+)
 def test_times_of_day_keep_their_minutes(text, parsed):
     t = parse_hhmm(text, ("window", "start"))
     assert (t.hour, t.minute) == parsed
 
 
-@pytest.mark.parametrize("text", ["9:5", "09:300", "0930", "9h30", "-1:30", "24:00", "09:60", "", "True"])
+@pytest.mark.parametrize(
+    "text", ["9:5", "09:300", "0930", "9h30", "-1:30", "24:00", "09:60", "", "True"]
+)
 def test_malformed_times_name_their_key(text):
     with pytest.raises(ScheduleError) as info:
         parse_hhmm(text, ("window", "end"))
@@ -88,12 +95,15 @@ def test_a_time_yaml_read_as_a_number_says_so():
     assert info.value.hint == 'quote it: "09:30"'
 
 
-@pytest.mark.parametrize("text, error", [
-    ("2026-12-01T14:00:00", "has no UTC offset"),
-    ("1999-12-31T23:00:00Z", "years 2000-2999"),
-    ("3000-01-01T00:00:00Z", "years 2000-2999"),
-    ("next week", "is not an ISO 8601 date-time"),
-])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ("2026-12-01T14:00:00", "has no UTC offset"),
+        ("1999-12-31T23:00:00Z", "years 2000-2999"),
+        ("3000-01-01T00:00:00Z", "years 2000-2999"),
+        ("next week", "is not an ISO 8601 date-time"),
+    ],
+)
 def test_bad_instants_are_refused_with_their_key(text, error):
     with pytest.raises(ScheduleError) as info:
         parse_instant(text, ("not_before",))
@@ -107,6 +117,7 @@ def test_instants_at_the_year_bounds_are_accepted_in_utc():
 
 # -- not_after equal to not_before: an empty range ---------------------------------------------
 
+
 def test_not_after_equal_to_not_before_is_refused():
     with pytest.raises(ScheduleError) as info:
         parse_schedule({"not_before": "2026-12-01T00:00:00Z", "not_after": "2026-12-01T00:00:00Z"})
@@ -116,10 +127,17 @@ def test_not_after_equal_to_not_before_is_refused():
 
 
 def test_not_after_equal_to_not_before_is_a_located_error(tmp_path):
-    err = one_error(validate(campaign(tmp_path, """
+    err = one_error(
+        validate(
+            campaign(
+                tmp_path,
+                """
         not_before: "2026-12-01T09:00:00-05:00"
         not_after: "2026-12-01T14:00:00Z"
-    """)))
+    """,
+            )
+        )
+    )
     assert (err["line"], err["path"]) == (9, "schedule.not_after")
     assert err["message"].endswith("not_after is not later than not_before")
 
@@ -132,13 +150,17 @@ def test_one_second_between_not_before_and_not_after_is_a_range():
 
 # -- why a phone number cannot be parsed (phones._parse_reason) ---------------------------------
 
-@pytest.mark.parametrize("text, reason", [
-    ("+999 1234567", "no valid country code"),
-    ("(2)", "not a number"),
-    ("011 1", "too short after the international prefix"),
-    ("+44 1", "too short"),
-    ("1" * 300, "too long"),
-])
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("+999 1234567", "no valid country code"),
+        ("(2)", "not a number"),
+        ("011 1", "too short after the international prefix"),
+        ("+44 1", "too short"),
+        ("1" * 300, "too long"),
+    ],
+)
 def test_an_unparseable_phone_says_why(text, reason):
     with pytest.raises(PhoneError) as info:
         normalize_phone(text, "US")
@@ -153,47 +175,65 @@ def test_a_parse_error_the_runner_does_not_know_keeps_the_librarys_words():
 
 # -- why a phone number is impossible: the number's own country, the library's reason ----------
 
-@pytest.mark.parametrize("text, region, message", [
-    ("(212) 555-01", "US", "it is too short for US (read with default_region US)"),
-    ("+1 212 555 01011 1", "US", "it is too long for US (read with default_region US)"),
-    # A +44 number read with region US is British: the message names its own country.
-    ("+44 20 7946 09", "US", "it is a local number without an area code for GB "
-                             "(read with default_region US)"),
-    ("555-12", "CA", "it is too short for US (read with default_region CA)"),
-])
+
+@pytest.mark.parametrize(
+    "text, region, message",
+    [
+        ("(212) 555-01", "US", "it is too short for US (read with default_region US)"),
+        ("+1 212 555 01011 1", "US", "it is too long for US (read with default_region US)"),
+        # A +44 number read with region US is British: the message names its own country.
+        (
+            "+44 20 7946 09",
+            "US",
+            "it is a local number without an area code for GB (read with default_region US)",
+        ),
+        ("555-12", "CA", "it is too short for US (read with default_region CA)"),
+    ],
+)
 def test_an_impossible_phone_names_its_country_and_the_reason(text, region, message):
     with pytest.raises(PhoneError) as info:
         normalize_phone(text, region)
     assert str(info.value) == f"'{text}' cannot be a phone number: {message}"
     assert info.value.hint.startswith(f"check the digits (a {region} number: '")
-    assert info.value.hint.endswith("'); a number of another country starts with + and its "
-                                    "country code")
+    assert info.value.hint.endswith(
+        "'); a number of another country starts with + and its country code"
+    )
 
 
 def test_the_hint_shows_the_regions_example_number_in_both_spellings():
     with pytest.raises(PhoneError) as info:
         normalize_phone("(212) 555-01", "US")
-    assert info.value.hint == ("check the digits (a US number: '(201) 555-0123' or '+12015550123'); "
-                               "a number of another country starts with + and its country code")
+    assert info.value.hint == (
+        "check the digits (a US number: '(201) 555-0123' or '+12015550123'); "
+        "a number of another country starts with + and its country code"
+    )
 
 
 def test_an_unassigned_number_is_accepted_with_the_one_warning():
     phone = normalize_phone("(555) 123-4567", "US")
     assert phone.e164 == "+15551234567"
-    assert phone.warning == ("possible but not assigned in its country's numbering plan "
-                             "(a fictional or unused range)")
+    assert phone.warning == (
+        "possible but not assigned in its country's numbering plan (a fictional or unused range)"
+    )
     assert normalize_phone("(212) 555-0101", "us").warning is None  # the region in any case
 
 
 # -- chat ids: the forms near E.164, lists read with the region, the exact words --------------
 
-@pytest.mark.parametrize("value, hint", [
-    ("12345678", "add '+' and the country code, digits only (a US number: '+112345678')"),
-    ("123456789012345", "add '+' and the country code, digits only (a US number: '+16789012345')"),
-    ("+1 (555) 123-4567", "write it as '+15551234567' (a '+', the country code, digits only)"),
-    ("1234567", E164_HINT),  # too few digits to be a phone written another way
-    ("1234567890123456", E164_HINT),  # too many
-])
+
+@pytest.mark.parametrize(
+    "value, hint",
+    [
+        ("12345678", "add '+' and the country code, digits only (a US number: '+112345678')"),
+        (
+            "123456789012345",
+            "add '+' and the country code, digits only (a US number: '+16789012345')",
+        ),
+        ("+1 (555) 123-4567", "write it as '+15551234567' (a '+', the country code, digits only)"),
+        ("1234567", E164_HINT),  # too few digits to be a phone written another way
+        ("1234567890123456", E164_HINT),  # too many
+    ],
+)
 def test_the_hint_for_a_phone_in_another_form(value, hint):
     assert e164_hint(value) == hint
 
@@ -207,24 +247,41 @@ def test_a_list_of_phones_is_read_with_the_campaigns_region():
     notes: list = []  # the numbers read with a warning
     expected = "+12125550101,+15551234567"
     assert normalize_chat("(555) 123-4567, (212) 555-0101", "US", notes) == expected
-    assert [n.warning for n in notes] == ["possible but not assigned in its country's numbering "
-                                          "plan (a fictional or unused range)"]
+    assert [n.warning for n in notes] == [
+        "possible but not assigned in its country's numbering plan (a fictional or unused range)"
+    ]
     notes.clear()
     assert normalize_chat(["(555) 123-4567", "(212) 555-0101"], "US", notes) == expected
     assert len(notes) == 1
 
 
-@pytest.mark.parametrize("to, message, hint", [
-    ([], "'to' is an empty list", "list at least two phones/emails"),
-    (["+15551230001", 15551230002], "a member of 'to' was read as the number 15551230002",
-     "quote each phone number: [\"+15551230001\", ...]"),
-    (["+15551230001", "grp_x"], "a group id ('grp_x') cannot be a member of a list",
-     "use the group id alone, or list its members' phones/emails"),
-    ("ada@example", "'ada@example' is not a valid email address", "write it as name@example.com"),
-    (" , ", "'to' lists no phone or email", None),
-    (15551230001, "'to' was read as the number 15551230001, not a phone number",
-     "quote it: to: \"+15551230001\" (YAML reads an unquoted +1555… as a number)"),
-])
+@pytest.mark.parametrize(
+    "to, message, hint",
+    [
+        ([], "'to' is an empty list", "list at least two phones/emails"),
+        (
+            ["+15551230001", 15551230002],
+            "a member of 'to' was read as the number 15551230002",
+            'quote each phone number: ["+15551230001", ...]',
+        ),
+        (
+            ["+15551230001", "grp_x"],
+            "a group id ('grp_x') cannot be a member of a list",
+            "use the group id alone, or list its members' phones/emails",
+        ),
+        (
+            "ada@example",
+            "'ada@example' is not a valid email address",
+            "write it as name@example.com",
+        ),
+        (" , ", "'to' lists no phone or email", None),
+        (
+            15551230001,
+            "'to' was read as the number 15551230001, not a phone number",
+            'quote it: to: "+15551230001" (YAML reads an unquoted +1555… as a number)',
+        ),
+    ],
+)
 def test_chat_id_errors_say_what_and_how(to, message, hint):
     with pytest.raises(ChatIdError) as info:
         normalize_chat(to)
@@ -239,11 +296,15 @@ def test_a_phone_the_region_cannot_read_keeps_the_phones_words():
 
 
 def test_the_chat_id_is_one_path_segment():
-    assert url_path("+15551230001,ada@example.com") == "/chats/%2B15551230001%2Cada%40example.com/messages"
+    assert (
+        url_path("+15551230001,ada@example.com")
+        == "/chats/%2B15551230001%2Cada%40example.com/messages"
+    )
     assert url_path("grp_a/b") == "/chats/grp_a%2Fb/messages"  # a slash cannot open a new segment
 
 
 # -- the executor's gate and the content hash ----------------------------------------------------
+
 
 @dataclass
 class _Step:
@@ -274,8 +335,9 @@ def test_no_schedule_and_no_delay_needs_no_gate():
 
 
 def test_the_gate_reads_the_recipients_zone_then_the_campaigns():
-    rules = parse_schedule({"timezone": "America/New_York",
-                            "window": {"start": "09:00", "end": "17:00"}})
+    rules = parse_schedule(
+        {"timezone": "America/New_York", "window": {"start": "09:00", "end": "17:00"}}
+    )
     gate = gate_for(_Campaign(rules, [_Step("a")]))
     at = datetime(2026, 6, 1, 14, 0, tzinfo=UTC).timestamp()  # 10:00 in New York, 23:00 in Tokyo
     assert gate(_Request("a"), None, False, at) == Readiness(Wait.DUE, None)
@@ -313,29 +375,68 @@ def test_a_steps_keys_default_to_the_first_message_as_the_key_does():
 WINDOW_HINT = "set schedule.timezone (and optionally timezone_var for per-recipient zones)"
 
 
-@pytest.mark.parametrize("spec, key, message, hint", [
-    ({"timezone": "Mars/Olympus"}, ("timezone",), "unknown time zone 'Mars/Olympus'",
-     "use an IANA name such as America/New_York or Europe/Paris"),
-    ({"timezone": "UTC", "window": {"start": "09:00", "end": "09:00"}}, ("window",),
-     "the window starts and ends at the same time",
-     "give different start and end times (a window may cross midnight)"),
-    ({"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": ["mon", "someday"]}},
-     ("window", "days"), "unknown day(s): someday", "use mon, tue, wed, thu, fri, sat, sun"),
-    ({"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": ["x", 7]}},
-     ("window", "days"), "unknown day(s): x, 7", "use mon, tue, wed, thu, fri, sat, sun"),
-    ({"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": []}},
-     ("window", "days"), "the window has no days", "list at least one day"),
-    ({"window": {"start": "09:00", "end": "17:00"}}, ("window",), "a window needs a time zone",
-     WINDOW_HINT),
-    ({"not_before": "soon"}, ("not_before",), "'soon' is not an ISO 8601 date-time",
-     'write e.g. "2026-12-01T14:00:00Z" or "2026-12-01T09:00:00-05:00"'),
-    ({"not_after": "2026-12-01T14:00:00"}, ("not_after",),
-     "'2026-12-01T14:00:00' has no UTC offset, so it is ambiguous",
-     'add Z or an offset: "2026-12-01T14:00:00Z"'),
-    ({"not_after": "1999-12-01T14:00:00Z"}, ("not_after",),
-     "'1999-12-01T14:00:00Z' is not a date this runner can schedule (years 2000-2999)",
-     "check the year"),
-])
+@pytest.mark.parametrize(
+    "spec, key, message, hint",
+    [
+        (
+            {"timezone": "Mars/Olympus"},
+            ("timezone",),
+            "unknown time zone 'Mars/Olympus'",
+            "use an IANA name such as America/New_York or Europe/Paris",
+        ),
+        (
+            {"timezone": "UTC", "window": {"start": "09:00", "end": "09:00"}},
+            ("window",),
+            "the window starts and ends at the same time",
+            "give different start and end times (a window may cross midnight)",
+        ),
+        (
+            {
+                "timezone": "UTC",
+                "window": {"start": "09:00", "end": "17:00", "days": ["mon", "someday"]},
+            },
+            ("window", "days"),
+            "unknown day(s): someday",
+            "use mon, tue, wed, thu, fri, sat, sun",
+        ),
+        (
+            {"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": ["x", 7]}},
+            ("window", "days"),
+            "unknown day(s): x, 7",
+            "use mon, tue, wed, thu, fri, sat, sun",
+        ),
+        (
+            {"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": []}},
+            ("window", "days"),
+            "the window has no days",
+            "list at least one day",
+        ),
+        (
+            {"window": {"start": "09:00", "end": "17:00"}},
+            ("window",),
+            "a window needs a time zone",
+            WINDOW_HINT,
+        ),
+        (
+            {"not_before": "soon"},
+            ("not_before",),
+            "'soon' is not an ISO 8601 date-time",
+            'write e.g. "2026-12-01T14:00:00Z" or "2026-12-01T09:00:00-05:00"',
+        ),
+        (
+            {"not_after": "2026-12-01T14:00:00"},
+            ("not_after",),
+            "'2026-12-01T14:00:00' has no UTC offset, so it is ambiguous",
+            'add Z or an offset: "2026-12-01T14:00:00Z"',
+        ),
+        (
+            {"not_after": "1999-12-01T14:00:00Z"},
+            ("not_after",),
+            "'1999-12-01T14:00:00Z' is not a date this runner can schedule (years 2000-2999)",
+            "check the year",
+        ),
+    ],
+)
 def test_each_schedule_refusal_names_its_key_and_says_how_to_fix_it(spec, key, message, hint):
     with pytest.raises(ScheduleError) as info:
         parse_schedule(spec)
@@ -348,8 +449,9 @@ def test_a_window_with_a_per_recipient_zone_needs_no_default_zone():
 
 
 def test_days_are_read_by_their_first_three_letters_in_any_case():
-    s = parse_schedule({"timezone": "UTC",
-                        "window": {"start": "09:00", "end": "17:00", "days": ["Monday", "FRI"]}})
+    s = parse_schedule(
+        {"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": ["Monday", "FRI"]}}
+    )
     assert s.window.days == frozenset({0, 4})
 
 
@@ -370,9 +472,12 @@ def test_at_now_is_this_second_in_utc():
 
 # -- Schedule.state: which wait is named, and what counts -------------------------------------
 
+
 def test_the_window_contains_its_opening_instant():
     w = Window(parse_hhmm("09:30", ()), parse_hhmm("17:45", ()), None)
-    assert w.opened_on(datetime(2026, 6, 1, 9, 30, tzinfo=NY)) == datetime(2026, 6, 1, 9, 30, tzinfo=NY)
+    assert w.opened_on(datetime(2026, 6, 1, 9, 30, tzinfo=NY)) == datetime(
+        2026, 6, 1, 9, 30, tzinfo=NY
+    )
     assert w.opened_on(datetime(2026, 6, 1, 9, 29, 59, tzinfo=NY)) is None
 
 
@@ -381,8 +486,9 @@ def test_a_delay_without_a_previous_step_waits_for_nothing():
     at = datetime(2026, 12, 2, tzinfo=UTC)
     assert s.state(at, ZoneInfo("UTC"), delay=3600) == (Wait.DUE, None)  # no previous step
     # A previous step accepted, and no delay for this one: due at once.
-    assert s.state(at, ZoneInfo("UTC"), delay=None, previous_accepted=at.timestamp(),
-                   has_previous=True) == (Wait.DUE, None)
+    assert s.state(
+        at, ZoneInfo("UTC"), delay=None, previous_accepted=at.timestamp(), has_previous=True
+    ) == (Wait.DUE, None)
 
 
 def test_the_first_wait_is_the_one_named():
@@ -390,26 +496,37 @@ def test_the_first_wait_is_the_one_named():
     at = datetime(2026, 12, 1, 10, tzinfo=UTC)
     # not_before is 2 h away, the delay ends in 5 h: the message waits for the start first.
     ready = at.timestamp() + 5 * 3600 - 3600
-    state, due = s.state(at, ZoneInfo("UTC"), delay=5 * 3600, previous_accepted=at.timestamp() - 3600,
-                         has_previous=True)
+    state, due = s.state(
+        at,
+        ZoneInfo("UTC"),
+        delay=5 * 3600,
+        previous_accepted=at.timestamp() - 3600,
+        has_previous=True,
+    )
     assert (state, due.timestamp()) == (Wait.START, ready)
 
 
 def test_a_recipient_without_a_zone_is_scheduled_in_utc_when_the_campaign_names_none():
     rules = parse_schedule({"timezone_var": "tz", "window": {"start": "09:00", "end": "17:00"}})
     gate = gate_for(_Campaign(rules, [_Step("a")]))
-    assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp()) == Readiness(
-        Wait.DUE, None)
-    assert gate(_Request("a"), None, False, datetime(2026, 6, 1, 8, tzinfo=UTC).timestamp()) == Readiness(
-        Wait.WINDOW, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp())
+    assert gate(
+        _Request("a"), None, False, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp()
+    ) == Readiness(Wait.DUE, None)
+    assert gate(
+        _Request("a"), None, False, datetime(2026, 6, 1, 8, tzinfo=UTC).timestamp()
+    ) == Readiness(Wait.WINDOW, datetime(2026, 6, 1, 9, tzinfo=UTC).timestamp())
 
 
 def test_a_window_opening_in_the_spring_forward_gap_opens_when_the_clock_jumps():
     # 02:10 does not exist in New York on 2026-03-08 (02:00 -> 03:00 EDT): the window opens
     # at 03:00 EDT = 07:00 UTC to the second, wherever the bisection starts.
-    s = parse_schedule({"timezone": "America/New_York", "window": {"start": "02:10", "end": "04:00"}})
+    s = parse_schedule(
+        {"timezone": "America/New_York", "window": {"start": "02:10", "end": "04:00"}}
+    )
     assert s.state(datetime(2026, 3, 8, 5, 0, tzinfo=UTC), NY) == (
-        Wait.WINDOW, datetime(2026, 3, 8, 7, 0, tzinfo=UTC))
+        Wait.WINDOW,
+        datetime(2026, 3, 8, 7, 0, tzinfo=UTC),
+    )
     assert s.state(datetime(2026, 3, 8, 7, 0, tzinfo=UTC), NY) == (Wait.DUE, None)
 
 
@@ -419,8 +536,10 @@ def test_an_answer_key_is_its_own_derivation():
     key = answer_key("help", "+15551230001", "2026-12-01")
     digest = hashlib.sha256(b"answer\x1fhelp\x1f+15551230001\x1f2026-12-01").hexdigest()[:40]
     assert key == "rnr1-" + digest
-    assert answer_key("stop", "+15551230001") == "rnr1-" + hashlib.sha256(
-        b"answer\x1fstop\x1f+15551230001\x1f").hexdigest()[:40]
+    assert (
+        answer_key("stop", "+15551230001")
+        == "rnr1-" + hashlib.sha256(b"answer\x1fstop\x1f+15551230001\x1f").hexdigest()[:40]
+    )
 
 
 def test_only_a_phone_in_another_form_is_marked_for_default_region():
@@ -445,6 +564,7 @@ def test_a_zone_less_recipient_is_in_utc_whatever_the_machines_zone(monkeypatch)
 
 # -- Schedule.timing with the law's holds (rewritten by the law merge) ----------------------------
 
+
 @dataclass(frozen=True)
 class _Hold:
     """A hold that lets a message go from `opens` on (a law's hours, a cap)."""
@@ -467,8 +587,16 @@ def test_timing_alone_assumes_no_previous_step_and_names_no_hold():
 
 def test_every_zone_of_a_recipient_is_asked_however_many():
     s = parse_schedule({"timezone": "UTC", "window": {"start": "09:00", "end": "17:00"}})
-    zones = tuple(ZoneInfo(z) for z in ("America/New_York", "America/Chicago", "America/Denver",
-                                        "America/Los_Angeles", "America/Anchorage"))
+    zones = tuple(
+        ZoneInfo(z)
+        for z in (
+            "America/New_York",
+            "America/Chicago",
+            "America/Denver",
+            "America/Los_Angeles",
+            "America/Anchorage",
+        )
+    )
     at = datetime(2026, 6, 1, 12, tzinfo=UTC)  # 08:00 in New York: no zone's window is open
     t = s.timing(at, zones)
     assert t.state == Wait.WINDOW
@@ -486,12 +614,18 @@ def test_every_hold_is_asked_however_many():
 
 
 def test_a_hold_that_pushes_past_the_window_waits_for_the_next_window_in_a_second_round():
-    s = parse_schedule({"timezone": "America/New_York", "window": {"start": "09:00", "end": "17:00"}})
+    s = parse_schedule(
+        {"timezone": "America/New_York", "window": {"start": "09:00", "end": "17:00"}}
+    )
     ny = ZoneInfo("America/New_York")
     at = datetime(2026, 6, 1, 12, tzinfo=ny)
     t = s.timing(at, (ny,), holds=[_Hold(datetime(2026, 6, 1, 18, tzinfo=ny))])
     # 18:00 is after the window: the next opening, named by the hold that held it first.
-    assert (t.state, t.when, t.held_by) == (Wait.LAW, datetime(2026, 6, 2, 9, tzinfo=ny), "test hours")
+    assert (t.state, t.when, t.held_by) == (
+        Wait.LAW,
+        datetime(2026, 6, 2, 9, tzinfo=ny),
+        "test hours",
+    )
 
 
 def test_a_message_held_past_not_after_expires_and_says_what_held_it():
@@ -503,8 +637,9 @@ def test_a_message_held_past_not_after_expires_and_says_what_held_it():
 
 
 def test_a_zone_less_request_is_in_the_campaigns_zone_not_utc():
-    rules = parse_schedule({"timezone": "America/New_York",
-                            "window": {"start": "09:00", "end": "17:00"}})
+    rules = parse_schedule(
+        {"timezone": "America/New_York", "window": {"start": "09:00", "end": "17:00"}}
+    )
     gate = gate_for(_Campaign(rules, [_Step("a")]))
     at = datetime(2026, 6, 1, 20, 0, tzinfo=UTC).timestamp()  # 16:00 in New York, 20:00 in UTC
     assert gate(_Request("a"), None, False, at) == Readiness(Wait.DUE, None)
@@ -522,6 +657,7 @@ def test_a_gate_with_only_not_before_or_not_after_still_waits_or_expires():
 
 
 # -- the opt-out vocabulary with a team's own words (runner.consent.match) ---------------------
+
 
 def test_extra_stop_words_are_folded_deduplicated_and_ordered_longest_first():
     from runner.consent.match import _vocabulary, vocabulary

@@ -17,9 +17,20 @@ from runner.http.client import ApiClient
 from runner.run.track import TrackResult, TrackStats
 
 KEY = "bl_net_SECRET_0a1b2c3d4e5f"
-NO_PROXIES = {name: None for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
-                                      "http_proxy", "https_proxy", "all_proxy", "no_proxy",
-                                      "RUNNER_HTTP_STACK")}
+NO_PROXIES = {
+    name: None
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+        "RUNNER_HTTP_STACK",
+    )
+}
 
 
 def closed_port() -> int:
@@ -47,10 +58,24 @@ steps:
 
 def send(campaign_cli, tmp_path: Path, base_url: str, *args: str, **env: str | None):
     campaign = write_campaign(tmp_path)
-    return campaign_cli("send", str(campaign), "--yes", "--state", str(tmp_path / "state"),
-                        "--no-progress", "--base-url", base_url, "--max-attempts", "2",
-                        "--backoff-base", "0.01", "--backoff-cap", "0.02", *args,
-                        env={**NO_PROXIES, "BLOOIO_API_KEY": KEY, **env})
+    return campaign_cli(
+        "send",
+        str(campaign),
+        "--yes",
+        "--state",
+        str(tmp_path / "state"),
+        "--no-progress",
+        "--base-url",
+        base_url,
+        "--max-attempts",
+        "2",
+        "--backoff-base",
+        "0.01",
+        "--backoff-cap",
+        "0.02",
+        *args,
+        env={**NO_PROXIES, "BLOOIO_API_KEY": KEY, **env},
+    )
 
 
 @pytest.mark.parametrize("stack", ["fast", "httpx"])
@@ -75,17 +100,32 @@ def test_send_to_a_closed_port_names_host_phase_and_reason(campaign_cli, tmp_pat
 def test_a_proxy_in_use_is_named_in_the_send_header(campaign_cli, tmp_path):
     proxy, target = closed_port(), closed_port()
     base = f"http://127.0.0.1:{target}/v2/api"
-    result = send(campaign_cli, tmp_path, base, "--max-attempts", "1",
-                  HTTP_PROXY=f"http://user:pw-SECRET@127.0.0.1:{proxy}")
+    result = send(
+        campaign_cli,
+        tmp_path,
+        base,
+        "--max-attempts",
+        "1",
+        HTTP_PROXY=f"http://user:pw-SECRET@127.0.0.1:{proxy}",
+    )
     assert f"to {base}  via proxy 127.0.0.1:{proxy}  rate" in result.stderr
-    assert f"via proxy 127.0.0.1:{proxy}: reaching 127.0.0.1:{target} through the proxy failed" \
+    assert (
+        f"via proxy 127.0.0.1:{proxy}: reaching 127.0.0.1:{target} through the proxy failed"
         in result.stdout
+    )
     assert "pw-SECRET" not in result.stdout + result.stderr
 
     # NO_PROXY covering the emulator's address: direct, and no note.
     (tmp_path / "direct").mkdir()
-    direct = send(campaign_cli, tmp_path / "direct", base, "--max-attempts", "1",
-                  HTTP_PROXY=f"http://127.0.0.1:{proxy}", NO_PROXY="127.0.0.1,localhost")
+    direct = send(
+        campaign_cli,
+        tmp_path / "direct",
+        base,
+        "--max-attempts",
+        "1",
+        HTTP_PROXY=f"http://127.0.0.1:{proxy}",
+        NO_PROXY="127.0.0.1,localhost",
+    )
     assert "via proxy" not in direct.stdout + direct.stderr
     assert f"connecting to 127.0.0.1:{target} failed" in direct.stdout
 
@@ -97,11 +137,17 @@ def test_network_summary_gives_the_commonest_reason():
 
 
 def test_track_summary_names_network_failures():
-    stats = TrackStats(total=3, open=3, polls=5, poll_errors=5,
-                       network_errors=Counter({"connecting to h:443 failed: Connection refused": 5}))
+    stats = TrackStats(
+        total=3,
+        open=3,
+        polls=5,
+        poll_errors=5,
+        network_errors=Counter({"connecting to h:443 failed: Connection refused": 5}),
+    )
     line = track_summary(TrackResult(stats, None, 1.0))
-    assert line.endswith("; network_error 5 polls (most: connecting to h:443 failed: "
-                         "Connection refused)")
+    assert line.endswith(
+        "; network_error 5 polls (most: connecting to h:443 failed: Connection refused)"
+    )
     assert "network_error" not in track_summary(TrackResult(TrackStats(total=1), None, 1.0))
 
 
@@ -111,8 +157,13 @@ def test_the_clients_own_deadline_names_the_host():
         return httpx.Response(200)
 
     async def scenario():
-        async with ApiClient("http://127.0.0.1:9/v2/api", KEY, timeout=0.05, concurrency=1,
-                             transport=httpx.MockTransport(hang)) as api:
+        async with ApiClient(
+            "http://127.0.0.1:9/v2/api",
+            KEY,
+            timeout=0.05,
+            concurrency=1,
+            transport=httpx.MockTransport(hang),
+        ) as api:
             return await api.request("GET", "/chats")
 
     exchange = asyncio.run(scenario())

@@ -45,8 +45,10 @@ def write_journal(project: Path) -> Path:
         run = j.start_run("damaged", 1, {}, {"requests": N})
         ops: list = []
         for i in range(N):
-            ops += [Attempt(f"k{i}", f"+1555300{i:04d}", "hello", 1, i, 0, 1, "h" * 40, run, 1.0),
-                    Outcome(f"k{i}", ACCEPTED, message_id=f"msg_{i:020d}", http_status=202, now=1.0)]
+            ops += [
+                Attempt(f"k{i}", f"+1555300{i:04d}", "hello", 1, i, 0, 1, "h" * 40, run, 1.0),
+                Outcome(f"k{i}", ACCEPTED, message_id=f"msg_{i:020d}", http_status=202, now=1.0),
+            ]
         j.apply(ops)
         j.finish_run(run, {"requests": N, "accepted": N}, 0, None)
     return path  # closed: the WAL is checkpointed into the file
@@ -69,8 +71,14 @@ def test_a_damaged_journal_page(campaign_cli, project, command):
     path = write_journal(project)
     damage(path)
     extra = ["--yes"] if command == "send" else []
-    out = campaign_cli(command, str(project / "c.yaml"), "--state", str(project / "st"), *extra,
-                       env={"BLOOIO_API_KEY": "k", "BLOOIO_BASE_URL": "http://127.0.0.1:9/v2/api"})
+    out = campaign_cli(
+        command,
+        str(project / "c.yaml"),
+        "--state",
+        str(project / "st"),
+        *extra,
+        env={"BLOOIO_API_KEY": "k", "BLOOIO_BASE_URL": "http://127.0.0.1:9/v2/api"},
+    )
     assert_one_line_error(out, path)
     assert "malformed" in out.stderr and "move it aside" in out.stderr
     assert "idempotency keys make a re-run safe" in out.stderr
@@ -97,24 +105,41 @@ def test_reach_on_a_read_only_state(campaign_cli, project, emulator, monkeypatch
 
     monkeypatch.setattr(CapabilityCache, "put", refuse)
     env = {"BLOOIO_API_KEY": emulator.api_key, "BLOOIO_BASE_URL": emulator.base_url}
-    out = campaign_cli("reach", str(project / "c.yaml"), "--state", str(project / "st"),
-                       "--rate", "10000", env=env)
+    out = campaign_cli(
+        "reach", str(project / "c.yaml"), "--state", str(project / "st"), "--rate", "10000", env=env
+    )
     assert_one_line_error(out, project / "st" / "capabilities.sqlite")
     assert "readonly" in out.stderr and "--state" in out.stderr
 
 
 def test_reach_on_a_state_path_that_is_a_file(campaign_cli, project):
     (project / "st").write_text("not a folder", encoding="utf-8")
-    out = campaign_cli("reach", str(project / "c.yaml"), "--state", str(project / "st"),
-                       env={"BLOOIO_API_KEY": "k", "BLOOIO_BASE_URL": "http://127.0.0.1:9/v2/api"})
+    out = campaign_cli(
+        "reach",
+        str(project / "c.yaml"),
+        "--state",
+        str(project / "st"),
+        env={"BLOOIO_API_KEY": "k", "BLOOIO_BASE_URL": "http://127.0.0.1:9/v2/api"},
+    )
     assert_one_line_error(out, project / "st", code=2)  # refused as a usage error
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_report_to_a_full_device_keeps_the_send_exit_code(campaign_cli, project, emulator):
     env = {"BLOOIO_API_KEY": emulator.api_key, "BLOOIO_BASE_URL": emulator.base_url}
-    out = campaign_cli("send", str(project / "c.yaml"), "--state", str(project / "st"), "--yes",
-                       "--no-progress", "--rate", "unlimited", "--report", "/dev/full", env=env)
+    out = campaign_cli(
+        "send",
+        str(project / "c.yaml"),
+        "--state",
+        str(project / "st"),
+        "--yes",
+        "--no-progress",
+        "--rate",
+        "unlimited",
+        "--report",
+        "/dev/full",
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "/dev/full" in out.stderr
     assert "requests" in out.stdout  # the text report still came out

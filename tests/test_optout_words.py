@@ -27,38 +27,61 @@ pytest_plugins = ["emulator_fixtures"]
 A, B, C, D, E = (f"+1555123000{i}" for i in range(1, 6))
 
 
-@pytest.mark.parametrize(("text", "word"), [
-    ("STOP.", "STOP"), ("stop please", "STOP"), ("Stop!!", "STOP"), (" QUIT\n", "QUIT"),
-    ("StopAll", "STOPALL"), ("END", "END"), ("revoke", "REVOKE"), ("Revoke consent.", "REVOKE"),
-    ("opt out", "OPT OUT"), ("OPT-OUT", "OPT OUT"), ("Opt out, thanks", "OPT OUT"),
-    ("OPTOUT", "OPTOUT"), ("cancel.", "CANCEL"), ("unsubscribe me", "UNSUBSCRIBE"),
-    ("«Stop»", "STOP"), ("ＳＴＯＰ", "STOP"),  # quotes and full-width letters fold too
-])
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("STOP.", "STOP"),
+        ("stop please", "STOP"),
+        ("Stop!!", "STOP"),
+        (" QUIT\n", "QUIT"),
+        ("StopAll", "STOPALL"),
+        ("END", "END"),
+        ("revoke", "REVOKE"),
+        ("Revoke consent.", "REVOKE"),
+        ("opt out", "OPT OUT"),
+        ("OPT-OUT", "OPT OUT"),
+        ("Opt out, thanks", "OPT OUT"),
+        ("OPTOUT", "OPTOUT"),
+        ("cancel.", "CANCEL"),
+        ("unsubscribe me", "UNSUBSCRIBE"),
+        ("«Stop»", "STOP"),
+        ("ＳＴＯＰ", "STOP"),  # quotes and full-width letters fold too
+    ],
+)
 def test_a_reply_that_is_or_starts_with_a_stop_word_opts_out(text, word):
     assert read_reply(text) == Reading(Meaning.OPT_OUT, word)
     assert stop_word(text) == word
 
 
-@pytest.mark.parametrize(("text", "word"), [
-    # Changed on purpose with the consent ledger: a stop phrase anywhere is an opt-out.
-    ("please stop texting me", "STOP TEXTING"), ("Could you STOP MESSAGING me?", "STOP MESSAGING"),
-])
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        # Changed on purpose with the consent ledger: a stop phrase anywhere is an opt-out.
+        ("please stop texting me", "STOP TEXTING"),
+        ("Could you STOP MESSAGING me?", "STOP MESSAGING"),
+    ],
+)
 def test_a_stop_phrase_anywhere_opts_out(text, word):
     assert read_reply(text) == Reading(Meaning.OPT_OUT, word)
     assert stop_word(text) == word
 
 
-@pytest.mark.parametrize(("text", "word"), [
-    ("I want to opt-out", "OPT OUT"), ("can I cancel my order?", "CANCEL"),
-    ("don't stop", "STOP"),
-])
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("I want to opt-out", "OPT OUT"),
+        ("can I cancel my order?", "CANCEL"),
+        ("don't stop", "STOP"),
+    ],
+)
 def test_a_stop_word_elsewhere_is_held(text, word):
     assert read_reply(text) == Reading(Meaning.HOLD, word)
     assert stop_word(text) is None
 
 
-@pytest.mark.parametrize("text", ["hello", "stopping by later", "unstoppable", "endless fun",
-                                  "", " ", "!!!", None, 7])
+@pytest.mark.parametrize(
+    "text", ["hello", "stopping by later", "unstoppable", "endless fun", "", " ", "!!!", None, 7]
+)
 def test_other_replies_mean_nothing(text):
     assert read_reply(text) is None
 
@@ -96,8 +119,9 @@ def test_the_campaign_field_is_loaded_and_checked(tmp_path):
     (tmp_path / "lists" / "optouts.txt").write_text("", encoding="utf-8")
     (tmp_path / "c.yaml").write_text(CAMPAIGN, encoding="utf-8")
     assert load_campaign(tmp_path / "c.yaml").optout_words == ["arrêt", "no más"]
-    (tmp_path / "bad.yaml").write_text(CAMPAIGN.replace('[arrêt, "no más"]', '[""]'),
-                                       encoding="utf-8")
+    (tmp_path / "bad.yaml").write_text(
+        CAMPAIGN.replace('[arrêt, "no más"]', '[""]'), encoding="utf-8"
+    )
     with pytest.raises(CampaignError, match=r"bad\.yaml:6:.*must not be empty"):
         load_campaign(tmp_path / "bad.yaml")
 
@@ -113,8 +137,9 @@ def test_export_writes_through_a_symlink_and_never_twice(tmp_path):
     link.symlink_to(shared)
     camp = str(tmp_path / "camp" / "c.yaml")
     t = 1_700_000_000_000
-    added = export(link, [Exported(A, "QUIT", t + 5), Exported(A, "STOP", t),
-                          Exported(E, "STOP", t)], camp)
+    added = export(
+        link, [Exported(A, "QUIT", t + 5), Exported(A, "STOP", t), Exported(E, "STOP", t)], camp
+    )
     assert [(o.chat, o.word) for o in added] == [(A, "STOP")]  # the first opt-out of the chat
     assert link.is_symlink() and link.resolve() == shared
     assert shared.read_text().splitlines() == [E, f"{A}  # opted out 2023-11-14 via STOP"]
@@ -126,8 +151,10 @@ def sent_to(state, chats):
     now = time.time() - 5
     ops = []
     for i, chat in enumerate(chats):
-        ops += [Attempt(f"k{i}", chat, "hello", 1, i, 0, 1, "h", None, now),
-                Outcome(f"k{i}", ACCEPTED, message_id=f"m{i}", http_status=202, now=now)]
+        ops += [
+            Attempt(f"k{i}", chat, "hello", 1, i, 0, 1, "h", None, now),
+            Outcome(f"k{i}", ACCEPTED, message_id=f"m{i}", http_status=202, now=now),
+        ]
     with Journal(journal_path(state, "words")) as j:
         j.apply(ops)
 
@@ -155,8 +182,11 @@ def test_optouts_reads_new_words_and_holds_replies_for_review(tmp_path, make_emu
     assert dry.exit_code == 0, dry.output
     doc = json.loads(dry.stdout)
     assert [(o["chat"], o["word"]) for o in doc["opted_out"]] == [
-        ("+1555•••0001", "STOP"), ("+1555•••0002", "STOP"), ("+1555•••0003", "OPT OUT"),
-        ("+1555•••0004", "ARRÊT")]
+        ("+1555•••0001", "STOP"),
+        ("+1555•••0002", "STOP"),
+        ("+1555•••0003", "OPT OUT"),
+        ("+1555•••0004", "ARRÊT"),
+    ]
     assert E not in dry.stdout
     assert standings(state) == {}  # a dry run records nothing
     assert (tmp_path / "lists" / "optouts.txt").read_text() == ""  # nor writes the file
@@ -167,9 +197,13 @@ def test_optouts_reads_new_words_and_holds_replies_for_review(tmp_path, make_emu
     assert "1 chat held" in text.stdout and "campaign optouts review" in text.stdout
     assert "can I cancel my order? this is +1555•••0005's phone" in text.stdout
     assert E not in text.stdout
-    assert standings(state) == {A: ("opted_out", "STOP"), B: ("opted_out", "STOP"),
-                                C: ("opted_out", "OPT OUT"), D: ("opted_out", "ARRÊT"),
-                                E: ("held", "CANCEL")}
+    assert standings(state) == {
+        A: ("opted_out", "STOP"),
+        B: ("opted_out", "STOP"),
+        C: ("opted_out", "OPT OUT"),
+        D: ("opted_out", "ARRÊT"),
+        E: ("held", "CANCEL"),
+    }
     assert (tmp_path / "lists" / "optouts.txt").read_text() == ""  # no --export: file untouched
 
     exported = CliRunner().invoke(main, [*args, "--export"], env=env)
@@ -189,8 +223,21 @@ def test_a_dry_run_lists_the_holds_it_would_record(tmp_path, make_emulator):
     sent_to(state, [E])
     emu.reply(E, f"can I cancel my order? this is {E}'s phone")
     env = {"BLOOIO_API_KEY": emu.api_key, "BLOOIO_BASE_URL": emu.base_url}
-    dry = CliRunner().invoke(main, ["optouts", str(tmp_path / "c.yaml"), "--state", str(state),
-                                    "--rate", "500", "--dry-run", "--format", "json"], env=env)
+    dry = CliRunner().invoke(
+        main,
+        [
+            "optouts",
+            str(tmp_path / "c.yaml"),
+            "--state",
+            str(state),
+            "--rate",
+            "500",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        env=env,
+    )
     assert dry.exit_code == 0, dry.output
     doc = json.loads(dry.stdout)
     (held,) = doc["held"]

@@ -55,8 +55,10 @@ WORDS = stop_words()
 # -- stop words -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["STOP", "stop", " Stop \n", "StopAll", "unsubscribe", "CANCEL",
-                                  "end", "Quit", "\tQUIT\t"])
+@pytest.mark.parametrize(
+    "text",
+    ["STOP", "stop", " Stop \n", "StopAll", "unsubscribe", "CANCEL", "end", "Quit", "\tQUIT\t"],
+)
 def test_stop_words(text):
     assert stop_word(text) == text.strip().upper()
 
@@ -66,8 +68,9 @@ def test_spelled_out_letters_are_joined():
     assert stop_word("s t o p") == "STOP" and stop_word("S.T.O.P") == "STOP"
 
 
-@pytest.mark.parametrize("text", ["don't stop", "", "   ", None, 42, "STOPP",
-                                  "the end", "...", "stopping by later"])
+@pytest.mark.parametrize(
+    "text", ["don't stop", "", "   ", None, 42, "STOPP", "the end", "...", "stopping by later"]
+)
 def test_not_stop_words(text):
     assert stop_word(text) is None
 
@@ -75,8 +78,17 @@ def test_not_stop_words(text):
 def test_the_carrier_words_are_all_there():
     # The FCC's seven (47 CFR 64.1200(a)(10)), STOPALL, and the one-word OPTOUT.
     words = {t.text for t in vocabulary_data().opt_out_words}
-    assert words == {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
-                     "OPT OUT", "OPTOUT"}
+    assert words == {
+        "STOP",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "REVOKE",
+        "OPT OUT",
+        "OPTOUT",
+    }
     assert set(WORDS.words) == words
     assert all(t.sources for t in vocabulary_data().opt_out_words)  # each says where it is from
 
@@ -88,16 +100,33 @@ def _attempted(journal) -> None:
     """B at 200 s; A at 150 s and (its outcome unknown) at 100 s; a group at 300 s (the API
     answered with its group id) and at 250 s; E only marked, never sent."""
     group = f"{C},{D}"
-    ops = [Attempt("b", B, "s", 1, 0, 0, 1, "h", None, 200.0),
-           Attempt("a1", A, "s", 1, 1, 0, 1, "h", None, 150.0),
-           Attempt("a2", A, "s", 1, 1, 1, 1, "h", None, 100.0),
-           Attempt("g1", group, "s", 1, 2, 0, 1, "h", None, 300.0),
-           Attempt("g2", group, "s", 1, 2, 1, 1, "h", None, 250.0),
-           Mark("e", E, "s", 1, 3, 0, 1, status="failed", error_code="x", error_message=None,
-                content_hash="h", run_id=None, now=300.0)]
-    ops += [Outcome("b", ACCEPTED, message_id="mb", now=201.0),
-            Outcome("a2", PENDING, now=101.0),
-            Outcome("g1", ACCEPTED, message_id="mg", group_id="grp_abc", now=301.0)]
+    ops = [
+        Attempt("b", B, "s", 1, 0, 0, 1, "h", None, 200.0),
+        Attempt("a1", A, "s", 1, 1, 0, 1, "h", None, 150.0),
+        Attempt("a2", A, "s", 1, 1, 1, 1, "h", None, 100.0),
+        Attempt("g1", group, "s", 1, 2, 0, 1, "h", None, 300.0),
+        Attempt("g2", group, "s", 1, 2, 1, 1, "h", None, 250.0),
+        Mark(
+            "e",
+            E,
+            "s",
+            1,
+            3,
+            0,
+            1,
+            status="failed",
+            error_code="x",
+            error_message=None,
+            content_hash="h",
+            run_id=None,
+            now=300.0,
+        ),
+    ]
+    ops += [
+        Outcome("b", ACCEPTED, message_id="mb", now=201.0),
+        Outcome("a2", PENDING, now=101.0),
+        Outcome("g1", ACCEPTED, message_id="mg", group_id="grp_abc", now=301.0),
+    ]
     journal.apply(ops)
 
 
@@ -143,15 +172,23 @@ def test_one_to_one_opt_outs_are_all_recorded():
     # Every opt-out is an event (the ledger keeps the history); the cursor is the newest reply.
     assert found(reading.events) == [(A, OUT, "CANCEL", 5), (A, OUT, "STOP", 9)]
     assert reading.cursor_ms == 8
-    assert {(e.campaign, e.step, e.excerpt) for e in reading.events[:1]} == {("c", "hello", "Cancel")}
+    assert {(e.campaign, e.step, e.excerpt) for e in reading.events[:1]} == {
+        ("c", "hello", "Cancel")
+    }
     # An outbound message is no reply, a sender in a 1:1 chat changes nothing.
     assert read(A, [msg("STOP", 3, direction="outbound")]).events == []
     assert found(read(A, [msg("stop", 3, sender=B)]).events) == [(A, OUT, "STOP", 3)]
 
 
 def test_group_suppresses_only_the_member_who_wrote_it():
-    reading = read(f"{C},{D},bob@example.com", [msg("stop", 1, sender=D), msg("ok", 2, sender=C),
-                                                msg("END", 3, sender="Bob@Example.com ")])
+    reading = read(
+        f"{C},{D},bob@example.com",
+        [
+            msg("stop", 1, sender=D),
+            msg("ok", 2, sender=C),
+            msg("END", 3, sender="Bob@Example.com "),
+        ],
+    )
     assert found(reading.events) == [(D, OUT, "STOP", 1), ("bob@example.com", OUT, "END", 3)]
 
 
@@ -171,12 +208,15 @@ def test_export_appends_sorted_with_a_comment(tmp_path):
     path = tmp_path / "optouts.txt"
     path.write_text("# opt-outs\n+15551230009", encoding="utf-8")  # no final newline
     t = 1_795_651_200_000
-    added = export(path, [Exported(B, "STOP", t), Exported(A, "QUIT", t + DAY_MS)],
-                   str(tmp_path / "c.yaml"))
+    added = export(
+        path, [Exported(B, "STOP", t), Exported(A, "QUIT", t + DAY_MS)], str(tmp_path / "c.yaml")
+    )
     assert [o.chat for o in added] == [A, B]
-    assert path.read_text() == ("# opt-outs\n+15551230009\n"
-                                f"{A}  # opted out 2026-11-27 via QUIT\n"
-                                f"{B}  # opted out 2026-11-26 via STOP\n")
+    assert path.read_text() == (
+        "# opt-outs\n+15551230009\n"
+        f"{A}  # opted out 2026-11-27 via QUIT\n"
+        f"{B}  # opted out 2026-11-26 via STOP\n"
+    )
     s, problems = load_suppression([path.name], tmp_path, str(tmp_path / "c.yaml"))
     assert problems == [] and s.entries == {"+15551230009", A, B}
 
@@ -186,7 +226,9 @@ def test_export_twice_writes_nothing_new(tmp_path):
     path.write_text(f"{A}\nada@example.com  # by phone\n", encoding="utf-8")
     before = path.read_text()
     camp = str(tmp_path / "c.yaml")
-    assert export(path, [Exported(A, "STOP", 0), Exported("ada@example.com", "STOP", 0)], camp) == []
+    assert (
+        export(path, [Exported(A, "STOP", 0), Exported("ada@example.com", "STOP", 0)], camp) == []
+    )
     assert path.read_text() == before
     added = export(path, [Exported(B, "STOP", 0)], camp)
     assert len(added) == 1
@@ -205,8 +247,9 @@ def test_export_into_a_csv_keeps_it_a_csv(tmp_path):
     path = tmp_path / "staff.csv"
     path.write_text("name,to,reason\nBob,+15551230009,staff\n", encoding="utf-8")
     export(path, [Exported(A, "STOP", 1_795_651_200_000)], str(tmp_path / "c.yaml"))
-    assert path.read_text() == ("name,to,reason\nBob,+15551230009,staff\n"
-                                f",{A},opted out 2026-11-26 via STOP\n")
+    assert path.read_text() == (
+        f"name,to,reason\nBob,+15551230009,staff\n,{A},opted out 2026-11-26 via STOP\n"
+    )
     s, problems = load_suppression([path.name], tmp_path, str(tmp_path / "c.yaml"))
     assert problems == [] and s.entries == {"+15551230009", A}
 
@@ -222,8 +265,12 @@ def test_export_creates_a_missing_file_but_not_a_missing_folder(tmp_path):
 def test_export_dry_run_writes_nothing(tmp_path):
     path = tmp_path / "optouts.txt"
     path.write_text(f"{A}\n", encoding="utf-8")
-    would = export(path, [Exported(A, "STOP", 0), Exported(B, "STOP", 0)],
-                   str(tmp_path / "c.yaml"), dry_run=True)
+    would = export(
+        path,
+        [Exported(A, "STOP", 0), Exported(B, "STOP", 0)],
+        str(tmp_path / "c.yaml"),
+        dry_run=True,
+    )
     assert [o.chat for o in would] == [B] and path.read_text() == f"{A}\n"
     assert list(tmp_path.iterdir()) == [path]
 
@@ -252,9 +299,13 @@ class FakeApi:
         assert q["direction"] == "inbound" and q["sort"] == "asc"
         rows = [m for m in self.chats[chat] if m["time_sent"] > int(q["since"])]
         offset, limit = int(q.get("offset", 0)), int(q["limit"])
-        return httpx.Response(200, json={"messages": rows[offset:offset + limit],
-                                         "pagination": {"limit": limit, "offset": offset,
-                                                        "total": len(rows)}})
+        return httpx.Response(
+            200,
+            json={
+                "messages": rows[offset : offset + limit],
+                "pagination": {"limit": limit, "offset": offset, "total": len(rows)},
+            },
+        )
 
 
 def run_collect(api: FakeApi, checks: list[ChatToCheck], **kw):
@@ -263,9 +314,17 @@ def run_collect(api: FakeApi, checks: list[ChatToCheck], **kw):
     async def sleep(s: float) -> None:
         sleeps.append(s)
 
-    result = asyncio.run(collect(checks, base_url="http://api.test/v2/api", api_key=SECRET,
-                                 transport=httpx.MockTransport(api), sleep=sleep,
-                                 rate_per_second=None, **kw))
+    result = asyncio.run(
+        collect(
+            checks,
+            base_url="http://api.test/v2/api",
+            api_key=SECRET,
+            transport=httpx.MockTransport(api),
+            sleep=sleep,
+            rate_per_second=None,
+            **kw,
+        )
+    )
     return result, sleeps
 
 
@@ -344,10 +403,13 @@ def test_collect_names_the_campaign_and_the_step_answered():
 
     api = FakeApi({A: [msg("stop", 5)], B: [msg("can I cancel?", 6)]})
     contacts = {A: Contact(A, A, 0, 0, "optout-test", "hello", None)}
-    result, _ = run_collect(api, [ChatToCheck(A, A, 0), ChatToCheck(B, B, 0)],
-                            campaign="optout-test", contacts=contacts)
+    result, _ = run_collect(
+        api, [ChatToCheck(A, A, 0), ChatToCheck(B, B, 0)], campaign="optout-test", contacts=contacts
+    )
     assert sorted((e.chat, e.kind, e.campaign, e.step) for e in result.events) == [
-        (A, OUT, "optout-test", "hello"), (B, HELD, "optout-test", None)]
+        (A, OUT, "optout-test", "hello"),
+        (B, HELD, "optout-test", None),
+    ]
 
 
 # -- the command against the emulator -------------------------------------------------------
@@ -386,16 +448,38 @@ def sent(state: Path, chats: list[str], *, at: float | None = None, groups: dict
     for i, chat in enumerate(chats):
         key = f"k{i}"
         ops.append(Attempt(key, chat, "hello", 1, i, 0, 1, "h", None, now))
-        ops.append(Outcome(key, ACCEPTED, message_id=f"m{i}", group_id=(groups or {}).get(chat),
-                           http_status=202, now=now))
+        ops.append(
+            Outcome(
+                key,
+                ACCEPTED,
+                message_id=f"m{i}",
+                group_id=(groups or {}).get(chat),
+                http_status=202,
+                now=now,
+            )
+        )
     with Journal(journal_path(state, "optout-test")) as j:
         j.apply(ops)
 
 
 def optouts_cmd(project: Path, emu, *args: str, key: str | None = None):
-    env = {"BLOOIO_API_KEY": key if key is not None else emu.api_key, "BLOOIO_BASE_URL": emu.base_url}
-    return CliRunner().invoke(main, ["optouts", str(project / "c.yaml"), "--state",
-                                     str(project / "st"), "--rate", "200", *args], env=env)
+    env = {
+        "BLOOIO_API_KEY": key if key is not None else emu.api_key,
+        "BLOOIO_BASE_URL": emu.base_url,
+    }
+    return CliRunner().invoke(
+        main,
+        [
+            "optouts",
+            str(project / "c.yaml"),
+            "--state",
+            str(project / "st"),
+            "--rate",
+            "200",
+            *args,
+        ],
+        env=env,
+    )
 
 
 def lines(project: Path) -> list[str]:
@@ -422,8 +506,12 @@ def events_in(project: Path) -> list[tuple[str, EventKind, str | None]]:
 def test_optouts_end_to_end(project, make_emulator):
     emu = make_emulator(EmulatorConfig(api_key=SECRET))
     group = emu.create_group([C, D])
-    sent(project / "st", [A, B, f"{C},{D}", "eve@example.com"], at=time.time() - 5,
-         groups={f"{C},{D}": group})
+    sent(
+        project / "st",
+        [A, B, f"{C},{D}", "eve@example.com"],
+        at=time.time() - 5,
+        groups={f"{C},{D}": group},
+    )
     at = emu.reply(A, "  Stop ")["time_sent"]
     at_b = emu.reply(B, "please stop texting me")["time_sent"]  # a stop phrase: an opt-out
     emu.reply(group, "UNSUBSCRIBE", sender=D)
@@ -433,8 +521,12 @@ def test_optouts_end_to_end(project, make_emulator):
     before = lines(project)
     result = optouts_cmd(project, emu)
     assert result.exit_code == 0, result.output
-    assert opted_out(project) == {A: "STOP", B: "STOP TEXTING", D: "UNSUBSCRIBE",
-                                  "eve@example.com": "END"}
+    assert opted_out(project) == {
+        A: "STOP",
+        B: "STOP TEXTING",
+        D: "UNSUBSCRIBE",
+        "eve@example.com": "END",
+    }
     assert "recorded 4 new opt-outs in the consent ledger" in result.output
     assert "+1555•••0001" in result.output and "e•••@example.com" in result.output
     assert A not in result.output and "eve@example.com" not in result.output
@@ -444,11 +536,14 @@ def test_optouts_end_to_end(project, make_emulator):
     result = optouts_cmd(project, emu, "--export")
     assert result.exit_code == 0, result.output
     today = Exported(A, "STOP", at).date  # the day of the reply (UTC)
-    assert lines(project) == ["# opt-outs", "+15551230009",
-                              f"{A}  # opted out {today} via STOP",
-                              f"{B}  # opted out {Exported(B, 'X', at_b).date} via STOP TEXTING",
-                              f"{D}  # opted out {today} via UNSUBSCRIBE",
-                              f"eve@example.com  # opted out {today} via END"]
+    assert lines(project) == [
+        "# opt-outs",
+        "+15551230009",
+        f"{A}  # opted out {today} via STOP",
+        f"{B}  # opted out {Exported(B, 'X', at_b).date} via STOP TEXTING",
+        f"{D}  # opted out {today} via UNSUBSCRIBE",
+        f"eve@example.com  # opted out {today} via END",
+    ]
     assert "exported 4 opt-outs to" in result.output and "optouts.txt" in result.output
     assert "recorded 0 new opt-outs" in result.output and "4 already opted out" in result.output
     assert (project / "lists" / "other.txt").read_text() == ""
@@ -466,9 +561,11 @@ def test_optouts_json_names_what_it_found(project, make_emulator):
     doc = json.loads(result.stdout)
     assert (doc["chats_checked"], doc["replies_read"], doc["already_opted_out"]) == (2, 2, 0)
     assert [(o["chat"], o["word"], o["campaign"], o["step"]) for o in doc["opted_out"]] == [
-        ("+1555•••0001", "STOP", "optout-test", "hello")]
+        ("+1555•••0001", "STOP", "optout-test", "hello")
+    ]
     assert [(h["chat"], h["word"], h["text"]) for h in doc["held"]] == [
-        ("+1555•••0002", "STOP", "don't stop")]
+        ("+1555•••0002", "STOP", "don't stop")
+    ]
     assert [(o["chat"], o["word"]) for o in doc["exported"]] == [("+1555•••0001", "STOP")]
     assert doc["suppression_file"].endswith("optouts.txt") and doc["failed"] == []
     assert doc["ledger"] == str(ledger_path(project / "st"))
@@ -613,9 +710,25 @@ def test_optouts_dry_run_writes_nothing(project, make_emulator):
 def test_optouts_marked_rows_are_not_messaged_chats(project, make_emulator):
     emu = make_emulator()
     with Journal(journal_path(project / "st", "optout-test")) as j:
-        j.apply([Mark("k", A, "hello", 1, 0, 0, 1, status="failed",
-                      error_code="previous_step_failed", error_message="x", content_hash="h",
-                      run_id=None, now=time.time() - 5)])
+        j.apply(
+            [
+                Mark(
+                    "k",
+                    A,
+                    "hello",
+                    1,
+                    0,
+                    0,
+                    1,
+                    status="failed",
+                    error_code="previous_step_failed",
+                    error_message="x",
+                    content_hash="h",
+                    run_id=None,
+                    now=time.time() - 5,
+                )
+            ]
+        )
     emu.reply(A, "STOP")
     result = optouts_cmd(project, emu)
     assert result.exit_code == 0 and "checked 0 chats" in result.output
@@ -638,11 +751,13 @@ def test_optouts_after_a_real_send_then_send_skips_them(project, make_emulator):
     doc = json.loads(plan.stdout)
     assert doc["suppressed"] == 1 and doc["consent"] == {"opted_out": 1, "held": 0}
     # Another campaign of the same state does not message B either.
-    (project / "c2.yaml").write_text(CAMPAIGN.replace("id: optout-test", "id: optout-two"),
-                                     encoding="utf-8")
+    (project / "c2.yaml").write_text(
+        CAMPAIGN.replace("id: optout-test", "id: optout-two"), encoding="utf-8"
+    )
     sends = emu.stats()["send_requests"]
-    second = CliRunner().invoke(main, ["send", str(project / "c2.yaml"), "--yes", "--state", state],
-                                env=env)
+    second = CliRunner().invoke(
+        main, ["send", str(project / "c2.yaml"), "--yes", "--state", state], env=env
+    )
     assert second.exit_code == 0, second.output
     assert emu.stats()["send_requests"] == sends + 3  # A, the group, Eve: not B
     assert [m["chat"] for m in emu.messages()].count(B) == 1  # the first campaign's only
@@ -664,5 +779,9 @@ def test_optouts_bad_since_is_a_clear_error(project, make_emulator, since):
     sent(project / "st", [A])
     result = optouts_cmd(project, emu, "--since", since)
     assert result.exit_code == 1
-    assert "--since" in result.output and "7d" in result.output and not isinstance(result.exception, Exception)
+    assert (
+        "--since" in result.output
+        and "7d" in result.output
+        and not isinstance(result.exception, Exception)
+    )
     assert emu.stats()["requests"] == 0

@@ -71,9 +71,21 @@ def _dependency_paths() -> list[str]:
 def test_wheel_install_validates_the_examples(wheel: Path, tmp_path: Path):
     target = tmp_path / "site"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-         "--target", str(target), str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     # A fresh venv of the same Python (no system site packages: the base interpreter need not
@@ -81,22 +93,33 @@ def test_wheel_install_validates_the_examples(wheel: Path, tmp_path: Path):
     # dependencies.
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
-    purelib = Path(sysconfig.get_path("purelib", scheme="venv",
-                                      vars={"base": str(env_dir), "platbase": str(env_dir)}))
+    purelib = Path(
+        sysconfig.get_path(
+            "purelib", scheme="venv", vars={"base": str(env_dir), "platbase": str(env_dir)}
+        )
+    )
     (purelib / "00-wheel.pth").write_text(f"{target}\n", encoding="utf-8")
     (purelib / "50-deps.pth").write_text("\n".join(_dependency_paths()) + "\n", encoding="utf-8")
     py = env_dir / "bin" / "python"
-    code = ("import sys, runner, runner.campaign.schema as s; print(runner.__file__); "
-            "print(s.schema_path()); from runner.cli import main; "
-            "main(['validate', sys.argv[1]], prog_name='campaign')")
+    code = (
+        "import sys, runner, runner.campaign.schema as s; print(runner.__file__); "
+        "print(s.schema_path()); from runner.cli import main; "
+        "main(['validate', sys.argv[1]], prog_name='campaign')"
+    )
     # -I: no PYTHONPATH, no user site, no current folder; the checkout is reachable only
     # through the wheel.
-    proc = subprocess.run([str(py), "-I", "-c", code, str(ROOT / "campaigns")],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(py), "-I", "-c", code, str(ROOT / "campaigns")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     package, schema = proc.stdout.splitlines()[:2]
     assert Path(package) == target / "runner" / "__init__.py"
     assert Path(schema) == target / "runner" / "schemas" / "campaign.schema.json"
     checked = [line for line in proc.stdout.splitlines()[2:] if line.startswith("ok ")]
     assert sorted(Path(line.split()[1].rstrip(":")).name for line in checked) == sorted(
-        p.name for p in (ROOT / "campaigns").glob("*.yaml"))
+        p.name for p in (ROOT / "campaigns").glob("*.yaml")
+    )

@@ -56,8 +56,13 @@ def names_for(outside: Path, folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "link.txt").symlink_to(outside)
     (folder / "linked-dir").symlink_to(outside.parent, target_is_directory=True)
-    return [str(outside), f"../{outside.name}", "link.txt", f"linked-dir/{outside.name}",
-            f"sub/../../{outside.name}"]
+    return [
+        str(outside),
+        f"../{outside.name}",
+        "link.txt",
+        f"linked-dir/{outside.name}",
+        f"sub/../../{outside.name}",
+    ]
 
 
 def test_a_suppression_file_outside_the_campaign_is_a_located_error(tmp_path: Path, outside: Path):
@@ -102,8 +107,11 @@ def test_files_inside_the_folder_tree_are_read_through_symlinks_too(tmp_path: Pa
     (folder / "lists" / "optouts.txt").write_text("+15551230001\n", encoding="utf-8")
     (folder / "optouts.txt").symlink_to(folder / "lists" / "optouts.txt")
     path = campaign(folder, suppress="optouts.txt")
-    s, problems = load_suppression(["optouts.txt", "lists/../lists/optouts.txt",
-                                    str(folder / "lists" / "optouts.txt")], folder, str(path))
+    s, problems = load_suppression(
+        ["optouts.txt", "lists/../lists/optouts.txt", str(folder / "lists" / "optouts.txt")],
+        folder,
+        str(path),
+    )
     assert problems == [] and s.entries == {"+15551230001"}
 
 
@@ -114,11 +122,15 @@ def test_the_git_repository_holding_the_campaign_is_inside(tmp_path: Path):
     (repo / "shared" / "optouts.txt").write_text("+15551230001\n", encoding="utf-8")
     (repo / "shared" / "people.csv").write_text("to\n+15551230002\n", encoding="utf-8")
     folder = repo / "campaigns" / "spring"
-    path = campaign(folder, suppress="../../shared/optouts.txt", recipients="../../shared/people.csv")
+    path = campaign(
+        folder, suppress="../../shared/optouts.txt", recipients="../../shared/people.csv"
+    )
     assert repository_root(folder) == repo.resolve()
     assert allowed_roots(path) == [folder.resolve(), repo.resolve()]
     loaded = load_campaign(path)
-    s, problems = load_suppression(loaded.suppress, loaded.base_dir, loaded.doc.file, loaded.doc.locate)
+    s, problems = load_suppression(
+        loaded.suppress, loaded.base_dir, loaded.doc.file, loaded.doc.locate
+    )
     assert problems == [] and s.entries == {"+15551230001"}
     # Without the repository the same campaign reaches outside its folder.
     (repo / ".git").rmdir()
@@ -191,7 +203,9 @@ def test_a_bad_data_line_is_quoted_short_and_masked(tmp_path: Path):
     folder.mkdir()
     long_line = SECRET + "_" + "x" * 200
     (folder / "optouts.txt").write_text(
-        f"{long_line}\ncall 555-123-4567 now\nmail ada.lovelace@example.org please\n", encoding="utf-8")
+        f"{long_line}\ncall 555-123-4567 now\nmail ada.lovelace@example.org please\n",
+        encoding="utf-8",
+    )
     path = campaign(folder, suppress="optouts.txt")
     _s, problems = load_suppression(["optouts.txt"], folder, str(path))
     assert [p.line for p in problems] == [1, 2, 3]
@@ -215,9 +229,11 @@ def test_a_bad_recipients_row_is_quoted_masked(tmp_path: Path):
 
 def test_optouts_refuses_a_suppression_file_outside_the_campaign(tmp_path: Path, outside: Path):
     path = campaign(tmp_path / "campaign", suppress=f"../{outside.name}")
-    result = CliRunner().invoke(main, ["optouts", str(path), "--state", str(tmp_path / "state"),
-                                       "--export"],
-                                env={"BLOOIO_API_KEY": "k", "BLOOIO_BASE_URL": "http://127.0.0.1:9"})
+    result = CliRunner().invoke(
+        main,
+        ["optouts", str(path), "--state", str(tmp_path / "state"), "--export"],
+        env={"BLOOIO_API_KEY": "k", "BLOOIO_BASE_URL": "http://127.0.0.1:9"},
+    )
     assert result.exit_code != 0
     assert not isinstance(result.exception, Exception)
     assert f"'../{outside.name}' is outside the campaign" in result.output
@@ -230,4 +246,7 @@ def test_optouts_may_create_a_missing_suppression_file_inside(tmp_path: Path):
 
     path = campaign(tmp_path / "campaign", suppress="lists/new.txt")
     loaded = load_campaign(path)
-    assert suppression_target(loaded.doc, loaded.base_dir, loaded.suppress) == loaded.base_dir / "lists/new.txt"
+    assert (
+        suppression_target(loaded.doc, loaded.base_dir, loaded.suppress)
+        == loaded.base_dir / "lists/new.txt"
+    )

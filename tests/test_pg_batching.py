@@ -16,8 +16,9 @@ from runner.store.state import open_state
 
 
 def _attempts(n: int, now: float) -> list[Attempt]:
-    return [Attempt(f"k{i}", f"+1555000{i:04d}", "hello", 1, i, 0, 1, "h", 1, now)
-            for i in range(n)]
+    return [
+        Attempt(f"k{i}", f"+1555000{i:04d}", "hello", 1, i, 0, 1, "h", 1, now) for i in range(n)
+    ]
 
 
 def test_syncing_many_contacts_moves_the_ledger_version_by_a_statement_not_by_a_row(pg_url):
@@ -35,7 +36,12 @@ def test_syncing_many_contacts_moves_the_ledger_version_by_a_statement_not_by_a_
     assert len(contacts) == 300
     c = contacts["+15550000007"]
     assert (c.api_id, c.first_ms, c.last_ms, c.last_campaign, c.last_step) == (
-        "+15550000007", 1_000_000, 1_000_000, "c", "hello")
+        "+15550000007",
+        1_000_000,
+        1_000_000,
+        "c",
+        "hello",
+    )
 
 
 def test_a_later_sync_keeps_the_earliest_first_and_the_latest_last_message(pg_url):
@@ -49,27 +55,72 @@ def test_a_later_sync_keeps_the_earliest_first_and_the_latest_last_message(pg_ur
         ledger.sync_journal("a", None)  # older rows synced last: the newer last message stays
         c = ledger.contacts()["+15550000001"]
     assert (c.first_ms, c.last_ms, c.last_campaign, c.last_step) == (
-        1_000_000, 2_000_000, "b", "remind")
+        1_000_000,
+        2_000_000,
+        "b",
+        "remind",
+    )
 
 
 def _rows(state: str, campaign: str) -> dict[str, tuple]:
     with open_journal(open_state(state), campaign) as j:
-        return {e.key: (e.chat, e.step, e.revision, e.recipient_index, e.step_index, e.messages,
-                        e.status, e.attempts, e.message_id, e.message_ids, e.group_id,
-                        e.error_code, e.error_message, e.http_status, e.content_hash,
-                        e.first_attempt_at, e.last_attempt_at, e.finished_at, e.run_id,
-                        e.variant)
-                for e in j.entries()}
+        return {
+            e.key: (
+                e.chat,
+                e.step,
+                e.revision,
+                e.recipient_index,
+                e.step_index,
+                e.messages,
+                e.status,
+                e.attempts,
+                e.message_id,
+                e.message_ids,
+                e.group_id,
+                e.error_code,
+                e.error_message,
+                e.http_status,
+                e.content_hash,
+                e.first_attempt_at,
+                e.last_attempt_at,
+                e.finished_at,
+                e.run_id,
+                e.variant,
+            )
+            for e in j.entries()
+        }
 
 
 def _ops(keys: list[str]) -> tuple[list[Attempt], list[Outcome]]:
-    attempts = [Attempt(k, f"+1555000{i:04d}", "s", 2, i, 1, 2, f"h{i}", None if i % 2 else 7,
-                        10.0 + i, variant=None if i % 2 else "B") for i, k in enumerate(keys)]
+    attempts = [
+        Attempt(
+            k,
+            f"+1555000{i:04d}",
+            "s",
+            2,
+            i,
+            1,
+            2,
+            f"h{i}",
+            None if i % 2 else 7,
+            10.0 + i,
+            variant=None if i % 2 else "B",
+        )
+        for i, k in enumerate(keys)
+    ]
     outcomes = [
-        Outcome(keys[0], ACCEPTED, message_id="m0", message_ids=["m0", "m0b"], group_id="g",
-                http_status=202, now=20.0),
-        Outcome(keys[1], FAILED, error_code="blocked", error_message="no ✓", http_status=400,
-                now=21.0),
+        Outcome(
+            keys[0],
+            ACCEPTED,
+            message_id="m0",
+            message_ids=["m0", "m0b"],
+            group_id="g",
+            http_status=202,
+            now=20.0,
+        ),
+        Outcome(
+            keys[1], FAILED, error_code="blocked", error_message="no ✓", http_status=400, now=21.0
+        ),
         Outcome(keys[2], SENDING, now=22.0),
     ]
     return attempts, outcomes
@@ -96,9 +147,15 @@ def test_one_batch_keeps_the_order_of_attempt_and_outcome_of_a_key(state):
     st = open_state(state)
     with open_journal(st, "c") as j:
         j.apply([att("k", 1.0), att("j", 1.0)])
-        j.apply([Outcome("k", FAILED, error_code="http_500", now=2.0),
-                 Outcome("j", ACCEPTED, message_id="mj", now=2.0),
-                 att("k", 3.0), att("x", 3.0), att("x", 4.0)])
+        j.apply(
+            [
+                Outcome("k", FAILED, error_code="http_500", now=2.0),
+                Outcome("j", ACCEPTED, message_id="mj", now=2.0),
+                att("k", 3.0),
+                att("x", 3.0),
+                att("x", 4.0),
+            ]
+        )
         got = {e.key: (e.status, e.attempts, e.last_attempt_at) for e in j.entries()}
     assert got == {"j": (ACCEPTED, 1, 1.0), "k": (SENDING, 2, 3.0), "x": (SENDING, 2, 4.0)}
 
@@ -147,8 +204,11 @@ def test_lookups_on_the_loop_see_a_batch_whole_or_not_at_all(pg_url):
                 seen.append(len(await j.lookup_async(keys)))
                 await asyncio.sleep(0)
 
-        await asyncio.gather(j.apply_async([att(k) for k in keys]), look(),
-                             j.apply_async([Outcome(k, ACCEPTED, now=2.0) for k in keys]))
+        await asyncio.gather(
+            j.apply_async([att(k) for k in keys]),
+            look(),
+            j.apply_async([Outcome(k, ACCEPTED, now=2.0) for k in keys]),
+        )
         after = await j.lookup_async(keys)
         await j.close_async()
         return seen, after
@@ -178,8 +238,11 @@ def test_a_journal_with_slow_commits_has_more_attempts_committed_ahead(tmp_path,
         Slow.commit_ahead = ahead  # type: ignore[attr-defined]
         assert PgJournal.commit_ahead == ahead
     with Slow(tmp_path / "c.sqlite") as j:
-        ex = Executor(j, api_key="k", options=SendOptions(base_url="http://api.test/v2/api",
-                                                          concurrency=8),
-                      transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+        ex = Executor(
+            j,
+            api_key="k",
+            options=SendOptions(base_url="http://api.test/v2/api", concurrency=8),
+            transport=httpx.MockTransport(lambda r: httpx.Response(500)),
+        )
         asyncio.run(ex.run([], total=0))
     assert ex._workers == workers

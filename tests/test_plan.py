@@ -47,10 +47,31 @@ EXAMPLES = sorted(CAMPAIGNS.glob("*.yaml"))
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 # What the API accepts (read off the send-message contract; the runner must not be the source).
-EFFECTS = {"slam", "loud", "gentle", "invisible-ink", "echo", "spotlight", "balloons", "confetti",
-           "love", "lasers", "fireworks", "celebration"}
-BODY_FIELDS = {"text", "attachments", "use_typing_indicator", "from_number", "share_contact",
-               "parts", "link_preview", "effect", "reply_to"}
+EFFECTS = {
+    "slam",
+    "loud",
+    "gentle",
+    "invisible-ink",
+    "echo",
+    "spotlight",
+    "balloons",
+    "confetti",
+    "love",
+    "lasers",
+    "fireworks",
+    "celebration",
+}
+BODY_FIELDS = {
+    "text",
+    "attachments",
+    "use_typing_indicator",
+    "from_number",
+    "share_contact",
+    "parts",
+    "link_preview",
+    "effect",
+    "reply_to",
+}
 LINE_FIELDS = {"recipient", "step", "key", "method", "path", "body", "messages"}
 KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 SECRET = "sk_live_DO_NOT_PRINT_7f3a9c2e1b4d"
@@ -134,7 +155,10 @@ def test_golden_obeys_the_api_contract(golden: Path) -> None:
     for line in lines:
         obj = json.loads(line)
         # Canonical form: keys sorted, compact, UTF-8, one object a line.
-        assert line == json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+        assert (
+            line
+            == json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+        )
         assert LINE_FIELDS <= set(obj) <= LINE_FIELDS | {"reply_to_step", "variant"}
         assert "variant" not in obj or isinstance(obj["variant"], str) and obj["variant"]
         body, chat = obj["body"], obj["recipient"]
@@ -143,7 +167,7 @@ def test_golden_obeys_the_api_contract(golden: Path) -> None:
         _no_nulls(body, "body")
         # chat ids: normalised, then url-encoded with + @ , escaped
         assert obj["path"] == f"/chats/{quote(chat, safe='')}/messages"
-        assert not set(obj["path"][len("/chats/"):-len("/messages")]) & set("+@,")
+        assert not set(obj["path"][len("/chats/") : -len("/messages")]) & set("+@,")
         members = chat.split(",")
         assert members == sorted(members) and len(set(members)) == len(members)
         assert all(m == m.strip() and ("@" not in m or m == m.lower()) for m in members)
@@ -200,16 +224,25 @@ def test_golden_spring_sale_features() -> None:
     assert g[("carol@example.org", "hello")]["path"] == "/chats/carol%40example.org/messages"
     # `when: code != ""` is false for Carol: no request, nothing else lost
     assert ("carol@example.org", "code") not in g
-    assert {s for (c, s) in g if c == "carol@example.org"} == {"hello", "shop", "picks", "last-call"}
+    assert {s for (c, s) in g if c == "carol@example.org"} == {
+        "hello",
+        "shop",
+        "picks",
+        "last-call",
+    }
     code = g[("grp_7f3a9c2e1b4d", "code")]["body"]
-    assert code["parts"] == [{"text": "Your personal code: CREW10"},
-                             {"url": "https://cdn.example.com/codes/CREW10.png", "name": "CREW10.png"}]
+    assert code["parts"] == [
+        {"text": "Your personal code: CREW10"},
+        {"url": "https://cdn.example.com/codes/CREW10.png", "name": "CREW10.png"},
+    ]
     picks = g[("+15551230001", "picks")]
     assert picks["messages"] == 2 and "effect" not in picks["body"]
     last = g[("+15551230001", "last-call")]
     assert last["reply_to_step"] == "hello" and "reply_to" not in last["body"]
     assert g[("+15551230001", "shop")]["body"]["link_preview"] == {
-        "title": "Spring sale: 20% off everything", "image_url": "https://cdn.example.com/spring/hero.png"}
+        "title": "Spring sale: 20% off everything",
+        "image_url": "https://cdn.example.com/spring/hero.png",
+    }
     assert len(g) == 19 and sum(o["messages"] for o in g.values()) == 23
 
 
@@ -218,13 +251,23 @@ def test_golden_store_opening_features() -> None:
     brief = g[("grp_a1b2c3d4e5f6", "briefing")]["body"]
     assert "effect" not in brief  # `effect: none` is omitted, not sent as "none" or null
     assert brief["parts"][0] == {"text": "@Dana", "mention": "+15554000001"}
-    assert brief["parts"][2] == {"url": "https://ops.example.com/rota/riverside.pdf", "name": "Riverside rota.pdf"}
+    assert brief["parts"][2] == {
+        "url": "https://ops.example.com/rota/riverside.pdf",
+        "name": "Riverside rota.pdf",
+    }
     assert g[("grp_c3d4e5f6a1b2", "briefing")]["body"]["parts"][2]["url"].endswith("/old-town.pdf")
-    assert g[("grp_a1b2c3d4e5f6", "kickoff-thread")]["body"]["reply_to"] == {"message_id": "msg_5b0e7c1d2a3f"}
+    assert g[("grp_a1b2c3d4e5f6", "kickoff-thread")]["body"]["reply_to"] == {
+        "message_id": "msg_5b0e7c1d2a3f"
+    }
     floor = g[("grp_a1b2c3d4e5f6", "floorplan-thread")]["body"]
-    assert floor["reply_to"] == {"guid": "p:0/0F6E2B9A-4C1D-4E7B-8A3F-2D5C6B7A8E91", "part_index": 0}
-    assert floor["attachments"][1] == {"url": "https://ops.example.com/handbook/opening-day.pdf",
-                                       "name": "Opening-day handbook.pdf"}
+    assert floor["reply_to"] == {
+        "guid": "p:0/0F6E2B9A-4C1D-4E7B-8A3F-2D5C6B7A8E91",
+        "part_index": 0,
+    }
+    assert floor["attachments"][1] == {
+        "url": "https://ops.example.com/handbook/opening-day.pdf",
+        "name": "Opening-day handbook.pdf",
+    }
     assert g[("grp_a1b2c3d4e5f6", "good-luck")]["body"]["effect"] == "fireworks"
     assert all(o["path"] == f"/chats/{o['recipient']}/messages" for o in g.values())
 
@@ -235,16 +278,29 @@ def test_golden_vip_drop_features() -> None:
     assert len(chats) == 18 and not chats & {"+15552000007", "+15552000013"}  # suppressed
     teaser = g[("+15552000001", "teaser")]
     assert teaser["messages"] == 2 and teaser["body"]["effect"] == "spotlight"
-    assert teaser["body"]["text"] == ["Ada, the Midnight Runner drops tonight.",
-                                      "Northwind Running VIPs get first pick, in your size (9)."]
+    assert teaser["body"]["text"] == [
+        "Ada, the Midnight Runner drops tonight.",
+        "Northwind Running VIPs get first pick, in your size (9).",
+    ]
     # an empty CSV cell is "": `size or 'any size'` falls back
     assert g[("+15552000004", "teaser")]["body"]["text"][1].endswith("(any size).")
     # braces-style `when`: gold tier with a code only
     gold = {c for c, s in g if s == "gold-code"}
-    assert gold == {"+15552000001", "+15552000003", "+15552000005", "+15552000009",
-                    "+15552000011", "+15552000015", "+15552000017", "+15552000019"}
+    assert gold == {
+        "+15552000001",
+        "+15552000003",
+        "+15552000005",
+        "+15552000009",
+        "+15552000011",
+        "+15552000015",
+        "+15552000017",
+        "+15552000019",
+    }
     assert g[("+15552000001", "last-pairs")]["reply_to_step"] == "drop"
-    assert g[("+15552000001", "drop")]["body"]["text"] == "https://shop.example.com/drops/midnight-runner?ref=vip"
+    assert (
+        g[("+15552000001", "drop")]["body"]["text"]
+        == "https://shop.example.com/drops/midnight-runner?ref=vip"
+    )
     # the pool: one number per chat, the same for every step of that chat
     pool = {"+15551234567", "+15551234568", "+15551234569"}
     for chat in chats:
@@ -257,18 +313,29 @@ def test_golden_members_renewal_features() -> None:
     g = _by(_golden_lines("members-renewal"))
     chats = [o["recipient"] for o in _golden_lines("members-renewal") if o["step"] == "reminder"]
     # the blank JSONL line is skipped; the opted-out email is never messaged
-    assert chats == ["+15553000001", "jordan.lee@example.com", "+15553000003,+15553000004",
-                     "+15553000005", "+15553000007"]
+    assert chats == [
+        "+15553000001",
+        "jordan.lee@example.com",
+        "+15553000003,+15553000004",
+        "+15553000005",
+        "+15553000007",
+    ]
     alex = g[("+15553000001", "reminder")]["body"]
-    assert alex["text"].startswith("Hi Alex, your Harbor Fitness Plus membership ($49/month) renews May 1.")
+    assert alex["text"].startswith(
+        "Hi Alex, your Harbor Fitness Plus membership ($49/month) renews May 1."
+    )
     assert alex["use_typing_indicator"] is False and alex["from_number"] == "+15551234570"
     assert g[("+15553000001", "follow-up")]["body"]["use_typing_indicator"] is True  # step wins
     # `when: renews_on is defined`: Morgan has none; invoice only where there is an invoice id
     assert ("+15553000005", "follow-up") not in g
     assert {c for c, s in g if s == "invoice"} == {"+15553000007"}
     inv = g[("+15553000007", "invoice")]["body"]
-    assert inv["attachments"] == [{"url": "https://billing.example.org/invoices/INV-2026-0412.pdf",
-                                   "name": "INV-2026-0412.pdf"}]
+    assert inv["attachments"] == [
+        {
+            "url": "https://billing.example.org/invoices/INV-2026-0412.pdf",
+            "name": "INV-2026-0412.pdf",
+        }
+    ]
 
 
 # --- determinism ----------------------------------------------------------------------------
@@ -291,9 +358,24 @@ def test_real_subprocess_with_another_hash_seed_gives_the_same_bytes(tmp_path: P
     env.update(PYTHONHASHSEED="12345", BLOOIO_BASE_URL="http://127.0.0.1:9")
     out = tmp_path / "sub.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "runner", "plan", str(example), "--out", str(out),
-         "--state", str(tmp_path / "state"), "--format", "markdown"],
-        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "plan",
+            str(example),
+            "--out",
+            str(out),
+            "--state",
+            str(tmp_path / "state"),
+            "--format",
+            "markdown",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -306,13 +388,28 @@ def test_real_subprocess_with_another_hash_seed_gives_the_same_bytes(tmp_path: P
 
 
 def test_json_summary_has_the_design_page_shape() -> None:
-    result = cli("plan", str(CAMPAIGNS / "spring-sale.yaml"), "--format", "json", "--state", "/nonexistent")
+    result = cli(
+        "plan", str(CAMPAIGNS / "spring-sale.yaml"), "--format", "json", "--state", "/nonexistent"
+    )
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert {"campaign", "recipients", "requests", "messages", "skipped", "steps", "warnings",
-            "previews"} <= set(doc)
-    assert (doc["campaign"], doc["recipients"], doc["requests"], doc["messages"], doc["skipped"]) == (
-        "spring-sale-2026", 4, 19, 23, 1)
+    assert {
+        "campaign",
+        "recipients",
+        "requests",
+        "messages",
+        "skipped",
+        "steps",
+        "warnings",
+        "previews",
+    } <= set(doc)
+    assert (
+        doc["campaign"],
+        doc["recipients"],
+        doc["requests"],
+        doc["messages"],
+        doc["skipped"],
+    ) == ("spring-sale-2026", 4, 19, 23, 1)
     assert doc["steps"] == {
         "hello": {"requests": 4, "messages": 4, "skipped": 0},
         "shop": {"requests": 4, "messages": 4, "skipped": 0},
@@ -334,7 +431,14 @@ def test_json_summary_has_the_design_page_shape() -> None:
 
 
 def test_markdown_summary_fits_a_pull_request_comment() -> None:
-    result = cli("plan", str(CAMPAIGNS / "spring-sale.yaml"), "--format", "markdown", "--state", "/nonexistent")
+    result = cli(
+        "plan",
+        str(CAMPAIGNS / "spring-sale.yaml"),
+        "--format",
+        "markdown",
+        "--state",
+        "/nonexistent",
+    )
     assert result.exit_code == 0
     md = result.stdout
     assert md.startswith("### Campaign plan: `spring-sale-2026` (revision 1)\n")
@@ -356,7 +460,9 @@ def test_markdown_summary_fits_a_pull_request_comment() -> None:
 
 
 def test_markdown_escapes_what_would_break_a_table_or_inject_html(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.yaml", """
+    path = write(
+        tmp_path / "c.yaml",
+        """
         version: 1
         id: md-escape
         recipients:
@@ -365,7 +471,8 @@ def test_markdown_escapes_what_would_break_a_table_or_inject_html(tmp_path: Path
         steps:
           - id: s
             text: "Hi {{ name }}"
-        """)
+        """,
+    )
     md = cli("plan", str(path), "--format", "markdown", "--state", str(tmp_path)).stdout
     assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
     assert "A\\|B" in md
@@ -376,7 +483,9 @@ def test_text_summary_and_show_recipients() -> None:
     assert masked.exit_code == 0
     assert "Plan for spring-sale-2026 (revision 1)" in masked.stdout
     assert "+15551230001" not in masked.stdout and "+1555•••0001" in masked.stdout
-    shown = cli("plan", str(CAMPAIGNS / "spring-sale.yaml"), "--show-recipients", "--state", "/nonexistent")
+    shown = cli(
+        "plan", str(CAMPAIGNS / "spring-sale.yaml"), "--show-recipients", "--state", "/nonexistent"
+    )
     assert "+15551230001" in shown.stdout
     none = cli("plan", str(CAMPAIGNS / "spring-sale.yaml"), "--previews", "0", "--format", "json")
     assert json.loads(none.stdout)["previews"] == []
@@ -397,7 +506,9 @@ def test_from_number_pool_is_shown(tmp_path: Path) -> None:
 
 
 def test_when_bare_and_braced_and_reply_to_a_skipped_step(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.yaml", """
+    path = write(
+        tmp_path / "c.yaml",
+        """
         version: 1
         id: when-test
         recipients:
@@ -419,7 +530,8 @@ def test_when_bare_and_braced_and_reply_to_a_skipped_step(tmp_path: Path) -> Non
           - id: thanks
             text: "Thanks for using your code"
             reply_to: {step: code}
-        """)
+        """,
+    )
     doc = json.loads(cli("plan", str(path), "--format", "json", "--state", str(tmp_path)).stdout)
     assert doc["steps"]["vip"] == {"requests": 2, "messages": 2, "skipped": 1}
     assert doc["steps"]["code"] == {"requests": 1, "messages": 1, "skipped": 2}
@@ -430,8 +542,14 @@ def test_when_bare_and_braced_and_reply_to_a_skipped_step(tmp_path: Path) -> Non
     assert {"step": "code", "skipped": "when"} in second
     lines = lines_of(plan_out(path, tmp_path / "o.jsonl"))
     assert [(o["recipient"][-1], o["step"]) for o in lines] == [
-        ("1", "hello"), ("1", "vip"), ("1", "code"), ("1", "thanks"),
-        ("2", "hello"), ("3", "hello"), ("3", "vip")]
+        ("1", "hello"),
+        ("1", "vip"),
+        ("1", "code"),
+        ("1", "thanks"),
+        ("2", "hello"),
+        ("3", "hello"),
+        ("3", "vip"),
+    ]
 
 
 def test_bare_and_braced_when_mean_the_same(tmp_path: Path) -> None:
@@ -448,7 +566,9 @@ def test_bare_and_braced_when_mean_the_same(tmp_path: Path) -> None:
             text: "n is big"
         """
     bare = write(tmp_path / "bare" / "c.yaml", template.format(cond="n is defined and n > 2"))
-    braced = write(tmp_path / "braced" / "c.yaml", template.format(cond='"{{ n is defined and n > 2 }}"'))
+    braced = write(
+        tmp_path / "braced" / "c.yaml", template.format(cond='"{{ n is defined and n > 2 }}"')
+    )
     a = plan_out(bare, tmp_path / "bare" / "o.jsonl")
     b = plan_out(braced, tmp_path / "braced" / "o.jsonl")
     # The requests are the same; the headers differ only in the campaign file's digest.
@@ -456,7 +576,9 @@ def test_bare_and_braced_when_mean_the_same(tmp_path: Path) -> None:
 
 
 def test_duplicates_are_warned_and_sent_once_first_row_wins(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.yaml", """
+    path = write(
+        tmp_path / "c.yaml",
+        """
         version: 1
         id: dup-test
         recipients:
@@ -473,7 +595,8 @@ def test_duplicates_are_warned_and_sent_once_first_row_wins(tmp_path: Path) -> N
         steps:
           - id: s
             text: "Hi {{ name }}"
-        """)
+        """,
+    )
     result = cli("plan", str(path), "--format", "json", "--state", str(tmp_path))
     doc = json.loads(result.stdout)
     assert doc["recipients"] == 3 and doc["duplicates"] == 2 and doc["requests"] == 3
@@ -481,26 +604,36 @@ def test_duplicates_are_warned_and_sent_once_first_row_wins(tmp_path: Path) -> N
     assert "c.yaml:8" in warning and "first row's variables win" in warning
     lines = lines_of(plan_out(path, tmp_path / "o.jsonl"))
     assert [(o["recipient"], o["body"]["text"]) for o in lines] == [
-        ("ada@example.com", "Hi first"), ("+15551230002", "Hi other"),
-        ("+15551230009,bob@example.com", "Hi group-first")]
+        ("ada@example.com", "Hi first"),
+        ("+15551230002", "Hi other"),
+        ("+15551230009,bob@example.com", "Hi group-first"),
+    ]
     assert lines[2]["path"] == "/chats/%2B15551230009%2Cbob%40example.com/messages"
     md = cli("plan", str(path), "--format", "markdown", "--state", str(tmp_path)).stdout
     assert "| duplicate rows (sent once) | 2 |" in md
 
 
 def test_csv_duplicates_and_suppression_are_counted(tmp_path: Path) -> None:
-    write(tmp_path / "list.csv", """
+    write(
+        tmp_path / "list.csv",
+        """
         phone,name
         +15551230001,Ada
         +15551230002,Ben
         +15551230001,Ada again
         +15551230003,Cy
-        """)
-    write(tmp_path / "stop.txt", """
+        """,
+    )
+    write(
+        tmp_path / "stop.txt",
+        """
         # opted out
         +15551230002
-        """)
-    path = write(tmp_path / "c.yaml", """
+        """,
+    )
+    path = write(
+        tmp_path / "c.yaml",
+        """
         version: 1
         id: csv-test
         recipients: {file: list.csv, to: phone}
@@ -508,15 +641,23 @@ def test_csv_duplicates_and_suppression_are_counted(tmp_path: Path) -> None:
         steps:
           - id: s
             text: "Hi {{ name }}"
-        """)
+        """,
+    )
     doc = json.loads(cli("plan", str(path), "--format", "json", "--state", str(tmp_path)).stdout)
-    assert (doc["recipients"], doc["duplicates"], doc["suppressed"], doc["requests"]) == (2, 1, 1, 2)
+    assert (doc["recipients"], doc["duplicates"], doc["suppressed"], doc["requests"]) == (
+        2,
+        1,
+        1,
+        2,
+    )
     lines = lines_of(plan_out(path, tmp_path / "o.jsonl"))
     assert [o["body"]["text"] for o in lines] == ["Hi Ada", "Hi Cy"]
 
 
 def test_invalid_campaign_exits_1_without_a_traceback(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.yaml", """
+    path = write(
+        tmp_path / "c.yaml",
+        """
         version: 1
         id: bad
         recipients:
@@ -526,24 +667,30 @@ def test_invalid_campaign_exits_1_without_a_traceback(tmp_path: Path) -> None:
         steps:
           - id: s
             text: "Hi {{ name }}"
-        """)
+        """,
+    )
     result = cli("plan", str(path), "--state", str(tmp_path))
     assert result.exit_code == 1
     assert "'name' is undefined" in result.output and not isinstance(result.exception, Exception)
-    unquoted = write(tmp_path / "n.yaml", """
+    unquoted = write(
+        tmp_path / "n.yaml",
+        """
         version: 1
         id: bad
         recipients:
           - to: +15551230001
         steps:
           - {id: s, text: Hi}
-        """)
+        """,
+    )
     result = cli("plan", str(unquoted), "--state", str(tmp_path))
     assert result.exit_code == 1 and "quote" in result.output
 
 
 def test_invalid_campaign_leaves_no_plan_file(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.yaml", """
+    path = write(
+        tmp_path / "c.yaml",
+        """
         version: 1
         id: bad
         recipients:
@@ -553,7 +700,8 @@ def test_invalid_campaign_leaves_no_plan_file(tmp_path: Path) -> None:
         steps:
           - id: s
             text: "Hi {{ name }}"
-        """)
+        """,
+    )
     out = tmp_path / "plan.jsonl"
     result = cli("plan", str(path), "--out", str(out), "--state", str(tmp_path))
     assert result.exit_code == 1
@@ -565,13 +713,16 @@ def test_plan_is_streamed_one_recipient_at_a_time(tmp_path: Path) -> None:
     is only found when the stream gets there."""
     rows = ["to,name"] + [f"+1555{i:07d},n{i}" for i in range(1, 2001)] + ["+15559999999,a,b"]
     (tmp_path / "r.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    path = write(tmp_path / "c.yaml", """
+    path = write(
+        tmp_path / "c.yaml",
+        """
         version: 1
         id: stream
         recipients: {file: r.csv}
         steps:
           - {id: s, text: "Hi {{ name }}"}
-        """)
+        """,
+    )
     planner = Planner(load_campaign(path), previews=0, suppression=None)
     stream = planner.requests()
     first = next(stream)
@@ -588,14 +739,17 @@ def test_plan_memory_does_not_grow_with_the_recipient_count(tmp_path: Path) -> N
         d = tmp_path / str(n)
         d.mkdir()
         (d / "r.csv").write_text("to,name\n" + "".join(f"+1555{i:07d},n{i}\n" for i in range(n)))
-        path = write(d / "c.yaml", """
+        path = write(
+            d / "c.yaml",
+            """
             version: 1
             id: mem
             recipients: {file: r.csv}
             steps:
               - {id: a, text: "Hi {{ name }}, this is a message of moderate length."}
               - {id: b, text: ["one {{ name }}", "two {{ name }}"]}
-            """)
+            """,
+        )
         campaign = load_campaign(path)
         tracemalloc.start()
         try:
@@ -619,20 +773,35 @@ def test_plan_memory_does_not_grow_with_the_recipient_count(tmp_path: Path) -> N
 
 def test_preview_prints_the_exact_requests_and_never_the_api_key(tmp_path: Path) -> None:
     env = {"BLOOIO_API_KEY": SECRET}
-    result = cli("preview", str(CAMPAIGNS / "spring-sale.yaml"), "--to", " BOB@example.com,+15551230002 ",
-                 env=env)
+    result = cli(
+        "preview",
+        str(CAMPAIGNS / "spring-sale.yaml"),
+        "--to",
+        " BOB@example.com,+15551230002 ",
+        env=env,
+    )
     assert result.exit_code == 0
     out = result.output
     assert SECRET not in out
     assert out.startswith("5 request(s) for +15551230002,bob@example.com")
-    assert "POST https://api.blooio.com/v2/api/chats/%2B15551230002%2Cbob%40example.com/messages" in out
+    assert (
+        "POST https://api.blooio.com/v2/api/chats/%2B15551230002%2Cbob%40example.com/messages"
+        in out
+    )
     assert "Idempotency-Key: rnr1-328ae5f5d8f20d6e867fcac77a8f8c052ecac41d" in out
     assert "Content-Type: application/json" in out
     assert '"effect": "invisible-ink"' in out
     assert "(reply_to: the message_id of step 'hello', filled in at send time)" in out
 
-    js = cli("preview", str(CAMPAIGNS / "spring-sale.yaml"), "--to", "carol@example.org", "--format",
-             "json", env={**env, "BLOOIO_BASE_URL": "http://127.0.0.1:8080/v2/api/"})
+    js = cli(
+        "preview",
+        str(CAMPAIGNS / "spring-sale.yaml"),
+        "--to",
+        "carol@example.org",
+        "--format",
+        "json",
+        env={**env, "BLOOIO_BASE_URL": "http://127.0.0.1:8080/v2/api/"},
+    )
     assert js.exit_code == 0 and SECRET not in js.output
     doc = json.loads(js.output)
     assert doc["skipped"] == [{"step": "code", "reason": "when"}]
@@ -646,8 +815,15 @@ def test_preview_prints_the_exact_requests_and_never_the_api_key(tmp_path: Path)
     for r in doc["requests"]:
         assert r["body"] == golden[("carol@example.org", r["step"])]["body"]
 
-    plan = cli("plan", str(CAMPAIGNS / "spring-sale.yaml"), "--format", "json", "--state", str(tmp_path),
-               env=env)
+    plan = cli(
+        "plan",
+        str(CAMPAIGNS / "spring-sale.yaml"),
+        "--format",
+        "json",
+        "--state",
+        str(tmp_path),
+        env=env,
+    )
     assert SECRET not in plan.output
 
 
@@ -655,7 +831,11 @@ def test_preview_unknown_recipient_and_bad_chat_id() -> None:
     result = cli("preview", str(CAMPAIGNS / "spring-sale.yaml"), "--to", "+15559999999")
     assert result.exit_code == 1 and "is not a recipient" in result.output
     result = cli("preview", str(CAMPAIGNS / "spring-sale.yaml"), "--to", "5551230001")
-    assert result.exit_code == 1 and "E.164" in result.output and not isinstance(result.exception, Exception)
+    assert (
+        result.exit_code == 1
+        and "E.164" in result.output
+        and not isinstance(result.exception, Exception)
+    )
 
 
 def test_preview_of_a_suppressed_recipient(tmp_path: Path) -> None:
@@ -667,14 +847,28 @@ def test_preview_of_a_suppressed_recipient(tmp_path: Path) -> None:
 # --- journal overlay ------------------------------------------------------------------------
 
 
-def _seed_journal(state: Path, campaign_id: str, rows: list[tuple[dict[str, Any], str, dict[str, Any]]]) -> None:
+def _seed_journal(
+    state: Path, campaign_id: str, rows: list[tuple[dict[str, Any], str, dict[str, Any]]]
+) -> None:
     """rows: (plan line, status, body the earlier run sent)."""
     now = time.time()
     with Journal(journal_path(state, campaign_id)) as j:
         ops = []
         for line, status, body in rows:
-            ops.append(Attempt(line["key"], line["recipient"], line["step"], 1, 0, 0,
-                               line["messages"], content_hash(body), None, now))
+            ops.append(
+                Attempt(
+                    line["key"],
+                    line["recipient"],
+                    line["step"],
+                    1,
+                    0,
+                    0,
+                    line["messages"],
+                    content_hash(body),
+                    None,
+                    now,
+                )
+            )
             ops.append(Outcome(line["key"], status, message_id="msg_x", now=now))
         j.apply(ops)
 
@@ -687,17 +881,33 @@ def test_journal_overlay_marks_accepted_and_counts_older_content(tmp_path: Path)
     hello1, hello2 = by[("+15551230001", "hello")], by[("+15551230002,bob@example.com", "hello")]
     shop1 = by[("+15551230001", "shop")]
     typo = {**hello2["body"], "text": "Hi team! Our sprng sale is live"}
-    _seed_journal(state, "spring-sale-2026", [
-        (hello1, ACCEPTED, hello1["body"]),
-        (shop1, ACCEPTED, {**shop1["body"], "text": "https://shop.example.com/old"}),  # older content
-        (hello2, ACCEPTED, typo),  # older content, a second recipient
-        (by[("carol@example.org", "hello")], FAILED, by[("carol@example.org", "hello")]["body"]),
-    ])
+    _seed_journal(
+        state,
+        "spring-sale-2026",
+        [
+            (hello1, ACCEPTED, hello1["body"]),
+            (
+                shop1,
+                ACCEPTED,
+                {**shop1["body"], "text": "https://shop.example.com/old"},
+            ),  # older content
+            (hello2, ACCEPTED, typo),  # older content, a second recipient
+            (
+                by[("carol@example.org", "hello")],
+                FAILED,
+                by[("carol@example.org", "hello")]["body"],
+            ),
+        ],
+    )
     result = cli("plan", str(src), "--format", "json", "--state", str(state))
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["journal"] == {"accepted": 3, "older_content": 2, "earlier_revision": 0,
-                              "same_content_other_step": 0}
+    assert doc["journal"] == {
+        "accepted": 3,
+        "older_content": 2,
+        "earlier_revision": 0,
+        "same_content_other_step": 0,
+    }
     md = cli("plan", str(src), "--format", "markdown", "--state", str(state)).stdout
     assert "| already accepted (journal) | 3 requests |" in md
     assert "| to send | 16 requests |" in md
@@ -705,18 +915,25 @@ def test_journal_overlay_marks_accepted_and_counts_older_content(tmp_path: Path)
     out = tmp_path / "o.jsonl"
     result = cli("plan", str(src), "--out", str(out), "--state", str(state))
     assert result.exit_code == 0
-    marked = {(o["recipient"], o["step"]): o.get("journal_status") for o in lines_of(out.read_bytes())}
+    marked = {
+        (o["recipient"], o["step"]): o.get("journal_status") for o in lines_of(out.read_bytes())
+    }
     assert marked[("+15551230001", "hello")] == "accepted"
     assert marked[("carol@example.org", "hello")] == "failed"
     assert marked[("+15551230001", "code")] is None
     # without the journal the file is the golden again
-    assert plan_out(src, tmp_path / "clean" / "o.jsonl") == (GOLDEN / "spring-sale.jsonl").read_bytes()
+    assert (
+        plan_out(src, tmp_path / "clean" / "o.jsonl") == (GOLDEN / "spring-sale.jsonl").read_bytes()
+    )
 
 
 def test_no_journal_no_overlay_and_nothing_created(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    doc = json.loads(cli("plan", str(CAMPAIGNS / "spring-sale.yaml"), "--format", "json",
-                         "--state", str(state)).stdout)
+    doc = json.loads(
+        cli(
+            "plan", str(CAMPAIGNS / "spring-sale.yaml"), "--format", "json", "--state", str(state)
+        ).stdout
+    )
     assert "journal" not in doc
     assert not state.exists()
 
@@ -757,16 +974,29 @@ def test_review_action_validates_and_writes_plans_to_the_step_summary(tmp_path: 
     """The example workflow's review step (action.yml runs action/campaign-review.sh)."""
     wf = yaml.safe_load((ROOT / "examples" / "github-workflow.yml").read_text(encoding="utf-8"))
     assert not (ROOT / ".github" / "workflows" / "campaigns-example.yml").exists()
-    assert all("BLOOIO_API_KEY" not in json.dumps(s) for s in wf["jobs"]["review"]["steps"]), \
+    assert all("BLOOIO_API_KEY" not in json.dumps(s) for s in wf["jobs"]["review"]["steps"]), (
         "a dry run needs no key"
+    )
     repo = _repo(tmp_path, *(p.name for p in EXAMPLES))
     summary = tmp_path / "summary.md"
-    env = _env(tmp_path, GITHUB_STEP_SUMMARY=str(summary), CAMPAIGNS="campaigns",
-               PLANS_DIR="plans", RUNNER_STATE=".runner", REVIEW_DIR=str(tmp_path / "review"))
+    env = _env(
+        tmp_path,
+        GITHUB_STEP_SUMMARY=str(summary),
+        CAMPAIGNS="campaigns",
+        PLANS_DIR="plans",
+        RUNNER_STATE=".runner",
+        REVIEW_DIR=str(tmp_path / "review"),
+    )
 
     def review() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["bash", "--noprofile", "--norc", str(ROOT / "action" / "campaign-review.sh")],
-                              cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            ["bash", "--noprofile", "--norc", str(ROOT / "action" / "campaign-review.sh")],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     reviewed = review()
     assert reviewed.returncode == 0, reviewed.stdout + reviewed.stderr
@@ -783,7 +1013,9 @@ def test_review_action_validates_and_writes_plans_to_the_step_summary(tmp_path: 
     assert SECRET not in everything and "+15551230001" not in md
 
     # A broken campaign: validation annotates the file and line, and the job fails.
-    write(repo / "campaigns" / "broken.yaml", """
+    write(
+        repo / "campaigns" / "broken.yaml",
+        """
         version: 1
         id: broken
         recipients:
@@ -794,24 +1026,34 @@ def test_review_action_validates_and_writes_plans_to_the_step_summary(tmp_path: 
             effect: Invisible Ink
             parts:
               - text: "a"
-        """)
+        """,
+    )
     failed = review()
     assert failed.returncode == 1
-    assert re.search(r"^::error file=campaigns/broken\.yaml,line=\d+", failed.stdout, re.M), failed.stdout
+    assert re.search(r"^::error file=campaigns/broken\.yaml,line=\d+", failed.stdout, re.M), (
+        failed.stdout
+    )
 
 
 def test_pre_commit_hooks_run_on_campaign_files(tmp_path: Path) -> None:
     import shlex
 
-    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))}
+    hooks = {
+        h["id"]: h
+        for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    }
     assert set(hooks) == {"campaign-validate", "campaign-plan"}
     repo = _repo(tmp_path, "spring-sale.yaml", "store-opening-staff.yaml")
     env = _env(tmp_path)
     for hook in hooks.values():
         assert hook["language"] == "python"
         pattern = re.compile(hook["files"])
-        assert pattern.search("campaigns/spring-sale.yaml") and pattern.search("campaigns/q3/launch.yml")
-        assert not pattern.search(".github/workflows/ci.yml") and not pattern.search("campaigns/data/vip.csv")
+        assert pattern.search("campaigns/spring-sale.yaml") and pattern.search(
+            "campaigns/q3/launch.yml"
+        )
+        assert not pattern.search(".github/workflows/ci.yml") and not pattern.search(
+            "campaigns/data/vip.csv"
+        )
 
     def run(hook_id: str, *files: str) -> subprocess.CompletedProcess[str]:
         # What pre-commit does: the entry, split like a shell would, then the matching files.
@@ -823,14 +1065,17 @@ def test_pre_commit_hooks_run_on_campaign_files(tmp_path: Path) -> None:
     for result in passed.values():
         assert result.returncode == 0, result.stdout + result.stderr
     assert passed["campaign-plan"].stdout.count("Plan for ") == 2
-    write(repo / "campaigns" / "undefined.yaml", """
+    write(
+        repo / "campaigns" / "undefined.yaml",
+        """
         version: 1
         id: undefined-var
         recipients:
           - to: "+15551230001"
         steps:
           - {id: s, text: "Hi {{ first_name }}"}
-        """)
+        """,
+    )
     for hook_id in hooks:
         result = run(hook_id, good[0], "campaigns/undefined.yaml")
         assert result.returncode == 1

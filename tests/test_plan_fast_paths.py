@@ -40,7 +40,9 @@ steps:
 
 
 @pytest.mark.parametrize("batch", [1, 2, 512])
-def test_the_plan_counts_segments_of_every_body_shape_for_phones_only(tmp_path: Path, monkeypatch, batch):
+def test_the_plan_counts_segments_of_every_body_shape_for_phones_only(
+    tmp_path: Path, monkeypatch, batch
+):
     monkeypatch.setattr(SegmentTally, "BATCH", batch)
     path = tmp_path / "c.yaml"
     path.write_text(textwrap.dedent(CAMPAIGN), encoding="utf-8")
@@ -60,7 +62,8 @@ def test_the_plan_counts_segments_of_every_body_shape_for_phones_only(tmp_path: 
 
 def test_unplaced_recipients_count_as_due_beside_those_the_law_holds(tmp_path: Path, monkeypatch):
     path = tmp_path / "c.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         version: 1
         id: law
         recipients:
@@ -72,7 +75,9 @@ def test_unplaced_recipients_count_as_due_beside_those_the_law_holds(tmp_path: P
             text: "Hi"
           - id: b
             text: ["one", "two"]
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     # 21:30 in Miami: past Florida's 20:00; the 555 numbers have no place, so nothing holds them.
     at = datetime(2026, 12, 8, 21, 30, tzinfo=ZoneInfo("America/New_York"))
     monkeypatch.setattr(dry_run, "parse_at", lambda text: at)

@@ -13,18 +13,27 @@ HEAD = 'version: 1\nid: r\nrecipients: [{to: "+15551230001", vars: {v: x}}]\n'
 
 
 def test_a_url_only_text_is_sent_trimmed(tmp_path):
-    (tmp_path / "c.yaml").write_text(HEAD + (
-        "steps:\n  - id: a\n    parts:\n      - text: \"https://shop.example.com/a \"\n"
-        "        link_preview: {title: A}\n      - text: \"https://shop.example.com/b\\n\"\n"))
+    (tmp_path / "c.yaml").write_text(
+        HEAD
+        + (
+            'steps:\n  - id: a\n    parts:\n      - text: "https://shop.example.com/a "\n'
+            '        link_preview: {title: A}\n      - text: "https://shop.example.com/b\\n"\n'
+        )
+    )
     out = tmp_path / "p.jsonl"
     result = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     parts = json.loads(out.read_text().splitlines()[1])["body"]["parts"]
-    assert [p["text"] for p in parts] == ["https://shop.example.com/a", "https://shop.example.com/b"]
+    assert [p["text"] for p in parts] == [
+        "https://shop.example.com/a",
+        "https://shop.example.com/b",
+    ]
 
 
 def test_previews_mask_a_recipient_printed_by_a_template(tmp_path):
-    (tmp_path / "c.yaml").write_text(HEAD + "steps:\n  - id: a\n    text: \"Your number {{ recipient }}\"\n")
+    (tmp_path / "c.yaml").write_text(
+        HEAD + 'steps:\n  - id: a\n    text: "Your number {{ recipient }}"\n'
+    )
     masked = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--format", "markdown"])
     assert "+15551230001" not in masked.output and "+1555•••0001" in masked.output
     shown = CliRunner().invoke(main, ["plan", str(tmp_path / "c.yaml"), "--show-recipients"])
@@ -48,15 +57,40 @@ def test_a_plan_line_is_the_request_encoded_with_sorted_keys():
     from runner.planning.planner import dump_line
     from runner.planning.request import PlannedRequest
 
-    bodies = [{"text": "Hi \"Zoë\" \\ \u2028 \x01 😀", "from_number": "+15551234567", "effect": "confetti"},
-              {"parts": [{"url": "https://x.example/a b", "text": "é"}], "use_typing_indicator": True,
-               "link_preview": None, "n": 1.5}]
+    bodies = [
+        {"text": 'Hi "Zoë" \\ \u2028 \x01 😀', "from_number": "+15551234567", "effect": "confetti"},
+        {
+            "parts": [{"url": "https://x.example/a b", "text": "é"}],
+            "use_typing_indicator": True,
+            "link_preview": None,
+            "n": 1.5,
+        },
+    ]
     for body in bodies:
-        for rts in (None, "hello", "é\"step"):
+        for rts in (None, "hello", 'é"step'):
             for chat in ("+15551230001", "zoë@example.com", "+15551230001,+15551230002"):
-                for variant in (None, "short", "é\"v"):
-                    req = PlannedRequest(chat, "step-\u00e9", "rnr1-abc", "POST", "/chats/x/messages",
-                                         body, 3, rts, 7, 2, "Europe/Paris", variant)
-                    expected = json.dumps(req.to_json_obj(), sort_keys=True, ensure_ascii=False,
-                                          separators=(",", ":")) + "\n"
+                for variant in (None, "short", 'é"v'):
+                    req = PlannedRequest(
+                        chat,
+                        "step-\u00e9",
+                        "rnr1-abc",
+                        "POST",
+                        "/chats/x/messages",
+                        body,
+                        3,
+                        rts,
+                        7,
+                        2,
+                        "Europe/Paris",
+                        variant,
+                    )
+                    expected = (
+                        json.dumps(
+                            req.to_json_obj(),
+                            sort_keys=True,
+                            ensure_ascii=False,
+                            separators=(",", ":"),
+                        )
+                        + "\n"
+                    )
                     assert dump_line(req) == expected

@@ -12,8 +12,9 @@ from runner.planning.planner import iter_plan
 def _campaign(folder: Path, recipients: str) -> Path:
     (folder / "people.csv").write_text("phone\n(415) 555-2671\n")
     path = folder / "c.yaml"
-    path.write_text(f"version: 1\nid: region\nrecipients: {recipients}\n"
-                    "steps:\n  - id: hello\n    text: Hi\n")
+    path.write_text(
+        f"version: 1\nid: region\nrecipients: {recipients}\nsteps:\n  - id: hello\n    text: Hi\n"
+    )
     return path
 
 

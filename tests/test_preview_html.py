@@ -73,8 +73,17 @@ def project(tmp_path_factory) -> Path:
 
 def _page(project: Path, campaign_cli, to: str = ADA, name: str = "ada.html") -> str:
     out = project / "out" / name
-    r = campaign_cli("preview", str(project / "spring.yaml"), "--to", to, "--format", "html",
-                     "--out", str(out), env={"BLOOIO_API_KEY": KEY})
+    r = campaign_cli(
+        "preview",
+        str(project / "spring.yaml"),
+        "--to",
+        to,
+        "--format",
+        "html",
+        "--out",
+        str(out),
+        env={"BLOOIO_API_KEY": KEY},
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout == ""  # the page went to the file
     return out.read_text(encoding="utf-8")
@@ -147,8 +156,9 @@ def test_text_and_json_formats_are_kept_and_may_go_to_a_file(project, campaign_c
     assert r.returncode == 0 and "5 request(s) for +15551230001" in r.stdout
     assert "Authorization: Bearer $BLOOIO_API_KEY" in r.stdout
     out = project / "out" / "ada.json"
-    r = campaign_cli("preview", str(project / "spring.yaml"), "--to", ADA, "--format", "json",
-                     "--out", str(out))
+    r = campaign_cli(
+        "preview", str(project / "spring.yaml"), "--to", ADA, "--format", "json", "--out", str(out)
+    )
     assert r.returncode == 0 and r.stdout == ""
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert [d["step"] for d in doc["requests"]] == ["hello", "shop", "code", "picks", "last-call"]
@@ -156,21 +166,41 @@ def test_text_and_json_formats_are_kept_and_may_go_to_a_file(project, campaign_c
 
 def test_an_unwritable_out_is_one_clear_error(project, campaign_cli, tmp_path):
     (tmp_path / "file").write_text("")
-    r = campaign_cli("preview", str(project / "spring.yaml"), "--to", ADA, "--format", "html",
-                     "--out", str(tmp_path / "file" / "p.html"))
+    r = campaign_cli(
+        "preview",
+        str(project / "spring.yaml"),
+        "--to",
+        ADA,
+        "--format",
+        "html",
+        "--out",
+        str(tmp_path / "file" / "p.html"),
+    )
     assert r.returncode == 1 and "cannot write the preview" in r.stderr
     assert "Traceback" not in r.stderr
 
 
 # -- the rules, pure --------------------------------------------------------------------------
 
+
 def test_everything_is_escaped():
-    steps = [PreviewStep("<i>s</i>", [Bubble({"text": "<script>alert(1)</script>",
-                                              "from_number": "<b>n</b>",
-                                              "attachments": [{"url": "https://x/y", "name": "<u>"}]},
-                                             variant="<v>"),
-                                      Bubble({"text": "b"}, variant="w")],
-                         delay_seconds=90)]
+    steps = [
+        PreviewStep(
+            "<i>s</i>",
+            [
+                Bubble(
+                    {
+                        "text": "<script>alert(1)</script>",
+                        "from_number": "<b>n</b>",
+                        "attachments": [{"url": "https://x/y", "name": "<u>"}],
+                    },
+                    variant="<v>",
+                ),
+                Bubble({"text": "b"}, variant="w"),
+            ],
+            delay_seconds=90,
+        )
+    ]
     page = render_preview_html("<c>", "+1<2>", steps, schedule={"timezone": "<tz>"})
     for raw in ("<script>alert", "<i>s</i>", "<b>n</b>", "<u>", "<v>", "<c>", "+1<2>", "<tz>"):
         assert raw not in page
@@ -178,18 +208,33 @@ def test_everything_is_escaped():
 
 
 def test_variants_of_a_step_are_labelled():
-    steps = [PreviewStep("hello", [Bubble({"text": "Hi, 20% off"}, variant="short"),
-                                   Bubble({"text": "Your code: X"}, variant="code")])]
+    steps = [
+        PreviewStep(
+            "hello",
+            [
+                Bubble({"text": "Hi, 20% off"}, variant="short"),
+                Bubble({"text": "Your code: X"}, variant="code"),
+            ],
+        )
+    ]
     imessage, sms = _columns(render_preview_html("c", ADA, steps))
     for column in (imessage, sms):
         assert "variant short" in column and "variant code" in column
-        assert column.index("variant short") < column.index("Hi, 20% off") < \
-            column.index("variant code") < column.index("Your code: X")
+        assert (
+            column.index("variant short")
+            < column.index("Hi, 20% off")
+            < column.index("variant code")
+            < column.index("Your code: X")
+        )
 
 
 def test_a_mention_part_is_drawn_as_the_mention():
-    steps = [PreviewStep("hi", [Bubble({"parts": [{"text": "Ada", "mention": "+15551230001"},
-                                                  {"text": " look!"}]})])]
+    steps = [
+        PreviewStep(
+            "hi",
+            [Bubble({"parts": [{"text": "Ada", "mention": "+15551230001"}, {"text": " look!"}]})],
+        )
+    ]
     imessage, _ = _columns(render_preview_html("c", "+15551230001,+15551230002", steps))
     assert '<span class="at" title="mentions +15551230001">Ada</span>' in imessage
 
@@ -197,32 +242,53 @@ def test_a_mention_part_is_drawn_as_the_mention():
 def test_sms_rules():
     items, lost = sms_items({"text": ["one", "two"], "effect": "slam"})
     assert len(items) == 2 and lost == ["the Slam effect"]
-    items, lost = sms_items({"parts": [{"text": "https://a.example/x", "link_preview": {}},
-                                       {"text": "https://a.example/y", "link_preview": None}]})
+    items, lost = sms_items(
+        {
+            "parts": [
+                {"text": "https://a.example/x", "link_preview": {}},
+                {"text": "https://a.example/y", "link_preview": None},
+            ]
+        }
+    )
     assert len(items) == 2 and lost == ["link previews: plain URLs"]
     items, lost = sms_items({"parts": [{"text": "hi"}, {"url": "https://a.example/c.pdf"}]})
     assert "MMS attachment" in items[1] and lost == ["one bubble: 2 separate messages"]
     assert sms_items({"text": "plain words"}) == (['<div class="b txt">plain words</div>'], [])
 
 
-@pytest.mark.parametrize("seconds, words", [(45, "45 seconds later"), (86400, "1 day later"),
-                                            (2 * 86400, "2 days later"),
-                                            (5400, "1 hour 30 minutes later")])
+@pytest.mark.parametrize(
+    "seconds, words",
+    [
+        (45, "45 seconds later"),
+        (86400, "1 day later"),
+        (2 * 86400, "2 days later"),
+        (5400, "1 hour 30 minutes later"),
+    ],
+)
 def test_delay_words(seconds, words):
     assert delay_words(seconds) == words
 
 
 def test_a_schedule_is_said_and_delays_wait_for_the_window():
-    steps = [PreviewStep("a", [Bubble({"text": "x"})]),
-             PreviewStep("b", [Bubble({"text": "y"})], delay_seconds=7200)]
-    page = render_preview_html("c", ADA, steps, schedule={
-        "timezone": "America/New_York", "window": {"start": "09:00", "end": "20:00",
-                                                   "days": ["mon", "fri"]}})
+    steps = [
+        PreviewStep("a", [Bubble({"text": "x"})]),
+        PreviewStep("b", [Bubble({"text": "y"})], delay_seconds=7200),
+    ]
+    page = render_preview_html(
+        "c",
+        ADA,
+        steps,
+        schedule={
+            "timezone": "America/New_York",
+            "window": {"start": "09:00", "end": "20:00", "days": ["mon", "fri"]},
+        },
+    )
     assert "Sent only between 09:00 and 20:00 (America/New_York) on mon, fri." in page
     assert "2 hours later, inside the window" in page
 
 
 # -- a real browser ---------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_a_real_browser_draws_two_phones(project, campaign_cli, tmp_path):
@@ -232,8 +298,11 @@ def test_a_real_browser_draws_two_phones(project, campaign_cli, tmp_path):
     shot = tmp_path / "shot.png"
     proc = screenshot(page, shot, (900, 1320), tmp_path / "profile", log=True)
     assert shot.exists(), proc.stderr[-2000:]
-    errors = [line for line in proc.stderr.splitlines()
-              if "Uncaught" in line or "CONSOLE" in line or "Refused to" in line]
+    errors = [
+        line
+        for line in proc.stderr.splitlines()
+        if "Uncaught" in line or "CONSOLE" in line or "Refused to" in line
+    ]
     assert errors == []  # no script error, nothing the content policy had to block
     width, height, sample = png_pixels(shot.read_bytes())
     assert (width, height) == (900, 1320)

@@ -30,14 +30,18 @@ SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
 def has_colour(text: str) -> bool:
     """Whether any style sets a foreground colour (bold alone is not colour, as NO_COLOR says)."""
-    return any(code.isdigit() and (30 <= int(code) <= 38 or 90 <= int(code) <= 97)
-               for params in SGR.findall(text) for code in params.split(";"))
+    return any(
+        code.isdigit() and (30 <= int(code) <= 38 or 90 <= int(code) <= 97)
+        for params in SGR.findall(text)
+        for code in params.split(";")
+    )
 
 
 def terminal(*, color: bool = True) -> tuple[Console, io.StringIO]:
     out = io.StringIO()
-    return Console(file=out, force_terminal=True, width=150, no_color=not color,
-                   highlight=False), out
+    return Console(
+        file=out, force_terminal=True, width=150, no_color=not color, highlight=False
+    ), out
 
 
 class Clock:
@@ -167,29 +171,38 @@ def test_no_color_and_the_color_flags_decide_colour_everywhere(invalid_campaign)
     path = str(invalid_campaign)
     coloured = _validate(["--color", "validate", path], {"NO_COLOR": None})
     assert "\x1b[" in coloured and "error" in coloured
-    for args, env in ((["validate", path], {"NO_COLOR": "1"}),
-                      (["--no-color", "validate", path], {"NO_COLOR": None})):
+    for args, env in (
+        (["validate", path], {"NO_COLOR": "1"}),
+        (["--no-color", "validate", path], {"NO_COLOR": None}),
+    ):
         plain = _validate(args, env)
         assert "\x1b[" not in plain and "error: " in plain and "FAIL " in plain
     # --color wins over NO_COLOR (the user asked on this very command line)
     assert "\x1b[" in _validate(["--color", "validate", path], {"NO_COLOR": "1"})
 
 
-def _campaign(folder: Path, steps: str = 'steps:\n  - id: hello\n    text: "Hi"\n',
-              send: str = "") -> Path:
+def _campaign(
+    folder: Path, steps: str = 'steps:\n  - id: hello\n    text: "Hi"\n', send: str = ""
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "c.yaml"
-    path.write_text('version: 1\nid: pace\nsender: {from_number: "+15551234567"}\n'
-                    'recipients:\n  - to: "+15553000001"\n  - to: "+15553000002"\n'
-                    + steps + send, encoding="utf-8")
+    path.write_text(
+        'version: 1\nid: pace\nsender: {from_number: "+15551234567"}\n'
+        'recipients:\n  - to: "+15553000001"\n  - to: "+15553000002"\n' + steps + send,
+        encoding="utf-8",
+    )
     return path
 
 
-def _send(emulator, campaign: Path, *args: str, key: str | None = None
-          ) -> subprocess.CompletedProcess:
+def _send(
+    emulator, campaign: Path, *args: str, key: str | None = None
+) -> subprocess.CompletedProcess:
     env = {"BLOOIO_BASE_URL": emulator.base_url, "BLOOIO_API_KEY": key or emulator.api_key}
-    result = CliRunner().invoke(main, ["send", str(campaign), "--yes", "--state",
-                                       str(campaign.parent / "st"), *args], env=env)
+    result = CliRunner().invoke(
+        main,
+        ["send", str(campaign), "--yes", "--state", str(campaign.parent / "st"), *args],
+        env=env,
+    )
     if isinstance(result.exception, Exception):
         raise result.exception
     return subprocess.CompletedProcess([], result.exit_code, result.stdout, result.stderr)
@@ -240,16 +253,18 @@ def test_send_wait_says_it_waits_once_a_minute_in_logs(emulator, tmp_path):
     assert emulator.stats()["messages_accepted"] == 6
 
 
-def test_track_reach_and_optouts_name_the_variable_and_the_url_on_a_refused_key(emulator,
-                                                                                 tmp_path):
+def test_track_reach_and_optouts_name_the_variable_and_the_url_on_a_refused_key(emulator, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "optouts.txt").write_text("", encoding="utf-8")
     campaign = _campaign(tmp_path / "a", send="suppress: [optouts.txt]\n")
     assert _send(emulator, campaign).returncode == 0
     env = {"BLOOIO_BASE_URL": emulator.base_url, "BLOOIO_API_KEY": "bl_wrong_key"}
     state = ["--state", str(campaign.parent / "st")]
-    for args in (["track", str(campaign), *state], ["reach", str(campaign), *state],
-                 ["optouts", str(campaign), *state]):
+    for args in (
+        ["track", str(campaign), *state],
+        ["reach", str(campaign), *state],
+        ["optouts", str(campaign), *state],
+    ):
         result = CliRunner().invoke(main, args, env=env)
         assert result.exit_code == 3, (args, result.output)
         assert "BLOOIO_API_KEY" in result.stderr and emulator.base_url in result.stderr, args

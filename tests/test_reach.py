@@ -31,14 +31,17 @@ from runner.run.reach import (
 KEY = "bl_reach_SECRET_1357"
 
 
-@pytest.mark.parametrize("status,body,kind", [
-    (200, b'{"contact":"+1","type":"phone","capabilities":{"imessage":true,"sms":true}}', "ok"),
-    (200, b"[]", "retry"),
-    (400, b'{"message":"Invalid contact"}', "invalid"),
-    (401, b"{}", "unauthorized"),
-    (503, b'{"message":"No active number available"}', "retry"),
-    (500, b"", "retry"),
-])
+@pytest.mark.parametrize(
+    "status,body,kind",
+    [
+        (200, b'{"contact":"+1","type":"phone","capabilities":{"imessage":true,"sms":true}}', "ok"),
+        (200, b"[]", "retry"),
+        (400, b'{"message":"Invalid contact"}', "invalid"),
+        (401, b"{}", "unauthorized"),
+        (503, b'{"message":"No active number available"}', "retry"),
+        (500, b"", "retry"),
+    ],
+)
 def test_classify_capabilities(status, body, kind):
     assert classify_capabilities(status, body, {}, 0.0).kind == kind
 
@@ -47,28 +50,45 @@ def cap(contact, im, sms, invalid=None):
     return Capability(contact, im, sms, 0.0, invalid)
 
 
-CAPS = {c.contact: c for c in [
-    cap("+15550000001", True, True), cap("+15550000002", False, True),
-    cap("+15550000003", False, False), cap("a@x.com", True, False), cap("b@x.com", False, False),
-    cap("+15550000004", False, False, "Invalid contact"),
-]}
+CAPS = {
+    c.contact: c
+    for c in [
+        cap("+15550000001", True, True),
+        cap("+15550000002", False, True),
+        cap("+15550000003", False, False),
+        cap("a@x.com", True, False),
+        cap("b@x.com", False, False),
+        cap("+15550000004", False, False, "Invalid contact"),
+    ]
+}
 
 
-@pytest.mark.parametrize("chat,expected", [
-    ("+15550000001", IMESSAGE), ("+15550000002", SMS_ONLY), ("+15550000003", UNREACHABLE),
-    ("a@x.com", IMESSAGE), ("b@x.com", UNREACHABLE), ("+15550000004", UNREACHABLE),
-    ("+15550000001,a@x.com", IMESSAGE), ("+15550000001,+15550000002", PARTIAL),
-    ("+15550000002,b@x.com", UNREACHABLE), ("+15559999999", UNKNOWN),
-])
+@pytest.mark.parametrize(
+    "chat,expected",
+    [
+        ("+15550000001", IMESSAGE),
+        ("+15550000002", SMS_ONLY),
+        ("+15550000003", UNREACHABLE),
+        ("a@x.com", IMESSAGE),
+        ("b@x.com", UNREACHABLE),
+        ("+15550000004", UNREACHABLE),
+        ("+15550000001,a@x.com", IMESSAGE),
+        ("+15550000001,+15550000002", PARTIAL),
+        ("+15550000002,b@x.com", UNREACHABLE),
+        ("+15559999999", UNKNOWN),
+    ],
+)
 def test_category(chat, expected):
     assert category(chat, CAPS)[0] == expected
 
 
 def test_step_features():
-    assert step_features({"text": "hi", "effect": "confetti", "use_typing_indicator": True},
-                         False) == {"effect", "typing_indicator"}
-    assert step_features({"parts": [{"text": "https://a.b", "link_preview": {"title": "t"}}]},
-                         False) == {"link_preview"}
+    assert step_features(
+        {"text": "hi", "effect": "confetti", "use_typing_indicator": True}, False
+    ) == {"effect", "typing_indicator"}
+    assert step_features(
+        {"parts": [{"text": "https://a.b", "link_preview": {"title": "t"}}]}, False
+    ) == {"link_preview"}
     assert step_features({"text": "x"}, True) == {"reply"}
     assert step_features({"text": "x", "use_typing_indicator": False}, False) == frozenset()
 
@@ -86,12 +106,19 @@ def test_analysis_counts_and_drops_per_step():
     assert doc["counts"] == {IMESSAGE: 1, SMS_ONLY: 1, UNREACHABLE: 2, PARTIAL: 1, UNKNOWN: 0}
     assert doc["emails_without_imessage"] == 1 and doc["skipped_groups"] == 2
     assert doc["steps"]["hello"]["drops"]["effect"] == 1
-    assert doc["steps"]["shop"]["drops"] == {"effect": 0, "link_preview": 1,
-                                             "typing_indicator": 0, "reply": 0}
+    assert doc["steps"]["shop"]["drops"] == {
+        "effect": 0,
+        "link_preview": 1,
+        "typing_indicator": 0,
+        "reply": 0,
+    }
     assert doc["steps"]["shop"][UNREACHABLE] == 1
     listed = {u["recipient"]: u["category"] for u in doc["unreachable"]}
-    assert listed == {"+1555•••0001,+1555•••0002": PARTIAL, "b•••@x.com": UNREACHABLE,
-                      "+1555•••0003": UNREACHABLE}
+    assert listed == {
+        "+1555•••0001,+1555•••0002": PARTIAL,
+        "b•••@x.com": UNREACHABLE,
+        "+1555•••0003": UNREACHABLE,
+    }
     shown = analyse(audience, CAPS, 0, show_recipients=True)
     assert "b@x.com" in {u["recipient"] for u in shown["unreachable"]}
 
@@ -143,13 +170,29 @@ def run(emu, *args: str, key: str = KEY) -> subprocess.CompletedProcess:
 
 
 def test_reach_matches_the_emulator_and_is_cached(tmp_path):
-    config = EmulatorConfig(api_key=KEY, seed=13, share_imessage=0.5, share_sms=0.4,
-                            share_rcs=0.1, p_unreachable=0.1, unreachable=["bob@example.com"])
+    config = EmulatorConfig(
+        api_key=KEY,
+        seed=13,
+        share_imessage=0.5,
+        share_sms=0.4,
+        share_rcs=0.1,
+        p_unreachable=0.1,
+        unreachable=["bob@example.com"],
+    )
     with run_in_thread(config) as emu:
         campaign = write_campaign(tmp_path / "c")
         state = tmp_path / "state"
-        r = run(emu, "reach", str(campaign), "--state", str(state), "--format", "json",
-                "--rate", "unlimited")  # the default pace (10/s) is for real accounts
+        r = run(
+            emu,
+            "reach",
+            str(campaign),
+            "--state",
+            str(state),
+            "--format",
+            "json",
+            "--rate",
+            "unlimited",
+        )  # the default pace (10/s) is for real accounts
         assert r.returncode == 0, r.stderr
         doc = json.loads(r.stdout)
         asked = emu.stats()["requests"]
@@ -157,8 +200,10 @@ def test_reach_matches_the_emulator_and_is_cached(tmp_path):
         # Ground truth: ask the emulator about every single-contact recipient directly.
         truth = {IMESSAGE: 0, SMS_ONLY: 0, UNREACHABLE: 0}
         with emu.client() as client:
-            for contact in [f"+1555700{i:04d}" for i in range(30)] + ["ada@example.com",
-                                                                      "bob@example.com"]:
+            for contact in [f"+1555700{i:04d}" for i in range(30)] + [
+                "ada@example.com",
+                "bob@example.com",
+            ]:
                 caps = client.get(f"/contacts/{contact}/capabilities").json()["capabilities"]
                 if caps["imessage"]:
                     truth[IMESSAGE] += 1
@@ -166,8 +211,13 @@ def test_reach_matches_the_emulator_and_is_cached(tmp_path):
                     truth[SMS_ONLY] += 1
                 else:
                     truth[UNREACHABLE] += 1
-        group = doc["counts"][IMESSAGE] + doc["counts"][PARTIAL] + doc["counts"][UNREACHABLE] \
-            + doc["counts"][SMS_ONLY] - sum(truth.values())
+        group = (
+            doc["counts"][IMESSAGE]
+            + doc["counts"][PARTIAL]
+            + doc["counts"][UNREACHABLE]
+            + doc["counts"][SMS_ONLY]
+            - sum(truth.values())
+        )
         assert group == 1  # the list counts once, by its members
         assert doc["counts"][SMS_ONLY] == truth[SMS_ONLY] > 0
         assert doc["recipients"] == 33 and doc["skipped_groups"] == 1
@@ -183,8 +233,17 @@ def test_reach_matches_the_emulator_and_is_cached(tmp_path):
         shown = run(emu, "reach", str(campaign), "--state", str(state), "--show-recipients")
         assert "bob@example.com" in shown.stdout
         time.sleep(1.1)
-        again = run(emu, "reach", str(campaign), "--state", str(state), "--max-age", "1s",
-                    "--rate", "unlimited")
+        again = run(
+            emu,
+            "reach",
+            str(campaign),
+            "--state",
+            str(state),
+            "--max-age",
+            "1s",
+            "--rate",
+            "unlimited",
+        )
         assert again.returncode == 0 and emu.stats()["requests"] == asked + 32
 
 

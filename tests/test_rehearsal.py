@@ -41,8 +41,18 @@ def _any_hour(tmp_path: Path) -> None:
 
 
 def send(campaign_cli, emu, path: Path, state: Path, *extra: str):
-    return campaign_cli("send", str(path), "--yes", "--no-progress", "--rate", "unlimited",
-                        "--state", str(state), *extra, env=emu.env())
+    return campaign_cli(
+        "send",
+        str(path),
+        "--yes",
+        "--no-progress",
+        "--rate",
+        "unlimited",
+        "--state",
+        str(state),
+        *extra,
+        env=emu.env(),
+    )
 
 
 def test_a_two_day_drip_is_rehearsed_on_the_emulators_clock(tmp_path: Path, emulator, campaign_cli):
@@ -54,18 +64,33 @@ def test_a_two_day_drip_is_rehearsed_on_the_emulators_clock(tmp_path: Path, emul
     assert emulator.stats()["accepted_requests"] == 2
     # On the wall clock nothing more is due; on the emulator's, two days on, the reminder is.
     emulator.advance(2 * 86400 + 60)
-    plan = campaign_cli("plan", str(path), "--now", "emulator", "--format", "json",
-                        "--state", str(state), env=emulator.env())
+    plan = campaign_cli(
+        "plan",
+        str(path),
+        "--now",
+        "emulator",
+        "--format",
+        "json",
+        "--state",
+        str(state),
+        env=emulator.env(),
+    )
     assert json.loads(plan.stdout)["schedule"]["messages"].get("due") == 2, plan.stdout
     second = send(campaign_cli, emulator, path, state, "--now", "emulator")
     assert second.returncode == exitcodes.OK, second.stderr
     assert emulator.stats()["accepted_requests"] == 4
     with Journal.for_campaign(state, "drip") as journal:
         assert sorted(e.step for e in journal.entries(1) if e.status == "accepted") == [
-            "hello", "hello", "reminder", "reminder"]
+            "hello",
+            "hello",
+            "reminder",
+            "reminder",
+        ]
 
 
-def test_without_now_the_reminder_stays_due_on_the_wall_clock(tmp_path: Path, emulator, campaign_cli):
+def test_without_now_the_reminder_stays_due_on_the_wall_clock(
+    tmp_path: Path, emulator, campaign_cli
+):
     # What the issue saw: advancing the emulator did not make the runner send the reminder.
     path = tmp_path / "drip.yaml"
     path.write_text(DRIP, encoding="utf-8")
@@ -96,9 +121,12 @@ def test_the_emulator_exposes_its_clock(emulator):
 def test_the_report_counts_rows_excluded_by_exclude_when(tmp_path: Path, emulator, campaign_cli):
     (tmp_path / "people.csv").write_text("to,SMS Opt Out\n+12128675301,\n+12128675302,1\n")
     path = tmp_path / "c.yaml"
-    path.write_text("version: 1\nid: excl\nsender: {from_number: \"+15551234567\"}\n"
-                    "recipients: {file: people.csv, exclude_when: \"sms_opt_out == '1'\"}\n"
-                    "steps:\n  - id: hello\n    text: Hi\n", encoding="utf-8")
+    path.write_text(
+        'version: 1\nid: excl\nsender: {from_number: "+15551234567"}\n'
+        "recipients: {file: people.csv, exclude_when: \"sms_opt_out == '1'\"}\n"
+        "steps:\n  - id: hello\n    text: Hi\n",
+        encoding="utf-8",
+    )
     state = tmp_path / "state"
     assert send(campaign_cli, emulator, path, state).returncode == exitcodes.OK
     report = campaign_cli("report", str(path), "--state", str(state), "--format", "json")
@@ -112,11 +140,35 @@ def test_track_reads_on_the_emulators_clock_too(tmp_path: Path, emulator, campai
     path = tmp_path / "drip.yaml"
     path.write_text(DRIP, encoding="utf-8")
     state = tmp_path / "state"
-    assert send(campaign_cli, emulator, path, state, "--now", "emulator").returncode == exitcodes.WAITING
+    assert (
+        send(campaign_cli, emulator, path, state, "--now", "emulator").returncode
+        == exitcodes.WAITING
+    )
     emulator.advance(3600)  # past the delivery lifecycle, on the emulator's clock
-    tracked = campaign_cli("track", str(path), "--state", str(state), "--now", "emulator",
-                           "--no-progress", "--timeout", "20", "--first-poll", "0", env=emulator.env())
+    tracked = campaign_cli(
+        "track",
+        str(path),
+        "--state",
+        str(state),
+        "--now",
+        "emulator",
+        "--no-progress",
+        "--timeout",
+        "20",
+        "--first-poll",
+        "0",
+        env=emulator.env(),
+    )
     assert tracked.returncode == exitcodes.OK, tracked.stderr + tracked.stdout
-    live = campaign_cli("track", str(path), "--state", str(state), "--now", "emulator",
-                        "--base-url", "https://api.blooio.com/v2/api", env=emulator.env())
+    live = campaign_cli(
+        "track",
+        str(path),
+        "--state",
+        str(state),
+        "--now",
+        "emulator",
+        "--base-url",
+        "https://api.blooio.com/v2/api",
+        env=emulator.env(),
+    )
     assert live.returncode == 1 and "live API" in live.stderr + live.stdout

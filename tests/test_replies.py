@@ -38,48 +38,76 @@ T0 = 1_800_000_000_000  # API ms
 
 # -- the journal --------------------------------------------------------------------------------
 
+
 def test_a_schema_3_journal_gains_variant_and_replies(tmp_path):
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
     for v in (1, 2, 3):
         db.executescript(f"BEGIN;{journal_module._MIGRATIONS[v]}PRAGMA user_version = {v};COMMIT;")
-    db.execute("INSERT INTO requests (key, chat, step, status) VALUES ('k', '+15550000001', "
-               "'hello', 'accepted')")
+    db.execute(
+        "INSERT INTO requests (key, chat, step, status) VALUES ('k', '+15550000001', "
+        "'hello', 'accepted')"
+    )
     db.close()
     with Journal(path) as j:
         assert j.schema_version == 5 and "replies" in j.tables()
         [e] = list(j.entries())
         assert e.variant is None  # rows of older runners have none
-        j.apply([Attempt("k2", "+15550000002", "hello", 1, 1, 0, 1, "h", None, 1.0,
-                         variant="short")])
+        j.apply(
+            [Attempt("k2", "+15550000002", "hello", 1, 1, 0, 1, "h", None, 1.0, variant="short")]
+        )
         assert j.lookup(["k2"])["k2"].variant == "short"
 
 
 def test_a_reply_is_stored_once_and_its_text_only_when_given(tmp_path):
     with Journal(tmp_path / "j.sqlite") as j:
-        ops = [Reply("m1", "+1", T0, 4, True, now=1.0),
-               Reply("m2", "+1", T0 + 5, 9, False, text="yes please", now=1.0),
-               Reply("m1", "+1", T0, 4, True, now=2.0)]
+        ops = [
+            Reply("m1", "+1", T0, 4, True, now=1.0),
+            Reply("m2", "+1", T0 + 5, 9, False, text="yes please", now=1.0),
+            Reply("m1", "+1", T0, 4, True, now=2.0),
+        ]
         j.apply(ops)
         rows = list(j.replies())
         assert [(r.message_id, r.text, r.is_stop) for r in rows] == [
-            ("m1", None, True), ("m2", "yes please", False)]
+            ("m1", None, True),
+            ("m2", "yes please", False),
+        ]
         assert j.reply_cursors() == {"+1": T0 + 4}
 
 
 # -- who replied to what (pure over journal rows) ------------------------------------------------
 
-def _sent(j: Journal, key: str, chat: str, step: str, step_index: int, variant: str | None,
-          at_ms: int, delivered: bool = True) -> None:
+
+def _sent(
+    j: Journal,
+    key: str,
+    chat: str,
+    step: str,
+    step_index: int,
+    variant: str | None,
+    at_ms: int,
+    delivered: bool = True,
+) -> None:
     """A request accepted and (unless not) delivered, its message sent at ``at_ms``."""
     mid = f"msg-{key}"
-    j.apply([Attempt(key, chat, step, 1, 0, step_index, 1, "h", None, at_ms / 1000,
-                     variant=variant),
-             Outcome(key, ACCEPTED, message_id=mid, now=at_ms / 1000),
-             DeliverySeed(mid, key, 0, chat, 1, step, at_ms / 1000),
-             DeliveryPoll(mid, status="delivered" if delivered else "failed", protocol="sms",
-                          time_sent=at_ms, time_delivered=at_ms + 1000, error=None, now=0.0,
-                          next_poll_at=None, final=True)])
+    j.apply(
+        [
+            Attempt(key, chat, step, 1, 0, step_index, 1, "h", None, at_ms / 1000, variant=variant),
+            Outcome(key, ACCEPTED, message_id=mid, now=at_ms / 1000),
+            DeliverySeed(mid, key, 0, chat, 1, step, at_ms / 1000),
+            DeliveryPoll(
+                mid,
+                status="delivered" if delivered else "failed",
+                protocol="sms",
+                time_sent=at_ms,
+                time_delivered=at_ms + 1000,
+                error=None,
+                now=0.0,
+                next_poll_at=None,
+                final=True,
+            ),
+        ]
+    )
 
 
 def _doc(j: Journal) -> dict:
@@ -92,19 +120,25 @@ def test_a_reply_counts_for_the_step_it_follows_until_the_next_is_sent(tmp_path)
         for chat in (a, b, c):
             _sent(j, f"{chat}-1", chat, "hello", 0, None, T0)
             _sent(j, f"{chat}-2", chat, "follow", 1, None, T0 + 3_600_000)
-        j.apply([
-            Reply("r1", a, T0 + 60_000, 3, False, now=0),  # hello, after 60 s
-            Reply("r2", a, T0 + 120_000, 4, True, now=0),  # hello again: a STOP
-            Reply("r3", b, T0 + 3_600_000 + 30_000, 3, False, now=0),  # after follow
-            Reply("r4", c, T0 - 5_000, 3, False, now=0),  # before anything was sent
-            Reply("r5", "+19999999999", T0 + 1, 3, False, now=0),  # not a chat of ours
-        ])
+        j.apply(
+            [
+                Reply("r1", a, T0 + 60_000, 3, False, now=0),  # hello, after 60 s
+                Reply("r2", a, T0 + 120_000, 4, True, now=0),  # hello again: a STOP
+                Reply("r3", b, T0 + 3_600_000 + 30_000, 3, False, now=0),  # after follow
+                Reply("r4", c, T0 - 5_000, 3, False, now=0),  # before anything was sent
+                Reply("r5", "+19999999999", T0 + 1, 3, False, now=0),  # not a chat of ours
+            ]
+        )
         doc = _doc(j)
     [hello] = doc["steps"]["hello"]["variants"]
     [follow] = doc["steps"]["follow"]["variants"]
     assert hello["variant"] is None and hello["delivered"] == 3
     assert (hello["replied"], hello["opted_out"], hello["median_time_to_reply_s"]) == (1, 1, 60.0)
-    assert (follow["replied"], follow["opted_out"], follow["median_time_to_reply_s"]) == (1, 0, 30.0)
+    assert (follow["replied"], follow["opted_out"], follow["median_time_to_reply_s"]) == (
+        1,
+        0,
+        30.0,
+    )
     assert hello["reply_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert doc["steps"]["hello"]["comparisons"] == []
     assert doc["replies_stored"] == 4  # r5 belongs to no chat of the campaign
@@ -127,7 +161,11 @@ def test_variants_are_compared_and_small_samples_said_plainly(tmp_path):
         doc = _doc(j)
     rows = {v["variant"]: v for v in doc["steps"]["hello"]["variants"]}
     assert (rows["short"]["delivered"], rows["short"]["replied"]) == (40, 20)
-    assert (rows["code"]["delivered"], rows["code"]["replied"], rows["code"]["opted_out"]) == (40, 4, 2)
+    assert (rows["code"]["delivered"], rows["code"]["replied"], rows["code"]["opted_out"]) == (
+        40,
+        4,
+        2,
+    )
     [c] = doc["steps"]["hello"]["comparisons"]
     assert (c["a"], c["b"]) == ("code", "short")  # sorted by id
     assert c["difference"] == pytest.approx(-0.4)
@@ -136,13 +174,15 @@ def test_variants_are_compared_and_small_samples_said_plainly(tmp_path):
     with Journal(tmp_path / "small.sqlite") as j:
         for i in range(20):
             _sent(j, f"k{i}", f"+1555200{i:04d}", "hello", 0, "ab"[i % 2], T0)
-        j.apply([Reply(f"r{i}", f"+1555200{i:04d}", T0 + 10, 2, False, now=0)
-                 for i in range(0, 20, 2)])
+        j.apply(
+            [Reply(f"r{i}", f"+1555200{i:04d}", T0 + 10, 2, False, now=0) for i in range(0, 20, 2)]
+        )
         [c] = _doc(j)["steps"]["hello"]["comparisons"]
     assert c["verdict"] == "too_small" and c["difference"] == pytest.approx(1.0)
 
 
 # -- the whole loop, in process -------------------------------------------------------------------
+
 
 def _variant_journal(emu, path, n: int) -> Journal:
     """Requests sent straight to the emulator with two wordings, journalled with their
@@ -155,30 +195,58 @@ def _variant_journal(emu, path, n: int) -> Journal:
             chat = f"+1555300{i:04d}"
             variant = "short" if i % 2 == 0 else "code"
             text = "Hi, 20% off today" if variant == "short" else "Your code: SAVE20"
-            resp = client.post(f"/chats/%2B{chat[1:]}/messages", json={"text": text},
-                               headers={"Idempotency-Key": f"k{i}"}).json()
-            ops.append(Attempt(f"k{i}", chat, "hello", 1, i, 0, 1, "h", run_id, time.time(),
-                               variant=variant))
-            ops.append(Outcome(f"k{i}", ACCEPTED, message_id=resp["message_id"],
-                               http_status=202, now=time.time()))
+            resp = client.post(
+                f"/chats/%2B{chat[1:]}/messages",
+                json={"text": text},
+                headers={"Idempotency-Key": f"k{i}"},
+            ).json()
+            ops.append(
+                Attempt(
+                    f"k{i}", chat, "hello", 1, i, 0, 1, "h", run_id, time.time(), variant=variant
+                )
+            )
+            ops.append(
+                Outcome(
+                    f"k{i}",
+                    ACCEPTED,
+                    message_id=resp["message_id"],
+                    http_status=202,
+                    now=time.time(),
+                )
+            )
     j.apply(ops)
     j.finish_run(run_id, {}, 0, None)
     return j
 
 
 def _track(j: Journal, emu, keep_text: bool = False):
-    options = TrackOptions(base_url=emu.base_url, concurrency=8, first_poll=0.0, poll_cap=0.2,
-                           timeout=20.0, rate_per_second=None,
-                           replies=ReplyOptions(stop_words(), keep_text))
+    options = TrackOptions(
+        base_url=emu.base_url,
+        concurrency=8,
+        first_poll=0.0,
+        poll_cap=0.2,
+        timeout=20.0,
+        rate_per_second=None,
+        replies=ReplyOptions(stop_words(), keep_text),
+    )
     tracker = Tracker(j, api_key=KEY, options=options, revision=1, rng=random.Random(1))
     return asyncio.run(tracker.run())
 
 
 def test_variants_loop_track_reads_one_page_per_chat_and_the_report_compares(
-        make_emulator, tmp_path):
-    emu = make_emulator(EmulatorConfig(
-        api_key=KEY, seed=3, sent_after_ms=0, delivered_after_ms=1000, delivery_jitter_ms=0,
-        reply_after_s=90, reply_rules=["^Hi=0.6:Yes please", "code=0.1:STOP"]))
+    make_emulator, tmp_path
+):
+    emu = make_emulator(
+        EmulatorConfig(
+            api_key=KEY,
+            seed=3,
+            sent_after_ms=0,
+            delivered_after_ms=1000,
+            delivery_jitter_ms=0,
+            reply_after_s=90,
+            reply_rules=["^Hi=0.6:Yes please", "code=0.1:STOP"],
+        )
+    )
     n = 120
     with _variant_journal(emu, tmp_path / "ab.sqlite", n) as j:
         emu.advance(30)  # delivered, no reply yet
@@ -205,8 +273,9 @@ def test_variants_loop_track_reads_one_page_per_chat_and_the_report_compares(
 
         report = build_report(j, now=0)
     rows = {v["variant"]: v for v in report["replies"]["steps"]["hello"]["variants"]}
-    replied = {v: sum(1 for i in range(v == "code", n, 2) if f"+1555300{i:04d}" in answered)
-               for v in rows}
+    replied = {
+        v: sum(1 for i in range(v == "code", n, 2) if f"+1555300{i:04d}" in answered) for v in rows
+    }
     assert {v: r["replied"] for v, r in rows.items()} == replied
     assert rows["code"]["opted_out"] == len(stops) and rows["short"]["opted_out"] == 0
     assert rows["short"]["delivered"] == rows["code"]["delivered"] == n // 2
@@ -237,10 +306,18 @@ steps:
   - id: hello
     text: "Hi {{ recipient }}, 20% off this week"
 """)
-    emu = make_emulator(EmulatorConfig(api_key=KEY, seed=9, sent_after_ms=0,
-                                       delivered_after_ms=500, delivery_jitter_ms=0,
-                                       reply_after_s=60, reply_rate=0.5,
-                                       reply_rules=["20% off=0.2:STOP"]))
+    emu = make_emulator(
+        EmulatorConfig(
+            api_key=KEY,
+            seed=9,
+            sent_after_ms=0,
+            delivered_after_ms=500,
+            delivery_jitter_ms=0,
+            reply_after_s=60,
+            reply_rate=0.5,
+            reply_rules=["20% off=0.2:STOP"],
+        )
+    )
     api = dict(api_key=KEY, base_url=emu.base_url, rate="unlimited")
     state = tmp_path / "st"
     sent = runner.send(campaign, state_dir=state, **api)
@@ -264,13 +341,17 @@ steps:
 
 
 def test_track_cli_keeps_reply_text_only_when_asked_and_can_skip_replies(
-        make_emulator, tmp_path, campaign_cli):
+    make_emulator, tmp_path, campaign_cli
+):
     (tmp_path / "people.csv").write_text("phone\n+15554100001\n+15554100002\n")
     campaign = tmp_path / "c.yaml"
-    campaign.write_text("version: 1\nid: cli-replies\nrecipients: {file: people.csv, to: phone}\n"
-                        "steps:\n  - id: hello\n    text: Hi there\n")
-    emu = make_emulator(EmulatorConfig(api_key=KEY, reply_rate=1.0, reply_text="Sure, thanks",
-                                       reply_after_s=10))
+    campaign.write_text(
+        "version: 1\nid: cli-replies\nrecipients: {file: people.csv, to: phone}\n"
+        "steps:\n  - id: hello\n    text: Hi there\n"
+    )
+    emu = make_emulator(
+        EmulatorConfig(api_key=KEY, reply_rate=1.0, reply_text="Sure, thanks", reply_after_s=10)
+    )
     env = emu.env()
     state = str(tmp_path / "st")
     fast = ("--state", state, "--rate", "unlimited", "--no-progress")
@@ -291,19 +372,28 @@ def test_a_chat_whose_replies_cannot_be_read_is_said_and_read_next_pass(make_emu
     emu = make_emulator(EmulatorConfig(api_key=KEY, seed=3, reply_rate=1.0, reply_after_s=5))
     with _variant_journal(emu, tmp_path / "ab.sqlite", 4) as j:
         emu.advance(30)
-        options = dict(base_url=emu.base_url, concurrency=1, first_poll=0.0, timeout=20.0,
-                       max_attempts=1, replies=ReplyOptions())
-        first = asyncio.run(Tracker(j, api_key=KEY, options=TrackOptions(**options),
-                                    revision=1).run())
+        options = dict(
+            base_url=emu.base_url,
+            concurrency=1,
+            first_poll=0.0,
+            timeout=20.0,
+            max_attempts=1,
+            replies=ReplyOptions(),
+        )
+        first = asyncio.run(
+            Tracker(j, api_key=KEY, options=TrackOptions(**options), revision=1).run()
+        )
         assert first.exit_code == 0 and first.stats.replies_new == 4
         emu.reply("+15553000000", "one more")
         # The first reply page of this pass fails: the first chat's (one at a time, in order).
         emu.configure(fault_script=["503"])
-        second = asyncio.run(Tracker(j, api_key=KEY, options=TrackOptions(**options),
-                                     revision=1).run())
+        second = asyncio.run(
+            Tracker(j, api_key=KEY, options=TrackOptions(**options), revision=1).run()
+        )
         assert second.stats.reply_failed == 1 and second.stop_reason == "retries_exhausted"
         assert second.exit_code == 3 and second.stats.replies_new == 0
-        third = asyncio.run(Tracker(j, api_key=KEY, options=TrackOptions(**options),
-                                    revision=1).run())
+        third = asyncio.run(
+            Tracker(j, api_key=KEY, options=TrackOptions(**options), revision=1).run()
+        )
         assert third.exit_code == 0 and third.stats.replies_new == 1
         assert len(list(j.replies())) == 5

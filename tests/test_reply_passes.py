@@ -30,17 +30,27 @@ PHONES = ["+15554200001", "+15554200002", "+15554200003"]
 def _campaign(tmp_path: Path, campaign_id: str) -> Path:
     (tmp_path / "people.csv").write_text("phone\n" + "\n".join(PHONES) + "\n")
     path = tmp_path / "c.yaml"
-    path.write_text(f"version: 1\nid: {campaign_id}\nrecipients: {{file: people.csv, to: phone}}\n"
-                    "steps:\n  - id: hello\n    text: Hi there, 20% off today\n")
+    path.write_text(
+        f"version: 1\nid: {campaign_id}\nrecipients: {{file: people.csv, to: phone}}\n"
+        "steps:\n  - id: hello\n    text: Hi there, 20% off today\n"
+    )
     return path
 
 
 def _emulator(make_emulator):
     # Every message is delivered at once and answered 10 s later (emulator clock).
-    return make_emulator(EmulatorConfig(api_key=KEY, seed=5, sent_after_ms=0,
-                                        delivered_after_ms=0, delivery_jitter_ms=0,
-                                        reply_rate=1.0, reply_text="Yes please",
-                                        reply_after_s=10))
+    return make_emulator(
+        EmulatorConfig(
+            api_key=KEY,
+            seed=5,
+            sent_after_ms=0,
+            delivered_after_ms=0,
+            delivery_jitter_ms=0,
+            reply_rate=1.0,
+            reply_text="Yes please",
+            reply_after_s=10,
+        )
+    )
 
 
 class Cli:
@@ -79,7 +89,8 @@ def _sent(make_emulator, tmp_path: Path, campaign_cli, campaign_id: str) -> tupl
 
 
 def test_send_track_without_reading_replies_reports_them_never_read(
-        make_emulator, tmp_path, campaign_cli):
+    make_emulator, tmp_path, campaign_cli
+):
     emu = _emulator(make_emulator)
     campaign = _campaign(tmp_path, "never-read")
     cli = Cli(campaign_cli, emu, tmp_path)
@@ -94,7 +105,11 @@ def test_send_track_without_reading_replies_reports_them_never_read(
     assert doc["schema_version"] == 6
     rep = doc["replies"]
     assert (rep["read"], rep["last_read_at"], rep["passes"], rep["last_pass"]) == (
-        False, None, 0, None)
+        False,
+        None,
+        0,
+        None,
+    )
     assert rep["chats_replied"] is None
     [row] = rep["steps"]["hello"]["variants"]
     assert row["delivered"] == len(PHONES)  # what is known stays
@@ -103,12 +118,17 @@ def test_send_track_without_reading_replies_reports_them_never_read(
     assert row["median_time_to_reply_s"] is None and rep["steps"]["hello"]["comparisons"] == []
 
     text = cli.report(campaign, "text")
-    assert (f"Replies: never read for this campaign: no reply counts yet; run campaign track "
-            f"{campaign} to read them") in text
+    assert (
+        f"Replies: never read for this campaign: no reply counts yet; run campaign track "
+        f"{campaign} to read them"
+    ) in text
     assert "hello: 3 delivered, replies not read" in text
     assert "0 replied" not in text and "0.0%" not in text
     md = cli.report(campaign, "markdown")
-    assert "Replies never read for this campaign" in md and "| `hello` | (no variant) | 3 | not read |" in md
+    assert (
+        "Replies never read for this campaign" in md
+        and "| `hello` | (no variant) | 3 | not read |" in md
+    )
     page = cli.report(campaign, "html")
     assert "Replies never read for this campaign" in page and "not read" in page
     assert "Replies to <code>hello</code>" not in page  # no rates drawn as zeros
@@ -122,7 +142,8 @@ def test_send_track_without_reading_replies_reports_them_never_read(
 
 
 def test_after_track_the_report_says_when_replies_were_last_read(
-        make_emulator, tmp_path, campaign_cli):
+    make_emulator, tmp_path, campaign_cli
+):
     emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "read-once")
     before = time.time()
     tracked = cli("track", str(campaign), *TRACK)
@@ -133,15 +154,27 @@ def test_after_track_the_report_says_when_replies_were_last_read(
         [p] = j.reply_passes()
     assert before <= p.started_at <= p.ended_at <= after
     assert (p.chats, p.chats_read, p.chats_failed, p.replies_new, p.stop_reason) == (
-        3, 3, 0, 3, None)
+        3,
+        3,
+        0,
+        3,
+        None,
+    )
     assert p.requests == 3 and p.complete
 
     rep = json.loads(cli.report(campaign, "json"))["replies"]
     assert rep["read"] is True and rep["passes"] == 1 and rep["last_read_pass"] == 1
     assert before - 1 <= _iso_seconds(rep["last_read_at"]) <= after
     last = rep["last_pass"]
-    assert (last["chats"], last["chats_read"], last["chats_failed"], last["chats_not_read"],
-            last["replies_new"], last["finished"], last["complete"]) == (3, 3, 0, 0, 3, True, True)
+    assert (
+        last["chats"],
+        last["chats_read"],
+        last["chats_failed"],
+        last["chats_not_read"],
+        last["replies_new"],
+        last["finished"],
+        last["complete"],
+    ) == (3, 3, 0, 0, 3, True, True)
     [row] = rep["steps"]["hello"]["variants"]
     assert (row["delivered"], row["replied"], row["reply_rate"]) == (3, 3, 1.0)
     assert row["sent_after_last_read"] == 0
@@ -157,7 +190,8 @@ def test_after_track_the_report_says_when_replies_were_last_read(
 
 
 def test_a_pass_where_some_chats_could_not_be_read_is_reported_partial(
-        make_emulator, tmp_path, campaign_cli):
+    make_emulator, tmp_path, campaign_cli
+):
     emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "partial")
     # Delivery first (no reply pass), so the next request the emulator answers is a reply read.
     assert cli("track", str(campaign), *TRACK, "--no-replies").returncode == 0
@@ -173,8 +207,10 @@ def test_a_pass_where_some_chats_could_not_be_read_is_reported_partial(
     [row] = rep["steps"]["hello"]["variants"]
     assert row["replied"] == 2  # what was read counts; the failed chat waits for the next pass
     text = cli.report(campaign, "text")
-    assert ("partial: 2 of 3 chats read, 1 could not be read; the counts may miss some "
-            f"replies: run campaign track {campaign} again to read the rest") in text
+    assert (
+        "partial: 2 of 3 chats read, 1 could not be read; the counts may miss some "
+        f"replies: run campaign track {campaign} again to read the rest"
+    ) in text
     page = cli.report(campaign, "html")
     assert "partial: 2 of 3 chats read" in page and "pill warn'>replies" in page
 
@@ -204,14 +240,24 @@ class _CtrlCOnFirstRead(httpx.AsyncBaseTransport):
 
 
 def test_a_pass_stopped_by_ctrl_c_is_recorded_and_reported_as_stopped(
-        make_emulator, tmp_path, campaign_cli):
+    make_emulator, tmp_path, campaign_cli
+):
     emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "stopped")
     transport = _CtrlCOnFirstRead()
     with Journal(Path(cli.state) / "stopped.sqlite", lock="track") as j:
-        tracker = Tracker(j, api_key=KEY, revision=1, transport=transport,
-                          options=TrackOptions(base_url=emu.base_url, concurrency=1,
-                                               rate_per_second=None, first_poll=0.0,
-                                               replies=ReplyOptions()))
+        tracker = Tracker(
+            j,
+            api_key=KEY,
+            revision=1,
+            transport=transport,
+            options=TrackOptions(
+                base_url=emu.base_url,
+                concurrency=1,
+                rate_per_second=None,
+                first_poll=0.0,
+                replies=ReplyOptions(),
+            ),
+        )
         transport.tracker = tracker
         result = asyncio.run(tracker.run())
         [p] = j.reply_passes()
@@ -224,8 +270,10 @@ def test_a_pass_stopped_by_ctrl_c_is_recorded_and_reported_as_stopped(
     assert rep["read"] is True and rep["last_pass"]["chats_not_read"] == 2
     assert rep["last_pass"]["stop_reason"] == "interrupted"
     text = cli.report(campaign, "text")
-    assert ("stopped by Ctrl-C: 1 of 3 chats read; the counts may miss some replies: run "
-            f"campaign track {campaign} again to read the rest") in text
+    assert (
+        "stopped by Ctrl-C: 1 of 3 chats read; the counts may miss some replies: run "
+        f"campaign track {campaign} again to read the rest"
+    ) in text
 
 
 def _as_schema_4(path: Path) -> None:
@@ -236,15 +284,17 @@ def _as_schema_4(path: Path) -> None:
 
 
 def test_a_schema_4_journal_is_upgraded_in_place_and_its_replies_still_count(
-        make_emulator, tmp_path, campaign_cli):
+    make_emulator, tmp_path, campaign_cli
+):
     emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "upgraded")
     assert cli("track", str(campaign), *TRACK).returncode == 0
     path = Path(cli.state) / "upgraded.sqlite"
     _as_schema_4(path)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 4
-    assert "reply_passes" not in {r[0] for r in db.execute(
-        "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "reply_passes" not in {
+        r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
     db.close()
 
     # The report opens it: migrated in place, its replies kept; an older runner read them but
@@ -271,23 +321,38 @@ def test_migration_5_from_the_scripts_alone(tmp_path):
         path = tmp_path / f"v{start}.sqlite"
         db = sqlite3.connect(path, isolation_level=None)
         for v in range(1, start + 1):
-            db.executescript(f"BEGIN;{journal_module._MIGRATIONS[v]}"
-                             f"PRAGMA user_version = {v};COMMIT;")
-        db.execute("INSERT INTO requests (key, chat, step, status) VALUES "
-                   "('k', '+15550000001', 'hello', 'accepted')")
+            db.executescript(
+                f"BEGIN;{journal_module._MIGRATIONS[v]}PRAGMA user_version = {v};COMMIT;"
+            )
+        db.execute(
+            "INSERT INTO requests (key, chat, step, status) VALUES "
+            "('k', '+15550000001', 'hello', 'accepted')"
+        )
         db.close()
         with Journal(path) as j:
             assert j.schema_version == 5 and j.reply_passes() == []
             assert [e.key for e in j.entries()] == ["k"]
             pid = j.start_reply_pass(1, 100.0)
-            j.apply([journal_module.ReplyPassEnd(pid, chats_read=1, chats_failed=0, requests=1,
-                                                 replies_new=0, stop_reason=None, now=101.0)])
+            j.apply(
+                [
+                    journal_module.ReplyPassEnd(
+                        pid,
+                        chats_read=1,
+                        chats_failed=0,
+                        requests=1,
+                        replies_new=0,
+                        stop_reason=None,
+                        now=101.0,
+                    )
+                ]
+            )
             [p] = j.reply_passes()
             assert (p.started_at, p.ended_at, p.complete) == (100.0, 101.0, True)
 
 
 def test_messages_sent_after_the_last_reading_are_said_unread(
-        make_emulator, tmp_path, campaign_cli):
+    make_emulator, tmp_path, campaign_cli
+):
     emu, campaign, cli = _sent(make_emulator, tmp_path, campaign_cli, "later")
     assert cli("track", str(campaign), *TRACK).returncode == 0
     # A second step sent after the reading: its replies are not read yet.

@@ -53,25 +53,63 @@ def html_report(tmp_path_factory, campaign_cli) -> str:
     deliveries spread over simulated minutes and a few are still in flight."""
     tmp = tmp_path_factory.mktemp("html")
     clock = ManualClock(1_780_000_000.0)
-    config = EmulatorConfig(api_key=KEY, seed=21, clock=clock, p_delivery_failed=0.06,
-                            p_unreachable=0.03, share_imessage=0.62, share_sms=0.3,
-                            share_rcs=0.08, sent_after_ms=500, delivered_after_ms=2000,
-                            delivery_jitter_ms=40_000)
+    config = EmulatorConfig(
+        api_key=KEY,
+        seed=21,
+        clock=clock,
+        p_delivery_failed=0.06,
+        p_unreachable=0.03,
+        share_imessage=0.62,
+        share_sms=0.3,
+        share_rcs=0.08,
+        sent_after_ms=500,
+        delivered_after_ms=2000,
+        delivery_jitter_ms=40_000,
+    )
     campaign = _campaign(tmp / "c")
     state = tmp / "state"
     with run_in_thread(config) as emu:
         env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
-        sent = campaign_cli("send", str(campaign), "--yes", "--state", str(state),
-                            "--no-progress", "--rate", "unlimited", env=env)
+        sent = campaign_cli(
+            "send",
+            str(campaign),
+            "--yes",
+            "--state",
+            str(state),
+            "--no-progress",
+            "--rate",
+            "unlimited",
+            env=env,
+        )
         assert sent.returncode == 1, sent.stderr  # the two unknown groups fail with 404
         clock.advance(38)
-        tracked = campaign_cli("track", str(campaign), "--state", str(state),
-                               "--first-poll", "0", "--timeout", "2", "--no-progress",
-                               "--rate", "unlimited", env=env)
+        tracked = campaign_cli(
+            "track",
+            str(campaign),
+            "--state",
+            str(state),
+            "--first-poll",
+            "0",
+            "--timeout",
+            "2",
+            "--no-progress",
+            "--rate",
+            "unlimited",
+            env=env,
+        )
         assert tracked.returncode == 3, tracked.stderr  # a few still in flight: on purpose
         out = tmp / "report.html"
-        r = campaign_cli("report", str(campaign), "--state", str(state), "--format", "html",
-                         "--out", str(out), env=env)
+        r = campaign_cli(
+            "report",
+            str(campaign),
+            "--state",
+            str(state),
+            "--format",
+            "html",
+            "--out",
+            str(out),
+            env=env,
+        )
         assert r.returncode == 0, r.stderr
     return out.read_text(encoding="utf-8")
 
@@ -93,14 +131,26 @@ def test_the_page_is_self_contained_and_masked(html_report):
 
 
 def test_charts_are_drawn_from_the_numbers():
-    funnel = funnel_svg({"planned": 100, "accepted": 80, "delivered": 50, "failed": 10,
-                         "cancelled": 0, "in_flight": 20, "never_accepted": 20, "untracked": 0})
+    funnel = funnel_svg(
+        {
+            "planned": 100,
+            "accepted": 80,
+            "delivered": 50,
+            "failed": 10,
+            "cancelled": 0,
+            "in_flight": 20,
+            "never_accepted": 20,
+            "untracked": 0,
+        }
+    )
     widths = [float(w) for w in re.findall(r'<rect [^>]*width="([\d.]+)"', funnel)]
     assert widths[0] > widths[1] > widths[2] > widths[3] > 0  # 100 > 80 > 60 > 50
     assert abs(widths[1] / widths[0] - 0.8) < 0.01 and abs(widths[3] / widths[0] - 0.5) < 0.01
     donut = donut_svg({"imessage": 3, "sms": 1, "rcs": 0, "unknown": 0, "pending": 0})
     assert "75.0%" in donut and donut.count("<path") == 2 and "RCS" not in donut
-    assert "No delivered message" in histogram_svg(Latency(0, None, None, None, Histogram(None, ())))
+    assert "No delivered message" in histogram_svg(
+        Latency(0, None, None, None, Histogram(None, ()))
+    )
     hist = histogram_svg(Latency(7, 1.5, 2.5, 2.9, Histogram(1.0, (1, 4, 2))))
     heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', hist)]
     assert heights[1] == max(heights) and abs(heights[0] * 4 - heights[1]) < 0.5
@@ -108,8 +158,9 @@ def test_charts_are_drawn_from_the_numbers():
 
 
 def test_text_is_escaped():
-    page = render_html(tiny_report(campaign="<b>c</b>", step="<i>s</i>",
-                                   error="<script>x</script>"))
+    page = render_html(
+        tiny_report(campaign="<b>c</b>", step="<i>s</i>", error="<script>x</script>")
+    )
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<b>c</b>" not in page and "<i>s</i>" not in page
 

@@ -27,40 +27,85 @@ from runner.store.journal import (
 CHATS = [f"+1555810{i:04d}" for i in range(4)]
 
 
-def journal_with(tmp_path: Path, statuses: list[str], *, stop: str | None = None,
-                 counts: dict | None = None, finished: bool = True) -> Journal:
+def journal_with(
+    tmp_path: Path,
+    statuses: list[str],
+    *,
+    stop: str | None = None,
+    counts: dict | None = None,
+    finished: bool = True,
+) -> Journal:
     """A journal of one run whose `hello` requests ended in ``statuses`` (one per chat)."""
     j = Journal(tmp_path / "j.sqlite")
-    run_id = j.start_run("c", 1, {"rate_per_second": 5},
-                         {"requests": len(statuses), "messages": len(statuses),
-                          "steps": {"hello": {"requests": len(statuses),
-                                              "messages": len(statuses)}}})
+    run_id = j.start_run(
+        "c",
+        1,
+        {"rate_per_second": 5},
+        {
+            "requests": len(statuses),
+            "messages": len(statuses),
+            "steps": {"hello": {"requests": len(statuses), "messages": len(statuses)}},
+        },
+    )
     ops = []
     for i, status in enumerate(statuses):
         if status in (SCHEDULED, EXPIRED):
-            ops.append(Mark(f"k{i}", CHATS[i], "hello", 1, i, 0, 1, status=status,
-                            error_code=None, error_message=None, content_hash="h",
-                            run_id=run_id, now=1.0))
+            ops.append(
+                Mark(
+                    f"k{i}",
+                    CHATS[i],
+                    "hello",
+                    1,
+                    i,
+                    0,
+                    1,
+                    status=status,
+                    error_code=None,
+                    error_message=None,
+                    content_hash="h",
+                    run_id=run_id,
+                    now=1.0,
+                )
+            )
             continue
         ops.append(Attempt(f"k{i}", CHATS[i], "hello", 1, i, 0, 1, "h", run_id, 1.0))
-        ops.append(Outcome(f"k{i}", status, message_id=f"m{i}" if status == ACCEPTED else None,
-                           error_code="bad" if status == FAILED else None, now=2.0))
+        ops.append(
+            Outcome(
+                f"k{i}",
+                status,
+                message_id=f"m{i}" if status == ACCEPTED else None,
+                error_code="bad" if status == FAILED else None,
+                now=2.0,
+            )
+        )
     j.apply(ops)
     if finished:
-        j.finish_run(run_id, counts or {"http_requests": 2, "duration_s": 0.007,
-                                        "next_due": 1_900_000_000.0}, 0, stop)
+        j.finish_run(
+            run_id,
+            counts or {"http_requests": 2, "duration_s": 0.007, "next_due": 1_900_000_000.0},
+            0,
+            stop,
+        )
     return j
 
 
-@pytest.mark.parametrize("statuses,stop,finished,state,pill", [
-    ([ACCEPTED] * 4, None, True, "finished", "finished"),
-    ([ACCEPTED, ACCEPTED, SCHEDULED, SCHEDULED], None, True, "waiting",
-     "waiting on its schedule; next due 2030-03-17T17:46:40Z"),
-    ([ACCEPTED, ACCEPTED, ACCEPTED, FAILED], None, True, "failed", "finished with failures"),
-    ([ACCEPTED, ACCEPTED, ACCEPTED, EXPIRED], None, True, "failed", "finished with failures"),
-    ([ACCEPTED, ACCEPTED], "interrupted", True, "stopped", "stopped early"),
-    ([ACCEPTED], None, False, "stopped", "stopped early"),
-])
+@pytest.mark.parametrize(
+    "statuses,stop,finished,state,pill",
+    [
+        ([ACCEPTED] * 4, None, True, "finished", "finished"),
+        (
+            [ACCEPTED, ACCEPTED, SCHEDULED, SCHEDULED],
+            None,
+            True,
+            "waiting",
+            "waiting on its schedule; next due 2030-03-17T17:46:40Z",
+        ),
+        ([ACCEPTED, ACCEPTED, ACCEPTED, FAILED], None, True, "failed", "finished with failures"),
+        ([ACCEPTED, ACCEPTED, ACCEPTED, EXPIRED], None, True, "failed", "finished with failures"),
+        ([ACCEPTED, ACCEPTED], "interrupted", True, "stopped", "stopped early"),
+        ([ACCEPTED], None, False, "stopped", "stopped early"),
+    ],
+)
 def test_the_state_is_told_in_json_and_html(tmp_path, statuses, stop, finished, state, pill):
     with journal_with(tmp_path, statuses, stop=stop, finished=finished) as j:
         rep = build_report(j)
@@ -83,7 +128,9 @@ def test_the_untracked_hint_names_the_campaign_file(tmp_path):
     page = render(rep, "html", file="campaigns/my spring.yaml")
     assert "campaign track &#x27;campaigns/my spring.yaml&#x27;" in page
     assert "track FILE" not in page
-    assert "campaign track 'campaigns/my spring.yaml'" in render(rep, "text", file="campaigns/my spring.yaml")
+    assert "campaign track 'campaigns/my spring.yaml'" in render(
+        rep, "text", file="campaigns/my spring.yaml"
+    )
     assert "`campaign track c.yaml`" in render(rep, "markdown", file="c.yaml")
 
 
@@ -130,13 +177,16 @@ def test_close_percentiles_get_labels_that_do_not_overlap():
     assert y1 == y2 and float(x2) >= float(x1) + 7 * len(t1)
 
 
-@pytest.mark.parametrize("sent,duration,rate", [
-    (2, 0.007, None),  # two requests: no rate to speak of
-    (19, 10.0, None),
-    (30, 0.5, None),
-    (100, 19.9, 4.97),  # --rate 5: 99 intervals in 19.9 s, never above 5/s
-    (21, 4.0, 5.0),
-])
+@pytest.mark.parametrize(
+    "sent,duration,rate",
+    [
+        (2, 0.007, None),  # two requests: no rate to speak of
+        (19, 10.0, None),
+        (30, 0.5, None),
+        (100, 19.9, 4.97),  # --rate 5: 99 intervals in 19.9 s, never above 5/s
+        (21, 4.0, 5.0),
+    ],
+)
 def test_a_rate_is_shown_only_when_it_means_something(sent, duration, rate):
     assert run_rate(sent, duration) == rate
 
@@ -146,7 +196,8 @@ def test_a_short_run_prints_no_rate(tmp_path):
         rep = build_report(j)
     assert rep["run"]["achieved_rate"] is None and rep["run"]["rate_limit"] == 5
     assert "requests/s" not in render(rep, "text") and "requests/s" not in render(rep, "markdown")
-    with journal_with(tmp_path / "b", [ACCEPTED] * 4,
-                      counts={"http_requests": 101, "duration_s": 20.0}) as j:
+    with journal_with(
+        tmp_path / "b", [ACCEPTED] * 4, counts={"http_requests": 101, "duration_s": 20.0}
+    ) as j:
         text = render(build_report(j), "text")
     assert "101 HTTP requests in 20.0 s, 5.0 requests/s (limited to 5/s)" in text

@@ -9,14 +9,17 @@ import pytest
 from runner.report.stats import compare, newcombe, wilson
 
 
-@pytest.mark.parametrize(("x1", "n1", "x2", "n2", "low", "high"), [
-    (56, 70, 48, 80, 0.0524, 0.3339),
-    (9, 10, 3, 10, 0.1705, 0.8090),
-    (6, 7, 2, 7, 0.0582, 0.8062),
-    (5, 56, 0, 29, -0.0381, 0.1926),
-    (0, 10, 0, 20, -0.1611, 0.2775),
-    (10, 10, 0, 20, 0.6791, 1.0000),
-])
+@pytest.mark.parametrize(
+    ("x1", "n1", "x2", "n2", "low", "high"),
+    [
+        (56, 70, 48, 80, 0.0524, 0.3339),
+        (9, 10, 3, 10, 0.1705, 0.8090),
+        (6, 7, 2, 7, 0.0582, 0.8062),
+        (5, 56, 0, 29, -0.0381, 0.1926),
+        (0, 10, 0, 20, -0.1611, 0.2775),
+        (10, 10, 0, 20, 0.6791, 1.0000),
+    ],
+)
 def test_newcombe_method_10_matches_the_papers_table(x1, n1, x2, n2, low, high):
     got = newcombe(x1, n1, x2, n2)
     assert got == pytest.approx((low, high), abs=5e-5)

@@ -21,15 +21,23 @@ pytest_plugins = ["emulator_fixtures"]
 CHATS = ["+15557100001", "+15557100002", "+15557100003"]
 
 
-def write(folder: Path, *, step: str = "hello", revision: int = 1, rows: list[str] = CHATS,
-          text: str = "Hi") -> Path:
+def write(
+    folder: Path,
+    *,
+    step: str = "hello",
+    revision: int = 1,
+    rows: list[str] = CHATS,
+    text: str = "Hi",
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "people.csv").write_text("phone\n" + "".join(f"{r}\n" for r in rows))
     file = folder / "c.yaml"
-    file.write_text(f'version: 1\nid: again\nrevision: {revision}\n'
-                    'sender: {from_number: "+15551234567"}\n'
-                    "recipients: {file: people.csv, to: phone}\n"
-                    f'steps:\n  - id: {step}\n    text: "{text}"\n')
+    file.write_text(
+        f"version: 1\nid: again\nrevision: {revision}\n"
+        'sender: {from_number: "+15551234567"}\n'
+        "recipients: {file: people.csv, to: phone}\n"
+        f'steps:\n  - id: {step}\n    text: "{text}"\n'
+    )
     return file
 
 
@@ -44,23 +52,40 @@ class _OnATerminal(types.ModuleType):
 
 def send_answering(file: Path, emulator, answer: str, monkeypatch) -> tuple[int, str]:
     monkeypatch.setattr("runner.cli.send.sys", _OnATerminal("sys"))
-    result = CliRunner().invoke(main, ["send", str(file), "--state", str(file.parent / "st"),
-                                       "--base-url", emulator.base_url, "--no-progress"],
-                                input=answer + "\n", env={"BLOOIO_API_KEY": emulator.api_key})
+    result = CliRunner().invoke(
+        main,
+        [
+            "send",
+            str(file),
+            "--state",
+            str(file.parent / "st"),
+            "--base-url",
+            emulator.base_url,
+            "--no-progress",
+        ],
+        input=answer + "\n",
+        env={"BLOOIO_API_KEY": emulator.api_key},
+    )
     if isinstance(result.exception, Exception) and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stderr
 
 
 def first_send(file: Path, emulator) -> None:
-    out = runner.send(file, state_dir=file.parent / "st", base_url=emulator.base_url,
-                      api_key=emulator.api_key, rate="unlimited")
+    out = runner.send(
+        file,
+        state_dir=file.parent / "st",
+        base_url=emulator.base_url,
+        api_key=emulator.api_key,
+        rate="unlimited",
+    )
     assert out.result.stats.accepted == len(CHATS)
 
 
 def plan_json(file: Path) -> dict:
-    done = CliRunner().invoke(main, ["plan", str(file), "--format", "json", "--state",
-                                     str(file.parent / "st")])
+    done = CliRunner().invoke(
+        main, ["plan", str(file), "--format", "json", "--state", str(file.parent / "st")]
+    )
     assert done.exit_code == 0, done.output
     return json.loads(done.stdout)
 
@@ -105,18 +130,28 @@ def test_an_unchanged_campaign_warns_of_nothing(emulator, tmp_path):
     file = write(tmp_path / "c")
     first_send(file, emulator)
     j = plan_json(file)["journal"]
-    assert j == {"accepted": 3, "older_content": 0, "earlier_revision": 0,
-                 "same_content_other_step": 0}
+    assert j == {
+        "accepted": 3,
+        "older_content": 0,
+        "earlier_revision": 0,
+        "same_content_other_step": 0,
+    }
     write(tmp_path / "c", text="Hello")  # a fixed text: older content, not sent again
     j = plan_json(file)["journal"]
     assert (j["accepted"], j["older_content"], j["same_content_other_step"]) == (3, 3, 0)
 
 
-@pytest.mark.parametrize("args,question", [
-    ((5, 2), "Send 3 requests?"),
-    ((5, 9), "Send 0 requests?"),
-    ((4, 0, 4, 1), "Send 4 requests (4 recipient(s) already got an earlier revision; 1 already "
-                   "got the same content under another step id)?"),
-])
+@pytest.mark.parametrize(
+    "args,question",
+    [
+        ((5, 2), "Send 3 requests?"),
+        ((5, 9), "Send 0 requests?"),
+        (
+            (4, 0, 4, 1),
+            "Send 4 requests (4 recipient(s) already got an earlier revision; 1 already "
+            "got the same content under another step id)?",
+        ),
+    ],
+)
 def test_the_question(args, question):
     assert confirm_question(*args) == question

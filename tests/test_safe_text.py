@@ -59,8 +59,9 @@ def _no_escape_or_control(text: str, keep: str = "") -> None:
 def test_the_job_log(hostile: str) -> None:
     for text in (terminal(f"line\n{hostile}\nend"), styled_terminal(f"\x1b[1m{hostile}\x1b[0m")):
         _no_command_line(text)
-        _no_escape_or_control(re.sub(r"\x1b\[[0-9;]*m", "", text) if text.startswith("\x1b[1m")
-                              else text, keep="\n\t")
+        _no_escape_or_control(
+            re.sub(r"\x1b\[[0-9;]*m", "", text) if text.startswith("\x1b[1m") else text, keep="\n\t"
+        )
     one = one_line(hostile)
     assert "\n" not in one and "\r" not in one
     _no_command_line(one)
@@ -77,10 +78,12 @@ def test_json_through_the_terminal_still_parses_to_the_same(hostile: str) -> Non
 
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_workflow_command_data_and_properties(hostile: str) -> None:
-    line = f"::error file={command_property(hostile)},title={command_property(hostile)}::" \
-           f"{command_data(hostile)}"
+    line = (
+        f"::error file={command_property(hostile)},title={command_property(hostile)}::"
+        f"{command_data(hostile)}"
+    )
     assert "\n" not in line and "\r" not in line and "##[" not in line
-    props = line[len("::error "):].split("::", 1)[0]
+    props = line[len("::error ") :].split("::", 1)[0]
     assert props.count("::") == 0 and props.count(",") == 1  # no property of its own
     _no_escape_or_control(line)
 
@@ -100,7 +103,7 @@ def test_markdown_code_spans_cannot_be_closed(hostile: str) -> None:
     span = md_code(hostile)
     assert "\n" not in span
     fence = re.match(r"`+", span).group()
-    inner = span[len(fence):-len(fence)]
+    inner = span[len(fence) : -len(fence)]
     assert span.endswith(fence) and len(fence) not in {len(r) for r in re.findall(r"`+", inner)}
     cell = md_code(hostile, in_table=True)
     assert not re.search(r"(?<!\\)\|", cell)

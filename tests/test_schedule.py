@@ -38,8 +38,14 @@ def windowed(start: str, end: str, days: list[str] | None = None, **extra) -> Sc
     return parse_schedule({"timezone": "America/New_York", "window": w, **extra})
 
 
-def first_due_by_scan(s: Schedule, now: datetime, tz, *, step: timedelta = timedelta(minutes=1),
-                      limit: int = 3 * 24 * 60) -> datetime | None:
+def first_due_by_scan(
+    s: Schedule,
+    now: datetime,
+    tz,
+    *,
+    step: timedelta = timedelta(minutes=1),
+    limit: int = 3 * 24 * 60,
+) -> datetime | None:
     """The first instant >= now at which the message is due, found by brute force."""
     t = now
     for _ in range(limit):
@@ -137,12 +143,15 @@ def test_fall_back_next_due_is_the_second_0130_when_between_the_two():
     assert s.state(between, NY)[1] == utc(2026, 11, 1, 6, 30)
 
 
-@pytest.mark.parametrize("start,end,days", [
-    ("09:00", "17:00", None),
-    ("20:00", "01:00", ["fri", "sat"]),
-    ("00:00", "23:59", ["sun"]),
-    ("23:00", "00:30", None),
-])
+@pytest.mark.parametrize(
+    "start,end,days",
+    [
+        ("09:00", "17:00", None),
+        ("20:00", "01:00", ["fri", "sat"]),
+        ("00:00", "23:59", ["sun"]),
+        ("23:00", "00:30", None),
+    ],
+)
 @pytest.mark.parametrize("tzname", ["America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"])
 def test_next_due_is_the_first_due_instant_on_ordinary_days(start, end, days, tzname):
     """Away from DST changes, the reported next-due time is exactly the first due minute."""
@@ -165,8 +174,13 @@ def test_next_due_is_the_first_due_instant_on_ordinary_days(start, end, days, tz
 
 
 def test_recipient_zone_overrides_the_default():
-    s = parse_schedule({"timezone": "America/New_York", "timezone_var": "tz",
-                        "window": {"start": "09:00", "end": "17:00"}})
+    s = parse_schedule(
+        {
+            "timezone": "America/New_York",
+            "timezone_var": "tz",
+            "window": {"start": "09:00", "end": "17:00"},
+        }
+    )
     tokyo = s.zone_for({"tz": "Asia/Tokyo"})
     assert tokyo.key == "Asia/Tokyo"
     assert s.zone_for({"tz": ""}).key == "America/New_York"
@@ -183,8 +197,9 @@ def test_no_zone_at_all_means_utc():
     assert s.zone_for({"tz": "Asia/Tokyo"}).key == "UTC"  # no timezone_var: the variable is ignored
 
 
-@pytest.mark.parametrize("name", ["Mars/Olympus", "", "../etc/passwd", "/usr/share/zoneinfo/UTC",
-                                  "America/New York"])
+@pytest.mark.parametrize(
+    "name", ["Mars/Olympus", "", "../etc/passwd", "/usr/share/zoneinfo/UTC", "America/New York"]
+)
 def test_unknown_or_path_zones_are_refused(name):
     with pytest.raises(ScheduleError):
         zone(name)
@@ -203,19 +218,27 @@ def test_delay_counts_from_the_previous_steps_acceptance():
 
 def test_delay_waits_for_the_previous_step_to_be_accepted():
     s = parse_schedule({"not_before": "2026-01-01T00:00:00Z"})
-    assert s.state(utc(2026, 6, 1), UTC, delay=60, previous_accepted=None,
-                   has_previous=True) == (Wait.PREVIOUS, None)
+    assert s.state(utc(2026, 6, 1), UTC, delay=60, previous_accepted=None, has_previous=True) == (
+        Wait.PREVIOUS,
+        None,
+    )
 
 
 def test_delay_ending_outside_the_window_waits_for_the_next_opening():
     s = windowed("09:00", "17:00")
     accepted = local(NY, 2026, 6, 1, 16, 0).timestamp()
-    state, when = s.state(local(NY, 2026, 6, 1, 16, 30), NY, delay=7200,
-                          previous_accepted=accepted, has_previous=True)
+    state, when = s.state(
+        local(NY, 2026, 6, 1, 16, 30), NY, delay=7200, previous_accepted=accepted, has_previous=True
+    )
     assert (state, when) == (Wait.DELAY, local(NY, 2026, 6, 2, 9, 0))
     # A delay ending inside the window is due at its end.
-    state, when = s.state(local(NY, 2026, 6, 1, 10, 0), NY, delay=3600,
-                          previous_accepted=local(NY, 2026, 6, 1, 9, 30).timestamp(), has_previous=True)
+    state, when = s.state(
+        local(NY, 2026, 6, 1, 10, 0),
+        NY,
+        delay=3600,
+        previous_accepted=local(NY, 2026, 6, 1, 9, 30).timestamp(),
+        has_previous=True,
+    )
     assert (state, when) == (Wait.DELAY, local(NY, 2026, 6, 1, 10, 30))
 
 
@@ -245,26 +268,42 @@ def test_message_due_only_after_not_after_is_expired():
     # After 17:00 local on the last day, the next opening is past not_after.
     assert s.state(local(NY, 2026, 6, 1, 17, 30), NY) == (Wait.EXPIRED, None)
     accepted = local(NY, 2026, 6, 1, 16, 0).timestamp()
-    assert s.state(local(NY, 2026, 6, 1, 16, 30), NY, delay=7 * 3600, previous_accepted=accepted,
-                   has_previous=True) == (Wait.EXPIRED, None)
+    assert s.state(
+        local(NY, 2026, 6, 1, 16, 30),
+        NY,
+        delay=7 * 3600,
+        previous_accepted=accepted,
+        has_previous=True,
+    ) == (Wait.EXPIRED, None)
     assert s.state(local(NY, 2026, 6, 1, 16, 30), NY) == (Wait.DUE, None)
 
 
 # -- parsing --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec,key", [
-    ({"timezone": "UTC", "window": {"start": 570, "end": "17:00"}}, ("window", "start")),
-    ({"timezone": "UTC", "window": {"start": "09:00", "end": "25:00"}}, ("window", "end")),
-    ({"timezone": "UTC", "window": {"start": "9", "end": "17:00"}}, ("window", "start")),
-    ({"timezone": "UTC", "window": {"start": "09:00", "end": "09:00"}}, ("window",)),
-    ({"timezone": "UTC", "window": {"start": "09:00", "end": "17:00", "days": ["mon", "fir"]}},
-     ("window", "days")),
-    ({"window": {"start": "09:00", "end": "17:00"}}, ("window",)),
-    ({"not_before": "2026-12-01T14:00:00"}, ("not_before",)),
-    ({"not_after": "next week"}, ("not_after",)),
-    ({"not_before": "2026-12-02T00:00:00Z", "not_after": "2026-12-01T00:00:00Z"}, ("not_after",)),
-])
+@pytest.mark.parametrize(
+    "spec,key",
+    [
+        ({"timezone": "UTC", "window": {"start": 570, "end": "17:00"}}, ("window", "start")),
+        ({"timezone": "UTC", "window": {"start": "09:00", "end": "25:00"}}, ("window", "end")),
+        ({"timezone": "UTC", "window": {"start": "9", "end": "17:00"}}, ("window", "start")),
+        ({"timezone": "UTC", "window": {"start": "09:00", "end": "09:00"}}, ("window",)),
+        (
+            {
+                "timezone": "UTC",
+                "window": {"start": "09:00", "end": "17:00", "days": ["mon", "fir"]},
+            },
+            ("window", "days"),
+        ),
+        ({"window": {"start": "09:00", "end": "17:00"}}, ("window",)),
+        ({"not_before": "2026-12-01T14:00:00"}, ("not_before",)),
+        ({"not_after": "next week"}, ("not_after",)),
+        (
+            {"not_before": "2026-12-02T00:00:00Z", "not_after": "2026-12-01T00:00:00Z"},
+            ("not_after",),
+        ),
+    ],
+)
 def test_parse_schedule_names_the_bad_key(spec, key):
     with pytest.raises(ScheduleError) as info:
         parse_schedule(spec)
@@ -324,21 +363,27 @@ def one_error(errors: list[dict]) -> dict:
 
 
 def test_validate_accepts_a_full_schedule(tmp_path):
-    path = campaign(tmp_path, """
+    path = campaign(
+        tmp_path,
+        """
         timezone: America/New_York
         timezone_var: tz
         window: {start: "20:00", end: "01:00", days: [fri, sat]}
         not_before: "2026-12-01T14:00:00Z"
         not_after: 2026-12-03T00:00:00Z
-    """)
+    """,
+    )
     assert validate(path) == []
 
 
 def test_validate_unknown_default_zone_is_located(tmp_path):
-    path = campaign(tmp_path, """
+    path = campaign(
+        tmp_path,
+        """
         timezone_var: tz
         timezone: America/New_Yrok
-    """)
+    """,
+    )
     err = one_error(validate(path))
     assert "unknown time zone" in err["message"]
     assert (err["line"], err["path"]) == (9, "schedule.timezone")
@@ -350,12 +395,20 @@ def test_validate_unknown_recipient_zone_is_located_at_the_recipient(tmp_path):
     assert "Mars/Olympus" in err["message"] and err["line"] == 4
 
 
-@pytest.mark.parametrize("window,line,path,needle", [
-    ('{start: "25:00", end: "17:00"}', 9, "schedule.window.start", "25:00"),
-    ('{start: 9:30, end: "17:00"}', 9, "schedule.window.start", "number"),
-    ('{start: "09:00", end: "17:00", days: [mon, tuesday]}', 9, "schedule.window.days[1]", "tue"),
-    ('{start: "09:00", end: "09:00"}', 9, "schedule.window", "same time"),
-])
+@pytest.mark.parametrize(
+    "window,line,path,needle",
+    [
+        ('{start: "25:00", end: "17:00"}', 9, "schedule.window.start", "25:00"),
+        ('{start: 9:30, end: "17:00"}', 9, "schedule.window.start", "number"),
+        (
+            '{start: "09:00", end: "17:00", days: [mon, tuesday]}',
+            9,
+            "schedule.window.days[1]",
+            "tue",
+        ),
+        ('{start: "09:00", end: "09:00"}', 9, "schedule.window", "same time"),
+    ],
+)
 def test_validate_bad_window_is_located(tmp_path, window, line, path, needle):
     err = one_error(validate(campaign(tmp_path, f"timezone: UTC\nwindow: {window}\n")))
     assert (err["line"], err["path"]) == (line, path)
@@ -363,22 +416,33 @@ def test_validate_bad_window_is_located(tmp_path, window, line, path, needle):
 
 
 def test_validate_unquoted_time_hint_says_quote(tmp_path):
-    err = one_error(validate(campaign(tmp_path, "timezone: UTC\nwindow:\n  start: 9:30\n  end: '17:00'\n")))
+    err = one_error(
+        validate(campaign(tmp_path, "timezone: UTC\nwindow:\n  start: 9:30\n  end: '17:00'\n"))
+    )
     assert (err["line"], err["path"]) == (10, "schedule.window.start")
     assert "quote" in err["hint"].lower()
 
 
 def test_validate_missing_offset_is_located(tmp_path):
-    err = one_error(validate(campaign(tmp_path, 'timezone: UTC\nnot_before: "2026-12-01T14:00:00"\n')))
+    err = one_error(
+        validate(campaign(tmp_path, 'timezone: UTC\nnot_before: "2026-12-01T14:00:00"\n'))
+    )
     assert (err["line"], err["path"]) == (9, "schedule.not_before")
     assert "offset" in err["hint"]
 
 
 def test_validate_not_after_before_not_before_is_located(tmp_path):
-    err = one_error(validate(campaign(tmp_path, """
+    err = one_error(
+        validate(
+            campaign(
+                tmp_path,
+                """
         not_before: "2026-12-03T00:00:00Z"
         not_after: "2026-12-01T00:00:00Z"
-    """)))
+    """,
+            )
+        )
+    )
     assert (err["line"], err["path"]) == (9, "schedule.not_after")
 
 
@@ -426,8 +490,10 @@ steps:
 def plan_at(tmp_path: Path, at: str, extra: str = "") -> dict:
     path = tmp_path / "p.yaml"
     path.write_text(PLAN_AT.format(extra=extra), encoding="utf-8")
-    result = CliRunner().invoke(main, ["plan", str(path), "--at", at, "--format", "json",
-                                       "--state", str(tmp_path / "state")])
+    result = CliRunner().invoke(
+        main,
+        ["plan", str(path), "--at", at, "--format", "json", "--state", str(tmp_path / "state")],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)["schedule"]
 

@@ -33,8 +33,9 @@ def run(campaign_cli):
     """``run(emu, *args, cwd=folder)``: `campaign *args` in ``folder``, against ``emu``."""
 
     def invoke(emu, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-        proc = campaign_cli(*args, env={"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY},
-                            cwd=cwd)
+        proc = campaign_cli(
+            *args, env={"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}, cwd=cwd
+        )
         assert KEY not in proc.stdout + proc.stderr
         return proc
 
@@ -54,12 +55,15 @@ PEOPLE = ["+15551230001", "+15551230002", "+15551230003", "+15551230004"]
 def test_drip_with_delays_and_a_stop_reply_between_steps(emulator, run, tmp_path: Path):
     (tmp_path / "optouts.txt").write_text("# opt-outs\n")
     recipients = "\n".join(f'  - to: "{p}"\n    vars: {{name: P{i}}}' for i, p in enumerate(PEOPLE))
-    (tmp_path / "drip.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "drip.yaml").write_text(
+        textwrap.dedent("""\
         version: 1
         id: drip-e2e
         suppress: [optouts.txt]
         recipients:
-        """) + recipients + textwrap.dedent("""
+        """)
+        + recipients
+        + textwrap.dedent("""
         steps:
           - id: welcome
             text: "Welcome {{ name }}"
@@ -70,7 +74,8 @@ def test_drip_with_delays_and_a_stop_reply_between_steps(emulator, run, tmp_path
             delay: 1s
             text: "An offer for {{ name }}"
             reply_to: {step: welcome}
-        """))
+        """)
+    )
     first = run(emulator, "send", "drip.yaml", "--yes", "--no-progress", cwd=tmp_path)
     assert first.returncode == 4, first.stderr  # step 1 sent, the rest waits on its delay
     assert "wait for their schedule" in first.stderr
@@ -87,7 +92,11 @@ def test_drip_with_delays_and_a_stop_reply_between_steps(emulator, run, tmp_path
     assert len(chats[PEOPLE[1]]) == 1  # nothing after the STOP
     for person in (PEOPLE[0], PEOPLE[2], PEOPLE[3]):
         msgs = chats[person]
-        assert [m["body"]["text"].split(" for")[0].split()[0] for m in msgs] == ["Welcome", "A", "An"]
+        assert [m["body"]["text"].split(" for")[0].split()[0] for m in msgs] == [
+            "Welcome",
+            "A",
+            "An",
+        ]
         assert len(msgs) == 3
         welcome, tip, offer = msgs
         # Each delay counts from the previous step's acceptance.
@@ -107,13 +116,20 @@ def test_drip_with_delays_and_a_stop_reply_between_steps(emulator, run, tmp_path
     for _ in range(2):  # safe to run twice
         opt = run(emulator, "optouts", "drip.yaml", "--export", cwd=tmp_path)
         assert opt.returncode == 0, opt.stderr
-    lines = [ln for ln in (tmp_path / "optouts.txt").read_text().splitlines() if not ln.startswith("#")]
+    lines = [
+        ln for ln in (tmp_path / "optouts.txt").read_text().splitlines() if not ln.startswith("#")
+    ]
     assert [ln.split()[0] for ln in lines] == [PEOPLE[1]]
 
 
 # Zones without daylight saving, so "now" lands inside the window for UTC only.
-ZONES = {"+15552000001": "UTC", "+15552000002": "Asia/Dhaka", "+15552000003": "Asia/Tokyo",
-         "+15552000004": "America/Panama", "+15552000005": "UTC"}
+ZONES = {
+    "+15552000001": "UTC",
+    "+15552000002": "Asia/Dhaka",
+    "+15552000003": "Asia/Tokyo",
+    "+15552000004": "America/Panama",
+    "+15552000005": "UTC",
+}
 
 
 def test_nothing_is_sent_outside_a_recipients_local_window(emulator, run, tmp_path: Path):
@@ -121,7 +137,8 @@ def test_nothing_is_sent_outside_a_recipients_local_window(emulator, run, tmp_pa
     start = (now - timedelta(hours=1)).strftime("%H:%M")
     end = (now + timedelta(hours=1)).strftime("%H:%M")
     recipients = "\n".join(f'  - to: "{p}"\n    vars: {{tz: {z}}}' for p, z in ZONES.items())
-    (tmp_path / "w.yaml").write_text(textwrap.dedent(f"""\
+    (tmp_path / "w.yaml").write_text(
+        textwrap.dedent(f"""\
         version: 1
         id: window-e2e
         schedule:
@@ -129,14 +146,17 @@ def test_nothing_is_sent_outside_a_recipients_local_window(emulator, run, tmp_pa
           timezone_var: tz
           window: {{start: "{start}", end: "{end}"}}
         recipients:
-        """) + recipients + textwrap.dedent("""
+        """)
+        + recipients
+        + textwrap.dedent("""
         steps:
           - id: hello
             text: "Hello"
           - id: later
             delay: 1s
             text: "Later"
-        """))
+        """)
+    )
     plan = run(emulator, "plan", "w.yaml", "--format", "json", cwd=tmp_path)
     counts = json.loads(plan.stdout)["schedule"]["messages"]
     assert counts["due"] == 2 and counts["window"] == 3

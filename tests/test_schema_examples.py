@@ -27,8 +27,21 @@ SCHEMA_FILE = ROOT / "schemas" / "campaign.schema.json"
 CAMPAIGNS = ROOT / "campaigns"
 EXAMPLES = sorted(CAMPAIGNS.glob("*.yaml"))
 MODELINE = "# yaml-language-server: $schema=../schemas/campaign.schema.json"
-EFFECTS = {"slam", "loud", "gentle", "invisible-ink", "echo", "spotlight", "balloons",
-           "confetti", "love", "lasers", "fireworks", "celebration", "none"}
+EFFECTS = {
+    "slam",
+    "loud",
+    "gentle",
+    "invisible-ink",
+    "echo",
+    "spotlight",
+    "balloons",
+    "confetti",
+    "love",
+    "lasers",
+    "fireworks",
+    "celebration",
+    "none",
+}
 URL = re.compile(r"^https?://\S+$")
 
 
@@ -79,8 +92,11 @@ def _properties(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     found = []
     for path, node in _walk(schema):
         # "properties" as a keyword, not a property that happens to be called so
-        if isinstance(node, dict) and isinstance(node.get("properties"), dict) \
-                and not path.endswith("/properties"):
+        if (
+            isinstance(node, dict)
+            and isinstance(node.get("properties"), dict)
+            and not path.endswith("/properties")
+        ):
             for name, prop in node["properties"].items():
                 found.append((f"{path}/properties/{name}", prop))
     return found
@@ -95,17 +111,22 @@ def test_every_property_has_title_description_and_a_constraint(schema: dict[str,
             bad.append(f"{path}: title/description")
         full = _resolve(schema, prop)
         constrained = any(k in full for k in ("enum", "pattern", "examples", "const")) or (
-            full.get("type") in ("object", "array") and ("items" in full or "properties" in full))
+            full.get("type") in ("object", "array") and ("items" in full or "properties" in full)
+        )
         if not constrained:
             bad.append(f"{path}: no enum/pattern/examples/const")
     assert bad == []
 
 
 def test_every_object_with_properties_rejects_unknown_keys(schema: dict[str, Any]) -> None:
-    open_objects = [path for path, node in _walk(schema)
-                    if isinstance(node, dict) and isinstance(node.get("properties"), dict)
-                    and not path.endswith("/properties")
-                    and node.get("additionalProperties") is not False]
+    open_objects = [
+        path
+        for path, node in _walk(schema)
+        if isinstance(node, dict)
+        and isinstance(node.get("properties"), dict)
+        and not path.endswith("/properties")
+        and node.get("additionalProperties") is not False
+    ]
     assert open_objects == []
 
 
@@ -130,8 +151,12 @@ def test_effect_enum_lists_the_13_api_names(schema: dict[str, Any]) -> None:
 
 
 def _minimal() -> dict[str, Any]:
-    return {"version": 1, "id": "demo", "recipients": [{"to": "+15551230001"}],
-            "steps": [{"id": "hello", "text": "Hi"}]}
+    return {
+        "version": 1,
+        "id": "demo",
+        "recipients": [{"to": "+15551230001"}],
+        "steps": [{"id": "hello", "text": "Hi"}],
+    }
 
 
 def _set(doc: dict[str, Any], path: tuple, value: Any) -> dict[str, Any]:
@@ -161,40 +186,107 @@ WRONG = [
     ("empty text list", ("steps", 0, "text"), [], ["steps", 0, "text"], "minItems"),
     ("revision 0", ("revision",), 0, ["revision"], "minimum"),
     ("bad delay", ("steps", 0, "delay"), "2 days", ["steps", 0, "delay"], "pattern"),
-    ("long preview title", ("steps", 0, "link_preview"), {"title": "x" * 201},
-     ["steps", 0, "link_preview", "title"], "maxLength"),
-    ("negative part_index", ("steps", 0, "reply_to"), {"guid": "g", "part_index": -1},
-     ["steps", 0, "reply_to", "part_index"], "minimum"),
-    ("zero rate", ("send",), {"rate_per_second": 0}, ["send", "rate_per_second"],
-     "exclusiveMinimum"),
-    ("concurrency too high", ("send",), {"concurrency": 2000}, ["send", "concurrency"],
-     "maximum"),
-    ("window hour 24", ("schedule",), {"window": {"start": "24:00", "end": "06:00"}},
-     ["schedule", "window", "start"], "pattern"),
-    ("long day name", ("schedule",), {"window": {"start": "09:00", "end": "17:00",
-                                                 "days": ["monday"]}},
-     ["schedule", "window", "days", 0], "anyOf"),  # the names in any case (issue 25)
-    ("not_before without offset", ("schedule",), {"not_before": "2026-12-01T14:00:00"},
-     ["schedule", "not_before"], "pattern"),
-    ("from_number without +", ("sender",), {"from_number": "15551234567"},
-     ["sender", "from_number"], "pattern"),
-    ("empty from_number pool", ("sender",), {"from_number": []}, ["sender", "from_number"],
-     "minItems"),
-    ("pool member without +", ("sender",), {"from_number": ["+15551234567", "15551234568"]},
-     ["sender", "from_number", 1], "pattern"),
+    (
+        "long preview title",
+        ("steps", 0, "link_preview"),
+        {"title": "x" * 201},
+        ["steps", 0, "link_preview", "title"],
+        "maxLength",
+    ),
+    (
+        "negative part_index",
+        ("steps", 0, "reply_to"),
+        {"guid": "g", "part_index": -1},
+        ["steps", 0, "reply_to", "part_index"],
+        "minimum",
+    ),
+    (
+        "zero rate",
+        ("send",),
+        {"rate_per_second": 0},
+        ["send", "rate_per_second"],
+        "exclusiveMinimum",
+    ),
+    ("concurrency too high", ("send",), {"concurrency": 2000}, ["send", "concurrency"], "maximum"),
+    (
+        "window hour 24",
+        ("schedule",),
+        {"window": {"start": "24:00", "end": "06:00"}},
+        ["schedule", "window", "start"],
+        "pattern",
+    ),
+    (
+        "long day name",
+        ("schedule",),
+        {"window": {"start": "09:00", "end": "17:00", "days": ["monday"]}},
+        ["schedule", "window", "days", 0],
+        "anyOf",
+    ),  # the names in any case (issue 25)
+    (
+        "not_before without offset",
+        ("schedule",),
+        {"not_before": "2026-12-01T14:00:00"},
+        ["schedule", "not_before"],
+        "pattern",
+    ),
+    (
+        "from_number without +",
+        ("sender",),
+        {"from_number": "15551234567"},
+        ["sender", "from_number"],
+        "pattern",
+    ),
+    (
+        "empty from_number pool",
+        ("sender",),
+        {"from_number": []},
+        ["sender", "from_number"],
+        "minItems",
+    ),
+    (
+        "pool member without +",
+        ("sender",),
+        {"from_number": ["+15551234567", "15551234568"]},
+        ["sender", "from_number", 1],
+        "pattern",
+    ),
     # The value's type picks the branch (if/then), so errors point inside what the user meant.
-    ("unquoted phone read as a number", ("recipients", 0, "to"), 15551230001,
-     ["recipients", 0, "to"], "type"),
-    ("unquoted phone in a chat list", ("recipients", 0, "to"), [15551230001, "+15551230002"],
-     ["recipients", 0, "to", 0], "type"),
+    (
+        "unquoted phone read as a number",
+        ("recipients", 0, "to"),
+        15551230001,
+        ["recipients", 0, "to"],
+        "type",
+    ),
+    (
+        "unquoted phone in a chat list",
+        ("recipients", 0, "to"),
+        [15551230001, "+15551230002"],
+        ["recipients", 0, "to", 0],
+        "type",
+    ),
     ("recipients is a bare file name", ("recipients",), "vip.csv", ["recipients"], "type"),
-    ("typo in recipients file", ("recipients",), {"file": "vip.csv", "too": "phone"},
-     ["recipients"], "additionalProperties"),
-    ("unknown recipients file format", ("recipients",), {"file": "x.txt", "format": "xls"},
-     ["recipients", "format"], "enum"),
-    ("typo in an attachment", ("steps", 0, "attachments"),
-     [{"url": "https://cdn.example.com/a.pdf", "nme": "a.pdf"}], ["steps", 0, "attachments", 0],
-     "additionalProperties"),
+    (
+        "typo in recipients file",
+        ("recipients",),
+        {"file": "vip.csv", "too": "phone"},
+        ["recipients"],
+        "additionalProperties",
+    ),
+    (
+        "unknown recipients file format",
+        ("recipients",),
+        {"file": "x.txt", "format": "xls"},
+        ["recipients", "format"],
+        "enum",
+    ),
+    (
+        "typo in an attachment",
+        ("steps", 0, "attachments"),
+        [{"url": "https://cdn.example.com/a.pdf", "nme": "a.pdf"}],
+        ["steps", 0, "attachments", 0],
+        "additionalProperties",
+    ),
     ("variable name with a dash", ("vars",), {"first-name": "Ada"}, ["vars"], "pattern"),
     ("number in a text list", ("steps", 0, "text"), ["Hi", 3], ["steps", 0, "text", 1], "type"),
 ]
@@ -213,15 +305,18 @@ def test_typo_error_names_the_unknown_key(validator: Draft202012Validator) -> No
     assert "'efect'" in err.message
 
 
-@pytest.mark.parametrize("path,value", [
-    # Left to the runner on purpose (it reports them once, with hints): see the schema's
-    # descriptions. A pattern here would report the same mistake twice, worse worded.
-    (("recipients", 0, "to"), "not-a-phone"),
-    (("steps", 0, "effect"), "Invisible Ink"),
-    (("steps", 0, "parts"), [{"text": "a", "url": "https://cdn.example.com/a.png"}]),
-    (("steps", 0, "reply_to"), {}),
-    (("steps", 0, "attachments"), ["https://cdn.example.com/{{ code }}.png"]),
-])
+@pytest.mark.parametrize(
+    "path,value",
+    [
+        # Left to the runner on purpose (it reports them once, with hints): see the schema's
+        # descriptions. A pattern here would report the same mistake twice, worse worded.
+        (("recipients", 0, "to"), "not-a-phone"),
+        (("steps", 0, "effect"), "Invisible Ink"),
+        (("steps", 0, "parts"), [{"text": "a", "url": "https://cdn.example.com/a.png"}]),
+        (("steps", 0, "reply_to"), {}),
+        (("steps", 0, "attachments"), ["https://cdn.example.com/{{ code }}.png"]),
+    ],
+)
 def test_rules_left_to_the_runner_pass_the_schema(
     validator: Draft202012Validator, path: tuple, value: Any
 ) -> None:
@@ -239,9 +334,7 @@ def test_there_are_at_least_four_examples() -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_validates_against_the_schema(
-    validator: Draft202012Validator, path: Path
-) -> None:
+def test_example_validates_against_the_schema(validator: Draft202012Validator, path: Path) -> None:
     errors = [(list(e.absolute_path), e.message) for e in validator.iter_errors(load(path))]
     assert errors == []
 
@@ -276,20 +369,31 @@ def _recipients(doc: dict[str, Any], base: Path) -> list[dict[str, Any]]:
         # A spreadsheet's export: a byte-order mark, rows of empty cells (skipped), headers
         # written as people write them ("First Name" is the variable first_name).
         with file.open(newline="", encoding="utf-8-sig") as fh:
-            rows = [row for row in csv.DictReader(fh) if any((v or "").strip() for v in row.values())]
-        name = {h: re.sub(r"\W+", "_", h.strip().lower()).strip("_") for h in rows[0]} if rows else {}
+            rows = [
+                row for row in csv.DictReader(fh) if any((v or "").strip() for v in row.values())
+            ]
+        name = (
+            {h: re.sub(r"\W+", "_", h.strip().lower()).strip("_") for h in rows[0]} if rows else {}
+        )
         if column not in name:
-            column = next(h for h, n in name.items() if n == re.sub(r"\W+", "_", column.lower()).strip("_"))
+            column = next(
+                h for h, n in name.items() if n == re.sub(r"\W+", "_", column.lower()).strip("_")
+            )
         rows = [{(k if k == column else name[k]): v for k, v in row.items()} for row in rows]
     else:
-        rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
-    return [{"to": row[column], "vars": {k: v for k, v in row.items() if k != column}}
-            for row in rows]
+        rows = [
+            json.loads(line)
+            for line in file.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+    return [
+        {"to": row[column], "vars": {k: v for k, v in row.items() if k != column}} for row in rows
+    ]
 
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True,
-                                     lstrip_blocks=True)
+_ENV = ImmutableSandboxedEnvironment(
+    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+)
 _NOT_TEMPLATES = {"id", "when", "delay", "step"}
 
 
@@ -359,8 +463,15 @@ def _check_rules(step: dict[str, Any], earlier: dict[str, dict[str, Any]]) -> li
     for a in step.get("attachments") or []:
         if not URL.match(a if isinstance(a, str) else a["url"]):
             out.append(f"attachment {a}")
-    if sum(len(t) for t in ([step["text"]] if isinstance(step.get("text"), str)
-                            else step.get("text") or [])) > 10_000:
+    if (
+        sum(
+            len(t)
+            for t in (
+                [step["text"]] if isinstance(step.get("text"), str) else step.get("text") or []
+            )
+        )
+        > 10_000
+    ):
         out.append("text over 10,000 characters")
     return out
 
@@ -381,8 +492,10 @@ def test_example_renders_for_every_recipient_and_obeys_the_api_rules(path: Path)
                 continue
             # A step with variants: every variant, as the step it sends, obeys the rules.
             shared = {k: v for k, v in step.items() if k != "variants"}
-            versions = [{**shared, **{k: v for k, v in variant.items() if k not in ("id", "weight")}}
-                        for variant in step.get("variants") or [shared]]
+            versions = [
+                {**shared, **{k: v for k, v in variant.items() if k not in ("id", "weight")}}
+                for variant in step.get("variants") or [shared]
+            ]
             for version in versions:
                 rendered = _render(version, ctx)
                 assert _check_rules(rendered, earlier) == [], (path.name, r["to"], step["id"])
@@ -414,21 +527,27 @@ def test_examples_together_show_every_feature() -> None:
     files = [d["recipients"] for d in docs.values() if isinstance(d["recipients"], dict)]
     schedules = [d["schedule"] for d in docs.values() if "schedule" in d]
     whens = [s["when"].strip() for s in steps if "when" in s]
-    pools = [d["sender"]["from_number"] for d in docs.values()
-             if isinstance((d.get("sender") or {}).get("from_number"), list)]
+    pools = [
+        d["sender"]["from_number"]
+        for d in docs.values()
+        if isinstance((d.get("sender") or {}).get("from_number"), list)
+    ]
     jsonl = [CAMPAIGNS / f["file"] for f in files if f["file"].endswith(".jsonl")]
     suppress = [CAMPAIGNS / s for d in docs.values() for s in d.get("suppress") or []]
     features = {
         "inline recipients": any(isinstance(d["recipients"], list) for d in docs.values()),
-        "csv with a named to column": any(f["file"].endswith(".csv") and f.get("to", "to") != "to"
-                                          for f in files),
+        "csv with a named to column": any(
+            f["file"].endswith(".csv") and f.get("to", "to") != "to" for f in files
+        ),
         "jsonl with a blank line": any("\n\n" in f.read_text(encoding="utf-8") for f in jsonl),
         "multi-recipient chat": any(isinstance(c, list) and len(c) > 1 for c in chats),
         "email recipient": any(isinstance(c, str) and "@" in c for c in chats),
         "group id": any(isinstance(c, str) and c.startswith("grp_") for c in chats),
         "campaign vars": any(d.get("vars") for d in docs.values()),
-        "recipient vars": any(isinstance(d["recipients"], list) and d["recipients"][0].get("vars")
-                              for d in docs.values()),
+        "recipient vars": any(
+            isinstance(d["recipients"], list) and d["recipients"][0].get("vars")
+            for d in docs.values()
+        ),
         "spaced effect name": any(" " in str(s.get("effect", "")) for s in steps),
         "text list": any(isinstance(s.get("text"), list) for s in steps),
         "part text": any("text" in p and "link_preview" not in p for p in parts),
@@ -437,22 +556,27 @@ def test_examples_together_show_every_feature() -> None:
         "attachment string": any(isinstance(a, str) for a in attachments),
         "attachment url+name": any(isinstance(a, dict) and "name" in a for a in attachments),
         "link preview on a text": any("link_preview" in s for s in steps),
-        "url-balloon batch": any(any("link_preview" in p for p in s.get("parts") or [])
-                                 for s in steps),
+        "url-balloon batch": any(
+            any("link_preview" in p for p in s.get("parts") or []) for s in steps
+        ),
         "reply_to step": any("step" in (s.get("reply_to") or {}) for s in steps),
         "reply_to message_id": any("message_id" in (s.get("reply_to") or {}) for s in steps),
         "reply_to guid": any("guid" in (s.get("reply_to") or {}) for s in steps),
         "when bare": any(not w.startswith("{{") for w in whens),
         "when in braces": any(w.startswith("{{") for w in whens),
-        "sender defaults": any({"use_typing_indicator", "share_contact"} & set(d.get("sender", {}))
-                               for d in docs.values()),
+        "sender defaults": any(
+            {"use_typing_indicator", "share_contact"} & set(d.get("sender", {}))
+            for d in docs.values()
+        ),
         "send settings": any(d.get("send") for d in docs.values()),
-        "suppress file with comments": any(f.read_text(encoding="utf-8").lstrip().startswith("#")
-                                           for f in suppress),
+        "suppress file with comments": any(
+            f.read_text(encoding="utf-8").lstrip().startswith("#") for f in suppress
+        ),
         "timezone": any("timezone" in s for s in schedules),
         "timezone_var": any("timezone_var" in s for s in schedules),
-        "window across midnight": any(_window_crossing for _window_crossing in
-                                      map(_window_crosses_midnight, schedules)),
+        "window across midnight": any(
+            _window_crossing for _window_crossing in map(_window_crosses_midnight, schedules)
+        ),
         "window days": any("days" in (s.get("window") or {}) for s in schedules),
         "not_before/not_after": any({"not_before", "not_after"} <= set(s) for s in schedules),
         "from_number pool": any(len(p) > 1 for p in pools),

@@ -22,8 +22,16 @@ from runner.store.state import open_state
 
 pytest_plugins = ["emulator_fixtures"]
 
-FAST = ("--yes", "--rate", "unlimited", "--no-progress", "--backoff-base", "0",
-        "--backoff-cap", "0")
+FAST = (
+    "--yes",
+    "--rate",
+    "unlimited",
+    "--no-progress",
+    "--backoff-base",
+    "0",
+    "--backoff-cap",
+    "0",
+)
 DAY = 86400.0
 
 
@@ -35,9 +43,11 @@ def drip(folder: Path, cid: str, people: list[str], delay: str = "2d") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     to = "".join(f'  - to: "{c}"\n' for c in people)
     path = folder / f"{cid}.yaml"
-    path.write_text(f"version: 1\nid: {cid}\nrecipients:\n{to}steps:\n"
-                    f"  - id: welcome\n    text: \"welcome {cid}\"\n"
-                    f"  - id: reminder\n    text: \"reminder {cid}\"\n    delay: {delay}\n")
+    path.write_text(
+        f"version: 1\nid: {cid}\nrecipients:\n{to}steps:\n"
+        f'  - id: welcome\n    text: "welcome {cid}"\n'
+        f'  - id: reminder\n    text: "reminder {cid}"\n    delay: {delay}\n'
+    )
     return path
 
 
@@ -88,8 +98,7 @@ def test_a_folder_resumes_what_is_due_and_names_what_it_skips(cli, tmp_path):
     assert f"{b}: skipped, nothing due" in late.stdout
     again = cli("send", str(folder), "--due-only", *FAST, "--now", iso(t0 + 3 * DAY + 900))
     assert "0 sent, 2 nothing due" in again.stdout
-    assert texts(cli.emu) == (["reminder alpha"] * 2 + ["welcome alpha"] * 2
-                              + ["welcome beta"])
+    assert texts(cli.emu) == (["reminder alpha"] * 2 + ["welcome alpha"] * 2 + ["welcome beta"])
     assert cli.emu.stats()["duplicates"] == 0
 
 

@@ -31,8 +31,9 @@ CLI = [sys.executable, "-m", "runner"]
 
 @pytest.fixture
 def emulator():
-    config = EmulatorConfig(api_key=KEY, seed=1, share_imessage=1.0, share_sms=0.0,
-                            share_rcs=0.0, retry_after_s=0.05)
+    config = EmulatorConfig(
+        api_key=KEY, seed=1, share_imessage=1.0, share_sms=0.0, share_rcs=0.0, retry_after_s=0.05
+    )
     with run_in_thread(config) as emu:
         yield emu
 
@@ -60,30 +61,52 @@ send: {{concurrency: 16}}
 
 def send_args(campaign: Path, state: Path, *args: str) -> list[str]:
     # --rate unlimited: the default pace (10/s) is for real accounts, not the local emulator.
-    return ["send", str(campaign), "--yes", "--state", str(state), "--no-progress",
-            "--rate", "unlimited", "--backoff-base", "0.02", "--backoff-cap", "0.2", *args]
+    return [
+        "send",
+        str(campaign),
+        "--yes",
+        "--state",
+        str(state),
+        "--no-progress",
+        "--rate",
+        "unlimited",
+        "--backoff-base",
+        "0.02",
+        "--backoff-cap",
+        "0.2",
+        *args,
+    ]
 
 
 @pytest.fixture
 def send(campaign_cli):
     """``send(emu, campaign, state, *args, key=KEY)``: `campaign send` in this process."""
 
-    def run(emu, campaign: Path, state: Path, *args: str,
-            key: str = KEY) -> subprocess.CompletedProcess:
+    def run(
+        emu, campaign: Path, state: Path, *args: str, key: str = KEY
+    ) -> subprocess.CompletedProcess:
         env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": key}
         return campaign_cli(*send_args(campaign, state, *args), env=env)
 
     return run
 
 
-def send_process(emu, campaign: Path, state: Path, *args: str, key: str = KEY,
-                 wait: bool = True, timeout: float = 60):
+def send_process(
+    emu,
+    campaign: Path,
+    state: Path,
+    *args: str,
+    key: str = KEY,
+    wait: bool = True,
+    timeout: float = 60,
+):
     """`campaign send` in a real subprocess: started (wait=False) or run to its end."""
     env = {**os.environ, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": key}
     cmd = [*CLI, *send_args(campaign, state, *args)]
     if not wait:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        return subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -132,12 +155,19 @@ def test_example_campaigns_send_completely(emulator, send, tmp_path, path):
     plan = list(iter_plan(load_campaign(path)))
     # The account the examples were written for has their named group chats (grp_...) and
     # the earlier messages their replies target (reply_to: {message_id: ...}).
-    history = [{"message_id": r.body["reply_to"]["message_id"], "chat": r.recipient,
-                "from_number": r.body.get("from_number")}
-               for r in plan if "message_id" in (r.body.get("reply_to") or {})]
+    history = [
+        {
+            "message_id": r.body["reply_to"]["message_id"],
+            "chat": r.recipient,
+            "from_number": r.body.get("from_number"),
+        }
+        for r in plan
+        if "message_id" in (r.body.get("reply_to") or {})
+    ]
     emulator.configure(groups=["*"], history=history)
-    result = send(emulator, path, tmp_path / "state", "--report", str(tmp_path / "r.json"),
-                  "--rate", "500")
+    result = send(
+        emulator, path, tmp_path / "state", "--report", str(tmp_path / "r.json"), "--rate", "500"
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(keys_committed(emulator)) == {r.key for r in plan}
@@ -146,11 +176,14 @@ def test_example_campaigns_send_completely(emulator, send, tmp_path, path):
     assert report["totals"]["messages_accepted"] == sum(r.messages for r in plan)
 
 
-def test_a_reply_to_a_message_the_account_never_sent_fails_for_that_recipient_only(emulator, send, tmp_path):
+def test_a_reply_to_a_message_the_account_never_sent_fails_for_that_recipient_only(
+    emulator, send, tmp_path
+):
     path = sendable_copy(REPO / "campaigns" / "store-opening-staff.yaml", tmp_path / "campaigns")
     emulator.configure(groups=["*"])  # groups, but no earlier messages to reply to
-    result = send(emulator, path, tmp_path / "state", "--report", str(tmp_path / "r.json"),
-                  "--rate", "500")
+    result = send(
+        emulator, path, tmp_path / "state", "--report", str(tmp_path / "r.json"), "--rate", "500"
+    )
     assert result.returncode == 1
     report = json.loads((tmp_path / "r.json").read_text())
     reasons = {g["reason"]: g["count"] for g in report["failures"]}
@@ -175,8 +208,9 @@ def _cid(name: str) -> str:
 
 
 def test_faults_end_with_every_message_accepted_exactly_once(emulator, send, tmp_path):
-    emulator.configure(p_500=0.05, p_503=0.03, p_429=0.05, p_drop=0.02,
-                       p_accept_then_500=0.03, latency_ms=2)
+    emulator.configure(
+        p_500=0.05, p_503=0.03, p_429=0.05, p_drop=0.02, p_accept_then_500=0.03, latency_ms=2
+    )
     campaign = write_campaign(tmp_path, 150)
     state = tmp_path / "state"
     codes = []
@@ -210,8 +244,11 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses(emulator, send, tmp
             # random point of the send loop (journal write, in flight, outcome).
             target = emulator.stats()["send_requests"] + rng.randint(1, 90)
             deadline = time.monotonic() + 20
-            while (emulator.stats()["send_requests"] < target and proc.poll() is None
-                   and time.monotonic() < deadline):
+            while (
+                emulator.stats()["send_requests"] < target
+                and proc.poll() is None
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.003)
             proc.kill()
             proc.communicate(timeout=30)
@@ -302,8 +339,18 @@ def test_the_key_never_appears_in_output_or_files(emulator, campaign_cli, tmp_pa
     state = tmp_path / "state"
     # A real process: everything it writes to the terminal is checked, whatever writes it.
     result = send_process(emulator, campaign, state, "--report", str(tmp_path / "r.json"))
-    reports = [campaign_cli("report", str(campaign), "--state", str(state), "--format", fmt,
-                            env={"BLOOIO_API_KEY": KEY}) for fmt in ("text", "json", "markdown")]
+    reports = [
+        campaign_cli(
+            "report",
+            str(campaign),
+            "--state",
+            str(state),
+            "--format",
+            fmt,
+            env={"BLOOIO_API_KEY": KEY},
+        )
+        for fmt in ("text", "json", "markdown")
+    ]
     assert all(r.returncode == 0 for r in reports)
     texts = [result.stdout, result.stderr] + [r.stdout + r.stderr for r in reports]
     assert all(KEY not in t for t in texts)

@@ -18,8 +18,9 @@ pytest_plugins = ["emulator_fixtures"]
 
 def make_campaign(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "people.csv").write_text("phone,name\n+15553000001,Ada\n+15553000002,Bo\n"
-                                       "+15553000003,Cy\n")
+    (folder / "people.csv").write_text(
+        "phone,name\n+15553000001,Ada\n+15553000002,Bo\n+15553000003,Cy\n"
+    )
     (folder / "optouts.txt").write_text("# opted out\n")
     path = folder / "c.yaml"
     path.write_text("""\
@@ -52,8 +53,17 @@ def planned(tmp_path: Path, campaign_cli) -> tuple[Path, Path]:
 
 
 def send(campaign_cli, emu, state: Path, *args: str):
-    return campaign_cli("send", *args, "--yes", "--no-progress", "--rate", "unlimited", "--state", str(state),
-                        env=emu.env())
+    return campaign_cli(
+        "send",
+        *args,
+        "--yes",
+        "--no-progress",
+        "--rate",
+        "unlimited",
+        "--state",
+        str(state),
+        env=emu.env(),
+    )
 
 
 def test_header_names_every_input_with_its_digest(planned: tuple[Path, Path]) -> None:
@@ -62,12 +72,16 @@ def test_header_names_every_input_with_its_digest(planned: tuple[Path, Path]) ->
     assert head["plan_format"] == 1 and head["campaign"] == "plan-send" and head["revision"] == 1
     assert (head["requests"], head["messages"]) == (len(lines), 6)
     assert [(i["role"], i["path"]) for i in head["inputs"]] == [
-        ("campaign", "c.yaml"), ("recipients", "people.csv"), ("suppress", "optouts.txt")]
+        ("campaign", "c.yaml"),
+        ("recipients", "people.csv"),
+        ("suppress", "optouts.txt"),
+    ]
     assert head["digest"].startswith("sha256:") and "at" not in head
 
 
-def test_send_from_the_plan_sends_exactly_its_requests(planned, emulator, campaign_cli,
-                                                       tmp_path: Path) -> None:
+def test_send_from_the_plan_sends_exactly_its_requests(
+    planned, emulator, campaign_cli, tmp_path: Path
+) -> None:
     camp, out = planned
     result = send(campaign_cli, emulator, tmp_path / "state", "--plan", str(out))
     assert result.returncode == 0, result.stderr
@@ -83,8 +97,9 @@ def test_send_from_the_plan_sends_exactly_its_requests(planned, emulator, campai
 
 
 @pytest.mark.parametrize("what", ["campaign", "recipients"])
-def test_a_changed_input_refuses_and_sends_nothing(planned, emulator, campaign_cli,
-                                                   tmp_path: Path, what: str) -> None:
+def test_a_changed_input_refuses_and_sends_nothing(
+    planned, emulator, campaign_cli, tmp_path: Path, what: str
+) -> None:
     camp, out = planned
     if what == "campaign":
         camp.write_text(camp.read_text().replace("Hi {{ name }}", "Hello {{ name }}"))
@@ -123,8 +138,9 @@ def test_a_plan_without_a_header_is_refused(tmp_path: Path, emulator, campaign_c
     assert result.returncode == 1 and "plan_format" in result.stderr
 
 
-def test_a_tampered_request_line_is_refused_before_sending(planned, emulator, campaign_cli,
-                                                           tmp_path: Path) -> None:
+def test_a_tampered_request_line_is_refused_before_sending(
+    planned, emulator, campaign_cli, tmp_path: Path
+) -> None:
     camp, out = planned
     text = out.read_text(encoding="utf-8").replace('"Bye Cy"', '"Bye Cyrus"')
     out.write_text(text, encoding="utf-8")
@@ -156,7 +172,9 @@ def test_the_send_spool_round_trips_requests_and_leaves_nothing(tmp_path: Path) 
     assert list(state.iterdir()) == []
 
 
-def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes(tmp_path: Path) -> None:
+def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes(
+    tmp_path: Path,
+) -> None:
     # After a send the report needs the campaign's current plan; the spool is that plan (no
     # second rendering) while every input file is as planned, and an edit means planning again.
     from runner.campaign.load import load_campaign
@@ -164,8 +182,13 @@ def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes
     from runner.run.spool import current_plan_of, spool_plan
 
     def same(a: CurrentPlan, b: CurrentPlan) -> bool:
-        return (a.revision, a.keys, a.steps, a.step_messages, a.suppressed) == \
-            (b.revision, b.keys, b.steps, b.step_messages, b.suppressed)
+        return (a.revision, a.keys, a.steps, a.step_messages, a.suppressed) == (
+            b.revision,
+            b.keys,
+            b.steps,
+            b.step_messages,
+            b.suppressed,
+        )
 
     camp = make_campaign(tmp_path / "c")
     campaign = load_campaign(camp)
@@ -182,8 +205,9 @@ def test_the_report_reads_the_current_plan_from_the_spool_until_an_input_changes
         spool.close()
 
 
-def test_send_plan_finds_the_campaign_the_header_names_from_another_folder(tmp_path: Path,
-                                                                           campaign_cli) -> None:
+def test_send_plan_finds_the_campaign_the_header_names_from_another_folder(
+    tmp_path: Path, campaign_cli
+) -> None:
     # The README's `plan campaigns/x.yaml --out plans/x.jsonl`, then `send --plan plans/x.jsonl`
     # from a fresh clone: was "neither next to the plan nor here".
     from runner.planning.planfile import PlanFile, find_campaign
@@ -191,12 +215,18 @@ def test_send_plan_finds_the_campaign_the_header_names_from_another_folder(tmp_p
     (tmp_path / ".git").mkdir()  # a clone: the campaign is found in it by its digest
     camp = make_campaign(tmp_path / "campaigns")
     out = tmp_path / "plans" / "x.jsonl"
-    assert campaign_cli("plan", "campaigns/c.yaml", "--out", "plans/x.jsonl", cwd=tmp_path).returncode == 0
+    assert (
+        campaign_cli("plan", "campaigns/c.yaml", "--out", "plans/x.jsonl", cwd=tmp_path).returncode
+        == 0
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert find_campaign(PlanFile.read(out), cwd=elsewhere).resolve() == camp.resolve()
+
+
 def test_a_ledger_newer_than_the_reviewed_plan_is_accepted_and_wins(
-        planned, emulator, campaign_cli, tmp_path: Path) -> None:
+    planned, emulator, campaign_cli, tmp_path: Path
+) -> None:
     """The reviewed-plan flow and the opt-out flow agree (issue 21): a STOP recorded in the
     state's consent ledger after review only removes messages, and --require-clean does not
     mind (the ledger is state, not a file under review)."""
@@ -208,13 +238,17 @@ def test_a_ledger_newer_than_the_reviewed_plan_is_accepted_and_wins(
     state = tmp_path / "state"
     # Step one went out earlier to Bo only (a smaller plan), and Bo answered STOP.
     first = camp.parent / "first.yaml"
-    first.write_text(camp.read_text().replace("people.csv", "bo.csv")
-                     .replace('  - id: bye\n    text: "Bye {{ name }}"\n', ""))
+    first.write_text(
+        camp.read_text()
+        .replace("people.csv", "bo.csv")
+        .replace('  - id: bye\n    text: "Bye {{ name }}"\n', "")
+    )
     (camp.parent / "bo.csv").write_text("phone,name\n+15553000002,Bo\n")
     assert send(campaign_cli, emulator, state, str(first)).returncode == 0
     emulator.reply("+15553000002", "STOP")
-    optouts = campaign_cli("optouts", str(first), "--state", str(state), "--rate", "100",
-                           env=emulator.env())
+    optouts = campaign_cli(
+        "optouts", str(first), "--state", str(state), "--rate", "100", env=emulator.env()
+    )
     assert optouts.returncode == 0, optouts.stderr
     first.unlink()
     (camp.parent / "bo.csv").unlink()
@@ -223,5 +257,7 @@ def test_a_ledger_newer_than_the_reviewed_plan_is_accepted_and_wins(
     assert result.returncode == 0, result.stderr
     assert "skipped: 2 planned requests (opted out since the plan)" in result.stderr
     assert emulator.stats()["accepted_requests"] - before == 4
-    assert not any(m["chat"] == "+15553000002" and m["body"]["text"].startswith("Bye")
-                   for m in emulator.messages())
+    assert not any(
+        m["chat"] == "+15553000002" and m["body"]["text"].startswith("Bye")
+        for m in emulator.messages()
+    )

@@ -72,8 +72,19 @@ def test_send_track_report_the_same_on_both_backends(team, tmp_path):
     assert len(team.sent()) == len(set(team.sent())) == 12
     again = team.send(campaign)  # resumes from the journal: nothing left to send
     assert again.returncode == 0 and len(team.sent()) == 12
-    tracked = team.run("track", str(campaign), "--first-poll", "0.02", "--poll-cap", "0.1",
-                       "--no-progress", "--rate", "unlimited", "--timeout", "20")
+    tracked = team.run(
+        "track",
+        str(campaign),
+        "--first-poll",
+        "0.02",
+        "--poll-cap",
+        "0.1",
+        "--no-progress",
+        "--rate",
+        "unlimited",
+        "--timeout",
+        "20",
+    )
     assert tracked.returncode == 0, tracked.stderr
     report = team.run("report", str(campaign), "--format", "json")
     assert report.returncode == 0, report.stderr
@@ -101,7 +112,8 @@ def test_two_clones_share_one_database(campaign_cli, make_emulator, pg_url, tmp_
 
 
 def test_a_second_run_refuses_naming_the_holder_and_unlock_frees_a_stuck_one(
-        campaign_cli, make_emulator, pg_url, tmp_path):
+    campaign_cli, make_emulator, pg_url, tmp_path
+):
     team = Team(campaign_cli, make_emulator(EmulatorConfig(api_key=KEY, seed=24)), pg_url)
     campaign = write(tmp_path, "locked", chats(2), ["hello"])
     stuck = open_journal(PgState(pg_url), "locked", lock="send")  # another machine's run
@@ -127,7 +139,8 @@ def test_a_second_run_refuses_naming_the_holder_and_unlock_frees_a_stuck_one(
 
 
 def test_the_database_restarting_mid_run_stops_it_and_the_next_run_is_exact(
-        campaign_cli, make_emulator, pg_cluster, pg_url, tmp_path):
+    campaign_cli, make_emulator, pg_cluster, pg_url, tmp_path
+):
     emu = make_emulator(EmulatorConfig(api_key=KEY, seed=24, latency_ms=5))
     team = Team(campaign_cli, emu, pg_url)
     campaign = write(tmp_path, "restart", chats(80), ["hello"])
@@ -152,23 +165,34 @@ def test_the_database_restarting_mid_run_stops_it_and_the_next_run_is_exact(
 
 
 def test_connection_errors_name_host_and_port_and_never_the_password(
-        campaign_cli, pg_cluster, pg_url, tmp_path):
+    campaign_cli, pg_cluster, pg_url, tmp_path
+):
     campaign = write(tmp_path, "c", chats(1), ["hello"])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there once closed
-    down = campaign_cli("report", str(campaign), "--state",
-                        f"postgresql://runner:Passw0rd-down@127.0.0.1:{port}/x")
+    down = campaign_cli(
+        "report", str(campaign), "--state", f"postgresql://runner:Passw0rd-down@127.0.0.1:{port}/x"
+    )
     assert down.returncode == 3
     assert f"host 127.0.0.1 port {port}" in down.stderr and "Passw0rd" not in down.stderr
-    wrong = campaign_cli("report", str(campaign), "--state",
-                         pg_url.replace(":s3cret-pg-Passw0rd@", ":Passw0rd-wrong@"))
+    wrong = campaign_cli(
+        "report",
+        str(campaign),
+        "--state",
+        pg_url.replace(":s3cret-pg-Passw0rd@", ":Passw0rd-wrong@"),
+    )
     assert wrong.returncode == 1 and "password authentication failed" in wrong.stderr
     assert "Passw0rd" not in wrong.stdout + wrong.stderr
     # libpq's conventions: the password from PGPASSWORD, not the URL.
     db = pg_url.rsplit("/", 1)[1]
-    found = campaign_cli("report", str(campaign), "--state", pg_cluster.url(db, password=False),
-                         env={"PGPASSWORD": "s3cret-pg-Passw0rd"})
+    found = campaign_cli(
+        "report",
+        str(campaign),
+        "--state",
+        pg_cluster.url(db, password=False),
+        env={"PGPASSWORD": "s3cret-pg-Passw0rd"},
+    )
     assert found.returncode == 1 and "no journal for campaign 'c'" in found.stderr
     assert "Passw0rd" not in found.stderr
 
@@ -195,7 +219,10 @@ def test_status_lists_every_campaign_of_the_state(team, tmp_path):
     rows = {c["campaign"]: c for c in doc["campaigns"]}
     assert list(rows) == ["alpha", "beta"]
     assert (rows["alpha"]["state"], rows["alpha"]["requests"], rows["alpha"]["opted_out"]) == (
-        "finished", {"accepted": 3}, 1)
+        "finished",
+        {"accepted": 3},
+        1,
+    )
     assert rows["beta"]["requests"] == {"accepted": 1} and rows["beta"]["opted_out"] == 0
     text = team.run("status")
     assert "alpha: finished; accepted 3" in text.stdout and "opted out 1" in text.stdout
@@ -205,7 +232,8 @@ def test_status_lists_every_campaign_of_the_state(team, tmp_path):
 
 
 def test_state_import_moves_a_laptop_with_nothing_sent_again(
-        campaign_cli, make_emulator, pg_url, tmp_path):
+    campaign_cli, make_emulator, pg_url, tmp_path
+):
     team = Team(campaign_cli, make_emulator(EmulatorConfig(api_key=KEY, seed=24)), pg_url)
     laptop = str(tmp_path / "laptop-state")
     people = chats(4)
@@ -244,22 +272,26 @@ def test_without_postgresql_ci_fails_where_a_developer_skips(monkeypatch):
         missing_postgres()
 
 
-def test_the_password_is_stored_nowhere_in_the_database(campaign_cli, make_emulator, pg_url,
-                                                         tmp_path):
+def test_the_password_is_stored_nowhere_in_the_database(
+    campaign_cli, make_emulator, pg_url, tmp_path
+):
     team = Team(campaign_cli, make_emulator(EmulatorConfig(api_key=KEY, seed=24)), pg_url)
     assert team.send(write(tmp_path, "kept", chats(2), ["hello"])).returncode == 0
     import psycopg
 
     with psycopg.connect(team.state) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
         for table in tables:
             for row in conn.execute(f"SELECT * FROM {table}"):
                 assert "Passw0rd" not in repr(row), table
 
 
 def test_sigkill_mid_send_against_postgresql_never_duplicates_or_loses(
-        campaign_cli, make_emulator, pg_url, tmp_path):
+    campaign_cli, make_emulator, pg_url, tmp_path
+):
     """As tests/test_send_e2e.py's SIGKILL rounds, with the journal in PostgreSQL: a `send`
     process killed mid-run (its session ends, the advisory lock with it), then resumed: the
     emulator saw every key once. One round: a process's start-up is most of its cost."""

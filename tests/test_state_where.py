@@ -16,8 +16,16 @@ from runner.store.paths import journal_path
 
 pytest_plugins = ["emulator_fixtures"]
 
-FAST = ("--yes", "--rate", "unlimited", "--no-progress", "--backoff-base", "0",
-        "--backoff-cap", "0")
+FAST = (
+    "--yes",
+    "--rate",
+    "unlimited",
+    "--no-progress",
+    "--backoff-base",
+    "0",
+    "--backoff-cap",
+    "0",
+)
 
 
 @pytest.fixture
@@ -60,14 +68,25 @@ def test_every_command_finds_the_state_at_the_git_root_from_any_folder(repo, run
     status = run("status", "--format", "json", cwd=repo / "campaigns" / "spring")
     assert [c["campaign"] for c in json.loads(status.stdout)["campaigns"]] == ["spring"]
     assert run("optouts", str(campaign), cwd=elsewhere).returncode == 0
-    tracked = run("track", str(campaign), "--first-poll", "0.02", "--poll-cap", "0.1",
-                  "--no-progress", "--rate", "unlimited", "--timeout", "20", cwd=elsewhere)
+    tracked = run(
+        "track",
+        str(campaign),
+        "--first-poll",
+        "0.02",
+        "--poll-cap",
+        "0.1",
+        "--no-progress",
+        "--rate",
+        "unlimited",
+        "--timeout",
+        "20",
+        cwd=elsewhere,
+    )
     assert tracked.returncode == 0, tracked.stderr
     assert not (elsewhere / ".runner").exists() and not (repo / "campaigns" / ".runner").exists()
 
 
-def test_a_git_file_marks_the_root_and_outside_git_the_campaigns_folder_holds_it(
-        tmp_path, run):
+def test_a_git_file_marks_the_root_and_outside_git_the_campaigns_folder_holds_it(tmp_path, run):
     worktree = tmp_path / "wt"
     worktree.mkdir()
     (worktree / ".git").write_text("gitdir: /elsewhere/.git/worktrees/wt\n")
@@ -102,8 +121,12 @@ def test_a_newer_campaign_beside_an_old_sub_folder_state_is_refused_too(repo, ru
     other = write(repo / "a", "other", chats(1), ["hello"])
     assert run("send", str(other), *FAST, cwd=repo).returncode == 0
     campaign = write(repo / "b", "mine", chats(1), ["hello"])
-    assert run("send", str(campaign), *FAST, "--state", str(repo / "b" / ".runner"),
-               cwd=repo).returncode == 0
+    assert (
+        run(
+            "send", str(campaign), *FAST, "--state", str(repo / "b" / ".runner"), cwd=repo
+        ).returncode
+        == 0
+    )
     refused = run("send", str(campaign), *FAST, cwd=repo / "b")
     assert refused.returncode == 1 and "campaign 'mine'" in refused.stderr
     assert f"mv -n {repo / 'b' / '.runner' / 'mine.sqlite'} {repo / '.runner'}/" in refused.stderr
@@ -122,15 +145,22 @@ def test_the_policy_state_comes_after_state_and_runner_state(repo, run, tmp_path
     by_env = run("report", str(campaign), cwd=tmp_path, RUNNER_STATE=str(env_state))
     assert by_env.returncode == 1 and "no journal for campaign 'pol'" in by_env.stderr
     assert str(env_state) in by_env.stderr
-    flag = run("report", str(campaign), "--state", str(repo / "team-state"), cwd=tmp_path,
-               RUNNER_STATE=str(env_state))
+    flag = run(
+        "report",
+        str(campaign),
+        "--state",
+        str(repo / "team-state"),
+        cwd=tmp_path,
+        RUNNER_STATE=str(env_state),
+    )
     assert flag.returncode == 0, flag.stderr
     assert run("status", cwd=repo / "campaigns").stdout.startswith("pol: finished")
 
 
 def test_a_password_in_the_policy_state_is_refused_with_the_libpq_ways(repo, run):
     (repo / "runner.yaml").write_text(
-        "hours: legal\nstate: postgresql://ops:Hunter2-pw@db.example/campaigns\n")
+        "hours: legal\nstate: postgresql://ops:Hunter2-pw@db.example/campaigns\n"
+    )
     campaign = write(repo / "campaigns", "pw", chats(1), ["hello"])
     refused = run("plan", str(campaign), cwd=repo)
     assert refused.returncode == 1

@@ -15,23 +15,50 @@ from runner.store.ledger import ConsentEvent
 from runner.store.state import PgState, open_state
 
 
-def _campaign(state, cid: str, chats: list[str], *, exit_code: int | None,
-              counts: dict | None = None, failed: int = 0) -> None:
+def _campaign(
+    state,
+    cid: str,
+    chats: list[str],
+    *,
+    exit_code: int | None,
+    counts: dict | None = None,
+    failed: int = 0,
+) -> None:
     with open_journal(state, cid) as j:
         run = j.start_run(cid, 1, {}, {"messages": len(chats)}, {"user": "ada"})
-        j.apply([Attempt(f"{cid}-{i}", chat, "hello", 1, i, 0, 1, "h", run, 100.0)
-                 for i, chat in enumerate(chats)])
-        j.apply([Outcome(f"{cid}-{i}", FAILED if i < failed else ACCEPTED, now=101.0)
-                 for i in range(len(chats))])
+        j.apply(
+            [
+                Attempt(f"{cid}-{i}", chat, "hello", 1, i, 0, 1, "h", run, 100.0)
+                for i, chat in enumerate(chats)
+            ]
+        )
+        j.apply(
+            [
+                Outcome(f"{cid}-{i}", FAILED if i < failed else ACCEPTED, now=101.0)
+                for i in range(len(chats))
+            ]
+        )
         if exit_code is not None:
             j.finish_run(run, counts or {}, exit_code, None)
 
 
 def _opt_out(state, chats: list[str]) -> None:
     with open_ledger(state) as ledger:
-        ledger.record([ConsentEvent(chat=c, kind=EventKind.OPTED_OUT, at_ms=5, word="STOP",
-                                    excerpt="STOP", campaign="a", step="hello", reply_id=f"r{c}")
-                       for c in chats])
+        ledger.record(
+            [
+                ConsentEvent(
+                    chat=c,
+                    kind=EventKind.OPTED_OUT,
+                    at_ms=5,
+                    word="STOP",
+                    excerpt="STOP",
+                    campaign="a",
+                    step="hello",
+                    reply_id=f"r{c}",
+                )
+                for c in chats
+            ]
+        )
 
 
 def test_every_run_state_and_count_on_both_backends(state):
@@ -43,8 +70,7 @@ def test_every_run_state_and_count_on_both_backends(state):
     _campaign(st, "stopped", people[:1], exit_code=3)
     _opt_out(st, [people[0], people[5], "+15559999999"])
     label, rows = status(st)
-    got = {r.campaign: (r.state, r.requests, r.opted_out, r.next_due, r.last_run_by)
-           for r in rows}
+    got = {r.campaign: (r.state, r.requests, r.opted_out, r.next_due, r.last_run_by) for r in rows}
     assert list(got) == ["crashed", "done", "later", "stopped"]
     assert got == {
         "crashed": ("died", {"accepted": 2}, 1, None, "ada"),

@@ -44,10 +44,21 @@ def test_interrupt_releases_every_waiter_at_once(rate):
 
 
 def plan(n: int) -> list[PlannedRequest]:
-    return [PlannedRequest(recipient=f"+1555123{i:04d}", step="hello", key=f"c:1:hello:{i}:0",
-                           method="POST", path=f"/chats/%2B1555123{i:04d}/messages",
-                           body={"text": "hi"}, messages=1, reply_to_step=None,
-                           recipient_index=i, step_index=0) for i in range(n)]
+    return [
+        PlannedRequest(
+            recipient=f"+1555123{i:04d}",
+            step="hello",
+            key=f"c:1:hello:{i}:0",
+            method="POST",
+            path=f"/chats/%2B1555123{i:04d}/messages",
+            body={"text": "hi"},
+            messages=1,
+            reply_to_step=None,
+            recipient_index=i,
+            step_index=0,
+        )
+        for i in range(n)
+    ]
 
 
 def test_a_stop_does_not_wait_out_the_rate_limiter(tmp_path):
@@ -58,9 +69,14 @@ def test_a_stop_does_not_wait_out_the_rate_limiter(tmp_path):
         return httpx.Response(202, json={"message_id": f"m{len(calls)}", "status": "queued"})
 
     async def go(journal: Journal) -> tuple[float, object]:
-        ex = Executor(journal, api_key=KEY, transport=httpx.MockTransport(api),
-                      options=SendOptions(base_url="http://api.test/v2/api", rate_per_second=2,
-                                          concurrency=64))
+        ex = Executor(
+            journal,
+            api_key=KEY,
+            transport=httpx.MockTransport(api),
+            options=SendOptions(
+                base_url="http://api.test/v2/api", rate_per_second=2, concurrency=64
+            ),
+        )
         run = asyncio.create_task(ex.run(plan(64), total=64))
         await asyncio.sleep(0.3)  # 64 workers now hold slots up to 32 s ahead
         started = time.monotonic()
@@ -80,16 +96,21 @@ def test_a_stop_does_not_wait_out_the_rate_limiter(tmp_path):
 def test_the_rate_must_be_finite_and_positive(rate, campaign_cli, tmp_path):
     with pytest.raises(ValueError, match="finite and positive"):
         RateLimiter(float(rate))
-    out = campaign_cli("optouts", str(tmp_path / "c.yaml"), "--rate", rate,
-                       env={"BLOOIO_API_KEY": KEY})
+    out = campaign_cli(
+        "optouts", str(tmp_path / "c.yaml"), "--rate", rate, env={"BLOOIO_API_KEY": KEY}
+    )
     assert out.returncode in (1, 2) and "Traceback" not in out.stderr  # 2: click's own range
     if rate == "nan":  # click's range lets nan through: refused by the runner itself
         assert out.returncode == 1 and "positive number" in out.stderr
     with pytest.raises(CampaignError, match="positive"):
         resolve_options({}, base_url="http://127.0.0.1:9/v2/api", rate=float(rate), concurrency=1)
     with pytest.raises(CampaignError, match="positive"):
-        resolve_options({"rate_per_second": float(rate)}, base_url="http://127.0.0.1:9/v2/api",
-                        rate=None, concurrency=1)
+        resolve_options(
+            {"rate_per_second": float(rate)},
+            base_url="http://127.0.0.1:9/v2/api",
+            rate=None,
+            concurrency=1,
+        )
 
 
 CAMPAIGN = """\
@@ -112,9 +133,24 @@ def write_campaign(folder: Path, n: int) -> Path:
 
 def start_send(emu, campaign: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": emu.api_key}
-    return subprocess.Popen([sys.executable, "-m", "runner", "send", str(campaign), "--yes",
-                             "--state", str(campaign.parent / "state"), "--no-progress", *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "send",
+            str(campaign),
+            "--yes",
+            "--state",
+            str(campaign.parent / "state"),
+            "--no-progress",
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_requests(emu, n: int) -> None:
@@ -160,8 +196,16 @@ def test_a_second_ctrl_c_stops_at_once_with_exit_3(make_emulator, tmp_path):
 def test_reach_exits_3_when_no_check_got_an_answer(campaign_cli, tmp_path):
     campaign = write_campaign(tmp_path, 2)
     # A port nothing listens on: every check runs out of tries.
-    out = campaign_cli("reach", str(campaign), "--state", str(tmp_path / "st"),
-                       "--backoff-base", "0", "--request-timeout", "1",
-                       env={"BLOOIO_API_KEY": KEY, "BLOOIO_BASE_URL": "http://127.0.0.1:9/v2/api"})
+    out = campaign_cli(
+        "reach",
+        str(campaign),
+        "--state",
+        str(tmp_path / "st"),
+        "--backoff-base",
+        "0",
+        "--request-timeout",
+        "1",
+        env={"BLOOIO_API_KEY": KEY, "BLOOIO_BASE_URL": "http://127.0.0.1:9/v2/api"},
+    )
     assert out.returncode == 3, out.stderr
     assert "no check got an answer" in out.stderr

@@ -67,16 +67,20 @@ def load(tmp_path: Path, *names: str) -> tuple[Suppression, list]:
 
 
 def test_plain_list_with_comments_blank_lines_and_normalisation(tmp_path):
-    (tmp_path / "a.txt").write_text("# header comment\n+15551230001  # STOP 2026-03-01\n\n"
-                                    "   \n  Ada@Example.COM \r\n#+15551239999\n", encoding="utf-8")
+    (tmp_path / "a.txt").write_text(
+        "# header comment\n+15551230001  # STOP 2026-03-01\n\n"
+        "   \n  Ada@Example.COM \r\n#+15551239999\n",
+        encoding="utf-8",
+    )
     s, problems = load(tmp_path, "a.txt")
     assert problems == []
     assert s.entries == {"+15551230001", "ada@example.com"}
 
 
 def test_csv_with_a_to_column(tmp_path):
-    (tmp_path / "a.csv").write_text("\ufeffname,to,note\nBob,+15551230004,x\nEmpty,,y\n"
-                                    "Al,AL@EXAMPLE.COM,z\n", encoding="utf-8")
+    (tmp_path / "a.csv").write_text(
+        "\ufeffname,to,note\nBob,+15551230004,x\nEmpty,,y\nAl,AL@EXAMPLE.COM,z\n", encoding="utf-8"
+    )
     s, problems = load(tmp_path, "a.csv")
     assert problems == []
     assert s.entries == {"+15551230004", "al@example.com"}
@@ -101,13 +105,16 @@ def test_empty_file_suppresses_nobody(tmp_path):
     assert problems == [] and len(s) == 0 and "+15551230001" not in s
 
 
-@pytest.mark.parametrize("content,line,needle", [
-    ("+15551230001\n+1 555 123 0002\n", 2, "+15551230002"),
-    ("# c\n\n(555) 123-0003\n", 3, "+15551230003"),
-    ("+15551230001\nnot-an-id\n", 2, None),
-    ("name,to\nA,+15551230001\nB,+1 555 123 0009\n", 3, "+15551230009"),
-    ("to\nbob@\n", 2, None),
-])
+@pytest.mark.parametrize(
+    "content,line,needle",
+    [
+        ("+15551230001\n+1 555 123 0002\n", 2, "+15551230002"),
+        ("# c\n\n(555) 123-0003\n", 3, "+15551230003"),
+        ("+15551230001\nnot-an-id\n", 2, None),
+        ("name,to\nA,+15551230001\nB,+1 555 123 0009\n", 3, "+15551230009"),
+        ("to\nbob@\n", 2, None),
+    ],
+)
 def test_bad_entries_are_errors_with_file_and_line(tmp_path, content, line, needle):
     (tmp_path / "bad.txt").write_text(content, encoding="utf-8")
     s, problems = load(tmp_path, "bad.txt")
@@ -130,7 +137,10 @@ def test_bad_entry_fails_validate_and_plan(tmp_path):
 
 def test_missing_suppression_file_is_a_located_error(tmp_path):
     path = setup(tmp_path, staff=None)
-    for cmd in (["validate", "--format", "json", str(path)], ["plan", "--format", "json", str(path)]):
+    for cmd in (
+        ["validate", "--format", "json", str(path)],
+        ["plan", "--format", "json", str(path)],
+    ):
         result = cli(*cmd)
         assert result.exit_code == 1
         doc = json.loads(result.stdout)
@@ -177,8 +187,10 @@ def test_suppressed_chats_are_never_rendered(tmp_path):
 
 def test_plan_out_has_no_line_for_a_suppressed_chat(tmp_path):
     path = setup(tmp_path)
-    path.write_text(path.read_text().replace('  - to: ["+15551230006", "carl@example.com"]\n', ""),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text().replace('  - to: ["+15551230006", "carl@example.com"]\n', ""),
+        encoding="utf-8",
+    )
     out = tmp_path / "plan.jsonl"
     result = cli("plan", str(path), "--out", str(out), "--format", "json")
     assert result.exit_code == 0, result.output
@@ -195,7 +207,9 @@ def test_plan_out_has_no_line_for_a_suppressed_chat(tmp_path):
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
 def test_suppressed_chats_never_appear_unmasked(tmp_path, fmt):
     path = setup(tmp_path)
-    path.write_text(path.read_text().replace("default('there')", "default(recipient)"), encoding="utf-8")
+    path.write_text(
+        path.read_text().replace("default('there')", "default(recipient)"), encoding="utf-8"
+    )
     result = cli("plan", str(path), "--format", fmt, "--previews", "100")
     assert result.exit_code == 0, result.output
     for chat in SUPPRESSED + ["ADA@Example.com"]:
@@ -217,7 +231,9 @@ def test_suppression_is_read_anew_by_every_planner(tmp_path):
 def test_preview_of_a_suppressed_recipient_says_so(tmp_path):
     path = setup(tmp_path)
     out = tmp_path / "ada.html"
-    result = cli("preview", str(path), "--to", "+15551230001", "--format", "html", "--out", str(out))
+    result = cli(
+        "preview", str(path), "--to", "+15551230001", "--format", "html", "--out", str(out)
+    )
     assert not isinstance(result.exception, Exception)
     # Was exit 0 with nothing written (issue 25).
     assert result.exit_code == 1 and "suppress" in result.output.lower() and not out.exists()

@@ -22,7 +22,9 @@ def read(tmp_path: Path, text: str) -> tuple[set[str], list]:
     return s.entries, problems
 
 
-@pytest.mark.parametrize("header", ["reason, to", "reason ,to ", " to , reason", '"reason"," to "', "to"])
+@pytest.mark.parametrize(
+    "header", ["reason, to", "reason ,to ", " to , reason", '"reason"," to "', "to"]
+)
 def test_header_names_are_stripped_when_reading_rows(tmp_path: Path, header: str):
     names = [h.strip().strip('"').strip() for h in header.split(",")]
     cells = {"reason": "stop", "to": A}
@@ -64,7 +66,9 @@ def test_a_suppressed_chat_in_a_spaced_header_csv_is_not_planned(tmp_path: Path)
     (tmp_path / "c.yaml").write_text(
         "version: 1\nid: hdr\nrecipients:\n"
         f'  - to: "{A}"\n  - to: "{B}"\n'
-        "suppress: [optouts.csv]\nsteps:\n  - id: hello\n    text: Hi\n", encoding="utf-8")
+        "suppress: [optouts.csv]\nsteps:\n  - id: hello\n    text: Hi\n",
+        encoding="utf-8",
+    )
     summary = Planner(load_campaign(tmp_path / "c.yaml")).run()
     assert summary.suppressed == 1 and summary.recipients == 1
 
@@ -73,7 +77,9 @@ def test_validate_fails_on_a_csv_with_no_usable_to_column(tmp_path: Path):
     (tmp_path / "optouts.csv").write_text("reason,to\nstop,\n", encoding="utf-8")
     (tmp_path / "c.yaml").write_text(
         f'version: 1\nid: hdr\nrecipients:\n  - to: "{A}"\n'
-        "suppress: [optouts.csv]\nsteps:\n  - id: hello\n    text: Hi\n", encoding="utf-8")
+        "suppress: [optouts.csv]\nsteps:\n  - id: hello\n    text: Hi\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "c.yaml")])
     assert result.exit_code == 1
     assert "optouts.csv:1" in result.output and "empty in all 1 rows" in result.output

@@ -26,8 +26,16 @@ from runner.store.state import PgState
 pytest_plugins = ["emulator_fixtures"]
 
 DAY = 86400.0
-FAST = ("--yes", "--rate", "unlimited", "--no-progress", "--backoff-base", "0",
-        "--backoff-cap", "0")
+FAST = (
+    "--yes",
+    "--rate",
+    "unlimited",
+    "--no-progress",
+    "--backoff-base",
+    "0",
+    "--backoff-cap",
+    "0",
+)
 
 
 def iso(at: float) -> str:
@@ -44,20 +52,27 @@ def clone(root: Path, url: str, people: list[str]) -> Path:
     (campaigns / "drip.yaml").write_text(
         f"version: 1\nid: drip\nrecipients:\n{to}steps:\n"
         "  - id: welcome\n    text: welcome\n"
-        "  - id: reminder\n    text: reminder\n    delay: 2d\n")
+        "  - id: reminder\n    text: reminder\n    delay: 2d\n"
+    )
     (campaigns / "blast.yaml").write_text(
         "version: 1\nid: blast\nrecipients:\n"
         + "".join(f'  - to: "{c}"\n' for c in chats(30, 100))
-        + "steps:\n  - id: news\n    text: news\n")
+        + "steps:\n  - id: news\n    text: news\n"
+    )
     return root
 
 
-def test_two_clones_and_one_postgresql_state(campaign_cli, make_emulator, pg_cluster, pg_url,
-                                              tmp_path):
+def test_two_clones_and_one_postgresql_state(
+    campaign_cli, make_emulator, pg_cluster, pg_url, tmp_path
+):
     emu = make_emulator(EmulatorConfig(api_key=KEY, seed=42))
     url = pg_cluster.url(pg_url.rsplit("/", 1)[1], password=False)  # the password: PGPASSWORD
-    env = {"BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY, "PGPASSWORD": PASSWORD,
-           "RUNNER_STATE": None}
+    env = {
+        "BLOOIO_BASE_URL": emu.base_url,
+        "BLOOIO_API_KEY": KEY,
+        "PGPASSWORD": PASSWORD,
+        "RUNNER_STATE": None,
+    }
     people = chats(3, 500)
     a, b = clone(tmp_path / "a", url, people), clone(tmp_path / "b", url, people)
 
@@ -104,8 +119,10 @@ def test_two_clones_and_one_postgresql_state(campaign_cli, make_emulator, pg_clu
     laptop = tmp_path / "laptop-state"
     solo = tmp_path / "solo"
     solo.mkdir()
-    (solo / "old.yaml").write_text('version: 1\nid: old\nrecipients:\n  - to: "+15552409999"\n'
-                                   "steps:\n  - id: hi\n    text: hi\n")
+    (solo / "old.yaml").write_text(
+        'version: 1\nid: old\nrecipients:\n  - to: "+15552409999"\n'
+        "steps:\n  - id: hi\n    text: hi\n"
+    )
     sent = campaign_cli("send", str(solo / "old.yaml"), *FAST, "--state", str(laptop), env=env)
     assert sent.returncode == 0, sent.stderr
     moved = campaign_cli("state", "import", str(laptop), "--to", url, env=env)

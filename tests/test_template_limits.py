@@ -32,35 +32,41 @@ def render(source: str, **ctx: object) -> str:
         return compile_text(source).render(dict(ctx))
 
 
-@pytest.mark.parametrize("source", [
-    '{{ "%' + WIDE + 'd" % 1 }}',
-    '{{ "%.' + WIDE + 'f" % 1.5 }}',
-    '{{ "%(a)' + WIDE + 's" % {"a": 1} }}',
-    '{{ "%*d" % (' + WIDE + ', 1) }}',
-    '{{ "%' + WIDE + 'd"|format(1) }}',
-    '{{ "%' + WIDE + 's"|format(n) }}',
-    '{{ "{:>' + WIDE + '}".format(n) }}',
-    '{{ "{:.' + WIDE + 'f}".format(1.5) }}',
-    '{{ "{:{w}}".format(n, w="' + WIDE + '") }}',
-    '{{ "{0:0>' + "9" * 50 + '}".format(n) }}',
-    '{{ ("{:>' + WIDE + '}"|safe).format(n) }}',
-    '{% set x = "%' + WIDE + 'd" % 1 %}{{ x }}',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{{ "%' + WIDE + 'd" % 1 }}',
+        '{{ "%.' + WIDE + 'f" % 1.5 }}',
+        '{{ "%(a)' + WIDE + 's" % {"a": 1} }}',
+        '{{ "%*d" % (' + WIDE + ", 1) }}",
+        '{{ "%' + WIDE + 'd"|format(1) }}',
+        '{{ "%' + WIDE + 's"|format(n) }}',
+        '{{ "{:>' + WIDE + '}".format(n) }}',
+        '{{ "{:.' + WIDE + 'f}".format(1.5) }}',
+        '{{ "{:{w}}".format(n, w="' + WIDE + '") }}',
+        '{{ "{0:0>' + "9" * 50 + '}".format(n) }}',
+        '{{ ("{:>' + WIDE + '}"|safe).format(n) }}',
+        '{% set x = "%' + WIDE + 'd" % 1 %}{{ x }}',
+    ],
+)
 def test_huge_widths_are_refused_before_allocating(source: str):
     with pytest.raises(SecurityError, match="width or precision"):
         render(source, n=5)
 
 
-@pytest.mark.parametrize("source, expected", [
-    ('{{ "%5d|" % n }}', "    5|"),
-    ('{{ "%%' + WIDE + '" % () }}', "%" + WIDE),  # an escaped percent sign is no width
-    ('{{ "%s and %.2f" % ("a", 2) }}', "a and 2.00"),
-    ('{{ "%-4s|"|format(n) }}', "5   |"),
-    ('{{ "{0:0>12}".format(n) }}', "000000000005"),
-    ('{{ "{:,.2f}".format(1234.5) }}', "1,234.50"),
-    ('{{ 17 % 5 }}', "2"),
-    ('{{ "{:9>6}".format(1) }}', "999991"),  # a digit fill character
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ('{{ "%5d|" % n }}', "    5|"),
+        ('{{ "%%' + WIDE + '" % () }}', "%" + WIDE),  # an escaped percent sign is no width
+        ('{{ "%s and %.2f" % ("a", 2) }}', "a and 2.00"),
+        ('{{ "%-4s|"|format(n) }}', "5   |"),
+        ('{{ "{0:0>12}".format(n) }}', "000000000005"),
+        ('{{ "{:,.2f}".format(1234.5) }}', "1,234.50"),
+        ("{{ 17 % 5 }}", "2"),
+        ('{{ "{:9>6}".format(1) }}', "999991"),  # a digit fill character
+    ],
+)
 def test_ordinary_formatting_still_works(source: str, expected: str):
     assert render(source, n=5) == expected
 
@@ -89,7 +95,8 @@ def test_constants_are_not_folded_while_compiling():
 
 def test_validate_under_a_memory_limit_refuses_without_a_traceback(tmp_path: Path):
     campaign = tmp_path / "c.yaml"
-    campaign.write_text(textwrap.dedent(f"""\
+    campaign.write_text(
+        textwrap.dedent(f"""\
         version: 1
         id: wide
         recipients:
@@ -101,12 +108,21 @@ def test_validate_under_a_memory_limit_refuses_without_a_traceback(tmp_path: Pat
             text: '{{{{ "{{:>{WIDE}}}".format(1) }}}}'
           - id: filter
             text: '{{{{ "%{WIDE}d"|format(1) }}}}'
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     # 512 MB of address space: the folded constant alone used to need 1 GB (and 20 s).
-    script = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2**29, 2**29)); "
-              "from runner.cli import main; sys.argv = ['campaign', 'validate', sys.argv[1]]; main()")
-    proc = subprocess.run([sys.executable, "-c", script, str(campaign)], capture_output=True,
-                          text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    script = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2**29, 2**29)); "
+        "from runner.cli import main; sys.argv = ['campaign', 'validate', sys.argv[1]]; main()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(campaign)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert "Traceback" not in output and "MemoryError" not in output
@@ -136,7 +152,9 @@ def test_a_200k_column_header_with_repeats_is_one_short_error(tmp_path: Path):
     with pytest.raises(CampaignError) as info:
         list(iter_recipients(DOC, header_source(tmp_path, header, [])))
     [problem] = info.value.problems
-    assert problem.message.startswith("the CSV header repeats column(s) c1, c10, c100, ")  # c0 is there once
+    assert problem.message.startswith(
+        "the CSV header repeats column(s) c1, c10, c100, "
+    )  # c0 is there once
     assert f"and {COLUMNS // 2 - 1 - 20:,} more" in problem.message
     assert len(problem.message) < 500
 

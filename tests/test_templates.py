@@ -13,33 +13,39 @@ from runner.campaign.templates import MAX_OUTPUT, compile_condition, compile_tex
 CTX = {**environment().globals, "name": "Ada", "code": ""}
 
 
-@pytest.mark.parametrize("source", [
-    "{{ 'x' * 10**9 }}",
-    "{{ ['x'] * 10**8 }}",
-    "{{ 10 ** 10 ** 10 }}",
-    "{{ 'x'.ljust(10**9) }}",
-    "{{ 'x' | center(1000000000) }}",
-    "{{ '%*s' | format(1000000000, 'x') }}",
-    "{{ 'x y' | wordwrap(1000000000) }}",
-    "{% for i in range(99999) %}{{ 'x' * 99999 }}{% endfor %}",
-    "{{ ''.__class__.__mro__ }}",
-    "{{ cycler.__init__.__globals__ }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x' * 10**9 }}",
+        "{{ ['x'] * 10**8 }}",
+        "{{ 10 ** 10 ** 10 }}",
+        "{{ 'x'.ljust(10**9) }}",
+        "{{ 'x' | center(1000000000) }}",
+        "{{ '%*s' | format(1000000000, 'x') }}",
+        "{{ 'x y' | wordwrap(1000000000) }}",
+        "{% for i in range(99999) %}{{ 'x' * 99999 }}{% endfor %}",
+        "{{ ''.__class__.__mro__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+    ],
+)
 def test_hostile_templates_are_refused_before_they_allocate(source):
     with pytest.raises(SecurityError):
         compile_text(source).render(dict(CTX))
 
 
-@pytest.mark.parametrize("source,expected", [
-    ("Hi {{ name }}", "Hi Ada"),
-    ("{{ 'ab' * 3 }}", "ababab"),
-    ("{{ 2 ** 10 }}", "1024"),
-    ("{{ name | center(7) }}", "  Ada  "),
-    ("{{ 'hello world foo' | truncate(9) }}", "hello..."),
-    ("{{ '%05d' | format(42) }}", "00042"),
-    ("{% for i in range(3) %}{{ i }}{% endfor %}", "012"),
-    ("{{ code or 'none' }}", "none"),
-])
+@pytest.mark.parametrize(
+    "source,expected",
+    [
+        ("Hi {{ name }}", "Hi Ada"),
+        ("{{ 'ab' * 3 }}", "ababab"),
+        ("{{ 2 ** 10 }}", "1024"),
+        ("{{ name | center(7) }}", "  Ada  "),
+        ("{{ 'hello world foo' | truncate(9) }}", "hello..."),
+        ("{{ '%05d' | format(42) }}", "00042"),
+        ("{% for i in range(3) %}{{ i }}{% endfor %}", "012"),
+        ("{{ code or 'none' }}", "none"),
+    ],
+)
 def test_ordinary_templates_render(source, expected):
     assert compile_text(source).render(dict(CTX)) == expected
 
@@ -51,10 +57,16 @@ def test_output_just_under_the_bound_renders():
     assert len(out) == MAX_OUTPUT
 
 
-@pytest.mark.parametrize("source,expected", [
-    ("code is defined", True), ("{{ code is defined }}", True), ("missing is defined", False),
-    ("code != ''", False), ("name == 'Ada'", True),
-])
+@pytest.mark.parametrize(
+    "source,expected",
+    [
+        ("code is defined", True),
+        ("{{ code is defined }}", True),
+        ("missing is defined", False),
+        ("code != ''", False),
+        ("name == 'Ada'", True),
+    ],
+)
 def test_conditions_bare_or_braced(source, expected):
     assert compile_condition(source)(dict(CTX)) is expected
 
@@ -81,10 +93,13 @@ def test_a_template_that_loops_for_ever_is_stopped_by_the_time_budget(tmp_path, 
     (tmp_path / "c.yaml").write_text(
         'version: 1\nid: loop\nrecipients: [{to: "+15551230001"}]\nsteps:\n  - id: a\n'
         '    text: "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}'
-        '{% endfor %}x"\n')
+        '{% endfor %}x"\n'
+    )
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "c.yaml")])
     assert result.exit_code == 1
-    assert "rendering took longer than" in result.output and not isinstance(result.exception, Exception)
+    assert "rendering took longer than" in result.output and not isinstance(
+        result.exception, Exception
+    )
 
 
 def test_tilde_and_plus_joins_are_bounded():
@@ -93,7 +108,10 @@ def test_tilde_and_plus_joins_are_bounded():
         compile_text("{{ big ~ big }}").render({**CTX, "big": big})
     with pytest.raises(SecurityError):
         compile_text("{{ big + big }}").render({**CTX, "big": big})
-    assert compile_text("{{ name ~ '!' }} {{ name + '?' }} {{ 1 + 2 }}").render(dict(CTX)) == "Ada! Ada? 3"
+    assert (
+        compile_text("{{ name ~ '!' }} {{ name + '?' }} {{ 1 + 2 }}").render(dict(CTX))
+        == "Ada! Ada? 3"
+    )
 
 
 class _Ticks:
@@ -108,14 +126,17 @@ class _Ticks:
         return self.now
 
 
-@pytest.mark.parametrize("source", [
-    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x",
-    # The same range object iterated again: no call per outer iteration to check in.
-    "{% set r = range(100000) %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}x",
-    # A string, not a range: the loop guard covers every iterable.
-    "{% for a in big %}{% for b in big %}{% endfor %}{% endfor %}x",
-    "{% for a in big if a %}{{ loop.index if false }}{% for b in big %}{% endfor %}{% endfor %}x",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x",
+        # The same range object iterated again: no call per outer iteration to check in.
+        "{% set r = range(100000) %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}x",
+        # A string, not a range: the loop guard covers every iterable.
+        "{% for a in big %}{% for b in big %}{% endfor %}{% endfor %}x",
+        "{% for a in big if a %}{{ loop.index if false }}{% for b in big %}{% endfor %}{% endfor %}x",
+    ],
+)
 def test_an_endless_loop_stops_at_the_budget(source):
     from runner.campaign.templates import TimeBudget
 
@@ -149,7 +170,8 @@ def test_a_recipient_variable_cannot_switch_the_loop_guard_off():
     with pytest.raises(SecurityError, match="rendering took longer"):
         with TimeBudget(5, clock=clock):
             compile_text("{% for i in range(100000) %}{% endfor %}").render(
-                {**CTX, "loop_guard": list, "t_1": list})
+                {**CTX, "loop_guard": list, "t_1": list}
+            )
 
 
 def test_a_template_that_assigns_never_shares_its_context():

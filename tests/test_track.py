@@ -27,32 +27,49 @@ KEY = "bl_track_SECRET_0a1b2c3d"
 
 
 # -- verdicts ------------------------------------------------------------------------------
-@pytest.mark.parametrize("status,body,kind,final", [
-    (200, b'{"status":"delivered","protocol":"sms","time_sent":1,"time_delivered":5}',
-     "status", True),
-    (200, b'{"status":"failed","protocol":"unknown","error":"nope"}', "status", True),
-    (200, b'{"status":"cancelled","protocol":"pending"}', "status", True),
-    (200, b'{"status":"queued","protocol":"pending"}', "status", False),
-    (200, b'{"status":"cancellation_requested","protocol":"pending"}', "status", False),
-    (200, b'{"status":null,"protocol":"pending"}', "status", False),
-    (200, b"not json", "retry", False),
-    (401, b'{"message":"bad key"}', "unauthorized", False),
-    (404, b'{"message":"Message not found"}', "gone", True),
-    (400, b"{}", "gone", True),
-    (429, b"{}", "retry", False),
-    (503, b'{"message":"No active number available"}', "retry", False),
-    (500, b"", "retry", False),
-])
+@pytest.mark.parametrize(
+    "status,body,kind,final",
+    [
+        (
+            200,
+            b'{"status":"delivered","protocol":"sms","time_sent":1,"time_delivered":5}',
+            "status",
+            True,
+        ),
+        (200, b'{"status":"failed","protocol":"unknown","error":"nope"}', "status", True),
+        (200, b'{"status":"cancelled","protocol":"pending"}', "status", True),
+        (200, b'{"status":"queued","protocol":"pending"}', "status", False),
+        (200, b'{"status":"cancellation_requested","protocol":"pending"}', "status", False),
+        (200, b'{"status":null,"protocol":"pending"}', "status", False),
+        (200, b"not json", "retry", False),
+        (401, b'{"message":"bad key"}', "unauthorized", False),
+        (404, b'{"message":"Message not found"}', "gone", True),
+        (400, b"{}", "gone", True),
+        (429, b"{}", "retry", False),
+        (503, b'{"message":"No active number available"}', "retry", False),
+        (500, b"", "retry", False),
+    ],
+)
 def test_classify_poll(status, body, kind, final):
     v = classify_poll(status, body, {}, 0.0)
     assert (v.kind, v.final) == (kind, final)
 
 
 def test_classify_poll_reads_fields_and_retry_after():
-    v = classify_poll(200, b'{"status":"delivered","protocol":"imessage","time_sent":1000,'
-                           b'"time_delivered":1250,"error":null}', {}, 0.0)
+    v = classify_poll(
+        200,
+        b'{"status":"delivered","protocol":"imessage","time_sent":1000,'
+        b'"time_delivered":1250,"error":null}',
+        {},
+        0.0,
+    )
     assert (v.status, v.protocol, v.time_sent, v.time_delivered, v.error) == (
-        "delivered", "imessage", 1000, 1250, None)
+        "delivered",
+        "imessage",
+        1000,
+        1250,
+        None,
+    )
     assert classify_poll(429, b"{}", {"retry-after": "3"}, 0.0).retry_after == 3.0
     assert classify_poll(404, b"{}", {}, 0.0).status == DeliveryStatus.NOT_FOUND
 
@@ -95,14 +112,20 @@ CREATE TABLE IF NOT EXISTS runs (
 def make_v1_journal(path):
     db = sqlite3.connect(path)
     db.executescript(f"BEGIN;{_V1_SCHEMA}PRAGMA user_version = 1;COMMIT;")
-    db.execute("INSERT INTO runs (campaign, revision, started_at, plan) VALUES ('c', 1, 1.0, "
-               "'{\"steps\": {\"hello\": {\"requests\": 2, \"messages\": 3}}}')")
-    db.execute("INSERT INTO requests (key, chat, step, status, attempts, message_id, finished_at,"
-               " run_id) VALUES ('k1', '+15551230001', 'hello', 'accepted', 1, 'msg_a', 2.0, 1)")
-    db.execute("INSERT INTO requests (key, chat, step, status, attempts, message_ids, group_id,"
-               " finished_at, run_id, recipient_index, messages) VALUES ('k2', "
-               "'+15551230002,+15551230003', 'hello', 'accepted', 1, '[\"msg_b\", \"msg_c\"]', "
-               "'grp_x', 2.0, 1, 1, 2)")
+    db.execute(
+        "INSERT INTO runs (campaign, revision, started_at, plan) VALUES ('c', 1, 1.0, "
+        '\'{"steps": {"hello": {"requests": 2, "messages": 3}}}\')'
+    )
+    db.execute(
+        "INSERT INTO requests (key, chat, step, status, attempts, message_id, finished_at,"
+        " run_id) VALUES ('k1', '+15551230001', 'hello', 'accepted', 1, 'msg_a', 2.0, 1)"
+    )
+    db.execute(
+        "INSERT INTO requests (key, chat, step, status, attempts, message_ids, group_id,"
+        " finished_at, run_id, recipient_index, messages) VALUES ('k2', "
+        "'+15551230002,+15551230003', 'hello', 'accepted', 1, '[\"msg_b\", \"msg_c\"]', "
+        "'grp_x', 2.0, 1, 1, 2)"
+    )
     db.commit()
     db.close()
 
@@ -113,14 +136,19 @@ def test_a_v1_journal_is_migrated_in_place_and_keeps_its_rows(tmp_path):
     with Journal(path) as j:
         assert j.schema_version == SCHEMA_VERSION == 5
         assert [(e.key, e.status, e.message_ids) for e in j.entries()] == [
-            ("k1", ACCEPTED, None), ("k2", ACCEPTED, ["msg_b", "msg_c"])]
+            ("k1", ACCEPTED, None),
+            ("k2", ACCEPTED, ["msg_b", "msg_c"]),
+        ]
         assert j.last_run()["plan"]["steps"]["hello"]["messages"] == 3
         assert j.seed_deliveries(1) == 3
         assert j.seed_deliveries(1) == 0  # idempotent
         rows = [(d.message_id, d.chat, d.part, d.status, d.final) for d in j.deliveries(1)]
     # The group chat is polled through the group the API made.
-    assert rows == [("msg_a", "+15551230001", 0, None, False), ("msg_b", "grp_x", 0, None, False),
-                    ("msg_c", "grp_x", 1, None, False)]
+    assert rows == [
+        ("msg_a", "+15551230001", 0, None, False),
+        ("msg_b", "grp_x", 0, None, False),
+        ("msg_c", "grp_x", 1, None, False),
+    ]
     with Journal(path) as j:  # opening again migrates nothing and loses nothing
         assert j.schema_version == SCHEMA_VERSION and len(list(j.deliveries())) == 3
 
@@ -141,32 +169,53 @@ def accepted_journal(emu, path, n: int, texts: int = 1) -> Journal:
         for i in range(n):
             chat = f"+1555300{i:04d}"
             body = {"text": "hi"} if texts == 1 else {"text": ["a"] * texts}
-            resp = client.post(f"/chats/%2B{chat[1:]}/messages", json=body,
-                               headers={"Idempotency-Key": f"k{i}"}).json()
+            resp = client.post(
+                f"/chats/%2B{chat[1:]}/messages", json=body, headers={"Idempotency-Key": f"k{i}"}
+            ).json()
             ops.append(Attempt(f"k{i}", chat, "hello", 1, i, 0, texts, "h", run_id, 1.0))
-            ops.append(Outcome(f"k{i}", ACCEPTED, message_id=resp.get("message_id"),
-                               message_ids=resp.get("message_ids"), http_status=202,
-                               now=__import__("time").time()))
+            ops.append(
+                Outcome(
+                    f"k{i}",
+                    ACCEPTED,
+                    message_id=resp.get("message_id"),
+                    message_ids=resp.get("message_ids"),
+                    http_status=202,
+                    now=__import__("time").time(),
+                )
+            )
     j.apply(ops)
     return j
 
 
 def fast(emu, **kw) -> TrackOptions:
-    settings = dict(base_url=emu.base_url, concurrency=8, first_poll=0.02, poll_cap=0.2,
-                    backoff_base=0.01, backoff_cap=0.05, timeout=20.0)
+    settings = dict(
+        base_url=emu.base_url,
+        concurrency=8,
+        first_poll=0.02,
+        poll_cap=0.2,
+        backoff_base=0.01,
+        backoff_cap=0.05,
+        timeout=20.0,
+    )
     settings.update(kw)
     return TrackOptions(**settings)
 
 
 def track(journal, options, key=KEY, **kw):
-    tracker = Tracker(journal, api_key=key, options=options, revision=1,
-                      rng=random.Random(3), **kw)
+    tracker = Tracker(journal, api_key=key, options=options, revision=1, rng=random.Random(3), **kw)
     return tracker, asyncio.run(tracker.run())
 
 
 def test_tracker_polls_until_final_and_stores_what_it_learnt(make_emulator, tmp_path):
-    emu = make_emulator(api_key=KEY, seed=7, p_delivery_failed=0.3, p_unreachable=0.1,
-                        share_imessage=0.5, share_sms=0.3, share_rcs=0.2)
+    emu = make_emulator(
+        api_key=KEY,
+        seed=7,
+        p_delivery_failed=0.3,
+        p_unreachable=0.1,
+        share_imessage=0.5,
+        share_sms=0.3,
+        share_rcs=0.2,
+    )
     with accepted_journal(emu, tmp_path / "c.sqlite", 40, texts=2) as j:
         _, result = track(j, fast(emu))
         assert result.exit_code == 0 and result.stop_reason is None
@@ -177,8 +226,9 @@ def test_tracker_polls_until_final_and_stores_what_it_learnt(make_emulator, tmp_
                 truth[mid] = status
         rows = {d.message_id: d for d in j.deliveries(1)}
         assert {mid: d.status for mid, d in rows.items()} == truth
-        assert all(d.final and d.protocol in ("imessage", "sms", "rcs", "unknown")
-                   for d in rows.values())
+        assert all(
+            d.final and d.protocol in ("imessage", "sms", "rcs", "unknown") for d in rows.values()
+        )
         failed = [d for d in rows.values() if d.status == "failed"]
         assert failed and all(d.error for d in failed)
         delivered = [d for d in rows.values() if d.status == "delivered"]
@@ -193,8 +243,9 @@ def test_backoff_per_message_then_a_rerun_finishes(make_emulator, tmp_path):
     emu = make_emulator(EmulatorConfig(api_key=KEY, clock=clock))
     with accepted_journal(emu, tmp_path / "c.sqlite", 10) as j:
         # The emulator's time stands still: every message stays queued for the whole second.
-        _, result = track(j, fast(emu, first_poll=0.05, poll_factor=2.0, poll_cap=10.0,
-                                  timeout=1.0))
+        _, result = track(
+            j, fast(emu, first_poll=0.05, poll_factor=2.0, poll_cap=10.0, timeout=1.0)
+        )
         assert result.exit_code == 3 and result.stop_reason == "timeout"
         assert result.stats.open == 10
         per_message = result.stats.polls / 10
@@ -233,8 +284,12 @@ def test_an_unknown_message_is_final_as_not_found(make_emulator, tmp_path):
     emu = make_emulator(api_key=KEY)
     with Journal(tmp_path / "c.sqlite") as j:
         j.start_run("c", 1, {}, {})
-        j.apply([Attempt("k", "+15553000000", "hello", 1, 0, 0, 1, "h", 1, 1.0),
-                 Outcome("k", ACCEPTED, message_id="msg_nope", now=1.0)])
+        j.apply(
+            [
+                Attempt("k", "+15553000000", "hello", 1, 0, 0, 1, "h", 1, 1.0),
+                Outcome("k", ACCEPTED, message_id="msg_nope", now=1.0),
+            ]
+        )
         _, result = track(j, fast(emu))
         assert result.exit_code == 0
         [d] = list(j.deliveries(1))

@@ -27,11 +27,30 @@ KEY = "bl_track_e2e_SECRET_77aa"
 
 CLI = [sys.executable, "-m", "runner"]
 # --rate unlimited: the default pace (10/s) is for real accounts, not the local emulator.
-FAST = ["--first-poll", "0.05", "--poll-cap", "0.4", "--backoff-base", "0.02",
-        "--backoff-cap", "0.2", "--no-progress", "--rate", "unlimited"]
-CONFIG = EmulatorConfig(api_key=KEY, seed=4, p_delivery_failed=0.15, p_unreachable=0.05,
-                        share_imessage=0.6, share_sms=0.3, share_rcs=0.1,
-                        delivered_after_ms=150, delivery_jitter_ms=300)
+FAST = [
+    "--first-poll",
+    "0.05",
+    "--poll-cap",
+    "0.4",
+    "--backoff-base",
+    "0.02",
+    "--backoff-cap",
+    "0.2",
+    "--no-progress",
+    "--rate",
+    "unlimited",
+]
+CONFIG = EmulatorConfig(
+    api_key=KEY,
+    seed=4,
+    p_delivery_failed=0.15,
+    p_unreachable=0.05,
+    share_imessage=0.6,
+    share_sms=0.3,
+    share_rcs=0.1,
+    delivered_after_ms=150,
+    delivery_jitter_ms=300,
+)
 
 
 @pytest.fixture
@@ -77,8 +96,17 @@ def run(campaign_cli):
 
 
 def send_args(campaign: Path, state: Path, *extra: str) -> list[str]:
-    return ["send", str(campaign), "--yes", "--state", str(state), "--no-progress",
-            "--rate", "unlimited", *extra]
+    return [
+        "send",
+        str(campaign),
+        "--yes",
+        "--state",
+        str(state),
+        "--no-progress",
+        "--rate",
+        "unlimited",
+        *extra,
+    ]
 
 
 def report_json(run, emu, campaign: Path, state: Path) -> dict:
@@ -117,7 +145,9 @@ def test_send_track_report_equal_the_emulators_ground_truth(emulator, clock, run
     errors = {g["error"]: g["count"] for g in doc["delivery"]["failures"]}
     assert sum(errors.values()) == stats["failed"]
     md = run(emulator, "report", str(campaign), "--state", str(state), "--format", "markdown")
-    assert "### Delivery" in md.stdout and f"| **total** | 360 | {stats['delivered']:,} |" in md.stdout
+    assert (
+        "### Delivery" in md.stdout and f"| **total** | 360 | {stats['delivered']:,} |" in md.stdout
+    )
     text = run(emulator, "report", str(campaign), "--state", str(state)).stdout
     assert f"{stats['delivered']:,} delivered" in text and "+1555400" not in text
     # Everything final: another run asks nothing and still exits 0.
@@ -138,16 +168,28 @@ def _final_rows(state: Path) -> int:
 
 def test_track_killed_mid_way_then_rerun_ends_with_the_same_counts(tmp_path, run):
     clock = ManualClock(time.time())
-    config = EmulatorConfig(api_key=KEY, seed=9, p_delivery_failed=0.2, share_imessage=0.5,
-                            share_sms=0.4, share_rcs=0.1, delivered_after_ms=300,
-                            delivery_jitter_ms=3000, clock=clock)
+    config = EmulatorConfig(
+        api_key=KEY,
+        seed=9,
+        p_delivery_failed=0.2,
+        share_imessage=0.5,
+        share_sms=0.4,
+        share_rcs=0.1,
+        delivered_after_ms=300,
+        delivery_jitter_ms=3000,
+        clock=clock,
+    )
     with run_in_thread(config) as emu:
         campaign = write_campaign(tmp_path / "c", 150)
         state = tmp_path / "state"
         assert run(emu, *send_args(campaign, state)).returncode == 0
         env = {**os.environ, "BLOOIO_BASE_URL": emu.base_url, "BLOOIO_API_KEY": KEY}
-        proc = subprocess.Popen([*CLI, "track", str(campaign), "--state", str(state), *FAST],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*CLI, "track", str(campaign), "--state", str(state), *FAST],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             deadline = time.monotonic() + 30
             sent_requests = emu.stats()["requests"]
@@ -173,8 +215,9 @@ def test_a_refused_key_stops_track_with_exit_3(emulator, run, tmp_path):
     campaign = write_campaign(tmp_path / "c", 10)
     state = tmp_path / "state"
     assert run(emulator, *send_args(campaign, state)).returncode == 0
-    r = run(emulator, "track", str(campaign), "--state", str(state), *FAST,
-            key="bl_revoked_key_999")
+    r = run(
+        emulator, "track", str(campaign), "--state", str(state), *FAST, key="bl_revoked_key_999"
+    )
     assert r.returncode == 3
     assert "401" in r.stdout and "bl_revoked_key_999" not in r.stdout + r.stderr
     assert _final_rows(state) == 0
@@ -192,8 +235,9 @@ def test_track_needs_the_key_and_a_journal(emulator, run, tmp_path):
 def test_send_with_track_tracks_after_sending(run, tmp_path):
     # One command sends then tracks: the emulator's clock is the wall clock here, with
     # deliveries that settle quickly.
-    config = dataclasses.replace(CONFIG, sent_after_ms=10, delivered_after_ms=20,
-                                 delivery_jitter_ms=60)
+    config = dataclasses.replace(
+        CONFIG, sent_after_ms=10, delivered_after_ms=20, delivery_jitter_ms=60
+    )
     with run_in_thread(config) as emu:
         campaign = write_campaign(tmp_path / "c", 30)
         state = tmp_path / "state"

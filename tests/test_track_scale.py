@@ -40,10 +40,19 @@ def _fill(journal, n: int) -> None:
     for i in range(n):
         chat = f"+1555600{i:04d}" if i != 3 else "+15556009998,+15556009999"
         ids = [f"m{i}a", f"m{i}b"] if i == 3 else None
-        ops.append(Attempt(f"k{i:03d}", chat, "hello", 1, i, 0, 2 if ids else 1, "h", None,
-                           1000.0 + i))
-        ops.append(Outcome(f"k{i:03d}", ACCEPTED, message_id=None if ids else f"m{i}",
-                           message_ids=ids, group_id="grp_3" if ids else None, now=1000.5 + i))
+        ops.append(
+            Attempt(f"k{i:03d}", chat, "hello", 1, i, 0, 2 if ids else 1, "h", None, 1000.0 + i)
+        )
+        ops.append(
+            Outcome(
+                f"k{i:03d}",
+                ACCEPTED,
+                message_id=None if ids else f"m{i}",
+                message_ids=ids,
+                group_id="grp_3" if ids else None,
+                now=1000.5 + i,
+            )
+        )
     journal.apply(ops)
 
 
@@ -77,21 +86,30 @@ def _accepted(emu, path: Path, n: int):
     with emu.client() as client:
         for i in range(n):
             chat = f"+1555610{i:04d}"
-            resp = client.post(f"/chats/%2B{chat[1:]}/messages", json={"text": "hi"},
-                               headers={"Idempotency-Key": f"k{i}"}).json()
+            resp = client.post(
+                f"/chats/%2B{chat[1:]}/messages",
+                json={"text": "hi"},
+                headers={"Idempotency-Key": f"k{i}"},
+            ).json()
             ops.append(Attempt(f"k{i}", chat, "hello", 1, i, 0, 1, "h", None, 1.0))
             ops.append(Outcome(f"k{i}", ACCEPTED, message_id=resp["message_id"], now=1.0))
     j.apply(ops)
     return j
 
 
-def test_track_holds_a_window_of_open_messages_and_still_finishes_them_all(
-        make_emulator, tmp_path):
+def test_track_holds_a_window_of_open_messages_and_still_finishes_them_all(make_emulator, tmp_path):
     emu = make_emulator(api_key=KEY, seed=4, p_delivery_failed=0.2)
     with _accepted(emu, tmp_path / "c.sqlite", 25) as j:
-        tracker = Tracker(j, api_key=KEY, revision=1, rng=random.Random(2), window=4,
-                          options=TrackOptions(base_url=emu.base_url, concurrency=4,
-                                               first_poll=0.0, poll_cap=0.05, timeout=20.0))
+        tracker = Tracker(
+            j,
+            api_key=KEY,
+            revision=1,
+            rng=random.Random(2),
+            window=4,
+            options=TrackOptions(
+                base_url=emu.base_url, concurrency=4, first_poll=0.0, poll_cap=0.05, timeout=20.0
+            ),
+        )
         held: list[int] = []
         refill = tracker._refill
 
@@ -106,51 +124,77 @@ def test_track_holds_a_window_of_open_messages_and_still_finishes_them_all(
         assert all(d.final for d in j.deliveries(1))
 
 
-def test_reply_readings_go_a_window_of_chats_at_a_time(make_emulator, tmp_path, monkeypatch,
-                                                       campaign_cli, state: str):
+def test_reply_readings_go_a_window_of_chats_at_a_time(
+    make_emulator, tmp_path, monkeypatch, campaign_cli, state: str
+):
     """`track`'s reply pass and `optouts` read 2 chats at a time here: every chat is read,
     every STOP recorded, the pass's record counts them all."""
     monkeypatch.setattr(replies_module, "CHAT_WINDOW", 2)
-    emu = make_emulator(EmulatorConfig(api_key=KEY, seed=5, sent_after_ms=0,
-                                       delivered_after_ms=0, delivery_jitter_ms=0,
-                                       reply_rate=1.0, reply_text="STOP", reply_after_s=0))
+    emu = make_emulator(
+        EmulatorConfig(
+            api_key=KEY,
+            seed=5,
+            sent_after_ms=0,
+            delivered_after_ms=0,
+            delivery_jitter_ms=0,
+            reply_rate=1.0,
+            reply_text="STOP",
+            reply_after_s=0,
+        )
+    )
     chats = [f"+1555620{i:04d}" for i in range(5)]
     path = tmp_path / "w.yaml"
-    path.write_text("version: 1\nid: w\nrecipients:\n" + "".join(f'  - to: "{c}"\n' for c in chats)
-                    + "steps:\n  - id: hello\n    text: Hi\n")
+    path.write_text(
+        "version: 1\nid: w\nrecipients:\n"
+        + "".join(f'  - to: "{c}"\n' for c in chats)
+        + "steps:\n  - id: hello\n    text: Hi\n"
+    )
     runner.send(path, state_dir=state, rate="unlimited", base_url=emu.base_url, api_key=KEY)
     with open_journal(open_state(state), "w") as j, open_ledger(open_state(state)) as led:
-        tracker = Tracker(j, api_key=KEY, revision=1, rng=random.Random(1), options=TrackOptions(
-            base_url=emu.base_url, concurrency=2, first_poll=0.0, poll_cap=0.05, timeout=20.0,
-            replies=ReplyOptions(stop_words(), ledger=led, campaign="w")))
+        tracker = Tracker(
+            j,
+            api_key=KEY,
+            revision=1,
+            rng=random.Random(1),
+            options=TrackOptions(
+                base_url=emu.base_url,
+                concurrency=2,
+                first_poll=0.0,
+                poll_cap=0.05,
+                timeout=20.0,
+                replies=ReplyOptions(stop_words(), ledger=led, campaign="w"),
+            ),
+        )
         result = asyncio.run(tracker.run())
         assert result.stats.reply_chats == 5 and result.stats.replies_new == 5
         assert result.stats.reply_stops == 5 and result.stats.reply_requests == 5
         [done] = j.reply_passes()
         assert done.complete and (done.chats, done.chats_read, done.replies_new) == (5, 5, 5)
         assert led.standings() == dict.fromkeys(chats, Standing.OPTED_OUT)
-    out = campaign_cli("optouts", str(path), "--state", state, "--format", "json",
-                       env=emu.env())
+    out = campaign_cli("optouts", str(path), "--state", state, "--format", "json", env=emu.env())
     assert out.returncode == 0, out.stderr
     assert '"chats_checked": 5' in out.stdout and '"requests": 5' in out.stdout
 
 
-def test_listen_writes_a_postgresql_state_by_the_same_path(make_emulator, pg_url, campaign_cli,
-                                                           tmp_path):
-    emu = make_emulator(EmulatorConfig(api_key=KEY, sent_after_ms=0,
-                                       delivered_after_ms=3_600_000))
+def test_listen_writes_a_postgresql_state_by_the_same_path(
+    make_emulator, pg_url, campaign_cli, tmp_path
+):
+    emu = make_emulator(EmulatorConfig(api_key=KEY, sent_after_ms=0, delivered_after_ms=3_600_000))
     chats = ["+15556300001", "+15556300002"]
     path = tmp_path / "pgh.yaml"
-    path.write_text("version: 1\nid: pgh\nrecipients:\n"
-                    + "".join(f'  - to: "{c}"\n' for c in chats)
-                    + "steps:\n  - id: hello\n    text: Hi\n")
-    runner.send(path, state_dir=pg_url, rate="unlimited", base_url=emu.base_url,
-                api_key=KEY)
+    path.write_text(
+        "version: 1\nid: pgh\nrecipients:\n"
+        + "".join(f'  - to: "{c}"\n' for c in chats)
+        + "steps:\n  - id: hello\n    text: Hi\n"
+    )
+    runner.send(path, state_dir=pg_url, rate="unlimited", base_url=emu.base_url, api_key=KEY)
     ids = {m["chat"]: m["ids"][0] for m in emu.messages()}
     sink = WebhookSink(pg_url, stop_words())
     try:
-        events = [WebhookEvent(EventType.DELIVERED, ids[chats[0]], chats[0], "sms", 5, None),
-                  WebhookEvent(EventType.RECEIVED, "in_pg", chats[1], "sms", 6, "STOP")]
+        events = [
+            WebhookEvent(EventType.DELIVERED, ids[chats[0]], chats[0], "sms", 5, None),
+            WebhookEvent(EventType.RECEIVED, "in_pg", chats[1], "sms", 6, "STOP"),
+        ]
         sink.apply(events, now=100.0)
         sink.apply(events, now=101.0)  # a replay changes nothing
     finally:
@@ -167,8 +211,15 @@ def test_listen_writes_a_postgresql_state_by_the_same_path(make_emulator, pg_url
         assert (row.event.campaign, row.event.step) == ("pgh", "hello")
         assert len([e for e in ledger.events() if e.kind is EventKind.OPTED_OUT]) == 1
     # track then asks only about the message no webhook finished.
-    tracked = runner.track(path, state_dir=pg_url, base_url=emu.base_url, api_key=KEY,
-                           replies=False, timeout=0.5, first_poll=0.0)
+    tracked = runner.track(
+        path,
+        state_dir=pg_url,
+        base_url=emu.base_url,
+        api_key=KEY,
+        replies=False,
+        timeout=0.5,
+        first_poll=0.0,
+    )
     assert tracked.stats.polls_saved == 1 and tracked.stats.polls >= 1
     # The CLI no longer refuses a database state (it would stop at the missing secret first).
     refused = campaign_cli("listen", "--state", pg_url, env={"BLOOIO_WEBHOOK_SECRET": None})
@@ -176,8 +227,7 @@ def test_listen_writes_a_postgresql_state_by_the_same_path(make_emulator, pg_url
     assert "folder state only" not in refused.stderr
 
 
-def test_a_stop_written_by_listen_keeps_that_chat_within_a_second_of_a_10000_message_send(
-        tmp_path):
+def test_a_stop_written_by_listen_keeps_that_chat_within_a_second_of_a_10000_message_send(tmp_path):
     """Issue 27's "Done when": the send's gate (runner.run.consent) checks each of 10,000
     messages against the ledger, one millisecond of injected clock apart; `listen`'s sink
     records a STOP for a chat at message 5,000; every check of that chat from 1 s later on says
@@ -195,8 +245,10 @@ def test_a_stop_written_by_listen_keeps_that_chat_within_a_second_of_a_10000_mes
                 now[0] = n / 1000
                 chat = chats[n % len(chats)]
                 if n == 5_000:
-                    sink.apply([WebhookEvent(EventType.RECEIVED, "in_stop", target, "sms",
-                                             n, "STOP")], now=now[0])
+                    sink.apply(
+                        [WebhookEvent(EventType.RECEIVED, "in_stop", target, "sms", n, "STOP")],
+                        now=now[0],
+                    )
                     stopped_at = now[0]
                 kept = gate.standing(chat) is not None
                 if chat == target and stopped_at is not None:
@@ -212,7 +264,8 @@ def test_a_stop_written_by_listen_keeps_that_chat_within_a_second_of_a_10000_mes
 
 
 def test_the_emulator_feeds_listen_on_postgresql_and_track_then_polls_nothing(
-        make_emulator, pg_url, tmp_path):
+    make_emulator, pg_url, tmp_path
+):
     """End to end on a database state: the emulator posts signed lifecycle webhooks and a STOP
     to a listener writing the PostgreSQL state; the statuses land in the journal, the STOP in
     the ledger, and `track` afterwards asks the API nothing."""
@@ -228,14 +281,23 @@ def test_the_emulator_feeds_listen_on_postgresql_and_track_then_polls_nothing(
 
     listener, server, port = asyncio.run_coroutine_threadsafe(up(), loop).result(10)
     try:
-        emu = make_emulator(EmulatorConfig(
-            api_key=KEY, sent_after_ms=0, delivered_after_ms=0, delivery_jitter_ms=0,
-            webhook_url=f"http://127.0.0.1:{port}{DEFAULT_PATH}", webhook_secret=secret))
+        emu = make_emulator(
+            EmulatorConfig(
+                api_key=KEY,
+                sent_after_ms=0,
+                delivered_after_ms=0,
+                delivery_jitter_ms=0,
+                webhook_url=f"http://127.0.0.1:{port}{DEFAULT_PATH}",
+                webhook_secret=secret,
+            )
+        )
         chats = ["+15556500001", "+15556500002"]
         path = tmp_path / "pgw.yaml"
-        path.write_text("version: 1\nid: pgw\nrecipients:\n"
-                        + "".join(f'  - to: "{c}"\n' for c in chats)
-                        + "steps:\n  - id: hello\n    text: Hi\n")
+        path.write_text(
+            "version: 1\nid: pgw\nrecipients:\n"
+            + "".join(f'  - to: "{c}"\n' for c in chats)
+            + "steps:\n  - id: hello\n    text: Hi\n"
+        )
         runner.send(path, state_dir=pg_url, rate="unlimited", base_url=emu.base_url, api_key=KEY)
         emu.reply(chats[1], "stop please")
         state = open_state(pg_url)
@@ -248,11 +310,13 @@ def test_the_emulator_feeds_listen_on_postgresql_and_track_then_polls_nothing(
         with open_ledger(state) as ledger:
             assert ledger.standings() == {chats[1]: Standing.OPTED_OUT}
         before = emu.stats()["requests"]
-        tracked = runner.track(path, state_dir=pg_url, base_url=emu.base_url, api_key=KEY,
-                               replies=False, timeout=5)
+        tracked = runner.track(
+            path, state_dir=pg_url, base_url=emu.base_url, api_key=KEY, replies=False, timeout=5
+        )
         assert tracked.stats.polls == 0 and tracked.stats.polls_saved == 2
         assert emu.stats()["requests"] == before and listener.stats.refused == 0
     finally:
+
         async def down() -> None:
             await listener.close()
             await server.close()
@@ -272,14 +336,23 @@ def test_contacts_sync_a_page_at_a_time_the_same_as_at_once(state: str, monkeypa
     from runner.store import pgledger as pgledger_module
 
     group = "+15556600003,+15556600004"
-    rows = [("+15556600001", "hello", 1000.0), ("+15556600002", "hello", 1001.0),
-            ("+15556600001", "nudge", 3000.0), (group, "hello", 1500.0),
-            ("+15556600001", "promo", 2000.0), (group, "nudge", 2500.0)]
+    rows = [
+        ("+15556600001", "hello", 1000.0),
+        ("+15556600002", "hello", 1001.0),
+        ("+15556600001", "nudge", 3000.0),
+        (group, "hello", 1500.0),
+        ("+15556600001", "promo", 2000.0),
+        (group, "nudge", 2500.0),
+    ]
     where = open_state(state)
     with open_journal(where, "sync") as j:
-        j.apply([Attempt(f"k{i}", chat, step, 1, i, 0, 1, "h", None, at)
-                 for i, (chat, step, at) in enumerate(rows)]
-                + [Outcome("k5", ACCEPTED, message_id="mg", group_id="grp_9", now=2501.0)])
+        j.apply(
+            [
+                Attempt(f"k{i}", chat, step, 1, i, 0, 1, "h", None, at)
+                for i, (chat, step, at) in enumerate(rows)
+            ]
+            + [Outcome("k5", ACCEPTED, message_id="mg", group_id="grp_9", now=2501.0)]
+        )
     with open_ledger(where) as ledger:
         monkeypatch.setattr(ledger_module, "_SYNC_PAGE", 1)
         monkeypatch.setattr(pgledger_module, "_PAGE", 1)
@@ -287,8 +360,16 @@ def test_contacts_sync_a_page_at_a_time_the_same_as_at_once(state: str, monkeypa
         contacts = ledger.contacts()
     a = contacts["+15556600001"]
     assert (a.first_ms, a.last_ms, a.last_campaign, a.last_step) == (
-        1_000_000, 3_000_000, "sync", "nudge")
+        1_000_000,
+        3_000_000,
+        "sync",
+        "nudge",
+    )
     g = contacts[group]
-    assert (g.api_id, g.first_ms, g.last_ms, g.last_step) == ("grp_9", 1_500_000, 2_500_000,
-                                                              "nudge")
+    assert (g.api_id, g.first_ms, g.last_ms, g.last_step) == (
+        "grp_9",
+        1_500_000,
+        2_500_000,
+        "nudge",
+    )
     assert set(contacts) == {"+15556600001", "+15556600002", group}

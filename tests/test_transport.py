@@ -338,9 +338,7 @@ def test_streamed_request_body_goes_out_chunked():
     async def scenario():
         server = Server()
         async with server.running(), open_transport(1) as transport:
-            streamed = httpx.Request(
-                "POST", server.url + "/s", headers=HEADERS, content=parts()
-            )
+            streamed = httpx.Request("POST", server.url + "/s", headers=HEADERS, content=parts())
             first = await send(transport, streamed)
             second = await send(transport, request(server.url, "/after"))
         assert first.status_code == second.status_code == 202

@@ -27,8 +27,14 @@ from runner.http.transport import RETRYABLE_ERRORS, RequestBuilder, send
 
 @pytest.fixture(autouse=True)
 def no_proxies(monkeypatch):
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy",
-                 "all_proxy"):
+    for name in (
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -52,14 +58,17 @@ def test_gzip_and_deflate_are_asked_for_and_decoded():
 
         async def answer(head, _body, coding=coding, packed=packed, seen=seen):
             seen.append(head)
-            return (f"HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\n"
-                    f"Content-Length: {len(packed)}\r\n\r\n").encode() + packed
+            return (
+                f"HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\n"
+                f"Content-Length: {len(packed)}\r\n\r\n"
+            ).encode() + packed
 
         async def scenario(answer=answer):
             server = RawServer(answer)
             async with server.running(), open_transport(1) as transport:
-                return await send(transport, httpx.Request(
-                    "GET", f"http://127.0.0.1:{server.port}/"))
+                return await send(
+                    transport, httpx.Request("GET", f"http://127.0.0.1:{server.port}/")
+                )
 
         assert asyncio.run(scenario()).json() == {"ok": True}
         assert b"\r\nAccept-Encoding: gzip, deflate\r\n" in seen[0]
@@ -76,13 +85,16 @@ def test_body_not_matching_its_content_encoding_is_a_retryable_read_error():
     assert httpx.DecodingError in RETRYABLE_ERRORS  # what an AsyncClient raises for the same
 
 
-@pytest.mark.parametrize("raw", [
-    b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
-    b"HTTP/1.1 200 OK\nContent-Type: text/plain\nX-A: b\nContent-Length: 2\n\nok",
-    b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\nok",  # mixed line ends
-    # A bare-LF blank line ends the head; the CRLF CRLF after it is the body's.
-    b"HTTP/1.1 200 OK\r\nContent-Length: 6\n\nok\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+        b"HTTP/1.1 200 OK\nContent-Type: text/plain\nX-A: b\nContent-Length: 2\n\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\nok",  # mixed line ends
+        # A bare-LF blank line ends the head; the CRLF CRLF after it is the body's.
+        b"HTTP/1.1 200 OK\r\nContent-Length: 6\n\nok\r\n\r\n",
+    ],
+)
 def test_bare_lf_heads_are_parsed_not_waited_on(raw):
     started = time.monotonic()
     response = asyncio.run(_one(raw, timeout=5.0))
@@ -91,10 +103,12 @@ def test_bare_lf_heads_are_parsed_not_waited_on(raw):
 
 
 def test_bytes_after_a_response_are_never_the_next_answer():
-    answers = iter([
-        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nonegarbage HTTP/1.1 200 OK\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo",
-    ])
+    answers = iter(
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nonegarbage HTTP/1.1 200 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo",
+        ]
+    )
 
     async def answer(head, body):
         return next(answers)
@@ -102,11 +116,9 @@ def test_bytes_after_a_response_are_never_the_next_answer():
     async def scenario():
         server = RawServer(answer)
         async with server.running(), open_transport(1) as transport:
-            first = await send(transport, httpx.Request(
-                "GET", f"http://127.0.0.1:{server.port}/"))
+            first = await send(transport, httpx.Request("GET", f"http://127.0.0.1:{server.port}/"))
             await asyncio.sleep(0.05)
-            second = await send(transport, httpx.Request(
-                "GET", f"http://127.0.0.1:{server.port}/"))
+            second = await send(transport, httpx.Request("GET", f"http://127.0.0.1:{server.port}/"))
         return first, second, server.connections
 
     first, second, connections = asyncio.run(scenario())
@@ -114,19 +126,30 @@ def test_bytes_after_a_response_are_never_the_next_answer():
     assert connections == 2  # the dirty connection was dropped
 
 
-@pytest.mark.parametrize("raw, says", [
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 1_0\r\n\r\n0123456789", "Content-Length"),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", "Content-Length"),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok", "Content-Length"),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", "Content-Length"),
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
-     "both Transfer-Encoding and Content-Length"),
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "Transfer-Encoding"),
-    (b"HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 2\r\n\r\nok", "control character"),
-    (b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok", "bare CR"),
-    (b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\nok", "malformed response header"),
-    (b"HTTP/1.1 +20 OK\r\nContent-Length: 2\r\n\r\nok", "malformed status line"),
-])
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1_0\r\n\r\n0123456789", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", "Content-Length"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "both Transfer-Encoding and Content-Length",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            "Transfer-Encoding",
+        ),
+        (b"HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 2\r\n\r\nok", "control character"),
+        (b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok", "bare CR"),
+        (
+            b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\nok",
+            "malformed response header",
+        ),
+        (b"HTTP/1.1 +20 OK\r\nContent-Length: 2\r\n\r\nok", "malformed status line"),
+    ],
+)
 def test_malformed_framing_is_refused(raw, says):
     with pytest.raises(ProtocolFailed) as info:
         asyncio.run(_one(raw))
@@ -183,8 +206,7 @@ def test_read_timeout_fires_before_an_outer_deadline_of_the_same_length():
         server = RawServer(never)
         async with server.running(), open_transport(1, timeout=0.5) as transport:
             async with asyncio.timeout(0.5):  # what runner.http.client does
-                await send(transport, httpx.Request(
-                    "GET", f"http://127.0.0.1:{server.port}/"))
+                await send(transport, httpx.Request("GET", f"http://127.0.0.1:{server.port}/"))
 
     with pytest.raises(ReadTimedOut) as info:
         asyncio.run(scenario())
@@ -199,8 +221,9 @@ def test_connect_timeout_names_the_connect_phase():
     with blackhole() as address, pytest.raises(ConnectTimedOut) as info:
         asyncio.run(scenario(address))
     assert info.value.phase == "connect"
-    assert str(info.value) == (f"connecting to {address[0]}:{address[1]} failed: "
-                               "timed out after 0.4 s")
+    assert str(info.value) == (
+        f"connecting to {address[0]}:{address[1]} failed: timed out after 0.4 s"
+    )
 
 
 def _fake_resolver(monkeypatch, answers):
@@ -211,16 +234,17 @@ def _fake_resolver(monkeypatch, answers):
             found = answers[host]
             if isinstance(found, Exception):
                 raise found
-            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", a)
-                    for a in found]
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", a) for a in found]
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def test_dns_failure_names_the_dns_phase(monkeypatch):
-    _fake_resolver(monkeypatch, {"api.example.test": socket.gaierror(
-        socket.EAI_NONAME, "Name or service not known")})
+    _fake_resolver(
+        monkeypatch,
+        {"api.example.test": socket.gaierror(socket.EAI_NONAME, "Name or service not known")},
+    )
 
     async def scenario():
         async with open_transport(1) as transport:
@@ -229,8 +253,9 @@ def test_dns_failure_names_the_dns_phase(monkeypatch):
     with pytest.raises(ConnectFailed) as info:
         asyncio.run(scenario())
     assert info.value.phase == "dns" and info.value.host == "api.example.test:443"
-    assert str(info.value) == ("DNS lookup of api.example.test:443 failed: "
-                               "Name or service not known")
+    assert str(info.value) == (
+        "DNS lookup of api.example.test:443 failed: Name or service not known"
+    )
 
 
 def test_refused_connection_names_the_connect_phase():
@@ -254,8 +279,9 @@ def test_blackholed_first_address_still_connects_fast(monkeypatch):
         server = RawServer(_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
         async with server.running():
             with blackhole() as dead:
-                _fake_resolver(monkeypatch, {"dual.example.test": [
-                    dead, ("127.0.0.1", server.port)]})
+                _fake_resolver(
+                    monkeypatch, {"dual.example.test": [dead, ("127.0.0.1", server.port)]}
+                )
                 started = time.monotonic()
                 response = await _one_to("http://dual.example.test/", timeout=5.0)
                 return response, time.monotonic() - started

@@ -56,7 +56,11 @@ def test_only_the_internals_module_reaches_private_attributes():
     names = "|".join(re.escape(name) for _, name in internals.ATTRIBUTES)
     pattern = re.compile(rf"\.({names})\b")
     http = Path(internals.__file__).parent
-    offenders = [f"{path.name}:{n}" for path in sorted(http.glob("*.py")) if path.name != "internals.py"
-                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                 if pattern.search(line)]
+    offenders = [
+        f"{path.name}:{n}"
+        for path in sorted(http.glob("*.py"))
+        if path.name != "internals.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert offenders == []

@@ -16,7 +16,7 @@ from runner.http.neterror import NetworkFailure
 from runner.http.proxy import ProxyConfigError, ProxyRules
 from runner.http.transport import FastTransport, RequestBuilder, send
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 PASSWORD = "s3cr3t-proxy-pw"
 AUTH = b"Basic " + base64.b64encode(f"alice:{PASSWORD}".encode())
 _VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -24,8 +24,13 @@ _VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in (*_VARS, *(v.lower() for v in _VARS), "SSL_CERT_FILE", "SSL_CERT_DIR",
-                 "REQUEST_METHOD"):
+    for name in (
+        *_VARS,
+        *(v.lower() for v in _VARS),
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUEST_METHOD",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -58,8 +63,9 @@ def test_https_goes_through_one_connect_tunnel_with_basic_auth(tls, monkeypatch)
             monkeypatch.setenv("HTTPS_PROXY", f"http://alice:{PASSWORD}@127.0.0.1:{proxy.port}")
             async with open_transport(1) as transport:
                 for i in range(3):
-                    response = await send(transport, httpx.Request(
-                        "GET", f"https://localhost:{target.port}/{i}"))
+                    response = await send(
+                        transport, httpx.Request("GET", f"https://localhost:{target.port}/{i}")
+                    )
                     assert response.json() == {"ok": True}
         return proxy, target
 
@@ -78,8 +84,9 @@ def test_no_proxy_bypasses_the_proxy(tls, monkeypatch):
             monkeypatch.setenv("https_proxy", f"127.0.0.1:{proxy.port}")
             monkeypatch.setenv("no_proxy", "example.com, localhost")
             async with open_transport(1) as transport:
-                response = await send(transport, httpx.Request(
-                    "GET", f"https://localhost:{target.port}/"))
+                response = await send(
+                    transport, httpx.Request("GET", f"https://localhost:{target.port}/")
+                )
         return proxy, response
 
     proxy, response = asyncio.run(scenario())
@@ -154,8 +161,9 @@ def test_https_proxy_url_tls_to_the_proxy_then_connect(tls, monkeypatch):
         async with target.running(), proxy.running():
             monkeypatch.setenv("HTTPS_PROXY", f"https://localhost:{proxy.port}")
             async with open_transport(1) as transport:
-                response = await send(transport, httpx.Request(
-                    "GET", f"https://localhost:{target.port}/"))
+                response = await send(
+                    transport, httpx.Request("GET", f"https://localhost:{target.port}/")
+                )
         return proxy, response
 
     proxy, response = asyncio.run(scenario())
@@ -194,18 +202,25 @@ def test_socks_proxy_is_a_clear_error_without_the_password(monkeypatch):
 )
 def test_no_proxy_rules_match_httpx(no_proxy, url, proxied):
     rules = ProxyRules.from_environment(
-        {"HTTPS_PROXY": "http://proxy:3128", "HTTP_PROXY": "http://proxy:3128",
-         "NO_PROXY": no_proxy})
+        {
+            "HTTPS_PROXY": "http://proxy:3128",
+            "HTTP_PROXY": "http://proxy:3128",
+            "NO_PROXY": no_proxy,
+        }
+    )
     u = httpx.URL(url)
     chosen = rules.select(u.scheme, u.host, u.port or {"http": 80, "https": 443}[u.scheme])
     assert (chosen is not None) is proxied
 
 
 def test_scheme_proxy_wins_over_all_proxy_and_lower_case_over_upper():
-    rules = ProxyRules.from_environment({
-        "ALL_PROXY": "http://all:1", "HTTPS_PROXY": "http://upper:2",
-        "https_proxy": "lower:3",
-    })
+    rules = ProxyRules.from_environment(
+        {
+            "ALL_PROXY": "http://all:1",
+            "HTTPS_PROXY": "http://upper:2",
+            "https_proxy": "lower:3",
+        }
+    )
     assert rules.select("https", "a.example", 443).display == "lower:3"
     assert rules.select("http", "a.example", 80).display == "all:1"
     assert ProxyRules.from_environment({}).select("https", "a.example", 443) is None

@@ -14,13 +14,23 @@ from net_fixtures import RawServer, Relay, open_transport
 from runner.http.neterror import ConnectFailed, NetworkFailure
 from runner.http.transport import FastTransport, send
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY",
-                 "https_proxy", "http_proxy", "all_proxy", "NO_PROXY", "no_proxy"):
+    for name in (
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -38,7 +48,8 @@ def test_private_ca_trusted_through_ssl_cert_file(ca, server_ctx, tmp_path, monk
         async with server.running(), open_transport(2) as transport:
             for host in ("localhost", "127.0.0.1"):
                 response = await send(
-                    transport, httpx.Request("GET", f"https://{host}:{server.port}/x"))
+                    transport, httpx.Request("GET", f"https://{host}:{server.port}/x")
+                )
                 assert response.json() == {"ok": True}
         assert server.connections == 2
 
@@ -59,8 +70,9 @@ def test_untrusted_ca_fails_with_a_clear_certificate_error(server_ctx):
     assert error.phase == "tls"
     assert error.host == f"localhost:{port}"
     assert error.reason.startswith("certificate verify failed")
-    assert str(error).startswith(f"TLS handshake with localhost:{port} failed: "
-                                 "certificate verify failed")
+    assert str(error).startswith(
+        f"TLS handshake with localhost:{port} failed: certificate verify failed"
+    )
 
 
 def test_wrong_host_name_is_refused(ca, server_ctx, tmp_path, monkeypatch):
@@ -118,8 +130,12 @@ def test_closing_many_tls_connections_to_a_silent_peer_is_bounded(ca, server_ctx
                 transport = FastTransport(16, ssl_context=client_ctx)
                 try:
                     pending = [
-                        asyncio.ensure_future(send(transport, httpx.Request(
-                            "GET", f"https://localhost:{relay.port}/{i}")))
+                        asyncio.ensure_future(
+                            send(
+                                transport,
+                                httpx.Request("GET", f"https://localhost:{relay.port}/{i}"),
+                            )
+                        )
                         for i in range(16)
                     ]
                     for _ in range(200):

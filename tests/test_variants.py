@@ -30,17 +30,22 @@ pytest_plugins = ["emulator_fixtures"]
 
 def write(folder: Path, variants: str, *, rows: int = 40, extra_steps: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "people.csv").write_text("phone,first_name,code\n" + "".join(
-        f"+1555720{i:04d},P{i},C{i}\n" for i in range(rows)))
+    (folder / "people.csv").write_text(
+        "phone,first_name,code\n" + "".join(f"+1555720{i:04d},P{i},C{i}\n" for i in range(rows))
+    )
     file = folder / "c.yaml"
-    file.write_text('version: 1\nid: ab-test\nsender: {from_number: "+15551234567"}\n'
-                    "recipients: {file: people.csv, to: phone}\n"
-                    "steps:\n  - id: hello\n    variants:\n" + variants + extra_steps)
+    file.write_text(
+        'version: 1\nid: ab-test\nsender: {from_number: "+15551234567"}\n'
+        "recipients: {file: people.csv, to: phone}\n"
+        "steps:\n  - id: hello\n    variants:\n" + variants + extra_steps
+    )
     return file
 
 
-TWO = ('      - {id: short, weight: 50, text: "Hi {{ first_name }}"}\n'
-       '      - {id: code, weight: 50, text: "{{ first_name }}, your code: {{ code }}"}\n')
+TWO = (
+    '      - {id: short, weight: 50, text: "Hi {{ first_name }}"}\n'
+    '      - {id: code, weight: 50, text: "{{ first_name }}, your code: {{ code }}"}\n'
+)
 
 CHATS = [f"+1555{i:07d}" for i in range(10_000)]
 
@@ -48,13 +53,21 @@ CHATS = [f"+1555{i:07d}" for i in range(10_000)]
 def test_assignment_is_the_same_in_other_processes_and_hash_seeds():
     variants = [("a", 1.0), ("b", 2.0), ("c", 3.5)]
     here = [choose("camp", "hello", chat, variants) for chat in CHATS[:2000]]
-    code = ("import json,sys; from runner.planning.variants import choose; "
-            "print(json.dumps([choose('camp', 'hello', c, [('a', 1.0), ('b', 2.0), ('c', 3.5)]) "
-            "for c in json.load(sys.stdin)]))")
+    code = (
+        "import json,sys; from runner.planning.variants import choose; "
+        "print(json.dumps([choose('camp', 'hello', c, [('a', 1.0), ('b', 2.0), ('c', 3.5)]) "
+        "for c in json.load(sys.stdin)]))"
+    )
     for seed in ("0", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        done = subprocess.run([sys.executable, "-c", code], input=json.dumps(CHATS[:2000]),
-                              capture_output=True, text=True, env=env, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            input=json.dumps(CHATS[:2000]),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         assert json.loads(done.stdout) == here
     # Pinned values: a change of the derivation would move live recipients between variants.
     assert here[:12] == [2, 2, 1, 2, 1, 1, 2, 2, 2, 1, 1, 2]
@@ -65,9 +78,12 @@ def test_assignment_is_the_same_in_other_processes_and_hash_seeds():
 
 
 @settings(max_examples=60, deadline=None)
-@given(campaign=st.text(min_size=1, max_size=20), step=st.text(min_size=1, max_size=20),
-       chat=st.text(min_size=1, max_size=30),
-       weights=st.lists(st.floats(min_value=0.01, max_value=1000), min_size=2, max_size=5))
+@given(
+    campaign=st.text(min_size=1, max_size=20),
+    step=st.text(min_size=1, max_size=20),
+    chat=st.text(min_size=1, max_size=30),
+    weights=st.lists(st.floats(min_value=0.01, max_value=1000), min_size=2, max_size=5),
+)
 def test_assignment_is_a_function_of_its_inputs_and_ignores_order(campaign, step, chat, weights):
     variants = [(f"v{i}", w) for i, w in enumerate(weights)]
     picked = variants[choose(campaign, step, chat, variants)][0]
@@ -91,7 +107,10 @@ def test_a_chat_slot_is_crc16_xmodem_of_campaign_step_and_chat():
     assert binascii.crc_hqx(b"123456789", 0) == 0x31C3  # CRC-16/XMODEM's check value
     assigner = Assigner("camp", "hello", [("a", 1.0), ("b", 2.0)])
     assert [assigner.slot(c) for c in CHATS[:6]] == [14998, 10935, 6868, 2805, 14866, 10803]
-    assert assigner.slot(CHATS[0]) == binascii.crc_hqx(b"camp\x1fhello\x1f" + CHATS[0].encode(), 0) % SLOTS
+    assert (
+        assigner.slot(CHATS[0])
+        == binascii.crc_hqx(b"camp\x1fhello\x1f" + CHATS[0].encode(), 0) % SLOTS
+    )
     # Chats of one slot get one variant; the variant is the slot's highest score.
     same = [c for c in CHATS if assigner.slot(c) == assigner.slot(CHATS[0])]
     assert len(same) > 1
@@ -128,10 +147,16 @@ def test_reweighting_moves_only_the_share_it_must():
 
 def test_keys_do_not_change_when_variants_do(tmp_path):
     first = load_campaign(write(tmp_path / "a", TWO))
-    edited = load_campaign(write(tmp_path / "b", (
-        '      - {id: short, weight: 90, text: "Hello {{ first_name }}!"}\n'
-        '      - {id: other, weight: 10, text: "Yo"}\n'
-        '      - {id: third, weight: 5, parts: [{text: "x"}]}\n')))
+    edited = load_campaign(
+        write(
+            tmp_path / "b",
+            (
+                '      - {id: short, weight: 90, text: "Hello {{ first_name }}!"}\n'
+                '      - {id: other, weight: 10, text: "Yo"}\n'
+                '      - {id: third, weight: 5, parts: [{text: "x"}]}\n'
+            ),
+        )
+    )
     reqs_a = list(iter_plan(first))
     reqs_b = list(iter_plan(edited))
     assert [r.key for r in reqs_a] == [r.key for r in reqs_b]
@@ -142,7 +167,12 @@ def test_keys_do_not_change_when_variants_do(tmp_path):
 def test_a_variant_switch_is_not_older_content():
     class Row:
         def __init__(self, variant, chash):
-            self.chat, self.step, self.revision, self.status = "+15551230001", "hello", 1, "accepted"
+            self.chat, self.step, self.revision, self.status = (
+                "+15551230001",
+                "hello",
+                1,
+                "accepted",
+            )
             self.content_hash, self.finished_at, self.last_attempt_at = chash, 1.0, 1.0
             self.variant = variant
 
@@ -156,8 +186,9 @@ def test_a_variant_switch_is_not_older_content():
         def entries(self, revision=None):
             return [self.row]
 
-    req = PlannedRequest("+15551230001", "hello", "k", "POST", "/p", {"text": "new"}, 1,
-                         variant="code")
+    req = PlannedRequest(
+        "+15551230001", "hello", "k", "POST", "/p", {"text": "new"}, 1, variant="code"
+    )
     switched = JournalOverlay(Reader(Row("short", "old")), revision=1).run(iter([req]))
     assert (switched.other_variant, switched.older_content, switched.resends) == (1, 0, False)
     assert "another variant" in " ".join(switched.warnings())
@@ -172,13 +203,17 @@ def problems_of(file: Path) -> list:
 
 
 def test_rules_apply_per_variant_with_lines(tmp_path):
-    file = write(tmp_path / "c", (
-        '      - {id: short, weight: 1, text: "Hi"}\n'
-        '      - id: pic\n'
-        '        weight: 1\n'
-        '        effect: confetti\n'
-        '        parts: [{text: "a"}, {url: "https://x.example/a.png"}]\n'
-        '      - {id: short, weight: 2, text: "again"}\n'))
+    file = write(
+        tmp_path / "c",
+        (
+            '      - {id: short, weight: 1, text: "Hi"}\n'
+            "      - id: pic\n"
+            "        weight: 1\n"
+            "        effect: confetti\n"
+            '        parts: [{text: "a"}, {url: "https://x.example/a.png"}]\n'
+            '      - {id: short, weight: 2, text: "again"}\n'
+        ),
+    )
     found = {(p.path, p.line): p.message for p in problems_of(file)}
     assert ("steps[0].variants[1].effect", 11) in found
     assert "not allowed with parts" in found[("steps[0].variants[1].effect", 11)]
@@ -186,13 +221,22 @@ def test_rules_apply_per_variant_with_lines(tmp_path):
     assert "used twice" in dup
 
 
-@pytest.mark.parametrize("variants, path, words", [
-    ('      - {id: a, weight: 1, text: "x"}\n', "steps[0].variants", "at least 2"),
-    ('      - {id: a, weight: 0, text: "x"}\n      - {id: b, weight: 1, text: "y"}\n',
-     "steps[0].variants[0].weight", "0"),
-    ('      - {id: a, weight: 1}\n      - {id: b, weight: 1, text: "y"}\n',
-     "steps[0].variants[0]", "no content"),
-])
+@pytest.mark.parametrize(
+    "variants, path, words",
+    [
+        ('      - {id: a, weight: 1, text: "x"}\n', "steps[0].variants", "at least 2"),
+        (
+            '      - {id: a, weight: 0, text: "x"}\n      - {id: b, weight: 1, text: "y"}\n',
+            "steps[0].variants[0].weight",
+            "0",
+        ),
+        (
+            '      - {id: a, weight: 1}\n      - {id: b, weight: 1, text: "y"}\n',
+            "steps[0].variants[0]",
+            "no content",
+        ),
+    ],
+)
 def test_variant_shapes_are_checked(tmp_path, variants, path, words):
     problems = problems_of(write(tmp_path / "c", variants))
     assert any(p.path == path and words in p.message for p in problems), problems
@@ -205,24 +249,35 @@ def test_content_beside_variants_is_refused(tmp_path):
 
 
 def test_reply_to_a_step_with_variants(tmp_path):
-    ok = write(tmp_path / "ok", TWO, extra_steps="  - {id: nudge, text: Last, reply_to: {step: hello}}\n")
+    ok = write(
+        tmp_path / "ok", TWO, extra_steps="  - {id: nudge, text: Last, reply_to: {step: hello}}\n"
+    )
     reqs = list(iter_plan(load_campaign(ok)))
     assert {r.reply_to_step for r in reqs if r.step == "nudge"} == {"hello"}
-    fans = write(tmp_path / "bad", '      - {id: a, weight: 1, text: "x"}\n'
-                                   '      - {id: b, weight: 1, text: ["x", "y"]}\n',
-                 extra_steps="  - {id: nudge, text: Last, reply_to: {step: hello}}\n")
+    fans = write(
+        tmp_path / "bad",
+        '      - {id: a, weight: 1, text: "x"}\n      - {id: b, weight: 1, text: ["x", "y"]}\n',
+        extra_steps="  - {id: nudge, text: Last, reply_to: {step: hello}}\n",
+    )
     problems = problems_of(fans)
-    assert any(p.path == "steps[1].reply_to.step" and "several messages" in p.message for p in problems)
-    own = write(tmp_path / "own", '      - {id: a, weight: 1, text: "x"}\n'
-                                  '      - {id: b, weight: 1, text: ["x", "y"]}\n'
-                                  '    reply_to: {message_id: msg_1}\n')
+    assert any(
+        p.path == "steps[1].reply_to.step" and "several messages" in p.message for p in problems
+    )
+    own = write(
+        tmp_path / "own",
+        '      - {id: a, weight: 1, text: "x"}\n'
+        '      - {id: b, weight: 1, text: ["x", "y"]}\n'
+        "    reply_to: {message_id: msg_1}\n",
+    )
     problems = problems_of(own)
     assert any(p.path == "steps[0].variants[1].text" and "text list" in p.message for p in problems)
 
 
 def test_render_errors_name_the_variant(tmp_path):
-    file = write(tmp_path / "c", '      - {id: a, weight: 1, text: "x"}\n'
-                                 '      - {id: b, weight: 1, text: "{{ nope }}"}\n')
+    file = write(
+        tmp_path / "c",
+        '      - {id: a, weight: 1, text: "x"}\n      - {id: b, weight: 1, text: "{{ nope }}"}\n',
+    )
     done = CliRunner().invoke(main, ["validate", str(file)])
     assert done.exit_code == 1
     assert "steps[0].variants[1].text" in done.output and "c.yaml:9" in done.output
@@ -235,7 +290,10 @@ def test_plan_shows_the_split_and_one_recipient_of_each(tmp_path):
     planner.raise_if_invalid()
     split = planner.summary.steps["hello"].variants
     assert split == dict(Counter(r.variant for r in reqs)) and sum(split.values()) == 40
-    assert {item.get("variant") for p in planner.summary.previews for item in p["steps"]} == {"short", "code"}
+    assert {item.get("variant") for p in planner.summary.previews for item in p["steps"]} == {
+        "short",
+        "code",
+    }
     assert len(planner.summary.previews) == 2
     text = CliRunner().invoke(main, ["plan", str(file), "--previews", "1"]).stdout
     assert f"hello / short{'':<15}{split['short']:>8,}" in text
@@ -261,20 +319,44 @@ def test_preview_names_the_recipients_variant(tmp_path):
     first = reqs[0]
     text = CliRunner().invoke(main, ["preview", str(file), "--to", first.recipient]).stdout
     assert f"# step hello (variant {first.variant})" in text
-    page = CliRunner().invoke(main, ["preview", str(file), "--to", first.recipient,
-                                     "--format", "html"]).stdout
+    page = (
+        CliRunner()
+        .invoke(main, ["preview", str(file), "--to", first.recipient, "--format", "html"])
+        .stdout
+    )
     assert f'<span class="chip">variant {first.variant}</span>' in page
 
 
 def test_journal_records_the_variant(tmp_path):
     with Journal(tmp_path / "j.sqlite") as j:
-        j.apply([Attempt("k1", "+15551230001", "hello", 1, 0, 0, 1, "h", 1, 1.0, variant="short"),
-                 Attempt("k2", "+15551230001", "bye", 1, 0, 1, 1, "h", 1, 1.0),
-                 Mark("k3", "+15551230002", "hello", 1, 1, 0, 1, status="scheduled",
-                      error_code="not_due", error_message="", content_hash="h", run_id=1,
-                      now=1.0, variant="code")])
+        j.apply(
+            [
+                Attempt("k1", "+15551230001", "hello", 1, 0, 0, 1, "h", 1, 1.0, variant="short"),
+                Attempt("k2", "+15551230001", "bye", 1, 0, 1, 1, "h", 1, 1.0),
+                Mark(
+                    "k3",
+                    "+15551230002",
+                    "hello",
+                    1,
+                    1,
+                    0,
+                    1,
+                    status="scheduled",
+                    error_code="not_due",
+                    error_message="",
+                    content_hash="h",
+                    run_id=1,
+                    now=1.0,
+                    variant="code",
+                ),
+            ]
+        )
         found = j.lookup(["k1", "k2", "k3"])
-        assert (found["k1"].variant, found["k2"].variant, found["k3"].variant) == ("short", None, "code")
+        assert (found["k1"].variant, found["k2"].variant, found["k3"].variant) == (
+            "short",
+            None,
+            "code",
+        )
 
 
 def test_an_older_journal_gains_the_variant_column(tmp_path):
@@ -283,7 +365,9 @@ def test_an_older_journal_gains_the_variant_column(tmp_path):
     for version in range(1, 4):
         db.executescript(_MIGRATIONS[version])
     db.execute("PRAGMA user_version = 3")
-    db.execute("INSERT INTO requests (key, chat, step, status) VALUES ('k', '+15551230001', 'hello', 'accepted')")
+    db.execute(
+        "INSERT INTO requests (key, chat, step, status) VALUES ('k', '+15551230001', 'hello', 'accepted')"
+    )
     db.commit()
     db.close()
     with Journal(path) as j:
@@ -293,38 +377,64 @@ def test_an_older_journal_gains_the_variant_column(tmp_path):
 def test_send_records_variants_and_reweighting_sends_nothing_again(emulator, tmp_path):
     file = write(tmp_path / "c", TWO, rows=20)
     state = tmp_path / "st"
-    out = runner.send(file, state_dir=state, base_url=emulator.base_url,
-                      api_key=emulator.api_key, rate="unlimited")
+    out = runner.send(
+        file,
+        state_dir=state,
+        base_url=emulator.base_url,
+        api_key=emulator.api_key,
+        rate="unlimited",
+    )
     assert out.result.stats.accepted == 20
     reqs = list(iter_plan(load_campaign(file)))
     with Journal(next(state.rglob("*.sqlite"))) as j:
         rows = j.lookup([r.key for r in reqs])
         assert {r.key: r.variant for r in reqs} == {k: e.variant for k, e in rows.items()}
-    write(tmp_path / "c", '      - {id: short, weight: 95, text: "Hi {{ first_name }}"}\n'
-                          '      - {id: code, weight: 5, text: "{{ first_name }}, your code: {{ code }}"}\n',
-          rows=20)
-    doc = json.loads(CliRunner().invoke(main, ["plan", str(file), "--format", "json",
-                                               "--state", str(state)]).stdout)
+    write(
+        tmp_path / "c",
+        '      - {id: short, weight: 95, text: "Hi {{ first_name }}"}\n'
+        '      - {id: code, weight: 5, text: "{{ first_name }}, your code: {{ code }}"}\n',
+        rows=20,
+    )
+    doc = json.loads(
+        CliRunner()
+        .invoke(main, ["plan", str(file), "--format", "json", "--state", str(state)])
+        .stdout
+    )
     assert doc["journal"]["accepted"] == 20 and doc["journal"]["older_content"] == 0
     assert doc["journal"]["other_variant"] > 0
-    again = runner.send(file, state_dir=state, base_url=emulator.base_url,
-                        api_key=emulator.api_key, rate="unlimited")
+    again = runner.send(
+        file,
+        state_dir=state,
+        base_url=emulator.base_url,
+        api_key=emulator.api_key,
+        rate="unlimited",
+    )
     assert again.result.stats.http_requests == 0
 
 
 def test_report_counts_each_variants_own_messages(emulator, tmp_path):
     # One variant sends a single text, the other a text list of two: the step's planned and
     # accepted messages are each recipient's own variant's, not the first variant's.
-    file = write(tmp_path / "c", '      - {id: one, weight: 50, text: "Hi {{ first_name }}"}\n'
-                                 '      - {id: two, weight: 50, text: ["Hi {{ first_name }}", "Code {{ code }}"]}\n',
-                 rows=30)
+    file = write(
+        tmp_path / "c",
+        '      - {id: one, weight: 50, text: "Hi {{ first_name }}"}\n'
+        '      - {id: two, weight: 50, text: ["Hi {{ first_name }}", "Code {{ code }}"]}\n',
+        rows=30,
+    )
     state = tmp_path / "st"
-    out = runner.send(file, state_dir=state, base_url=emulator.base_url,
-                      api_key=emulator.api_key, rate="unlimited")
+    out = runner.send(
+        file,
+        state_dir=state,
+        base_url=emulator.base_url,
+        api_key=emulator.api_key,
+        rate="unlimited",
+    )
     reqs = list(iter_plan(load_campaign(file)))
     expected = sum(r.messages for r in reqs)
     assert {r.messages for r in reqs} == {1, 2} and out.result.stats.accepted == 30
-    result = CliRunner().invoke(main, ["report", str(file), "--format", "json", "--state", str(state)])
+    result = CliRunner().invoke(
+        main, ["report", str(file), "--format", "json", "--state", str(state)]
+    )
     assert result.exit_code == 0, result.output
     step = json.loads(result.stdout)["steps"]["hello"]
     assert step["messages"] == step["messages_accepted"] == expected

@@ -40,36 +40,55 @@ SECRET, OLD = "whsec_current_NEVER_PRINTED", "whsec_old"
 NOW = 1_800_000_000
 
 
-@pytest.mark.parametrize(("header", "secrets", "now", "check"), [
-    (header_value(SECRET, NOW, b"{}"), [SECRET], NOW, Check.OK),
-    (header_value(OLD, NOW, b"{}"), [SECRET, OLD], NOW, Check.OK),  # a rotation: both work
-    (header_value(SECRET, NOW, b"{}"), [OLD], NOW, Check.MISMATCH),
-    (header_value(SECRET, NOW, b"{ }"), [SECRET], NOW, Check.MISMATCH),  # the body changed
-    (header_value(SECRET, NOW - 301, b"{}"), [SECRET], NOW, Check.STALE),
-    (header_value(SECRET, NOW + 301, b"{}"), [SECRET], NOW, Check.FUTURE),
-    (None, [SECRET], NOW, Check.MISSING),
-    ("v1=abc", [SECRET], NOW, Check.MALFORMED),
-    (f"t={NOW}", [SECRET], NOW, Check.MALFORMED),
-    ("t=1e9,v1=ab", [SECRET], NOW, Check.MALFORMED),
-])
+@pytest.mark.parametrize(
+    ("header", "secrets", "now", "check"),
+    [
+        (header_value(SECRET, NOW, b"{}"), [SECRET], NOW, Check.OK),
+        (header_value(OLD, NOW, b"{}"), [SECRET, OLD], NOW, Check.OK),  # a rotation: both work
+        (header_value(SECRET, NOW, b"{}"), [OLD], NOW, Check.MISMATCH),
+        (header_value(SECRET, NOW, b"{ }"), [SECRET], NOW, Check.MISMATCH),  # the body changed
+        (header_value(SECRET, NOW - 301, b"{}"), [SECRET], NOW, Check.STALE),
+        (header_value(SECRET, NOW + 301, b"{}"), [SECRET], NOW, Check.FUTURE),
+        (None, [SECRET], NOW, Check.MISSING),
+        ("v1=abc", [SECRET], NOW, Check.MALFORMED),
+        (f"t={NOW}", [SECRET], NOW, Check.MALFORMED),
+        ("t=1e9,v1=ab", [SECRET], NOW, Check.MALFORMED),
+    ],
+)
 def test_signatures(header, secrets, now, check):
     assert verify(header, b"{}", secrets, now) is check
 
 
 def _event(kind: str, mid: str, chat: str, **more) -> bytes:
-    return json.dumps({"event": kind, "message_id": mid, "external_id": chat,
-                       "protocol": "imessage", "timestamp": NOW * 1000, **more}).encode()
+    return json.dumps(
+        {
+            "event": kind,
+            "message_id": mid,
+            "external_id": chat,
+            "protocol": "imessage",
+            "timestamp": NOW * 1000,
+            **more,
+        }
+    ).encode()
 
 
 def test_bodies():
-    e = parse(_event("message.received", "in1", " +15553000001 ", text="STOP",
-                     received_at=123))
+    e = parse(_event("message.received", "in1", " +15553000001 ", text="STOP", received_at=123))
     assert e == WebhookEvent(EventType.RECEIVED, "in1", "+15553000001", "imessage", 123, "STOP")
     assert isinstance(parse(b"not json"), Refusal) and parse(b"not json").status == 400
     assert parse(b"[" * 100_000 + b"]" * 100_000).status == 400  # no RecursionError
     assert parse(b"[1]").status == 400
-    v4 = parse(json.dumps({"id": "e", "type": "message.received", "created_at": 1,
-                           "organization_id": "o", "data": {}}).encode())
+    v4 = parse(
+        json.dumps(
+            {
+                "id": "e",
+                "type": "message.received",
+                "created_at": 1,
+                "organization_id": "o",
+                "data": {},
+            }
+        ).encode()
+    )
     assert v4.status == 202 and "v4" in v4.reason
     assert parse(_event("message.exploded", "m", "+15553000001")).status == 202
     assert parse(json.dumps({"event": "message.sent"}).encode()).status == 400
@@ -92,11 +111,21 @@ class Running:
         self.port = asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
         self.url = f"http://127.0.0.1:{self.port}{DEFAULT_PATH}"
 
-    def post(self, body: bytes, *, t: int | None = None, secret: str = SECRET,
-             headers: dict[str, str] | None = None) -> httpx.Response:
+    def post(
+        self,
+        body: bytes,
+        *,
+        t: int | None = None,
+        secret: str = SECRET,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         sig = header_value(secret, int(time.time()) if t is None else t, body)
-        return httpx.post(self.url, content=body, timeout=10,
-                          headers={"X-Blooio-Signature": sig, **(headers or {})})
+        return httpx.post(
+            self.url,
+            content=body,
+            timeout=10,
+            headers={"X-Blooio-Signature": sig, **(headers or {})},
+        )
 
     def stop(self) -> None:
         async def down() -> None:
@@ -121,11 +150,18 @@ def listening(tmp_path: Path) -> Iterator[Running]:
 
 def _sent(tmp_path: Path, emu, chats: list[str], cid: str = "hooks") -> Path:
     path = tmp_path / f"{cid}.yaml"
-    path.write_text(f"version: 1\nid: {cid}\nrecipients:\n"
-                    + "".join(f'  - to: "{c}"\n' for c in chats)
-                    + "steps:\n  - id: hello\n    text: Hi\n")
-    runner.send(path, state_dir=tmp_path / "st", rate="unlimited", base_url=emu.base_url,
-                api_key=emu.api_key)
+    path.write_text(
+        f"version: 1\nid: {cid}\nrecipients:\n"
+        + "".join(f'  - to: "{c}"\n' for c in chats)
+        + "steps:\n  - id: hello\n    text: Hi\n"
+    )
+    runner.send(
+        path,
+        state_dir=tmp_path / "st",
+        rate="unlimited",
+        base_url=emu.base_url,
+        api_key=emu.api_key,
+    )
     return path
 
 
@@ -152,8 +188,10 @@ def test_statuses_and_replies_land_in_the_state_once(tmp_path, make_emulator, li
 
     with existing_ledger(tmp_path / "st") as ledger:
         assert ledger is not None
-        assert ledger.standings() == {chats[1]: Standing.OPTED_OUT,
-                                      "+15553199999": Standing.OPTED_OUT}
+        assert ledger.standings() == {
+            chats[1]: Standing.OPTED_OUT,
+            "+15553199999": Standing.OPTED_OUT,
+        }
         assert len(list(ledger.events())) == 2
         [row] = ledger.standing_rows(chats=[chats[1]])
         assert (row.event.campaign, row.event.step) == ("hooks", "hello")
@@ -163,8 +201,15 @@ def test_statuses_and_replies_land_in_the_state_once(tmp_path, make_emulator, li
         assert not d[ids[chats[1]]].final
     # track asks only about the message no webhook finished (and says how many it saved).
     before = emu.stats()["requests"]
-    tracked = runner.track(campaign, state_dir=tmp_path / "st", base_url=emu.base_url,
-                           api_key=emu.api_key, replies=False, timeout=0.5, first_poll=0.0)
+    tracked = runner.track(
+        campaign,
+        state_dir=tmp_path / "st",
+        base_url=emu.base_url,
+        api_key=emu.api_key,
+        replies=False,
+        timeout=0.5,
+        first_poll=0.0,
+    )
     assert tracked.stats.polls_saved == 1
     assert emu.stats()["requests"] - before == tracked.stats.polls >= 1
     with Journal(journal_path(tmp_path / "st", "hooks")) as j:
@@ -179,8 +224,11 @@ def test_a_stop_during_a_send_stops_that_chats_messages(tmp_path, make_emulator,
     chats = [f"+1555320{i:04d}" for i in range(120)]
     late = chats[-1]
     path = tmp_path / "slow.yaml"
-    path.write_text("version: 1\nid: slow\nrecipients:\n" + "".join(f'  - to: "{c}"\n' for c in chats)
-                    + "steps:\n  - id: hello\n    text: Hi\n")
+    path.write_text(
+        "version: 1\nid: slow\nrecipients:\n"
+        + "".join(f'  - to: "{c}"\n' for c in chats)
+        + "steps:\n  - id: hello\n    text: Hi\n"
+    )
 
     def stop_soon() -> None:
         time.sleep(0.2)
@@ -190,8 +238,14 @@ def test_a_stop_during_a_send_stops_that_chats_messages(tmp_path, make_emulator,
     poster = threading.Thread(target=stop_soon)
     poster.start()
     started = time.monotonic()
-    runner.send(path, state_dir=tmp_path / "st", rate="unlimited", concurrency=1,
-                base_url=emu.base_url, api_key=emu.api_key)
+    runner.send(
+        path,
+        state_dir=tmp_path / "st",
+        rate="unlimited",
+        concurrency=1,
+        base_url=emu.base_url,
+        api_key=emu.api_key,
+    )
     poster.join()
     assert time.monotonic() - started > 1.0  # the send was still running when the STOP came
     sent = {m["chat"] for m in emu.messages()}
@@ -200,10 +254,23 @@ def test_a_stop_during_a_send_stops_that_chats_messages(tmp_path, make_emulator,
 
 def _start_listen(state: Path, port_file: Path) -> subprocess.Popen:
     port_file.unlink(missing_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "runner", "listen", "--state", str(state),
-                             "--port", "0", "--port-file", str(port_file)],
-                            env={**os.environ, "BLOOIO_WEBHOOK_SECRET": SECRET},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "listen",
+            "--state",
+            str(state),
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+        ],
+        env={**os.environ, "BLOOIO_WEBHOOK_SECRET": SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     for _ in range(400):
         if port_file.exists() and port_file.read_text().strip():
             return proc
@@ -217,8 +284,10 @@ def test_a_listener_killed_mid_stream_loses_nothing_it_acknowledged(tmp_path: Pa
     does): afterwards every event is in the ledger exactly once."""
     state, port_file = tmp_path / "st", tmp_path / "port"
     chats = [f"+1555330{i:04d}" for i in range(120)]
-    bodies = {c: _event("message.received", f"in_{c}", c, text="STOP", received_at=NOW * 1000)
-              for c in chats}
+    bodies = {
+        c: _event("message.received", f"in_{c}", c, text="STOP", received_at=NOW * 1000)
+        for c in chats
+    }
     acked: set[str] = set()
     lock = threading.Lock()
 
@@ -274,15 +343,20 @@ def test_a_listener_killed_mid_stream_loses_nothing_it_acknowledged(tmp_path: Pa
 
 
 def test_the_emulator_delivers_signed_webhooks_made_with_campaign_webhook(
-        tmp_path: Path, make_emulator, campaign_cli, listening):
+    tmp_path: Path, make_emulator, campaign_cli, listening
+):
     """The rehearsal end to end: `campaign webhook create` subscribes the listener on the
     emulator (the secret lands in a 0600 file, nowhere else); the emulator then posts the
     lifecycle and a STOP, signed, some twice; the listener stores them; track polls nothing."""
-    emu = make_emulator(EmulatorConfig(sent_after_ms=0, delivered_after_ms=0,
-                                       delivery_jitter_ms=0, webhook_duplicate_rate=0.5))
+    emu = make_emulator(
+        EmulatorConfig(
+            sent_after_ms=0, delivered_after_ms=0, delivery_jitter_ms=0, webhook_duplicate_rate=0.5
+        )
+    )
     secret_file = tmp_path / "secrets" / "webhook.secret"
-    made = campaign_cli("webhook", "create", listening.url, "--secret-file", str(secret_file),
-                        env=emu.env())
+    made = campaign_cli(
+        "webhook", "create", listening.url, "--secret-file", str(secret_file), env=emu.env()
+    )
     assert made.returncode == 0, made.stderr
     secret = secret_file.read_text().strip()
     assert secret.startswith("whsec_") and secret not in made.stdout + made.stderr
@@ -302,8 +376,14 @@ def test_the_emulator_delivers_signed_webhooks_made_with_campaign_webhook(
     with existing_ledger(tmp_path / "st") as ledger:
         assert ledger is not None and ledger.standings() == {chats[1]: Standing.OPTED_OUT}
     before = emu.stats()["requests"]
-    tracked = runner.track(campaign, state_dir=tmp_path / "st", base_url=emu.base_url,
-                           api_key=emu.api_key, replies=False, timeout=5)
+    tracked = runner.track(
+        campaign,
+        state_dir=tmp_path / "st",
+        base_url=emu.base_url,
+        api_key=emu.api_key,
+        replies=False,
+        timeout=5,
+    )
     assert tracked.stats.polls == 0 and tracked.stats.polls_saved == 2
     assert emu.stats()["requests"] == before
     assert listening.listener.stats.refused == 0
@@ -311,6 +391,12 @@ def test_the_emulator_delivers_signed_webhooks_made_with_campaign_webhook(
     assert gone.returncode == 0 and "deleted" in gone.stdout
     missing = campaign_cli("webhook", "delete", "wh_0001", env=emu.env())
     assert missing.returncode == 1 and "no such webhook" in missing.stderr
-    outside = campaign_cli("webhook", "create", "https://example.com/hook", "--secret-file",
-                           str(tmp_path / "x"), env=emu.env())
+    outside = campaign_cli(
+        "webhook",
+        "create",
+        "https://example.com/hook",
+        "--secret-file",
+        str(tmp_path / "x"),
+        env=emu.env(),
+    )
     assert outside.returncode == 1 and not (tmp_path / "x").exists()

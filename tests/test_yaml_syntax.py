@@ -20,7 +20,9 @@ def error(text: str):
 def test_an_unclosed_quote_points_at_the_line_where_it_opens():
     p = error('version: 1\nid: "abc\nsteps:\n  - id: a\n    text: hi\n')
     assert (p.line, p.column) == (2, 5)
-    assert "this quote is never closed" in p.message and "while scanning a quoted scalar" in p.message
+    assert (
+        "this quote is never closed" in p.message and "while scanning a quoted scalar" in p.message
+    )
     assert "close the quote" in (p.hint or "")
 
 
@@ -36,15 +38,22 @@ def test_a_tab_says_tabs_cannot_indent_yaml():
     assert "'\\t'" in p.message  # the parser's words
 
 
-@pytest.mark.parametrize("text,key,line,more", [
-    ("steps:\n  - id: a\n    text: hi\n     when: x\n", "when", 4, "more"),
-    ("steps:\n  - id: a\n    text: hi\n   when: x\n", "when", 4, "less"),
-    ("version: 1\n id: x\n", "id", 2, "more"),
-    ("sender:\n  from_number: x\n    share_contact: true\n", "share_contact", 3, "more"),
-])
+@pytest.mark.parametrize(
+    "text,key,line,more",
+    [
+        ("steps:\n  - id: a\n    text: hi\n     when: x\n", "when", 4, "more"),
+        ("steps:\n  - id: a\n    text: hi\n   when: x\n", "when", 4, "less"),
+        ("version: 1\n id: x\n", "id", 2, "more"),
+        ("sender:\n  from_number: x\n    share_contact: true\n", "share_contact", 3, "more"),
+    ],
+)
 def test_bad_indentation_names_the_key_out_of_line(text: str, key: str, line: int, more: str):
     p = error(text)
-    assert p.line == line and f"the key '{key}' is out of line" in p.message and f"{more} than" in p.message
+    assert (
+        p.line == line
+        and f"the key '{key}' is out of line" in p.message
+        and f"{more} than" in p.message
+    )
     assert key in (p.hint or "")
 
 

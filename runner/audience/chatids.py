@@ -15,7 +15,9 @@ E164 = re.compile(r"^\+[1-9][0-9]{7,14}\Z")
 EMAIL = re.compile(r"^[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[A-Za-z0-9-]{2,}\Z")
 GROUP = re.compile(r"^grp_[A-Za-z0-9_-]+$")
 
-TO_FORMS = "an E.164 phone ('+15551230001'), an email, a group id 'grp_...', or a list of phones/emails"
+TO_FORMS = (
+    "an E.164 phone ('+15551230001'), an email, a group id 'grp_...', or a list of phones/emails"
+)
 
 
 class ChatIdError(ValueError):
@@ -76,8 +78,10 @@ def _member(value: str, region: str | None = None, notes: list[Phone] | None = N
             return v.lower()
         raise ChatIdError(f"'{v}' is not a valid email address", "write it as name@example.com")
     if GROUP.match(v):
-        raise ChatIdError(f"a group id ('{v}') cannot be a member of a list",
-                          "use the group id alone, or list its members' phones/emails")
+        raise ChatIdError(
+            f"a group id ('{v}') cannot be a member of a list",
+            "use the group id alone, or list its members' phones/emails",
+        )
     hint = _near_e164(v)
     if hint is not None:
         raise ChatIdError(f"'{v}' is not in E.164 form", hint, phone_like=region is None)
@@ -95,7 +99,7 @@ def normalize_chat(to: object, region: str | None = None, notes: list[Phone] | N
     if isinstance(to, (int, float)):
         raise ChatIdError(
             f"'to' was read as the number {to!r}, not a phone number",
-            "quote it: to: \"+15551230001\" (YAML reads an unquoted +1555… as a number)",
+            'quote it: to: "+15551230001" (YAML reads an unquoted +1555… as a number)',
         )
     if isinstance(to, str):
         text = to.strip()
@@ -112,14 +116,18 @@ def normalize_chat(to: object, region: str | None = None, notes: list[Phone] | N
         for item in to:
             if not isinstance(item, str):
                 if isinstance(item, (int, float)) and not isinstance(item, bool):
-                    raise ChatIdError(f"a member of 'to' was read as the number {item!r}",
-                                      "quote each phone number: [\"+15551230001\", ...]")
+                    raise ChatIdError(
+                        f"a member of 'to' was read as the number {item!r}",
+                        'quote each phone number: ["+15551230001", ...]',
+                    )
                 raise ChatIdError(f"each member of 'to' must be a phone or email, got {item!r}")
         return _normalize_list(to, region, notes)
     raise ChatIdError(f"'to' must be {TO_FORMS}")
 
 
-def _normalize_list(items: list[str], region: str | None = None, notes: list[Phone] | None = None) -> str:
+def _normalize_list(
+    items: list[str], region: str | None = None, notes: list[Phone] | None = None
+) -> str:
     members = sorted({_member(i, region, notes) for i in items if i.strip()})
     if not members:
         raise ChatIdError("'to' lists no phone or email")

@@ -82,8 +82,10 @@ def read_header(header: Iterable[str]) -> Columns:
     return Columns(header=cells, names=tuple(names), spellings=spellings)
 
 
-def closest(name: str, available: Iterable[str], columns: Mapping[str, str] | None = None) -> str | None:
-    """"first_name (column 'First Name')" for an undefined ``name``, or None when nothing is close."""
+def closest(
+    name: str, available: Iterable[str], columns: Mapping[str, str] | None = None
+) -> str | None:
+    """ "first_name (column 'First Name')" for an undefined ``name``, or None when nothing is close."""
     pool = list(available)
     best = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     if not best:

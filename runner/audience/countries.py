@@ -15,11 +15,27 @@ import phonenumbers
 
 # Spellings people and CRMs use that the locale table does not hold.
 _ALIASES = {
-    "usa": "US", "u s a": "US", "u s": "US", "united states of america": "US", "america": "US",
-    "uk": "GB", "u k": "GB", "great britain": "GB", "britain": "GB", "england": "GB",
-    "scotland": "GB", "wales": "GB", "northern ireland": "GB",
-    "uae": "AE", "holland": "NL", "the netherlands": "NL", "czechia": "CZ",
-    "south korea": "KR", "korea": "KR", "russia": "RU", "viet nam": "VN",
+    "usa": "US",
+    "u s a": "US",
+    "u s": "US",
+    "united states of america": "US",
+    "america": "US",
+    "uk": "GB",
+    "u k": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "uae": "AE",
+    "holland": "NL",
+    "the netherlands": "NL",
+    "czechia": "CZ",
+    "south korea": "KR",
+    "korea": "KR",
+    "russia": "RU",
+    "viet nam": "VN",
 }
 
 
@@ -40,6 +56,7 @@ def _locale_data() -> dict[str, dict[str, str]]:
     spec = importlib.util.spec_from_file_location("_runner_phonenumbers_locale", path)
     if spec is None or spec.loader is None:  # pragma: no cover - a packaging change upstream
         from phonenumbers.geodata.locale import LOCALE_DATA
+
         return LOCALE_DATA
     module = importlib.util.module_from_spec(spec)
     module.__package__ = "phonenumbers.geodata"  # its one relative import: ..util

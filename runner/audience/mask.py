@@ -85,6 +85,8 @@ def mask_hint(hint: str, value: str) -> str:
     if len(digits) >= 7 and digits[-7:] in _NOT_DIGITS.sub("", hint):
         return mask_text(hint)
     return hint
+
+
 REPLY_EXCERPT_CHARS = 160
 
 

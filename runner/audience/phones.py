@@ -59,30 +59,43 @@ def normalize_phone(text: str, region: str) -> Phone:
     """``text`` in E.164 (national numbers read in ``region``), or PhoneError with the reason."""
     region = region.upper()
     example = phonenumbers.example_number(region)
-    like = (f" (a {region} number: '{phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL)}' "
-            f"or '{phonenumbers.format_number(example, PhoneNumberFormat.E164)}')") if example else ""
+    like = (
+        (
+            f" (a {region} number: '{phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL)}' "
+            f"or '{phonenumbers.format_number(example, PhoneNumberFormat.E164)}')"
+        )
+        if example
+        else ""
+    )
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as err:
-        raise PhoneError(f"'{text}' is not a phone number ({_parse_reason(err)})",
-                         f"write the number with its area code{like}") from None
+        raise PhoneError(
+            f"'{text}' is not a phone number ({_parse_reason(err)})",
+            f"write the number with its area code{like}",
+        ) from None
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != ValidationResult.IS_POSSIBLE:
         # The number's own country (a +44 number read with region US is British), by its
         # country code when the number is too malformed to match one of its regions.
-        country = (phonenumbers.region_code_for_number(number)
-                   or phonenumbers.region_code_for_country_code(number.country_code or 0))
+        country = phonenumbers.region_code_for_number(
+            number
+        ) or phonenumbers.region_code_for_country_code(number.country_code or 0)
         raise PhoneError(
             f"'{text}' cannot be a phone number: {_REASONS.get(reason, 'impossible')} "
             f"for {country} (read with default_region {region})",
-            f"check the digits{like}; a number of another country starts with + and its country code")
+            f"check the digits{like}; a number of another country starts with + and its country code",
+        )
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     extension = number.extension or None
     if phonenumbers.is_valid_number(number):
         return Phone(e164, extension=extension)
     # The message must not quote the number: repeated warnings are grouped by their text.
-    return Phone(e164, "possible but not assigned in its country's numbering plan "
-                       "(a fictional or unused range)", extension)
+    return Phone(
+        e164,
+        "possible but not assigned in its country's numbering plan (a fictional or unused range)",
+        extension,
+    )
 
 
 def _parse_reason(err: NumberParseException) -> str:

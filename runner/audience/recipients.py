@@ -46,7 +46,9 @@ class Recipient:
     path: str = ""  # JSON path of an inline recipient ("recipients[3]")
     problem: Problem | None = None
     duplicate: bool = False  # the same chat appeared earlier: not sent again
-    zone: str | None = None  # its IANA time zone, set by the planner when the campaign has a schedule
+    zone: str | None = (
+        None  # its IANA time zone, set by the planner when the campaign has a schedule
+    )
     # Variable name -> the header it comes from ("first_name" -> "First Name"), shared by all rows.
     columns: dict[str, str] | None = None
 
@@ -88,7 +90,7 @@ class Layout:
     footer_line: int | None = None
 
     def describe(self) -> str | None:
-        """"read as UTF-16, tab-delimited, header on row 4, 2 footer rows skipped", or None."""
+        """ "read as UTF-16, tab-delimited, header on row 4, 2 footer rows skipped", or None."""
         parts = []
         if not self.encoding.startswith("UTF-8"):
             parts.append(f"read as {self.encoding}")
@@ -97,8 +99,10 @@ class Layout:
         if self.header_line != 1:
             parts.append(f"header on row {self.header_line}")
         if self.footer_rows:
-            parts.append(f"{self.footer_rows} footer row{'s' if self.footer_rows != 1 else ''} "
-                         f"skipped (from row {self.footer_line})")
+            parts.append(
+                f"{self.footer_rows} footer row{'s' if self.footer_rows != 1 else ''} "
+                f"skipped (from row {self.footer_line})"
+            )
         return ", ".join(parts) if parts else None
 
 
@@ -120,7 +124,7 @@ class RowGroup:
             self.rows.append(str(line) if line is not None and file == self.file else where)
 
     def named(self) -> str:
-        """"rows 5, 9, 12" ("… and 180 more" past LISTED_ROWS)."""
+        """ "rows 5, 9, 12" ("… and 180 more" past LISTED_ROWS)."""
         more = f" and {self.count - len(self.rows):,} more" if self.count > len(self.rows) else ""
         label = "row" if self.count == 1 else "rows"
         return f"{label} {', '.join(self.rows)}{more}"
@@ -158,30 +162,50 @@ class ReadStats:
         out = []
         if self.no_chat.count:
             g = self.no_chat
-            out.append(Problem(
-                f"{g.count:,} row(s) have no phone/email in {source.to_label()} and were skipped: "
-                f"{g.named()}", file=g.file, line=g.line, path=source.to_column, severity="warning",
-                layer="recipients",
-                hint="fill in the chat id, or name another column to fall back on "
-                     "(recipients.to: [Mobile Phone, Phone Number]); recipients.strict: true makes "
-                     "these rows errors"))
+            out.append(
+                Problem(
+                    f"{g.count:,} row(s) have no phone/email in {source.to_label()} and were skipped: "
+                    f"{g.named()}",
+                    file=g.file,
+                    line=g.line,
+                    path=source.to_column,
+                    severity="warning",
+                    layer="recipients",
+                    hint="fill in the chat id, or name another column to fall back on "
+                    "(recipients.to: [Mobile Phone, Phone Number]); recipients.strict: true makes "
+                    "these rows errors",
+                )
+            )
         if self.extensions.count:
             g = self.extensions
-            out.append(Problem(
-                f"x{self.extension_example} dropped: texts cannot reach an extension "
-                f"({g.count:,} number(s) with an extension, {g.named()})", file=g.file, line=g.line,
-                path=source.to_column, severity="warning", layer="recipients",
-                hint="the message goes to the main number; put a mobile number in the row to reach "
-                     "the person"))
+            out.append(
+                Problem(
+                    f"x{self.extension_example} dropped: texts cannot reach an extension "
+                    f"({g.count:,} number(s) with an extension, {g.named()})",
+                    file=g.file,
+                    line=g.line,
+                    path=source.to_column,
+                    severity="warning",
+                    layer="recipients",
+                    hint="the message goes to the main number; put a mobile number in the row to reach "
+                    "the person",
+                )
+            )
         if not self.unassigned:
             return out
         first = self.first_unassigned[0]
-        return out + [Problem(
-            f"{self.unassigned:,} phone number(s) are {self.unassigned_note}; they are still sent "
-            f"(e.g. {', '.join(r.where() for r in self.first_unassigned)})",
-            file=first.file, line=first.line,
-            path=f"{first.path}.to" if first.path else source.to_column, severity="warning",
-            layer="recipients", hint="check the numbers; a real customer's number is assigned")]
+        return out + [
+            Problem(
+                f"{self.unassigned:,} phone number(s) are {self.unassigned_note}; they are still sent "
+                f"(e.g. {', '.join(r.where() for r in self.first_unassigned)})",
+                file=first.file,
+                line=first.line,
+                path=f"{first.path}.to" if first.path else source.to_column,
+                severity="warning",
+                layer="recipients",
+                hint="check the numbers; a real customer's number is assigned",
+            )
+        ]
 
     def skipped(self, where: str) -> None:
         self.empty_rows += 1
@@ -193,8 +217,10 @@ class ReadStats:
     def warning(self) -> str | None:
         if not self.empty_rows:
             return None
-        return (f"{self.empty_rows:,} row(s) with every cell empty were skipped "
-                f"(e.g. {', '.join(self.first_empty or [])})")
+        return (
+            f"{self.empty_rows:,} row(s) with every cell empty were skipped "
+            f"(e.g. {', '.join(self.first_empty or [])})"
+        )
 
 
 def source_of(doc: Document, base_dir: Path) -> RecipientSource:
@@ -213,11 +239,17 @@ def source_of(doc: Document, base_dir: Path) -> RecipientSource:
     to = spec.get("to", "to")
     columns = [str(c) for c in to] if isinstance(to, list) and to else [str(to)]
     country = spec.get("country")
-    return RecipientSource(inline=False, file=str(path), to_column=columns[0], format=fmt,
-                           region=region, sheet=str(sheet) if sheet is not None else None,
-                           fallbacks=tuple(columns[1:]),
-                           country_column=str(country) if country is not None else None,
-                           strict=spec.get("strict") is True)
+    return RecipientSource(
+        inline=False,
+        file=str(path),
+        to_column=columns[0],
+        format=fmt,
+        region=region,
+        sheet=str(sheet) if sheet is not None else None,
+        fallbacks=tuple(columns[1:]),
+        country_column=str(country) if country is not None else None,
+        strict=spec.get("strict") is True,
+    )
 
 
 def _region(spec: object) -> str | None:
@@ -231,17 +263,31 @@ def check_source(doc: Document, source: RecipientSource) -> list[Problem]:
     if isinstance(spec, dict) and spec.get("default_region") is not None:
         message = region_problem(spec["default_region"])
         if message is not None:
-            return [doc.problem(("recipients", "default_region"), message,
-                                "use the two-letter country code of the numbers written without +, e.g. US, GB, DE")]
+            return [
+                doc.problem(
+                    ("recipients", "default_region"),
+                    message,
+                    "use the two-letter country code of the numbers written without +, e.g. US, GB, DE",
+                )
+            ]
     if source.inline:
         return []
     if source.format not in FORMATS:
-        return [doc.problem(("recipients", "file"),
-                            f"cannot tell the format of '{Path(source.file).name}'",
-                            "use a .csv, .jsonl or .xlsx file, or set recipients.format: csv|jsonl|xlsx")]
+        return [
+            doc.problem(
+                ("recipients", "file"),
+                f"cannot tell the format of '{Path(source.file).name}'",
+                "use a .csv, .jsonl or .xlsx file, or set recipients.format: csv|jsonl|xlsx",
+            )
+        ]
     if source.sheet is not None and source.format != "xlsx":
-        return [doc.problem(("recipients", "sheet"), "'sheet' applies to .xlsx workbooks only",
-                            "remove it, or point recipients.file at the workbook")]
+        return [
+            doc.problem(
+                ("recipients", "sheet"),
+                "'sheet' applies to .xlsx workbooks only",
+                "remove it, or point recipients.file at the workbook",
+            )
+        ]
     name = str(doc.data["recipients"].get("file", ""))
     try:
         confine(name, Path(doc.file).parent, doc.file, "recipients file")
@@ -250,8 +296,9 @@ def check_source(doc: Document, source: RecipientSource) -> list[Problem]:
     return []
 
 
-def iter_recipients(doc: Document, source: RecipientSource,
-                    stats: ReadStats | None = None) -> Iterator[Recipient]:
+def iter_recipients(
+    doc: Document, source: RecipientSource, stats: ReadStats | None = None
+) -> Iterator[Recipient]:
     """Every recipient row in order, normalised, duplicates flagged (the first row wins).
 
     ``stats`` counts the rows skipped without a problem (every cell empty, no chat id) and
@@ -271,15 +318,23 @@ def iter_recipients(doc: Document, source: RecipientSource,
     for rec, cell in rows:
         to = cell.to
         # The usual row (a non-blank string) is settled by the first test alone.
-        if not (type(to) is str and to.strip()) and rec.problem is None and not source.inline \
-                and _blank(to):
+        if (
+            not (type(to) is str and to.strip())
+            and rec.problem is None
+            and not source.inline
+            and _blank(to)
+        ):
             if not source.strict:
                 stats.no_chat.add(rec.file, rec.line, rec.where())
                 continue
-            rec.problem = Problem(f"this row has no phone/email in {source.to_label()}",
-                                  file=rec.file, line=rec.line, path=source.to_column,
-                                  layer="recipients",
-                                  hint="fill it in, or remove recipients.strict to skip such rows")
+            rec.problem = Problem(
+                f"this row has no phone/email in {source.to_label()}",
+                file=rec.file,
+                line=rec.line,
+                path=source.to_column,
+                layer="recipients",
+                hint="fill it in, or remove recipients.strict to skip such rows",
+            )
         rec.index = index
         index += 1
         region, stated = source.region, None
@@ -288,9 +343,13 @@ def iter_recipients(doc: Document, source: RecipientSource,
             if stated is None:
                 rec.problem = Problem(
                     f"'{excerpt(cell.country)}' in column '{source.country_column}' is not a country "
-                    "the runner knows", file=rec.file, line=rec.line, path=str(source.country_column),
+                    "the runner knows",
+                    file=rec.file,
+                    line=rec.line,
+                    path=str(source.country_column),
                     layer="recipients",
-                    hint="write the country's ISO code (FR) or its name in English (France)")
+                    hint="write the country's ISO code (FR) or its name in English (France)",
+                )
             else:
                 region = stated
         if rec.problem is None:
@@ -331,7 +390,9 @@ _NO_CELLS = Cells(None)
 
 
 def _blank(to: Any) -> bool:
-    return to is None or (isinstance(to, str) and not to.strip()) or (isinstance(to, list) and not to)
+    return (
+        to is None or (isinstance(to, str) and not to.strip()) or (isinstance(to, list) and not to)
+    )
 
 
 def _first(values: list[Any]) -> Any:
@@ -355,13 +416,19 @@ def _chat_problem(err: ChatIdError, rec: Recipient, to: Any, source: RecipientSo
             hint = mask_hint(hint, to)
     if err.phone_like and not source.inline:
         hint = f"{hint}{REGION_HINT}"
-    return Problem(message, file=rec.file, line=rec.line,
-                   path=f"{rec.path}.to" if rec.path else source.to_column,
-                   hint=hint or "check the value", layer="recipients")
+    return Problem(
+        message,
+        file=rec.file,
+        line=rec.line,
+        path=f"{rec.path}.to" if rec.path else source.to_column,
+        hint=hint or "check the value",
+        layer="recipients",
+    )
 
 
-def _other_country(rec: Recipient, chat: str, region: str, cell: str,
-                   source: RecipientSource) -> Problem | None:
+def _other_country(
+    rec: Recipient, chat: str, region: str, cell: str, source: RecipientSource
+) -> Problem | None:
     """An error when a phone of the row is another country's than the row's own."""
     import phonenumbers
 
@@ -374,20 +441,30 @@ def _other_country(rec: Recipient, chat: str, region: str, cell: str,
             other = phonenumbers.region_code_for_number(number) or f"+{number.country_code}"
             return Problem(
                 f"{mask_one(member)} is a number of {other} (+{number.country_code}), but the row's "
-                f"country is '{excerpt(cell)}' ({region}, +{want})", file=rec.file, line=rec.line,
-                path=source.to_column, layer="recipients",
+                f"country is '{excerpt(cell)}' ({region}, +{want})",
+                file=rec.file,
+                line=rec.line,
+                path=source.to_column,
+                layer="recipients",
                 hint=f"fix the number or the row's '{source.country_column}'; a number written "
-                     "without + is read as a number of the row's country")
+                "without + is read as a number of the row's country",
+            )
     return None
 
 
 def _inline_rows(doc: Document) -> Iterator[tuple[Recipient, Cells]]:
     for i, item in enumerate(doc.data.get("recipients") or []):
         line, _col = doc.locate(("recipients", i))
-        rec = Recipient(index=i, chat=None, vars={}, file=doc.file, line=line, path=f"recipients[{i}]")
+        rec = Recipient(
+            index=i, chat=None, vars={}, file=doc.file, line=line, path=f"recipients[{i}]"
+        )
         if not isinstance(item, dict):
-            rec.problem = doc.problem(("recipients", i), "a recipient must be a mapping with 'to'",
-                                      "write: - to: \"+15551230001\"", layer="recipients")
+            rec.problem = doc.problem(
+                ("recipients", i),
+                "a recipient must be a mapping with 'to'",
+                'write: - to: "+15551230001"',
+                layer="recipients",
+            )
             yield rec, _NO_CELLS
             continue
         v = item.get("vars") or {}
@@ -395,22 +472,26 @@ def _inline_rows(doc: Document) -> Iterator[tuple[Recipient, Cells]]:
         yield rec, Cells(item.get("to"))
 
 
-def text_lines(path: str, layer: str = "recipients", shown: str | None = None, *,
-               utf8: bool = False) -> Iterator[str]:
+def text_lines(
+    path: str, layer: str = "recipients", shown: str | None = None, *, utf8: bool = False
+) -> Iterator[str]:
     """The file's lines as text in the encoding it was saved in (textfile.py), line ends kept
     for csv. Only a regular file is read (a FIFO or a device would block or never end).
     ``shown``: the name problems give the file (the path as the campaign wrote it)."""
     return open_text(path, layer, shown, utf8=utf8).lines
 
 
-def _columns(source: RecipientSource, header: list[str], file: str,
-             line: int = 1) -> tuple[Columns, list[int], int | None]:
+def _columns(
+    source: RecipientSource, header: list[str], file: str, line: int = 1
+) -> tuple[Columns, list[int], int | None]:
     """The header's columns, the indexes of the chat id columns and of the country column;
     CampaignError if unusable."""
     try:
         columns = read_header(header)
     except ColumnClash as err:
-        raise CampaignError(Problem(str(err), file=file, line=line, layer="recipients", hint=err.hint)) from None
+        raise CampaignError(
+            Problem(str(err), file=file, line=line, layer="recipients", hint=err.hint)
+        ) from None
     wanted = list(source.to_columns) + ([source.country_column] if source.country_column else [])
     found: list[int] = []
     for j, name in enumerate(wanted):
@@ -419,14 +500,27 @@ def _columns(source: RecipientSource, header: list[str], file: str,
             key = "recipients.country" if j >= len(source.to_columns) else "recipients.to"
             guess = did_you_mean(name, list(columns.header))
             listed = ", ".join(excerpt(h) for h in columns.header[:_LISTED_COLUMNS])
-            more = (f" and {len(columns.header) - _LISTED_COLUMNS:,} more"
-                    if len(columns.header) > _LISTED_COLUMNS else "")
+            more = (
+                f" and {len(columns.header) - _LISTED_COLUMNS:,} more"
+                if len(columns.header) > _LISTED_COLUMNS
+                else ""
+            )
             what = "phones/emails" if key == "recipients.to" else "each row's country"
-            hint = (f"did you mean '{guess}'? set {key}: {guess}" if guess else
-                    f"the columns are: {listed}{more}; set {key} to the one holding {what}")
-            raise CampaignError(Problem(f"the {source.format.upper()} has no column '{name}'",
-                                        file=file, line=line, path=key, hint=hint,
-                                        layer="recipients"))
+            hint = (
+                f"did you mean '{guess}'? set {key}: {guess}"
+                if guess
+                else f"the columns are: {listed}{more}; set {key} to the one holding {what}"
+            )
+            raise CampaignError(
+                Problem(
+                    f"the {source.format.upper()} has no column '{name}'",
+                    file=file,
+                    line=line,
+                    path=key,
+                    hint=hint,
+                    layer="recipients",
+                )
+            )
         found.append(i)
     country = found.pop() if source.country_column else None
     return columns, found, country
@@ -470,8 +564,14 @@ def _prose(cells: list[str]) -> bool:
     return any(ch.isalpha() for ch in text)
 
 
-def _without_footer(rows: Iterator[tuple[int, list[str]]], to_i: list[int], width: int,
-                    layout: Layout, *, short: bool) -> Iterator[tuple[int, list[str]]]:
+def _without_footer(
+    rows: Iterator[tuple[int, list[str]]],
+    to_i: list[int],
+    width: int,
+    layout: Layout,
+    *,
+    short: bool,
+) -> Iterator[tuple[int, list[str]]]:
     """The rows below the header, less a footer ("Copyright …", "Generated By …"): rows at the
     end of the file without a chat id, at most one cell filled, one of them prose. Such rows
     are held back until a row of data follows (then they are data) or the file ends."""
@@ -498,8 +598,10 @@ def _without_footer(rows: Iterator[tuple[int, list[str]]], to_i: list[int], widt
     yield from held
 
 
-def _find_header(rows: Iterator[tuple[int, list[str]]], source: RecipientSource,
-                 ) -> tuple[int, list[str], Iterator[tuple[int, list[str]]]] | None:
+def _find_header(
+    rows: Iterator[tuple[int, list[str]]],
+    source: RecipientSource,
+) -> tuple[int, list[str], Iterator[tuple[int, list[str]]]] | None:
     """The header row (the first holding a chat id column's name within the first rows, else
     the first non-empty row, which _columns then explains) and the rows after it."""
     is_header = _names_header(source)
@@ -533,18 +635,30 @@ def _csv_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Recip
             except StopIteration:
                 return
             except csv.Error as err:
-                raise CampaignError(Problem(f"cannot read the CSV: {err}", file=source.file,
-                                            line=reader.line_num, layer="recipients",
-                                            hint="check the quotes of this line: a cell that "
-                                                 "opens a quote must close it")) from None
+                raise CampaignError(
+                    Problem(
+                        f"cannot read the CSV: {err}",
+                        file=source.file,
+                        line=reader.line_num,
+                        layer="recipients",
+                        hint="check the quotes of this line: a cell that "
+                        "opens a quote must close it",
+                    )
+                ) from None
             start, line = line, reader.line_num + 1
             yield start, row
 
     found = _find_header(physical(), source)
     if found is None:
-        raise CampaignError(Problem("the CSV file is empty; it needs a header row",
-                                    file=source.file, line=1, layer="recipients",
-                                    hint="the first row names the columns, e.g. to,first_name"))
+        raise CampaignError(
+            Problem(
+                "the CSV file is empty; it needs a header row",
+                file=source.file,
+                line=1,
+                layer="recipients",
+                hint="the first row names the columns, e.g. to,first_name",
+            )
+        )
     header_line, header, rest = found
     layout.header_line = header_line
     header = [h.strip() for h in header]
@@ -553,9 +667,15 @@ def _csv_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Recip
     if dupes:
         named = ", ".join(excerpt(h) for h in dupes[:_LISTED_COLUMNS])
         more = f" and {len(dupes) - _LISTED_COLUMNS:,} more" if len(dupes) > _LISTED_COLUMNS else ""
-        raise CampaignError(Problem(f"the CSV header repeats column(s) {named}{more}",
-                                    file=source.file, line=header_line, layer="recipients",
-                                    hint="give every column a distinct name"))
+        raise CampaignError(
+            Problem(
+                f"the CSV header repeats column(s) {named}{more}",
+                file=source.file,
+                line=header_line,
+                layer="recipients",
+                hint="give every column a distinct name",
+            )
+        )
     columns, to_i, country_i = _columns(source, header, source.file, header_line)
     spellings = dict(columns.spellings)
     width = len(header)
@@ -566,19 +686,26 @@ def _csv_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Recip
         if not "".join(row).strip():
             stats.skipped(f"{source.file}:{start}")  # ",,,," from a spreadsheet's empty row
             continue
-        rec = Recipient(index=0, chat=None, vars={}, file=source.file, line=start,
-                        columns=spellings)
+        rec = Recipient(
+            index=0, chat=None, vars={}, file=source.file, line=start, columns=spellings
+        )
         if len(row) != width:
             rec.problem = Problem(
-                f"this row has {len(row)} cells, the header has {width}", file=source.file,
-                line=start, layer="recipients",
+                f"this row has {len(row)} cells, the header has {width}",
+                file=source.file,
+                line=start,
+                layer="recipients",
                 hint=f"quote cells that contain '{delimiter}'; every row needs one cell per column",
             )
             yield rec, _NO_CELLS
             continue
         rec.vars = columns.variables(row, skip=skip)
-        yield rec, Cells(_first([row[i] for i in to_i]),
-                         row[country_i] if country_i is not None else None)
+        yield (
+            rec,
+            Cells(
+                _first([row[i] for i in to_i]), row[country_i] if country_i is not None else None
+            ),
+        )
 
 
 def _xlsx_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Recipient, Cells]]:
@@ -587,9 +714,15 @@ def _xlsx_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Reci
     layout = stats.layout = Layout(encoding="UTF-8", delimiter=None)
     found = _find_header(rows, source)
     if found is None:
-        raise CampaignError(Problem("the sheet is empty; it needs a header row", file=label,
-                                    line=1, layer="recipients",
-                                    hint="the first row names the columns, e.g. to, first_name"))
+        raise CampaignError(
+            Problem(
+                "the sheet is empty; it needs a header row",
+                file=label,
+                line=1,
+                layer="recipients",
+                hint="the first row names the columns, e.g. to, first_name",
+            )
+        )
     header_line, header, rest = found
     layout.header_line = header_line
     header = list(header)
@@ -606,16 +739,31 @@ def _xlsx_rows(source: RecipientSource, stats: ReadStats) -> Iterator[tuple[Reci
         if len(cells) > width and any(cells[width:]):
             extra = next(j for j in range(width, len(cells)) if cells[j])
             rec = Recipient(index=0, chat=None, vars={}, file=label, line=number)
-            rec.problem = Problem(f"this row has a value in column {extra + 1}, which has no header",
-                                  file=label, line=number, layer="recipients",
-                                  hint="give the column a header, or clear the cell")
+            rec.problem = Problem(
+                f"this row has a value in column {extra + 1}, which has no header",
+                file=label,
+                line=number,
+                layer="recipients",
+                hint="give the column a header, or clear the cell",
+            )
             yield rec, _NO_CELLS
             continue
         cells = (cells + [""] * width)[:width]
-        rec = Recipient(index=0, chat=None, vars=columns.variables(cells, skip=skip),
-                        file=label, line=number, columns=spellings)
-        yield rec, Cells(_first([cells[i] for i in to_i]),
-                         cells[country_i] if country_i is not None else None)
+        rec = Recipient(
+            index=0,
+            chat=None,
+            vars=columns.variables(cells, skip=skip),
+            file=label,
+            line=number,
+            columns=spellings,
+        )
+        yield (
+            rec,
+            Cells(
+                _first([cells[i] for i in to_i]),
+                cells[country_i] if country_i is not None else None,
+            ),
+        )
 
 
 def _jsonl_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Cells]]:
@@ -627,33 +775,53 @@ def _jsonl_rows(source: RecipientSource) -> Iterator[tuple[Recipient, Cells]]:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as err:
-            rec.problem = Problem(f"invalid JSON: {err.msg}", file=source.file, line=lineno,
-                                  column=err.colno, layer="recipients",
-                                  hint="each line must be one JSON object")
+            rec.problem = Problem(
+                f"invalid JSON: {err.msg}",
+                file=source.file,
+                line=lineno,
+                column=err.colno,
+                layer="recipients",
+                hint="each line must be one JSON object",
+            )
             yield rec, _NO_CELLS
             continue
         except (ValueError, RecursionError) as err:  # a 5,000-digit number, deep nesting
-            rec.problem = Problem(f"cannot read this JSON line: {err.__class__.__name__}: {str(err)[:80]}",
-                                  file=source.file, line=lineno, layer="recipients",
-                                  hint="keep values to ordinary sizes and nesting")
+            rec.problem = Problem(
+                f"cannot read this JSON line: {err.__class__.__name__}: {str(err)[:80]}",
+                file=source.file,
+                line=lineno,
+                layer="recipients",
+                hint="keep values to ordinary sizes and nesting",
+            )
             yield rec, _NO_CELLS
             continue
         if not isinstance(obj, dict):
-            rec.problem = Problem("each line must be a JSON object", file=source.file,
-                                  line=lineno, layer="recipients",
-                                  hint='write {"to": "+15551230001", "first_name": "Ada"}')
+            rec.problem = Problem(
+                "each line must be a JSON object",
+                file=source.file,
+                line=lineno,
+                layer="recipients",
+                hint='write {"to": "+15551230001", "first_name": "Ada"}',
+            )
             yield rec, _NO_CELLS
             continue
         if not any(k in obj for k in keys):
             guess = did_you_mean(source.to_column, [k for k in obj if isinstance(k, str)])
             rec.problem = Problem(
-                f"this line has no key '{source.to_column}'", file=source.file, line=lineno,
-                path=source.to_column, layer="recipients",
+                f"this line has no key '{source.to_column}'",
+                file=source.file,
+                line=lineno,
+                path=source.to_column,
+                layer="recipients",
                 hint=f"did you mean '{guess}'?" if guess else "add the recipient's phone/email",
             )
             yield rec, _NO_CELLS
             continue
         rec.vars = {k: v for k, v in obj.items() if k not in keys}
         country = obj.get(source.country_column) if source.country_column else None
-        yield rec, Cells(_first([obj.get(k) for k in keys]),
-                         country if isinstance(country, str) else None)
+        yield (
+            rec,
+            Cells(
+                _first([obj.get(k) for k in keys]), country if isinstance(country, str) else None
+            ),
+        )

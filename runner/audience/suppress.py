@@ -29,8 +29,9 @@ class Suppression:
     """The chats never to message: the suppression files' entries, and the state's consent
     ledger (``consent``: chats opted out or held, runner.store.ledger) when the caller read it."""
 
-    def __init__(self, entries: set[str] | None = None,
-                 consent: Mapping[str, Standing] | None = None) -> None:
+    def __init__(
+        self, entries: set[str] | None = None, consent: Mapping[str, Standing] | None = None
+    ) -> None:
         self.entries: set[str] = entries or set()
         self.consent: Mapping[str, Standing] = consent or {}
 
@@ -55,9 +56,13 @@ class Suppression:
         return Suppression(self.entries, consent)
 
 
-def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
-                     locate: Callable[[PathT], tuple[int | None, int | None]] | None = None,
-                     region: str | None = None) -> tuple[Suppression, list[Problem]]:
+def load_suppression(
+    files: list[str],
+    base_dir: Path,
+    campaign_file: str,
+    locate: Callable[[PathT], tuple[int | None, int | None]] | None = None,
+    region: str | None = None,
+) -> tuple[Suppression, list[Problem]]:
     """Read every suppression file. Problems are located in the file (bad entries) or in the
     campaign (a missing file, one outside the campaign): a missing suppression list must stop a
     send, not be skipped.
@@ -74,8 +79,16 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
             hint = err.hint
             if err.message.startswith("suppression file not found"):
                 hint = "the path is relative to the campaign file; create it (it may be empty) or fix the path"
-            problems.append(Problem(err.message, file=campaign_file, line=line, path=f"suppress[{i}]",
-                                    hint=hint, layer="suppress"))
+            problems.append(
+                Problem(
+                    err.message,
+                    file=campaign_file,
+                    line=line,
+                    path=f"suppress[{i}]",
+                    hint=hint,
+                    layer="suppress",
+                )
+            )
             continue
         shown = str(Path(base_dir) / name)  # as written, where errors in the file point
         try:
@@ -86,8 +99,14 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
         try:
             rows = _entries(lines, shown, problems)
         except csv.Error as err:
-            problems.append(Problem(f"cannot read the suppression CSV: {err}", file=shown,
-                                    layer="suppress", hint="check its quoting"))
+            problems.append(
+                Problem(
+                    f"cannot read the suppression CSV: {err}",
+                    file=shown,
+                    layer="suppress",
+                    hint="check its quoting",
+                )
+            )
             continue
         for lineno, raw in rows:
             value = raw.strip()
@@ -96,9 +115,19 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
             try:
                 chat = normalize_chat(value, region)
             except ChatIdError as err:
-                hint = err.hint or "write a phone number (with default_region, as people write it), an email or grp_…"
-                problems.append(Problem(f"suppression entry: {safe_message(str(err), value)}", file=shown,
-                                        line=lineno, hint=mask_hint(hint, value), layer="suppress"))
+                hint = (
+                    err.hint
+                    or "write a phone number (with default_region, as people write it), an email or grp_…"
+                )
+                problems.append(
+                    Problem(
+                        f"suppression entry: {safe_message(str(err), value)}",
+                        file=shown,
+                        line=lineno,
+                        hint=mask_hint(hint, value),
+                        layer="suppress",
+                    )
+                )
                 continue
             entries.update(chat.split(",") if "," in chat else [chat])
     return Suppression(entries), problems
@@ -106,7 +135,17 @@ def load_suppression(files: list[str], base_dir: Path, campaign_file: str,
 
 # Header names that say a column holds chat ids, normalised ("Phone Number" -> phone_number):
 # `to` exactly, or a name with one of these words.
-_ID_WORDS = ("phone", "mobile", "cell", "email", "e_mail", "msisdn", "whatsapp", "chat", "recipient")
+_ID_WORDS = (
+    "phone",
+    "mobile",
+    "cell",
+    "email",
+    "e_mail",
+    "msisdn",
+    "whatsapp",
+    "chat",
+    "recipient",
+)
 
 
 def _names_ids(cell: str) -> bool:
@@ -171,10 +210,15 @@ def _entries(lines: list[str], shown: str, problems: list[Problem]) -> list[tupl
         body = rows[1:] if has_header else rows
         sample = next((r for _, r in body if any(_is_id(c) for c in r)), None)
         if sample is None:
-            problems.append(Problem(
-                "cannot tell which column of this suppression CSV holds the phones/emails",
-                file=shown, line=first_no + 1, layer="suppress",
-                hint="name the column in the header: to, phone, Phone Number or email"))
+            problems.append(
+                Problem(
+                    "cannot tell which column of this suppression CSV holds the phones/emails",
+                    file=shown,
+                    line=first_no + 1,
+                    layer="suppress",
+                    hint="name the column in the header: to, phone, Phone Number or email",
+                )
+            )
             return []
         id_cols = [next(j for j, c in enumerate(sample) if _is_id(c))]
         rows = body
@@ -189,18 +233,31 @@ def _entries(lines: list[str], shown: str, problems: list[Problem]) -> list[tupl
             if len(row) == 1 and _is_id(row[0]):  # a line `campaign optouts` appended: `+1…  # why`
                 out.append((line, row[0].split("#", 1)[0]))
                 continue
-            problems.append(Problem(f"this row has {len(row)} cells; the {label} column is number "
-                                    f"{max(id_cols) + 1}", file=shown, line=line, layer="suppress",
-                                    hint=f"quote cells that contain '{delimiter}'; every row needs its "
-                                         f"{label} cell"))
+            problems.append(
+                Problem(
+                    f"this row has {len(row)} cells; the {label} column is number "
+                    f"{max(id_cols) + 1}",
+                    file=shown,
+                    line=line,
+                    layer="suppress",
+                    hint=f"quote cells that contain '{delimiter}'; every row needs its "
+                    f"{label} cell",
+                )
+            )
             continue
         for j in id_cols:
             out.append((line, row[j].split("#", 1)[0]))
     if content_rows and not any(raw.strip() for _line, raw in out):
         # Rows with content but never a chat: the list would silently suppress nobody.
-        problems.append(Problem(f"the {label} column is empty in all {content_rows:,} rows", file=shown,
-                                line=first_no + 1, layer="suppress",
-                                hint="put each phone/email in that column (check the header's delimiters)"))
+        problems.append(
+            Problem(
+                f"the {label} column is empty in all {content_rows:,} rows",
+                file=shown,
+                line=first_no + 1,
+                layer="suppress",
+                hint="put each phone/email in that column (check the header's delimiters)",
+            )
+        )
     return out
 
 
@@ -210,5 +267,7 @@ def suppression_target(doc: Document, base_dir: Path, names: list[str]) -> Path:
     try:
         confine(names[0], base_dir, doc.file, "suppression file", must_exist=False)
     except PathError as err:
-        raise CampaignError(doc.problem(("suppress", 0), err.message, err.hint, layer="suppress")) from None
+        raise CampaignError(
+            doc.problem(("suppress", 0), err.message, err.hint, layer="suppress")
+        ) from None
     return Path(base_dir) / names[0]

@@ -28,8 +28,12 @@ _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
 )
 DELIMITERS = (",", ";", "\t", "|")
-DELIMITER_NAMES = {",": "comma-delimited", ";": "semicolon-delimited", "\t": "tab-delimited",
-                   "|": "pipe-delimited"}
+DELIMITER_NAMES = {
+    ",": "comma-delimited",
+    ";": "semicolon-delimited",
+    "\t": "tab-delimited",
+    "|": "pipe-delimited",
+}
 _SAVE_HINT = "save it as UTF-8 (in a spreadsheet: CSV UTF-8)"
 
 
@@ -46,8 +50,9 @@ class TextFile:
         return self.encoding.startswith("UTF-8")
 
 
-def open_text(path: str, layer: str = "recipients", shown: str | None = None, *,
-              utf8: bool = False) -> TextFile:
+def open_text(
+    path: str, layer: str = "recipients", shown: str | None = None, *, utf8: bool = False
+) -> TextFile:
     """The lines of a regular file in its encoding; CampaignError when it cannot be read.
     ``utf8``: the format is UTF-8 by definition (JSON Lines): nothing is guessed."""
     name = shown or path
@@ -56,15 +61,27 @@ def open_text(path: str, layer: str = "recipients", shown: str | None = None, *,
     except PathError as err:
         raise CampaignError(Problem(err.message, file=name, layer=layer, hint=err.hint)) from None
     except (OSError, ValueError) as err:
-        raise CampaignError(Problem(f"cannot read file: {getattr(err, 'strerror', None) or err}",
-                                    file=name, layer=layer, hint="check the path")) from None
+        raise CampaignError(
+            Problem(
+                f"cannot read file: {getattr(err, 'strerror', None) or err}",
+                file=name,
+                layer=layer,
+                hint="check the path",
+            )
+        ) from None
     try:
         sample = fh.read(_SAMPLE)
         fh.seek(0)
     except OSError as err:
         fh.close()
-        raise CampaignError(Problem(f"cannot read file: {err.strerror or err}", file=name,
-                                    layer=layer, hint="check the path")) from None
+        raise CampaignError(
+            Problem(
+                f"cannot read file: {err.strerror or err}",
+                file=name,
+                layer=layer,
+                hint="check the path",
+            )
+        ) from None
     if utf8:
         return TextFile(_utf8_lines(fh, name, layer), "UTF-8")
     for bom, codec, label in _BOMS:
@@ -82,9 +99,15 @@ def open_text(path: str, layer: str = "recipients", shown: str | None = None, *,
     guessed = guess_codec(sample)
     if guessed is None:
         fh.close()
-        raise CampaignError(Problem("the file is not text in any encoding the runner can tell",
-                                    file=name, line=1, layer=layer,
-                                    hint=f"is it a spreadsheet saved in another format? {_SAVE_HINT}"))
+        raise CampaignError(
+            Problem(
+                "the file is not text in any encoding the runner can tell",
+                file=name,
+                line=1,
+                layer=layer,
+                hint=f"is it a spreadsheet saved in another format? {_SAVE_HINT}",
+            )
+        )
     label = "UTF-16" if guessed.startswith("utf_16") else guessed
     return TextFile(_codec_lines(fh, guessed, name, layer), label)
 
@@ -115,11 +138,16 @@ def _utf8_lines(fh: BinaryIO, name: str, layer: str) -> Iterator[str]:
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise CampaignError(Problem(
-                    f"the file is not UTF-8 text (byte {raw[err.start]:#04x} at column {err.start + 1})",
-                    file=name, line=lineno, column=err.start + 1, layer=layer,
-                    hint=f"the first part of the file read as UTF-8, this line does not: {_SAVE_HINT}",
-                )) from None
+                raise CampaignError(
+                    Problem(
+                        f"the file is not UTF-8 text (byte {raw[err.start]:#04x} at column {err.start + 1})",
+                        file=name,
+                        line=lineno,
+                        column=err.start + 1,
+                        layer=layer,
+                        hint=f"the first part of the file read as UTF-8, this line does not: {_SAVE_HINT}",
+                    )
+                ) from None
 
 
 def _codec_lines(fh: BinaryIO, codec: str, name: str, layer: str) -> Iterator[str]:
@@ -130,9 +158,15 @@ def _codec_lines(fh: BinaryIO, codec: str, name: str, layer: str) -> Iterator[st
             for lineno, line in enumerate(text, start=1):  # noqa: B007 - read after the loop
                 yield line.lstrip("\ufeff") if lineno == 1 else line
         except UnicodeDecodeError:
-            raise CampaignError(Problem(
-                f"the file does not read as {codec} after line {lineno}", file=name, line=lineno + 1,
-                layer=layer, hint=_SAVE_HINT)) from None
+            raise CampaignError(
+                Problem(
+                    f"the file does not read as {codec} after line {lineno}",
+                    file=name,
+                    line=lineno + 1,
+                    layer=layer,
+                    hint=_SAVE_HINT,
+                )
+            ) from None
 
 
 def sniff_delimiter(lines: list[str], is_header: Callable[[list[str]], bool] | None = None) -> str:

@@ -52,8 +52,14 @@ _SHARED_STRINGS = "xl/sharedStrings.xml"
 
 
 def _unreadable(path: str, err: BaseException) -> CampaignError:
-    return CampaignError(Problem(f"cannot read the workbook: {type(err).__name__}: {str(err)[:120]}",
-                                 file=path, layer="recipients", hint=_SAVE_HINT))
+    return CampaignError(
+        Problem(
+            f"cannot read the workbook: {type(err).__name__}: {str(err)[:120]}",
+            file=path,
+            layer="recipients",
+            hint=_SAVE_HINT,
+        )
+    )
 
 
 def check_archive(path: str) -> None:
@@ -71,17 +77,34 @@ def check_archive(path: str) -> None:
     shared = next((i.file_size for i in infos if i.filename == _SHARED_STRINGS), 0)
     hint = "export the sheet as CSV UTF-8, or split the workbook"
     if total > limits.MAX_XLSX_INFLATED:
-        raise CampaignError(Problem(f"the workbook inflates to {total:,} bytes (at most "
-                                    f"{limits.MAX_XLSX_INFLATED:,})", file=path, layer="recipients",
-                                    hint=hint))
+        raise CampaignError(
+            Problem(
+                f"the workbook inflates to {total:,} bytes (at most {limits.MAX_XLSX_INFLATED:,})",
+                file=path,
+                layer="recipients",
+                hint=hint,
+            )
+        )
     if shared > limits.MAX_XLSX_SHARED_STRINGS:
-        raise CampaignError(Problem(f"the workbook's shared strings inflate to {shared:,} bytes "
-                                    f"(at most {limits.MAX_XLSX_SHARED_STRINGS:,})", file=path,
-                                    layer="recipients", hint=hint))
+        raise CampaignError(
+            Problem(
+                f"the workbook's shared strings inflate to {shared:,} bytes "
+                f"(at most {limits.MAX_XLSX_SHARED_STRINGS:,})",
+                file=path,
+                layer="recipients",
+                hint=hint,
+            )
+        )
     if biggest is not None and biggest.file_size > limits.MAX_XLSX_PART:
-        raise CampaignError(Problem(f"the workbook's part {biggest.filename} inflates to "
-                                    f"{biggest.file_size:,} bytes (at most {limits.MAX_XLSX_PART:,})",
-                                    file=path, layer="recipients", hint=hint))
+        raise CampaignError(
+            Problem(
+                f"the workbook's part {biggest.filename} inflates to "
+                f"{biggest.file_size:,} bytes (at most {limits.MAX_XLSX_PART:,})",
+                file=path,
+                layer="recipients",
+                hint=hint,
+            )
+        )
 
 
 def read_rows(path: str, sheet: str | None = None) -> tuple[str, Iterator[tuple[int, list[str]]]]:
@@ -97,9 +120,14 @@ def read_rows(path: str, sheet: str | None = None) -> tuple[str, Iterator[tuple[
     import openpyxl  # a few hundred ms to import: only for workbooks
 
     if not openpyxl.DEFUSEDXML:
-        raise CampaignError(Problem("cannot read .xlsx files safely: openpyxl is not using "
-                                    "defusedxml", file=path, layer="recipients",
-                                    hint="install defusedxml, and do not set OPENPYXL_DEFUSEDXML=False"))
+        raise CampaignError(
+            Problem(
+                "cannot read .xlsx files safely: openpyxl is not using defusedxml",
+                file=path,
+                layer="recipients",
+                hint="install defusedxml, and do not set OPENPYXL_DEFUSEDXML=False",
+            )
+        )
     check_archive(path)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -116,8 +144,15 @@ def read_rows(path: str, sheet: str | None = None) -> tuple[str, Iterator[tuple[
         name = sheet
     else:
         wb.close()
-        raise CampaignError(Problem(f"the workbook has no sheet '{sheet}'", file=path, path="recipients.sheet",
-                                    layer="recipients", hint=f"its sheets are: {', '.join(names)}"))
+        raise CampaignError(
+            Problem(
+                f"the workbook has no sheet '{sheet}'",
+                file=path,
+                path="recipients.sheet",
+                layer="recipients",
+                hint=f"its sheets are: {', '.join(names)}",
+            )
+        )
     ws = wb[name]
     if hasattr(ws, "reset_dimensions"):
         ws.reset_dimensions()  # read every row there is, each as long as it is
@@ -132,10 +167,16 @@ def read_rows(path: str, sheet: str | None = None) -> tuple[str, Iterator[tuple[
                 number = first if first is not None else expected
                 count += len(row)
                 if count > limits.MAX_XLSX_CELLS:
-                    raise CampaignError(Problem(
-                        f"the sheet has more than {limits.MAX_XLSX_CELLS:,} cells (empty ones "
-                        "count)", file=sheet_label(path, name), line=number, layer="recipients",
-                        hint="delete the unused rows and columns, or export CSV UTF-8"))
+                    raise CampaignError(
+                        Problem(
+                            f"the sheet has more than {limits.MAX_XLSX_CELLS:,} cells (empty ones "
+                            "count)",
+                            file=sheet_label(path, name),
+                            line=number,
+                            layer="recipients",
+                            hint="delete the unused rows and columns, or export CSV UTF-8",
+                        )
+                    )
                 # read-only sheets leave out rows with no cell at all: they count as empty rows
                 for missing in range(expected, number):
                     yield missing, []

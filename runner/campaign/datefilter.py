@@ -22,7 +22,9 @@ def datetime_filter(value: object, fmt: str | None = None) -> str:
     if fmt is None:
         fmt = DEFAULT_DATE if not isinstance(when, datetime) else DEFAULT_DATETIME
     if not isinstance(fmt, str) or len(fmt) > MAX_FORMAT:
-        raise TemplateRuntimeError(f"datetime: the format must be text of at most {MAX_FORMAT} characters")
+        raise TemplateRuntimeError(
+            f"datetime: the format must be text of at most {MAX_FORMAT} characters"
+        )
     try:
         return when.strftime(fmt)
     except ValueError as err:
@@ -35,9 +37,14 @@ def _parse(value: object) -> date:
     if isinstance(value, str):
         text = value.strip().replace("Z", "+00:00")
         try:
-            return datetime.fromisoformat(text) if ("T" in text or " " in text or ":" in text) \
+            return (
+                datetime.fromisoformat(text)
+                if ("T" in text or " " in text or ":" in text)
                 else date.fromisoformat(text)
+            )
         except ValueError:
             pass
-    raise TemplateRuntimeError(f"datetime: {str(value)[:40]!r} is not a date or time "
-                               "(write it as 2024-03-06 or 2024-03-06T09:30)")
+    raise TemplateRuntimeError(
+        f"datetime: {str(value)[:40]!r} is not a date or time "
+        "(write it as 2024-03-06 or 2024-03-06T09:30)"
+    )

@@ -73,7 +73,9 @@ class Campaign:
     source: RecipientSource
     send_options: dict[str, Any]
     suppress: list[str] = field(default_factory=list)
-    optout_words: list[str] = field(default_factory=list)  # on top of runner/consent/vocabulary.json's
+    optout_words: list[str] = field(
+        default_factory=list
+    )  # on top of runner/consent/vocabulary.json's
     schedule: dict[str, Any] | None = None
     schedule_rules: Schedule | None = None
     warnings: list[Problem] = field(default_factory=list)
@@ -101,8 +103,11 @@ def load_campaign(path: str | Path, *, policy: str | Path | Policy | None = None
     team = policy if isinstance(policy, Policy) else policy_for(p, policy)
     doc = load_file(p)
     if not isinstance(doc.data, dict):
-        raise CampaignError(doc.problem((), "a campaign file must be a mapping (version, id, steps, ...)",
-                                        layer="schema"))
+        raise CampaignError(
+            doc.problem(
+                (), "a campaign file must be a mapping (version, id, steps, ...)", layer="schema"
+            )
+        )
     problems = validate_schema(doc)
     if problems:
         # Rules and templates assume the shapes the schema guarantees.
@@ -128,10 +133,18 @@ def load_campaign(path: str | Path, *, policy: str | Path | Policy | None = None
         raise CampaignError(errors)
     data = doc.data
     return Campaign(
-        path=p, doc=doc, id=data["id"], revision=int(data.get("revision", 1)), name=data.get("name"),
-        vars=dict(data.get("vars") or {}), sender=dict(data.get("sender") or {}), steps=steps,
-        source=source, send_options=dict(data.get("send") or {}),
-        suppress=list(data.get("suppress") or []), schedule=data.get("schedule"),
+        path=p,
+        doc=doc,
+        id=data["id"],
+        revision=int(data.get("revision", 1)),
+        name=data.get("name"),
+        vars=dict(data.get("vars") or {}),
+        sender=dict(data.get("sender") or {}),
+        steps=steps,
+        source=source,
+        send_options=dict(data.get("send") or {}),
+        suppress=list(data.get("suppress") or []),
+        schedule=data.get("schedule"),
         optout_words=list(data.get("optout_words") or [])
         + [w for w in team.optout_words if w not in (data.get("optout_words") or [])],
         schedule_rules=schedule_rules,
@@ -149,9 +162,14 @@ def _exclude_when(doc: Document, problems: list[Problem]) -> Condition | None:
     try:
         return compile_condition(str(source))
     except TemplateSyntaxError as err:
-        problems.append(doc.problem(("recipients", "exclude_when"), f"invalid condition: {err.message}",
-                                    "write a jinja2 expression, e.g. exclude_when: do_not_text == 'yes'",
-                                    layer="template"))
+        problems.append(
+            doc.problem(
+                ("recipients", "exclude_when"),
+                f"invalid condition: {err.message}",
+                "write a jinja2 expression, e.g. exclude_when: do_not_text == 'yes'",
+                layer="template",
+            )
+        )
         return None
 
 
@@ -162,8 +180,14 @@ def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:
         shape = step_kind(data)
         kind, messages = shape.kind, shape.messages
         effect = normalize_effect(str(data["effect"])) if data.get("effect") is not None else ""
-        step = Step(id=str(data["id"]), index=i, data=data, kind=kind, messages=messages,
-                    effect=effect or "")
+        step = Step(
+            id=str(data["id"]),
+            index=i,
+            data=data,
+            kind=kind,
+            messages=messages,
+            effect=effect or "",
+        )
         rt = data.get("reply_to")
         if isinstance(rt, dict) and "step" in rt:
             step.reply_to_step = str(rt["step"])
@@ -174,14 +198,21 @@ def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:
             try:
                 step.when = compile_condition(step.when_source)
             except TemplateSyntaxError as err:
-                problems.append(doc.problem(("steps", i, "when"), f"invalid condition: {err.message}",
-                                            "write a jinja2 expression, e.g. when: code is defined",
-                                            layer="template"))
+                problems.append(
+                    doc.problem(
+                        ("steps", i, "when"),
+                        f"invalid condition: {err.message}",
+                        "write a jinja2 expression, e.g. when: code is defined",
+                        layer="template",
+                    )
+                )
         content: dict[str, Any] = {}
         for name in CONTENT_FIELDS:
             if name in data and data[name] is not None:
                 content[name] = _compile_tree(doc, ("steps", i, name), data[name], problems)
-        rt_static = {k: v for k, v in (rt or {}).items() if k != "step"} if isinstance(rt, dict) else {}
+        rt_static = (
+            {k: v for k, v in (rt or {}).items() if k != "step"} if isinstance(rt, dict) else {}
+        )
         if rt_static:
             content["reply_to"] = _compile_tree(doc, ("steps", i, "reply_to"), rt_static, problems)
         step.content = content
@@ -194,7 +225,9 @@ def _compile_steps(doc: Document) -> tuple[list[Step], list[Problem]]:
     return steps, problems
 
 
-def _variant_view(doc: Document, step: Step, k: int, vdata: dict[str, Any], problems: list[Problem]) -> Step:
+def _variant_view(
+    doc: Document, step: Step, k: int, vdata: dict[str, Any], problems: list[Problem]
+) -> Step:
     """A variant as the Step it sends: the step's settings (when, delay, reply_to,
     from_number, ...) with the variant's content."""
     shape = step_kind(vdata)
@@ -207,10 +240,22 @@ def _variant_view(doc: Document, step: Step, k: int, vdata: dict[str, Any], prob
     for name in CONTENT_FIELDS:
         if name != "from_number" and vdata.get(name) is not None:
             content[name] = _compile_tree(doc, at + (name,), vdata[name], problems)
-    return Step(id=step.id, index=step.index, data=merged, kind=kind, messages=messages,
-                effect=effect or "", when=step.when, when_source=step.when_source,
-                reply_to_step=step.reply_to_step, delay_seconds=step.delay_seconds, content=content,
-                variant=str(vdata["id"]), variant_index=k, weight=float(vdata["weight"]))
+    return Step(
+        id=step.id,
+        index=step.index,
+        data=merged,
+        kind=kind,
+        messages=messages,
+        effect=effect or "",
+        when=step.when,
+        when_source=step.when_source,
+        reply_to_step=step.reply_to_step,
+        delay_seconds=step.delay_seconds,
+        content=content,
+        variant=str(vdata["id"]),
+        variant_index=k,
+        weight=float(vdata["weight"]),
+    )
 
 
 def _compile_tree(doc: Document, path: PathT, value: Any, problems: list[Problem]) -> Any:
@@ -235,6 +280,12 @@ def _syntax_problem(doc: Document, path: PathT, err: TemplateSyntaxError) -> Pro
         offset = (err.lineno or 1) - (0 if path in doc.block_scalars else 1)
         if offset:
             line, col = line + offset, None
-    return Problem(f"template syntax error: {err.message}", file=doc.file, line=line, column=col,
-                   path=format_path(path), layer="template",
-                   hint="check the {{ }} and {% %} pairs; jinja2 syntax: https://jinja.palletsprojects.com/")
+    return Problem(
+        f"template syntax error: {err.message}",
+        file=doc.file,
+        line=line,
+        column=col,
+        path=format_path(path),
+        layer="template",
+        hint="check the {{ }} and {% %} pairs; jinja2 syntax: https://jinja.palletsprojects.com/",
+    )

@@ -75,14 +75,24 @@ def value_warnings(doc: Document, roots: Callable[[PathT], bool]) -> list[Proble
             continue
         key = path[-1]
         quoted = f'{key}: "{text}"' if isinstance(key, str) else f'"{text}"'
-        out.append(doc.problem(path, f"{format_path(path)}: {why}, not the text '{text}'",
-                               f"quote it to keep the text: {quoted}", layer="yaml",
-                               severity="warning"))
+        out.append(
+            doc.problem(
+                path,
+                f"{format_path(path)}: {why}, not the text '{text}'",
+                f"quote it to keep the text: {quoted}",
+                layer="yaml",
+                severity="warning",
+            )
+        )
     return out
 
 
 def _short_tag(tag: str) -> str:
-    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+    return (
+        "!!" + tag.removeprefix("tag:yaml.org,2002:")
+        if tag.startswith("tag:yaml.org,2002:")
+        else tag
+    )
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -120,18 +130,30 @@ class _Builder:
     def fail(self, node: yaml.Node, path: PathT, message: str, hint: str | None = None) -> None:
         line, col = self.mark(node)
         self.problems.append(
-            Problem(message, file=self.file, line=line, column=col, path=format_path(path),
-                    hint=hint, layer="yaml")
+            Problem(
+                message,
+                file=self.file,
+                line=line,
+                column=col,
+                path=format_path(path),
+                hint=hint,
+                layer="yaml",
+            )
         )
 
     def build(self, node: yaml.Node, path: PathT) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise CampaignError(Problem(
-                f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
-                file=self.file, line=self.mark(node)[0], column=self.mark(node)[1],
-                hint="remove the repeated anchors/aliases (&name / *name)", layer="yaml",
-            ))
+            raise CampaignError(
+                Problem(
+                    f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
+                    file=self.file,
+                    line=self.mark(node)[0],
+                    column=self.mark(node)[1],
+                    hint="remove the repeated anchors/aliases (&name / *name)",
+                    layer="yaml",
+                )
+            )
         # Positions of deep alias expansions would be the anchor's; record each path once.
         if len(self.positions) < MAX_NODES:
             self.positions[path] = self.mark(node)
@@ -179,12 +201,15 @@ class _Builder:
         # Merged keys first, wherever `<<` stands: the mapping's own keys (and their
         # positions) must win over the anchor's.
         is_merge = "tag:yaml.org,2002:merge"
-        ordered = [kv for kv in node.value if kv[0].tag == is_merge] + \
-                  [kv for kv in node.value if kv[0].tag != is_merge]
+        ordered = [kv for kv in node.value if kv[0].tag == is_merge] + [
+            kv for kv in node.value if kv[0].tag != is_merge
+        ]
         for key_node, value_node in ordered:
             if key_node.tag == is_merge:
                 # `<<: *defaults` — merged keys are defaults, the mapping's own keys win.
-                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
                 for src in sources:
                     if not isinstance(src, yaml.MappingNode):
                         self.fail(src, path, "a merge key (<<) must refer to a mapping")
@@ -193,7 +218,9 @@ class _Builder:
                         merged.setdefault(k, v)
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                self.fail(key_node, path, "a mapping key must be a plain value, not a list or mapping")
+                self.fail(
+                    key_node, path, "a mapping key must be a plain value, not a list or mapping"
+                )
                 continue
             key = self.scalar(key_node, path)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
@@ -203,8 +230,12 @@ class _Builder:
                 key = str(key_node.value)
             if key in seen:
                 first = self.mark(seen[key])[0]
-                self.fail(key_node, path + (key,), f"duplicate key '{key}' (first defined on line {first})",
-                          "remove one of them: YAML would silently keep only the last")
+                self.fail(
+                    key_node,
+                    path + (key,),
+                    f"duplicate key '{key}' (first defined on line {first})",
+                    "remove one of them: YAML would silently keep only the last",
+                )
                 continue
             seen[key] = key_node
             self.key_positions[path + (key,)] = self.mark(key_node)
@@ -232,7 +263,9 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> i
             size = min(_HUGE, size + _expanded_size(child, memo, active))
     elif isinstance(node, yaml.MappingNode):
         for k, v in node.value:
-            size = min(_HUGE, size + _expanded_size(k, memo, active) + _expanded_size(v, memo, active))
+            size = min(
+                _HUGE, size + _expanded_size(k, memo, active) + _expanded_size(v, memo, active)
+            )
     active.discard(key)
     memo[key] = size
     return size
@@ -259,8 +292,12 @@ def _unclosed_quote(lines: list[str], upto: int) -> tuple[int, int] | None:
         m = _OPENS_QUOTE.match(lines[n])
         if not m:
             continue
-        quote, rest = m.group(1), lines[n][m.end():]
-        closed = (re.search(r'(?<!\\)"', rest) if quote == '"' else re.search(r"'", rest.replace("''", "")))
+        quote, rest = m.group(1), lines[n][m.end() :]
+        closed = (
+            re.search(r'(?<!\\)"', rest)
+            if quote == '"'
+            else re.search(r"'", rest.replace("''", ""))
+        )
         if not closed:
             return n, m.end()
     return None
@@ -273,7 +310,7 @@ def explain_syntax_error(err: yaml.MarkedYAMLError, text: str, file: str) -> Pro
     parser = err.problem or str(err)
     if err.context:
         parser = f"{parser} ({err.context})"
-    line, col = (_line_col(text, mark.index) if mark is not None else (None, None))
+    line, col = _line_col(text, mark.index) if mark is not None else (None, None)
     lines = text.split("\n")
     plain, hint = "", "check indentation, colons and quotes around this line"
     problem, context = err.problem or "", err.context or ""
@@ -283,41 +320,65 @@ def explain_syntax_error(err: yaml.MarkedYAMLError, text: str, file: str) -> Pro
     elif "quoted scalar" in context and err.context_mark is not None:
         line, col = _line_col(text, err.context_mark.index)
         plain = "this quote is never closed"
-        hint = "close the quote at the end of the value; inside \"...\" write a quote as \\\" (or use '...')"
+        hint = 'close the quote at the end of the value; inside "..." write a quote as \\" (or use \'...\')'
     elif line is not None:
         quote = _unclosed_quote(lines, line - 1)
         if quote is not None and quote[0] < line - 1:
             line, col = quote[0] + 1, quote[1]
             plain = "this quote is not closed on its line, so YAML reads on to the next quote"
-            hint = "close the quote at the end of the value; inside \"...\" write a quote as \\\" (or use '...')"
+            hint = 'close the quote at the end of the value; inside "..." write a quote as \\" (or use \'...\')'
         else:
             here = _key_at(lines[line - 1]) if line - 1 < len(lines) else None
-            above = next((_key_at(lines[n]) for n in range(line - 2, -1, -1)
-                          if lines[n].strip() and not lines[n].lstrip().startswith("#")
-                          and _key_at(lines[n])), None)
-            if here is not None and above is not None and here[0] != above[0] and (
-                    "mapping values are not allowed" in problem or "expected <block end>" in problem):
+            above = next(
+                (
+                    _key_at(lines[n])
+                    for n in range(line - 2, -1, -1)
+                    if lines[n].strip()
+                    and not lines[n].lstrip().startswith("#")
+                    and _key_at(lines[n])
+                ),
+                None,
+            )
+            if (
+                here is not None
+                and above is not None
+                and here[0] != above[0]
+                and (
+                    "mapping values are not allowed" in problem or "expected <block end>" in problem
+                )
+            ):
                 more = "more" if here[0] > above[0] else "less"
-                plain = (f"the key '{here[1]}' is out of line: indented {here[0]} space(s), "
-                         f"{more} than the key '{above[1]}' above it ({above[0]})")
-                hint = (f"indent '{here[1]}' like the other keys of its mapping; a key belongs to the "
-                        f"mapping whose keys it lines up with")
+                plain = (
+                    f"the key '{here[1]}' is out of line: indented {here[0]} space(s), "
+                    f"{more} than the key '{above[1]}' above it ({above[0]})"
+                )
+                hint = (
+                    f"indent '{here[1]}' like the other keys of its mapping; a key belongs to the "
+                    f"mapping whose keys it lines up with"
+                )
                 col = here[0] + 1
             elif "mapping values are not allowed" in problem:
                 plain = "a ': ' inside a plain value"
                 hint = "quote the value when it contains ': ' (text: \"Note: ...\")"
-    message = f"YAML syntax error: {plain} (the parser says: {parser})" if plain else f"YAML syntax error: {parser}"
-    return Problem(message, file=file, line=line, column=col, hint=hint,
-                   layer="yaml")
+    message = (
+        f"YAML syntax error: {plain} (the parser says: {parser})"
+        if plain
+        else f"YAML syntax error: {parser}"
+    )
+    return Problem(message, file=file, line=line, column=col, hint=hint, layer="yaml")
 
 
 def load_text(text: str, file: str) -> Document:
     """Parse ``text`` (the content of ``file``) into a Document; raises CampaignError."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise CampaignError(Problem(
-            f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB", file=file, layer="yaml",
-            hint="move recipients to a CSV or JSONL file (recipients: {file: ...})",
-        ))
+        raise CampaignError(
+            Problem(
+                f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB",
+                file=file,
+                layer="yaml",
+                hint="move recipients to a CSV or JSONL file (recipients: {file: ...})",
+            )
+        )
     loader = None
     try:
         loader = _Loader(text)
@@ -326,39 +387,66 @@ def load_text(text: str, file: str) -> Document:
         raise CampaignError(explain_syntax_error(err, text, file)) from None
     except yaml.reader.ReaderError as err:
         line, col = _line_col(text, err.position)
-        raise CampaignError(Problem(
-            f"YAML error: unacceptable character {err.character!r} ({err.reason})", file=file,
-            line=line, column=col, layer="yaml",
-            hint="remove the control character (copied from another program?)",
-        )) from None
+        raise CampaignError(
+            Problem(
+                f"YAML error: unacceptable character {err.character!r} ({err.reason})",
+                file=file,
+                line=line,
+                column=col,
+                layer="yaml",
+                hint="remove the control character (copied from another program?)",
+            )
+        ) from None
     except yaml.YAMLError as err:
         raise CampaignError(Problem(f"YAML error: {err}", file=file, layer="yaml")) from None
     except RecursionError:
-        raise CampaignError(Problem("the document is nested too deeply", file=file, layer="yaml")) from None
+        raise CampaignError(
+            Problem("the document is nested too deeply", file=file, layer="yaml")
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
     if root is None:
-        raise CampaignError(Problem("the file is empty", file=file, line=1, column=1, layer="yaml",
-                                    hint="a campaign needs at least version, id, recipients and steps"))
+        raise CampaignError(
+            Problem(
+                "the file is empty",
+                file=file,
+                line=1,
+                column=1,
+                layer="yaml",
+                hint="a campaign needs at least version, id, recipients and steps",
+            )
+        )
     total = _expanded_size(root, {}, set())
     if total > MAX_NODES:
-        raise CampaignError(Problem(
-            f"the document expands to {'more than ' if total == _HUGE else ''}{min(total, _HUGE):,} "
-            f"values through aliases, over the {MAX_NODES:,} limit (an alias bomb?)",
-            file=file, line=1, column=1, layer="yaml",
-            hint="remove the repeated anchors/aliases (&name / *name)",
-        ))
+        raise CampaignError(
+            Problem(
+                f"the document expands to {'more than ' if total == _HUGE else ''}{min(total, _HUGE):,} "
+                f"values through aliases, over the {MAX_NODES:,} limit (an alias bomb?)",
+                file=file,
+                line=1,
+                column=1,
+                layer="yaml",
+                hint="remove the repeated anchors/aliases (&name / *name)",
+            )
+        )
     builder = _Builder(loader, file, text)
     try:
         data = builder.build(root, ())
     except RecursionError:
-        raise CampaignError(Problem("the document is nested too deeply", file=file, layer="yaml")) from None
+        raise CampaignError(
+            Problem("the document is nested too deeply", file=file, layer="yaml")
+        ) from None
     if builder.problems:
         raise CampaignError(builder.problems)
-    return Document(data=data, file=file, positions=builder.positions,
-                    key_positions=builder.key_positions, block_scalars=builder.block_scalars,
-                    surprises=builder.surprises)
+    return Document(
+        data=data,
+        file=file,
+        positions=builder.positions,
+        key_positions=builder.key_positions,
+        block_scalars=builder.block_scalars,
+        surprises=builder.surprises,
+    )
 
 
 def load_file(path: str | Path) -> Document:
@@ -367,21 +455,37 @@ def load_file(path: str | Path) -> Document:
     try:
         raw = read_capped(path, MAX_FILE_BYTES)
     except PathError as err:
-        raise CampaignError(Problem(f"cannot read file: {err.message}", file=str(path),
-                                    hint=err.hint, layer="yaml")) from None
+        raise CampaignError(
+            Problem(f"cannot read file: {err.message}", file=str(path), hint=err.hint, layer="yaml")
+        ) from None
     except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
-        raise CampaignError(Problem(f"cannot read file: {getattr(err, 'strerror', None) or err}",
-                                    file=str(path), hint="check the path")) from None
+        raise CampaignError(
+            Problem(
+                f"cannot read file: {getattr(err, 'strerror', None) or err}",
+                file=str(path),
+                hint="check the path",
+            )
+        ) from None
     if raw is None:
-        raise CampaignError(Problem(
-            f"the file is over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit", file=str(path),
-            layer="yaml", hint="move recipients to a CSV or JSONL file (recipients: {file: ...})",
-        ))
+        raise CampaignError(
+            Problem(
+                f"the file is over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit",
+                file=str(path),
+                layer="yaml",
+                hint="move recipients to a CSV or JSONL file (recipients: {file: ...})",
+            )
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise CampaignError(Problem(f"the file is not UTF-8 text (byte {err.start})", file=str(path),
-                                    layer="yaml", hint="save it as UTF-8")) from None
+        raise CampaignError(
+            Problem(
+                f"the file is not UTF-8 text (byte {err.start})",
+                file=str(path),
+                layer="yaml",
+                hint="save it as UTF-8",
+            )
+        ) from None
     # Path.read_text's universal newlines, which positions and block scalars were counted with.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return load_text(text, str(path))

@@ -57,15 +57,20 @@ class Policy:
 
     def describe(self) -> dict[str, Any]:
         """What a plan prints of the policy that applied."""
-        hours = {"legal": "legal (federal and state hours at the recipient's place)",
-                 "off": "OFF: no legal hours are applied (hours: off in the policy)"}.get(self.hours)
+        hours = {
+            "legal": "legal (federal and state hours at the recipient's place)",
+            "off": "OFF: no legal hours are applied (hours: off in the policy)",
+        }.get(self.hours)
         if self.team_window is not None:
             w = self.team_window
             hours = f"team window {w.start:%H:%M}-{w.end:%H:%M}, and legal hours"
-        return {"file": self.file or "none (defaults)", "hours": hours,
-                "hours_off": self.hours == "off",
-                "limits": [lim.label for lim in self.limits],
-                "max_segments": self.max_segments}
+        return {
+            "file": self.file or "none (defaults)",
+            "hours": hours,
+            "hours_off": self.hours == "off",
+            "limits": [lim.label for lim in self.limits],
+            "max_segments": self.max_segments,
+        }
 
 
 DEFAULT = Policy()
@@ -92,8 +97,13 @@ def policy_for(campaign_path: Path, explicit: str | Path | None = None) -> Polic
     if path is None:
         return DEFAULT
     if explicit is not None and not path.is_file():
-        raise CampaignError(Problem(f"policy file {path} not found", file=str(path),
-                                    hint="give --policy the path of a runner.yaml"))
+        raise CampaignError(
+            Problem(
+                f"policy file {path} not found",
+                file=str(path),
+                hint="give --policy the path of a runner.yaml",
+            )
+        )
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
@@ -111,8 +121,9 @@ def load_policy(path: str | Path) -> Policy:
     if doc.data is None:
         doc.data = {}
     if not isinstance(doc.data, dict):
-        raise CampaignError(doc.problem((), "a policy file must be a mapping (hours, limits, ...)",
-                                        layer="policy"))
+        raise CampaignError(
+            doc.problem((), "a policy file must be a mapping (hours, limits, ...)", layer="policy")
+        )
     written = doc.surprises.get(("hours",), ("",))[0]
     if data_hours_off(doc.data.get("hours"), written):
         doc.data["hours"] = "off"  # YAML 1.1 reads a plain `off` as false; off is meant
@@ -127,30 +138,53 @@ def load_policy(path: str | Path) -> Policy:
         try:
             window = _window(raw)
         except ScheduleError as err:
-            raise CampaignError(doc.problem(("hours",) + err.key, str(err), err.hint,
-                                            layer="policy")) from None
+            raise CampaignError(
+                doc.problem(("hours",) + err.key, str(err), err.hint, layer="policy")
+            ) from None
     else:
         hours = str(raw)
     if _url_password(data.get("state")):
-        raise CampaignError(doc.problem(
-            ("state",), "the state URL holds a password: runner.yaml is committed, so everyone "
-            "who reads the repository would have it",
-            "remove the password from the URL (postgresql://user@host/db) and give it the libpq "
-            "way: PGPASSWORD in the environment (a CI secret), ~/.pgpass, or PGSERVICE",
-            layer="policy"))
+        raise CampaignError(
+            doc.problem(
+                ("state",),
+                "the state URL holds a password: runner.yaml is committed, so everyone "
+                "who reads the repository would have it",
+                "remove the password from the URL (postgresql://user@host/db) and give it the libpq "
+                "way: PGPASSWORD in the environment (a CI secret), ~/.pgpass, or PGSERVICE",
+                layer="policy",
+            )
+        )
     limits = []
     for i, item in enumerate(data.get("limits") or []):
         per = parse_delay(item["per"])
         if per is None:
-            raise CampaignError(doc.problem(("limits", i, "per"), f"{item['per']!r} is not a period",
-                                            "write e.g. 24h or 7d (at most a year)", layer="policy"))
-        limits.append(Limit(int(item["messages"]), float(per),
-                            f"{item['messages']} per {str(item['per']).strip()}"))
+            raise CampaignError(
+                doc.problem(
+                    ("limits", i, "per"),
+                    f"{item['per']!r} is not a period",
+                    "write e.g. 24h or 7d (at most a year)",
+                    layer="policy",
+                )
+            )
+        limits.append(
+            Limit(
+                int(item["messages"]),
+                float(per),
+                f"{item['messages']} per {str(item['per']).strip()}",
+            )
+        )
     return Policy(
-        file=str(path), doc=doc, state=data.get("state"), default_region=data.get("default_region"),
-        hours=hours, team_window=window, limits=tuple(limits),
-        optout_words=tuple(data.get("optout_words") or ()), help_text=data.get("help_text"),
-        optout_confirmation=data.get("optout_confirmation"), max_segments=data.get("max_segments"),
+        file=str(path),
+        doc=doc,
+        state=data.get("state"),
+        default_region=data.get("default_region"),
+        hours=hours,
+        team_window=window,
+        limits=tuple(limits),
+        optout_words=tuple(data.get("optout_words") or ()),
+        help_text=data.get("help_text"),
+        optout_confirmation=data.get("optout_confirmation"),
+        max_segments=data.get("max_segments"),
     )
 
 
@@ -171,17 +205,30 @@ def data_hours_off(value: Any, written: str) -> bool:
 
 
 def _as_policy(p: Problem) -> Problem:
-    return Problem(p.message, file=p.file, line=p.line, column=p.column, path=p.path, hint=p.hint,
-                   severity=p.severity, layer="policy")
+    return Problem(
+        p.message,
+        file=p.file,
+        line=p.line,
+        column=p.column,
+        path=p.path,
+        hint=p.hint,
+        severity=p.severity,
+        layer="policy",
+    )
 
 
 def _window(raw: dict[str, Any]) -> Window:
     start = parse_hhmm(raw.get("start"), ("start",))
     end = parse_hhmm(raw.get("end"), ("end",))
     if start == end:
-        raise ScheduleError((), "the window starts and ends at the same time",
-                            "give different start and end times (a window may cross midnight)")
-    days = frozenset(DAYS.index(str(d).lower()[:3]) for d in raw["days"]) if raw.get("days") else None
+        raise ScheduleError(
+            (),
+            "the window starts and ends at the same time",
+            "give different start and end times (a window may cross midnight)",
+        )
+    days = (
+        frozenset(DAYS.index(str(d).lower()[:3]) for d in raw["days"]) if raw.get("days") else None
+    )
     return Window(start, end, days)
 
 
@@ -213,17 +260,29 @@ def check_campaign(policy: Policy, doc: Document, schedule: Schedule | None) -> 
         outside = _open_minutes(window) - _open_minutes(policy.team_window)
         if outside:
             w = policy.team_window
-            return [doc.problem(where, f"the window is wider than the team policy's hours "
-                                f"({w.start:%H:%M}-{w.end:%H:%M}"
-                                f"{', ' + ' '.join(DAYS[d] for d in sorted(w.days)) if w.days else ''}"
-                                f", {policy.line_of(('hours',))})",
-                                "narrow the window to lie inside the policy's hours; a campaign may "
-                                "narrow the policy, never widen it", layer="policy")]
+            return [
+                doc.problem(
+                    where,
+                    f"the window is wider than the team policy's hours "
+                    f"({w.start:%H:%M}-{w.end:%H:%M}"
+                    f"{', ' + ' '.join(DAYS[d] for d in sorted(w.days)) if w.days else ''}"
+                    f", {policy.line_of(('hours',))})",
+                    "narrow the window to lie inside the policy's hours; a campaign may "
+                    "narrow the policy, never widen it",
+                    layer="policy",
+                )
+            ]
     if policy.hours != "off" and _open_minutes(window) - _open_minutes(_FEDERAL):
-        return [doc.problem(where, "the window reaches outside the federal 08:00-21:00 (47 CFR "
-                            "64.1200(c)(1)): messages due then wait for the legal hours",
-                            "keep the window within 08:00-21:00 (20:00 for FL, OK, MD, WA and "
-                            "other states)", layer="policy", severity="warning")]
+        return [
+            doc.problem(
+                where,
+                "the window reaches outside the federal 08:00-21:00 (47 CFR "
+                "64.1200(c)(1)): messages due then wait for the legal hours",
+                "keep the window within 08:00-21:00 (20:00 for FL, OK, MD, WA and other states)",
+                layer="policy",
+                severity="warning",
+            )
+        ]
     return []
 
 
@@ -233,13 +292,25 @@ def policy_warnings(policy: Policy) -> list[Problem]:
         return []
     out = []
     if not policy.help_text:
-        out.append(policy.doc.problem((), "the policy has no help_text: a HELP or INFO reply cannot "
-                                      "be answered (carriers require an answer)",
-                                      'add help_text: "Acme: help at acme.example/help. Msg&data '
-                                      'rates may apply. Reply STOP to cancel."',
-                                      layer="policy", severity="warning"))
+        out.append(
+            policy.doc.problem(
+                (),
+                "the policy has no help_text: a HELP or INFO reply cannot "
+                "be answered (carriers require an answer)",
+                'add help_text: "Acme: help at acme.example/help. Msg&data '
+                'rates may apply. Reply STOP to cancel."',
+                layer="policy",
+                severity="warning",
+            )
+        )
     if policy.hours == "off":
-        out.append(policy.doc.problem(("hours",), "hours: off — no legal hours are applied to any "
-                                      "campaign of this policy", "remove it to apply the federal "
-                                      "and state hours", layer="policy", severity="warning"))
+        out.append(
+            policy.doc.problem(
+                ("hours",),
+                "hours: off — no legal hours are applied to any campaign of this policy",
+                "remove it to apply the federal and state hours",
+                layer="policy",
+                severity="warning",
+            )
+        )
     return out

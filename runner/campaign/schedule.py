@@ -30,12 +30,17 @@ def zone(name: str) -> ZoneInfo:
     """The IANA zone, or ScheduleError (zoneinfo also accepts file paths; we do not)."""
     text = str(name).strip()
     if not text or text.startswith(("/", ".")) or ".." in text:
-        raise ScheduleError((), f"unknown time zone {name!r}", "use an IANA name such as America/New_York")
+        raise ScheduleError(
+            (), f"unknown time zone {name!r}", "use an IANA name such as America/New_York"
+        )
     try:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a too-long name
-        raise ScheduleError((), f"unknown time zone {name!r}",
-                            "use an IANA name such as America/New_York or Europe/Paris") from None
+        raise ScheduleError(
+            (),
+            f"unknown time zone {name!r}",
+            "use an IANA name such as America/New_York or Europe/Paris",
+        ) from None
 
 
 def parse_hhmm(value: Any, key: tuple) -> time:
@@ -49,7 +54,9 @@ def parse_hhmm(value: Any, key: tuple) -> time:
             raise ValueError
         return time(int(hh), int(mm))
     except ValueError:
-        raise ScheduleError(key, f"{text!r} is not a time of day", 'write 24-hour "HH:MM", e.g. "09:00" or "20:30"') from None
+        raise ScheduleError(
+            key, f"{text!r} is not a time of day", 'write 24-hour "HH:MM", e.g. "09:00" or "20:30"'
+        ) from None
 
 
 def parse_instant(value: Any, key: tuple) -> datetime:
@@ -57,14 +64,23 @@ def parse_instant(value: Any, key: tuple) -> datetime:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise ScheduleError(key, f"{text!r} is not an ISO 8601 date-time",
-                            'write e.g. "2026-12-01T14:00:00Z" or "2026-12-01T09:00:00-05:00"') from None
+        raise ScheduleError(
+            key,
+            f"{text!r} is not an ISO 8601 date-time",
+            'write e.g. "2026-12-01T14:00:00Z" or "2026-12-01T09:00:00-05:00"',
+        ) from None
     if dt.tzinfo is None:
-        raise ScheduleError(key, f"{text!r} has no UTC offset, so it is ambiguous",
-                            'add Z or an offset: "2026-12-01T14:00:00Z"')
+        raise ScheduleError(
+            key,
+            f"{text!r} has no UTC offset, so it is ambiguous",
+            'add Z or an offset: "2026-12-01T14:00:00Z"',
+        )
     if not 2000 <= dt.year <= 2999:
-        raise ScheduleError(key, f"{text!r} is not a date this runner can schedule (years 2000-2999)",
-                            "check the year")
+        raise ScheduleError(
+            key,
+            f"{text!r} is not a date this runner can schedule (years 2000-2999)",
+            "check the year",
+        )
     return dt.astimezone(UTC)
 
 
@@ -84,17 +100,32 @@ class Schedule:
                 return zone(str(value))
         return self.default_zone or ZoneInfo("UTC")
 
-    def state(self, now: datetime, tz: ZoneInfo, *, delay: float | None = None,
-              previous_accepted: float | None = None, has_previous: bool = False) -> tuple[Wait, datetime | None]:
+    def state(
+        self,
+        now: datetime,
+        tz: ZoneInfo,
+        *,
+        delay: float | None = None,
+        previous_accepted: float | None = None,
+        has_previous: bool = False,
+    ) -> tuple[Wait, datetime | None]:
         """(state, when it becomes due) for one message at `now` (aware UTC): the tests' short form of
         `timing`."""
-        t = self.timing(now, (tz,), delay=delay, previous_accepted=previous_accepted,
-                        has_previous=has_previous)
+        t = self.timing(
+            now, (tz,), delay=delay, previous_accepted=previous_accepted, has_previous=has_previous
+        )
         return t.state, t.when
 
-    def timing(self, now: datetime, zones: Sequence[ZoneInfo], *, delay: float | None = None,
-               previous_accepted: float | None = None, has_previous: bool = False,
-               holds: Sequence[Hold] = ()) -> Timing:
+    def timing(
+        self,
+        now: datetime,
+        zones: Sequence[ZoneInfo],
+        *,
+        delay: float | None = None,
+        previous_accepted: float | None = None,
+        has_previous: bool = False,
+        holds: Sequence[Hold] = (),
+    ) -> Timing:
         """When one message may go at `now` (aware UTC): the campaign's window in every zone of
         the recipient (several: the strictest intersection), then each hold (the law's hours,
         the team's hours, a frequency cap). `held_by` names the hold that first held it."""
@@ -170,25 +201,38 @@ def parse_schedule(spec: dict[str, Any] | None) -> Schedule | None:
         start = parse_hhmm(w.get("start"), ("window", "start"))
         end = parse_hhmm(w.get("end"), ("window", "end"))
         if start == end:
-            raise ScheduleError(("window",), "the window starts and ends at the same time",
-                                "give different start and end times (a window may cross midnight)")
+            raise ScheduleError(
+                ("window",),
+                "the window starts and ends at the same time",
+                "give different start and end times (a window may cross midnight)",
+            )
         days = None
         if w.get("days") is not None:
             bad = [d for d in w["days"] if str(d).lower()[:3] not in DAYS]
             if bad:
-                raise ScheduleError(("window", "days"), f"unknown day(s): {', '.join(map(str, bad))}",
-                                    "use mon, tue, wed, thu, fri, sat, sun")
+                raise ScheduleError(
+                    ("window", "days"),
+                    f"unknown day(s): {', '.join(map(str, bad))}",
+                    "use mon, tue, wed, thu, fri, sat, sun",
+                )
             days = frozenset(DAYS.index(str(d).lower()[:3]) for d in w["days"])
             if not days:
-                raise ScheduleError(("window", "days"), "the window has no days", "list at least one day")
+                raise ScheduleError(
+                    ("window", "days"), "the window has no days", "list at least one day"
+                )
         if default_zone is None and not spec.get("timezone_var"):
-            raise ScheduleError(("window",), "a window needs a time zone",
-                                "set schedule.timezone (and optionally timezone_var for per-recipient zones)")
+            raise ScheduleError(
+                ("window",),
+                "a window needs a time zone",
+                "set schedule.timezone (and optionally timezone_var for per-recipient zones)",
+            )
         window = Window(start, end, days)
     nb = parse_instant(spec["not_before"], ("not_before",)) if spec.get("not_before") else None
     na = parse_instant(spec["not_after"], ("not_after",)) if spec.get("not_after") else None
     if nb and na and na <= nb:
-        raise ScheduleError(("not_after",), "not_after is not later than not_before", "swap or fix the dates")
+        raise ScheduleError(
+            ("not_after",), "not_after is not later than not_before", "swap or fix the dates"
+        )
     return Schedule(default_zone, spec.get("timezone_var"), window, nb, na)
 
 
@@ -276,18 +320,28 @@ def gate_for(campaign: ScheduledCampaign, extra: Sequence[HoldSource] = ()) -> G
         return None
     timing = rules or Schedule(None, None, None, None, None)
     # Only the holds can keep a message waiting: with none for a chat it is due at once.
-    plain = (timing.window is None and timing.not_before is None and timing.not_after is None
-             and not any(delays.values()))
+    plain = (
+        timing.window is None
+        and timing.not_before is None
+        and timing.not_after is None
+        and not any(delays.values())
+    )
 
-    def gate(req: ScheduledRequest, previous_accepted: float | None, has_previous: bool,
-             now: float) -> Readiness:
+    def gate(
+        req: ScheduledRequest, previous_accepted: float | None, has_previous: bool, now: float
+    ) -> Readiness:
         zones = zones_of(req.zone, timing.default_zone)
         holds = [h for src in sources for h in src.holds_for(req.recipient, zones)]
         if plain and not holds:
             return _DUE_NOW
-        t = timing.timing(datetime.fromtimestamp(now, tz=UTC), zones,
-                          delay=delays.get(req.step), previous_accepted=previous_accepted,
-                          has_previous=has_previous, holds=holds)
+        t = timing.timing(
+            datetime.fromtimestamp(now, tz=UTC),
+            zones,
+            delay=delays.get(req.step),
+            previous_accepted=previous_accepted,
+            has_previous=has_previous,
+            holds=holds,
+        )
         return Readiness(t.state, t.when.timestamp() if t.when is not None else None)
 
     return gate

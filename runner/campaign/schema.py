@@ -38,8 +38,13 @@ def _validator(name: str = SCHEMA_NAME) -> Draft202012Validator:
 
 
 _TYPE_NAMES = {
-    "string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
-    "array": "a list", "object": "a mapping", "null": "empty",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "empty",
 }
 
 
@@ -73,7 +78,9 @@ def _deepest(err: ValidationError) -> ValidationError:
 
 # Where a value is meant as text a template prints or the API receives: campaign vars, a
 # recipient's vars, a step's content.
-_TEXT_FIELDS = frozenset({"text", "attachments", "parts", "link_preview", "from_number", "reply_to"})
+_TEXT_FIELDS = frozenset(
+    {"text", "attachments", "parts", "link_preview", "from_number", "reply_to"}
+)
 
 
 def meant_as_text(path: PathT) -> bool:
@@ -92,7 +99,9 @@ def yaml_value_warnings(doc: Document) -> list[Problem]:
 def validate_schema(doc: Document, name: str = SCHEMA_NAME) -> list[Problem]:
     """Every schema problem of a document, located; `name`: the schema (campaign or policy)."""
     problems: list[Problem] = []
-    for err in sorted(_validator(name).iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+    for err in sorted(
+        _validator(name).iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))
+    ):
         problems.extend(_explain(doc, err))
     return problems
 
@@ -108,45 +117,100 @@ def _explain(doc: Document, err: ValidationError) -> list[Problem]:
     if kind == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         out = []
-        extra = [k for k in err.instance if k not in allowed] if isinstance(err.instance, dict) else []
+        extra = (
+            [k for k in err.instance if k not in allowed] if isinstance(err.instance, dict) else []
+        )
         for key in extra:
             guess = did_you_mean(str(key), allowed)
             message = f"unknown key '{key}'" + (f" — did you mean '{guess}'?" if guess else "")
-            hint = (f"rename it to '{guess}'" if guess else
-                    f"allowed here: {', '.join(allowed)}" if allowed else "remove it")
+            hint = (
+                f"rename it to '{guess}'"
+                if guess
+                else f"allowed here: {', '.join(allowed)}"
+                if allowed
+                else "remove it"
+            )
             out.append(doc.problem(path + (key,), message, hint, key=True, layer="schema"))
         return out
     if kind == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
-        return [doc.problem(path, f"missing required key '{missing}'" + _where(path),
-                            _describe(schema.get("properties", {}).get(missing, {})), layer="schema")]
+        return [
+            doc.problem(
+                path,
+                f"missing required key '{missing}'" + _where(path),
+                _describe(schema.get("properties", {}).get(missing, {})),
+                layer="schema",
+            )
+        ]
     if kind == "type":
         want: Any = err.validator_value
         wants = [want] if isinstance(want, str) else list(want)
         names = " or ".join(_TYPE_NAMES.get(w, w) for w in wants)
         type_hint = _describe(schema)
-        if "string" in wants and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
+        if (
+            "string" in wants
+            and isinstance(err.instance, (int, float))
+            and not isinstance(err.instance, bool)
+        ):
             type_hint = "quote the value: YAML read it as a number"
-        return [doc.problem(path, f"expected {names}, got {_type_of(err.instance)}", type_hint, layer="schema")]
+        return [
+            doc.problem(
+                path, f"expected {names}, got {_type_of(err.instance)}", type_hint, layer="schema"
+            )
+        ]
     if kind in ("enum", "const"):
-        choices: list[Any] = (err.validator_value if kind == "enum"  # type: ignore[assignment]
-                              else [err.validator_value])
+        choices: list[Any] = (
+            err.validator_value
+            if kind == "enum"  # type: ignore[assignment]
+            else [err.validator_value]
+        )
         guess = did_you_mean(str(err.instance), [str(c) for c in choices])
-        message = f"{err.instance!r} is not allowed here" + (f" — did you mean '{guess}'?" if guess else "")
-        return [doc.problem(path, message, "use one of: " + ", ".join(map(str, choices)), layer="schema")]
+        message = f"{err.instance!r} is not allowed here" + (
+            f" — did you mean '{guess}'?" if guess else ""
+        )
+        return [
+            doc.problem(
+                path, message, "use one of: " + ", ".join(map(str, choices)), layer="schema"
+            )
+        ]
     if kind == "pattern":
-        return [doc.problem(path, f"{err.instance!r} does not have the expected form",
-                            _describe(schema) or f"it must match {err.validator_value}", layer="schema")]
+        return [
+            doc.problem(
+                path,
+                f"{err.instance!r} does not have the expected form",
+                _describe(schema) or f"it must match {err.validator_value}",
+                layer="schema",
+            )
+        ]
     if kind == "minItems" and isinstance(err.validator_value, int) and err.validator_value > 1:
-        return [doc.problem(path, f"needs at least {err.validator_value} items", _describe(schema),
-                            layer="schema")]
+        return [
+            doc.problem(
+                path,
+                f"needs at least {err.validator_value} items",
+                _describe(schema),
+                layer="schema",
+            )
+        ]
     if kind in ("minItems", "minLength", "minProperties"):
         return [doc.problem(path, "must not be empty", _describe(schema), layer="schema")]
     if kind in ("maxLength", "maxItems"):
-        return [doc.problem(path, f"is too long (at most {err.validator_value})", _describe(schema), layer="schema")]
+        return [
+            doc.problem(
+                path,
+                f"is too long (at most {err.validator_value})",
+                _describe(schema),
+                layer="schema",
+            )
+        ]
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        return [doc.problem(path, f"{err.instance!r} is out of range ({kind} {err.validator_value})",
-                            _describe(schema), layer="schema")]
+        return [
+            doc.problem(
+                path,
+                f"{err.instance!r} is out of range ({kind} {err.validator_value})",
+                _describe(schema),
+                layer="schema",
+            )
+        ]
     return [doc.problem(path, err.message, _describe(schema), layer="schema")]
 
 

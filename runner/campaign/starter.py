@@ -86,8 +86,9 @@ def starter_files(campaign_id: str = DEFAULT_ID) -> dict[str, str]:
     """Relative path -> text of every file ``campaign init`` writes."""
     pad = " " * max(1, 32 - len(f"id: {campaign_id}"))
     return {
-        CAMPAIGN: _CAMPAIGN_YAML.format(schema=SCHEMA, campaign=CAMPAIGN, id=campaign_id,
-                                        id_pad=pad),
+        CAMPAIGN: _CAMPAIGN_YAML.format(
+            schema=SCHEMA, campaign=CAMPAIGN, id=campaign_id, id_pad=pad
+        ),
         RECIPIENTS: _RECIPIENTS_CSV,
         SUPPRESSION: _SUPPRESSION_TXT.format(campaign=CAMPAIGN),
         SCHEMA: schema_path().read_text(encoding="utf-8"),
@@ -121,18 +122,26 @@ def write_starter(directory: Path) -> list[Path]:
     CampaignError naming every file in the way, with nothing written, if any target exists.
     """
     if directory.exists() and not directory.is_dir():
-        raise CampaignError(f"{directory} exists and is not a directory", layer="init",
-                            hint="give `campaign init` a new or existing folder")
+        raise CampaignError(
+            f"{directory} exists and is not a directory",
+            layer="init",
+            hint="give `campaign init` a new or existing folder",
+        )
     files = starter_files(campaign_id(directory))
     taken = [p for p in dict.fromkeys(_in_the_way(directory, rel) for rel in files) if p]
     if taken:
         last = len(taken) - 1
-        raise CampaignError([
-            Problem("already exists; campaign init never overwrites a file, so wrote nothing",
-                    file=str(path), layer="init",
-                    hint="choose another folder: campaign init NEW-FOLDER" if i == last else None)
-            for i, path in enumerate(taken)
-        ])
+        raise CampaignError(
+            [
+                Problem(
+                    "already exists; campaign init never overwrites a file, so wrote nothing",
+                    file=str(path),
+                    layer="init",
+                    hint="choose another folder: campaign init NEW-FOLDER" if i == last else None,
+                )
+                for i, path in enumerate(taken)
+            ]
+        )
     written = []
     try:
         for rel, text in files.items():
@@ -144,8 +153,11 @@ def write_starter(directory: Path) -> list[Path]:
     except FileExistsError as exc:  # appeared after the check: keep it, undo ours
         for path in written:
             path.unlink(missing_ok=True)
-        raise CampaignError(f"{exc.filename} already exists; campaign init never overwrites a "
-                            "file", file=str(exc.filename), layer="init") from None
+        raise CampaignError(
+            f"{exc.filename} already exists; campaign init never overwrites a file",
+            file=str(exc.filename),
+            layer="init",
+        ) from None
     return written
 
 
@@ -164,19 +176,20 @@ def _in_the_way(directory: Path, rel: str) -> Path | None:
 
 def next_steps(directory: str) -> str:
     """The three commands to run next, for a campaign written into ``directory`` as typed."""
-    campaign = shlex.quote(CAMPAIGN if directory in ("", ".") else
-                           str(Path(directory) / CAMPAIGN))
+    campaign = shlex.quote(CAMPAIGN if directory in ("", ".") else str(Path(directory) / CAMPAIGN))
     base = f"http://127.0.0.1:{EMULATOR_PORT}/v2/api"
-    return "\n".join([
-        "Next:",
-        f"  1. campaign validate {campaign}    # schema, rules, templates, recipients",
-        f"  2. campaign plan {campaign}    # what would be sent: no key, no network",
-        "  3. rehearse on the local emulator (nothing leaves this machine):",
-        f"       campaign emulator --port {EMULATOR_PORT} &     # stop it later with: kill %1",
-        f"       export BLOOIO_BASE_URL={base} BLOOIO_API_KEY=test-key",
-        f"       campaign send {campaign} --yes",
-        "       campaign emulator reply --to +15551230001 --text STOP   # rehearse an opt-out",
-        f"       campaign optouts {campaign} --export    # into the ledger and {SUPPRESSION}",
-        f"       campaign report {campaign}",
-        "For a live send: unset BLOOIO_BASE_URL and set BLOOIO_API_KEY to your key.",
-    ])
+    return "\n".join(
+        [
+            "Next:",
+            f"  1. campaign validate {campaign}    # schema, rules, templates, recipients",
+            f"  2. campaign plan {campaign}    # what would be sent: no key, no network",
+            "  3. rehearse on the local emulator (nothing leaves this machine):",
+            f"       campaign emulator --port {EMULATOR_PORT} &     # stop it later with: kill %1",
+            f"       export BLOOIO_BASE_URL={base} BLOOIO_API_KEY=test-key",
+            f"       campaign send {campaign} --yes",
+            "       campaign emulator reply --to +15551230001 --text STOP   # rehearse an opt-out",
+            f"       campaign optouts {campaign} --export    # into the ledger and {SUPPRESSION}",
+            f"       campaign report {campaign}",
+            "For a live send: unset BLOOIO_BASE_URL and set BLOOIO_API_KEY to your key.",
+        ]
+    )

@@ -49,7 +49,11 @@ _WIDTH_FILTERS = ("center", "indent", "wordwrap", "truncate", "format", "batch",
 
 def _check_arguments(name: str, args: tuple, kwargs: dict) -> None:
     for value in (*args, *kwargs.values()):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER_ARGUMENT:
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and abs(value) > MAX_NUMBER_ARGUMENT
+        ):
             raise SecurityError(f"{name}() with the argument {value:,} is too large")
 
 
@@ -73,7 +77,10 @@ _DIGIT_RUN = re.compile(r"\d+")
 def _too_wide(digits: str) -> bool:
     significant = digits.lstrip("0")
     # Compare lengths first: int() of a 5,000-digit run is itself refused (and slow).
-    return len(significant) > len(str(MAX_NUMBER_ARGUMENT)) or int(significant or 0) > MAX_NUMBER_ARGUMENT
+    return (
+        len(significant) > len(str(MAX_NUMBER_ARGUMENT))
+        or int(significant or 0) > MAX_NUMBER_ARGUMENT
+    )
 
 
 def check_format_spec(spec: str) -> None:
@@ -81,7 +88,9 @@ def check_format_spec(spec: str) -> None:
     over MAX_NUMBER_ARGUMENT. Every digit run counts (a digit fill character is a run of one)."""
     for run in _DIGIT_RUN.findall(spec):
         if _too_wide(run):
-            raise SecurityError(f"a format width or precision over {MAX_NUMBER_ARGUMENT:,} is refused")
+            raise SecurityError(
+                f"a format width or precision over {MAX_NUMBER_ARGUMENT:,} is refused"
+            )
 
 
 def check_percent_format(fmt: str, values: Any) -> None:
@@ -93,10 +102,16 @@ def check_percent_format(fmt: str, values: Any) -> None:
             if group == "*":
                 star = True
             elif group and _too_wide(group):
-                raise SecurityError(f"a format width or precision over {MAX_NUMBER_ARGUMENT:,} is refused")
+                raise SecurityError(
+                    f"a format width or precision over {MAX_NUMBER_ARGUMENT:,} is refused"
+                )
     if star:
         for value in values if isinstance(values, tuple) else (values,):
-            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER_ARGUMENT:
+            if (
+                isinstance(value, int)
+                and not isinstance(value, bool)
+                and abs(value) > MAX_NUMBER_ARGUMENT
+            ):
                 raise SecurityError(f"a format width or precision of {value:,} (by *) is too large")
 
 
@@ -104,16 +119,23 @@ def percent_size(fmt: str, values: Any) -> int:
     """At most how long ``fmt % values`` is: each conversion as wide as its width or the
     longest value, whichever is more (`'%s' * 50000 % ((big,) * 50000)` is refused before the
     50,000 copies are joined)."""
-    items = values if isinstance(values, tuple) else \
-        tuple(values.values()) if isinstance(values, dict) else (values,)
+    items = (
+        values
+        if isinstance(values, tuple)
+        else tuple(values.values())
+        if isinstance(values, dict)
+        else (values,)
+    )
     longest = max((_text_len(v) for v in items), default=0)
     size = len(fmt)
     for match in _PERCENT_SPEC.finditer(fmt):
         if match.group() == "%%":
             continue
         width = match.group(1)
-        size += max(int(width) if width and width.isdigit() else MAX_NUMBER_ARGUMENT
-                    if width == "*" else 0, longest)
+        size += max(
+            int(width) if width and width.isdigit() else MAX_NUMBER_ARGUMENT if width == "*" else 0,
+            longest,
+        )
     return size
 
 
@@ -134,6 +156,7 @@ class _BoundedEscapeFormatter(_BoundedFormatter, SandboxedEscapeFormatter):
 
 def _bounded_format_filter(fn: Callable[..., str]) -> Callable[..., str]:
     """jinja2's `format` filter (`value % args`) with its widths bounded."""
+
     def format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
         _check_arguments("format", args, kwargs)
         check_percent_format(str(value), args)
@@ -145,8 +168,9 @@ def _bounded_format_filter(fn: Callable[..., str]) -> Callable[..., str]:
 
 def _too_big(size: int, what: str) -> None:
     if size > MAX_TEMPLATE_STRING:
-        raise SecurityError(f"{what} would build a string of {size:,} characters "
-                            f"(at most {MAX_TEMPLATE_STRING:,})")
+        raise SecurityError(
+            f"{what} would build a string of {size:,} characters (at most {MAX_TEMPLATE_STRING:,})"
+        )
 
 
 def _text_len(value: Any) -> int:
@@ -176,7 +200,9 @@ def _method_size(obj: Any, args: tuple, kwargs: dict) -> int | None:
     if not isinstance(owner, str):
         return None
     if name == "replace" and len(args) >= 2:
-        return _replace_size(owner, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count"))
+        return _replace_size(
+            owner, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count")
+        )
     if name == "join" and args and isinstance(args[0], (list, tuple)):
         return _join_size(owner, list(args[0]))
     if name == "expandtabs":
@@ -188,18 +214,30 @@ def _method_size(obj: Any, args: tuple, kwargs: dict) -> int | None:
 def _filter_estimates() -> dict[str, Callable[..., int]]:
     def indent(s: Any, width: Any = 4, *_: Any, **__: Any) -> int:
         text = str(s)
-        return len(text) + _lines(text) * (_text_len(width) if isinstance(width, str) else
-                                             int(width) if isinstance(width, int) else 4)
+        return len(text) + _lines(text) * (
+            _text_len(width)
+            if isinstance(width, str)
+            else int(width)
+            if isinstance(width, int)
+            else 4
+        )
 
-    def wordwrap(s: Any, width: Any = 79, break_long_words: Any = True, wrapstring: Any = None,
-                 *_: Any, **kw: Any) -> int:
+    def wordwrap(
+        s: Any,
+        width: Any = 79,
+        break_long_words: Any = True,
+        wrapstring: Any = None,
+        *_: Any,
+        **kw: Any,
+    ) -> int:
         text, wrap = str(s), kw.get("wrapstring", wrapstring)
         per = max(int(width) if isinstance(width, int) else 79, 1)
         return len(text) + (len(text) // per + _lines(text)) * max(_text_len(wrap), 1)
 
     return {
         "replace": lambda s, old="", new="", count=None, **kw: _replace_size(
-            s, old, new, kw.get("count", count)),
+            s, old, new, kw.get("count", count)
+        ),
         "indent": indent,
         "wordwrap": wordwrap,
     }
@@ -302,8 +340,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         """jinja2's sandboxed str.format/format_map, with widths and precisions bounded."""
-        if not isinstance(value, (types.MethodType, types.BuiltinMethodType)) or \
-                value.__name__ not in ("format", "format_map"):
+        if not isinstance(
+            value, (types.MethodType, types.BuiltinMethodType)
+        ) or value.__name__ not in ("format", "format_map"):
             return None
         f_self: Any = value.__self__
         if not isinstance(f_self, str):
@@ -343,16 +382,23 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
-            if isinstance(left, (int, float)) and isinstance(right, (int, float)) and \
-                    abs(right) > 64 and abs(left) > 1:
+            if (
+                isinstance(left, (int, float))
+                and isinstance(right, (int, float))
+                and abs(right) > 64
+                and abs(left) > 1
+            ):
                 raise SecurityError(f"the power {left!r} ** {right!r} is too large")
             result = left**right
             if isinstance(result, int) and abs(result) > MAX_POWER:
                 raise SecurityError("the power is too large")
             return result
         if operator == "+":
-            if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)) and \
-                    len(left) + len(right) > MAX_OUTPUT:
+            if (
+                isinstance(left, (str, list, tuple))
+                and isinstance(right, (str, list, tuple))
+                and len(left) + len(right) > MAX_OUTPUT
+            ):
                 raise SecurityError(f"joining values longer than {MAX_OUTPUT:,} is refused")
             return left + right
         if operator == "%":
@@ -361,7 +407,11 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 _too_big(percent_size(left, right), "'%' formatting")
             return left % right
         for seq, n in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
+            if (
+                isinstance(seq, (str, list, tuple))
+                and isinstance(n, int)
+                and len(seq) * n > MAX_REPEAT
+            ):
                 raise SecurityError(f"repeating a value {n:,} times is too large")
         return super().call_binop(context, operator, left, right)
 
@@ -369,8 +419,12 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
-        trim_blocks=True, lstrip_blocks=True, finalize=_no_none,
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_no_none,
         # No constant folding at compile time: what a template computes, it computes while
         # rendering, under the render budget and the sandbox's limits.
         optimized=False,
@@ -396,8 +450,9 @@ def _compile(source: str) -> Template:
     # Each loop's iterable goes through loop_guard, imported by the compiled module itself
     # (not looked up in the context, where a recipient's variable could shadow it).
     for loop in tree.find_all(nodes.For):
-        loop.iter = nodes.Call(nodes.ImportedName(_LOOP_GUARD), [loop.iter], [], None, None,
-                               lineno=loop.iter.lineno)
+        loop.iter = nodes.Call(
+            nodes.ImportedName(_LOOP_GUARD), [loop.iter], [], None, None, lineno=loop.iter.lineno
+        )
     tmpl = env.template_class.from_code(env, env.compile(tree), env.make_globals(None), None)
     # `~` compiles to a call of the module's `str_join`; bound it like the output.
     namespace = tmpl.root_render_func.__globals__
@@ -423,8 +478,9 @@ class TimeBudget:
     budget plus one step. Works in any thread and leaves no state behind once exited.
     """
 
-    def __init__(self, seconds: float = RENDER_BUDGET_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, seconds: float = RENDER_BUDGET_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.seconds = seconds
         self.clock = clock
         self.deadline = math.inf
@@ -476,7 +532,16 @@ class Compiled:
     error can say so without the hot path building path strings for every recipient.
     """
 
-    __slots__ = ("source", "path", "shareable", "constant", "_looped", "_render", "_blocks", "_name")
+    __slots__ = (
+        "source",
+        "path",
+        "shareable",
+        "constant",
+        "_looped",
+        "_render",
+        "_blocks",
+        "_name",
+    )
     _render: Callable[[Context], Iterator[str]] | None
 
     def __init__(self, source: str, path: str = "") -> None:
@@ -494,8 +559,10 @@ class Compiled:
             # by the sandbox's caps; with at most _FIRST_PIECES of them bounded_concat would
             # take them all in one read anyway, so they are joined at C speed and measured
             # once. Anything else is counted while it grows.
-            self._looped = next(iter(tree.find_all(nodes.For)), None) is not None or \
-                sum(len(o.nodes) for o in tree.find_all(nodes.Output)) > _FIRST_PIECES
+            self._looped = (
+                next(iter(tree.find_all(nodes.For)), None) is not None
+                or sum(len(o.nodes) for o in tree.find_all(nodes.Output)) > _FIRST_PIECES
+            )
         else:
             self._render = None
         self.constant = self._render is None  # renders to ``source`` itself, for everyone
@@ -517,16 +584,30 @@ class Compiled:
 # Template constructs that write to the render context; a template without them only reads it,
 # so one Context per recipient can serve all its templates (creating a Context is a large part
 # of rendering a short template).
-_WRITERS = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes.Block,
-            nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport, nodes.With,
-            nodes.Scope, nodes.OverlayScope, nodes.EvalContextModifier)
+_WRITERS = (
+    nodes.Assign,
+    nodes.AssignBlock,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.Block,
+    nodes.Extends,
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.With,
+    nodes.Scope,
+    nodes.OverlayScope,
+    nodes.EvalContextModifier,
+)
 
 
 def _reads_only(tree: nodes.Template) -> bool:
     return next(iter(tree.find_all(_WRITERS)), None) is None
 
 
-def fast_context(ctx: dict[str, Any], name: str | None = None, blocks: dict | None = None) -> Context:
+def fast_context(
+    ctx: dict[str, Any], name: str | None = None, blocks: dict | None = None
+) -> Context:
     """A jinja2 Context over ``ctx`` without copying it.
 
     ``Template.new_context`` copies the variables and iterates the template's globals ChainMap

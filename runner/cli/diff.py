@@ -14,17 +14,29 @@ from runner.report.diff import render_json, render_markdown, render_text
 from runner.run.diff_session import campaign_diff
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Exit codes:
   0  the diff was printed (whatever it says)
   1  a user error: an invalid campaign on either side, not a git repository, an unknown ref
-""")
+"""
+)
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
-@click.option("--base", "base", metavar="REF",
-              help="git ref to compare with [default: the merge base with the default branch (origin/HEAD, "
-                   "else main, else master), else with the upstream branch, else HEAD]")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
-              show_default=True, help="markdown fits a pull-request comment or a CI step summary")
+@click.option(
+    "--base",
+    "base",
+    metavar="REF",
+    help="git ref to compare with [default: the merge base with the default branch (origin/HEAD, "
+    "else main, else master), else with the upstream branch, else HEAD]",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="markdown fits a pull-request comment or a CI step summary",
+)
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
 @policy_option()
 @user_errors()

@@ -28,52 +28,89 @@ from runner.webhooks.sink import WebhookSink
 def _secrets(values: tuple[str, ...]) -> list[str]:
     out = [s.strip() for v in values for s in v.split(",") if s.strip()]
     if not out:
-        raise CampaignError("no webhook signing secret",
-                            hint="set BLOOIO_WEBHOOK_SECRET (the signing_secret POST /webhooks "
-                                 "returned; several, comma-separated, during a rotation) or "
-                                 "pass --secret")
+        raise CampaignError(
+            "no webhook signing secret",
+            hint="set BLOOIO_WEBHOOK_SECRET (the signing_secret POST /webhooks "
+            "returned; several, comma-separated, during a rotation) or "
+            "pass --secret",
+        )
     return out
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Exit codes:
   0  stopped (Ctrl-C)
   1  a user error: no secret, the address is taken, a damaged ledger
-""")
+"""
+)
 @state_option("Where the journals and the consent ledger are written.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="address to listen on (put a TLS reverse proxy in front of it)")
-@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
-              help="0 picks a free port")
-@click.option("--path", "path", default=DEFAULT_PATH, show_default=True,
-              help="the URL path the subscription posts to")
-@click.option("--secret", "secrets", multiple=True, envvar="BLOOIO_WEBHOOK_SECRET",
-              show_envvar=True, metavar="SECRET",
-              help="signing secret (repeat, or comma-separate, during a rotation); never printed")
-@click.option("--port-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="write the chosen port here once listening")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="address to listen on (put a TLS reverse proxy in front of it)",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8787,
+    show_default=True,
+    help="0 picks a free port",
+)
+@click.option(
+    "--path",
+    "path",
+    default=DEFAULT_PATH,
+    show_default=True,
+    help="the URL path the subscription posts to",
+)
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    envvar="BLOOIO_WEBHOOK_SECRET",
+    show_envvar=True,
+    metavar="SECRET",
+    help="signing secret (repeat, or comma-separate, during a rotation); never printed",
+)
+@click.option(
+    "--port-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the chosen port here once listening",
+)
 @user_errors(None)
-def listen(state_dir: Path | str | None, host: str, port: int, path: str, secrets: tuple[str, ...],
-           port_file: Path | None) -> None:
+def listen(
+    state_dir: Path | str | None,
+    host: str,
+    port: int,
+    path: str,
+    secrets: tuple[str, ...],
+    port_file: Path | None,
+) -> None:
     """Receive Blooio's signed webhooks into the state until Ctrl-C."""
     keys = _secrets(secrets)
     # a folder, or a postgresql:// URL: the same sink writes both
     state = locate_state(state_dir, None, policy=lambda: policy_for(Path.cwd()))
     sink = WebhookSink(state, stop_words())
-    listener = Listener(sink, keys, path=path,
-                        log=lambda line: echo(click.unstyle(line), err=True))
+    listener = Listener(sink, keys, path=path, log=lambda line: echo(click.unstyle(line), err=True))
 
     async def serve() -> None:
         server = Server(listener, listener.max_body, host=host)
         try:
             bound = await server.start(port)
         except OSError as err:
-            raise CampaignError(f"cannot listen on {host}:{port}: {err.strerror or err}",
-                                hint="choose another --port, or stop what uses it") from None
+            raise CampaignError(
+                f"cannot listen on {host}:{port}: {err.strerror or err}",
+                hint="choose another --port, or stop what uses it",
+            ) from None
         if port_file is not None:
             port_file.write_text(f"{bound}\n", encoding="utf-8")
-        echo(f"listening on http://{host}:{bound}{path} (state {state.label}); Ctrl-C stops",
-                   err=True)
+        echo(
+            f"listening on http://{host}:{bound}{path} (state {state.label}); Ctrl-C stops",
+            err=True,
+        )
         try:
             await server.serve_forever()
         finally:
@@ -86,7 +123,10 @@ def listen(state_dir: Path | str | None, host: str, port: int, path: str, secret
     finally:
         sink.close()
         s = listener.stats
-        echo(f"accepted {s.accepted:,} webhooks ({sink.stats.replies:,} replies, "
-                   f"{sink.stats.statuses:,} statuses), refused {s.refused:,}, ignored "
-                   f"{s.ignored:,}", err=True)
+        echo(
+            f"accepted {s.accepted:,} webhooks ({sink.stats.replies:,} replies, "
+            f"{sink.stats.statuses:,} statuses), refused {s.refused:,}, ignored "
+            f"{s.ignored:,}",
+            err=True,
+        )
     sys.exit(0)

@@ -47,12 +47,16 @@ def _print_text(outcome: OptoutsOutcome, show: bool) -> None:
     result = outcome.result
     dry = outcome.dry_run
     if outcome.sent_yet:
-        echo(f"checked {result.chats:,} chats ({result.requests:,} requests, "
-                   f"{result.replies:,} replies read)")
+        echo(
+            f"checked {result.chats:,} chats ({result.requests:,} requests, "
+            f"{result.replies:,} replies read)"
+        )
         verb = "would record" if dry else "recorded"
-        echo(f"{verb} {len(outcome.opted_out):,} new opt-out"
-                   f"{'s' if len(outcome.opted_out) != 1 else ''} in the consent ledger "
-                   f"({outcome.ledger})")
+        echo(
+            f"{verb} {len(outcome.opted_out):,} new opt-out"
+            f"{'s' if len(outcome.opted_out) != 1 else ''} in the consent ledger "
+            f"({outcome.ledger})"
+        )
         for s in outcome.opted_out:
             echo(f"  {display_chat(s.chat, show)}  {s.event.word}  {_date(s.event.at_ms)}")
         if outcome.already_out:
@@ -61,9 +65,11 @@ def _print_text(outcome: OptoutsOutcome, show: bool) -> None:
         if back:
             echo(f"{len(back):,} opted in again (START/UNSTOP): messages resume")
         if outcome.holds:
-            echo(f"{len(outcome.holds):,} chat{'s' if len(outcome.holds) != 1 else ''} held "
-                       "(a stop word, not at the start): nothing is sent to them until a person "
-                       "decides with `campaign optouts review`:")
+            echo(
+                f"{len(outcome.holds):,} chat{'s' if len(outcome.holds) != 1 else ''} held "
+                "(a stop word, not at the start): nothing is sent to them until a person "
+                "decides with `campaign optouts review`:"
+            )
             for h in outcome.holds:
                 echo(_hold_line(h, show))
     answered = answers_line(outcome.answered)
@@ -71,9 +77,11 @@ def _print_text(outcome: OptoutsOutcome, show: bool) -> None:
         echo(answered)
     if outcome.target is not None:
         verb = "would export" if dry else "exported"
-        echo(f"{verb} {len(outcome.exported):,} opt-out"
-                   f"{'s' if len(outcome.exported) != 1 else ''} to {outcome.target}"
-                   + (" (commit it for review)" if outcome.exported and not dry else ""))
+        echo(
+            f"{verb} {len(outcome.exported):,} opt-out"
+            f"{'s' if len(outcome.exported) != 1 else ''} to {outcome.target}"
+            + (" (commit it for review)" if outcome.exported and not dry else "")
+        )
 
 
 class _DefaultGroup(click.Group):
@@ -85,8 +93,10 @@ class _DefaultGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=_DefaultGroup, subcommand_metavar="FILE [OPTIONS] | review [OPTIONS]",
-             epilog="""\b
+@click.group(
+    cls=_DefaultGroup,
+    subcommand_metavar="FILE [OPTIONS] | review [OPTIONS]",
+    epilog="""\b
 `campaign optouts FILE` is `campaign optouts read FILE`; see
 `campaign optouts read --help` and `campaign optouts review --help`.
 
@@ -95,7 +105,8 @@ Exit codes:
   0  done
   1  a user error (invalid campaign, no key, a damaged ledger, an unknown hold)
   3  some chats could not be read, the key was refused, or another run holds the journal
-""")
+""",
+)
 def optouts() -> None:
     """Read STOP replies into the consent ledger; review held replies; export to `suppress`.
 
@@ -107,46 +118,101 @@ def optouts() -> None:
     """
 
 
-@optouts.command("read", epilog="""\b
+@optouts.command(
+    "read",
+    epilog="""\b
 Exit codes:
   0  done (also when nothing was sent yet)
   1  a user error (invalid campaign, no key, a damaged ledger)
   3  stopped early (the key was refused) or some chats could not be read: what was found is
      recorded; run it again (nothing is recorded twice); or another run holds the
      campaign's journal
-""")
+""",
+)
 @click.argument("file", type=click.Path(dir_okay=False))
 @state_option("Where the journals and the consent ledger are.")
-@click.option("--base-url", default=None, metavar="URL",
-              help="API base URL [default: BLOOIO_BASE_URL if set, else the live API]")
-@click.option("--since", "since", default=None, metavar="TIME",
-              help="read replies after TIME instead of each chat's first send: ISO 8601 with an "
-                   "offset, or a duration back from now such as 7d")
-@click.option("--rate", default=5.0, show_default=True, type=click.FloatRange(min=0.01, max=1e6),
-              help="requests per second at most")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
-              help="requests in flight")
-@click.option("--max-attempts", default=5, show_default=True, type=click.IntRange(1, 10),
-              help="tries per request on 429, 5xx and network errors (with backoff)")
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    help="API base URL [default: BLOOIO_BASE_URL if set, else the live API]",
+)
+@click.option(
+    "--since",
+    "since",
+    default=None,
+    metavar="TIME",
+    help="read replies after TIME instead of each chat's first send: ISO 8601 with an "
+    "offset, or a duration back from now such as 7d",
+)
+@click.option(
+    "--rate",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01, max=1e6),
+    help="requests per second at most",
+)
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="requests in flight",
+)
+@click.option(
+    "--max-attempts",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 10),
+    help="tries per request on 429, 5xx and network errors (with backoff)",
+)
 @http_stack_option()
-@click.option("--export", "export_to_file", is_flag=True,
-              help="also write the ledger's opt-outs into the first `suppress` file (under a "
-                   "lock; lines already there are kept, none is written twice)")
+@click.option(
+    "--export",
+    "export_to_file",
+    is_flag=True,
+    help="also write the ledger's opt-outs into the first `suppress` file (under a "
+    "lock; lines already there are kept, none is written twice)",
+)
 @click.option("--dry-run", is_flag=True, help="print what would be recorded; write nothing")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
 @user_errors()
-def read(file: str, state_dir: Path, base_url: str | None, since: str | None, rate: float,
-         concurrency: int, max_attempts: int, http_stack: str | None, export_to_file: bool,
-         dry_run: bool, fmt: str, show_recipients: bool) -> None:
+def read(
+    file: str,
+    state_dir: Path,
+    base_url: str | None,
+    since: str | None,
+    rate: float,
+    concurrency: int,
+    max_attempts: int,
+    http_stack: str | None,
+    export_to_file: bool,
+    dry_run: bool,
+    fmt: str,
+    show_recipients: bool,
+) -> None:
     """Read a sent campaign's replies into the consent ledger (and --export to the file)."""
-    outcome = collect_optouts(file, state_dir=state_dir, base_url=base_url, since=since, rate=rate,
-                              concurrency=concurrency, max_attempts=max_attempts, dry_run=dry_run,
-                              export_to_file=export_to_file, http_stack=http_stack)
+    outcome = collect_optouts(
+        file,
+        state_dir=state_dir,
+        base_url=base_url,
+        since=since,
+        rate=rate,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        dry_run=dry_run,
+        export_to_file=export_to_file,
+        http_stack=http_stack,
+    )
     if not outcome.sent_yet:
-        echo(f"nothing sent yet for {load_campaign(file).id}: no journal at {outcome.journal} "
-                   "(is --state right?)", err=True)
+        echo(
+            f"nothing sent yet for {load_campaign(file).id}: no journal at {outcome.journal} "
+            "(is --state right?)",
+            err=True,
+        )
     if fmt == "json":
         echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))
     else:
@@ -157,32 +223,59 @@ def read(file: str, state_dir: Path, base_url: str | None, since: str | None, ra
     if result.failed:
         for chat, reason in result.failed[:5]:
             echo(f"could not read {display_chat(chat, show_recipients)}: {reason}", err=True)
-        raise StoppedEarly(f"{len(result.failed):,} chats could not be read",
-                           hint="run the same command again later; nothing is recorded twice")
+        raise StoppedEarly(
+            f"{len(result.failed):,} chats could not be read",
+            hint="run the same command again later; nothing is recorded twice",
+        )
     sys.exit(outcome.exit_code if outcome.sent_yet else exitcodes.OK)
 
 
-@optouts.command("review", epilog="""\b
+@optouts.command(
+    "review",
+    epilog="""\b
 Exit codes:
   0  listed (and decided)
   1  a user error (no ledger, an unknown hold)
-""")
+""",
+)
 @state_option("Where the consent ledger is.")
-@click.option("--release", "release", multiple=True, metavar="N|CHAT",
-              help="dismiss this hold (its number in the list, or the chat id): messages resume")
-@click.option("--opt-out", "opt_out", multiple=True, metavar="N|CHAT",
-              help="confirm this hold as an opt-out: never messaged again")
-@click.option("--by", default=None, metavar="NAME",
-              help="who decides, recorded with the decision [default: the OS user]")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--release",
+    "release",
+    multiple=True,
+    metavar="N|CHAT",
+    help="dismiss this hold (its number in the list, or the chat id): messages resume",
+)
+@click.option(
+    "--opt-out",
+    "opt_out",
+    multiple=True,
+    metavar="N|CHAT",
+    help="confirm this hold as an opt-out: never messaged again",
+)
+@click.option(
+    "--by",
+    default=None,
+    metavar="NAME",
+    help="who decides, recorded with the decision [default: the OS user]",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
 @user_errors()
-def review(state_dir: Path, release: tuple[str, ...], opt_out: tuple[str, ...], by: str | None,
-           fmt: str, show_recipients: bool) -> None:
+def review(
+    state_dir: Path,
+    release: tuple[str, ...],
+    opt_out: tuple[str, ...],
+    by: str | None,
+    fmt: str,
+    show_recipients: bool,
+) -> None:
     """List the held replies of a state; release a hold or confirm it as an opt-out."""
-    outcome: ReviewOutcome = review_holds(state_dir=state_dir, release=release, opt_out=opt_out,
-                                          by=by)
+    outcome: ReviewOutcome = review_holds(
+        state_dir=state_dir, release=release, opt_out=opt_out, by=by
+    )
     if fmt == "json":
         echo(json.dumps(outcome.to_dict(show_recipients), indent=2, ensure_ascii=False))
         return
@@ -192,9 +285,13 @@ def review(state_dir: Path, release: tuple[str, ...], opt_out: tuple[str, ...], 
     if not outcome.holds:
         echo("no held replies: nothing waits for a decision")
         return
-    echo(f"{len(outcome.holds):,} held repl{'ies' if len(outcome.holds) != 1 else 'y'} "
-               "(nothing is sent to these chats until you decide):")
+    echo(
+        f"{len(outcome.holds):,} held repl{'ies' if len(outcome.holds) != 1 else 'y'} "
+        "(nothing is sent to these chats until you decide):"
+    )
     for h in outcome.holds:
         echo(_hold_line(h, show_recipients))
-    echo("decide with: campaign optouts review --release N (not an opt-out) or "
-               "--opt-out N (an opt-out)")
+    echo(
+        "decide with: campaign optouts review --release N (not an opt-out) or "
+        "--opt-out N (an opt-out)"
+    )

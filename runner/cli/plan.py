@@ -28,8 +28,9 @@ Exit codes:
 """
 
 
-def _plan_with_journal(file: str, state_dir: str | Path | None, policy: Path | None = None,
-                       **kwargs: Any) -> PlanOutcome:
+def _plan_with_journal(
+    file: str, state_dir: str | Path | None, policy: Path | None = None, **kwargs: Any
+) -> PlanOutcome:
     """Plan against an earlier run's journal when one exists. The journal (SQLite) is imported
     only then: a plan without one must start without loading SQLite (issue 11), so this is a
     deliberate lazy import in the command layer, not in the library."""
@@ -64,35 +65,74 @@ def _plan_with_journal(file: str, state_dir: str | Path | None, policy: Path | N
 
 @click.command(epilog=_EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True, help="markdown fits a pull-request comment or a CI step summary")
-@click.option("--out", "out", type=click.Path(dir_okay=False),
-              help="write every request, one JSON object a line (byte-identical on re-run)")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown fits a pull-request comment or a CI step summary",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    help="write every request, one JSON object a line (byte-identical on re-run)",
+)
 @state_option("Where an earlier run's journal is looked for (its accepted requests are marked).")
-@click.option("--previews", default=3, show_default=True, type=click.IntRange(0, 100),
-              help="how many recipients to preview")
+@click.option(
+    "--previews",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="how many recipients to preview",
+)
 @click.option("--show-recipients", is_flag=True, help="print phone numbers and emails unmasked")
 @policy_option()
-@click.option("--at", "at", default=None, metavar="TIME",
-              help="with a schedule or delays: count what is due at TIME (ISO 8601 with offset, or 'now', the default)")
-@click.option("--now", "now", default=None, metavar="TIME|emulator",
-              help="rehearsal time, against a non-live BLOOIO_BASE_URL only: count what is due at "
-                   "TIME, or at the emulator's clock ('emulator')")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="TIME",
+    help="with a schedule or delays: count what is due at TIME (ISO 8601 with offset, or 'now', the default)",
+)
+@click.option(
+    "--now",
+    "now",
+    default=None,
+    metavar="TIME|emulator",
+    help="rehearsal time, against a non-live BLOOIO_BASE_URL only: count what is due at "
+    "TIME, or at the emulator's clock ('emulator')",
+)
 @user_errors()
-def plan(file: str, fmt: str, out: str | None, state_dir: Path, previews: int, show_recipients: bool,
-         policy: Path | None, at: str | None, now: str | None) -> None:
+def plan(
+    file: str,
+    fmt: str,
+    out: str | None,
+    state_dir: Path,
+    previews: int,
+    show_recipients: bool,
+    policy: Path | None,
+    at: str | None,
+    now: str | None,
+) -> None:
     """Dry run: render every request (keys included) with no network and no API key."""
     if now is not None:
         if at is not None:
-            raise CampaignError(Problem("give --at or --now, not both",
-                                        hint="--at counts at any time; --now is a rehearsal's clock"))
+            raise CampaignError(
+                Problem(
+                    "give --at or --now, not both",
+                    hint="--at counts at any time; --now is a rehearsal's clock",
+                )
+            )
         # Lazy: the rehearsal clock may ask the emulator over HTTP; a plain plan loads no such
         # module (issue 11's start-up budget).
         from runner.run.rehearsal import rehearsal_at
 
         at = rehearsal_at(now, os.environ.get("BLOOIO_BASE_URL") or DEFAULT_BASE_URL)
-    outcome = _plan_with_journal(file, state_dir, policy, out=out, show_recipients=show_recipients,
-                                 previews=previews, at=at)
+    outcome = _plan_with_journal(
+        file, state_dir, policy, out=out, show_recipients=show_recipients, previews=previews, at=at
+    )
     summary, extra, effects = outcome.summary, outcome.extra, outcome.effects
     if fmt == "json":
         echo(render_json(summary, extra=extra), nl=False)

@@ -44,9 +44,14 @@ def _bar(console: Console, *, transient: bool = False) -> Progress:
     # at most four frames a second.
     from rich.progress import BarColumn, Progress, TextColumn
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                    TextColumn("{task.fields[text]}"), console=console, auto_refresh=False,
-                    transient=transient)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[text]}"),
+        console=console,
+        auto_refresh=False,
+        transient=transient,
+    )
 
 
 def _eta(remaining: int, rate: float) -> str:
@@ -61,8 +66,13 @@ class SendProgress:
     """done/total, accepted, failed, retrying, rate and ETA: a bar on a terminal (``console``),
     a plain line every ``every`` requests otherwise."""
 
-    def __init__(self, total: int, *, console: Console | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        total: int,
+        *,
+        console: Console | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         # ``clock`` must be the one RunStats.started comes from (time.monotonic).
         self.total = total
         self.console = console
@@ -84,8 +94,10 @@ class SendProgress:
         if markup:
             accepted = f"[green]{accepted}[/]"
             failed = f"[red]{failed}[/]" if stats.failed else failed
-        text = (f"{stats.done:,}/{self.total:,}  {accepted}  {failed}  retrying "
-                f"{stats.retrying:,}  " + (f"{rate:,.1f}/s" if rate is not None else "-/s"))
+        text = (
+            f"{stats.done:,}/{self.total:,}  {accepted}  {failed}  retrying "
+            f"{stats.retrying:,}  " + (f"{rate:,.1f}/s" if rate is not None else "-/s")
+        )
         if not final:
             text += f"  ETA {_eta(max(self.total - stats.done, 0), rate or 0.0)}"
         return text
@@ -99,8 +111,12 @@ class SendProgress:
         if stats is None:
             self._bar.update(self._task, description=description)
         else:
-            self._bar.update(self._task, description=description, completed=stats.done,
-                             text=self.counts(stats, final=final, markup=True))
+            self._bar.update(
+                self._task,
+                description=description,
+                completed=stats.done,
+                text=self.counts(stats, final=final, markup=True),
+            )
         self._bar.refresh()
 
     def tick(self, stats: RunStats) -> None:
@@ -149,8 +165,10 @@ class TrackProgress:
     @staticmethod
     def counts(s: TrackStats) -> str:
         elapsed = max(time.monotonic() - s.started, 1e-9)
-        return (f"{s.total - s.open:,}/{s.total:,} final  in flight {s.open:,}  "
-                f"polls {s.polls:,} ({s.polls / elapsed:,.0f}/s)  errors {s.poll_errors:,}")
+        return (
+            f"{s.total - s.open:,}/{s.total:,} final  in flight {s.open:,}  "
+            f"polls {s.polls:,} ({s.polls / elapsed:,.0f}/s)  errors {s.poll_errors:,}"
+        )
 
     def tick(self, s: TrackStats) -> None:
         if self.console is None:
@@ -161,8 +179,9 @@ class TrackProgress:
             self._task = self._bar.add_task("tracking", total=max(s.total, 1), text="")
             self._bar.start()
         assert self._task is not None
-        self._bar.update(self._task, total=max(s.total, 1), completed=s.total - s.open,
-                         text=self.counts(s))
+        self._bar.update(
+            self._task, total=max(s.total, 1), completed=s.total - s.open, text=self.counts(s)
+        )
         self._bar.refresh()
 
     def finish(self) -> None:
@@ -187,8 +206,12 @@ def track_summary(result: TrackResult) -> str:
     by = ", ".join(f"{k} {v:,}" for k, v in sorted(s.statuses.items()))
     why = stop_text("track", result.stop_reason)
     network = network_summary(s.network_errors, "polls")
-    return (f"tracked {s.total:,} messages: {final:,} final, {s.open:,} in flight; this run "
-            f"{s.polls:,} status requests, {s.became_final:,} became final"
-            + (f" ({by})" if by else "") + f" in {result.duration:,.1f} s"
-            + (f" ({why})" if why else "") + (f"; {network}" if network else "")
-            + (f"; {s.polls_saved:,} final by webhook, never polled" if s.polls_saved else ""))
+    return (
+        f"tracked {s.total:,} messages: {final:,} final, {s.open:,} in flight; this run "
+        f"{s.polls:,} status requests, {s.became_final:,} became final"
+        + (f" ({by})" if by else "")
+        + f" in {result.duration:,.1f} s"
+        + (f" ({why})" if why else "")
+        + (f"; {network}" if network else "")
+        + (f"; {s.polls_saved:,} final by webhook, never polled" if s.polls_saved else "")
+    )

@@ -17,8 +17,10 @@ import click
 
 from runner.cli._base import COMMANDS, main
 
-MARKER = ("<!-- Generated below by `python -m runner.cli.reference docs/cli.md` from the "
-          "commands' own help: edit the commands, not this. -->")
+MARKER = (
+    "<!-- Generated below by `python -m runner.cli.reference docs/cli.md` from the "
+    "commands' own help: edit the commands, not this. -->"
+)
 REGENERATE = "python -m runner.cli.reference docs/cli.md"
 # A fixed width, click's own default (help is wrapped at 78 columns on any terminal of 80 or
 # more): the file does not depend on the terminal it was generated in, and reads as --help does.

@@ -17,22 +17,39 @@ from runner.report.diagnostics import format_github, format_text, more_problems
 from runner.safe_text import one_line
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Exit codes:
   0  every file is valid (warnings allowed)
   1  some file is invalid, or a path cannot be read
-""")
+"""
+)
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-              show_default=True, help="text for people, json for tools, github for workflow annotations")
-@click.option("--max-problems", type=click.IntRange(min=0), default=0, show_default=True,
-              help="show at most N problems (text, github); the rest are counted; 0: all")
-@click.option("--strict", is_flag=True,
-              help="values YAML changed (02134 read as 1116, yes as true) are errors, not warnings")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for workflow annotations",
+)
+@click.option(
+    "--max-problems",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="show at most N problems (text, github); the rest are counted; 0: all",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="values YAML changed (02134 read as 1116, yes as true) are errors, not warnings",
+)
 @policy_option()
 @user_errors()
-def validate(paths: tuple[str, ...], fmt: str, max_problems: int, strict: bool,
-             policy: Path | None) -> None:
+def validate(
+    paths: tuple[str, ...], fmt: str, max_problems: int, strict: bool, policy: Path | None
+) -> None:
     """Check campaign files (or folders of them): schema, API rules, and every recipient rendered.
 
     In a folder, only YAML files that are campaigns are checked (the others are listed as
@@ -43,9 +60,18 @@ def validate(paths: tuple[str, ...], fmt: str, max_problems: int, strict: bool,
     results = run.results
     ok = run.valid
     if fmt == "json":
-        echo(json.dumps({"schema_version": 1, "valid": ok, "files": [r.to_dict() for r in results],
-                               "skipped": [str(p) for p in run.skipped]},
-                              indent=2, ensure_ascii=False))
+        echo(
+            json.dumps(
+                {
+                    "schema_version": 1,
+                    "valid": ok,
+                    "files": [r.to_dict() for r in results],
+                    "skipped": [str(p) for p in run.skipped],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         sys.exit(0 if ok else 1)
     shown = listing(run, max_problems)
     color = fmt == "text" and sys.stdout.isatty()

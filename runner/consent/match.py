@@ -86,11 +86,15 @@ def _confusables() -> dict[str, str]:
     import confusable_homoglyphs  # the maintained table; loaded only when replies are read
 
     raw: dict[str, list[dict[str, str]]] = json.loads(
-        resources.files(confusable_homoglyphs).joinpath("confusables.json").read_text("utf-8"))
+        resources.files(confusable_homoglyphs).joinpath("confusables.json").read_text("utf-8")
+    )
 
     def ascii_of(ch: str) -> list[str]:
-        return [e["c"] for e in raw.get(ch, ()) if len(e["c"]) == 1 and e["c"].isascii()
-                and e["c"].isalnum()]
+        return [
+            e["c"]
+            for e in raw.get(ch, ())
+            if len(e["c"]) == 1 and e["c"].isascii() and e["c"].isalnum()
+        ]
 
     def rank(c: str) -> tuple[int, str]:
         return (0 if c.isupper() else 1 if c.isalpha() else 2, c)
@@ -155,13 +159,19 @@ class VocabularyData:
 @functools.cache
 def vocabulary_data() -> VocabularyData:
     doc: dict[str, Any] = json.loads(
-        resources.files("runner.consent").joinpath("vocabulary.json").read_text("utf-8"))
+        resources.files("runner.consent").joinpath("vocabulary.json").read_text("utf-8")
+    )
 
     def terms(name: str) -> tuple[Term, ...]:
         return tuple(Term(t["text"], tuple(t["sources"])) for t in doc[name])
 
-    return VocabularyData(dict(doc["sources"]), terms("opt_out_words"), terms("opt_out_phrases"),
-                          terms("opt_in_words"), terms("help_words"))
+    return VocabularyData(
+        dict(doc["sources"]),
+        terms("opt_out_words"),
+        terms("opt_out_phrases"),
+        terms("opt_in_words"),
+        terms("help_words"),
+    )
 
 
 def _folded(texts: Iterable[str]) -> tuple[tuple[str, str], ...]:

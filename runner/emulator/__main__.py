@@ -15,10 +15,12 @@ from runner.emulator.runtime import serve
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runner.emulator",
-                                     description="Local Blooio v2 API emulator",
-                                     epilog=help_text().replace("\b\n", ""),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m runner.emulator",
+        description="Local Blooio v2 API emulator",
+        epilog=help_text().replace("\b\n", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--port", type=int, default=8765, help="0 = pick a free port")
     parser.add_argument("--port-file", help="write the port here once listening")
     parser.add_argument("--config-json", help="JSON object of EmulatorConfig fields")

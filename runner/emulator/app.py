@@ -35,11 +35,16 @@ def _wrong_method(method: str, name: str) -> Response:
     """404 for an unknown endpoint; 405 naming the method and body a known one expects."""
     expected = control.allowed(name)
     if not expected:
-        return error(404, f"no control endpoint {name}; the endpoints are "
-                          + ", ".join(control.PREFIX + n for n in control.NAMES))
+        return error(
+            404,
+            f"no control endpoint {name}; the endpoints are "
+            + ", ".join(control.PREFIX + n for n in control.NAMES),
+        )
     how = " or ".join(
-        f"{e.method}" + (f" with a JSON body like {json.dumps(e.body)}" if e.method == "POST" else "")
-        for e in expected)
+        f"{e.method}"
+        + (f" with a JSON body like {json.dumps(e.body)}" if e.method == "POST" else "")
+        for e in expected
+    )
     status, body, _ = error(405, f"{method} {control.PREFIX}{name} is not allowed: use {how}")
     body["expected"] = [e.expected() for e in expected]
     return status, body, [("Allow", ", ".join(e.method for e in expected))]
@@ -57,13 +62,19 @@ class App:
         self.faults = Faults(config)
         self.inflight: dict[str, asyncio.Future] = {}
         self._auth = "Bearer " + config.api_key
-        self.webhooks = Webhooks(self.state, url=config.webhook_url, secret=config.webhook_secret,
-                                 duplicate_rate=config.webhook_duplicate_rate, seed=config.seed)
+        self.webhooks = Webhooks(
+            self.state,
+            url=config.webhook_url,
+            secret=config.webhook_secret,
+            duplicate_rate=config.webhook_duplicate_rate,
+            seed=config.seed,
+        )
 
     # -- entry -------------------------------------------------------------------------
 
-    async def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
-                     peer: str) -> Response | Drop:
+    async def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, peer: str
+    ) -> Response | Drop:
         path, _, query = target.partition("?")
         if path.startswith("/v2/api/"):
             st = self.state.stats
@@ -92,8 +103,9 @@ class App:
 
     # -- the API -----------------------------------------------------------------------
 
-    async def _api(self, method: str, path: str, query: str, headers: dict[str, str],
-                   body: bytes) -> Response | Drop:
+    async def _api(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> Response | Drop:
         if headers.get("authorization") != self._auth:
             return error(401, "Authentication required or invalid")
         segs = path.split("/")
@@ -247,14 +259,23 @@ class App:
             return 200, self.config.to_dict(), None
         if method == "GET" and name == "clock":
             now = state.now()
-            iso = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            iso = (
+                datetime.fromtimestamp(now, UTC)
+                .isoformat(timespec="seconds")
+                .replace("+00:00", "Z")
+            )
             return 200, {"now_ms": int(now * 1000), "now": iso}, None
         if name == "reply":
             for field in ("chat", "text"):
                 if not isinstance(data.get(field), str):
                     raise ValueError(f"{field} must be a string")
-            return 200, state.receive(data["chat"], data["text"], data.get("sender"),
-                                      data.get("to_number")), None
+            return (
+                200,
+                state.receive(
+                    data["chat"], data["text"], data.get("sender"), data.get("to_number")
+                ),
+                None,
+            )
         if name == "config":
             self.configure(data)
             return 200, self.config.to_dict(), None
@@ -283,4 +304,3 @@ class App:
     def reset(self) -> None:
         self.state.reset()
         self.faults.configure(self.config, reseed=True)
-

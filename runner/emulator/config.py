@@ -93,7 +93,9 @@ class EmulatorConfig:
     clock: Callable[[], float] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "clock"}
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "clock"
+        }
 
     def updated(self, changes: dict[str, Any]) -> EmulatorConfig:
         """A copy with ``changes`` applied; raises ValueError naming the first bad field."""
@@ -102,16 +104,32 @@ class EmulatorConfig:
             if name not in known:
                 raise ValueError(f"unknown setting {name!r}")
         if isinstance(changes.get("reply_rules"), list):
-            changes = {**changes, "reply_rules": [parse_rule(r) if isinstance(r, str) else r
-                                                  for r in changes["reply_rules"]]}
+            changes = {
+                **changes,
+                "reply_rules": [
+                    parse_rule(r) if isinstance(r, str) else r for r in changes["reply_rules"]
+                ],
+            }
         new = dataclasses.replace(self, **changes)
         new.check()
         return new
 
     def check(self) -> None:
-        for name in ("p_500", "p_503", "p_429", "p_slow", "p_drop", "p_accept_then_500",
-                     "p_delivery_failed", "p_unreachable", "share_imessage", "share_sms",
-                     "share_rcs", "reply_rate", "webhook_duplicate_rate"):
+        for name in (
+            "p_500",
+            "p_503",
+            "p_429",
+            "p_slow",
+            "p_drop",
+            "p_accept_then_500",
+            "p_delivery_failed",
+            "p_unreachable",
+            "share_imessage",
+            "share_sms",
+            "share_rcs",
+            "reply_rate",
+            "webhook_duplicate_rate",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number between 0 and 1")
@@ -120,8 +138,15 @@ class EmulatorConfig:
             raise ValueError("the fault probabilities add up to more than 1")
         if self.share_imessage + self.share_sms + self.share_rcs <= 0:
             raise ValueError("the protocol shares must not all be 0")
-        for name in ("latency_ms", "jitter_ms", "slow_ms", "sent_after_ms",
-                     "delivered_after_ms", "delivery_jitter_ms", "reply_after_s"):
+        for name in (
+            "latency_ms",
+            "jitter_ms",
+            "slow_ms",
+            "sent_after_ms",
+            "delivered_after_ms",
+            "delivery_jitter_ms",
+            "reply_after_s",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0")

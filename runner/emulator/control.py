@@ -39,8 +39,10 @@ class Endpoint:
         url = root_url + self.path
         if self.method == "GET":
             return f"curl -s {url}"
-        return (f"curl -s -X POST {url} -H 'Content-Type: application/json' "
-                f"-d {shlex.quote(json.dumps(self.body or {}))}")
+        return (
+            f"curl -s -X POST {url} -H 'Content-Type: application/json' "
+            f"-d {shlex.quote(json.dumps(self.body or {}))}"
+        )
 
     def expected(self) -> dict[str, Any]:
         out: dict[str, Any] = {"method": self.method, "path": self.path}
@@ -52,25 +54,58 @@ class Endpoint:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "stats", None, "",
-             "counters: requests, accepted, duplicates, errors, peak in-flight and 1-s rate"),
-    Endpoint("GET", "messages", None, "",
-             "every accepted send: chat, body, ids, from_number, statuses, automatic replies"),
+    Endpoint(
+        "GET",
+        "stats",
+        None,
+        "",
+        "counters: requests, accepted, duplicates, errors, peak in-flight and 1-s rate",
+    ),
+    Endpoint(
+        "GET",
+        "messages",
+        None,
+        "",
+        "every accepted send: chat, body, ids, from_number, statuses, automatic replies",
+    ),
     Endpoint("GET", "config", None, "", "the settings in force"),
-    Endpoint("POST", "config", {"p_500": 0.1, "latency_ms": 50},
-             "any --config-json field, e.g. reply_rate, reply_text, reply_after_s, reply_rules "
-             "[{pattern, rate, text}]",
-             "change settings while running; answers the new settings"),
-    Endpoint("POST", "reply", {"chat": EXAMPLE_CHAT, "text": "STOP"},
-             "optional: sender, the member writing in a group; to_number, default the number "
-             "that last wrote to the chat",
-             "a recipient answers (rehearse opt-outs: STOP)"),
-    Endpoint("POST", "advance", {"seconds": 3600}, "",
-             "move the emulator's clock forward (delivery, automatic replies, reply windows)"),
-    Endpoint("GET", "clock", None, "",
-             "the emulator's clock: now_ms and now (ISO 8601); `send --now emulator` reads it"),
-    Endpoint("POST", "groups", {"participants": [EXAMPLE_CHAT, "+15551230002"]},
-             "phones and emails", "create a named group chat; answers its group_id"),
+    Endpoint(
+        "POST",
+        "config",
+        {"p_500": 0.1, "latency_ms": 50},
+        "any --config-json field, e.g. reply_rate, reply_text, reply_after_s, reply_rules "
+        "[{pattern, rate, text}]",
+        "change settings while running; answers the new settings",
+    ),
+    Endpoint(
+        "POST",
+        "reply",
+        {"chat": EXAMPLE_CHAT, "text": "STOP"},
+        "optional: sender, the member writing in a group; to_number, default the number "
+        "that last wrote to the chat",
+        "a recipient answers (rehearse opt-outs: STOP)",
+    ),
+    Endpoint(
+        "POST",
+        "advance",
+        {"seconds": 3600},
+        "",
+        "move the emulator's clock forward (delivery, automatic replies, reply windows)",
+    ),
+    Endpoint(
+        "GET",
+        "clock",
+        None,
+        "",
+        "the emulator's clock: now_ms and now (ISO 8601); `send --now emulator` reads it",
+    ),
+    Endpoint(
+        "POST",
+        "groups",
+        {"participants": [EXAMPLE_CHAT, "+15551230002"]},
+        "phones and emails",
+        "create a named group chat; answers its group_id",
+    ),
     Endpoint("POST", "reset", {}, "", "forget every message, group and counter"),
 )
 NAMES: tuple[str, ...] = tuple(dict.fromkeys(e.name for e in ENDPOINTS))
@@ -89,6 +124,7 @@ def allowed(name: str) -> list[Endpoint]:
 
 
 # -- words for people ----------------------------------------------------------------------
+
 
 def endpoint_table(indent: str = "  ") -> list[str]:
     """Method, path and purpose of each endpoint; a POST's example body on the line below."""
@@ -138,15 +174,18 @@ def banner(port: int, api_key: str, pid: int, host: str = "127.0.0.1") -> str:
 def help_text() -> str:
     """The control-endpoint part of ``campaign emulator --help`` (click keeps \\b blocks)."""
     root = root_url(DEFAULT_PORT)
-    return "\n\n".join([
-        "\b\nControl endpoints (loopback only, JSON in and out; POST bodies are examples):\n"
-        + "\n".join(endpoint_table()),
-        "\b\nMake a recipient answer STOP (emulator on port 8765), then read the counters:\n"
-        + "\n".join(reply_examples(root)),
-    ])
+    return "\n\n".join(
+        [
+            "\b\nControl endpoints (loopback only, JSON in and out; POST bodies are examples):\n"
+            + "\n".join(endpoint_table()),
+            "\b\nMake a recipient answer STOP (emulator on port 8765), then read the counters:\n"
+            + "\n".join(reply_examples(root)),
+        ]
+    )
 
 
 # -- the client ----------------------------------------------------------------------------
+
 
 class ControlError(ValueError):
     """The emulator answered a control request with an error."""
@@ -172,8 +211,9 @@ def loopback_root(url: str) -> str:
         except ValueError:
             is_loopback = False
         if not is_loopback:
-            raise ValueError(f"{url} is not on this machine: the emulator listens on loopback "
-                             "only (127.0.0.1)")
+            raise ValueError(
+                f"{url} is not on this machine: the emulator listens on loopback only (127.0.0.1)"
+            )
     if parts.scheme != "http":
         raise ValueError(f"{url} uses https: the emulator speaks plain http")
     try:
@@ -184,12 +224,14 @@ def loopback_root(url: str) -> str:
     return f"http://{netloc}:{port}" if port else f"http://{netloc}"
 
 
-def call(root: str, method: str, name: str, data: dict[str, Any] | None = None,
-         timeout: float = 10.0) -> Any:
+def call(
+    root: str, method: str, name: str, data: dict[str, Any] | None = None, timeout: float = 10.0
+) -> Any:
     """One control request; ControlError if it is refused, OSError if nothing answers."""
     body = json.dumps(data).encode() if data is not None else None
-    req = urllib.request.Request(root + PREFIX + name, data=body, method=method,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        root + PREFIX + name, data=body, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with _OPENER.open(req, timeout=timeout) as resp:
             return json.loads(resp.read())

@@ -16,8 +16,9 @@ class Faults:
         self.rng = random.Random(config.seed)
         self.configure(config)
 
-    def configure(self, config: EmulatorConfig, reseed: bool = False,
-                  rescript: bool = True) -> None:
+    def configure(
+        self, config: EmulatorConfig, reseed: bool = False, rescript: bool = True
+    ) -> None:
         """Apply ``config``; the script restarts only when asked (a new script, or a reset)."""
         self.config = config
         if rescript:

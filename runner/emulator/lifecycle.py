@@ -18,7 +18,7 @@ _SCALE = float(1 << 32)
 def uniforms(seed: int, label: str, n: int) -> list[float]:
     """``n`` stable numbers in [0, 1) for ``label`` under ``seed``."""
     digest = hashlib.blake2b(f"{seed}|{label}".encode(), digest_size=4 * n).digest()
-    return [int.from_bytes(digest[4 * i:4 * i + 4], "big") / _SCALE for i in range(n)]
+    return [int.from_bytes(digest[4 * i : 4 * i + 4], "big") / _SCALE for i in range(n)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +58,7 @@ class Fate:
 UNREACHABLE_ERROR = "Recipient is not reachable over iMessage, SMS or RCS"
 
 
-def message_fate(
-    config: EmulatorConfig, message_id: str, t0: float, protocol: str | None
-) -> Fate:
+def message_fate(config: EmulatorConfig, message_id: str, t0: float, protocol: str | None) -> Fate:
     """When a message accepted at ``t0`` is sent and settles, and how."""
     u_sent, u_done, u_fail = uniforms(config.seed, "msg:" + message_id, 3)
     jitter = config.delivery_jitter_ms

@@ -37,7 +37,11 @@ def check_rule(rule: Any) -> None:
     if isinstance(rule, str):
         parse_rule(rule)
         return
-    if not isinstance(rule, dict) or set(rule) - {"pattern", "rate", "text"} or "pattern" not in rule:
+    if (
+        not isinstance(rule, dict)
+        or set(rule) - {"pattern", "rate", "text"}
+        or "pattern" not in rule
+    ):
         raise ValueError("each reply rule is {pattern, rate, text} or 'REGEX=RATE:TEXT'")
     if not isinstance(rule["pattern"], str):
         raise ValueError("a reply rule's pattern must be a string")
@@ -69,8 +73,13 @@ class ReplyPlan:
         self.rules: list[_Rule] = []
         for raw in rules:
             rule = parse_rule(raw) if isinstance(raw, str) else raw
-            self.rules.append(_Rule(re.compile(rule["pattern"]), float(rule.get("rate", 1.0)),
-                                    rule.get("text") or self.text))
+            self.rules.append(
+                _Rule(
+                    re.compile(rule["pattern"]),
+                    float(rule.get("rate", 1.0)),
+                    rule.get("text") or self.text,
+                )
+            )
 
     @property
     def active(self) -> bool:

@@ -155,8 +155,18 @@ class ProcessEmulator(EmulatorHandle):
         os.unlink(port_file)  # the child writes it once it listens
         self._port_file = port_file
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "runner.emulator", "--port", str(config.port),
-             "--port-file", port_file, "--config-json", json.dumps(fields), "--quiet"],
+            [
+                sys.executable,
+                "-m",
+                "runner.emulator",
+                "--port",
+                str(config.port),
+                "--port-file",
+                port_file,
+                "--config-json",
+                json.dumps(fields),
+                "--quiet",
+            ],
             stdin=subprocess.DEVNULL,
         )
         port = self._wait_for_port()
@@ -208,15 +218,19 @@ def shown_key(config: EmulatorConfig) -> str:
     return "'<the key given with --api-key>'"
 
 
-def serve(config: EmulatorConfig, port_file: str | None = None,
-          announce: Callable[[str], None] | None = print) -> None:
+def serve(
+    config: EmulatorConfig,
+    port_file: str | None = None,
+    announce: Callable[[str], None] | None = print,
+) -> None:
     """Run in the foreground until SIGINT/SIGTERM (Ctrl-C)."""
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config, port_file, announce))
 
 
-async def _serve(config: EmulatorConfig, port_file: str | None,
-                 announce: Callable[[str], None] | None) -> None:
+async def _serve(
+    config: EmulatorConfig, port_file: str | None, announce: Callable[[str], None] | None
+) -> None:
     app = App(config)
     server = Server(app, app.config.max_body_bytes)
     port = await server.start(config.port)

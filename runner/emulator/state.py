@@ -139,10 +139,15 @@ class State:
         chat = str(past["chat"])
         numbers = self.config.numbers
         msg = Message(
-            message_id=mid, guid=str(past.get("guid") or f"p:0/{mid}"), chat_id=chat,
-            direction="outbound", text=past.get("text"),
+            message_id=mid,
+            guid=str(past.get("guid") or f"p:0/{mid}"),
+            chat_id=chat,
+            direction="outbound",
+            text=past.get("text"),
             from_number=str(past.get("from_number") or (numbers[0] if numbers else "+15551234567")),
-            sender=None, t0=self.now(), fate=None,
+            sender=None,
+            t0=self.now(),
+            fate=None,
         )
         self.messages[mid] = msg
         self.guids[msg.guid] = mid
@@ -239,22 +244,29 @@ class State:
             if cfg.strict_numbers:
                 raise bad(f"from_number {from_number} is not assigned to this API key")
         if shape.share_contact and not cfg.share_contact_allowed:
-            raise ApiError(403, "share_contact is only available on Dedicated Commercial and "
-                                "Dedicated Enterprise plans")
+            raise ApiError(
+                403,
+                "share_contact is only available on Dedicated Commercial and "
+                "Dedicated Enterprise plans",
+            )
         now = self.now()
         parent_unresolved = False
         reply_info = None
         if shape.reply_to is not None:
-            parent_unresolved, reply_info = self._check_reply(shape.reply_to, chat_id,
-                                                              from_number, now)
+            parent_unresolved, reply_info = self._check_reply(
+                shape.reply_to, chat_id, from_number, now
+            )
         history = self.chats.get(chat_id) if chat_id else None
         if from_number in cfg.inbound_only_numbers and not any(
             m.direction == "inbound" for m in history or ()
         ):
-            raise ApiError(403, "This number is on the Inbound plan and the recipient has not "
-                                "messaged it first", "inbound_only_no_prior_inbound",
-                           allocation_id="alloc_" + from_number.lstrip("+"),
-                           external_id=chat_id or ",".join(members or ()))
+            raise ApiError(
+                403,
+                "This number is on the Inbound plan and the recipient has not messaged it first",
+                "inbound_only_no_prior_inbound",
+                allocation_id="alloc_" + from_number.lstrip("+"),
+                external_id=chat_id or ",".join(members or ()),
+            )
         if members:
             contacts = members
         else:
@@ -284,8 +296,9 @@ class State:
                 due = fate.done_at + cfg.reply_after_s
                 heapq.heappush(self._due, (due, self._counter, chat_id, answer, from_number))
                 replies.append({"index": index, "text": answer, "due_ms": _ms(due)})
-            msg = Message(mid, guid, chat_id, "outbound", text, from_number, None, now, fate,
-                          reply_info)
+            msg = Message(
+                mid, guid, chat_id, "outbound", text, from_number, None, now, fate, reply_info
+            )
             self.messages[mid] = msg
             self.guids[guid] = mid
             chat.append(msg)
@@ -340,17 +353,20 @@ class State:
             guid = reply_to.get("guid")
             found = self.guids.get(guid) if isinstance(guid, str) else None
             if found is None:
-                return True, {"message_id": None, "guid": reply_to.get("guid"),
-                              "part_index": index}
+                return True, {"message_id": None, "guid": reply_to.get("guid"), "part_index": index}
             parent = self.messages[found]
         if parent.chat_id != chat_id:
             raise bad("The reply target belongs to a different chat", "reply_target_chat_mismatch")
         if parent.from_number != from_number:
-            raise bad("The reply target was sent or received on a different line; switch the "
-                      "from-number to match", "reply_target_device_mismatch")
+            raise bad(
+                "The reply target was sent or received on a different line; switch the "
+                "from-number to match",
+                "reply_target_device_mismatch",
+            )
         if now - parent.t0 > REPLY_WINDOW_S:
-            raise bad("You can only reply to messages from the last 30 days",
-                      "reply_target_expired")
+            raise bad(
+                "You can only reply to messages from the last 30 days", "reply_target_expired"
+            )
         return False, {"message_id": parent.message_id, "guid": parent.guid, "part_index": index}
 
     def _check_caps(self, chat_id: str | None, contacts: tuple[str, ...]) -> None:
@@ -359,21 +375,33 @@ class State:
             new = [c for c in contacts if c not in self.contacts_messaged]
             current = len(self.contacts_messaged)
             if new and current + len(new) > cfg.outbound_limit:
-                raise ApiError(429, "Outbound new-contact limit reached", "outbound_limit_reached",
-                               limit=cfg.outbound_limit, current=current, mode="org")
+                raise ApiError(
+                    429,
+                    "Outbound new-contact limit reached",
+                    "outbound_limit_reached",
+                    limit=cfg.outbound_limit,
+                    current=current,
+                    mode="org",
+                )
         if cfg.new_conversation_cap is not None and (
             chat_id is None or (chat_id not in self.chats_started and chat_id not in self.chats)
         ):
             current = len(self.chats_started)
             if current >= cfg.new_conversation_cap:
-                raise ApiError(429, "Daily new-conversation limit reached",
-                               "new_conversation_limit_reached", plan_id=cfg.plan_id,
-                               cap=cfg.new_conversation_cap, current=current)
+                raise ApiError(
+                    429,
+                    "Daily new-conversation limit reached",
+                    "new_conversation_limit_reached",
+                    plan_id=cfg.plan_id,
+                    cap=cfg.new_conversation_cap,
+                    current=current,
+                )
 
     # -- inbound -----------------------------------------------------------------------
 
-    def receive(self, raw_chat: str, text: str, sender: str | None = None,
-                to_number: str | None = None) -> dict[str, Any]:
+    def receive(
+        self, raw_chat: str, text: str, sender: str | None = None, to_number: str | None = None
+    ) -> dict[str, Any]:
         """A recipient writes to the organisation (control endpoint for opt-out tests)."""
         if not isinstance(text, str):
             raise bad("text must be a string")
@@ -389,8 +417,9 @@ class State:
             at, _, chat_id, text, number = heapq.heappop(due)
             self._inbound(chat_id, text, None, number, at)
 
-    def _inbound(self, raw_chat: str, text: str, sender: str | None, to_number: str | None,
-                 now: float) -> dict[str, Any]:
+    def _inbound(
+        self, raw_chat: str, text: str, sender: str | None, to_number: str | None, now: float
+    ) -> dict[str, Any]:
         chat_id, ref, _ = self.resolve(raw_chat, create=True)
         members = self.members(chat_id)
         if chat_id in self.groups:
@@ -403,8 +432,9 @@ class State:
             protocol = self.reach(chat_id).protocol or "sms"
         number = to_number or self._last_sender(chat_id)
         mid, guid = self._new_id("msg_")
-        msg = Message(mid, guid, chat_id, "inbound", text, number, sender, now, None,
-                      protocol=protocol)
+        msg = Message(
+            mid, guid, chat_id, "inbound", text, number, sender, now, None, protocol=protocol
+        )
         self.messages[mid] = msg
         self.guids[guid] = mid
         self.chats.setdefault(chat_id, []).append(msg)
@@ -482,7 +512,8 @@ class State:
         until = _int_param(query, "until", None, None, None)
         now = self.now()
         rows = [
-            m for m in self.chats.get(chat_id, ())
+            m
+            for m in self.chats.get(chat_id, ())
             if (direction is None or m.direction == direction)
             and (since is None or _ms(m.t0) > since)
             and (until is None or _ms(m.t0) < until)
@@ -490,7 +521,7 @@ class State:
         # Arrival order breaks ties between equal timestamps, both ways.
         if sort == "desc":
             rows.reverse()
-        page = rows[offset:offset + limit]
+        page = rows[offset : offset + limit]
         return {
             "chat_id": chat_id,
             "messages": [self._message_obj(m, now) for m in page],
@@ -516,8 +547,9 @@ class State:
         out = []
         for number in [*cfg.numbers, *self.extra_numbers]:
             kind = "inbound" if number in cfg.inbound_only_numbers else "dedicated"
-            out.append({"phone_number": number, "is_active": True, "last_active": None,
-                        "plan_kind": kind})
+            out.append(
+                {"phone_number": number, "is_active": True, "last_active": None, "plan_kind": kind}
+            )
         return {"numbers": out}
 
     # -- ground truth for tests --------------------------------------------------------
@@ -563,19 +595,21 @@ class State:
         out = []
         for c in self.commits:
             views = [self.messages[i].status_at(now) for i in c.ids]
-            out.append({
-                "chat": c.chat_id,
-                "key": c.key,
-                "body": c.body,
-                "ids": c.ids,
-                "accepted_at": c.accepted_at,
-                "from_number": c.from_number,
-                "status": views[0][0],
-                "protocol": views[0][1],
-                "statuses": [v[0] for v in views],
-                "response": c.response,
-                "replies": c.replies,
-            })
+            out.append(
+                {
+                    "chat": c.chat_id,
+                    "key": c.key,
+                    "body": c.body,
+                    "ids": c.ids,
+                    "accepted_at": c.accepted_at,
+                    "from_number": c.from_number,
+                    "status": views[0][0],
+                    "protocol": views[0][1],
+                    "statuses": [v[0] for v in views],
+                    "response": c.response,
+                    "replies": c.replies,
+                }
+            )
         return out
 
 
@@ -585,13 +619,16 @@ def _reply_plan(config: EmulatorConfig) -> ReplyPlan | None:
 
 
 @overload
-def _int_param(query: dict[str, str], name: str, default: int, low: int | None,
-               high: int | None) -> int: ...
+def _int_param(
+    query: dict[str, str], name: str, default: int, low: int | None, high: int | None
+) -> int: ...
 @overload
-def _int_param(query: dict[str, str], name: str, default: None, low: int | None,
-               high: int | None) -> int | None: ...
-def _int_param(query: dict[str, str], name: str, default: int | None, low: int | None,
-               high: int | None) -> int | None:
+def _int_param(
+    query: dict[str, str], name: str, default: None, low: int | None, high: int | None
+) -> int | None: ...
+def _int_param(
+    query: dict[str, str], name: str, default: int | None, low: int | None, high: int | None
+) -> int | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return default

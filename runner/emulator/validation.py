@@ -15,10 +15,23 @@ EMAIL = re.compile(r"^[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[A-Za-z0-9-]{2,}$")
 GROUP = re.compile(r"^grp_[A-Za-z0-9_-]+$")
 SINGLE_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
-EFFECTS = frozenset({
-    "slam", "loud", "gentle", "invisible-ink", "echo", "spotlight", "balloons", "confetti",
-    "love", "lasers", "fireworks", "celebration", "none",
-})
+EFFECTS = frozenset(
+    {
+        "slam",
+        "loud",
+        "gentle",
+        "invisible-ink",
+        "echo",
+        "spotlight",
+        "balloons",
+        "confetti",
+        "love",
+        "lasers",
+        "fireworks",
+        "celebration",
+        "none",
+    }
+)
 TITLE_MAX = 200
 
 
@@ -165,8 +178,7 @@ def _check_parts(parts: list[Any]) -> bool:
             raise bad(f"parts[{i}].name is only valid with url")
         _check_link_preview(part.get("link_preview"), f"parts[{i}].link_preview")
         if batch and (
-            url is not None or part.get("mention") is not None
-            or not SINGLE_URL.match(text or "")
+            url is not None or part.get("mention") is not None or not SINGLE_URL.match(text or "")
         ):
             raise bad(
                 f"parts[{i}]: in URL-balloon batch mode (a part has link_preview) every part "
@@ -196,7 +208,9 @@ def check_send_body(body: Any) -> SendShape:
     batch = _check_parts(parts) if parts else False
     _check_link_preview(body.get("link_preview"), "link_preview")
     from_number = body.get("from_number")
-    if from_number is not None and (not isinstance(from_number, str) or not E164.match(from_number)):
+    if from_number is not None and (
+        not isinstance(from_number, str) or not E164.match(from_number)
+    ):
         raise bad("from_number must be an E.164 phone number")
     for flag in ("use_typing_indicator", "share_contact"):
         if body.get(flag) is not None and not isinstance(body[flag], bool):
@@ -214,7 +228,9 @@ def check_send_body(body: Any) -> SendShape:
 
     reply_to = body.get("reply_to")
     if reply_to is not None:
-        if not isinstance(reply_to, dict) or not (reply_to.get("message_id") or reply_to.get("guid")):
+        if not isinstance(reply_to, dict) or not (
+            reply_to.get("message_id") or reply_to.get("guid")
+        ):
             raise bad("reply_to needs a message_id or a guid", "reply_target_invalid")
         index = reply_to.get("part_index", 0)
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
@@ -222,6 +238,7 @@ def check_send_body(body: Any) -> SendShape:
         if kind != "single":
             raise bad(
                 "reply_to is not supported on multi-message fan-outs (text array or URL-balloon "
-                "batch)", "reply_target_not_supported",
+                "batch)",
+                "reply_target_not_supported",
             )
     return SendShape(kind, texts, effect, reply_to, from_number, bool(body.get("share_contact")))

@@ -41,8 +41,13 @@ class Subscription:
     created_at: int
 
     def doc(self) -> dict[str, Any]:
-        return {"webhook_id": self.webhook_id, "webhook_url": self.url,
-                "webhook_type": self.type, "scope": "api_key", "created_at": self.created_at}
+        return {
+            "webhook_id": self.webhook_id,
+            "webhook_url": self.url,
+            "webhook_type": self.type,
+            "scope": "api_key",
+            "created_at": self.created_at,
+        }
 
     def wants(self, event: str) -> bool:
         return self.type == "all" or (event == "message.received") == (self.type == "message")
@@ -58,8 +63,15 @@ def check_url(url: object) -> str:
 
 
 class Webhooks:
-    def __init__(self, state: State, *, url: str | None = None, secret: str | None = None,
-                 duplicate_rate: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        state: State,
+        *,
+        url: str | None = None,
+        secret: str | None = None,
+        duplicate_rate: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.state = state
         self.subs: dict[str, Subscription] = {}
         self.duplicate_rate = duplicate_rate
@@ -105,8 +117,11 @@ class Webhooks:
         if sub is None:
             raise ApiError(404, "Webhook not found")
         sub.secret = self._secret()
-        return {"webhook_id": sid, "signing_secret": sub.secret,
-                "rotated_at": int(time.time() * 1000)}
+        return {
+            "webhook_id": sid,
+            "signing_secret": sub.secret,
+            "rotated_at": int(time.time() * 1000),
+        }
 
     # -- deliveries ----------------------------------------------------------------------
     def due(self) -> list[dict[str, Any]]:
@@ -116,13 +131,20 @@ class Webhooks:
         now = st.now()
         events: list[dict[str, Any]] = []
         ids = list(st.messages)
-        for mid in ids[self._seen:]:
+        for mid in ids[self._seen :]:
             msg = st.messages[mid]
             if msg.direction == "inbound":
-                events.append({"event": "message.received", "message_id": mid,
-                               "external_id": msg.sender or msg.chat_id, "text": msg.text,
-                               "protocol": msg.protocol, "received_at": int(msg.t0 * 1000),
-                               "timestamp": int(now * 1000)})
+                events.append(
+                    {
+                        "event": "message.received",
+                        "message_id": mid,
+                        "external_id": msg.sender or msg.chat_id,
+                        "text": msg.text,
+                        "protocol": msg.protocol,
+                        "received_at": int(msg.t0 * 1000),
+                        "timestamp": int(now * 1000),
+                    }
+                )
             elif msg.fate is not None:
                 self._open[mid] = ""
         self._seen = len(ids)
@@ -130,9 +152,13 @@ class Webhooks:
             msg = st.messages[mid]
             status, protocol, delivered_at, error = msg.status_at(now)
             if status in ("sent", "delivered", "failed") and status != last:
-                doc: dict[str, Any] = {"event": f"message.{status}", "message_id": mid,
-                                       "external_id": msg.chat_id, "protocol": protocol,
-                                       "timestamp": int(now * 1000)}
+                doc: dict[str, Any] = {
+                    "event": f"message.{status}",
+                    "message_id": mid,
+                    "external_id": msg.chat_id,
+                    "protocol": protocol,
+                    "timestamp": int(now * 1000),
+                }
                 if error:
                     doc["error"] = error
                 events.append(doc)
@@ -148,8 +174,12 @@ class Webhooks:
             if not self.subs:
                 continue
             events = self.due()
-            posts = [self._post(sub, e) for e in events for sub in list(self.subs.values())
-                     if sub.wants(e["event"])]
+            posts = [
+                self._post(sub, e)
+                for e in events
+                for sub in list(self.subs.values())
+                if sub.wants(e["event"])
+            ]
             if posts:
                 await asyncio.gather(*posts)
 
@@ -159,16 +189,23 @@ class Webhooks:
         for copy in range(copies):
             for attempt in range(ATTEMPTS):
                 t = int(time.time())
-                sig = hmac.new(sub.secret.encode(), f"{t}.".encode() + body,
-                               hashlib.sha256).hexdigest()
-                headers = {"X-Blooio-Event": event["event"], "X-Blooio-Message-Id":
-                           event["message_id"], "X-Blooio-Signature": f"t={t},v1={sig}"}
+                sig = hmac.new(
+                    sub.secret.encode(), f"{t}.".encode() + body, hashlib.sha256
+                ).hexdigest()
+                headers = {
+                    "X-Blooio-Event": event["event"],
+                    "X-Blooio-Message-Id": event["message_id"],
+                    "X-Blooio-Signature": f"t={t},v1={sig}",
+                }
                 if copy:
-                    headers |= {"X-Blooio-Replay": "true", "X-Original-Event-Id": event["message_id"]}
+                    headers |= {
+                        "X-Blooio-Replay": "true",
+                        "X-Original-Event-Id": event["message_id"],
+                    }
                 if await _http_post(sub.url, body, headers):
                     self.delivered += 1
                     break
-                await asyncio.sleep(0.05 * 2 ** attempt)
+                await asyncio.sleep(0.05 * 2**attempt)
             else:
                 self.failed += 1
 
@@ -181,14 +218,20 @@ async def _http_post(url: str, body: bytes, headers: dict[str, str]) -> bool:
         path += "?" + parts.query
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(parts.hostname, parts.port), 2)
+            asyncio.open_connection(parts.hostname, parts.port), 2
+        )
     except (OSError, TimeoutError):
         return False
     try:
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        writer.write((f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: "
-                      f"application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
-                      f"{head}\r\n").encode("latin-1") + body)
+        writer.write(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: "
+                f"application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
+                f"{head}\r\n"
+            ).encode("latin-1")
+            + body
+        )
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 10)
         parts_ = status_line.split()

@@ -18,9 +18,15 @@ Opts = TypeVar("Opts", bound=ApiOptions)
 class ApiCaller(Generic[Opts]):
     """Base of send's executor, track's tracker and reach's checker."""
 
-    def __init__(self, *, api_key: str, options: Opts,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 limiter: RateLimiter | None = None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        options: Opts,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
         self.options: Opts = options
@@ -33,9 +39,15 @@ class ApiCaller(Generic[Opts]):
     def client(self, timeout: float) -> ApiClient:
         """A client for one run (``timeout``: the deadline of each request)."""
         opts = self.options
-        return ApiClient(opts.base_url, self._api_key, timeout=timeout,
-                         concurrency=opts.concurrency, transport=self.transport,
-                         user_agent=opts.user_agent, stack=opts.http_stack)
+        return ApiClient(
+            opts.base_url,
+            self._api_key,
+            timeout=timeout,
+            concurrency=opts.concurrency,
+            transport=self.transport,
+            user_agent=opts.user_agent,
+            stack=opts.http_stack,
+        )
 
     def request_stop(self, reason: StopReason = StopReason.INTERRUPTED) -> None:
         """No new requests; those in flight finish (and are journalled where there is one)."""

@@ -134,15 +134,21 @@ def json_depth(raw: bytes) -> int:
     return deepest
 
 
-def read_response(status: int, raw: bytes, headers: Mapping[str, str] | None, now: float,
-                  endpoint: Endpoint) -> Reading:
+def read_response(
+    status: int, raw: bytes, headers: Mapping[str, str] | None, now: float, endpoint: Endpoint
+) -> Reading:
     """Classify one HTTP answer (``now`` is the wall clock, for an HTTP-date Retry-After).
 
     An answer nested deeper than MAX_JSON_DEPTH is no answer: asked again (the retry policy
     of each command bounds how often), whatever its status."""
     if json_depth(raw) > MAX_JSON_DEPTH:
-        return Reading(Disposition.RETRY, status, None, code=UNREADABLE,
-                       message=f"unreadable answer: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return Reading(
+            Disposition.RETRY,
+            status,
+            None,
+            code=UNREADABLE,
+            message=f"unreadable answer: JSON nested deeper than {MAX_JSON_DEPTH} levels",
+        )
     try:
         payload = json.loads(raw) if raw else {}
     except (ValueError, RecursionError):
@@ -155,13 +161,20 @@ def read_response(status: int, raw: bytes, headers: Mapping[str, str] | None, no
     retry_after = None
     if kind is Disposition.RETRY and headers is not None:
         retry_after = parse_retry_after(headers.get("retry-after"), now)
-    return Reading(kind, status, payload, code, error_text(body.get("message") or body.get("error")),
-                   retry_after)
+    return Reading(
+        kind,
+        status,
+        payload,
+        code,
+        error_text(body.get("message") or body.get("error")),
+        retry_after,
+    )
 
 
 def read_exchange(exchange: Exchange, endpoint: Endpoint, now: float) -> Reading:
     """Classify an exchange; one that got no answer is worth another try."""
     if exchange.status is None:
-        return Reading(Disposition.RETRY, None, None, message=exchange.error,
-                       error_kind=exchange.error_kind)
+        return Reading(
+            Disposition.RETRY, None, None, message=exchange.error, error_kind=exchange.error_kind
+        )
     return read_response(exchange.status, exchange.body, exchange.headers, now, endpoint)

@@ -76,12 +76,16 @@ def api_key_from_env(command: str) -> str:
     otherwise surface as an encoding traceback deep in the HTTP layer)."""
     key = os.environ.get("BLOOIO_API_KEY", "").strip()
     if not key:
-        raise CampaignError(f"BLOOIO_API_KEY is not set: {command} needs your Blooio API key",
-                            hint="export BLOOIO_API_KEY=... (plan and preview need no key)")
+        raise CampaignError(
+            f"BLOOIO_API_KEY is not set: {command} needs your Blooio API key",
+            hint="export BLOOIO_API_KEY=... (plan and preview need no key)",
+        )
     if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
-        raise CampaignError("BLOOIO_API_KEY contains characters an API key cannot have "
-                            "(non-ASCII, spaces or control characters)",
-                            hint="copy the key again from the Blooio dashboard (watch for smart quotes)")
+        raise CampaignError(
+            "BLOOIO_API_KEY contains characters an API key cannot have "
+            "(non-ASCII, spaces or control characters)",
+            hint="copy the key again from the Blooio dashboard (watch for smart quotes)",
+        )
     return key
 
 
@@ -90,7 +94,9 @@ def base_url_from(option: str | None) -> str:
     base = (option or os.environ.get("BLOOIO_BASE_URL") or DEFAULT_BASE_URL).strip()
     hint = "set --base-url or BLOOIO_BASE_URL, e.g. http://127.0.0.1:8765/v2/api"
     if not base.startswith(("http://", "https://")):
-        raise CampaignError(f"the base URL must start with http:// or https:// (got {base!r})", hint=hint)
+        raise CampaignError(
+            f"the base URL must start with http:// or https:// (got {base!r})", hint=hint
+        )
     try:
         url = httpx.URL(base)
         url.port  # noqa: B018 - parsing the port is what fails on "http://[::1"
@@ -98,11 +104,15 @@ def base_url_from(option: str | None) -> str:
         raise CampaignError(f"the base URL {base!r} is not a valid URL: {err}", hint=hint) from None
     if url.userinfo:
         # Never echo it: it holds a password. It would be shown, journalled and reported.
-        raise CampaignError("the base URL must not hold a user name or password (user:pass@)",
-                            hint="remove them from --base-url / BLOOIO_BASE_URL; the API key "
-                                 "goes in BLOOIO_API_KEY")
+        raise CampaignError(
+            "the base URL must not hold a user name or password (user:pass@)",
+            hint="remove them from --base-url / BLOOIO_BASE_URL; the API key "
+            "goes in BLOOIO_API_KEY",
+        )
     if not url.host or url.query or url.fragment:
-        raise CampaignError(f"the base URL {base!r} needs a host and no query or fragment", hint=hint)
+        raise CampaignError(
+            f"the base URL {base!r} needs a host and no query or fragment", hint=hint
+        )
     return base
 
 
@@ -128,9 +138,17 @@ class ApiClient:
     """Requests to one API base URL with one key. Use as an async context manager; a
     transport passed in (tests: the emulator, httpx.MockTransport) is not closed here."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float, concurrency: int,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 user_agent: str = USER_AGENT, stack: Stack = Stack.FAST) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float,
+        concurrency: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+        user_agent: str = USER_AGENT,
+        stack: Stack = Stack.FAST,
+    ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
         self._api_key = api_key
@@ -138,11 +156,14 @@ class ApiClient:
         self._timeout = timeout
         self._own = transport is None
         self.transport = transport or default_transport(concurrency, stack)
-        self._build = RequestBuilder(base_url.rstrip("/"), [
-            (b"Authorization", f"Bearer {api_key}".encode("latin-1")),
-            (b"Accept", b"application/json"),
-            (b"User-Agent", user_agent.encode("ascii")),
-        ])
+        self._build = RequestBuilder(
+            base_url.rstrip("/"),
+            [
+                (b"Authorization", f"Bearer {api_key}".encode("latin-1")),
+                (b"Accept", b"application/json"),
+                (b"User-Agent", user_agent.encode("ascii")),
+            ],
+        )
         self._extensions = {"timeout": {k: timeout for k in ("connect", "read", "write", "pool")}}
 
     async def __aenter__(self) -> ApiClient:
@@ -171,8 +192,9 @@ class ApiClient:
             raw = _BEARER.sub(rb"\1\2***", raw)
         return raw
 
-    async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: Sequence[tuple[bytes, bytes]] = ()) -> Exchange:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> Exchange:
         """``path`` is relative to the base URL and already URL-encoded."""
         request = self._build(method, path, body, headers)
         request.extensions = self._extensions
@@ -197,6 +219,9 @@ class ApiClient:
                         await response.aclose()
         except NETWORK_ERRORS as exc:
             text = error_text(exc, request, self._timeout)
-            return Exchange(None, error=(self.redact(text) or "")[:MAX_ERROR_TEXT],
-                            error_kind=type(exc).__name__)
+            return Exchange(
+                None,
+                error=(self.redact(text) or "")[:MAX_ERROR_TEXT],
+                error_kind=type(exc).__name__,
+            )
         return Exchange(response.status_code, self.scrub(raw), response.headers)

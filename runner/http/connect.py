@@ -64,8 +64,11 @@ async def open_stream(
     def fail(cls: type, phase: str, reason: str) -> Exception:
         if proxy is not None and phase in ("dns", "connect", "proxy-tls"):
             # The hop to the proxy itself failed.
-            word = {"dns": "DNS lookup of", "connect": "connecting to",
-                    "proxy-tls": "TLS handshake with"}[phase]
+            word = {
+                "dns": "DNS lookup of",
+                "connect": "connecting to",
+                "proxy-tls": "TLS handshake with",
+            }[phase]
             reason, phase = f"{word} the proxy failed: {reason}", "proxy"
         if cls is not ConnectTimedOut and phase == "proxy":
             cls = ProxyFailed
@@ -101,7 +104,9 @@ async def open_stream(
         if writer is not None:
             writer.transport.abort()
         if isinstance(exc, TimeoutError):
-            raise fail(ConnectTimedOut, step, seconds(timeout) if timeout else "timed out") from None
+            raise fail(
+                ConnectTimedOut, step, seconds(timeout) if timeout else "timed out"
+            ) from None
         if isinstance(exc, _ProxyAnswer):
             raise fail(ProxyFailed, "proxy", str(exc)) from None
         if isinstance(exc, TrustStoreError):
@@ -112,8 +117,12 @@ async def open_stream(
             raise fail(ConnectFailed, "connect", str(exc)) from None
         if isinstance(exc, TypeError) and step == "tls" and proxy and proxy.scheme == "https":
             # uvloop cannot start TLS inside TLS.
-            raise fail(ProxyFailed, "proxy", "TLS inside an https:// proxy tunnel is not "
-                       "supported by this event loop; use an http:// proxy URL") from None
+            raise fail(
+                ProxyFailed,
+                "proxy",
+                "TLS inside an https:// proxy tunnel is not "
+                "supported by this event loop; use an http:// proxy URL",
+            ) from None
         if isinstance(exc, asyncio.IncompleteReadError):
             raise fail(ConnectFailed, step, "the peer closed the connection") from None
         if isinstance(exc, (OSError, ssl.SSLError)):
@@ -200,8 +209,9 @@ class _ProxyAnswer(Exception):
     """The proxy answered CONNECT with something other than 2xx."""
 
 
-async def _tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str,
-                  proxy: Proxy) -> None:
+async def _tunnel(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str, proxy: Proxy
+) -> None:
     head = b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n" % (target.encode("ascii"), target.encode("ascii"))
     if proxy.authorization is not None:
         head += b"Proxy-Authorization: " + proxy.authorization + b"\r\n"
@@ -223,7 +233,9 @@ async def _tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ta
         phrase = parts[2].decode("latin-1", "replace")[:100] if len(parts) > 2 else ""
         text = f"CONNECT refused {status} {phrase}".rstrip()
         if status == 407:
-            text += (" (the proxy rejected the user:password in the proxy URL)"
-                     if proxy.authorization else
-                     " (the proxy wants a user:password in the proxy URL)")
+            text += (
+                " (the proxy rejected the user:password in the proxy URL)"
+                if proxy.authorization
+                else " (the proxy wants a user:password in the proxy URL)"
+            )
         raise _ProxyAnswer(text)

@@ -98,8 +98,10 @@ def missing() -> list[str]:
         except AttributeError:
             ok = False
         if not ok:
-            gone.append(f"{owner}.{name} is gone or changed {versions}: the fast transport "
-                        "needs it (runner/http/internals.py); use --http-stack httpx meanwhile")
+            gone.append(
+                f"{owner}.{name} is gone or changed {versions}: the fast transport "
+                "needs it (runner/http/internals.py); use --http-stack httpx meanwhile"
+            )
     return gone
 
 

@@ -50,15 +50,29 @@ def describe(phase: str, host: str, reason: str, proxy: str | None) -> str:
     return f"via proxy {proxy}: {text}" if proxy else text
 
 
-def _init(self: NetworkFailure, exc_base: type[httpx.RequestError], phase: str, host: str, reason: str,
-          proxy: str | None, request: httpx.Request | None) -> None:
+def _init(
+    self: NetworkFailure,
+    exc_base: type[httpx.RequestError],
+    phase: str,
+    host: str,
+    reason: str,
+    proxy: str | None,
+    request: httpx.Request | None,
+) -> None:
     exc_base.__init__(self, describe(phase, host, reason, proxy), request=request)  # type: ignore[arg-type]
     self.host, self.phase, self.reason, self.proxy = host, phase, reason, proxy
 
 
 def _failure(base: type[httpx.RequestError]) -> Callable[..., None]:
-    def __init__(self, phase: str, host: str, reason: str, *, proxy: str | None = None,
-                 request: httpx.Request | None = None) -> None:
+    def __init__(
+        self,
+        phase: str,
+        host: str,
+        reason: str,
+        *,
+        proxy: str | None = None,
+        request: httpx.Request | None = None,
+    ) -> None:
         _init(self, base, phase, host, reason, proxy, request)
 
     return __init__

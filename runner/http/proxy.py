@@ -34,8 +34,12 @@ class ProxyConfigError(CampaignError, ValueError):
     A CampaignError, so the CLI prints it (with the hint) instead of a traceback."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, hint="proxy URLs look like http://user:password@host:3128; "
-                         "NO_PROXY lists hosts to reach directly", layer="network")
+        super().__init__(
+            message,
+            hint="proxy URLs look like http://user:password@host:3128; "
+            "NO_PROXY lists hosts to reach directly",
+            layer="network",
+        )
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ class Proxy:
         if scheme not in _DEFAULT_PORTS:
             raise ProxyConfigError(
                 f"{source} uses a {scheme}:// proxy; only http:// and https:// proxies are "
-                "supported (unset it, or add the API host to NO_PROXY)")
+                "supported (unset it, or add the API host to NO_PROXY)"
+            )
         if not parts.hostname:
             raise ProxyConfigError(f"{source} has no host")
         auth = None
@@ -146,8 +151,9 @@ def _bypass(entry: str) -> _Bypass | None:
 class ProxyRules:
     """The proxy (or None) for each target; build with ``from_environment()``."""
 
-    def __init__(self, proxies: Mapping[str, Proxy], bypass: list[_Bypass],
-                 direct: bool = False) -> None:
+    def __init__(
+        self, proxies: Mapping[str, Proxy], bypass: list[_Bypass], direct: bool = False
+    ) -> None:
         self._proxies = dict(proxies)  # "http" / "https" / "all" -> Proxy
         self._bypass = bypass
         self._direct = direct

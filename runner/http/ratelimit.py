@@ -30,7 +30,9 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if rate_per_second is not None and not (math.isfinite(rate_per_second) and rate_per_second > 0):
+        if rate_per_second is not None and not (
+            math.isfinite(rate_per_second) and rate_per_second > 0
+        ):
             raise ValueError("rate_per_second must be finite and positive")
         self.rate = rate_per_second
         self._interval = (1.0 + GUARD_SECONDS) / rate_per_second if rate_per_second else 0.0

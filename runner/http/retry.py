@@ -47,8 +47,9 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return rng.uniform(0.0, min(cap, base * (2 ** (attempt - 1))))
 
 
-def retry_delay(attempt: int, retry_after: float | None, options: ApiOptions,
-                rng: random.Random) -> float | None:
+def retry_delay(
+    attempt: int, retry_after: float | None, options: ApiOptions, rng: random.Random
+) -> float | None:
     """How long to wait before try ``attempt + 1``, or None to give up for this run."""
     if attempt >= options.max_attempts:
         return None
@@ -69,9 +70,12 @@ class Retried(Generic[V]):
     gave_up: bool = False
 
 
-async def retrying(try_once: Callable[[int], Awaitable[V]], options: ApiOptions,
-                   rng: random.Random, wait: Callable[[float], Awaitable[None]]
-                   ) -> Retried[V]:
+async def retrying(
+    try_once: Callable[[int], Awaitable[V]],
+    options: ApiOptions,
+    rng: random.Random,
+    wait: Callable[[float], Awaitable[None]],
+) -> Retried[V]:
     """Call ``try_once(attempt)`` until its verdict is not a retry or the policy gives up."""
     attempt = 1
     while True:

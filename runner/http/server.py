@@ -34,16 +34,16 @@ Response = tuple[int, Any, "list[tuple[str, str]] | None"]
 
 
 class Handler(Protocol):
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
-               peer: str) -> Awaitable[Response | Drop]: ...
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, peer: str
+    ) -> Awaitable[Response | Drop]: ...
 
 
 class BadRequest(Exception):
     pass
 
 
-def _encode(status: int, body: object, headers: list[tuple[str, str]] | None,
-            close: bool) -> bytes:
+def _encode(status: int, body: object, headers: list[tuple[str, str]] | None, close: bool) -> bytes:
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     head = (
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
@@ -109,22 +109,26 @@ class Server:
         assert self._server is not None
         await self._server.serve_forever()
 
-    async def _connection(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         peer = writer.get_extra_info("peername")
         peer_host = peer[0] if peer else ""
         try:
             await self._serve(reader, writer, peer_host)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError,
-                asyncio.CancelledError):
+        except (
+            asyncio.IncompleteReadError,
+            ConnectionError,
+            asyncio.LimitOverrunError,
+            asyncio.CancelledError,
+        ):
             pass
         finally:
             self._writers.discard(writer)
             writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: str) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
         app = self.app
         max_body = self.max_body
         for served in range(1, MAX_REQUESTS_PER_CONNECTION + 1):  # one iteration per request
@@ -133,15 +137,27 @@ class Server:
             except asyncio.IncompleteReadError:
                 return
             except asyncio.LimitOverrunError:
-                writer.write(_encode(431, {"error": "ApiError", "message": "headers too large",
-                                           "status": 431}, None, True))
+                writer.write(
+                    _encode(
+                        431,
+                        {"error": "ApiError", "message": "headers too large", "status": 431},
+                        None,
+                        True,
+                    )
+                )
                 return
             lines = head.decode("latin-1").split("\r\n")
             try:
                 method, target, version = lines[0].split(" ")
             except ValueError:
-                writer.write(_encode(400, {"error": "ApiError", "message": "bad request line",
-                                           "status": 400}, None, True))
+                writer.write(
+                    _encode(
+                        400,
+                        {"error": "ApiError", "message": "bad request line", "status": 400},
+                        None,
+                        True,
+                    )
+                )
                 return
             headers: dict[str, str] = {}
             for line in lines[1:]:
@@ -149,8 +165,11 @@ class Server:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
             conn = headers.get("connection", "").lower()
-            close = (conn == "close" or (version == "HTTP/1.0" and conn != "keep-alive")
-                     or served == MAX_REQUESTS_PER_CONNECTION)
+            close = (
+                conn == "close"
+                or (version == "HTTP/1.0" and conn != "keep-alive")
+                or served == MAX_REQUESTS_PER_CONNECTION
+            )
             try:
                 if headers.get("expect", "").lower() == "100-continue":
                     writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -163,8 +182,14 @@ class Server:
                     body = await reader.readexactly(length) if length else b""
             except (BadRequest, ValueError) as exc:
                 status = 413 if "large" in str(exc) else 400
-                writer.write(_encode(status, {"error": "ApiError", "message": str(exc),
-                                              "status": status}, None, True))
+                writer.write(
+                    _encode(
+                        status,
+                        {"error": "ApiError", "message": str(exc), "status": status},
+                        None,
+                        True,
+                    )
+                )
                 return
             resp = await app.handle(method, target, headers, body, peer)
             if resp is DROP:

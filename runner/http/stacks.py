@@ -59,10 +59,12 @@ def stack_from(option: str | None, environ: Mapping[str, str] | None = None) -> 
     if not name:
         return Stack.FAST
     if name not in Stack.__members__.values():
-        raise CampaignError(f"{source}: unknown HTTP stack {value!r}; choose fast or httpx",
-                            hint="fast is the default; httpx sends through stock httpx "
-                                 "(the escape hatch for networks the fast one cannot handle)",
-                            layer="network")
+        raise CampaignError(
+            f"{source}: unknown HTTP stack {value!r}; choose fast or httpx",
+            hint="fast is the default; httpx sends through stock httpx "
+            "(the escape hatch for networks the fast one cannot handle)",
+            layer="network",
+        )
     return Stack(name)
 
 
@@ -91,21 +93,28 @@ class HttpxStack(httpx.AsyncBaseTransport):
     SSL_CERT_DIR as httpx reads them) behind the transport interface the client uses."""
 
     def __init__(self, max_connections: int) -> None:
-        limits = httpx.Limits(max_connections=max_connections,
-                              max_keepalive_connections=max_connections)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         try:
             self._client = httpx.AsyncClient(trust_env=True, limits=limits, follow_redirects=False)
         except ImportError as exc:  # a socks:// proxy without httpx's optional socksio
-            raise CampaignError(f"the httpx stack cannot use the proxy settings: {exc}",
-                                hint="unset ALL_PROXY / HTTPS_PROXY or use an http:// proxy",
-                                layer="network") from None
+            raise CampaignError(
+                f"the httpx stack cannot use the proxy settings: {exc}",
+                hint="unset ALL_PROXY / HTTPS_PROXY or use an http:// proxy",
+                layer="network",
+            ) from None
         except ValueError as exc:  # a proxy URL httpx cannot read (it never holds the password)
-            raise CampaignError(f"the httpx stack cannot use the proxy settings: {exc}",
-                                hint="proxy URLs look like http://user:password@host:3128",
-                                layer="network") from None
+            raise CampaignError(
+                f"the httpx stack cannot use the proxy settings: {exc}",
+                hint="proxy URLs look like http://user:password@host:3128",
+                layer="network",
+            ) from None
         except (OSError, ssl.SSLError) as exc:
-            raise CampaignError(f"cannot load the CA certificates (SSL_CERT_FILE / SSL_CERT_DIR):"
-                                f" {reason_of(exc)}", layer="network") from None
+            raise CampaignError(
+                f"cannot load the CA certificates (SSL_CERT_FILE / SSL_CERT_DIR): {reason_of(exc)}",
+                layer="network",
+            ) from None
         try:
             self._proxies: ProxyRules | None = ProxyRules.from_environment()
         except CampaignError:
@@ -135,19 +144,26 @@ class HttpxStack(httpx.AsyncBaseTransport):
             case httpx.ProxyError():
                 return ProxyFailed("proxy", host, reason, proxy=shown, request=request)
             case httpx.ConnectTimeout() | httpx.PoolTimeout():
-                return ConnectTimedOut("connect", host, seconds(timeouts.get("connect") or 0),
-                                       proxy=shown, request=request)
+                return ConnectTimedOut(
+                    "connect",
+                    host,
+                    seconds(timeouts.get("connect") or 0),
+                    proxy=shown,
+                    request=request,
+                )
             case httpx.ConnectError():
                 tls = isinstance(cause, ssl.SSLError)
                 dns = isinstance(cause, socket.gaierror)
                 phase = "tls" if tls else "dns" if dns else "connect"
                 return ConnectFailed(phase, host, reason, proxy=shown, request=request)
             case httpx.WriteTimeout():
-                return WriteTimedOut("write", host, seconds(timeouts.get("write") or 0),
-                                     proxy=shown, request=request)
+                return WriteTimedOut(
+                    "write", host, seconds(timeouts.get("write") or 0), proxy=shown, request=request
+                )
             case httpx.ReadTimeout():
-                return ReadTimedOut("read", host, seconds(timeouts.get("read") or 0),
-                                    proxy=shown, request=request)
+                return ReadTimedOut(
+                    "read", host, seconds(timeouts.get("read") or 0), proxy=shown, request=request
+                )
             case httpx.WriteError():
                 return ReadFailed("write", host, reason, proxy=shown, request=request)
             case httpx.DecodingError():

@@ -30,10 +30,15 @@ def default_ssl_context() -> ssl.SSLContext:
         else:
             ctx = ssl.create_default_context(cafile=certifi.where())
     except (OSError, ssl.SSLError) as exc:
-        name, value = ("SSL_CERT_FILE", cafile) if cafile else (
-            ("SSL_CERT_DIR", capath) if capath else ("certifi", certifi.where()))
+        name, value = (
+            ("SSL_CERT_FILE", cafile)
+            if cafile
+            else (("SSL_CERT_DIR", capath) if capath else ("certifi", certifi.where()))
+        )
         wording = getattr(exc, "strerror", None) or str(exc)
-        raise TrustStoreError(f"cannot load CA certificates from {name}={value}: {wording}") from None
+        raise TrustStoreError(
+            f"cannot load CA certificates from {name}={value}: {wording}"
+        ) from None
     # Only HTTP/1.1 is spoken: a server that prefers h2 must not pick it.
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx

@@ -96,7 +96,9 @@ class CapHold:
             return after
         # The oldest message that must leave the window for one more to fit.
         oldest = window[len(window) - self.limit.messages]
-        return datetime.fromtimestamp(oldest + self.limit.per_seconds, tz=UTC) + timedelta(seconds=1)
+        return datetime.fromtimestamp(oldest + self.limit.per_seconds, tz=UTC) + timedelta(
+            seconds=1
+        )
 
 
 class Caps:
@@ -105,8 +107,9 @@ class Caps:
     across every campaign of the state (epoch seconds, runner.store.sent); ``note`` adds those
     accepted since (by this run, or assumed sent by a plan)."""
 
-    def __init__(self, limits: Sequence[Limit], sent: dict[str, list[float]],
-                 statutory: bool = True) -> None:
+    def __init__(
+        self, limits: Sequence[Limit], sent: dict[str, list[float]], statutory: bool = True
+    ) -> None:
         self.limits = tuple(limits)
         self.sent = sent
         self.statutory = statutory

@@ -17,25 +17,73 @@ from phonenumbers import PhoneNumberType, timezone
 
 # Full names the geocoder uses for a whole state ("Florida", "Washington State").
 US_STATES = {
-    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
-    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "Washington D.C.",
-    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
-    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
-    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
-    "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
-    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
-    "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon",
-    "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
-    "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia",
-    "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
+    "AL": "Alabama",
+    "AK": "Alaska",
+    "AZ": "Arizona",
+    "AR": "Arkansas",
+    "CA": "California",
+    "CO": "Colorado",
+    "CT": "Connecticut",
+    "DE": "Delaware",
+    "DC": "Washington D.C.",
+    "FL": "Florida",
+    "GA": "Georgia",
+    "HI": "Hawaii",
+    "ID": "Idaho",
+    "IL": "Illinois",
+    "IN": "Indiana",
+    "IA": "Iowa",
+    "KS": "Kansas",
+    "KY": "Kentucky",
+    "LA": "Louisiana",
+    "ME": "Maine",
+    "MD": "Maryland",
+    "MA": "Massachusetts",
+    "MI": "Michigan",
+    "MN": "Minnesota",
+    "MS": "Mississippi",
+    "MO": "Missouri",
+    "MT": "Montana",
+    "NE": "Nebraska",
+    "NV": "Nevada",
+    "NH": "New Hampshire",
+    "NJ": "New Jersey",
+    "NM": "New Mexico",
+    "NY": "New York",
+    "NC": "North Carolina",
+    "ND": "North Dakota",
+    "OH": "Ohio",
+    "OK": "Oklahoma",
+    "OR": "Oregon",
+    "PA": "Pennsylvania",
+    "RI": "Rhode Island",
+    "SC": "South Carolina",
+    "SD": "South Dakota",
+    "TN": "Tennessee",
+    "TX": "Texas",
+    "UT": "Utah",
+    "VT": "Vermont",
+    "VA": "Virginia",
+    "WA": "Washington",
+    "WV": "West Virginia",
+    "WI": "Wisconsin",
+    "WY": "Wyoming",
 }
 _BY_NAME = {name.lower(): code for code, name in US_STATES.items()}
 _BY_NAME.update({"washington state": "WA", "washington dc": "DC", "district of columbia": "DC"})
 _MAX_ZONES = 4  # more zones than this (toll-free numbers list dozens) is no location at all
-_NOT_A_PLACE = frozenset({PhoneNumberType.TOLL_FREE, PhoneNumberType.PREMIUM_RATE,
-                          PhoneNumberType.SHARED_COST, PhoneNumberType.VOIP,
-                          PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.UAN,
-                          PhoneNumberType.PAGER, PhoneNumberType.VOICEMAIL})
+_NOT_A_PLACE = frozenset(
+    {
+        PhoneNumberType.TOLL_FREE,
+        PhoneNumberType.PREMIUM_RATE,
+        PhoneNumberType.SHARED_COST,
+        PhoneNumberType.VOIP,
+        PhoneNumberType.PERSONAL_NUMBER,
+        PhoneNumberType.UAN,
+        PhoneNumberType.PAGER,
+        PhoneNumberType.VOICEMAIL,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -61,9 +109,11 @@ def place_of(chat: str) -> Place:
         members = [place_of(m) for m in chat.split(",")]
         if not all(m.placed for m in members):
             return NOWHERE
-        return Place(tuple(sorted({z for m in members for z in m.zones})),
-                     tuple(sorted({s for m in members for s in m.states})),
-                     any(m.us for m in members))
+        return Place(
+            tuple(sorted({z for m in members for z in m.zones})),
+            tuple(sorted({s for m in members for s in m.states})),
+            any(m.us for m in members),
+        )
     if not chat.startswith("+"):
         return NOWHERE  # an email
     # In North America the area code and exchange (+1 NPA NXX) decide zone and state; caching

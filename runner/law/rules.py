@@ -30,7 +30,9 @@ class LegalHours:
 
     def open_at(self, local: datetime) -> bool:
         span = self.spans[local.weekday()]
-        if span is None or (self.holidays_closed and local.date() in us_federal_holidays(local.year)):
+        if span is None or (
+            self.holidays_closed and local.date() in us_federal_holidays(local.year)
+        ):
             return False
         t = local.time().replace(tzinfo=None)
         return span[0] <= t < span[1]
@@ -116,8 +118,16 @@ def _rule(code: str, row: dict) -> Rule:
         spans[6] = _span(row["sunday"])
     hours = LegalHours("", tuple(spans), row.get("holidays") == "closed")
     hours = LegalHours(f"{code} {describe(hours)}", hours.spans, hours.holidays_closed)
-    return Rule(code, row["name"], hours, row.get("cap"), row["source"], row["kind"], row["read"],
-                row.get("note", ""))
+    return Rule(
+        code,
+        row["name"],
+        hours,
+        row.get("cap"),
+        row["source"],
+        row["kind"],
+        row["read"],
+        row.get("note", ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -129,8 +139,10 @@ class Table:
 @lru_cache(maxsize=1)
 def table() -> Table:
     data = tomllib.loads(TABLE.read_text(encoding="utf-8"))
-    return Table(_rule("US", data["federal"]),
-                 {code: _rule(code, row) for code, row in sorted(data["states"].items())})
+    return Table(
+        _rule("US", data["federal"]),
+        {code: _rule(code, row) for code, row in sorted(data["states"].items())},
+    )
 
 
 @lru_cache(maxsize=256)
@@ -168,8 +180,13 @@ def us_federal_holidays(year: int) -> frozenset[date]:
         d = date(year, month + 1, 1) - timedelta(days=1)
         return d - timedelta(days=(d.weekday() - weekday) % 7)
 
-    fixed = [date(year, 1, 1), date(year, 6, 19), date(year, 7, 4), date(year, 11, 11),
-             date(year, 12, 25)]
+    fixed = [
+        date(year, 1, 1),
+        date(year, 6, 19),
+        date(year, 7, 4),
+        date(year, 11, 11),
+        date(year, 12, 25),
+    ]
     floating = [nth(1, 0, 3), nth(2, 0, 3), last(5, 0), nth(9, 0, 1), nth(10, 0, 2), nth(11, 3, 4)]
     days = set(floating)
     for d in fixed:

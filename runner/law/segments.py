@@ -12,8 +12,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-_BASIC = ("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-          "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
 _EXTENDED = "^{}\\[~]|€\f"
 _NOT_GSM = re.compile("[^" + re.escape(_BASIC.replace("\x1b", "") + _EXTENDED) + "]")
 _EXT = re.compile("[" + re.escape(_EXTENDED) + "]")
@@ -53,8 +55,9 @@ def segments(text: str) -> Segments:
         units = len(text) + len(_EXT.findall(text))
         return Segments(1 if units <= 160 else -(-units // 153), "GSM-7", units)
     units = len(text.encode("utf-16-le")) // 2
-    return Segments(1 if units <= 70 else -(-units // 67), "UCS-2", units, bad.group(),
-                    bad.start() + 1)
+    return Segments(
+        1 if units <= 70 else -(-units // 67), "UCS-2", units, bad.group(), bad.start() + 1
+    )
 
 
 class SegmentTally:

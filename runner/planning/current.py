@@ -69,9 +69,10 @@ MessagesPerRequest = tuple[dict[str, int], dict[str, tuple[Assigner, list[int]]]
 def messages_per_request(campaign: Campaign) -> MessagesPerRequest:
     """``CurrentPlan``'s ``step_messages`` and ``variant_messages`` for ``campaign``."""
     variant_messages = {
-        step.id: (step_assigner(campaign.id, step),
-                  [v.messages for v in step.variants])
-        for step in campaign.steps if len({v.messages for v in step.variants}) > 1}
+        step.id: (step_assigner(campaign.id, step), [v.messages for v in step.variants])
+        for step in campaign.steps
+        if len({v.messages for v in step.variants}) > 1
+    }
     return {step.id: step.messages for step in campaign.steps}, variant_messages
 
 

@@ -47,10 +47,17 @@ class StepDiff:
     examples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "status": self.status, "recipients_added": self.added,
-                "recipients_removed": self.removed, "recipients_unchanged": self.unchanged,
-                "content_changed": self.content_changed, "would_resend": self.resent,
-                "would_not_resend": self.not_resent, "examples": self.examples}
+        return {
+            "step": self.step,
+            "status": self.status,
+            "recipients_added": self.added,
+            "recipients_removed": self.removed,
+            "recipients_unchanged": self.unchanged,
+            "content_changed": self.content_changed,
+            "would_resend": self.resent,
+            "would_not_resend": self.not_resent,
+            "examples": self.examples,
+        }
 
 
 def _mask(value: Any, chat: str, show: bool) -> Any:
@@ -69,13 +76,16 @@ def _mask(value: Any, chat: str, show: bool) -> Any:
     return value
 
 
-def _changed_fields(before: dict[str, Any], after: dict[str, Any], chat: str,
-                    show: bool) -> dict[str, Any]:
+def _changed_fields(
+    before: dict[str, Any], after: dict[str, Any], chat: str, show: bool
+) -> dict[str, Any]:
     out = {}
     for name in sorted(set(before) | set(after)):
         if before.get(name) != after.get(name):
-            out[name] = {"before": _mask(before.get(name), chat, show),
-                         "after": _mask(after.get(name), chat, show)}
+            out[name] = {
+                "before": _mask(before.get(name), chat, show),
+                "after": _mask(after.get(name), chat, show),
+            }
     return out
 
 
@@ -90,7 +100,8 @@ def diff(base: Side, head: Side, *, show_recipients: bool = False) -> dict[str, 
     """The diff document (JSON-ready). ``base.requests`` and ``head.requests`` are each
     consumed once, base first."""
     was: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
-        (r.step, r.recipient): (r.key, r.body) for r in base.requests}
+        (r.step, r.recipient): (r.key, r.body) for r in base.requests
+    }
     base_steps = [s.id for s in base.campaign.steps] if base.campaign else []
     head_steps = [s.id for s in head.campaign.steps] if head.campaign else []
     steps: dict[str, StepDiff] = {}
@@ -117,9 +128,12 @@ def diff(base: Side, head: Side, *, show_recipients: bool = False) -> dict[str, 
         else:
             d.resent += 1
         if len(d.examples) < EXAMPLES:
-            d.examples.append({"recipient": display_chat(r.recipient, show_recipients),
-                               "changes": _changed_fields(body, r.body, r.recipient,
-                                                          show_recipients)})
+            d.examples.append(
+                {
+                    "recipient": display_chat(r.recipient, show_recipients),
+                    "changes": _changed_fields(body, r.body, r.recipient, show_recipients),
+                }
+            )
     for step, _ in was:
         steps.setdefault(step, StepDiff(step, "removed")).removed += 1
     order = head_steps + [s for s in base_steps if s not in head_steps]
@@ -134,19 +148,34 @@ def diff(base: Side, head: Side, *, show_recipients: bool = False) -> dict[str, 
         "steps_added": [s for s in head_steps if s not in base_steps],
         "steps_removed": [s for s in base_steps if s not in head_steps],
         "steps": [steps[s].to_dict() for s in order],
-        "totals": {"requests": {"before": bs.requests if bs else 0, "after": hs.requests if hs else 0},
-                   "recipients": {"before": bs.recipients if bs else 0,
-                                  "after": hs.recipients if hs else 0},
-                   "would_resend": sum(d.resent for d in steps.values()),
-                   "new_requests": sum(d.added for d in steps.values())},
-        "schedule": {"before": _schedule_of(b), "after": _schedule_of(h),
-                     "changed": _schedule_of(b) != _schedule_of(h)},
-        "suppression": {"files": {"before": list(b.suppress) if b else [],
-                                  "after": list(h.suppress) if h else []},
-                        "suppressed_recipients": {"before": bs.suppressed if bs else 0,
-                                                  "after": hs.suppressed if hs else 0}},
+        "totals": {
+            "requests": {"before": bs.requests if bs else 0, "after": hs.requests if hs else 0},
+            "recipients": {
+                "before": bs.recipients if bs else 0,
+                "after": hs.recipients if hs else 0,
+            },
+            "would_resend": sum(d.resent for d in steps.values()),
+            "new_requests": sum(d.added for d in steps.values()),
+        },
+        "schedule": {
+            "before": _schedule_of(b),
+            "after": _schedule_of(h),
+            "changed": _schedule_of(b) != _schedule_of(h),
+        },
+        "suppression": {
+            "files": {
+                "before": list(b.suppress) if b else [],
+                "after": list(h.suppress) if h else [],
+            },
+            "suppressed_recipients": {
+                "before": bs.suppressed if bs else 0,
+                "after": hs.suppressed if hs else 0,
+            },
+        },
         # recipients.exclude_when: rows excluded on each side, and the columns it reads.
-        "excluded": {"recipients": {"before": bs.excluded if bs else 0, "after": hs.excluded if hs else 0},
-                     "by": (hs.excluded_by if hs else "") or (bs.excluded_by if bs else "")},
+        "excluded": {
+            "recipients": {"before": bs.excluded if bs else 0, "after": hs.excluded if hs else 0},
+            "by": (hs.excluded_by if hs else "") or (bs.excluded_by if bs else ""),
+        },
         "recipients_masked": not show_recipients,
     }

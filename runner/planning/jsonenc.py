@@ -22,8 +22,17 @@ def _make_encode() -> Callable[[Any], str]:
     if c_make_encoder is None:  # an interpreter without the C accelerator
         return _ENCODER.encode
     markers: dict[int, Any] = {}
-    c_encode = c_make_encoder(markers, _ENCODER.default, json.encoder.encode_basestring, None,
-                              _ENCODER.key_separator, _ENCODER.item_separator, True, False, True)
+    c_encode = c_make_encoder(
+        markers,
+        _ENCODER.default,
+        json.encoder.encode_basestring,
+        None,
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        True,
+        False,
+        True,
+    )
     join = "".join
 
     def encode(obj: Any) -> str:

@@ -17,7 +17,9 @@ from runner.planning.jsonenc import encode_sorted
 KEY_PREFIX = "rnr1-"  # versioned, so a future change of derivation cannot collide with this one
 
 
-def idempotency_key(campaign_id: str, revision: int, step_id: str, chat: str, index: int = 0) -> str:
+def idempotency_key(
+    campaign_id: str, revision: int, step_id: str, chat: str, index: int = 0
+) -> str:
     """The Idempotency-Key of message ``index`` of step ``step_id`` to ``chat`` (normalised):
     the derivation itself, public as ``runner.idempotency_key`` (a journal row or the API's
     records can be found by it). A printable key of 45 characters (the API sets no limit; 64

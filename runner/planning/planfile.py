@@ -28,7 +28,17 @@ from runner.version import __version__
 PLAN_FORMAT = 1
 CAMPAIGN, RECIPIENTS, SUPPRESS = "campaign", "recipients", "suppress"
 # Fields of a request line that must match what the campaign renders now, byte for byte.
-_COMPARED = ("recipient", "step", "key", "method", "path", "body", "messages", "reply_to_step", "variant")
+_COMPARED = (
+    "recipient",
+    "step",
+    "key",
+    "method",
+    "path",
+    "body",
+    "messages",
+    "reply_to_step",
+    "variant",
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,9 @@ def inputs_of(campaign: Campaign) -> list[Input]:
 
 def input_paths(campaign: Campaign) -> list[Path]:
     """The files behind ``inputs_of``: the campaign file first."""
-    return [campaign.path] + [campaign.base_dir / name for _, name in named_files(campaign.doc.data)]
+    return [campaign.path] + [
+        campaign.base_dir / name for _, name in named_files(campaign.doc.data)
+    ]
 
 
 def digest(inputs: list[Input]) -> str:
@@ -91,14 +103,20 @@ def digest(inputs: list[Input]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def header(campaign: Campaign, inputs: list[Input], *, requests: int, messages: int,
-           at: str | None = None) -> dict[str, Any]:
+def header(
+    campaign: Campaign, inputs: list[Input], *, requests: int, messages: int, at: str | None = None
+) -> dict[str, Any]:
     """The first line of a plan file. Nothing time-dependent unless ``at`` is given, so the
     same inputs give a byte-identical plan."""
     out: dict[str, Any] = {
-        "plan_format": PLAN_FORMAT, "campaign": campaign.id, "revision": campaign.revision,
-        "requests": requests, "messages": messages, "runner": __version__,
-        "digest": digest(inputs), "inputs": [i.to_dict() for i in inputs],
+        "plan_format": PLAN_FORMAT,
+        "campaign": campaign.id,
+        "revision": campaign.revision,
+        "requests": requests,
+        "messages": messages,
+        "runner": __version__,
+        "digest": digest(inputs),
+        "inputs": [i.to_dict() for i in inputs],
     }
     if at:
         out["at"] = at
@@ -138,7 +156,9 @@ class PlanFile:
 
     @property
     def inputs(self) -> list[Input]:
-        return [Input(str(i["role"]), str(i["path"]), i.get("sha256")) for i in self.header["inputs"]]
+        return [
+            Input(str(i["role"]), str(i["path"]), i.get("sha256")) for i in self.header["inputs"]
+        ]
 
     @property
     def digest(self) -> str:
@@ -157,22 +177,33 @@ class PlanFile:
         except json.JSONDecodeError:
             obj = None
         if not is_header(obj) or not isinstance(obj.get("inputs"), list):
-            raise CampaignError("not a plan file with a header (its first line must be "
-                                '{"plan_format": ...})', file=str(p), line=1,
-                                hint="write it with: campaign plan FILE --out PLAN")
+            raise CampaignError(
+                'not a plan file with a header (its first line must be {"plan_format": ...})',
+                file=str(p),
+                line=1,
+                hint="write it with: campaign plan FILE --out PLAN",
+            )
         if obj["plan_format"] != PLAN_FORMAT:
-            raise CampaignError(f"plan format {obj['plan_format']} is not one this runner reads "
-                                f"({PLAN_FORMAT})", file=str(p), line=1,
-                                hint="plan again with this runner")
+            raise CampaignError(
+                f"plan format {obj['plan_format']} is not one this runner reads ({PLAN_FORMAT})",
+                file=str(p),
+                line=1,
+                hint="plan again with this runner",
+            )
         plan = cls(p, obj)
         try:
             recomputed = digest(plan.inputs)
         except (KeyError, TypeError, ValueError, AttributeError):
             recomputed = None
         if obj.get("digest") != recomputed:
-            raise CampaignError("the plan's digest is not the digest of the inputs it lists (the "
-                                "header was edited)", file=str(p), line=1, path="digest",
-                                hint="plan again (campaign plan FILE --out PLAN) and send that plan")
+            raise CampaignError(
+                "the plan's digest is not the digest of the inputs it lists (the "
+                "header was edited)",
+                file=str(p),
+                line=1,
+                path="digest",
+                hint="plan again (campaign plan FILE --out PLAN) and send that plan",
+            )
         return plan
 
     def campaign_name(self) -> str:
@@ -186,8 +217,9 @@ class PlanFile:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise CampaignError(f"not a JSON request line: {err.msg}", file=str(self.path),
-                                        line=n) from None
+                    raise CampaignError(
+                        f"not a JSON request line: {err.msg}", file=str(self.path), line=n
+                    ) from None
                 yield n, obj
 
     def changes(self, campaign: Campaign) -> tuple[list[Problem], list[str]]:
@@ -196,17 +228,31 @@ class PlanFile:
         hint = "plan again (campaign plan FILE --out PLAN), review it, then send that plan"
         problems: list[Problem] = []
         reread: list[str] = []
-        if self.header.get("campaign") != campaign.id or self.header.get("revision") != campaign.revision:
-            problems.append(Problem(
-                f"the plan is of campaign {self.header.get('campaign')!r} revision "
-                f"{self.header.get('revision')}, the file is {campaign.id!r} revision {campaign.revision}",
-                file=str(campaign.path), hint=hint, layer="plan"))
+        if (
+            self.header.get("campaign") != campaign.id
+            or self.header.get("revision") != campaign.revision
+        ):
+            problems.append(
+                Problem(
+                    f"the plan is of campaign {self.header.get('campaign')!r} revision "
+                    f"{self.header.get('revision')}, the file is {campaign.id!r} revision {campaign.revision}",
+                    file=str(campaign.path),
+                    hint=hint,
+                    layer="plan",
+                )
+            )
         current = inputs_of(campaign)
         # The campaign file may be given under another name (a copy): its content decides.
         old_campaign = [i for i in self.inputs if i.role == CAMPAIGN]
         if not old_campaign or old_campaign[0].sha256 != current[0].sha256:
-            problems.append(Problem(f"the campaign file {campaign.path} changed since the plan",
-                                    file=str(campaign.path), hint=hint, layer="plan"))
+            problems.append(
+                Problem(
+                    f"the campaign file {campaign.path} changed since the plan",
+                    file=str(campaign.path),
+                    hint=hint,
+                    layer="plan",
+                )
+            )
         now = {(i.role, i.path): i for i in current[1:]}
         was = {(i.role, i.path): i for i in self.inputs if i.role != CAMPAIGN}
         for key in sorted(set(was) | set(now)):
@@ -214,20 +260,39 @@ class PlanFile:
             before, after = was.get(key), now.get(key)
             where = str(campaign.base_dir / path)
             if before is None:
-                problems.append(Problem(f"{role} file {path} is new since the plan",
-                                        file=str(campaign.path), hint=hint, layer="plan"))
+                problems.append(
+                    Problem(
+                        f"{role} file {path} is new since the plan",
+                        file=str(campaign.path),
+                        hint=hint,
+                        layer="plan",
+                    )
+                )
             elif after is None:
-                problems.append(Problem(f"{role} file {path} is no longer named by the campaign",
-                                        file=str(campaign.path), hint=hint, layer="plan"))
+                problems.append(
+                    Problem(
+                        f"{role} file {path} is no longer named by the campaign",
+                        file=str(campaign.path),
+                        hint=hint,
+                        layer="plan",
+                    )
+                )
             elif after.sha256 is None:
-                problems.append(Problem(f"{role} file {path} is missing", file=where, hint=hint,
-                                        layer="plan"))
+                problems.append(
+                    Problem(f"{role} file {path} is missing", file=where, hint=hint, layer="plan")
+                )
             elif before.sha256 != after.sha256:
                 if role == SUPPRESS:
                     reread.append(path)
                 else:
-                    problems.append(Problem(f"{role} file {path} changed since the plan", file=where,
-                                            hint=hint, layer="plan"))
+                    problems.append(
+                        Problem(
+                            f"{role} file {path} changed since the plan",
+                            file=where,
+                            hint=hint,
+                            layer="plan",
+                        )
+                    )
         return problems, reread
 
 
@@ -244,10 +309,16 @@ class PlanMatcher:
         self.suppressed_since = 0  # requests skipped: their recipient opted out after the plan
 
     def _mismatch(self, n: int | None, message: str) -> CampaignError:
-        return CampaignError(Problem(
-            message, file=str(self.plan.path), line=n, layer="plan",
-            hint="the campaign renders differently from the plan (another runner version?): "
-                 "plan again, review, then send that plan"))
+        return CampaignError(
+            Problem(
+                message,
+                file=str(self.plan.path),
+                line=n,
+                layer="plan",
+                hint="the campaign renders differently from the plan (another runner version?): "
+                "plan again, review, then send that plan",
+            )
+        )
 
     def filter(self, requests: Iterator[PlannedRequest]) -> Iterator[PlannedRequest]:
         self.suppressed_since = 0
@@ -257,16 +328,22 @@ class PlanMatcher:
             while True:
                 n, line = next(planned, (None, None))
                 if line is None:
-                    raise self._mismatch(None, f"the campaign renders a request the plan does not "
-                                               f"have: step {req.step!r} for recipient line "
-                                               f"{req.recipient_index + 1}")
+                    raise self._mismatch(
+                        None,
+                        f"the campaign renders a request the plan does not "
+                        f"have: step {req.step!r} for recipient line "
+                        f"{req.recipient_index + 1}",
+                    )
                 if line.get("key") == req.key:
                     break
                 self._skip_or_fail(n, line)
             for name in _COMPARED:
                 if line.get(name) != obj.get(name):
-                    raise self._mismatch(n, f"the planned request differs in '{name}' from what "
-                                            f"the campaign renders now")
+                    raise self._mismatch(
+                        n,
+                        f"the planned request differs in '{name}' from what "
+                        f"the campaign renders now",
+                    )
             yield req
         for n, line in planned:
             self._skip_or_fail(n, line)
@@ -276,8 +353,9 @@ class PlanMatcher:
         if self.is_suppressed(chat):
             self.suppressed_since += 1
             return
-        raise self._mismatch(n, "the plan has a request the campaign no longer renders "
-                                f"(step {line.get('step')!r})")
+        raise self._mismatch(
+            n, f"the plan has a request the campaign no longer renders (step {line.get('step')!r})"
+        )
 
 
 def find_campaign(plan: PlanFile, cwd: Path | None = None) -> Path:
@@ -291,8 +369,14 @@ def find_campaign(plan: PlanFile, cwd: Path | None = None) -> Path:
         if file_sha256(candidate) == want:
             return candidate
     # `plan campaigns/x.yaml --out plans/x.jsonl`: the campaign is elsewhere in the repository.
-    roots = {r for r in (repository_root(plan.path.resolve().parent),
-                         repository_root((cwd or Path.cwd()).resolve())) if r is not None}
+    roots = {
+        r
+        for r in (
+            repository_root(plan.path.resolve().parent),
+            repository_root((cwd or Path.cwd()).resolve()),
+        )
+        if r is not None
+    }
     for root in sorted(roots):
         for candidate in _same_named(root, name):
             if file_sha256(candidate) == want:
@@ -300,8 +384,12 @@ def find_campaign(plan: PlanFile, cwd: Path | None = None) -> Path:
     for candidate in candidates:  # changed since: the digest check then names the change
         if candidate.is_file():
             return candidate
-    raise CampaignError(f"the planned campaign file {name} is neither next to the plan nor here",
-                        file=str(plan.path), line=1, hint="give it: campaign send FILE --plan PLAN")
+    raise CampaignError(
+        f"the planned campaign file {name} is neither next to the plan nor here",
+        file=str(plan.path),
+        line=1,
+        hint="give it: campaign send FILE --plan PLAN",
+    )
 
 
 def check_inputs(campaign: Campaign, plan: PlanFile) -> list[str]:

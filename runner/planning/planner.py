@@ -54,8 +54,13 @@ _VARIANT_FIELDS: dict[str, str] = {}  # variant id -> its `,"variant":...` field
 
 def _part_texts(body: dict[str, Any]) -> list[str]:
     """The texts of a body's `parts` (a body whose `text` is neither a string nor a list)."""
-    return [t for p in body.get("parts") or () if isinstance(p, dict)
-            for t in (p.get("text"),) if type(t) is str and t]
+    return [
+        t
+        for p in body.get("parts") or ()
+        if isinstance(p, dict)
+        for t in (p.get("text"),)
+        if type(t) is str and t
+    ]
 
 
 def _variant_field(variant: str) -> str:
@@ -70,11 +75,27 @@ def dump_line(req: PlannedRequest) -> str:
     then sorted, per request): the same bytes (tests/test_plan_output.py compares the two), a
     third of the cost."""
     rts, variant = req.reply_to_step, req.variant
-    return "".join((
-        '{"body":', _ENCODE(req.body), ',"key":', _STR(req.key), ',"messages":', int.__repr__(req.messages),
-        ',"method":', _STR(req.method), ',"path":', _STR(req.path), ',"recipient":', _STR(req.recipient),
-        "" if rts is None else ',"reply_to_step":' + _STR(rts), ',"step":', _STR(req.step),
-        "" if variant is None else _VARIANT_FIELDS.get(variant) or _variant_field(variant), "}\n"))
+    return "".join(
+        (
+            '{"body":',
+            _ENCODE(req.body),
+            ',"key":',
+            _STR(req.key),
+            ',"messages":',
+            int.__repr__(req.messages),
+            ',"method":',
+            _STR(req.method),
+            ',"path":',
+            _STR(req.path),
+            ',"recipient":',
+            _STR(req.recipient),
+            "" if rts is None else ',"reply_to_step":' + _STR(rts),
+            ',"step":',
+            _STR(req.step),
+            "" if variant is None else _VARIANT_FIELDS.get(variant) or _variant_field(variant),
+            "}\n",
+        )
+    )
 
 
 class ProblemCollector:
@@ -106,8 +127,11 @@ class ProblemCollector:
             more = self._more.setdefault(kind, [])
             if len(more) < LISTED_ROWS:
                 first = self._first[kind]
-                more.append(str(problem.line) if problem.line is not None and problem.file == first.file
-                            else problem.location())
+                more.append(
+                    str(problem.line)
+                    if problem.line is not None and problem.file == first.file
+                    else problem.location()
+                )
 
     def extend(self, problems: list[Problem]) -> None:
         for p in problems:
@@ -127,17 +151,26 @@ class ProblemCollector:
                 more = self._more.get(kind, [])
                 rest = n - self.PER_KIND - len(more)
                 named = ", ".join(more) + (f" and {rest:,} more" if rest > 0 else "")
-                out.append(Problem(
-                    f"the same problem for {n - self.PER_KIND:,} more recipients "
-                    f"(row{'s' if n - self.PER_KIND != 1 else ''} {named}): {first.message}",
-                    file=first.file, line=first.line, path=first.path,
-                    hint=first.hint or "fix each row named",
-                    severity=first.severity, layer=first.layer,
-                ))
+                out.append(
+                    Problem(
+                        f"the same problem for {n - self.PER_KIND:,} more recipients "
+                        f"(row{'s' if n - self.PER_KIND != 1 else ''} {named}): {first.message}",
+                        file=first.file,
+                        line=first.line,
+                        path=first.path,
+                        hint=first.hint or "fix each row named",
+                        severity=first.severity,
+                        layer=first.layer,
+                    )
+                )
         out.sort(key=Problem.sort_key)
         if self.dropped and with_dropped:
-            out.append(Problem(f"{self.dropped:,} more problems not shown",
-                               hint="fix the ones above and run again"))
+            out.append(
+                Problem(
+                    f"{self.dropped:,} more problems not shown",
+                    hint="fix the ones above and run again",
+                )
+            )
         return out
 
 
@@ -190,14 +223,22 @@ class StepCounts:
         return self.tally.ucs2
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"requests": self.requests, "messages": self.messages, "skipped": self.skipped}
+        out: dict[str, Any] = {
+            "requests": self.requests,
+            "messages": self.messages,
+            "skipped": self.skipped,
+        }
         if self.variants is not None:
             out["variants"] = dict(self.variants)
         return out
 
     def segments_dict(self) -> dict[str, Any]:
-        return {"messages": self.sms_messages, "segments": self.segments,
-                "max_per_message": self.max_segments, "encoding": "UCS-2" if self.ucs2 else "GSM-7"}
+        return {
+            "messages": self.sms_messages,
+            "segments": self.segments,
+            "max_per_message": self.max_segments,
+            "encoding": "UCS-2" if self.ucs2 else "GSM-7",
+        }
 
 
 @dataclass
@@ -265,9 +306,15 @@ class Planner:
     """Walks a campaign once. Iterate `requests()`; afterwards `summary` and `problems` hold
     the counts and everything found (call `raise_if_invalid()` before trusting the requests)."""
 
-    def __init__(self, campaign: Campaign, *, show_recipients: bool = False,
-                 previews: int = PREVIEW_COUNT, suppression: Suppression | None = None,
-                 consent: Mapping[str, Standing] | None = None) -> None:
+    def __init__(
+        self,
+        campaign: Campaign,
+        *,
+        show_recipients: bool = False,
+        previews: int = PREVIEW_COUNT,
+        suppression: Suppression | None = None,
+        consent: Mapping[str, Standing] | None = None,
+    ) -> None:
         """``consent``: the state's ledger (chats opted out or held, runner.store.ledger) when
         the caller read it; those chats are suppressed like the files' entries."""
         self.campaign = campaign
@@ -278,17 +325,27 @@ class Planner:
         self.collector = ProblemCollector()
         self.collector.extend(campaign.warnings)
         if suppression is None:
-            suppression, problems = load_suppression(campaign.suppress, campaign.base_dir,
-                                                     campaign.doc.file, campaign.doc.locate,
-                                                     campaign.source.region)
+            suppression, problems = load_suppression(
+                campaign.suppress,
+                campaign.base_dir,
+                campaign.doc.file,
+                campaign.doc.locate,
+                campaign.source.region,
+            )
             self.collector.extend(problems)
         if consent:
             suppression = suppression.with_consent(consent)
         self.suppression = suppression
-        self.summary = PlanSummary(campaign=campaign.id, revision=campaign.revision,
-                                   steps={s.id: StepCounts(variants={v.variant or "": 0 for v in s.variants}
-                                                           if s.variants else None)
-                                          for s in campaign.steps})
+        self.summary = PlanSummary(
+            campaign=campaign.id,
+            revision=campaign.revision,
+            steps={
+                s.id: StepCounts(
+                    variants={v.variant or "": 0 for v in s.variants} if s.variants else None
+                )
+                for s in campaign.steps
+            },
+        )
         # (step id, variant id) pairs not previewed yet: `plan` previews one recipient of each.
         self._unseen_variants = {(s.id, v.variant) for s in campaign.steps for v in s.variants}
         self._dup_lines: list[str] = []
@@ -298,7 +355,9 @@ class Planner:
         sched = campaign.schedule_rules
         self._zoned = sched is not None or campaign.law.active
         self._zone_var = (sched.zone_var or None) if sched is not None else None
-        self._default_zone = sched.default_zone.key if sched is not None and sched.default_zone else None
+        self._default_zone = (
+            sched.default_zone.key if sched is not None and sched.default_zone else None
+        )
         # Without a journal to read: what the law may hold is observed here, per recipient with
         # a zone (ScheduleCounter.observe); the others are only counted (nothing can hold them).
         self.observer: Callable[[PlannedRequest, None], object] | None = None
@@ -334,10 +393,17 @@ class Planner:
                 continue
             if rec.duplicate:
                 s.duplicates += 1
-                self.collector.add(Problem(
-                    "this chat is listed again; it is sent once and the first row's variables win",
-                    file=rec.file, line=rec.line, path=rec.path, severity="warning", layer="recipients",
-                    hint="remove the repeated row"))
+                self.collector.add(
+                    Problem(
+                        "this chat is listed again; it is sent once and the first row's variables win",
+                        file=rec.file,
+                        line=rec.line,
+                        path=rec.path,
+                        severity="warning",
+                        layer="recipients",
+                        hint="remove the repeated row",
+                    )
+                )
                 if len(self._dup_lines) < 5:
                     self._dup_lines.append(rec.where())
                 continue
@@ -362,10 +428,16 @@ class Planner:
                 try:
                     rec.zone = self._zone_of(chat, rec.vars, sched)
                 except ScheduleError as err:
-                    self.collector.add(Problem(
-                        f"{sched.zone_var if sched else 'zone'}: {err}", file=rec.file, line=rec.line,
-                        path=rec.path or str(sched.zone_var if sched else ""), hint=err.hint,
-                        layer="schedule"))
+                    self.collector.add(
+                        Problem(
+                            f"{sched.zone_var if sched else 'zone'}: {err}",
+                            file=rec.file,
+                            line=rec.line,
+                            path=rec.path or str(sched.zone_var if sched else ""),
+                            hint=err.hint,
+                            layer="schedule",
+                        )
+                    )
                     continue
             s.recipients += 1
             if "," in chat:
@@ -380,7 +452,11 @@ class Planner:
         place = place_of(chat)
         if not place.us and self._law.legal:
             self.summary.unplaced += 1
-        if sched is not None and self._zone_var is not None and variables.get(self._zone_var) not in (None, ""):
+        if (
+            sched is not None
+            and self._zone_var is not None
+            and variables.get(self._zone_var) not in (None, "")
+        ):
             return sched.zone_for(variables).key
         if place.zones:  # placed
             return ",".join(place.zones)
@@ -425,8 +501,11 @@ class Planner:
             if len(s.previews) < self.preview_count:
                 s.previews.append(self._preview(rec, rendered, reqs))
                 self._unseen_variants.difference_update((r.step, r.variant) for r in reqs)
-            elif self._unseen_variants and self.preview_count and any(
-                    (r.step, r.variant) in self._unseen_variants for r in reqs):
+            elif (
+                self._unseen_variants
+                and self.preview_count
+                and any((r.step, r.variant) in self._unseen_variants for r in reqs)
+            ):
                 s.previews.append(self._preview(rec, rendered, reqs))
                 self._unseen_variants.difference_update((r.step, r.variant) for r in reqs)
         self._finish()
@@ -438,8 +517,11 @@ class Planner:
         chat = rec.chat or ""
         # A phone number (nearly every chat) needs only its + encoded; quote() costs more.
         digits = chat[1:]
-        path = (f"/chats/%2B{digits}/messages" if chat[:1] == "+" and digits.isascii() and digits.isdigit()
-                else url_path(chat))
+        path = (
+            f"/chats/%2B{digits}/messages"
+            if chat[:1] == "+" and digits.isascii() and digits.isdigit()
+            else url_path(chat)
+        )
         reqs = []
         # A phone (or a group of phones) may get the text by SMS when iMessage is not there.
         sms = chat[:1] == "+"
@@ -458,9 +540,20 @@ class Planner:
                 continue
             # Positional, in PlannedRequest's field order (as the send spool stores it): a
             # keyword call costs a third more, three times per recipient.
-            req = PlannedRequest(chat, step.id, keys[step.id](chat, 0), "POST", path, r.body,
-                                 step.messages, step.reply_to_step, rec.index, step.index, rec.zone,
-                                 step.variant)
+            req = PlannedRequest(
+                chat,
+                step.id,
+                keys[step.id](chat, 0),
+                "POST",
+                path,
+                r.body,
+                step.messages,
+                step.reply_to_step,
+                rec.index,
+                step.index,
+                rec.zone,
+                step.variant,
+            )
             counts.requests += 1
             counts.messages += req.messages
             if sms:
@@ -481,7 +574,9 @@ class Planner:
             pass
         return self.summary
 
-    def _preview(self, rec: Recipient, rendered: list[Rendered], reqs: list[PlannedRequest]) -> dict[str, Any]:
+    def _preview(
+        self, rec: Recipient, rendered: list[Rendered], reqs: list[PlannedRequest]
+    ) -> dict[str, Any]:
         by_step = {r.step: r for r in reqs}
         steps = []
         for r in rendered:
@@ -497,7 +592,11 @@ class Planner:
                 if req.variant is not None:
                     item["variant"] = req.variant
             steps.append(item)
-        return {"recipient": display_chat(rec.chat or "", self.show), "vars": sorted(rec.vars), "steps": steps}
+        return {
+            "recipient": display_chat(rec.chat or "", self.show),
+            "vars": sorted(rec.vars),
+            "steps": steps,
+        }
 
     def _finish(self) -> None:
         s = self.summary
@@ -516,32 +615,48 @@ class Planner:
         if empty:
             w.append(empty)
         if s.duplicates:
-            w.append(f"{s.duplicates:,} recipient row(s) repeat a chat listed earlier (e.g. {', '.join(self._dup_lines)}); "
-                     "each chat is sent once and the first row's variables win")
+            w.append(
+                f"{s.duplicates:,} recipient row(s) repeat a chat listed earlier (e.g. {', '.join(self._dup_lines)}); "
+                "each chat is sent once and the first row's variables win"
+            )
         if s.suppressed:
-            w.append(f"{s.suppressed:,} recipient(s) are suppressed (opted out or excluded): nothing is sent to them")
+            w.append(
+                f"{s.suppressed:,} recipient(s) are suppressed (opted out or excluded): nothing is sent to them"
+            )
         if s.excluded:
-            w.append(f"{s.excluded:,} recipient(s) are excluded by recipients.exclude_when ({s.excluded_by}): "
-                     "nothing is sent to them")
+            w.append(
+                f"{s.excluded:,} recipient(s) are excluded by recipients.exclude_when ({s.excluded_by}): "
+                "nothing is sent to them"
+            )
         if s.opted_out or s.held:
-            w.append(f"of them, the consent ledger keeps {s.opted_out:,} who opted out and "
-                     f"{s.held:,} held for review (campaign optouts review)")
+            w.append(
+                f"of them, the consent ledger keeps {s.opted_out:,} who opted out and "
+                f"{s.held:,} held for review (campaign optouts review)"
+            )
         for step in self.campaign.steps:
             for view in step.variants or [step]:
                 if view.effect:
-                    named = f"step '{step.id}'" + (f" (variant '{view.variant}')" if view.variant else "")
-                    w.append(f"{named}: the effect '{view.effect}' shows on iMessage only; "
-                             "SMS/RCS recipients get the message without it")
+                    named = f"step '{step.id}'" + (
+                        f" (variant '{view.variant}')" if view.variant else ""
+                    )
+                    w.append(
+                        f"{named}: the effect '{view.effect}' shows on iMessage only; "
+                        "SMS/RCS recipients get the message without it"
+                    )
             if step.reply_to_step:
                 w.append(f"step '{step.id}': inline replies thread on iMessage only")
         if s.emails:
-            w.append(f"{s.emails:,} recipient(s) are email addresses: iMessage only, there is no SMS fallback for them")
+            w.append(
+                f"{s.emails:,} recipient(s) are email addresses: iMessage only, there is no SMS fallback for them"
+            )
         if s.invalid:
             w.append(f"{s.invalid:,} recipient row(s) are invalid (see the errors)")
         if s.unplaced:
-            w.append(f"{s.unplaced:,} recipient(s) cannot be placed in a US state by their number "
-                     "(an email, an unassigned area code such as 555, a toll-free or non-US number): "
-                     "no legal hours apply to them, only the campaign's window and zone")
+            w.append(
+                f"{s.unplaced:,} recipient(s) cannot be placed in a US state by their number "
+                "(an email, an unassigned area code such as 555, a toll-free or non-US number): "
+                "no legal hours apply to them, only the campaign's window and zone"
+            )
         limit = self.campaign.policy.max_segments
         for counts in s.steps.values():
             counts.tally_sms()
@@ -549,11 +664,15 @@ class Planner:
         for sid, counts in s.steps.items():
             seg = counts.ucs2
             if seg is not None:
-                w.append(f"step '{sid}': {seg.culprit_name()} at character {seg.position} makes the "
-                         "text UCS-2 by SMS: 70 characters a segment instead of 160")
+                w.append(
+                    f"step '{sid}': {seg.culprit_name()} at character {seg.position} makes the "
+                    "text UCS-2 by SMS: 70 characters a segment instead of 160"
+                )
             if limit and counts.over_max:
-                w.append(f"step '{sid}': {counts.over_max:,} message(s) take more than the policy's "
-                         f"max_segments {limit} by SMS (up to {counts.max_segments})")
+                w.append(
+                    f"step '{sid}': {counts.over_max:,} message(s) take more than the policy's "
+                    f"max_segments {limit} by SMS (up to {counts.max_segments})"
+                )
 
 
 _DUPLICATE = "this chat is listed again"  # said once as a count among the plan's warnings
@@ -569,7 +688,9 @@ def _one_line(p: Problem) -> str:
 def _condition_columns(source: str, columns: Mapping[str, str]) -> str:
     """The columns (as headed) an exclude_when expression reads: "Do not text"."""
     try:
-        names = referenced_variables("{{ " + source.strip().removeprefix("{{").removesuffix("}}") + " }}")
+        names = referenced_variables(
+            "{{ " + source.strip().removeprefix("{{").removesuffix("}}") + " }}"
+        )
     except Exception:  # noqa: BLE001 - compiled once already; a name list is only a label
         names = ()
     shown = [columns.get(n, n) for n in names]
@@ -721,7 +842,9 @@ class JournalOverlay:
         if steps and (len(steps) > 1 or r.step not in steps):
             self.same_content_other_step += self._count(self._same_chats, r.recipient)
 
-    def annotate(self, requests: Iterator[PlannedRequest]) -> Iterator[tuple[PlannedRequest, JournalEntry | None]]:
+    def annotate(
+        self, requests: Iterator[PlannedRequest]
+    ) -> Iterator[tuple[PlannedRequest, JournalEntry | None]]:
         buf: list[PlannedRequest] = []
 
         def flush() -> Iterator[tuple[PlannedRequest, JournalEntry | None]]:
@@ -754,23 +877,34 @@ class JournalOverlay:
         """What a send would repeat, in words (empty when nothing)."""
         out = []
         if self.earlier_revision:
-            out.append(f"{self.earlier_revision:,} recipient(s) already got messages of an earlier "
-                       "revision: this revision sends them its messages again")
+            out.append(
+                f"{self.earlier_revision:,} recipient(s) already got messages of an earlier "
+                "revision: this revision sends them its messages again"
+            )
         if self.same_content_other_step:
-            out.append(f"{self.same_content_other_step:,} recipient(s) already got the same content "
-                       "under another step id (a renamed step is sent again)")
+            out.append(
+                f"{self.same_content_other_step:,} recipient(s) already got the same content "
+                "under another step id (a renamed step is sent again)"
+            )
         if self.older_content:
-            out.append(f"{self.older_content:,} recipient(s) got older content of a step; they are "
-                       "not sent the new content")
+            out.append(
+                f"{self.older_content:,} recipient(s) got older content of a step; they are "
+                "not sent the new content"
+            )
         if self.other_variant:
-            out.append(f"{self.other_variant:,} recipient(s) got another variant of a step than the "
-                       "one now assigned (variants or weights changed); they are not sent it again")
+            out.append(
+                f"{self.other_variant:,} recipient(s) got another variant of a step than the "
+                "one now assigned (variants or weights changed); they are not sent it again"
+            )
         return out
 
     def to_dict(self) -> dict[str, int]:
-        out = {"accepted": self.accepted, "older_content": self.older_content,
-               "earlier_revision": self.earlier_revision,
-               "same_content_other_step": self.same_content_other_step}
+        out = {
+            "accepted": self.accepted,
+            "older_content": self.older_content,
+            "earlier_revision": self.earlier_revision,
+            "same_content_other_step": self.same_content_other_step,
+        }
         if self.other_variant:
             out["other_variant"] = self.other_variant
         return out
@@ -802,8 +936,12 @@ class ScheduleCounter:
         self._caps = caps
         r = self.rules
         # Nothing of the campaign's own can hold a message: only the law's holds are asked.
-        self._plain = (r.window is None and r.not_before is None and r.not_after is None
-                       and not any(self._delays.values()))
+        self._plain = (
+            r.window is None
+            and r.not_before is None
+            and r.not_after is None
+            and not any(self._delays.values())
+        )
         # A request with no zone (no schedule, a number the law cannot place) is due whatever
         # the time, unless a team window or a cap could hold it: counted without a look.
         self.unzoned_due = self._plain and caps is None and campaign.law.team_window is None
@@ -828,22 +966,38 @@ class ScheduleCounter:
             if self._for != (req.recipient, req.zone):
                 self._for = (req.recipient, req.zone)
                 self._zones = zones_of(req.zone, self.rules.default_zone)
-                self._holds = [h for src in self._sources
-                               for h in src.holds_for(req.recipient, self._zones)]
+                self._holds = [
+                    h for src in self._sources for h in src.holds_for(req.recipient, self._zones)
+                ]
             zones, holds = self._zones, self._holds
             if prev is not None and prev[1] not in (RequestStatus.ACCEPTED, Wait.DUE):
-                state, when = (Wait.EXPIRED, None) if prev[1] == Wait.EXPIRED else (Wait.PREVIOUS, None)
+                state, when = (
+                    (Wait.EXPIRED, None) if prev[1] == Wait.EXPIRED else (Wait.PREVIOUS, None)
+                )
             elif self._plain and not holds:
                 state, when = Wait.DUE, None
             else:
                 # A previous step due now is assumed accepted now: its delay counts from `at`.
-                prev_at = prev[2] if prev and prev[1] == RequestStatus.ACCEPTED else (self.at.timestamp() if prev else None)
-                timing = self.rules.timing(self.at, zones, delay=delay, previous_accepted=prev_at,
-                                           has_previous=prev is not None, holds=holds)
+                prev_at = (
+                    prev[2]
+                    if prev and prev[1] == RequestStatus.ACCEPTED
+                    else (self.at.timestamp() if prev else None)
+                )
+                timing = self.rules.timing(
+                    self.at,
+                    zones,
+                    delay=delay,
+                    previous_accepted=prev_at,
+                    has_previous=prev is not None,
+                    holds=holds,
+                )
                 state, when = timing.state, timing.when
                 if timing.held_by is not None:
-                    name = (f"held by law ({timing.held_by})" if state == Wait.LAW
-                            else f"capped ({timing.held_by})")
+                    name = (
+                        f"held by law ({timing.held_by})"
+                        if state == Wait.LAW
+                        else f"capped ({timing.held_by})"
+                    )
                     self.held_by[name] = self.held_by.get(name, 0) + req.messages
             if state == Wait.WINDOW:
                 key = ",".join(z.key for z in zones)

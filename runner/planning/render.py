@@ -38,8 +38,14 @@ class Rendered:
 
 
 class RenderError(Exception):
-    def __init__(self, path: str, message: str, hint: str | None = None,
-                 undefined: str | None = None, null: bool = False) -> None:
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        hint: str | None = None,
+        undefined: str | None = None,
+        null: bool = False,
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
@@ -50,8 +56,21 @@ class RenderError(Exception):
 
 # Filters that print an empty text for an empty value: `{{ first_name | title }}` says "Hey !"
 # as surely as `{{ first_name }}`; so does `default('there')` without its second argument.
-_KEEPS_EMPTY = frozenset({"title", "upper", "lower", "capitalize", "trim", "string", "e", "escape",
-                          "striptags", "default", "d"})
+_KEEPS_EMPTY = frozenset(
+    {
+        "title",
+        "upper",
+        "lower",
+        "capitalize",
+        "trim",
+        "string",
+        "e",
+        "escape",
+        "striptags",
+        "default",
+        "d",
+    }
+)
 
 
 def _printed_name(node: nodes.Node | None) -> str | None:
@@ -61,8 +80,11 @@ def _printed_name(node: nodes.Node | None) -> str | None:
         if node.name not in _KEEPS_EMPTY:
             return None
         if node.name in ("default", "d"):
-            flag = node.args[1] if len(node.args) > 1 else next(
-                (kw.value for kw in node.kwargs if kw.key == "boolean"), None)
+            flag = (
+                node.args[1]
+                if len(node.args) > 1
+                else next((kw.value for kw in node.kwargs if kw.key == "boolean"), None)
+            )
             if isinstance(flag, nodes.Const) and flag.value:
                 return None
         node = node.node
@@ -122,7 +144,9 @@ class Renderer:
         sender = campaign.sender
         pool = sender.get("from_number")
         self._pool: list[str] = [str(n).strip() for n in pool] if isinstance(pool, list) else []
-        defaults: dict[str, Any] = {k: sender[k] for k in ("use_typing_indicator", "share_contact") if k in sender}
+        defaults: dict[str, Any] = {
+            k: sender[k] for k in ("use_typing_indicator", "share_contact") if k in sender
+        }
         self._single = pool.strip() if isinstance(pool, str) else None
         if self._single:
             defaults["from_number"] = self._single
@@ -132,13 +156,23 @@ class Renderer:
         # variants (an int key costs less per request than a (step, variant) tuple).
         self._views = [view for step in campaign.steps for view in (step.variants or [step])]
         # Each step with its variants' chooser (None without variants), in step order.
-        self._steps = [(step, (step_assigner(campaign.id, step).choose, step.variants)
-                        if step.variants else None) for step in campaign.steps]
+        self._steps = [
+            (
+                step,
+                (step_assigner(campaign.id, step).choose, step.variants) if step.variants else None,
+            )
+            for step in campaign.steps
+        ]
         self._static: dict[int, dict[str, Any]] = {}
         for step in self._views:
             static = dict(defaults)
-            static.update({k: step.data[k] for k in ("use_typing_indicator", "share_contact")
-                           if step.data.get(k) is not None})
+            static.update(
+                {
+                    k: step.data[k]
+                    for k in ("use_typing_indicator", "share_contact")
+                    if step.data.get(k) is not None
+                }
+            )
             if step.data.get("from_number") is not None:
                 static.pop("from_number", None)  # the step's own (rendered) number wins
             if step.effect:
@@ -151,11 +185,14 @@ class Renderer:
         # would add them).
         # The third item: the content is a text and nothing else ``_check`` looks at, so a
         # usual text (a string, not blank, within the limit) is settled inline, without the call.
-        self._builds = {id(view): (step_builder(view.content),
-                                   {k: v for k, v in self._static[id(view)].items()
-                                    if k not in view.content},
-                                   "text" in view.content and not (_CHECKED_KEYS & view.content.keys()))
-                        for view in self._views}
+        self._builds = {
+            id(view): (
+                step_builder(view.content),
+                {k: v for k, v in self._static[id(view)].items() if k not in view.content},
+                "text" in view.content and not (_CHECKED_KEYS & view.content.keys()),
+            )
+            for view in self._views
+        }
         # Per step, the templates' unconditionally printed variables; per template path, every
         # variable it reads (to name the null one).
         self._printed: dict[int, list[tuple[str, tuple[str, ...]]]] = {}
@@ -175,12 +212,18 @@ class Renderer:
             if step.when_source:
                 try:
                     self._reads[self._when_paths[step.id]] = _referenced(
-                        "{{ " + step.when_source.strip().removeprefix("{{").removesuffix("}}") + " }}")
+                        "{{ "
+                        + step.when_source.strip().removeprefix("{{").removesuffix("}}")
+                        + " }}"
+                    )
                 except TemplateError:
                     pass
         self.empty_values: dict[tuple[str, str], EmptyValues] = {}
-        self._all_printed = tuple(dict.fromkeys(n for printed in self._printed.values()
-                                                for _, names in printed for n in names))
+        self._all_printed = tuple(
+            dict.fromkeys(
+                n for printed in self._printed.values() for _, names in printed for n in names
+            )
+        )
 
     def from_number(self, chat: str) -> str | None:
         """A pool assigns each chat one number by a stable hash: the same on every run and step
@@ -221,17 +264,21 @@ class Renderer:
                 guess = closest(name, [k for k in self.campaign.vars if k != name])
             if guess is not None:
                 err.message += f"; did you mean {guess}?"
-            err.hint = (f"add a column/variable '{name}' for this recipient, give a default "
-                        f"({{{{ {name} | default('...', true) }}}}), or guard the step with "
-                        f"when: {name} is defined")
+            err.hint = (
+                f"add a column/variable '{name}' for this recipient, give a default "
+                f"({{{{ {name} | default('...', true) }}}}), or guard the step with "
+                f"when: {name} is defined"
+            )
         elif err.null:
             ctx = self.context(rec)
             nulls = [n for n in self._reads.get(err.path, ()) if n in ctx and ctx[n] is None]
             if nulls:
                 name = nulls[0]
                 err.message = f"the variable '{name}' is null (empty in the data), so the text would say 'None'"
-                err.hint = (f"fill '{name}' in the data, or write {{{{ {name} or '...' }}}} "
-                            "(default() alone keeps a null)")
+                err.hint = (
+                    f"fill '{name}' in the data, or write {{{{ {name} or '...' }}}} "
+                    "(default() alone keeps a null)"
+                )
 
     def _empty_printed(self, ctx: dict[str, Any]) -> frozenset[str]:
         """The printed variables that are empty (or blank) for this recipient; usually none,
@@ -256,13 +303,19 @@ class Renderer:
         out = []
         for ev in self.empty_values.values():
             line, _ = self.campaign.doc.locate(tuple(_parse_path(ev.path)))
-            out.append(Problem(
-                f"{ev.path} prints '{ev.variable}', which is empty for {ev.count:,} recipient(s) "
-                f"(e.g. {', '.join(ev.first)}): they get a gap in the text (\"Hey !\")",
-                file=self.campaign.doc.file, line=line, path=ev.path, severity="warning",
-                layer="template",
-                hint=f"{{{{ {ev.variable} | default('there', true) }}}} replaces an empty value too "
-                     f"(default('there') alone keeps it), or guard the step with when: {ev.variable}"))
+            out.append(
+                Problem(
+                    f"{ev.path} prints '{ev.variable}', which is empty for {ev.count:,} recipient(s) "
+                    f'(e.g. {", ".join(ev.first)}): they get a gap in the text ("Hey !")',
+                    file=self.campaign.doc.file,
+                    line=line,
+                    path=ev.path,
+                    severity="warning",
+                    layer="template",
+                    hint=f"{{{{ {ev.variable} | default('there', true) }}}} replaces an empty value too "
+                    f"(default('there') alone keeps it), or guard the step with when: {ev.variable}",
+                )
+            )
         return out
 
     def _render(self, rec: Recipient) -> list[Rendered]:
@@ -290,8 +343,12 @@ class Renderer:
                 step = pick[1][pick[0](rec.chat or "")]
             build, extra, text_only = self._builds[id(step)]
             body = build(ctx, shared)  # exactly the content's keys, which the checks keep
-            if not (text_only and type(text := body["text"]) is str and len(text) <= MAX_TEXT_CHARS
-                    and text.strip()):
+            if not (
+                text_only
+                and type(text := body["text"]) is str
+                and len(text) <= MAX_TEXT_CHARS
+                and text.strip()
+            ):
                 self._check(step, body)
             if empty:
                 self._note_empty(step, empty, rec)
@@ -307,13 +364,21 @@ class Renderer:
         number = body.get("from_number")
         hint = e164_hint(number) if number is not None else None
         if hint is not None:
-            raise RenderError(f"{path}.from_number", f"from_number renders to {str(number)[:40]!r}, not an E.164 phone number",
-                              hint)
+            raise RenderError(
+                f"{path}.from_number",
+                f"from_number renders to {str(number)[:40]!r}, not an E.164 phone number",
+                hint,
+            )
         rt = body.get("reply_to")
-        if rt is not None and not any(isinstance(v, str) and v.strip() for k, v in rt.items()
-                                      if k in ("message_id", "guid")):
-            raise RenderError(f"{path}.reply_to", "reply_to renders to an empty message_id/guid "
-                              "(the API answers reply_target_invalid)", "give the variable a value, or guard the step with when:")
+        if rt is not None and not any(
+            isinstance(v, str) and v.strip() for k, v in rt.items() if k in ("message_id", "guid")
+        ):
+            raise RenderError(
+                f"{path}.reply_to",
+                "reply_to renders to an empty message_id/guid "
+                "(the API answers reply_target_invalid)",
+                "give the variable a value, or guard the step with when:",
+            )
         text = body.get("text")
         if type(text) is str and len(text) <= MAX_TEXT_CHARS and text.strip():
             pass  # the usual case, settled without the loop below
@@ -322,47 +387,77 @@ class Renderer:
                 if len(t) > MAX_TEXT_CHARS or not t.strip() and not body.get("attachments"):
                     where = f"{path}.text" + (f"[{j}]" if isinstance(text, list) else "")
                     if len(t) > MAX_TEXT_CHARS:
-                        raise RenderError(where, f"the text renders to {len(t):,} characters, over the {MAX_TEXT_CHARS:,} limit",
-                                          "shorten it or split it into several steps")
-                    raise RenderError(where, "the text renders empty for this recipient (the API rejects a message without content)",
-                                      "guard the step with when:, or use a default that also replaces an empty value: {{ name | default('there', true) }}")
+                        raise RenderError(
+                            where,
+                            f"the text renders to {len(t):,} characters, over the {MAX_TEXT_CHARS:,} limit",
+                            "shorten it or split it into several steps",
+                        )
+                    raise RenderError(
+                        where,
+                        "the text renders empty for this recipient (the API rejects a message without content)",
+                        "guard the step with when:, or use a default that also replaces an empty value: {{ name | default('there', true) }}",
+                    )
         lp = body.get("link_preview")
         if lp is not None:
             if isinstance(text, str):
                 body["text"] = text = text.strip()  # sent trimmed, as checked
-            joined = "".join(p.get("text", "") for p in body.get("parts") or []) if text is None else text
+            joined = (
+                "".join(p.get("text", "") for p in body.get("parts") or [])
+                if text is None
+                else text
+            )
             if not isinstance(joined, str) or not is_single_http_url(joined):
-                raise RenderError(f"{path}.link_preview", "link_preview needs the text to be exactly one http(s) URL, "
-                                  f"but it renders to {str(joined)[:60]!r}", "make the text just the URL")
+                raise RenderError(
+                    f"{path}.link_preview",
+                    "link_preview needs the text to be exactly one http(s) URL, "
+                    f"but it renders to {str(joined)[:60]!r}",
+                    "make the text just the URL",
+                )
             _check_preview(lp, f"{path}.link_preview")
         attachments = body.get("attachments")
         if attachments:
             for j, att in enumerate(attachments):
                 url = att.get("url") if isinstance(att, dict) else att
                 if not is_http_url(str(url)):
-                    raise RenderError(f"{path}.attachments[{j}]", f"attachment URL renders to {str(url)[:80]!r}, not an http(s) URL",
-                                      "attachments must be full http(s):// URLs")
+                    raise RenderError(
+                        f"{path}.attachments[{j}]",
+                        f"attachment URL renders to {str(url)[:80]!r}, not an http(s) URL",
+                        "attachments must be full http(s):// URLs",
+                    )
         parts = body.get("parts")
         if parts:
             batch = step.kind is StepKind.BATCH
             for j, part in enumerate(parts):
                 if "url" in part and not is_http_url(part["url"]):
-                    raise RenderError(f"{path}.parts[{j}].url", f"the part's url renders to {part['url'][:80]!r}, not an http(s) URL",
-                                      "write a full http(s):// URL")
+                    raise RenderError(
+                        f"{path}.parts[{j}].url",
+                        f"the part's url renders to {part['url'][:80]!r}, not an http(s) URL",
+                        "write a full http(s):// URL",
+                    )
                 if batch:
                     # A URL-only text is sent trimmed: a trailing newline from a block scalar
                     # must not turn a valid batch into a 400.
                     part["text"] = part.get("text", "").strip()
                     if not is_single_http_url(part["text"]):
-                        raise RenderError(f"{path}.parts[{j}].text", "in a URL-balloon batch each part's text must be a single "
-                                          f"http(s) URL, but it renders to {part.get('text', '')[:60]!r}",
-                                          "put other text in a step of its own")
+                        raise RenderError(
+                            f"{path}.parts[{j}].text",
+                            "in a URL-balloon batch each part's text must be a single "
+                            f"http(s) URL, but it renders to {part.get('text', '')[:60]!r}",
+                            "put other text in a step of its own",
+                        )
                 elif "text" in part and not part["text"].strip() and not part.get("mention"):
-                    raise RenderError(f"{path}.parts[{j}].text", "the part's text renders empty for this recipient",
-                                      "use a default, or remove the part")
+                    raise RenderError(
+                        f"{path}.parts[{j}].text",
+                        "the part's text renders empty for this recipient",
+                        "use a default, or remove the part",
+                    )
                 if len(part.get("text", "")) > MAX_TEXT_CHARS:
-                    raise RenderError(f"{path}.parts[{j}].text", f"the part's text renders to {len(part['text']):,} "
-                                      f"characters, over the {MAX_TEXT_CHARS:,} limit", "shorten it")
+                    raise RenderError(
+                        f"{path}.parts[{j}].text",
+                        f"the part's text renders to {len(part['text']):,} "
+                        f"characters, over the {MAX_TEXT_CHARS:,} limit",
+                        "shorten it",
+                    )
                 if part.get("link_preview") is not None:
                     _check_preview(part["link_preview"], f"{path}.parts[{j}].link_preview")
 
@@ -374,17 +469,25 @@ _CHECKED_KEYS = frozenset({"from_number", "reply_to", "link_preview", "attachmen
 def _check_preview(lp: dict[str, Any], path: str) -> None:
     title = lp.get("title")
     if title is not None and len(title) > MAX_LINK_PREVIEW_TITLE:
-        raise RenderError(path + ".title", f"the title renders to {len(title)} characters, over the API's {MAX_LINK_PREVIEW_TITLE}",
-                          "shorten the title")
+        raise RenderError(
+            path + ".title",
+            f"the title renders to {len(title)} characters, over the API's {MAX_LINK_PREVIEW_TITLE}",
+            "shorten the title",
+        )
     image = lp.get("image_url")
     if image is not None and not is_http_url(image, https_only=True):
-        raise RenderError(path + ".image_url", f"image_url renders to {image[:80]!r}, not an https URL",
-                          "the API downloads preview images over https only")
+        raise RenderError(
+            path + ".image_url",
+            f"image_url renders to {image[:80]!r}, not an https URL",
+            "the API downloads preview images over https only",
+        )
 
 
 def _undefined_hint() -> str:
-    return ("add the column/variable for this recipient, give a default "
-            "({{ name | default('...', true) }}), or guard the step with when:")
+    return (
+        "add the column/variable for this recipient, give a default "
+        "({{ name | default('...', true) }}), or guard the step with when:"
+    )
 
 
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
@@ -393,23 +496,39 @@ _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
 def _render_error(path: str, err: Exception) -> RenderError:
     if isinstance(err, UndefinedError):
         if (err.message or "").startswith("a variable is null"):
-            return RenderError(path, str(err.message), "fill it in the data, or write "
-                               "{{ name or '...' }} (default() alone keeps a null)", null=True)
+            return RenderError(
+                path,
+                str(err.message),
+                "fill it in the data, or write {{ name or '...' }} (default() alone keeps a null)",
+                null=True,
+            )
         m = _UNDEFINED.match(err.message or "")
-        return RenderError(path, err.message or str(err), _undefined_hint(),
-                           undefined=m.group(1) if m else None)
+        return RenderError(
+            path, err.message or str(err), _undefined_hint(), undefined=m.group(1) if m else None
+        )
     if isinstance(err, SecurityError):
-        return RenderError(path, f"unsafe template refused: {err}",
-                           "templates run in a sandbox: no access to Python internals, no huge values")
+        return RenderError(
+            path,
+            f"unsafe template refused: {err}",
+            "templates run in a sandbox: no access to Python internals, no huge values",
+        )
     if isinstance(err, TemplateError):
-        return RenderError(path, f"template failed: {err}",
-                           "check the values this recipient gives the template and the filters' arguments")
-    return RenderError(path, f"template failed: {err.__class__.__name__}: {err}",
-                       "check the values this recipient gives the template (a number where text is "
-                       "expected, a date that is not one)")
+        return RenderError(
+            path,
+            f"template failed: {err}",
+            "check the values this recipient gives the template and the filters' arguments",
+        )
+    return RenderError(
+        path,
+        f"template failed: {err.__class__.__name__}: {err}",
+        "check the values this recipient gives the template (a number where text is "
+        "expected, a date that is not one)",
+    )
 
 
-def step_builder(content: dict[str, Any]) -> Callable[[dict[str, Any], Context | None], dict[str, Any]]:
+def step_builder(
+    content: dict[str, Any],
+) -> Callable[[dict[str, Any], Context | None], dict[str, Any]]:
     """One function that renders a step's content tree (templates in tree order, the first
     failure raised as a RenderError naming its path).
 
@@ -429,9 +548,11 @@ def step_builder(content: dict[str, Any]) -> Callable[[dict[str, Any], Context |
                 return name
             n = len(consts)
             consts[f"r{n}"], consts[f"p{n}"] = value.render, value.path
-            lines.append(f"    try:\n        v{n} = r{n}(ctx, shared)\n"
-                         f"    except Exception as err:\n"
-                         f"        raise _render_error(p{n}, err) from None")
+            lines.append(
+                f"    try:\n        v{n} = r{n}(ctx, shared)\n"
+                f"    except Exception as err:\n"
+                f"        raise _render_error(p{n}, err) from None"
+            )
             return f"v{n}"
         if isinstance(value, list):
             return "[" + "".join(expr(v) + ", " for v in value) + "]"
@@ -460,7 +581,11 @@ def render_problem(campaign: Campaign, rec: Recipient, err: RenderError) -> Prob
     where = f"{campaign.doc.file}:{tline}" if tline else campaign.doc.file
     return Problem(
         f"{err.path} ({where}): {err.message}",
-        file=rec.file, line=rec.line, path=rec.path or err.path, hint=err.hint, layer="template",
+        file=rec.file,
+        line=rec.line,
+        path=rec.path or err.path,
+        hint=err.hint,
+        layer="template",
     )
 
 

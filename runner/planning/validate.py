@@ -35,7 +35,8 @@ class FileResult:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "file": self.file, "valid": self.valid,
+            "file": self.file,
+            "valid": self.valid,
             "errors": [p.to_dict() for p in self.errors],
             "warnings": [p.to_dict() for p in self.problems if p.severity != "error"],
         }
@@ -54,8 +55,11 @@ def expand_paths(paths: Iterable[str | Path], skipped: list[Path] | None = None)
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p)
-                if f.suffix in CAMPAIGN_SUFFIXES and f.is_file() and not any(
-                        part.startswith(".") for part in rel.parts):
+                if (
+                    f.suffix in CAMPAIGN_SUFFIXES
+                    and f.is_file()
+                    and not any(part.startswith(".") for part in rel.parts)
+                ):
                     if is_campaign_file(f):
                         yield f
                     elif skipped is not None:
@@ -90,14 +94,17 @@ def looks_like_campaign(text: str) -> bool:
     return len(set(_TOP_KEY.findall(text))) >= 2
 
 
-def validate_file(path: str | Path, *, strict: bool = False,
-                  policy: Policy | str | Path | None = None) -> FileResult:
+def validate_file(
+    path: str | Path, *, strict: bool = False, policy: Policy | str | Path | None = None
+) -> FileResult:
     """Every problem of one campaign file. ``strict``: values YAML changed (02134 read as
     1116) are errors, not warnings. ``policy``: the team policy (default: the repository's)."""
     result = _validate(path, policy)
     if strict:
-        result.problems = [replace(p, severity="error") if p.layer == "yaml" and p.severity == "warning"
-                           else p for p in result.problems]
+        result.problems = [
+            replace(p, severity="error") if p.layer == "yaml" and p.severity == "warning" else p
+            for p in result.problems
+        ]
     return result
 
 
@@ -117,15 +124,22 @@ def _validate(path: str | Path, policy: Policy | str | Path | None = None) -> Fi
         result.hidden = planner.collector.dropped
         return result
     except Exception as err:  # noqa: BLE001 - a bug of ours must not stop a folder's other files
-        result.problems = _kept(planner) + [Problem(
-            f"internal error while validating: {type(err).__name__}: {str(err)[:200]}",
-            file=str(path), hint="please report it with this file; the other files were checked")]
+        result.problems = _kept(planner) + [
+            Problem(
+                f"internal error while validating: {type(err).__name__}: {str(err)[:200]}",
+                file=str(path),
+                hint="please report it with this file; the other files were checked",
+            )
+        ]
         return result
     result.problems = _kept(planner)
     result.hidden = planner.collector.dropped
     result.summary = {
-        "campaign": campaign.id, "recipients": summary.recipients, "steps": len(campaign.steps),
-        "requests": summary.requests, "messages": summary.messages,
+        "campaign": campaign.id,
+        "recipients": summary.recipients,
+        "steps": len(campaign.steps),
+        "requests": summary.requests,
+        "messages": summary.messages,
     }
     if summary.empty_rows:
         result.summary["empty_rows_skipped"] = summary.empty_rows
@@ -145,7 +159,9 @@ def _kept(planner: Planner) -> list[Problem]:
 @dataclass
 class ValidationRun:
     results: list[FileResult]
-    skipped: list[Path] = field(default_factory=list)  # YAML files in folders that are not campaigns
+    skipped: list[Path] = field(
+        default_factory=list
+    )  # YAML files in folders that are not campaigns
 
     @property
     def valid(self) -> bool:
@@ -165,8 +181,9 @@ def validate_policy(path: str | Path) -> tuple[FileResult, Policy | None]:
     return result, policy
 
 
-def validate_run(paths: Iterable[str | Path], *, strict: bool = False,
-                 policy: str | Path | None = None) -> ValidationRun:
+def validate_run(
+    paths: Iterable[str | Path], *, strict: bool = False, policy: str | Path | None = None
+) -> ValidationRun:
     """Every campaign under ``paths``, and first the team policy each obeys (``policy``, else
     the runner.yaml at the root of each one's git repository), checked once."""
     skipped: list[Path] = []
@@ -174,8 +191,10 @@ def validate_run(paths: Iterable[str | Path], *, strict: bool = False,
     if not files:
         hint = "pass .yaml files or folders that contain them"
         if skipped:
-            hint = (f"{len(skipped)} YAML file(s) were skipped as not campaigns (e.g. {skipped[0]}); "
-                    "name a file to check it anyway")
+            hint = (
+                f"{len(skipped)} YAML file(s) were skipped as not campaigns (e.g. {skipped[0]}); "
+                "name a file to check it anyway"
+            )
         raise CampaignError(Problem("no campaign files found", hint=hint))
     results: list[FileResult] = []
     policies: dict[Path | None, Policy | None] = {}
@@ -190,9 +209,19 @@ def validate_run(paths: Iterable[str | Path], *, strict: bool = False,
                 results.append(result)
         team = policies[where]
         if team is None:
-            checked.append(FileResult(file=str(f), problems=[Problem(
-                f"not checked: its team policy {where} is invalid", file=str(f),
-                hint=f"fix {where} (its errors are listed above)", layer="policy")]))
+            checked.append(
+                FileResult(
+                    file=str(f),
+                    problems=[
+                        Problem(
+                            f"not checked: its team policy {where} is invalid",
+                            file=str(f),
+                            hint=f"fix {where} (its errors are listed above)",
+                            layer="policy",
+                        )
+                    ],
+                )
+            )
             continue
         checked.append(validate_file(f, strict=strict, policy=team))
     _same_ids(checked)
@@ -223,12 +252,17 @@ def _same_ids(results: list[FileResult]) -> None:
         if r.campaign_id not in first:
             first[r.campaign_id] = r
             continue
-        r.problems.append(Problem(
-            f"campaign id '{r.campaign_id}' is also the id of {first[r.campaign_id].file}: the two "
-            "would share one journal and one set of idempotency keys",
-            file=r.file, path="id", layer="rules",
-            hint="give each campaign its own id (the id names the journal and is part of every "
-                 "key: a changed id is a new campaign, sent again to everyone)"))
+        r.problems.append(
+            Problem(
+                f"campaign id '{r.campaign_id}' is also the id of {first[r.campaign_id].file}: the two "
+                "would share one journal and one set of idempotency keys",
+                file=r.file,
+                path="id",
+                layer="rules",
+                hint="give each campaign its own id (the id names the journal and is part of every "
+                "key: a changed id is a new campaign, sent again to everyone)",
+            )
+        )
 
 
 @dataclass
@@ -265,8 +299,10 @@ def summary_line(r: FileResult) -> str:
         return f"{r.file}: team policy, hours {p['hours']}{limits}"
     if r.valid and r.summary:
         s = r.summary
-        line = (f"{r.file}: {s['recipients']:,} recipients, {s['steps']} steps, "
-                f"{s['requests']:,} requests, {s['messages']:,} messages")
+        line = (
+            f"{r.file}: {s['recipients']:,} recipients, {s['steps']} steps, "
+            f"{s['requests']:,} requests, {s['messages']:,} messages"
+        )
         notes = []
         if s.get("empty_rows_skipped"):
             n = s["empty_rows_skipped"]

@@ -44,7 +44,7 @@ from runner.campaign.load import Step
 SLOTS = 1 << 14
 # A double in [1, 2) whose 52 fraction bits are random, minus this, is strictly inside (0, 1),
 # exactly: (d - 1) + 2**-53 is a multiple of 2**-53 below 1, which a double holds.
-_OFFSET = 1.0 - 2.0 ** -53
+_OFFSET = 1.0 - 2.0**-53
 # A big-endian double's second byte: the exponent's low 4 bits (all set, for 2**0) and the top 4
 # fraction bits (kept).
 _SECOND_BYTE = bytes(0xF0 | (b & 0x0F) for b in range(256))
@@ -67,7 +67,9 @@ class Assigner:
 
     __slots__ = ("_chat_crc", "_scores", "_table")
 
-    def __init__(self, campaign_id: str, step_id: str, variants: Sequence[tuple[str, float]]) -> None:
+    def __init__(
+        self, campaign_id: str, step_id: str, variants: Sequence[tuple[str, float]]
+    ) -> None:
         prefix = f"{campaign_id}\x1f{step_id}\x1f"
         self._chat_crc = binascii.crc_hqx(prefix.encode(), 0)
         self._scores = [_column(prefix + vid, float(weight)) for vid, weight in variants]
@@ -82,8 +84,12 @@ class Assigner:
         """Each variant's score in one slot (the highest wins)."""
         return [column[slot] for column in self._scores]
 
-    def choose(self, chat: str, _crc: Callable[[bytes, int], int] = binascii.crc_hqx,
-               _mask: int = SLOTS - 1) -> int:
+    def choose(
+        self,
+        chat: str,
+        _crc: Callable[[bytes, int], int] = binascii.crc_hqx,
+        _mask: int = SLOTS - 1,
+    ) -> int:
         """The index of the variant this chat gets; plan calls it once per recipient and step
         (the CRC function and mask are bound as defaults: no global look-ups in that loop)."""
         return self._table[_crc(chat.encode(), self._chat_crc) & _mask]

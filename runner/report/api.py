@@ -16,8 +16,13 @@ from runner.store.paths import DEFAULT_STATE_DIR
 from runner.store.state import STATE_ENV, open_state
 
 
-def report(campaign_path: str | Path, *, state: str | Path | None = None,
-           show_recipients: bool = False, now: float | None = None) -> Report:
+def report(
+    campaign_path: str | Path,
+    *,
+    state: str | Path | None = None,
+    show_recipients: bool = False,
+    now: float | None = None,
+) -> Report:
     """The report of the campaign's last run, from its state (``state``: a folder or a
     ``postgresql://`` URL; default: ``RUNNER_STATE``, else ``.runner``, as the CLI).
 
@@ -25,11 +30,20 @@ def report(campaign_path: str | Path, *, state: str | Path | None = None,
     """
     file = Path(campaign_path)
     campaign = load_campaign(file)
-    opened = open_state(state if state is not None
-                        else os.environ.get(STATE_ENV) or DEFAULT_STATE_DIR)
-    with existing_journal(opened, campaign.id, file) as journal, \
-            existing_ledger(opened) as ledger, journal.snapshot("report"):
+    opened = open_state(
+        state if state is not None else os.environ.get(STATE_ENV) or DEFAULT_STATE_DIR
+    )
+    with (
+        existing_journal(opened, campaign.id, file) as journal,
+        existing_ledger(opened) as ledger,
+        journal.snapshot("report"),
+    ):
         consent = ledger.standings() if ledger is not None else None
-        return build(journal, show_recipients=show_recipients, now=now,
-                     current=current_plan(campaign, consent), ledger=ledger,
-                     running=running(opened, campaign.id))
+        return build(
+            journal,
+            show_recipients=show_recipients,
+            now=now,
+            current=current_plan(campaign, consent),
+            ledger=ledger,
+            running=running(opened, campaign.id),
+        )

@@ -172,10 +172,12 @@ def build(
     plan = run.get("plan") or {}
     if current is not None and current.revision != revision:
         current = None  # the file moved on to a new revision: its keys say nothing of this run
-    planned_steps: Mapping[str, Mapping[str, int]] = (current.steps if current is not None
-                                                      else plan.get("steps") or {})
-    steps = {name: _Step(c.get("requests", 0), c.get("messages", 0))
-             for name, c in planned_steps.items()}
+    planned_steps: Mapping[str, Mapping[str, int]] = (
+        current.steps if current is not None else plan.get("steps") or {}
+    )
+    steps = {
+        name: _Step(c.get("requests", 0), c.get("messages", 0)) for name, c in planned_steps.items()
+    }
     outside = _Outside() if current is not None else None
     failures: dict[str, _Group] = {}
     pending_reasons: Counter[str] = Counter()
@@ -213,8 +215,9 @@ def build(
             reason = _reason(e.error_code, e.http_status)
             group = failures.get(reason)
             if group is None:
-                group = failures[reason] = _Group(http_status=e.http_status,
-                                                  message=e.error_message)
+                group = failures[reason] = _Group(
+                    http_status=e.http_status, message=e.error_message
+                )
             group.add(e.step, display_chat(e.chat, show_recipients))
         elif e.status in (_SCHEDULED, _EXPIRED):
             # Not due yet (window, delay, not_before), or past not_after: never sent.
@@ -226,8 +229,11 @@ def build(
                 step.expired += 1
         else:
             # Tried and unconfirmed: its last error says why (none = the process stopped).
-            pending_reasons[_reason(e.error_code, e.http_status) if e.error_code or e.http_status
-                            else "unconfirmed"] += 1
+            pending_reasons[
+                _reason(e.error_code, e.http_status)
+                if e.error_code or e.http_status
+                else "unconfirmed"
+            ] += 1
             if e.error_code == NETWORK_ERROR and e.error_message:
                 network_texts[e.error_message] += 1  # the client's words: host, phase, reason
     not_tried = 0
@@ -250,11 +256,18 @@ def build(
     if current is not None:
         suppressed = current.is_suppressed
         engage = lambda key, chat: key not in gone or suppressed(chat)  # noqa: E731
-    replies = replies_report(journal, revision, engage, iso=iso,
-                             optouts=ledger_optouts(ledger))
-    outside_plan = None if outside is None else OutsidePlan(
-        outside.requests, outside.accepted, outside.messages_accepted, outside.suppressed,
-        outside.removed)
+    replies = replies_report(journal, revision, engage, iso=iso, optouts=ledger_optouts(ledger))
+    outside_plan = (
+        None
+        if outside is None
+        else OutsidePlan(
+            outside.requests,
+            outside.accepted,
+            outside.messages_accepted,
+            outside.suppressed,
+            outside.removed,
+        )
+    )
     return Report(
         schema_version=REPORT_SCHEMA_VERSION,
         generated_at=iso(now if now is not None else datetime.now(UTC).timestamp()),
@@ -265,14 +278,32 @@ def build(
         totals=totals,
         outside_plan=outside_plan,
         steps=step_reports,
-        failures=tuple(sorted(
-            (FailureGroup(reason, g.count, g.http_status, g.message, _step_counts(g.steps),
-                          tuple(g.examples)) for reason, g in failures.items()),
-            key=lambda g: (-g.count, g.reason))),
+        failures=tuple(
+            sorted(
+                (
+                    FailureGroup(
+                        reason,
+                        g.count,
+                        g.http_status,
+                        g.message,
+                        _step_counts(g.steps),
+                        tuple(g.examples),
+                    )
+                    for reason, g in failures.items()
+                ),
+                key=lambda g: (-g.count, g.reason),
+            )
+        ),
         pending=tuple(
-            PendingGroup(r, n, network_texts.most_common(1)[0][0]
-                         if r == NETWORK_ERROR and network_texts else None)
-            for r, n in sorted(pending_reasons.items(), key=lambda x: (-x[1], x[0]))),
+            PendingGroup(
+                r,
+                n,
+                network_texts.most_common(1)[0][0]
+                if r == NETWORK_ERROR and network_texts
+                else None,
+            )
+            for r, n in sorted(pending_reasons.items(), key=lambda x: (-x[1], x[0]))
+        ),
         delivery=delivery,
         replies=replies,
         consent=consent_section(ledger, journal, revision, show_recipients),
@@ -288,17 +319,31 @@ def _step_counts(c: Counter[str]) -> tuple[StepCount, ...]:
 def _step_report(name: str, s: _Step) -> StepReport:
     accepted = s.messages_accepted
     return StepReport(
-        name=name, requests=s.requests, messages=s.messages, accepted=s.accepted,
-        failed=s.failed, pending=s.pending, scheduled=s.scheduled, expired=s.expired,
-        messages_accepted=accepted, delivered=s.delivered, failed_delivery=s.failed_delivery,
+        name=name,
+        requests=s.requests,
+        messages=s.messages,
+        accepted=s.accepted,
+        failed=s.failed,
+        pending=s.pending,
+        scheduled=s.scheduled,
+        expired=s.expired,
+        messages_accepted=accepted,
+        delivered=s.delivered,
+        failed_delivery=s.failed_delivery,
         cancelled=s.cancelled,
         # Accepted but not final: still travelling, or never polled yet.
         in_flight=max(0, accepted - s.delivered - s.failed_delivery - s.cancelled - s.untracked),
-        never_accepted=max(0, s.messages - accepted), untracked=s.untracked)
+        never_accepted=max(0, s.messages - accepted),
+        untracked=s.untracked,
+    )
 
 
-def _totals(steps: tuple[StepReport, ...], current: CurrentPlan | None,
-            plan: Mapping[str, Any], held: Counter[str]) -> Totals:
+def _totals(
+    steps: tuple[StepReport, ...],
+    current: CurrentPlan | None,
+    plan: Mapping[str, Any],
+    held: Counter[str],
+) -> Totals:
     excluded = current.excluded if current is not None else plan.get("excluded", 0)
     excluded_by = current.excluded_by if current is not None else plan.get("excluded_by", "")
     suppressed = current.suppressed if current is not None else plan.get("suppressed", 0)
@@ -340,20 +385,29 @@ def _run_info(run: Mapping[str, Any]) -> RunInfo:
         options=options,
         http_requests=sent,
         accepted_this_run=(counts.get("accepted", 0) - counts.get("already_accepted", 0))
-        if counts else None,
+        if counts
+        else None,
         achieved_rate=run_rate(sent, duration),
         rate_limit=options.get("rate_per_second"),
         # Who sent it from which commit (runner.store.audit); None for runs of older runners.
-        audit=Audit(git_commit=run.get("git_commit"),
-                    dirty=dirty if isinstance(dirty, dict) else None,
-                    plan_digest=run.get("plan_digest"), user=run.get("os_user")),
+        audit=Audit(
+            git_commit=run.get("git_commit"),
+            dirty=dirty if isinstance(dirty, dict) else None,
+            plan_digest=run.get("plan_digest"),
+            user=run.get("os_user"),
+        ),
         cap=counts.get("cap") or None,
         next_due=iso(counts["next_due"]) if counts.get("next_due") else None,
     )
 
 
-def _delivery(journal: Journal, revision: int, steps: dict[str, _Step], show_recipients: bool,
-              keep: Callable[[str], bool] | None) -> DeliveryReport:
+def _delivery(
+    journal: Journal,
+    revision: int,
+    steps: dict[str, _Step],
+    show_recipients: bool,
+    keep: Callable[[str], bool] | None,
+) -> DeliveryReport:
     """What became of the accepted messages (``campaign track``), overall and per step; adds
     the message counts to ``steps``."""
     protocols: Counter[str] = Counter()
@@ -407,17 +461,31 @@ def _delivery(journal: Journal, revision: int, steps: dict[str, _Step], show_rec
             in_flight=sum(s.in_flight for s in totals),
             never_accepted=sum(s.never_accepted for s in totals),
             untracked=sum(s.untracked for s in totals),
-            outside_plan=outside),
+            outside_plan=outside,
+        ),
         protocols=tuple(ProtocolCount(p, protocols[p]) for p in PROTOCOLS),
         time_to_delivery_s=Latency(
-            count=len(ordered), p50=percentile(ordered, 50), p95=percentile(ordered, 95),
-            max=ordered[-1] if ordered else None, histogram=histogram(ordered)),
-        failures=tuple(sorted(
-            (DeliveryFailure(error, g.count, tuple(ProtocolCount(p, n)
-                                                   for p, n in g.protocols.items()),
-                             _step_counts(g.steps), tuple(g.examples))
-             for error, g in failures.items()),
-            key=lambda g: (-g.count, g.error))),
+            count=len(ordered),
+            p50=percentile(ordered, 50),
+            p95=percentile(ordered, 95),
+            max=ordered[-1] if ordered else None,
+            histogram=histogram(ordered),
+        ),
+        failures=tuple(
+            sorted(
+                (
+                    DeliveryFailure(
+                        error,
+                        g.count,
+                        tuple(ProtocolCount(p, n) for p, n in g.protocols.items()),
+                        _step_counts(g.steps),
+                        tuple(g.examples),
+                    )
+                    for error, g in failures.items()
+                ),
+                key=lambda g: (-g.count, g.error),
+            )
+        ),
     )
 
 
@@ -460,8 +528,9 @@ def ledger_optouts(ledger: Ledger | None) -> dict[str, list[int]] | None:
     return out
 
 
-def consent_section(ledger: Ledger | None, journal: Journal, revision: int,
-                    show_recipients: bool) -> ConsentReport | None:
+def consent_section(
+    ledger: Ledger | None, journal: Journal, revision: int, show_recipients: bool
+) -> ConsentReport | None:
     """What the consent ledger holds of the chats this campaign messaged: how many opted out,
     and each hold a person must decide (masked), with how to review them."""
     if ledger is None:
@@ -472,10 +541,19 @@ def consent_section(ledger: Ledger | None, journal: Journal, revision: int,
     ledger_chats = {r.chat for r in rows} | {a.chat for a in answers}
     members = _messaged_among(journal.report_messaged_chats(revision), ledger_chats)
     rows = [r for r in rows if r.chat in members]
-    held = tuple(HeldChat(r.event.id, display_chat(r.chat, show_recipients), r.event.word,
-                          iso(r.event.at_ms / 1000), r.event.excerpt, r.event.campaign,
-                          r.event.step)
-                 for r in rows if r.state is Standing.HELD)
+    held = tuple(
+        HeldChat(
+            r.event.id,
+            display_chat(r.chat, show_recipients),
+            r.event.word,
+            iso(r.event.at_ms / 1000),
+            r.event.excerpt,
+            r.event.campaign,
+            r.event.step,
+        )
+        for r in rows
+        if r.state is Standing.HELD
+    )
     answered = [a for a in answers if a.chat in members]
     return ConsentReport(
         ledger=str(ledger.path),
@@ -483,7 +561,8 @@ def consent_section(ledger: Ledger | None, journal: Journal, revision: int,
         held=held,
         review="campaign optouts review" if held else None,
         help_answered=sum(1 for a in answered if a.kind == "help"),
-        optouts_confirmed=sum(1 for a in answered if a.kind == "optout_confirmation"))
+        optouts_confirmed=sum(1 for a in answered if a.kind == "optout_confirmation"),
+    )
 
 
 def _messaged_among(messaged: Iterable[str], wanted: set[str]) -> set[str]:
@@ -500,8 +579,9 @@ def _messaged_among(messaged: Iterable[str], wanted: set[str]) -> set[str]:
     return found
 
 
-def run_state(run: RunInfo, t: Totals, outside: OutsidePlan | None, *,
-              running: int | bool = False) -> RunState:
+def run_state(
+    run: RunInfo, t: Totals, outside: OutsidePlan | None, *, running: int | bool = False
+) -> RunState:
     """Where the campaign stands, in one word a person (or a dashboard) can act on:
 
     ``running`` (the last run has not finished and a process holds the journal's lock: a
@@ -523,7 +603,12 @@ def run_state(run: RunInfo, t: Totals, outside: OutsidePlan | None, *,
     else:
         state = RunStateName.FINISHED
     pid = running if state is RunStateName.RUNNING and running is not True else None
-    return RunState(name=state, next_due=run.next_due if state is RunStateName.WAITING else None,
-                    pid=int(pid) if pid else None, scheduled=t.scheduled, expired=t.expired,
-                    suppressed_recipients=t.suppressed_recipients,
-                    suppressed_after_sending=outside.suppressed if outside is not None else 0)
+    return RunState(
+        name=state,
+        next_due=run.next_due if state is RunStateName.WAITING else None,
+        pid=int(pid) if pid else None,
+        scheduled=t.scheduled,
+        expired=t.expired,
+        suppressed_recipients=t.suppressed_recipients,
+        suppressed_after_sending=outside.suppressed if outside is not None else 0,
+    )

@@ -34,12 +34,24 @@ class ReportDocument(dict[str, Any]):
     model: Report
 
 
-def build_report(journal: Journal, *, show_recipients: bool = False, now: float | None = None,
-                 current: CurrentPlan | None = None, ledger: Ledger | None = None,
-                 running: int | bool = False) -> ReportDocument:
+def build_report(
+    journal: Journal,
+    *,
+    show_recipients: bool = False,
+    now: float | None = None,
+    current: CurrentPlan | None = None,
+    ledger: Ledger | None = None,
+    running: int | bool = False,
+) -> ReportDocument:
     """The report's JSON document (see ``runner.report.build.build`` for the arguments)."""
-    model = build(journal, show_recipients=show_recipients, now=now, current=current,
-                  ledger=ledger, running=running)
+    model = build(
+        journal,
+        show_recipients=show_recipients,
+        now=now,
+        current=current,
+        ledger=ledger,
+        running=running,
+    )
     doc = ReportDocument(report_json(model))
     doc.model = model
     return doc

@@ -47,8 +47,15 @@ def format_github(p: Problem) -> str:
 def render_problems(problems: Iterable[Problem], fmt: str = "text", *, color: bool = False) -> str:
     problems = list(problems)
     if fmt == "json":
-        return json.dumps({"schema_version": 1, "valid": not any(p.severity == "error" for p in problems),
-                           "problems": [p.to_dict() for p in problems]}, indent=2, ensure_ascii=False)
+        return json.dumps(
+            {
+                "schema_version": 1,
+                "valid": not any(p.severity == "error" for p in problems),
+                "problems": [p.to_dict() for p in problems],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
     if fmt == "github":
         return "\n".join(format_github(p) for p in problems)
     return "\n".join(format_text(p, color=color) for p in problems)

@@ -53,8 +53,14 @@ class _Tally:
             seen.append(variant)
 
 
-def _chat(tally: _Tally, chat: str, sent: list[tuple[int, SentFacts]], answers: list[Reply],
-          unread: Callable[[SentFacts], bool], optouts: dict[str, list[int]] | None) -> None:
+def _chat(
+    tally: _Tally,
+    chat: str,
+    sent: list[tuple[int, SentFacts]],
+    answers: list[Reply],
+    unread: Callable[[SentFacts], bool],
+    optouts: dict[str, list[int]] | None,
+) -> None:
     """One chat's messages (``(sent ms, request)``) against its replies, into ``tally``."""
     sent.sort(key=lambda x: (x[0], x[1].step_index))
     answers.sort(key=lambda r: r.received_at)
@@ -68,13 +74,15 @@ def _chat(tally: _Tally, chat: str, sent: list[tuple[int, SentFacts]], answers: 
         cell.delivered += 1
         cell.after_read += unread(e)
         until = sent[i + 1][0] if i + 1 < len(sent) else None
-        window = [r for r in answers
-                  if r.received_at >= at and (until is None or r.received_at < until)]
+        window = [
+            r for r in answers if r.received_at >= at and (until is None or r.received_at < until)
+        ]
         if window:
             cell.replied += 1
             cell.waits.append((window[0].received_at - at) / 1000.0)
             cell.opted_out += any(r.is_stop for r in window) or _opted_out_within(
-                chat, optouts, at, until)
+                chat, optouts, at, until
+            )
         elif _opted_out_within(chat, optouts, at, until):
             # Read by a send before it messaged the chat again (the ledger has it, the
             # journal's replies not yet): a reply, and an opt-out.
@@ -82,9 +90,13 @@ def _chat(tally: _Tally, chat: str, sent: list[tuple[int, SentFacts]], answers: 
             cell.opted_out += 1
 
 
-def tally_replies(sent_by_chat: Iterable[SentFacts], replies_by_chat: Iterable[Reply], *,
-                  last_read: float | None = None,
-                  optouts: dict[str, list[int]] | None = None) -> _Tally:
+def tally_replies(
+    sent_by_chat: Iterable[SentFacts],
+    replies_by_chat: Iterable[Reply],
+    *,
+    last_read: float | None = None,
+    optouts: dict[str, list[int]] | None = None,
+) -> _Tally:
     """Replies and opt-outs per step and variant, one chat at a time. Both streams come
     ordered by chat (code point order); a reply of a chat no kept request messaged is not
     counted."""
@@ -124,32 +136,49 @@ def _variants(tally: _Tally, read: bool) -> tuple[StepReplies, ...]:
             c = tally.cells.get((step, v), _Cell())
             if not read:
                 # Never read: what is known (delivered) stays, every reply figure is None.
-                rows.append(VariantReplies(v, c.delivered, None, None, None, None, None, None,
-                                           None))
+                rows.append(
+                    VariantReplies(v, c.delivered, None, None, None, None, None, None, None)
+                )
                 continue
             low, high = wilson(c.replied, c.delivered)
-            rows.append(VariantReplies(
-                variant=v, delivered=c.delivered, replied=c.replied, opted_out=c.opted_out,
-                reply_rate=round(c.replied / c.delivered, 4) if c.delivered else None,
-                reply_rate_ci95=(round(low, 4), round(high, 4)) if c.delivered else None,
-                opt_out_rate=round(c.opted_out / c.delivered, 4) if c.delivered else None,
-                median_time_to_reply_s=round(median(c.waits), 3) if c.waits else None,
-                sent_after_last_read=c.after_read))
+            rows.append(
+                VariantReplies(
+                    variant=v,
+                    delivered=c.delivered,
+                    replied=c.replied,
+                    opted_out=c.opted_out,
+                    reply_rate=round(c.replied / c.delivered, 4) if c.delivered else None,
+                    reply_rate_ci95=(round(low, 4), round(high, 4)) if c.delivered else None,
+                    opt_out_rate=round(c.opted_out / c.delivered, 4) if c.delivered else None,
+                    median_time_to_reply_s=round(median(c.waits), 3) if c.waits else None,
+                    sent_after_last_read=c.after_read,
+                )
+            )
         named = [r for r in rows if r.variant is not None]
-        comparisons = tuple(
-            compare(a.variant, a.replied or 0, a.delivered, b.variant, b.replied or 0,
-                    b.delivered)
-            for a, b in combinations(named, 2)
-            if a.variant is not None and b.variant is not None) if read and len(named) >= 2 else ()
+        comparisons = (
+            tuple(
+                compare(
+                    a.variant, a.replied or 0, a.delivered, b.variant, b.replied or 0, b.delivered
+                )
+                for a, b in combinations(named, 2)
+                if a.variant is not None and b.variant is not None
+            )
+            if read and len(named) >= 2
+            else ()
+        )
         steps.append(StepReplies(step, tuple(rows), comparisons))
     return tuple(steps)
 
 
-def engagement(entries: Iterable[Entry], deliveries: Iterable[Delivery],
-               replies: Iterable[Reply], *,
-               keep: Callable[[str], bool] | None = None,
-               last_read: float | None = None,
-               optouts: dict[str, list[int]] | None = None) -> dict[str, object]:
+def engagement(
+    entries: Iterable[Entry],
+    deliveries: Iterable[Delivery],
+    replies: Iterable[Reply],
+    *,
+    keep: Callable[[str], bool] | None = None,
+    last_read: float | None = None,
+    optouts: dict[str, list[int]] | None = None,
+) -> dict[str, object]:
     """The reply figures over rows in memory (a test's journal), as the JSON report writes
     them (without the reading head). ``last_read``: when the last reading of replies began (the
     runner's clock, as the journal's request times). ``optouts``: the consent ledger's opt-out
@@ -162,17 +191,32 @@ def engagement(entries: Iterable[Entry], deliveries: Iterable[Delivery],
             delivered.add(d.key)
         if d.time_sent is not None and (d.key not in sent_ms or d.time_sent < sent_ms[d.key]):
             sent_ms[d.key] = d.time_sent
-    sent = sorted((SentFacts(e.key, e.chat, e.step, e.step_index, e.variant,
-                             e.finished_at or e.last_attempt_at, sent_ms.get(e.key),
-                             int(e.key in delivered))
-                   for e in entries
-                   if e.status == ACCEPTED and (keep is None or keep(e.key))),
-                  key=lambda e: e.chat)
-    tally = tally_replies(sent, sorted(replies, key=lambda r: r.chat), last_read=last_read,
-                          optouts=optouts)
-    return {"replies_stored": tally.replies_stored, "chats_replied": tally.chats_replied,
-            "min_delivered_to_compare": MIN_DELIVERED,
-            "steps": replies_steps_json(_variants(tally, True))}
+    sent = sorted(
+        (
+            SentFacts(
+                e.key,
+                e.chat,
+                e.step,
+                e.step_index,
+                e.variant,
+                e.finished_at or e.last_attempt_at,
+                sent_ms.get(e.key),
+                int(e.key in delivered),
+            )
+            for e in entries
+            if e.status == ACCEPTED and (keep is None or keep(e.key))
+        ),
+        key=lambda e: e.chat,
+    )
+    tally = tally_replies(
+        sent, sorted(replies, key=lambda r: r.chat), last_read=last_read, optouts=optouts
+    )
+    return {
+        "replies_stored": tally.replies_stored,
+        "chats_replied": tally.chats_replied,
+        "min_delivered_to_compare": MIN_DELIVERED,
+        "steps": replies_steps_json(_variants(tally, True)),
+    }
 
 
 def last_reading(passes: list[ReplyPass]) -> ReplyPass | None:
@@ -184,21 +228,31 @@ def last_reading(passes: list[ReplyPass]) -> ReplyPass | None:
     return None
 
 
-def _pass_info(passes: list[ReplyPass], iso: Callable[[float | None], str | None]
-               ) -> ReplyPassInfo | None:
+def _pass_info(
+    passes: list[ReplyPass], iso: Callable[[float | None], str | None]
+) -> ReplyPassInfo | None:
     if not passes:
         return None
     latest = passes[-1]
     return ReplyPassInfo(
-        number=len(passes), started_at=iso(latest.started_at), ended_at=iso(latest.ended_at),
-        finished=latest.finished, stop_reason=latest.stop_reason, chats=latest.chats,
-        chats_read=latest.chats_read, chats_failed=latest.chats_failed,
+        number=len(passes),
+        started_at=iso(latest.started_at),
+        ended_at=iso(latest.ended_at),
+        finished=latest.finished,
+        stop_reason=latest.stop_reason,
+        chats=latest.chats,
+        chats_read=latest.chats_read,
+        chats_failed=latest.chats_failed,
         chats_not_read=max(0, latest.chats - latest.chats_read - latest.chats_failed),
-        requests=latest.requests, replies_new=latest.replies_new, complete=latest.complete)
+        requests=latest.requests,
+        replies_new=latest.replies_new,
+        complete=latest.complete,
+    )
 
 
-def _opted_out_within(chat: str, optouts: dict[str, list[int]] | None, start: int,
-                      until: int | None) -> bool:
+def _opted_out_within(
+    chat: str, optouts: dict[str, list[int]] | None, start: int, until: int | None
+) -> bool:
     if not optouts:
         return False
     for who in (chat, *(chat.split(",") if "," in chat else ())):
@@ -208,10 +262,14 @@ def _opted_out_within(chat: str, optouts: dict[str, list[int]] | None, start: in
     return False
 
 
-def replies_report(journal: Journal, revision: int,
-                   engage: Callable[[str, str], bool] | None = None, *,
-                   iso: Callable[[float | None], str | None],
-                   optouts: dict[str, list[int]] | None = None) -> RepliesReport:
+def replies_report(
+    journal: Journal,
+    revision: int,
+    engage: Callable[[str, str], bool] | None = None,
+    *,
+    iso: Callable[[float | None], str | None],
+    optouts: dict[str, list[int]] | None = None,
+) -> RepliesReport:
     """The ``replies`` section over one revision of the journal: whether, when and how
     completely the replies were read (``reading``), then the figures per step and variant.
     ``engage(key, chat)``: whether an accepted request counts (the current plan's, or sent to a
@@ -225,19 +283,25 @@ def replies_report(journal: Journal, revision: int,
     sent: Iterable[SentFacts] = journal.report_sent_by_chat(revision)
     if engage is not None:
         sent = (e for e in sent if engage(e.key, e.chat))
-    tally = tally_replies(sent, journal.replies(),
-                          last_read=last.started_at if last is not None else legacy,
-                          optouts=optouts)
+    tally = tally_replies(
+        sent,
+        journal.replies(),
+        last_read=last.started_at if last is not None else legacy,
+        optouts=optouts,
+    )
     read = read_at is not None
     return RepliesReport(
-        read=read, last_read_at=iso(read_at), passes=len(passes),
+        read=read,
+        last_read_at=iso(read_at),
+        passes=len(passes),
         # Passes are numbered 1.. in the order they ran; the one whose reading counts here.
         last_read_pass=passes.index(last) + 1 if last is not None else None,
         last_pass=_pass_info(passes, iso),
         replies_stored=tally.replies_stored,
         chats_replied=tally.chats_replied if read else None,
         min_delivered_to_compare=MIN_DELIVERED,
-        steps=_variants(tally, read))
+        steps=_variants(tally, read),
+    )
 
 
 # -- words -----------------------------------------------------------------------------------
@@ -259,13 +323,17 @@ def pct(x: float | None) -> str:
 
 def comparison_line(c: Comparison, n: int = MIN_DELIVERED) -> str:
     low, high = round(c.low, 4), round(c.high, 4)
-    return (f"{c.a} − {c.b}: {100 * round(c.difference, 4):+.1f} points "
-            f"(95% CI {100 * low:+.1f} to {100 * high:+.1f}): {verdict_text(c, n)}")
+    return (
+        f"{c.a} − {c.b}: {100 * round(c.difference, 4):+.1f} points "
+        f"(95% CI {100 * low:+.1f} to {100 * high:+.1f}): {verdict_text(c, n)}"
+    )
 
 
 # How a reply pass that stopped early is said (a StopReason value); others read "stopped: why".
-PASS_STOP_TEXT = {"interrupted": "stopped by Ctrl-C",
-                  "unauthorized": "stopped: the API key was refused (401)"}
+PASS_STOP_TEXT = {
+    "interrupted": "stopped by Ctrl-C",
+    "unauthorized": "stopped: the API key was refused (401)",
+}
 
 
 def pass_text(p: ReplyPassInfo) -> str:
@@ -288,17 +356,23 @@ def reading_text(rep: RepliesReport, track: str) -> str:
     p = rep.last_pass
     if not rep.read:
         tail = f" (its one reading, started {p.started_at}, {pass_text(p)})" if p else ""
-        return (f"never read for this campaign: no reply counts yet{tail}; run {track} to "
-                "read them")
+        return f"never read for this campaign: no reply counts yet{tail}; run {track} to read them"
     if p is None:
-        return (f"last read {rep.last_read_at}, by an older runner that did not record how "
-                "complete the reading was")
-    again = ("" if p.complete else
-             f"; the counts may miss some replies: run {track} again to read the rest")
+        return (
+            f"last read {rep.last_read_at}, by an older runner that did not record how "
+            "complete the reading was"
+        )
+    again = (
+        ""
+        if p.complete
+        else f"; the counts may miss some replies: run {track} again to read the rest"
+    )
     if p.number == rep.last_read_pass:
         return f"last read {rep.last_read_at}, {pass_text(p)}{again}"
-    return (f"last read {rep.last_read_at}; the latest reading, started {p.started_at}, "
-            f"{pass_text(p)}{again}")
+    return (
+        f"last read {rep.last_read_at}; the latest reading, started {p.started_at}, "
+        f"{pass_text(p)}{again}"
+    )
 
 
 def unread_since_text(v: VariantReplies) -> str:

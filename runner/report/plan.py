@@ -13,10 +13,15 @@ from runner.planning.planner import PlanSummary
 from runner.safe_text import md_code, md_text
 
 _STATE_NAMES = {
-    "due": "due now", "window": "waiting for the window", "delay": "waiting for a delay",
-    "previous": "waiting for the previous step", "not_before": "waiting for not_before",
-    "expired": "expired (never sent)", "accepted": "already accepted",
-    "law": "held by law (legal hours)", "capped": "capped (frequency limit)",
+    "due": "due now",
+    "window": "waiting for the window",
+    "delay": "waiting for a delay",
+    "previous": "waiting for the previous step",
+    "not_before": "waiting for not_before",
+    "expired": "expired (never sent)",
+    "accepted": "already accepted",
+    "law": "held by law (legal hours)",
+    "capped": "capped (frequency limit)",
 }
 
 
@@ -35,8 +40,11 @@ def _policy_line(extra: dict[str, Any]) -> str | None:
 
 def _segment_rows(s: PlanSummary) -> list[tuple[str, str, str, str]]:
     """(step, SMS segments in all, most in one message, encoding) of steps sent to phones."""
-    return [(sid, f"{c.segments:,}", f"{c.max_segments}", "UCS-2" if c.ucs2 else "GSM-7")
-            for sid, c in s.steps.items() if c.sms_messages]
+    return [
+        (sid, f"{c.segments:,}", f"{c.max_segments}", "UCS-2" if c.ucs2 else "GSM-7")
+        for sid, c in s.steps.items()
+        if c.sms_messages
+    ]
 
 
 def _bubbles(body: dict[str, Any]) -> list[str]:
@@ -44,7 +52,9 @@ def _bubbles(body: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     text = body.get("text")
     for t in text if isinstance(text, list) else [text] if text is not None else []:
-        lines.extend(f"💬 {ln}" if i == 0 else f"   {ln}" for i, ln in enumerate(str(t).splitlines() or [""]))
+        lines.extend(
+            f"💬 {ln}" if i == 0 else f"   {ln}" for i, ln in enumerate(str(t).splitlines() or [""])
+        )
     parts = body.get("parts") or []
     batch = any(p.get("link_preview") is not None for p in parts)
     for p in parts:
@@ -97,8 +107,15 @@ def _step_notes(item: dict[str, Any]) -> str:
 def _counts_rows(s: PlanSummary, effects: dict[str, str]) -> list[list[str]]:
     rows = []
     for sid, c in s.steps.items():
-        rows.append([sid, f"{c.requests:,}", f"{c.messages:,}", f"{c.skipped:,}",
-                     "by variant" if c.variants is not None else effects.get(sid) or "—"])
+        rows.append(
+            [
+                sid,
+                f"{c.requests:,}",
+                f"{c.messages:,}",
+                f"{c.skipped:,}",
+                "by variant" if c.variants is not None else effects.get(sid) or "—",
+            ]
+        )
     return rows
 
 
@@ -120,8 +137,12 @@ def _previews_title(s: PlanSummary) -> str:
 
 
 def _headline(s: PlanSummary, extra: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [("recipients", f"{s.recipients:,}"), ("requests", f"{s.requests:,}"),
-            ("messages", f"{s.messages:,}"), ("skipped (when / reply parent skipped)", f"{s.skipped:,}")]
+    rows = [
+        ("recipients", f"{s.recipients:,}"),
+        ("requests", f"{s.requests:,}"),
+        ("messages", f"{s.messages:,}"),
+        ("skipped (when / reply parent skipped)", f"{s.skipped:,}"),
+    ]
     if s.duplicates:
         rows.append(("duplicate rows (sent once)", f"{s.duplicates:,}"))
     if s.suppressed:
@@ -139,18 +160,32 @@ def _headline(s: PlanSummary, extra: dict[str, Any]) -> list[tuple[str, str]]:
         if journal["older_content"]:
             rows.append(("got older content of a step", f"{journal['older_content']:,} recipients"))
         if journal.get("other_variant"):
-            rows.append(("got another variant than now assigned (not sent again)",
-                         f"{journal['other_variant']:,} recipients"))
+            rows.append(
+                (
+                    "got another variant than now assigned (not sent again)",
+                    f"{journal['other_variant']:,} recipients",
+                )
+            )
         if journal.get("earlier_revision"):
-            rows.append(("got an earlier revision (sent again)",
-                         f"{journal['earlier_revision']:,} recipients"))
+            rows.append(
+                (
+                    "got an earlier revision (sent again)",
+                    f"{journal['earlier_revision']:,} recipients",
+                )
+            )
         if journal.get("same_content_other_step"):
-            rows.append(("got this content under another step id (sent again)",
-                         f"{journal['same_content_other_step']:,} recipients"))
+            rows.append(
+                (
+                    "got this content under another step id (sent again)",
+                    f"{journal['same_content_other_step']:,} recipients",
+                )
+            )
     return rows
 
 
-def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: dict[str, Any]) -> str:
+def render_text(
+    s: PlanSummary, *, file: str, effects: dict[str, str], extra: dict[str, Any]
+) -> str:
     out = [f"Plan for {s.campaign} (revision {s.revision}) — {file}", ""]
     head = _headline(s, extra)
     width = max(len(k) for k, _ in head)
@@ -174,7 +209,10 @@ def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: di
             out.append(f"    next due at {sched['next_due']}")
     segs = _segment_rows(s)
     if segs:
-        out += ["", "  SMS segments if phones fall back to SMS (step, segments, most in one, encoding):"]
+        out += [
+            "",
+            "  SMS segments if phones fall back to SMS (step, segments, most in one, encoding):",
+        ]
         out += [f"    {sid:<20}{n:>8}  {most:>4}  {enc}" for sid, n, most, enc in segs]
     policy = _policy_line(extra)
     if policy:
@@ -197,29 +235,50 @@ def render_text(s: PlanSummary, *, file: str, effects: dict[str, str], extra: di
     return "\n".join(out) + "\n"
 
 
-def render_markdown(s: PlanSummary, *, file: str, effects: dict[str, str], extra: dict[str, Any]) -> str:
-    out = [f"### Campaign plan: {md_code(s.campaign)} (revision {s.revision})", "",
-           f"File: {md_code(file)} · dry run, nothing was sent", "",
-           "| | |", "|---|---:|"]
+def render_markdown(
+    s: PlanSummary, *, file: str, effects: dict[str, str], extra: dict[str, Any]
+) -> str:
+    out = [
+        f"### Campaign plan: {md_code(s.campaign)} (revision {s.revision})",
+        "",
+        f"File: {md_code(file)} · dry run, nothing was sent",
+        "",
+        "| | |",
+        "|---|---:|",
+    ]
     out += [f"| {k} | {v} |" for k, v in _headline(s, extra)]
     out += ["", "| step | requests | messages | skipped | effect |", "|---|---:|---:|---:|---|"]
-    out += [f"| {md_code(sid, in_table=True)} | {r} | {m} | {k} | {md_text(e)} |" for sid, r, m, k, e in _counts_rows(s, effects)]
+    out += [
+        f"| {md_code(sid, in_table=True)} | {r} | {m} | {k} | {md_text(e)} |"
+        for sid, r, m, k, e in _counts_rows(s, effects)
+    ]
     variants = _variant_rows(s)
     if variants:
         out += ["", "| step | variant | requests | share |", "|---|---|---:|---:|"]
-        out += [f"| {md_code(sid, in_table=True)} | {md_code(vid, in_table=True)} | {n:,} | {share} |" for sid, vid, n, share in variants]
+        out += [
+            f"| {md_code(sid, in_table=True)} | {md_code(vid, in_table=True)} | {n:,} | {share} |"
+            for sid, vid, n, share in variants
+        ]
     sched = extra.get("schedule")
     if sched:
         out += ["", f"**Schedule at {sched['at']}**", "", "| messages | count |", "|---|---:|"]
-        out += [f"| {md_text(_STATE_NAMES.get(k, k))} | {v:,} |" for k, v in sched["messages"].items()]
-        out += [f"| ↳ window closed in {md_text(z)} | {n:,} |" for z, n in sched["waiting_for_window_by_zone"].items()]
+        out += [
+            f"| {md_text(_STATE_NAMES.get(k, k))} | {v:,} |" for k, v in sched["messages"].items()
+        ]
+        out += [
+            f"| ↳ window closed in {md_text(z)} | {n:,} |"
+            for z, n in sched["waiting_for_window_by_zone"].items()
+        ]
         out += [f"| ↳ {md_text(name)} | {n:,} |" for name, n in sched.get("held_by", {}).items()]
         if sched["next_due"]:
             out += ["", f"Next message due at {sched['next_due']}."]
     segs = _segment_rows(s)
     if segs:
-        out += ["", "| step | SMS segments (if by SMS) | most in one message | encoding |",
-                "|---|---:|---:|---|"]
+        out += [
+            "",
+            "| step | SMS segments (if by SMS) | most in one message | encoding |",
+            "|---|---:|---:|---|",
+        ]
         out += [f"| `{sid}` | {n} | {most} | {enc} |" for sid, n, most, enc in segs]
     policy = _policy_line(extra)
     if policy:
@@ -230,8 +289,7 @@ def render_markdown(s: PlanSummary, *, file: str, effects: dict[str, str], extra
     if s.warnings:
         out += ["", "**Warnings**", ""] + [f"- ⚠️ {md_text(w)}" for w in s.warnings]
     if s.previews:
-        title = (f"the first {len(s.previews)} recipient(s)" if not variants
-                 else _previews_title(s))
+        title = f"the first {len(s.previews)} recipient(s)" if not variants else _previews_title(s)
         out += ["", f"<details><summary>Preview of {title}</summary>", ""]
         for p in s.previews:
             out += [f"**→ {md_text(p['recipient'])}**", ""]

@@ -46,15 +46,24 @@ class PreviewStep:
     reply_to_step: str | None = None  # an inline reply to this recipient's message of that step
 
 
-def preview_steps(steps: Iterable[Step], requests: Iterable[PlannedRequest],
-                  skipped: dict[str, str]) -> list[PreviewStep]:
+def preview_steps(
+    steps: Iterable[Step], requests: Iterable[PlannedRequest], skipped: dict[str, str]
+) -> list[PreviewStep]:
     """The campaign's steps in order, each with this recipient's request bodies (the planner's
     `requests_for`) or why it is skipped (step id → reason)."""
     by_step: dict[str, list[Bubble]] = {}
     for req in requests:
         by_step.setdefault(req.step, []).append(Bubble(req.body, req.variant))
-    return [PreviewStep(step.id, by_step.get(step.id, []), skipped.get(step.id),
-                        step.delay_seconds, step.reply_to_step) for step in steps]
+    return [
+        PreviewStep(
+            step.id,
+            by_step.get(step.id, []),
+            skipped.get(step.id),
+            step.delay_seconds,
+            step.reply_to_step,
+        )
+        for step in steps
+    ]
 
 
 def _e(value: Any) -> str:
@@ -99,6 +108,7 @@ def _ext(name: str) -> str:
 
 # -- the pieces of a bubble -----------------------------------------------------------------
 
+
 def _text(text: str) -> str:
     return f'<div class="b txt">{_e(text)}</div>'
 
@@ -106,8 +116,10 @@ def _text(text: str) -> str:
 def _tile(att: Any, mms: bool = False) -> str:
     name, url = _file_name(att)
     kind = "MMS attachment" if mms else "attachment"
-    return (f'<div class="b tile"><span class="ext">{_e(_ext(name))}</span>'
-            f'<span class="fn"><b>{_e(name)}</b><small>{kind} · {_e(url)}</small></span></div>')
+    return (
+        f'<div class="b tile"><span class="ext">{_e(_ext(name))}</span>'
+        f'<span class="fn"><b>{_e(name)}</b><small>{kind} · {_e(url)}</small></span></div>'
+    )
 
 
 def _card(url: str, preview: dict[str, Any] | None) -> str:
@@ -115,10 +127,13 @@ def _card(url: str, preview: dict[str, Any] | None) -> str:
     image = preview.get("image_url")
     title = preview.get("title")
     pic = f"image: {_e(image)}" if image else "image from the page's Open Graph tags"
-    head = (f'<b>{_e(title)}</b>' if title else
-            '<b class="muted">title from the page (not fetched)</b>')
-    return (f'<div class="b card"><div class="pic">{pic}</div>'
-            f'<div class="cap">{head}<small>{_e(_host(url))}</small></div></div>')
+    head = (
+        f"<b>{_e(title)}</b>" if title else '<b class="muted">title from the page (not fetched)</b>'
+    )
+    return (
+        f'<div class="b card"><div class="pic">{pic}</div>'
+        f'<div class="cap">{head}<small>{_e(_host(url))}</small></div></div>'
+    )
 
 
 def _note(text: str) -> str:
@@ -126,6 +141,7 @@ def _note(text: str) -> str:
 
 
 # -- what each column shows -----------------------------------------------------------------
+
 
 def imessage_items(body: dict[str, Any]) -> list[str]:
     """The bubbles of one request on an iMessage phone."""
@@ -144,8 +160,10 @@ def imessage_items(body: dict[str, Any]) -> list[str]:
                     inner.append(_tile(p))
                 elif p.get("mention"):
                     # The API renders the whole text of a mention part as the mention.
-                    inner.append(f'<div class="b txt"><span class="at" title="mentions '
-                                 f'{_e(p["mention"])}">{_e(p.get("text", ""))}</span></div>')
+                    inner.append(
+                        f'<div class="b txt"><span class="at" title="mentions '
+                        f'{_e(p["mention"])}">{_e(p.get("text", ""))}</span></div>'
+                    )
                 else:
                     inner.append(_text(str(p.get("text", ""))))
             items.append('<div class="group">' + "".join(inner) + "</div>")
@@ -198,7 +216,8 @@ def sms_items(body: dict[str, Any]) -> tuple[list[str], list[str]]:
         for t in texts:
             items.append(_text(str(t).strip() if is_single_http_url(str(t).strip()) else str(t)))
         if body.get("link_preview") is not None or any(
-                is_single_http_url(str(t).strip()) for t in texts):
+            is_single_http_url(str(t).strip()) for t in texts
+        ):
             lost.append("the link preview: a plain URL")
         items += [_tile(a, mms=True) for a in body.get("attachments") or []]
     if body.get("effect"):
@@ -207,6 +226,7 @@ def sms_items(body: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 # -- the page -------------------------------------------------------------------------------
+
 
 def _first_text(body: dict[str, Any]) -> str:
     text = body.get("text")
@@ -233,8 +253,11 @@ def _quote(step: PreviewStep, body: dict[str, Any], parents: dict[str, dict[str,
 
 
 def _label(step: PreviewStep, bubble: Bubble, typing: bool) -> str:
-    chip = (f' <span class="chip">variant {_e(bubble.variant)}</span>'
-            if bubble.variant is not None else "")
+    chip = (
+        f' <span class="chip">variant {_e(bubble.variant)}</span>'
+        if bubble.variant is not None
+        else ""
+    )
     # The typing indicator shows before the message and is gone once it arrives: said, not drawn.
     dots = ' <span class="typing">· typing…</span>' if typing else ""
     return f'<div class="step">{_e(step.id)}{chip}{dots}</div>'
@@ -252,9 +275,10 @@ def _column(steps: Sequence[PreviewStep], sms: bool, windowed: bool) -> str:
                 later += ", inside the window"
             out.append(f'<div class="sep">{_e(later)}</div>')
         if not step.bubbles:
-            why = {"when": "its when: is false for this recipient",
-                   "reply_parent_skipped": "the step it replies to is skipped"}.get(
-                step.skipped or "", step.skipped or "")
+            why = {
+                "when": "its when: is false for this recipient",
+                "reply_parent_skipped": "the step it replies to is skipped",
+            }.get(step.skipped or "", step.skipped or "")
             out.append(f'<div class="skip">{_e(step.id)}: not sent ({_e(why)})</div>')
             continue
         for bubble in step.bubbles:
@@ -285,10 +309,12 @@ def _sender(steps: Iterable[PreviewStep]) -> str:
 
 def _phone(title: str, chip: str, sender: str, inner: str) -> str:
     initials = "".join(ch for ch in sender if ch.isdigit())[-2:] or "#"
-    return (f'<section class="col"><h2>{_e(title)} <span class="pill {chip}">{_e(chip)}</span></h2>'
-            f'<div class="phone"><div class="screen"><div class="bar"><b>9:41</b><span>▮▮▮</span></div>'
-            f'<div class="nav"><div class="av">{_e(initials)}</div><div>{_e(sender)}</div></div>'
-            f'<div class="msgs">{inner}</div></div></div></section>')
+    return (
+        f'<section class="col"><h2>{_e(title)} <span class="pill {chip}">{_e(chip)}</span></h2>'
+        f'<div class="phone"><div class="screen"><div class="bar"><b>9:41</b><span>▮▮▮</span></div>'
+        f'<div class="nav"><div class="av">{_e(initials)}</div><div>{_e(sender)}</div></div>'
+        f'<div class="msgs">{inner}</div></div></div></section>'
+    )
 
 
 def _schedule_words(schedule: dict[str, Any] | None) -> str:
@@ -298,9 +324,11 @@ def _schedule_words(schedule: dict[str, Any] | None) -> str:
     window = schedule.get("window")
     if isinstance(window, dict):
         days = window.get("days")
-        bits.append(f"between {window.get('start')} and {window.get('end')}"
-                    + (f" ({schedule.get('timezone')})" if schedule.get("timezone") else "")
-                    + (f" on {', '.join(map(str, days))}" if days else ""))
+        bits.append(
+            f"between {window.get('start')} and {window.get('end')}"
+            + (f" ({schedule.get('timezone')})" if schedule.get("timezone") else "")
+            + (f" on {', '.join(map(str, days))}" if days else "")
+        )
     if schedule.get("timezone_var"):
         bits.append(f"in the recipient's own zone ({schedule['timezone_var']})")
     if schedule.get("not_before"):
@@ -310,19 +338,28 @@ def _schedule_words(schedule: dict[str, Any] | None) -> str:
     return "Sent only " + "; ".join(bits) + "." if bits else ""
 
 
-def render_preview_html(campaign: str, recipient: str, steps: Sequence[PreviewStep], *,
-                        schedule: dict[str, Any] | None = None) -> str:
+def render_preview_html(
+    campaign: str,
+    recipient: str,
+    steps: Sequence[PreviewStep],
+    *,
+    schedule: dict[str, Any] | None = None,
+) -> str:
     """The whole page: the recipient's conversation on iMessage and, beside it, on SMS only."""
     sender = _sender(steps)
     requests = sum(len(s.bubbles) for s in steps)
     windowed = bool(schedule and schedule.get("window"))
     imessage = _phone("iMessage", "imessage", sender, _column(steps, False, windowed))
     if "@" in recipient and "," not in recipient:
-        sms_inner = ('<div class="skip">An email address is reached over iMessage only: '
-                     "without iMessage this recipient gets nothing.</div>")
+        sms_inner = (
+            '<div class="skip">An email address is reached over iMessage only: '
+            "without iMessage this recipient gets nothing.</div>"
+        )
     elif "," in recipient or recipient.startswith("grp_"):
-        sms_inner = ('<div class="skip">A group chat is an iMessage group: members without '
-                     "iMessage are left out of it.</div>")
+        sms_inner = (
+            '<div class="skip">A group chat is an iMessage group: members without '
+            "iMessage are left out of it.</div>"
+        )
     else:
         sms_inner = _column(steps, True, windowed)
     sms = _phone("SMS only", "sms", sender, sms_inner)

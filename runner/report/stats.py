@@ -57,18 +57,31 @@ class Comparison:
     verdict: str  # "too_small", "no_clear_difference", "a_higher", "b_higher"
 
     def to_dict(self) -> dict[str, object]:
-        return {"a": self.a, "b": self.b, "difference": round(self.difference, 4),
-                "ci95": [round(self.low, 4), round(self.high, 4)], "verdict": self.verdict}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "difference": round(self.difference, 4),
+            "ci95": [round(self.low, 4), round(self.high, 4)],
+            "verdict": self.verdict,
+        }
 
 
-def compare(a: str, replied_a: int, delivered_a: int, b: str, replied_b: int,
-            delivered_b: int, min_n: int = MIN_DELIVERED) -> Comparison:
+def compare(
+    a: str,
+    replied_a: int,
+    delivered_a: int,
+    b: str,
+    replied_b: int,
+    delivered_b: int,
+    min_n: int = MIN_DELIVERED,
+) -> Comparison:
     """The difference in reply rate of ``a`` and ``b`` with its 95% interval and what it says:
     too small to tell (fewer than ``min_n`` delivered to either), no clear difference (the
     interval spans 0), or which one is higher."""
     low, high = newcombe(replied_a, delivered_a, replied_b, delivered_b)
     d = (replied_a / delivered_a if delivered_a else 0.0) - (
-        replied_b / delivered_b if delivered_b else 0.0)
+        replied_b / delivered_b if delivered_b else 0.0
+    )
     if min(delivered_a, delivered_b) < min_n:
         verdict = "too_small"
     elif low <= 0.0 <= high:

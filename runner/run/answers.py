@@ -41,7 +41,10 @@ from runner.states import RequestStatus
 from runner.store.ledger import AnswerRow, Ledger, RecordedEvent
 
 ANSWER_WINDOW_MS = 24 * 3600 * 1000
-_DONE = (RequestStatus.ACCEPTED, RequestStatus.FAILED)  # an answer never tried again (failed: for good, say why)
+_DONE = (
+    RequestStatus.ACCEPTED,
+    RequestStatus.FAILED,
+)  # an answer never tried again (failed: for good, say why)
 
 
 class AnswerKind(StrEnum):
@@ -87,8 +90,12 @@ def _day(at_ms: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(at_ms / 1000))
 
 
-def answers_due(events: Iterable[RecordedEvent], answered: Mapping[str, AnswerRow],
-                texts: AnswerTexts, now_ms: int) -> list[Answer]:
+def answers_due(
+    events: Iterable[RecordedEvent],
+    answered: Mapping[str, AnswerRow],
+    texts: AnswerTexts,
+    now_ms: int,
+) -> list[Answer]:
     """The answers owed and not yet given, oldest first (pure)."""
     due: dict[str, Answer] = {}
     first_out: dict[str, RecordedEvent] = {}
@@ -104,16 +111,22 @@ def answers_due(events: Iterable[RecordedEvent], answered: Mapping[str, AnswerRo
         for chat, e in first_out.items():
             if e.source == "reply" and now_ms - e.at_ms <= ANSWER_WINDOW_MS:
                 key = answer_key(AnswerKind.OPTOUT_CONFIRMATION, chat)
-                due[key] = Answer(key, chat, AnswerKind.OPTOUT_CONFIRMATION,
-                                  texts.optout_confirmation, e.id)
-    return [a for a in due.values()
-            if a.key not in answered or answered[a.key].status not in _DONE]
+                due[key] = Answer(
+                    key, chat, AnswerKind.OPTOUT_CONFIRMATION, texts.optout_confirmation, e.id
+                )
+    return [a for a in due.values() if a.key not in answered or answered[a.key].status not in _DONE]
 
 
-async def send_answers(answers: list[Answer], ledger: Ledger, api: ApiClient,
-                       options: ApiOptions, *, limiter: RateLimiter | None = None,
-                       rng: random.Random | None = None,
-                       clock: Callable[[], float] = time.time) -> AnswerStats:
+async def send_answers(
+    answers: list[Answer],
+    ledger: Ledger,
+    api: ApiClient,
+    options: ApiOptions,
+    *,
+    limiter: RateLimiter | None = None,
+    rng: random.Random | None = None,
+    clock: Callable[[], float] = time.time,
+) -> AnswerStats:
     """Send each answer (a few at a time) and record what came of it in the ledger."""
     stats = AnswerStats()
     limiter = limiter or RateLimiter(options.rate_per_second)
@@ -129,29 +142,38 @@ async def send_answers(answers: list[Answer], ledger: Ledger, api: ApiClient,
                 return
             ledger.answer_attempt(a.key, a.chat, a.kind, a.event_id, clock())
             body = ('{"text":' + _json_string(a.text) + "}").encode("utf-8")
-            headers = ((b"Content-Type", b"application/json"),
-                       (b"Idempotency-Key", a.key.encode("ascii")))
+            headers = (
+                (b"Content-Type", b"application/json"),
+                (b"Idempotency-Key", a.key.encode("ascii")),
+            )
 
             async def try_once(attempt: int) -> Verdict:
                 await limiter.acquire()
-                ex = await api.request("POST", f"/chats/{quote(a.chat, safe='')}/messages",
-                                       body, headers)
+                ex = await api.request(
+                    "POST", f"/chats/{quote(a.chat, safe='')}/messages", body, headers
+                )
                 return verdict_of(read_exchange(ex, SEND_MESSAGE, clock()))
 
             verdict = (await retrying(try_once, options, rng, asyncio.sleep)).verdict
             if verdict.kind is Kind.ACCEPTED:
-                ledger.answer_outcome(a.key, RequestStatus.ACCEPTED, verdict.message_id, None, clock())
+                ledger.answer_outcome(
+                    a.key, RequestStatus.ACCEPTED, verdict.message_id, None, clock()
+                )
                 if a.kind is AnswerKind.HELP:
                     stats.help += 1
                 else:
                     stats.confirmations += 1
             elif verdict.kind is Kind.FAILED:
-                ledger.answer_outcome(a.key, RequestStatus.FAILED, None, api.redact(verdict.code), clock())
+                ledger.answer_outcome(
+                    a.key, RequestStatus.FAILED, None, api.redact(verdict.code), clock()
+                )
                 stats.failed += 1
             else:
                 if verdict.kind is Kind.UNAUTHORIZED:
                     stop = True
-                ledger.answer_outcome(a.key, RequestStatus.PENDING, None, api.redact(verdict.code), clock())
+                ledger.answer_outcome(
+                    a.key, RequestStatus.PENDING, None, api.redact(verdict.code), clock()
+                )
                 stats.pending += 1
 
     await asyncio.gather(*(one(a) for a in answers))
@@ -162,17 +184,35 @@ def _json_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-async def answer_owed(ledger: Ledger, texts: AnswerTexts, *, base_url: str, api_key: str,
-                      options: ApiOptions, transport: httpx.AsyncBaseTransport | None = None,
-                      timeout: float = 30.0, now: float | None = None) -> AnswerStats:
+async def answer_owed(
+    ledger: Ledger,
+    texts: AnswerTexts,
+    *,
+    base_url: str,
+    api_key: str,
+    options: ApiOptions,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timeout: float = 30.0,
+    now: float | None = None,
+) -> AnswerStats:
     """Send every answer the ledger says is owed (nothing when the team set no texts)."""
     if not texts.any:
         return AnswerStats()
     at = time.time() if now is None else now
-    due = answers_due(ledger.events(kinds=(EventKind.HELP, EventKind.OPTED_OUT)),
-                      ledger.answers(), texts, int(at * 1000))
+    due = answers_due(
+        ledger.events(kinds=(EventKind.HELP, EventKind.OPTED_OUT)),
+        ledger.answers(),
+        texts,
+        int(at * 1000),
+    )
     if not due:
         return AnswerStats()
-    async with ApiClient(base_url, api_key, timeout=timeout, concurrency=options.concurrency,
-                         transport=transport, stack=options.http_stack) as api:
+    async with ApiClient(
+        base_url,
+        api_key,
+        timeout=timeout,
+        concurrency=options.concurrency,
+        transport=transport,
+        stack=options.http_stack,
+    ) as api:
         return await send_answers(due, ledger, api, options)

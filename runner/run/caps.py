@@ -12,8 +12,12 @@ from runner.store.sent import sent_times
 from runner.store.state import State
 
 
-def caps_of(campaign: Campaign, state_dir: str | Path | State, now: float | None = None,
-            command: str = "send") -> Caps | None:
+def caps_of(
+    campaign: Campaign,
+    state_dir: str | Path | State,
+    now: float | None = None,
+    command: str = "send",
+) -> Caps | None:
     """The frequency caps a campaign obeys (its policy's `limits`, and the statutory caps of
     the states its numbers are in while legal hours apply), counting what every campaign of
     the state sent; None when there are none."""
@@ -22,6 +26,7 @@ def caps_of(campaign: Campaign, state_dir: str | Path | State, now: float | None
     if not policy.limits and not statutory:
         return None
     caps = Caps(policy.limits, {}, statutory=statutory)
-    caps.sent = sent_times(state_dir, (now if now is not None else time.time()) - caps.longest,
-                           command)
+    caps.sent = sent_times(
+        state_dir, (now if now is not None else time.time()) - caps.longest, command
+    )
     return caps

@@ -42,8 +42,12 @@ _RECHECK_S = 0.05  # how often, at most, the gate asks whether another process w
 # request (at 10 ms a question, every 0.5 s); a SQLite ledger answers in microseconds.
 _RECHECK_SHARE = 0.02
 
-_KIND = {Meaning.OPT_OUT: EventKind.OPTED_OUT, Meaning.HOLD: EventKind.HELD,
-         Meaning.OPT_IN: EventKind.OPTED_IN, Meaning.HELP: EventKind.HELP}
+_KIND = {
+    Meaning.OPT_OUT: EventKind.OPTED_OUT,
+    Meaning.HOLD: EventKind.HELD,
+    Meaning.OPT_IN: EventKind.OPTED_IN,
+    Meaning.HELP: EventKind.HELP,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +58,9 @@ class ChatReading:
     cursor_ms: int | None  # API ms of the newest reply read (minus one), None if none
 
 
-def events_of(chat: str, messages: Iterable[Any], vocab: Vocabulary, *,
-              campaign: str | None, step: str | None) -> ChatReading:
+def events_of(
+    chat: str, messages: Iterable[Any], vocab: Vocabulary, *, campaign: str | None, step: str | None
+) -> ChatReading:
     """The ledger events of one chat's inbound messages (oldest first). ``campaign`` and
     ``step``: what the replies answered (the last message the state sent the chat)."""
     events: list[ConsentEvent] = []
@@ -78,10 +83,18 @@ def events_of(chat: str, messages: Iterable[Any], vocab: Vocabulary, *,
             except ChatIdError:
                 who = chat  # a sender we cannot read: the whole chat, on the safe side
         mid = msg.get("message_id")
-        events.append(ConsentEvent(
-            chat=who, kind=_KIND[reading.meaning], at_ms=at_ms, word=reading.word,
-            excerpt=reply_excerpt(msg["text"]), campaign=campaign, step=step,
-            reply_id=mid if isinstance(mid, str) and mid else None))
+        events.append(
+            ConsentEvent(
+                chat=who,
+                kind=_KIND[reading.meaning],
+                at_ms=at_ms,
+                word=reading.word,
+                excerpt=reply_excerpt(msg["text"]),
+                campaign=campaign,
+                step=step,
+                reply_id=mid if isinstance(mid, str) and mid else None,
+            )
+        )
     # One millisecond back: replies sharing the newest one's millisecond are read again, never
     # lost (a reply read twice is recorded once).
     return ChatReading(events, None if newest is None else newest - 1)
@@ -120,8 +133,9 @@ class ConsentStats:
 class ConsentGate:
     """The executor's check before the first message of a run to each chat."""
 
-    def __init__(self, ledger: Ledger, vocab: Vocabulary, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ledger: Ledger, vocab: Vocabulary, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ledger = ledger
         self.vocab = vocab
         self.stats = ConsentStats()
@@ -169,7 +183,9 @@ class ConsentGate:
         """Read a chat's new replies, record them, and say whether it may be messaged."""
         contact = self._contacts[chat]
         try:
-            got = await inbound_messages(fetcher, ChatToCheck(chat, contact.api_id, contact.since_ms))
+            got = await inbound_messages(
+                fetcher, ChatToCheck(chat, contact.api_id, contact.since_ms)
+            )
         except ReadUnauthorized:
             return Clearance.STOPPED
         except ReadFailed as exc:
@@ -181,8 +197,9 @@ class ConsentGate:
         self.stats.chats_read += 1
         if got is None:
             return Clearance.CLEAR  # the API does not know the chat: nobody answered
-        found = events_of(chat, got.messages, self.vocab, campaign=contact.last_campaign,
-                          step=contact.last_step)
+        found = events_of(
+            chat, got.messages, self.vocab, campaign=contact.last_campaign, step=contact.last_step
+        )
         self._learn(chat, found)
         after = standing_of(chat, self._standings)
         if after is None:

@@ -51,8 +51,13 @@ def default_base(cwd: Path) -> Base:
 def _repo_root(cwd: Path) -> Path:
     out = git_bytes(cwd, "rev-parse", "--show-toplevel")
     if out is None:
-        raise CampaignError(Problem("campaign diff needs a git repository (and git installed)",
-                                    file=str(cwd), hint="run it inside the campaign's repository"))
+        raise CampaignError(
+            Problem(
+                "campaign diff needs a git repository (and git installed)",
+                file=str(cwd),
+                hint="run it inside the campaign's repository",
+            )
+        )
     return Path(out.decode().strip()).resolve()
 
 
@@ -60,9 +65,13 @@ def _in_repo(root: Path, path: Path, campaign_file: Path) -> str:
     try:
         return path.resolve().relative_to(root).as_posix()
     except ValueError:
-        raise CampaignError(Problem(f"{path} is outside the git repository {root}",
-                                    file=str(campaign_file),
-                                    hint="campaign diff compares files tracked in one repository")) from None
+        raise CampaignError(
+            Problem(
+                f"{path} is outside the git repository {root}",
+                file=str(campaign_file),
+                hint="campaign diff compares files tracked in one repository",
+            )
+        ) from None
 
 
 def campaign_at(file: Path, ref: str, into: Path) -> Campaign | None:
@@ -70,8 +79,13 @@ def campaign_at(file: Path, ref: str, into: Path) -> Campaign | None:
     campaign file did not exist there (a new campaign)."""
     root = _repo_root(file.resolve().parent)
     if git_bytes(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is None:
-        raise CampaignError(Problem(f"unknown git ref {ref!r}", file=str(file),
-                                    hint="pass --base with a branch, tag or commit (git fetch it first)"))
+        raise CampaignError(
+            Problem(
+                f"unknown git ref {ref!r}",
+                file=str(file),
+                hint="pass --base with a branch, tag or commit (git fetch it first)",
+            )
+        )
     rel = _in_repo(root, file, file)
     text = git_bytes(root, "show", f"{ref}:{rel}")
     if text is None:
@@ -100,15 +114,28 @@ def at_ref(err: CampaignError, ref: str, into: Path) -> CampaignError:
     prefix = str(into) + os.sep
 
     def where(file: str | None) -> str | None:
-        return f"{ref}:{file[len(prefix):]}" if file and file.startswith(prefix) else file
+        return f"{ref}:{file[len(prefix) :]}" if file and file.startswith(prefix) else file
 
-    return CampaignError([Problem(f"at {ref}: {p.message}", file=where(p.file), line=p.line,
-                                  column=p.column, path=p.path, hint=p.hint, severity=p.severity,
-                                  layer=p.layer) for p in err.problems])
+    return CampaignError(
+        [
+            Problem(
+                f"at {ref}: {p.message}",
+                file=where(p.file),
+                line=p.line,
+                column=p.column,
+                path=p.path,
+                hint=p.hint,
+                severity=p.severity,
+                layer=p.layer,
+            )
+            for p in err.problems
+        ]
+    )
 
 
-def _observed(requests: Iterable[PlannedRequest] | None,
-              counter: ScheduleCounter) -> Iterator[PlannedRequest]:
+def _observed(
+    requests: Iterable[PlannedRequest] | None, counter: ScheduleCounter
+) -> Iterator[PlannedRequest]:
     for req in requests or ():
         counter.observe(req, None)
         yield req
@@ -122,9 +149,14 @@ def _side(campaign: Campaign | None) -> tuple[Side, Planner | None]:
     return Side(campaign, planner.requests(), planner.summary), planner
 
 
-def campaign_diff(file: str | Path, *, base: str | None = None,
-                  show_recipients: bool = False, policy: str | Path | None = None,
-                  at: str | None = None) -> dict[str, Any]:
+def campaign_diff(
+    file: str | Path,
+    *,
+    base: str | None = None,
+    show_recipients: bool = False,
+    policy: str | Path | None = None,
+    at: str | None = None,
+) -> dict[str, Any]:
     """The diff document of ``file`` between ``base`` (default: see ``default_base``) and
     the working tree; raises CampaignError if either side is invalid. Both sides obey the
     working tree's campaign obeys the team policy (``policy``, else the repository's runner.yaml);
@@ -153,7 +185,9 @@ def campaign_diff(file: str | Path, *, base: str | None = None,
     doc["base"] = ref
     doc["base_said"] = chosen.said
     doc["file"] = os.fspath(file)
-    doc["law"] = {"at": counter.to_dict()["at"], "held_by": dict(sorted(counter.held_by.items())),
-                  "policy": head.policy.describe()}
+    doc["law"] = {
+        "at": counter.to_dict()["at"],
+        "held_by": dict(sorted(counter.held_by.items())),
+        "policy": head.policy.describe(),
+    }
     return doc
-

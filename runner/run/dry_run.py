@@ -48,25 +48,36 @@ class PlanOutcome:
         return {s.id: s.effect for s in self.campaign.steps}
 
 
-def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: str | Path | None = None,
-         show_recipients: bool = False, previews: int = 3, at: str | None = None,
-         policy: str | Path | None = None, caps: CapSource | None = None,
-         consent: Mapping[str, Standing] | None = None) -> PlanOutcome:
+def plan(
+    source: str | Path | Campaign,
+    *,
+    journal: Journal | None = None,
+    out: str | Path | None = None,
+    show_recipients: bool = False,
+    previews: int = 3,
+    at: str | None = None,
+    policy: str | Path | None = None,
+    caps: CapSource | None = None,
+    consent: Mapping[str, Standing] | None = None,
+) -> PlanOutcome:
     """Plan a campaign (a file, or one already loaded). ``journal``: an earlier run's (see ``runner.store.journal.Journal``),
     to say per request what it did; ``out``: write every request there, atomically;
     ``policy``: a policy file instead of the repository's runner.yaml; ``caps``: frequency caps
     read from the state, to count what they hold; ``consent``: the state's consent ledger (its
     opted-out and held chats are left out)."""
     campaign = source if isinstance(source, Campaign) else load_campaign(source, policy=policy)
-    planner = Planner(campaign, show_recipients=show_recipients, previews=previews,
-                      consent=consent)
+    planner = Planner(campaign, show_recipients=show_recipients, previews=previews, consent=consent)
     overlay = JournalOverlay(journal, campaign.revision) if journal is not None else None
     requests = planner.requests()
     stream: Annotated = overlay.annotate(requests) if overlay else ((r, None) for r in requests)
     timing = None
     # The schedule section is shown when the campaign has a schedule (or --at asks); the law's
     # hours and caps are counted always and shown when they hold something.
-    scheduled = campaign.schedule_rules is not None or any(s.delay_seconds for s in campaign.steps) or bool(at)
+    scheduled = (
+        campaign.schedule_rules is not None
+        or any(s.delay_seconds for s in campaign.steps)
+        or bool(at)
+    )
     if scheduled or campaign.law.active or caps is not None:
         try:
             when = parse_at(at or "now")
@@ -85,14 +96,20 @@ def plan(source: str | Path | Campaign, *, journal: Journal | None = None, out: 
             return header(campaign, inputs, requests=s.requests, messages=s.messages, at=at)
 
         # Without a journal or a schedule to observe, the requests go straight to their lines.
-        lines: Iterable[str] = (map(dump_line, requests)
-                                if overlay is None and (timing is None or planner.observer)
-                                else (_line(req, entry) for req, entry in stream))
+        lines: Iterable[str] = (
+            map(dump_line, requests)
+            if overlay is None and (timing is None or planner.observer)
+            else (_line(req, entry) for req, entry in stream)
+        )
         try:
             _write_out(Path(out), lines, planner.raise_if_invalid, head)
         except OSError as err:
-            raise CampaignError(Problem(f"cannot write the plan to {out}: {err.strerror}",
-                                        hint="choose a path in a folder you can write")) from None
+            raise CampaignError(
+                Problem(
+                    f"cannot write the plan to {out}: {err.strerror}",
+                    hint="choose a path in a folder you can write",
+                )
+            ) from None
     else:
         for _ in stream:
             pass
@@ -114,15 +131,17 @@ def _line(req: PlannedRequest, entry: JournalEntry | None) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _observe(stream: Annotated,
-             timing: ScheduleCounter) -> Iterator[tuple[PlannedRequest, JournalEntry | None]]:
+def _observe(
+    stream: Annotated, timing: ScheduleCounter
+) -> Iterator[tuple[PlannedRequest, JournalEntry | None]]:
     for req, entry in stream:
         timing.observe(req, entry)
         yield req, entry
 
 
-def _write_out(path: Path, lines: Iterable[str], check: Callable[[], None],
-               head: Callable[[], dict[str, Any]]) -> None:
+def _write_out(
+    path: Path, lines: Iterable[str], check: Callable[[], None], head: Callable[[], dict[str, Any]]
+) -> None:
     """Write atomically: an invalid campaign leaves no half-written plan behind. The header
     (first line) holds the counts, so the requests are spooled first. A symlink is followed
     (its target is replaced); a pipe or device (/dev/stdout) is written directly."""

@@ -73,62 +73,112 @@ class CollectResult:
     checked: list[str] = field(default_factory=list)  # a window's chats (``collect_windows``)
 
 
-async def collect(checks: list[ChatToCheck], *, base_url: str, api_key: str,
-                  concurrency: int = 4, rate_per_second: float | None = 5.0,
-                  transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0,
-                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                  max_attempts: int = 5, rng: random.Random | None = None,
-                  http_stack: Stack = Stack.FAST, words: Vocabulary = DEFAULT_WORDS,
-                  campaign: str | None = None,
-                  contacts: dict[str, Contact] | None = None) -> CollectResult:
+async def collect(
+    checks: list[ChatToCheck],
+    *,
+    base_url: str,
+    api_key: str,
+    concurrency: int = 4,
+    rate_per_second: float | None = 5.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timeout: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    max_attempts: int = 5,
+    rng: random.Random | None = None,
+    http_stack: Stack = Stack.FAST,
+    words: Vocabulary = DEFAULT_WORDS,
+    campaign: str | None = None,
+    contacts: dict[str, Contact] | None = None,
+) -> CollectResult:
     """Read every chat's inbound replies (runner.run.replies) into ledger events; ``contacts``
     (the ledger's) name the step each chat's replies answered."""
     cursors: dict[str, int] = {}
     result = await collect_windows(
-        [checks], len(checks), base_url=base_url, api_key=api_key, concurrency=concurrency,
-        rate_per_second=rate_per_second, transport=transport, timeout=timeout, sleep=sleep,
-        max_attempts=max_attempts, rng=rng, http_stack=http_stack, words=words,
-        campaign=campaign, contacts_of=lambda chats: contacts or {},
-        on_window=lambda w: cursors.update(w.cursors))
+        [checks],
+        len(checks),
+        base_url=base_url,
+        api_key=api_key,
+        concurrency=concurrency,
+        rate_per_second=rate_per_second,
+        transport=transport,
+        timeout=timeout,
+        sleep=sleep,
+        max_attempts=max_attempts,
+        rng=rng,
+        http_stack=http_stack,
+        words=words,
+        campaign=campaign,
+        contacts_of=lambda chats: contacts or {},
+        on_window=lambda w: cursors.update(w.cursors),
+    )
     result.cursors = cursors
     return result
 
 
-async def collect_windows(windows: Iterable[list[ChatToCheck]], chats: int, *, base_url: str,
-                          api_key: str, on_window: Callable[[CollectResult], None],
-                          contacts_of: Callable[[list[str]], dict[str, Contact]],
-                          concurrency: int = 4, rate_per_second: float | None = 5.0,
-                          transport: httpx.AsyncBaseTransport | None = None,
-                          timeout: float = 30.0,
-                          sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                          max_attempts: int = 5, rng: random.Random | None = None,
-                          http_stack: Stack = Stack.FAST, words: Vocabulary = DEFAULT_WORDS,
-                          campaign: str | None = None) -> CollectResult:
+async def collect_windows(
+    windows: Iterable[list[ChatToCheck]],
+    chats: int,
+    *,
+    base_url: str,
+    api_key: str,
+    on_window: Callable[[CollectResult], None],
+    contacts_of: Callable[[list[str]], dict[str, Contact]],
+    concurrency: int = 4,
+    rate_per_second: float | None = 5.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timeout: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    max_attempts: int = 5,
+    rng: random.Random | None = None,
+    http_stack: Stack = Stack.FAST,
+    words: Vocabulary = DEFAULT_WORDS,
+    campaign: str | None = None,
+) -> CollectResult:
     """``collect`` a window of chats at a time (runner.run.replies.chat_windows): each window's
     events and cursors go to ``on_window`` (which records them) before the next is read, so
     memory holds one window. The result totals the counts and keeps the events (one per reply
     that means something), not the cursors."""
     result = CollectResult(chats=chats)
     concurrency = max(1, concurrency)
-    options = ApiOptions(base_url=base_url, rate_per_second=rate_per_second,
-                         concurrency=concurrency, max_attempts=max_attempts,
-                         http_stack=http_stack)
-    async with ApiClient(base_url, api_key, timeout=timeout, concurrency=concurrency,
-                         transport=transport, stack=http_stack) as api:
-        fetcher = Fetcher(api, RateLimiter(rate_per_second), options, sleep=sleep,
-                          rng=rng or random.Random())
+    options = ApiOptions(
+        base_url=base_url,
+        rate_per_second=rate_per_second,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        http_stack=http_stack,
+    )
+    async with ApiClient(
+        base_url,
+        api_key,
+        timeout=timeout,
+        concurrency=concurrency,
+        transport=transport,
+        stack=http_stack,
+    ) as api:
+        fetcher = Fetcher(
+            api, RateLimiter(rate_per_second), options, sleep=sleep, rng=rng or random.Random()
+        )
         try:
             for checks in windows:
                 read = await read_replies(checks, fetcher, concurrency=concurrency)
-                window = CollectResult(chats=len(checks), requests=read.requests,
-                                       not_found=read.not_found, failed=read.failed,
-                                       checked=[c.chat for c in checks])
+                window = CollectResult(
+                    chats=len(checks),
+                    requests=read.requests,
+                    not_found=read.not_found,
+                    failed=read.failed,
+                    checked=[c.chat for c in checks],
+                )
                 contacts = contacts_of([c.check.chat for c in read.chats]) if read.chats else {}
                 for chat in read.chats:
                     window.replies += len(chat.messages)
                     contact = contacts.get(chat.check.chat)
-                    found = events_of(chat.check.chat, chat.messages, words, campaign=campaign,
-                                      step=contact.last_step if contact is not None else None)
+                    found = events_of(
+                        chat.check.chat,
+                        chat.messages,
+                        words,
+                        campaign=campaign,
+                        step=contact.last_step if contact is not None else None,
+                    )
                     window.events.extend(found.events)
                     if found.cursor_ms is not None:
                         window.cursors[chat.check.chat] = found.cursor_ms
@@ -138,10 +188,12 @@ async def collect_windows(windows: Iterable[list[ChatToCheck]], chats: int, *, b
                 result.not_found += window.not_found
                 result.failed.extend(window.failed)
         except ReadUnauthorized:
-            raise StoppedEarly("the API refused the key (401)",
-                               hint=f"check BLOOIO_API_KEY (refused by {options.base_url}; "
-                                    "--base-url or BLOOIO_BASE_URL chooses the API); what was "
-                                    "read before is recorded, nothing else was written") from None
+            raise StoppedEarly(
+                "the API refused the key (401)",
+                hint=f"check BLOOIO_API_KEY (refused by {options.base_url}; "
+                "--base-url or BLOOIO_BASE_URL chooses the API); what was "
+                "read before is recorded, nothing else was written",
+            ) from None
         finally:
             result.requests = fetcher.requests
     return result
@@ -193,16 +245,20 @@ def not_yet_in(path: Path, optouts: list[Exported], campaign_file: str) -> list[
     return [first[c] for c in sorted(first)]
 
 
-def export(path: Path, optouts: list[Exported], campaign_file: str, *,
-           dry_run: bool = False) -> list[Exported]:
+def export(
+    path: Path, optouts: list[Exported], campaign_file: str, *, dry_run: bool = False
+) -> list[Exported]:
     """Append the opt-outs the file does not hold yet, sorted, and return them.
 
     A plain list gets `<id>  # opted out <date> via <WORD>` lines; a CSV with a `to` column gets
     rows (the note in a note/comment/reason column when it has one). Through a symlink, its
     target is written (replacing the link would fork a shared list)."""
     if not path.is_file() and not path.parent.is_dir():
-        raise CampaignError(f"cannot create the suppression file {path}: its folder does not exist",
-                            file=campaign_file, hint="create the folder or fix the `suppress` path")
+        raise CampaignError(
+            f"cannot create the suppression file {path}: its folder does not exist",
+            file=campaign_file,
+            hint="create the folder or fix the `suppress` path",
+        )
     target = Path(os.path.realpath(path))
     if dry_run:
         return not_yet_in(path, optouts, campaign_file)

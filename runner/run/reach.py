@@ -35,7 +35,12 @@ from runner.http.ratelimit import RateLimiter
 from runner.http.retry import StopReason, retrying
 
 IMESSAGE, SMS_ONLY, UNREACHABLE, PARTIAL, UNKNOWN = (
-    "imessage", "sms_only", "unreachable", "partial", "unknown")
+    "imessage",
+    "sms_only",
+    "unreachable",
+    "partial",
+    "unknown",
+)
 CATEGORIES = (IMESSAGE, SMS_ONLY, UNREACHABLE, PARTIAL, UNKNOWN)
 # What an SMS/RCS message loses, by the request field that asks for it.
 FEATURES = ("effect", "link_preview", "typing_indicator", "reply")
@@ -71,13 +76,17 @@ class CapVerdict(EndpointVerdict[CheckKind]):
     retry_after: float | None = None
 
 
-def classify_capabilities(status: int, raw: bytes, headers: httpx.Headers | dict[str, str],
-                          now: float) -> CapVerdict:
+def classify_capabilities(
+    status: int, raw: bytes, headers: httpx.Headers | dict[str, str], now: float
+) -> CapVerdict:
     """What a capabilities response says (API reference §5: 200, 400, 401, 503)."""
     return capability_verdict(read_response(status, raw, headers, now, CAPABILITIES))
 
 
-_CHECK_KINDS = {Disposition.UNAUTHORIZED: CheckKind.UNAUTHORIZED, Disposition.GONE: CheckKind.INVALID}
+_CHECK_KINDS = {
+    Disposition.UNAUTHORIZED: CheckKind.UNAUTHORIZED,
+    Disposition.GONE: CheckKind.INVALID,
+}
 
 
 def capability_verdict(reading: Reading) -> CapVerdict:
@@ -86,8 +95,9 @@ def capability_verdict(reading: Reading) -> CapVerdict:
         caps = (reading.payload or {}).get("capabilities")
         if not isinstance(caps, dict):
             return CapVerdict(CheckKind.RETRY, error="unreadable capabilities response")
-        return CapVerdict(CheckKind.OK, imessage=caps.get("imessage") is True,
-                          sms=caps.get("sms") is True)
+        return CapVerdict(
+            CheckKind.OK, imessage=caps.get("imessage") is True, sms=caps.get("sms") is True
+        )
     kind = _CHECK_KINDS.get(reading.disposition, CheckKind.RETRY)
     return CapVerdict(kind, error=reading.why, retry_after=reading.retry_after)
 
@@ -106,16 +116,20 @@ class CapabilityCache:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS capabilities (base TEXT NOT NULL, contact TEXT NOT "
                 "NULL, imessage INTEGER NOT NULL, sms INTEGER NOT NULL, invalid TEXT, "
-                "checked_at REAL NOT NULL, PRIMARY KEY (base, contact))")
+                "checked_at REAL NOT NULL, PRIMARY KEY (base, contact))"
+            )
         except sqlite3.DatabaseError as err:
-            raise CampaignError(f"cannot open the reach cache: {err}", file=str(path),
-                                hint="delete it; it only saves repeated checks") from None
+            raise CampaignError(
+                f"cannot open the reach cache: {err}",
+                file=str(path),
+                hint="delete it; it only saves repeated checks",
+            ) from None
 
     def fresh(self, contacts: Iterable[str], max_age: float, now: float) -> dict[str, Capability]:
         found: dict[str, Capability] = {}
         wanted = list(contacts)
         for i in range(0, len(wanted), 500):
-            chunk = wanted[i:i + 500]
+            chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
             for contact, im, sms, invalid, at in self._db.execute(
                 f"SELECT contact, imessage, sms, invalid, checked_at FROM capabilities "
@@ -126,12 +140,15 @@ class CapabilityCache:
         return found
 
     def put(self, caps: Iterable[Capability]) -> None:
-        rows = [(self.base, c.contact, int(c.imessage), int(c.sms), c.invalid, c.checked_at)
-                for c in caps]
+        rows = [
+            (self.base, c.contact, int(c.imessage), int(c.sms), c.invalid, c.checked_at)
+            for c in caps
+        ]
         if rows:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "INSERT OR REPLACE INTO capabilities VALUES (?, ?, ?, ?, ?, ?)", rows)
+                "INSERT OR REPLACE INTO capabilities VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
             self._db.execute("COMMIT")
 
     def close(self) -> None:
@@ -154,13 +171,20 @@ class CheckResult:
 
 
 class CapabilityChecker(ApiCaller[ReachOptions]):
-    def __init__(self, *, api_key: str, options: ReachOptions,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 limiter: RateLimiter | None = None, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
-                         rng=rng)
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        options: ReachOptions,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(
+            api_key=api_key, options=options, transport=transport, limiter=limiter, rng=rng
+        )
         self._clock = clock
         self._sleep = sleep
 
@@ -197,11 +221,11 @@ class CapabilityChecker(ApiCaller[ReachOptions]):
 
         verdict = (await retrying(try_once, self.options, self._rng, self._sleep)).verdict
         if verdict.kind is CheckKind.OK:
-            result.caps[contact] = Capability(contact, verdict.imessage, verdict.sms,
-                                              self._clock())
+            result.caps[contact] = Capability(contact, verdict.imessage, verdict.sms, self._clock())
         elif verdict.kind is CheckKind.INVALID:
-            result.caps[contact] = Capability(contact, False, False, self._clock(),
-                                              verdict.error or "invalid contact")
+            result.caps[contact] = Capability(
+                contact, False, False, self._clock(), verdict.error or "invalid contact"
+            )
         elif verdict.kind is CheckKind.UNAUTHORIZED:
             self.request_stop(StopReason.UNAUTHORIZED)
         elif verdict.kind is CheckKind.RETRY:
@@ -223,8 +247,9 @@ def step_features(body: dict[str, Any], replies: bool) -> frozenset[str]:
     if body.get("effect"):
         used.add("effect")
     parts = body.get("parts") or []
-    if body.get("link_preview") or any(isinstance(p, dict) and p.get("link_preview")
-                                       for p in parts):
+    if body.get("link_preview") or any(
+        isinstance(p, dict) and p.get("link_preview") for p in parts
+    ):
         used.add("link_preview")
     if body.get("use_typing_indicator") is True:
         used.add("typing_indicator")
@@ -267,8 +292,14 @@ def category(chat: str, caps: dict[str, Capability]) -> tuple[str, str]:
     return UNREACHABLE, "neither iMessage nor SMS"
 
 
-def analyse(audience: Iterable[Audience], caps: dict[str, Capability], skipped_groups: int,
-            show_recipients: bool, *, unreachable_limit: int = 200) -> dict[str, Any]:
+def analyse(
+    audience: Iterable[Audience],
+    caps: dict[str, Capability],
+    skipped_groups: int,
+    show_recipients: bool,
+    *,
+    unreachable_limit: int = 200,
+) -> dict[str, Any]:
     """The reach document (``reach --format json``, schema_version 1)."""
     counts = {c: 0 for c in CATEGORIES}
     emails_without = 0
@@ -282,11 +313,18 @@ def analyse(audience: Iterable[Audience], caps: dict[str, Capability], skipped_g
         if cat == UNREACHABLE and reason == "email without iMessage":
             emails_without += 1
         if cat in (UNREACHABLE, PARTIAL, UNKNOWN) and len(listed) < unreachable_limit:
-            listed.append({"recipient": display_chat(a.chat, show_recipients),
-                           "category": cat, "reason": reason})
+            listed.append(
+                {
+                    "recipient": display_chat(a.chat, show_recipients),
+                    "category": cat,
+                    "reason": reason,
+                }
+            )
         for step, used in a.steps.items():
-            s = steps.setdefault(step, {"recipients": 0, **{c: 0 for c in CATEGORIES},
-                                        "drops": {f: 0 for f in FEATURES}})
+            s = steps.setdefault(
+                step,
+                {"recipients": 0, **{c: 0 for c in CATEGORIES}, "drops": {f: 0 for f in FEATURES}},
+            )
             s["recipients"] += 1
             s[cat] += 1
             if cat == SMS_ONLY:
@@ -306,8 +344,12 @@ def analyse(audience: Iterable[Audience], caps: dict[str, Capability], skipped_g
     }
 
 
-_DROP_TEXT = {"effect": "the effect", "link_preview": "the link preview",
-              "typing_indicator": "the typing indicator", "reply": "the inline reply"}
+_DROP_TEXT = {
+    "effect": "the effect",
+    "link_preview": "the link preview",
+    "typing_indicator": "the typing indicator",
+    "reply": "the inline reply",
+}
 
 
 def render_text(doc: dict[str, Any]) -> str:
@@ -317,37 +359,51 @@ def render_text(doc: dict[str, Any]) -> str:
     def pct(x: int) -> str:
         return f"{100.0 * x / n:.1f}%" if n else "-"
 
-    lines = [f"Reach of {n:,} recipients ({doc['contacts_checked']:,} contacts checked"
-             f"{', ' + doc['cache_note'] if doc.get('cache_note') else ''}):",
-             f"  iMessage {c[IMESSAGE]:,} ({pct(c[IMESSAGE])}), SMS only {c[SMS_ONLY]:,} "
-             f"({pct(c[SMS_ONLY])}), nothing {c[UNREACHABLE]:,} ({pct(c[UNREACHABLE])})"
-             + (f", group chats with members left out {c[PARTIAL]:,}" if c[PARTIAL] else "")
-             + (f", not checked (no answer) {c[UNKNOWN]:,}" if c[UNKNOWN] else "")]
+    lines = [
+        f"Reach of {n:,} recipients ({doc['contacts_checked']:,} contacts checked"
+        f"{', ' + doc['cache_note'] if doc.get('cache_note') else ''}):",
+        f"  iMessage {c[IMESSAGE]:,} ({pct(c[IMESSAGE])}), SMS only {c[SMS_ONLY]:,} "
+        f"({pct(c[SMS_ONLY])}), nothing {c[UNREACHABLE]:,} ({pct(c[UNREACHABLE])})"
+        + (f", group chats with members left out {c[PARTIAL]:,}" if c[PARTIAL] else "")
+        + (f", not checked (no answer) {c[UNKNOWN]:,}" if c[UNKNOWN] else ""),
+    ]
     if doc.get("no_answer_reason"):
-        lines.append(f"  no answer for {doc['no_answer']:,} contacts (most: {doc['no_answer_reason']})")
+        lines.append(
+            f"  no answer for {doc['no_answer']:,} contacts (most: {doc['no_answer_reason']})"
+        )
     if doc["emails_without_imessage"]:
-        lines.append(f"  of which emails without iMessage (they get nothing): "
-                     f"{doc['emails_without_imessage']:,}")
+        lines.append(
+            f"  of which emails without iMessage (they get nothing): "
+            f"{doc['emails_without_imessage']:,}"
+        )
     if doc["skipped_groups"]:
-        lines.append(f"  {doc['skipped_groups']:,} group id(s) (grp_...) skipped: their "
-                     "members are not known to the runner, so they are not checked")
+        lines.append(
+            f"  {doc['skipped_groups']:,} group id(s) (grp_...) skipped: their "
+            "members are not known to the runner, so they are not checked"
+        )
     lines.append("Per step:")
     for step, s in doc["steps"].items():
         drops = [f"{s['drops'][f]:,} without {_DROP_TEXT[f]}" for f in FEATURES if s["drops"][f]]
         lost = s[UNREACHABLE]
-        lines.append(f"  {step}: {s['recipients']:,} recipients, {s[SMS_ONLY]:,} by SMS"
-                     + (f" ({', '.join(drops)})" if drops else "")
-                     + (f", {lost:,} get nothing" if lost else ""))
+        lines.append(
+            f"  {step}: {s['recipients']:,} recipients, {s[SMS_ONLY]:,} by SMS"
+            + (f" ({', '.join(drops)})" if drops else "")
+            + (f", {lost:,} get nothing" if lost else "")
+        )
     if doc["unreachable"]:
-        lines.append("Unreachable or partly reachable"
-                     + (" (masked; --show-recipients to see them)" if doc["recipients_masked"]
-                        else "") + ":")
+        lines.append(
+            "Unreachable or partly reachable"
+            + (" (masked; --show-recipients to see them)" if doc["recipients_masked"] else "")
+            + ":"
+        )
         for u in doc["unreachable"]:
             lines.append(f"  {u['recipient']}  {u['category']}: {u['reason']}")
         if doc["unreachable_listed"] < c[UNREACHABLE] + c[PARTIAL] + c[UNKNOWN]:
             lines.append("  ... (list truncated; --format json has the same first entries)")
     if doc.get("stop_reason"):
-        why = {StopReason.UNAUTHORIZED: "the API key was refused (401)",
-               StopReason.INTERRUPTED: "interrupted"}.get(doc["stop_reason"], doc["stop_reason"])
+        why = {
+            StopReason.UNAUTHORIZED: "the API key was refused (401)",
+            StopReason.INTERRUPTED: "interrupted",
+        }.get(doc["stop_reason"], doc["stop_reason"])
         lines.append(f"Stopped early: {why}; the counts above are incomplete")
     return "\n".join(lines) + "\n"

@@ -36,8 +36,12 @@ def parse_max_age(text: str) -> float:
     """`--max-age`: how old a cached answer may be, as a duration (45s, 30m, 2h, 7d)."""
     seconds = parse_delay(text)
     if seconds is None:
-        raise CampaignError(Problem(f"--max-age: {text!r} is not a duration",
-                                    hint="e.g. 30m, 12h or 7d (0s re-checks everything)"))
+        raise CampaignError(
+            Problem(
+                f"--max-age: {text!r} is not a duration",
+                hint="e.g. 30m, 12h or 7d (0s re-checks everything)",
+            )
+        )
     return float(seconds)
 
 
@@ -52,9 +56,16 @@ def audience_of(campaign: Campaign) -> tuple[list[Audience], int]:
         if chat.startswith("grp_"):
             skipped_groups += 1
             continue
-        audience.append(Audience(chat, {
-            r.step.id: step_features(r.body, r.step.reply_to_step is not None)
-            for r in rendered if r.body is not None}))
+        audience.append(
+            Audience(
+                chat,
+                {
+                    r.step.id: step_features(r.body, r.step.reply_to_step is not None)
+                    for r in rendered
+                    if r.body is not None
+                },
+            )
+        )
     planner.raise_if_invalid()
     return audience, skipped_groups
 
@@ -77,11 +88,20 @@ class ReachOutcome:
         return exitcodes.OK
 
 
-def reach(file: str | Path, *, state_dir: str | Path | None = None, max_age: str = "7d",
-          show_recipients: bool = False, base_url: str | None = None, rate: float | None = None,
-          concurrency: int | None = None, request_timeout: float = 30.0,
-          backoff_base: float = 0.5, api_key: str | None = None,
-          http_stack: str | None = None) -> ReachOutcome:
+def reach(
+    file: str | Path,
+    *,
+    state_dir: str | Path | None = None,
+    max_age: str = "7d",
+    show_recipients: bool = False,
+    base_url: str | None = None,
+    rate: float | None = None,
+    concurrency: int | None = None,
+    request_timeout: float = 30.0,
+    backoff_base: float = 0.5,
+    api_key: str | None = None,
+    http_stack: str | None = None,
+) -> ReachOutcome:
     """Who gets iMessage, only SMS, or nothing; answers are cached under ``state_dir``.
 
     The API key is needed (and read from BLOOIO_API_KEY when not given) only when some
@@ -89,16 +109,24 @@ def reach(file: str | Path, *, state_dir: str | Path | None = None, max_age: str
     """
     age = parse_max_age(max_age)
     campaign = load_campaign(file)
-    send = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
-                           concurrency=concurrency, timeout=request_timeout, max_attempts=4,
-                           http_stack=http_stack)
+    send = resolve_options(
+        campaign.send_options,
+        base_url=base_url,
+        rate=rate,
+        concurrency=concurrency,
+        timeout=request_timeout,
+        max_attempts=4,
+        http_stack=http_stack,
+    )
     audience, skipped_groups = audience_of(campaign)
     contacts = sorted({c for a in audience for c in contacts_of(a.chat)})
 
     # The capability cache is this machine's: with a database state it stays in the folder.
     state = locate_state(state_dir, file, policy=campaign.policy)
-    cache = CapabilityCache(state.path if isinstance(state, FolderState)
-                            else default_state_dir(anchor_of(file)), send.base_url)
+    cache = CapabilityCache(
+        state.path if isinstance(state, FolderState) else default_state_dir(anchor_of(file)),
+        send.base_url,
+    )
     try:
         caps = cache.fresh(contacts, age, time.time())
         missing = [c for c in contacts if c not in caps]
@@ -108,10 +136,15 @@ def reach(file: str | Path, *, state_dir: str | Path | None = None, max_age: str
         if missing:
             checker = CapabilityChecker(
                 api_key=api_key if api_key is not None else api_key_from_env("reach"),
-                options=ReachOptions(base_url=send.base_url, rate_per_second=send.rate_per_second,
-                                     concurrency=send.concurrency,
-                                     request_timeout=request_timeout, backoff_base=backoff_base,
-                                     http_stack=send.http_stack))
+                options=ReachOptions(
+                    base_url=send.base_url,
+                    rate_per_second=send.rate_per_second,
+                    concurrency=send.concurrency,
+                    request_timeout=request_timeout,
+                    backoff_base=backoff_base,
+                    http_stack=send.http_stack,
+                ),
+            )
 
             async def go() -> CheckResult:
                 remove = install_signal_handlers(checker)  # type: ignore[arg-type]
@@ -129,15 +162,18 @@ def reach(file: str | Path, *, state_dir: str | Path | None = None, max_age: str
             stop_reason, failed = result.stop_reason, result.failed
             answered = len(result.caps)
     except sqlite3.Error as err:  # a read-only or full state folder: no traceback
-        raise CampaignError(f"cannot use the capability cache in {cache.path.parent}: {err}",
-                            file=str(cache.path),
-                            hint="pass --state DIR with a folder you can write (answers are "
-                                 "cached there)") from None
+        raise CampaignError(
+            f"cannot use the capability cache in {cache.path.parent}: {err}",
+            file=str(cache.path),
+            hint="pass --state DIR with a folder you can write (answers are cached there)",
+        ) from None
     finally:
         cache.close()
     doc = analyse(audience, caps, skipped_groups, show_recipients)
-    doc["cache_note"] = (f"{len(contacts) - len(missing):,} from the cache (younger than "
-                         f"{max_age}), {len(missing):,} asked now")
+    doc["cache_note"] = (
+        f"{len(contacts) - len(missing):,} from the cache (younger than "
+        f"{max_age}), {len(missing):,} asked now"
+    )
     doc["no_answer"] = len(failed)
     # The commonest reason, as the client words a network failure (host, phase, reason).
     doc["no_answer_reason"] = Counter(failed.values()).most_common(1)[0][0] if failed else None

@@ -30,16 +30,23 @@ def rehearsal_now(now: str, base_url: str) -> float:
     """The epoch seconds ``now`` names (ISO 8601 with an offset, or "emulator": the clock of
     the emulator at ``base_url``); CampaignError against the live API or when unreadable."""
     if is_live(base_url):
-        raise CampaignError(Problem(
-            f"--now is for rehearsals: {base_url} is the live API",
-            hint="point BLOOIO_BASE_URL (or --base-url) at the emulator: campaign emulator --port 8765"))
+        raise CampaignError(
+            Problem(
+                f"--now is for rehearsals: {base_url} is the live API",
+                hint="point BLOOIO_BASE_URL (or --base-url) at the emulator: campaign emulator --port 8765",
+            )
+        )
     if now.strip().lower() == EMULATOR:
         return _emulator_clock(base_url)
     try:
         return parse_at(now).timestamp()
     except ScheduleError as err:
-        raise CampaignError(Problem(f"--now: {err}", hint=err.hint or "e.g. --now 2026-12-09T10:00:00Z, "
-                                                                       "or --now emulator")) from None
+        raise CampaignError(
+            Problem(
+                f"--now: {err}",
+                hint=err.hint or "e.g. --now 2026-12-09T10:00:00Z, or --now emulator",
+            )
+        ) from None
 
 
 def rehearsal_clock(now: str | None, base_url: str) -> Callable[[], float]:
@@ -61,6 +68,9 @@ def _emulator_clock(base_url: str) -> float:
         root = control.loopback_root(base_url)
         return float(control.call(root, "GET", "clock", timeout=5.0)["now_ms"]) / 1000
     except (OSError, ValueError, KeyError, TypeError, control.ControlError) as err:
-        raise CampaignError(Problem(
-            f"--now emulator: cannot read the emulator's clock at {base_url} ({err})",
-            hint="start it (campaign emulator --port 8765) or give a time: --now 2026-12-09T10:00:00Z")) from None
+        raise CampaignError(
+            Problem(
+                f"--now emulator: cannot read the emulator's clock at {base_url} ({err})",
+                hint="start it (campaign emulator --port 8765) or give a time: --now 2026-12-09T10:00:00Z",
+            )
+        ) from None

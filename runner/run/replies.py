@@ -53,8 +53,9 @@ class ChatWindows:
     pages: Iterator[list[ChatToCheck]]
 
 
-def chat_windows(journal: Journal, since_ms: int | None = None, *, cursors: bool = False,
-                 size: int | None = None) -> ChatWindows:
+def chat_windows(
+    journal: Journal, since_ms: int | None = None, *, cursors: bool = False, size: int | None = None
+) -> ChatWindows:
     """Every chat the journal shows a send attempt to, read from a little before its first
     attempt (``since_ms`` replaces that), ``size`` chats at a time (sorted), so a campaign of a
     million chats is never held at once. An attempt whose outcome is unknown or pending may
@@ -68,8 +69,9 @@ def chat_windows(journal: Journal, since_ms: int | None = None, *, cursors: bool
             where = journal.reply_cursors_of(c.chat for c in page) if cursors else {}
             out = []
             for c in page:
-                since = since_ms if since_ms is not None else \
-                    int(c.first_attempt_at * 1000) - SKEW_MS
+                since = (
+                    since_ms if since_ms is not None else int(c.first_attempt_at * 1000) - SKEW_MS
+                )
                 if c.chat in where:
                     since = max(since, where[c.chat])
                 api_id = c.group_id if c.group_id and "," in c.chat else c.chat
@@ -119,8 +121,11 @@ class Fetcher:
             raise ReadUnauthorized()
         if gave_up:
             # A network error as the client words it (host, phase, reason; redacted).
-            raise ReadFailed((reading.message or reading.error_kind or "network error")
-                             if reading.http_status is None else f"HTTP {reading.http_status}")
+            raise ReadFailed(
+                (reading.message or reading.error_kind or "network error")
+                if reading.http_status is None
+                else f"HTTP {reading.http_status}"
+            )
         return reading
 
 
@@ -131,8 +136,9 @@ class ChatReplies:
     complete: bool = True  # False: pages remain past ``max_pages`` (read by the next pass)
 
 
-async def inbound_messages(fetcher: Fetcher, check: ChatToCheck,
-                           max_pages: int = MAX_PAGES) -> ChatReplies | None:
+async def inbound_messages(
+    fetcher: Fetcher, check: ChatToCheck, max_pages: int = MAX_PAGES
+) -> ChatReplies | None:
     """The inbound messages of one chat since `check.since_ms`, oldest first, at most
     ``max_pages`` pages; None if the API does not know the chat. Raises ReadFailed when retries
     run out or an answer makes no sense."""
@@ -140,17 +146,26 @@ async def inbound_messages(fetcher: Fetcher, check: ChatToCheck,
     out: list[dict[str, Any]] = []
     offset = 0
     for _ in range(max_pages):
-        params = {"direction": "inbound", "since": check.since_ms, "sort": "asc",
-                  "limit": PAGE_LIMIT, "offset": offset}
+        params = {
+            "direction": "inbound",
+            "since": check.since_ms,
+            "sort": "asc",
+            "limit": PAGE_LIMIT,
+            "offset": offset,
+        }
         reading = await fetcher.get(path, params)
         if reading.disposition is Disposition.GONE:
             return None
         body = reading.payload
-        if reading.disposition is not Disposition.OK or body is None \
-                or not isinstance(body.get("messages"), list):
+        if (
+            reading.disposition is not Disposition.OK
+            or body is None
+            or not isinstance(body.get("messages"), list)
+        ):
             message = reading.message
-            raise ReadFailed(f"HTTP {reading.http_status}"
-                             + (f": {message[:200]}" if message else ""))
+            raise ReadFailed(
+                f"HTTP {reading.http_status}" + (f": {message[:200]}" if message else "")
+            )
         page = body["messages"]
         out.extend(page)
         total = (body.get("pagination") or {}).get("total")
@@ -183,9 +198,14 @@ class ReadTally:
         self.requests += read.requests
 
 
-async def read_replies(checks: list[ChatToCheck], fetcher: Fetcher, *, concurrency: int,
-                       max_pages: int = MAX_PAGES,
-                       stopping: Callable[[], bool] = lambda: False) -> ReadResult:
+async def read_replies(
+    checks: list[ChatToCheck],
+    fetcher: Fetcher,
+    *,
+    concurrency: int,
+    max_pages: int = MAX_PAGES,
+    stopping: Callable[[], bool] = lambda: False,
+) -> ReadResult:
     """Read every chat's inbound messages, ``concurrency`` chats at a time. A chat not started
     when ``stopping()`` turns true is left out. Raises ReadUnauthorized on a 401 (the other
     readings are cancelled)."""

@@ -136,9 +136,11 @@ def verdict_of(reading: Reading) -> Verdict:
                 Kind.ACCEPTED,
                 status,
                 message_id=payload.get("message_id")
-                if isinstance(payload.get("message_id"), str) else None,
+                if isinstance(payload.get("message_id"), str)
+                else None,
                 message_ids=[str(i) for i in ids] if isinstance(ids, list) else None,
-                group_id=payload.get("group_id") if isinstance(payload.get("group_id"), str)
+                group_id=payload.get("group_id")
+                if isinstance(payload.get("group_id"), str)
                 else None,
             )
         case Disposition.UNAUTHORIZED:
@@ -149,8 +151,13 @@ def verdict_of(reading: Reading) -> Verdict:
         case Disposition.RETRY if status is None:
             return Verdict(Kind.RETRY, None, "network_error", message)
         case Disposition.RETRY:
-            return Verdict(Kind.RETRY, status, code or f"http_{status}", message,
-                           retry_after=reading.retry_after)
+            return Verdict(
+                Kind.RETRY,
+                status,
+                code or f"http_{status}",
+                message,
+                retry_after=reading.retry_after,
+            )
     return Verdict(Kind.FAILED, status, code or f"http_{status}", message)
 
 
@@ -177,8 +184,9 @@ class RunStats:
 
     @property
     def done(self) -> int:
-        return (self.accepted + self.failed + self.pending + self.scheduled + self.expired
-                + self.kept)
+        return (
+            self.accepted + self.failed + self.pending + self.scheduled + self.expired + self.kept
+        )
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -210,7 +218,9 @@ class RunResult:
         if self.stop_reason is not None or self.stats.pending:
             return exitcodes.STOPPED
         if self.stats.failed or self.stats.expired:
-            return exitcodes.FAILED  # failed for good, or expired (past not_after): will never be sent
+            return (
+                exitcodes.FAILED
+            )  # failed for good, or expired (past not_after): will never be sent
         # Everything due was accepted; the rest waits on its schedule (re-run, or --wait).
         return exitcodes.WAITING if self.stats.scheduled else exitcodes.OK
 
@@ -247,8 +257,9 @@ class Executor(ApiCaller[SendOptions]):
         consent: ConsentGate | None = None,
         on_accepted: Callable[[str, float, int], None] | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
-                         rng=rng)
+        super().__init__(
+            api_key=api_key, options=options, transport=transport, limiter=limiter, rng=rng
+        )
         self.journal = journal
         self.revision = revision
         self.run_id = run_id
@@ -280,8 +291,14 @@ class Executor(ApiCaller[SendOptions]):
             self._stop.set()
         self.stats = RunStats(total=total)
         self._api = self.client(self.options.timeout)
-        self._fetcher = Fetcher(self._api, self._limiter, self.options, sleep=self._wait_retry,
-                                rng=self._rng, clock=self._wall)
+        self._fetcher = Fetcher(
+            self._api,
+            self._limiter,
+            self.options,
+            sleep=self._wait_retry,
+            rng=self._rng,
+            clock=self._wall,
+        )
         self._writer = JournalWriter(self.journal)
         self._writer.start()
         concurrency = self.options.concurrency
@@ -323,10 +340,17 @@ class Executor(ApiCaller[SendOptions]):
             reason = StopReason(self._cap["code"])
         if reason is None and self._exhausted:
             reason = StopReason.RETRIES_EXHAUSTED
-        return RunResult(stats, reason, self._cap, time.monotonic() - stats.started,
-                         self._consent.stats if self._consent is not None else None)
+        return RunResult(
+            stats,
+            reason,
+            self._cap,
+            time.monotonic() - stats.started,
+            self._consent.stats if self._consent is not None else None,
+        )
 
-    async def _feed(self, plan: Iterable[PlannedRequest], queue: asyncio.Queue[Group | None]) -> None:
+    async def _feed(
+        self, plan: Iterable[PlannedRequest], queue: asyncio.Queue[Group | None]
+    ) -> None:
         groups = group_by_recipient(plan)
         # On failure or cancellation this simply ends: run() cancels the workers, so no
         # sentinel is owed (a blocking put on a full queue nobody drains would hang).
@@ -363,8 +387,9 @@ class Executor(ApiCaller[SendOptions]):
             else:
                 await self._send_recipient(group)
 
-    def _leave_pending(self, rest: list[tuple[PlannedRequest, Entry | None]], *,
-                       kept: bool = False) -> None:
+    def _leave_pending(
+        self, rest: list[tuple[PlannedRequest, Entry | None]], *, kept: bool = False
+    ) -> None:
         """Count the requests a recipient will not get this run: accepted earlier, else
         pending (or, ``kept``, kept by the consent ledger: they left the plan)."""
         for _, entry in rest:
@@ -408,7 +433,9 @@ class Executor(ApiCaller[SendOptions]):
                 continue
             if blocked_by is not None:
                 self._mark_failed(
-                    req, body_hash, PREVIOUS_STEP_FAILED,
+                    req,
+                    body_hash,
+                    PREVIOUS_STEP_FAILED,
                     f"not sent: step {blocked_by!r} failed for this recipient",
                 )
                 continue
@@ -419,12 +446,18 @@ class Executor(ApiCaller[SendOptions]):
                     if entry is not None and entry.attempts and entry.status != EXPIRED:
                         # Tried before and never confirmed: it may have gone out. Resending
                         # could send past not_after, and "expired" would claim it never went.
-                        self._mark_failed(req, body_hash, UNCONFIRMED_PAST_NOT_AFTER,
-                                          "may have been sent before an earlier run stopped; "
-                                          "not retried past not_after")
+                        self._mark_failed(
+                            req,
+                            body_hash,
+                            UNCONFIRMED_PAST_NOT_AFTER,
+                            "may have been sent before an earlier run stopped; "
+                            "not retried past not_after",
+                        )
                         blocked_by = blocked_by or req.step
                         continue
-                    self._mark(req, body_hash, EXPIRED, "expired", "not_after passed before it was due")
+                    self._mark(
+                        req, body_hash, EXPIRED, "expired", "not_after passed before it was due"
+                    )
                     stats.expired += 1
                     continue
                 if ready.state != Wait.DUE:
@@ -435,7 +468,9 @@ class Executor(ApiCaller[SendOptions]):
                 parent_id = ids.get(req.reply_to_step)
                 if parent_id is None:
                     self._mark_failed(
-                        req, body_hash, REPLY_PARENT_MISSING,
+                        req,
+                        body_hash,
+                        REPLY_PARENT_MISSING,
                         f"step {req.reply_to_step!r} has no accepted message_id to reply to",
                     )
                     blocked_by = req.step
@@ -452,8 +487,9 @@ class Executor(ApiCaller[SendOptions]):
                 # chat's later steps stop here.
                 self._not_cleared(Clearance.KEPT, group[index:], body_hash)
                 return
-            delivered = await self._deliver(req, body, body_hash, established, prev_accepted,
-                                            index > 0)
+            delivered = await self._deliver(
+                req, body, body_hash, established, prev_accepted, index > 0
+            )
             state = delivered.status
             if state == SCHEDULED:
                 self._leave_scheduled(group[index:], None, "window_closed_while_queued")
@@ -481,8 +517,9 @@ class Executor(ApiCaller[SendOptions]):
                 return Clearance.STOPPED
             return await self._consent.read(chat, self._fetcher)
 
-    def _not_cleared(self, clearance: Clearance, rest: list[tuple[PlannedRequest, Entry | None]],
-                     body_hash: str) -> None:
+    def _not_cleared(
+        self, clearance: Clearance, rest: list[tuple[PlannedRequest, Entry | None]], body_hash: str
+    ) -> None:
         """A chat the run does not message: kept by the ledger (its requests are not sent and
         get no row: they left the plan), or its replies unread (left pending, said why)."""
         if clearance is Clearance.KEPT:
@@ -493,8 +530,13 @@ class Executor(ApiCaller[SendOptions]):
             self._leave_pending(rest)
             return
         req = rest[0][0]
-        self._mark(req, body_hash, PENDING, REPLIES_UNREAD,
-                   "not sent: this chat's new replies could not be read (never messaged blind)")
+        self._mark(
+            req,
+            body_hash,
+            PENDING,
+            REPLIES_UNREAD,
+            "not sent: this chat's new replies could not be read (never messaged blind)",
+        )
         self._leave_pending(rest)
 
     def _mark_failed(self, req: PlannedRequest, body_hash: str, code: str, message: str) -> None:
@@ -502,16 +544,29 @@ class Executor(ApiCaller[SendOptions]):
         self.stats.failed += 1
         self.stats.failures[code] += 1
 
-    def _mark(self, req: PlannedRequest, body_hash: str, status: RequestStatus, code: str,
-              message: str) -> None:
+    def _mark(
+        self, req: PlannedRequest, body_hash: str, status: RequestStatus, code: str, message: str
+    ) -> None:
         assert self._writer is not None
         self._writer.write(
-            Mark.of(req, self.revision, status=status, error_code=code, error_message=message,
-                    content_hash=body_hash, run_id=self.run_id, now=self._wall())
+            Mark.of(
+                req,
+                self.revision,
+                status=status,
+                error_code=code,
+                error_message=message,
+                content_hash=body_hash,
+                run_id=self.run_id,
+                now=self._wall(),
+            )
         )
 
-    def _leave_scheduled(self, rest: list[tuple[PlannedRequest, Entry | None]], due_at: float | None,
-                         reason: str = "not_due") -> None:
+    def _leave_scheduled(
+        self,
+        rest: list[tuple[PlannedRequest, Entry | None]],
+        due_at: float | None,
+        reason: str = "not_due",
+    ) -> None:
         """The rest of a recipient's steps wait for their time (a later run, or --wait); the
         journal says so (status "scheduled", why, and when the first of them falls due)."""
         stats = self.stats
@@ -529,15 +584,21 @@ class Executor(ApiCaller[SendOptions]):
             stats.next_due = due_at
 
     async def _deliver(
-        self, req: PlannedRequest, body: dict[str, Any], body_hash: str, established: bool,
-        prev_accepted: float | None = None, has_previous: bool = False,
+        self,
+        req: PlannedRequest,
+        body: dict[str, Any],
+        body_hash: str,
+        established: bool,
+        prev_accepted: float | None = None,
+        has_previous: bool = False,
     ) -> Delivered:
         """Send one request until it is accepted, fails for good, or must wait for a later run."""
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
         async def try_once(attempt: int) -> Verdict:
-            return await self._try(req, content, body_hash, established, prev_accepted,
-                                   has_previous)
+            return await self._try(
+                req, content, body_hash, established, prev_accepted, has_previous
+            )
 
         retried = await retrying(try_once, self.options, self._rng, self._wait_retry)
         verdict, gave_up = retried.verdict, retried.gave_up
@@ -552,16 +613,24 @@ class Executor(ApiCaller[SendOptions]):
         # Everything else leaves the request unconfirmed (pending) for a later run.
         return Delivered(PENDING)
 
-    async def _try(self, req: PlannedRequest, content: bytes, body_hash: str, established: bool,
-                   prev_accepted: float | None, has_previous: bool) -> Verdict:
+    async def _try(
+        self,
+        req: PlannedRequest,
+        content: bytes,
+        body_hash: str,
+        established: bool,
+        prev_accepted: float | None,
+        has_previous: bool,
+    ) -> Verdict:
         """One try: journalled before it leaves, its outcome journalled after."""
         assert self._writer is not None
         stats = self.stats
         if self.stopping or (self._new_conversations_closed and not established):
             return Verdict(Kind.STOPPED)
         await self._writer.attempt(
-            Attempt.of(req, self.revision, content_hash=body_hash, run_id=self.run_id,
-                       now=self._wall())
+            Attempt.of(
+                req, self.revision, content_hash=body_hash, run_id=self.run_id, now=self._wall()
+            )
         )
         # A slot first, then the rate limiter's token: a token is spent only by a request that
         # leaves at once, so requests waiting for slots cannot bunch up above the rate.
@@ -570,12 +639,16 @@ class Executor(ApiCaller[SendOptions]):
             # Asked again: a stop, or a cap on new conversations, may have come while this
             # request waited.
             if self.stopping or (self._new_conversations_closed and not established):
-                verdict = Verdict(Kind.STOPPED, code="interrupted" if self.stopping
-                                  else CapCode.NEW_CONVERSATION_LIMIT)
+                verdict = Verdict(
+                    Kind.STOPPED,
+                    code="interrupted" if self.stopping else CapCode.NEW_CONVERSATION_LIMIT,
+                )
                 self._write_outcome(req.key, PENDING, verdict)
                 return verdict
-            if self._gate is not None and self._gate(req, prev_accepted, has_previous,
-                                                        self._wall()).state != Wait.DUE:
+            if (
+                self._gate is not None
+                and self._gate(req, prev_accepted, has_previous, self._wall()).state != Wait.DUE
+            ):
                 # The window closed (or not_after passed) while this request waited for the
                 # rate limiter or a retry: never send outside the schedule.
                 verdict = Verdict(Kind.NOT_DUE, code="not_due")
@@ -652,16 +725,22 @@ class Executor(ApiCaller[SendOptions]):
 
     async def _send_once(self, req: PlannedRequest, content: bytes) -> Verdict:
         assert self._api is not None
-        ex = await self._api.request(req.method, req.path, content, (
-            (b"Content-Type", b"application/json"), (b"Idempotency-Key", req.key.encode("utf-8"))))
+        ex = await self._api.request(
+            req.method,
+            req.path,
+            content,
+            ((b"Content-Type", b"application/json"), (b"Idempotency-Key", req.key.encode("utf-8"))),
+        )
         return verdict_of(read_exchange(ex, SEND_MESSAGE, self._wall()))
 
 
 def interrupted_twice(command: str) -> StoppedEarly:
     """What a second Ctrl-C (a KeyboardInterrupt out of the run) means: stopped at once, and
     resumable like any stop (every request left has its journal row; the keys make a resend safe)."""
-    return StoppedEarly("stopped at once (Ctrl-C twice)",
-                        hint=f"run the same {command} command again to carry on; nothing is sent twice")
+    return StoppedEarly(
+        "stopped at once (Ctrl-C twice)",
+        hint=f"run the same {command} command again to carry on; nothing is sent twice",
+    )
 
 
 def install_signal_handlers(executor: Executor) -> Callable[[], None]:

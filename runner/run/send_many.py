@@ -73,10 +73,15 @@ def campaign_files(folder: Path) -> list[Path]:
     return list(expand_paths([folder]))
 
 
-def send_due(files: Iterable[Path], *, state_dir: str | Path | State | None = None,
-             now: str | None = None, base_url: str | None = None,
-             on_campaign: Callable[[CampaignRun], None] | None = None,
-             **options: Any) -> FolderRun:
+def send_due(
+    files: Iterable[Path],
+    *,
+    state_dir: str | Path | State | None = None,
+    now: str | None = None,
+    base_url: str | None = None,
+    on_campaign: Callable[[CampaignRun], None] | None = None,
+    **options: Any,
+) -> FolderRun:
     """Send each file's due messages (see the module's doc). ``options`` are
     ``SendSession.open``'s; ``now``: a rehearsal's time (against a non-live API);
     ``on_campaign``: called as each campaign is done (the CLI prints a line)."""
@@ -94,8 +99,14 @@ def send_due(files: Iterable[Path], *, state_dir: str | Path | State | None = No
     return done
 
 
-def _one(file: Path, state_dir: str | Path | State | None, at: datetime | None,
-         now: str | None, base_url: str | None, options: dict[str, Any]) -> CampaignRun:
+def _one(
+    file: Path,
+    state_dir: str | Path | State | None,
+    at: datetime | None,
+    now: str | None,
+    base_url: str | None,
+    options: dict[str, Any],
+) -> CampaignRun:
     try:
         campaign = load_campaign(file, policy=options.get("policy"))
         state = locate_state(state_dir, file, policy=campaign.policy, campaign_id=campaign.id)
@@ -104,12 +115,19 @@ def _one(file: Path, state_dir: str | Path | State | None, at: datetime | None,
             return CampaignRun(file, Verdict.NEVER_SENT, campaign=campaign.id, due=due)
         if not due.messages:
             return CampaignRun(file, Verdict.NOTHING_DUE, campaign=campaign.id, due=due)
-        with SendSession.open(file, state_dir=state, now=now, base_url=base_url,
-                              **options) as session:
+        with SendSession.open(
+            file, state_dir=state, now=now, base_url=base_url, **options
+        ) as session:
             outcome = session.send()
         return CampaignRun(file, Verdict.SENT, outcome.exit_code, campaign.id, due, outcome)
     except CampaignError as err:
         return CampaignRun(file, Verdict.REFUSED, err.exit_code, problems=err.problems)
     except OSError as err:  # a folder or file the user named cannot be read or written
-        return CampaignRun(file, Verdict.REFUSED, exitcodes.FAILED, problems=[Problem(
-            err.strerror or str(err), file=str(err.filename or file), layer="io")])
+        return CampaignRun(
+            file,
+            Verdict.REFUSED,
+            exitcodes.FAILED,
+            problems=[
+                Problem(err.strerror or str(err), file=str(err.filename or file), layer="io")
+            ],
+        )

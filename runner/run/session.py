@@ -98,8 +98,10 @@ def resolve_options(
     if isinstance(rate, str) and rate.strip().lower() == UNLIMITED:
         rate = math.inf  # the one way to ask for no ceiling: said in words, never by overflow
     elif not (math.isfinite(float(rate)) and float(rate) > 0):  # NaN, inf, 0, negatives
-        raise CampaignError("the rate must be a positive number of requests per second",
-                            hint="e.g. --rate 5, or --rate unlimited for no ceiling")
+        raise CampaignError(
+            "the rate must be a positive number of requests per second",
+            hint="e.g. --rate 5, or --rate unlimited for no ceiling",
+        )
     return SendOptions(
         base_url=base,
         rate_per_second=None if math.isinf(float(rate)) else float(rate),
@@ -114,8 +116,13 @@ def resolve_options(
 
 def track_options(send: SendOptions, **rest: Any) -> TrackOptions:
     """Tracking goes to the same API at the same pace as the send; ``rest`` sets the polling."""
-    return TrackOptions(base_url=send.base_url, rate_per_second=send.rate_per_second,
-                        concurrency=send.concurrency, http_stack=send.http_stack, **rest)
+    return TrackOptions(
+        base_url=send.base_url,
+        rate_per_second=send.rate_per_second,
+        concurrency=send.concurrency,
+        http_stack=send.http_stack,
+        **rest,
+    )
 
 
 def open_journal(state_dir: str | Path | State, campaign_id: str) -> Journal:
@@ -125,8 +132,10 @@ def open_journal(state_dir: str | Path | State, campaign_id: str) -> Journal:
     try:
         return open_state_journal(state, campaign_id, lock="send")
     except (OSError, sqlite3.Error) as err:
-        raise CampaignError(f"cannot open the journal in {state.label}: {err}",
-                            hint="pass --state DIR with a folder you can write") from None
+        raise CampaignError(
+            f"cannot open the journal in {state.label}: {err}",
+            hint="pass --state DIR with a folder you can write",
+        ) from None
 
 
 def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
@@ -134,8 +143,9 @@ def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
     return run_on_loop(coro)
 
 
-async def _with_ticks(work: Awaitable[T], stats_of: Callable[[], S],
-                      on_tick: Callable[[S], None] | None, every: float) -> T:
+async def _with_ticks(
+    work: Awaitable[T], stats_of: Callable[[], S], on_tick: Callable[[S], None] | None, every: float
+) -> T:
     """Await ``work`` while calling ``on_tick(stats_of())`` every ``every`` seconds."""
 
     async def ticker(tick: Callable[[S], None]) -> None:
@@ -154,23 +164,37 @@ async def _with_ticks(work: Awaitable[T], stats_of: Callable[[], S],
 def journal_failed(err: sqlite3.Error, journal: Journal, command: str) -> StoppedEarly:
     # Nothing is sent without its journal row, so stopping here loses nothing.
     hint = journal_error(err, journal.path, command).problems[0].hint
-    return StoppedEarly(f"the journal could not be written: {err}", file=str(journal.path),
-                        hint=hint)
+    return StoppedEarly(
+        f"the journal could not be written: {err}", file=str(journal.path), hint=hint
+    )
 
 
 def plan_doc(summary: PlanSummary) -> dict[str, Any]:
     """What the journal records about the plan a run started from."""
-    return {"requests": summary.requests, "messages": summary.messages,
-            "recipients": summary.recipients, "suppressed": summary.suppressed,
-            "excluded": summary.excluded, "excluded_by": summary.excluded_by,
-            "duplicates": summary.duplicates,
-            "steps": {k: {"requests": c.requests, "messages": c.messages}
-                      for k, c in summary.steps.items()}}
+    return {
+        "requests": summary.requests,
+        "messages": summary.messages,
+        "recipients": summary.recipients,
+        "suppressed": summary.suppressed,
+        "excluded": summary.excluded,
+        "excluded_by": summary.excluded_by,
+        "duplicates": summary.duplicates,
+        "steps": {
+            k: {"requests": c.requests, "messages": c.messages} for k, c in summary.steps.items()
+        },
+    }
 
 
-def track_journal(journal: Journal, revision: int, options: TrackOptions, api_key: str, *,
-                  on_tick: Callable[[TrackStats], None] | None = None,
-                  tick_every: float = 1.0, clock: Callable[[], float] = time.time) -> TrackResult:
+def track_journal(
+    journal: Journal,
+    revision: int,
+    options: TrackOptions,
+    api_key: str,
+    *,
+    on_tick: Callable[[TrackStats], None] | None = None,
+    tick_every: float = 1.0,
+    clock: Callable[[], float] = time.time,
+) -> TrackResult:
     """Track one journal to the end (or the timeout); Ctrl-C stops it gracefully. ``clock``:
     a rehearsal's (`--now`), so what it records agrees with what `send --now` recorded."""
     tracker = Tracker(journal, api_key=api_key, options=options, revision=revision, clock=clock)
@@ -215,9 +239,9 @@ class SendOutcome:
     @property
     def unauthorized(self) -> bool:
         """Whether the API refused the key, while sending or while tracking."""
-        return (self.result.stop_reason is StopReason.UNAUTHORIZED
-                or (self.tracked is not None
-                    and self.tracked.stop_reason is StopReason.UNAUTHORIZED))
+        return self.result.stop_reason is StopReason.UNAUTHORIZED or (
+            self.tracked is not None and self.tracked.stop_reason is StopReason.UNAUTHORIZED
+        )
 
 
 class SendSession:
@@ -227,9 +251,17 @@ class SendSession:
     sent) and needs the API key; ``run`` sends, ``track`` polls delivery.
     """
 
-    def __init__(self, file: str | Path, campaign: Campaign, summary: PlanSummary,
-                 options: SendOptions, api_key: str, journal: Journal, ledger: Ledger,
-                 state: State | None = None) -> None:
+    def __init__(
+        self,
+        file: str | Path,
+        campaign: Campaign,
+        summary: PlanSummary,
+        options: SendOptions,
+        api_key: str,
+        journal: Journal,
+        ledger: Ledger,
+        state: State | None = None,
+    ) -> None:
         self.file = Path(file)
         self.ledger = ledger  # the state's consent ledger: every message is checked against it
         self.campaign = campaign
@@ -248,13 +280,26 @@ class SendSession:
         self.answered = AnswerStats()  # what this session answered (over every run)
 
     @classmethod
-    def open(cls, file: str | Path | None, *, state_dir: str | Path | State | None = None,
-             api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
-             concurrency: int | None = None, timeout: float = 30.0, max_attempts: int = 6,
-             backoff_base: float = 0.5, backoff_cap: float = 30.0,
-             http_stack: str | None = None, plan: str | Path | None = None,
-             clean: bool = False, answers: AnswerTexts | None = None,
-             policy: str | Path | None = None, now: str | None = None) -> SendSession:
+    def open(
+        cls,
+        file: str | Path | None,
+        *,
+        state_dir: str | Path | State | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        rate: float | None = None,
+        concurrency: int | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 6,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        http_stack: str | None = None,
+        plan: str | Path | None = None,
+        clean: bool = False,
+        answers: AnswerTexts | None = None,
+        policy: str | Path | None = None,
+        now: str | None = None,
+    ) -> SendSession:
         """``plan``: a `plan --out` file to send exactly (its inputs must not have changed);
         ``file`` may then be None (the planned campaign is looked up next to the plan).
         ``clean``: refuse uncommitted changes to the campaign or its files (git).
@@ -264,7 +309,9 @@ class SendSession:
         if file is None and planned is not None:
             file = find_campaign(planned)
         if file is None:
-            raise CampaignError("which campaign? give FILE, or --plan PLAN", hint="campaign send FILE")
+            raise CampaignError(
+                "which campaign? give FILE, or --plan PLAN", hint="campaign send FILE"
+            )
         campaign = load_campaign(file, policy=policy)
         files = input_paths(campaign)
         # The digest of the inputs as read now, never the plan header's (a header can be
@@ -274,10 +321,17 @@ class SendSession:
             require_clean(files, found)
         reread = check_inputs(campaign, planned) if planned is not None else []
         # Options first: a bad base URL or rate is refused before anything is written.
-        options = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
-                                  concurrency=concurrency, timeout=timeout,
-                                  max_attempts=max_attempts, backoff_base=backoff_base,
-                                  backoff_cap=backoff_cap, http_stack=http_stack)
+        options = resolve_options(
+            campaign.send_options,
+            base_url=base_url,
+            rate=rate,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            http_stack=http_stack,
+        )
         wall = rehearsal_clock(now, options.base_url)
         # The consent ledger first: a damaged one stops the send before anything is planned.
         state = locate_state(state_dir, file, policy=campaign.policy, campaign_id=campaign.id)
@@ -292,8 +346,16 @@ class SendSession:
             raise
         try:
             key = api_key if api_key is not None else api_key_from_env("send")
-            session = cls(file, campaign, summary, options, key,
-                          open_journal(state, campaign.id), ledger, state)
+            session = cls(
+                file,
+                campaign,
+                summary,
+                options,
+                key,
+                open_journal(state, campaign.id),
+                ledger,
+                state,
+            )
         except BaseException:
             spool.close()
             ledger.close()
@@ -338,29 +400,44 @@ class SendSession:
         them); rows the plan no longer holds do not count."""
         return self.journal_overlay().accepted
 
-    def run_once(self, *, on_tick: Callable[[RunStats], None] | None = None,
-                 tick_every: float = 1.0) -> RunResult:
+    def run_once(
+        self, *, on_tick: Callable[[RunStats], None] | None = None, tick_every: float = 1.0
+    ) -> RunResult:
         """Send every due request not yet accepted; one run in the journal."""
         campaign, options = self.campaign, self.options
         try:
-            run_id = self.journal.start_run(campaign.id, campaign.revision, options.to_dict(),
-                                            plan_doc(self.summary),
-                                            self.audit.to_dict() if self.audit else None)
+            run_id = self.journal.start_run(
+                campaign.id,
+                campaign.revision,
+                options.to_dict(),
+                plan_doc(self.summary),
+                self.audit.to_dict() if self.audit else None,
+            )
         except sqlite3.Error as err:
             raise journal_failed(err, self.journal, "send") from None
         consent = ConsentGate(self.ledger, stop_words(campaign.optout_words))
         caps = caps_of(campaign, self.state)
-        executor = Executor(self.journal, api_key=self._api_key, options=options,
-                            revision=campaign.revision, run_id=run_id,
-                            gate=gate_for(campaign, [caps] if caps else []),
-                            consent=consent, on_accepted=caps.note if caps else None,
-                            wall=self.wall)
+        executor = Executor(
+            self.journal,
+            api_key=self._api_key,
+            options=options,
+            revision=campaign.revision,
+            run_id=run_id,
+            gate=gate_for(campaign, [caps] if caps else []),
+            consent=consent,
+            on_accepted=caps.note if caps else None,
+            wall=self.wall,
+        )
 
         async def go() -> RunResult:
             remove = install_signal_handlers(executor)
             try:
-                return await _with_ticks(executor.run(self._spool or (), total=self.summary.requests),
-                                         lambda: executor.stats, on_tick, tick_every)
+                return await _with_ticks(
+                    executor.run(self._spool or (), total=self.summary.requests),
+                    lambda: executor.stats,
+                    on_tick,
+                    tick_every,
+                )
             finally:
                 remove()
 
@@ -377,10 +454,12 @@ class SendSession:
             self._answer()
         counts = result.counts()
         if result.consent is not None and result.consent.chats_read:
-            counts["consent_reads"] = {"chats": result.consent.chats_read,
-                                       "requests": result.consent.requests,
-                                       "opted_out": result.consent.opted_out,
-                                       "held": result.consent.held}
+            counts["consent_reads"] = {
+                "chats": result.consent.chats_read,
+                "requests": result.consent.requests,
+                "opted_out": result.consent.opted_out,
+                "held": result.consent.held,
+            }
         if result.cap:
             counts["cap"] = {k: v for k, v in result.cap.items() if k != "message"}
         try:
@@ -391,16 +470,29 @@ class SendSession:
 
     def _answer(self) -> None:
         """Send the HELP answers and opt-out confirmations the ledger says are owed."""
-        got = run_coroutine(answer_owed(self.ledger, self.answer_texts,
-                                        base_url=self.options.base_url, api_key=self._api_key,
-                                        options=self.options, timeout=self.options.timeout))
+        got = run_coroutine(
+            answer_owed(
+                self.ledger,
+                self.answer_texts,
+                base_url=self.options.base_url,
+                api_key=self._api_key,
+                options=self.options,
+                timeout=self.options.timeout,
+            )
+        )
         for name in ("help", "confirmations", "failed", "pending"):
             setattr(self.answered, name, getattr(self.answered, name) + getattr(got, name))
 
-    def run(self, *, wait: bool = False, on_tick: Callable[[RunStats], None] | None = None,
-            tick_every: float = 1.0, on_wait: Callable[[float], None] | None = None,
-            sleep: Callable[[float], None] = time.sleep,
-            clock: Callable[[], float] | None = None) -> RunResult:
+    def run(
+        self,
+        *,
+        wait: bool = False,
+        on_tick: Callable[[RunStats], None] | None = None,
+        tick_every: float = 1.0,
+        on_wait: Callable[[float], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
+    ) -> RunResult:
         """Send; with ``wait``, sleep until the next message falls due and send again, until
         nothing waits on the schedule (or Ctrl-C while waiting, which keeps what was sent).
         ``clock``: default the session's (a rehearsal's `--now`, else the wall clock)."""
@@ -428,16 +520,28 @@ class SendSession:
             if self._spool is not None:
                 self._spool.close()
                 self._spool = None
-            spooled = spool_plan(self.campaign, self.state.work_dir, self.plan,
-                                 consent=self.ledger.standings())
-            self.summary, self._spool, self.plan_skipped = spooled.summary, spooled.spool, spooled.skipped
+            spooled = spool_plan(
+                self.campaign, self.state.work_dir, self.plan, consent=self.ledger.standings()
+            )
+            self.summary, self._spool, self.plan_skipped = (
+                spooled.summary,
+                spooled.spool,
+                spooled.skipped,
+            )
 
-    def send(self, *, wait: bool = False, track: bool = False, track_timeout: float = 300.0,
-             on_tick: Callable[[RunStats], None] | None = None, tick_every: float = 1.0,
-             on_wait: Callable[[float], None] | None = None,
-             on_sent: Callable[[RunResult], None] | None = None,
-             on_track_tick: Callable[[TrackStats], None] | None = None,
-             track_tick_every: float = 1.0) -> SendOutcome:
+    def send(
+        self,
+        *,
+        wait: bool = False,
+        track: bool = False,
+        track_timeout: float = 300.0,
+        on_tick: Callable[[RunStats], None] | None = None,
+        tick_every: float = 1.0,
+        on_wait: Callable[[float], None] | None = None,
+        on_sent: Callable[[RunResult], None] | None = None,
+        on_track_tick: Callable[[TrackStats], None] | None = None,
+        track_tick_every: float = 1.0,
+    ) -> SendOutcome:
         """Send (``run``), then with ``track`` poll delivery unless the send stopped early;
         the exit code merges both. ``on_sent`` is called between the two (the CLI closes its
         progress bar and says what waits)."""
@@ -446,26 +550,49 @@ class SendSession:
             on_sent(result)
         exit_code, tracked = result.exit_code, None
         if track and exit_code in _TRACKED_AFTER:
-            tracked = self.track(timeout=track_timeout, on_tick=on_track_tick,
-                                 tick_every=track_tick_every)
+            tracked = self.track(
+                timeout=track_timeout, on_tick=on_track_tick, tick_every=track_tick_every
+            )
             exit_code = exit_after_track(exit_code, tracked)
         return SendOutcome(result, tracked, exit_code, self.journal.path)
 
-    def track(self, *, timeout: float = 300.0,
-              on_tick: Callable[[TrackStats], None] | None = None,
-              tick_every: float = 1.0) -> TrackResult:
+    def track(
+        self,
+        *,
+        timeout: float = 300.0,
+        on_tick: Callable[[TrackStats], None] | None = None,
+        tick_every: float = 1.0,
+    ) -> TrackResult:
         """Poll delivery of what this campaign's runs got accepted (`send --track`)."""
         o = self.options
-        topts = track_options(o, request_timeout=o.timeout, timeout=timeout,
-                              max_attempts=o.max_attempts, backoff_base=o.backoff_base,
-                              backoff_cap=o.backoff_cap)
-        return track_journal(self.journal, self.campaign.revision, topts, self._api_key,
-                             on_tick=on_tick, tick_every=tick_every)
+        topts = track_options(
+            o,
+            request_timeout=o.timeout,
+            timeout=timeout,
+            max_attempts=o.max_attempts,
+            backoff_base=o.backoff_base,
+            backoff_cap=o.backoff_cap,
+        )
+        return track_journal(
+            self.journal,
+            self.campaign.revision,
+            topts,
+            self._api_key,
+            on_tick=on_tick,
+            tick_every=tick_every,
+        )
 
 
-def send(file: str | Path, *, state_dir: str | Path | State | None = None, wait: bool = False,
-         track: bool = False, track_timeout: float = 300.0, api_key: str | None = None,
-         **options: Any) -> SendOutcome:
+def send(
+    file: str | Path,
+    *,
+    state_dir: str | Path | State | None = None,
+    wait: bool = False,
+    track: bool = False,
+    track_timeout: float = 300.0,
+    api_key: str | None = None,
+    **options: Any,
+) -> SendOutcome:
     """Send a campaign without asking (the library has no prompt): resumes from its journal.
 
     ``options`` are those of ``SendSession.open`` (base_url, rate, concurrency, timeout, ...).
@@ -474,14 +601,23 @@ def send(file: str | Path, *, state_dir: str | Path | State | None = None, wait:
         return session.send(wait=wait, track=track, track_timeout=track_timeout)
 
 
-
-
-def track(file: str | Path, *, state_dir: str | Path | State | None = None,
-          api_key: str | None = None, base_url: str | None = None, rate: float | None = None,
-          concurrency: int | None = None, on_tick: Callable[[TrackStats], None] | None = None,
-          tick_every: float = 1.0, http_stack: str | None = None, replies: bool = True,
-          keep_reply_text: bool = False, answers: AnswerTexts | None = None,
-          now: str | None = None, **polling: Any) -> TrackResult:
+def track(
+    file: str | Path,
+    *,
+    state_dir: str | Path | State | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    rate: float | None = None,
+    concurrency: int | None = None,
+    on_tick: Callable[[TrackStats], None] | None = None,
+    tick_every: float = 1.0,
+    http_stack: str | None = None,
+    replies: bool = True,
+    keep_reply_text: bool = False,
+    answers: AnswerTexts | None = None,
+    now: str | None = None,
+    **polling: Any,
+) -> TrackResult:
     """Poll the delivery status of a sent campaign's accepted messages into its journal, then
     (``replies``) read the inbound replies of every messaged chat once.
 
@@ -489,25 +625,42 @@ def track(file: str | Path, *, state_dir: str | Path | State | None = None,
     ``now``: rehearsal time against a non-live API (ISO 8601, or "emulator": its clock).
     """
     campaign = load_campaign(file)
-    send_opts = resolve_options(campaign.send_options, base_url=base_url, rate=rate,
-                                concurrency=concurrency, http_stack=http_stack)
+    send_opts = resolve_options(
+        campaign.send_options,
+        base_url=base_url,
+        rate=rate,
+        concurrency=concurrency,
+        http_stack=http_stack,
+    )
     clock = rehearsal_clock(now, send_opts.base_url)  # `--now`: refused against the live API
     key = api_key if api_key is not None else api_key_from_env("track")
     state = locate_state(state_dir, file, policy=campaign.policy, campaign_id=campaign.id)
-    with existing_journal(state, campaign.id, file, lock="track") as journal, \
-            open_ledger(state, command="track") as ledger:
+    with (
+        existing_journal(state, campaign.id, file, lock="track") as journal,
+        open_ledger(state, command="track") as ledger,
+    ):
         reading = None
         if replies:
             sync_contacts(state, ledger)
-            reading = ReplyOptions(stop_words(campaign.optout_words), keep_reply_text, ledger,
-                                   campaign.id)
+            reading = ReplyOptions(
+                stop_words(campaign.optout_words), keep_reply_text, ledger, campaign.id
+            )
         options = track_options(send_opts, replies=reading, **polling)
-        result = track_journal(journal, campaign.revision, options, key, on_tick=on_tick,
-                               tick_every=tick_every, clock=clock)
+        result = track_journal(
+            journal,
+            campaign.revision,
+            options,
+            key,
+            on_tick=on_tick,
+            tick_every=tick_every,
+            clock=clock,
+        )
         if answers is None and policy_answers(campaign.policy).any:
             answers = policy_answers(campaign.policy)
         if replies and answers is not None and result.stop_reason != StopReason.UNAUTHORIZED:
-            result.answered = run_coroutine(answer_owed(ledger, answers,
-                                                        base_url=send_opts.base_url,
-                                                        api_key=key, options=send_opts))
+            result.answered = run_coroutine(
+                answer_owed(
+                    ledger, answers, base_url=send_opts.base_url, api_key=key, options=send_opts
+                )
+            )
         return result

@@ -46,8 +46,22 @@ class PlanSpool:
         buf: list[tuple[Any, ...]] = []
         dump, fh = pickle.dump, self._fh
         for r in requests:
-            buf.append((r.recipient, r.step, r.key, r.method, r.path, r.body, r.messages,
-                        r.reply_to_step, r.recipient_index, r.step_index, r.zone, r.variant))
+            buf.append(
+                (
+                    r.recipient,
+                    r.step,
+                    r.key,
+                    r.method,
+                    r.path,
+                    r.body,
+                    r.messages,
+                    r.reply_to_step,
+                    r.recipient_index,
+                    r.step_index,
+                    r.zone,
+                    r.variant,
+                )
+            )
             if len(buf) >= _CHUNK:
                 dump(buf, fh, pickle.HIGHEST_PROTOCOL)
                 self.count += len(buf)
@@ -95,8 +109,13 @@ class Spooled:
     skipped: int = 0
 
 
-def spool_plan(campaign: Campaign, folder: str | Path, plan: PlanFile | None = None, *,
-               consent: Mapping[str, Standing] | None = None) -> Spooled:
+def spool_plan(
+    campaign: Campaign,
+    folder: str | Path,
+    plan: PlanFile | None = None,
+    *,
+    consent: Mapping[str, Standing] | None = None,
+) -> Spooled:
     """Validate and plan ``campaign`` in one pass into a spool under ``folder``; with ``plan``,
     every request is checked against that plan file (see PlanMatcher); ``consent``: the state's
     ledger (chats opted out or held), suppressed like the files' entries. Raises
@@ -119,16 +138,22 @@ def spool_plan(campaign: Campaign, folder: str | Path, plan: PlanFile | None = N
     return Spooled(planner.summary, spool, matcher.suppressed_since if matcher else 0)
 
 
-def current_plan_of(campaign: Campaign, spool: PlanSpool | None,
-                    consent: Mapping[str, Standing] | None = None) -> CurrentPlan:
+def current_plan_of(
+    campaign: Campaign, spool: PlanSpool | None, consent: Mapping[str, Standing] | None = None
+) -> CurrentPlan:
     """``current_plan(campaign, consent)`` for the report after a send, without rendering every
     recipient a second time: planning is pure, so while no input file and no standing in the
     consent ledger changed since the spool was planned, the spool holds exactly the current
     plan. Any change (a suppression list edited during a long --track, an opt-out the run
     read), and the campaign is planned again, as before."""
-    if spool is None or spool.summary is None or spool.suppression is None or \
-            spool.inputs is None or spool.inputs != inputs_of(campaign) or \
-            dict(spool.suppression.consent) != dict(consent or {}):
+    if (
+        spool is None
+        or spool.summary is None
+        or spool.suppression is None
+        or spool.inputs is None
+        or spool.inputs != inputs_of(campaign)
+        or dict(spool.suppression.consent) != dict(consent or {})
+    ):
         return current_plan(campaign, consent)
     s, suppression = spool.summary, spool.suppression
     step_messages, variant_messages = messages_per_request(campaign)

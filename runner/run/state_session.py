@@ -21,8 +21,10 @@ def unlock(state_value: str | Path | State | None, campaign_id: str, lock_id: in
     if isinstance(state, FolderState):
         raise CampaignError(
             "a folder state's lock is released when the process holding it ends; there is "
-            "nothing to unlock", file=state.label,
-            hint="stop the process the refusal named (kill PID), then run the command again")
+            "nothing to unlock",
+            file=state.label,
+            hint="stop the process the refusal named (kill PID), then run the command again",
+        )
     db = state.database("state unlock")
     try:
         migrate(db)
@@ -36,9 +38,13 @@ def import_state(folder: str | Path, to: str | Path | State) -> ImportResult:
     whose journal there is newer are left alone and listed in ``refused``."""
     source, target = open_state(folder), open_state(to)
     if not isinstance(source, FolderState) or isinstance(target, FolderState):
-        raise CampaignError("state import copies a folder into a database",
-                            hint="campaign state import .runner --to postgresql://user@host/db")
+        raise CampaignError(
+            "state import copies a folder into a database",
+            hint="campaign state import .runner --to postgresql://user@host/db",
+        )
     if not source.path.is_dir():
-        raise CampaignError(f"no state folder at {source.path}",
-                            hint="pass the folder a laptop's runs used (by default .runner)")
+        raise CampaignError(
+            f"no state folder at {source.path}",
+            hint="pass the folder a laptop's runs used (by default .runner)",
+        )
     return import_folder(source.path, target.url)

@@ -20,8 +20,12 @@ from runner.store.state import State
 from runner.store.summary import CampaignSummary, summarize
 from runner.store.where import locate_state
 
-_ENDED = {exitcodes.OK: "finished", exitcodes.WAITING: "waiting", exitcodes.STOPPED: "stopped",
-          exitcodes.FAILED: "failed"}
+_ENDED = {
+    exitcodes.OK: "finished",
+    exitcodes.WAITING: "waiting",
+    exitcodes.STOPPED: "stopped",
+    exitcodes.FAILED: "failed",
+}
 
 
 @dataclass
@@ -36,9 +40,16 @@ class CampaignStatus:
     last_run_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"campaign": self.campaign, "state": self.state, "requests": self.requests,
-                "opted_out": self.opted_out, "holder": self.holder, "next_due": self.next_due,
-                "last_run_at": self.last_run_at, "last_run_by": self.last_run_by}
+        return {
+            "campaign": self.campaign,
+            "state": self.state,
+            "requests": self.requests,
+            "opted_out": self.opted_out,
+            "holder": self.holder,
+            "next_due": self.next_due,
+            "last_run_at": self.last_run_at,
+            "last_run_by": self.last_run_by,
+        }
 
 
 def status(state_value: str | Path | State | None = None) -> tuple[str, list[CampaignStatus]]:

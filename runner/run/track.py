@@ -134,7 +134,8 @@ class PollVerdict(EndpointVerdict[PollKind]):
     @property
     def final(self) -> bool:
         return self.kind is PollKind.GONE or (
-            self.kind is PollKind.STATUS and self.status in FINAL_DELIVERY_STATUSES)
+            self.kind is PollKind.STATUS and self.status in FINAL_DELIVERY_STATUSES
+        )
 
 
 def _int(value: Any) -> int | None:
@@ -160,7 +161,8 @@ def poll_verdict(reading: Reading) -> PollVerdict:
             return PollVerdict(PollKind.RETRY, status, error="unreadable status response")
         value = payload.get("status")
         return PollVerdict(
-            PollKind.STATUS, status,
+            PollKind.STATUS,
+            status,
             status=value if isinstance(value, str) else "pending",  # nullable in the spec
             protocol=error_text(payload.get("protocol")) or "pending",
             time_sent=_int(payload.get("time_sent")),
@@ -169,8 +171,13 @@ def poll_verdict(reading: Reading) -> PollVerdict:
         )
     kind = _POLL_KINDS.get(reading.disposition, PollKind.RETRY)
     # GONE: the API does not know this message in this chat; asking again will not change that.
-    return PollVerdict(kind, status, status=DeliveryStatus.NOT_FOUND if kind is PollKind.GONE else None,
-                       error=reading.why, retry_after=reading.retry_after)
+    return PollVerdict(
+        kind,
+        status,
+        status=DeliveryStatus.NOT_FOUND if kind is PollKind.GONE else None,
+        error=reading.why,
+        retry_after=reading.retry_after,
+    )
 
 
 def poll_interval(polls: int, options: TrackOptions, rng: random.Random) -> float:
@@ -221,7 +228,9 @@ class TrackResult:
 
     @property
     def exit_code(self) -> int:
-        return exitcodes.OK if self.stats.open == 0 and self.stop_reason is None else exitcodes.STOPPED
+        return (
+            exitcodes.OK if self.stats.open == 0 and self.stop_reason is None else exitcodes.STOPPED
+        )
 
 
 class Tracker(ApiCaller[TrackOptions]):
@@ -240,8 +249,9 @@ class Tracker(ApiCaller[TrackOptions]):
         clock: Callable[[], float] = time.time,
         window: int = WINDOW,
     ) -> None:
-        super().__init__(api_key=api_key, options=options, transport=transport, limiter=limiter,
-                         rng=rng)
+        super().__init__(
+            api_key=api_key, options=options, transport=transport, limiter=limiter, rng=rng
+        )
         self.journal = journal
         self.revision = revision
         self.stats = TrackStats()
@@ -282,8 +292,7 @@ class Tracker(ApiCaller[TrackOptions]):
         yet. Memory holds a window, not the campaign (a million messages: ~ a few MB)."""
         if self._exhausted or self._held > self.window // 2:
             return
-        page = self.journal.open_deliveries(self.revision, self._after,
-                                            self.window - self._held)
+        page = self.journal.open_deliveries(self.revision, self._after, self.window - self._held)
         self._after = page.after
         if not page.rows:
             self._exhausted = True
@@ -413,11 +422,19 @@ class Tracker(ApiCaller[TrackOptions]):
         d.poll_errors = 0
         final = verdict.final
         next_at = None if final else now + poll_interval(d.polls, opts, self._rng)
-        self._ops.append(DeliveryPoll(
-            d.message_id, status=verdict.status, protocol=verdict.protocol,
-            time_sent=verdict.time_sent, time_delivered=verdict.time_delivered,
-            error=api.redact(verdict.error), now=now, next_poll_at=next_at, final=final,
-        ))
+        self._ops.append(
+            DeliveryPoll(
+                d.message_id,
+                status=verdict.status,
+                protocol=verdict.protocol,
+                time_sent=verdict.time_sent,
+                time_delivered=verdict.time_delivered,
+                error=api.redact(verdict.error),
+                now=now,
+                next_poll_at=next_at,
+                final=final,
+            )
+        )
         if final:
             self._held -= 1
             stats.open -= 1
@@ -447,8 +464,13 @@ class Tracker(ApiCaller[TrackOptions]):
             for checks in windows.pages:
                 if self.stopping:
                     break
-                read = await read_replies(checks, fetcher, concurrency=self.options.concurrency,
-                                          max_pages=1, stopping=lambda: self.stopping)
+                read = await read_replies(
+                    checks,
+                    fetcher,
+                    concurrency=self.options.concurrency,
+                    max_pages=1,
+                    stopping=lambda: self.stopping,
+                )
                 total.add(read)
                 self._store_window(read, how)
         except ReadUnauthorized:
@@ -462,9 +484,16 @@ class Tracker(ApiCaller[TrackOptions]):
             # A second Ctrl-C: say the pass was stopped if the journal still takes a write.
             total.requests = fetcher.requests
             with contextlib.suppress(sqlite3.Error):
-                self.journal.apply([self._pass_end(
-                    pass_id, windows.count, total,
-                    reason=self._stop_reason or StopReason.INTERRUPTED)])
+                self.journal.apply(
+                    [
+                        self._pass_end(
+                            pass_id,
+                            windows.count,
+                            total,
+                            reason=self._stop_reason or StopReason.INTERRUPTED,
+                        )
+                    ]
+                )
             raise
         stats.reply_requests = total.requests
         stats.reply_failed = total.failed
@@ -499,23 +528,40 @@ class Tracker(ApiCaller[TrackOptions]):
         cursors: dict[str, int] = {}
         for chat in read.chats:
             contact = contacts.get(chat.check.chat)
-            found = events_of(chat.check.chat, chat.messages, how.words, campaign=how.campaign,
-                              step=contact.last_step if contact is not None else None)
+            found = events_of(
+                chat.check.chat,
+                chat.messages,
+                how.words,
+                campaign=how.campaign,
+                step=contact.last_step if contact is not None else None,
+            )
             events.extend(found.events)
             if found.cursor_ms is not None:
                 cursors[chat.check.chat] = found.cursor_ms
         changes = how.ledger.record(events, cursors)
         self.stats.consent_changes += len(changes)
 
-    def _pass_end(self, pass_id: int, chats: int, read: ReadTally, new: int = 0,
-                  reason: StopReason | None = None) -> ReplyPassEnd:
+    def _pass_end(
+        self,
+        pass_id: int,
+        chats: int,
+        read: ReadTally,
+        new: int = 0,
+        reason: StopReason | None = None,
+    ) -> ReplyPassEnd:
         """The pass's closing record. A stop (Ctrl-C, 401) that left chats unread is named; one
         that came after every chat was read changed nothing, so the pass counts as finished."""
         if reason is None and read.done + read.failed < chats:
             reason = self._stop_reason
-        return ReplyPassEnd(pass_id, chats_read=read.done, chats_failed=read.failed,
-                            requests=read.requests, replies_new=new, stop_reason=reason,
-                            now=self._clock())
+        return ReplyPassEnd(
+            pass_id,
+            chats_read=read.done,
+            chats_failed=read.failed,
+            requests=read.requests,
+            replies_new=new,
+            stop_reason=reason,
+            now=self._clock(),
+        )
 
     # -- journal -------------------------------------------------------------------------
     def _maybe_flush(self) -> None:
@@ -545,6 +591,13 @@ def reply_row(chat: str, msg: Any, how: ReplyOptions, now: float) -> Reply | Non
     text = raw_text if isinstance(raw_text, str) else ""
     at = _int(msg.get("time_sent"))
     sender = msg.get("sender") if isinstance(msg.get("sender"), str) else None
-    return Reply(mid, chat, at if at is not None else int(now * 1000), len(text),
-                 stop_word(text, how.words) is not None, sender=sender,
-                 text=text if how.keep_text else None, now=now)
+    return Reply(
+        mid,
+        chat,
+        at if at is not None else int(now * 1000),
+        len(text),
+        stop_word(text, how.words) is not None,
+        sender=sender,
+        text=text if how.keep_text else None,
+        now=now,
+    )

@@ -31,19 +31,24 @@ class Subscription:
 
 def _subscription(doc: Any) -> Subscription:
     d = doc if isinstance(doc, dict) else {}
-    return Subscription(str(d.get("webhook_id") or "?"), str(d.get("webhook_url") or "?"),
-                        d.get("webhook_type") if isinstance(d.get("webhook_type"), str) else None)
+    return Subscription(
+        str(d.get("webhook_id") or "?"),
+        str(d.get("webhook_url") or "?"),
+        d.get("webhook_type") if isinstance(d.get("webhook_type"), str) else None,
+    )
 
 
-async def _call(options: ApiOptions, api_key: str, method: str, path: str,
-                body: dict[str, Any] | None = None) -> dict[str, Any]:
+async def _call(
+    options: ApiOptions, api_key: str, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     content = json.dumps(body).encode() if body is not None else b""
     headers = ((b"Content-Type", b"application/json"),) if body is not None else ()
-    async with ApiClient(options.base_url, api_key, timeout=30.0, concurrency=1,
-                         stack=options.http_stack) as api:
+    async with ApiClient(
+        options.base_url, api_key, timeout=30.0, concurrency=1, stack=options.http_stack
+    ) as api:
+
         async def once(attempt: int) -> Reading:
-            return read_exchange(await api.request(method, path, content, headers), WEBHOOKS,
-                                 0.0)
+            return read_exchange(await api.request(method, path, content, headers), WEBHOOKS, 0.0)
 
         reading = (await retrying(once, options, random.Random(), asyncio.sleep)).verdict
     if reading.disposition is Disposition.UNAUTHORIZED:
@@ -51,9 +56,12 @@ async def _call(options: ApiOptions, api_key: str, method: str, path: str,
     if reading.disposition is Disposition.GONE:
         raise CampaignError(Problem("no such webhook", hint="`campaign webhook list` shows them"))
     if reading.disposition is not Disposition.OK or reading.payload is None:
-        raise CampaignError(Problem(f"the API answered {reading.why or 'nothing usable'}",
-                                    hint="check the URL (a public https:// URL for the live "
-                                         "API) and try again"))
+        raise CampaignError(
+            Problem(
+                f"the API answered {reading.why or 'nothing usable'}",
+                hint="check the URL (a public https:// URL for the live API) and try again",
+            )
+        )
     return reading.payload
 
 
@@ -65,16 +73,20 @@ def _write_secret(path: Path, secret: str) -> None:
             fh.write(secret + "\n")
         os.chmod(path, 0o600)
     except OSError as err:
-        raise CampaignError(f"cannot write the signing secret to {path}: {err.strerror}",
-                            hint="choose a file in a folder you can write (keep it out of git)"
-                            ) from None
+        raise CampaignError(
+            f"cannot write the signing secret to {path}: {err.strerror}",
+            hint="choose a file in a folder you can write (keep it out of git)",
+        ) from None
 
 
-def create(options: ApiOptions, api_key: str, url: str, kind: str, secret_file: Path) -> Subscription:
+def create(
+    options: ApiOptions, api_key: str, url: str, kind: str, secret_file: Path
+) -> Subscription:
     if kind not in TYPES:
         raise CampaignError(Problem(f"--type must be one of {', '.join(TYPES)}"))
-    doc = asyncio.run(_call(options, api_key, "POST", "/webhooks",
-                            {"webhook_url": url, "webhook_type": kind}))
+    doc = asyncio.run(
+        _call(options, api_key, "POST", "/webhooks", {"webhook_url": url, "webhook_type": kind})
+    )
     secret = doc.get("signing_secret")
     if isinstance(secret, str) and secret:
         _write_secret(secret_file, secret)
@@ -92,8 +104,9 @@ def delete(options: ApiOptions, api_key: str, webhook_id: str) -> None:
 
 
 def rotate(options: ApiOptions, api_key: str, webhook_id: str, secret_file: Path) -> None:
-    doc = asyncio.run(_call(options, api_key, "POST",
-                            f"/webhooks/{quote(webhook_id, safe='')}/secret/rotate", {}))
+    doc = asyncio.run(
+        _call(options, api_key, "POST", f"/webhooks/{quote(webhook_id, safe='')}/secret/rotate", {})
+    )
     secret = doc.get("signing_secret")
     if not isinstance(secret, str) or not secret:
         raise CampaignError(Problem("the API returned no new secret"))

@@ -53,11 +53,23 @@ class Document:
             path = path[:-1]
 
     def problem(
-        self, path: PathT, message: str, hint: str | None = None, *, key: bool = False,
-        layer: str = "rules", severity: str = "error",
+        self,
+        path: PathT,
+        message: str,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        layer: str = "rules",
+        severity: str = "error",
     ) -> Problem:
         line, col = self.locate(path, key=key)
         return Problem(
-            message=message, file=self.file, line=line, column=col, path=format_path(path),
-            hint=hint, layer=layer, severity=severity,
+            message=message,
+            file=self.file,
+            line=line,
+            column=col,
+            path=format_path(path),
+            hint=hint,
+            layer=layer,
+            severity=severity,
         )

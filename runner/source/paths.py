@@ -15,8 +15,10 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-INSIDE_HINT = ("a campaign may name only files inside its own folder or the git repository holding "
-               "it (symlinks count where they point); copy the file there")
+INSIDE_HINT = (
+    "a campaign may name only files inside its own folder or the git repository holding "
+    "it (symlinks count where they point); copy the file there"
+)
 
 
 class PathError(Exception):
@@ -62,8 +64,14 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def confine(name: str, base_dir: str | Path, campaign_file: str | Path, what: str,
-            *, must_exist: bool = True) -> Path:
+def confine(
+    name: str,
+    base_dir: str | Path,
+    campaign_file: str | Path,
+    what: str,
+    *,
+    must_exist: bool = True,
+) -> Path:
     """``name`` as written in the campaign (relative to ``base_dir``, its folder), resolved.
 
     Raises PathError when it resolves outside ``allowed_roots(campaign_file)``, or (checked in
@@ -73,8 +81,10 @@ def confine(name: str, base_dir: str | Path, campaign_file: str | Path, what: st
     try:
         target = (Path(base_dir) / name).resolve()
     except (OSError, RuntimeError, ValueError) as err:  # a symlink loop, a NUL byte
-        raise PathError(f"cannot use the {what} '{name}': {getattr(err, 'strerror', None) or err}",
-                        "fix the path") from None
+        raise PathError(
+            f"cannot use the {what} '{name}': {getattr(err, 'strerror', None) or err}",
+            "fix the path",
+        ) from None
     roots = allowed_roots(campaign_file)
     if not any(target.is_relative_to(root) for root in roots):
         where = "folder" if len(roots) == 1 else "folder and its git repository"
@@ -83,14 +93,18 @@ def confine(name: str, base_dir: str | Path, campaign_file: str | Path, what: st
         mode = target.stat().st_mode
     except FileNotFoundError:
         if must_exist:
-            raise PathError(f"{what} not found: {name}",
-                            "the path is relative to the campaign file") from None
+            raise PathError(
+                f"{what} not found: {name}", "the path is relative to the campaign file"
+            ) from None
         return target
     except OSError as err:
-        raise PathError(f"cannot read the {what} '{name}': {err.strerror}", "check the path") from None
+        raise PathError(
+            f"cannot read the {what} '{name}': {err.strerror}", "check the path"
+        ) from None
     if not stat.S_ISREG(mode):
-        raise PathError(f"the {what} '{name}' is {_kind(mode)}, not a regular file",
-                        "name a regular file")
+        raise PathError(
+            f"the {what} '{name}' is {_kind(mode)}, not a regular file", "name a regular file"
+        )
     return target
 
 

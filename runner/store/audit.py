@@ -23,8 +23,7 @@ def git_bytes(cwd: Path, *args: str) -> bytes | None:
     if shutil.which("git") is None:
         return None
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60,
-                              check=False)
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout if proc.returncode == 0 else None
@@ -54,9 +53,14 @@ class Audit:
     untracked_files: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"git_commit": self.git_commit, "tree_dirty": self.tree_dirty,
-                "dirty_files": self.dirty_files, "plan_digest": self.plan_digest,
-                "user": self.user, "untracked_files": self.untracked_files}
+        return {
+            "git_commit": self.git_commit,
+            "tree_dirty": self.tree_dirty,
+            "dirty_files": self.dirty_files,
+            "plan_digest": self.plan_digest,
+            "user": self.user,
+            "untracked_files": self.untracked_files,
+        }
 
 
 def audit(files: list[Path], plan_digest: str | None) -> Audit:
@@ -70,10 +74,19 @@ def audit(files: list[Path], plan_digest: str | None) -> Audit:
     dirty = {line[3:].strip() for line in (mine or "").splitlines() if line.strip()}
     # `git status` lists an untracked file but never an ignored one: ask git which it tracks.
     top = Path((_git(cwd, "rev-parse", "--show-toplevel") or str(cwd)).strip()).resolve()
-    untracked = sorted(_repo_name(top, f) for f in files
-                       if git_bytes(cwd, "ls-files", "--error-unmatch", "--", str(f.resolve())) is None)
-    return Audit(commit.strip(), bool(tree and tree.strip()), sorted(dirty | set(untracked)),
-                 plan_digest, os_user(), untracked)
+    untracked = sorted(
+        _repo_name(top, f)
+        for f in files
+        if git_bytes(cwd, "ls-files", "--error-unmatch", "--", str(f.resolve())) is None
+    )
+    return Audit(
+        commit.strip(),
+        bool(tree and tree.strip()),
+        sorted(dirty | set(untracked)),
+        plan_digest,
+        os_user(),
+        untracked,
+    )
 
 
 def _repo_name(top: Path, file: Path) -> str:
@@ -88,14 +101,28 @@ def require_clean(files: list[Path], found: Audit) -> None:
     """`send --require-clean`: refuse uncommitted changes to the campaign or its files."""
     hint = "commit them (git add, git commit), or send without --require-clean"
     if found.git_commit is None:
-        raise CampaignError(Problem("--require-clean: the campaign is not in a git repository "
-                                    "(or git is not installed)", file=str(files[0]), hint=hint))
+        raise CampaignError(
+            Problem(
+                "--require-clean: the campaign is not in a git repository "
+                "(or git is not installed)",
+                file=str(files[0]),
+                hint=hint,
+            )
+        )
     untracked = found.untracked_files or []
-    problems = [Problem("not committed: git does not track it (untracked or git-ignored) "
-                        "(--require-clean)", file=name,
-                        hint="git add it (git add -f if it is ignored) and commit, or send "
-                             "without --require-clean") for name in untracked]
-    problems += [Problem("uncommitted changes (--require-clean)", file=name, hint=hint)
-                 for name in found.dirty_files or [] if name not in untracked]
+    problems = [
+        Problem(
+            "not committed: git does not track it (untracked or git-ignored) (--require-clean)",
+            file=name,
+            hint="git add it (git add -f if it is ignored) and commit, or send "
+            "without --require-clean",
+        )
+        for name in untracked
+    ]
+    problems += [
+        Problem("uncommitted changes (--require-clean)", file=name, hint=hint)
+        for name in found.dirty_files or []
+        if name not in untracked
+    ]
     if problems:
         raise CampaignError(problems)

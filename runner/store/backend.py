@@ -34,15 +34,18 @@ def open_journal(state: State, campaign_id: str, *, lock: str | None = None) -> 
     return PgJournal(state.url, campaign_id, lock=lock)  # type: ignore[return-value]
 
 
-def existing_journal(state: State, campaign_id: str, campaign_file: str | Path, *,
-                     lock: str | None = None) -> Journal:
+def existing_journal(
+    state: State, campaign_id: str, campaign_file: str | Path, *, lock: str | None = None
+) -> Journal:
     """The journal an earlier send left, or a user error saying how to get one."""
     if not state.has_journal(campaign_id):
-        raise CampaignError(f"no journal for campaign {campaign_id!r} in {state.label}",
-                            file=str(campaign_file),
-                            hint="nothing was sent with this state yet (`campaign send FILE` "
-                                 "uses this same state, from any folder); if it was sent with "
-                                 "another, pass --state DIR|URL or set RUNNER_STATE")
+        raise CampaignError(
+            f"no journal for campaign {campaign_id!r} in {state.label}",
+            file=str(campaign_file),
+            hint="nothing was sent with this state yet (`campaign send FILE` "
+            "uses this same state, from any folder); if it was sent with "
+            "another, pass --state DIR|URL or set RUNNER_STATE",
+        )
     return open_journal(state, campaign_id, lock=lock)
 
 
@@ -100,8 +103,12 @@ def list_campaigns(state: State) -> list[str]:
     try:
         if not has_schema(db):
             return []
-        return [r[0] for r in db.execute(
-            "SELECT campaign FROM runs UNION SELECT campaign FROM requests ORDER BY 1")]
+        return [
+            r[0]
+            for r in db.execute(
+                "SELECT campaign FROM runs UNION SELECT campaign FROM requests ORDER BY 1"
+            )
+        ]
     finally:
         db.close()
 
@@ -116,8 +123,10 @@ def lock_holder(state: State, campaign_id: str) -> str | None:
         found = holder(db, campaign_id)
         if found is None:
             return None
-        alive = db.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = ? "
-                           "AND granted", (found.backend_pid,)).fetchone()
+        alive = db.execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = ? AND granted",
+            (found.backend_pid,),
+        ).fetchone()
         return found.describe() if alive else None  # a row left by a holder that died
     finally:
         db.close()

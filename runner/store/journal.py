@@ -306,9 +306,6 @@ _IDS_AT = [f.name for f in fields(Entry)].index("message_ids")
 NOT_FOUND = DeliveryStatus.NOT_FOUND
 
 
-
-
-
 @dataclass(slots=True)
 class Delivery:
     """What is known about one accepted message's delivery (a ``deliveries`` row)."""
@@ -477,8 +474,9 @@ _LAST_RUN_COLUMNS = "started_at, ended_at, exit_code, counts, os_user"
 _CHATS_IN = 500
 
 
-_PASS_COLUMNS = ("id, started_at, ended_at, chats, chats_read, chats_failed, requests, "
-                 "replies_new, stop_reason")
+_PASS_COLUMNS = (
+    "id, started_at, ended_at, chats, chats_read, chats_failed, requests, replies_new, stop_reason"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,16 +503,22 @@ class ReplyPass:
         return self.finished and self.chats_failed == 0 and self.chats_read >= self.chats
 
 
-def journal_error(err: sqlite3.Error, path: str | Path, command: str = "the command") -> CampaignError:
+def journal_error(
+    err: sqlite3.Error, path: str | Path, command: str = "the command"
+) -> CampaignError:
     """A journal that cannot be read or written, as one line with its path and what to do."""
     text = str(err)
     if any(w in text for w in ("malformed", "not a database", "corrupt")):
         # A new journal re-sends what the old one knew; the API replays what it had accepted.
-        hint = (f"the journal is damaged: move it aside (mv {path} {path}.damaged) and send "
-                "again; the API's idempotency keys make a re-run safe (nothing is sent twice)")
+        hint = (
+            f"the journal is damaged: move it aside (mv {path} {path}.damaged) and send "
+            "again; the API's idempotency keys make a re-run safe (nothing is sent twice)"
+        )
     elif "readonly" in text or "read-only" in text or "unable to open" in text:
-        hint = "the journal's folder must be writable (even to read it, SQLite writes beside it): " \
-               "copy the state folder somewhere writable and pass --state DIR"
+        hint = (
+            "the journal's folder must be writable (even to read it, SQLite writes beside it): "
+            "copy the state folder somewhere writable and pass --state DIR"
+        )
     else:
         hint = f"check the disk and permissions, then run {command} again"
     return CampaignError(f"the journal cannot be used: {text}", file=str(path), hint=hint)
@@ -540,28 +544,39 @@ class Journal:
         except sqlite3.DatabaseError as err:
             self._unlock()
             if "file is not a database" in str(err):
-                raise CampaignError(f"cannot open the journal: {err}", file=str(self.path),
-                                    hint="is it a runner journal? move it aside to start afresh",
-                                    ) from None
+                raise CampaignError(
+                    f"cannot open the journal: {err}",
+                    file=str(self.path),
+                    hint="is it a runner journal? move it aside to start afresh",
+                ) from None
             raise journal_error(err, self.path, lock or "the command") from None
         except BaseException:
             self._unlock()
             raise
 
     @classmethod
-    def for_campaign(cls, state_dir: str | Path, campaign_id: str, *,
-                     lock: str | None = None) -> Journal:
+    def for_campaign(
+        cls, state_dir: str | Path, campaign_id: str, *, lock: str | None = None
+    ) -> Journal:
         return cls(journal_path(state_dir, campaign_id), lock=lock)
 
     @classmethod
-    def existing(cls, state_dir: str | Path, campaign_id: str, campaign_file: str | Path, *,
-                 lock: str | None = None) -> Journal:
+    def existing(
+        cls,
+        state_dir: str | Path,
+        campaign_id: str,
+        campaign_file: str | Path,
+        *,
+        lock: str | None = None,
+    ) -> Journal:
         """The journal an earlier send left, or a user error saying how to get one."""
         path = journal_path(state_dir, campaign_id)
         if not path.exists():
-            raise CampaignError(f"no journal for campaign {campaign_id!r} in {state_dir}",
-                                file=str(campaign_file),
-                                hint="send it first (campaign send FILE), or pass --state DIR")
+            raise CampaignError(
+                f"no journal for campaign {campaign_id!r} in {state_dir}",
+                file=str(campaign_file),
+                hint="send it first (campaign send FILE), or pass --state DIR",
+            )
         return cls(path, lock=lock)
 
     @contextlib.contextmanager
@@ -639,18 +654,34 @@ class Journal:
         db.execute("COMMIT")
 
     def start_run(
-        self, campaign: str, revision: int, options: dict[str, Any], plan: dict[str, Any],
+        self,
+        campaign: str,
+        revision: int,
+        options: dict[str, Any],
+        plan: dict[str, Any],
         audit: dict[str, Any] | None = None,
     ) -> int:
         """``audit``: runner.store.audit.Audit.to_dict() (git commit, dirty, digest, user)."""
         a = audit or {}
-        dirty = None if a.get("dirty_files") is None else json.dumps(
-            {"tree": a.get("tree_dirty"), "files": a["dirty_files"]})
+        dirty = (
+            None
+            if a.get("dirty_files") is None
+            else json.dumps({"tree": a.get("tree_dirty"), "files": a["dirty_files"]})
+        )
         cur = self._db.execute(
             "INSERT INTO runs (campaign, revision, started_at, options, plan, git_commit, dirty, "
             "plan_digest, os_user) VALUES (?,?,?,?,?,?,?,?,?)",
-            (campaign, revision, time.time(), json.dumps(options), json.dumps(plan),
-             a.get("git_commit"), dirty, a.get("plan_digest"), a.get("user")),
+            (
+                campaign,
+                revision,
+                time.time(),
+                json.dumps(options),
+                json.dumps(plan),
+                a.get("git_commit"),
+                dirty,
+                a.get("plan_digest"),
+                a.get("user"),
+            ),
         )
         return _inserted(cur)
 
@@ -665,8 +696,9 @@ class Journal:
     def start_reply_pass(self, chats: int, now: float) -> int:
         """Record that a reply pass over ``chats`` chats begins; ``ReplyPassEnd`` completes it.
         Committed at once, so a pass the process never finished still shows (no ``ended_at``)."""
-        cur = self._db.execute("INSERT INTO reply_passes (started_at, chats) VALUES (?, ?)",
-                               (now, chats))
+        cur = self._db.execute(
+            "INSERT INTO reply_passes (started_at, chats) VALUES (?, ?)", (now, chats)
+        )
         return _inserted(cur)
 
     # -- reading -------------------------------------------------------------------------
@@ -709,12 +741,16 @@ class Journal:
         before = self._db.total_changes
         after: tuple[int, int, str] = (-1, -1, "")
         while True:
-            page = [Entry.from_row(row) for row in self._db.execute(
-                f"SELECT {_COLUMNS} FROM requests WHERE revision = ? AND status = 'accepted' "
-                "AND (recipient_index, step_index, key) > (?, ?, ?) AND NOT EXISTS "
-                "(SELECT 1 FROM deliveries d WHERE d.key = requests.key) "
-                "ORDER BY recipient_index, step_index, key LIMIT ?",
-                (revision, *after, PAGE_ROWS))]
+            page = [
+                Entry.from_row(row)
+                for row in self._db.execute(
+                    f"SELECT {_COLUMNS} FROM requests WHERE revision = ? AND status = 'accepted' "
+                    "AND (recipient_index, step_index, key) > (?, ?, ?) AND NOT EXISTS "
+                    "(SELECT 1 FROM deliveries d WHERE d.key = requests.key) "
+                    "ORDER BY recipient_index, step_index, key LIMIT ?",
+                    (revision, *after, PAGE_ROWS),
+                )
+            ]
             if not page:
                 break
             ops = delivery_seeds(page, revision)
@@ -732,16 +768,19 @@ class Journal:
         rows = self._db.execute(
             f"SELECT rowid, {_DELIVERY_COLUMNS} FROM deliveries NOT INDEXED WHERE rowid > ? "
             "AND revision = ? AND final = 0 ORDER BY rowid LIMIT ?",
-            (after, revision, limit)).fetchall()
-        return DeliveryPage([Delivery.from_row(r[1:]) for r in rows],
-                            rows[-1][0] if rows else after)
+            (after, revision, limit),
+        ).fetchall()
+        return DeliveryPage(
+            [Delivery.from_row(r[1:]) for r in rows], rows[-1][0] if rows else after
+        )
 
     def delivery_counts(self, revision: int) -> DeliveryCounts:
         """How many messages of ``revision`` have a row, are open, were made final by a webhook."""
         total, opened, pushed = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(final = 0), 0), "
             "COALESCE(SUM(final = 1 AND polls = 0), 0) FROM deliveries WHERE revision = ?",
-            (revision,)).fetchone()
+            (revision,),
+        ).fetchone()
         return DeliveryCounts(int(total), int(opened), int(pushed))
 
     def attempted_chats(self, page_size: int = PAGE_ROWS) -> ChatPages:
@@ -758,7 +797,9 @@ class Journal:
         while True:
             rows = self._db.execute(
                 "SELECT n, chat, first_at, group_id FROM temp.attempted_chats WHERE n > ? "
-                "ORDER BY n LIMIT ?", (after, page_size)).fetchall()
+                "ORDER BY n LIMIT ?",
+                (after, page_size),
+            ).fetchall()
             if not rows:
                 return
             after = rows[-1][0]
@@ -770,9 +811,13 @@ class Journal:
         found: set[str] = set()
         for i in range(0, len(chats), _LOOKUP_CHUNK):
             chunk = chats[i : i + _LOOKUP_CHUNK]
-            found.update(r[0] for r in self._db.execute(
-                f"SELECT message_id FROM replies WHERE chat IN ({','.join('?' * len(chunk))})",
-                chunk))
+            found.update(
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT message_id FROM replies WHERE chat IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
         return found
 
     def reply_cursors_of(self, chats: Iterable[str]) -> dict[str, int]:
@@ -781,13 +826,19 @@ class Journal:
         found: dict[str, int] = {}
         for i in range(0, len(chats), _LOOKUP_CHUNK):
             chunk = chats[i : i + _LOOKUP_CHUNK]
-            found.update((chat, int(at) - 1) for chat, at in self._db.execute(
-                "SELECT chat, MAX(received_at) FROM replies WHERE chat IN "
-                f"({','.join('?' * len(chunk))}) GROUP BY chat", chunk))
+            found.update(
+                (chat, int(at) - 1)
+                for chat, at in self._db.execute(
+                    "SELECT chat, MAX(received_at) FROM replies WHERE chat IN "
+                    f"({','.join('?' * len(chunk))}) GROUP BY chat",
+                    chunk,
+                )
+            )
         return found
 
-    def deliveries(self, revision: int | None = None, *, open_only: bool = False
-                   ) -> Iterator[Delivery]:
+    def deliveries(
+        self, revision: int | None = None, *, open_only: bool = False
+    ) -> Iterator[Delivery]:
         """Delivery rows (of one revision; only those not final), in campaign order."""
         sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
         where, params = [], []
@@ -804,28 +855,38 @@ class Journal:
 
     def has_delivery(self, message_id: str) -> bool:
         """Whether this journal holds the message (an accepted message's ``deliveries`` row)."""
-        return self._db.execute("SELECT 1 FROM deliveries WHERE message_id = ?",
-                                (message_id,)).fetchone() is not None
+        return (
+            self._db.execute(
+                "SELECT 1 FROM deliveries WHERE message_id = ?", (message_id,)
+            ).fetchone()
+            is not None
+        )
 
     def revisions(self) -> list[int]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT revision FROM requests")]
 
     def final_without_polls(self, revision: int) -> int:
         """Messages whose final status came without a poll (from a webhook)."""
-        return int(self._db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE revision = ? AND final = 1 AND polls = 0",
-            (revision,)).fetchone()[0])
+        return int(
+            self._db.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE revision = ? AND final = 1 AND polls = 0",
+                (revision,),
+            ).fetchone()[0]
+        )
 
     def replies(self, chats: Iterable[str] | None = None) -> Iterator[Reply]:
         """Stored replies (of these chats), oldest first per chat."""
-        sql = ("SELECT message_id, chat, received_at, length, is_stop, sender, text, read_at "
-               "FROM replies")
+        sql = (
+            "SELECT message_id, chat, received_at, length, is_stop, sender, text, read_at "
+            "FROM replies"
+        )
         wanted = set(chats) if chats is not None else None
         for row in self._db.execute(sql + " ORDER BY chat, received_at, rowid"):
             if wanted is not None and row[1] not in wanted:
                 continue
-            yield Reply(row[0], row[1], row[2], row[3], bool(row[4]), sender=row[5],
-                        text=row[6], now=row[7])
+            yield Reply(
+                row[0], row[1], row[2], row[3], bool(row[4]), sender=row[5], text=row[6], now=row[7]
+            )
 
     def latest_reply_read_at(self) -> float | None:
         """When the last stored reply was read (for replies read before passes were kept)."""
@@ -835,13 +896,19 @@ class Journal:
     def reply_cursors(self) -> dict[str, int]:
         """Per chat, the API time (ms) of its latest stored reply: where the next reading
         starts (one millisecond earlier, so replies sharing that millisecond are not lost)."""
-        return {chat: int(at) - 1 for chat, at in
-                self._db.execute("SELECT chat, MAX(received_at) FROM replies GROUP BY chat")}
+        return {
+            chat: int(at) - 1
+            for chat, at in self._db.execute(
+                "SELECT chat, MAX(received_at) FROM replies GROUP BY chat"
+            )
+        }
 
     def reply_passes(self) -> list[ReplyPass]:
         """Every reply pass recorded, oldest first."""
-        return [ReplyPass(*row) for row in self._db.execute(
-            f"SELECT {_PASS_COLUMNS} FROM reply_passes ORDER BY id")]
+        return [
+            ReplyPass(*row)
+            for row in self._db.execute(f"SELECT {_PASS_COLUMNS} FROM reply_passes ORDER BY id")
+        ]
 
     def report_requests(self, revision: int) -> Iterator[RequestFacts]:
         """The revision's requests in campaign order, a few columns each (the report's pass)."""
@@ -870,9 +937,22 @@ class Journal:
             yield from map(make, rows)
 
     def runs(self) -> list[dict[str, Any]]:
-        names = ("id", "campaign", "revision", "started_at", "ended_at", "options", "plan",
-                 "counts", "exit_code", "stop_reason", "git_commit", "dirty", "plan_digest",
-                 "os_user")
+        names = (
+            "id",
+            "campaign",
+            "revision",
+            "started_at",
+            "ended_at",
+            "options",
+            "plan",
+            "counts",
+            "exit_code",
+            "stop_reason",
+            "git_commit",
+            "dirty",
+            "plan_digest",
+            "os_user",
+        )
         out = []
         for row in self._db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY id"):
             run = dict(zip(names, row, strict=True))
@@ -888,8 +968,12 @@ class Journal:
     # -- aggregates (campaign status: no row per request read) ---------------------------
     def status_counts(self) -> dict[str, int]:
         """Requests by status, sorted by status."""
-        return {s: int(n) for s, n in self._db.execute(
-            "SELECT status, count(*) FROM requests GROUP BY status ORDER BY status")}
+        return {
+            s: int(n)
+            for s, n in self._db.execute(
+                "SELECT status, count(*) FROM requests GROUP BY status ORDER BY status"
+            )
+        }
 
     def chats_among(self, chats: Collection[str]) -> int:
         """How many of these chats the journal has a request for."""
@@ -897,15 +981,21 @@ class Journal:
             return 0
         if len(chats) <= _CHATS_IN:
             wanted = list(chats)
-            return int(self._db.execute(
-                f"SELECT count(DISTINCT chat) FROM requests WHERE chat IN "
-                f"({','.join('?' * len(wanted))})", wanted).fetchone()[0])
-        return sum(1 for (chat,) in self._db.execute("SELECT DISTINCT chat FROM requests")
-                   if chat in chats)
+            return int(
+                self._db.execute(
+                    f"SELECT count(DISTINCT chat) FROM requests WHERE chat IN "
+                    f"({','.join('?' * len(wanted))})",
+                    wanted,
+                ).fetchone()[0]
+            )
+        return sum(
+            1 for (chat,) in self._db.execute("SELECT DISTINCT chat FROM requests") if chat in chats
+        )
 
     def last_run_summary(self) -> LastRun | None:
         row = self._db.execute(
-            f"SELECT {_LAST_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            f"SELECT {_LAST_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
         return None if row is None else LastRun.from_row(row)
 
 
@@ -958,13 +1048,29 @@ class _RequestRow:
     def of(cls, req: PlannedRow, revision: int, **decision: Any) -> Self:
         """The row for a planned request (its identity read by name), with the decision's
         fields by keyword: ``Mark.of(req, revision, status=..., error_code=..., ...)``."""
-        return cls(key=req.key, chat=req.recipient, step=req.step, revision=revision,
-                   recipient_index=req.recipient_index, step_index=req.step_index,
-                   messages=req.messages, variant=req.variant, **decision)
+        return cls(
+            key=req.key,
+            chat=req.recipient,
+            step=req.step,
+            revision=revision,
+            recipient_index=req.recipient_index,
+            step_index=req.step_index,
+            messages=req.messages,
+            variant=req.variant,
+            **decision,
+        )
 
     def _where(self) -> tuple[Any, ...]:
-        return (self.key, self.chat, self.step, self.revision, self.recipient_index,
-                self.step_index, self.messages, self.variant)
+        return (
+            self.key,
+            self.chat,
+            self.step,
+            self.revision,
+            self.recipient_index,
+            self.step_index,
+            self.messages,
+            self.variant,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1002,8 +1108,17 @@ class Outcome:
     def params(self) -> tuple[Any, ...]:
         ids = json.dumps(self.message_ids) if self.message_ids is not None else None
         finished = self.now if self.status in (ACCEPTED, FAILED) else None
-        return (self.status.value, self.message_id, ids, self.group_id, self.error_code,
-                self.error_message, self.http_status, finished, self.key)
+        return (
+            self.status.value,
+            self.message_id,
+            ids,
+            self.group_id,
+            self.error_code,
+            self.error_message,
+            self.http_status,
+            finished,
+            self.key,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1024,8 +1139,15 @@ class Mark(_RequestRow):
         object.__setattr__(self, "status", RequestStatus(self.status))
 
     def params(self) -> tuple[Any, ...]:
-        return (*self._where(), self.status.value, self.error_code, self.error_message,
-                self.content_hash, self.now, self.run_id)
+        return (
+            *self._where(),
+            self.status.value,
+            self.error_code,
+            self.error_message,
+            self.content_hash,
+            self.now,
+            self.run_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1042,8 +1164,15 @@ class DeliverySeed:
     accepted_at: float | None
 
     def params(self) -> tuple[Any, ...]:
-        return (self.message_id, self.key, self.part, self.chat, self.revision, self.step,
-                self.accepted_at)
+        return (
+            self.message_id,
+            self.key,
+            self.part,
+            self.chat,
+            self.revision,
+            self.step,
+            self.accepted_at,
+        )
 
 
 def delivery_seeds(entries: Iterable[Entry], revision: int) -> list[JournalOp]:
@@ -1077,8 +1206,17 @@ class DeliveryPoll:
     final: bool
 
     def params(self) -> tuple[Any, ...]:
-        return (self.status, self.protocol, self.time_sent, self.time_delivered, self.error,
-                self.now, self.next_poll_at, int(self.final), self.message_id)
+        return (
+            self.status,
+            self.protocol,
+            self.time_sent,
+            self.time_delivered,
+            self.error,
+            self.now,
+            self.next_poll_at,
+            int(self.final),
+            self.message_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1110,8 +1248,15 @@ class DeliveryPush:
     now: float
 
     def params(self) -> tuple[Any, ...]:
-        return (self.status, self.protocol, self.time_delivered, self.error, int(self.final),
-                self.now, self.message_id)
+        return (
+            self.status,
+            self.protocol,
+            self.time_delivered,
+            self.error,
+            int(self.final),
+            self.now,
+            self.message_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1130,8 +1275,16 @@ class Reply:
     now: float
 
     def params(self) -> tuple[Any, ...]:
-        return (self.message_id, self.chat, self.sender, self.received_at, self.length,
-                int(self.is_stop), self.text, self.now)
+        return (
+            self.message_id,
+            self.chat,
+            self.sender,
+            self.received_at,
+            self.length,
+            int(self.is_stop),
+            self.text,
+            self.now,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1151,12 +1304,28 @@ class ReplyPassEnd:
     now: float
 
     def params(self) -> tuple[Any, ...]:
-        return (self.now, self.chats_read, self.chats_failed, self.requests, self.replies_new,
-                None if self.stop_reason is None else str(self.stop_reason), self.pass_id)
+        return (
+            self.now,
+            self.chats_read,
+            self.chats_failed,
+            self.requests,
+            self.replies_new,
+            None if self.stop_reason is None else str(self.stop_reason),
+            self.pass_id,
+        )
 
 
-JournalOp = (Attempt | Outcome | Mark | DeliverySeed | DeliveryPoll | DeliveryPollError
-             | DeliveryPush | Reply | ReplyPassEnd)
+JournalOp = (
+    Attempt
+    | Outcome
+    | Mark
+    | DeliverySeed
+    | DeliveryPoll
+    | DeliveryPollError
+    | DeliveryPush
+    | Reply
+    | ReplyPassEnd
+)
 
 
 class JournalWriter:
@@ -1204,7 +1373,8 @@ class JournalWriter:
                 # outcome can only be queued after this commit, and a retry's attempt comes
                 # after the outcome of the try before it.
                 ops = [op for op in ops if type(op) is not Attempt] + [
-                    op for op in ops if type(op) is Attempt]
+                    op for op in ops if type(op) is Attempt
+                ]
             error: BaseException | None = None
             if ops:
                 try:

@@ -98,8 +98,9 @@ CREATE TABLE IF NOT EXISTS answers (
 """
 _MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
-_EVENT_COLUMNS = ("id, chat, kind, at_ms, word, excerpt, campaign, step, source, reply_id, actor, "
-                  "recorded_at")
+_EVENT_COLUMNS = (
+    "id, chat, kind, at_ms, word, excerpt, campaign, step, source, reply_id, actor, recorded_at"
+)
 
 
 class Source:
@@ -144,10 +145,20 @@ class RecordedEvent:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> RecordedEvent:
-        return cls(id=row["id"], chat=row["chat"], kind=EventKind(row["kind"]),
-                   at_ms=row["at_ms"], word=row["word"], excerpt=row["excerpt"],
-                   campaign=row["campaign"], step=row["step"], source=row["source"],
-                   reply_id=row["reply_id"], actor=row["actor"], recorded_at=row["recorded_at"])
+        return cls(
+            id=row["id"],
+            chat=row["chat"],
+            kind=EventKind(row["kind"]),
+            at_ms=row["at_ms"],
+            word=row["word"],
+            excerpt=row["excerpt"],
+            campaign=row["campaign"],
+            step=row["step"],
+            source=row["source"],
+            reply_id=row["reply_id"],
+            actor=row["actor"],
+            recorded_at=row["recorded_at"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +227,12 @@ def existing_ledger(state_dir: str | Path) -> Iterator[Ledger | None]:
 def ledger_error(err: sqlite3.Error, path: Path) -> CampaignError:
     text = str(err)
     if any(w in text for w in ("malformed", "not a database", "corrupt")):
-        hint = (f"the consent ledger is damaged; nothing was sent. Restore it from a backup, or "
-                f"move it aside (mv {path} {path}.damaged) and rebuild it: `campaign optouts "
-                "FILE` for each campaign reads every reply again (opt-outs come back; holds "
-                "released since come back as holds)")
+        hint = (
+            f"the consent ledger is damaged; nothing was sent. Restore it from a backup, or "
+            f"move it aside (mv {path} {path}.damaged) and rebuild it: `campaign optouts "
+            "FILE` for each campaign reads every reply again (opt-outs come back; holds "
+            "released since come back as holds)"
+        )
     elif "readonly" in text or "unable to open" in text:
         hint = "the state folder must be writable: pass --state DIR with a folder you can write"
     else:
@@ -251,9 +264,11 @@ class Ledger:
     _BEGIN = "BEGIN IMMEDIATE"
     _INSERT_EVENT = (
         "INSERT OR IGNORE INTO events (chat, kind, at_ms, word, excerpt, campaign, step, source, "
-        "reply_id, actor, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
-    _ADVANCE_CURSOR = ("UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) "
-                       "WHERE chat = ?")
+        "reply_id, actor, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    )
+    _ADVANCE_CURSOR = (
+        "UPDATE contacts SET cursor_ms = MAX(COALESCE(cursor_ms, 0), ?) WHERE chat = ?"
+    )
     _GREATEST, _LEAST = "MAX", "MIN"
 
     def __init__(self, path: str | Path) -> None:
@@ -262,8 +277,11 @@ class Ledger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), isolation_level=None)
         except (OSError, sqlite3.Error) as err:
-            raise CampaignError(f"cannot open the consent ledger: {err}", file=str(self.path),
-                                hint="pass --state DIR with a folder you can write") from None
+            raise CampaignError(
+                f"cannot open the consent ledger: {err}",
+                file=str(self.path),
+                hint="pass --state DIR with a folder you can write",
+            ) from None
         try:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -285,10 +303,14 @@ class Ledger:
         if version > SCHEMA_VERSION:
             raise CampaignError(
                 f"the consent ledger has schema version {version}; this runner knows "
-                f"{SCHEMA_VERSION}", file=str(self.path), hint="upgrade the runner")
+                f"{SCHEMA_VERSION}",
+                file=str(self.path),
+                hint="upgrade the runner",
+            )
         for target in range(version + 1, SCHEMA_VERSION + 1):
             self._db.executescript(
-                f"BEGIN IMMEDIATE;{_MIGRATIONS[target]}PRAGMA user_version = {target};COMMIT;")
+                f"BEGIN IMMEDIATE;{_MIGRATIONS[target]}PRAGMA user_version = {target};COMMIT;"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -319,15 +341,20 @@ class Ledger:
     def standings(self) -> dict[str, Standing]:
         """Every chat kept from messaging (opted out or held), by chat."""
         try:
-            return {r[0]: Standing(r[1]) for r in self._db.execute("SELECT chat, state FROM standing")}
+            return {
+                r[0]: Standing(r[1]) for r in self._db.execute("SELECT chat, state FROM standing")
+            }
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
 
-    def standing_rows(self, state: Standing | None = None,
-                      chats: Iterable[str] | None = None) -> list[ChatStanding]:
+    def standing_rows(
+        self, state: Standing | None = None, chats: Iterable[str] | None = None
+    ) -> list[ChatStanding]:
         """Chats kept from messaging with the event that put them there, by chat."""
-        sql = (f"SELECT s.state AS state, {', '.join('e.' + c for c in _EVENT_COLUMNS.split(', '))} "
-               "FROM standing s JOIN events e ON e.id = s.event_id")
+        sql = (
+            f"SELECT s.state AS state, {', '.join('e.' + c for c in _EVENT_COLUMNS.split(', '))} "
+            "FROM standing s JOIN events e ON e.id = s.event_id"
+        )
         params: list[str] = []
         if state is not None:
             sql += " WHERE s.state = ?"
@@ -337,11 +364,14 @@ class Ledger:
         for row in self._db.execute(sql + " ORDER BY s.chat", params):
             if wanted is not None and row["chat"] not in wanted:
                 continue
-            out.append(ChatStanding(row["chat"], Standing(row["state"]), RecordedEvent.from_row(row)))
+            out.append(
+                ChatStanding(row["chat"], Standing(row["state"]), RecordedEvent.from_row(row))
+            )
         return out
 
-    def events(self, chats: Iterable[str] | None = None,
-               kinds: Iterable[EventKind] | None = None) -> Iterator[RecordedEvent]:
+    def events(
+        self, chats: Iterable[str] | None = None, kinds: Iterable[EventKind] | None = None
+    ) -> Iterator[RecordedEvent]:
         """The history (of these chats, of these kinds), oldest first."""
         wanted = set(chats) if chats is not None else None
         kinds_ = {k.value for k in kinds} if kinds is not None else None
@@ -353,8 +383,9 @@ class Ledger:
             yield RecordedEvent.from_row(row)
 
     def event(self, event_id: int) -> RecordedEvent | None:
-        row = self._db.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?",
-                               (event_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
+        ).fetchone()
         return RecordedEvent.from_row(row) if row is not None else None
 
     def known_replies(self, reply_ids: Iterable[str]) -> set[str]:
@@ -362,10 +393,14 @@ class Ledger:
         ids = list(reply_ids)
         found: set[str] = set()
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+            chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self._db.execute(
-                f"SELECT reply_id FROM events WHERE reply_id IN ({marks})", chunk))
+            found.update(
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT reply_id FROM events WHERE reply_id IN ({marks})", chunk
+                )
+            )
         return found
 
     def contacts(self, chats: Iterable[str] | None = None) -> dict[str, Contact]:
@@ -376,24 +411,44 @@ class Ledger:
             queries = [("SELECT * FROM contacts", ())]
         else:
             wanted = list(chats)
-            queries = [(f"SELECT * FROM contacts WHERE chat IN ({','.join('?' * len(chunk))})",
-                        tuple(chunk))
-                       for chunk in (wanted[i:i + 500] for i in range(0, len(wanted), 500))]
+            queries = [
+                (
+                    f"SELECT * FROM contacts WHERE chat IN ({','.join('?' * len(chunk))})",
+                    tuple(chunk),
+                )
+                for chunk in (wanted[i : i + 500] for i in range(0, len(wanted), 500))
+            ]
         try:
-            return {r["chat"]: Contact(r["chat"], r["api_id"], r["first_ms"], r["last_ms"],
-                                       r["last_campaign"], r["last_step"], r["cursor_ms"])
-                    for sql, params in queries for r in self._db.execute(sql, params)}
+            return {
+                r["chat"]: Contact(
+                    r["chat"],
+                    r["api_id"],
+                    r["first_ms"],
+                    r["last_ms"],
+                    r["last_campaign"],
+                    r["last_step"],
+                    r["cursor_ms"],
+                )
+                for sql, params in queries
+                for r in self._db.execute(sql, params)
+            }
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
 
     def is_empty(self) -> bool:
         """Nobody was ever messaged or heard from: a first send has nothing to read."""
-        return (self._db.execute("SELECT 1 FROM contacts LIMIT 1").fetchone() is None
-                and self._db.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None)
+        return (
+            self._db.execute("SELECT 1 FROM contacts LIMIT 1").fetchone() is None
+            and self._db.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None
+        )
 
     # -- writing -------------------------------------------------------------------------
-    def record(self, events: Iterable[ConsentEvent], cursors: dict[str, int] | None = None,
-               now: float | None = None) -> list[Change]:
+    def record(
+        self,
+        events: Iterable[ConsentEvent],
+        cursors: dict[str, int] | None = None,
+        now: float | None = None,
+    ) -> list[Change]:
         """Record events (a reply already recorded is skipped) and advance reply cursors
         (chat -> API ms, never backwards), in one transaction; returns the chats whose standing
         changed."""
@@ -405,12 +460,25 @@ class Ledger:
             for e in events:
                 cur = db.execute(
                     self._INSERT_EVENT,
-                    (e.chat, e.kind.value, e.at_ms, e.word, e.excerpt, e.campaign, e.step,
-                     e.source, e.reply_id, e.actor, at))
+                    (
+                        e.chat,
+                        e.kind.value,
+                        e.at_ms,
+                        e.word,
+                        e.excerpt,
+                        e.campaign,
+                        e.step,
+                        e.source,
+                        e.reply_id,
+                        e.actor,
+                        at,
+                    ),
+                )
                 if cur.rowcount and e.kind is not EventKind.HELP:
                     touched.add(e.chat)
-            changes = [c for c in (self._restand(chat) for chat in sorted(touched))
-                       if c.before != c.after]
+            changes = [
+                c for c in (self._restand(chat) for chat in sorted(touched)) if c.before != c.after
+            ]
             for chat, cursor in (cursors or {}).items():
                 db.execute(self._ADVANCE_CURSOR, (cursor, chat))
         return changes
@@ -436,8 +504,10 @@ class Ledger:
         db = self._db
         row = db.execute("SELECT state FROM standing WHERE chat = ?", (chat,)).fetchone()
         before = Standing(row[0]) if row else None
-        rows = db.execute("SELECT id, kind, at_ms FROM events WHERE chat = ? AND kind != ?",
-                          (chat, EventKind.HELP.value)).fetchall()
+        rows = db.execute(
+            "SELECT id, kind, at_ms FROM events WHERE chat = ? AND kind != ?",
+            (chat, EventKind.HELP.value),
+        ).fetchall()
         steps = [Step(EventKind(r["kind"]), r["at_ms"], r["id"]) for r in rows]
         after = standing_after(steps)
         if after is None:
@@ -446,34 +516,43 @@ class Ledger:
             # The latest event that set this standing is the one to show.
             kinds = {Standing.OPTED_OUT: EventKind.OPTED_OUT, Standing.HELD: EventKind.HELD}
             last = max((s for s in steps if s.kind is kinds[after]), key=lambda s: (s.at_ms, s.id))
-            db.execute("INSERT INTO standing (chat, state, event_id) VALUES (?,?,?) "
-                       "ON CONFLICT (chat) DO UPDATE SET state = excluded.state, "
-                       "event_id = excluded.event_id", (chat, after.value, last.id))
+            db.execute(
+                "INSERT INTO standing (chat, state, event_id) VALUES (?,?,?) "
+                "ON CONFLICT (chat) DO UPDATE SET state = excluded.state, "
+                "event_id = excluded.event_id",
+                (chat, after.value, last.id),
+            )
         return Change(chat, before, after)
 
     def _contacts_merge(self) -> str:
         """What a contact row already known keeps: the earliest first message, the latest last
         one (and its campaign and step), a group's API id once learnt."""
-        return ("ON CONFLICT (chat) DO UPDATE SET "
-                "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
-                f"ELSE contacts.api_id END, first_ms = {self._LEAST}(contacts.first_ms, excluded.first_ms), "
-                "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
-                "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
-                "THEN excluded.last_step ELSE contacts.last_step END, "
-                f"last_ms = {self._GREATEST}(contacts.last_ms, excluded.last_ms)")
+        return (
+            "ON CONFLICT (chat) DO UPDATE SET "
+            "api_id = CASE WHEN excluded.api_id != excluded.chat THEN excluded.api_id "
+            f"ELSE contacts.api_id END, first_ms = {self._LEAST}(contacts.first_ms, excluded.first_ms), "
+            "last_campaign = CASE WHEN excluded.last_ms >= contacts.last_ms "
+            "THEN excluded.last_campaign ELSE contacts.last_campaign END, "
+            "last_step = CASE WHEN excluded.last_ms >= contacts.last_ms "
+            "THEN excluded.last_step ELSE contacts.last_step END, "
+            f"last_ms = {self._GREATEST}(contacts.last_ms, excluded.last_ms)"
+        )
 
     def _upsert_contacts(self, rows: list[tuple[str, str, int, int, str, str]]) -> None:
         """(chat, api_id, first_ms, last_ms, campaign, step) rows, one per chat."""
         self._db.executemany(
             "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, last_step) "
-            f"VALUES (?,?,?,?,?,?) {self._contacts_merge()}", rows)
+            f"VALUES (?,?,?,?,?,?) {self._contacts_merge()}",
+            rows,
+        )
 
     def _mark_synced(self, campaign: str, through: float, files: str | None) -> None:
         try:
-            self._db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
-                             "ON CONFLICT (campaign) DO UPDATE SET files = excluded.files",
-                             (campaign, through, files))
+            self._db.execute(
+                "INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
+                "ON CONFLICT (campaign) DO UPDATE SET files = excluded.files",
+                (campaign, through, files),
+            )
         except sqlite3.Error as err:
             raise ledger_error(err, self.path) from None
         self._version = self._data_version()
@@ -481,23 +560,37 @@ class Ledger:
     # -- answers ---------------------------------------------------------------------------
     def answers(self) -> dict[str, AnswerRow]:
         """Every answer tried, by key."""
-        return {r["key"]: AnswerRow(key=r["key"], chat=r["chat"], kind=r["kind"],
-                                    event_id=r["event_id"], status=RequestStatus(r["status"]),
-                                    attempts=r["attempts"], message_id=r["message_id"],
-                                    error=r["error"], last_at=r["last_at"])
-                for r in self._db.execute("SELECT * FROM answers")}
+        return {
+            r["key"]: AnswerRow(
+                key=r["key"],
+                chat=r["chat"],
+                kind=r["kind"],
+                event_id=r["event_id"],
+                status=RequestStatus(r["status"]),
+                attempts=r["attempts"],
+                message_id=r["message_id"],
+                error=r["error"],
+                last_at=r["last_at"],
+            )
+            for r in self._db.execute("SELECT * FROM answers")
+        }
 
     def answer_attempt(self, key: str, chat: str, kind: str, event_id: int, now: float) -> None:
         """Committed before the answer's request leaves (a crash: the same key again)."""
-        self._write("INSERT INTO answers (key, chat, kind, event_id, status, attempts, first_at, "
-                    "last_at) VALUES (?,?,?,?,'sending',1,?,?) ON CONFLICT (key) DO UPDATE SET "
-                    "status = 'sending', attempts = answers.attempts + 1, last_at = excluded.last_at",
-                    (key, chat, kind, event_id, now, now))
+        self._write(
+            "INSERT INTO answers (key, chat, kind, event_id, status, attempts, first_at, "
+            "last_at) VALUES (?,?,?,?,'sending',1,?,?) ON CONFLICT (key) DO UPDATE SET "
+            "status = 'sending', attempts = answers.attempts + 1, last_at = excluded.last_at",
+            (key, chat, kind, event_id, now, now),
+        )
 
-    def answer_outcome(self, key: str, status: RequestStatus, message_id: str | None,
-                       error: str | None, now: float) -> None:
-        self._write("UPDATE answers SET status = ?, message_id = ?, error = ?, last_at = ? "
-                    "WHERE key = ?", (status.value, message_id, error, now, key))
+    def answer_outcome(
+        self, key: str, status: RequestStatus, message_id: str | None, error: str | None, now: float
+    ) -> None:
+        self._write(
+            "UPDATE answers SET status = ?, message_id = ?, error = ?, last_at = ? WHERE key = ?",
+            (status.value, message_id, error, now, key),
+        )
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         try:
@@ -521,8 +614,9 @@ class Ledger:
         """``contacts`` from one campaign's journal: its chats with an attempt since the last
         sync (a row tried, whatever came of it: an unconfirmed try may have been delivered)."""
         db = self._db
-        through_row = db.execute("SELECT through, files FROM synced WHERE campaign = ?",
-                                 (campaign,)).fetchone()
+        through_row = db.execute(
+            "SELECT through, files FROM synced WHERE campaign = ?", (campaign,)
+        ).fetchone()
         through = float(through_row[0]) if through_row else -1.0
         files = self._marks(journal)
         if through_row is not None and files is not None and through_row[1] == files:
@@ -534,8 +628,9 @@ class Ledger:
         """What says a journal was not written since the last sync (None: read it again)."""
         return _file_marks(Path(journal)) if journal is not None else None
 
-    def _attempted_since(self, campaign: str, journal: str | Path | None, through: float
-                         ) -> Iterator[list[tuple[Any, ...]]]:
+    def _attempted_since(
+        self, campaign: str, journal: str | Path | None, through: float
+    ) -> Iterator[list[tuple[Any, ...]]]:
         """The journal's rows (chat, group_id, first, last, step) attempted since ``through``
         (a second of overlap: a row committed late with an earlier clock is not missed; syncing
         a row twice changes nothing), in pages: a journal of a million rows is never held."""
@@ -549,7 +644,8 @@ class Ledger:
             cur = src.execute(
                 "SELECT chat, group_id, COALESCE(first_attempt_at, last_attempt_at), "
                 "last_attempt_at, step FROM requests WHERE attempts > 0 AND last_attempt_at >= ?",
-                (through - 1.0,))
+                (through - 1.0,),
+            )
             while rows := cur.fetchmany(_SYNC_PAGE):
                 yield rows
         except sqlite3.Error as err:
@@ -561,8 +657,13 @@ class Ledger:
         finally:
             src.close()
 
-    def _merge_contacts(self, campaign: str, pages: Iterable[list[tuple[Any, ...]]],
-                        through: float, files: str | None) -> int:
+    def _merge_contacts(
+        self,
+        campaign: str,
+        pages: Iterable[list[tuple[Any, ...]]],
+        through: float,
+        files: str | None,
+    ) -> int:
         """Upsert each page's chats (the upsert merges with what earlier pages wrote, so paging
         changes nothing), then move the campaign's sync mark; one transaction."""
         db = self._db
@@ -570,7 +671,9 @@ class Ledger:
         newest = through
         with self._transaction():
             for rows in pages:
-                latest: dict[str, tuple[str, int, int, str]] = {}  # chat -> api_id, first, last, step
+                latest: dict[
+                    str, tuple[str, int, int, str]
+                ] = {}  # chat -> api_id, first, last, step
                 for chat, group_id, first, last, step in rows:
                     first_ms, last_ms = int(first * 1000), int(last * 1000)
                     newest = max(newest, last)
@@ -579,16 +682,23 @@ class Ledger:
                     if seen is None:
                         latest[chat] = (api_id, first_ms, last_ms, step)
                     else:
-                        latest[chat] = (seen[0] if seen[0] != chat else api_id,
-                                        min(seen[1], first_ms), max(seen[2], last_ms),
-                                        step if last_ms >= seen[2] else seen[3])
-                self._upsert_contacts([(chat, v[0], v[1], v[2], campaign, v[3])
-                                       for chat, v in latest.items()])
+                        latest[chat] = (
+                            seen[0] if seen[0] != chat else api_id,
+                            min(seen[1], first_ms),
+                            max(seen[2], last_ms),
+                            step if last_ms >= seen[2] else seen[3],
+                        )
+                self._upsert_contacts(
+                    [(chat, v[0], v[1], v[2], campaign, v[3]) for chat, v in latest.items()]
+                )
                 changed += len(latest)
             if changed:
-                db.execute("INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
-                           "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
-                           "files = excluded.files", (campaign, newest, files))
+                db.execute(
+                    "INSERT INTO synced (campaign, through, files) VALUES (?, ?, ?) "
+                    "ON CONFLICT (campaign) DO UPDATE SET through = excluded.through, "
+                    "files = excluded.files",
+                    (campaign, newest, files),
+                )
         if not changed:
             self._mark_synced(campaign, through, files)
         return changed

@@ -54,7 +54,8 @@ class JournalLock:
                 f"{who} is running on this journal; one run at a time",
                 file=str(self.journal),
                 hint=f"wait for it to finish (or stop it: kill {holder or 'PID'}), then run "
-                     f"{self.command} again") from None
+                f"{self.command} again",
+            ) from None
         except BaseException:
             os.close(fd)
             raise

@@ -22,8 +22,13 @@ def journal_path(state_dir: str | Path, campaign_id: str) -> Path:
     The id names a file, so only a slug is taken (the schema says so; this holds it for a
     caller of the library that skipped validation)."""
     if not _CAMPAIGN_ID.fullmatch(campaign_id):
-        raise CampaignError(Problem(f"{campaign_id!r} is not a campaign id", path="id",
-                                    hint="lower-case letters, digits, - and _, at most 64"))
+        raise CampaignError(
+            Problem(
+                f"{campaign_id!r} is not a campaign id",
+                path="id",
+                hint="lower-case letters, digits, - and _, at most 64",
+            )
+        )
     return Path(state_dir) / f"{campaign_id}.sqlite"
 
 

@@ -98,26 +98,39 @@ def _reason(err: BaseException, url: str) -> str:
     return scrub(text, url)
 
 
-def state_error(err: BaseException, url: str, conn: Any = None, *,
-                command: str = "the command") -> CampaignError:
+def state_error(
+    err: BaseException, url: str, conn: Any = None, *, command: str = "the command"
+) -> CampaignError:
     """A psycopg error as a user error naming the state, host, port and reason."""
     import psycopg
 
     label, where, reason = safe_label(url), _endpoint(url, conn), _reason(err, url)
-    refused = ("password authentication failed", "no password supplied", "does not exist",
-               "permission denied", "role ")
+    refused = (
+        "password authentication failed",
+        "no password supplied",
+        "does not exist",
+        "permission denied",
+        "role ",
+    )
     if isinstance(err, psycopg.OperationalError) and not any(w in reason for w in refused):
         return StateUnavailable(
-            f"the state database is unreachable ({where}): {reason}", file=label,
+            f"the state database is unreachable ({where}): {reason}",
+            file=label,
             hint=f"nothing is lost: every request sent has its row; run {command} again once "
-                 "the database is back (check the host, the port and that the server runs)")
+            "the database is back (check the host, the port and that the server runs)",
+        )
     if isinstance(err, psycopg.OperationalError):
         return CampaignError(
-            f"cannot use the state database ({where}): {reason}", file=label,
+            f"cannot use the state database ({where}): {reason}",
+            file=label,
             hint="check the user, the database name and the password (PGPASSWORD, ~/.pgpass or "
-                 "PGSERVICE; a password in --state is never shown)")
-    return StateUnavailable(f"the state database failed ({where}): {reason}", file=label,
-                            hint=f"run {command} again; if it persists, check the server's log")
+            "PGSERVICE; a password in --state is never shown)",
+        )
+    return StateUnavailable(
+        f"the state database failed ({where}): {reason}",
+        file=label,
+        hint=f"run {command} again; if it persists, check the server's log",
+    )
 
 
 def connect(url: str, *, command: str = "the command") -> Any:
@@ -125,8 +138,9 @@ def connect(url: str, *, command: str = "the command") -> Any:
     import psycopg
 
     try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
-                               application_name="campaign-runner")
+        conn = psycopg.connect(
+            url, autocommit=True, connect_timeout=10, application_name="campaign-runner"
+        )
         # No server-side prepared statements: a prepared statement soon runs a generic plan,
         # chosen while a new campaign's rows were few (a sequential scan), and kept as they
         # grow; every UPDATE by key then read the whole table (a 20,000-message send took
@@ -136,9 +150,11 @@ def connect(url: str, *, command: str = "the command") -> Any:
     except psycopg.Error as err:
         raise state_error(err, url, command=command) from None
     except Exception as err:  # a malformed URL (psycopg.ProgrammingError is an Error too)
-        raise CampaignError(f"not a usable --state URL: {_reason(err, url)}",
-                            file=safe_label(url),
-                            hint="e.g. postgresql://user@host:5432/dbname?sslmode=require") from None
+        raise CampaignError(
+            f"not a usable --state URL: {_reason(err, url)}",
+            file=safe_label(url),
+            hint="e.g. postgresql://user@host:5432/dbname?sslmode=require",
+        ) from None
 
 
 async def connect_async(url: str, *, command: str = "the command") -> Any:
@@ -147,12 +163,14 @@ async def connect_async(url: str, *, command: str = "the command") -> Any:
 
     try:
         conn = await psycopg.AsyncConnection.connect(
-            url, autocommit=True, connect_timeout=10, application_name="campaign-runner")
+            url, autocommit=True, connect_timeout=10, application_name="campaign-runner"
+        )
     except psycopg.Error as err:
         raise state_error(err, url, command=command) from None
     except Exception as err:  # noqa: BLE001 - as in connect
-        raise CampaignError(f"not a usable --state URL: {_reason(err, url)}",
-                            file=safe_label(url)) from None
+        raise CampaignError(
+            f"not a usable --state URL: {_reason(err, url)}", file=safe_label(url)
+        ) from None
     conn.prepare_threshold = None  # as in connect
     return conn
 
@@ -285,8 +303,9 @@ class Database:
         except psycopg.Error as err:
             raise self.error(err) from None
 
-    def stream(self, sql: str, params: Sequence[Any], make: Callable[[Any], Any],
-               size: int = 5000) -> Iterator[Any]:
+    def stream(
+        self, sql: str, params: Sequence[Any], make: Callable[[Any], Any], size: int = 5000
+    ) -> Iterator[Any]:
         """The rows of a SELECT through a server-side cursor, ``size`` at a time, each through
         ``make``: a million rows never sit in the client at once. Inside the caller's
         transaction when there is one (a snapshot); else the cursor is held past its own."""

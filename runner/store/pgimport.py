@@ -24,13 +24,17 @@ from runner.store.pgconn import Database
 from runner.store.pgjournal import PgJournal
 from runner.store.pgledger import PgLedger
 
-_RUN_COLUMNS = ("campaign, revision, started_at, ended_at, options, plan, counts, exit_code, "
-                "stop_reason, git_commit, dirty, plan_digest, os_user")
-_PASS_COLUMNS = ("started_at, ended_at, chats, chats_read, chats_failed, requests, replies_new, "
-                 "stop_reason")
+_RUN_COLUMNS = (
+    "campaign, revision, started_at, ended_at, options, plan, counts, exit_code, "
+    "stop_reason, git_commit, dirty, plan_digest, os_user"
+)
+_PASS_COLUMNS = (
+    "started_at, ended_at, chats, chats_read, chats_failed, requests, replies_new, stop_reason"
+)
 _REPLY_COLUMNS = "message_id, chat, sender, received_at, length, is_stop, text, read_at"
-_EVENT_COLUMNS = ("chat, kind, at_ms, word, excerpt, campaign, step, source, reply_id, actor, "
-                  "recorded_at")
+_EVENT_COLUMNS = (
+    "chat, kind, at_ms, word, excerpt, campaign, step, source, reply_id, actor, recorded_at"
+)
 
 
 @dataclass
@@ -47,12 +51,16 @@ def _marks(columns: str) -> str:
 def import_folder(folder: Path, url: str) -> ImportResult:
     journals = sorted(p for p in folder.glob("*.sqlite") if p.name != LEDGER_FILE)
     if not journals and not ledger_path(folder).is_file():
-        raise CampaignError(f"no journal and no consent ledger in {folder}",
-                            hint="pass the state folder (by default .runner)")
+        raise CampaignError(
+            f"no journal and no consent ledger in {folder}",
+            hint="pass the state folder (by default .runner)",
+        )
     result = ImportResult()
     for path in journals:
-        with Journal(path, lock="state import") as src, \
-                PgJournal(url, path.stem, lock="state import") as dst:
+        with (
+            Journal(path, lock="state import") as src,
+            PgJournal(url, path.stem, lock="state import") as dst,
+        ):
             _import_journal(src, dst, result)
     if ledger_path(folder).is_file():
         with Ledger.for_state(folder) as src, PgLedger(url, command="state import") as dst:
@@ -67,13 +75,18 @@ def _last_start(rows: list[tuple[Any, ...]]) -> float | None:
 def _import_journal(src: Journal, dst: PgJournal, result: ImportResult) -> None:
     cid, db, lite = dst.campaign, dst.database, src._db
     here = _last_start(lite.execute("SELECT started_at FROM runs").fetchall())
-    there = _last_start(db.execute("SELECT started_at FROM runs WHERE campaign = ?",
-                                   (cid,)).fetchall())
+    there = _last_start(
+        db.execute("SELECT started_at FROM runs WHERE campaign = ?", (cid,)).fetchall()
+    )
     if there is not None and (here is None or there > here):
-        result.refused.append(Problem(
-            f"campaign {cid!r}: its journal in the database is newer (a run started after the "
-            "folder's last): not imported", file=str(src.path),
-            hint="the database already knows more; nothing of this campaign was changed"))
+        result.refused.append(
+            Problem(
+                f"campaign {cid!r}: its journal in the database is newer (a run started after the "
+                "folder's last): not imported",
+                file=str(src.path),
+                hint="the database already knows more; nothing of this campaign was changed",
+            )
+        )
         return
     db.execute("BEGIN")
     try:
@@ -81,27 +94,40 @@ def _import_journal(src: Journal, dst: PgJournal, result: ImportResult) -> None:
         rows = lite.execute(f"SELECT {_COLUMNS} FROM requests").fetchall()
         cols = _COLUMNS.split(", ")
         run_at = cols.index("run_id")
-        copied = [(*r[:run_at], run_ids.get(r[run_at]), *r[run_at + 1:], cid) for r in rows]
+        copied = [(*r[:run_at], run_ids.get(r[run_at]), *r[run_at + 1 :], cid) for r in rows]
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "key")
-        db.executemany(f"INSERT INTO requests ({_COLUMNS}, campaign) VALUES "
-                       f"({_marks(_COLUMNS)}, %s) ON CONFLICT (campaign, key) DO UPDATE SET "
-                       f"{updates}", copied)
+        db.executemany(
+            f"INSERT INTO requests ({_COLUMNS}, campaign) VALUES "
+            f"({_marks(_COLUMNS)}, %s) ON CONFLICT (campaign, key) DO UPDATE SET "
+            f"{updates}",
+            copied,
+        )
         db.executemany(
             f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}, campaign) VALUES "
             f"({_marks(_DELIVERY_COLUMNS)}, %s) ON CONFLICT DO NOTHING",
-            [(*r, cid) for r in lite.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "
-                                             "ORDER BY rowid")])
+            [
+                (*r, cid)
+                for r in lite.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries ORDER BY rowid")
+            ],
+        )
         db.executemany(
             f"INSERT INTO replies ({_REPLY_COLUMNS}, campaign) VALUES ({_marks(_REPLY_COLUMNS)}, "
             "%s) ON CONFLICT DO NOTHING",
-            [(*r, cid) for r in lite.execute(f"SELECT {_REPLY_COLUMNS} FROM replies")])
-        known = {r[0] for r in db.execute("SELECT started_at FROM reply_passes WHERE campaign = ?",
-                                          (cid,))}
+            [(*r, cid) for r in lite.execute(f"SELECT {_REPLY_COLUMNS} FROM replies")],
+        )
+        known = {
+            r[0]
+            for r in db.execute("SELECT started_at FROM reply_passes WHERE campaign = ?", (cid,))
+        }
         db.executemany(
             f"INSERT INTO reply_passes ({_PASS_COLUMNS}, campaign) VALUES "
             f"({_marks(_PASS_COLUMNS)}, %s)",
-            [(*r, cid) for r in lite.execute(f"SELECT {_PASS_COLUMNS} FROM reply_passes "
-                                             "ORDER BY id") if r[0] not in known])
+            [
+                (*r, cid)
+                for r in lite.execute(f"SELECT {_PASS_COLUMNS} FROM reply_passes ORDER BY id")
+                if r[0] not in known
+            ],
+        )
     except BaseException:
         db.rollback_quietly()
         raise
@@ -111,16 +137,21 @@ def _import_journal(src: Journal, dst: PgJournal, result: ImportResult) -> None:
 
 def _import_runs(lite: sqlite3.Connection, db: Database, cid: str) -> dict[int, int]:
     """Each folder run's id -> its id in the database (a run imported before keeps its own)."""
-    known = {r[0]: r[1] for r in db.execute(
-        "SELECT started_at, id FROM runs WHERE campaign = ?", (cid,))}
+    known = {
+        r[0]: r[1] for r in db.execute("SELECT started_at, id FROM runs WHERE campaign = ?", (cid,))
+    }
     ids: dict[int, int] = {}
     for row in lite.execute(f"SELECT id, {_RUN_COLUMNS} FROM runs ORDER BY id"):
         old, values = row[0], (cid, *row[2:])  # the database's campaign id is the file's
         if values[2] in known:
             ids[old] = known[values[2]]
             continue
-        ids[old] = int(db.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES "
-                                  f"({_marks(_RUN_COLUMNS)}) RETURNING id", values).fetchone()[0])
+        ids[old] = int(
+            db.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({_marks(_RUN_COLUMNS)}) RETURNING id",
+                values,
+            ).fetchone()[0]
+        )
     return ids
 
 
@@ -138,7 +169,8 @@ def _import_ledger(src: Ledger, dst: PgLedger) -> int:
                 "WHERE NOT EXISTS (SELECT 1 FROM events WHERE chat = %s AND kind = %s AND "
                 "at_ms = %s AND source = %s AND reply_id IS NOT DISTINCT FROM %s AND "
                 "actor IS NOT DISTINCT FROM %s) ON CONFLICT DO NOTHING",
-                (*row, row[0], row[1], row[2], row[7], row[8], row[9]))
+                (*row, row[0], row[1], row[2], row[7], row[8], row[9]),
+            )
             if cur.rowcount:
                 added += 1
                 touched.add(row[0])
@@ -154,9 +186,14 @@ def _import_ledger(src: Ledger, dst: PgLedger) -> int:
             "THEN excluded.last_step ELSE contacts.last_step END, "
             "last_ms = GREATEST(contacts.last_ms, excluded.last_ms), "
             "cursor_ms = GREATEST(contacts.cursor_ms, excluded.cursor_ms)",
-            [tuple(r) for r in lite.execute(
-                "SELECT chat, api_id, first_ms, last_ms, last_campaign, last_step, cursor_ms "
-                "FROM contacts")])
+            [
+                tuple(r)
+                for r in lite.execute(
+                    "SELECT chat, api_id, first_ms, last_ms, last_campaign, last_step, cursor_ms "
+                    "FROM contacts"
+                )
+            ],
+        )
     except BaseException:
         db.rollback_quietly()
         raise

@@ -78,7 +78,8 @@ _SQL: dict[type, str] = {
 INSERT INTO requests (key, chat, step, revision, recipient_index, step_index, messages, variant,
     status, attempts, content_hash, first_attempt_at, last_attempt_at, run_id, campaign)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'sending', 1, %s, %s, %s, %s, %s)
-""" + _ATTEMPT_AGAIN,
+"""
+    + _ATTEMPT_AGAIN,
     Outcome: """
 UPDATE requests SET status = %s, message_id = %s, message_ids = %s, group_id = %s,
     error_code = %s, error_message = %s, http_status = %s, finished_at = %s
@@ -104,7 +105,9 @@ UPDATE deliveries SET polls = polls + 1, poll_errors = poll_errors + 1, last_pol
     next_poll_at = %s
 WHERE message_id = %s AND campaign = %s""",
     DeliveryPush: _DELIVERY_PUSH_SQL.replace("?", "%s").replace(
-        "WHERE message_id = %s AND final = 0", "WHERE message_id = %s AND final = 0 AND campaign = %s"),
+        "WHERE message_id = %s AND final = 0",
+        "WHERE message_id = %s AND final = 0 AND campaign = %s",
+    ),
     Reply: """
 INSERT INTO replies (message_id, chat, sender, received_at, length, is_stop, text, read_at,
     campaign)
@@ -129,7 +132,8 @@ SELECT v.key, v.chat, v.step, v.revision, v.recipient_index, v.step_index, v.mes
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::int[], %s::int[],
     %s::text[], %s::text[], %s::float8[], %s::float8[], %s::bigint[])
     AS v(key, chat, step, revision, recipient_index, step_index, messages, variant,
-         content_hash, first_at, last_at, run_id)""" + _ATTEMPT_AGAIN,
+         content_hash, first_at, last_at, run_id)"""
+    + _ATTEMPT_AGAIN,
     Outcome: """
 UPDATE requests r SET status = v.status, message_id = v.message_id, message_ids = v.message_ids,
     group_id = v.group_id, error_code = v.error_code, error_message = v.error_message,
@@ -208,8 +212,12 @@ class PgJournal:
         return current_version(self._db)
 
     def tables(self) -> set[str]:
-        return {r[0] for r in self._db.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+        return {
+            r[0]
+            for r in self._db.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        }
 
     def close(self) -> None:
         try:
@@ -259,45 +267,73 @@ class PgJournal:
         for kind, group in groupby(ops, key=type):
             run = list(group)
             if kind in _BATCH_SQL and len(run) > 1 and _one_per_key(run):
-                statements.append(Statement(_BATCH_SQL[kind],
-                                            _batch_params(kind, run, self.campaign)))
+                statements.append(
+                    Statement(_BATCH_SQL[kind], _batch_params(kind, run, self.campaign))
+                )
             else:
-                statements.append(Statement(_SQL[kind], many=[(*op.params(), self.campaign)
-                                                              for op in run]))
+                statements.append(
+                    Statement(_SQL[kind], many=[(*op.params(), self.campaign) for op in run])
+                )
         return statements
 
-    def start_run(self, campaign: str, revision: int, options: dict[str, Any],
-                  plan: dict[str, Any], audit: dict[str, Any] | None = None) -> int:
+    def start_run(
+        self,
+        campaign: str,
+        revision: int,
+        options: dict[str, Any],
+        plan: dict[str, Any],
+        audit: dict[str, Any] | None = None,
+    ) -> int:
         import socket
 
         a = audit or {}
-        dirty = None if a.get("dirty_files") is None else json.dumps(
-            {"tree": a.get("tree_dirty"), "files": a["dirty_files"]})
+        dirty = (
+            None
+            if a.get("dirty_files") is None
+            else json.dumps({"tree": a.get("tree_dirty"), "files": a["dirty_files"]})
+        )
         row = self._db.execute(
             "INSERT INTO runs (campaign, revision, started_at, options, plan, git_commit, dirty, "
             "plan_digest, os_user, host) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
-            (self.campaign, revision, time.time(), json.dumps(options), json.dumps(plan),
-             a.get("git_commit"), dirty, a.get("plan_digest"), a.get("user"),
-             socket.gethostname())).fetchone()
+            (
+                self.campaign,
+                revision,
+                time.time(),
+                json.dumps(options),
+                json.dumps(plan),
+                a.get("git_commit"),
+                dirty,
+                a.get("plan_digest"),
+                a.get("user"),
+                socket.gethostname(),
+            ),
+        ).fetchone()
         return int(row[0])
 
-    def finish_run(self, run_id: int, counts: dict[str, Any], exit_code: int,
-                   stop_reason: str | None) -> None:
+    def finish_run(
+        self, run_id: int, counts: dict[str, Any], exit_code: int, stop_reason: str | None
+    ) -> None:
         self._db.execute(
             "UPDATE runs SET ended_at = ?, counts = ?, exit_code = ?, stop_reason = ? "
             "WHERE id = ? AND campaign = ?",
-            (time.time(), json.dumps(counts), exit_code, stop_reason, run_id, self.campaign))
+            (time.time(), json.dumps(counts), exit_code, stop_reason, run_id, self.campaign),
+        )
 
     def start_reply_pass(self, chats: int, now: float) -> int:
         row = self._db.execute(
             "INSERT INTO reply_passes (campaign, started_at, chats) VALUES (?, ?, ?) RETURNING id",
-            (self.campaign, now, chats)).fetchone()
+            (self.campaign, now, chats),
+        ).fetchone()
         return int(row[0])
 
     # -- reading -------------------------------------------------------------------------
     def is_empty(self) -> bool:
-        return self._db.execute("SELECT 1 FROM requests WHERE campaign = ? LIMIT 1",
-                                (self.campaign,)).fetchone() is None
+        return (
+            self._db.execute(
+                "SELECT 1 FROM requests WHERE campaign = ? LIMIT 1", (self.campaign,)
+            ).fetchone()
+            is None
+        )
 
     def lookup(self, keys: Iterable[str]) -> dict[str, Entry]:
         keys = list(keys)
@@ -319,7 +355,7 @@ class PgJournal:
         if revision is not None:
             sql += " AND revision = ?"
             params += (revision,)
-        sql += " ORDER BY revision, recipient_index, step_index, key COLLATE \"C\""
+        sql += ' ORDER BY revision, recipient_index, step_index, key COLLATE "C"'
         for row in self._db.execute(sql, params):
             yield Entry.from_row(row)
 
@@ -328,18 +364,20 @@ class PgJournal:
         on the server, streamed through a server-side cursor), written a page at a time."""
         before = self._count_deliveries()
         for page in self._stream(
-                f"SELECT {_COLUMNS} FROM requests WHERE campaign = %s AND revision = %s "
-                "AND status = 'accepted' AND NOT EXISTS (SELECT 1 FROM deliveries d "
-                "WHERE d.campaign = requests.campaign AND d.key = requests.key) "
-                "ORDER BY recipient_index, step_index, key COLLATE \"C\"",
-                (self.campaign, revision)):
+            f"SELECT {_COLUMNS} FROM requests WHERE campaign = %s AND revision = %s "
+            "AND status = 'accepted' AND NOT EXISTS (SELECT 1 FROM deliveries d "
+            "WHERE d.campaign = requests.campaign AND d.key = requests.key) "
+            'ORDER BY recipient_index, step_index, key COLLATE "C"',
+            (self.campaign, revision),
+        ):
             ops = delivery_seeds([Entry.from_row(r) for r in page], revision)
             if ops:
                 self.apply(ops)  # its own connection: the reading cursor stays open
         return self._count_deliveries() - before
 
-    def _stream(self, sql: str, params: tuple[Any, ...], size: int = PAGE_ROWS
-                ) -> Iterator[list[Any]]:
+    def _stream(
+        self, sql: str, params: tuple[Any, ...], size: int = PAGE_ROWS
+    ) -> Iterator[list[Any]]:
         """The rows of one query in pages, through a server-side cursor (psycopg's default
         cursor would hold every row in this process)."""
         import psycopg
@@ -357,53 +395,85 @@ class PgJournal:
         rows = self._db.execute(
             f"SELECT seq, {_DELIVERY_COLUMNS} FROM deliveries WHERE campaign = ? "
             "AND revision = ? AND final = 0 AND seq > ? ORDER BY seq LIMIT ?",
-            (self.campaign, revision, after, limit)).fetchall()
-        return DeliveryPage([Delivery.from_row(tuple(r)[1:]) for r in rows],
-                            int(rows[-1][0]) if rows else after)
+            (self.campaign, revision, after, limit),
+        ).fetchall()
+        return DeliveryPage(
+            [Delivery.from_row(tuple(r)[1:]) for r in rows], int(rows[-1][0]) if rows else after
+        )
 
     def delivery_counts(self, revision: int) -> DeliveryCounts:
         total, opened, pushed = self._db.execute(
             "SELECT COUNT(*), COUNT(*) FILTER (WHERE final = 0), "
             "COUNT(*) FILTER (WHERE final = 1 AND polls = 0) FROM deliveries "
-            "WHERE campaign = ? AND revision = ?", (self.campaign, revision)).fetchone()
+            "WHERE campaign = ? AND revision = ?",
+            (self.campaign, revision),
+        ).fetchone()
         return DeliveryCounts(int(total), int(opened), int(pushed))
 
     def has_delivery(self, message_id: str) -> bool:
-        return self._db.execute(
-            "SELECT 1 FROM deliveries WHERE campaign = ? AND message_id = ?",
-            (self.campaign, message_id)).fetchone() is not None
+        return (
+            self._db.execute(
+                "SELECT 1 FROM deliveries WHERE campaign = ? AND message_id = ?",
+                (self.campaign, message_id),
+            ).fetchone()
+            is not None
+        )
 
     def revisions(self) -> list[int]:
-        return [r[0] for r in self._db.execute(
-            "SELECT DISTINCT revision FROM requests WHERE campaign = ?", (self.campaign,))]
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT DISTINCT revision FROM requests WHERE campaign = ?", (self.campaign,)
+            )
+        ]
 
     def attempted_chats(self, page_size: int = PAGE_ROWS) -> ChatPages:
         where = "campaign = %s AND attempts > 0 AND first_attempt_at IS NOT NULL"
-        count = int(self._db.execute(
-            f"SELECT COUNT(DISTINCT chat) FROM requests WHERE {where.replace('%s', '?')}",
-            (self.campaign,)).fetchone()[0])
+        count = int(
+            self._db.execute(
+                f"SELECT COUNT(DISTINCT chat) FROM requests WHERE {where.replace('%s', '?')}",
+                (self.campaign,),
+            ).fetchone()[0]
+        )
         pages = self._stream(
             f"SELECT chat, MIN(first_attempt_at), MIN(group_id) FROM requests WHERE {where} "
-            "GROUP BY chat ORDER BY chat COLLATE \"C\"", (self.campaign,), page_size)
-        return ChatPages(count, ([AttemptedChat(r[0], float(r[1]), r[2]) for r in page]
-                                 for page in pages))
+            'GROUP BY chat ORDER BY chat COLLATE "C"',
+            (self.campaign,),
+            page_size,
+        )
+        return ChatPages(
+            count, ([AttemptedChat(r[0], float(r[1]), r[2]) for r in page] for page in pages)
+        )
 
     def replies_of(self, chats: Iterable[str]) -> set[str]:
-        return {r[0] for r in self._db.execute(
-            "SELECT message_id FROM replies WHERE campaign = ? AND chat = ANY(?)",
-            (self.campaign, list(chats)))}
+        return {
+            r[0]
+            for r in self._db.execute(
+                "SELECT message_id FROM replies WHERE campaign = ? AND chat = ANY(?)",
+                (self.campaign, list(chats)),
+            )
+        }
 
     def reply_cursors_of(self, chats: Iterable[str]) -> dict[str, int]:
-        return {chat: int(at) - 1 for chat, at in self._db.execute(
-            "SELECT chat, MAX(received_at) FROM replies WHERE campaign = ? AND chat = ANY(?) "
-            "GROUP BY chat", (self.campaign, list(chats)))}
+        return {
+            chat: int(at) - 1
+            for chat, at in self._db.execute(
+                "SELECT chat, MAX(received_at) FROM replies WHERE campaign = ? AND chat = ANY(?) "
+                "GROUP BY chat",
+                (self.campaign, list(chats)),
+            )
+        }
 
     def _count_deliveries(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM deliveries WHERE campaign = ?",
-                                    (self.campaign,)).fetchone()[0])
+        return int(
+            self._db.execute(
+                "SELECT count(*) FROM deliveries WHERE campaign = ?", (self.campaign,)
+            ).fetchone()[0]
+        )
 
-    def deliveries(self, revision: int | None = None, *, open_only: bool = False
-                   ) -> Iterator[Delivery]:
+    def deliveries(
+        self, revision: int | None = None, *, open_only: bool = False
+    ) -> Iterator[Delivery]:
         sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE campaign = ?"
         params: list[Any] = [self.campaign]
         if revision is not None:
@@ -417,33 +487,45 @@ class PgJournal:
     def replies(self, chats: Iterable[str] | None = None) -> Iterator[Reply]:
         wanted = set(chats) if chats is not None else None
         for row in self._db.execute(
-                "SELECT message_id, chat, received_at, length, is_stop, sender, text, read_at "
-                "FROM replies WHERE campaign = ? ORDER BY chat COLLATE \"C\", received_at, seq",
-                (self.campaign,)):
+            "SELECT message_id, chat, received_at, length, is_stop, sender, text, read_at "
+            'FROM replies WHERE campaign = ? ORDER BY chat COLLATE "C", received_at, seq',
+            (self.campaign,),
+        ):
             if wanted is not None and row[1] not in wanted:
                 continue
-            yield Reply(row[0], row[1], row[2], row[3], bool(row[4]), sender=row[5],
-                        text=row[6], now=row[7])
+            yield Reply(
+                row[0], row[1], row[2], row[3], bool(row[4]), sender=row[5], text=row[6], now=row[7]
+            )
 
     def latest_reply_read_at(self) -> float | None:
-        row = self._db.execute("SELECT MAX(read_at) FROM replies WHERE campaign = ?",
-                               (self.campaign,)).fetchone()
+        row = self._db.execute(
+            "SELECT MAX(read_at) FROM replies WHERE campaign = ?", (self.campaign,)
+        ).fetchone()
         return None if row[0] is None else float(row[0])
 
     def reply_cursors(self) -> dict[str, int]:
-        return {chat: int(at) - 1 for chat, at in self._db.execute(
-            "SELECT chat, MAX(received_at) FROM replies WHERE campaign = ? GROUP BY chat",
-            (self.campaign,))}
+        return {
+            chat: int(at) - 1
+            for chat, at in self._db.execute(
+                "SELECT chat, MAX(received_at) FROM replies WHERE campaign = ? GROUP BY chat",
+                (self.campaign,),
+            )
+        }
 
     def reply_passes(self) -> list[ReplyPass]:
-        return [ReplyPass(*row) for row in self._db.execute(
-            f"SELECT {_PASS_COLUMNS} FROM reply_passes WHERE campaign = ? ORDER BY id",
-            (self.campaign,))]
+        return [
+            ReplyPass(*row)
+            for row in self._db.execute(
+                f"SELECT {_PASS_COLUMNS} FROM reply_passes WHERE campaign = ? ORDER BY id",
+                (self.campaign,),
+            )
+        ]
 
     # The report's reads: server-side cursors, so a million rows never sit in the client.
     def report_requests(self, revision: int) -> Iterator[RequestFacts]:
-        sql = REPORT_REQUESTS_SQL.format(ids="message_ids::json", campaign=" AND campaign = ?",
-                                         collate=' COLLATE "C"')
+        sql = REPORT_REQUESTS_SQL.format(
+            ids="message_ids::json", campaign=" AND campaign = ?", collate=' COLLATE "C"'
+        )
         return self._db.stream(sql, (revision, self.campaign), _REQUESTFACTS)
 
     def report_deliveries(self, revision: int) -> Iterator[DeliveryFacts]:
@@ -451,23 +533,36 @@ class PgJournal:
         return self._db.stream(sql, (revision, self.campaign), _DELIVERYFACTS)
 
     def report_sent_by_chat(self, revision: int) -> Iterator[SentFacts]:
-        sql = REPORT_SENT_SQL.format(campaign=" AND campaign = ?",
-                                     r_campaign=" AND r.campaign = ?", collate=' COLLATE "C"')
-        return self._db.stream(sql, (revision, self.campaign, revision, self.campaign),
-                               _SENTFACTS)
+        sql = REPORT_SENT_SQL.format(
+            campaign=" AND campaign = ?", r_campaign=" AND r.campaign = ?", collate=' COLLATE "C"'
+        )
+        return self._db.stream(sql, (revision, self.campaign, revision, self.campaign), _SENTFACTS)
 
     def report_messaged_chats(self, revision: int) -> Iterator[str]:
         sql = REPORT_MESSAGED_SQL.format(campaign=" AND campaign = ?")
         return self._db.stream(sql, (revision, self.campaign), lambda row: row[0])
 
     def runs(self) -> list[dict[str, Any]]:
-        names = ("id", "campaign", "revision", "started_at", "ended_at", "options", "plan",
-                 "counts", "exit_code", "stop_reason", "git_commit", "dirty", "plan_digest",
-                 "os_user")
+        names = (
+            "id",
+            "campaign",
+            "revision",
+            "started_at",
+            "ended_at",
+            "options",
+            "plan",
+            "counts",
+            "exit_code",
+            "stop_reason",
+            "git_commit",
+            "dirty",
+            "plan_digest",
+            "os_user",
+        )
         out = []
         for row in self._db.execute(
-                f"SELECT {', '.join(names)} FROM runs WHERE campaign = ? ORDER BY id",
-                (self.campaign,)):
+            f"SELECT {', '.join(names)} FROM runs WHERE campaign = ? ORDER BY id", (self.campaign,)
+        ):
             run = dict(zip(names, row, strict=True))
             for name in ("options", "plan", "counts", "dirty"):
                 run[name] = json.loads(run[name]) if run[name] else None
@@ -480,19 +575,28 @@ class PgJournal:
 
     # -- aggregates (one campaign; runner.store.summary reads every campaign at once) ------
     def status_counts(self) -> dict[str, int]:
-        return {s: int(n) for s, n in self._db.execute(
-            "SELECT status, count(*) FROM requests WHERE campaign = ? GROUP BY status "
-            "ORDER BY status", (self.campaign,))}
+        return {
+            s: int(n)
+            for s, n in self._db.execute(
+                "SELECT status, count(*) FROM requests WHERE campaign = ? GROUP BY status "
+                "ORDER BY status",
+                (self.campaign,),
+            )
+        }
 
     def chats_among(self, chats: Collection[str]) -> int:
         if not chats:
             return 0
-        return int(self._db.execute(
-            "SELECT count(DISTINCT chat) FROM requests WHERE campaign = ? AND chat = ANY(?)",
-            (self.campaign, list(chats))).fetchone()[0])
+        return int(
+            self._db.execute(
+                "SELECT count(DISTINCT chat) FROM requests WHERE campaign = ? AND chat = ANY(?)",
+                (self.campaign, list(chats)),
+            ).fetchone()[0]
+        )
 
     def last_run_summary(self) -> LastRun | None:
         row = self._db.execute(
             f"SELECT {_LAST_RUN_COLUMNS} FROM runs WHERE campaign = ? ORDER BY id DESC LIMIT 1",
-            (self.campaign,)).fetchone()
+            (self.campaign,),
+        ).fetchone()
         return None if row is None else LastRun.from_row(row)

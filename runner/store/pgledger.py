@@ -26,9 +26,11 @@ class PgLedger(Ledger):
     _BEGIN = "BEGIN"
     _INSERT_EVENT = (
         "INSERT INTO events (chat, kind, at_ms, word, excerpt, campaign, step, source, "
-        "reply_id, actor, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
-    _ADVANCE_CURSOR = ("UPDATE contacts SET cursor_ms = GREATEST(COALESCE(cursor_ms, 0), ?) "
-                       "WHERE chat = ?")
+        "reply_id, actor, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+    )
+    _ADVANCE_CURSOR = (
+        "UPDATE contacts SET cursor_ms = GREATEST(COALESCE(cursor_ms, 0), ?) WHERE chat = ?"
+    )
     _GREATEST, _LEAST = "GREATEST", "LEAST"
 
     def __init__(self, url: str, *, command: str = "the command") -> None:  # noqa: D107
@@ -50,8 +52,9 @@ class PgLedger(Ledger):
 
     def sync_state(self, state_dir: str | Path | None = None) -> int:
         """``contacts`` from every campaign's journal in the database."""
-        campaigns = [r[0] for r in self._db.execute(
-            "SELECT DISTINCT campaign FROM requests ORDER BY 1")]
+        campaigns = [
+            r[0] for r in self._db.execute("SELECT DISTINCT campaign FROM requests ORDER BY 1")
+        ]
         return sum(self.sync_journal(c, None) for c in campaigns)
 
     def _upsert_contacts(self, rows: list[tuple[str, str, int, int, str, str]]) -> None:
@@ -63,25 +66,35 @@ class PgLedger(Ledger):
         self._db.execute(
             "INSERT INTO contacts (chat, api_id, first_ms, last_ms, last_campaign, last_step) "
             "SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], "
-            f"?::text[]) {self._contacts_merge()}", [list(column) for column in zip(*rows, strict=True)])
+            f"?::text[]) {self._contacts_merge()}",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
 
     def _marks(self, journal: str | Path | None) -> str | None:
         return None  # one indexed query per campaign: no file to look at
 
-    def _attempted_since(self, campaign: str, journal: str | Path | None, through: float
-                         ) -> Iterator[list[tuple[Any, ...]]]:
+    def _attempted_since(
+        self, campaign: str, journal: str | Path | None, through: float
+    ) -> Iterator[list[tuple[Any, ...]]]:
         """Pages keyed on (last_attempt_at, key) (the ``requests_attempted`` index): the
         default cursor would bring every row of a large campaign into this process."""
         after: tuple[float, str] = (through - 1.0, "")
         first = True
         while True:
-            rows = [tuple(r) for r in self._db.execute(
-                "SELECT chat, group_id, COALESCE(first_attempt_at, last_attempt_at), "
-                "last_attempt_at, step, key FROM requests WHERE campaign = ? AND attempts > 0 "
-                + ("AND last_attempt_at >= ? " if first else
-                   "AND (last_attempt_at, key COLLATE \"C\") > (?, ?) ")
-                + "ORDER BY last_attempt_at, key COLLATE \"C\" LIMIT ?",
-                (campaign, after[0], *(() if first else (after[1],)), _PAGE))]
+            rows = [
+                tuple(r)
+                for r in self._db.execute(
+                    "SELECT chat, group_id, COALESCE(first_attempt_at, last_attempt_at), "
+                    "last_attempt_at, step, key FROM requests WHERE campaign = ? AND attempts > 0 "
+                    + (
+                        "AND last_attempt_at >= ? "
+                        if first
+                        else 'AND (last_attempt_at, key COLLATE "C") > (?, ?) '
+                    )
+                    + 'ORDER BY last_attempt_at, key COLLATE "C" LIMIT ?',
+                    (campaign, after[0], *(() if first else (after[1],)), _PAGE),
+                )
+            ]
             if not rows:
                 return
             first = False

@@ -42,14 +42,19 @@ class Holder:
 
     def describe(self) -> str:
         when = datetime.fromtimestamp(self.since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        return (f"{self.command} by {self.os_user or 'an unknown user'} on "
-                f"{self.host or 'an unknown host'} (PID {self.pid}) since {when}, "
-                f"lock id {self.lock_id}")
+        return (
+            f"{self.command} by {self.os_user or 'an unknown user'} on "
+            f"{self.host or 'an unknown host'} (PID {self.pid}) since {when}, "
+            f"lock id {self.lock_id}"
+        )
 
 
 def holder(db: Database, campaign: str) -> Holder | None:
-    row = db.execute("SELECT campaign, lock_id, command, host, pid, os_user, backend_pid, since "
-                     "FROM locks WHERE campaign = ?", (campaign,)).fetchone()
+    row = db.execute(
+        "SELECT campaign, lock_id, command, host, pid, os_user, backend_pid, since "
+        "FROM locks WHERE campaign = ?",
+        (campaign,),
+    ).fetchone()
     return Holder(*row) if row is not None else None
 
 
@@ -62,8 +67,9 @@ class CampaignLock:
 
     def acquire(self) -> CampaignLock:
         db = self.db
-        got = db.execute("SELECT pg_try_advisory_lock(hashtextextended(?, ?))",
-                         (self.campaign, _SEED)).fetchone()[0]
+        got = db.execute(
+            "SELECT pg_try_advisory_lock(hashtextextended(?, ?))", (self.campaign, _SEED)
+        ).fetchone()[0]
         if not got:
             found = holder(db, self.campaign)
             who = found.describe() if found else "another runner"
@@ -72,8 +78,9 @@ class CampaignLock:
                 f"campaign {self.campaign!r} is being run: {who}; one run at a time",
                 file=db.label,
                 hint=f"wait for it to finish, then run {self.command} again; if that run is "
-                     f"stuck, `campaign state unlock {self.campaign} --lock-id {lock_id} "
-                     "--state URL` ends it")
+                f"stuck, `campaign state unlock {self.campaign} --lock-id {lock_id} "
+                "--state URL` ends it",
+            )
         row = db.execute(
             "INSERT INTO locks (campaign, lock_id, command, host, pid, os_user, backend_pid, since) "
             "VALUES (?, nextval('lock_ids'), ?, ?, ?, ?, pg_backend_pid(), ?) "
@@ -81,8 +88,15 @@ class CampaignLock:
             "command = excluded.command, host = excluded.host, pid = excluded.pid, "
             "os_user = excluded.os_user, backend_pid = excluded.backend_pid, "
             "since = excluded.since RETURNING lock_id",
-            (self.campaign, self.command, socket.gethostname(), os.getpid(), os_user(),
-             time.time())).fetchone()
+            (
+                self.campaign,
+                self.command,
+                socket.gethostname(),
+                os.getpid(),
+                os_user(),
+                time.time(),
+            ),
+        ).fetchone()
         self.lock_id = int(row[0])
         return self
 
@@ -91,10 +105,12 @@ class CampaignLock:
             return
         lock_id, self.lock_id = self.lock_id, None
         try:
-            self.db.execute("DELETE FROM locks WHERE campaign = ? AND lock_id = ?",
-                            (self.campaign, lock_id))
-            self.db.execute("SELECT pg_advisory_unlock(hashtextextended(?, ?))",
-                            (self.campaign, _SEED))
+            self.db.execute(
+                "DELETE FROM locks WHERE campaign = ? AND lock_id = ?", (self.campaign, lock_id)
+            )
+            self.db.execute(
+                "SELECT pg_advisory_unlock(hashtextextended(?, ?))", (self.campaign, _SEED)
+            )
         except CampaignError:
             pass  # the session is gone, and the server dropped the lock with it
 
@@ -103,10 +119,17 @@ def force_unlock(db: Database, campaign: str, lock_id: int) -> Holder:
     """End the session holding ``campaign``'s lock, if ``lock_id`` is still the one it holds."""
     found = holder(db, campaign)
     if found is None or found.lock_id != lock_id:
-        now = f"its lock id is {found.lock_id} ({found.describe()})" if found else "it is not locked"
-        raise CampaignError(f"campaign {campaign!r} does not hold lock id {lock_id}: {now}",
-                            file=db.label, hint="check the id the refusal named; nothing changed")
-    db.execute("SELECT pg_terminate_backend(?) FROM pg_stat_activity WHERE pid = ?",
-               (found.backend_pid, found.backend_pid))
+        now = (
+            f"its lock id is {found.lock_id} ({found.describe()})" if found else "it is not locked"
+        )
+        raise CampaignError(
+            f"campaign {campaign!r} does not hold lock id {lock_id}: {now}",
+            file=db.label,
+            hint="check the id the refusal named; nothing changed",
+        )
+    db.execute(
+        "SELECT pg_terminate_backend(?) FROM pg_stat_activity WHERE pid = ?",
+        (found.backend_pid, found.backend_pid),
+    )
     db.execute("DELETE FROM locks WHERE campaign = ? AND lock_id = ?", (campaign, lock_id))
     return found

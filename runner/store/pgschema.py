@@ -204,8 +204,10 @@ def migrate(db: Database) -> None:
     version = current_version(db) if has_schema(db) else 0
     if version > SCHEMA_VERSION:
         raise CampaignError(
-            f"the state database has schema version {version}; this runner knows "
-            f"{SCHEMA_VERSION}", file=db.label, hint="upgrade the runner")
+            f"the state database has schema version {version}; this runner knows {SCHEMA_VERSION}",
+            file=db.label,
+            hint="upgrade the runner",
+        )
     if version == SCHEMA_VERSION:
         return
     db.execute("BEGIN")
@@ -236,6 +238,11 @@ def has_journal(db: Database, campaign: str) -> bool:
     """An earlier run of ``campaign`` is recorded in this database."""
     if not has_schema(db):
         return False
-    return db.execute("SELECT 1 FROM runs WHERE campaign = ? UNION ALL "
-                      "SELECT 1 FROM requests WHERE campaign = ? LIMIT 1",
-                      (campaign, campaign)).fetchone() is not None
+    return (
+        db.execute(
+            "SELECT 1 FROM runs WHERE campaign = ? UNION ALL "
+            "SELECT 1 FROM requests WHERE campaign = ? LIMIT 1",
+            (campaign, campaign),
+        ).fetchone()
+        is not None
+    )

@@ -16,11 +16,15 @@ from runner.store.journal import journal_error
 from runner.store.paths import LEDGER_FILE
 from runner.store.state import PgState, State, open_state
 
-_ACCEPTED_SINCE = ("SELECT chat, COALESCE(finished_at, last_attempt_at), messages FROM requests "
-                   "WHERE status = 'accepted' AND COALESCE(finished_at, last_attempt_at) >= ?")
+_ACCEPTED_SINCE = (
+    "SELECT chat, COALESCE(finished_at, last_attempt_at), messages FROM requests "
+    "WHERE status = 'accepted' AND COALESCE(finished_at, last_attempt_at) >= ?"
+)
 
 
-def sent_times(state: str | Path | State, since: float, command: str = "send") -> dict[str, list[float]]:
+def sent_times(
+    state: str | Path | State, since: float, command: str = "send"
+) -> dict[str, list[float]]:
     """chat -> epoch seconds of each message accepted at or after ``since`` (a request of n
     messages counts n times), from every journal of the state (a folder's SQLite journals, or
     the one PostgreSQL database); ``command`` names the command in the error a damaged journal

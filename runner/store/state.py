@@ -88,6 +88,8 @@ def open_state(value: str | Path | State) -> State:
         return PgState(str(value))
     text = str(value)
     if "://" in text:
-        raise CampaignError(f"unknown state URL scheme: {text.split('://')[0]}://",
-                            hint="--state takes a folder or a postgresql://user@host/db URL")
+        raise CampaignError(
+            f"unknown state URL scheme: {text.split('://')[0]}://",
+            hint="--state takes a folder or a postgresql://user@host/db URL",
+        )
     return FolderState(Path(text))

@@ -43,8 +43,7 @@ def _folder(state: FolderState, opted_out: Collection[str]) -> list[CampaignSumm
     for cid in sorted(p.stem for p in state.path.glob("*.sqlite") if p.name != LEDGER_FILE):
         path = journal_path(state.path, cid)
         with Journal(path) as journal:
-            found = CampaignSummary(cid, journal.status_counts(),
-                                    journal.chats_among(opted_out))
+            found = CampaignSummary(cid, journal.status_counts(), journal.chats_among(opted_out))
             found.last_run = journal.last_run_summary()
         busy = folder_holder(path)
         found.holder = None if busy is None else f"process {busy.pid or '?'}"
@@ -65,25 +64,28 @@ def _database(state: PgState) -> list[CampaignSummary]:
         # One snapshot: a send committing meanwhile moves none of the four answers apart.
         db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for cid, status, n in db.execute(
-                "SELECT campaign, status, count(*) FROM requests GROUP BY 1, 2 ORDER BY 1, 2"):
+            "SELECT campaign, status, count(*) FROM requests GROUP BY 1, 2 ORDER BY 1, 2"
+        ):
             of(cid).requests[status] = int(n)
         for cid, n in db.execute(
-                "SELECT r.campaign, count(DISTINCT r.chat) FROM requests r JOIN standing s "
-                "ON s.chat = r.chat WHERE s.state = 'opted_out' GROUP BY 1"):
+            "SELECT r.campaign, count(DISTINCT r.chat) FROM requests r JOIN standing s "
+            "ON s.chat = r.chat WHERE s.state = 'opted_out' GROUP BY 1"
+        ):
             of(cid).opted_out = int(n)
         for cid, *run in db.execute(
-                "SELECT DISTINCT ON (campaign) campaign, started_at, ended_at, exit_code, counts, "
-                "os_user FROM runs ORDER BY campaign, id DESC"):
+            "SELECT DISTINCT ON (campaign) campaign, started_at, ended_at, exit_code, counts, "
+            "os_user FROM runs ORDER BY campaign, id DESC"
+        ):
             of(cid).last_run = LastRun.from_row(run)
         # A ``locks`` row whose session is gone was left by a holder that died: nobody runs it.
         for row in db.execute(
-                "SELECT campaign, lock_id, command, host, pid, os_user, backend_pid, since "
-                "FROM locks l WHERE EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = "
-                "'advisory' AND p.pid = l.backend_pid AND p.granted)"):
+            "SELECT campaign, lock_id, command, host, pid, os_user, backend_pid, since "
+            "FROM locks l WHERE EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = "
+            "'advisory' AND p.pid = l.backend_pid AND p.granted)"
+        ):
             if row[0] in found:
                 found[row[0]].holder = Holder(*row).describe()
         db.rollback_quietly()
         return [found[cid] for cid in sorted(found)]
     finally:
         db.close()
-

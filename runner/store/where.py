@@ -61,9 +61,13 @@ def default_state_dir(anchor: Path) -> Path:
     return (root if root is not None else anchor) / DEFAULT_STATE_DIR
 
 
-def locate_state(given: str | Path | State | None, campaign: str | Path | None = None, *,
-                 policy: StatePolicy | Callable[[], StatePolicy] | None = None,
-                 campaign_id: str | None = None) -> State:
+def locate_state(
+    given: str | Path | State | None,
+    campaign: str | Path | None = None,
+    *,
+    policy: StatePolicy | Callable[[], StatePolicy] | None = None,
+    campaign_id: str | None = None,
+) -> State:
     """The state a command uses. ``given``: ``--state`` (or ``RUNNER_STATE``, which click
     reads into the same option); None lets the policy (or a function finding it, called only
     then), then the repository, decide."""
@@ -120,15 +124,24 @@ def _refuse_stray_states(state_dir: Path, anchor: Path, campaign_id: str | None)
             continue
         keep = f"or keep using it: --state {shlex.quote(str(stray))} (or RUNNER_STATE)"
         if fresh:
-            fix = (f"move it to the repository's state: mv {shlex.quote(str(stray))} "
-                   f"{shlex.quote(str(state_dir))}; {keep}")
+            fix = (
+                f"move it to the repository's state: mv {shlex.quote(str(stray))} "
+                f"{shlex.quote(str(state_dir))}; {keep}"
+            )
         else:
-            fix = (f"move the campaign's journal: mv -n "
-                   f"{shlex.quote(str(theirs))} "
-                   f"{shlex.quote(str(state_dir))}/ (its opt-outs come back with `campaign "
-                   f"optouts FILE`); {keep}")
+            fix = (
+                f"move the campaign's journal: mv -n "
+                f"{shlex.quote(str(theirs))} "
+                f"{shlex.quote(str(state_dir))}/ (its opt-outs come back with `campaign "
+                f"optouts FILE`); {keep}"
+            )
         here = f" with campaign {campaign_id!r}'s journal" if mine else ""
-        raise CampaignError(Problem(
-            f"a state sits in {stray}{here}, but the state is now {state_dir} (the repository's "
-            "root, or the campaign's folder outside git, whatever the current folder): not "
-            "starting a second one", file=str(stray), hint=fix))
+        raise CampaignError(
+            Problem(
+                f"a state sits in {stray}{here}, but the state is now {state_dir} (the repository's "
+                "root, or the campaign's folder outside git, whatever the current folder): not "
+                "starting a second one",
+                file=str(stray),
+                hint=fix,
+            )
+        )

@@ -54,8 +54,11 @@ def parse(body: bytes) -> WebhookEvent | Refusal:
     if not isinstance(doc, dict):
         return Refusal(400, "the body is not a JSON object")
     if "data" in doc and "type" in doc and "event" not in doc:
-        return Refusal(202, "a v4 event envelope: the runner reads v2 webhooks (subscribe the "
-                            "v2 API's POST /webhooks); nothing stored")
+        return Refusal(
+            202,
+            "a v4 event envelope: the runner reads v2 webhooks (subscribe the "
+            "v2 API's POST /webhooks); nothing stored",
+        )
     raw_type = doc.get("event")
     try:
         kind = EventType(str(raw_type))
@@ -73,6 +76,9 @@ def parse(body: bytes) -> WebhookEvent | Refusal:
     text = doc.get("text") if isinstance(doc.get("text"), str) else None
     protocol = doc.get("protocol") if isinstance(doc.get("protocol"), str) else None
     error = doc.get("error")
-    error_text = error if isinstance(error, str) else (
-        json.dumps(error)[:200] if isinstance(error, dict) else None)
+    error_text = (
+        error
+        if isinstance(error, str)
+        else (json.dumps(error)[:200] if isinstance(error, dict) else None)
+    )
     return WebhookEvent(kind, mid, normalised, protocol, at, text, error_text)

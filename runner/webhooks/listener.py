@@ -35,9 +35,15 @@ class ListenStats:
 class Listener:
     """A ``runner.http.server.Handler`` writing into ``sink``."""
 
-    def __init__(self, sink: WebhookSink, secrets: Sequence[str], *, path: str = DEFAULT_PATH,
-                 clock: Callable[[], float] = time.time,
-                 log: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(
+        self,
+        sink: WebhookSink,
+        secrets: Sequence[str],
+        *,
+        path: str = DEFAULT_PATH,
+        clock: Callable[[], float] = time.time,
+        log: Callable[[str], None] = lambda line: None,
+    ) -> None:
         if not any(secrets):
             raise ValueError("at least one signing secret is needed")
         self.sink = sink
@@ -51,8 +57,9 @@ class Listener:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
-                     peer: str) -> Response:
+    async def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, peer: str
+    ) -> Response:
         if target.split("?", 1)[0] != self.path:
             return 404, {"error": "not found"}, None
         if method != "POST":

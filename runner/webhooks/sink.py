@@ -29,8 +29,12 @@ from runner.store.ledger import ConsentEvent
 from runner.store.state import State, open_state
 from runner.webhooks.events import EventType, WebhookEvent
 
-_STATUS = {EventType.SENT: "sent", EventType.DELIVERED: "delivered", EventType.FAILED: "failed",
-           EventType.READ: "delivered"}  # read implies delivered (the status endpoint's word)
+_STATUS = {
+    EventType.SENT: "sent",
+    EventType.DELIVERED: "delivered",
+    EventType.FAILED: "failed",
+    EventType.READ: "delivered",
+}  # read implies delivered (the status endpoint's word)
 _RESEED_EVERY_S = 1.0  # how often a message no journal knows makes the journals look again
 _CACHE = 200_000  # message id -> campaign, remembered (bounded)
 
@@ -103,10 +107,20 @@ class WebhookSink:
             if e.type is EventType.RECEIVED:
                 self.stats.replies += 1
                 last = contacts.get(e.chat)
-                found = events_of(e.chat, [{"message_id": e.message_id, "text": e.text,
-                                            "time_sent": e.at_ms, "direction": "inbound"}],
-                                  self.vocab, campaign=last.last_campaign if last else None,
-                                  step=last.last_step if last else None)
+                found = events_of(
+                    e.chat,
+                    [
+                        {
+                            "message_id": e.message_id,
+                            "text": e.text,
+                            "time_sent": e.at_ms,
+                            "direction": "inbound",
+                        }
+                    ],
+                    self.vocab,
+                    campaign=last.last_campaign if last else None,
+                    step=last.last_step if last else None,
+                )
                 consent.extend(found.events)
                 continue
             campaign = self._journal_of(e.message_id, at)
@@ -115,11 +129,17 @@ class WebhookSink:
                 continue
             self.stats.statuses += 1
             status = _STATUS[e.type]
-            pushes.setdefault(campaign, []).append(DeliveryPush(
-                e.message_id, status=status, protocol=e.protocol,
-                time_delivered=e.at_ms if status == "delivered" else None,
-                error=e.error if e.type is EventType.FAILED else None,
-                final=status in FINAL_DELIVERY_STATUSES, now=at))
+            pushes.setdefault(campaign, []).append(
+                DeliveryPush(
+                    e.message_id,
+                    status=status,
+                    protocol=e.protocol,
+                    time_delivered=e.at_ms if status == "delivered" else None,
+                    error=e.error if e.type is EventType.FAILED else None,
+                    final=status in FINAL_DELIVERY_STATUSES,
+                    now=at,
+                )
+            )
         if consent:
             self.stats.consent_changes += len(self.ledger.record(consent, now=at))
         for name, ops in pushes.items():

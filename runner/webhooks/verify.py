@@ -29,8 +29,9 @@ class Check(StrEnum):
 
 def signature(secret: str, t: int, body: bytes) -> str:
     """The v1 value for ``body`` signed at ``t`` (the emulator and the tests sign with it)."""
-    return hmac.new(secret.encode("utf-8"), f"{t}.".encode("ascii") + body,
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret.encode("utf-8"), f"{t}.".encode("ascii") + body, hashlib.sha256
+    ).hexdigest()
 
 
 def header_value(secret: str, t: int, body: bytes) -> str:

@@ -31,8 +31,9 @@ def reporter(name: str) -> Reporter:
     """The reporter called ``name``, or a user error naming the ones there are."""
     module = REPORTERS.get(name)
     if module is None:
-        raise CampaignError(f"no reporter named {name!r}",
-                            hint=f"choose one of: {', '.join(NAMES)}")
+        raise CampaignError(
+            f"no reporter named {name!r}", hint=f"choose one of: {', '.join(NAMES)}"
+        )
     render: Reporter = import_module(module).render
     return render
 

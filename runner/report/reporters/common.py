@@ -15,8 +15,10 @@ def stop_line(run: RunInfo, state: RunState | None = None) -> str:
         return WAITING_TEXT
     if state is not None and state.name is RunStateName.RUNNING:
         pid = state.pid
-        return (f"a send is running now{f' (process {pid})' if pid else ''}: this is what it "
-                "has journalled so far")
+        return (
+            f"a send is running now{f' (process {pid})' if pid else ''}: this is what it "
+            "has journalled so far"
+        )
     if not run.finished:
         return stop_text("send", "unfinished")
     return stop_text("send", run.stop_reason)
@@ -26,15 +28,18 @@ def waiting(report: Report) -> str | None:
     """What the schedule holds back and suppression leaves out, in one line."""
     t, r = report.totals, report.run
     parts = [f"{n:,} {k}" for k, n in (("scheduled", t.scheduled), ("expired", t.expired)) if n]
-    held = [f"{n:,} {name}" for n, name in ((t.held_by_law, "held by law"), (t.capped, "capped"))
-            if n]
+    held = [
+        f"{n:,} {name}" for n, name in ((t.held_by_law, "held by law"), (t.capped, "capped")) if n
+    ]
     if held and parts:
         parts[0] += f" ({', '.join(held)})"
     if t.suppressed_recipients:
         parts.append(f"{t.suppressed_recipients:,} recipients suppressed (never sent)")
     if t.excluded_recipients:
-        parts.append(f"{t.excluded_recipients:,} recipients excluded "
-                     f"({t.excluded_by or 'exclude_when'}, never sent)")
+        parts.append(
+            f"{t.excluded_recipients:,} recipients excluded "
+            f"({t.excluded_by or 'exclude_when'}, never sent)"
+        )
     if not parts:
         return None
     due = f"; next due {r.next_due}" if r.next_due and t.scheduled else ""
@@ -80,13 +85,19 @@ def consent_lines(report: Report) -> list[str]:
     c = report.consent
     if c is None or not (c.opted_out or c.held or c.help_answered):
         return []
-    lines = [f"Consent: {c.opted_out:,} of this campaign's chats opted out, {len(c.held):,} "
-             "held for review (nothing is sent to them until a person decides)"
-             + (f"; HELP answered {c.help_answered:,}, opt-outs confirmed "
-                f"{c.optouts_confirmed:,}" if c.help_answered or c.optouts_confirmed else "")]
+    lines = [
+        f"Consent: {c.opted_out:,} of this campaign's chats opted out, {len(c.held):,} "
+        "held for review (nothing is sent to them until a person decides)"
+        + (
+            f"; HELP answered {c.help_answered:,}, opt-outs confirmed {c.optouts_confirmed:,}"
+            if c.help_answered or c.optouts_confirmed
+            else ""
+        )
+    ]
     for h in c.held[:20]:
-        lines.append(f"  #{h.id}  {h.chat}  {h.word}  "
-                     f"{json.dumps(h.text or '', ensure_ascii=False)}")
+        lines.append(
+            f"  #{h.id}  {h.chat}  {h.word}  {json.dumps(h.text or '', ensure_ascii=False)}"
+        )
     if c.held:
         lines.append(f"  review them: {c.review} (--release N or --opt-out N)")
     return lines

@@ -44,14 +44,25 @@ def report_json(r: Report) -> dict[str, Json]:
         "runs": r.runs,
         "run": _run(r.run),
         "totals": _totals(r.totals),
-        "outside_plan": None if o is None else {
-            "requests": o.requests, "accepted": o.accepted,
-            "messages_accepted": o.messages_accepted, "suppressed": o.suppressed,
-            "removed": o.removed},
+        "outside_plan": None
+        if o is None
+        else {
+            "requests": o.requests,
+            "accepted": o.accepted,
+            "messages_accepted": o.messages_accepted,
+            "suppressed": o.suppressed,
+            "removed": o.removed,
+        },
         "steps": {s.name: _step(s) for s in r.steps},
         "failures": [_failure(g) for g in r.failures],
-        "pending": [{"reason": p.reason, "count": p.count,
-                     **({"most": p.most} if p.most is not None else {})} for p in r.pending],
+        "pending": [
+            {
+                "reason": p.reason,
+                "count": p.count,
+                **({"most": p.most} if p.most is not None else {}),
+            }
+            for p in r.pending
+        ],
         "delivery": _delivery(r.delivery),
         "replies": _replies(r.replies),
         "consent": _consent(r.consent),
@@ -68,13 +79,24 @@ def _obj(value: object) -> Json:
 def _run(run: RunInfo) -> dict[str, Json]:
     a = run.audit
     doc: dict[str, Json] = {
-        "id": run.id, "started_at": run.started_at, "ended_at": run.ended_at,
-        "finished": run.finished, "duration_s": run.duration_s, "exit_code": run.exit_code,
-        "stop_reason": run.stop_reason, "options": _obj(run.options),
-        "http_requests": run.http_requests, "accepted_this_run": run.accepted_this_run,
-        "achieved_rate": run.achieved_rate, "rate_limit": run.rate_limit,
-        "audit": {"git_commit": a.git_commit, "dirty": _obj(a.dirty),
-                  "plan_digest": a.plan_digest, "user": a.user},
+        "id": run.id,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "finished": run.finished,
+        "duration_s": run.duration_s,
+        "exit_code": run.exit_code,
+        "stop_reason": run.stop_reason,
+        "options": _obj(run.options),
+        "http_requests": run.http_requests,
+        "accepted_this_run": run.accepted_this_run,
+        "achieved_rate": run.achieved_rate,
+        "rate_limit": run.rate_limit,
+        "audit": {
+            "git_commit": a.git_commit,
+            "dirty": _obj(a.dirty),
+            "plan_digest": a.plan_digest,
+            "user": a.user,
+        },
     }
     if run.cap:
         doc["cap"] = _obj(run.cap)
@@ -85,10 +107,16 @@ def _run(run: RunInfo) -> dict[str, Json]:
 
 def _totals(t: Totals) -> dict[str, Json]:
     doc: dict[str, Json] = {
-        "requests": t.requests, "messages": t.messages, "accepted": t.accepted,
-        "failed": t.failed, "pending": t.pending, "scheduled": t.scheduled,
-        "expired": t.expired, "suppressed_recipients": t.suppressed_recipients,
-        "messages_accepted": t.messages_accepted}
+        "requests": t.requests,
+        "messages": t.messages,
+        "accepted": t.accepted,
+        "failed": t.failed,
+        "pending": t.pending,
+        "scheduled": t.scheduled,
+        "expired": t.expired,
+        "suppressed_recipients": t.suppressed_recipients,
+        "messages_accepted": t.messages_accepted,
+    }
     if t.held_by_law:
         doc["held_by_law"] = t.held_by_law
     if t.capped:
@@ -100,12 +128,22 @@ def _totals(t: Totals) -> dict[str, Json]:
 
 
 def _step(s: StepReport) -> dict[str, Json]:
-    return {"requests": s.requests, "messages": s.messages, "accepted": s.accepted,
-            "failed": s.failed, "pending": s.pending, "scheduled": s.scheduled,
-            "expired": s.expired, "messages_accepted": s.messages_accepted,
-            "delivered": s.delivered, "failed_delivery": s.failed_delivery,
-            "cancelled": s.cancelled, "in_flight": s.in_flight,
-            "never_accepted": s.never_accepted, "untracked": s.untracked}
+    return {
+        "requests": s.requests,
+        "messages": s.messages,
+        "accepted": s.accepted,
+        "failed": s.failed,
+        "pending": s.pending,
+        "scheduled": s.scheduled,
+        "expired": s.expired,
+        "messages_accepted": s.messages_accepted,
+        "delivered": s.delivered,
+        "failed_delivery": s.failed_delivery,
+        "cancelled": s.cancelled,
+        "in_flight": s.in_flight,
+        "never_accepted": s.never_accepted,
+        "untracked": s.untracked,
+    }
 
 
 def _counts(steps: tuple[StepCount, ...]) -> dict[str, Json]:
@@ -113,8 +151,14 @@ def _counts(steps: tuple[StepCount, ...]) -> dict[str, Json]:
 
 
 def _failure(g: FailureGroup) -> dict[str, Json]:
-    return {"reason": g.reason, "count": g.count, "http_status": g.http_status,
-            "message": g.message, "steps": _counts(g.steps), "examples": list(g.examples)}
+    return {
+        "reason": g.reason,
+        "count": g.count,
+        "http_status": g.http_status,
+        "message": g.message,
+        "steps": _counts(g.steps),
+        "examples": list(g.examples),
+    }
 
 
 def _delivery(d: DeliveryReport) -> dict[str, Json]:
@@ -122,51 +166,95 @@ def _delivery(d: DeliveryReport) -> dict[str, Json]:
     return {
         "tracked": d.tracked,
         "last_polled_at": d.last_polled_at,
-        "messages": {"planned": m.planned, "accepted": m.accepted, "delivered": m.delivered,
-                     "failed": m.failed, "cancelled": m.cancelled, "in_flight": m.in_flight,
-                     "never_accepted": m.never_accepted, "untracked": m.untracked,
-                     "outside_plan": m.outside_plan},
+        "messages": {
+            "planned": m.planned,
+            "accepted": m.accepted,
+            "delivered": m.delivered,
+            "failed": m.failed,
+            "cancelled": m.cancelled,
+            "in_flight": m.in_flight,
+            "never_accepted": m.never_accepted,
+            "untracked": m.untracked,
+            "outside_plan": m.outside_plan,
+        },
         "protocols": {p.protocol: p.count for p in d.protocols},
         "time_to_delivery_s": {
-            "count": t.count, "p50": t.p50, "p95": t.p95, "max": t.max,
-            "histogram": {"bin_s": t.histogram.bin_s, "counts": list(t.histogram.counts)}},
-        "failures": [{"error": g.error, "count": g.count,
-                      "protocols": {p.protocol: p.count for p in g.protocols},
-                      "steps": _counts(g.steps), "examples": list(g.examples)}
-                     for g in d.failures],
+            "count": t.count,
+            "p50": t.p50,
+            "p95": t.p95,
+            "max": t.max,
+            "histogram": {"bin_s": t.histogram.bin_s, "counts": list(t.histogram.counts)},
+        },
+        "failures": [
+            {
+                "error": g.error,
+                "count": g.count,
+                "protocols": {p.protocol: p.count for p in g.protocols},
+                "steps": _counts(g.steps),
+                "examples": list(g.examples),
+            }
+            for g in d.failures
+        ],
     }
 
 
 def comparison_json(c: Comparison) -> dict[str, Json]:
-    return {"a": c.a, "b": c.b, "difference": round(c.difference, 4),
-            "ci95": [round(c.low, 4), round(c.high, 4)], "verdict": c.verdict}
+    return {
+        "a": c.a,
+        "b": c.b,
+        "difference": round(c.difference, 4),
+        "ci95": [round(c.low, 4), round(c.high, 4)],
+        "verdict": c.verdict,
+    }
 
 
 def _variant(v: VariantReplies) -> dict[str, Json]:
-    return {"variant": v.variant, "delivered": v.delivered, "replied": v.replied,
-            "opted_out": v.opted_out, "reply_rate": v.reply_rate,
-            "reply_rate_ci95": list(v.reply_rate_ci95) if v.reply_rate_ci95 else None,
-            "opt_out_rate": v.opt_out_rate, "median_time_to_reply_s": v.median_time_to_reply_s,
-            "sent_after_last_read": v.sent_after_last_read}
+    return {
+        "variant": v.variant,
+        "delivered": v.delivered,
+        "replied": v.replied,
+        "opted_out": v.opted_out,
+        "reply_rate": v.reply_rate,
+        "reply_rate_ci95": list(v.reply_rate_ci95) if v.reply_rate_ci95 else None,
+        "opt_out_rate": v.opt_out_rate,
+        "median_time_to_reply_s": v.median_time_to_reply_s,
+        "sent_after_last_read": v.sent_after_last_read,
+    }
 
 
 def replies_steps_json(steps: tuple[StepReplies, ...]) -> dict[str, Json]:
-    return {s.step: {"variants": [_variant(v) for v in s.variants],
-                     "comparisons": [comparison_json(c) for c in s.comparisons]}
-            for s in steps}
+    return {
+        s.step: {
+            "variants": [_variant(v) for v in s.variants],
+            "comparisons": [comparison_json(c) for c in s.comparisons],
+        }
+        for s in steps
+    }
 
 
 def _replies(rep: RepliesReport) -> dict[str, Json]:
     p = rep.last_pass
     return {
-        "read": rep.read, "last_read_at": rep.last_read_at, "passes": rep.passes,
+        "read": rep.read,
+        "last_read_at": rep.last_read_at,
+        "passes": rep.passes,
         "last_read_pass": rep.last_read_pass,
-        "last_pass": None if p is None else {
-            "number": p.number, "started_at": p.started_at, "ended_at": p.ended_at,
-            "finished": p.finished, "stop_reason": p.stop_reason, "chats": p.chats,
-            "chats_read": p.chats_read, "chats_failed": p.chats_failed,
-            "chats_not_read": p.chats_not_read, "requests": p.requests,
-            "replies_new": p.replies_new, "complete": p.complete},
+        "last_pass": None
+        if p is None
+        else {
+            "number": p.number,
+            "started_at": p.started_at,
+            "ended_at": p.ended_at,
+            "finished": p.finished,
+            "stop_reason": p.stop_reason,
+            "chats": p.chats,
+            "chats_read": p.chats_read,
+            "chats_failed": p.chats_failed,
+            "chats_not_read": p.chats_not_read,
+            "requests": p.requests,
+            "replies_new": p.replies_new,
+            "complete": p.complete,
+        },
         "replies_stored": rep.replies_stored,
         "chats_replied": rep.chats_replied,
         "min_delivered_to_compare": rep.min_delivered_to_compare,
@@ -177,16 +265,34 @@ def _replies(rep: RepliesReport) -> dict[str, Json]:
 def _consent(c: ConsentReport | None) -> dict[str, Json] | None:
     if c is None:
         return None
-    return {"ledger": c.ledger, "opted_out": c.opted_out,
-            "held": [{"id": h.id, "chat": h.chat, "word": h.word, "at": h.at, "text": h.text,
-                      "campaign": h.campaign, "step": h.step} for h in c.held],
-            "review": c.review, "help_answered": c.help_answered,
-            "optouts_confirmed": c.optouts_confirmed}
+    return {
+        "ledger": c.ledger,
+        "opted_out": c.opted_out,
+        "held": [
+            {
+                "id": h.id,
+                "chat": h.chat,
+                "word": h.word,
+                "at": h.at,
+                "text": h.text,
+                "campaign": h.campaign,
+                "step": h.step,
+            }
+            for h in c.held
+        ],
+        "review": c.review,
+        "help_answered": c.help_answered,
+        "optouts_confirmed": c.optouts_confirmed,
+    }
 
 
 def _state(s: RunState) -> dict[str, Json]:
-    return {"name": s.name.value, "next_due": s.next_due,
-            **({"pid": s.pid} if s.name.value == "running" else {}),
-            "scheduled": s.scheduled, "expired": s.expired,
-            "suppressed_recipients": s.suppressed_recipients,
-            "suppressed_after_sending": s.suppressed_after_sending}
+    return {
+        "name": s.name.value,
+        "next_due": s.next_due,
+        **({"pid": s.pid} if s.name.value == "running" else {}),
+        "scheduled": s.scheduled,
+        "expired": s.expired,
+        "suppressed_recipients": s.suppressed_recipients,
+        "suppressed_after_sending": s.suppressed_after_sending,
+    }
