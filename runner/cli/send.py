@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -39,7 +38,7 @@ from runner.report.diagnostics import render_problems
 from runner.report.reporters import render
 from runner.report.words import answers_line, confirm_question, unauthorized_hint
 from runner.run.send import RunResult
-from runner.run.send_many import CampaignRun, Verdict, campaign_files, send_due
+from runner.run.send_many import CampaignRun, SendOptions, Verdict, campaign_files, send_due
 from runner.run.session import SendSession
 
 _EPILOG = """\b
@@ -82,7 +81,14 @@ def _campaign_line(run: CampaignRun) -> str:
     return line
 
 
-def _send_due(folder: Path, yes: bool, options: dict[str, Any]) -> int:
+def _send_due(
+    folder: Path,
+    yes: bool,
+    options: SendOptions,
+    state_dir: Path | str | None,
+    base_url: str | None,
+    now: str | None,
+) -> int:
     """`send DIR --due-only` (or `send FILE --due-only`): each campaign's line, one summary."""
     files = campaign_files(folder) if folder.is_dir() else [folder]
     if not files:
@@ -108,7 +114,9 @@ def _send_due(folder: Path, yes: bool, options: dict[str, Any]) -> int:
             out = render_problems(run.problems, "text", color=False)
             echo(out, err=True, nl=not out.endswith("\n"))
 
-    done = send_due(files, on_campaign=said, **options)
+    done = send_due(
+        files, state_dir=state_dir, now=now, base_url=base_url, on_campaign=said, options=options
+    )
     echo(
         f"{len(done.runs):,} campaign(s): {done.count(Verdict.SENT):,} sent, "
         f"{done.count(Verdict.NOTHING_DUE):,} nothing due, {done.count(Verdict.NEVER_SENT):,} "
@@ -312,9 +320,7 @@ def send(
             _send_due(
                 file,
                 yes,
-                dict(
-                    state_dir=state_dir,
-                    base_url=base_url,
+                SendOptions(
                     rate=rate,
                     concurrency=concurrency,
                     timeout=timeout,
@@ -324,8 +330,10 @@ def send(
                     http_stack=http_stack,
                     policy=policy,
                     clean=clean,
-                    now=now,
                 ),
+                state_dir,
+                base_url,
+                now,
             )
         )
     session = SendSession.open(

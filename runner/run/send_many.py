@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from runner import exitcodes
 from runner.campaign.load import load_campaign
@@ -42,6 +41,21 @@ class Verdict(StrEnum):
     NOTHING_DUE = "nothing due"
     NEVER_SENT = "never sent"  # no journal: a schedule does not start a campaign
     REFUSED = "refused"  # an error before or while sending: locked, invalid, unreachable
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """The options of `SendSession.open` that every campaign of a folder run shares."""
+
+    rate: float | None = None
+    concurrency: int | None = None
+    timeout: float = 30.0
+    max_attempts: int = 6
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    http_stack: str | None = None
+    clean: bool = False
+    policy: str | Path | None = None
 
 
 @dataclass
@@ -80,10 +94,9 @@ def send_due(
     now: str | None = None,
     base_url: str | None = None,
     on_campaign: Callable[[CampaignRun], None] | None = None,
-    **options: Any,
+    options: SendOptions = SendOptions(),
 ) -> FolderRun:
-    """Send each file's due messages (see the module's doc). ``options`` are
-    ``SendSession.open``'s; ``now``: a rehearsal's time (against a non-live API);
+    """Send each file's due messages (see the module's doc). ``now``: a rehearsal's time (against a non-live API);
     ``on_campaign``: called as each campaign is done (the CLI prints a line)."""
     done = FolderRun()
     at = None
@@ -105,10 +118,10 @@ def _one(
     at: datetime | None,
     now: str | None,
     base_url: str | None,
-    options: dict[str, Any],
+    options: SendOptions,
 ) -> CampaignRun:
     try:
-        campaign = load_campaign(file, policy=options.get("policy"))
+        campaign = load_campaign(file, policy=options.policy)
         state = locate_state(state_dir, file, policy=campaign.policy, campaign_id=campaign.id)
         due = due_at(campaign, state, at)
         if not due.sent_before:
@@ -116,7 +129,19 @@ def _one(
         if not due.messages:
             return CampaignRun(file, Verdict.NOTHING_DUE, campaign=campaign.id, due=due)
         with SendSession.open(
-            file, state_dir=state, now=now, base_url=base_url, **options
+            file,
+            state_dir=state,
+            now=now,
+            base_url=base_url,
+            rate=options.rate,
+            concurrency=options.concurrency,
+            timeout=options.timeout,
+            max_attempts=options.max_attempts,
+            backoff_base=options.backoff_base,
+            backoff_cap=options.backoff_cap,
+            http_stack=options.http_stack,
+            clean=options.clean,
+            policy=options.policy,
         ) as session:
             outcome = session.send()
         return CampaignRun(file, Verdict.SENT, outcome.exit_code, campaign.id, due, outcome)
